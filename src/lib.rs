@@ -1,0 +1,11 @@
+//! Warren: a RabbitMQ-compatible AMQP 0-9-1 broker.
+//!
+//! Layout (one concept per module):
+//! - `protocol` — the wire codec (frames, methods, properties, tables).
+//! - `broker` — the pure broker model (exchanges, bindings, routing, queues).
+//! - `shard` — the per-core runtime and the inter-core mesh.
+//! - `connection` — one AMQP connection: handshake, channels, frames in/out.
+//! - `storage` — the per-shard append-only log.
+
+pub mod broker;
+pub mod protocol;

@@ -1,0 +1,4 @@
+//! The AMQP 0-9-1 codec: frames, methods, content headers and field tables.
+//! Pure byte-level code with no I/O.
+
+pub mod types;
