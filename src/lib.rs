@@ -8,4 +8,8 @@
 //! - `storage` — the per-shard append-only log.
 
 pub mod broker;
+pub mod config;
+pub mod connection;
 pub mod protocol;
+pub mod shard;
+pub mod storage;

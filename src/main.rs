@@ -1,1 +1,29 @@
-fn main() {}
+//! The `warren` broker binary: parse the command line, start the shards,
+//! serve until SIGINT/SIGTERM.
+
+use mimalloc::MiMalloc;
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+fn main() {
+    let settings = match warren::config::parse(std::env::args().skip(1), |k| std::env::var(k).ok())
+    {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("{msg}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(&settings.data_dir) {
+        eprintln!(
+            "warren: cannot create data dir {}: {e}",
+            settings.data_dir.display()
+        );
+        std::process::exit(1);
+    }
+    if let Err(e) = warren::shard::runtime::run(settings) {
+        eprintln!("warren: {e}");
+        std::process::exit(1);
+    }
+}

@@ -3,3 +3,10 @@
 //! can be unit-tested and benchmarked alone.
 
 pub mod error;
+pub mod exchange;
+pub mod headers;
+pub mod message;
+pub mod queue;
+pub mod queue_args;
+pub mod topic;
+pub mod topology;

@@ -1,0 +1,59 @@
+#!/usr/bin/env python
+"""RabbitMQ tutorial 5 (Topics), subscriber: binds a fresh exclusive queue to
+"topic_logs" once per binding key (pattern) given on the command line and
+prints every matching log line, forever. As in the official pika tutorial; the
+only change is that the broker address comes from AMQP_URL
+(default amqp://guest:guest@localhost:5672/%2F).
+"""
+import os
+import sys
+
+import pika
+
+
+def main():
+    connection = pika.BlockingConnection(
+        pika.URLParameters(os.environ.get("AMQP_URL", "amqp://guest:guest@localhost:5672/%2F")),
+    )
+    channel = connection.channel()
+
+    channel.exchange_declare(exchange="topic_logs", exchange_type="topic")
+
+    result = channel.queue_declare(queue="", exclusive=True)
+    queue_name = result.method.queue
+
+    binding_keys = sys.argv[1:]
+    if not binding_keys:
+        sys.stderr.write("Usage: %s [binding_key]...\n" % sys.argv[0])
+        sys.exit(1)
+
+    for binding_key in binding_keys:
+        channel.queue_bind(
+            exchange="topic_logs",
+            queue=queue_name,
+            routing_key=binding_key,
+        )
+
+    print(" [*] Waiting for logs. To exit press CTRL+C")
+
+    def callback(ch, method, properties, body):
+        print(f" [x] {method.routing_key}:{body.decode()}")
+
+    channel.basic_consume(
+        queue=queue_name,
+        on_message_callback=callback,
+        auto_ack=True,
+    )
+
+    channel.start_consuming()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("Interrupted")
+        try:
+            sys.exit(0)
+        except SystemExit:
+            os._exit(0)

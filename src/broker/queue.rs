@@ -1,0 +1,569 @@
+//! One queue's state on its owner shard: ready messages in order, messages
+//! delivered but not yet acknowledged, consumers with their prefetch credit,
+//! and round-robin dispatch. Pure and synchronous: the shard runtime feeds it
+//! publishes, acks and consumer changes, and ships the deliveries it returns.
+
+use crate::broker::error::{AmqpError, AmqpResult};
+use crate::broker::message::MessageRef;
+use crate::protocol::types::{FieldTable, ShortStr};
+use std::collections::{HashMap, VecDeque};
+
+/// Identifies a consumer anywhere in the broker: the shard and connection it
+/// lives on, its channel and its tag.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConsumerKey {
+    pub shard: u16,
+    pub conn: u64,
+    pub channel: u16,
+    pub tag: ShortStr,
+}
+
+/// What a consumer asked for in basic.consume / basic.qos.
+#[derive(Clone, Debug)]
+pub struct ConsumerSpec {
+    pub key: ConsumerKey,
+    pub no_ack: bool,
+    pub exclusive: bool,
+    /// Unacknowledged deliveries allowed in flight; 0 means no limit.
+    pub prefetch: u32,
+}
+
+/// Deliveries a consumer may have on their way to its socket before the
+/// consumer's shard reports them written. Bounds memory for consumers with
+/// no prefetch limit (and for no-ack consumers) when their socket is slow.
+pub const TRANSIT_WINDOW: u32 = 2048;
+
+/// A message in the queue.
+#[derive(Clone, Debug)]
+pub struct QueuedMessage {
+    /// Position in the queue: strictly increasing in publish order.
+    pub id: u64,
+    pub message: MessageRef,
+    pub redelivered: bool,
+}
+
+/// A message handed to a consumer (or to basic.get).
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub consumer: ConsumerKey,
+    pub no_ack: bool,
+    pub msg_id: u64,
+    pub redelivered: bool,
+    pub message: MessageRef,
+}
+
+/// How a delivered message is settled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settle {
+    /// Acknowledged, or rejected without requeue: gone.
+    Remove,
+    /// Rejected/nacked with requeue, or its channel died: back to ready, redelivered.
+    Requeue,
+}
+
+#[derive(Debug)]
+struct Consumer {
+    spec: ConsumerSpec,
+    /// Deliveries start only once the consumer's consume-ok is on the wire.
+    active: bool,
+    /// Deliveries not yet acked (ack mode only).
+    unacked: u32,
+    /// Deliveries not yet reported written by the consumer's shard.
+    in_transit: u32,
+}
+
+impl Consumer {
+    fn has_credit(&self) -> bool {
+        let prefetch_ok =
+            self.spec.no_ack || self.spec.prefetch == 0 || self.unacked < self.spec.prefetch;
+        self.active && prefetch_ok && self.in_transit < TRANSIT_WINDOW
+    }
+}
+
+#[derive(Debug)]
+struct Unacked {
+    message: QueuedMessage,
+    /// Index into nothing: the consumer's key, or None for basic.get.
+    consumer: Option<ConsumerKey>,
+}
+
+/// The declared shape of a queue (what equivalence checks compare).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueConfig {
+    pub durable: bool,
+    pub exclusive: bool,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+}
+
+#[derive(Debug)]
+pub struct Queue {
+    name: ShortStr,
+    config: QueueConfig,
+    ready: VecDeque<QueuedMessage>,
+    unacked: HashMap<u64, Unacked>,
+    consumers: Vec<Consumer>,
+    /// Where the next round-robin search starts.
+    cursor: usize,
+    next_id: u64,
+    /// Set once a consumer was ever added (auto-delete only fires after that).
+    had_consumer: bool,
+}
+
+impl Queue {
+    pub fn new(name: ShortStr, config: QueueConfig) -> Queue {
+        Queue {
+            name,
+            config,
+            ready: VecDeque::new(),
+            unacked: HashMap::new(),
+            consumers: Vec::new(),
+            cursor: 0,
+            next_id: 1,
+            had_consumer: false,
+        }
+    }
+
+    pub fn name(&self) -> &ShortStr {
+        &self.name
+    }
+
+    pub fn config(&self) -> &QueueConfig {
+        &self.config
+    }
+
+    /// Ready messages (what declare-ok and purge count).
+    pub fn message_count(&self) -> u32 {
+        self.ready.len().min(u32::MAX as usize) as u32
+    }
+
+    pub fn unacked_count(&self) -> u32 {
+        self.unacked.len().min(u32::MAX as usize) as u32
+    }
+
+    pub fn consumer_count(&self) -> u32 {
+        self.consumers.len() as u32
+    }
+
+    /// Appends a message; returns its id.
+    pub fn publish(&mut self, message: MessageRef) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.ready.push_back(QueuedMessage {
+            id,
+            message,
+            redelivered: false,
+        });
+        id
+    }
+
+    /// Lets an added consumer receive deliveries.
+    pub fn activate(&mut self, key: &ConsumerKey) {
+        if let Some(c) = self.consumers.iter_mut().find(|c| &c.spec.key == key) {
+            c.active = true;
+        }
+    }
+
+    /// Adds a consumer, inactive until `activate`. Refuses (403, as RabbitMQ) when an exclusive consumer
+    /// holds the queue, or when asking for exclusivity while others consume.
+    pub fn add_consumer(&mut self, spec: ConsumerSpec) -> AmqpResult<()> {
+        let held_exclusively = self.consumers.iter().any(|c| c.spec.exclusive);
+        if held_exclusively || (spec.exclusive && !self.consumers.is_empty()) {
+            return Err(AmqpError::access_refused(format!(
+                "queue '{}' in vhost '/' in exclusive use",
+                self.name
+            )));
+        }
+        debug_assert!(
+            !self.consumers.iter().any(|c| c.spec.key == spec.key),
+            "duplicate consumer key"
+        );
+        self.consumers.push(Consumer {
+            spec,
+            active: false,
+            unacked: 0,
+            in_transit: 0,
+        });
+        self.had_consumer = true;
+        Ok(())
+    }
+
+    /// Removes one consumer; its unacked messages stay unacked (they may
+    /// still be acked on their channel). Returns whether it existed.
+    pub fn remove_consumer(&mut self, key: &ConsumerKey) -> bool {
+        let before = self.consumers.len();
+        self.consumers.retain(|c| &c.spec.key != key);
+        self.cursor = 0;
+        before != self.consumers.len()
+    }
+
+    /// Removes every consumer of one channel (or of every channel of a
+    /// connection when `channel` is None). Returns how many went.
+    pub fn remove_consumers_of(&mut self, shard: u16, conn: u64, channel: Option<u16>) -> usize {
+        let before = self.consumers.len();
+        self.consumers.retain(|c| {
+            let k = &c.spec.key;
+            !(k.shard == shard && k.conn == conn && channel.is_none_or(|ch| ch == k.channel))
+        });
+        self.cursor = 0;
+        before - self.consumers.len()
+    }
+
+    pub fn has_consumer(&self, key: &ConsumerKey) -> bool {
+        self.consumers.iter().any(|c| &c.spec.key == key)
+    }
+
+    /// An auto-delete queue goes once it had a consumer and has none left.
+    pub fn should_auto_delete(&self) -> bool {
+        self.config.auto_delete && self.had_consumer && self.consumers.is_empty()
+    }
+
+    /// The consumer's shard reports `n` deliveries written to its socket.
+    pub fn credit(&mut self, key: &ConsumerKey, n: u32) {
+        if let Some(c) = self.consumers.iter_mut().find(|c| &c.spec.key == key) {
+            c.in_transit = c.in_transit.saturating_sub(n);
+        }
+    }
+
+    /// Changes a consumer's prefetch limit (basic.qos after consume).
+    pub fn set_prefetch(&mut self, key: &ConsumerKey, prefetch: u32) {
+        if let Some(c) = self.consumers.iter_mut().find(|c| &c.spec.key == key) {
+            c.spec.prefetch = prefetch;
+        }
+    }
+
+    /// The next delivery, round-robin over consumers with credit, or None
+    /// when the queue is empty or every consumer is saturated.
+    pub fn next_delivery(&mut self) -> Option<Delivery> {
+        if self.ready.is_empty() || self.consumers.is_empty() {
+            return None;
+        }
+        let n = self.consumers.len();
+        let start = self.cursor % n;
+        let index = (0..n)
+            .map(|i| (start + i) % n)
+            .find(|&i| self.consumers[i].has_credit())?;
+        self.cursor = index + 1;
+        let message = self.ready.pop_front().expect("checked non-empty");
+        let consumer = &mut self.consumers[index];
+        consumer.in_transit += 1;
+        let key = consumer.spec.key.clone();
+        let no_ack = consumer.spec.no_ack;
+        let delivery = Delivery {
+            consumer: key.clone(),
+            no_ack,
+            msg_id: message.id,
+            redelivered: message.redelivered,
+            message: message.message.clone(),
+        };
+        if !no_ack {
+            consumer.unacked += 1;
+            self.unacked.insert(
+                message.id,
+                Unacked {
+                    message,
+                    consumer: Some(key),
+                },
+            );
+        }
+        Some(delivery)
+    }
+
+    /// basic.get: the head message, if any. In ack mode it stays unacked
+    /// (owned by no consumer) until settled.
+    pub fn get(&mut self, no_ack: bool) -> Option<QueuedMessage> {
+        let message = self.ready.pop_front()?;
+        if !no_ack {
+            self.unacked.insert(
+                message.id,
+                Unacked {
+                    message: message.clone(),
+                    consumer: None,
+                },
+            );
+        }
+        Some(message)
+    }
+
+    /// Settles delivered messages by id. Unknown ids (already settled, or
+    /// from before a purge) are ignored. Requeued messages go back to the
+    /// head of the queue in their original order, marked redelivered.
+    pub fn settle(&mut self, ids: &[u64], how: Settle) {
+        let mut requeued = Vec::new();
+        for id in ids {
+            let Some(entry) = self.unacked.remove(id) else {
+                continue;
+            };
+            if let Some(key) = &entry.consumer {
+                if let Some(c) = self.consumers.iter_mut().find(|c| &c.spec.key == key) {
+                    c.unacked = c.unacked.saturating_sub(1);
+                }
+            }
+            if how == Settle::Requeue {
+                let mut message = entry.message;
+                message.redelivered = true;
+                requeued.push(message);
+            }
+        }
+        if !requeued.is_empty() {
+            self.requeue(requeued);
+        }
+    }
+
+    /// Merges messages back into the ready list, keeping id order.
+    fn requeue(&mut self, mut messages: Vec<QueuedMessage>) {
+        messages.sort_unstable_by_key(|m| m.id);
+        let fits_at_head = self
+            .ready
+            .front()
+            .is_none_or(|head| messages.last().expect("non-empty").id < head.id);
+        if fits_at_head {
+            for m in messages.into_iter().rev() {
+                self.ready.push_front(m);
+            }
+            return;
+        }
+        let old: Vec<QueuedMessage> = self.ready.drain(..).collect();
+        let mut a = messages.into_iter().peekable();
+        let mut b = old.into_iter().peekable();
+        loop {
+            let take_a = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) => x.id < y.id,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let next = if take_a { a.next() } else { b.next() };
+            self.ready.push_back(next.expect("peeked"));
+        }
+    }
+
+    /// Drops every ready message; returns how many. Unacked ones stay.
+    pub fn purge(&mut self) -> u32 {
+        let n = self.message_count();
+        self.ready.clear();
+        n
+    }
+
+    /// Consumers that must be told the queue is gone (queue deleted).
+    pub fn consumer_keys(&self) -> Vec<ConsumerKey> {
+        self.consumers.iter().map(|c| c.spec.key.clone()).collect()
+    }
+
+    /// (key, no_ack, prefetch, unacked) for every consumer, for admin listings.
+    pub fn consumer_summaries(&self) -> Vec<(ConsumerKey, bool, u32, u32)> {
+        self.consumers
+            .iter()
+            .map(|c| {
+                (
+                    c.spec.key.clone(),
+                    c.spec.no_ack,
+                    c.spec.prefetch,
+                    c.unacked,
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::message::{Body, Message};
+    use bytes::Bytes;
+    use std::sync::Arc;
+
+    fn msg(n: u32) -> MessageRef {
+        Arc::new(Message {
+            exchange: ShortStr::EMPTY,
+            routing_key: ShortStr::from("q"),
+            raw_properties: Bytes::from_static(&[0, 0]),
+            body: Body::from(Bytes::from(n.to_string())),
+            persistent: false,
+        })
+    }
+
+    fn body(d: &Delivery) -> String {
+        String::from_utf8(d.message.body.to_bytes().to_vec()).unwrap()
+    }
+
+    fn key(tag: &str) -> ConsumerKey {
+        ConsumerKey {
+            shard: 0,
+            conn: 1,
+            channel: 1,
+            tag: ShortStr::from(tag),
+        }
+    }
+
+    fn consumer(tag: &str, prefetch: u32, no_ack: bool) -> ConsumerSpec {
+        ConsumerSpec {
+            key: key(tag),
+            no_ack,
+            exclusive: false,
+            prefetch,
+        }
+    }
+
+    fn add(q: &mut Queue, spec: ConsumerSpec) {
+        let key = spec.key.clone();
+        q.add_consumer(spec).unwrap();
+        q.activate(&key);
+    }
+
+    fn queue() -> Queue {
+        Queue::new(
+            ShortStr::from("q"),
+            QueueConfig {
+                durable: false,
+                exclusive: false,
+                auto_delete: false,
+                arguments: FieldTable::new(),
+            },
+        )
+    }
+
+    #[test]
+    fn round_robin_between_consumers() {
+        let mut q = queue();
+        add(&mut q, consumer("a", 0, true));
+        add(&mut q, consumer("b", 0, true));
+        for i in 0..4 {
+            q.publish(msg(i));
+        }
+        let tags: Vec<String> = std::iter::from_fn(|| q.next_delivery())
+            .map(|d| d.consumer.tag.to_string())
+            .collect();
+        assert_eq!(tags, ["a", "b", "a", "b"]);
+        assert_eq!(q.message_count(), 0);
+    }
+
+    #[test]
+    fn prefetch_limits_unacked_and_ack_frees_credit() {
+        let mut q = queue();
+        add(&mut q, consumer("a", 1, false));
+        q.publish(msg(1));
+        q.publish(msg(2));
+        let d = q.next_delivery().expect("first delivery");
+        assert!(q.next_delivery().is_none(), "prefetch 1 holds the second");
+        q.settle(&[d.msg_id], Settle::Remove);
+        let d2 = q.next_delivery().expect("second after ack");
+        assert_eq!(body(&d2), "2");
+    }
+
+    #[test]
+    fn fair_dispatch_skips_busy_consumer() {
+        let mut q = queue();
+        add(&mut q, consumer("slow", 1, false));
+        add(&mut q, consumer("fast", 1, false));
+        for i in 0..3 {
+            q.publish(msg(i));
+        }
+        let d1 = q.next_delivery().unwrap();
+        let d2 = q.next_delivery().unwrap();
+        assert_eq!(
+            (d1.consumer.tag.as_str(), d2.consumer.tag.as_str()),
+            ("slow", "fast")
+        );
+        assert!(q.next_delivery().is_none());
+        q.settle(&[d2.msg_id], Settle::Remove);
+        let d3 = q.next_delivery().unwrap();
+        assert_eq!(d3.consumer.tag.as_str(), "fast");
+    }
+
+    #[test]
+    fn requeue_restores_original_order_with_redelivered() {
+        let mut q = queue();
+        add(&mut q, consumer("a", 0, false));
+        for i in 1..=5 {
+            q.publish(msg(i));
+        }
+        let ds: Vec<Delivery> = (0..3).map(|_| q.next_delivery().unwrap()).collect();
+        q.remove_consumer(&key("a"));
+        // Requeue out of order; they must come back as 1, 2, 3 then 4, 5.
+        q.settle(&[ds[2].msg_id], Settle::Requeue);
+        q.settle(&[ds[0].msg_id, ds[1].msg_id], Settle::Requeue);
+        add(&mut q, consumer("b", 0, true));
+        let got: Vec<(String, bool)> = std::iter::from_fn(|| q.next_delivery())
+            .map(|d| (body(&d), d.redelivered))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("1".into(), true),
+                ("2".into(), true),
+                ("3".into(), true),
+                ("4".into(), false),
+                ("5".into(), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn requeue_merges_into_middle() {
+        let mut q = queue();
+        add(&mut q, consumer("a", 0, false));
+        for i in 1..=4 {
+            q.publish(msg(i));
+        }
+        let d1 = q.next_delivery().unwrap();
+        let d2 = q.next_delivery().unwrap();
+        q.settle(&[d2.msg_id], Settle::Requeue); // ready: 2,3,4
+        let d2b = q.next_delivery().unwrap(); // 2 again
+        assert_eq!(body(&d2b), "2");
+        q.settle(&[d1.msg_id], Settle::Requeue); // ready: 1,3,4
+        q.remove_consumer(&key("a"));
+        assert_eq!(q.get(true).map(|m| m.id), Some(d1.msg_id));
+        assert_eq!(q.message_count(), 2);
+    }
+
+    #[test]
+    fn exclusive_consumer_refuses_others() {
+        let mut q = queue();
+        let mut spec = consumer("a", 0, false);
+        spec.exclusive = true;
+        add(&mut q, spec);
+        let err = q.add_consumer(consumer("b", 0, false)).unwrap_err();
+        assert_eq!(err.code, 403);
+        assert_eq!(
+            err.text,
+            "ACCESS_REFUSED - queue 'q' in vhost '/' in exclusive use"
+        );
+    }
+
+    #[test]
+    fn transit_window_bounds_no_ack_consumer_until_credit() {
+        let mut q = queue();
+        add(&mut q, consumer("a", 0, true));
+        for i in 0..(TRANSIT_WINDOW + 10) {
+            q.publish(msg(i));
+        }
+        let n = std::iter::from_fn(|| q.next_delivery()).count() as u32;
+        assert_eq!(n, TRANSIT_WINDOW);
+        q.credit(&key("a"), 10);
+        assert_eq!(std::iter::from_fn(|| q.next_delivery()).count(), 10);
+    }
+
+    #[test]
+    fn get_in_ack_mode_keeps_message_unacked_until_settled() {
+        let mut q = queue();
+        q.publish(msg(1));
+        let m = q.get(false).unwrap();
+        assert_eq!(q.unacked_count(), 1);
+        assert_eq!(q.message_count(), 0);
+        q.settle(&[m.id], Settle::Requeue);
+        assert_eq!(q.message_count(), 1);
+        assert!(q.get(true).unwrap().redelivered);
+    }
+
+    #[test]
+    fn auto_delete_only_after_a_consumer_left() {
+        let mut q = queue();
+        q.config.auto_delete = true;
+        assert!(!q.should_auto_delete());
+        add(&mut q, consumer("a", 0, true));
+        assert!(!q.should_auto_delete());
+        q.remove_consumers_of(0, 1, Some(1));
+        assert!(q.should_auto_delete());
+    }
+}

@@ -1,0 +1,309 @@
+//! The connection handshake: protocol header, start/start-ok (PLAIN and
+//! AMQPLAIN, guest/guest), tune/tune-ok negotiated as RabbitMQ does, and
+//! open on vhost "/". Runs before the connection's writer exists, so it
+//! writes its frames straight to the socket.
+
+use crate::broker::error::{code, AmqpError};
+use crate::connection::socket;
+use crate::protocol::frame::{
+    encode_method_frame, Frame, FrameDecoder, FRAME_MIN_SIZE, PROTOCOL_HEADER,
+};
+use crate::protocol::methods::*;
+use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
+use bytes::{Bytes, BytesMut};
+use futures_lite::AsyncWriteExt;
+use glommio::net::TcpStream;
+use std::time::Duration;
+
+pub const CHANNEL_MAX: u16 = 2047;
+pub const FRAME_MAX: u32 = 131_072;
+pub const HEARTBEAT: u16 = 60;
+
+/// How long a client may take to complete the handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the handshake settled.
+#[derive(Debug, Clone)]
+pub struct Negotiated {
+    pub channel_max: u16,
+    pub frame_max: u32,
+    pub heartbeat: u16,
+    pub user: String,
+    pub client_properties: FieldTable,
+}
+
+/// Why a handshake ended without an open connection.
+#[derive(Debug)]
+pub enum HandshakeError {
+    /// Wrong protocol header: we answered with ours and close.
+    BadHeader,
+    /// A connection.close was sent to the client (auth failure, bad vhost…).
+    Refused(AmqpError),
+    Io(std::io::Error),
+    Protocol(String),
+}
+
+impl From<std::io::Error> for HandshakeError {
+    fn from(e: std::io::Error) -> HandshakeError {
+        HandshakeError::Io(e)
+    }
+}
+
+fn capabilities() -> FieldTable {
+    let mut t = FieldTable::new();
+    for cap in [
+        "publisher_confirms",
+        "exchange_exchange_bindings",
+        "basic.nack",
+        "consumer_cancel_notify",
+        "authentication_failure_close",
+        "per_consumer_qos",
+        "direct_reply_to",
+    ] {
+        t.insert(ShortStr::from_static(cap), FieldValue::Bool(true));
+    }
+    t
+}
+
+fn longstr(s: &'static str) -> FieldValue {
+    FieldValue::LongStr(Bytes::from_static(s.as_bytes()))
+}
+
+pub fn server_properties(shard: u16) -> FieldTable {
+    let mut t = FieldTable::new();
+    t.insert(
+        ShortStr::from_static("capabilities"),
+        FieldValue::Table(capabilities()),
+    );
+    t.insert(ShortStr::from_static("product"), longstr("Warren"));
+    t.insert(
+        ShortStr::from_static("version"),
+        longstr(env!("CARGO_PKG_VERSION")),
+    );
+    t.insert(ShortStr::from_static("platform"), longstr("Rust"));
+    t.insert(ShortStr::from_static("cluster_name"), longstr("warren"));
+    t.insert(
+        ShortStr::from_static("information"),
+        longstr("Warren: a RabbitMQ-compatible AMQP 0-9-1 broker"),
+    );
+    t.insert(
+        ShortStr::from_static("warren-shard"),
+        FieldValue::I64(shard as i64),
+    );
+    t
+}
+
+async fn send(stream: &mut TcpStream, method: Method) -> std::io::Result<()> {
+    let mut buf = BytesMut::with_capacity(512);
+    encode_method_frame(&mut buf, 0, &method);
+    stream.write_all(&buf).await
+}
+
+/// Reads the next method on channel 0, skipping heartbeats.
+async fn next_method(
+    stream: &mut TcpStream,
+    decoder: &mut FrameDecoder,
+    buf: &mut BytesMut,
+) -> Result<Method, HandshakeError> {
+    loop {
+        match decoder.decode(buf) {
+            Ok(Some(Frame::Method { channel: 0, method })) => return Ok(method),
+            Ok(Some(Frame::Heartbeat { .. })) => continue,
+            Ok(Some(other)) => {
+                return Err(HandshakeError::Protocol(format!(
+                    "unexpected frame during handshake on channel {}",
+                    other.channel()
+                )))
+            }
+            Ok(None) => {}
+            Err(e) => return Err(HandshakeError::Protocol(e.reply_text())),
+        }
+        if socket::read_into(stream, buf, 4096).await? == 0 {
+            return Err(HandshakeError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+    }
+}
+
+/// Checks a start-ok's credentials; returns the user name.
+fn authenticate(start_ok: &ConnectionStartOk) -> Result<String, AmqpError> {
+    let mechanism = start_ok.mechanism.as_str();
+    let (user, pass) = match mechanism {
+        "PLAIN" => {
+            let mut parts = start_ok.response.split(|b| *b == 0);
+            let _authzid = parts.next();
+            let user = parts.next().unwrap_or_default();
+            let pass = parts.next().unwrap_or_default();
+            (
+                String::from_utf8_lossy(user).into_owned(),
+                String::from_utf8_lossy(pass).into_owned(),
+            )
+        }
+        "AMQPLAIN" => {
+            let mut raw = start_ok.response.clone();
+            let table = amqplain_table(&mut raw);
+            let field = |k: &str| {
+                table
+                    .get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (field("LOGIN"), field("PASSWORD"))
+        }
+        other => {
+            return Err(AmqpError::new(
+                code::ACCESS_REFUSED,
+                format!("unsupported authentication mechanism '{other}'"),
+            ))
+        }
+    };
+    if user == "guest" && pass == "guest" {
+        Ok(user)
+    } else {
+        Err(AmqpError::access_refused(format!(
+            "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
+        )))
+    }
+}
+
+/// AMQPLAIN's response is a field table's entries without the length prefix.
+fn amqplain_table(raw: &mut Bytes) -> FieldTable {
+    use crate::protocol::wire::{get_field_value, get_shortstr};
+    let mut table = FieldTable::new();
+    while !raw.is_empty() {
+        match (get_shortstr(raw), get_field_value(raw)) {
+            (Ok(k), Ok(v)) => table.insert(k, v),
+            _ => break,
+        }
+    }
+    table
+}
+
+fn wants_auth_failure_close(props: &FieldTable) -> bool {
+    match props.get("capabilities") {
+        Some(FieldValue::Table(caps)) => caps
+            .get("authentication_failure_close")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
+        _ => false,
+    }
+}
+
+/// Runs the handshake. `buf` keeps whatever the client pipelined after it.
+pub async fn run(
+    stream: &mut TcpStream,
+    shard: u16,
+    buf: &mut BytesMut,
+) -> Result<Negotiated, HandshakeError> {
+    let mut header = [0u8; 8];
+    socket::read_exact(stream, &mut header).await?;
+    if header != PROTOCOL_HEADER {
+        stream.write_all(&PROTOCOL_HEADER).await?;
+        return Err(HandshakeError::BadHeader);
+    }
+    let mut decoder = FrameDecoder::new(FRAME_MIN_SIZE);
+    send(
+        stream,
+        ConnectionStart {
+            version_major: 0,
+            version_minor: 9,
+            server_properties: server_properties(shard),
+            mechanisms: Bytes::from_static(b"PLAIN AMQPLAIN"),
+            locales: Bytes::from_static(b"en_US"),
+        }
+        .into(),
+    )
+    .await?;
+    let start_ok = match next_method(stream, &mut decoder, buf).await? {
+        Method::ConnectionStartOk(m) => m,
+        other => {
+            return Err(HandshakeError::Protocol(format!(
+                "expected connection.start-ok, got {}",
+                other.name()
+            )))
+        }
+    };
+    let user = match authenticate(&start_ok) {
+        Ok(user) => user,
+        Err(e) => {
+            if wants_auth_failure_close(&start_ok.client_properties) {
+                let _ = send(stream, close_method(&e, 0, 0)).await;
+            }
+            return Err(HandshakeError::Refused(e));
+        }
+    };
+    send(
+        stream,
+        ConnectionTune {
+            channel_max: CHANNEL_MAX,
+            frame_max: FRAME_MAX,
+            heartbeat: HEARTBEAT,
+        }
+        .into(),
+    )
+    .await?;
+    let tune_ok = match next_method(stream, &mut decoder, buf).await? {
+        Method::ConnectionTuneOk(m) => m,
+        other => {
+            return Err(HandshakeError::Protocol(format!(
+                "expected connection.tune-ok, got {}",
+                other.name()
+            )))
+        }
+    };
+    let negotiate = |client: u32, server: u32| {
+        if client == 0 {
+            server
+        } else {
+            client.min(server)
+        }
+    };
+    let frame_max = negotiate(tune_ok.frame_max, FRAME_MAX);
+    if frame_max < FRAME_MIN_SIZE {
+        let e = AmqpError::new(
+            code::NOT_ALLOWED,
+            format!("frame_max={frame_max} < {FRAME_MIN_SIZE} min size"),
+        );
+        let _ = send(stream, close_method(&e, 10, 31)).await;
+        return Err(HandshakeError::Refused(e));
+    }
+    let channel_max = negotiate(tune_ok.channel_max as u32, CHANNEL_MAX as u32) as u16;
+    let open = match next_method(stream, &mut decoder, buf).await? {
+        Method::ConnectionOpen(m) => m,
+        other => {
+            return Err(HandshakeError::Protocol(format!(
+                "expected connection.open, got {}",
+                other.name()
+            )))
+        }
+    };
+    if open.virtual_host.as_str() != "/" {
+        let e = AmqpError::new(
+            code::NOT_ALLOWED,
+            format!(
+                "access to vhost '{}' refused for user '{user}'",
+                open.virtual_host
+            ),
+        );
+        let _ = send(stream, close_method(&e, 10, 40)).await;
+        return Err(HandshakeError::Refused(e));
+    }
+    send(stream, ConnectionOpenOk {}.into()).await?;
+    Ok(Negotiated {
+        channel_max,
+        frame_max,
+        heartbeat: tune_ok.heartbeat,
+        user,
+        client_properties: start_ok.client_properties,
+    })
+}
+
+pub fn close_method(e: &AmqpError, class_id: u16, method_id: u16) -> Method {
+    ConnectionClose {
+        reply_code: e.code,
+        reply_text: ShortStr::try_from_string(e.text.clone()).unwrap_or_default(),
+        class_id,
+        method_id,
+    }
+    .into()
+}

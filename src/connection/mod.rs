@@ -1,0 +1,653 @@
+//! One client connection, served start to finish on the shard that accepted
+//! it: the handshake, a reader that splits frames off the read buffer and
+//! handles them, a writer that drains the write queue with vectored I/O, a
+//! heartbeat task, and the teardown that gives unacked messages back.
+//!
+//! Deliveries from queue owners reach a connection through `deliver`, which
+//! the shard calls synchronously while pumping its mesh.
+
+pub mod channel;
+pub mod handshake;
+pub mod methods;
+pub mod outbound;
+pub mod publish;
+pub mod socket;
+
+use crate::broker::error::{code, AmqpError};
+use crate::broker::queue::{ConsumerKey, Delivery, Settle};
+use crate::protocol::frame::{Frame, FrameDecoder};
+use crate::protocol::methods::*;
+use crate::protocol::properties::BASIC_CLASS_ID;
+use crate::protocol::types::ShortStr;
+use crate::shard::counters::Counters;
+use crate::shard::envelope::{ChannelSnapshot, ConnKey, ConnectionSnapshot, Envelope, Request};
+use crate::shard::{leader, Shard};
+use bytes::BytesMut;
+use channel::{Channel, Phase};
+use glommio::net::TcpStream;
+use handshake::Negotiated;
+use outbound::Outbound;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::os::unix::io::{AsRawFd, FromRawFd};
+use std::rc::Rc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+/// Bytes reserved per socket read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Outbound bytes above which the reader stops reading (the client must
+/// drain its deliveries before it may publish more).
+const OUTBOUND_HIGH_WATER: usize = 16 * 1024 * 1024;
+
+/// How long a closing connection waits for the client's close-ok.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A wake-up flag for one waiting task (the writer).
+#[derive(Default)]
+pub struct Signal {
+    set: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Signal {
+    pub fn notify(&self) {
+        self.set.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    pub async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            if self.set.replace(false) {
+                std::task::Poll::Ready(())
+            } else {
+                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// The part of a connection other tasks of the shard reach: its channels,
+/// its write queue, and its bookkeeping.
+pub struct ConnShared {
+    pub key: ConnKey,
+    /// The socket, for shutting it down from other tasks.
+    pub fd: i32,
+    pub peer: String,
+    pub negotiated: Negotiated,
+    pub out: RefCell<Outbound>,
+    pub writer_signal: Signal,
+    pub channels: RefCell<HashMap<u16, Channel>>,
+    /// Channels with confirms to send at the end of the read batch.
+    pub confirm_dirty: RefCell<Vec<u16>>,
+    /// Exclusive queues this connection declared (deleted when it closes).
+    pub exclusive_queues: RefCell<Vec<ShortStr>>,
+    pub last_read: Cell<Instant>,
+    pub last_write: Cell<Instant>,
+    /// Set once the connection is going away: no more frames are handled.
+    pub closing: Cell<bool>,
+    /// Set when the writer should exit after draining.
+    pub writer_done: Cell<bool>,
+}
+
+impl ConnShared {
+    pub fn notify_writer(&self) {
+        self.writer_signal.notify();
+    }
+
+    /// Queues a method frame and wakes the writer.
+    pub fn send_method(&self, channel: u16, method: impl Into<Method>) {
+        self.out.borrow_mut().method(channel, &method.into());
+        self.notify_writer();
+    }
+
+    pub fn snapshot(&self) -> ConnectionSnapshot {
+        let channels = self
+            .channels
+            .borrow()
+            .values()
+            .map(|c| ChannelSnapshot {
+                id: c.id,
+                consumers: c.consumers.len() as u32,
+                unacked: c.unacked_count() as u32,
+                prefetch: c.consumer_prefetch,
+                confirm: c.confirm,
+            })
+            .collect();
+        ConnectionSnapshot {
+            key: self.key,
+            peer: self.peer.clone(),
+            user: self.negotiated.user.clone(),
+            channels,
+        }
+    }
+}
+
+/// Why the frame loop ended.
+enum Ending {
+    /// Socket closed or failed, or a close handshake finished.
+    Gone,
+    /// A hard error: connection.close was sent; wait for close-ok.
+    Closing,
+}
+
+/// Serves one accepted connection until it ends.
+pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
+    let key = shard.new_conn_key();
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".into());
+    let _ = stream.set_nodelay(true);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let handshake = glommio::timer::timeout(handshake::HANDSHAKE_TIMEOUT, async {
+        Ok(handshake::run(&mut stream, shard.id, &mut buf).await)
+    })
+    .await;
+    let negotiated = match handshake {
+        Ok(Ok(n)) => n,
+        Ok(Err(e)) => {
+            eprintln!(
+                "warren: shard {} connection {peer}: handshake failed: {e:?}",
+                shard.id
+            );
+            return;
+        }
+        Err(_) => {
+            eprintln!(
+                "warren: shard {} connection {peer}: handshake timed out",
+                shard.id
+            );
+            return;
+        }
+    };
+    eprintln!(
+        "warren: shard {} accepted connection {peer} (user '{}', conn {})",
+        shard.id, negotiated.user, key.id
+    );
+    Counters::add(&shard.counters.connections_opened, 1);
+    let now = Instant::now();
+    let conn = Rc::new(ConnShared {
+        key,
+        fd: stream.as_raw_fd(),
+        peer: peer.clone(),
+        out: RefCell::new(Outbound::new(negotiated.frame_max)),
+        negotiated,
+        writer_signal: Signal::default(),
+        channels: RefCell::new(HashMap::new()),
+        confirm_dirty: RefCell::new(Vec::new()),
+        exclusive_queues: RefCell::new(Vec::new()),
+        last_read: Cell::new(now),
+        last_write: Cell::new(now),
+        closing: Cell::new(false),
+        writer_done: Cell::new(false),
+    });
+    shard.conns.borrow_mut().insert(key.id, conn.clone());
+
+    // The writer gets its own handle on the socket (a dup'ed fd).
+    // SAFETY: dup returns a fresh descriptor we own.
+    let dup = unsafe { libc::dup(stream.as_raw_fd()) };
+    let writer = if dup >= 0 {
+        let wstream = unsafe { TcpStream::from_raw_fd(dup) };
+        Some(glommio::spawn_local(writer_loop(
+            shard.clone(),
+            conn.clone(),
+            wstream,
+        )))
+    } else {
+        None
+    };
+    let heartbeat = glommio::spawn_local(heartbeat_loop(conn.clone(), stream.as_raw_fd()));
+
+    let mut decoder = FrameDecoder::new(conn.negotiated.frame_max);
+    let ending = reader_loop(&shard, &conn, &mut stream, &mut decoder, &mut buf).await;
+    if let Ending::Closing = ending {
+        // Wait (bounded) for the client's close-ok, dropping everything else.
+        let _ = glommio::timer::timeout(CLOSE_TIMEOUT, async {
+            await_close_ok(&mut stream, &mut decoder, &mut buf).await;
+            Ok(())
+        })
+        .await;
+    }
+    conn.closing.set(true);
+    teardown(&shard, &conn).await;
+    shard.conns.borrow_mut().remove(&key.id);
+    conn.writer_done.set(true);
+    conn.notify_writer();
+    if let Some(w) = writer {
+        let _ = glommio::timer::timeout(Duration::from_secs(1), async {
+            w.await;
+            Ok(())
+        })
+        .await;
+    }
+    heartbeat.cancel().await;
+    // SAFETY: shutting down our own descriptor.
+    unsafe { libc::shutdown(stream.as_raw_fd(), libc::SHUT_RDWR) };
+    Counters::add(&shard.counters.connections_closed, 1);
+    eprintln!(
+        "warren: shard {} closed connection {peer} (conn {})",
+        shard.id, key.id
+    );
+}
+
+async fn await_close_ok(stream: &mut TcpStream, decoder: &mut FrameDecoder, buf: &mut BytesMut) {
+    loop {
+        while let Ok(Some(frame)) = decoder.decode(buf) {
+            if let Frame::Method {
+                method: Method::ConnectionCloseOk(_) | Method::ConnectionClose(_),
+                ..
+            } = frame
+            {
+                return;
+            }
+        }
+        match socket::read_into(stream, buf, READ_CHUNK).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn reader_loop(
+    shard: &Rc<Shard>,
+    conn: &Rc<ConnShared>,
+    stream: &mut TcpStream,
+    decoder: &mut FrameDecoder,
+    buf: &mut BytesMut,
+) -> Ending {
+    loop {
+        // Frames already in the buffer (the handshake may have read ahead).
+        loop {
+            let frame = match decoder.decode(buf) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    let err = AmqpError {
+                        code: e.reply_code(),
+                        text: e.reply_text(),
+                    };
+                    return hard_close(conn, &err, 0, 0);
+                }
+            };
+            match handle_frame(shard, conn, frame).await {
+                Ok(FrameOutcome::Continue) => {}
+                Ok(FrameOutcome::Closed) => {
+                    flush_confirms(conn);
+                    return Ending::Gone;
+                }
+                Err((err, class_id, method_id)) => {
+                    flush_confirms(conn);
+                    return hard_close(conn, &err, class_id, method_id);
+                }
+            }
+        }
+        flush_confirms(conn);
+        shard.pump();
+        // Back-pressure: stop reading while rings or our own socket are backed up.
+        while shard.mesh.backlogged() || conn.out.borrow().queued_bytes() > OUTBOUND_HIGH_WATER {
+            if conn.closing.get() {
+                return Ending::Gone;
+            }
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        match socket::read_into(stream, buf, READ_CHUNK).await {
+            Ok(0) | Err(_) => return Ending::Gone,
+            Ok(_) => conn.last_read.set(Instant::now()),
+        }
+        if conn.closing.get() {
+            return Ending::Gone;
+        }
+    }
+}
+
+fn hard_close(conn: &ConnShared, err: &AmqpError, class_id: u16, method_id: u16) -> Ending {
+    eprintln!(
+        "warren: shard {} connection {} error: {}",
+        conn.key.shard, conn.peer, err.text
+    );
+    conn.send_method(0, handshake::close_method(err, class_id, method_id));
+    Ending::Closing
+}
+
+pub enum FrameOutcome {
+    Continue,
+    /// The connection was closed by a completed close handshake.
+    Closed,
+}
+
+/// A hard (connection) error with the class and method that caused it.
+pub type HardError = (AmqpError, u16, u16);
+
+async fn handle_frame(
+    shard: &Rc<Shard>,
+    conn: &Rc<ConnShared>,
+    frame: Frame,
+) -> Result<FrameOutcome, HardError> {
+    match frame {
+        Frame::Heartbeat { .. } => Ok(FrameOutcome::Continue),
+        Frame::Method { channel: 0, method } => handle_connection_method(conn, method),
+        Frame::Method { channel, method } => {
+            methods::handle(shard, conn, channel, method).await?;
+            Ok(FrameOutcome::Continue)
+        }
+        Frame::Header { channel, header } => {
+            publish::on_header(shard, conn, channel, header)?;
+            Ok(FrameOutcome::Continue)
+        }
+        Frame::Body { channel, payload } => {
+            publish::on_body(shard, conn, channel, payload)?;
+            Ok(FrameOutcome::Continue)
+        }
+    }
+}
+
+fn handle_connection_method(conn: &ConnShared, method: Method) -> Result<FrameOutcome, HardError> {
+    match method {
+        Method::ConnectionClose(_) => {
+            conn.send_method(0, ConnectionCloseOk {});
+            Ok(FrameOutcome::Closed)
+        }
+        Method::ConnectionCloseOk(_) => Ok(FrameOutcome::Closed),
+        Method::ConnectionBlocked(_) | Method::ConnectionUnblocked(_) => Ok(FrameOutcome::Continue),
+        Method::ConnectionUpdateSecret(_) => {
+            conn.send_method(0, ConnectionUpdateSecretOk {});
+            Ok(FrameOutcome::Continue)
+        }
+        other => Err((
+            AmqpError::new(
+                code::COMMAND_INVALID,
+                format!("unexpected method on channel 0: {}", other.name()),
+            ),
+            other.class_id(),
+            other.method_id(),
+        )),
+    }
+}
+
+/// Sends one basic.ack (multiple) per channel for the publishes confirmed
+/// during this read batch.
+pub fn flush_confirms(conn: &ConnShared) {
+    let dirty = std::mem::take(&mut *conn.confirm_dirty.borrow_mut());
+    if dirty.is_empty() {
+        return;
+    }
+    let mut channels = conn.channels.borrow_mut();
+    let mut out = conn.out.borrow_mut();
+    for id in dirty {
+        if let Some(ch) = channels.get_mut(&id) {
+            if let Some(seq) = ch.confirm_pending.take() {
+                out.method(
+                    id,
+                    &BasicAck {
+                        delivery_tag: seq,
+                        multiple: true,
+                    }
+                    .into(),
+                );
+            }
+        }
+    }
+    drop(out);
+    conn.notify_writer();
+}
+
+async fn writer_loop(shard: Rc<Shard>, conn: Rc<ConnShared>, mut stream: TcpStream) {
+    loop {
+        conn.writer_signal.wait().await;
+        loop {
+            let (mut bufs, credits) = conn.out.borrow_mut().take();
+            if bufs.is_empty() && credits.is_empty() {
+                break;
+            }
+            if socket::write_all(&mut stream, &mut bufs).await.is_err() {
+                conn.closing.set(true);
+                // Wake the reader out of a blocking read.
+                // SAFETY: shutting down our own descriptor.
+                unsafe { libc::shutdown(stream.as_raw_fd(), libc::SHUT_RDWR) };
+                return;
+            }
+            conn.last_write.set(Instant::now());
+            if !credits.is_empty() {
+                for c in credits {
+                    shard.send(
+                        c.owner,
+                        Envelope::Credit {
+                            queue: c.queue,
+                            consumer: c.consumer,
+                            n: c.n,
+                        },
+                    );
+                }
+                shard.pump();
+            }
+        }
+        if conn.writer_done.get() {
+            return;
+        }
+    }
+}
+
+async fn heartbeat_loop(conn: Rc<ConnShared>, fd: i32) {
+    let secs = conn.negotiated.heartbeat;
+    if secs == 0 {
+        return;
+    }
+    let interval = Duration::from_secs(secs as u64);
+    loop {
+        glommio::timer::sleep(interval / 2).await;
+        if conn.closing.get() {
+            return;
+        }
+        let now = Instant::now();
+        if now.duration_since(conn.last_write.get()) >= interval / 2 {
+            conn.out.borrow_mut().heartbeat();
+            conn.notify_writer();
+        }
+        if now.duration_since(conn.last_read.get()) > interval * 2 {
+            eprintln!(
+                "warren: connection {} missed heartbeats from client, timeout: {secs}s",
+                conn.peer
+            );
+            conn.closing.set(true);
+            // SAFETY: shutting down the connection's own descriptor wakes its reader.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+            return;
+        }
+    }
+}
+
+/// Gives everything of a dead connection back: its channels' consumers and
+/// unacked messages, and its exclusive queues.
+async fn teardown(shard: &Rc<Shard>, conn: &Rc<ConnShared>) {
+    let ids: Vec<u16> = conn.channels.borrow().keys().copied().collect();
+    for id in ids {
+        let ch = conn.channels.borrow_mut().remove(&id);
+        if let Some(mut ch) = ch {
+            release_channel(shard, conn.key, &mut ch);
+        }
+    }
+    shard.pump();
+    let exclusive = std::mem::take(&mut *conn.exclusive_queues.borrow_mut());
+    for name in exclusive {
+        let _ = shard
+            .request(
+                leader::LEADER,
+                Request::DeleteQueue {
+                    name,
+                    if_unused: false,
+                    if_empty: false,
+                    conn: Some(conn.key),
+                },
+            )
+            .await;
+    }
+}
+
+/// Drops a channel's consumers on their queues' owners, then requeues its
+/// unacked messages (in that order, over the same rings, so the requeued
+/// messages never go back to the dying consumers).
+pub fn release_channel(shard: &Rc<Shard>, conn: ConnKey, ch: &mut Channel) {
+    let mut queues: Vec<(u16, ShortStr)> = ch
+        .consumers
+        .drain()
+        .map(|(_, c)| (c.owner, c.queue))
+        .collect();
+    queues.sort_unstable();
+    queues.dedup();
+    for (owner, queue) in queues {
+        shard.send(
+            owner,
+            Envelope::ChannelGone {
+                queue,
+                conn,
+                channel: ch.id,
+            },
+        );
+    }
+    for (owner, queue, msg_ids) in channel::group_by_queue(ch.take_all_unacked()) {
+        shard.send(
+            owner,
+            Envelope::Settle {
+                queue,
+                msg_ids,
+                how: Settle::Requeue,
+            },
+        );
+    }
+    ch.publish = None;
+}
+
+/// A delivery from a queue owner for a consumer on this shard.
+pub fn deliver(shard: &Rc<Shard>, queue: ShortStr, owner: u16, delivery: Delivery) {
+    let conn = shard.conns.borrow().get(&delivery.consumer.conn).cloned();
+    let Some(conn) = conn else {
+        return bounce(shard, queue, owner, delivery);
+    };
+    let mut channels = conn.channels.borrow_mut();
+    let ch = match channels.get_mut(&delivery.consumer.channel) {
+        Some(ch) if ch.is_open() && ch.consumers.contains_key(&delivery.consumer.tag) => ch,
+        _ => {
+            drop(channels);
+            return bounce(shard, queue, owner, delivery);
+        }
+    };
+    let ack = (!delivery.no_ack).then(|| (queue.clone(), owner, delivery.msg_id));
+    let tag = ch.next_delivery_tag(ack);
+    let m = &delivery.message;
+    let mut out = conn.out.borrow_mut();
+    out.method(
+        ch.id,
+        &BasicDeliver {
+            consumer_tag: delivery.consumer.tag.clone(),
+            delivery_tag: tag,
+            redelivered: delivery.redelivered,
+            exchange: m.exchange.clone(),
+            routing_key: m.routing_key.clone(),
+        }
+        .into(),
+    );
+    out.content(ch.id, BASIC_CLASS_ID, &m.raw_properties, &m.body);
+    out.note_delivery(owner, &queue, &delivery.consumer);
+    drop(out);
+    drop(channels);
+    conn.notify_writer();
+}
+
+/// A delivery that found no live consumer goes back to its queue.
+fn bounce(shard: &Rc<Shard>, queue: ShortStr, owner: u16, delivery: Delivery) {
+    if !delivery.no_ack {
+        shard.send(
+            owner,
+            Envelope::Settle {
+                queue: queue.clone(),
+                msg_ids: vec![delivery.msg_id],
+                how: Settle::Requeue,
+            },
+        );
+    }
+    shard.send(
+        owner,
+        Envelope::Credit {
+            queue,
+            consumer: delivery.consumer,
+            n: 1,
+        },
+    );
+}
+
+/// The server cancelled a consumer (its queue was deleted): tell the client.
+pub fn consumer_cancelled(shard: &Rc<Shard>, key: &ConsumerKey) {
+    let conn = shard.conns.borrow().get(&key.conn).cloned();
+    let Some(conn) = conn else { return };
+    let removed = conn
+        .channels
+        .borrow_mut()
+        .get_mut(&key.channel)
+        .and_then(|ch| ch.consumers.remove(&key.tag));
+    if removed.is_some() {
+        conn.send_method(
+            key.channel,
+            BasicCancel {
+                consumer_tag: key.tag.clone(),
+                no_wait: true,
+            },
+        );
+    }
+}
+
+/// Closes every connection of the shard with 320 CONNECTION_FORCED (broker
+/// shutdown) and waits briefly for them to go.
+pub async fn shutdown_all(shard: &Rc<Shard>) {
+    let conns: Vec<Rc<ConnShared>> = shard.conns.borrow().values().cloned().collect();
+    let err = AmqpError::new(
+        code::CONNECTION_FORCED,
+        "broker forced connection closure with reason 'shutdown'",
+    );
+    for conn in &conns {
+        conn.send_method(0, handshake::close_method(&err, 0, 0));
+        conn.writer_done.set(true);
+        conn.notify_writer();
+    }
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < deadline && conns.iter().any(|c| !c.out.borrow().is_empty()) {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    for conn in &conns {
+        conn.closing.set(true);
+        // SAFETY: shutting down the connection's own descriptor wakes its reader.
+        unsafe { libc::shutdown(conn.fd, libc::SHUT_RDWR) };
+    }
+}
+
+/// Queues a channel.close for a soft error and releases the channel's
+/// consumers and unacked messages.
+pub fn close_channel_with_error(
+    shard: &Rc<Shard>,
+    conn: &ConnShared,
+    channel: u16,
+    err: &AmqpError,
+    class_id: u16,
+    method_id: u16,
+) {
+    let mut channels = conn.channels.borrow_mut();
+    if let Some(ch) = channels.get_mut(&channel) {
+        ch.phase = Phase::Closing;
+        release_channel(shard, conn.key, ch);
+    }
+    drop(channels);
+    conn.send_method(
+        channel,
+        ChannelClose {
+            reply_code: err.code,
+            reply_text: ShortStr::try_from_string(err.text.clone()).unwrap_or_default(),
+            class_id,
+            method_id,
+        },
+    );
+}

@@ -1,0 +1,255 @@
+//! The publish path, all synchronous on the publisher's shard: assemble a
+//! basic.publish from its method, header and body frames; route it on this
+//! shard's copy of the routing tables; queue one `Arc<Message>` copy per
+//! destination queue for its owner (sent in batches by the next pump);
+//! return it when mandatory found no queue; confirm it in confirm mode.
+
+use crate::broker::error::{code, AmqpError};
+use crate::broker::message::{Body, Message};
+use crate::broker::topology::RouteResult;
+use crate::connection::channel::{PendingPublish, MAX_MESSAGE_SIZE};
+use crate::connection::{close_channel_with_error, ConnShared, HardError};
+use crate::protocol::methods::{BasicPublish, BasicReturn, Method};
+use crate::protocol::properties::{BasicProperties, ContentHeader, BASIC_CLASS_ID};
+use crate::protocol::types::{FieldTable, ShortStr};
+use crate::shard::counters::Counters;
+use crate::shard::envelope::Envelope;
+use crate::shard::Shard;
+use bytes::Bytes;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Property flag of the `headers` property in the first flags word.
+const HEADERS_FLAG: u16 = 1 << 13;
+
+fn unexpected_frame(text: String) -> HardError {
+    (AmqpError::new(code::UNEXPECTED_FRAME, text), 0, 0)
+}
+
+/// basic.publish arrived: content frames follow.
+pub fn on_publish(conn: &ConnShared, channel: u16, method: BasicPublish) -> Result<(), HardError> {
+    let mut channels = conn.channels.borrow_mut();
+    let Some(ch) = channels.get_mut(&channel) else {
+        return Ok(());
+    };
+    if ch.publish.is_some() {
+        return Err(unexpected_frame(format!(
+            "expected content header for class 60, got non content header frame instead (channel {channel})"
+        )));
+    }
+    ch.publish = Some(PendingPublish {
+        method,
+        header: None,
+        body: Body::new(),
+    });
+    Ok(())
+}
+
+pub fn on_header(
+    shard: &Rc<Shard>,
+    conn: &ConnShared,
+    channel: u16,
+    header: ContentHeader,
+) -> Result<(), HardError> {
+    {
+        let mut channels = conn.channels.borrow_mut();
+        let Some(ch) = channels.get_mut(&channel) else {
+            return Err(channel_not_open(channel));
+        };
+        if !ch.is_open() {
+            return Ok(());
+        }
+        let Some(p) = ch.publish.as_mut().filter(|p| p.header.is_none()) else {
+            return Err(unexpected_frame(format!(
+                "unexpected content header for class {} on channel {channel}",
+                header.class_id
+            )));
+        };
+        if header.class_id != BASIC_CLASS_ID {
+            return Err(unexpected_frame(format!(
+                "expected content header for class 60, got class {}",
+                header.class_id
+            )));
+        }
+        if header.body_size > MAX_MESSAGE_SIZE {
+            let size = header.body_size;
+            ch.publish = None;
+            drop(channels);
+            let e = AmqpError::precondition_failed(format!(
+                "message size {size} is larger than configured max size {MAX_MESSAGE_SIZE}"
+            ));
+            close_channel_with_error(shard, conn, channel, &e, 60, 40);
+            return Ok(());
+        }
+        let complete = header.body_size == 0;
+        p.header = Some(header);
+        if !complete {
+            return Ok(());
+        }
+    }
+    complete_publish(shard, conn, channel);
+    Ok(())
+}
+
+pub fn on_body(
+    shard: &Rc<Shard>,
+    conn: &ConnShared,
+    channel: u16,
+    payload: Bytes,
+) -> Result<(), HardError> {
+    {
+        let mut channels = conn.channels.borrow_mut();
+        let Some(ch) = channels.get_mut(&channel) else {
+            return Err(channel_not_open(channel));
+        };
+        if !ch.is_open() {
+            return Ok(());
+        }
+        let Some((p, size)) = ch
+            .publish
+            .as_mut()
+            .and_then(|p| p.header.as_ref().map(|h| h.body_size).map(|s| (p, s)))
+        else {
+            return Err(unexpected_frame(format!(
+                "unexpected content body on channel {channel}"
+            )));
+        };
+        p.body.push(payload);
+        if p.body.len() > size {
+            return Err(unexpected_frame(format!(
+                "content body longer than the {size} bytes its header announced"
+            )));
+        }
+        if p.body.len() < size {
+            return Ok(());
+        }
+    }
+    complete_publish(shard, conn, channel);
+    Ok(())
+}
+
+fn channel_not_open(channel: u16) -> HardError {
+    (
+        AmqpError::new(
+            code::CHANNEL_ERROR,
+            format!("expected 'channel.open' (channel {channel})"),
+        ),
+        0,
+        0,
+    )
+}
+
+/// Routes a complete message and queues its copies.
+fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
+    let (method, header, body, confirm_seq) = {
+        let mut channels = conn.channels.borrow_mut();
+        let ch = channels.get_mut(&channel).expect("checked by caller");
+        let p = ch.publish.take().expect("publish in progress");
+        let seq = ch.confirm.then(|| ch.next_publish_seq());
+        (p.method, p.header.expect("header"), p.body, seq)
+    };
+    Counters::add(&shard.counters.published, 1);
+    let headers: Option<FieldTable> = if first_flags(&header.raw_properties) & HEADERS_FLAG != 0 {
+        BasicProperties::decode(header.raw_properties.clone())
+            .ok()
+            .and_then(|p| p.headers)
+    } else {
+        None
+    };
+    let persistent = header.delivery_mode() == Some(2);
+    let mut destinations: Vec<ShortStr> = Vec::new();
+    let routed = {
+        let meta = shard.meta.borrow();
+        if let Some(x) = meta.topology.exchange(&method.exchange) {
+            if x.internal {
+                drop(meta);
+                let e = AmqpError::access_refused(format!(
+                    "cannot publish to internal exchange '{}' in vhost '/'",
+                    method.exchange
+                ));
+                close_channel_with_error(shard, conn, channel, &e, 60, 40);
+                return;
+            }
+        }
+        match meta.topology.route(
+            &method.exchange,
+            &method.routing_key,
+            headers.as_ref(),
+            &mut destinations,
+        ) {
+            RouteResult::ExchangeNotFound => {
+                drop(meta);
+                let e =
+                    AmqpError::not_found(format!("no exchange '{}' in vhost '/'", method.exchange));
+                close_channel_with_error(shard, conn, channel, &e, 60, 40);
+                return;
+            }
+            RouteResult::Routed { .. } => {}
+        }
+        let message = Arc::new(Message {
+            exchange: method.exchange.clone(),
+            routing_key: method.routing_key.clone(),
+            raw_properties: header.raw_properties.clone(),
+            body,
+            persistent,
+        });
+        let mut routed = 0u64;
+        for queue in destinations {
+            if let Some(q) = meta.queues.get(&queue) {
+                shard.send(
+                    q.owner,
+                    Envelope::Enqueue {
+                        queue,
+                        message: message.clone(),
+                    },
+                );
+                routed += 1;
+            }
+        }
+        Counters::add(&shard.counters.routed_copies, routed);
+        if routed == 0 {
+            Counters::add(&shard.counters.unroutable, 1);
+            if method.mandatory {
+                let mut out = conn.out.borrow_mut();
+                out.method(
+                    channel,
+                    &Method::from(BasicReturn {
+                        reply_code: code::NO_ROUTE,
+                        reply_text: ShortStr::from_static("NO_ROUTE"),
+                        exchange: method.exchange.clone(),
+                        routing_key: method.routing_key.clone(),
+                    }),
+                );
+                out.content(
+                    channel,
+                    BASIC_CLASS_ID,
+                    &message.raw_properties,
+                    &message.body,
+                );
+                drop(out);
+                conn.notify_writer();
+            }
+        }
+        routed
+    };
+    let _ = routed;
+    if let Some(seq) = confirm_seq {
+        // Transient copies are confirmed once routed (the storage layer
+        // will hold persistent ones until their fsync).
+        let mut channels = conn.channels.borrow_mut();
+        if let Some(ch) = channels.get_mut(&channel) {
+            if ch.confirm_pending.is_none() {
+                conn.confirm_dirty.borrow_mut().push(channel);
+            }
+            ch.confirm_pending = Some(seq);
+        }
+        Counters::add(&shard.counters.confirmed, 1);
+    }
+}
+
+fn first_flags(raw: &[u8]) -> u16 {
+    match raw {
+        [a, b, ..] => u16::from_be_bytes([*a, *b]),
+        _ => 0,
+    }
+}

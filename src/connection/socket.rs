@@ -1,0 +1,136 @@
+//! Thin socket I/O for connections on top of glommio's `TcpStream`:
+//! reading straight into the spare capacity of a `BytesMut` (so frames can be
+//! split off it as zero-copy `Bytes`), and vectored writes of queued `Bytes`
+//! (frame headers from a scratch buffer, bodies as slices of the buffers
+//! they were read into) with `sendmsg`.
+//!
+//! Both try a non-blocking syscall first and fall back to glommio's readiness
+//! wait only when the kernel says `EAGAIN`.
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use std::collections::VecDeque;
+use std::io;
+use std::os::unix::io::{AsRawFd, RawFd};
+
+/// At most this many buffers go into one `sendmsg`.
+const MAX_IOVECS: usize = 64;
+
+/// Reads at least one byte into `buf`'s spare capacity (reserving `chunk`
+/// bytes first). Returns 0 at end of stream.
+pub async fn read_into(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    chunk: usize,
+) -> io::Result<usize> {
+    buf.reserve(chunk);
+    let fd = stream.as_raw_fd();
+    loop {
+        match recv_nonblocking(fd, buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // Wait for readability through glommio (a 1-byte peek), then retry.
+                let mut probe = [0u8; 1];
+                let n = stream.peek(&mut probe).await?;
+                if n == 0 {
+                    return Ok(0);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn recv_nonblocking(fd: RawFd, buf: &mut BytesMut) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: recv writes at most `spare.len()` bytes into the spare
+    // capacity; we only mark as initialised what the kernel reported.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            spare.as_mut_ptr() as *mut libc::c_void,
+            spare.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: the kernel initialised exactly n bytes.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
+/// Writes every buffer of `queue` (vectored), awaiting writability when the
+/// socket is full. Buffers are consumed from the front as they are written.
+pub async fn write_all(stream: &mut TcpStream, queue: &mut VecDeque<Bytes>) -> io::Result<()> {
+    let fd = stream.as_raw_fd();
+    while !queue.is_empty() {
+        match send_vectored(fd, queue) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // Let glommio wait for writability by writing the head buffer
+                // through it, then carry on vectored.
+                let head = queue.front_mut().expect("non-empty");
+                let n = stream.write(head).await?;
+                if n == 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                advance(queue, n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn send_vectored(fd: RawFd, queue: &mut VecDeque<Bytes>) -> io::Result<()> {
+    let mut iov: [libc::iovec; MAX_IOVECS] = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; MAX_IOVECS];
+    let mut count = 0;
+    for b in queue.iter().take(MAX_IOVECS) {
+        iov[count] = libc::iovec {
+            iov_base: b.as_ptr() as *mut libc::c_void,
+            iov_len: b.len(),
+        };
+        count += 1;
+    }
+    // SAFETY: a zeroed msghdr is valid; we point it at `count` live iovecs
+    // whose buffers outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = count as _;
+    let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    advance(queue, n as usize);
+    Ok(())
+}
+
+fn advance(queue: &mut VecDeque<Bytes>, mut n: usize) {
+    while n > 0 {
+        let head = queue.front_mut().expect("wrote more than queued");
+        if head.len() <= n {
+            n -= head.len();
+            queue.pop_front();
+        } else {
+            head.advance(n);
+            n = 0;
+        }
+    }
+    while queue.front().is_some_and(|b| b.is_empty()) {
+        queue.pop_front();
+    }
+}
+
+/// Reads exactly `buf.len()` bytes (used for the protocol header).
+pub async fn read_exact(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<()> {
+    stream.read_exact(buf).await
+}

@@ -1,0 +1,239 @@
+//! What shards say to each other over the mesh: message-path traffic
+//! (enqueue, deliver, settle, credit), request/reply pairs for operations that
+//! need another shard's answer, and metadata changes the leader replicates.
+//! Every variant is `Send`; bodies travel as `Arc<Message>` (no copy).
+
+use crate::broker::error::AmqpError;
+use crate::broker::exchange::{BindingDef, Destination, ExchangeDef};
+use crate::broker::message::MessageRef;
+use crate::broker::queue::{ConsumerKey, ConsumerSpec, Delivery, QueueConfig, Settle};
+use crate::protocol::types::{FieldTable, ShortStr};
+
+/// A connection anywhere in the broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnKey {
+    pub shard: u16,
+    pub id: u64,
+}
+
+/// A queue as every shard knows it (replicated by the leader).
+#[derive(Clone, Debug)]
+pub struct QueueMeta {
+    pub name: ShortStr,
+    pub owner: u16,
+    pub config: QueueConfig,
+    /// The connection that declared an exclusive queue.
+    pub exclusive_to: Option<ConnKey>,
+}
+
+/// One unit of inter-shard traffic. Shards exchange `Vec<Envelope>` batches.
+#[derive(Debug)]
+pub enum Envelope {
+    /// A routed copy of a publish, to the queue's owner.
+    Enqueue {
+        queue: ShortStr,
+        message: MessageRef,
+    },
+    /// Deliveries settled on the consumer's channel, to the queue's owner.
+    Settle {
+        queue: ShortStr,
+        msg_ids: Vec<u64>,
+        how: Settle,
+    },
+    /// `n` deliveries to `consumer` were written to its socket.
+    Credit {
+        queue: ShortStr,
+        consumer: ConsumerKey,
+        n: u32,
+    },
+    /// A message for a consumer, to the consumer's shard.
+    Deliver {
+        queue: ShortStr,
+        owner: u16,
+        delivery: Delivery,
+    },
+    /// The server cancelled a consumer (its queue went away): the consumer's
+    /// channel sends basic.cancel to the client.
+    ConsumerCancelled {
+        consumer: ConsumerKey,
+    },
+    /// A channel went away: drop its consumers on this queue's owner.
+    ChannelGone {
+        queue: ShortStr,
+        conn: ConnKey,
+        channel: u16,
+    },
+    Request {
+        from: u16,
+        token: u64,
+        request: Request,
+    },
+    Reply {
+        token: u64,
+        reply: Reply,
+    },
+    /// A metadata change every shard applies; `ack` asks for a `MetaAck` to
+    /// the leader's request `token`.
+    Meta {
+        change: MetaChange,
+        token: u64,
+    },
+    MetaAck {
+        token: u64,
+    },
+}
+
+/// Operations that need an answer from another shard.
+#[derive(Debug)]
+pub enum Request {
+    // ---- to the metadata leader (shard 0) ----
+    DeclareQueue {
+        name: ShortStr,
+        config: QueueConfig,
+        owner: u16,
+        conn: ConnKey,
+    },
+    DeleteQueue {
+        name: ShortStr,
+        if_unused: bool,
+        if_empty: bool,
+        conn: Option<ConnKey>,
+    },
+    /// An owner auto-deleted a queue: remove it everywhere.
+    ForgetQueue {
+        name: ShortStr,
+    },
+    DeclareExchange {
+        name: ShortStr,
+        kind: ShortStr,
+        passive: bool,
+        durable: bool,
+        auto_delete: bool,
+        internal: bool,
+        arguments: FieldTable,
+    },
+    DeleteExchange {
+        name: ShortStr,
+        if_unused: bool,
+    },
+    Bind {
+        source: ShortStr,
+        destination: Destination,
+        routing_key: ShortStr,
+        arguments: FieldTable,
+        conn: ConnKey,
+    },
+    Unbind {
+        source: ShortStr,
+        destination: Destination,
+        routing_key: ShortStr,
+        arguments: FieldTable,
+        conn: ConnKey,
+    },
+    // ---- to a queue's owner ----
+    QueueStats {
+        name: ShortStr,
+    },
+    Purge {
+        name: ShortStr,
+    },
+    /// Drop the queue's state (checks if-unused / if-empty first).
+    DropQueue {
+        name: ShortStr,
+        if_unused: bool,
+        if_empty: bool,
+    },
+    Get {
+        name: ShortStr,
+        no_ack: bool,
+    },
+    Consume {
+        name: ShortStr,
+        spec: ConsumerSpec,
+    },
+    /// Start dispatching to a consumer once its consume-ok is on the wire.
+    Activate {
+        name: ShortStr,
+        key: ConsumerKey,
+    },
+    Cancel {
+        name: ShortStr,
+        key: ConsumerKey,
+    },
+    /// Admin: the shard's view (queues it owns, connections it serves).
+    Snapshot,
+}
+
+#[derive(Debug)]
+pub enum Reply {
+    Done(Result<(), AmqpError>),
+    Stats(Result<QueueStats, AmqpError>),
+    Count(Result<u32, AmqpError>),
+    Got(Result<Option<GotMessage>, AmqpError>),
+    Snapshot(Box<ShardSnapshot>),
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QueueStats {
+    pub messages: u32,
+    pub unacked: u32,
+    pub consumers: u32,
+}
+
+/// A basic.get answer.
+#[derive(Debug)]
+pub struct GotMessage {
+    pub msg_id: u64,
+    pub redelivered: bool,
+    pub message: MessageRef,
+    /// Ready messages left after this one.
+    pub remaining: u32,
+}
+
+/// Changes the leader replicates to every shard, in order.
+#[derive(Clone, Debug)]
+pub enum MetaChange {
+    QueueCreated(QueueMeta),
+    QueueDeleted(ShortStr),
+    ExchangeDeclared(ExchangeDef),
+    ExchangeDeleted(ShortStr),
+    Bound(BindingDef),
+    Unbound(BindingDef),
+}
+
+/// One shard's state for the admin listings.
+#[derive(Debug, Default)]
+pub struct ShardSnapshot {
+    pub shard: u16,
+    pub queues: Vec<QueueSnapshot>,
+    pub connections: Vec<ConnectionSnapshot>,
+    pub counters: crate::shard::counters::CountersSnapshot,
+}
+
+#[derive(Debug)]
+pub struct QueueSnapshot {
+    pub name: ShortStr,
+    pub durable: bool,
+    pub exclusive: bool,
+    pub auto_delete: bool,
+    pub messages: u32,
+    pub unacked: u32,
+    pub consumers: Vec<(ConsumerKey, bool, u32, u32)>,
+}
+
+#[derive(Debug)]
+pub struct ConnectionSnapshot {
+    pub key: ConnKey,
+    pub peer: String,
+    pub user: String,
+    pub channels: Vec<ChannelSnapshot>,
+}
+
+#[derive(Debug)]
+pub struct ChannelSnapshot {
+    pub id: u16,
+    pub consumers: u32,
+    pub unacked: u32,
+    pub prefetch: u32,
+    pub confirm: bool,
+}

@@ -1,0 +1,395 @@
+//! The metadata leader (shard 0). It orders every change to exchanges,
+//! bindings and the queue catalog: validates the request against its copy,
+//! applies it, replicates it to every other shard and answers only once all
+//! of them acknowledged — so a client that got bind-ok can publish on any
+//! connection and the binding is in force. Changes run one at a time (a
+//! local semaphore); the message path never waits for any of this.
+
+use crate::broker::error::{AmqpError, AmqpResult};
+use crate::broker::exchange::{BindingDef, Destination, ExchangeDef, ExchangeKind};
+use crate::protocol::types::ShortStr;
+use crate::shard::envelope::{ConnKey, Envelope, MetaChange, QueueMeta, Reply, Request};
+use crate::shard::{oneshot, replica, Shard};
+use glommio::sync::Semaphore;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// The shard that orders metadata.
+pub const LEADER: u16 = 0;
+
+pub struct LeaderState {
+    lock: Semaphore,
+    next_token: Cell<u64>,
+    /// token → (acks still missing, who to wake).
+    acks: RefCell<HashMap<u64, (u16, Option<oneshot::Sender<()>>)>>,
+}
+
+impl LeaderState {
+    pub fn new() -> LeaderState {
+        LeaderState {
+            lock: Semaphore::new(1),
+            next_token: Cell::new(1),
+            acks: RefCell::new(HashMap::new()),
+        }
+    }
+}
+
+impl Default for LeaderState {
+    fn default() -> LeaderState {
+        LeaderState::new()
+    }
+}
+
+pub fn is_leader_request(r: &Request) -> bool {
+    matches!(
+        r,
+        Request::DeclareQueue { .. }
+            | Request::DeleteQueue { .. }
+            | Request::ForgetQueue { .. }
+            | Request::DeclareExchange { .. }
+            | Request::DeleteExchange { .. }
+            | Request::Bind { .. }
+            | Request::Unbind { .. }
+    )
+}
+
+pub fn spawn(shard: Rc<Shard>, from: u16, token: u64, request: Request) {
+    assert_eq!(shard.id, LEADER, "metadata requests go to the leader");
+    glommio::spawn_local(async move {
+        let reply = {
+            let state = shard.leader.as_ref().expect("leader state");
+            let _permit = state.lock.acquire_permit(1).await;
+            handle(&shard, request).await
+        };
+        shard.reply(from, token, reply);
+        shard.pump();
+    })
+    .detach();
+}
+
+pub fn meta_ack(shard: &Rc<Shard>, token: u64) {
+    let state = shard.leader.as_ref().expect("acks go to the leader");
+    let mut acks = state.acks.borrow_mut();
+    let done = match acks.get_mut(&token) {
+        Some(entry) => {
+            entry.0 -= 1;
+            entry.0 == 0
+        }
+        None => false,
+    };
+    if done {
+        let (_, waker) = acks.remove(&token).expect("present");
+        drop(acks);
+        if let Some(w) = waker {
+            w.send(());
+        }
+    }
+}
+
+/// Replicates a change the leader already applied to every other shard and
+/// waits until all of them have applied it.
+async fn replicate(shard: &Rc<Shard>, change: MetaChange) {
+    if shard.count == 1 {
+        return;
+    }
+    let state = shard.leader.as_ref().expect("leader");
+    let token = state.next_token.get();
+    state.next_token.set(token + 1);
+    let (tx, rx) = oneshot::channel();
+    state
+        .acks
+        .borrow_mut()
+        .insert(token, (shard.count - 1, Some(tx)));
+    for dest in 0..shard.count {
+        if dest != shard.id {
+            shard.send(
+                dest,
+                Envelope::Meta {
+                    change: change.clone(),
+                    token,
+                },
+            );
+        }
+    }
+    shard.pump();
+    rx.await;
+}
+
+/// Applies on the leader, then replicates.
+async fn commit(shard: &Rc<Shard>, change: MetaChange) {
+    replica::apply(shard, &change);
+    replicate(shard, change).await;
+}
+
+fn locked_queue(name: &str) -> AmqpError {
+    AmqpError::resource_locked(format!(
+        "cannot obtain exclusive access to locked queue '{name}' in vhost '/'. It could be \
+         originally declared on another connection or the exclusive property value does not \
+         match that of the original declaration."
+    ))
+}
+
+fn check_exclusive(meta: &QueueMeta, conn: Option<ConnKey>) -> AmqpResult<()> {
+    match (meta.exclusive_to, conn) {
+        (Some(owner), Some(c)) if owner != c => Err(locked_queue(&meta.name)),
+        _ => Ok(()),
+    }
+}
+
+async fn handle(shard: &Rc<Shard>, request: Request) -> Reply {
+    match request {
+        Request::DeclareQueue {
+            name,
+            config,
+            owner,
+            conn,
+        } => Reply::Done(declare_queue(shard, name, config, owner, conn).await),
+        Request::DeleteQueue {
+            name,
+            if_unused,
+            if_empty,
+            conn,
+        } => Reply::Count(delete_queue(shard, name, if_unused, if_empty, conn).await),
+        Request::ForgetQueue { name } => {
+            if shard.meta.borrow().queues.contains_key(&name) {
+                commit(shard, MetaChange::QueueDeleted(name)).await;
+            }
+            Reply::Done(Ok(()))
+        }
+        Request::DeclareExchange {
+            name,
+            kind,
+            passive,
+            durable,
+            auto_delete,
+            internal,
+            arguments,
+        } => {
+            let result = shard.meta.borrow_mut().topology.declare_exchange(
+                &name,
+                &kind,
+                passive,
+                durable,
+                auto_delete,
+                internal,
+                &arguments,
+            );
+            if result == Ok(true) && !passive {
+                let def = ExchangeDef {
+                    name,
+                    kind: ExchangeKind::parse(&kind).expect("validated by declare"),
+                    durable,
+                    auto_delete,
+                    internal,
+                    arguments,
+                };
+                replicate(shard, MetaChange::ExchangeDeclared(def)).await;
+            }
+            Reply::Done(result.map(|_| ()))
+        }
+        Request::DeleteExchange { name, if_unused } => {
+            let existed = shard.meta.borrow().topology.exchange(&name).is_some();
+            let result = shard
+                .meta
+                .borrow_mut()
+                .topology
+                .delete_exchange(&name, if_unused);
+            if result.is_ok() && existed {
+                replicate(shard, MetaChange::ExchangeDeleted(name)).await;
+            }
+            Reply::Done(result.map(|_| ()))
+        }
+        Request::Bind {
+            source,
+            destination,
+            routing_key,
+            arguments,
+            conn,
+        } => Reply::Done(
+            bind(
+                shard,
+                true,
+                source,
+                destination,
+                routing_key,
+                arguments,
+                conn,
+            )
+            .await,
+        ),
+        Request::Unbind {
+            source,
+            destination,
+            routing_key,
+            arguments,
+            conn,
+        } => Reply::Done(
+            bind(
+                shard,
+                false,
+                source,
+                destination,
+                routing_key,
+                arguments,
+                conn,
+            )
+            .await,
+        ),
+        other => {
+            debug_assert!(false, "owner request reached the leader task: {other:?}");
+            Reply::Done(Err(AmqpError::new(
+                crate::broker::error::code::INTERNAL_ERROR,
+                "misrouted request",
+            )))
+        }
+    }
+}
+
+async fn declare_queue(
+    shard: &Rc<Shard>,
+    name: ShortStr,
+    config: crate::broker::queue::QueueConfig,
+    owner: u16,
+    conn: ConnKey,
+) -> AmqpResult<()> {
+    let existing = shard.meta.borrow().queues.get(&name).cloned();
+    if let Some(meta) = existing {
+        check_exclusive(&meta, Some(conn))?;
+        return check_equivalent(&meta, &config);
+    }
+    let meta = QueueMeta {
+        name,
+        owner,
+        exclusive_to: config.exclusive.then_some(conn),
+        config,
+    };
+    commit(shard, MetaChange::QueueCreated(meta)).await;
+    Ok(())
+}
+
+/// RabbitMQ's equivalence check on redeclare (durable, auto-delete,
+/// exclusive, arguments), with its wording.
+fn check_equivalent(
+    meta: &QueueMeta,
+    config: &crate::broker::queue::QueueConfig,
+) -> AmqpResult<()> {
+    let name = &meta.name;
+    let current = &meta.config;
+    let inequivalent = |field: &str, received: String, now: String| {
+        Err(AmqpError::precondition_failed(format!(
+            "inequivalent arg '{field}' for queue '{name}' in vhost '/': received '{received}' but current is '{now}'"
+        )))
+    };
+    if current.durable != config.durable {
+        return inequivalent(
+            "durable",
+            config.durable.to_string(),
+            current.durable.to_string(),
+        );
+    }
+    if current.auto_delete != config.auto_delete {
+        return inequivalent(
+            "auto_delete",
+            config.auto_delete.to_string(),
+            current.auto_delete.to_string(),
+        );
+    }
+    if current.exclusive != config.exclusive {
+        return inequivalent(
+            "exclusive",
+            config.exclusive.to_string(),
+            current.exclusive.to_string(),
+        );
+    }
+    crate::broker::queue_args::check_equivalent_arguments(
+        name,
+        &current.arguments,
+        &config.arguments,
+    )
+}
+
+async fn delete_queue(
+    shard: &Rc<Shard>,
+    name: ShortStr,
+    if_unused: bool,
+    if_empty: bool,
+    conn: Option<ConnKey>,
+) -> AmqpResult<u32> {
+    let Some(meta) = shard.meta.borrow().queues.get(&name).cloned() else {
+        return Ok(0);
+    };
+    check_exclusive(&meta, conn)?;
+    let reply = shard
+        .request(
+            meta.owner,
+            Request::DropQueue {
+                name: name.clone(),
+                if_unused,
+                if_empty,
+            },
+        )
+        .await;
+    let count = match reply {
+        Reply::Count(r) => r?,
+        other => panic!("DropQueue answered with {other:?}"),
+    };
+    commit(shard, MetaChange::QueueDeleted(name)).await;
+    Ok(count)
+}
+
+async fn bind(
+    shard: &Rc<Shard>,
+    bind: bool,
+    source: ShortStr,
+    destination: Destination,
+    routing_key: ShortStr,
+    arguments: crate::protocol::types::FieldTable,
+    conn: ConnKey,
+) -> AmqpResult<()> {
+    if let Destination::Queue(q) = &destination {
+        let meta = shard.meta.borrow().queues.get(q).cloned();
+        match meta {
+            None => {
+                return Err(AmqpError::not_found(format!("no queue '{q}' in vhost '/'")));
+            }
+            Some(m) => check_exclusive(&m, Some(conn))?,
+        }
+    }
+    let def = BindingDef {
+        source,
+        destination,
+        routing_key,
+        arguments,
+    };
+    let result = {
+        let mut meta = shard.meta.borrow_mut();
+        if bind {
+            meta.topology
+                .bind(
+                    &def.source,
+                    def.destination.clone(),
+                    &def.routing_key,
+                    &def.arguments,
+                )
+                .map(|_| ())
+        } else {
+            meta.topology
+                .unbind(
+                    &def.source,
+                    &def.destination,
+                    &def.routing_key,
+                    &def.arguments,
+                )
+                .map(|_| ())
+        }
+    };
+    result?;
+    let change = if bind {
+        MetaChange::Bound(def)
+    } else {
+        MetaChange::Unbound(def)
+    };
+    replicate(shard, change).await;
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! The inter-core mesh as one shard sees it: an outbox per destination shard
+//! and the bounded lock-free SPSC rings (glommio `channel_mesh`, one per
+//! ordered pair of shards) that carry `Vec<Envelope>` batches.
+//!
+//! Senders push envelopes into an outbox without awaiting; `Shard::pump`
+//! hands each non-empty outbox to its ring as ONE batch, so a wake-up of the
+//! other core carries everything produced since the last pump. A full ring
+//! parks that destination's batches in a flusher task (order is kept) and
+//! `backlogged` tells readers to stop reading sockets until it drains.
+
+use crate::shard::envelope::Envelope;
+use glommio::channels::channel_mesh::{Receivers, Senders};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+/// Batches a ring holds before a sender must wait.
+pub const RING_CAPACITY: usize = 1024;
+
+/// Envelopes queued for one destination above which publishers pause
+/// reading from their sockets (TCP pushes back on the clients).
+pub const OUTBOX_HIGH_WATER: usize = 64 * 1024;
+
+pub type Batch = Vec<Envelope>;
+
+pub struct Mesh {
+    me: usize,
+    senders: Option<Senders<Batch>>,
+    outboxes: Vec<RefCell<Batch>>,
+    /// A flusher task owns the ring to this destination right now.
+    flushing: Vec<Cell<bool>>,
+}
+
+impl Mesh {
+    pub fn new(me: usize, shards: usize, senders: Option<Senders<Batch>>) -> Mesh {
+        assert!(me < shards);
+        assert_eq!(
+            senders.is_some(),
+            shards > 1,
+            "a mesh needs senders iff several shards"
+        );
+        Mesh {
+            me,
+            senders,
+            outboxes: (0..shards).map(|_| RefCell::new(Vec::new())).collect(),
+            flushing: (0..shards).map(|_| Cell::new(false)).collect(),
+        }
+    }
+
+    /// Queues an envelope for `dest` (this shard included: the local
+    /// outbox is processed by the next pump).
+    pub fn push(&self, dest: u16, envelope: Envelope) {
+        self.outboxes[dest as usize].borrow_mut().push(envelope);
+    }
+
+    /// Takes what is queued for this shard itself.
+    pub fn take_local(&self) -> Batch {
+        std::mem::take(&mut *self.outboxes[self.me].borrow_mut())
+    }
+
+    pub fn has_local(&self) -> bool {
+        !self.outboxes[self.me].borrow().is_empty()
+    }
+
+    /// True when some destination is backed up and readers should pause.
+    pub fn backlogged(&self) -> bool {
+        self.outboxes
+            .iter()
+            .enumerate()
+            .any(|(i, o)| i != self.me && o.borrow().len() >= OUTBOX_HIGH_WATER)
+    }
+
+    /// Hands every remote outbox to its ring: one `try_send` per destination;
+    /// a full ring gets a flusher task that awaits space and keeps order.
+    pub fn flush_remote(self: &Rc<Self>) {
+        let Some(senders) = &self.senders else {
+            return;
+        };
+        for dest in 0..self.outboxes.len() {
+            if dest == self.me || self.flushing[dest].get() {
+                continue;
+            }
+            let batch = std::mem::take(&mut *self.outboxes[dest].borrow_mut());
+            if batch.is_empty() {
+                continue;
+            }
+            if let Err(err) = senders.try_send_to(dest, batch) {
+                let batch = match err {
+                    glommio::GlommioError::WouldBlock(glommio::ResourceType::Channel(b)) => b,
+                    other => {
+                        eprintln!(
+                            "warren: shard {} cannot reach shard {dest}: {other}",
+                            self.me
+                        );
+                        continue;
+                    }
+                };
+                self.flushing[dest].set(true);
+                let mesh = self.clone();
+                glommio::spawn_local(async move { mesh.flush_slowly(dest, batch).await }).detach();
+            }
+        }
+    }
+
+    async fn flush_slowly(self: Rc<Self>, dest: usize, mut batch: Batch) {
+        let senders = self.senders.as_ref().expect("flusher needs senders");
+        loop {
+            if senders.send_to(dest, batch).await.is_err() {
+                eprintln!("warren: shard {}: ring to shard {dest} closed", self.me);
+                break;
+            }
+            batch = std::mem::take(&mut *self.outboxes[dest].borrow_mut());
+            if batch.is_empty() {
+                break;
+            }
+        }
+        self.flushing[dest].set(false);
+    }
+
+    pub fn close(&self) {
+        if let Some(s) = &self.senders {
+            s.close();
+        }
+    }
+}
+
+/// Splits the receiving side of the mesh into one stream per peer.
+pub fn receiver_streams(
+    mut receivers: Receivers<Batch>,
+) -> Vec<(
+    usize,
+    glommio::channels::shared_channel::ConnectedReceiver<Batch>,
+)> {
+    receivers.streams()
+}

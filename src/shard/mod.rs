@@ -1,0 +1,226 @@
+//! The shard runtime: one glommio executor per core, each owning a shard of
+//! the queues, the connections the kernel handed to it, and a replica of the
+//! metadata (exchanges, bindings, the queue catalog).
+//!
+//! Everything a shard does to its state happens synchronously in
+//! `Shard::handle` or in a connection's reader; the only awaits are on
+//! sockets, on the rings, and on replies to cross-shard requests.
+//! `Shard::pump` runs the local outbox and flushes remote ones in batches.
+
+pub mod counters;
+pub mod envelope;
+pub mod leader;
+pub mod mesh;
+pub mod oneshot;
+pub mod owner;
+pub mod replica;
+pub mod runtime;
+
+use crate::broker::queue::Queue;
+use crate::connection::ConnShared;
+use crate::protocol::types::ShortStr;
+use counters::Counters;
+use envelope::{ConnKey, Envelope, Reply, Request};
+use mesh::Mesh;
+use replica::Metadata;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// The broker's settings every shard reads.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bind: String,
+    pub port: u16,
+    pub data_dir: std::path::PathBuf,
+    pub shards: usize,
+}
+
+/// One shard: all state of one core.
+pub struct Shard {
+    pub id: u16,
+    pub count: u16,
+    pub settings: Settings,
+    pub mesh: Rc<Mesh>,
+    /// Replica of the metadata (on shard 0 also the authoritative copy).
+    pub meta: RefCell<Metadata>,
+    /// The queues this shard owns.
+    pub queues: RefCell<HashMap<ShortStr, Queue>>,
+    /// Queues that may have deliveries to make.
+    dirty: RefCell<Vec<ShortStr>>,
+    pub conns: RefCell<HashMap<u64, Rc<ConnShared>>>,
+    next_conn_id: Cell<u64>,
+    waiters: RefCell<HashMap<u64, oneshot::Sender<Reply>>>,
+    next_token: Cell<u64>,
+    /// Only on the leader (shard 0): serialises metadata changes.
+    pub leader: Option<leader::LeaderState>,
+    pub counters: Counters,
+    pub shutting_down: Cell<bool>,
+}
+
+impl Shard {
+    pub fn new(id: u16, settings: Settings, mesh: Rc<Mesh>) -> Shard {
+        let count = settings.shards as u16;
+        assert!(id < count);
+        Shard {
+            id,
+            count,
+            settings,
+            mesh,
+            meta: RefCell::new(Metadata::new()),
+            queues: RefCell::new(HashMap::new()),
+            dirty: RefCell::new(Vec::new()),
+            conns: RefCell::new(HashMap::new()),
+            next_conn_id: Cell::new(1),
+            waiters: RefCell::new(HashMap::new()),
+            next_token: Cell::new(1),
+            leader: (id == leader::LEADER).then(leader::LeaderState::new),
+            counters: Counters::default(),
+            shutting_down: Cell::new(false),
+        }
+    }
+
+    pub fn new_conn_key(&self) -> ConnKey {
+        let id = self.next_conn_id.get();
+        self.next_conn_id.set(id + 1);
+        ConnKey { shard: self.id, id }
+    }
+
+    /// The shard that owns a queue of this name (without an explicit pin).
+    pub fn owner_by_hash(&self, name: &str) -> u16 {
+        owner_of(name, self.count)
+    }
+
+    /// Queues an envelope (for this shard or another); sent at the next pump.
+    pub fn send(&self, dest: u16, envelope: Envelope) {
+        debug_assert!(dest < self.count);
+        self.mesh.push(dest, envelope);
+    }
+
+    /// Sends a request and returns the future of its reply. Pumps, so local
+    /// requests are answered before this returns. Never call while holding a
+    /// borrow of shard or connection state.
+    pub fn request(self: &Rc<Self>, dest: u16, request: Request) -> oneshot::ReplyFuture<Reply> {
+        let token = self.next_token.get();
+        self.next_token.set(token + 1);
+        let (tx, rx) = oneshot::channel();
+        self.waiters.borrow_mut().insert(token, tx);
+        self.send(
+            dest,
+            Envelope::Request {
+                from: self.id,
+                token,
+                request,
+            },
+        );
+        self.pump();
+        rx
+    }
+
+    /// Answers a request (token 0 means nobody waits).
+    pub fn reply(&self, to: u16, token: u64, reply: Reply) {
+        if token != 0 {
+            self.send(to, Envelope::Reply { token, reply });
+        }
+    }
+
+    pub fn mark_dirty(&self, queue: &ShortStr) {
+        self.dirty.borrow_mut().push(queue.clone());
+    }
+
+    /// Runs everything queued for this shard itself, then hands the remote
+    /// outboxes to the rings (one batch per destination).
+    pub fn pump(self: &Rc<Self>) {
+        loop {
+            let local = self.mesh.take_local();
+            if local.is_empty() && self.dirty.borrow().is_empty() {
+                break;
+            }
+            for envelope in local {
+                self.handle(envelope);
+            }
+            self.dispatch_dirty();
+        }
+        self.mesh.flush_remote();
+    }
+
+    /// Handles one batch that arrived over a ring.
+    pub fn handle_batch(self: &Rc<Self>, batch: mesh::Batch) {
+        for envelope in batch {
+            self.handle(envelope);
+        }
+        self.pump();
+    }
+
+    fn handle(self: &Rc<Self>, envelope: Envelope) {
+        match envelope {
+            Envelope::Enqueue { queue, message } => owner::enqueue(self, queue, message),
+            Envelope::Settle {
+                queue,
+                msg_ids,
+                how,
+            } => owner::settle(self, &queue, &msg_ids, how),
+            Envelope::Credit { queue, consumer, n } => owner::credit(self, &queue, &consumer, n),
+            Envelope::ChannelGone {
+                queue,
+                conn,
+                channel,
+            } => owner::channel_gone(self, &queue, conn, channel),
+            Envelope::Deliver {
+                queue,
+                owner,
+                delivery,
+            } => crate::connection::deliver(self, queue, owner, delivery),
+            Envelope::ConsumerCancelled { consumer } => {
+                crate::connection::consumer_cancelled(self, &consumer)
+            }
+            Envelope::Request {
+                from,
+                token,
+                request,
+            } => self.handle_request(from, token, request),
+            Envelope::Reply { token, reply } => {
+                if let Some(waiter) = self.waiters.borrow_mut().remove(&token) {
+                    waiter.send(reply);
+                }
+            }
+            Envelope::Meta { change, token } => {
+                replica::apply(self, &change);
+                if token != 0 {
+                    self.send(leader::LEADER, Envelope::MetaAck { token });
+                }
+            }
+            Envelope::MetaAck { token } => leader::meta_ack(self, token),
+        }
+    }
+
+    fn handle_request(self: &Rc<Self>, from: u16, token: u64, request: Request) {
+        if leader::is_leader_request(&request) {
+            leader::spawn(self.clone(), from, token, request);
+        } else {
+            let reply = owner::handle_request(self, request);
+            self.reply(from, token, reply);
+        }
+    }
+
+    /// Makes every delivery the dirty queues can make now.
+    fn dispatch_dirty(self: &Rc<Self>) {
+        let mut dirty = std::mem::take(&mut *self.dirty.borrow_mut());
+        dirty.sort_unstable();
+        dirty.dedup();
+        for name in dirty {
+            owner::dispatch(self, &name);
+        }
+    }
+}
+
+/// `hash(name) % shards`, stable across restarts for the same shard count.
+pub fn owner_of(name: &str, shards: u16) -> u16 {
+    // FNV-1a: tiny, deterministic across builds and platforms.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % shards as u64) as u16
+}

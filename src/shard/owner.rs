@@ -1,0 +1,220 @@
+//! The queue-owner side of a shard: applies enqueues, settlements and
+//! credit to the queues this shard owns, answers requests about them
+//! (stats, purge, get, consume, cancel, drop), and turns ready messages into
+//! deliveries for consumers on any shard.
+
+use crate::broker::error::AmqpError;
+use crate::broker::message::MessageRef;
+use crate::broker::queue::{ConsumerKey, Settle};
+use crate::protocol::types::ShortStr;
+use crate::shard::counters::Counters;
+use crate::shard::envelope::{
+    ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request, ShardSnapshot,
+};
+use crate::shard::{leader, Shard};
+use std::rc::Rc;
+
+fn no_queue(name: &str) -> AmqpError {
+    AmqpError::not_found(format!("no queue '{name}' in vhost '/'"))
+}
+
+pub fn enqueue(shard: &Rc<Shard>, queue: ShortStr, message: MessageRef) {
+    let mut queues = shard.queues.borrow_mut();
+    if let Some(q) = queues.get_mut(&queue) {
+        q.publish(message);
+        drop(queues);
+        shard.mark_dirty(&queue);
+    }
+    // A queue deleted while the copy was on its way: the copy is dropped,
+    // as RabbitMQ drops messages routed to a queue that is being deleted.
+}
+
+pub fn settle(shard: &Rc<Shard>, queue: &ShortStr, ids: &[u64], how: Settle) {
+    if let Some(q) = shard.queues.borrow_mut().get_mut(queue) {
+        q.settle(ids, how);
+    }
+    if how == Settle::Remove {
+        Counters::add(&shard.counters.acked, ids.len() as u64);
+    }
+    shard.mark_dirty(queue);
+}
+
+pub fn credit(shard: &Rc<Shard>, queue: &ShortStr, consumer: &ConsumerKey, n: u32) {
+    if let Some(q) = shard.queues.borrow_mut().get_mut(queue) {
+        q.credit(consumer, n);
+    }
+    shard.mark_dirty(queue);
+}
+
+pub fn channel_gone(shard: &Rc<Shard>, queue: &ShortStr, conn: ConnKey, channel: u16) {
+    let auto_delete = match shard.queues.borrow_mut().get_mut(queue) {
+        Some(q) => {
+            q.remove_consumers_of(conn.shard, conn.id, Some(channel));
+            q.should_auto_delete()
+        }
+        None => false,
+    };
+    if auto_delete {
+        auto_delete_queue(shard, queue);
+    }
+    shard.mark_dirty(queue);
+}
+
+/// Drops an auto-delete queue whose last consumer left, and tells the leader
+/// to remove it from every shard's catalog.
+fn auto_delete_queue(shard: &Rc<Shard>, queue: &ShortStr) {
+    shard.queues.borrow_mut().remove(queue);
+    shard.send(
+        leader::LEADER,
+        Envelope::Request {
+            from: shard.id,
+            token: 0,
+            request: Request::ForgetQueue {
+                name: queue.clone(),
+            },
+        },
+    );
+}
+
+/// Removes a queue's state and cancels its consumers (queue deleted).
+/// Returns the ready messages it held.
+pub fn drop_queue(shard: &Rc<Shard>, name: &ShortStr) -> Option<u32> {
+    let q = shard.queues.borrow_mut().remove(name)?;
+    for consumer in q.consumer_keys() {
+        shard.send(consumer.shard, Envelope::ConsumerCancelled { consumer });
+    }
+    Some(q.message_count())
+}
+
+/// Ships every delivery `queue` can make now to its consumers' shards.
+pub fn dispatch(shard: &Rc<Shard>, queue: &ShortStr) {
+    let mut queues = shard.queues.borrow_mut();
+    let Some(q) = queues.get_mut(queue) else {
+        return;
+    };
+    let mut n = 0u64;
+    while let Some(delivery) = q.next_delivery() {
+        n += 1;
+        shard.send(
+            delivery.consumer.shard,
+            Envelope::Deliver {
+                queue: queue.clone(),
+                owner: shard.id,
+                delivery,
+            },
+        );
+    }
+    Counters::add(&shard.counters.delivered, n);
+}
+
+pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
+    match request {
+        Request::QueueStats { name } => Reply::Stats(match shard.queues.borrow().get(&name) {
+            Some(q) => Ok(QueueStats {
+                messages: q.message_count(),
+                unacked: q.unacked_count(),
+                consumers: q.consumer_count(),
+            }),
+            None => Err(no_queue(&name)),
+        }),
+        Request::Purge { name } => Reply::Count(match shard.queues.borrow_mut().get_mut(&name) {
+            Some(q) => Ok(q.purge()),
+            None => Err(no_queue(&name)),
+        }),
+        Request::DropQueue {
+            name,
+            if_unused,
+            if_empty,
+        } => {
+            let check = match shard.queues.borrow().get(&name) {
+                None => Ok(()),
+                Some(q) if if_unused && q.consumer_count() > 0 => Err(
+                    AmqpError::precondition_failed(format!("queue '{name}' in vhost '/' in use")),
+                ),
+                Some(q) if if_empty && q.message_count() > 0 => {
+                    Err(AmqpError::precondition_failed(format!(
+                        "queue '{name}' in vhost '/' not empty"
+                    )))
+                }
+                Some(_) => Ok(()),
+            };
+            Reply::Count(check.map(|()| drop_queue(shard, &name).unwrap_or(0)))
+        }
+        Request::Get { name, no_ack } => {
+            let mut queues = shard.queues.borrow_mut();
+            Reply::Got(match queues.get_mut(&name) {
+                None => Err(no_queue(&name)),
+                Some(q) => Ok(q.get(no_ack).map(|m| GotMessage {
+                    msg_id: m.id,
+                    redelivered: m.redelivered,
+                    message: m.message,
+                    remaining: q.message_count(),
+                })),
+            })
+        }
+        Request::Consume { name, spec } => {
+            Reply::Done(match shard.queues.borrow_mut().get_mut(&name) {
+                None => Err(no_queue(&name)),
+                Some(q) => q.add_consumer(spec),
+            })
+        }
+        Request::Activate { name, key } => {
+            if let Some(q) = shard.queues.borrow_mut().get_mut(&name) {
+                q.activate(&key);
+            }
+            shard.mark_dirty(&name);
+            Reply::Done(Ok(()))
+        }
+        Request::Cancel { name, key } => {
+            let auto_delete = match shard.queues.borrow_mut().get_mut(&name) {
+                Some(q) => {
+                    q.remove_consumer(&key);
+                    q.should_auto_delete()
+                }
+                None => false,
+            };
+            if auto_delete {
+                auto_delete_queue(shard, &name);
+            }
+            Reply::Done(Ok(()))
+        }
+        Request::Snapshot => Reply::Snapshot(Box::new(snapshot(shard))),
+        other => {
+            debug_assert!(false, "leader request reached an owner: {other:?}");
+            Reply::Done(Err(AmqpError::new(
+                crate::broker::error::code::INTERNAL_ERROR,
+                "misrouted request",
+            )))
+        }
+    }
+}
+
+fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
+    let mut queues: Vec<QueueSnapshot> = shard
+        .queues
+        .borrow()
+        .values()
+        .map(|q| QueueSnapshot {
+            name: q.name().clone(),
+            durable: q.config().durable,
+            exclusive: q.config().exclusive,
+            auto_delete: q.config().auto_delete,
+            messages: q.message_count(),
+            unacked: q.unacked_count(),
+            consumers: q.consumer_summaries(),
+        })
+        .collect();
+    queues.sort_by(|a, b| a.name.cmp(&b.name));
+    let connections = shard
+        .conns
+        .borrow()
+        .values()
+        .map(|c| c.snapshot())
+        .collect();
+    ShardSnapshot {
+        shard: shard.id,
+        queues,
+        connections,
+        counters: shard.counters.snapshot(),
+    }
+}

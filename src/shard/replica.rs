@@ -1,0 +1,118 @@
+//! The metadata every shard holds a copy of: exchanges and bindings (the
+//! routing tables, so a publish is routed on the shard that read it) and the
+//! queue catalog (name → owner shard and declared shape). The leader changes
+//! its copy first and replicates each change; `apply` is how a replica
+//! follows.
+
+use crate::broker::exchange::Destination;
+use crate::broker::queue::{Queue, QueueConfig};
+use crate::broker::topology::Topology;
+use crate::protocol::types::ShortStr;
+use crate::shard::envelope::{MetaChange, QueueMeta};
+use crate::shard::{owner, Shard};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+pub struct Metadata {
+    pub topology: Topology,
+    pub queues: HashMap<ShortStr, QueueMeta>,
+}
+
+impl Metadata {
+    pub fn new() -> Metadata {
+        Metadata {
+            topology: Topology::new(),
+            queues: HashMap::new(),
+        }
+    }
+}
+
+impl Default for Metadata {
+    fn default() -> Metadata {
+        Metadata::new()
+    }
+}
+
+/// Applies a replicated change to this shard's copy (and creates or drops
+/// the queue state when this shard owns the queue).
+pub fn apply(shard: &Rc<Shard>, change: &MetaChange) {
+    match change {
+        MetaChange::QueueCreated(meta) => {
+            shard
+                .meta
+                .borrow_mut()
+                .queues
+                .insert(meta.name.clone(), meta.clone());
+            if meta.owner == shard.id {
+                create_queue_state(shard, &meta.name, &meta.config);
+            }
+        }
+        MetaChange::QueueDeleted(name) => {
+            let owner = {
+                let mut meta = shard.meta.borrow_mut();
+                meta.topology.remove_queue(name);
+                meta.queues.remove(name).map(|m| m.owner)
+            };
+            if owner == Some(shard.id) {
+                owner::drop_queue(shard, name);
+            }
+        }
+        MetaChange::ExchangeDeclared(def) => {
+            let result = shard.meta.borrow_mut().topology.declare_exchange(
+                &def.name,
+                def.kind.as_str(),
+                false,
+                def.durable,
+                def.auto_delete,
+                def.internal,
+                &def.arguments,
+            );
+            debug_assert!(result.is_ok(), "replicated declare failed: {result:?}");
+        }
+        MetaChange::ExchangeDeleted(name) => {
+            let _ = shard
+                .meta
+                .borrow_mut()
+                .topology
+                .delete_exchange(name, false);
+        }
+        MetaChange::Bound(b) => {
+            let result = shard.meta.borrow_mut().topology.bind(
+                &b.source,
+                b.destination.clone(),
+                &b.routing_key,
+                &b.arguments,
+            );
+            debug_assert!(result.is_ok(), "replicated bind failed: {result:?}");
+        }
+        MetaChange::Unbound(b) => {
+            let _ = shard.meta.borrow_mut().topology.unbind(
+                &b.source,
+                &b.destination,
+                &b.routing_key,
+                &b.arguments,
+            );
+        }
+    }
+}
+
+pub fn create_queue_state(shard: &Rc<Shard>, name: &ShortStr, config: &QueueConfig) {
+    shard
+        .queues
+        .borrow_mut()
+        .entry(name.clone())
+        .or_insert_with(|| Queue::new(name.clone(), config.clone()));
+}
+
+/// Where a routed copy for `queue` must go, if the queue exists.
+pub fn owner_of_queue(meta: &Metadata, queue: &str) -> Option<u16> {
+    meta.queues.get(queue).map(|m| m.owner)
+}
+
+/// Whether a binding destination exists in the catalog / topology.
+pub fn destination_exists(meta: &Metadata, d: &Destination) -> bool {
+    match d {
+        Destination::Queue(q) => meta.queues.contains_key(q),
+        Destination::Exchange(e) => meta.topology.exchange(e).is_some(),
+    }
+}

@@ -1,0 +1,167 @@
+//! Starting and stopping the shards: one glommio executor per shard, pinned
+//! to a core; each binds the listening port (SO_REUSEPORT, so the kernel
+//! spreads connections), joins the mesh and serves. The main thread waits
+//! for SIGINT/SIGTERM and then has every shard close its connections with
+//! 320 CONNECTION_FORCED.
+
+use crate::shard::mesh::{receiver_streams, Batch, Mesh, RING_CAPACITY};
+use crate::shard::{Settings, Shard};
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorBuilder, Placement};
+use std::io;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+/// How often shards look at the shutdown flag.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
+
+/// Runs the broker until SIGINT or SIGTERM. Returns once every shard has
+/// closed its connections.
+pub fn run(settings: Settings) -> io::Result<()> {
+    assert!(
+        settings.shards >= 1 && settings.shards <= 1024,
+        "shard count out of range"
+    );
+    block_termination_signals();
+    let shards = settings.shards;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mesh = (shards > 1).then(|| MeshBuilder::<Batch, _>::full(shards, RING_CAPACITY));
+    let shutdown = Arc::new(AtomicBool::new(false));
+
+    // Shard 0 binds first (it resolves --port 0); the others bind the same port.
+    let (port_tx, port_rx) = mpsc::channel::<io::Result<u16>>();
+    let mut handles = Vec::with_capacity(shards);
+    let mut bound_port = settings.port;
+    for id in 0..shards {
+        let mut settings = settings.clone();
+        settings.port = bound_port;
+        let mesh = mesh.clone();
+        let shutdown = shutdown.clone();
+        let port_tx = port_tx.clone();
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
+            .name(&format!("shard-{id}"))
+            .spin_before_park(Duration::from_micros(50))
+            .spawn(move || async move {
+                let listener = match TcpListener::bind((settings.bind.as_str(), settings.port)) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = port_tx.send(Err(io::Error::other(e.to_string())));
+                        return;
+                    }
+                };
+                let port = listener
+                    .local_addr()
+                    .map(|a| a.port())
+                    .unwrap_or(settings.port);
+                let _ = port_tx.send(Ok(port));
+                shard_main(id, settings, mesh, listener, shutdown).await;
+            })
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        handles.push(handle);
+        let port = port_rx
+            .recv_timeout(Duration::from_secs(30))
+            .map_err(|_| io::Error::other("shard did not start"))??;
+        bound_port = port;
+    }
+    eprintln!(
+        "warren: listening on {}:{} (shards: {})",
+        settings.bind, bound_port, shards
+    );
+    wait_for_termination_signal();
+    eprintln!("warren: shutting down");
+    shutdown.store(true, Ordering::SeqCst);
+    for h in handles {
+        let _ = h.join();
+    }
+    eprintln!("warren: stopped");
+    Ok(())
+}
+
+async fn shard_main(
+    id: usize,
+    settings: Settings,
+    mesh: Option<MeshBuilder<Batch, glommio::channels::channel_mesh::Full>>,
+    listener: TcpListener,
+    shutdown: Arc<AtomicBool>,
+) {
+    let shards = settings.shards;
+    let (senders, receivers) = match mesh {
+        Some(m) => {
+            let (s, r) = m.join().await.expect("join the shard mesh");
+            assert_eq!(s.peer_id(), id, "mesh peer ids follow shard ids");
+            (Some(s), Some(r))
+        }
+        None => (None, None),
+    };
+    let mesh = Rc::new(Mesh::new(id, shards, senders));
+    let shard = Rc::new(Shard::new(id as u16, settings, mesh));
+    if let Some(receivers) = receivers {
+        for (peer, rx) in receiver_streams(receivers) {
+            let shard = shard.clone();
+            glommio::spawn_local(async move {
+                while let Some(batch) = rx.recv().await {
+                    shard.handle_batch(batch);
+                }
+                let _ = peer;
+            })
+            .detach();
+        }
+    }
+    let accept_shard = shard.clone();
+    let acceptor = glommio::spawn_local(async move {
+        loop {
+            match listener.accept().await {
+                Ok(stream) => {
+                    let shard = accept_shard.clone();
+                    glommio::spawn_local(crate::connection::serve(shard, stream)).detach();
+                }
+                Err(e) => {
+                    eprintln!("warren: shard {} accept failed: {e}", accept_shard.id);
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    });
+    while !shutdown.load(Ordering::SeqCst) {
+        glommio::timer::sleep(SHUTDOWN_POLL).await;
+    }
+    shard.shutting_down.set(true);
+    acceptor.cancel().await;
+    crate::connection::shutdown_all(&shard).await;
+    // Give connection tasks a moment to finish their teardown.
+    glommio::timer::sleep(Duration::from_millis(100)).await;
+}
+
+fn termination_sigset() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialise the set we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        set
+    }
+}
+
+/// Blocks SIGINT/SIGTERM in this thread (and the threads it spawns) so the
+/// main thread can wait for them with sigwait; ignores SIGPIPE.
+fn block_termination_signals() {
+    let set = termination_sigset();
+    // SAFETY: plain libc calls on a valid set.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+fn wait_for_termination_signal() {
+    let set = termination_sigset();
+    let mut sig: libc::c_int = 0;
+    // SAFETY: sigwait on a valid set; the signals are blocked in every thread.
+    unsafe {
+        libc::sigwait(&set, &mut sig);
+    }
+}

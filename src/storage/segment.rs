@@ -1,0 +1,212 @@
+//! Segment files of the log: naming, listing, creating (preallocated, opened
+//! for O_DIRECT), and scanning one segment during recovery.
+//!
+//! A segment is `<dir>/<id:020>.seg`, ids strictly increasing (gaps where
+//! dead segments were deleted). Records are packed back to back from offset
+//! 0; the unwritten rest of a preallocated segment reads as zeroes, which the
+//! scanner takes as the clean end of the segment. A segment whose scan stops
+//! on a torn or corrupt record is truncated to its valid prefix by the log
+//! (see `log.rs`), so the next scan ends cleanly at EOF there.
+
+use super::record::{self, Record, RecordError};
+use bytes::{Bytes, BytesMut};
+use glommio::io::{DmaFile, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A segment's number (its file name).
+pub type SegmentId = u32;
+
+/// Alignment of every DMA write (position and size). A multiple of every
+/// logical block size in use (512 or 4096).
+pub const ALIGN: u64 = 4096;
+
+/// Rounds `v` up to a multiple of `ALIGN`.
+pub fn align_up(v: u64) -> u64 {
+    v.div_ceil(ALIGN) * ALIGN
+}
+
+/// Rounds `v` down to a multiple of `ALIGN`.
+pub fn align_down(v: u64) -> u64 {
+    v / ALIGN * ALIGN
+}
+
+/// The file name of segment `id`.
+pub fn file_name(id: SegmentId) -> String {
+    format!("{id:020}.seg")
+}
+
+/// The path of segment `id` under `dir`.
+pub fn path(dir: &Path, id: SegmentId) -> PathBuf {
+    dir.join(file_name(id))
+}
+
+/// The id of a segment file name, if it is one.
+pub fn parse_name(name: &str) -> Option<SegmentId> {
+    let digits = name.strip_suffix(".seg")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|v| u32::try_from(v).ok())
+}
+
+/// The segment ids present in `dir`, ascending. Blocking (`read_dir`): used
+/// once at startup.
+pub fn list(dir: &Path) -> io::Result<Vec<SegmentId>> {
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if let Some(id) = entry.file_name().to_str().and_then(parse_name) {
+            ids.push(id);
+        }
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Creates segment `id` (it must not exist) and preallocates `size` bytes.
+pub async fn create(dir: &Path, id: SegmentId, size: u64) -> io::Result<DmaFile> {
+    debug_assert_eq!(size % ALIGN, 0);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .dma_open(path(dir, id))
+        .await?;
+    file.pre_allocate(size, false).await?;
+    Ok(file)
+}
+
+/// Opens an existing segment for reading and writing.
+pub async fn open(dir: &Path, id: SegmentId) -> io::Result<DmaFile> {
+    Ok(OpenOptions::new()
+        .read(true)
+        .write(true)
+        .dma_open(path(dir, id))
+        .await?)
+}
+
+/// One record found by `scan`, at `offset`, `len` bytes long (header
+/// included).
+#[derive(Debug)]
+pub struct ScannedRecord {
+    pub offset: u32,
+    pub len: u32,
+    pub record: Record,
+}
+
+/// The result of scanning one segment.
+#[derive(Debug)]
+pub struct Scan {
+    /// The valid records, in order.
+    pub records: Vec<ScannedRecord>,
+    /// End of the last valid record.
+    pub valid_end: u64,
+    /// Why the scan stopped before EOF on something that is not a clean end
+    /// (zeroes or EOF at a record boundary): a torn or corrupt record.
+    pub error: Option<RecordError>,
+    /// Size of the file.
+    pub file_size: u64,
+}
+
+/// Reads `file` from the start and validates record after record until the
+/// clean end, a torn/corrupt record, or EOF. Memory: holds the valid part of
+/// the segment (at most the file size, which the log bounds) in one buffer;
+/// the returned records are zero-copy slices of it.
+pub async fn scan(file: &DmaFile, max_record_len: u32, read_chunk: usize) -> io::Result<Scan> {
+    let file_size = file.file_size().await?;
+    let chunk = align_up(read_chunk.max(ALIGN as usize) as u64);
+    let mut buf = BytesMut::new();
+    let mut loaded: u64 = 0; // bytes of the file in `buf`
+    let mut bounds: Vec<(u32, u32)> = Vec::new();
+    let mut pos: usize = 0;
+    let mut error = None;
+    loop {
+        match record::check(&buf[pos..], max_record_len) {
+            Ok(n) => {
+                bounds.push((pos as u32, n as u32));
+                pos += n;
+            }
+            Err(RecordError::Zeroes) => break,
+            Err(RecordError::Truncated { needed }) => {
+                if loaded < file_size {
+                    let want = (needed.saturating_sub(buf.len() - pos) as u64).max(chunk);
+                    let size = align_up(want).min(align_up(file_size - loaded));
+                    let got = file.read_at_aligned(loaded, size as usize).await?;
+                    if got.is_empty() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "segment shorter than its size",
+                        ));
+                    }
+                    buf.extend_from_slice(&got);
+                    loaded += got.len() as u64;
+                    continue;
+                }
+                let rest = &buf[pos..];
+                if !rest.iter().all(|&b| b == 0) {
+                    error = Some(RecordError::Truncated { needed });
+                }
+                break;
+            }
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    buf.truncate(pos);
+    let data: Bytes = buf.freeze();
+    let mut records = Vec::with_capacity(bounds.len());
+    let mut valid_end = 0u64;
+    for (offset, len) in bounds {
+        let slice = data.slice(offset as usize..(offset + len) as usize);
+        match record::decode(&slice, max_record_len) {
+            Ok((record, n)) => {
+                assert_eq!(n, len as usize, "check and decode disagree on length");
+                records.push(ScannedRecord {
+                    offset,
+                    len,
+                    record,
+                });
+                valid_end = (offset + len) as u64;
+            }
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    Ok(Scan {
+        records,
+        valid_end,
+        error,
+        file_size,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(file_name(1), "00000000000000000001.seg");
+        assert_eq!(parse_name(&file_name(u32::MAX)), Some(u32::MAX));
+        assert_eq!(parse_name("00000000000000000001.seg.corrupt"), None);
+        assert_eq!(parse_name("1.seg"), None);
+        assert_eq!(parse_name("0000000000000000000x.seg"), None);
+        assert_eq!(parse_name("99999999999999999999.seg"), None);
+    }
+
+    #[test]
+    fn alignment_helpers() {
+        assert_eq!(align_up(0), 0);
+        assert_eq!(align_up(1), 4096);
+        assert_eq!(align_up(4096), 4096);
+        assert_eq!(align_down(8191), 4096);
+    }
+}

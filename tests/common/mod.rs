@@ -1,0 +1,483 @@
+//! Integration-test harness: starts a Warren broker process per test (or points
+//! at an external broker named by `WARREN_TEST_EXTERNAL_URI`, to check the
+//! tests themselves against real RabbitMQ), connects lapin and amqprs clients,
+//! and offers small helpers (unique names, timeouts, error inspection,
+//! queue-placement arguments). `raw` is a minimal hand-rolled AMQP client for
+//! tests that need byte-level control of the socket.
+
+#![allow(dead_code)]
+
+pub mod raw;
+
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The shard counts every behaviour test runs with.
+pub const SHARD_COUNTS: [usize; 2] = [1, 2];
+
+/// How long a broker may take to print its listening line.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long `stop`/`kill` wait for the process to exit.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default per-test time limit used by [`within`].
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Environment variable naming an external broker to test instead of Warren.
+pub const EXTERNAL_ENV: &str = "WARREN_TEST_EXTERNAL_URI";
+
+/// Most stderr lines kept per broker (older ones are dropped).
+const MAX_LOG_LINES: usize = 10_000;
+
+/// A running broker for one test.
+pub struct Broker {
+    child: Option<Child>,
+    external_uri: Option<String>,
+    host: String,
+    port: u16,
+    shards: usize,
+    log: Arc<Mutex<Vec<String>>>,
+    _data_dir: Option<tempfile::TempDir>,
+    data_path: Option<PathBuf>,
+}
+
+impl Broker {
+    /// Starts a broker with `shards` shards on a fresh temporary data dir.
+    pub fn start(shards: usize) -> Broker {
+        if let Some(b) = Broker::external(shards) {
+            return b;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("warren-test-")
+            .tempdir()
+            .expect("create temp data dir");
+        let path = dir.path().to_path_buf();
+        let mut b = Broker::spawn(shards, &path);
+        b._data_dir = Some(dir);
+        b
+    }
+
+    /// Starts a broker on the given data dir (for restart tests).
+    pub fn start_in(shards: usize, data_dir: &Path) -> Broker {
+        if let Some(b) = Broker::external(shards) {
+            return b;
+        }
+        Broker::spawn(shards, data_dir)
+    }
+
+    fn external(shards: usize) -> Option<Broker> {
+        let uri = std::env::var(EXTERNAL_ENV).ok().filter(|s| !s.is_empty())?;
+        let (host, port) = parse_host_port(&uri);
+        Some(Broker {
+            child: None,
+            external_uri: Some(uri),
+            host,
+            port,
+            shards,
+            log: Arc::new(Mutex::new(Vec::new())),
+            _data_dir: None,
+            data_path: None,
+        })
+    }
+
+    fn spawn(shards: usize, data_dir: &Path) -> Broker {
+        assert!(shards >= 1, "a broker needs at least one shard");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+            .args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
+            .arg(data_dir)
+            .args(["--shards", &shards.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the warren binary");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel::<String>();
+        let echo = std::env::var("WARREN_TEST_LOG").is_ok_and(|v| v == "1");
+        {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if echo {
+                        eprintln!("[warren] {line}");
+                    }
+                    {
+                        let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+                        if l.len() >= MAX_LOG_LINES {
+                            l.remove(0);
+                        }
+                        l.push(line.clone());
+                    }
+                    // The receiver goes away once the broker is up; keep draining.
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let deadline = Instant::now() + START_TIMEOUT;
+        let prefix = "warren: listening on ";
+        let suffix = format!(" (shards: {shards})");
+        let port = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        let addr = rest.strip_suffix(&suffix).unwrap_or_else(|| {
+                            panic!("unexpected listening line {line:?} (wanted shards: {shards})")
+                        });
+                        let port = addr
+                            .rsplit_once(':')
+                            .and_then(|(_, p)| p.parse::<u16>().ok())
+                            .unwrap_or_else(|| panic!("no port in listening line {line:?}"));
+                        break port;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let status = child.wait().ok();
+                    let captured = log.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
+                    panic!(
+                        "warren did not print its listening line within {START_TIMEOUT:?} \
+                         (exit: {status:?}); stderr:\n{captured}"
+                    );
+                }
+            }
+        };
+        assert_ne!(port, 0, "broker reported port 0");
+        Broker {
+            child: Some(child),
+            external_uri: None,
+            host: "127.0.0.1".to_string(),
+            port,
+            shards,
+            log,
+            _data_dir: None,
+            data_path: Some(data_dir.to_path_buf()),
+        }
+    }
+
+    /// `amqp://guest:guest@127.0.0.1:<port>/%2f` (or the external URI).
+    pub fn uri(&self) -> String {
+        match &self.external_uri {
+            Some(u) => u.clone(),
+            None => format!("amqp://guest:guest@{}:{}/%2f", self.host, self.port),
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `host:port`, for raw sockets.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    pub fn is_external(&self) -> bool {
+        self.external_uri.is_some()
+    }
+
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// The data dir the broker was started on (None for an external broker).
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_path.as_deref()
+    }
+
+    /// The stderr lines captured so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// SIGTERM, wait, and assert the process exited with code 0.
+    /// No-op for an external broker.
+    pub fn stop(&mut self) {
+        let Some(status) = self.signal_and_wait(libc::SIGTERM) else {
+            return;
+        };
+        assert!(
+            status.success(),
+            "warren exited with {status:?} after SIGTERM; stderr:\n{}",
+            self.log().join("\n")
+        );
+    }
+
+    /// SIGKILL and wait. No-op for an external broker.
+    pub fn kill(&mut self) {
+        let _ = self.signal_and_wait(libc::SIGKILL);
+    }
+
+    /// Sends `sig` and waits for exit; returns None if there is no child.
+    /// Panics (after SIGKILL) if it does not exit in time.
+    fn signal_and_wait(&mut self, sig: libc::c_int) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        if let Ok(Some(status)) = child.try_wait() {
+            self.child = None;
+            return Some(status);
+        }
+        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+        // SAFETY: plain kill(2) on our own child's pid, which has not been reaped.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    self.child = None;
+                    return Some(status);
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    self.child = None;
+                    panic!(
+                        "warren did not exit within {EXIT_TIMEOUT:?} of signal {sig}; stderr:\n{}",
+                        self.log().join("\n")
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let echo_all = std::env::var("WARREN_TEST_LOG").is_ok_and(|v| v == "1");
+        if std::thread::panicking() && !echo_all && !self.is_external() {
+            let log = self.log();
+            eprintln!(
+                "---- warren stderr ({} shards, port {}) ----\n{}\n---- end warren stderr ----",
+                self.shards,
+                self.port,
+                log.join("\n")
+            );
+        }
+    }
+}
+
+/// Extracts `(host, port)` from `amqp://user:pass@host:port/vhost`.
+fn parse_host_port(uri: &str) -> (String, u16) {
+    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match hostport.rsplit_once(':') {
+        Some((h, p)) => (
+            h.to_string(),
+            p.parse().unwrap_or_else(|_| panic!("bad port in {uri}")),
+        ),
+        None => (hostport.to_string(), 5672),
+    }
+}
+
+/// A name no other test (or earlier run against an external broker) uses.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{nanos:x}-{n}", std::process::id())
+}
+
+/// Runs `fut` under [`TEST_TIMEOUT`]; panics if it takes longer.
+pub async fn within<F: Future>(fut: F) -> F::Output {
+    within_secs(TEST_TIMEOUT.as_secs(), fut).await
+}
+
+/// Runs `fut` under a limit of `secs` seconds; panics if it takes longer.
+pub async fn within_secs<F: Future>(secs: u64, fut: F) -> F::Output {
+    match tokio::time::timeout(Duration::from_secs(secs), fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("test step timed out after {secs} s"),
+    }
+}
+
+// ---------------------------------------------------------------- lapin ----
+
+/// Connects lapin to the broker (guest/guest, vhost `/`).
+pub async fn lapin_connect(b: &Broker) -> lapin::Connection {
+    within_secs(
+        20,
+        lapin::Connection::connect(&b.uri(), lapin::ConnectionProperties::default()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("lapin connect to {}: {e}", b.uri()))
+}
+
+/// The AMQP reply code and text carried by a lapin error, if it is one.
+pub fn lapin_amqp_error(e: &lapin::Error) -> Option<(u16, String)> {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(err) => Some((err.get_id(), err.get_message().to_string())),
+        _ => None,
+    }
+}
+
+/// Asserts that a lapin result failed with AMQP reply `code` and exact `text`.
+#[track_caller]
+pub fn assert_lapin_error<T: std::fmt::Debug>(r: Result<T, lapin::Error>, code: u16, text: &str) {
+    match r {
+        Ok(v) => panic!("expected AMQP error {code} {text:?}, got Ok({v:?})"),
+        Err(e) => match lapin_amqp_error(&e) {
+            Some((c, t)) => {
+                assert_eq!(c, code, "reply code (text {t:?})");
+                assert_eq!(t, text, "reply text");
+            }
+            None => panic!("expected AMQP error {code} {text:?}, got {e:?}"),
+        },
+    }
+}
+
+/// Asserts that a lapin result failed with AMQP reply `code` (any text);
+/// returns the text.
+#[track_caller]
+pub fn assert_lapin_code<T: std::fmt::Debug>(r: Result<T, lapin::Error>, code: u16) -> String {
+    match r {
+        Ok(v) => panic!("expected AMQP error {code}, got Ok({v:?})"),
+        Err(e) => match lapin_amqp_error(&e) {
+            Some((c, t)) => {
+                assert_eq!(c, code, "reply code (text {t:?})");
+                t
+            }
+            None => panic!("expected AMQP error {code}, got {e:?}"),
+        },
+    }
+}
+
+/// Queue-declare arguments pinning the queue to `shard` (`x-warren-shard`),
+/// or empty arguments for `None`.
+pub fn lapin_placement_args(shard: Option<usize>) -> lapin::types::FieldTable {
+    let mut t = lapin::types::FieldTable::default();
+    if let Some(s) = shard {
+        let s = i32::try_from(s).expect("shard index fits i32");
+        t.insert("x-warren-shard".into(), lapin::types::AMQPValue::LongInt(s));
+    }
+    t
+}
+
+/// The placements a core test runs with on `b`: unpinned with one shard;
+/// pinned to each shard in turn with several (one of them crosses shards
+/// whichever shard the connection lands on).
+pub fn placements(b: &Broker) -> Vec<Option<usize>> {
+    if b.shards() <= 1 {
+        vec![None]
+    } else {
+        (0..b.shards()).map(Some).collect()
+    }
+}
+
+// --------------------------------------------------------------- amqprs ----
+
+/// Connects amqprs to the broker (guest/guest, vhost `/`).
+pub async fn amqprs_connect(b: &Broker) -> amqprs::connection::Connection {
+    amqprs_connect_as(b, "guest", "guest")
+        .await
+        .unwrap_or_else(|e| panic!("amqprs connect to {}: {e}", b.addr()))
+}
+
+/// Connects amqprs with the given credentials; returns the client's error.
+pub async fn amqprs_connect_as(
+    b: &Broker,
+    user: &str,
+    password: &str,
+) -> Result<amqprs::connection::Connection, amqprs::error::Error> {
+    let args = amqprs::connection::OpenConnectionArguments::new(b.host(), b.port(), user, password);
+    within_secs(20, amqprs::connection::Connection::open(&args)).await
+}
+
+/// The `(reply_code, reply_text)` of every channel.close amqprs received on a
+/// channel with an [`AmqprsCloseRecorder`] callback.
+pub type CloseLog = Arc<Mutex<Vec<(u16, String)>>>;
+
+/// An amqprs channel callback that records server-sent channel.close and
+/// basic.return, and counts publisher acks.
+#[derive(Clone, Default)]
+pub struct AmqprsCloseRecorder {
+    pub closes: CloseLog,
+    pub returns: Arc<Mutex<Vec<(u16, String, Vec<u8>)>>>,
+    pub acks: Arc<Mutex<Vec<(u64, bool)>>>,
+}
+
+#[async_trait::async_trait]
+impl amqprs::callbacks::ChannelCallback for AmqprsCloseRecorder {
+    async fn close(
+        &mut self,
+        _channel: &amqprs::channel::Channel,
+        close: amqprs::CloseChannel,
+    ) -> Result<(), amqprs::error::Error> {
+        self.closes
+            .lock()
+            .unwrap()
+            .push((close.reply_code(), close.reply_text().to_string()));
+        Ok(())
+    }
+    async fn cancel(
+        &mut self,
+        _channel: &amqprs::channel::Channel,
+        _cancel: amqprs::Cancel,
+    ) -> Result<(), amqprs::error::Error> {
+        Ok(())
+    }
+    async fn flow(
+        &mut self,
+        _channel: &amqprs::channel::Channel,
+        active: bool,
+    ) -> Result<bool, amqprs::error::Error> {
+        Ok(active)
+    }
+    async fn publish_ack(&mut self, _channel: &amqprs::channel::Channel, ack: amqprs::Ack) {
+        self.acks
+            .lock()
+            .unwrap()
+            .push((ack.delivery_tag(), ack.mutiple()));
+    }
+    async fn publish_nack(&mut self, _channel: &amqprs::channel::Channel, _nack: amqprs::Nack) {}
+    async fn publish_return(
+        &mut self,
+        _channel: &amqprs::channel::Channel,
+        ret: amqprs::Return,
+        _basic_properties: amqprs::BasicProperties,
+        content: Vec<u8>,
+    ) {
+        self.returns.lock().unwrap().push((
+            ret.reply_code(),
+            ret.reply_text().to_string(),
+            content,
+        ));
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds or `secs` pass; returns whether it held.
+pub async fn eventually<F: FnMut() -> bool>(secs: u64, mut cond: F) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
