@@ -511,7 +511,7 @@ async fn unknown_type(b: &Broker) {
     assert_lapin_error(
         r,
         503,
-        "COMMAND_INVALID - invalid exchange type 'no-such-type'",
+        "COMMAND_INVALID - unknown exchange type 'no-such-type'",
     );
     let closed = common::eventually(5, || !conn.status().connected()).await;
     assert!(closed, "the connection should be closed after 503");
@@ -1426,16 +1426,18 @@ async fn direct_reply_to(b: &Broker, place: Option<usize>) {
         );
         let props = BasicProperties::default()
             .with_correlation_id(req.properties.correlation_id().clone().expect("corr id"));
+        // Not mandatory: RabbitMQ 3.10 answers a mandatory publish to a
+        // reply-to address with basic.return even though it delivers it.
         let r = publish_on(
             &c.ch,
             "",
             reply_to.as_str(),
             &format!("answer {i}"),
-            true,
+            false,
             props,
         )
         .await;
-        assert_eq!(r, Confirmation::Ack(None), "reply was not routed");
+        assert_eq!(r, Confirmation::Ack(None), "reply was not acked");
 
         let d = replies
             .next()

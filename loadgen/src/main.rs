@@ -1,4 +1,154 @@
-fn main() {
-    eprintln!("loadgen: not yet implemented");
-    std::process::exit(2);
+//! loadgen: Warren's benchmark harness (think RabbitMQ PerfTest). Drives
+//! any AMQP 0-9-1 broker by URI with its own small client built on Warren's
+//! codec. This file owns the command line dispatch: `run` (the default),
+//! `scenarios`, `compare`.
+
+mod cli;
+mod client;
+mod compare;
+mod memory;
+mod report;
+mod run;
+mod sys;
+mod topology;
+mod uri;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use cli::{Config, Mode};
+use report::Report;
+
+const HELP: &str = "\
+loadgen — AMQP 0-9-1 load generator (PerfTest-style)
+
+USAGE:
+  loadgen [run] [FLAGS]                 one run, summary at the end
+  loadgen scenarios                     list the named scenarios
+  loadgen compare --a URI --b URI [--a-name N] [--b-name N] [--a-pid PID] [--b-pid PID]
+                  [--rounds N] [--markdown FILE] [FLAGS | --scenario NAME]
+                                        alternate A and B runs, print A/B ratios
+
+FLAGS:
+  --uri URI                  amqp://user:pass@host:port/vhost (default amqp://guest:guest@127.0.0.1:5672/%2f)
+  --scenario NAME            start from a named scenario's flags (later flags override)
+  -x, --producers N          producer channels (default 1)
+  -y, --consumers N          consumer channels (default 1)
+  -s, --size BYTES           body size, >= 8: the first 8 bytes carry the timestamp (default 16)
+  -r, --rate N               msg/s per producer, 0 = unlimited (default 0)
+  -z, --time SECONDS         run length (default 10 unless -C is given)
+  -C, --pmessages N          messages per producer (0 = no limit)
+  -c, --confirm N            publisher confirms, N unconfirmed per channel at most (0 = off)
+  -f, --flag persistent      delivery_mode 2 and durable queues (also --persistent)
+  -q, --qos N                consumer prefetch (0 = unlimited)
+  -A, --multi-ack-every N    ack every N deliveries with multiple=true
+  -a, --autoack              consume with no_ack
+  --queues N                 queues (producer i -> queue i mod N, consumer j -> queue j mod N)
+  --exchange-type T          direct | fanout | topic (default: the default exchange)
+  --routing-key K            publish with K and bind every queue with K
+  --fanout N                 N queues bound to one fanout exchange
+  --channels-per-connection K  producers/consumers share connections, K channels each
+  --connections N            idle connections to open (mode idle-connections)
+  --backlog N                messages to publish then drain (mode backlog, default 1000000)
+  --mode M                   throughput | backlog | idle-connections | queues
+  --queue-prefix P           queue/exchange name prefix (default loadgen)
+  --broker-pid PID           also report the broker's CPU and RSS from /proc/PID
+  --json FILE                write the summary as JSON
+  --quiet                    no per-second progress lines
+";
+
+fn run_config(cfg: &Config) -> Report {
+    match cfg.mode {
+        Mode::Throughput => run::run_throughput(cfg),
+        Mode::Backlog => run::run_backlog(cfg),
+        Mode::IdleConnections => memory::run_idle_connections(cfg),
+        Mode::Queues => memory::run_queues(cfg),
+    }
+}
+
+fn write_file(path: &std::path::Path, text: &str, append: bool) -> Result<(), String> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn main() -> ExitCode {
+    sys::now_ns(); // pin the clock epoch before any thread starts
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.first().map(|s| s.as_str()) {
+        Some("run") => ("run", &args[1..]),
+        Some("scenarios") => ("scenarios", &args[1..]),
+        Some("compare") => ("compare", &args[1..]),
+        Some("help" | "--help") => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        _ => ("run", &args[..]),
+    };
+    match cmd {
+        "scenarios" => {
+            for s in cli::SCENARIOS {
+                println!("{:<24} {}", s.name, s.description);
+                println!("{:<24} flags: {}", "", s.args.join(" "));
+            }
+            ExitCode::SUCCESS
+        }
+        "compare" => {
+            let cc = match cli::parse_compare(rest) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("loadgen: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let (a, b) = compare::run_compare(&cc, &run_config);
+            let rows = compare::summarize(&a, &b);
+            print!("{}", compare::table(&cc, &rows, &a, &b));
+            let mut status = ExitCode::SUCCESS;
+            if let Some(path) = &cc.markdown {
+                if let Err(e) = write_file(path, &compare::markdown(&cc, &rows, &a, &b), true) {
+                    eprintln!("loadgen: {e}");
+                    status = ExitCode::FAILURE;
+                }
+            }
+            if let Some(path) = &cc.run.json {
+                if let Err(e) = write_file(path, &compare::to_json(&cc, &rows, &a, &b), false) {
+                    eprintln!("loadgen: {e}");
+                    status = ExitCode::FAILURE;
+                }
+            }
+            if compare::failures(&a).is_some() || compare::failures(&b).is_some() {
+                status = ExitCode::FAILURE;
+            }
+            status
+        }
+        _ => {
+            let cfg = match cli::parse_run(rest) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("loadgen: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let report = run_config(&cfg);
+            print!("{}", report.table());
+            if let Some(path) = &cfg.json {
+                if let Err(e) = write_file(path, &report.to_json(), false) {
+                    eprintln!("loadgen: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            if report.error.is_some() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
 }

@@ -40,6 +40,9 @@ pub struct QueuedMessage {
     pub id: u64,
     pub message: MessageRef,
     pub redelivered: bool,
+    /// The log segment holding its record, for a persistent message in a
+    /// durable queue.
+    pub stored: Option<u32>,
 }
 
 /// A message handed to a consumer (or to basic.get).
@@ -50,6 +53,9 @@ pub struct Delivery {
     pub msg_id: u64,
     pub redelivered: bool,
     pub message: MessageRef,
+    /// Set for a stored message delivered in no-ack mode: it left the queue,
+    /// so its record is dead.
+    pub stored: Option<u32>,
 }
 
 /// How a delivered message is settled.
@@ -153,8 +159,39 @@ impl Queue {
             id,
             message,
             redelivered: false,
+            stored: None,
         });
         id
+    }
+
+    /// Records where the just-published message `id` was stored.
+    pub fn mark_stored(&mut self, id: u64, segment: u32) {
+        let last = self
+            .ready
+            .back_mut()
+            .expect("mark_stored right after publish");
+        assert_eq!(last.id, id, "mark_stored right after publish");
+        last.stored = Some(segment);
+    }
+
+    /// Rebuilds the queue from recovered messages (in id order); new
+    /// messages get ids after them.
+    pub fn restore(&mut self, messages: Vec<QueuedMessage>) {
+        assert!(self.ready.is_empty() && self.unacked.is_empty());
+        debug_assert!(messages.windows(2).all(|w| w[0].id < w[1].id));
+        if let Some(last) = messages.last() {
+            self.next_id = self.next_id.max(last.id + 1);
+        }
+        self.ready = messages.into();
+    }
+
+    /// Segments of every stored message still held (ready or unacked).
+    pub fn stored_segments(&self) -> Vec<u32> {
+        self.ready
+            .iter()
+            .chain(self.unacked.values().map(|u| &u.message))
+            .filter_map(|m| m.stored)
+            .collect()
     }
 
     /// Lets an added consumer receive deliveries.
@@ -255,6 +292,7 @@ impl Queue {
             msg_id: message.id,
             redelivered: message.redelivered,
             message: message.message.clone(),
+            stored: if no_ack { message.stored } else { None },
         };
         if !no_ack {
             consumer.unacked += 1;
@@ -288,7 +326,9 @@ impl Queue {
     /// Settles delivered messages by id. Unknown ids (already settled, or
     /// from before a purge) are ignored. Requeued messages go back to the
     /// head of the queue in their original order, marked redelivered.
-    pub fn settle(&mut self, ids: &[u64], how: Settle) {
+    /// Returns (id, segment) of the stored messages that left the queue.
+    pub fn settle(&mut self, ids: &[u64], how: Settle) -> Vec<(u64, u32)> {
+        let mut removed = Vec::new();
         let mut requeued = Vec::new();
         for id in ids {
             let Some(entry) = self.unacked.remove(id) else {
@@ -303,11 +343,14 @@ impl Queue {
                 let mut message = entry.message;
                 message.redelivered = true;
                 requeued.push(message);
+            } else if let Some(segment) = entry.message.stored {
+                removed.push((entry.message.id, segment));
             }
         }
         if !requeued.is_empty() {
             self.requeue(requeued);
         }
+        removed
     }
 
     /// Merges messages back into the ready list, keeping id order.
@@ -338,11 +381,16 @@ impl Queue {
         }
     }
 
-    /// Drops every ready message; returns how many. Unacked ones stay.
-    pub fn purge(&mut self) -> u32 {
+    /// Drops every ready message; returns how many, and (id, segment) of
+    /// the stored ones. Unacked ones stay.
+    pub fn purge(&mut self) -> (u32, Vec<(u64, u32)>) {
         let n = self.message_count();
-        self.ready.clear();
-        n
+        let stored = self
+            .ready
+            .drain(..)
+            .filter_map(|m| m.stored.map(|s| (m.id, s)))
+            .collect();
+        (n, stored)
     }
 
     /// Consumers that must be told the queue is gone (queue deleted).

@@ -67,7 +67,7 @@ pub fn validate_declare(
             return invalid("non-durable");
         }
         if exclusive {
-            return invalid("exclusive");
+            return invalid("exclusive-owner");
         }
         if auto_delete {
             return invalid("auto-delete");
@@ -182,7 +182,7 @@ mod tests {
         assert_eq!(e.code, 406);
         assert_eq!(
             e.text,
-            "PRECONDITION_FAILED - invalid property 'exclusive' for queue 'q' in vhost '/'"
+            "PRECONDITION_FAILED - invalid property 'exclusive-owner' for queue 'q' in vhost '/'"
         );
         assert_eq!(
             validate_declare("q", false, false, false, &quorum())

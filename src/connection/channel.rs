@@ -7,6 +7,7 @@
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::message::Body;
 use crate::broker::queue::Settle;
+use crate::connection::confirms::Confirms;
 use crate::protocol::methods::BasicPublish;
 use crate::protocol::properties::ContentHeader;
 use crate::protocol::types::ShortStr;
@@ -59,11 +60,8 @@ pub struct Channel {
     pub consumer_prefetch: u32,
     /// basic.qos global=true: limit over all consumers of the channel (0 = none).
     pub channel_prefetch: u32,
-    /// Publisher confirms on (confirm.select).
-    pub confirm: bool,
-    next_publish_seq: u64,
-    /// Highest sequence number confirmed but not yet acked to the client.
-    pub confirm_pending: Option<u64>,
+    /// Publisher confirms, once confirm.select was seen.
+    pub confirms: Option<Confirms>,
     /// The last queue declared on this channel (for empty queue names).
     pub last_queue: Option<ShortStr>,
     /// Consuming `amq.rabbitmq.reply-to` (direct reply-to), with this tag.
@@ -81,9 +79,7 @@ impl Channel {
             consumers: HashMap::new(),
             consumer_prefetch: 0,
             channel_prefetch: 0,
-            confirm: false,
-            next_publish_seq: 1,
-            confirm_pending: None,
+            confirms: None,
             last_queue: None,
             reply_to_consumer: None,
         }
@@ -139,13 +135,6 @@ impl Channel {
     /// Every unacked entry (channel closing, basic.recover).
     pub fn take_all_unacked(&mut self) -> Vec<Unacked> {
         self.unacked.drain(..).collect()
-    }
-
-    /// Assigns the next publish sequence number (confirm mode).
-    pub fn next_publish_seq(&mut self) -> u64 {
-        let seq = self.next_publish_seq;
-        self.next_publish_seq += 1;
-        seq
     }
 }
 

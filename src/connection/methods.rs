@@ -10,7 +10,7 @@ use crate::broker::queue::{ConsumerKey, ConsumerSpec, QueueConfig};
 use crate::broker::queue_args;
 use crate::connection::channel::{self, Channel, ChannelConsumer, Phase};
 use crate::connection::{
-    close_channel_with_error, publish, release_channel, ConnShared, HardError,
+    close_channel_with_error, direct_reply, publish, release_channel, ConnShared, HardError,
 };
 use crate::protocol::methods::*;
 use crate::protocol::properties::BASIC_CLASS_ID;
@@ -104,7 +104,8 @@ pub async fn handle(
         Method::BasicQos(m) => qos(conn, channel, m),
         Method::ConfirmSelect(m) => {
             if let Some(ch) = conn.channels.borrow_mut().get_mut(&channel) {
-                ch.confirm = true;
+                ch.confirms
+                    .get_or_insert_with(crate::connection::confirms::Confirms::new);
             }
             if !m.nowait {
                 conn.send_method(channel, ConfirmSelectOk {});
@@ -552,12 +553,15 @@ async fn consume(
     } else {
         m.queue.clone()
     };
-    let meta = check_queue_access(shard, conn, &queue)?;
     let tag = if m.consumer_tag.is_empty() {
         ShortStr::try_from_string(format!("amq.ctag-{}", random_suffix())).expect("short")
     } else {
         m.consumer_tag.clone()
     };
+    if queue.as_str() == direct_reply::PSEUDO_QUEUE {
+        return consume_direct_reply(conn, channel, tag, &m);
+    }
+    let meta = check_queue_access(shard, conn, &queue)?;
     let prefetch = {
         let mut channels = conn.channels.borrow_mut();
         let ch = channels.get_mut(&channel).expect("open channel");
@@ -619,6 +623,33 @@ async fn consume(
     Ok(())
 }
 
+/// basic.consume on `amq.rabbitmq.reply-to`: no queue, no owner; replies
+/// come straight to this channel.
+fn consume_direct_reply(
+    conn: &ConnShared,
+    channel: u16,
+    tag: ShortStr,
+    m: &BasicConsume,
+) -> AmqpResult<()> {
+    if !m.no_ack {
+        return Err(AmqpError::precondition_failed(
+            "reply consumer cannot acknowledge",
+        ));
+    }
+    {
+        let mut channels = conn.channels.borrow_mut();
+        let ch = channels.get_mut(&channel).expect("open channel");
+        if ch.reply_to_consumer.is_some() {
+            return Err(AmqpError::precondition_failed("reply consumer already set"));
+        }
+        ch.reply_to_consumer = Some(tag.clone());
+    }
+    if !m.no_wait {
+        conn.send_method(channel, BasicConsumeOk { consumer_tag: tag });
+    }
+    Ok(())
+}
+
 async fn cancel(
     shard: &Rc<Shard>,
     conn: &Rc<ConnShared>,
@@ -630,6 +661,11 @@ async fn cancel(
         .borrow()
         .get(&channel)
         .and_then(|c| c.consumers.get(&m.consumer_tag).cloned());
+    if let Some(ch) = conn.channels.borrow_mut().get_mut(&channel) {
+        if ch.reply_to_consumer.as_ref() == Some(&m.consumer_tag) {
+            ch.reply_to_consumer = None;
+        }
+    }
     if let Some(c) = consumer {
         let key = ConsumerKey {
             shard: shard.id,

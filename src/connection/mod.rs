@@ -7,6 +7,8 @@
 //! the shard calls synchronously while pumping its mesh.
 
 pub mod channel;
+pub mod confirms;
+pub mod direct_reply;
 pub mod handshake;
 pub mod methods;
 pub mod outbound;
@@ -116,7 +118,7 @@ impl ConnShared {
                 consumers: c.consumers.len() as u32,
                 unacked: c.unacked_count() as u32,
                 prefetch: c.consumer_prefetch,
-                confirm: c.confirm,
+                confirm: c.confirms.is_some(),
             })
             .collect();
         ConnectionSnapshot {
@@ -381,7 +383,7 @@ pub fn flush_confirms(conn: &ConnShared) {
     let mut out = conn.out.borrow_mut();
     for id in dirty {
         if let Some(ch) = channels.get_mut(&id) {
-            if let Some(seq) = ch.confirm_pending.take() {
+            if let Some(seq) = ch.confirms.as_mut().and_then(|c| c.ackable()) {
                 out.method(
                     id,
                     &BasicAck {
@@ -521,6 +523,30 @@ pub fn release_channel(shard: &Rc<Shard>, conn: ConnKey, ch: &mut Channel) {
         );
     }
     ch.publish = None;
+}
+
+/// Durable copies of these publishes of one channel are on disk.
+pub fn confirmed(shard: &Rc<Shard>, conn: u64, channel: u16, seqs: &[u64]) {
+    let conn = shard.conns.borrow().get(&conn).cloned();
+    let Some(conn) = conn else { return };
+    {
+        let mut channels = conn.channels.borrow_mut();
+        let Some(confirms) = channels.get_mut(&channel).and_then(|c| c.confirms.as_mut()) else {
+            return;
+        };
+        for seq in seqs {
+            confirms.copy_done(*seq);
+        }
+    }
+    mark_confirm_dirty(&conn, channel);
+    flush_confirms(&conn);
+}
+
+pub fn mark_confirm_dirty(conn: &ConnShared, channel: u16) {
+    let mut dirty = conn.confirm_dirty.borrow_mut();
+    if !dirty.contains(&channel) {
+        dirty.push(channel);
+    }
 }
 
 /// A delivery from a queue owner for a consumer on this shard.

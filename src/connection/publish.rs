@@ -8,12 +8,12 @@ use crate::broker::error::{code, AmqpError};
 use crate::broker::message::{Body, Message};
 use crate::broker::topology::RouteResult;
 use crate::connection::channel::{PendingPublish, MAX_MESSAGE_SIZE};
-use crate::connection::{close_channel_with_error, ConnShared, HardError};
+use crate::connection::{close_channel_with_error, direct_reply, ConnShared, HardError};
 use crate::protocol::methods::{BasicPublish, BasicReturn, Method};
 use crate::protocol::properties::{BasicProperties, ContentHeader, BASIC_CLASS_ID};
 use crate::protocol::types::{FieldTable, ShortStr};
 use crate::shard::counters::Counters;
-use crate::shard::envelope::Envelope;
+use crate::shard::envelope::{ConfirmTicket, Envelope};
 use crate::shard::Shard;
 use bytes::Bytes;
 use std::rc::Rc;
@@ -141,13 +141,28 @@ fn channel_not_open(channel: u16) -> HardError {
 
 /// Routes a complete message and queues its copies.
 fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
-    let (method, header, body, confirm_seq) = {
+    let (method, mut header, body, confirming, reply_consumer) = {
         let mut channels = conn.channels.borrow_mut();
         let ch = channels.get_mut(&channel).expect("checked by caller");
         let p = ch.publish.take().expect("publish in progress");
-        let seq = ch.confirm.then(|| ch.next_publish_seq());
-        (p.method, p.header.expect("header"), p.body, seq)
+        let reply = ch.reply_to_consumer.is_some();
+        (
+            p.method,
+            p.header.expect("header"),
+            p.body,
+            ch.confirms.is_some(),
+            reply,
+        )
     };
+    match direct_reply::rewrite_reply_to(&header.raw_properties, conn.key, channel, reply_consumer)
+    {
+        Ok(Some(rewritten)) => header.raw_properties = rewritten,
+        Ok(None) => {}
+        Err(e) => {
+            close_channel_with_error(shard, conn, channel, &e, 60, 40);
+            return;
+        }
+    }
     Counters::add(&shard.counters.published, 1);
     let headers: Option<FieldTable> = if first_flags(&header.raw_properties) & HEADERS_FLAG != 0 {
         BasicProperties::decode(header.raw_properties.clone())
@@ -194,17 +209,68 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
             persistent,
         });
         let mut routed = 0u64;
-        for queue in destinations {
-            if let Some(q) = meta.queues.get(&queue) {
-                shard.send(
-                    q.owner,
-                    Envelope::Enqueue {
-                        queue,
-                        message: message.clone(),
-                    },
-                );
-                routed += 1;
+        if method.exchange.is_empty() && direct_reply::is_reply_address(&method.routing_key) {
+            destinations.clear();
+            if let Some((to_shard, to_conn, to_channel)) = direct_reply::parse(&method.routing_key)
+            {
+                if to_shard < shard.count {
+                    shard.send(
+                        to_shard,
+                        Envelope::DirectReply {
+                            conn: to_conn,
+                            channel: to_channel,
+                            message: message.clone(),
+                        },
+                    );
+                    routed += 1;
+                }
             }
+        }
+        // One envelope per owner shard; a durable copy of a persistent
+        // message asks its owner for a confirm after the fsync.
+        let mut by_owner: Vec<(u16, Vec<ShortStr>, bool)> = Vec::new();
+        for queue in destinations {
+            let Some(q) = meta.queues.get(&queue) else {
+                continue;
+            };
+            let durable_copy = persistent && q.config.durable;
+            match by_owner.iter_mut().find(|(o, _, _)| *o == q.owner) {
+                Some(entry) => {
+                    entry.1.push(queue);
+                    entry.2 |= durable_copy;
+                }
+                None => by_owner.push((q.owner, vec![queue], durable_copy)),
+            }
+            routed += 1;
+        }
+        // In confirm mode every owner confirms its copies once they are
+        // enqueued (and, for durable copies, on disk), as RabbitMQ does.
+        let owners = by_owner.len() as u32;
+        let seq = if confirming {
+            let mut channels = conn.channels.borrow_mut();
+            let confirms = channels
+                .get_mut(&channel)
+                .and_then(|c| c.confirms.as_mut())
+                .expect("confirm mode");
+            Some(confirms.publish(owners))
+        } else {
+            None
+        };
+        for (owner, queues, _durable) in by_owner {
+            let confirm = seq.map(|seq| ConfirmTicket {
+                shard: shard.id,
+                conn: conn.key.id,
+                channel,
+                seq,
+            });
+            shard.send(
+                owner,
+                Envelope::Enqueue {
+                    queues,
+                    message: message.clone(),
+                    confirm,
+                },
+            );
         }
         Counters::add(&shard.counters.routed_copies, routed);
         if routed == 0 {
@@ -232,17 +298,13 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
         }
         routed
     };
-    let _ = routed;
-    if let Some(seq) = confirm_seq {
-        // Transient copies are confirmed once routed (the storage layer
-        // will hold persistent ones until their fsync).
-        let mut channels = conn.channels.borrow_mut();
-        if let Some(ch) = channels.get_mut(&channel) {
-            if ch.confirm_pending.is_none() {
-                conn.confirm_dirty.borrow_mut().push(channel);
-            }
-            ch.confirm_pending = Some(seq);
-        }
+    if routed > 0 || confirming {
+        let _ = routed;
+    }
+    if confirming {
+        // An unroutable publish is confirmed now; routed ones when their
+        // owners report them enqueued (see `connection::confirmed`).
+        crate::connection::mark_confirm_dirty(conn, channel);
         Counters::add(&shard.counters.confirmed, 1);
     }
 }

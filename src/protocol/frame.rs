@@ -171,6 +171,15 @@ impl FrameError {
         text
     }
 
+    /// The class and method ids of the method that failed to decode, for the
+    /// `class-id`/`method-id` fields of `connection.close` (else `None`: 0, 0).
+    pub fn method_ids(&self) -> Option<(u16, u16)> {
+        match self {
+            FrameError::Decode(e) => e.method_ids(),
+            _ => None,
+        }
+    }
+
     /// The channel of the offending frame, where known.
     pub fn channel(&self) -> Option<u16> {
         match *self {
@@ -635,6 +644,7 @@ mod tests {
             panic!("expected a decode error")
         };
         assert_eq!(d.method_ids(), Some((60, 40)));
+        assert_eq!(err.method_ids(), Some((60, 40)));
         assert_eq!(err.reply_code(), 501);
         assert!(err
             .reply_text()

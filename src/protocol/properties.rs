@@ -83,12 +83,37 @@ pub struct BasicProperties {
 /// continuation bit. The unused bit 1 of the first word is ignored, as
 /// RabbitMQ ignores it.
 fn get_flags(buf: &mut Bytes) -> Result<u16, DecodeError> {
-    let first = wire::get_u16(buf)?;
+    let mut cursor: &[u8] = buf;
+    let first = get_flags_slice(&mut cursor)?;
+    let consumed = buf.len() - cursor.len();
+    buf.advance(consumed);
+    Ok(first)
+}
+
+fn skip_slice(buf: &mut &[u8], len: usize) -> Result<(), DecodeError> {
+    if buf.len() < len {
+        return Err(DecodeError::Truncated {
+            needed: len,
+            available: buf.len(),
+        });
+    }
+    *buf = &buf[len..];
+    Ok(())
+}
+
+fn get_u16_slice(buf: &mut &[u8]) -> Result<u16, DecodeError> {
+    let b = *buf;
+    skip_slice(buf, 2)?;
+    Ok(u16::from_be_bytes([b[0], b[1]]))
+}
+
+/// `get_flags` on a slice cursor.
+fn get_flags_slice(buf: &mut &[u8]) -> Result<u16, DecodeError> {
+    let first = get_u16_slice(buf)?;
     let mut word = first;
     let mut index = 0;
-    // Bounded by the input: every extra word consumes two octets.
     while word & CONTINUATION != 0 {
-        word = wire::get_u16(buf)?;
+        word = get_u16_slice(buf)?;
         index += 1;
         if word & !CONTINUATION != 0 {
             return Err(DecodeError::BadPropertyFlags {
@@ -164,31 +189,20 @@ impl BasicProperties {
         })
     }
 
-    /// Checks that `raw` would decode, without allocating.
-    pub fn validate(raw: &Bytes) -> Result<(), DecodeError> {
-        let mut buf = raw.clone();
-        let flags = get_flags(&mut buf)?;
+    /// Checks that `raw` would decode, without allocating or touching the
+    /// reference count of `raw`.
+    pub fn validate(raw: &[u8]) -> Result<(), DecodeError> {
+        let mut buf = raw;
+        let flags = get_flags_slice(&mut buf)?;
         for (bit, ty) in LAYOUT {
             if flags & bit == 0 {
                 continue;
             }
             match ty {
-                PropType::ShortStr => {
-                    let len = wire::get_u8(&mut buf)? as usize;
-                    if buf.len() < len {
-                        return Err(DecodeError::Truncated {
-                            needed: len,
-                            available: buf.len(),
-                        });
-                    }
-                    if std::str::from_utf8(&buf[..len]).is_err() {
-                        return Err(DecodeError::InvalidUtf8);
-                    }
-                    buf.advance(len);
-                }
+                PropType::ShortStr => wire::skip_shortstr_checked(&mut buf)?,
                 PropType::Table => wire::skip_table(&mut buf)?,
-                PropType::Octet => wire::skip(&mut buf, 1)?,
-                PropType::Timestamp => wire::skip(&mut buf, 8)?,
+                PropType::Octet => skip_slice(&mut buf, 1)?,
+                PropType::Timestamp => skip_slice(&mut buf, 8)?,
             }
         }
         if !buf.is_empty() {

@@ -292,55 +292,82 @@ fn get_field_value_at(buf: &mut Bytes, depth: usize) -> Result<FieldValue, Decod
     })
 }
 
+/// Splits `len` bytes off the front of a slice cursor.
+#[inline]
+fn take<'a>(buf: &mut &'a [u8], len: usize) -> Result<&'a [u8], DecodeError> {
+    if buf.len() < len {
+        return Err(DecodeError::Truncated {
+            needed: len,
+            available: buf.len(),
+        });
+    }
+    let (head, tail) = buf.split_at(len);
+    *buf = tail;
+    Ok(head)
+}
+
+#[inline]
+fn take_u32(buf: &mut &[u8]) -> Result<u32, DecodeError> {
+    let b = take(buf, 4)?;
+    Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Checks that a `shortstr` is well formed (length, UTF-8) and skips it.
+/// Works on a plain slice so that validation touches no reference counts.
+#[inline]
+pub fn skip_shortstr_checked(buf: &mut &[u8]) -> Result<(), DecodeError> {
+    let len = take(buf, 1)?[0] as usize;
+    let s = take(buf, len)?;
+    if std::str::from_utf8(s).is_err() {
+        return Err(DecodeError::InvalidUtf8);
+    }
+    Ok(())
+}
+
 /// Checks that a field table is well formed (tags, lengths, UTF-8 keys,
-/// nesting) and skips it, without allocating.
-pub fn skip_table(buf: &mut Bytes) -> Result<(), DecodeError> {
+/// nesting) and skips it, without allocating. Accepts exactly what
+/// `get_table` accepts.
+pub fn skip_table(buf: &mut &[u8]) -> Result<(), DecodeError> {
     skip_table_at(buf, 0)
 }
 
-fn skip_table_at(buf: &mut Bytes, depth: usize) -> Result<(), DecodeError> {
+fn skip_table_at(buf: &mut &[u8], depth: usize) -> Result<(), DecodeError> {
     if depth >= MAX_NESTING_DEPTH {
         return Err(DecodeError::NestingTooDeep);
     }
-    let len = get_u32(buf)? as usize;
-    need(buf, len)?;
-    let mut body = buf.slice(..len);
-    buf.advance(len);
+    let len = take_u32(buf)? as usize;
+    let mut body = take(buf, len)?;
     while !body.is_empty() {
-        let key_len = get_u8(&mut body)? as usize;
-        need(&body, key_len)?;
-        if std::str::from_utf8(&body[..key_len]).is_err() {
-            return Err(DecodeError::InvalidUtf8);
-        }
-        body.advance(key_len);
+        skip_shortstr_checked(&mut body)?;
         skip_field_value_at(&mut body, depth)?;
     }
     Ok(())
 }
 
-fn skip_array_at(buf: &mut Bytes, depth: usize) -> Result<(), DecodeError> {
+fn skip_array_at(buf: &mut &[u8], depth: usize) -> Result<(), DecodeError> {
     if depth >= MAX_NESTING_DEPTH {
         return Err(DecodeError::NestingTooDeep);
     }
-    let len = get_u32(buf)? as usize;
-    need(buf, len)?;
-    let mut body = buf.slice(..len);
-    buf.advance(len);
+    let len = take_u32(buf)? as usize;
+    let mut body = take(buf, len)?;
     while !body.is_empty() {
         skip_field_value_at(&mut body, depth)?;
     }
     Ok(())
 }
 
-fn skip_field_value_at(buf: &mut Bytes, depth: usize) -> Result<(), DecodeError> {
-    let tag = get_u8(buf)?;
+fn skip_field_value_at(buf: &mut &[u8], depth: usize) -> Result<(), DecodeError> {
+    let tag = take(buf, 1)?[0];
     match tag {
-        b't' | b'b' | b'B' => skip(buf, 1),
-        b's' | b'u' => skip(buf, 2),
-        b'I' | b'i' | b'f' => skip(buf, 4),
-        b'l' | b'L' | b'd' | b'T' => skip(buf, 8),
-        b'D' => skip(buf, 5),
-        b'S' | b'x' => skip_longstr(buf),
+        b't' | b'b' | b'B' => take(buf, 1).map(drop),
+        b's' | b'u' => take(buf, 2).map(drop),
+        b'I' | b'i' | b'f' => take(buf, 4).map(drop),
+        b'l' | b'L' | b'd' | b'T' => take(buf, 8).map(drop),
+        b'D' => take(buf, 5).map(drop),
+        b'S' | b'x' => {
+            let len = take_u32(buf)? as usize;
+            take(buf, len).map(drop)
+        }
         b'A' => skip_array_at(buf, depth + 1),
         b'F' => skip_table_at(buf, depth + 1),
         b'V' => Ok(()),
@@ -353,9 +380,11 @@ fn skip_field_value_at(buf: &mut Bytes, depth: usize) -> Result<(), DecodeError>
 
 #[inline]
 pub fn put_shortstr(buf: &mut BytesMut, s: &ShortStr) {
-    debug_assert!(s.len() <= crate::protocol::types::SHORTSTR_MAX);
-    buf.put_u8(s.len() as u8);
-    buf.put_slice(s.as_bytes());
+    // Through `as_bytes`: `len()` via `Deref<Target = str>` re-validates UTF-8.
+    let bytes = s.as_bytes();
+    debug_assert!(bytes.len() <= crate::protocol::types::SHORTSTR_MAX);
+    buf.put_u8(bytes.len() as u8);
+    buf.put_slice(bytes);
 }
 
 /// Writes a `longstr`. Panics if `s` is 4 GiB or longer (it cannot be
@@ -576,7 +605,7 @@ pub(crate) mod tests {
         assert_eq!(table, expected);
 
         // skip_table accepts exactly the same bytes and consumes all of them.
-        let mut again = raw.clone();
+        let mut again: &[u8] = &raw;
         skip_table(&mut again).unwrap();
         assert!(again.is_empty());
 
@@ -598,7 +627,7 @@ pub(crate) mod tests {
         let err = get_table(&mut raw.clone()).unwrap_err();
         assert_eq!(err, DecodeError::BadFieldType(b'Q'));
         assert_eq!(err.reply_code(), 501);
-        assert_eq!(skip_table(&mut raw.clone()).unwrap_err(), err);
+        assert_eq!(skip_table(&mut &raw[..]).unwrap_err(), err);
     }
 
     #[test]
@@ -628,7 +657,7 @@ pub(crate) mod tests {
             DecodeError::InvalidUtf8
         );
         assert_eq!(
-            skip_table(&mut raw.clone()).unwrap_err(),
+            skip_table(&mut &raw[..]).unwrap_err(),
             DecodeError::InvalidUtf8
         );
         let mut s = Bytes::from_static(&[2, 0xC3, 0x28]);
@@ -647,12 +676,12 @@ pub(crate) mod tests {
         }
         let mut ok = BytesMut::new();
         put_table(&mut ok, &nested(MAX_NESTING_DEPTH - 1));
-        let mut ok = ok.freeze();
+        let ok = ok.freeze();
         assert_eq!(
             get_table(&mut ok.clone()).unwrap(),
             nested(MAX_NESTING_DEPTH - 1)
         );
-        skip_table(&mut ok).unwrap();
+        skip_table(&mut &ok[..]).unwrap();
         // ...one more is not.
         let mut deep = BytesMut::new();
         put_table(&mut deep, &nested(MAX_NESTING_DEPTH));
@@ -662,7 +691,7 @@ pub(crate) mod tests {
             DecodeError::NestingTooDeep
         );
         assert_eq!(
-            skip_table(&mut deep.clone()).unwrap_err(),
+            skip_table(&mut &deep[..]).unwrap_err(),
             DecodeError::NestingTooDeep
         );
     }
@@ -746,7 +775,7 @@ pub(crate) mod tests {
             let mut buf = encoded.clone();
             prop_assert_eq!(get_table(&mut buf).unwrap(), table);
             prop_assert!(buf.is_empty());
-            let mut buf = encoded.clone();
+            let mut buf: &[u8] = &encoded;
             skip_table(&mut buf).unwrap();
             prop_assert!(buf.is_empty());
         }
@@ -765,7 +794,7 @@ pub(crate) mod tests {
             let input = Bytes::from(data);
             let mut a = input.clone();
             let parsed = get_table(&mut a);
-            let mut b = input.clone();
+            let mut b: &[u8] = &input;
             let skipped = skip_table(&mut b);
             // The validating skipper and the parser agree on what is valid.
             prop_assert_eq!(parsed.is_ok(), skipped.is_ok());

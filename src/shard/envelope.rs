@@ -16,6 +16,15 @@ pub struct ConnKey {
     pub id: u64,
 }
 
+/// Which publish a durable copy belongs to (publisher confirms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfirmTicket {
+    pub shard: u16,
+    pub conn: u64,
+    pub channel: u16,
+    pub seq: u64,
+}
+
 /// A queue as every shard knows it (replicated by the leader).
 #[derive(Clone, Debug)]
 pub struct QueueMeta {
@@ -29,10 +38,19 @@ pub struct QueueMeta {
 /// One unit of inter-shard traffic. Shards exchange `Vec<Envelope>` batches.
 #[derive(Debug)]
 pub enum Envelope {
-    /// A routed copy of a publish, to the queue's owner.
+    /// A routed publish, to the owner of `queues` (one envelope per owner,
+    /// so a fan-out stores its body once per shard). `confirm` asks the
+    /// owner to confirm once the durable copies are on disk.
     Enqueue {
-        queue: ShortStr,
+        queues: Vec<ShortStr>,
         message: MessageRef,
+        confirm: Option<ConfirmTicket>,
+    },
+    /// The durable copies of these publishes are on disk, to the publisher's shard.
+    Confirmed {
+        conn: u64,
+        channel: u16,
+        seqs: Vec<u64>,
     },
     /// Deliveries settled on the consumer's channel, to the queue's owner.
     Settle {
@@ -51,6 +69,13 @@ pub enum Envelope {
         queue: ShortStr,
         owner: u16,
         delivery: Delivery,
+    },
+    /// A reply published to `amq.rabbitmq.reply-to.*`, straight to the
+    /// requesting channel (direct reply-to), on the requester's shard.
+    DirectReply {
+        conn: u64,
+        channel: u16,
+        message: MessageRef,
     },
     /// The server cancelled a consumer (its queue went away): the consumer's
     /// channel sends basic.cancel to the client.

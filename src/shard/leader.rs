@@ -18,11 +18,16 @@ use std::rc::Rc;
 /// The shard that orders metadata.
 pub const LEADER: u16 = 0;
 
+/// A replicated change waiting for the other shards' acks.
+struct PendingAcks {
+    missing: u16,
+    done: Option<oneshot::Sender<()>>,
+}
+
 pub struct LeaderState {
     lock: Semaphore,
     next_token: Cell<u64>,
-    /// token → (acks still missing, who to wake).
-    acks: RefCell<HashMap<u64, (u16, Option<oneshot::Sender<()>>)>>,
+    acks: RefCell<HashMap<u64, PendingAcks>>,
 }
 
 impl LeaderState {
@@ -60,7 +65,9 @@ pub fn spawn(shard: Rc<Shard>, from: u16, token: u64, request: Request) {
         let reply = {
             let state = shard.leader.as_ref().expect("leader state");
             let _permit = state.lock.acquire_permit(1).await;
-            handle(&shard, request).await
+            let reply = handle(&shard, request).await;
+            crate::shard::durability::store_definitions(&shard);
+            reply
         };
         shard.reply(from, token, reply);
         shard.pump();
@@ -71,17 +78,17 @@ pub fn spawn(shard: Rc<Shard>, from: u16, token: u64, request: Request) {
 pub fn meta_ack(shard: &Rc<Shard>, token: u64) {
     let state = shard.leader.as_ref().expect("acks go to the leader");
     let mut acks = state.acks.borrow_mut();
-    let done = match acks.get_mut(&token) {
+    let complete = match acks.get_mut(&token) {
         Some(entry) => {
-            entry.0 -= 1;
-            entry.0 == 0
+            entry.missing -= 1;
+            entry.missing == 0
         }
         None => false,
     };
-    if done {
-        let (_, waker) = acks.remove(&token).expect("present");
+    if complete {
+        let entry = acks.remove(&token).expect("present");
         drop(acks);
-        if let Some(w) = waker {
+        if let Some(w) = entry.done {
             w.send(());
         }
     }
@@ -97,10 +104,13 @@ async fn replicate(shard: &Rc<Shard>, change: MetaChange) {
     let token = state.next_token.get();
     state.next_token.set(token + 1);
     let (tx, rx) = oneshot::channel();
-    state
-        .acks
-        .borrow_mut()
-        .insert(token, (shard.count - 1, Some(tx)));
+    state.acks.borrow_mut().insert(
+        token,
+        PendingAcks {
+            missing: shard.count - 1,
+            done: Some(tx),
+        },
+    );
     for dest in 0..shard.count {
         if dest != shard.id {
             shard.send(
@@ -338,6 +348,11 @@ async fn delete_queue(
     Ok(count)
 }
 
+fn unbind_targets_exist(shard: &Shard, source: &str, destination: &Destination) -> bool {
+    let meta = shard.meta.borrow();
+    meta.topology.exchange(source).is_some() && replica::destination_exists(&meta, destination)
+}
+
 async fn bind(
     shard: &Rc<Shard>,
     bind: bool,
@@ -347,6 +362,16 @@ async fn bind(
     arguments: crate::protocol::types::FieldTable,
     conn: ConnKey,
 ) -> AmqpResult<()> {
+    if !bind && !unbind_targets_exist(shard, &source, &destination) {
+        // RabbitMQ answers unbind-ok when the binding cannot exist.
+        return Ok(());
+    }
+    // RabbitMQ's order: the exchanges first, then the queue.
+    shard
+        .meta
+        .borrow()
+        .topology
+        .check_bind(&source, &destination)?;
     if let Destination::Queue(q) = &destination {
         let meta = shard.meta.borrow().queues.get(q).cloned();
         match meta {

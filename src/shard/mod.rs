@@ -8,6 +8,7 @@
 //! `Shard::pump` runs the local outbox and flushes remote ones in batches.
 
 pub mod counters;
+pub mod durability;
 pub mod envelope;
 pub mod leader;
 pub mod mesh;
@@ -20,7 +21,7 @@ use crate::broker::queue::Queue;
 use crate::connection::ConnShared;
 use crate::protocol::types::ShortStr;
 use counters::Counters;
-use envelope::{ConnKey, Envelope, Reply, Request};
+use envelope::{ConfirmTicket, ConnKey, Envelope, Reply, Request};
 use mesh::Mesh;
 use replica::Metadata;
 use std::cell::{Cell, RefCell};
@@ -56,10 +57,24 @@ pub struct Shard {
     pub leader: Option<leader::LeaderState>,
     pub counters: Counters,
     pub shutting_down: Cell<bool>,
+    /// Publishes whose durable copies on this shard wait for the next fsync.
+    awaiting_fsync: RefCell<Vec<ConfirmTicket>>,
+    /// Publishes confirmed by the next pump.
+    confirm_ready: RefCell<Vec<ConfirmTicket>>,
+    /// This shard's log (persistent messages of the durable queues it owns).
+    pub log: Option<crate::storage::Log>,
+    /// Leader: the definitions last written to disk.
+    pub stored_definitions: RefCell<Option<crate::storage::definitions::Definitions>>,
 }
 
 impl Shard {
-    pub fn new(id: u16, settings: Settings, mesh: Rc<Mesh>) -> Shard {
+    pub fn new(
+        id: u16,
+        settings: Settings,
+        mesh: Rc<Mesh>,
+        meta: Metadata,
+        log: Option<crate::storage::Log>,
+    ) -> Shard {
         let count = settings.shards as u16;
         assert!(id < count);
         Shard {
@@ -67,7 +82,7 @@ impl Shard {
             count,
             settings,
             mesh,
-            meta: RefCell::new(Metadata::new()),
+            meta: RefCell::new(meta),
             queues: RefCell::new(HashMap::new()),
             dirty: RefCell::new(Vec::new()),
             conns: RefCell::new(HashMap::new()),
@@ -77,6 +92,10 @@ impl Shard {
             leader: (id == leader::LEADER).then(leader::LeaderState::new),
             counters: Counters::default(),
             shutting_down: Cell::new(false),
+            awaiting_fsync: RefCell::new(Vec::new()),
+            confirm_ready: RefCell::new(Vec::new()),
+            log,
+            stored_definitions: RefCell::new(None),
         }
     }
 
@@ -124,6 +143,65 @@ impl Shard {
         }
     }
 
+    /// Confirms a publish whose copies on this shard are all enqueued.
+    pub fn confirm_now(&self, ticket: ConfirmTicket) {
+        self.confirm_ready.borrow_mut().push(ticket);
+    }
+
+    /// Confirms a publish's durable copies once they are on disk.
+    pub fn confirm_when_durable(&self, ticket: ConfirmTicket) {
+        self.awaiting_fsync.borrow_mut().push(ticket);
+    }
+
+    /// Sends confirmations to the publishers' shards, one envelope per channel.
+    fn release_confirms(&self, mut tickets: Vec<ConfirmTicket>) {
+        tickets.sort_unstable_by_key(|t| (t.shard, t.conn, t.channel, t.seq));
+        let mut i = 0;
+        while i < tickets.len() {
+            let t = tickets[i];
+            let mut seqs = Vec::new();
+            while i < tickets.len()
+                && (tickets[i].shard, tickets[i].conn, tickets[i].channel)
+                    == (t.shard, t.conn, t.channel)
+            {
+                seqs.push(tickets[i].seq);
+                i += 1;
+            }
+            self.send(
+                t.shard,
+                Envelope::Confirmed {
+                    conn: t.conn,
+                    channel: t.channel,
+                    seqs,
+                },
+            );
+        }
+    }
+
+    /// Releases confirms once the log's next fsync covers everything
+    /// appended so far (group commit: one fsync serves every waiter).
+    fn confirm_after_fsync(self: &Rc<Self>, tickets: Vec<ConfirmTicket>) {
+        let Some(log) = self.log.as_ref() else {
+            return self.release_confirms(tickets);
+        };
+        let synced = log.sync_all();
+        let shard = self.clone();
+        glommio::spawn_local(async move {
+            match synced.await {
+                Ok(()) => {
+                    shard.release_confirms(tickets);
+                    shard.pump();
+                }
+                Err(e) => eprintln!(
+                    "warren: shard {} log sync failed, {} publishes stay unconfirmed: {e}",
+                    shard.id,
+                    tickets.len()
+                ),
+            }
+        })
+        .detach();
+    }
+
     pub fn mark_dirty(&self, queue: &ShortStr) {
         self.dirty.borrow_mut().push(queue.clone());
     }
@@ -133,13 +211,25 @@ impl Shard {
     pub fn pump(self: &Rc<Self>) {
         loop {
             let local = self.mesh.take_local();
-            if local.is_empty() && self.dirty.borrow().is_empty() {
+            if local.is_empty()
+                && self.dirty.borrow().is_empty()
+                && self.awaiting_fsync.borrow().is_empty()
+                && self.confirm_ready.borrow().is_empty()
+            {
                 break;
             }
             for envelope in local {
                 self.handle(envelope);
             }
             self.dispatch_dirty();
+            let ready = std::mem::take(&mut *self.confirm_ready.borrow_mut());
+            if !ready.is_empty() {
+                self.release_confirms(ready);
+            }
+            let durable = std::mem::take(&mut *self.awaiting_fsync.borrow_mut());
+            if !durable.is_empty() {
+                self.confirm_after_fsync(durable);
+            }
         }
         self.mesh.flush_remote();
     }
@@ -154,7 +244,16 @@ impl Shard {
 
     fn handle(self: &Rc<Self>, envelope: Envelope) {
         match envelope {
-            Envelope::Enqueue { queue, message } => owner::enqueue(self, queue, message),
+            Envelope::Enqueue {
+                queues,
+                message,
+                confirm,
+            } => owner::enqueue(self, queues, message, confirm),
+            Envelope::Confirmed {
+                conn,
+                channel,
+                seqs,
+            } => crate::connection::confirmed(self, conn, channel, &seqs),
             Envelope::Settle {
                 queue,
                 msg_ids,
@@ -171,6 +270,11 @@ impl Shard {
                 owner,
                 delivery,
             } => crate::connection::deliver(self, queue, owner, delivery),
+            Envelope::DirectReply {
+                conn,
+                channel,
+                message,
+            } => crate::connection::direct_reply::deliver(self, conn, channel, message),
             Envelope::ConsumerCancelled { consumer } => {
                 crate::connection::consumer_cancelled(self, &consumer)
             }

@@ -9,30 +9,70 @@ use crate::broker::queue::{ConsumerKey, Settle};
 use crate::protocol::types::ShortStr;
 use crate::shard::counters::Counters;
 use crate::shard::envelope::{
-    ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request, ShardSnapshot,
+    ConfirmTicket, ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request,
+    ShardSnapshot,
 };
-use crate::shard::{leader, Shard};
+use crate::shard::{durability, leader, Shard};
+use crate::storage::Target;
 use std::rc::Rc;
 
 fn no_queue(name: &str) -> AmqpError {
     AmqpError::not_found(format!("no queue '{name}' in vhost '/'"))
 }
 
-pub fn enqueue(shard: &Rc<Shard>, queue: ShortStr, message: MessageRef) {
-    let mut queues = shard.queues.borrow_mut();
-    if let Some(q) = queues.get_mut(&queue) {
-        q.publish(message);
-        drop(queues);
-        shard.mark_dirty(&queue);
+pub fn enqueue(
+    shard: &Rc<Shard>,
+    names: Vec<ShortStr>,
+    message: MessageRef,
+    confirm: Option<ConfirmTicket>,
+) {
+    let mut targets: Vec<Target> = Vec::new();
+    {
+        let mut queues = shard.queues.borrow_mut();
+        for name in &names {
+            // A queue deleted while the copy was on its way: the copy is
+            // dropped, as RabbitMQ drops messages routed to a deleted queue.
+            if let Some(q) = queues.get_mut(name) {
+                let msg_id = q.publish(message.clone());
+                if message.persistent && q.config().durable {
+                    targets.push(Target {
+                        queue: name.clone(),
+                        msg_id,
+                    });
+                }
+            }
+        }
+        // One record for every durable copy on this shard: the body once.
+        if !targets.is_empty() {
+            if let Some(segment) = durability::append_message(shard, &message, &targets) {
+                for t in &targets {
+                    queues
+                        .get_mut(&t.queue)
+                        .expect("just published")
+                        .mark_stored(t.msg_id, segment);
+                }
+            }
+        }
     }
-    // A queue deleted while the copy was on its way: the copy is dropped,
-    // as RabbitMQ drops messages routed to a queue that is being deleted.
+    let durable_copy = !targets.is_empty();
+    for name in &names {
+        shard.mark_dirty(name);
+    }
+    if let Some(ticket) = confirm {
+        if durable_copy {
+            shard.confirm_when_durable(ticket);
+        } else {
+            shard.confirm_now(ticket);
+        }
+    }
 }
 
 pub fn settle(shard: &Rc<Shard>, queue: &ShortStr, ids: &[u64], how: Settle) {
-    if let Some(q) = shard.queues.borrow_mut().get_mut(queue) {
-        q.settle(ids, how);
-    }
+    let removed = match shard.queues.borrow_mut().get_mut(queue) {
+        Some(q) => q.settle(ids, how),
+        None => Vec::new(),
+    };
+    durability::record_removed(shard, queue, &removed);
     if how == Settle::Remove {
         Counters::add(&shard.counters.acked, ids.len() as u64);
     }
@@ -63,7 +103,7 @@ pub fn channel_gone(shard: &Rc<Shard>, queue: &ShortStr, conn: ConnKey, channel:
 /// Drops an auto-delete queue whose last consumer left, and tells the leader
 /// to remove it from every shard's catalog.
 fn auto_delete_queue(shard: &Rc<Shard>, queue: &ShortStr) {
-    shard.queues.borrow_mut().remove(queue);
+    drop_queue(shard, queue);
     shard.send(
         leader::LEADER,
         Envelope::Request {
@@ -80,6 +120,9 @@ fn auto_delete_queue(shard: &Rc<Shard>, queue: &ShortStr) {
 /// Returns the ready messages it held.
 pub fn drop_queue(shard: &Rc<Shard>, name: &ShortStr) -> Option<u32> {
     let q = shard.queues.borrow_mut().remove(name)?;
+    if q.config().durable {
+        durability::record_queue_delete(shard, name, &q.stored_segments());
+    }
     for consumer in q.consumer_keys() {
         shard.send(consumer.shard, Envelope::ConsumerCancelled { consumer });
     }
@@ -93,8 +136,12 @@ pub fn dispatch(shard: &Rc<Shard>, queue: &ShortStr) {
         return;
     };
     let mut n = 0u64;
+    let mut removed = Vec::new();
     while let Some(delivery) = q.next_delivery() {
         n += 1;
+        if let Some(segment) = delivery.stored {
+            removed.push((delivery.msg_id, segment));
+        }
         shard.send(
             delivery.consumer.shard,
             Envelope::Deliver {
@@ -104,6 +151,8 @@ pub fn dispatch(shard: &Rc<Shard>, queue: &ShortStr) {
             },
         );
     }
+    drop(queues);
+    durability::record_removed(shard, queue, &removed);
     Counters::add(&shard.counters.delivered, n);
 }
 
@@ -117,10 +166,16 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
             }),
             None => Err(no_queue(&name)),
         }),
-        Request::Purge { name } => Reply::Count(match shard.queues.borrow_mut().get_mut(&name) {
-            Some(q) => Ok(q.purge()),
-            None => Err(no_queue(&name)),
-        }),
+        Request::Purge { name } => {
+            let purged = shard.queues.borrow_mut().get_mut(&name).map(|q| q.purge());
+            Reply::Count(match purged {
+                Some((n, stored)) => {
+                    durability::record_purge(shard, &name, &stored);
+                    Ok(n)
+                }
+                None => Err(no_queue(&name)),
+            })
+        }
         Request::DropQueue {
             name,
             if_unused,
@@ -142,15 +197,24 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
         }
         Request::Get { name, no_ack } => {
             let mut queues = shard.queues.borrow_mut();
-            Reply::Got(match queues.get_mut(&name) {
+            let got = match queues.get_mut(&name) {
                 None => Err(no_queue(&name)),
-                Some(q) => Ok(q.get(no_ack).map(|m| GotMessage {
+                Some(q) => Ok(q.get(no_ack).map(|m| (m, q.message_count()))),
+            };
+            drop(queues);
+            if let Ok(Some((m, _))) = &got {
+                if let (true, Some(segment)) = (no_ack, m.stored) {
+                    durability::record_removed(shard, &name, &[(m.id, segment)]);
+                }
+            }
+            Reply::Got(got.map(|o| {
+                o.map(|(m, remaining)| GotMessage {
                     msg_id: m.id,
                     redelivered: m.redelivered,
                     message: m.message,
-                    remaining: q.message_count(),
-                })),
-            })
+                    remaining,
+                })
+            }))
         }
         Request::Consume { name, spec } => {
             Reply::Done(match shard.queues.borrow_mut().get_mut(&name) {

@@ -45,6 +45,23 @@ pub fn run(settings: Settings) -> io::Result<()> {
             .name(&format!("shard-{id}"))
             .spin_before_park(Duration::from_micros(50))
             .spawn(move || async move {
+                let recovered = match crate::shard::durability::recover(&settings, id as u16).await
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = port_tx.send(Err(io::Error::other(format!(
+                            "shard {id} recovery failed: {e}"
+                        ))));
+                        return;
+                    }
+                };
+                if recovered.messages > 0 || !recovered.queues.is_empty() {
+                    eprintln!(
+                        "warren: shard {id} recovered {} durable queues, {} messages",
+                        recovered.queues.len(),
+                        recovered.messages
+                    );
+                }
                 let listener = match TcpListener::bind((settings.bind.as_str(), settings.port)) {
                     Ok(l) => l,
                     Err(e) => {
@@ -57,7 +74,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
                     .map(|a| a.port())
                     .unwrap_or(settings.port);
                 let _ = port_tx.send(Ok(port));
-                shard_main(id, settings, mesh, listener, shutdown).await;
+                shard_main(id, settings, mesh, listener, shutdown, recovered).await;
             })
             .map_err(|e| io::Error::other(e.to_string()))?;
         handles.push(handle);
@@ -86,6 +103,7 @@ async fn shard_main(
     mesh: Option<MeshBuilder<Batch, glommio::channels::channel_mesh::Full>>,
     listener: TcpListener,
     shutdown: Arc<AtomicBool>,
+    recovered: crate::shard::durability::Recovered,
 ) {
     let shards = settings.shards;
     let (senders, receivers) = match mesh {
@@ -97,7 +115,18 @@ async fn shard_main(
         None => (None, None),
     };
     let mesh = Rc::new(Mesh::new(id, shards, senders));
-    let shard = Rc::new(Shard::new(id as u16, settings, mesh));
+    let crate::shard::durability::Recovered {
+        log,
+        metadata,
+        queues,
+        ..
+    } = recovered;
+    let shard = Rc::new(Shard::new(id as u16, settings, mesh, metadata, Some(log)));
+    for (name, (config, messages)) in queues {
+        let mut q = crate::broker::queue::Queue::new(name.clone(), config);
+        q.restore(messages);
+        shard.queues.borrow_mut().insert(name, q);
+    }
     if let Some(receivers) = receivers {
         for (peer, rx) in receiver_streams(receivers) {
             let shard = shard.clone();

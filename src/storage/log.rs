@@ -32,7 +32,9 @@
 //!   restart would resurrect those messages. Known limit: one long-lived
 //!   message pins its whole segment (no compaction/checkpoint yet).
 //! - **Reading back** (`read_record`, `read_body`): waits until the record is
-//!   durable, then reads it with one DMA read and checks its CRC.
+//!   durable, then reads it with one (buffered, io_uring) read and checks its
+//!   CRC. Reads are buffered because glommio 0.9's DMA reads fail with
+//!   EOPNOTSUPP on this kernel; direct writes keep the page cache coherent.
 //!
 //! Message ids must never be reused by the broker across restarts (take the
 //! largest id seen in recovery + 1): kill-records outlive their messages.
@@ -40,7 +42,7 @@
 use super::record::{self, EncodeError, Record, RecordRef, DEFAULT_MAX_RECORD_LEN, HEADER_LEN};
 use super::segment::{self, align_down, align_up, SegmentId, ALIGN};
 use bytes::{Bytes, BytesMut};
-use glommio::io::{Directory, DmaFile};
+use glommio::io::{BufferedFile, Directory, DmaFile};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
@@ -85,7 +87,7 @@ impl LogConfig {
                 what.to_string(),
             ))
         };
-        if self.segment_size as u64 % ALIGN != 0
+        if !(self.segment_size as u64).is_multiple_of(ALIGN)
             || self.segment_size < 16 << 10
             || self.segment_size > 1 << 30
         {
@@ -264,7 +266,10 @@ struct Inner {
     segments: BTreeMap<SegmentId, SegState>,
     /// Sealed segments with no live references (deletion candidates).
     dead: BTreeSet<SegmentId>,
+    /// Open segment files the writer writes (the active one).
     files: HashMap<SegmentId, Rc<DmaFile>>,
+    /// Segment files opened by `read_record`.
+    readers: HashMap<SegmentId, Rc<BufferedFile>>,
     stats: LogStats,
     report: RecoveryReport,
 }
@@ -380,7 +385,7 @@ impl Log {
                 report.quarantined.push(id);
                 continue;
             }
-            let file = segment::open(dir, id).await?;
+            let file = segment::open_reader(dir, id).await?;
             let scan = segment::scan(&file, config.max_record_len, config.read_chunk).await?;
             report.segments_scanned += 1;
             let mut live = 0u64;
@@ -427,7 +432,7 @@ impl Log {
             None => 1,
             Some(&last) => last
                 .checked_add(1)
-                .ok_or_else(|| io::Error::new(io::ErrorKind::Other, "segment ids exhausted"))?,
+                .ok_or_else(|| io::Error::other("segment ids exhausted"))?,
         };
         let file = segment::create(dir, active, config.segment_size as u64).await?;
         let dir_handle = Directory::open(dir).await?;
@@ -463,6 +468,7 @@ impl Log {
             segments,
             dead,
             files,
+            readers: HashMap::new(),
             stats: LogStats {
                 segments_created: 1,
                 ..LogStats::default()
@@ -600,15 +606,15 @@ impl Log {
             if !s.segments.contains_key(&pos.segment) {
                 return Err(io::Error::new(io::ErrorKind::NotFound, "segment deleted"));
             }
-            s.files.get(&pos.segment).cloned()
+            s.readers.get(&pos.segment).cloned()
         };
         let file = match file {
             Some(f) => f,
             None => {
                 let dir = self.inner.borrow().dir.clone();
-                let f = Rc::new(segment::open(&dir, pos.segment).await?);
+                let f = Rc::new(segment::open_reader(&dir, pos.segment).await?);
                 let mut s = self.inner.borrow_mut();
-                s.files.entry(pos.segment).or_insert(f).clone()
+                s.readers.entry(pos.segment).or_insert(f).clone()
             }
         };
         let max = self.inner.borrow().config.max_record_len;
@@ -734,7 +740,7 @@ impl Future for SyncFuture {
             return Poll::Ready(Err(e));
         }
         if s.killed {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::Other, "log crashed")));
+            return Poll::Ready(Err(io::Error::other("log crashed")));
         }
         s.sync_waiters.register(&mut this.slot, cx.waker());
         Poll::Pending
@@ -841,6 +847,12 @@ async fn writer_loop(inner: Rc<RefCell<Inner>>, dir: Directory) {
             let _ = f.close().await;
         }
     }
+    let readers: Vec<_> = inner.borrow_mut().readers.drain().map(|(_, f)| f).collect();
+    for f in readers {
+        if let Ok(f) = Rc::try_unwrap(f) {
+            let _ = f.close().await;
+        }
+    }
     let _ = dir.close().await;
     let mut s = inner.borrow_mut();
     s.sync_waiters.wake_all();
@@ -937,7 +949,8 @@ async fn delete_segments(
             }
             s.segments.remove(&id);
             s.dead.remove(&id);
-            (segment::path(&s.dir, id), s.files.remove(&id))
+            let reader = s.readers.remove(&id);
+            (segment::path(&s.dir, id), (s.files.remove(&id), reader))
         };
         drop(file);
         glommio::io::remove(&path).await?;

@@ -6,6 +6,7 @@
 //! - `log` — `Log`: recovery, appends, group commit (`sync`), segment
 //!   reclamation (`release`), reading records back.
 
+pub mod definitions;
 pub mod log;
 pub mod record;
 pub mod segment;

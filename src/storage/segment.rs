@@ -7,10 +7,14 @@
 //! scanner takes as the clean end of the segment. A segment whose scan stops
 //! on a torn or corrupt record is truncated to its valid prefix by the log
 //! (see `log.rs`), so the next scan ends cleanly at EOF there.
+//!
+//! Writes use O_DIRECT (`DmaFile`); reads use buffered I/O (`BufferedFile`,
+//! still io_uring): on this kernel glommio 0.9's DMA reads (READ_FIXED) fail
+//! with EOPNOTSUPP, and the page cache stays coherent with direct writes.
 
 use super::record::{self, Record, RecordError};
 use bytes::{Bytes, BytesMut};
-use glommio::io::{DmaFile, OpenOptions};
+use glommio::io::{BufferedFile, DmaFile, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -80,12 +84,13 @@ pub async fn create(dir: &Path, id: SegmentId, size: u64) -> io::Result<DmaFile>
     Ok(file)
 }
 
-/// Opens an existing segment for reading and writing.
-pub async fn open(dir: &Path, id: SegmentId) -> io::Result<DmaFile> {
+/// Opens an existing segment for (buffered) reading, and writing so that
+/// recovery can truncate it.
+pub async fn open_reader(dir: &Path, id: SegmentId) -> io::Result<BufferedFile> {
     Ok(OpenOptions::new()
         .read(true)
         .write(true)
-        .dma_open(path(dir, id))
+        .buffered_open(path(dir, id))
         .await?)
 }
 
@@ -116,7 +121,7 @@ pub struct Scan {
 /// clean end, a torn/corrupt record, or EOF. Memory: holds the valid part of
 /// the segment (at most the file size, which the log bounds) in one buffer;
 /// the returned records are zero-copy slices of it.
-pub async fn scan(file: &DmaFile, max_record_len: u32, read_chunk: usize) -> io::Result<Scan> {
+pub async fn scan(file: &BufferedFile, max_record_len: u32, read_chunk: usize) -> io::Result<Scan> {
     let file_size = file.file_size().await?;
     let chunk = align_up(read_chunk.max(ALIGN as usize) as u64);
     let mut buf = BytesMut::new();
@@ -135,7 +140,7 @@ pub async fn scan(file: &DmaFile, max_record_len: u32, read_chunk: usize) -> io:
                 if loaded < file_size {
                     let want = (needed.saturating_sub(buf.len() - pos) as u64).max(chunk);
                     let size = align_up(want).min(align_up(file_size - loaded));
-                    let got = file.read_at_aligned(loaded, size as usize).await?;
+                    let got = file.read_at(loaded, size as usize).await?;
                     if got.is_empty() {
                         return Err(io::Error::new(
                             io::ErrorKind::UnexpectedEof,

@@ -410,12 +410,15 @@ pub async fn amqprs_connect_as(
 /// channel with an [`AmqprsCloseRecorder`] callback.
 pub type CloseLog = Arc<Mutex<Vec<(u16, String)>>>;
 
+/// `(reply_code, reply_text, body)` of every basic.return received.
+pub type ReturnLog = Arc<Mutex<Vec<(u16, String, Vec<u8>)>>>;
+
 /// An amqprs channel callback that records server-sent channel.close and
 /// basic.return, and counts publisher acks.
 #[derive(Clone, Default)]
 pub struct AmqprsCloseRecorder {
     pub closes: CloseLog,
-    pub returns: Arc<Mutex<Vec<(u16, String, Vec<u8>)>>>,
+    pub returns: ReturnLog,
     pub acks: Arc<Mutex<Vec<(u64, bool)>>>,
 }
 
