@@ -53,8 +53,7 @@ pub struct Delivery {
     pub msg_id: u64,
     pub redelivered: bool,
     pub message: MessageRef,
-    /// Set for a stored message delivered in no-ack mode: it left the queue,
-    /// so its record is dead.
+    /// The log segment of a stored message (a no-ack delivery removes it).
     pub stored: Option<u32>,
 }
 
@@ -174,14 +173,14 @@ impl Queue {
         last.stored = Some(segment);
     }
 
-    /// Rebuilds the queue from recovered messages (in id order); new
-    /// messages get ids after them.
-    pub fn restore(&mut self, messages: Vec<QueuedMessage>) {
+    /// Rebuilds the queue from recovered messages (in id order). New
+    /// messages get ids above `max_seen_id`, the largest id any log record
+    /// named for this queue, so an old ack can never match a new message.
+    pub fn restore(&mut self, messages: Vec<QueuedMessage>, max_seen_id: u64) {
         assert!(self.ready.is_empty() && self.unacked.is_empty());
         debug_assert!(messages.windows(2).all(|w| w[0].id < w[1].id));
-        if let Some(last) = messages.last() {
-            self.next_id = self.next_id.max(last.id + 1);
-        }
+        let last = messages.last().map_or(0, |m| m.id);
+        self.next_id = self.next_id.max(last.max(max_seen_id) + 1);
         self.ready = messages.into();
     }
 
@@ -292,7 +291,7 @@ impl Queue {
             msg_id: message.id,
             redelivered: message.redelivered,
             message: message.message.clone(),
-            stored: if no_ack { message.stored } else { None },
+            stored: message.stored,
         };
         if !no_ack {
             consumer.unacked += 1;

@@ -274,7 +274,8 @@ async fn reader_loop(
                         code: e.reply_code(),
                         text: e.reply_text(),
                     };
-                    return hard_close(conn, &err, 0, 0);
+                    let (class_id, method_id) = e.method_ids().unwrap_or((0, 0));
+                    return hard_close(conn, &err, class_id, method_id);
                 }
             };
             match handle_frame(shard, conn, frame).await {
@@ -332,7 +333,15 @@ async fn handle_frame(
     frame: Frame,
 ) -> Result<FrameOutcome, HardError> {
     match frame {
-        Frame::Heartbeat { .. } => Ok(FrameOutcome::Continue),
+        Frame::Heartbeat { channel: 0 } => Ok(FrameOutcome::Continue),
+        Frame::Heartbeat { channel } => Err((
+            AmqpError::new(
+                code::UNEXPECTED_FRAME,
+                format!("heartbeat frame on channel {channel}"),
+            ),
+            0,
+            0,
+        )),
         Frame::Method { channel: 0, method } => handle_connection_method(conn, method),
         Frame::Method { channel, method } => {
             methods::handle(shard, conn, channel, method).await?;

@@ -29,8 +29,9 @@ pub fn log_dir(settings: &Settings, id: u16) -> PathBuf {
 pub struct Recovered {
     pub log: Log,
     pub metadata: Metadata,
-    /// Messages of the durable queues this shard owns, in queue order.
-    pub queues: HashMap<ShortStr, (QueueConfig, Vec<QueuedMessage>)>,
+    /// Messages of the durable queues this shard owns, in queue order,
+    /// with the largest message id the log named for each.
+    pub queues: HashMap<ShortStr, (QueueConfig, Vec<QueuedMessage>, u64)>,
     pub messages: usize,
 }
 
@@ -59,12 +60,26 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
 
     let dir = log_dir(settings, id);
     std::fs::create_dir_all(&dir)?;
-    // Per owned durable queue: msg_id → (message, segment).
-    let mut live: HashMap<ShortStr, BTreeMap<u64, (MessageRef, u32)>> = HashMap::new();
+    // Per owned durable queue: msg_id → (message, segment, delivered before).
+    let mut live: HashMap<ShortStr, BTreeMap<u64, (MessageRef, u32, bool)>> = HashMap::new();
     // (segment of the dead message, segment of the record that killed it)
     let mut dead: Vec<(u32, u32)> = Vec::new();
+    let mut max_id: HashMap<ShortStr, u64> = HashMap::new();
+    let mut saw = |queue: &ShortStr, id: u64| {
+        let m = max_id.entry(queue.clone()).or_default();
+        *m = (*m).max(id);
+    };
     let log = Log::open_with(&dir, LogConfig::default(), |rec| {
         let seg = rec.pos.segment;
+        match &rec.record {
+            Record::Message(m) => m.targets.iter().for_each(|t| saw(&t.queue, t.msg_id)),
+            Record::Ack { queue, msg_id } => saw(queue, *msg_id),
+            Record::Purge {
+                queue,
+                up_to_msg_id,
+            } => saw(queue, *up_to_msg_id),
+            _ => {}
+        }
         match rec.record {
             Record::Message(m) => {
                 let message: MessageRef = Arc::new(Message {
@@ -78,15 +93,20 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                     if owned.contains(&t.queue) {
                         live.entry(t.queue)
                             .or_default()
-                            .insert(t.msg_id, (message.clone(), seg));
+                            .insert(t.msg_id, (message.clone(), seg, false));
                     } else {
                         dead.push((seg, seg));
                     }
                 }
             }
             Record::Ack { queue, msg_id } => {
-                if let Some((_, s)) = live.get_mut(&queue).and_then(|q| q.remove(&msg_id)) {
+                if let Some((_, s, _)) = live.get_mut(&queue).and_then(|q| q.remove(&msg_id)) {
                     dead.push((s, seg));
+                }
+            }
+            Record::Delivered { queue, msg_id } => {
+                if let Some(entry) = live.get_mut(&queue).and_then(|q| q.get_mut(&msg_id)) {
+                    entry.2 = true;
                 }
             }
             Record::Purge {
@@ -95,14 +115,14 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             } => {
                 if let Some(q) = live.get_mut(&queue) {
                     let keep = q.split_off(&(up_to_msg_id + 1));
-                    for (_, (_, s)) in std::mem::replace(q, keep) {
+                    for (_, (_, s, _)) in std::mem::replace(q, keep) {
                         dead.push((s, seg));
                     }
                 }
             }
             Record::QueueDelete { queue } => {
                 if let Some(q) = live.remove(&queue) {
-                    dead.extend(q.into_values().map(|(_, s)| (s, seg)));
+                    dead.extend(q.into_values().map(|(_, s, _)| (s, seg)));
                 }
             }
             Record::Metadata { .. } => {}
@@ -122,15 +142,17 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             .remove(&name)
             .unwrap_or_default()
             .into_iter()
-            .map(|(id, (message, seg))| QueuedMessage {
+            .map(|(id, (message, seg, delivered))| QueuedMessage {
                 id,
                 message,
-                redelivered: false,
+                // Delivered but not acked before the stop: redelivered, as RabbitMQ.
+                redelivered: delivered,
                 stored: Some(seg),
             })
             .collect();
         messages += recovered.len();
-        queues.insert(name, (meta.config.clone(), recovered));
+        let max_seen = max_id.get(&name).copied().unwrap_or(0);
+        queues.insert(name, (meta.config.clone(), recovered, max_seen));
     }
     Ok(Recovered {
         log,
@@ -287,6 +309,19 @@ pub fn record_removed(shard: &Shard, queue: &ShortStr, removed: &[(u64, u32)]) {
         match log.append(RecordRef::Ack { queue, msg_id }) {
             Ok(pos) => log.release(segment, pos.segment),
             Err(e) => eprintln!("warren: shard {} cannot record an ack: {e}", shard.id),
+        }
+    }
+}
+
+/// Records that stored messages were handed to consumers (so a restart
+/// marks them redelivered). Not synced on its own: it rides the next batch.
+pub fn record_delivered(shard: &Shard, queue: &ShortStr, ids: &[u64]) {
+    let Some(log) = shard.log.as_ref() else {
+        return;
+    };
+    for &msg_id in ids {
+        if let Err(e) = log.append(RecordRef::Delivered { queue, msg_id }) {
+            eprintln!("warren: shard {} cannot record a delivery: {e}", shard.id);
         }
     }
 }

@@ -137,10 +137,15 @@ pub fn dispatch(shard: &Rc<Shard>, queue: &ShortStr) {
     };
     let mut n = 0u64;
     let mut removed = Vec::new();
+    let mut delivered = Vec::new();
     while let Some(delivery) = q.next_delivery() {
         n += 1;
         if let Some(segment) = delivery.stored {
-            removed.push((delivery.msg_id, segment));
+            if delivery.no_ack {
+                removed.push((delivery.msg_id, segment));
+            } else if !delivery.redelivered {
+                delivered.push(delivery.msg_id);
+            }
         }
         shard.send(
             delivery.consumer.shard,
@@ -153,6 +158,7 @@ pub fn dispatch(shard: &Rc<Shard>, queue: &ShortStr) {
     }
     drop(queues);
     durability::record_removed(shard, queue, &removed);
+    durability::record_delivered(shard, queue, &delivered);
     Counters::add(&shard.counters.delivered, n);
 }
 
@@ -203,8 +209,14 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
             };
             drop(queues);
             if let Ok(Some((m, _))) = &got {
-                if let (true, Some(segment)) = (no_ack, m.stored) {
-                    durability::record_removed(shard, &name, &[(m.id, segment)]);
+                match (no_ack, m.stored) {
+                    (true, Some(segment)) => {
+                        durability::record_removed(shard, &name, &[(m.id, segment)])
+                    }
+                    (false, Some(_)) if !m.redelivered => {
+                        durability::record_delivered(shard, &name, &[m.id])
+                    }
+                    _ => {}
                 }
             }
             Reply::Got(got.map(|o| {

@@ -122,9 +122,9 @@ async fn shard_main(
         ..
     } = recovered;
     let shard = Rc::new(Shard::new(id as u16, settings, mesh, metadata, Some(log)));
-    for (name, (config, messages)) in queues {
+    for (name, (config, messages, max_seen_id)) in queues {
         let mut q = crate::broker::queue::Queue::new(name.clone(), config);
-        q.restore(messages);
+        q.restore(messages, max_seen_id);
         shard.queues.borrow_mut().insert(name, q);
     }
     if let Some(receivers) = receivers {

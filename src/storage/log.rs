@@ -394,6 +394,7 @@ impl Log {
                 match &r.record {
                     Record::Message(m) => live += m.targets.len() as u64,
                     Record::Metadata { .. } => live += 1,
+                    Record::Delivered { .. } => {}
                     Record::Ack { .. } | Record::Purge { .. } | Record::QueueDelete { .. } => {
                         kills = true
                     }

@@ -18,6 +18,8 @@
 //!   (fan-out).
 //! - `Ack` (2): `str8 queue`, `u64 msg_id` — also used for reject without
 //!   requeue and for no-ack deliveries.
+//! - `Delivered` (6): `str8 queue`, `u64 msg_id` — the message was handed
+//!   to a consumer (ack mode); recovery marks it redelivered. Kills nothing.
 //! - `Purge` (3): `str8 queue`, `u64 up_to_msg_id` (inclusive).
 //! - `QueueDelete` (4): `str8 queue`.
 //! - `Metadata` (5): opaque bytes up to the end of the record (the broker's
@@ -63,6 +65,7 @@ pub struct Message {
 pub enum Record {
     Message(Message),
     Ack { queue: ShortStr, msg_id: u64 },
+    Delivered { queue: ShortStr, msg_id: u64 },
     Purge { queue: ShortStr, up_to_msg_id: u64 },
     QueueDelete { queue: ShortStr },
     Metadata { payload: Bytes },
@@ -87,6 +90,10 @@ pub enum RecordRef<'a> {
         queue: &'a ShortStr,
         msg_id: u64,
     },
+    Delivered {
+        queue: &'a ShortStr,
+        msg_id: u64,
+    },
     Purge {
         queue: &'a ShortStr,
         up_to_msg_id: u64,
@@ -108,6 +115,7 @@ pub enum RecordKind {
     Purge = 3,
     QueueDelete = 4,
     Metadata = 5,
+    Delivered = 6,
 }
 
 impl RecordKind {
@@ -118,6 +126,7 @@ impl RecordKind {
             3 => RecordKind::Purge,
             4 => RecordKind::QueueDelete,
             5 => RecordKind::Metadata,
+            6 => RecordKind::Delivered,
             _ => return None,
         })
     }
@@ -195,6 +204,10 @@ impl Record {
                 queue,
                 msg_id: *msg_id,
             },
+            Record::Delivered { queue, msg_id } => RecordRef::Delivered {
+                queue,
+                msg_id: *msg_id,
+            },
             Record::Purge {
                 queue,
                 up_to_msg_id,
@@ -211,6 +224,7 @@ impl Record {
         match self {
             Record::Message(_) => RecordKind::Message,
             Record::Ack { .. } => RecordKind::Ack,
+            Record::Delivered { .. } => RecordKind::Delivered,
             Record::Purge { .. } => RecordKind::Purge,
             Record::QueueDelete { .. } => RecordKind::QueueDelete,
             Record::Metadata { .. } => RecordKind::Metadata,
@@ -235,6 +249,7 @@ impl RecordRef<'_> {
         match self {
             RecordRef::Message(_) => RecordKind::Message,
             RecordRef::Ack { .. } => RecordKind::Ack,
+            RecordRef::Delivered { .. } => RecordKind::Delivered,
             RecordRef::Purge { .. } => RecordKind::Purge,
             RecordRef::QueueDelete { .. } => RecordKind::QueueDelete,
             RecordRef::Metadata { .. } => RecordKind::Metadata,
@@ -259,7 +274,9 @@ impl RecordRef<'_> {
                     + m.raw_properties.len() as u64
                     + body
             }
-            RecordRef::Ack { queue, .. } | RecordRef::Purge { queue, .. } => str8(queue) + 8,
+            RecordRef::Ack { queue, .. }
+            | RecordRef::Delivered { queue, .. }
+            | RecordRef::Purge { queue, .. } => str8(queue) + 8,
             RecordRef::QueueDelete { queue } => str8(queue),
             RecordRef::Metadata { payload } => payload.len() as u64,
         };
@@ -305,7 +322,7 @@ pub fn encode(
                 out.put_slice(chunk);
             }
         }
-        RecordRef::Ack { queue, msg_id } => {
+        RecordRef::Ack { queue, msg_id } | RecordRef::Delivered { queue, msg_id } => {
             put_str8(out, queue);
             out.put_u64_le(*msg_id);
         }
@@ -446,6 +463,10 @@ pub fn decode(buf: &Bytes, max_len: u32) -> Result<(Record, usize), RecordError>
             })
         }
         RecordKind::Ack => Record::Ack {
+            queue: r.str8("queue")?,
+            msg_id: r.u64("msg id")?,
+        },
+        RecordKind::Delivered => Record::Delivered {
             queue: r.str8("queue")?,
             msg_id: r.u64("msg id")?,
         },
@@ -702,6 +723,8 @@ mod tests {
                 }),
             (arb_shortstr(), any::<u64>())
                 .prop_map(|(queue, msg_id)| Record::Ack { queue, msg_id }),
+            (arb_shortstr(), any::<u64>())
+                .prop_map(|(queue, msg_id)| Record::Delivered { queue, msg_id }),
             (arb_shortstr(), any::<u64>()).prop_map(|(queue, up_to_msg_id)| Record::Purge {
                 queue,
                 up_to_msg_id
