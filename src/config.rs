@@ -2,6 +2,7 @@
 //! each also settable through its `WARREN_*` environment variable (the flag
 //! wins).
 
+use crate::shard::alarms::Limits;
 use crate::shard::Settings;
 use std::path::PathBuf;
 
@@ -10,7 +11,13 @@ pub const USAGE: &str = "usage: warren [--bind ADDR] [--port PORT] [--data-dir D
   --bind ADDR      address to listen on (env WARREN_BIND, default 127.0.0.1)
   --port PORT      AMQP port; 0 picks a free one (env WARREN_PORT, default 5672)
   --data-dir DIR   where durable data lives (env WARREN_DATA_DIR, default ./warren-data)
-  --shards N       executors, one per core (env WARREN_SHARDS, default: number of cores)";
+  --shards N       executors, one per core (env WARREN_SHARDS, default: number of cores)
+  --memory-high-watermark M
+                   block publishers above this RSS: bytes, or a fraction of RAM
+                   like 0.4 (env WARREN_MEMORY_HIGH_WATERMARK, default 0.4)
+  --disk-free-limit BYTES
+                   block publishers when the data dir's disk has less free
+                   (env WARREN_DISK_FREE_LIMIT, default 50000000)";
 
 /// Parses flags (after the program name) with `env` as the fallback.
 pub fn parse(
@@ -22,6 +29,8 @@ pub fn parse(
     let mut port = env("WARREN_PORT").unwrap_or_else(|| "5672".into());
     let mut data_dir = env("WARREN_DATA_DIR").unwrap_or_else(|| "./warren-data".into());
     let mut shards = env("WARREN_SHARDS").unwrap_or_else(|| cores.to_string());
+    let mut watermark = env("WARREN_MEMORY_HIGH_WATERMARK").unwrap_or_else(|| "0.4".into());
+    let mut disk_limit = env("WARREN_DISK_FREE_LIMIT").unwrap_or_else(|| "50000000".into());
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let (name, inline) = match flag.split_once('=') {
@@ -42,6 +51,8 @@ pub fn parse(
             "--port" => port = value()?,
             "--data-dir" => data_dir = value()?,
             "--shards" => shards = value()?,
+            "--memory-high-watermark" => watermark = value()?,
+            "--disk-free-limit" => disk_limit = value()?,
             other => return Err(format!("unknown argument '{other}'\n{USAGE}")),
         }
     }
@@ -51,12 +62,35 @@ pub fn parse(
         .ok()
         .filter(|n| (1..=256).contains(n))
         .ok_or_else(|| format!("invalid shard count '{shards}' (1..=256)"))?;
+    let memory_high_watermark = parse_watermark(&watermark)
+        .ok_or_else(|| format!("invalid memory high watermark '{watermark}'"))?;
+    let disk_free_limit: u64 = disk_limit
+        .parse()
+        .map_err(|_| format!("invalid disk free limit '{disk_limit}'"))?;
     Ok(Settings {
         bind,
         port,
         data_dir: PathBuf::from(data_dir),
         shards,
+        limits: Limits {
+            memory_high_watermark,
+            disk_free_limit,
+        },
     })
+}
+
+/// Bytes, or a fraction (with a '.') of the machine's memory.
+fn parse_watermark(v: &str) -> Option<u64> {
+    if v.contains('.') {
+        let f: f64 = v.parse().ok()?;
+        if !(0.0..=1.0).contains(&f) {
+            return None;
+        }
+        let total = crate::shard::alarms::total_memory_bytes().unwrap_or(0);
+        Some((total as f64 * f) as u64)
+    } else {
+        v.parse().ok()
+    }
 }
 
 #[cfg(test)]
@@ -75,6 +109,14 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
         let s = parse(args(&["--port", "0"]), env).unwrap();
         assert_eq!(s.port, 0);
+        let s = parse(
+            args(&["--memory-high-watermark", "1234", "--disk-free-limit", "7"]),
+            env,
+        )
+        .unwrap();
+        assert_eq!(s.limits.memory_high_watermark, 1234);
+        assert_eq!(s.limits.disk_free_limit, 7);
+        assert!(parse(args(&["--memory-high-watermark", "1.5"]), env).is_err());
     }
 
     #[test]

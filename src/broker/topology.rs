@@ -1608,4 +1608,96 @@ mod tests {
         dedup_tail(&mut v, 1);
         assert_eq!(v, ["p", "a", "b", "c"]);
     }
+
+    mod model {
+        use super::*;
+        use crate::broker::topic::reference_match;
+        use proptest::prelude::*;
+        use std::collections::BTreeSet;
+
+        const SOURCES: [&str; 3] = ["amq.direct", "amq.topic", "amq.fanout"];
+        const KEYS: [&str; 5] = ["a", "b", "a.b", "#", "*.b"];
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Bind(usize, usize, usize, bool),
+            Unbind(usize, usize, usize, bool),
+            RemoveQueue(usize),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (0..3usize, 0..3usize, 0..5usize, any::<bool>())
+                    .prop_map(|(s, q, k, a)| Op::Bind(s, q, k, a)),
+                3 => (0..3usize, 0..3usize, 0..5usize, any::<bool>())
+                    .prop_map(|(s, q, k, a)| Op::Unbind(s, q, k, a)),
+                1 => (0..3usize).prop_map(Op::RemoveQueue),
+            ]
+        }
+
+        fn args(flag: bool) -> FieldTable {
+            if flag {
+                table(&[("x-extra", FieldValue::I32(1))])
+            } else {
+                FieldTable::new()
+            }
+        }
+
+        proptest! {
+            /// Random bind/unbind/queue deletions against a plain set of
+            /// bindings: the listing and every route agree with the model.
+            #[test]
+            fn topology_matches_a_set_of_bindings(ops in prop::collection::vec(op(), 1..40)) {
+                let mut t = Topology::new();
+                let mut model: BTreeSet<(usize, usize, usize, bool)> = BTreeSet::new();
+                for op in ops {
+                    match op {
+                        Op::Bind(s, qi, k, a) => {
+                            let new = t
+                                .bind(SOURCES[s], q(&format!("q{qi}")), &KEYS[k].into(), &args(a))
+                                .unwrap();
+                            prop_assert_eq!(new, model.insert((s, qi, k, a)));
+                        }
+                        Op::Unbind(s, qi, k, a) => {
+                            let gone = t
+                                .unbind(SOURCES[s], &q(&format!("q{qi}")), KEYS[k], &args(a))
+                                .unwrap();
+                            prop_assert!(gone.is_empty());
+                            model.remove(&(s, qi, k, a));
+                        }
+                        Op::RemoveQueue(qi) => {
+                            let gone = t.remove_queue(&format!("q{qi}"));
+                            prop_assert!(gone.is_empty());
+                            model.retain(|b| b.1 != qi);
+                        }
+                    }
+                    prop_assert_eq!(t.bindings().len(), model.len());
+                    for (s, src) in SOURCES.iter().enumerate() {
+                        let count = model.iter().filter(|b| b.0 == s).count();
+                        prop_assert_eq!(t.binding_count(src), count);
+                        for rk in ["a", "b", "a.b", "c.b", ""] {
+                            let mut expected: Vec<String> = model
+                                .iter()
+                                .filter(|b| b.0 == s)
+                                .filter(|b| match s {
+                                    0 => KEYS[b.2] == rk,
+                                    1 => reference_match(KEYS[b.2], rk),
+                                    _ => true,
+                                })
+                                .map(|b| format!("q{}", b.1))
+                                .collect();
+                            expected.sort();
+                            expected.dedup();
+                            prop_assert_eq!(route(&t, src, rk), expected);
+                        }
+                    }
+                }
+                for b in model {
+                    t.unbind(SOURCES[b.0], &q(&format!("q{}", b.1)), KEYS[b.2], &args(b.3)).unwrap();
+                }
+                prop_assert!(t.bindings().is_empty());
+                prop_assert!(t.reverse.is_empty());
+            }
+        }
+    }
 }

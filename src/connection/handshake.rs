@@ -57,6 +57,7 @@ fn capabilities() -> FieldTable {
         "basic.nack",
         "consumer_cancel_notify",
         "authentication_failure_close",
+        "connection.blocked",
         "per_consumer_qos",
         "direct_reply_to",
     ] {

@@ -95,6 +95,8 @@ pub struct ConnShared {
     pub closing: Cell<bool>,
     /// Set when the writer should exit after draining.
     pub writer_done: Cell<bool>,
+    /// The connection has published (alarms block only publishers).
+    pub published: Cell<bool>,
 }
 
 impl ConnShared {
@@ -188,6 +190,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         last_write: Cell::new(now),
         closing: Cell::new(false),
         writer_done: Cell::new(false),
+        published: Cell::new(false),
     });
     shard.conns.borrow_mut().insert(key.id, conn.clone());
 
@@ -292,6 +295,9 @@ async fn reader_loop(
         }
         flush_confirms(conn);
         shard.pump();
+        if shard.alarms.active() && conn.published.get() {
+            wait_out_alarm(shard, conn).await;
+        }
         // Back-pressure: stop reading while rings or our own socket are backed up.
         while shard.mesh.backlogged() || conn.out.borrow().queued_bytes() > OUTBOUND_HIGH_WATER {
             if conn.closing.get() {
@@ -306,6 +312,38 @@ async fn reader_loop(
         if conn.closing.get() {
             return Ending::Gone;
         }
+    }
+}
+
+/// A resource alarm is on and this connection publishes: tell the client
+/// (connection.blocked, if it understands it) and read nothing until the
+/// alarm clears.
+async fn wait_out_alarm(shard: &Rc<Shard>, conn: &ConnShared) {
+    let notify = client_understands_blocked(conn);
+    if notify {
+        conn.send_method(
+            0,
+            ConnectionBlocked {
+                reason: ShortStr::from_static(shard.alarms.reason()),
+            },
+        );
+    }
+    while shard.alarms.active() && !conn.closing.get() {
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+    if notify {
+        conn.send_method(0, ConnectionUnblocked {});
+    }
+}
+
+fn client_understands_blocked(conn: &ConnShared) -> bool {
+    use crate::protocol::types::FieldValue;
+    match conn.negotiated.client_properties.get("capabilities") {
+        Some(FieldValue::Table(caps)) => caps
+            .get("connection.blocked")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
+        _ => false,
     }
 }
 

@@ -164,6 +164,7 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
         }
     }
     Counters::add(&shard.counters.published, 1);
+    conn.published.set(true);
     let headers: Option<FieldTable> = if first_flags(&header.raw_properties) & HEADERS_FLAG != 0 {
         BasicProperties::decode(header.raw_properties.clone())
             .ok()

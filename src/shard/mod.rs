@@ -7,6 +7,7 @@
 //! sockets, on the rings, and on replies to cross-shard requests.
 //! `Shard::pump` runs the local outbox and flushes remote ones in batches.
 
+pub mod alarms;
 pub mod counters;
 pub mod durability;
 pub mod envelope;
@@ -35,6 +36,7 @@ pub struct Settings {
     pub port: u16,
     pub data_dir: std::path::PathBuf,
     pub shards: usize,
+    pub limits: alarms::Limits,
 }
 
 /// One shard: all state of one core.
@@ -63,6 +65,8 @@ pub struct Shard {
     confirm_ready: RefCell<Vec<ConfirmTicket>>,
     /// This shard's log (persistent messages of the durable queues it owns).
     pub log: Option<crate::storage::Log>,
+    /// Memory and disk alarms (read-only here; set by the monitor thread).
+    pub alarms: std::sync::Arc<alarms::Alarms>,
     /// Leader: the definitions last written to disk.
     pub stored_definitions: RefCell<Option<crate::storage::definitions::Definitions>>,
 }
@@ -74,6 +78,7 @@ impl Shard {
         mesh: Rc<Mesh>,
         meta: Metadata,
         log: Option<crate::storage::Log>,
+        alarms: std::sync::Arc<alarms::Alarms>,
     ) -> Shard {
         let count = settings.shards as u16;
         assert!(id < count);
@@ -95,6 +100,7 @@ impl Shard {
             awaiting_fsync: RefCell::new(Vec::new()),
             confirm_ready: RefCell::new(Vec::new()),
             log,
+            alarms,
             stored_definitions: RefCell::new(None),
         }
     }

@@ -30,6 +30,8 @@ pub fn run(settings: Settings) -> io::Result<()> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mesh = (shards > 1).then(|| MeshBuilder::<Batch, _>::full(shards, RING_CAPACITY));
     let shutdown = Arc::new(AtomicBool::new(false));
+    let alarms =
+        crate::shard::alarms::start_monitor(settings.limits.clone(), settings.data_dir.clone());
 
     // Shard 0 binds first (it resolves --port 0); the others bind the same port.
     let (port_tx, port_rx) = mpsc::channel::<io::Result<u16>>();
@@ -41,6 +43,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
         let mesh = mesh.clone();
         let shutdown = shutdown.clone();
         let port_tx = port_tx.clone();
+        let alarms = alarms.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
             .name(&format!("shard-{id}"))
             .spin_before_park(Duration::from_micros(50))
@@ -74,7 +77,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
                     .map(|a| a.port())
                     .unwrap_or(settings.port);
                 let _ = port_tx.send(Ok(port));
-                shard_main(id, settings, mesh, listener, shutdown, recovered).await;
+                shard_main(id, settings, mesh, listener, shutdown, recovered, alarms).await;
             })
             .map_err(|e| io::Error::other(e.to_string()))?;
         handles.push(handle);
@@ -104,6 +107,7 @@ async fn shard_main(
     listener: TcpListener,
     shutdown: Arc<AtomicBool>,
     recovered: crate::shard::durability::Recovered,
+    alarms: Arc<crate::shard::alarms::Alarms>,
 ) {
     let shards = settings.shards;
     let (senders, receivers) = match mesh {
@@ -121,7 +125,14 @@ async fn shard_main(
         queues,
         ..
     } = recovered;
-    let shard = Rc::new(Shard::new(id as u16, settings, mesh, metadata, Some(log)));
+    let shard = Rc::new(Shard::new(
+        id as u16,
+        settings,
+        mesh,
+        metadata,
+        Some(log),
+        alarms,
+    ));
     for (name, (config, messages, max_seen_id)) in queues {
         let mut q = crate::broker::queue::Queue::new(name.clone(), config);
         q.restore(messages, max_seen_id);
