@@ -15,6 +15,10 @@ pub const USAGE: &str = "usage: warren [--bind ADDR] [--port PORT] [--data-dir D
   --memory-high-watermark M
                    block publishers above this RSS: bytes, or a fraction of RAM
                    like 0.4 (env WARREN_MEMORY_HIGH_WATERMARK, default 0.4)
+  --admin-port PORT
+                   read-only admin endpoint on 127.0.0.1 for `warren ctl`
+                   (env WARREN_ADMIN_PORT; default AMQP port + 10000, or a
+                   free port when --port is 0; 'off' disables it)
   --disk-free-limit BYTES
                    block publishers when the data dir's disk has less free
                    (env WARREN_DISK_FREE_LIMIT, default 50000000)";
@@ -31,6 +35,7 @@ pub fn parse(
     let mut shards = env("WARREN_SHARDS").unwrap_or_else(|| cores.to_string());
     let mut watermark = env("WARREN_MEMORY_HIGH_WATERMARK").unwrap_or_else(|| "0.4".into());
     let mut disk_limit = env("WARREN_DISK_FREE_LIMIT").unwrap_or_else(|| "50000000".into());
+    let mut admin = env("WARREN_ADMIN_PORT");
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let (name, inline) = match flag.split_once('=') {
@@ -53,6 +58,7 @@ pub fn parse(
             "--shards" => shards = value()?,
             "--memory-high-watermark" => watermark = value()?,
             "--disk-free-limit" => disk_limit = value()?,
+            "--admin-port" => admin = Some(value()?),
             other => return Err(format!("unknown argument '{other}'\n{USAGE}")),
         }
     }
@@ -67,7 +73,14 @@ pub fn parse(
     let disk_free_limit: u64 = disk_limit
         .parse()
         .map_err(|_| format!("invalid disk free limit '{disk_limit}'"))?;
+    let admin_port = match admin.as_deref() {
+        Some("off") => None,
+        Some(p) => Some(p.parse().map_err(|_| format!("invalid admin port '{p}'"))?),
+        None if port == 0 => Some(0),
+        None => Some(port.checked_add(10000).unwrap_or(0)),
+    };
     Ok(Settings {
+        admin_port,
         bind,
         port,
         data_dir: PathBuf::from(data_dir),
@@ -117,6 +130,17 @@ mod tests {
         assert_eq!(s.limits.memory_high_watermark, 1234);
         assert_eq!(s.limits.disk_free_limit, 7);
         assert!(parse(args(&["--memory-high-watermark", "1.5"]), env).is_err());
+        assert_eq!(parse(args(&[]), |_| None).unwrap().admin_port, Some(15672));
+        assert_eq!(
+            parse(args(&["--port", "0"]), |_| None).unwrap().admin_port,
+            Some(0)
+        );
+        assert_eq!(
+            parse(args(&["--admin-port", "off"]), |_| None)
+                .unwrap()
+                .admin_port,
+            None
+        );
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! - `broker` — the pure broker model (exchanges, bindings, routing, queues).
 //! - `shard` — the per-core runtime and the inter-core mesh.
 //! - `connection` — one AMQP connection: handshake, channels, frames in/out.
-//! - `storage` — the per-shard append-only log.
+//! - `storage` — the per-shard append-only log and the durable definitions.
+//! - `admin` — the read-only admin endpoint and `warren ctl`.
 
+pub mod admin;
 pub mod broker;
 pub mod config;
 pub mod connection;

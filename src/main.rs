@@ -1,5 +1,5 @@
-//! The `warren` broker binary: parse the command line, start the shards,
-//! serve until SIGINT/SIGTERM.
+//! The `warren` binary: the broker (parse the command line, start the
+//! shards, serve until SIGINT/SIGTERM), or `warren ctl …`, the admin client.
 
 use mimalloc::MiMalloc;
 
@@ -7,8 +7,11 @@ use mimalloc::MiMalloc;
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() {
-    let settings = match warren::config::parse(std::env::args().skip(1), |k| std::env::var(k).ok())
-    {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("ctl") {
+        std::process::exit(warren::admin::client::run(&args[1..]));
+    }
+    let settings = match warren::config::parse(args, |k| std::env::var(k).ok()) {
         Ok(s) => s,
         Err(msg) => {
             eprintln!("{msg}");

@@ -14,13 +14,33 @@ use crate::client::{Conn, Error};
 use crate::report::{Better, Report};
 use crate::sys::{pid_rss_bytes, raise_nofile_limit, CpuMeter};
 
-/// Time given to the broker to settle before reading its RSS.
-const SETTLE: Duration = Duration::from_secs(2);
+/// Longest wait for the broker's RSS to settle.
+const SETTLE_MAX: Duration = Duration::from_secs(30);
 /// Queue declares / deletes in flight at once.
 const PIPELINE: usize = 256;
 
-fn rss(cfg: &Config) -> Option<u64> {
-    cfg.broker_pid.and_then(pid_rss_bytes)
+/// The broker's RSS once it has stopped moving: samples a second apart
+/// until two differ by less than 0.25% (at most `SETTLE_MAX`), so garbage
+/// collection or freeing after an earlier run does not land in the delta.
+fn settled_rss(cfg: &Config, r: &mut Report, when: &str) -> Option<u64> {
+    let pid = cfg.broker_pid?;
+    let t0 = Instant::now();
+    let mut prev = pid_rss_bytes(pid)?;
+    loop {
+        thread::sleep(Duration::from_secs(1));
+        let now = pid_rss_bytes(pid)?;
+        if now.abs_diff(prev) * 400 <= prev {
+            return Some(now);
+        }
+        if t0.elapsed() >= SETTLE_MAX {
+            r.notes.push(format!(
+                "broker RSS {when} still moving after {} s; the delta is approximate",
+                SETTLE_MAX.as_secs()
+            ));
+            return Some(now);
+        }
+        prev = now;
+    }
 }
 
 fn no_pid_note(r: &mut Report, cfg: &Config) {
@@ -81,8 +101,8 @@ pub fn run_idle_connections(cfg: &Config) -> Report {
         ));
         return r;
     }
+    let before = settled_rss(cfg, &mut r, "before");
     let cpu = CpuMeter::start(cfg.broker_pid);
-    let before = rss(cfg);
     let mut conns = Vec::with_capacity(n);
     let t0 = Instant::now();
     let mut last_print = Instant::now();
@@ -115,8 +135,7 @@ pub fn run_idle_connections(cfg: &Config) -> Report {
         "conn/s",
         Better::Higher,
     );
-    thread::sleep(SETTLE);
-    let after = rss(cfg);
+    let after = settled_rss(cfg, &mut r, "after opening");
     push_delta(&mut r, "connection", before, after, opened);
     let t1 = Instant::now();
     for c in conns {
@@ -199,8 +218,8 @@ pub fn run_queues(cfg: &Config) -> Report {
             return r;
         }
     };
+    let before = settled_rss(cfg, &mut r, "before");
     let cpu = CpuMeter::start(cfg.broker_pid);
-    let before = rss(cfg);
     let t0 = Instant::now();
     let declared = pipelined(
         &mut conn,
@@ -226,8 +245,8 @@ pub fn run_queues(cfg: &Config) -> Report {
                 "queues/s",
                 Better::Higher,
             );
-            thread::sleep(SETTLE);
-            push_delta(&mut r, "queue", before, rss(cfg), d);
+            let after = settled_rss(cfg, &mut r, "after declaring");
+            push_delta(&mut r, "queue", before, after, d);
         }
         Err(e) => {
             r.error = Some(format!("declaring: {e}"));

@@ -31,7 +31,7 @@ const POLL: Duration = Duration::from_millis(100);
 const CONFIRM_GRACE: Duration = Duration::from_secs(30);
 /// Consumers still receiving after the producers stop get this long without
 /// a single delivery before the run ends anyway.
-const DRAIN_IDLE: Duration = Duration::from_secs(3);
+const DRAIN_IDLE: Duration = Duration::from_secs(10);
 /// Upper bound on the drain after the producers stop.
 const DRAIN_MAX: Duration = Duration::from_secs(300);
 
@@ -1214,6 +1214,7 @@ pub fn run_backlog(cfg: &Config) -> Report {
     let per = total / np;
     let extra = total % np;
     let shared = Shared::new();
+    let rss_before = cfg.broker_pid.and_then(crate::sys::pid_rss_bytes);
     let cpu = CpuMeter::start(cfg.broker_pid);
     let mut mon = Monitor::new(cfg.quiet);
 
@@ -1278,6 +1279,14 @@ pub fn run_backlog(cfg: &Config) -> Report {
                 "MiB",
                 Better::Lower,
             );
+            if let (Some(before), true) = (rss_before, depth > 0) {
+                r.push(
+                    "broker RSS per queued msg",
+                    (rss as f64 - before as f64) / depth as f64,
+                    "B",
+                    Better::Lower,
+                );
+            }
         }
     }
 

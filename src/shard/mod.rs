@@ -37,6 +37,8 @@ pub struct Settings {
     pub data_dir: std::path::PathBuf,
     pub shards: usize,
     pub limits: alarms::Limits,
+    /// The admin endpoint's port on 127.0.0.1 (0: any free port; None: off).
+    pub admin_port: Option<u16>,
 }
 
 /// One shard: all state of one core.

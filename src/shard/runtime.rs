@@ -34,7 +34,8 @@ pub fn run(settings: Settings) -> io::Result<()> {
         crate::shard::alarms::start_monitor(settings.limits.clone(), settings.data_dir.clone());
 
     // Shard 0 binds first (it resolves --port 0); the others bind the same port.
-    let (port_tx, port_rx) = mpsc::channel::<io::Result<u16>>();
+    let (port_tx, port_rx) = mpsc::channel::<io::Result<(u16, Option<u16>)>>();
+    let mut admin_port = None;
     let mut handles = Vec::with_capacity(shards);
     let mut bound_port = settings.port;
     for id in 0..shards {
@@ -76,15 +77,37 @@ pub fn run(settings: Settings) -> io::Result<()> {
                     .local_addr()
                     .map(|a| a.port())
                     .unwrap_or(settings.port);
-                let _ = port_tx.send(Ok(port));
-                shard_main(id, settings, mesh, listener, shutdown, recovered, alarms).await;
+                // Shard 0 also serves the admin endpoint.
+                let admin = match (id, settings.admin_port) {
+                    (0, Some(p)) => match TcpListener::bind(("127.0.0.1", p)) {
+                        Ok(l) => Some(l),
+                        Err(e) => {
+                            eprintln!("warren: admin endpoint not started (port {p}): {e}");
+                            None
+                        }
+                    },
+                    _ => None,
+                };
+                let admin_port = admin
+                    .as_ref()
+                    .and_then(|l| l.local_addr().ok())
+                    .map(|a| a.port());
+                let _ = port_tx.send(Ok((port, admin_port)));
+                shard_main(
+                    id, settings, mesh, listener, shutdown, recovered, alarms, admin,
+                )
+                .await;
             })
             .map_err(|e| io::Error::other(e.to_string()))?;
         handles.push(handle);
-        let port = port_rx
-            .recv_timeout(Duration::from_secs(30))
+        let (port, admin) = port_rx
+            .recv_timeout(Duration::from_secs(120))
             .map_err(|_| io::Error::other("shard did not start"))??;
         bound_port = port;
+        admin_port = admin_port.or(admin);
+    }
+    if let Some(p) = admin_port {
+        eprintln!("warren: admin endpoint on 127.0.0.1:{p} (warren ctl --admin 127.0.0.1:{p} list_queues)");
     }
     eprintln!(
         "warren: listening on {}:{} (shards: {})",
@@ -108,6 +131,7 @@ async fn shard_main(
     shutdown: Arc<AtomicBool>,
     recovered: crate::shard::durability::Recovered,
     alarms: Arc<crate::shard::alarms::Alarms>,
+    admin: Option<TcpListener>,
 ) {
     let shards = settings.shards;
     let (senders, receivers) = match mesh {
@@ -150,6 +174,7 @@ async fn shard_main(
             .detach();
         }
     }
+    let admin_task = admin.map(|l| glommio::spawn_local(crate::admin::serve(shard.clone(), l)));
     let accept_shard = shard.clone();
     let acceptor = glommio::spawn_local(async move {
         loop {
@@ -170,6 +195,9 @@ async fn shard_main(
     }
     shard.shutting_down.set(true);
     acceptor.cancel().await;
+    if let Some(t) = admin_task {
+        t.cancel().await;
+    }
     crate::connection::shutdown_all(&shard).await;
     // Give connection tasks a moment to finish their teardown.
     glommio::timer::sleep(Duration::from_millis(100)).await;
