@@ -123,7 +123,8 @@ pub fn run(settings: Settings) -> io::Result<()> {
     Ok(())
 }
 
-async fn shard_main(
+/// Everything a shard's executor starts with.
+struct ShardStart {
     id: usize,
     settings: Settings,
     mesh: Option<MeshBuilder<Batch, glommio::channels::channel_mesh::Full>>,
@@ -132,7 +133,19 @@ async fn shard_main(
     recovered: crate::shard::durability::Recovered,
     alarms: Arc<crate::shard::alarms::Alarms>,
     admin: Option<TcpListener>,
-) {
+}
+
+async fn shard_main(start: ShardStart) {
+    let ShardStart {
+        id,
+        settings,
+        mesh,
+        listener,
+        shutdown,
+        recovered,
+        alarms,
+        admin,
+    } = start;
     let shards = settings.shards;
     let (senders, receivers) = match mesh {
         Some(m) => {
