@@ -93,9 +93,16 @@ pub fn run(settings: Settings) -> io::Result<()> {
                     .and_then(|l| l.local_addr().ok())
                     .map(|a| a.port());
                 let _ = port_tx.send(Ok((port, admin_port)));
-                shard_main(
-                    id, settings, mesh, listener, shutdown, recovered, alarms, admin,
-                )
+                shard_main(ShardStart {
+                    id,
+                    settings,
+                    mesh,
+                    listener,
+                    shutdown,
+                    recovered,
+                    alarms,
+                    admin,
+                })
                 .await;
             })
             .map_err(|e| io::Error::other(e.to_string()))?;
