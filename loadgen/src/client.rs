@@ -82,6 +82,21 @@ fn str_value(s: &str) -> FieldValue {
 impl Conn {
     /// Connects and runs the handshake up to `connection.open-ok`.
     pub fn connect(uri: &AmqpUri, name: &str) -> Result<Conn> {
+        Conn::handshake(uri, name).map_err(|e| {
+            if e.0.contains("os error 11") || e.0.contains("timed out") {
+                Error(format!(
+                    "no handshake reply from {} within {} s (broker overloaded, or out of \
+                     file descriptors?): {e}",
+                    uri.addr(),
+                    RPC_TIMEOUT.as_secs()
+                ))
+            } else {
+                e
+            }
+        })
+    }
+
+    fn handshake(uri: &AmqpUri, name: &str) -> Result<Conn> {
         let stream = TcpStream::connect(uri.addr())
             .map_err(|e| Error(format!("cannot connect to {}: {e}", uri.addr())))?;
         stream.set_nodelay(true)?;

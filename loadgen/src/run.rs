@@ -493,7 +493,7 @@ fn publish_loop(
         if now >= deadline {
             break;
         }
-        if i % 256 == 0
+        if i.is_multiple_of(256)
             && (shared.stop_producers.load(Ordering::Relaxed)
                 || reader_dead.load(Ordering::Relaxed))
         {

@@ -147,7 +147,9 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
-    let _ = stream.set_nodelay(true);
+    if let Err(e) = stream.set_nodelay(true) {
+        eprintln!("warren: shard {} connection {peer}: TCP_NODELAY not set: {e}", shard.id);
+    }
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let handshake = glommio::timer::timeout(handshake::HANDSHAKE_TIMEOUT, async {
         Ok(handshake::run(&mut stream, shard.id, &mut buf).await)
@@ -295,6 +297,9 @@ async fn reader_loop(
         }
         flush_confirms(conn);
         shard.pump();
+        // A busy socket never makes the read wait: leave the task queue so
+        // the executor polls I/O (other sockets, the rings) between batches.
+        glommio::executor().yield_task_queue_now().await;
         if shard.alarms.active() && conn.published.get() {
             wait_out_alarm(shard, conn).await;
         }
@@ -462,6 +467,7 @@ async fn writer_loop(shard: Rc<Shard>, conn: Rc<ConnShared>, mut stream: TcpStre
                 return;
             }
             conn.last_write.set(Instant::now());
+            futures_lite::future::yield_now().await;
             if !credits.is_empty() {
                 for c in credits {
                     shard.send(

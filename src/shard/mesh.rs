@@ -13,12 +13,14 @@ use glommio::channels::channel_mesh::{Receivers, Senders};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-/// Batches a ring holds before a sender must wait.
-pub const RING_CAPACITY: usize = 1024;
+/// Batches a ring holds before a sender must wait. Small on purpose: a
+/// batch carries up to a read buffer's worth of publishes, and acks that
+/// share a ring with publishes wait behind everything in it.
+pub const RING_CAPACITY: usize = 32;
 
 /// Envelopes queued for one destination above which publishers pause
 /// reading from their sockets (TCP pushes back on the clients).
-pub const OUTBOX_HIGH_WATER: usize = 64 * 1024;
+pub const OUTBOX_HIGH_WATER: usize = 16 * 1024;
 
 pub type Batch = Vec<Envelope>;
 
@@ -61,12 +63,12 @@ impl Mesh {
         !self.outboxes[self.me].borrow().is_empty()
     }
 
-    /// True when some destination is backed up and readers should pause.
+    /// True when some destination is backed up (its ring is full, or its
+    /// outbox is over the high water mark) and readers should pause.
     pub fn backlogged(&self) -> bool {
-        self.outboxes
-            .iter()
-            .enumerate()
-            .any(|(i, o)| i != self.me && o.borrow().len() >= OUTBOX_HIGH_WATER)
+        self.outboxes.iter().enumerate().any(|(i, o)| {
+            i != self.me && (self.flushing[i].get() || o.borrow().len() >= OUTBOX_HIGH_WATER)
+        })
     }
 
     /// Hands every remote outbox to its ring: one `try_send` per destination;

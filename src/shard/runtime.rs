@@ -188,6 +188,7 @@ async fn shard_main(start: ShardStart) {
             glommio::spawn_local(async move {
                 while let Some(batch) = rx.recv().await {
                     shard.handle_batch(batch);
+                    glommio::executor().yield_task_queue_now().await;
                 }
                 let _ = peer;
             })
