@@ -73,7 +73,8 @@ if ! answers "$RABBIT_PORT"; then
     fi
     log "starting RabbitMQ on $RABBIT_PORT"
     mkdir -p /tmp/rmq && chown rabbitmq /tmp/rmq
-    su rabbitmq -s /bin/sh -c "RABBITMQ_NODE_PORT=$RABBIT_PORT RABBITMQ_NODENAME=rabbit@localhost \
+    # Raise the open-files limit first: idle-connections needs > 1024 sockets.
+    su rabbitmq -s /bin/sh -c "ulimit -n \$(ulimit -Hn); RABBITMQ_NODE_PORT=$RABBIT_PORT RABBITMQ_NODENAME=rabbit@localhost \
         RABBITMQ_MNESIA_BASE=/tmp/rmq/mnesia RABBITMQ_LOG_BASE=/tmp/rmq/log \
         RABBITMQ_DIST_PORT=2$RABBIT_PORT HOME=/tmp/rmq /usr/lib/rabbitmq/bin/rabbitmq-server" \
         >/tmp/rmq/out.log 2>&1 &
@@ -84,6 +85,7 @@ else
     log "RabbitMQ already answers on $RABBIT_PORT: using it"
 fi
 RABBIT_PID=$(listener_pid "$RABBIT_PORT")
+RABBIT_NOFILE=$(awk '/Max open files/ {print $4}' "/proc/$RABBIT_PID/limits" 2>/dev/null || echo '?')
 RABBIT_VERSION=$(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo unknown)
 
 # ---- build
@@ -145,7 +147,7 @@ MEM=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
     echo "- machine: $(nproc) CPUs ($MODEL), $MEM RAM, $(uname -sr)"
     echo "- brokers: warren $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+uncommitted changes') with --shards $SHARDS; RabbitMQ $RABBIT_VERSION (Debian package, default config)"
     echo "- command: \`$ENV_USED $COMMAND\`"
-    echo "- loadgen, Warren and RabbitMQ all share these $(nproc) CPUs"
+    echo "- loadgen, Warren and RabbitMQ all share these $(nproc) CPUs; RabbitMQ's open-files limit: $RABBIT_NOFILE"
     [ -n "$FAILED" ] && echo "- scenarios with a failed run:$FAILED"
     echo
     cat "$RESULTS"

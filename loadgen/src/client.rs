@@ -16,7 +16,7 @@ use warren::protocol::frame::{
     FRAME_END, FRAME_MIN_SIZE, FRAME_OVERHEAD, PROTOCOL_HEADER,
 };
 use warren::protocol::methods::{
-    BasicPublish, ChannelOpen, ConnectionClose, ConnectionCloseOk, ConnectionOpen,
+    BasicPublish, ChannelClose, ChannelOpen, ConnectionClose, ConnectionCloseOk, ConnectionOpen,
     ConnectionStartOk, ConnectionTuneOk, Method,
 };
 use warren::protocol::properties::{BasicProperties, BASIC_CLASS_ID};
@@ -315,6 +315,35 @@ impl Conn {
                 "expected channel.open-ok, got {}",
                 other.name()
             ))),
+        }
+    }
+
+    /// Takes back the read buffer handed out by `take_read_half` (once the
+    /// reader thread is done), so this `Conn` can read again in sync.
+    pub fn restore_read_half(&mut self, rbuf: BytesMut) {
+        debug_assert!(self.rbuf.is_empty());
+        self.rbuf = rbuf;
+    }
+
+    /// Closes a channel and waits for close-ok, skipping whatever else
+    /// arrives meanwhile (late confirms). The broker handles channel.close
+    /// after every method sent before it, so once close-ok is back every
+    /// earlier publish on that channel has been processed.
+    pub fn close_channel(&mut self, channel: u16) -> Result<()> {
+        self.send(
+            channel,
+            ChannelClose {
+                reply_code: 200,
+                reply_text: ShortStr::from_static("bye"),
+                class_id: 0,
+                method_id: 0,
+            },
+        );
+        self.flush()?;
+        loop {
+            if let Method::ChannelCloseOk(_) = self.read_method(channel)? {
+                return Ok(());
+            }
         }
     }
 

@@ -421,12 +421,16 @@ fn producer(plan: &ProducerPlan, shared: &Arc<Shared>, out: &mut ProducerOut) ->
         thread::Builder::new()
             .name(format!("acks-{ci}"))
             .spawn(move || {
-                if let Err(e) = ack_reader(rstream, rbuf, decoder, &tracks, &shared, &stop, &writer)
-                {
+                let mut rbuf = rbuf;
+                let res = ack_reader(
+                    rstream, &mut rbuf, decoder, &tracks, &shared, &stop, &writer,
+                );
+                if let Err(e) = &res {
                     shared.error(format!("producer connection {ci}: {e}"));
                 }
                 dead.store(true, Ordering::SeqCst);
                 writer.unpark();
+                res.ok().map(|_| rbuf)
             })
             .expect("spawn ack reader thread")
     };
@@ -456,7 +460,22 @@ fn producer(plan: &ProducerPlan, shared: &Arc<Shared>, out: &mut ProducerOut) ->
         }
     }
     reader_stop.store(true, Ordering::SeqCst);
-    let _ = reader.join();
+    if let Ok(Some(rbuf)) = reader.join() {
+        // Close the channels before the connection: once their close-ok is
+        // back, the broker has handled every publish (without confirms a
+        // broker may drop publishes still in flight at connection close).
+        conn.restore_read_half(rbuf);
+        conn.set_read_timeout(Some(client::RPC_TIMEOUT))?;
+        for ch in 1..=pubs.len() {
+            if let Err(e) = conn.close_channel(ch as u16) {
+                shared.error(format!(
+                    "producer connection {}: closing channel {ch}: {e}",
+                    plan.conn_index
+                ));
+                break;
+            }
+        }
+    }
     conn.close();
     result
 }
@@ -550,7 +569,7 @@ fn publish_loop(
 
 fn ack_reader(
     mut stream: TcpStream,
-    mut rbuf: BytesMut,
+    rbuf: &mut BytesMut,
     mut decoder: FrameDecoder,
     tracks: &[Arc<ConfirmTrack>],
     shared: &Shared,
@@ -567,7 +586,7 @@ fn ack_reader(
     loop {
         let mut settled = 0;
         let mut nacked = 0;
-        while let Some(frame) = decoder.decode(&mut rbuf)? {
+        while let Some(frame) = decoder.decode(rbuf)? {
             let Frame::Method { channel, method } = frame else {
                 continue; // returned message content, heartbeats
             };
@@ -617,7 +636,7 @@ fn ack_reader(
         if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
-        match client::fill(&mut stream, &mut rbuf) {
+        match client::fill(&mut stream, rbuf) {
             Ok(_) => {}
             Err(e) if is_timeout(&e) => {}
             Err(e) => return Err(e.into()),

@@ -148,7 +148,10 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
     if let Err(e) = stream.set_nodelay(true) {
-        eprintln!("warren: shard {} connection {peer}: TCP_NODELAY not set: {e}", shard.id);
+        eprintln!(
+            "warren: shard {} connection {peer}: TCP_NODELAY not set: {e}",
+            shard.id
+        );
     }
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let handshake = glommio::timer::timeout(handshake::HANDSHAKE_TIMEOUT, async {
