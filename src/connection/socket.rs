@@ -30,12 +30,13 @@ pub async fn read_into(
         match recv_nonblocking(fd, buf) {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // Wait for readability through glommio (a 1-byte peek), then retry.
-                let mut probe = [0u8; 1];
-                let n = stream.peek(&mut probe).await?;
-                if n == 0 {
-                    return Ok(0);
-                }
+                // Wait for readability through glommio's own read path (a
+                // readiness poll), taking what arrived into a small buffer;
+                // only this wake-up read is copied.
+                let mut first = [0u8; 4096];
+                let n = stream.read(&mut first).await?;
+                buf.extend_from_slice(&first[..n]);
+                return Ok(n);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),

@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+/// The longest a shard runs tasks before it polls I/O again.
+const PREEMPT_EVERY: Duration = Duration::from_micros(500);
+
 /// How often shards look at the shutdown flag.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
 
@@ -47,7 +50,10 @@ pub fn run(settings: Settings) -> io::Result<()> {
         let alarms = alarms.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
             .name(&format!("shard-{id}"))
-            .spin_before_park(Duration::from_micros(50))
+            // glommio polls I/O only between task-queue runs; a busy queue
+            // runs until this timer preempts it, so it bounds how long a
+            // flooding publisher can keep other sockets and the rings waiting.
+            .preempt_timer(PREEMPT_EVERY)
             .spawn(move || async move {
                 let recovered = match crate::shard::durability::recover(&settings, id as u16).await
                 {
