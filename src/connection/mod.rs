@@ -153,7 +153,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
             shard.id
         );
     }
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut buf = BytesMut::new();
     let handshake = glommio::timer::timeout(handshake::HANDSHAKE_TIMEOUT, async {
         Ok(handshake::run(&mut stream, shard.id, &mut buf).await)
     })

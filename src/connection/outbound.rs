@@ -47,7 +47,7 @@ impl Outbound {
     pub fn new(frame_max: u32) -> Outbound {
         Outbound {
             sealed: VecDeque::new(),
-            scratch: BytesMut::with_capacity(SCRATCH_CHUNK),
+            scratch: BytesMut::new(),
             queued_bytes: 0,
             credits: Vec::new(),
             frame_max,
@@ -148,6 +148,9 @@ impl Outbound {
     /// Everything queued so far, for the writer, and the credit it carries.
     pub fn take(&mut self) -> (VecDeque<Bytes>, Vec<CreditNote>) {
         self.seal();
+        // The rest of the scratch allocation goes with the sealed chunks: an
+        // idle connection keeps no write buffer.
+        self.scratch = BytesMut::new();
         self.queued_bytes = 0;
         (
             std::mem::take(&mut self.sealed),

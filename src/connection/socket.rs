@@ -17,30 +17,42 @@ use std::os::unix::io::{AsRawFd, RawFd};
 /// At most this many buffers go into one `sendmsg`.
 const MAX_IOVECS: usize = 64;
 
-/// Reads at least one byte into `buf`'s spare capacity (reserving `chunk`
-/// bytes first). Returns 0 at end of stream.
+/// Bytes of the first read after a wait (copied once into the frame buffer).
+const WAKE_READ: usize = 1024;
+
+/// Reads at least one byte into `buf`. Returns 0 at end of stream.
+///
+/// While data keeps coming it is received straight into `buf`'s spare
+/// capacity (`chunk` bytes reserved). A connection with nothing to read
+/// waits through glommio's read path into a small bounce buffer, and an
+/// empty `buf` gives its capacity back first, so an idle connection holds
+/// no read buffer at all.
 pub async fn read_into(
     stream: &mut TcpStream,
     buf: &mut BytesMut,
     chunk: usize,
 ) -> io::Result<usize> {
-    buf.reserve(chunk);
     let fd = stream.as_raw_fd();
     loop {
-        match recv_nonblocking(fd, buf) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // Wait for readability through glommio's own read path (a
-                // readiness poll), taking what arrived into a small buffer;
-                // only this wake-up read is copied.
-                let mut first = [0u8; 4096];
-                let n = stream.read(&mut first).await?;
-                buf.extend_from_slice(&first[..n]);
-                return Ok(n);
+        if buf.capacity() > buf.len() || buf.is_empty() {
+            buf.reserve(chunk);
+            match recv_nonblocking(fd, buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
         }
+        if buf.is_empty() {
+            // Nothing pending: release the read buffer while we wait.
+            *buf = BytesMut::new();
+        }
+        // Wait for readability through glommio's own read path (a
+        // readiness poll, then recv).
+        let mut first = [0u8; WAKE_READ];
+        let n = stream.read(&mut first).await?;
+        buf.extend_from_slice(&first[..n]);
+        return Ok(n);
     }
 }
 
