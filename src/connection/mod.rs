@@ -301,7 +301,8 @@ async fn reader_loop(
         flush_confirms(conn);
         shard.pump();
         // A busy socket never makes the read wait: leave the task queue so
-        // the executor polls I/O (other sockets, the rings) between batches.
+        // other tasks run between read batches (I/O is polled at the latest
+        // when the preemption timer fires).
         glommio::executor().yield_task_queue_now().await;
         if shard.alarms.active() && conn.published.get() {
             wait_out_alarm(shard, conn).await;

@@ -9,6 +9,7 @@ use crate::shard::{Settings, Shard};
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
+use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +17,10 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// The longest a shard runs tasks before it polls I/O again.
-const PREEMPT_EVERY: Duration = Duration::from_micros(500);
+const PREEMPT_EVERY: Duration = Duration::from_millis(5);
+
+/// How long an idle shard spins before it parks in the kernel.
+const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
 
 /// How often shards look at the shutdown flag.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
@@ -54,7 +58,11 @@ pub fn run(settings: Settings) -> io::Result<()> {
             // runs until this timer preempts it, so it bounds how long a
             // flooding publisher can keep other sockets and the rings waiting.
             .preempt_timer(PREEMPT_EVERY)
+            .spin_before_park(SPIN_BEFORE_PARK)
             .spawn(move || async move {
+                trace(id, "starting: executor up, recovering");
+                let ticker = Rc::new(Cell::new(STARTUP_TICK));
+                glommio::spawn_local(tick(ticker.clone())).detach();
                 let recovered = match crate::shard::durability::recover(&settings, id as u16).await
                 {
                     Ok(r) => r,
@@ -72,6 +80,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
                         recovered.messages
                     );
                 }
+                trace(id, "starting: recovered, binding");
                 let listener = match TcpListener::bind((settings.bind.as_str(), settings.port)) {
                     Ok(l) => l,
                     Err(e) => {
@@ -99,16 +108,19 @@ pub fn run(settings: Settings) -> io::Result<()> {
                     .and_then(|l| l.local_addr().ok())
                     .map(|a| a.port());
                 let _ = port_tx.send(Ok((port, admin_port)));
-                shard_main(ShardStart {
-                    id,
-                    settings,
-                    mesh,
-                    listener,
-                    shutdown,
-                    recovered,
-                    alarms,
-                    admin,
-                })
+                shard_main(
+                    ticker,
+                    ShardStart {
+                        id,
+                        settings,
+                        mesh,
+                        listener,
+                        shutdown,
+                        recovered,
+                        alarms,
+                        admin,
+                    },
+                )
                 .await;
             })
             .map_err(|e| io::Error::other(e.to_string()))?;
@@ -148,7 +160,22 @@ struct ShardStart {
     admin: Option<TcpListener>,
 }
 
-async fn shard_main(start: ShardStart) {
+/// glommio notices some completions (file operations done by its helper
+/// thread, a shared channel's peer connecting) only when the executor polls
+/// I/O, and a parked executor is not always woken for them: without a timer
+/// a shard's startup could hang forever in the mesh join or in recovery. A
+/// ticking timer keeps every shard polling: fast while it starts, slowly
+/// (a bound on any such stall) once it serves.
+async fn tick(period: Rc<Cell<Duration>>) {
+    loop {
+        glommio::timer::sleep(period.get()).await;
+    }
+}
+
+const STARTUP_TICK: Duration = Duration::from_millis(1);
+const SERVING_TICK: Duration = Duration::from_millis(10);
+
+async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
     let ShardStart {
         id,
         settings,
@@ -160,9 +187,11 @@ async fn shard_main(start: ShardStart) {
         admin,
     } = start;
     let shards = settings.shards;
+    trace(id, "starting: joining the mesh");
     let (senders, receivers) = match mesh {
         Some(m) => {
             let (s, r) = m.join().await.expect("join the shard mesh");
+            trace(id, "starting: joined the mesh");
             assert_eq!(s.peer_id(), id, "mesh peer ids follow shard ids");
             (Some(s), Some(r))
         }
@@ -201,6 +230,7 @@ async fn shard_main(start: ShardStart) {
             .detach();
         }
     }
+    ticker.set(SERVING_TICK);
     let admin_task = admin.map(|l| glommio::spawn_local(crate::admin::serve(shard.clone(), l)));
     let accept_shard = shard.clone();
     let acceptor = glommio::spawn_local(async move {
@@ -221,13 +251,23 @@ async fn shard_main(start: ShardStart) {
         glommio::timer::sleep(SHUTDOWN_POLL).await;
     }
     shard.shutting_down.set(true);
+    trace(id, "stopping: closing listeners");
     acceptor.cancel().await;
     if let Some(t) = admin_task {
         t.cancel().await;
     }
+    trace(id, "stopping: closing connections");
     crate::connection::shutdown_all(&shard).await;
+    trace(id, "stopping: connections closed");
     // Give connection tasks a moment to finish their teardown.
     glommio::timer::sleep(Duration::from_millis(100)).await;
+}
+
+/// Start and stop progress, printed when WARREN_TRACE is set.
+fn trace(shard: usize, what: &str) {
+    if std::env::var_os("WARREN_TRACE").is_some() {
+        eprintln!("warren: shard {shard} {what}");
+    }
 }
 
 fn termination_sigset() -> libc::sigset_t {
