@@ -65,7 +65,8 @@ fn usage() -> i32 {
 pub fn fetch(admin: &str, listing: &str) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(admin)?;
     stream.set_read_timeout(Some(Duration::from_secs(15)))?;
-    write!(stream, "GET /{listing} HTTP/1.0\r\nHost: {admin}\r\n\r\n")?;
+    let request = format!("GET /{listing} HTTP/1.0\r\nHost: {admin}\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut response = String::new();
     stream.take(64 << 20).read_to_string(&mut response)?;
     let (head, body) = response

@@ -50,10 +50,11 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
 }
 
 async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
-    let mut buf = vec![0u8; 2048];
+    let mut buf = vec![0u8; 8192];
     let mut len = 0;
-    // Read up to the end of the request line (bounded).
-    while len < buf.len() && !buf[..len].contains(&b'\n') {
+    // Read the whole request head (bounded): closing with unread bytes
+    // would reset the connection and could lose the response.
+    while len < buf.len() && !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
         match stream.read(&mut buf[len..]).await {
             Ok(0) | Err(_) => return,
             Ok(n) => len += n,

@@ -64,6 +64,22 @@ impl Broker {
         b
     }
 
+    /// Starts a broker with extra command-line flags (alarms, admin port…).
+    #[allow(dead_code)]
+    pub fn start_with_args(shards: usize, extra: &[&str]) -> Broker {
+        if let Some(b) = Broker::external(shards) {
+            return b;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("warren-test-")
+            .tempdir()
+            .expect("create temp data dir");
+        let path = dir.path().to_path_buf();
+        let mut b = Broker::spawn_with(shards, &path, extra);
+        b._data_dir = Some(dir);
+        b
+    }
+
     /// Starts a broker on the given data dir (for restart tests).
     pub fn start_in(shards: usize, data_dir: &Path) -> Broker {
         if let Some(b) = Broker::external(shards) {
@@ -88,11 +104,16 @@ impl Broker {
     }
 
     fn spawn(shards: usize, data_dir: &Path) -> Broker {
+        Broker::spawn_with(shards, data_dir, &[])
+    }
+
+    fn spawn_with(shards: usize, data_dir: &Path, extra: &[&str]) -> Broker {
         assert!(shards >= 1, "a broker needs at least one shard");
         let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
             .args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
             .arg(data_dir)
             .args(["--shards", &shards.to_string()])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
