@@ -236,7 +236,7 @@ async fn publish_to_missing_exchange_closes_channel() {
             // The channel.close arrives asynchronously; the next synchronous
             // method on the channel reports it.
             let r = ch.basic_qos(10, BasicQosOptions::default()).await;
-            assert_lapin_error(
+            assert_lapin_close(
                 r,
                 404,
                 &format!("NOT_FOUND - no exchange '{ex}' in vhost '/'"),

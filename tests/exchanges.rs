@@ -9,8 +9,8 @@
 mod common;
 
 use common::{
-    assert_lapin_error, lapin_connect, lapin_placement_args, placements, unique_name, within,
-    Broker, SHARD_COUNTS,
+    assert_lapin_close, assert_lapin_error, lapin_connect, lapin_placement_args, placements,
+    unique_name, within, Broker, SHARD_COUNTS,
 };
 use futures_lite::StreamExt;
 use lapin::options::{
@@ -774,7 +774,7 @@ async fn internal_exchange(b: &Broker, place: Option<usize>) {
     )
     .await
     .expect("basic.publish is asynchronous");
-    assert_lapin_error(
+    assert_lapin_close(
         after_close(&ch).await,
         403,
         &format!("ACCESS_REFUSED - cannot publish to internal exchange '{internal}' in vhost '/'"),
@@ -801,7 +801,7 @@ async fn publish_to_missing_exchange(b: &Broker) {
     )
     .await
     .expect("basic.publish is asynchronous");
-    assert_lapin_error(after_close(&ch).await, 404, &not_found_exchange(&missing));
+    assert_lapin_close(after_close(&ch).await, 404, &not_found_exchange(&missing));
     // Only the channel is closed.
     let ch = conn.create_channel().await.expect("channel.open after 404");
     ch.basic_qos(1, BasicQosOptions::default())
@@ -1475,7 +1475,7 @@ async fn reply_to_without_consumer(b: &Broker) {
     )
     .await
     .expect("basic.publish is asynchronous");
-    assert_lapin_error(
+    assert_lapin_close(
         after_close(&ch).await,
         406,
         "PRECONDITION_FAILED - fast reply consumer does not exist",
