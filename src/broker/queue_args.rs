@@ -5,6 +5,7 @@
 //! refused, as RabbitMQ does.
 
 use crate::broker::error::{AmqpError, AmqpResult};
+use crate::broker::headers::type_name;
 use crate::protocol::types::{FieldTable, FieldValue};
 
 /// Queue argument pinning a queue to a shard (tests force placement with it).
@@ -112,29 +113,6 @@ pub fn check_equivalent_arguments(
         )));
     }
     Ok(())
-}
-
-/// RabbitMQ's name for a field's type, as its error texts print it.
-pub fn type_name(v: &FieldValue) -> &'static str {
-    match v {
-        FieldValue::Bool(_) => "bool",
-        FieldValue::I8(_) => "byte",
-        FieldValue::U8(_) => "unsignedbyte",
-        FieldValue::I16(_) => "short",
-        FieldValue::U16(_) => "unsignedshort",
-        FieldValue::I32(_) => "signedint",
-        FieldValue::U32(_) => "unsignedint",
-        FieldValue::I64(_) => "long",
-        FieldValue::F32(_) => "float",
-        FieldValue::F64(_) => "double",
-        FieldValue::Decimal(_) => "decimal",
-        FieldValue::LongStr(_) => "longstr",
-        FieldValue::Array(_) => "array",
-        FieldValue::Timestamp(_) => "timestamp",
-        FieldValue::Table(_) => "table",
-        FieldValue::Void => "void",
-        FieldValue::Bytes(_) => "binary",
-    }
 }
 
 fn show_value(v: &FieldValue) -> String {
