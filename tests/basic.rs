@@ -1151,3 +1151,61 @@ async fn all_properties_round_trip() {
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_prefetch_limits_the_whole_channel() {
+    for shards in SHARD_COUNTS {
+        let b = Broker::start(shards);
+        within(async {
+            let conn = lapin_connect(&b).await;
+            let ch = conn.create_channel().await.expect("channel");
+            // Two queues (on different shards when there are two).
+            let placements = placements(&b);
+            let qa = declare(&ch, "global-a", placements[0]).await;
+            let qb = declare(&ch, "global-b", *placements.last().unwrap()).await;
+            publish_all(&conn, &qa, &["a1", "a2", "a3"]).await;
+            publish_all(&conn, &qb, &["b1", "b2", "b3"]).await;
+            ch.basic_qos(2, BasicQosOptions { global: true })
+                .await
+                .expect("qos global");
+            let mut ca = consume(&ch, &qa, "ca", false).await;
+            let mut cb = consume(&ch, &qb, "cb", false).await;
+            // Two deliveries in total across both consumers, then nothing.
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                tokio::select! {
+                    d = next(&mut ca) => got.push(d),
+                    d = next(&mut cb) => got.push(d),
+                }
+            }
+            let more = tokio::time::timeout(Duration::from_millis(300), async {
+                tokio::select! {
+                    d = ca.next() => d,
+                    d = cb.next() => d,
+                }
+            })
+            .await;
+            assert!(more.is_err(), "a third delivery beyond global prefetch 2");
+            // One ack makes room for exactly one more.
+            got[0].ack(BasicAckOptions::default()).await.expect("ack");
+            let third = tokio::time::timeout(Duration::from_secs(5), async {
+                tokio::select! {
+                    d = ca.next() => d,
+                    d = cb.next() => d,
+                }
+            })
+            .await
+            .expect("a delivery after the ack");
+            assert!(third.is_some());
+            let fourth = tokio::time::timeout(Duration::from_millis(300), async {
+                tokio::select! {
+                    d = ca.next() => d,
+                    d = cb.next() => d,
+                }
+            })
+            .await;
+            assert!(fourth.is_err(), "still at most 2 unacked");
+        })
+        .await;
+    }
+}

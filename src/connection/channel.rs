@@ -6,7 +6,7 @@
 
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::message::Body;
-use crate::broker::queue::Settle;
+use crate::broker::queue::{Delivery, Settle};
 use crate::connection::confirms::Confirms;
 use crate::protocol::methods::BasicPublish;
 use crate::protocol::properties::ContentHeader;
@@ -66,6 +66,9 @@ pub struct Channel {
     pub last_queue: Option<ShortStr>,
     /// Consuming `amq.rabbitmq.reply-to` (direct reply-to), with this tag.
     pub reply_to_consumer: Option<ShortStr>,
+    /// Ack-mode deliveries waiting for room under the global prefetch
+    /// (queue, owner shard, delivery); bounded by the owners' transit window.
+    pub held: VecDeque<(ShortStr, u16, Delivery)>,
 }
 
 impl Channel {
@@ -82,6 +85,7 @@ impl Channel {
             confirms: None,
             last_queue: None,
             reply_to_consumer: None,
+            held: VecDeque::new(),
         }
     }
 

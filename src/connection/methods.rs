@@ -479,6 +479,7 @@ fn qos(conn: &ConnShared, channel: u16, m: BasicQos) -> AmqpResult<()> {
         }
     }
     conn.send_method(channel, BasicQosOk {});
+    crate::connection::release_held(conn, channel);
     Ok(())
 }
 
@@ -505,6 +506,7 @@ fn settle(
             },
         );
     }
+    crate::connection::release_held(conn, channel);
     Ok(())
 }
 
@@ -535,6 +537,7 @@ fn recover(
     if reply {
         conn.send_method(channel, BasicRecoverOk {});
     }
+    crate::connection::release_held(conn, channel);
     Ok(())
 }
 

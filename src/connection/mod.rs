@@ -579,6 +579,11 @@ pub fn release_channel(shard: &Rc<Shard>, conn: ConnKey, ch: &mut Channel) {
             },
         );
     }
+    // Deliveries held back by a global prefetch were never sent: back to
+    // their queues (marked redelivered, like every requeue).
+    for (queue, owner, delivery) in std::mem::take(&mut ch.held) {
+        bounce(shard, queue, owner, delivery);
+    }
     ch.publish = None;
 }
 
@@ -620,6 +625,24 @@ pub fn deliver(shard: &Rc<Shard>, queue: ShortStr, owner: u16, delivery: Deliver
             return bounce(shard, queue, owner, delivery);
         }
     };
+    // basic.qos global: the channel-wide limit holds ack-mode deliveries
+    // back (in order) until acks make room.
+    if !delivery.no_ack && (!ch.held.is_empty() || !ch.channel_prefetch_allows()) {
+        ch.held.push_back((queue, owner, delivery));
+        return;
+    }
+    write_delivery(&conn, ch, queue, owner, delivery);
+    drop(channels);
+    conn.notify_writer();
+}
+
+fn write_delivery(
+    conn: &ConnShared,
+    ch: &mut Channel,
+    queue: ShortStr,
+    owner: u16,
+    delivery: Delivery,
+) {
     let ack = (!delivery.no_ack).then(|| (queue.clone(), owner, delivery.msg_id));
     let tag = ch.next_delivery_tag(ack);
     let m = &delivery.message;
@@ -637,9 +660,27 @@ pub fn deliver(shard: &Rc<Shard>, queue: ShortStr, owner: u16, delivery: Deliver
     );
     out.content(ch.id, BASIC_CLASS_ID, &m.raw_properties, &m.body);
     out.note_delivery(owner, &queue, &delivery.consumer);
-    drop(out);
+}
+
+/// After acks on a channel with a global prefetch: writes the held
+/// deliveries the limit now allows.
+pub fn release_held(conn: &ConnShared, channel: u16) {
+    let mut channels = conn.channels.borrow_mut();
+    let Some(ch) = channels.get_mut(&channel) else {
+        return;
+    };
+    let mut wrote = false;
+    while ch.channel_prefetch_allows() {
+        let Some((queue, owner, delivery)) = ch.held.pop_front() else {
+            break;
+        };
+        write_delivery(conn, ch, queue, owner, delivery);
+        wrote = true;
+    }
     drop(channels);
-    conn.notify_writer();
+    if wrote {
+        conn.notify_writer();
+    }
 }
 
 /// A delivery that found no live consumer goes back to its queue.
