@@ -38,6 +38,12 @@ pub enum Mode {
     IdleConnections,
     /// Declare `queues` queues: broker RSS per queue.
     Queues,
+    /// Publish `backlog` messages (for a restart test) and exit, leaving
+    /// them queued.
+    Fill,
+    /// Wait for a restarting broker to accept connections and to report
+    /// `expect` ready messages, then drain them.
+    RecoverWait,
 }
 
 impl Mode {
@@ -47,9 +53,12 @@ impl Mode {
             "backlog" => Mode::Backlog,
             "idle-connections" => Mode::IdleConnections,
             "queues" => Mode::Queues,
+            "fill" => Mode::Fill,
+            "recover-wait" => Mode::RecoverWait,
             _ => {
                 return Err(format!(
-                    "--mode {s:?}: expected throughput, backlog, idle-connections or queues"
+                    "--mode {s:?}: expected throughput, backlog, idle-connections, queues, \
+                     fill or recover-wait"
                 ))
             }
         })
@@ -61,6 +70,8 @@ impl Mode {
             Mode::Backlog => "backlog",
             Mode::IdleConnections => "idle-connections",
             Mode::Queues => "queues",
+            Mode::Fill => "fill",
+            Mode::RecoverWait => "recover-wait",
         }
     }
 }
@@ -104,6 +115,13 @@ pub struct Config {
     pub backlog: u64,
     /// No per-second progress lines.
     pub quiet: bool,
+    /// Ready messages to wait for (recover-wait mode).
+    pub expect: u64,
+    /// When the broker process was started (ns since the Unix epoch), the
+    /// origin of recover-wait's timings; `None` = when loadgen started.
+    pub since_unix_ns: Option<u64>,
+    /// Write the report in the line format that `loadgen merge` reads.
+    pub save: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -134,6 +152,9 @@ impl Default for Config {
             broker_pid: None,
             backlog: 1_000_000,
             quiet: false,
+            expect: 0,
+            since_unix_ns: None,
+            save: None,
         }
     }
 }
@@ -213,6 +234,30 @@ pub const SCENARIOS: &[Scenario] = &[
                       window 1000), then drain with 1 consumer: both rates",
         args: &[
             "--mode", "backlog", "-s", "16", "-c", "1000", "-q", "1000", "-A", "100",
+        ],
+    },
+    Scenario {
+        name: "recovery-1m",
+        description: "restart recovery, in two steps around a broker restart: --mode fill \
+                      publishes --recovery N (default 1M) persistent 16 B messages to a durable \
+                      queue (confirm window 1000) and exits; --mode recover-wait then times \
+                      until the restarted broker accepts connections and reports all N ready, \
+                      and drains them (scripts/bench-vs-rabbitmq.sh does the restart)",
+        args: &[
+            "--mode",
+            "fill",
+            "-s",
+            "16",
+            "-f",
+            "persistent",
+            "-c",
+            "1000",
+            "-q",
+            "1000",
+            "-A",
+            "100",
+            "--recovery",
+            "1000000",
         ],
     },
     Scenario {
@@ -384,6 +429,21 @@ pub fn parse_run(args: &[String]) -> Result<Config, String> {
                     return Err(format!("{flag}: must be 1..=1000000000"));
                 }
             }
+            "--recovery" => {
+                let n: u64 = num(flag, value()?)?;
+                if n == 0 || n > 1_000_000_000 {
+                    return Err(format!("{flag}: must be 1..=1000000000"));
+                }
+                (c.backlog, c.expect) = (n, n);
+            }
+            "--expect" => {
+                c.expect = num(flag, value()?)?;
+                if c.expect == 0 || c.expect > 1_000_000_000 {
+                    return Err(format!("{flag}: must be 1..=1000000000"));
+                }
+            }
+            "--since-unix-ns" => c.since_unix_ns = Some(num(flag, value()?)?),
+            "--save" => c.save = Some(PathBuf::from(value()?)),
             "--quiet" => c.quiet = true,
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }
@@ -415,8 +475,28 @@ fn finish(mut c: Config) -> Result<Config, String> {
     if c.mode == Mode::Throughput && c.producers == 0 && c.consumers == 0 {
         return Err("nothing to do: no producers and no consumers".to_string());
     }
-    if c.mode == Mode::Backlog && c.producers == 0 {
+    if matches!(c.mode, Mode::Backlog | Mode::Fill) && c.producers == 0 {
         c.producers = 1;
+    }
+    if c.mode == Mode::RecoverWait && c.expect == 0 {
+        return Err("--mode recover-wait needs --expect N (or --recovery N)".to_string());
+    }
+    if matches!(c.mode, Mode::Fill | Mode::RecoverWait) {
+        if c.exchange != ExchangeKind::Default || c.queues != 1 {
+            return Err(format!(
+                "--mode {}: one queue on the default exchange only",
+                c.mode.as_str()
+            ));
+        }
+        if !c.persistent {
+            return Err(format!(
+                "--mode {}: a restart test needs -f persistent (durable queue)",
+                c.mode.as_str()
+            ));
+        }
+    }
+    if c.mode == Mode::Fill && c.confirm == 0 {
+        return Err("--mode fill needs publisher confirms (-c N)".to_string());
     }
     Ok(c)
 }
@@ -465,6 +545,66 @@ pub fn parse_compare(args: &[String]) -> Result<CompareConfig, String> {
         markdown,
         run,
     })
+}
+
+/// `loadgen merge` settings: reports saved by separate runs (`--save`),
+/// side A and side B, combined into one comparison table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MergeConfig {
+    pub title: String,
+    /// The sentence under the title (what was run).
+    pub intro: String,
+    pub a_name: String,
+    pub b_name: String,
+    /// Each side's saved reports; one side's files are joined into one
+    /// report (their metrics appended in order).
+    pub a_files: Vec<PathBuf>,
+    pub b_files: Vec<PathBuf>,
+    /// Append the Markdown section to this file.
+    pub markdown: Option<PathBuf>,
+}
+
+/// Parses `loadgen merge --title T [--intro S] [--a-name N] [--b-name N]
+/// --a FILE… --b FILE… [--markdown FILE]`.
+pub fn parse_merge(args: &[String]) -> Result<MergeConfig, String> {
+    let args = normalize(args);
+    let mut c = MergeConfig {
+        title: String::new(),
+        intro: String::new(),
+        a_name: "A".to_string(),
+        b_name: "B".to_string(),
+        a_files: Vec::new(),
+        b_files: Vec::new(),
+        markdown: None,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .map(|s| s.as_str())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--title" => c.title = value()?.to_string(),
+            "--intro" => c.intro = value()?.to_string(),
+            "--a-name" => c.a_name = value()?.to_string(),
+            "--b-name" => c.b_name = value()?.to_string(),
+            "--a" => c.a_files.push(PathBuf::from(value()?)),
+            "--b" => c.b_files.push(PathBuf::from(value()?)),
+            "--markdown" => c.markdown = Some(PathBuf::from(value()?)),
+            other => return Err(format!("merge: unknown flag {other:?}")),
+        }
+    }
+    if c.title.is_empty() {
+        return Err("merge needs --title".to_string());
+    }
+    if c.a_files.is_empty() || c.b_files.is_empty() {
+        return Err("merge needs at least one --a FILE and one --b FILE".to_string());
+    }
+    if c.a_files.len() > 64 || c.b_files.len() > 64 {
+        return Err("merge: at most 64 files per side".to_string());
+    }
+    Ok(c)
 }
 
 #[cfg(test)]
@@ -559,6 +699,15 @@ mod tests {
             "--mode sideways",
             "--channels-per-connection 0",
             "--backlog 0",
+            "--recovery 0",
+            "--recovery lots",
+            "--expect 0",
+            "--since-unix-ns -5",
+            "--mode recover-wait -f persistent",
+            "--mode fill -f persistent",
+            "--mode fill -c 10",
+            "--mode fill -f persistent -c 10 --queues 2",
+            "--scenario recovery-1m --fanout 2",
         ] {
             assert!(parse_run(&args(bad)).is_err(), "{bad:?} should be refused");
         }
@@ -585,6 +734,53 @@ mod tests {
         assert_eq!((c.mode, c.queues), (Mode::Queues, 100_000));
         let c = parse_run(&args("--scenario fanout-10")).unwrap();
         assert_eq!((c.queues, c.consumers), (10, 10));
+    }
+
+    #[test]
+    fn recovery_flags() {
+        let c = parse_run(&args("--scenario recovery-1m")).unwrap();
+        assert_eq!(c.mode, Mode::Fill);
+        assert_eq!((c.backlog, c.expect), (1_000_000, 1_000_000));
+        assert!(c.persistent);
+        assert_eq!((c.size, c.confirm), (16, 1000));
+        let c = parse_run(&args(
+            "--scenario recovery-1m --mode recover-wait --recovery 5000 --since-unix-ns 17 --save /tmp/r.txt",
+        ))
+        .unwrap();
+        assert_eq!(c.mode, Mode::RecoverWait);
+        assert_eq!((c.backlog, c.expect), (5000, 5000));
+        assert_eq!(c.since_unix_ns, Some(17));
+        assert_eq!(c.save, Some(PathBuf::from("/tmp/r.txt")));
+        // --expect alone changes only what recover-wait waits for.
+        let c = parse_run(&args("--mode recover-wait -f persistent --expect 7")).unwrap();
+        assert_eq!((c.expect, c.backlog, c.since_unix_ns), (7, 1_000_000, None));
+        let c = parse_run(&args("--mode fill -f persistent -c 5 -x 0")).unwrap();
+        assert_eq!(c.producers, 1, "fill always has a producer");
+    }
+
+    #[test]
+    fn merge_flags() {
+        let c = parse_merge(&args(
+            "--title recovery-1m --intro=x --a-name w --b-name r --a f1 --a f2 --b g1 --markdown m.md",
+        ))
+        .unwrap();
+        assert_eq!((c.title.as_str(), c.intro.as_str()), ("recovery-1m", "x"));
+        assert_eq!((c.a_name.as_str(), c.b_name.as_str()), ("w", "r"));
+        assert_eq!(c.a_files, vec![PathBuf::from("f1"), PathBuf::from("f2")]);
+        assert_eq!(c.b_files, vec![PathBuf::from("g1")]);
+        assert_eq!(c.markdown, Some(PathBuf::from("m.md")));
+        for bad in [
+            "--a f --b g",
+            "--title t --a f",
+            "--title t --b g",
+            "--title t --a f --b g --bogus 1",
+            "--title",
+        ] {
+            assert!(
+                parse_merge(&args(bad)).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
     }
 
     #[test]

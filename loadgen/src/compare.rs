@@ -138,23 +138,34 @@ pub fn table(cc: &CompareConfig, rows: &[Row], a: &[Report], b: &[Report]) -> St
 
 /// The Markdown section appended by `--markdown`.
 pub fn markdown(cc: &CompareConfig, rows: &[Row], a: &[Report], b: &[Report]) -> String {
-    let mut out = String::new();
     let scenario = cc.run.scenario.as_deref().unwrap_or("custom");
     let settings = a
         .first()
         .or(b.first())
         .map(|r| r.settings.as_str())
         .unwrap_or("");
-    let _ = writeln!(out, "### {scenario}\n");
+    let intro = format!("{settings}; {} round(s) each, alternating.", cc.rounds);
+    markdown_section(scenario, &intro, (&cc.a_name, &cc.b_name), rows, a, b)
+}
+
+/// A Markdown section: `### title`, the intro paragraph, the side-by-side
+/// table and each side's failures and notes.
+pub fn markdown_section(
+    title: &str,
+    intro: &str,
+    (a_name, b_name): (&str, &str),
+    rows: &[Row],
+    a: &[Report],
+    b: &[Report],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### {title}\n");
+    if !intro.is_empty() {
+        let _ = writeln!(out, "{intro}\n");
+    }
     let _ = writeln!(
         out,
-        "{settings}; {} round(s) each, alternating.\n",
-        cc.rounds
-    );
-    let _ = writeln!(
-        out,
-        "| metric | {} | {} | {}/{} | better |",
-        cc.a_name, cc.b_name, cc.a_name, cc.b_name
+        "| metric | {a_name} | {b_name} | {a_name}/{b_name} | better |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---|");
     for r in rows {
@@ -170,7 +181,7 @@ pub fn markdown(cc: &CompareConfig, rows: &[Row], a: &[Report], b: &[Report]) ->
         );
     }
     let mut notes = Vec::new();
-    for (label, side) in [(&cc.a_name, a), (&cc.b_name, b)] {
+    for (label, side) in [(a_name, a), (b_name, b)] {
         if let Some(f) = failures(side) {
             notes.push(format!("**{label}: {f}**"));
         }
@@ -310,5 +321,18 @@ mod tests {
         assert!(t.contains("A: FAILED 1/1: nope"));
         let j = to_json(&cc, &rows, &a, &b);
         assert!(j.contains("\"a\":null,\"b\":10,\"ratio\":null"));
+    }
+
+    #[test]
+    fn merged_section_has_its_own_title_and_intro() {
+        let a = vec![report(30.0, 1.0, None)];
+        let b = vec![report(10.0, 2.0, None)];
+        let rows = summarize(&a, &b);
+        let md = markdown_section("recovery-1m", "fill, restart", ("w", "r"), &rows, &a, &b);
+        assert!(
+            md.starts_with("### recovery-1m\n\nfill, restart\n\n| metric | w | r | w/r | better |")
+        );
+        assert!(md.contains("| publish rate (msg/s) | 30.00 | 10.00 | 3.00x | higher |"));
+        assert!(!md.contains("round(s)"));
     }
 }

@@ -9,6 +9,7 @@ mod compare;
 mod memory;
 mod report;
 mod run;
+mod saved;
 mod sys;
 mod topology;
 mod uri;
@@ -28,6 +29,8 @@ USAGE:
   loadgen compare --a URI --b URI [--a-name N] [--b-name N] [--a-pid PID] [--b-pid PID]
                   [--rounds N] [--markdown FILE] [FLAGS | --scenario NAME]
                                         alternate A and B runs, print A/B ratios
+  loadgen merge --title T [--intro TEXT] [--a-name N] [--b-name N] --a FILE… --b FILE…
+                [--markdown FILE]       compare reports saved by separate runs (--save)
 
 FLAGS:
   --uri URI                  amqp://user:pass@host:port/vhost (default amqp://guest:guest@127.0.0.1:5672/%2f)
@@ -50,7 +53,12 @@ FLAGS:
   --channels-per-connection K  producers/consumers share connections, K channels each
   --connections N            idle connections to open (mode idle-connections)
   --backlog N                messages to publish then drain (mode backlog, default 1000000)
-  --mode M                   throughput | backlog | idle-connections | queues
+  --mode M                   throughput | backlog | idle-connections | queues | fill | recover-wait
+  --recovery N               fill: publish N; recover-wait: expect N (scenario recovery-1m)
+  --expect N                 recover-wait: wait until the queue reports N ready messages
+  --since-unix-ns T          recover-wait: time from T (ns since the epoch: when the broker
+                             process started; default: when loadgen started)
+  --save FILE                write the report for `loadgen merge`
   --queue-prefix P           queue/exchange name prefix (default loadgen)
   --broker-pid PID           also report the broker's CPU and RSS from /proc/PID
   --json FILE                write the summary as JSON
@@ -63,6 +71,8 @@ fn run_config(cfg: &Config) -> Report {
         Mode::Backlog => run::run_backlog(cfg),
         Mode::IdleConnections => memory::run_idle_connections(cfg),
         Mode::Queues => memory::run_queues(cfg),
+        Mode::Fill => run::run_fill(cfg),
+        Mode::RecoverWait => run::run_recover_wait(cfg),
     }
 }
 
@@ -78,6 +88,45 @@ fn write_file(path: &std::path::Path, text: &str, append: bool) -> Result<(), St
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Reads one side's saved reports and joins them.
+fn read_side(files: &[std::path::PathBuf]) -> Result<Report, String> {
+    let mut reports = Vec::with_capacity(files.len());
+    for f in files {
+        let meta = std::fs::metadata(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        if meta.len() > saved::MAX_SAVED_BYTES as u64 {
+            return Err(format!("{}: too large for a saved report", f.display()));
+        }
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        reports.push(saved::parse_lines(&text).map_err(|e| format!("{}: {e}", f.display()))?);
+    }
+    Ok(saved::join(reports))
+}
+
+/// `loadgen merge`: one comparison table from reports saved by separate
+/// runs. Fails (after printing) when either side's run failed.
+fn merge(args: &[String]) -> Result<(), String> {
+    let mc = cli::parse_merge(args)?;
+    let a = vec![read_side(&mc.a_files)?];
+    let b = vec![read_side(&mc.b_files)?];
+    let rows = compare::summarize(&a, &b);
+    let md = compare::markdown_section(
+        &mc.title,
+        &mc.intro,
+        (&mc.a_name, &mc.b_name),
+        &rows,
+        &a,
+        &b,
+    );
+    print!("{md}");
+    if let Some(path) = &mc.markdown {
+        write_file(path, &md, true)?;
+    }
+    match (compare::failures(&a), compare::failures(&b)) {
+        (None, None) => Ok(()),
+        _ => Err("a merged run failed".to_string()),
+    }
+}
+
 fn main() -> ExitCode {
     sys::now_ns(); // pin the clock epoch before any thread starts
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -85,6 +134,7 @@ fn main() -> ExitCode {
         Some("run") => ("run", &args[1..]),
         Some("scenarios") => ("scenarios", &args[1..]),
         Some("compare") => ("compare", &args[1..]),
+        Some("merge") => ("merge", &args[1..]),
         Some("help" | "--help") => {
             print!("{HELP}");
             return ExitCode::SUCCESS;
@@ -128,6 +178,13 @@ fn main() -> ExitCode {
             }
             status
         }
+        "merge" => match merge(rest) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("loadgen: {e}");
+                ExitCode::FAILURE
+            }
+        },
         _ => {
             let cfg = match cli::parse_run(rest) {
                 Ok(c) => c,
@@ -140,6 +197,12 @@ fn main() -> ExitCode {
             print!("{}", report.table());
             if let Some(path) = &cfg.json {
                 if let Err(e) = write_file(path, &report.to_json(), false) {
+                    eprintln!("loadgen: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            if let Some(path) = &cfg.save {
+                if let Err(e) = write_file(path, &saved::to_lines(&report), false) {
                     eprintln!("loadgen: {e}");
                     return ExitCode::FAILURE;
                 }

@@ -1026,7 +1026,8 @@ fn settings(cfg: &Config) -> String {
         format!("qos {}, ack every {}", cfg.qos, cfg.multi_ack_every.max(1))
     };
     match cfg.mode {
-        Mode::Backlog => s += &format!(", backlog {}", cfg.backlog),
+        Mode::Backlog | Mode::Fill => s += &format!(", backlog {}", cfg.backlog),
+        Mode::RecoverWait => s += &format!(", expecting {} ready", cfg.expect),
         _ => {
             if let Some(t) = cfg.time_s {
                 s += &format!(", {t} s");
@@ -1215,50 +1216,41 @@ pub fn run_throughput(cfg: &Config) -> Report {
     r
 }
 
-/// Publish `backlog` messages with nobody consuming, then drain them.
-pub fn run_backlog(cfg: &Config) -> Report {
-    let name = cfg.scenario.clone().unwrap_or_else(|| "backlog".into());
-    let mut r = Report::new(&name, &cfg.uri.to_string(), &settings(cfg));
-    let topo = Topology::new(cfg);
-    let mut admin = match connect_admin(cfg).and_then(|mut c| setup(&mut c, cfg, &topo).map(|_| c))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            r.error = Some(format!("setup: {e}"));
-            return r;
-        }
-    };
+/// Publishes `cfg.backlog` messages with nobody consuming (phase 1 of the
+/// backlog and fill runs): pushes the publish metrics and the queue depth,
+/// returns (messages sent, depth). `None` when the producers could not
+/// start (the error is in `shared`).
+fn publish_backlog(
+    cfg: &Config,
+    topo: &Topology,
+    shared: &Arc<Shared>,
+    mon: &mut Monitor,
+    admin: &mut Conn,
+    r: &mut Report,
+) -> Option<(u64, u64)> {
     let total = cfg.backlog;
     let np = cfg.producers.max(1) as u64;
-    let per = total / np;
-    let extra = total % np;
-    let shared = Shared::new();
-    let rss_before = cfg.broker_pid.and_then(crate::sys::pid_rss_bytes);
-    let cpu = CpuMeter::start(cfg.broker_pid);
-    let mut mon = Monitor::new(cfg.quiet);
-
-    // Phase 1: publish.
+    let (per, extra) = (total / np, total % np);
     let counts = |p: usize| per + u64::from((p as u64) < extra);
-    let producers = if cfg.channels_per_connection == 1 || np == 1 {
-        spawn_producers(cfg, &topo, &shared, &counts, None)
-    } else {
-        r.error = Some("backlog runs use one channel per producer connection".into());
-        return r;
-    };
+    let producers = spawn_producers(cfg, topo, shared, &counts, None);
     let n_prod = producers.len();
     let mut start = now_ns();
-    if wait_ready(&shared, n_prod) {
+    let ok = wait_ready(shared, n_prod);
+    if ok {
         start = now_ns();
         shared.start_ns.store(start, Ordering::Release);
         shared.go.store(true, Ordering::Release);
-        mon.watch(&shared, "publish", Duration::from_secs(86_400), || {
+        mon.watch(shared, "publish", Duration::from_secs(86_400), || {
             producers.iter().all(|h| h.is_finished())
         });
     } else {
         shared.stop_producers.store(true, Ordering::SeqCst);
         shared.go.store(true, Ordering::Release);
     }
-    let outs = lock_join(producers, &shared);
+    let outs = lock_join(producers, shared);
+    if !ok {
+        return None;
+    }
     let sent: u64 = outs.iter().flat_map(|o| o.sent.iter().map(|s| s.1)).sum();
     let publish_end = outs.iter().map(|o| o.publish_end_ns).max().unwrap_or(start);
     let confirm_end = shared.last_confirm_ns.load(Ordering::Relaxed);
@@ -1276,28 +1268,101 @@ pub fn run_backlog(cfg: &Config) -> Report {
         "msg/s",
         Better::Higher,
     );
+    if cfg.confirm > 0 {
+        let confirmed = shared.confirmed.load(Ordering::Relaxed);
+        r.push("confirmed", confirmed as f64, "msg", Better::Neither);
+        let nacked = shared.nacked.load(Ordering::Relaxed);
+        if nacked > 0 {
+            r.push("nacked", nacked as f64, "msg", Better::Lower);
+        }
+    }
     r.push_latency("confirm latency", &{
-        mon.tick(&shared, "published");
+        mon.tick(shared, "published");
         mon.confirm.clone()
     });
     let depth: u64 = topo
         .queues
         .iter()
-        .map(|q| queue_depth(&mut admin, q).map(u64::from))
+        .map(|q| queue_depth(admin, q).map(u64::from))
         .sum::<Result<u64, Error>>()
         .unwrap_or_else(|e| {
             r.notes.push(format!("queue depth: {e}"));
             0
         });
     r.push("queued after publish", depth as f64, "msg", Better::Neither);
-    if let Some(pid) = cfg.broker_pid {
+    Some((sent, depth))
+}
+
+/// Drains `expected` messages with `cfg.consumers` (at least 1) consumers
+/// and pushes the drain metrics (the drain phase of the backlog and
+/// recover-wait runs). `other_workers` counts workers already marked ready.
+fn drain_backlog(
+    cfg: &Config,
+    topo: &Topology,
+    shared: &Arc<Shared>,
+    mon: &mut Monitor,
+    other_workers: usize,
+    expected: u64,
+    r: &mut Report,
+) {
+    let consumers_cfg = Config {
+        consumers: cfg.consumers.max(1),
+        ..cfg.clone()
+    };
+    let drain_start = now_ns();
+    let consumers = spawn_consumers(&consumers_cfg, topo, shared, false);
+    let n_cons = consumers.len();
+    if wait_ready(shared, other_workers + n_cons) {
+        drain(mon, shared, expected, "drain");
+    }
+    shared.stop.store(true, Ordering::SeqCst);
+    lock_join(consumers, shared);
+    let received = shared.received.load(Ordering::Relaxed);
+    let end = shared.last_recv_ns.load(Ordering::Relaxed);
+    r.push("drained", received as f64, "msg", Better::Neither);
+    r.push(
+        "drain rate",
+        rate(received, drain_start, end),
+        "msg/s",
+        Better::Higher,
+    );
+    if received < expected {
+        r.notes.push(format!(
+            "{} of {expected} queued messages were not drained",
+            expected - received
+        ));
+    }
+}
+
+fn push_rss(r: &mut Report, name: &str, rss: u64) {
+    r.push(name, rss as f64 / (1024.0 * 1024.0), "MiB", Better::Lower);
+}
+
+/// Publish `backlog` messages with nobody consuming, then drain them.
+pub fn run_backlog(cfg: &Config) -> Report {
+    let name = cfg.scenario.clone().unwrap_or_else(|| "backlog".into());
+    let mut r = Report::new(&name, &cfg.uri.to_string(), &settings(cfg));
+    if cfg.channels_per_connection != 1 && cfg.producers > 1 {
+        r.error = Some("backlog runs use one channel per producer connection".into());
+        return r;
+    }
+    let topo = Topology::new(cfg);
+    let mut admin = match connect_admin(cfg).and_then(|mut c| setup(&mut c, cfg, &topo).map(|_| c))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            r.error = Some(format!("setup: {e}"));
+            return r;
+        }
+    };
+    let shared = Shared::new();
+    let rss_before = cfg.broker_pid.and_then(crate::sys::pid_rss_bytes);
+    let cpu = CpuMeter::start(cfg.broker_pid);
+    let mut mon = Monitor::new(cfg.quiet);
+    let published = publish_backlog(cfg, &topo, &shared, &mut mon, &mut admin, &mut r);
+    if let (Some((_, depth)), Some(pid)) = (published, cfg.broker_pid) {
         if let Some(rss) = crate::sys::pid_rss_bytes(pid) {
-            r.push(
-                "broker RSS with backlog",
-                rss as f64 / (1024.0 * 1024.0),
-                "MiB",
-                Better::Lower,
-            );
+            push_rss(&mut r, "broker RSS with backlog", rss);
             if let (Some(before), true) = (rss_before, depth > 0) {
                 r.push(
                     "broker RSS per queued msg",
@@ -1308,39 +1373,20 @@ pub fn run_backlog(cfg: &Config) -> Report {
             }
         }
     }
-
-    // Phase 2: drain.
-    if shared.first_error().is_none() {
-        let consumers_cfg = Config {
-            consumers: cfg.consumers.max(1),
-            ..cfg.clone()
-        };
-        let drain_start = now_ns();
-        let consumers = spawn_consumers(&consumers_cfg, &topo, &shared, false);
-        let n_cons = consumers.len();
-        if wait_ready(&shared, n_prod + n_cons) {
-            let expected = topo.expected_deliveries(&[sent]).max(depth.min(sent));
-            drain(&mut mon, &shared, expected, "drain");
-        }
-        shared.stop.store(true, Ordering::SeqCst);
-        lock_join(consumers, &shared);
-        let received = shared.received.load(Ordering::Relaxed);
-        let end = shared.last_recv_ns.load(Ordering::Relaxed);
-        r.push("drained", received as f64, "msg", Better::Neither);
-        r.push(
-            "drain rate",
-            rate(received, drain_start, end),
-            "msg/s",
-            Better::Higher,
+    if let (Some((sent, depth)), None) = (published, shared.first_error()) {
+        let expected = topo.expected_deliveries(&[sent]).max(depth.min(sent));
+        drain_backlog(
+            cfg,
+            &topo,
+            &shared,
+            &mut mon,
+            cfg.producers.max(1),
+            expected,
+            &mut r,
         );
-        if received < sent {
-            r.notes.push(format!(
-                "{} of {sent} published messages were not drained",
-                sent - received
-            ));
-        }
     }
     let usage = cpu.stop();
+    let sent = published.map_or(0, |p| p.0);
     let received = shared.received.load(Ordering::Relaxed);
     push_cpu(&mut r, &usage, received.max(sent), cfg.broker_pid);
     if let Err(e) = teardown(&mut admin, &topo) {
@@ -1350,6 +1396,190 @@ pub fn run_backlog(cfg: &Config) -> Report {
     if r.error.is_none() {
         r.error = shared.first_error();
     }
+    r
+}
+
+/// Step 1 of a restart test: publish `backlog` persistent messages to a
+/// fresh durable queue, wait for every confirm and leave them queued.
+pub fn run_fill(cfg: &Config) -> Report {
+    let name = cfg.scenario.clone().unwrap_or_else(|| "fill".into());
+    let mut r = Report::new(&name, &cfg.uri.to_string(), &settings(cfg));
+    let topo = Topology::new(cfg);
+    let mut admin = match connect_admin(cfg).and_then(|mut c| setup(&mut c, cfg, &topo).map(|_| c))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            r.error = Some(format!("setup: {e}"));
+            return r;
+        }
+    };
+    let shared = Shared::new();
+    let cpu = CpuMeter::start(cfg.broker_pid);
+    let mut mon = Monitor::new(cfg.quiet);
+    let published = publish_backlog(cfg, &topo, &shared, &mut mon, &mut admin, &mut r);
+    shared.stop.store(true, Ordering::SeqCst);
+    if let Some(rss) = cfg.broker_pid.and_then(crate::sys::pid_rss_bytes) {
+        push_rss(&mut r, "broker RSS after fill", rss);
+    }
+    let usage = cpu.stop();
+    let sent = published.map_or(0, |p| p.0);
+    push_cpu(&mut r, &usage, sent, cfg.broker_pid);
+    admin.close();
+    r.error = shared.first_error();
+    if r.error.is_none() {
+        let confirmed = shared.confirmed.load(Ordering::Relaxed);
+        let depth = published.map_or(0, |p| p.1);
+        if sent != cfg.backlog || confirmed != sent || depth != sent {
+            r.error = Some(format!(
+                "fill incomplete: {sent} of {} published, {confirmed} confirmed, {depth} queued",
+                cfg.backlog
+            ));
+        }
+    }
+    r
+}
+
+/// Longest recover-wait waits for the broker and then for its messages.
+const RECOVER_MAX: Duration = Duration::from_secs(900);
+/// Polling interval while waiting for a restarting broker.
+const RECOVER_POLL: Duration = Duration::from_millis(5);
+
+/// Seconds since `since_unix_ns` (or since `fallback` when not given).
+fn elapsed_since(since_unix_ns: Option<u64>, fallback: Instant) -> f64 {
+    match since_unix_ns {
+        Some(t0) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            now.saturating_sub(t0) as f64 / 1e9
+        }
+        None => fallback.elapsed().as_secs_f64(),
+    }
+}
+
+/// Step 2 of a restart test, started right after the broker process:
+/// times until the broker completes an AMQP handshake and until a passive
+/// declare reports `expect` ready messages, measures the broker's RSS, then
+/// drains the queue and deletes it.
+pub fn run_recover_wait(cfg: &Config) -> Report {
+    let name = cfg
+        .scenario
+        .clone()
+        .unwrap_or_else(|| "recover-wait".into());
+    let mut r = Report::new(&name, &cfg.uri.to_string(), &settings(cfg));
+    let began = Instant::now();
+    let topo = Topology::new(cfg);
+    let queue = topo.queues[0].clone();
+    let mut last_err = String::new();
+    let first = loop {
+        match connect_admin(cfg) {
+            Ok(c) => break Some(c),
+            Err(e) => last_err = e.to_string(),
+        }
+        if began.elapsed() >= RECOVER_MAX {
+            break None;
+        }
+        thread::sleep(RECOVER_POLL);
+    };
+    let Some(mut conn) = first else {
+        r.error = Some(format!(
+            "broker not accepting connections after {} s: {last_err}",
+            RECOVER_MAX.as_secs()
+        ));
+        return r;
+    };
+    r.push(
+        "time to accept connections",
+        elapsed_since(cfg.since_unix_ns, began),
+        "s",
+        Better::Lower,
+    );
+    // Poll the queue; a refused passive declare (queue not recovered yet)
+    // closes the channel, so start over on a fresh connection.
+    let mut depth = 0u64;
+    let mut channel_open = false;
+    loop {
+        let polled = (|| {
+            if !channel_open {
+                conn.open_channel(1)?;
+                channel_open = true;
+            }
+            queue_depth(&mut conn, &queue).map(u64::from)
+        })();
+        match polled {
+            Ok(d) => {
+                depth = d;
+                if d >= cfg.expect {
+                    break;
+                }
+            }
+            Err(e) => {
+                last_err = e.to_string();
+                conn.close();
+                channel_open = false;
+                match connect_admin(cfg) {
+                    Ok(c) => conn = c,
+                    Err(e) => {
+                        r.error = Some(format!("reconnecting while polling the queue: {e}"));
+                        return r;
+                    }
+                }
+            }
+        }
+        if began.elapsed() >= RECOVER_MAX {
+            r.error = Some(format!(
+                "{queue}: {depth} of {} messages ready after {} s (last error: {last_err})",
+                cfg.expect,
+                RECOVER_MAX.as_secs()
+            ));
+            return r;
+        }
+        thread::sleep(RECOVER_POLL);
+    }
+    r.push(
+        "time to all messages ready",
+        elapsed_since(cfg.since_unix_ns, began),
+        "s",
+        Better::Lower,
+    );
+    r.push("ready after restart", depth as f64, "msg", Better::Neither);
+    if depth > cfg.expect {
+        r.notes.push(format!(
+            "{depth} messages ready, more than the {} expected",
+            cfg.expect
+        ));
+    }
+    let pid = cfg
+        .broker_pid
+        .or_else(|| crate::sys::listener_pid(cfg.uri.port));
+    match pid.and_then(crate::sys::pid_rss_bytes) {
+        Some(rss) => {
+            push_rss(&mut r, "broker RSS after recovery", rss);
+            r.push(
+                "broker RSS after recovery per msg",
+                rss as f64 / depth.max(1) as f64,
+                "B",
+                Better::Lower,
+            );
+        }
+        None => r.notes.push(format!(
+            "broker RSS not measured: no --broker-pid and no readable process listening on \
+             port {}",
+            cfg.uri.port
+        )),
+    }
+    let shared = Shared::new();
+    let cpu = CpuMeter::start(pid);
+    let mut mon = Monitor::new(cfg.quiet);
+    drain_backlog(cfg, &topo, &shared, &mut mon, 0, depth, &mut r);
+    let usage = cpu.stop();
+    let received = shared.received.load(Ordering::Relaxed);
+    push_cpu(&mut r, &usage, received, pid);
+    if let Err(e) = teardown(&mut conn, &topo) {
+        r.notes.push(format!("teardown: {e}"));
+    }
+    conn.close();
+    r.error = shared.first_error();
     r
 }
 

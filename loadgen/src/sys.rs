@@ -75,6 +75,59 @@ pub fn pid_rss_bytes(pid: u32) -> Option<u64> {
     parse_status_rss_bytes(&status)
 }
 
+/// Socket inodes of TCP sockets listening on `port`, from the text of
+/// /proc/net/tcp or /proc/net/tcp6 (state 0A is LISTEN).
+pub fn parse_listen_inodes(net_tcp: &str, port: u16) -> Vec<u64> {
+    net_tcp
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (local, state, inode) = (f.get(1)?, f.get(3)?, f.get(9)?);
+            let p = u16::from_str_radix(local.rsplit_once(':')?.1, 16).ok()?;
+            (p == port && *state == "0A").then(|| inode.parse().ok())?
+        })
+        .filter(|&i| i != 0)
+        .collect()
+}
+
+/// The id of the process that holds a socket listening on TCP `port`
+/// (found through /proc/net/tcp* and /proc/*/fd; needs the rights to read
+/// that process's fds). For brokers loadgen did not start, such as a
+/// restarted RabbitMQ whose pid is unknown until it listens.
+pub fn listener_pid(port: u16) -> Option<u32> {
+    let mut inodes = Vec::new();
+    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Ok(t) = std::fs::read_to_string(f) {
+            inodes.extend(parse_listen_inodes(&t, port));
+        }
+    }
+    if inodes.is_empty() {
+        return None;
+    }
+    let wanted: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                if wanted.iter().any(|w| target.as_os_str() == w.as_str()) {
+                    return Some(pid);
+                }
+            }
+        }
+    }
+    None
+}
+
 /// Raises the soft open-files limit to the hard limit (idle-connection
 /// runs open thousands of sockets). Returns the resulting soft limit.
 pub fn raise_nofile_limit() -> u64 {
@@ -159,6 +212,23 @@ mod tests {
         assert_eq!(parse_status_rss_bytes("Name: x\n"), None);
         assert_eq!(parse_status_rss_bytes("VmRSS: lots kB\n"), None);
         assert_eq!(parse_status_rss_bytes("VmRSS: 5 MB\n"), None);
+    }
+
+    #[test]
+    fn listen_inodes() {
+        let t = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1628 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0 100 0 0 10 0
+   1: 0100007F:1628 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0 20 4 30 10 -1
+   2: 00000000:1629 00000000:0000 0A 00000000:00000000 00:00000000 00000000   107        0 99 1 0 100 0 0 10 0
+";
+        assert_eq!(
+            parse_listen_inodes(t, 5672),
+            vec![4242],
+            "only the listener"
+        );
+        assert_eq!(parse_listen_inodes(t, 5673), vec![99]);
+        assert!(parse_listen_inodes(t, 1).is_empty());
+        assert!(parse_listen_inodes("header\ngarbage line\n", 5672).is_empty());
     }
 
     #[test]

@@ -30,7 +30,6 @@ use glommio::net::TcpStream;
 use handshake::Negotiated;
 use outbound::Outbound;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::os::unix::io::{AsRawFd, FromRawFd};
 use std::rc::Rc;
 use std::task::Waker;
@@ -84,7 +83,7 @@ pub struct ConnShared {
     pub negotiated: Negotiated,
     pub out: RefCell<Outbound>,
     pub writer_signal: Signal,
-    pub channels: RefCell<HashMap<u16, Channel>>,
+    pub channels: RefCell<crate::shard::FastMap<u16, Channel>>,
     /// Channels with confirms to send at the end of the read batch.
     pub confirm_dirty: RefCell<Vec<u16>>,
     /// Exclusive queues this connection declared (deleted when it closes).
@@ -188,7 +187,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         out: RefCell::new(Outbound::new(negotiated.frame_max)),
         negotiated,
         writer_signal: Signal::default(),
-        channels: RefCell::new(HashMap::new()),
+        channels: RefCell::new(Default::default()),
         confirm_dirty: RefCell::new(Vec::new()),
         exclusive_queues: RefCell::new(Vec::new()),
         last_read: Cell::new(now),

@@ -29,6 +29,11 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
+/// The hash map of the message path: aHash instead of SipHash (keys are
+/// queue names and connection ids; no untrusted-key DoS concern beyond
+/// what aHash's random keys already cover).
+pub type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+
 /// The broker's settings every shard reads.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -50,10 +55,10 @@ pub struct Shard {
     /// Replica of the metadata (on shard 0 also the authoritative copy).
     pub meta: RefCell<Metadata>,
     /// The queues this shard owns.
-    pub queues: RefCell<HashMap<ShortStr, Queue>>,
+    pub queues: RefCell<FastMap<ShortStr, Queue>>,
     /// Queues that may have deliveries to make.
     dirty: RefCell<Vec<ShortStr>>,
-    pub conns: RefCell<HashMap<u64, Rc<ConnShared>>>,
+    pub conns: RefCell<FastMap<u64, Rc<ConnShared>>>,
     next_conn_id: Cell<u64>,
     waiters: RefCell<HashMap<u64, oneshot::Sender<Reply>>>,
     next_token: Cell<u64>,
@@ -90,9 +95,9 @@ impl Shard {
             settings,
             mesh,
             meta: RefCell::new(meta),
-            queues: RefCell::new(HashMap::new()),
+            queues: RefCell::new(FastMap::default()),
             dirty: RefCell::new(Vec::new()),
-            conns: RefCell::new(HashMap::new()),
+            conns: RefCell::new(FastMap::default()),
             next_conn_id: Cell::new(1),
             waiters: RefCell::new(HashMap::new()),
             next_token: Cell::new(1),
@@ -211,7 +216,11 @@ impl Shard {
     }
 
     pub fn mark_dirty(&self, queue: &ShortStr) {
-        self.dirty.borrow_mut().push(queue.clone());
+        let mut dirty = self.dirty.borrow_mut();
+        // Batches mostly touch one queue over and over: skip the repeat.
+        if dirty.last() != Some(queue) {
+            dirty.push(queue.clone());
+        }
     }
 
     /// Runs everything queued for this shard itself, then hands the remote

@@ -10,19 +10,18 @@ use crate::broker::topology::Topology;
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::{MetaChange, QueueMeta};
 use crate::shard::{owner, Shard};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 pub struct Metadata {
     pub topology: Topology,
-    pub queues: HashMap<ShortStr, QueueMeta>,
+    pub queues: crate::shard::FastMap<ShortStr, QueueMeta>,
 }
 
 impl Metadata {
     pub fn new() -> Metadata {
         Metadata {
             topology: Topology::new(),
-            queues: HashMap::new(),
+            queues: Default::default(),
         }
     }
 }
