@@ -116,8 +116,15 @@ pub fn join(reports: Vec<Report>) -> Report {
     let Some(mut out) = it.next() else {
         return Report::default();
     };
-    for r in it {
-        out.metrics.extend(r.metrics);
+    for (step, r) in it.enumerate() {
+        for mut m in r.metrics {
+            // A name taken by an earlier step gets the step number, so
+            // `Report::get` (first match) still finds both.
+            if out.metrics.iter().any(|o| o.name == m.name) {
+                m.name = format!("{} (step {})", m.name, step + 2);
+            }
+            out.metrics.push(m);
+        }
         out.notes.extend(r.notes);
         if out.error.is_none() {
             out.error = r.error;
@@ -176,10 +183,11 @@ mod tests {
         a.push("published", 10.0, "msg", Better::Neither);
         let mut b = Report::new("s", "t", "recover-wait");
         b.push("drain rate", 5.0, "msg/s", Better::Higher);
+        b.push("published", 3.0, "msg", Better::Neither);
         b.error = Some("late".into());
         let j = join(vec![a, b]);
         let names: Vec<&str> = j.metrics.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["published", "drain rate"]);
+        assert_eq!(names, ["published", "drain rate", "published (step 2)"]);
         assert_eq!(j.settings, "fill; then recover-wait");
         assert_eq!(j.error.as_deref(), Some("late"));
         assert_eq!(join(Vec::new()), Report::default());

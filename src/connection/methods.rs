@@ -117,39 +117,25 @@ pub async fn handle(
         Method::QueueDeclare(m) => queue_declare(shard, conn, channel, m).await,
         Method::QueueBind(m) => {
             let queue = resolve_queue(conn, channel, m.queue)?;
-            let r = shard
-                .request(
-                    leader::LEADER,
-                    Request::Bind {
-                        source: m.exchange,
-                        destination: Destination::Queue(queue),
-                        routing_key: m.routing_key,
-                        arguments: m.arguments,
-                        conn: conn.key,
-                    },
-                )
-                .await;
-            done(r).map(|()| {
-                if !m.no_wait {
-                    conn.send_method(channel, QueueBindOk {});
-                }
-            })
+            let request = Request::Bind {
+                source: m.exchange,
+                destination: Destination::Queue(queue),
+                routing_key: m.routing_key,
+                arguments: m.arguments,
+                conn: conn.key,
+            };
+            leader_op(shard, conn, channel, request, m.no_wait, QueueBindOk {}).await
         }
         Method::QueueUnbind(m) => {
             let queue = resolve_queue(conn, channel, m.queue)?;
-            let r = shard
-                .request(
-                    leader::LEADER,
-                    Request::Unbind {
-                        source: m.exchange,
-                        destination: Destination::Queue(queue),
-                        routing_key: m.routing_key,
-                        arguments: m.arguments,
-                        conn: conn.key,
-                    },
-                )
-                .await;
-            done(r).map(|()| conn.send_method(channel, QueueUnbindOk {}))
+            let request = Request::Unbind {
+                source: m.exchange,
+                destination: Destination::Queue(queue),
+                routing_key: m.routing_key,
+                arguments: m.arguments,
+                conn: conn.key,
+            };
+            leader_op(shard, conn, channel, request, false, QueueUnbindOk {}).await
         }
         Method::QueuePurge(m) => {
             let queue = resolve_queue(conn, channel, m.queue)?;
@@ -187,79 +173,67 @@ pub async fn handle(
             })
         }
         Method::ExchangeDeclare(m) => {
-            let r = shard
-                .request(
-                    leader::LEADER,
-                    Request::DeclareExchange {
-                        name: m.exchange,
-                        kind: m.kind,
-                        passive: m.passive,
-                        durable: m.durable,
-                        auto_delete: m.auto_delete,
-                        internal: m.internal,
-                        arguments: m.arguments,
-                    },
-                )
-                .await;
-            done(r).map(|()| {
-                if !m.no_wait {
-                    conn.send_method(channel, ExchangeDeclareOk {});
-                }
-            })
+            let request = Request::DeclareExchange {
+                name: m.exchange,
+                kind: m.kind,
+                passive: m.passive,
+                durable: m.durable,
+                auto_delete: m.auto_delete,
+                internal: m.internal,
+                arguments: m.arguments,
+            };
+            leader_op(
+                shard,
+                conn,
+                channel,
+                request,
+                m.no_wait,
+                ExchangeDeclareOk {},
+            )
+            .await
         }
         Method::ExchangeDelete(m) => {
-            let r = shard
-                .request(
-                    leader::LEADER,
-                    Request::DeleteExchange {
-                        name: m.exchange,
-                        if_unused: m.if_unused,
-                    },
-                )
-                .await;
-            done(r).map(|()| {
-                if !m.no_wait {
-                    conn.send_method(channel, ExchangeDeleteOk {});
-                }
-            })
+            let request = Request::DeleteExchange {
+                name: m.exchange,
+                if_unused: m.if_unused,
+            };
+            leader_op(
+                shard,
+                conn,
+                channel,
+                request,
+                m.no_wait,
+                ExchangeDeleteOk {},
+            )
+            .await
         }
         Method::ExchangeBind(m) => {
-            let r = shard
-                .request(
-                    leader::LEADER,
-                    Request::Bind {
-                        source: m.source,
-                        destination: Destination::Exchange(m.destination),
-                        routing_key: m.routing_key,
-                        arguments: m.arguments,
-                        conn: conn.key,
-                    },
-                )
-                .await;
-            done(r).map(|()| {
-                if !m.no_wait {
-                    conn.send_method(channel, ExchangeBindOk {});
-                }
-            })
+            let request = Request::Bind {
+                source: m.source,
+                destination: Destination::Exchange(m.destination),
+                routing_key: m.routing_key,
+                arguments: m.arguments,
+                conn: conn.key,
+            };
+            leader_op(shard, conn, channel, request, m.no_wait, ExchangeBindOk {}).await
         }
         Method::ExchangeUnbind(m) => {
-            let r = shard
-                .request(
-                    leader::LEADER,
-                    Request::Unbind {
-                        source: m.source,
-                        destination: Destination::Exchange(m.destination),
-                        routing_key: m.routing_key,
-                        arguments: m.arguments,
-                        conn: conn.key,
-                    },
-                )
-                .await;
-            done(r).map(|()| {
-                if !m.no_wait {
-                    conn.send_method(channel, ExchangeUnbindOk {});
-                }
-            })
+            let request = Request::Unbind {
+                source: m.source,
+                destination: Destination::Exchange(m.destination),
+                routing_key: m.routing_key,
+                arguments: m.arguments,
+                conn: conn.key,
+            };
+            leader_op(
+                shard,
+                conn,
+                channel,
+                request,
+                m.no_wait,
+                ExchangeUnbindOk {},
+            )
+            .await
         }
         Method::BasicConsume(m) => consume(shard, conn, channel, m).await,
         Method::BasicCancel(m) => cancel(shard, conn, channel, m).await,
@@ -281,6 +255,22 @@ pub async fn handle(
             Ok(())
         }
     }
+}
+
+/// A metadata change through the leader; the -ok once every shard applied it.
+async fn leader_op(
+    shard: &Rc<Shard>,
+    conn: &ConnShared,
+    channel: u16,
+    request: Request,
+    no_wait: bool,
+    ok: impl Into<Method>,
+) -> AmqpResult<()> {
+    done(shard.request(leader::LEADER, request).await)?;
+    if !no_wait {
+        conn.send_method(channel, ok);
+    }
+    Ok(())
 }
 
 fn done(r: Reply) -> AmqpResult<()> {
