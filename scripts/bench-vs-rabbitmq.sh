@@ -11,14 +11,24 @@
 #   SHARDS=$(nproc)    warren --shards
 #   WARREN_PORT=5672   RABBIT_PORT=5673
 #   BACKLOG_N=1000000  messages in the backlog scenario
+#   RECOVERY_N=1000000 persistent messages in the restart-recovery scenario
+#   RECOVERY_SIGNALS="TERM KILL"  how the brokers are stopped before the
+#                      restart (one recovery-1m run per signal)
 #   CONNS_N=1000       idle connections;  QUEUES_N=20000  idle queues
 #   SCENARIOS="..."    which scenarios (default: all of `loadgen scenarios`)
 #   CARGO_TARGET_DIR   build directory (default ./target)
 #   OUT=BENCHMARKS.md
 #
 # RabbitMQ: installed with apt-get if missing, started by hand (no
-# systemd) on $RABBIT_PORT unless something already answers there. Only
-# the brokers this script started are stopped at the end.
+# systemd) on $RABBIT_PORT unless something already answers there (node
+# rabbit$RABBIT_PORT@localhost, data and logs in /tmp/rmq-$RABBIT_PORT).
+# Only the brokers this script started are stopped at the end.
+#
+# recovery-1m restarts both brokers (fill, stop with each signal of
+# RECOVERY_SIGNALS, start on the same data, time the recovery, drain), so it
+# needs a RabbitMQ this script started: with one that was already running it
+# is skipped. It runs first, so every later scenario runs against the
+# restarted brokers.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -31,10 +41,12 @@ RABBIT_PORT=${RABBIT_PORT:-5673}
 BACKLOG_N=${BACKLOG_N:-1000000}
 CONNS_N=${CONNS_N:-1000}
 QUEUES_N=${QUEUES_N:-20000}
+RECOVERY_N=${RECOVERY_N:-1000000}
+RECOVERY_SIGNALS=${RECOVERY_SIGNALS:-TERM KILL}
 OUT=${OUT:-BENCHMARKS.md}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 COMMAND="$0 $*"
-ENV_USED="DURATION=$DURATION ROUNDS=$ROUNDS SHARDS=$SHARDS BACKLOG_N=$BACKLOG_N CONNS_N=$CONNS_N QUEUES_N=$QUEUES_N"
+ENV_USED="DURATION=$DURATION ROUNDS=$ROUNDS SHARDS=$SHARDS BACKLOG_N=$BACKLOG_N CONNS_N=$CONNS_N QUEUES_N=$QUEUES_N RECOVERY_N=$RECOVERY_N RECOVERY_SIGNALS='$RECOVERY_SIGNALS'"
 
 log() { echo "bench: $*" >&2; }
 
@@ -47,6 +59,9 @@ listener_pid() {
 
 WARREN_PID=""
 STARTED_RABBIT=""
+RABBIT_WRAPPER=""   # the su process running rabbitmq-server, when we started it
+RMQ_HOME=/tmp/rmq-$RABBIT_PORT
+RMQ_NODE=rabbit$RABBIT_PORT@localhost
 WORK=$(mktemp -d /tmp/warren-bench.XXXXXX)
 
 cleanup() {
@@ -57,12 +72,24 @@ cleanup() {
     fi
     if [ -n "$STARTED_RABBIT" ]; then
         log "stopping the RabbitMQ this script started"
-        su rabbitmq -s /bin/sh -c "RABBITMQ_NODENAME=rabbit@localhost HOME=/tmp/rmq \
-            /usr/lib/rabbitmq/bin/rabbitmqctl -n rabbit@localhost stop" >/dev/null 2>&1 || true
+        su rabbitmq -s /bin/sh -c "RABBITMQ_NODENAME=$RMQ_NODE HOME=$RMQ_HOME \
+            /usr/lib/rabbitmq/bin/rabbitmqctl -n $RMQ_NODE stop" >/dev/null 2>&1 || true
     fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# Starts RabbitMQ in the background (does not wait for it): sets
+# RABBIT_WRAPPER. Same node, data and open-files limit every time.
+start_rabbit() {
+    mkdir -p "$RMQ_HOME" && chown rabbitmq "$RMQ_HOME"
+    # Raise the open-files limit first: idle-connections needs > 1024 sockets.
+    su rabbitmq -s /bin/sh -c "ulimit -n \$(ulimit -Hn); RABBITMQ_NODE_PORT=$RABBIT_PORT RABBITMQ_NODENAME=$RMQ_NODE \
+        RABBITMQ_MNESIA_BASE=$RMQ_HOME/mnesia RABBITMQ_LOG_BASE=$RMQ_HOME/log \
+        RABBITMQ_DIST_PORT=2$RABBIT_PORT HOME=$RMQ_HOME /usr/lib/rabbitmq/bin/rabbitmq-server" \
+        >>"$RMQ_HOME/out.log" 2>&1 &
+    RABBIT_WRAPPER=$!
+}
 
 # ---- RabbitMQ
 if ! answers "$RABBIT_PORT"; then
@@ -71,16 +98,11 @@ if ! answers "$RABBIT_PORT"; then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server
     fi
-    log "starting RabbitMQ on $RABBIT_PORT"
-    mkdir -p /tmp/rmq && chown rabbitmq /tmp/rmq
-    # Raise the open-files limit first: idle-connections needs > 1024 sockets.
-    su rabbitmq -s /bin/sh -c "ulimit -n \$(ulimit -Hn); RABBITMQ_NODE_PORT=$RABBIT_PORT RABBITMQ_NODENAME=rabbit@localhost \
-        RABBITMQ_MNESIA_BASE=/tmp/rmq/mnesia RABBITMQ_LOG_BASE=/tmp/rmq/log \
-        RABBITMQ_DIST_PORT=2$RABBIT_PORT HOME=/tmp/rmq /usr/lib/rabbitmq/bin/rabbitmq-server" \
-        >/tmp/rmq/out.log 2>&1 &
+    log "starting RabbitMQ on $RABBIT_PORT (node $RMQ_NODE, data in $RMQ_HOME)"
+    start_rabbit
     STARTED_RABBIT=1
     for _ in $(seq 1 120); do answers "$RABBIT_PORT" && break; sleep 1; done
-    answers "$RABBIT_PORT" || { log "RabbitMQ did not come up (see /tmp/rmq/out.log)"; exit 1; }
+    answers "$RABBIT_PORT" || { log "RabbitMQ did not come up (see $RMQ_HOME/out.log)"; exit 1; }
 else
     log "RabbitMQ already answers on $RABBIT_PORT: using it"
 fi
@@ -99,9 +121,13 @@ if answers "$WARREN_PORT"; then
     exit 1
 fi
 mkdir -p "$WORK/warren-data"
-"$TARGET/release/warren" --bind 127.0.0.1 --port "$WARREN_PORT" --shards "$SHARDS" \
-    --data-dir "$WORK/warren-data" 2>"$WORK/warren.log" &
-WARREN_PID=$!
+# Starts Warren in the background (does not wait for it): sets WARREN_PID.
+start_warren() {
+    "$TARGET/release/warren" --bind 127.0.0.1 --port "$WARREN_PORT" --shards "$SHARDS" \
+        --data-dir "$WORK/warren-data" 2>>"$WORK/warren.log" &
+    WARREN_PID=$!
+}
+start_warren
 for _ in $(seq 1 100); do grep -q "listening on" "$WORK/warren.log" && break; sleep 0.1; done
 grep -q "listening on" "$WORK/warren.log" || { cat "$WORK/warren.log" >&2; exit 1; }
 log "$(grep 'listening on' "$WORK/warren.log")"
@@ -109,12 +135,82 @@ log "$(grep 'listening on' "$WORK/warren.log")"
 # ---- the suite
 A="amqp://guest:guest@127.0.0.1:$WARREN_PORT/%2f"
 B="amqp://guest:guest@127.0.0.1:$RABBIT_PORT/%2f"
-ALL="idle-connections-1000 queues-100k 1p1c-16b 1p1c-1k persistent-confirms-1k 4p4c fanout-10 latency-10k backlog"
+ALL="recovery-1m idle-connections-1000 queues-100k 1p1c-16b 1p1c-1k persistent-confirms-1k 4p4c fanout-10 latency-10k backlog"
 SCENARIOS=${SCENARIOS:-$ALL}
 RESULTS=$WORK/results.md
 : >"$RESULTS"
 FAILED=""
+
+now_ns() { date +%s%N; }
+
+# Waits (up to 300 s) for a process that is not our child to exit.
+wait_gone() {
+    for _ in $(seq 1 3000); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+    return 1
+}
+
+# One broker through the restart test: fill, stop with signal $3, start on
+# the same data, time the recovery and drain. $1 = warren | rabbitmq,
+# $2 = URI. Appends "stop took X s" to $WORK/recovery-$1-$3.stop.
+recover_one() {
+    local name=$1 uri=$2 sig=$3 pid t0 t1
+    local base="$WORK/recovery-$name-$sig"
+    local flags=(--scenario recovery-1m --recovery "$RECOVERY_N" --uri "$uri" --quiet)
+    if [ "$name" = warren ]; then pid=$WARREN_PID; else pid=$RABBIT_PID; fi
+    log "recovery-1m ($name, SIG$sig): fill $RECOVERY_N"
+    "$LOADGEN" "${flags[@]}" --broker-pid "$pid" --save "$base.fill" || return 1
+    t0=$(now_ns)
+    kill "-$sig" "$pid"
+    if [ "$name" = warren ]; then
+        wait "$pid" 2>/dev/null || true
+    else
+        wait_gone "$pid" || { log "RabbitMQ did not exit after SIG$sig"; return 1; }
+        wait "$RABBIT_WRAPPER" 2>/dev/null || true
+    fi
+    t1=$(now_ns)
+    echo "$(( (t1 - t0) / 1000000 ))" >"$base.stop_ms"
+    # loadgen finds the restarted broker's pid from its listening socket
+    # (RabbitMQ's is unknown until then), the same way for both.
+    t0=$(now_ns)
+    if [ "$name" = warren ]; then start_warren; else start_rabbit; fi
+    "$LOADGEN" "${flags[@]}" --mode recover-wait --since-unix-ns "$t0" --save "$base.recover"
+    local rc=$?
+    if [ "$name" = rabbitmq ]; then
+        for _ in $(seq 1 600); do answers "$RABBIT_PORT" && break; sleep 0.2; done
+        RABBIT_PID=$(listener_pid "$RABBIT_PORT")
+    fi
+    return $rc
+}
+
+recovery_suite() {
+    if [ -z "$STARTED_RABBIT" ]; then
+        log "recovery-1m skipped: it restarts RabbitMQ, and this one was not started by this script"
+        echo "- recovery-1m skipped: the RabbitMQ on $RABBIT_PORT was not started by this script" >>"$RESULTS"
+        return 0
+    fi
+    for sig in $RECOVERY_SIGNALS; do
+        local ok=1
+        recover_one warren "$A" "$sig" || ok=0
+        kill -0 "$WARREN_PID" 2>/dev/null || { log "warren is not running after the restart"; return 1; }
+        recover_one rabbitmq "$B" "$sig" || ok=0
+        [ -n "$RABBIT_PID" ] || { log "RabbitMQ is not listening after the restart"; return 1; }
+        local w_stop r_stop
+        w_stop=$(cat "$WORK/recovery-warren-$sig.stop_ms" 2>/dev/null || echo '?')
+        r_stop=$(cat "$WORK/recovery-rabbitmq-$sig.stop_ms" 2>/dev/null || echo '?')
+        "$LOADGEN" merge --title "recovery-1m (SIG$sig)" --a-name warren --b-name rabbitmq \
+            --intro "Each broker in turn: \`--mode fill\` publishes $RECOVERY_N persistent 16 B messages to a durable queue (confirm window 1000) and waits for every confirm; the broker gets SIG$sig (exit took ${w_stop} ms for warren, ${r_stop} ms for rabbitmq); it is started again on the same data and \`--mode recover-wait\` (started with it) times, from the moment the process was launched, the first completed AMQP handshake and the first passive queue.declare that reports all $RECOVERY_N ready; RSS is read then; then 1 consumer (qos 1000, ack every 100) drains the queue. One run each." \
+            --a "$WORK/recovery-warren-$sig.fill" --a "$WORK/recovery-warren-$sig.recover" \
+            --b "$WORK/recovery-rabbitmq-$sig.fill" --b "$WORK/recovery-rabbitmq-$sig.recover" \
+            --markdown "$RESULTS" >&2 || ok=0
+        [ "$ok" = 1 ] || FAILED="$FAILED recovery-1m(SIG$sig)"
+    done
+}
+
 for s in $SCENARIOS; do
+    if [ "$s" = recovery-1m ]; then
+        recovery_suite || { FAILED="$FAILED recovery-1m"; echo "- **a broker did not come back in recovery-1m**" >>"$RESULTS"; break; }
+        continue
+    fi
     extra=(-z "$DURATION")
     rounds=$ROUNDS
     case $s in
