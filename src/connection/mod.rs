@@ -306,6 +306,9 @@ async fn reader_loop(
         if shard.alarms.active() && conn.published.get() {
             wait_out_alarm(shard, conn).await;
         }
+        if conn.published.get() {
+            shard.wait_for_log_space().await;
+        }
         // Back-pressure: stop reading while rings or our own socket are backed up.
         while shard.mesh.backlogged() || conn.out.borrow().queued_bytes() > OUTBOUND_HIGH_WATER {
             if conn.closing.get() {

@@ -215,6 +215,16 @@ impl Shard {
         .detach();
     }
 
+    /// Waits while this shard's log has more unsynced bytes than its limit
+    /// (publishers that do not wait for confirms must not outrun the disk).
+    /// Readers of this shard and ring receivers from other shards call it,
+    /// so a full ring pushes back on remote publishers too.
+    pub async fn wait_for_log_space(&self) {
+        if let Some(log) = &self.log {
+            log.wait_for_space().await;
+        }
+    }
+
     pub fn mark_dirty(&self, queue: &ShortStr) {
         let mut dirty = self.dirty.borrow_mut();
         // Batches mostly touch one queue over and over: skip the repeat.

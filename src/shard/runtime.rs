@@ -223,6 +223,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
             glommio::spawn_local(async move {
                 while let Some(batch) = rx.recv().await {
                     shard.handle_batch(batch);
+                    shard.wait_for_log_space().await;
                     glommio::executor().yield_task_queue_now().await;
                 }
                 let _ = peer;
