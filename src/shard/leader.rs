@@ -65,14 +65,51 @@ pub fn spawn(shard: Rc<Shard>, from: u16, token: u64, request: Request) {
         let reply = {
             let state = shard.leader.as_ref().expect("leader state");
             let _permit = state.lock.acquire_permit(1).await;
+            let durable = touches_durable(&shard, &request);
             let reply = handle(&shard, request).await;
-            crate::shard::durability::store_definitions(&shard);
+            if durable {
+                crate::shard::durability::store_definitions(&shard);
+            }
             reply
         };
         shard.reply(from, token, reply);
         shard.pump();
     })
     .detach();
+}
+
+/// Whether a change can alter the durable definitions (only those rewrite
+/// the definitions file; transient queues and exchanges never do).
+fn touches_durable(shard: &Shard, request: &Request) -> bool {
+    let meta = shard.meta.borrow();
+    let durable_queue = |name: &str| {
+        meta.queues
+            .get(name)
+            .is_some_and(|q| q.config.durable && !q.config.exclusive)
+    };
+    let durable_exchange = |name: &str| meta.topology.exchange(name).is_some_and(|x| x.durable);
+    let durable_destination = |d: &Destination| match d {
+        Destination::Queue(q) => durable_queue(q),
+        Destination::Exchange(x) => durable_exchange(x),
+    };
+    match request {
+        Request::DeclareQueue { config, .. } => config.durable && !config.exclusive,
+        Request::DeleteQueue { name, .. } | Request::ForgetQueue { name } => durable_queue(name),
+        Request::DeclareExchange { durable, .. } => *durable,
+        // Deleting an exchange can also drop durable bindings to it.
+        Request::DeleteExchange { .. } => true,
+        Request::Bind {
+            source,
+            destination,
+            ..
+        }
+        | Request::Unbind {
+            source,
+            destination,
+            ..
+        } => durable_exchange(source) && durable_destination(destination),
+        _ => false,
+    }
 }
 
 pub fn meta_ack(shard: &Rc<Shard>, token: u64) {
