@@ -149,6 +149,32 @@ wait_gone() {
     return 1
 }
 
+# Whether a process is alive (a zombie child is not).
+alive() {
+    local st
+    st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$st" ] && [ "$st" != Z ]
+}
+
+# Starts broker $1 and runs recover-wait (flags in RW_FLAGS) alongside,
+# stopping it if the broker process dies first (status 2 then).
+start_and_recover() {
+    local name=$1 out=$2 t0 lg watch
+    t0=$(now_ns)
+    if [ "$name" = warren ]; then start_warren; watch=$WARREN_PID; else start_rabbit; watch=$RABBIT_WRAPPER; fi
+    "$LOADGEN" "${RW_FLAGS[@]}" --mode recover-wait --since-unix-ns "$t0" --save "$out" &
+    lg=$!
+    while alive "$lg"; do
+        if ! alive "$watch"; then
+            kill "$lg" 2>/dev/null
+            wait "$lg" 2>/dev/null
+            return 2
+        fi
+        sleep 0.2
+    done
+    wait "$lg"
+}
+
 # One broker through the restart test: fill, stop with signal $3, start on
 # the same data, time the recovery and drain. $1 = warren | rabbitmq,
 # $2 = URI. Appends "stop took X s" to $WORK/recovery-$1-$3.stop.
@@ -171,10 +197,20 @@ recover_one() {
     echo "$(( (t1 - t0) / 1000000 ))" >"$base.stop_ms"
     # loadgen finds the restarted broker's pid from its listening socket
     # (RabbitMQ's is unknown until then), the same way for both.
-    t0=$(now_ns)
-    if [ "$name" = warren ]; then start_warren; else start_rabbit; fi
-    "$LOADGEN" "${flags[@]}" --mode recover-wait --since-unix-ns "$t0" --save "$base.recover"
+    RW_FLAGS=("${flags[@]}")
+    start_and_recover "$name" "$base.recover"
     local rc=$?
+    if [ "$rc" = 2 ]; then
+        # The broker exited while starting: say so, then give it one more
+        # start on the same data (1 s later) so the data can still be checked.
+        local why
+        if [ "$name" = warren ]; then why=$(tail -1 "$WORK/warren.log"); else why="see $RMQ_HOME/log"; fi
+        log "$name exited while restarting after SIG$sig ($why); starting it once more"
+        echo "- **$name exited while restarting after SIG$sig** (\`$why\`); its recovery-1m (SIG$sig) figures come from a second start on the same data 1 s later" >>"$WORK/recovery-notes.md"
+        sleep 1
+        start_and_recover "$name" "$base.recover"
+        rc=$?
+    fi
     if [ "$name" = rabbitmq ]; then
         for _ in $(seq 1 600); do answers "$RABBIT_PORT" && break; sleep 0.2; done
         RABBIT_PID=$(listener_pid "$RABBIT_PORT")
@@ -191,7 +227,7 @@ recovery_suite() {
     for sig in $RECOVERY_SIGNALS; do
         local ok=1
         recover_one warren "$A" "$sig" || ok=0
-        kill -0 "$WARREN_PID" 2>/dev/null || { log "warren is not running after the restart"; return 1; }
+        alive "$WARREN_PID" || { log "warren is not running after the restart"; return 1; }
         recover_one rabbitmq "$B" "$sig" || ok=0
         [ -n "$RABBIT_PID" ] || { log "RabbitMQ is not listening after the restart"; return 1; }
         local w_stop r_stop
@@ -202,6 +238,12 @@ recovery_suite() {
             --a "$WORK/recovery-warren-$sig.fill" --a "$WORK/recovery-warren-$sig.recover" \
             --b "$WORK/recovery-rabbitmq-$sig.fill" --b "$WORK/recovery-rabbitmq-$sig.recover" \
             --markdown "$RESULTS" >&2 || ok=0
+        if [ -f "$WORK/recovery-notes.md" ]; then
+            cat "$WORK/recovery-notes.md" >>"$RESULTS"
+            echo >>"$RESULTS"
+            rm -f "$WORK/recovery-notes.md"
+            ok=0
+        fi
         [ "$ok" = 1 ] || FAILED="$FAILED recovery-1m(SIG$sig)"
     done
 }
@@ -224,7 +266,7 @@ for s in $SCENARIOS; do
         --scenario "$s" "${extra[@]}" --quiet --markdown "$RESULTS" --json "$WORK/$s.json"; then
         FAILED="$FAILED $s"
     fi
-    if ! kill -0 "$WARREN_PID" 2>/dev/null; then
+    if ! alive "$WARREN_PID"; then
         log "warren exited during $s; its log:"
         tail -20 "$WORK/warren.log" >&2
         echo "- **warren exited during $s**" >>"$RESULTS"

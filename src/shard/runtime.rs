@@ -127,7 +127,15 @@ pub fn run(settings: Settings) -> io::Result<()> {
         handles.push(handle);
         let (port, admin) = port_rx
             .recv_timeout(Duration::from_secs(120))
-            .map_err(|_| io::Error::other("shard did not start"))??;
+            .map_err(|e| match e {
+                mpsc::RecvTimeoutError::Timeout => {
+                    io::Error::other(format!("shard {id} did not start within 120 s"))
+                }
+                mpsc::RecvTimeoutError::Disconnected => io::Error::other(format!(
+                    "shard {id}'s executor stopped while starting (glommio could not \
+                     set it up: io_uring or locked-memory limits?)"
+                )),
+            })??;
         bound_port = port;
         admin_port = admin_port.or(admin);
     }
