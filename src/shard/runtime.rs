@@ -125,17 +125,18 @@ pub fn run(settings: Settings) -> io::Result<()> {
             })
             .map_err(|e| io::Error::other(e.to_string()))?;
         handles.push(handle);
-        let (port, admin) = port_rx
-            .recv_timeout(Duration::from_secs(120))
-            .map_err(|e| match e {
-                mpsc::RecvTimeoutError::Timeout => {
-                    io::Error::other(format!("shard {id} did not start within 120 s"))
-                }
-                mpsc::RecvTimeoutError::Disconnected => io::Error::other(format!(
-                    "shard {id}'s executor stopped while starting (glommio could not \
+        let (port, admin) =
+            port_rx
+                .recv_timeout(Duration::from_secs(120))
+                .map_err(|e| match e {
+                    mpsc::RecvTimeoutError::Timeout => {
+                        io::Error::other(format!("shard {id} did not start within 120 s"))
+                    }
+                    mpsc::RecvTimeoutError::Disconnected => io::Error::other(format!(
+                        "shard {id}'s executor stopped while starting (glommio could not \
                      set it up: io_uring or locked-memory limits?)"
-                )),
-            })??;
+                    )),
+                })??;
         bound_port = port;
         admin_port = admin_port.or(admin);
     }
