@@ -342,8 +342,11 @@ fn dead_segments_are_deleted_and_acks_outlive_their_messages() {
             log.release(p.segment, a.segment);
         }
         log.sync_all().await.unwrap();
-        for _ in 0..200 {
-            if !log.segments().contains(&seg_a) {
+        // The log forgets the segment first and unlinks its file after:
+        // wait for both.
+        for _ in 0..400 {
+            if !log.segments().contains(&seg_a) && !files(&dir).contains(&segment::file_name(seg_a))
+            {
                 break;
             }
             sleep_ms(5).await;
