@@ -41,7 +41,6 @@ pub fn run(settings: Settings) -> io::Result<()> {
         crate::shard::alarms::start_monitor(settings.limits.clone(), settings.data_dir.clone());
 
     // Shard 0 binds first (it resolves --port 0); the others bind the same port.
-    let (port_tx, port_rx) = mpsc::channel::<io::Result<(u16, Option<u16>)>>();
     let mut admin_port = None;
     let mut handles = Vec::with_capacity(shards);
     let mut bound_port = settings.port;
@@ -50,7 +49,9 @@ pub fn run(settings: Settings) -> io::Result<()> {
         settings.port = bound_port;
         let mesh = mesh.clone();
         let shutdown = shutdown.clone();
-        let port_tx = port_tx.clone();
+        // One channel per shard: if its executor dies while starting, the
+        // sender is dropped and the wait below says so at once.
+        let (port_tx, port_rx) = mpsc::channel::<io::Result<(u16, Option<u16>)>>();
         let alarms = alarms.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
             .name(&format!("shard-{id}"))
