@@ -135,6 +135,9 @@ impl ConnShared {
 enum Ending {
     /// Socket closed or failed, or a close handshake finished.
     Gone,
+    /// The client sent connection.close: close-ok goes out once everything
+    /// of the connection (its exclusive queues too) is gone.
+    ClientClosed,
     /// A hard error: connection.close was sent; wait for close-ok.
     Closing,
 }
@@ -225,6 +228,11 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     }
     conn.closing.set(true);
     teardown(&shard, &conn).await;
+    if let Ending::ClientClosed = ending {
+        // As RabbitMQ: by the time the client has close-ok, its exclusive
+        // queues are gone and its unacked messages are back in their queues.
+        conn.send_method(0, ConnectionCloseOk {});
+    }
     shard.conns.borrow_mut().remove(&key.id);
     conn.writer_done.set(true);
     conn.notify_writer();
@@ -290,6 +298,10 @@ async fn reader_loop(
                 Ok(FrameOutcome::Closed) => {
                     flush_confirms(conn);
                     return Ending::Gone;
+                }
+                Ok(FrameOutcome::ClientClosed) => {
+                    flush_confirms(conn);
+                    return Ending::ClientClosed;
                 }
                 Err((err, class_id, method_id)) => {
                     flush_confirms(conn);
@@ -369,6 +381,8 @@ fn hard_close(conn: &ConnShared, err: &AmqpError, class_id: u16, method_id: u16)
 
 pub enum FrameOutcome {
     Continue,
+    /// The client asked to close the connection.
+    ClientClosed,
     /// The connection was closed by a completed close handshake.
     Closed,
 }
@@ -409,10 +423,7 @@ async fn handle_frame(
 
 fn handle_connection_method(conn: &ConnShared, method: Method) -> Result<FrameOutcome, HardError> {
     match method {
-        Method::ConnectionClose(_) => {
-            conn.send_method(0, ConnectionCloseOk {});
-            Ok(FrameOutcome::Closed)
-        }
+        Method::ConnectionClose(_) => Ok(FrameOutcome::ClientClosed),
         Method::ConnectionCloseOk(_) => Ok(FrameOutcome::Closed),
         Method::ConnectionBlocked(_) | Method::ConnectionUnblocked(_) => Ok(FrameOutcome::Continue),
         Method::ConnectionUpdateSecret(_) => {
