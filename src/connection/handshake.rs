@@ -180,12 +180,10 @@ fn amqplain_table(raw: &mut Bytes) -> FieldTable {
     table
 }
 
-fn wants_auth_failure_close(props: &FieldTable) -> bool {
+/// Whether the client advertised `name` in its capabilities table.
+pub fn client_capability(props: &FieldTable, name: &str) -> bool {
     match props.get("capabilities") {
-        Some(FieldValue::Table(caps)) => caps
-            .get("authentication_failure_close")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false),
+        Some(FieldValue::Table(caps)) => caps.get(name).and_then(|v| v.as_bool()).unwrap_or(false),
         _ => false,
     }
 }
@@ -227,7 +225,7 @@ pub async fn run(
     let user = match authenticate(&start_ok) {
         Ok(user) => user,
         Err(e) => {
-            if wants_auth_failure_close(&start_ok.client_properties) {
+            if client_capability(&start_ok.client_properties, "authentication_failure_close") {
                 let _ = send(stream, close_method(&e, 0, 0)).await;
             }
             return Err(HandshakeError::Refused(e));

@@ -342,7 +342,8 @@ async fn reader_loop(
 /// (connection.blocked, if it understands it) and read nothing until the
 /// alarm clears.
 async fn wait_out_alarm(shard: &Rc<Shard>, conn: &ConnShared) {
-    let notify = client_understands_blocked(conn);
+    let notify =
+        handshake::client_capability(&conn.negotiated.client_properties, "connection.blocked");
     if notify {
         conn.send_method(
             0,
@@ -356,17 +357,6 @@ async fn wait_out_alarm(shard: &Rc<Shard>, conn: &ConnShared) {
     }
     if notify {
         conn.send_method(0, ConnectionUnblocked {});
-    }
-}
-
-fn client_understands_blocked(conn: &ConnShared) -> bool {
-    use crate::protocol::types::FieldValue;
-    match conn.negotiated.client_properties.get("capabilities") {
-        Some(FieldValue::Table(caps)) => caps
-            .get("connection.blocked")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false),
-        _ => false,
     }
 }
 

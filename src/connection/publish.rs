@@ -6,7 +6,7 @@
 
 use crate::broker::error::{code, AmqpError};
 use crate::broker::message::{Body, Message};
-use crate::broker::topology::RouteResult;
+use crate::broker::topology::{exchange_not_found, publish_to_internal, RouteResult};
 use crate::connection::channel::{PendingPublish, MAX_MESSAGE_SIZE};
 use crate::connection::{close_channel_with_error, direct_reply, ConnShared, HardError};
 use crate::protocol::methods::{BasicPublish, BasicReturn, Method};
@@ -173,19 +173,20 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
         None
     };
     let persistent = header.delivery_mode() == Some(2);
-    let mut destinations: Vec<ShortStr> = Vec::new();
-    let routed = {
+    // The shard's routing scratch space: no allocation per publish.
+    let mut destinations = std::mem::take(&mut *shard.route_scratch.borrow_mut());
+    destinations.clear();
+    {
         let meta = shard.meta.borrow();
-        if let Some(x) = meta.topology.exchange(&method.exchange) {
-            if x.internal {
-                drop(meta);
-                let e = AmqpError::access_refused(format!(
-                    "cannot publish to internal exchange '{}' in vhost '/'",
-                    method.exchange
-                ));
-                close_channel_with_error(shard, conn, channel, &e, 60, 40);
-                return;
-            }
+        if meta
+            .topology
+            .exchange(&method.exchange)
+            .is_some_and(|x| x.internal)
+        {
+            drop(meta);
+            let e = publish_to_internal(&method.exchange);
+            close_channel_with_error(shard, conn, channel, &e, 60, 40);
+            return;
         }
         match meta.topology.route(
             &method.exchange,
@@ -195,8 +196,7 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
         ) {
             RouteResult::ExchangeNotFound => {
                 drop(meta);
-                let e =
-                    AmqpError::not_found(format!("no exchange '{}' in vhost '/'", method.exchange));
+                let e = exchange_not_found(&method.exchange);
                 close_channel_with_error(shard, conn, channel, &e, 60, 40);
                 return;
             }
@@ -227,23 +227,20 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
                 }
             }
         }
-        // One envelope per owner shard; a durable copy of a persistent
-        // message asks its owner for a confirm after the fsync.
-        let mut by_owner: Vec<(u16, Vec<ShortStr>, bool)> = Vec::new();
-        for queue in destinations {
+        // One envelope per owner shard; the owner decides whether its copies
+        // are durable (confirm after the fsync) or not.
+        let mut by_owner: Vec<(u16, Vec<ShortStr>)> = Vec::new();
+        for queue in destinations.drain(..) {
             let Some(q) = meta.queues.get(&queue) else {
                 continue;
             };
-            let durable_copy = persistent && q.config.durable;
-            match by_owner.iter_mut().find(|(o, _, _)| *o == q.owner) {
-                Some(entry) => {
-                    entry.1.push(queue);
-                    entry.2 |= durable_copy;
-                }
-                None => by_owner.push((q.owner, vec![queue], durable_copy)),
+            match by_owner.iter_mut().find(|(o, _)| *o == q.owner) {
+                Some(entry) => entry.1.push(queue),
+                None => by_owner.push((q.owner, vec![queue])),
             }
             routed += 1;
         }
+        *shard.route_scratch.borrow_mut() = destinations;
         // In confirm mode every owner confirms its copies once they are
         // enqueued (and, for durable copies, on disk), as RabbitMQ does.
         let owners = by_owner.len() as u32;
@@ -257,7 +254,7 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
         } else {
             None
         };
-        for (owner, queues, _durable) in by_owner {
+        for (owner, queues) in by_owner {
             let confirm = seq.map(|seq| ConfirmTicket {
                 shard: shard.id,
                 conn: conn.key.id,
@@ -297,10 +294,6 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
                 conn.notify_writer();
             }
         }
-        routed
-    };
-    if routed > 0 || confirming {
-        let _ = routed;
     }
     if confirming {
         // An unroutable publish is confirmed now; routed ones when their

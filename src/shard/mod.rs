@@ -68,6 +68,8 @@ pub struct Shard {
     pub shutting_down: Cell<bool>,
     /// Publishes whose durable copies on this shard wait for the next fsync.
     awaiting_fsync: RefCell<Vec<ConfirmTicket>>,
+    /// Reused by every publish routed on this shard (queue names).
+    pub route_scratch: RefCell<Vec<ShortStr>>,
     /// Publishes confirmed by the next pump.
     confirm_ready: RefCell<Vec<ConfirmTicket>>,
     /// This shard's log (persistent messages of the durable queues it owns).
@@ -105,6 +107,7 @@ impl Shard {
             counters: Counters::default(),
             shutting_down: Cell::new(false),
             awaiting_fsync: RefCell::new(Vec::new()),
+            route_scratch: RefCell::new(Vec::new()),
             confirm_ready: RefCell::new(Vec::new()),
             log,
             alarms,
