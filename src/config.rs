@@ -16,7 +16,7 @@ pub const USAGE: &str = "usage: warren [--bind ADDR] [--port PORT] [--data-dir D
                    block publishers above this RSS: bytes, or a fraction of RAM
                    like 0.4 (env WARREN_MEMORY_HIGH_WATERMARK, default 0.4)
   --admin-port PORT
-                   read-only admin endpoint on 127.0.0.1 for `warren ctl`
+                   admin endpoint on 127.0.0.1 for `warren ctl`
                    (env WARREN_ADMIN_PORT; default AMQP port + 10000, or a
                    free port when --port is 0; 'off' disables it)
   --disk-free-limit BYTES
@@ -70,9 +70,8 @@ pub fn parse(
         .ok_or_else(|| format!("invalid shard count '{shards}' (1..=256)"))?;
     let memory_high_watermark = parse_watermark(&watermark)
         .ok_or_else(|| format!("invalid memory high watermark '{watermark}'"))?;
-    let disk_free_limit: u64 = disk_limit
-        .parse()
-        .map_err(|_| format!("invalid disk free limit '{disk_limit}'"))?;
+    let disk_free_limit = parse_disk_free_limit(&disk_limit)
+        .ok_or_else(|| format!("invalid disk free limit '{disk_limit}'"))?;
     let admin_port = match admin.as_deref() {
         Some("off") => None,
         Some(p) => Some(p.parse().map_err(|_| format!("invalid admin port '{p}'"))?),
@@ -92,8 +91,10 @@ pub fn parse(
     })
 }
 
-/// Bytes, or a fraction (with a '.') of the machine's memory.
-fn parse_watermark(v: &str) -> Option<u64> {
+/// A memory high watermark: bytes, or a fraction (with a '.', 0.0..=1.0) of
+/// the machine's memory. Shared by `--memory-high-watermark` and
+/// `warren ctl set_vm_memory_high_watermark`.
+pub fn parse_watermark(v: &str) -> Option<u64> {
     if v.contains('.') {
         let f: f64 = v.parse().ok()?;
         if !(0.0..=1.0).contains(&f) {
@@ -104,6 +105,12 @@ fn parse_watermark(v: &str) -> Option<u64> {
     } else {
         v.parse().ok()
     }
+}
+
+/// A free-disk limit in bytes. Shared by `--disk-free-limit` and
+/// `warren ctl set_disk_free_limit`.
+pub fn parse_disk_free_limit(v: &str) -> Option<u64> {
+    v.parse().ok()
 }
 
 #[cfg(test)]
@@ -141,6 +148,22 @@ mod tests {
                 .admin_port,
             None
         );
+    }
+
+    #[test]
+    fn watermark_is_bytes_or_a_fraction_of_ram() {
+        assert_eq!(parse_watermark("1234"), Some(1234));
+        assert_eq!(parse_watermark("0"), Some(0));
+        let total = crate::shard::alarms::total_memory_bytes().unwrap_or(0);
+        assert_eq!(parse_watermark("0.5"), Some((total as f64 * 0.5) as u64));
+        assert_eq!(parse_watermark("1.0"), Some(total));
+        for bad in ["1.5", "-0.1", "-1", "x", "", "0.4x", "1GB"] {
+            assert_eq!(parse_watermark(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_disk_free_limit("50000000"), Some(50_000_000));
+        for bad in ["-1", "1.5", "x", ""] {
+            assert_eq!(parse_disk_free_limit(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Operations: the admin listings through `warren ctl` (queues with ready /
 //! unacked / consumers, exchanges, bindings, connections, channels,
-//! consumers, counters) and the memory alarm (connection.blocked /
-//! unblocked for publishers). Each test runs with 1 and 2 shards.
+//! consumers, counters) and the memory and disk alarms (connection.blocked
+//! for publishers, then connection.unblocked once `warren ctl
+//! set_vm_memory_high_watermark` / `set_disk_free_limit` clears them). Each
+//! test runs with 1 and 2 shards.
 
 mod common;
 
@@ -14,6 +16,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::BasicProperties as LapinProperties;
 use std::process::Command;
+use std::time::Duration;
 
 /// The admin address the broker printed at start.
 fn admin_addr(b: &Broker) -> String {
@@ -29,13 +32,20 @@ fn admin_addr(b: &Broker) -> String {
 }
 
 fn ctl(b: &Broker, command: &str) -> String {
+    ctl_with(b, &[command])
+}
+
+/// Runs the real `warren ctl <words…>` against the broker; panics unless it
+/// succeeds, returns what it printed.
+fn ctl_with(b: &Broker, words: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["ctl", "--admin", &admin_addr(b), command])
+        .args(["ctl", "--admin", &admin_addr(b)])
+        .args(words)
         .output()
         .expect("run warren ctl");
     assert!(
         out.status.success(),
-        "warren ctl {command} failed: {}",
+        "warren ctl {words:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8")
@@ -207,45 +217,182 @@ fn raw_connect_blocking_aware(b: &Broker) -> (RawConn, u32) {
     (c, frame_max)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_alarm_blocks_publishers() {
+/// Messages ready in `queue`, by a passive declare.
+async fn ready_count(ch: &lapin::Channel, queue: &str) -> u32 {
+    ch.queue_declare(
+        queue.into(),
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("passive declare on a non-publishing connection")
+    .message_count()
+}
+
+/// Waits (bounded) until `queue` holds `n` ready messages.
+async fn wait_ready(ch: &lapin::Channel, queue: &str, n: u32) {
+    let mut last = 0;
+    for _ in 0..250 {
+        last = ready_count(ch, queue).await;
+        if last == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{queue} holds {last} ready messages, wanted {n}");
+}
+
+/// The alarm that `flags` raise from the start blocks a publisher that
+/// advertises `connection.blocked`: its first publish is taken, then it gets
+/// connection.blocked with `reason` and nothing more is read from it (a
+/// second publish stays out of the queue), while a connection that never
+/// published is served. `warren ctl <set_limit> <value>` clears the alarm:
+/// the publisher gets connection.unblocked and its second message arrives.
+async fn alarm_blocks_until_ctl_clears_it(
+    flags: &[&str],
+    reason: &str,
+    set_limit: &str,
+    value: &str,
+) {
     for shards in SHARD_COUNTS {
-        // A watermark of one byte: the alarm is on from the start.
-        let b = Broker::start_with_args(shards, &["--memory-high-watermark", "1"]);
+        let b = Broker::start_with_args(shards, flags);
         if b.is_external() {
             return;
         }
         let (mut c, frame_max) = raw_connect_blocking_aware(&b);
         c.channel_open(1);
         let (q, _, _) = c.queue_declare(1, &unique_name("alarm"));
-        c.basic_publish(1, "", &q, b"x", frame_max);
-        // The publish is taken, then the connection is blocked.
+        c.basic_publish(1, "", &q, b"first", frame_max);
         let m = c.expect_method();
         assert_eq!(
             (m.channel, m.class, m.method),
             (0, 10, 60),
             "connection.blocked: {m:?}"
         );
-        assert_eq!(m.reader().shortstr(), "low on memory");
-        within(async {
-            // A connection that never published is not blocked: it can still
-            // declare and read the queue, which holds the message.
+        assert_eq!(m.reader().shortstr(), reason);
+        // Sent while blocked: the broker leaves it in the socket.
+        c.basic_publish(1, "", &q, b"second", frame_max);
+
+        let (reader, rch) = within(async {
             let reader = lapin_connect(&b).await;
             let rch = reader.create_channel().await.expect("channel");
-            let ok = rch
-                .queue_declare(
-                    q.as_str().into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .expect("passive declare on a non-publishing connection");
-            assert_eq!(ok.message_count(), 1);
+            wait_ready(&rch, &q, 1).await;
+            // Several alarm samples and reader polls later, still one.
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            assert_eq!(
+                ready_count(&rch, &q).await,
+                1,
+                "a blocked publisher's message was enqueued"
+            );
+            (reader, rch)
+        })
+        .await;
+
+        let out = ctl_with(&b, &[set_limit, value]);
+        assert!(out.starts_with("Setting "), "warren ctl {set_limit}: {out}");
+        let m = c.expect_method();
+        assert_eq!(
+            (m.channel, m.class, m.method),
+            (0, 10, 61),
+            "connection.unblocked: {m:?}"
+        );
+
+        within(async {
+            wait_ready(&rch, &q, 2).await;
+            for body in [&b"first"[..], b"second"] {
+                let got = rch
+                    .basic_get(q.as_str().into(), BasicGetOptions { no_ack: true })
+                    .await
+                    .expect("get")
+                    .expect("get-ok");
+                assert_eq!(got.delivery.data, body);
+            }
             reader.close(200, "".into()).await.expect("close");
         })
         .await;
+        let what = reason.trim_start_matches("low on ");
+        assert!(
+            b.log()
+                .iter()
+                .any(|l| l.contains(&format!("{what} alarm cleared"))),
+            "the broker logs the cleared alarm:\n{}",
+            b.log().join("\n")
+        );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_alarm_blocks_publishers_until_the_watermark_is_raised() {
+    // A watermark of one byte: the alarm is on from the start; a petabyte
+    // clears it.
+    alarm_blocks_until_ctl_clears_it(
+        &["--memory-high-watermark", "1"],
+        "low on memory",
+        "set_vm_memory_high_watermark",
+        "1000000000000000",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_alarm_blocks_publishers_until_the_limit_is_lowered() {
+    // A petabyte of free disk required: the alarm is on from the start;
+    // one byte clears it.
+    alarm_blocks_until_ctl_clears_it(
+        &["--disk-free-limit", "1000000000000000"],
+        "low on disk",
+        "set_disk_free_limit",
+        "1",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_refuses_bad_limits() {
+    let b = Broker::start(1);
+    if b.is_external() {
+        return;
+    }
+    let run = |words: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_warren"))
+            .args(["ctl", "--admin", &admin_addr(&b)])
+            .args(words)
+            .output()
+            .expect("run warren ctl")
+    };
+    for words in [
+        &["set_disk_free_limit"][..],
+        &["set_disk_free_limit", "lots"],
+        &["set_vm_memory_high_watermark", "1.5"],
+    ] {
+        assert_eq!(run(words).status.code(), Some(2), "usage error: {words:?}");
+    }
+    // The broker checks too, and only POST changes a limit.
+    let http = |request: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(admin_addr(&b)).expect("connect admin");
+        s.write_all(request.as_bytes()).expect("write");
+        let mut response = String::new();
+        s.read_to_string(&mut response).expect("read");
+        response
+    };
+    let r = http("POST /set_disk_free_limit/x HTTP/1.0\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.0 400"), "{r}");
+    let r = http("GET /set_disk_free_limit/1 HTTP/1.0\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.0 405"), "{r}");
+    let out = ctl_with(
+        &b,
+        &["set_vm_memory_high_watermark", "absolute", "2000000000"],
+    );
+    assert_eq!(
+        out,
+        "Setting memory high watermark to 2000000000 bytes ...\n"
+    );
+    assert!(b
+        .log()
+        .iter()
+        .any(|l| l.contains("admin: setting memory high watermark to 2000000000 bytes")));
 }

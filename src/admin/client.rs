@@ -1,13 +1,24 @@
 //! `warren ctl <command> [--admin HOST:PORT]`: fetches a listing from the
-//! broker's admin endpoint and prints it. Commands follow rabbitmqctl's
-//! names: list_queues, list_exchanges, list_bindings, list_connections,
-//! list_channels, list_consumers, and status (the live counters).
+//! broker's admin endpoint and prints it, or changes a resource alarm
+//! limit. Commands follow rabbitmqctl's names: list_queues, list_exchanges,
+//! list_bindings, list_connections, list_channels, list_consumers, status
+//! (the live counters), set_disk_free_limit <bytes> and
+//! set_vm_memory_high_watermark <fraction | bytes | absolute bytes>.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-pub const USAGE: &str = "usage: warren ctl <list_queues|list_exchanges|list_bindings|list_connections|list_channels|list_consumers|status> [--admin HOST:PORT]
+pub const USAGE: &str = "usage: warren ctl <command> [--admin HOST:PORT]
+
+commands:
+  list_queues | list_exchanges | list_bindings | list_connections
+  list_channels | list_consumers | status
+  set_disk_free_limit BYTES
+                      block publishers when the data dir's disk has less free
+  set_vm_memory_high_watermark FRACTION | BYTES | absolute BYTES
+                      block publishers above this RSS (a fraction of RAM such
+                      as 0.4, or bytes; 0 disables the memory alarm)
 
   --admin HOST:PORT   the broker's admin endpoint (env WARREN_ADMIN, default 127.0.0.1:15672)";
 
@@ -25,10 +36,29 @@ pub fn listing_of(command: &str) -> Option<&'static str> {
     })
 }
 
+/// The HTTP method and path of a ctl command with its arguments (the words
+/// after `ctl`, without `--admin`); None for a usage error. Values are
+/// checked here with the broker's own parsers, and again by the broker.
+pub fn request_of(words: &[&str]) -> Option<(&'static str, String)> {
+    match words {
+        [command] => listing_of(command).map(|l| ("GET", format!("/{l}"))),
+        ["set_disk_free_limit", bytes] => crate::config::parse_disk_free_limit(bytes)
+            .map(|_| ("POST", format!("/set_disk_free_limit/{bytes}"))),
+        // rabbitmqctl's form for bytes.
+        ["set_vm_memory_high_watermark", "absolute", bytes] => bytes
+            .parse::<u64>()
+            .ok()
+            .map(|_| ("POST", format!("/set_vm_memory_high_watermark/{bytes}"))),
+        ["set_vm_memory_high_watermark", value] => crate::config::parse_watermark(value)
+            .map(|_| ("POST", format!("/set_vm_memory_high_watermark/{value}"))),
+        _ => None,
+    }
+}
+
 /// Runs `warren ctl ARGS`; returns the process exit code.
 pub fn run(args: &[String]) -> i32 {
     let mut admin = std::env::var("WARREN_ADMIN").unwrap_or_else(|_| "127.0.0.1:15672".into());
-    let mut command = None;
+    let mut words = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -37,14 +67,13 @@ pub fn run(args: &[String]) -> i32 {
                 None => return usage(),
             },
             "-h" | "--help" => return usage(),
-            other if command.is_none() => command = Some(other.to_string()),
-            _ => return usage(),
+            other => words.push(other),
         }
     }
-    let Some(listing) = command.as_deref().and_then(listing_of) else {
+    let Some((method, path)) = request_of(&words) else {
         return usage();
     };
-    match fetch(&admin, listing) {
+    match request(&admin, method, &path) {
         Ok(body) => {
             print!("{body}");
             0
@@ -63,9 +92,15 @@ fn usage() -> i32 {
 
 /// GET /<listing> from the admin endpoint; returns the body.
 pub fn fetch(admin: &str, listing: &str) -> std::io::Result<String> {
+    request(admin, "GET", &format!("/{listing}"))
+}
+
+/// Sends one request to the admin endpoint; returns the body of a 200
+/// response (any other status is an error carrying the body's text).
+pub fn request(admin: &str, method: &str, path: &str) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(admin)?;
     stream.set_read_timeout(Some(Duration::from_secs(15)))?;
-    let request = format!("GET /{listing} HTTP/1.0\r\nHost: {admin}\r\n\r\n");
+    let request = format!("{method} {path} HTTP/1.0\r\nHost: {admin}\r\n\r\n");
     stream.write_all(request.as_bytes())?;
     let mut response = String::new();
     stream.take(64 << 20).read_to_string(&mut response)?;
@@ -87,5 +122,41 @@ mod tests {
         assert_eq!(listing_of("list_queues"), Some("queues"));
         assert_eq!(listing_of("status"), Some("counters"));
         assert_eq!(listing_of("nope"), None);
+    }
+
+    #[test]
+    fn commands_map_to_requests() {
+        let req = |words: &[&str]| request_of(words);
+        assert_eq!(req(&["list_queues"]), Some(("GET", "/queues".into())));
+        assert_eq!(req(&["status"]), Some(("GET", "/counters".into())));
+        assert_eq!(
+            req(&["set_disk_free_limit", "1"]),
+            Some(("POST", "/set_disk_free_limit/1".into()))
+        );
+        assert_eq!(
+            req(&["set_vm_memory_high_watermark", "0.6"]),
+            Some(("POST", "/set_vm_memory_high_watermark/0.6".into()))
+        );
+        assert_eq!(
+            req(&["set_vm_memory_high_watermark", "2000000000"]),
+            Some(("POST", "/set_vm_memory_high_watermark/2000000000".into()))
+        );
+        assert_eq!(
+            req(&["set_vm_memory_high_watermark", "absolute", "2000000000"]),
+            Some(("POST", "/set_vm_memory_high_watermark/2000000000".into()))
+        );
+        for bad in [
+            &[][..],
+            &["nope"],
+            &["list_queues", "extra"],
+            &["set_disk_free_limit"],
+            &["set_disk_free_limit", "-5"],
+            &["set_disk_free_limit", "1", "2"],
+            &["set_vm_memory_high_watermark", "1.5"],
+            &["set_vm_memory_high_watermark", "absolute", "0.4"],
+            &["set_vm_memory_high_watermark", "absolute"],
+        ] {
+            assert_eq!(req(bad), None, "{bad:?}");
+        }
     }
 }

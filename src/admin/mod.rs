@@ -1,11 +1,20 @@
-//! Operations: a small read-only admin endpoint (plain HTTP/1.0 on
-//! localhost, served by shard 0) and the `warren ctl` client that prints its
-//! listings like `rabbitmqctl list_queues` does — queues (ready, unacked,
-//! consumers), exchanges, bindings, connections, channels, consumers, and
-//! the live counters. `curl http://127.0.0.1:<admin-port>/queues` works too.
+//! Operations: a small admin endpoint (plain HTTP/1.0 on localhost, served
+//! by shard 0) and the `warren ctl` client that prints its listings like
+//! `rabbitmqctl list_queues` does — queues (ready, unacked, consumers),
+//! exchanges, bindings, connections, channels, consumers, and the live
+//! counters. `curl http://127.0.0.1:<admin-port>/queues` works too.
 //!
-//! Shard 0 gathers a snapshot from every shard over the mesh; formatting is
-//! pure (`render`) so it is unit-tested alone.
+//! `GET /<listing>` reads a listing. Two requests change the resource alarm
+//! limits at run time, like rabbitmqctl's commands of the same names:
+//! `POST /set_disk_free_limit/<bytes>` and
+//! `POST /set_vm_memory_high_watermark/<bytes|fraction>` (localhost only,
+//! like the listings). The response comes once the alarm monitor has
+//! re-sampled with the new limit (it is woken at once); publishers blocked
+//! by an alarm that cleared get connection.unblocked at their next check.
+//!
+//! Shard 0 gathers a snapshot from every shard over the mesh; routing
+//! (`route`) and formatting (`render`) are pure so they are unit-tested
+//! alone.
 
 pub mod client;
 
@@ -60,20 +69,33 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
             Ok(n) => len += n,
         }
     }
-    let line = String::from_utf8_lossy(&buf[..len]);
-    let path = line.split_whitespace().nth(1).unwrap_or("/");
-    let name = path.trim_start_matches('/');
-    let (status, body) = if LISTINGS.contains(&name) {
-        let snapshots = gather(shard).await;
-        ("200 OK", render(name, shard, &snapshots))
-    } else {
-        (
-            "404 Not Found",
-            format!(
-                "unknown listing '{name}'; try one of: {}\n",
-                LISTINGS.join(", ")
-            ),
-        )
+    let head = String::from_utf8_lossy(&buf[..len]);
+    let mut words = head.split_whitespace();
+    let method = words.next().unwrap_or("GET");
+    let path = words.next().unwrap_or("/");
+    let (status, body) = match route(method, path) {
+        Route::Listing(name) => {
+            let snapshots = gather(shard).await;
+            ("200 OK", render(name, shard, &snapshots))
+        }
+        Route::Set(change) => {
+            let ticket = match change {
+                LimitChange::DiskFreeLimit(bytes) => shard.alarms.set_disk_free_limit(bytes),
+                LimitChange::MemoryHighWatermark(bytes) => {
+                    shard.alarms.set_memory_high_watermark(bytes)
+                }
+            };
+            eprintln!("warren: admin: {}", change.describe().to_lowercase());
+            // The monitor re-samples at once; answer when it has (bounded).
+            for _ in 0..200 {
+                if shard.alarms.applied(ticket) {
+                    break;
+                }
+                glommio::timer::sleep(Duration::from_millis(5)).await;
+            }
+            ("200 OK", format!("{} ...\n", change.describe()))
+        }
+        Route::Error(status, body) => (status, body),
     };
     let response = format!(
         "HTTP/1.0 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -81,6 +103,77 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
     );
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.close().await;
+}
+
+/// The limit a `POST /set_…` request changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitChange {
+    /// `POST /set_disk_free_limit/<bytes>`.
+    DiskFreeLimit(u64),
+    /// `POST /set_vm_memory_high_watermark/<bytes|fraction>`, in bytes.
+    MemoryHighWatermark(u64),
+}
+
+impl LimitChange {
+    /// What the change does, in rabbitmqctl's words.
+    pub fn describe(&self) -> String {
+        match self {
+            LimitChange::DiskFreeLimit(b) => format!("Setting disk free limit to {b} bytes"),
+            LimitChange::MemoryHighWatermark(b) => {
+                format!("Setting memory high watermark to {b} bytes")
+            }
+        }
+    }
+}
+
+/// What a request asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route {
+    Listing(&'static str),
+    Set(LimitChange),
+    /// HTTP status line and body.
+    Error(&'static str, String),
+}
+
+/// Maps a request's method and path to what it asks for.
+pub fn route(method: &str, path: &str) -> Route {
+    let path = path.trim_start_matches('/');
+    if let Some(name) = LISTINGS.iter().find(|l| **l == path) {
+        return Route::Listing(name);
+    }
+    let (command, value) = path.split_once('/').unwrap_or((path, ""));
+    let (parse, expected): (fn(&str) -> Option<LimitChange>, &str) = match command {
+        "set_disk_free_limit" => (
+            |v| crate::config::parse_disk_free_limit(v).map(LimitChange::DiskFreeLimit),
+            "bytes",
+        ),
+        "set_vm_memory_high_watermark" => (
+            |v| crate::config::parse_watermark(v).map(LimitChange::MemoryHighWatermark),
+            "bytes, or a fraction of RAM such as 0.4",
+        ),
+        _ => {
+            return Route::Error(
+                "404 Not Found",
+                format!(
+                    "unknown listing '{path}'; try one of: {}\n",
+                    LISTINGS.join(", ")
+                ),
+            )
+        }
+    };
+    if method != "POST" {
+        return Route::Error(
+            "405 Method Not Allowed",
+            format!("{command} changes the broker: use POST /{command}/<value>\n"),
+        );
+    }
+    match parse(value) {
+        Some(change) => Route::Set(change),
+        None => Route::Error(
+            "400 Bad Request",
+            format!("invalid value '{value}' for {command} (expected {expected})\n"),
+        ),
+    }
 }
 
 /// Every shard's snapshot, in shard order.
@@ -232,4 +325,67 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
         _ => {}
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(r: Route) -> &'static str {
+        match r {
+            Route::Error(status, _) => status,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn listings_are_read_with_get() {
+        assert_eq!(route("GET", "/queues"), Route::Listing("queues"));
+        assert_eq!(route("GET", "/counters"), Route::Listing("counters"));
+        assert_eq!(status(route("GET", "/nothing")), "404 Not Found");
+        assert_eq!(status(route("GET", "/")), "404 Not Found");
+    }
+
+    #[test]
+    fn limits_are_set_with_post() {
+        assert_eq!(
+            route("POST", "/set_disk_free_limit/1"),
+            Route::Set(LimitChange::DiskFreeLimit(1))
+        );
+        assert_eq!(
+            route("POST", "/set_vm_memory_high_watermark/1000000000"),
+            Route::Set(LimitChange::MemoryHighWatermark(1_000_000_000))
+        );
+        // A fraction is of this machine's memory, as for the flag.
+        assert_eq!(
+            route("POST", "/set_vm_memory_high_watermark/0.4"),
+            Route::Set(LimitChange::MemoryHighWatermark(
+                crate::config::parse_watermark("0.4").unwrap()
+            ))
+        );
+        assert_eq!(
+            LimitChange::DiskFreeLimit(7).describe(),
+            "Setting disk free limit to 7 bytes"
+        );
+    }
+
+    #[test]
+    fn bad_limit_requests_are_refused() {
+        assert_eq!(
+            status(route("GET", "/set_disk_free_limit/1")),
+            "405 Method Not Allowed"
+        );
+        for path in [
+            "/set_disk_free_limit",
+            "/set_disk_free_limit/",
+            "/set_disk_free_limit/-1",
+            "/set_disk_free_limit/1.5",
+            "/set_disk_free_limit/1/2",
+            "/set_vm_memory_high_watermark/1.5",
+            "/set_vm_memory_high_watermark/lots",
+        ] {
+            assert_eq!(status(route("POST", path)), "400 Bad Request", "{path}");
+        }
+        assert_eq!(status(route("POST", "/set_nothing/1")), "404 Not Found");
+    }
 }
