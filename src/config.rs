@@ -21,7 +21,18 @@ pub const USAGE: &str = "usage: warren [--bind ADDR] [--port PORT] [--data-dir D
                    free port when --port is 0; 'off' disables it)
   --disk-free-limit BYTES
                    block publishers when the data dir's disk has less free
-                   (env WARREN_DISK_FREE_LIMIT, default 50000000)";
+                   (env WARREN_DISK_FREE_LIMIT, default 50000000)
+  --memory-budget BYTES
+                   memory for ready messages kept in memory, all queues
+                   together; beyond it queues page messages out to the log
+                   (env WARREN_MEMORY_BUDGET, default 16777216 = 16 MiB)";
+
+/// Default `--memory-budget`: small enough that a backlog of millions of
+/// messages keeps the broker well under 64 MB of RSS.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 16 << 20;
+
+/// The smallest `--memory-budget` accepted (tests page with tiny budgets).
+pub const MIN_MEMORY_BUDGET: u64 = 4096;
 
 /// Parses flags (after the program name) with `env` as the fallback.
 pub fn parse(
@@ -36,6 +47,8 @@ pub fn parse(
     let mut watermark = env("WARREN_MEMORY_HIGH_WATERMARK").unwrap_or_else(|| "0.4".into());
     let mut disk_limit = env("WARREN_DISK_FREE_LIMIT").unwrap_or_else(|| "50000000".into());
     let mut admin = env("WARREN_ADMIN_PORT");
+    let mut budget =
+        env("WARREN_MEMORY_BUDGET").unwrap_or_else(|| DEFAULT_MEMORY_BUDGET.to_string());
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let (name, inline) = match flag.split_once('=') {
@@ -59,6 +72,7 @@ pub fn parse(
             "--memory-high-watermark" => watermark = value()?,
             "--disk-free-limit" => disk_limit = value()?,
             "--admin-port" => admin = Some(value()?),
+            "--memory-budget" => budget = value()?,
             other => return Err(format!("unknown argument '{other}'\n{USAGE}")),
         }
     }
@@ -72,6 +86,13 @@ pub fn parse(
         .ok_or_else(|| format!("invalid memory high watermark '{watermark}'"))?;
     let disk_free_limit = parse_disk_free_limit(&disk_limit)
         .ok_or_else(|| format!("invalid disk free limit '{disk_limit}'"))?;
+    let memory_budget: u64 = budget
+        .parse()
+        .ok()
+        .filter(|&b| b >= MIN_MEMORY_BUDGET)
+        .ok_or_else(|| {
+            format!("invalid memory budget '{budget}' (bytes, at least {MIN_MEMORY_BUDGET})")
+        })?;
     let admin_port = match admin.as_deref() {
         Some("off") => None,
         Some(p) => Some(p.parse().map_err(|_| format!("invalid admin port '{p}'"))?),
@@ -80,6 +101,7 @@ pub fn parse(
     };
     Ok(Settings {
         admin_port,
+        memory_budget,
         bind,
         port,
         data_dir: PathBuf::from(data_dir),

@@ -18,48 +18,6 @@ use lapin::BasicProperties as LapinProperties;
 use std::process::Command;
 use std::time::Duration;
 
-/// The admin address the broker printed at start.
-fn admin_addr(b: &Broker) -> String {
-    b.log()
-        .iter()
-        .find_map(|l| {
-            l.split("admin endpoint on ")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .map(str::to_string)
-        })
-        .expect("the broker prints its admin endpoint")
-}
-
-fn ctl(b: &Broker, command: &str) -> String {
-    ctl_with(b, &[command])
-}
-
-/// Runs the real `warren ctl <words…>` against the broker; panics unless it
-/// succeeds, returns what it printed.
-fn ctl_with(b: &Broker, words: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["ctl", "--admin", &admin_addr(b)])
-        .args(words)
-        .output()
-        .expect("run warren ctl");
-    assert!(
-        out.status.success(),
-        "warren ctl {words:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-/// The row of a tab-separated listing whose first column is `name`.
-fn row(listing: &str, name: &str) -> Vec<String> {
-    listing
-        .lines()
-        .map(|l| l.split('\t').map(str::to_string).collect::<Vec<_>>())
-        .find(|cols| cols.first().map(String::as_str) == Some(name))
-        .unwrap_or_else(|| panic!("no row '{name}' in:\n{listing}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctl_lists_queues_exchanges_bindings_connections_and_counters() {
     for shards in SHARD_COUNTS {

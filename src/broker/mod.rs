@@ -6,6 +6,7 @@ pub mod error;
 pub mod exchange;
 pub mod headers;
 pub mod message;
+pub mod paged;
 pub mod queue;
 pub mod queue_args;
 pub mod topic;

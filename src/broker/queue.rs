@@ -1,10 +1,14 @@
-//! One queue's state on its owner shard: ready messages in order, messages
-//! delivered but not yet acknowledged, consumers with their prefetch credit,
-//! and round-robin dispatch. Pure and synchronous: the shard runtime feeds it
-//! publishes, acks and consumer changes, and ships the deliveries it returns.
+//! One queue's state on its owner shard: ready messages in order (the
+//! oldest in memory, the rest paged out to the log once the queue holds
+//! more than its memory share), messages delivered but not yet
+//! acknowledged, consumers with their prefetch credit, and round-robin
+//! dispatch. Pure and synchronous: the shard runtime feeds it publishes,
+//! acks, consumer changes and paged-in chunks, and ships the deliveries it
+//! returns.
 
 use crate::broker::error::{AmqpError, AmqpResult};
-use crate::broker::message::MessageRef;
+use crate::broker::message::{Message, MessageRef};
+use crate::broker::paged::{PageRead, PagedTail};
 use crate::protocol::types::{FieldTable, ShortStr};
 use std::collections::{HashMap, VecDeque};
 
@@ -32,6 +36,21 @@ pub struct ConsumerSpec {
 /// consumer's shard reports them written. Bounds memory for consumers with
 /// no prefetch limit (and for no-ack consumers) when their socket is slow.
 pub const TRANSIT_WINDOW: u32 = 2048;
+
+/// Memory a ready message is charged beyond its body and properties (the
+/// queue entry, the shared message, its slices and a share of the read
+/// buffer they point into). An estimate that errs high.
+pub const MESSAGE_OVERHEAD: u64 = 448;
+
+/// Paging in starts when fewer than this many ready messages are in memory…
+pub const PAGE_IN_BELOW_MESSAGES: usize = 4096;
+/// …and they take less than this.
+pub const PAGE_IN_BELOW_BYTES: u64 = 4 << 20;
+
+/// The memory a ready message is charged.
+pub fn resident_cost(message: &Message) -> u64 {
+    MESSAGE_OVERHEAD + message.body.len() + message.raw_properties.len() as u64
+}
 
 /// A message in the queue.
 #[derive(Clone, Debug)]
@@ -101,11 +120,38 @@ pub struct QueueConfig {
     pub arguments: FieldTable,
 }
 
+/// What a purge removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Ready messages dropped (in memory and paged).
+    pub count: u32,
+    /// (id, segment) of the stored messages dropped from memory.
+    pub stored: Vec<(u64, u32)>,
+    /// (segment, messages) of the paged ones.
+    pub paged: Vec<(u32, u64)>,
+    /// The largest id dropped.
+    pub max_id: Option<u64>,
+}
+
+/// A chunk read back from the log for `Queue::finish_page_in`: one message
+/// record of the queue, with the segment holding it if it is a durable
+/// record (None for a paged-only copy).
+pub struct PagedMessage {
+    pub id: u64,
+    pub message: MessageRef,
+    pub stored: Option<u32>,
+}
+
 #[derive(Debug)]
 pub struct Queue {
     name: ShortStr,
     config: QueueConfig,
+    /// The oldest ready messages, in memory, all older than the tail's.
     ready: VecDeque<QueuedMessage>,
+    /// The newer ready messages, paged out to the log.
+    tail: PagedTail,
+    /// `resident_cost` of the messages in `ready`.
+    resident_bytes: u64,
     unacked: HashMap<u64, Unacked>,
     consumers: Vec<Consumer>,
     /// Where the next round-robin search starts.
@@ -121,6 +167,8 @@ impl Queue {
             name,
             config,
             ready: VecDeque::new(),
+            tail: PagedTail::new(),
+            resident_bytes: 0,
             unacked: HashMap::new(),
             consumers: Vec::new(),
             cursor: 0,
@@ -137,9 +185,24 @@ impl Queue {
         &self.config
     }
 
-    /// Ready messages (what declare-ok and purge count).
+    /// Ready messages, in memory and paged (what declare-ok and purge count).
     pub fn message_count(&self) -> u32 {
-        self.ready.len().min(u32::MAX as usize) as u32
+        (self.ready.len() as u64 + self.tail.count()).min(u32::MAX as u64) as u32
+    }
+
+    /// Ready messages held in memory.
+    pub fn resident_count(&self) -> usize {
+        self.ready.len()
+    }
+
+    /// Ready messages paged out to the log.
+    pub fn paged_count(&self) -> u64 {
+        self.tail.count()
+    }
+
+    /// Memory charged for the ready messages held in memory.
+    pub fn resident_bytes(&self) -> u64 {
+        self.resident_bytes
     }
 
     pub fn unacked_count(&self) -> u32 {
@@ -150,10 +213,22 @@ impl Queue {
         self.consumers.len() as u32
     }
 
-    /// Appends a message; returns its id.
+    /// Whether a new message must go to the paged tail: once anything is
+    /// paged (to keep order), or when the messages in memory take `limit`
+    /// bytes or more.
+    pub fn pages_new_messages(&self, limit: u64) -> bool {
+        !self.tail.is_empty() || self.resident_bytes >= limit
+    }
+
+    /// Appends a message in memory; returns its id.
     pub fn publish(&mut self, message: MessageRef) -> u64 {
+        debug_assert!(
+            self.tail.is_empty(),
+            "in-memory publish behind a paged tail"
+        );
         let id = self.next_id;
         self.next_id += 1;
+        self.resident_bytes += resident_cost(&message);
         self.ready.push_back(QueuedMessage {
             id,
             message,
@@ -161,6 +236,84 @@ impl Queue {
             stored: None,
         });
         id
+    }
+
+    /// Takes the id of a message about to be paged out (its log record
+    /// names it); `push_paged` follows once the record is appended. An id
+    /// whose append failed is simply never used.
+    pub fn reserve_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Adds the paged-out message `id`, whose record is `len` bytes at
+    /// `offset` of log segment `segment`.
+    pub fn push_paged(&mut self, id: u64, segment: u32, offset: u32, len: u32) {
+        debug_assert!(id < self.next_id);
+        debug_assert!(self.ready.back().is_none_or(|m| m.id < id));
+        self.tail.push(id, segment, offset, len);
+    }
+
+    /// Whether the shard should read the next paged chunk back now: a
+    /// consumer is waiting and few ready messages are left in memory.
+    pub fn wants_page_in(&self) -> bool {
+        !self.tail.is_empty()
+            && !self.tail.is_reading()
+            && self.ready.len() < PAGE_IN_BELOW_MESSAGES
+            && self.resident_bytes < PAGE_IN_BELOW_BYTES
+            && self.consumers.iter().any(|c| c.active)
+    }
+
+    /// Whether basic.get must wait for a chunk to be read back.
+    pub fn needs_page_in_for_get(&self) -> bool {
+        self.ready.is_empty() && !self.tail.is_empty()
+    }
+
+    /// The next chunk (at most `max_len` bytes) to read back, unless one is
+    /// already out or nothing is paged.
+    pub fn start_page_in(&mut self, max_len: u32) -> Option<PageRead> {
+        self.tail.start_read(max_len)
+    }
+
+    /// Takes the answer to `read`: the queue's records found in its first
+    /// `consumed` bytes, in log order. Those still paged become ready in
+    /// memory. Returns how many of the read segment's live references the
+    /// caller must release (paged-only copies now in memory, and ids whose
+    /// record was not found).
+    pub fn finish_page_in(
+        &mut self,
+        read: &PageRead,
+        found: Vec<PagedMessage>,
+        consumed: u32,
+    ) -> u64 {
+        let found = found
+            .into_iter()
+            .map(|m| (m.id, (m.message, m.stored)))
+            .collect();
+        let (got, lost) = self.tail.finish_read(read, found, consumed);
+        let mut release = lost;
+        for (id, redelivered, (message, stored)) in got {
+            debug_assert!(self.ready.back().is_none_or(|m| m.id < id));
+            if stored.is_none() {
+                release += 1;
+            }
+            self.resident_bytes += resident_cost(&message);
+            self.ready.push_back(QueuedMessage {
+                id,
+                message,
+                redelivered,
+                stored,
+            });
+        }
+        release
+    }
+
+    /// Gives up the outstanding read after an I/O error: the messages of
+    /// the run it was reading are dropped. Returns (segment, messages) to
+    /// release.
+    pub fn fail_page_in(&mut self, read: &PageRead) -> Option<(u32, u64)> {
+        self.tail.fail_read(read)
     }
 
     /// Records where the just-published message `id` was stored.
@@ -173,23 +326,25 @@ impl Queue {
         last.stored = Some(segment);
     }
 
-    /// Rebuilds the queue from recovered messages (in id order). New
-    /// messages get ids above `max_seen_id`, the largest id any log record
-    /// named for this queue, so an old ack can never match a new message.
-    pub fn restore(&mut self, messages: Vec<QueuedMessage>, max_seen_id: u64) {
-        assert!(self.ready.is_empty() && self.unacked.is_empty());
-        debug_assert!(messages.windows(2).all(|w| w[0].id < w[1].id));
-        let last = messages.last().map_or(0, |m| m.id);
+    /// Rebuilds the queue from its recovered messages, all paged (read
+    /// back as consumers need them). New messages get ids above
+    /// `max_seen_id`, the largest id any log record named for this queue,
+    /// so an old ack can never match a new message.
+    pub fn restore(&mut self, tail: PagedTail, max_seen_id: u64) {
+        assert!(self.ready.is_empty() && self.unacked.is_empty() && self.tail.is_empty());
+        let last = tail.last_id().unwrap_or(0);
         self.next_id = self.next_id.max(last.max(max_seen_id) + 1);
-        self.ready = messages.into();
+        self.tail = tail;
     }
 
-    /// Segments of every stored message still held (ready or unacked).
-    pub fn stored_segments(&self) -> Vec<u32> {
+    /// (segment, live references) of everything the queue holds in the log:
+    /// stored messages in memory (ready or unacked) and paged runs.
+    pub fn stored_segments(&self) -> Vec<(u32, u64)> {
         self.ready
             .iter()
             .chain(self.unacked.values().map(|u| &u.message))
-            .filter_map(|m| m.stored)
+            .filter_map(|m| m.stored.map(|s| (s, 1)))
+            .chain(self.tail.segments())
             .collect()
     }
 
@@ -281,6 +436,7 @@ impl Queue {
             .find(|&i| self.consumers[i].has_credit())?;
         self.cursor = index + 1;
         let message = self.ready.pop_front().expect("checked non-empty");
+        self.resident_bytes -= resident_cost(&message.message);
         let consumer = &mut self.consumers[index];
         consumer.in_transit += 1;
         let key = consumer.spec.key.clone();
@@ -310,6 +466,7 @@ impl Queue {
     /// (owned by no consumer) until settled.
     pub fn get(&mut self, no_ack: bool) -> Option<QueuedMessage> {
         let message = self.ready.pop_front()?;
+        self.resident_bytes -= resident_cost(&message.message);
         if !no_ack {
             self.unacked.insert(
                 message.id,
@@ -355,6 +512,15 @@ impl Queue {
     /// Merges messages back into the ready list, keeping id order.
     fn requeue(&mut self, mut messages: Vec<QueuedMessage>) {
         messages.sort_unstable_by_key(|m| m.id);
+        debug_assert!(self.tail.first_id().is_none_or(|first| messages
+            .last()
+            .expect("non-empty")
+            .id
+            < first));
+        self.resident_bytes += messages
+            .iter()
+            .map(|m| resident_cost(&m.message))
+            .sum::<u64>();
         let fits_at_head = self
             .ready
             .front()
@@ -380,16 +546,25 @@ impl Queue {
         }
     }
 
-    /// Drops every ready message; returns how many, and (id, segment) of
-    /// the stored ones. Unacked ones stay.
-    pub fn purge(&mut self) -> (u32, Vec<(u64, u32)>) {
-        let n = self.message_count();
+    /// Drops every ready message, in memory and paged. Unacked ones stay.
+    pub fn purge(&mut self) -> Purged {
+        let count = self.message_count();
+        let max_id = self
+            .tail
+            .last_id()
+            .or_else(|| self.ready.back().map(|m| m.id));
         let stored = self
             .ready
             .drain(..)
             .filter_map(|m| m.stored.map(|s| (m.id, s)))
             .collect();
-        (n, stored)
+        self.resident_bytes = 0;
+        Purged {
+            count,
+            stored,
+            paged: self.tail.clear(),
+            max_id,
+        }
     }
 
     /// Consumers that must be told the queue is gone (queue deleted).
@@ -601,6 +776,132 @@ mod tests {
         q.settle(&[m.id], Settle::Requeue);
         assert_eq!(q.message_count(), 1);
         assert!(q.get(true).unwrap().redelivered);
+    }
+
+    /// Pages `n` messages out as if written back to back in segment 1
+    /// (record i at offset 100 * i); returns their ids.
+    fn page_out(q: &mut Queue, n: u32) -> Vec<u64> {
+        (0..n)
+            .map(|_| {
+                let id = q.reserve_id();
+                q.push_paged(id, 1, 100 * id as u32, 100);
+                id
+            })
+            .collect()
+    }
+
+    fn paged_back(ids: &[u64]) -> Vec<PagedMessage> {
+        ids.iter()
+            .map(|&id| PagedMessage {
+                id,
+                message: msg(id as u32),
+                stored: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_queue_over_its_limit_pages_and_keeps_order_and_counts() {
+        let mut q = queue();
+        let cost = resident_cost(&msg(1));
+        let limit = 2 * cost;
+        let mut ids = Vec::new();
+        for i in 1..=2 {
+            assert!(!q.pages_new_messages(limit));
+            ids.push(q.publish(msg(i)));
+        }
+        assert_eq!(q.resident_bytes(), limit);
+        assert!(q.pages_new_messages(limit));
+        let paged = page_out(&mut q, 3);
+        assert_eq!(
+            (q.message_count(), q.resident_count(), q.paged_count()),
+            (5, 2, 3)
+        );
+        // Once something is paged, new messages follow it even if memory frees up.
+        add(&mut q, consumer("a", 0, true));
+        let first: Vec<u64> = std::iter::from_fn(|| q.next_delivery())
+            .map(|d| d.msg_id)
+            .collect();
+        assert_eq!(first, ids);
+        assert_eq!(q.resident_bytes(), 0);
+        assert!(
+            q.pages_new_messages(limit),
+            "order: new messages go behind the tail"
+        );
+        assert!(q.wants_page_in());
+        let read = q.start_page_in(1 << 20).unwrap();
+        assert!(!q.wants_page_in(), "one read at a time");
+        let release = q.finish_page_in(&read, paged_back(&paged), read.len);
+        assert_eq!(release, 3, "paged-only copies release their log references");
+        let rest: Vec<u64> = std::iter::from_fn(|| q.next_delivery())
+            .map(|d| d.msg_id)
+            .collect();
+        assert_eq!(rest, paged);
+        assert_eq!(q.message_count(), 0);
+        assert!(!q.pages_new_messages(limit), "tail drained: back to memory");
+    }
+
+    #[test]
+    fn requeued_messages_go_ahead_of_the_paged_tail() {
+        let mut q = queue();
+        add(&mut q, consumer("a", 0, false));
+        q.publish(msg(1));
+        let d = q.next_delivery().unwrap();
+        let paged = page_out(&mut q, 2);
+        q.settle(&[d.msg_id], Settle::Requeue);
+        assert_eq!(q.message_count(), 3);
+        let again = q.next_delivery().unwrap();
+        assert_eq!((again.msg_id, again.redelivered), (d.msg_id, true));
+        let read = q.start_page_in(1 << 20).unwrap();
+        q.finish_page_in(&read, paged_back(&paged), read.len);
+        let ids: Vec<u64> = std::iter::from_fn(|| q.next_delivery())
+            .map(|d| d.msg_id)
+            .collect();
+        assert_eq!(ids, paged);
+    }
+
+    #[test]
+    fn purge_drops_the_tail_and_voids_a_read_in_flight() {
+        let mut q = queue();
+        q.publish(msg(1));
+        let paged = page_out(&mut q, 4);
+        let read = q.start_page_in(1 << 20).unwrap();
+        let purged = q.purge();
+        assert_eq!(purged.count, 5);
+        assert_eq!(purged.paged, vec![(1, 4)]);
+        assert_eq!(purged.max_id, paged.last().copied());
+        assert_eq!(q.finish_page_in(&read, paged_back(&paged), read.len), 0);
+        assert_eq!((q.message_count(), q.resident_bytes()), (0, 0));
+    }
+
+    #[test]
+    fn basic_get_needs_a_page_in_only_when_memory_is_empty() {
+        let mut q = queue();
+        q.publish(msg(1));
+        let paged = page_out(&mut q, 1);
+        assert!(!q.needs_page_in_for_get());
+        assert_eq!(q.get(true).unwrap().id, 1);
+        assert!(q.needs_page_in_for_get());
+        let read = q.start_page_in(1 << 20).unwrap();
+        q.finish_page_in(&read, paged_back(&paged), read.len);
+        assert_eq!(q.get(true).unwrap().id, paged[0]);
+    }
+
+    #[test]
+    fn durable_copies_paged_back_keep_their_segment() {
+        let mut q = queue();
+        let paged = page_out(&mut q, 2);
+        let read = q.start_page_in(1 << 20).unwrap();
+        let found = paged
+            .iter()
+            .map(|&id| PagedMessage {
+                id,
+                message: msg(id as u32),
+                stored: Some(1),
+            })
+            .collect();
+        assert_eq!(q.finish_page_in(&read, found, read.len), 0);
+        assert_eq!(q.stored_segments(), vec![(1, 1), (1, 1)]);
     }
 
     #[test]

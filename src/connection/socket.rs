@@ -20,13 +20,28 @@ const MAX_IOVECS: usize = 64;
 /// Bytes of the first read after a wait (copied once into the frame buffer).
 const WAKE_READ: usize = 1024;
 
+/// A read that starts a fresh frame buffer goes into the shard's shared
+/// receive buffer; if it brought fewer bytes than this they are copied into
+/// an allocation of their own size. Message bodies are slices of the buffer
+/// they were read into and keep all of it alive: without this, a slow
+/// publisher (one message per read) would pin a 64 KiB buffer per queued
+/// message. Larger reads stay zero-copy.
+const COPY_BELOW: usize = 16 * 1024;
+
+thread_local! {
+    /// Per shard (thread): the receive buffer that fresh reads land in.
+    static RECEIVE: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
 /// Reads at least one byte into `buf`. Returns 0 at end of stream.
 ///
-/// While data keeps coming it is received straight into `buf`'s spare
-/// capacity (`chunk` bytes reserved). A connection with nothing to read
-/// waits through glommio's read path into a small bounce buffer, and an
-/// empty `buf` gives its capacity back first, so an idle connection holds
-/// no read buffer at all.
+/// While data keeps coming it is received without copying: into `buf`'s
+/// spare capacity when a frame is pending or room is left, else into the
+/// shard's receive buffer (`chunk` bytes reserved) and split off it —
+/// small reads are copied out instead (see `COPY_BELOW`). A connection
+/// with nothing to read waits through glommio's read path into a small
+/// bounce buffer, and an empty `buf` gives its capacity back first, so an
+/// idle connection holds no read buffer at all.
 pub async fn read_into(
     stream: &mut TcpStream,
     buf: &mut BytesMut,
@@ -34,14 +49,11 @@ pub async fn read_into(
 ) -> io::Result<usize> {
     let fd = stream.as_raw_fd();
     loop {
-        if buf.capacity() > buf.len() || buf.is_empty() {
-            buf.reserve(chunk);
-            match recv_nonblocking(fd, buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
+        match recv_some(fd, buf, chunk) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         }
         if buf.is_empty() {
             // Nothing pending: release the read buffer while we wait.
@@ -54,6 +66,33 @@ pub async fn read_into(
         buf.extend_from_slice(&first[..n]);
         return Ok(n);
     }
+}
+
+/// One non-blocking receive; see `read_into` for where the bytes go.
+fn recv_some(fd: RawFd, buf: &mut BytesMut, chunk: usize) -> io::Result<usize> {
+    let room = buf.capacity() - buf.len();
+    if room >= COPY_BELOW.min(chunk) {
+        return recv_nonblocking(fd, buf);
+    }
+    if !buf.is_empty() {
+        // A frame is pending: grow (this copies the pending bytes once).
+        buf.reserve(chunk);
+        return recv_nonblocking(fd, buf);
+    }
+    RECEIVE.with(|receive| {
+        let mut receive = receive.borrow_mut();
+        if receive.capacity() - receive.len() < COPY_BELOW.min(chunk) {
+            receive.reserve(chunk);
+        }
+        let n = recv_nonblocking(fd, &mut receive)?;
+        if n < COPY_BELOW {
+            *buf = BytesMut::from(&receive[..n]);
+            receive.clear();
+        } else {
+            *buf = receive.split_to(n);
+        }
+        Ok(n)
+    })
 }
 
 fn recv_nonblocking(fd: RawFd, buf: &mut BytesMut) -> io::Result<usize> {

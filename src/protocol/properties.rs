@@ -324,31 +324,36 @@ impl ContentHeader {
     /// decoding the rest. `None` if absent (or if the properties are
     /// malformed, which `decode` has already ruled out).
     pub fn delivery_mode(&self) -> Option<u8> {
-        let raw: &[u8] = &self.raw_properties;
-        let flags = u16::from_be_bytes([*raw.first()?, *raw.get(1)?]);
-        if flags & DELIVERY_MODE == 0 {
-            return None;
-        }
-        let mut pos = 2usize;
-        // Skip continuation words (they carry no basic-class properties).
-        let mut word = flags;
-        while word & CONTINUATION != 0 {
-            word = u16::from_be_bytes([*raw.get(pos)?, *raw.get(pos + 1)?]);
-            pos += 2;
-        }
-        if flags & CONTENT_TYPE != 0 {
-            pos += 1 + *raw.get(pos)? as usize;
-        }
-        if flags & CONTENT_ENCODING != 0 {
-            pos += 1 + *raw.get(pos)? as usize;
-        }
-        if flags & HEADERS != 0 {
-            let len = raw.get(pos..pos.checked_add(4)?)?;
-            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-            pos = pos.checked_add(4)?.checked_add(len)?;
-        }
-        raw.get(pos).copied()
+        delivery_mode_of(&self.raw_properties)
     }
+}
+
+/// The delivery-mode property of encoded basic properties (flags + list),
+/// read in place. `None` if absent or malformed.
+pub fn delivery_mode_of(raw: &[u8]) -> Option<u8> {
+    let flags = u16::from_be_bytes([*raw.first()?, *raw.get(1)?]);
+    if flags & DELIVERY_MODE == 0 {
+        return None;
+    }
+    let mut pos = 2usize;
+    // Skip continuation words (they carry no basic-class properties).
+    let mut word = flags;
+    while word & CONTINUATION != 0 {
+        word = u16::from_be_bytes([*raw.get(pos)?, *raw.get(pos + 1)?]);
+        pos += 2;
+    }
+    if flags & CONTENT_TYPE != 0 {
+        pos += 1 + *raw.get(pos)? as usize;
+    }
+    if flags & CONTENT_ENCODING != 0 {
+        pos += 1 + *raw.get(pos)? as usize;
+    }
+    if flags & HEADERS != 0 {
+        let len = raw.get(pos..pos.checked_add(4)?)?;
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        pos = pos.checked_add(4)?.checked_add(len)?;
+    }
+    raw.get(pos).copied()
 }
 
 #[cfg(test)]

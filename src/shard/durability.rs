@@ -1,24 +1,25 @@
 //! Persistence wiring of one shard: at start, the durable definitions and
 //! the shard's log are read back into the shard's metadata copy and the
-//! queues it owns; while running, persistent messages routed to durable
+//! queues it owns (as paged tails: an index, not the messages); while
+//! running, persistent messages routed to durable
 //! queues are appended to the log (body once per shard, whatever the
 //! fan-out), their removal is recorded (ack, purge, queue deletion), and the
 //! leader rewrites the definitions file on every durable metadata change.
 
 use crate::broker::exchange::Destination;
-use crate::broker::message::{Body, Message, MessageRef};
-use crate::broker::queue::{QueueConfig, QueuedMessage};
+use crate::broker::message::Message;
+use crate::broker::paged::{IdRanges, PagedRun, PagedTail};
+use crate::broker::queue::{Purged, QueueConfig};
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::QueueMeta;
 use crate::shard::replica::{self, Metadata};
 use crate::shard::{Settings, Shard};
 use crate::storage::definitions::{Definitions, QueueDef};
-use crate::storage::{Log, LogConfig, Record, RecordRef, Target};
+use crate::storage::{Log, LogConfig, Record, RecordPos, RecordRef, Target};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::Arc;
 
 /// The directory of shard `id`'s log.
 pub fn log_dir(settings: &Settings, id: u16) -> PathBuf {
@@ -29,14 +30,60 @@ pub fn log_dir(settings: &Settings, id: u16) -> PathBuf {
 pub struct Recovered {
     pub log: Log,
     pub metadata: Metadata,
-    /// Messages of the durable queues this shard owns, in queue order,
-    /// with the largest message id the log named for each.
-    pub queues: HashMap<ShortStr, (QueueConfig, Vec<QueuedMessage>, u64)>,
-    pub messages: usize,
+    /// The durable queues this shard owns: their config, their live
+    /// messages as a paged tail (nothing is read into memory at start), and
+    /// the largest message id the log named for each.
+    pub queues: HashMap<ShortStr, (QueueConfig, PagedTail, u64)>,
+    pub messages: u64,
+}
+
+/// One owned queue's messages as the replay finds them.
+#[derive(Default)]
+struct QueueReplay {
+    /// Per segment: where the queue's records start and end, and the live ids.
+    runs: BTreeMap<u32, PagedRun>,
+    /// First id of each run → its segment (ids grow with log order).
+    run_of: BTreeMap<u64, u32>,
+    /// Ids handed to a consumer and not acked (they come back redelivered).
+    delivered: IdRanges,
+}
+
+impl QueueReplay {
+    fn add(&mut self, id: u64, pos: RecordPos) {
+        let run = self.runs.entry(pos.segment).or_insert_with(|| PagedRun {
+            segment: pos.segment,
+            next: pos.offset,
+            end: pos.offset,
+            ids: IdRanges::new(),
+        });
+        if run.ids.is_empty() {
+            self.run_of.insert(id, pos.segment);
+        }
+        run.end = pos.offset + pos.len;
+        run.ids.insert(id);
+    }
+
+    /// Removes a live id; returns the segment of its record.
+    fn remove(&mut self, id: u64) -> Option<u32> {
+        if let Some((_, &segment)) = self.run_of.range(..=id).next_back() {
+            if self
+                .runs
+                .get_mut(&segment)
+                .is_some_and(|r| r.ids.remove(id))
+            {
+                return Some(segment);
+            }
+        }
+        // Ids out of log order (not written by this broker): look everywhere.
+        self.runs
+            .values_mut()
+            .find_map(|r| r.ids.remove(id).then_some(r.segment))
+    }
 }
 
 /// Loads the definitions into a fresh metadata copy, opens the shard's log
-/// and replays it.
+/// and replays it. Only an index of the live messages is kept (ranges of
+/// ids per segment), so recovery takes little memory whatever the backlog.
 pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
     let mut metadata = Metadata::new();
     let defs = Definitions::load(&settings.data_dir)?;
@@ -60,10 +107,9 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
 
     let dir = log_dir(settings, id);
     std::fs::create_dir_all(&dir)?;
-    // Per owned durable queue: msg_id → (message, segment, delivered before).
-    let mut live: HashMap<ShortStr, BTreeMap<u64, (MessageRef, u32, bool)>> = HashMap::new();
-    // (segment of the dead message, segment of the record that killed it)
-    let mut dead: Vec<(u32, u32)> = Vec::new();
+    let mut live: HashMap<ShortStr, QueueReplay> = HashMap::new();
+    // (segment of dead messages, segment of the record that killed them) → count
+    let mut dead: HashMap<(u32, u32), u64> = HashMap::new();
     let mut max_id: HashMap<ShortStr, u64> = HashMap::new();
     let mut saw = |queue: &ShortStr, id: u64| {
         let m = max_id.entry(queue.clone()).or_default();
@@ -82,31 +128,25 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
         }
         match rec.record {
             Record::Message(m) => {
-                let message: MessageRef = Arc::new(Message {
-                    exchange: m.exchange,
-                    routing_key: m.routing_key,
-                    raw_properties: m.raw_properties,
-                    body: Body::from(m.body),
-                    persistent: true,
-                });
                 for t in m.targets {
                     if owned.contains(&t.queue) {
-                        live.entry(t.queue)
-                            .or_default()
-                            .insert(t.msg_id, (message.clone(), seg, false));
+                        live.entry(t.queue).or_default().add(t.msg_id, rec.pos);
                     } else {
-                        dead.push((seg, seg));
+                        *dead.entry((seg, seg)).or_default() += 1;
                     }
                 }
             }
             Record::Ack { queue, msg_id } => {
-                if let Some((_, s, _)) = live.get_mut(&queue).and_then(|q| q.remove(&msg_id)) {
-                    dead.push((s, seg));
+                if let Some(q) = live.get_mut(&queue) {
+                    q.delivered.remove(msg_id);
+                    if let Some(s) = q.remove(msg_id) {
+                        *dead.entry((s, seg)).or_default() += 1;
+                    }
                 }
             }
             Record::Delivered { queue, msg_id } => {
-                if let Some(entry) = live.get_mut(&queue).and_then(|q| q.get_mut(&msg_id)) {
-                    entry.2 = true;
+                if let Some(q) = live.get_mut(&queue) {
+                    q.delivered.insert(msg_id);
                 }
             }
             Record::Purge {
@@ -114,23 +154,30 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 up_to_msg_id,
             } => {
                 if let Some(q) = live.get_mut(&queue) {
-                    let keep = q.split_off(&(up_to_msg_id + 1));
-                    for (_, (_, s, _)) in std::mem::replace(q, keep) {
-                        dead.push((s, seg));
+                    q.delivered.remove_up_to(up_to_msg_id);
+                    for run in q.runs.values_mut() {
+                        let n = run.ids.remove_up_to(up_to_msg_id);
+                        if n > 0 {
+                            *dead.entry((run.segment, seg)).or_default() += n;
+                        }
                     }
                 }
             }
             Record::QueueDelete { queue } => {
                 if let Some(q) = live.remove(&queue) {
-                    dead.extend(q.into_values().map(|(_, s, _)| (s, seg)));
+                    for run in q.runs.into_values() {
+                        *dead.entry((run.segment, seg)).or_default() += run.ids.len();
+                    }
                 }
             }
-            Record::Metadata { .. } => {}
+            // Paged copies die with the process that wrote them; the log
+            // never counted them at recovery.
+            Record::Paged(_) | Record::Metadata { .. } => {}
         }
     })
     .await?;
-    for (segment, by) in dead {
-        log.release(segment, by);
+    for ((segment, by), n) in dead {
+        log.release_many(segment, by, n);
     }
     log.replay_done();
 
@@ -138,21 +185,11 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
     let mut messages = 0;
     for name in owned {
         let meta = &metadata.queues[&name];
-        let recovered: Vec<QueuedMessage> = live
-            .remove(&name)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(id, (message, seg, delivered))| QueuedMessage {
-                id,
-                message,
-                // Delivered but not acked before the stop: redelivered, as RabbitMQ.
-                redelivered: delivered,
-                stored: Some(seg),
-            })
-            .collect();
-        messages += recovered.len();
+        let replay = live.remove(&name).unwrap_or_default();
+        let tail = PagedTail::from_runs(replay.runs.into_values().collect(), replay.delivered);
+        messages += tail.count();
         let max_seen = max_id.get(&name).copied().unwrap_or(0);
-        queues.insert(name, (meta.config.clone(), recovered, max_seen));
+        queues.insert(name, (meta.config.clone(), tail, max_seen));
     }
     Ok(Recovered {
         log,
@@ -280,19 +317,31 @@ pub fn store_definitions(shard: &Shard) {
     *last = Some(defs);
 }
 
-/// Appends one record for a persistent message's copies in durable queues
-/// of this shard; returns the segment it went to.
-pub fn append_message(shard: &Rc<Shard>, message: &Message, targets: &[Target]) -> Option<u32> {
+/// Appends one record for a message's copies on this shard: a durable
+/// `Message` record (persistent copies in durable queues, `paged` false) or
+/// a `Paged` one (copies paged out of memory that need not survive a
+/// restart). Returns where it went.
+pub fn append_message(
+    shard: &Rc<Shard>,
+    message: &Message,
+    targets: &[Target],
+    paged: bool,
+) -> Option<RecordPos> {
     let log = shard.log.as_ref()?;
-    let record = RecordRef::Message(crate::storage::MessageRef {
+    let m = crate::storage::MessageRef {
         targets,
         exchange: &message.exchange,
         routing_key: &message.routing_key,
         raw_properties: &message.raw_properties,
         body: message.body.chunks(),
-    });
+    };
+    let record = if paged {
+        RecordRef::Paged(m)
+    } else {
+        RecordRef::Message(m)
+    };
     match log.append(record) {
-        Ok(pos) => Some(pos.segment),
+        Ok(pos) => Some(pos),
         Err(e) => {
             eprintln!("warren: shard {} cannot append to its log: {e}", shard.id);
             None
@@ -326,41 +375,62 @@ pub fn record_delivered(shard: &Shard, queue: &ShortStr, ids: &[u64]) {
     }
 }
 
-/// Records a purge of stored messages up to `up_to` and releases them.
-pub fn record_purge(shard: &Shard, queue: &ShortStr, removed: &[(u64, u32)]) {
+/// Records a purge (for a durable queue) and releases what the purged
+/// messages held in the log: stored ones in memory and paged runs.
+pub fn record_purge(shard: &Shard, queue: &ShortStr, durable: bool, purged: &Purged) {
     let Some(log) = shard.log.as_ref() else {
         return;
     };
-    let Some(up_to_msg_id) = removed.iter().map(|r| r.0).max() else {
+    if purged.stored.is_empty() && purged.paged.is_empty() {
         return;
-    };
-    match log.append(RecordRef::Purge {
-        queue,
-        up_to_msg_id,
-    }) {
-        Ok(pos) => {
-            for &(_, segment) in removed {
-                log.release(segment, pos.segment);
+    }
+    let by = match (durable, purged.max_id) {
+        (true, Some(up_to_msg_id)) => match log.append(RecordRef::Purge {
+            queue,
+            up_to_msg_id,
+        }) {
+            Ok(pos) => Some(pos.segment),
+            Err(e) => {
+                eprintln!("warren: shard {} cannot record a purge: {e}", shard.id);
+                return;
             }
-        }
-        Err(e) => eprintln!("warren: shard {} cannot record a purge: {e}", shard.id),
+        },
+        _ => None,
+    };
+    for &(_, segment) in &purged.stored {
+        log.release(segment, by.unwrap_or(segment));
+    }
+    for &(segment, n) in &purged.paged {
+        log.release_many(segment, by.unwrap_or(segment), n);
     }
 }
 
-/// Records a durable queue's deletion and releases what it held.
-pub fn record_queue_delete(shard: &Shard, queue: &ShortStr, segments: &[u32]) {
+/// Records a durable queue's deletion and releases what the queue held in
+/// the log (`segments`: (segment, live references)).
+pub fn record_queue_delete(
+    shard: &Shard,
+    queue: &ShortStr,
+    durable: bool,
+    segments: &[(u32, u64)],
+) {
     let Some(log) = shard.log.as_ref() else {
         return;
     };
-    match log.append(RecordRef::QueueDelete { queue }) {
-        Ok(pos) => {
-            for &segment in segments {
-                log.release(segment, pos.segment);
+    let by = if durable {
+        match log.append(RecordRef::QueueDelete { queue }) {
+            Ok(pos) => Some(pos.segment),
+            Err(e) => {
+                eprintln!(
+                    "warren: shard {} cannot record a queue deletion: {e}",
+                    shard.id
+                );
+                return;
             }
         }
-        Err(e) => eprintln!(
-            "warren: shard {} cannot record a queue deletion: {e}",
-            shard.id
-        ),
+    } else {
+        None
+    };
+    for &(segment, n) in segments {
+        log.release_many(segment, by.unwrap_or(segment), n);
     }
 }

@@ -242,6 +242,9 @@ pub struct QueueSnapshot {
     pub exclusive: bool,
     pub auto_delete: bool,
     pub messages: u32,
+    /// Ready messages held in memory (the rest are paged out to the log).
+    pub messages_ram: u64,
+    pub messages_paged_out: u64,
     pub unacked: u32,
     pub consumers: Vec<(ConsumerKey, bool, u32, u32)>,
 }

@@ -15,6 +15,7 @@ pub mod leader;
 pub mod mesh;
 pub mod oneshot;
 pub mod owner;
+pub mod paging;
 pub mod replica;
 pub mod runtime;
 
@@ -44,7 +45,15 @@ pub struct Settings {
     pub limits: alarms::Limits,
     /// The admin endpoint's port on 127.0.0.1 (0: any free port; None: off).
     pub admin_port: Option<u16>,
+    /// Memory for ready messages held in memory, all shards together;
+    /// beyond it queues page new messages out to the log.
+    pub memory_budget: u64,
 }
+
+/// A queue keeps this much in memory even while its shard is over its
+/// budget, so a queue with a small backlog and a live consumer never
+/// round-trips through the disk because another queue is large.
+pub const QUEUE_MEMORY_FLOOR: u64 = 128 << 10;
 
 /// One shard: all state of one core.
 pub struct Shard {
@@ -78,6 +87,8 @@ pub struct Shard {
     pub alarms: std::sync::Arc<alarms::Alarms>,
     /// Leader: the definitions last written to disk.
     pub stored_definitions: RefCell<Option<crate::storage::definitions::Definitions>>,
+    /// `resident_bytes` of every queue of this shard, summed.
+    resident: Cell<u64>,
 }
 
 impl Shard {
@@ -112,7 +123,52 @@ impl Shard {
             log,
             alarms,
             stored_definitions: RefCell::new(None),
+            resident: Cell::new(0),
         }
+    }
+
+    /// This shard's share of the memory budget.
+    pub fn memory_budget(&self) -> u64 {
+        self.settings.memory_budget / self.count as u64
+    }
+
+    /// Memory charged for the ready messages this shard's queues hold in
+    /// memory.
+    pub fn resident_bytes(&self) -> u64 {
+        self.resident.get()
+    }
+
+    /// How much a queue may hold in memory before it pages new messages
+    /// out: the shard's whole budget while the shard is under it, else
+    /// only `QUEUE_MEMORY_FLOOR`.
+    pub fn queue_memory_limit(&self) -> u64 {
+        let budget = self.memory_budget();
+        if self.resident.get() < budget {
+            budget
+        } else {
+            QUEUE_MEMORY_FLOOR.min(budget)
+        }
+    }
+
+    /// Runs `f` on one of this shard's queues, keeping the resident total
+    /// in step with what `f` did to the queue's.
+    pub fn tracked<R>(&self, q: &mut Queue, f: impl FnOnce(&mut Queue) -> R) -> R {
+        let before = q.resident_bytes();
+        let r = f(q);
+        self.resident_changed(before, q.resident_bytes());
+        r
+    }
+
+    /// A queue's resident bytes went from `before` to `after`.
+    pub fn resident_changed(&self, before: u64, after: u64) {
+        let total = self.resident.get();
+        debug_assert!(total >= before, "resident total below a queue's share");
+        self.resident.set((total + after).saturating_sub(before));
+    }
+
+    /// A queue left the shard: its resident bytes leave the total.
+    pub fn untrack(&self, q: &Queue) {
+        self.resident_changed(q.resident_bytes(), 0);
     }
 
     pub fn new_conn_key(&self) -> ConnKey {
@@ -331,6 +387,29 @@ impl Shard {
     fn handle_request(self: &Rc<Self>, from: u16, token: u64, request: Request) {
         if leader::is_leader_request(&request) {
             leader::spawn(self.clone(), from, token, request);
+        } else if let Request::Get { name, .. } = &request {
+            // basic.get on a queue whose ready messages are all paged out
+            // answers once the head chunk is back in memory.
+            let waits = self
+                .queues
+                .borrow()
+                .get(name)
+                .is_some_and(|q| q.needs_page_in_for_get());
+            if waits {
+                let shard = self.clone();
+                glommio::spawn_local(async move {
+                    if let Request::Get { name, .. } = &request {
+                        paging::read_head(&shard, name).await;
+                    }
+                    let reply = owner::handle_request(&shard, request);
+                    shard.reply(from, token, reply);
+                    shard.pump();
+                })
+                .detach();
+            } else {
+                let reply = owner::handle_request(self, request);
+                self.reply(from, token, reply);
+            }
         } else {
             let reply = owner::handle_request(self, request);
             self.reply(from, token, reply);

@@ -12,7 +12,7 @@ use crate::shard::envelope::{
     ConfirmTicket, ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request,
     ShardSnapshot,
 };
-use crate::shard::{durability, leader, Shard};
+use crate::shard::{durability, leader, paging, Shard};
 use crate::storage::Target;
 use std::rc::Rc;
 
@@ -20,41 +20,76 @@ fn no_queue(name: &str) -> AmqpError {
     AmqpError::not_found(format!("no queue '{name}' in vhost '/'"))
 }
 
+/// Enqueues one published message's copies for queues of this shard. A
+/// queue over its memory share pages the copy straight to the log; the
+/// durable copies (persistent message, durable queue) share one `Message`
+/// record, the other paged copies one `Paged` record.
 pub fn enqueue(
     shard: &Rc<Shard>,
     names: Vec<ShortStr>,
     message: MessageRef,
     confirm: Option<ConfirmTicket>,
 ) {
-    let mut targets: Vec<Target> = Vec::new();
+    let limit = shard.queue_memory_limit();
+    let mut durable: Vec<Target> = Vec::new();
+    // Parallel to `durable`: whether that copy is paged out.
+    let mut durable_paged: Vec<bool> = Vec::new();
+    let mut transient_paged: Vec<Target> = Vec::new();
     {
         let mut queues = shard.queues.borrow_mut();
         for name in &names {
             // A queue deleted while the copy was on its way: the copy is
             // dropped, as RabbitMQ drops messages routed to a deleted queue.
-            if let Some(q) = queues.get_mut(name) {
-                let msg_id = q.publish(message.clone());
-                if message.persistent && q.config().durable {
-                    targets.push(Target {
-                        queue: name.clone(),
-                        msg_id,
-                    });
-                }
+            let Some(q) = queues.get_mut(name) else {
+                continue;
+            };
+            let is_durable = message.persistent && q.config().durable;
+            let paged = shard.log.is_some() && q.pages_new_messages(limit);
+            let msg_id = if paged {
+                q.reserve_id()
+            } else {
+                shard.tracked(q, |q| q.publish(message.clone()))
+            };
+            let target = Target {
+                queue: name.clone(),
+                msg_id,
+            };
+            if is_durable {
+                durable.push(target);
+                durable_paged.push(paged);
+            } else if paged {
+                transient_paged.push(target);
             }
         }
         // One record for every durable copy on this shard: the body once.
-        if !targets.is_empty() {
-            if let Some(segment) = durability::append_message(shard, &message, &targets) {
-                for t in &targets {
-                    queues
-                        .get_mut(&t.queue)
-                        .expect("just published")
-                        .mark_stored(t.msg_id, segment);
+        if !durable.is_empty() {
+            match durability::append_message(shard, &message, &durable, false) {
+                Some(pos) => {
+                    for (t, &paged) in durable.iter().zip(&durable_paged) {
+                        let q = queues.get_mut(&t.queue).expect("just published");
+                        if paged {
+                            q.push_paged(t.msg_id, pos.segment, pos.offset, pos.len);
+                        } else {
+                            q.mark_stored(t.msg_id, pos.segment);
+                        }
+                    }
                 }
+                None => lost_copies(shard, durable_paged.iter().filter(|&&p| p).count()),
+            }
+        }
+        if !transient_paged.is_empty() {
+            match durability::append_message(shard, &message, &transient_paged, true) {
+                Some(pos) => {
+                    for t in &transient_paged {
+                        let q = queues.get_mut(&t.queue).expect("just reserved");
+                        q.push_paged(t.msg_id, pos.segment, pos.offset, pos.len);
+                    }
+                }
+                None => lost_copies(shard, transient_paged.len()),
             }
         }
     }
-    let durable_copy = !targets.is_empty();
+    let durable_copy = !durable.is_empty();
     for name in &names {
         shard.mark_dirty(name);
     }
@@ -67,9 +102,20 @@ pub fn enqueue(
     }
 }
 
+/// Copies that were to be paged out but the log refused them (it failed:
+/// a disk error). They cannot be kept in order behind the paged tail.
+fn lost_copies(shard: &Shard, n: usize) {
+    if n > 0 {
+        eprintln!(
+            "warren: shard {}: {n} message copies dropped, the log refused them",
+            shard.id
+        );
+    }
+}
+
 pub fn settle(shard: &Rc<Shard>, queue: &ShortStr, ids: &[u64], how: Settle) {
     let removed = match shard.queues.borrow_mut().get_mut(queue) {
-        Some(q) => q.settle(ids, how),
+        Some(q) => shard.tracked(q, |q| q.settle(ids, how)),
         None => Vec::new(),
     };
     durability::record_removed(shard, queue, &removed);
@@ -120,8 +166,10 @@ fn auto_delete_queue(shard: &Rc<Shard>, queue: &ShortStr) {
 /// Returns the ready messages it held.
 pub fn drop_queue(shard: &Rc<Shard>, name: &ShortStr) -> Option<u32> {
     let q = shard.queues.borrow_mut().remove(name)?;
-    if q.config().durable {
-        durability::record_queue_delete(shard, name, &q.stored_segments());
+    shard.untrack(&q);
+    let segments = q.stored_segments();
+    if !segments.is_empty() || q.config().durable {
+        durability::record_queue_delete(shard, name, q.config().durable, &segments);
     }
     for consumer in q.consumer_keys() {
         shard.send(consumer.shard, Envelope::ConsumerCancelled { consumer });
@@ -138,6 +186,7 @@ pub fn dispatch(shard: &Rc<Shard>, queue: &ShortStr) {
     let mut n = 0u64;
     let mut removed = Vec::new();
     let mut delivered = Vec::new();
+    let resident_before = q.resident_bytes();
     while let Some(delivery) = q.next_delivery() {
         n += 1;
         if let Some(segment) = delivery.stored {
@@ -156,7 +205,16 @@ pub fn dispatch(shard: &Rc<Shard>, queue: &ShortStr) {
             },
         );
     }
+    shard.resident_changed(resident_before, q.resident_bytes());
+    let page_in = if q.wants_page_in() {
+        q.start_page_in(paging::CHUNK)
+    } else {
+        None
+    };
     drop(queues);
+    if let Some(read) = page_in {
+        paging::spawn_read(shard, queue.clone(), read);
+    }
     durability::record_removed(shard, queue, &removed);
     durability::record_delivered(shard, queue, &delivered);
     Counters::add(&shard.counters.delivered, n);
@@ -173,11 +231,15 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
             None => Err(no_queue(&name)),
         }),
         Request::Purge { name } => {
-            let purged = shard.queues.borrow_mut().get_mut(&name).map(|q| q.purge());
+            let purged = shard
+                .queues
+                .borrow_mut()
+                .get_mut(&name)
+                .map(|q| (q.config().durable, shard.tracked(q, |q| q.purge())));
             Reply::Count(match purged {
-                Some((n, stored)) => {
-                    durability::record_purge(shard, &name, &stored);
-                    Ok(n)
+                Some((durable, purged)) => {
+                    durability::record_purge(shard, &name, durable, &purged);
+                    Ok(purged.count)
                 }
                 None => Err(no_queue(&name)),
             })
@@ -205,7 +267,9 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
             let mut queues = shard.queues.borrow_mut();
             let got = match queues.get_mut(&name) {
                 None => Err(no_queue(&name)),
-                Some(q) => Ok(q.get(no_ack).map(|m| (m, q.message_count()))),
+                Some(q) => Ok(shard
+                    .tracked(q, |q| q.get(no_ack))
+                    .map(|m| (m, q.message_count()))),
             };
             drop(queues);
             if let Ok(Some((m, _))) = &got {
@@ -276,6 +340,8 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
             exclusive: q.config().exclusive,
             auto_delete: q.config().auto_delete,
             messages: q.message_count(),
+            messages_ram: q.resident_count() as u64,
+            messages_paged_out: q.paged_count(),
             unacked: q.unacked_count(),
             consumers: q.consumer_summaries(),
         })

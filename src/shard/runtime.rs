@@ -17,6 +17,9 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// The longest a shard runs tasks before it polls I/O again.
+/// Registered DMA memory per executor (see the builder call).
+const IO_MEMORY: usize = 1 << 20;
+
 const PREEMPT_EVERY: Duration = Duration::from_millis(5);
 
 /// How long an idle shard spins before it parks in the kernel.
@@ -60,6 +63,10 @@ pub fn run(settings: Settings) -> io::Result<()> {
             // flooding publisher can keep other sockets and the rings waiting.
             .preempt_timer(PREEMPT_EVERY)
             .spin_before_park(SPIN_BEFORE_PARK)
+            // glommio registers (and so pins) 10 MiB of DMA memory per
+            // executor by default; the log's batches fall back to ordinary
+            // aligned allocations beyond this, so keep the idle footprint small.
+            .io_memory(IO_MEMORY)
             .spawn(move || async move {
                 trace(id, "starting: executor up, recovering");
                 let ticker = Rc::new(Cell::new(STARTUP_TICK));
@@ -222,9 +229,9 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         Some(log),
         alarms,
     ));
-    for (name, (config, messages, max_seen_id)) in queues {
+    for (name, (config, tail, max_seen_id)) in queues {
         let mut q = crate::broker::queue::Queue::new(name.clone(), config);
-        q.restore(messages, max_seen_id);
+        q.restore(tail, max_seen_id);
         shard.queues.borrow_mut().insert(name, q);
     }
     if let Some(receivers) = receivers {

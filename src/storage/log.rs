@@ -394,7 +394,8 @@ impl Log {
                 match &r.record {
                     Record::Message(m) => live += m.targets.len() as u64,
                     Record::Metadata { .. } => live += 1,
-                    Record::Delivered { .. } => {}
+                    // A paged-out copy never outlives the process that wrote it.
+                    Record::Delivered { .. } | Record::Paged(_) => {}
                     Record::Ack { .. } | Record::Purge { .. } | Record::QueueDelete { .. } => {
                         kills = true
                     }
@@ -526,7 +527,7 @@ impl Log {
         s.pending_bytes += total;
         s.appended = pos.lsn();
         let refs = match &record {
-            RecordRef::Message(m) => m.targets.len() as u64,
+            RecordRef::Message(m) | RecordRef::Paged(m) => m.targets.len() as u64,
             RecordRef::Metadata { .. } => 1,
             _ => 0,
         };
@@ -568,12 +569,20 @@ impl Log {
     /// `by` (the `RecordPos::segment` of the ack/purge/delete/metadata
     /// record). Unknown (already deleted) segments are ignored.
     pub fn release(&self, segment: SegmentId, by: SegmentId) {
+        self.release_many(segment, by, 1);
+    }
+
+    /// `n` live references of `segment` died, killed by records in `by`.
+    pub fn release_many(&self, segment: SegmentId, by: SegmentId, n: u64) {
+        if n == 0 {
+            return;
+        }
         let mut s = self.inner.borrow_mut();
         let Some(st) = s.segments.get_mut(&segment) else {
             return;
         };
-        debug_assert!(st.live > 0, "release of segment {segment} below zero");
-        st.live = st.live.saturating_sub(1);
+        debug_assert!(st.live >= n, "release of segment {segment} below zero");
+        st.live = st.live.saturating_sub(n);
         let now_dead = st.live == 0 && st.sealed;
         if by != segment {
             if let Some(b) = s.segments.get_mut(&by) {
@@ -598,26 +607,55 @@ impl Log {
         s.wake_writer();
     }
 
+    /// A (cached) reader of a segment that still exists.
+    async fn reader(&self, segment: SegmentId) -> io::Result<Rc<BufferedFile>> {
+        let file = {
+            let s = self.inner.borrow();
+            if !s.segments.contains_key(&segment) {
+                return Err(io::Error::new(io::ErrorKind::NotFound, "segment deleted"));
+            }
+            s.readers.get(&segment).cloned()
+        };
+        match file {
+            Some(f) => Ok(f),
+            None => {
+                let dir = self.inner.borrow().dir.clone();
+                let f = Rc::new(segment::open_reader(&dir, segment).await?);
+                let mut s = self.inner.borrow_mut();
+                Ok(s.readers.entry(segment).or_insert(f).clone())
+            }
+        }
+    }
+
+    /// Reads `len` bytes at `offset` of `segment` (waiting until they are
+    /// durable): a run of whole records for the caller to decode. The
+    /// segment must hold a live reference, or it may be gone.
+    pub async fn read_range(&self, segment: SegmentId, offset: u32, len: u32) -> io::Result<Bytes> {
+        let end = offset
+            .checked_add(len)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "range past 4 GiB"))?;
+        self.sync(Lsn::new(segment, end)).await?;
+        let file = self.reader(segment).await?;
+        let data = file.read_at(offset as u64, len as usize).await?;
+        if data.len() != len as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "short read of a log range",
+            ));
+        }
+        Ok(Bytes::copy_from_slice(&data))
+    }
+
+    /// The configured maximum record length (for decoding read ranges).
+    pub fn max_record_len(&self) -> u32 {
+        self.inner.borrow().config.max_record_len
+    }
+
     /// Reads the record at `pos` back (waiting until it is durable) and
     /// checks it.
     pub async fn read_record(&self, pos: RecordPos) -> io::Result<Record> {
         self.sync(pos.lsn()).await?;
-        let file = {
-            let s = self.inner.borrow();
-            if !s.segments.contains_key(&pos.segment) {
-                return Err(io::Error::new(io::ErrorKind::NotFound, "segment deleted"));
-            }
-            s.readers.get(&pos.segment).cloned()
-        };
-        let file = match file {
-            Some(f) => f,
-            None => {
-                let dir = self.inner.borrow().dir.clone();
-                let f = Rc::new(segment::open_reader(&dir, pos.segment).await?);
-                let mut s = self.inner.borrow_mut();
-                s.readers.entry(pos.segment).or_insert(f).clone()
-            }
-        };
+        let file = self.reader(pos.segment).await?;
         let max = self.inner.borrow().config.max_record_len;
         if pos.len as usize <= HEADER_LEN || pos.len - HEADER_LEN as u32 > max {
             return Err(io::Error::new(
@@ -641,7 +679,7 @@ impl Log {
     /// Reads back the body of the message record at `pos`.
     pub async fn read_body(&self, pos: RecordPos) -> io::Result<Bytes> {
         match self.read_record(pos).await? {
-            Record::Message(m) => Ok(m.body),
+            Record::Message(m) | Record::Paged(m) => Ok(m.body),
             other => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("expected a message record, found {:?}", other.kind()),

@@ -16,6 +16,10 @@
 //!   flags+list, then the body up to the end of the record. One record stores
 //!   the body once for every durable queue the message was routed to
 //!   (fan-out).
+//! - `Paged` (7): the layout of `Message`, for a copy that is in the log
+//!   only because its queue paged it out of memory (a transient message, or
+//!   any message of a non-durable queue). Recovery ignores it: it lives
+//!   until its queue reads it back, and never across a restart.
 //! - `Ack` (2): `str8 queue`, `u64 msg_id` — also used for reject without
 //!   requeue and for no-ack deliveries.
 //! - `Delivered` (6): `str8 queue`, `u64 msg_id` — the message was handed
@@ -64,6 +68,7 @@ pub struct Message {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     Message(Message),
+    Paged(Message),
     Ack { queue: ShortStr, msg_id: u64 },
     Delivered { queue: ShortStr, msg_id: u64 },
     Purge { queue: ShortStr, up_to_msg_id: u64 },
@@ -86,6 +91,7 @@ pub struct MessageRef<'a> {
 #[derive(Clone, Copy, Debug)]
 pub enum RecordRef<'a> {
     Message(MessageRef<'a>),
+    Paged(MessageRef<'a>),
     Ack {
         queue: &'a ShortStr,
         msg_id: u64,
@@ -116,6 +122,7 @@ pub enum RecordKind {
     QueueDelete = 4,
     Metadata = 5,
     Delivered = 6,
+    Paged = 7,
 }
 
 impl RecordKind {
@@ -127,6 +134,7 @@ impl RecordKind {
             4 => RecordKind::QueueDelete,
             5 => RecordKind::Metadata,
             6 => RecordKind::Delivered,
+            7 => RecordKind::Paged,
             _ => return None,
         })
     }
@@ -189,17 +197,25 @@ impl fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
+impl Message {
+    /// The borrowed form of this message.
+    pub fn as_ref(&self) -> MessageRef<'_> {
+        MessageRef {
+            targets: &self.targets,
+            exchange: &self.exchange,
+            routing_key: &self.routing_key,
+            raw_properties: &self.raw_properties,
+            body: std::slice::from_ref(&self.body),
+        }
+    }
+}
+
 impl Record {
     /// The borrowed form of this record (for `encode` / `Log::append`).
     pub fn as_ref(&self) -> RecordRef<'_> {
         match self {
-            Record::Message(m) => RecordRef::Message(MessageRef {
-                targets: &m.targets,
-                exchange: &m.exchange,
-                routing_key: &m.routing_key,
-                raw_properties: &m.raw_properties,
-                body: std::slice::from_ref(&m.body),
-            }),
+            Record::Message(m) => RecordRef::Message(m.as_ref()),
+            Record::Paged(m) => RecordRef::Paged(m.as_ref()),
             Record::Ack { queue, msg_id } => RecordRef::Ack {
                 queue,
                 msg_id: *msg_id,
@@ -223,6 +239,7 @@ impl Record {
     pub fn kind(&self) -> RecordKind {
         match self {
             Record::Message(_) => RecordKind::Message,
+            Record::Paged(_) => RecordKind::Paged,
             Record::Ack { .. } => RecordKind::Ack,
             Record::Delivered { .. } => RecordKind::Delivered,
             Record::Purge { .. } => RecordKind::Purge,
@@ -248,6 +265,7 @@ impl RecordRef<'_> {
     pub fn kind(&self) -> RecordKind {
         match self {
             RecordRef::Message(_) => RecordKind::Message,
+            RecordRef::Paged(_) => RecordKind::Paged,
             RecordRef::Ack { .. } => RecordKind::Ack,
             RecordRef::Delivered { .. } => RecordKind::Delivered,
             RecordRef::Purge { .. } => RecordKind::Purge,
@@ -261,7 +279,7 @@ impl RecordRef<'_> {
     pub fn encoded_len(&self, max_len: u32) -> Result<usize, EncodeError> {
         let str8 = |s: &ShortStr| 1 + s.len() as u64;
         let len: u64 = 1 + match self {
-            RecordRef::Message(m) => {
+            RecordRef::Message(m) | RecordRef::Paged(m) => {
                 if m.targets.is_empty() || m.targets.len() > u16::MAX as usize {
                     return Err(EncodeError::BadTargetCount(m.targets.len()));
                 }
@@ -308,7 +326,7 @@ pub fn encode(
     out.put_u32_le(0); // crc, patched below
     out.put_u8(record.kind() as u8);
     match record {
-        RecordRef::Message(m) => {
+        RecordRef::Message(m) | RecordRef::Paged(m) => {
             out.put_u16_le(m.targets.len() as u16);
             for t in m.targets {
                 put_str8(out, &t.queue);
@@ -433,7 +451,7 @@ pub fn decode(buf: &Bytes, max_len: u32) -> Result<(Record, usize), RecordError>
         pos: 0,
     };
     let record = match kind {
-        RecordKind::Message => {
+        RecordKind::Message | RecordKind::Paged => {
             let n = r.u16("target count")? as usize;
             if n == 0 {
                 return Err(RecordError::Malformed("message without targets"));
@@ -454,13 +472,18 @@ pub fn decode(buf: &Bytes, max_len: u32) -> Result<(Record, usize), RecordError>
             let props_len = r.u32("properties length")? as usize;
             let raw_properties = r.take(props_len, "properties")?;
             let body = r.rest();
-            Record::Message(Message {
+            let message = Message {
                 targets,
                 exchange,
                 routing_key,
                 raw_properties,
                 body,
-            })
+            };
+            if kind == RecordKind::Message {
+                Record::Message(message)
+            } else {
+                Record::Paged(message)
+            }
         }
         RecordKind::Ack => Record::Ack {
             queue: r.str8("queue")?,
@@ -708,9 +731,10 @@ mod tests {
                 arb_shortstr(),
                 bytes(40),
                 bytes(300),
+                any::<bool>(),
             )
-                .prop_map(|(t, exchange, routing_key, raw_properties, body)| {
-                    Record::Message(Message {
+                .prop_map(|(t, exchange, routing_key, raw_properties, body, paged)| {
+                    let m = Message {
                         targets: t
                             .into_iter()
                             .map(|(queue, msg_id)| Target { queue, msg_id })
@@ -719,7 +743,12 @@ mod tests {
                         routing_key,
                         raw_properties,
                         body,
-                    })
+                    };
+                    if paged {
+                        Record::Paged(m)
+                    } else {
+                        Record::Message(m)
+                    }
                 }),
             (arb_shortstr(), any::<u64>())
                 .prop_map(|(queue, msg_id)| Record::Ack { queue, msg_id }),

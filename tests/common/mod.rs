@@ -88,6 +88,15 @@ impl Broker {
         Broker::spawn(shards, data_dir)
     }
 
+    /// Starts a broker on the given data dir with extra flags.
+    #[allow(dead_code)]
+    pub fn start_in_with(shards: usize, data_dir: &Path, extra: &[&str]) -> Broker {
+        if let Some(b) = Broker::external(shards) {
+            return b;
+        }
+        Broker::spawn_with(shards, data_dir, extra)
+    }
+
     fn external(shards: usize) -> Option<Broker> {
         let uri = std::env::var(EXTERNAL_ENV).ok().filter(|s| !s.is_empty())?;
         let (host, port) = parse_host_port(&uri);
@@ -183,6 +192,12 @@ impl Broker {
             _data_dir: None,
             data_path: Some(data_dir.to_path_buf()),
         }
+    }
+
+    /// The broker process's id (None for an external broker).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     /// `amqp://guest:guest@127.0.0.1:<port>/%2f` (or the external URI).
@@ -526,4 +541,52 @@ pub async fn eventually<F: FnMut() -> bool>(secs: u64, mut cond: F) -> bool {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+// ------------------------------------------------------------- admin ----
+
+/// The admin address the broker printed at start.
+#[allow(dead_code)]
+pub fn admin_addr(b: &Broker) -> String {
+    b.log()
+        .iter()
+        .find_map(|l| {
+            l.split("admin endpoint on ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_string)
+        })
+        .expect("the broker prints its admin endpoint")
+}
+
+#[allow(dead_code)]
+pub fn ctl(b: &Broker, command: &str) -> String {
+    ctl_with(b, &[command])
+}
+
+/// Runs the real `warren ctl <words…>` against the broker; panics unless it
+/// succeeds, returns what it printed.
+#[allow(dead_code)]
+pub fn ctl_with(b: &Broker, words: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["ctl", "--admin", &admin_addr(b)])
+        .args(words)
+        .output()
+        .expect("run warren ctl");
+    assert!(
+        out.status.success(),
+        "warren ctl {words:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// The row of a tab-separated listing whose first column is `name`.
+#[allow(dead_code)]
+pub fn row(listing: &str, name: &str) -> Vec<String> {
+    listing
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect::<Vec<_>>())
+        .find(|cols| cols.first().map(String::as_str) == Some(name))
+        .unwrap_or_else(|| panic!("no row '{name}' in:\n{listing}"))
 }

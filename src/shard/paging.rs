@@ -1,0 +1,172 @@
+//! Reading paged-out messages back into memory. A queue's tail (see
+//! `broker::paged`) says which chunk of which log segment to read next; this
+//! reads it, decodes the records of that queue and hands them back to the
+//! queue, which makes them ready again. Paged-only copies release their log
+//! reference as they come back; durable ones keep it until acked.
+
+use crate::broker::message::{Body, Message};
+use crate::broker::paged::PageRead;
+use crate::broker::queue::PagedMessage;
+use crate::protocol::properties::delivery_mode_of;
+use crate::protocol::types::ShortStr;
+use crate::shard::Shard;
+use crate::storage::record::{self, RecordError, HEADER_LEN};
+use crate::storage::Record;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Bytes read back per chunk (a record larger than this is read whole).
+pub const CHUNK: u32 = 512 << 10;
+
+/// Reads `read` back in the background and hands the result to `queue`.
+pub fn spawn_read(shard: &Rc<Shard>, queue: ShortStr, read: PageRead) {
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        let result = read_chunk(&shard, &queue, &read).await;
+        finish(&shard, &queue, &read, result);
+        shard.pump();
+    })
+    .detach();
+}
+
+/// Pages in until `queue` has a ready message in memory or nothing paged
+/// (basic.get on a queue whose ready messages are all on disk).
+pub async fn read_head(shard: &Rc<Shard>, queue: &ShortStr) {
+    loop {
+        let read = {
+            let mut queues = shard.queues.borrow_mut();
+            let Some(q) = queues.get_mut(queue) else {
+                return;
+            };
+            if !q.needs_page_in_for_get() {
+                return;
+            }
+            q.start_page_in(CHUNK)
+        };
+        match read {
+            Some(read) => {
+                let result = read_chunk(shard, queue, &read).await;
+                finish(shard, queue, &read, result);
+            }
+            // Another read of this queue is out: let it land.
+            None => glommio::timer::sleep(Duration::from_micros(200)).await,
+        }
+    }
+}
+
+/// Reads the chunk and decodes the records of `queue` in it. Returns them
+/// with the number of bytes they covered (whole records only).
+async fn read_chunk(
+    shard: &Shard,
+    queue: &ShortStr,
+    read: &PageRead,
+) -> io::Result<(Vec<PagedMessage>, u32)> {
+    let log = shard.log.as_ref().expect("paging needs the log");
+    let max = log.max_record_len();
+    let mut data = log.read_range(read.segment, read.offset, read.len).await?;
+    loop {
+        let mut found = Vec::new();
+        let mut pos = 0usize;
+        let mut needed = None;
+        while pos < data.len() {
+            match record::decode(&data.slice(pos..), max) {
+                Ok((rec, n)) => {
+                    collect(queue, rec, read.segment, &mut found);
+                    pos += n;
+                }
+                Err(RecordError::Truncated { needed: n }) => {
+                    needed = Some(n);
+                    break;
+                }
+                Err(e) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "segment {} offset {}: {e}",
+                            read.segment,
+                            read.offset as usize + pos
+                        ),
+                    ))
+                }
+            }
+        }
+        match needed {
+            // The chunk cut the first record: read that record whole.
+            Some(n) if pos == 0 && n > data.len() && n > HEADER_LEN => {
+                let n = u32::try_from(n).map_err(|_| io::Error::other("record too large"))?;
+                data = log.read_range(read.segment, read.offset, n).await?;
+            }
+            Some(_) if pos == 0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "paged run ends inside a record header",
+                ))
+            }
+            _ => return Ok((found, pos as u32)),
+        }
+    }
+}
+
+/// Keeps the copy of `queue` a message record holds, if any.
+fn collect(queue: &ShortStr, rec: Record, segment: u32, found: &mut Vec<PagedMessage>) {
+    let (m, durable) = match rec {
+        Record::Message(m) => (m, true),
+        Record::Paged(m) => (m, false),
+        _ => return,
+    };
+    let Some(id) = m
+        .targets
+        .iter()
+        .find(|t| &t.queue == queue)
+        .map(|t| t.msg_id)
+    else {
+        return;
+    };
+    let persistent = durable || delivery_mode_of(&m.raw_properties).is_some_and(|mode| mode == 2);
+    found.push(PagedMessage {
+        id,
+        message: Arc::new(Message {
+            exchange: m.exchange,
+            routing_key: m.routing_key,
+            raw_properties: m.raw_properties,
+            body: Body::from(m.body),
+            persistent,
+        }),
+        stored: durable.then_some(segment),
+    });
+}
+
+fn finish(
+    shard: &Shard,
+    queue: &ShortStr,
+    read: &PageRead,
+    result: io::Result<(Vec<PagedMessage>, u32)>,
+) {
+    let log = shard.log.as_ref().expect("paging needs the log");
+    {
+        let mut queues = shard.queues.borrow_mut();
+        // Deleted meanwhile: the deletion released everything it held.
+        let Some(q) = queues.get_mut(queue) else {
+            return;
+        };
+        match result {
+            Ok((found, consumed)) => {
+                let release = shard.tracked(q, |q| q.finish_page_in(read, found, consumed));
+                log.release_many(read.segment, read.segment, release);
+            }
+            Err(e) => {
+                eprintln!(
+                    "warren: shard {} cannot read queue '{queue}' back from its log, \
+                     dropping the messages of segment {}: {e}",
+                    shard.id, read.segment
+                );
+                if let Some((segment, n)) = q.fail_page_in(read) {
+                    log.release_many(segment, segment, n);
+                }
+            }
+        }
+    }
+    shard.mark_dirty(queue);
+}
