@@ -326,15 +326,56 @@ impl Queue {
         last.stored = Some(segment);
     }
 
-    /// Rebuilds the queue from its recovered messages, all paged (read
-    /// back as consumers need them). New messages get ids above
-    /// `max_seen_id`, the largest id any log record named for this queue,
-    /// so an old ack can never match a new message.
-    pub fn restore(&mut self, tail: PagedTail, max_seen_id: u64) {
+    /// Rebuilds the queue from its recovered messages: `head` in memory
+    /// (records that compaction moved out of log order; older than the
+    /// tail), the rest paged (read back as consumers need them). New
+    /// messages get ids above `max_seen_id`, the largest id any log record
+    /// named for this queue, so an old ack can never match a new message.
+    pub fn restore(&mut self, head: Vec<QueuedMessage>, tail: PagedTail, max_seen_id: u64) {
         assert!(self.ready.is_empty() && self.unacked.is_empty() && self.tail.is_empty());
-        let last = tail.last_id().unwrap_or(0);
+        debug_assert!(head.windows(2).all(|w| w[0].id < w[1].id));
+        debug_assert!(head
+            .last()
+            .zip(tail.first_id())
+            .is_none_or(|(h, t)| h.id < t));
+        let last = tail.last_id().or(head.last().map(|m| m.id)).unwrap_or(0);
         self.next_id = self.next_id.max(last.max(max_seen_id) + 1);
+        self.resident_bytes = head.iter().map(|m| resident_cost(&m.message)).sum();
+        self.ready = head.into();
         self.tail = tail;
+    }
+
+    /// Stored messages held in memory (ready or unacked) whose record is in
+    /// `segment`.
+    pub fn stored_in(&self, segment: u32) -> u64 {
+        self.ready
+            .iter()
+            .chain(self.unacked.values().map(|u| &u.message))
+            .filter(|m| m.stored == Some(segment))
+            .count() as u64
+    }
+
+    /// Compaction: every stored message held in memory whose record is in
+    /// `segment` gets a new record — `rewrite(id, message, delivered)`
+    /// appends it (`delivered`: it was handed out before, so a restart must
+    /// mark it redelivered) and returns its segment (None: left where it is).
+    pub fn relocate_stored(
+        &mut self,
+        segment: u32,
+        mut rewrite: impl FnMut(u64, &MessageRef, bool) -> Option<u32>,
+    ) {
+        let ready = self.ready.iter_mut().map(|m| {
+            let delivered = m.redelivered;
+            (m, delivered)
+        });
+        let unacked = self.unacked.values_mut().map(|u| (&mut u.message, true));
+        for (m, delivered) in ready.chain(unacked) {
+            if m.stored == Some(segment) {
+                if let Some(to) = rewrite(m.id, &m.message, delivered) {
+                    m.stored = Some(to);
+                }
+            }
+        }
     }
 
     /// (segment, live references) of everything the queue holds in the log:
@@ -902,6 +943,51 @@ mod tests {
             .collect();
         assert_eq!(q.finish_page_in(&read, found, read.len), 0);
         assert_eq!(q.stored_segments(), vec![(1, 1), (1, 1)]);
+    }
+
+    #[test]
+    fn compaction_relocates_stored_messages_in_memory_ready_or_unacked() {
+        let mut q = queue();
+        add(&mut q, consumer("a", 0, false));
+        for i in 1..=3 {
+            let id = q.publish(msg(i));
+            q.mark_stored(id, if i == 3 { 8 } else { 7 });
+        }
+        let d = q.next_delivery().unwrap(); // id 1: unacked
+        q.remove_consumer(&key("a"));
+        assert_eq!((q.stored_in(7), q.stored_in(8)), (2, 1));
+        let mut moved = Vec::new();
+        q.relocate_stored(7, |id, _, delivered| {
+            assert_eq!(delivered, id == 1, "only the unacked one was delivered");
+            moved.push(id);
+            Some(9)
+        });
+        moved.sort_unstable();
+        assert_eq!(moved, vec![1, 2]);
+        assert_eq!((q.stored_in(7), q.stored_in(9)), (0, 2));
+        assert_eq!(q.settle(&[d.msg_id], Settle::Remove), vec![(1, 9)]);
+    }
+
+    #[test]
+    fn restore_puts_moved_messages_ahead_of_the_tail() {
+        let mut q = queue();
+        let mut tail = PagedTail::new();
+        tail.push(5, 3, 0, 100);
+        let head = vec![QueuedMessage {
+            id: 2,
+            message: msg(2),
+            redelivered: true,
+            stored: Some(4),
+        }];
+        q.restore(head, tail, 9);
+        assert_eq!(
+            (q.message_count(), q.resident_count(), q.paged_count()),
+            (2, 1, 1)
+        );
+        assert_eq!(q.resident_bytes(), resident_cost(&msg(2)));
+        let m = q.get(true).unwrap();
+        assert_eq!((m.id, m.redelivered), (2, true));
+        assert_eq!(q.reserve_id(), 10, "ids continue above every id seen");
     }
 
     #[test]

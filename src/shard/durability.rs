@@ -7,9 +7,9 @@
 //! leader rewrites the definitions file on every durable metadata change.
 
 use crate::broker::exchange::Destination;
-use crate::broker::message::Message;
+use crate::broker::message::{Body, Message, MessageRef};
 use crate::broker::paged::{IdRanges, PagedRun, PagedTail};
-use crate::broker::queue::{Purged, QueueConfig};
+use crate::broker::queue::{Purged, QueueConfig, QueuedMessage};
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::QueueMeta;
 use crate::shard::replica::{self, Metadata};
@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// The directory of shard `id`'s log.
 pub fn log_dir(settings: &Settings, id: u16) -> PathBuf {
@@ -33,7 +34,7 @@ pub struct Recovered {
     /// The durable queues this shard owns: their config, their live
     /// messages as a paged tail (nothing is read into memory at start), and
     /// the largest message id the log named for each.
-    pub queues: HashMap<ShortStr, (QueueConfig, PagedTail, u64)>,
+    pub queues: HashMap<ShortStr, (QueueConfig, Vec<QueuedMessage>, PagedTail, u64)>,
     pub messages: u64,
 }
 
@@ -46,9 +47,39 @@ struct QueueReplay {
     run_of: BTreeMap<u64, u32>,
     /// Ids handed to a consumer and not acked (they come back redelivered).
     delivered: IdRanges,
+    /// The largest id added so far.
+    max_added: u64,
+    /// Live messages whose latest record came out of id order (compaction
+    /// copied it forward): id → (message, segment). They come back in
+    /// memory, ahead of the runs.
+    moved: BTreeMap<u64, (MessageRef, u32)>,
 }
 
 impl QueueReplay {
+    /// A message record for `id`: appended to the runs, or, when it comes
+    /// after larger ids (a copy compaction made), kept in `moved` and
+    /// superseding the older record. Returns the segment of the record it
+    /// supersedes, if any.
+    fn add_record(
+        &mut self,
+        id: u64,
+        pos: RecordPos,
+        message: impl FnOnce() -> MessageRef,
+    ) -> Option<u32> {
+        if id > self.max_added {
+            self.max_added = id;
+            self.add(id, pos);
+            return None;
+        }
+        let old = self
+            .moved
+            .remove(&id)
+            .map(|(_, segment)| segment)
+            .or_else(|| self.remove(id));
+        self.moved.insert(id, (message(), pos.segment));
+        old
+    }
+
     fn add(&mut self, id: u64, pos: RecordPos) {
         let run = self.runs.entry(pos.segment).or_insert_with(|| PagedRun {
             segment: pos.segment,
@@ -63,7 +94,15 @@ impl QueueReplay {
         run.ids.insert(id);
     }
 
-    /// Removes a live id; returns the segment of its record.
+    /// Removes a live id (ack, reject); returns the segment of its record.
+    fn kill(&mut self, id: u64) -> Option<u32> {
+        match self.moved.remove(&id) {
+            Some((_, segment)) => Some(segment),
+            None => self.remove(id),
+        }
+    }
+
+    /// Removes a live id from the runs; returns the segment of its record.
     fn remove(&mut self, id: u64) -> Option<u32> {
         if let Some((_, &segment)) = self.run_of.range(..=id).next_back() {
             if self
@@ -128,9 +167,21 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
         }
         match rec.record {
             Record::Message(m) => {
-                for t in m.targets {
+                let message = || -> MessageRef {
+                    Arc::new(Message {
+                        exchange: m.exchange.clone(),
+                        routing_key: m.routing_key.clone(),
+                        raw_properties: m.raw_properties.clone(),
+                        body: Body::from(m.body.clone()),
+                        persistent: true,
+                    })
+                };
+                for t in &m.targets {
                     if owned.contains(&t.queue) {
-                        live.entry(t.queue).or_default().add(t.msg_id, rec.pos);
+                        let q = live.entry(t.queue.clone()).or_default();
+                        if let Some(old) = q.add_record(t.msg_id, rec.pos, message) {
+                            *dead.entry((old, seg)).or_default() += 1;
+                        }
                     } else {
                         *dead.entry((seg, seg)).or_default() += 1;
                     }
@@ -139,7 +190,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             Record::Ack { queue, msg_id } => {
                 if let Some(q) = live.get_mut(&queue) {
                     q.delivered.remove(msg_id);
-                    if let Some(s) = q.remove(msg_id) {
+                    if let Some(s) = q.kill(msg_id) {
                         *dead.entry((s, seg)).or_default() += 1;
                     }
                 }
@@ -155,6 +206,10 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             } => {
                 if let Some(q) = live.get_mut(&queue) {
                     q.delivered.remove_up_to(up_to_msg_id);
+                    let keep = q.moved.split_off(&(up_to_msg_id + 1));
+                    for (_, (_, s)) in std::mem::replace(&mut q.moved, keep) {
+                        *dead.entry((s, seg)).or_default() += 1;
+                    }
                     for run in q.runs.values_mut() {
                         let n = run.ids.remove_up_to(up_to_msg_id);
                         if n > 0 {
@@ -167,6 +222,9 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 if let Some(q) = live.remove(&queue) {
                     for run in q.runs.into_values() {
                         *dead.entry((run.segment, seg)).or_default() += run.ids.len();
+                    }
+                    for (_, (_, s)) in q.moved {
+                        *dead.entry((s, seg)).or_default() += 1;
                     }
                 }
             }
@@ -185,11 +243,20 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
     let mut messages = 0;
     for name in owned {
         let meta = &metadata.queues[&name];
-        let replay = live.remove(&name).unwrap_or_default();
+        let mut replay = live.remove(&name).unwrap_or_default();
+        let head: Vec<QueuedMessage> = std::mem::take(&mut replay.moved)
+            .into_iter()
+            .map(|(id, (message, segment))| QueuedMessage {
+                id,
+                message,
+                redelivered: replay.delivered.remove(id),
+                stored: Some(segment),
+            })
+            .collect();
         let tail = PagedTail::from_runs(replay.runs.into_values().collect(), replay.delivered);
-        messages += tail.count();
+        messages += head.len() as u64 + tail.count();
         let max_seen = max_id.get(&name).copied().unwrap_or(0);
-        queues.insert(name, (meta.config.clone(), tail, max_seen));
+        queues.insert(name, (meta.config.clone(), head, tail, max_seen));
     }
     Ok(Recovered {
         log,
@@ -432,5 +499,100 @@ pub fn record_queue_delete(
     };
     for &(segment, n) in segments {
         log.release_many(segment, by.unwrap_or(segment), n);
+    }
+}
+
+/// Compaction looks only at a segment with at most this many live records…
+const COMPACT_MAX_LIVE: u64 = 4096;
+/// …and at least this many segments newer than it.
+const COMPACT_BEHIND: u32 = 2;
+
+/// Copies the few live records of the oldest log segment forward when they
+/// all belong to stored messages held in memory (ready or unacked): that
+/// segment then goes, and so does every later one kept only because its
+/// dead records hold acks for it. Without this, one long-lived message
+/// would keep the whole log from being reclaimed. A segment whose live
+/// records include paged-out backlog stays (that is live data). Returns
+/// whether it rewrote anything.
+pub fn compact(shard: &Rc<Shard>) -> bool {
+    let Some(log) = shard.log.as_ref() else {
+        return false;
+    };
+    let Some((segment, live)) = log.compaction_candidate(COMPACT_MAX_LIVE, COMPACT_BEHIND) else {
+        return false;
+    };
+    if shard.compaction_checked.get() == Some((segment, live)) {
+        return false;
+    }
+    shard.compaction_checked.set(Some((segment, live)));
+    let mut queues = shard.queues.borrow_mut();
+    let held: u64 = queues.values().map(|q| q.stored_in(segment)).sum();
+    if held != live {
+        return false;
+    }
+    for (name, q) in queues.iter_mut() {
+        q.relocate_stored(segment, |msg_id, message, delivered| {
+            let target = [Target {
+                queue: name.clone(),
+                msg_id,
+            }];
+            let pos = append_message(shard, message, &target, false)?;
+            log.release(segment, pos.segment);
+            if delivered {
+                // The old segment's Delivered record goes with it.
+                record_delivered(shard, name, &[msg_id]);
+            }
+            Some(pos.segment)
+        });
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn pos(segment: u32, offset: u32) -> RecordPos {
+        RecordPos {
+            segment,
+            offset,
+            len: 50,
+        }
+    }
+
+    fn message() -> MessageRef {
+        Arc::new(Message {
+            exchange: ShortStr::EMPTY,
+            routing_key: ShortStr::from("q"),
+            raw_properties: Bytes::from_static(&[0, 0]),
+            body: Body::from(Bytes::from_static(b"m")),
+            persistent: true,
+        })
+    }
+
+    #[test]
+    fn replay_keeps_log_order_ids_in_runs_and_compacted_copies_apart() {
+        let mut q = QueueReplay::default();
+        for id in 1..=3 {
+            assert_eq!(q.add_record(id, pos(1, id as u32 * 50), message), None);
+        }
+        assert_eq!(q.add_record(4, pos(2, 0), message), None);
+        // Compaction copied id 2 forward: the copy supersedes segment 1's.
+        assert_eq!(q.add_record(2, pos(3, 0), message), Some(1));
+        assert_eq!(q.moved.keys().copied().collect::<Vec<_>>(), vec![2]);
+        // And again, from segment 3 to 5.
+        assert_eq!(q.add_record(2, pos(5, 0), message), Some(3));
+        assert_eq!(q.moved[&2].1, 5);
+        // Acks find either kind.
+        assert_eq!(q.kill(2), Some(5));
+        assert_eq!(q.kill(3), Some(1));
+        assert_eq!(q.kill(3), None);
+        let ids: Vec<u64> = q
+            .runs
+            .values()
+            .flat_map(|r| (0..10).filter(|&i| r.ids.contains(i)).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(ids, vec![1, 4]);
     }
 }

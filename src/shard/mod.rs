@@ -89,6 +89,8 @@ pub struct Shard {
     pub stored_definitions: RefCell<Option<crate::storage::definitions::Definitions>>,
     /// `resident_bytes` of every queue of this shard, summed.
     resident: Cell<u64>,
+    /// The last (segment, live references) compaction looked at and left.
+    pub compaction_checked: Cell<Option<(u32, u64)>>,
 }
 
 impl Shard {
@@ -124,6 +126,7 @@ impl Shard {
             alarms,
             stored_definitions: RefCell::new(None),
             resident: Cell::new(0),
+            compaction_checked: Cell::new(None),
         }
     }
 

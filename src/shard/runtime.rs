@@ -189,6 +189,9 @@ async fn tick(period: Rc<Cell<Duration>>) {
     }
 }
 
+/// How often a shard looks for a log segment worth compacting.
+const COMPACT_EVERY: Duration = Duration::from_millis(500);
+
 const STARTUP_TICK: Duration = Duration::from_millis(1);
 const SERVING_TICK: Duration = Duration::from_millis(10);
 
@@ -229,9 +232,9 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         Some(log),
         alarms,
     ));
-    for (name, (config, tail, max_seen_id)) in queues {
+    for (name, (config, head, tail, max_seen_id)) in queues {
         let mut q = crate::broker::queue::Queue::new(name.clone(), config);
-        q.restore(tail, max_seen_id);
+        shard.tracked(&mut q, |q| q.restore(head, tail, max_seen_id));
         shard.queues.borrow_mut().insert(name, q);
     }
     if let Some(receivers) = receivers {
@@ -249,6 +252,16 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         }
     }
     ticker.set(SERVING_TICK);
+    let compactor = shard.clone();
+    glommio::spawn_local(async move {
+        while !compactor.shutting_down.get() {
+            glommio::timer::sleep(COMPACT_EVERY).await;
+            if crate::shard::durability::compact(&compactor) {
+                compactor.pump();
+            }
+        }
+    })
+    .detach();
     let admin_task = admin.map(|l| glommio::spawn_local(crate::admin::serve(shard.clone(), l)));
     let accept_shard = shard.clone();
     let acceptor = glommio::spawn_local(async move {

@@ -386,11 +386,9 @@ impl Log {
                 continue;
             }
             let file = segment::open_reader(dir, id).await?;
-            let scan = segment::scan(&file, config.max_record_len, config.read_chunk).await?;
-            report.segments_scanned += 1;
             let mut live = 0u64;
             let mut kills = false;
-            for r in scan.records {
+            let scan = segment::scan(&file, config.max_record_len, config.read_chunk, |r| {
                 match &r.record {
                     Record::Message(m) => live += m.targets.len() as u64,
                     Record::Metadata { .. } => live += 1,
@@ -400,7 +398,6 @@ impl Log {
                         kills = true
                     }
                 }
-                report.records += 1;
                 on_record(RecoveredRecord {
                     pos: RecordPos {
                         segment: id,
@@ -409,7 +406,10 @@ impl Log {
                     },
                     record: r.record,
                 });
-            }
+            })
+            .await?;
+            report.segments_scanned += 1;
+            report.records += scan.records;
             if let Some(err) = scan.error {
                 file.truncate(scan.valid_end).await?;
                 file.fdatasync().await?;
@@ -743,6 +743,18 @@ impl Log {
     /// Segments on disk, ascending.
     pub fn segments(&self) -> Vec<SegmentId> {
         self.inner.borrow().segments.keys().copied().collect()
+    }
+
+    /// The oldest segment still holding live references, with their count,
+    /// if it is sealed, holds at most `max_live` of them and at least
+    /// `behind` newer segments exist: a compaction candidate. Its few live
+    /// records, copied forward, would let it go — and with it every later
+    /// segment its dead records keep pinned (their kill-records).
+    pub fn compaction_candidate(&self, max_live: u64, behind: u32) -> Option<(SegmentId, u64)> {
+        let s = self.inner.borrow();
+        let (&id, st) = s.segments.iter().find(|(_, st)| st.live > 0)?;
+        (st.sealed && st.live <= max_live && s.active.saturating_sub(id) >= behind)
+            .then_some((id, st.live))
     }
 
     /// Live references of a segment, if it exists.

@@ -103,11 +103,11 @@ pub struct ScannedRecord {
     pub record: Record,
 }
 
-/// The result of scanning one segment.
+/// How the scan of one segment ended.
 #[derive(Debug)]
 pub struct Scan {
-    /// The valid records, in order.
-    pub records: Vec<ScannedRecord>,
+    /// Valid records handed to the callback.
+    pub records: u64,
     /// End of the last valid record.
     pub valid_end: u64,
     /// Why the scan stopped before EOF on something that is not a clean end
@@ -118,27 +118,51 @@ pub struct Scan {
 }
 
 /// Reads `file` from the start and validates record after record until the
-/// clean end, a torn/corrupt record, or EOF. Memory: holds the valid part of
-/// the segment (at most the file size, which the log bounds) in one buffer;
-/// the returned records are zero-copy slices of it.
-pub async fn scan(file: &BufferedFile, max_record_len: u32, read_chunk: usize) -> io::Result<Scan> {
+/// clean end, a torn/corrupt record, or EOF, handing each valid record to
+/// `on_record` as it goes. Memory: one window of about `read_chunk` bytes
+/// (or one record, if larger); records are zero-copy slices of the window,
+/// so only what the callback keeps outlives it.
+pub async fn scan(
+    file: &BufferedFile,
+    max_record_len: u32,
+    read_chunk: usize,
+    mut on_record: impl FnMut(ScannedRecord),
+) -> io::Result<Scan> {
     let file_size = file.file_size().await?;
     let chunk = align_up(read_chunk.max(ALIGN as usize) as u64);
-    let mut buf = BytesMut::new();
-    let mut loaded: u64 = 0; // bytes of the file in `buf`
-    let mut bounds: Vec<(u32, u32)> = Vec::new();
+    // `window` holds the file's bytes [base, loaded); `pos` is relative to it.
+    let mut window = Bytes::new();
+    let mut base: u64 = 0;
+    let mut loaded: u64 = 0;
     let mut pos: usize = 0;
+    let mut records = 0u64;
     let mut error = None;
     loop {
-        match record::check(&buf[pos..], max_record_len) {
+        match record::check(&window[pos..], max_record_len) {
             Ok(n) => {
-                bounds.push((pos as u32, n as u32));
-                pos += n;
+                let slice = window.slice(pos..pos + n);
+                match record::decode(&slice, max_record_len) {
+                    Ok((record, len)) => {
+                        assert_eq!(len, n, "check and decode disagree on length");
+                        on_record(ScannedRecord {
+                            offset: (base + pos as u64) as u32,
+                            len: n as u32,
+                            record,
+                        });
+                        records += 1;
+                        pos += n;
+                    }
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                }
             }
             Err(RecordError::Zeroes) => break,
             Err(RecordError::Truncated { needed }) => {
                 if loaded < file_size {
-                    let want = (needed.saturating_sub(buf.len() - pos) as u64).max(chunk);
+                    let rest = window.len() - pos;
+                    let want = (needed.saturating_sub(rest) as u64).max(chunk);
                     let size = align_up(want).min(align_up(file_size - loaded));
                     let got = file.read_at(loaded, size as usize).await?;
                     if got.is_empty() {
@@ -147,12 +171,17 @@ pub async fn scan(file: &BufferedFile, max_record_len: u32, read_chunk: usize) -
                             "segment shorter than its size",
                         ));
                     }
-                    buf.extend_from_slice(&got);
+                    // The next window: the unread rest of this one, then the new bytes.
+                    let mut next = BytesMut::with_capacity(rest + got.len());
+                    next.extend_from_slice(&window[pos..]);
+                    next.extend_from_slice(&got);
+                    base += pos as u64;
                     loaded += got.len() as u64;
+                    window = next.freeze();
+                    pos = 0;
                     continue;
                 }
-                let rest = &buf[pos..];
-                if !rest.iter().all(|&b| b == 0) {
+                if !window[pos..].iter().all(|&b| b == 0) {
                     error = Some(RecordError::Truncated { needed });
                 }
                 break;
@@ -163,31 +192,9 @@ pub async fn scan(file: &BufferedFile, max_record_len: u32, read_chunk: usize) -
             }
         }
     }
-    buf.truncate(pos);
-    let data: Bytes = buf.freeze();
-    let mut records = Vec::with_capacity(bounds.len());
-    let mut valid_end = 0u64;
-    for (offset, len) in bounds {
-        let slice = data.slice(offset as usize..(offset + len) as usize);
-        match record::decode(&slice, max_record_len) {
-            Ok((record, n)) => {
-                assert_eq!(n, len as usize, "check and decode disagree on length");
-                records.push(ScannedRecord {
-                    offset,
-                    len,
-                    record,
-                });
-                valid_end = (offset + len) as u64;
-            }
-            Err(e) => {
-                error = Some(e);
-                break;
-            }
-        }
-    }
     Ok(Scan {
         records,
-        valid_end,
+        valid_end: base + pos as u64,
         error,
         file_size,
     })
