@@ -385,7 +385,10 @@ impl Log {
                 report.quarantined.push(id);
                 continue;
             }
-            let file = segment::open_reader(dir, id).await?;
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(segment::path(dir, id))?;
             let mut live = 0u64;
             let mut kills = false;
             let scan = segment::scan(&file, config.max_record_len, config.read_chunk, |r| {
@@ -406,17 +409,16 @@ impl Log {
                     },
                     record: r.record,
                 });
-            })
-            .await?;
+            })?;
             report.segments_scanned += 1;
             report.records += scan.records;
             if let Some(err) = scan.error {
-                file.truncate(scan.valid_end).await?;
-                file.fdatasync().await?;
+                file.set_len(scan.valid_end)?;
+                file.sync_data()?;
                 report.truncated = Some((id, scan.valid_end, err));
                 stopped = true;
             }
-            file.close().await?;
+            drop(file);
             if live == 0 {
                 dead.insert(id);
             }

@@ -11,6 +11,7 @@
 //! Writes use O_DIRECT (`DmaFile`); reads use buffered I/O (`BufferedFile`,
 //! still io_uring): on this kernel glommio 0.9's DMA reads (READ_FIXED) fail
 //! with EOPNOTSUPP, and the page cache stays coherent with direct writes.
+//! The recovery scan reads with plain blocking `pread`s (see `scan`).
 
 use super::record::{self, Record, RecordError};
 use bytes::{Bytes, BytesMut};
@@ -122,13 +123,18 @@ pub struct Scan {
 /// `on_record` as it goes. Memory: one window of about `read_chunk` bytes
 /// (or one record, if larger); records are zero-copy slices of the window,
 /// so only what the callback keeps outlives it.
-pub async fn scan(
-    file: &BufferedFile,
+///
+/// Blocking reads: it runs at start-up, before the shard serves anything,
+/// and stays clear of the io_uring rings (a shard once parked for good in
+/// glommio while recovering through them).
+pub fn scan(
+    file: &std::fs::File,
     max_record_len: u32,
     read_chunk: usize,
     mut on_record: impl FnMut(ScannedRecord),
 ) -> io::Result<Scan> {
-    let file_size = file.file_size().await?;
+    use std::os::unix::fs::FileExt;
+    let file_size = file.metadata()?.len();
     let chunk = align_up(read_chunk.max(ALIGN as usize) as u64);
     // `window` holds the file's bytes [base, loaded); `pos` is relative to it.
     let mut window = Bytes::new();
@@ -164,7 +170,9 @@ pub async fn scan(
                     let rest = window.len() - pos;
                     let want = (needed.saturating_sub(rest) as u64).max(chunk);
                     let size = align_up(want).min(align_up(file_size - loaded));
-                    let got = file.read_at(loaded, size as usize).await?;
+                    let mut got = vec![0u8; size as usize];
+                    let n = file.read_at(&mut got, loaded)?;
+                    got.truncate(n);
                     if got.is_empty() {
                         return Err(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
