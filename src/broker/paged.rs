@@ -56,6 +56,14 @@ impl IdRanges {
     /// Adds `id`; returns false if it was already there.
     pub fn insert(&mut self, id: u64) -> bool {
         assert!(id < u64::MAX, "id u64::MAX is reserved");
+        // The common case: the next id after the last range.
+        if let Some(mut last) = self.ranges.last_entry() {
+            if *last.get() == id {
+                *last.get_mut() = id + 1;
+                self.len += 1;
+                return true;
+            }
+        }
         if self.contains(id) {
             return false;
         }

@@ -272,9 +272,25 @@ struct Inner {
     readers: HashMap<SegmentId, Rc<BufferedFile>>,
     stats: LogStats,
     report: RecoveryReport,
+    /// Buffers of written runs, cleared, for the next runs to encode into:
+    /// no regrowing (and page-faulting) a fresh buffer every batch.
+    spare_runs: Vec<BytesMut>,
 }
 
+/// At most this many spare run buffers are kept…
+const SPARE_RUNS: usize = 2;
+/// …each of at most this capacity (bigger ones go back to the allocator).
+const SPARE_RUN_CAPACITY: usize = 4 << 20;
+
 impl Inner {
+    /// Keeps a written run's buffer for reuse (see `spare_runs`).
+    fn recycle(&mut self, mut data: BytesMut) {
+        if self.spare_runs.len() < SPARE_RUNS && data.capacity() <= SPARE_RUN_CAPACITY {
+            data.clear();
+            self.spare_runs.push(data);
+        }
+    }
+
     fn failed_err(&self) -> Option<io::Error> {
         self.failed
             .as_ref()
@@ -319,7 +335,7 @@ impl Inner {
             create: true,
             start: 0,
             records: 0,
-            data: BytesMut::new(),
+            data: self.spare_runs.pop().unwrap_or_default(),
         });
         self.active = next;
         self.active_size = size;
@@ -478,6 +494,7 @@ impl Log {
                 ..LogStats::default()
             },
             report,
+            spare_runs: Vec::new(),
         }));
         let writer = glommio::spawn_local(writer_loop(inner.clone(), dir_handle)).detach();
         Ok(Log {
@@ -506,13 +523,14 @@ impl Log {
         let (active, offset) = (s.active, s.append_off);
         let need_run = s.pending.back().is_none_or(|r| r.segment != active);
         if need_run {
+            let data = s.spare_runs.pop().unwrap_or_default();
             s.pending.push_back(Run {
                 segment: active,
                 size: 0,
                 create: false,
                 start: offset,
                 records: 0,
-                data: BytesMut::new(),
+                data,
             });
         }
         let run = s.pending.back_mut().expect("a run for the active segment");
@@ -971,6 +989,7 @@ async fn write_batch(
             block_start,
             bytes: buf.as_bytes()[(block_start - file_pos) as usize..len].to_vec(),
         };
+        inner.borrow_mut().recycle(run.data);
         let written = file.write_at(buf, file_pos).await?;
         if written != size {
             return Err(io::Error::new(
