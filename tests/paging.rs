@@ -105,6 +105,23 @@ fn listed(b: &Broker, queue: &str) -> (u64, u64, u64) {
     )
 }
 
+/// (paged_out, paged_in) of the `total` row of `warren ctl status` counters.
+fn paged_counters(b: &Broker) -> (u64, u64) {
+    let out = ctl(b, "status");
+    let header: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("shard\t"))
+        .expect("counters header")
+        .split('\t')
+        .collect();
+    let total = row(&out, "total");
+    let col = |name: &str| {
+        let i = header.iter().position(|h| *h == name).expect("column");
+        total[i].parse::<u64>().expect("a number")
+    };
+    (col("paged_out"), col("paged_in"))
+}
+
 /// Consumes `n` messages with manual acks (prefetch 50); (body, redelivered).
 async fn consume(conn: &Connection, queue: &str, n: usize) -> Vec<(String, bool)> {
     let ch = conn.create_channel().await.expect("channel.open");
@@ -193,6 +210,10 @@ async fn a_backlog_over_budget_pages_out_and_comes_back_in_order() {
                     assert_eq!(got.len(), want.len());
                     assert!(got == want, "{q}: order or content differs");
                     assert_eq!(listed(&b, &q), (0, 0, 0), "{q}");
+                    // The live counters saw every paged copy come back.
+                    let (out, back) = paged_counters(&b);
+                    assert!(out >= 2000, "paged_out {out}");
+                    assert_eq!(out, back, "paged_out vs paged_in");
                     // Fully drained: new messages live in memory again.
                     publish_confirmed(&ch, &q, &bodies("c", 3), props.clone()).await;
                     assert_eq!(listed(&b, &q), (3, 3, 0), "{q}");

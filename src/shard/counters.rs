@@ -1,5 +1,5 @@
 //! Live counters of one shard (messages published, delivered, acked,
-//! confirmed; connections). Plain `Cell`s: each shard counts its own work and
+//! confirmed, paged out and back in; connections). Plain `Cell`s: each shard counts its own work and
 //! the admin listing sums the shards' snapshots.
 
 use std::cell::Cell;
@@ -14,6 +14,10 @@ pub struct Counters {
     pub confirmed: Cell<u64>,
     pub connections_opened: Cell<u64>,
     pub connections_closed: Cell<u64>,
+    /// Message copies paged out to the log (over the memory budget).
+    pub paged_out: Cell<u64>,
+    /// Paged copies read back into memory.
+    pub paged_in: Cell<u64>,
 }
 
 /// A copy of the counters that can travel between shards.
@@ -27,6 +31,11 @@ pub struct CountersSnapshot {
     pub confirmed: u64,
     pub connections_opened: u64,
     pub connections_closed: u64,
+    pub paged_out: u64,
+    pub paged_in: u64,
+    /// A gauge, not a counter: memory charged for ready messages held in
+    /// memory now (see `Shard::resident_bytes`).
+    pub resident_bytes: u64,
 }
 
 impl Counters {
@@ -44,6 +53,9 @@ impl Counters {
             confirmed: self.confirmed.get(),
             connections_opened: self.connections_opened.get(),
             connections_closed: self.connections_closed.get(),
+            paged_out: self.paged_out.get(),
+            paged_in: self.paged_in.get(),
+            resident_bytes: 0,
         }
     }
 }
@@ -58,5 +70,8 @@ impl CountersSnapshot {
         self.confirmed += o.confirmed;
         self.connections_opened += o.connections_opened;
         self.connections_closed += o.connections_closed;
+        self.paged_out += o.paged_out;
+        self.paged_in += o.paged_in;
+        self.resident_bytes += o.resident_bytes;
     }
 }

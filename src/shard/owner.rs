@@ -89,6 +89,8 @@ pub fn enqueue(
             }
         }
     }
+    let paged = durable_paged.iter().filter(|&&p| p).count() + transient_paged.len();
+    Counters::add(&shard.counters.paged_out, paged as u64);
     let durable_copy = !durable.is_empty();
     for name in &names {
         shard.mark_dirty(name);
@@ -357,6 +359,10 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
         shard: shard.id,
         queues,
         connections,
-        counters: shard.counters.snapshot(),
+        counters: {
+            let mut c = shard.counters.snapshot();
+            c.resident_bytes = shard.resident_bytes();
+            c
+        },
     }
 }

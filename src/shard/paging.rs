@@ -9,6 +9,7 @@ use crate::broker::paged::PageRead;
 use crate::broker::queue::PagedMessage;
 use crate::protocol::properties::delivery_mode_of;
 use crate::protocol::types::ShortStr;
+use crate::shard::counters::Counters;
 use crate::shard::Shard;
 use crate::storage::record::{self, RecordError, HEADER_LEN};
 use crate::storage::Record;
@@ -153,7 +154,10 @@ fn finish(
         };
         match result {
             Ok((found, consumed)) => {
+                let before = q.resident_count();
                 let release = shard.tracked(q, |q| q.finish_page_in(read, found, consumed));
+                let back = q.resident_count().saturating_sub(before);
+                Counters::add(&shard.counters.paged_in, back as u64);
                 log.release_many(read.segment, read.segment, release);
             }
             Err(e) => {
