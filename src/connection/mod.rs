@@ -38,6 +38,12 @@ use std::time::{Duration, Instant};
 /// Bytes reserved per socket read.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// A read at least this large means the client is flooding (more is
+/// waiting in the socket)…
+const FLOOD_READ: usize = 16 * 1024;
+/// …and the reader pauses this long after handling it (see `reader_loop`).
+const FLOOD_PAUSE: Duration = Duration::from_micros(1);
+
 /// Outbound bytes above which the reader stops reading (the client must
 /// drain its deliveries before it may publish more).
 const OUTBOUND_HIGH_WATER: usize = 16 * 1024 * 1024;
@@ -278,6 +284,7 @@ async fn reader_loop(
     decoder: &mut FrameDecoder,
     buf: &mut BytesMut,
 ) -> Ending {
+    let mut last_read = 0usize;
     loop {
         // Frames already in the buffer (the handshake may have read ahead).
         loop {
@@ -311,10 +318,17 @@ async fn reader_loop(
         }
         flush_confirms(conn);
         shard.pump();
-        // A busy socket never makes the read wait: leave the task queue so
-        // other tasks run between read batches (I/O is polled at the latest
-        // when the preemption timer fires).
-        glommio::executor().yield_task_queue_now().await;
+        if last_read >= FLOOD_READ {
+            // A flooding client: its socket never makes the read wait, and
+            // glommio polls I/O only once the task queue has nothing left to
+            // run (or every preemption tick, 5 ms). Step out of the queue
+            // for a moment so the other connections' sockets (a consumer's
+            // acks) are polled between our batches instead of every 5 ms.
+            glommio::timer::sleep(FLOOD_PAUSE).await;
+        } else {
+            // Leave the task queue so other ready tasks run between read batches.
+            glommio::executor().yield_task_queue_now().await;
+        }
         if shard.alarms.active() && conn.published.get() {
             wait_out_alarm(shard, conn).await;
         }
@@ -330,7 +344,10 @@ async fn reader_loop(
         }
         match socket::read_into(stream, buf, READ_CHUNK).await {
             Ok(0) | Err(_) => return Ending::Gone,
-            Ok(_) => conn.last_read.set(Instant::now()),
+            Ok(n) => {
+                last_read = n;
+                conn.last_read.set(Instant::now());
+            }
         }
         if conn.closing.get() {
             return Ending::Gone;
