@@ -4,19 +4,21 @@
 //! queue/exchange bind and unbind, direct/fanout/topic/headers routing (one
 //! copy per queue per publish), exchange-to-exchange bindings (including a
 //! loop), alternate exchanges, mandatory returns, direct reply-to, and a
-//! binding's visibility to a publisher on another connection.
+//! binding's visibility to a publisher on another connection. Publishes the
+//! broker refuses by closing the channel are probed with the raw client, so
+//! the exact close reply code and text are checked.
 
 mod common;
 
 use common::{
-    assert_lapin_close, assert_lapin_error, lapin_connect, lapin_placement_args, placements,
-    unique_name, within, Broker, SHARD_COUNTS,
+    assert_lapin_error, assert_publish_closes_channel, lapin_connect, lapin_placement_args,
+    placements, unique_name, within, Broker, RefusedPublish, SHARD_COUNTS,
 };
 use futures_lite::StreamExt;
 use lapin::options::{
-    BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeBindOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
-    ExchangeUnbindOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
+    ExchangeBindOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeUnbindOptions,
+    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind};
@@ -273,12 +275,6 @@ fn table(entries: &[(&str, &str)]) -> FieldTable {
         );
     }
     t
-}
-
-/// A synchronous method on a channel that an earlier asynchronous method
-/// (basic.publish) got closed: it fails with the channel's close reason.
-async fn after_close(ch: &Channel) -> Result<(), lapin::Error> {
-    ch.basic_qos(0, BasicQosOptions::default()).await
 }
 
 /// Runs `case` for every shard count, and with several shards once per
@@ -764,21 +760,18 @@ async fn internal_exchange(b: &Broker, place: Option<usize>) {
     assert_eq!(c.drain(&q, 1).await, strings(&["via front"]));
 
     // ... but not directly.
-    let ch = c.channel().await;
-    ch.basic_publish(
-        internal.as_str().into(),
-        "".into(),
-        BasicPublishOptions::default(),
-        b"direct",
-        BasicProperties::default(),
-    )
-    .await
-    .expect("basic.publish is asynchronous");
-    assert_lapin_close(
-        after_close(&ch).await,
+    assert_publish_closes_channel(
+        b,
+        RefusedPublish {
+            exchange: &internal,
+            routing_key: "",
+            reply_to: None,
+            body: b"direct",
+        },
         403,
         &format!("ACCESS_REFUSED - cannot publish to internal exchange '{internal}' in vhost '/'"),
-    );
+    )
+    .await;
     assert_eq!(c.drain(&q, 0).await, Vec::<String>::new());
     c.finish().await;
 }
@@ -789,25 +782,21 @@ async fn internal_exchange_refuses_direct_publish() {
 }
 
 async fn publish_to_missing_exchange(b: &Broker) {
-    let conn = lapin_connect(b).await;
-    let ch = conn.create_channel().await.expect("channel.open");
     let missing = unique_name("x-missing");
-    ch.basic_publish(
-        missing.as_str().into(),
-        "k".into(),
-        BasicPublishOptions::default(),
-        b"x",
-        BasicProperties::default(),
+    // Only the channel is closed: the helper then opens another channel on
+    // the same connection and uses it.
+    assert_publish_closes_channel(
+        b,
+        RefusedPublish {
+            exchange: &missing,
+            routing_key: "k",
+            reply_to: None,
+            body: b"x",
+        },
+        404,
+        &not_found_exchange(&missing),
     )
-    .await
-    .expect("basic.publish is asynchronous");
-    assert_lapin_close(after_close(&ch).await, 404, &not_found_exchange(&missing));
-    // Only the channel is closed.
-    let ch = conn.create_channel().await.expect("channel.open after 404");
-    ch.basic_qos(1, BasicQosOptions::default())
-        .await
-        .expect("the new channel works");
-    let _ = conn.close(200, "OK".into()).await;
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1463,24 +1452,19 @@ async fn direct_reply_to_round_trip() {
 }
 
 async fn reply_to_without_consumer(b: &Broker) {
-    let conn = lapin_connect(b).await;
-    let ch = conn.create_channel().await.expect("channel.open");
-    let props = BasicProperties::default().with_reply_to(REPLY_TO.into());
-    ch.basic_publish(
-        "".into(),
-        unique_name("q-any").as_str().into(),
-        BasicPublishOptions::default(),
-        b"request",
-        props,
-    )
-    .await
-    .expect("basic.publish is asynchronous");
-    assert_lapin_close(
-        after_close(&ch).await,
+    let rk = unique_name("q-any");
+    assert_publish_closes_channel(
+        b,
+        RefusedPublish {
+            exchange: "",
+            routing_key: &rk,
+            reply_to: Some(REPLY_TO),
+            body: b"request",
+        },
         406,
         "PRECONDITION_FAILED - fast reply consumer does not exist",
-    );
-    let _ = conn.close(200, "OK".into()).await;
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
