@@ -4,17 +4,19 @@
 //! running, persistent messages routed to durable
 //! queues are appended to the log (body once per shard, whatever the
 //! fan-out), their removal is recorded (ack, purge, queue deletion), and the
-//! leader rewrites the definitions file on every durable metadata change.
+//! leader journals every durable metadata change (`durable_changes`; the
+//! files are `storage::definitions`'s, the writing `shard::leader`'s).
 
-use crate::broker::exchange::Destination;
+use crate::broker::exchange::{BindingDef, Destination};
 use crate::broker::message::{Body, Message, MessageRef};
 use crate::broker::paged::{IdRanges, PagedRun, PagedTail};
 use crate::broker::queue::{Purged, QueueConfig, QueuedMessage};
+use crate::broker::topology::strip_cr_lf;
 use crate::protocol::types::ShortStr;
-use crate::shard::envelope::QueueMeta;
+use crate::shard::envelope::{MetaChange, QueueMeta};
 use crate::shard::replica::{self, Metadata};
 use crate::shard::{Settings, Shard};
-use crate::storage::definitions::{Definitions, QueueDef};
+use crate::storage::definitions::{Catalog, Change, Definitions, QueueDef};
 use crate::storage::{Log, LogConfig, Record, RecordPos, RecordRef, Target};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
@@ -125,7 +127,22 @@ impl QueueReplay {
 /// ids per segment), so recovery takes little memory whatever the backlog.
 pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
     let mut metadata = Metadata::new();
-    let defs = Definitions::load(&settings.data_dir)?;
+    let (defs, loaded) = Definitions::load_verbose(&settings.data_dir)?;
+    if id == 0 {
+        if loaded.torn_bytes > 0 {
+            eprintln!(
+                "warren: definitions journal: ignored a torn tail of {} bytes after {} entries",
+                loaded.torn_bytes, loaded.entries
+            );
+        }
+        if let Some(g) = loaded.stale_generation {
+            eprintln!(
+                "warren: definitions journal: generation {g} is not the snapshot's ({}): \
+                 left over from an interrupted rotation, ignored",
+                loaded.generation
+            );
+        }
+    }
     if let Some(defs) = &defs {
         if !defs.queues.is_empty() && defs.shards as usize != settings.shards {
             return Err(io::Error::other(format!(
@@ -323,14 +340,34 @@ fn is_predeclared(name: &str) -> bool {
     name.is_empty() || name.starts_with("amq.")
 }
 
+fn durable_queue(meta: &Metadata, name: &str) -> bool {
+    meta.queues
+        .get(name)
+        .is_some_and(|q| q.config.durable && !q.config.exclusive)
+}
+
+fn durable_exchange(meta: &Metadata, name: &str) -> bool {
+    meta.topology.exchange(name).is_some_and(|x| x.durable)
+}
+
+fn durable_destination(meta: &Metadata, d: &Destination) -> bool {
+    match d {
+        Destination::Queue(q) => durable_queue(meta, q),
+        Destination::Exchange(x) => durable_exchange(meta, x),
+    }
+}
+
+fn queue_def(q: &QueueMeta) -> QueueDef {
+    QueueDef {
+        name: q.name.clone(),
+        owner: q.owner,
+        auto_delete: q.config.auto_delete,
+        arguments: q.config.arguments.clone(),
+    }
+}
+
 /// The durable part of a metadata copy.
 pub fn definitions_of(meta: &Metadata, shards: u16) -> Definitions {
-    let durable_queue = |name: &str| {
-        meta.queues
-            .get(name)
-            .is_some_and(|q| q.config.durable && !q.config.exclusive)
-    };
-    let durable_exchange = |name: &str| meta.topology.exchange(name).is_some_and(|x| x.durable);
     let mut exchanges: Vec<_> = meta
         .topology
         .exchanges()
@@ -341,26 +378,15 @@ pub fn definitions_of(meta: &Metadata, shards: u16) -> Definitions {
     let mut queues: Vec<QueueDef> = meta
         .queues
         .values()
-        .filter(|q| durable_queue(&q.name))
-        .map(|q| QueueDef {
-            name: q.name.clone(),
-            owner: q.owner,
-            auto_delete: q.config.auto_delete,
-            arguments: q.config.arguments.clone(),
-        })
+        .filter(|q| durable_queue(meta, &q.name))
+        .map(queue_def)
         .collect();
     queues.sort_by(|a, b| a.name.cmp(&b.name));
     let bindings = meta
         .topology
         .bindings()
         .into_iter()
-        .filter(|b| {
-            durable_exchange(&b.source)
-                && match &b.destination {
-                    Destination::Queue(q) => durable_queue(q),
-                    Destination::Exchange(x) => durable_exchange(x),
-                }
-        })
+        .filter(|b| durable_exchange(meta, &b.source) && durable_destination(meta, &b.destination))
         .collect();
     Definitions {
         shards,
@@ -370,18 +396,88 @@ pub fn definitions_of(meta: &Metadata, shards: u16) -> Definitions {
     }
 }
 
-/// Leader: rewrites the definitions file if the durable part changed.
-pub fn store_definitions(shard: &Shard) {
-    let defs = definitions_of(&shard.meta.borrow(), shard.count);
-    let mut last = shard.stored_definitions.borrow_mut();
-    if last.as_ref() == Some(&defs) {
-        return;
+/// Leader: what a metadata change the leader just applied to its copy
+/// `meta` did to the durable definitions, as journal changes, given the
+/// definitions before it (`stored`). Looks only at what the change names,
+/// plus the auto-delete exchanges `stored` holds (any change that removes a
+/// binding can delete one of those as a side effect), so it costs about the
+/// size of the change, not of the definitions.
+pub fn durable_changes(stored: &Catalog, meta: &Metadata, change: &MetaChange) -> Vec<Change> {
+    let stripped = |name: &ShortStr| match strip_cr_lf(name) {
+        std::borrow::Cow::Borrowed(_) => name.clone(),
+        std::borrow::Cow::Owned(s) => ShortStr::try_from_string(s).unwrap_or_default(),
+    };
+    let mut out = Vec::new();
+    let removes_bindings = match change {
+        MetaChange::QueueCreated(q) => {
+            if durable_queue(meta, &q.name) && stored.queue(&q.name).is_none() {
+                out.push(Change::Queue(queue_def(&meta.queues[&q.name])));
+            }
+            false
+        }
+        MetaChange::QueueDeleted(name) => {
+            if stored.queue(name).is_some() && !durable_queue(meta, name) {
+                out.push(Change::QueueGone(name.clone()));
+            }
+            true
+        }
+        MetaChange::ExchangeDeclared(def) => {
+            let name = stripped(&def.name);
+            if let Some(x) = meta.topology.exchange(&name) {
+                if x.durable && !is_predeclared(&name) && stored.exchange(&name) != Some(x) {
+                    out.push(Change::Exchange(x.clone()));
+                }
+            }
+            false
+        }
+        MetaChange::ExchangeDeleted(_) => true,
+        MetaChange::Bound(b) | MetaChange::Unbound(b) => {
+            let b = BindingDef {
+                source: stripped(&b.source),
+                destination: match &b.destination {
+                    Destination::Queue(q) => Destination::Queue(stripped(q)),
+                    Destination::Exchange(x) => Destination::Exchange(stripped(x)),
+                },
+                routing_key: b.routing_key.clone(),
+                arguments: b.arguments.clone(),
+            };
+            if matches!(change, MetaChange::Bound(_)) {
+                if durable_exchange(meta, &b.source)
+                    && durable_destination(meta, &b.destination)
+                    && !stored.has_binding(&b)
+                {
+                    out.push(Change::Bind(b));
+                }
+                false
+            } else {
+                if stored.has_binding(&b) {
+                    out.push(Change::Unbind(b));
+                }
+                true
+            }
+        }
+    };
+    if removes_bindings {
+        // The exchange deleted, and auto-delete exchanges that went with a
+        // binding they lost (possibly a binding to a transient queue).
+        let gone = |name: &str| !durable_exchange(meta, name);
+        if let MetaChange::ExchangeDeleted(name) = change {
+            let name = stripped(name);
+            if stored.exchange(&name).is_some() && gone(&name) {
+                out.push(Change::ExchangeGone(name));
+            }
+        }
+        for name in stored.auto_delete_exchanges() {
+            if gone(name)
+                && !out
+                    .iter()
+                    .any(|c| matches!(c, Change::ExchangeGone(n) if n == name))
+            {
+                out.push(Change::ExchangeGone(name.clone()));
+            }
+        }
     }
-    if let Err(e) = defs.store(&shard.settings.data_dir) {
-        eprintln!("warren: cannot store definitions: {e}");
-        return;
-    }
-    *last = Some(defs);
+    out
 }
 
 /// Appends one record for a message's copies on this shard: a durable

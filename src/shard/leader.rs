@@ -4,19 +4,49 @@
 //! of them acknowledged — so a client that got bind-ok can publish on any
 //! connection and the binding is in force. Changes run one at a time (a
 //! local semaphore); the message path never waits for any of this.
+//!
+//! Durable changes are journaled (`storage::definitions`): as the leader
+//! replicates a change it adds the change's effect on the durable
+//! definitions to a pending buffer as one journal entry, and a writer task
+//! appends the buffer with one fdatasync (glommio async I/O, so shard 0's
+//! executor never blocks on the disk). Entries added while a sync is in
+//! flight go in the next one (group commit). The semaphore is released
+//! before the sync; the answer is held until the sync covering the
+//! change's entry (and every entry before it) completes, and held answers
+//! go out in the order the changes were made. When the journal outgrows the
+//! snapshot (1 MiB at least) the writer starts a new generation: a snapshot
+//! of everything, then an empty journal.
 
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::exchange::{BindingDef, Destination, ExchangeDef, ExchangeKind};
 use crate::protocol::types::ShortStr;
+use crate::shard::durability::{definitions_of, durable_changes};
 use crate::shard::envelope::{ConnKey, Envelope, MetaChange, QueueMeta, Reply, Request};
 use crate::shard::{oneshot, replica, Shard};
+use crate::storage::definitions::{self as stored, Catalog, CrashPoint, JournalWriter};
 use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::io;
 use std::rc::Rc;
 
 /// The shard that orders metadata.
 pub const LEADER: u16 = 0;
+
+/// A journal smaller than this is never rotated, whatever the snapshot's
+/// size.
+const JOURNAL_MIN_ROTATE: u64 = 1 << 20;
+
+/// Environment: rotate the definitions journal once it holds more than
+/// this many bytes, instead of when it outgrows the snapshot (tests use a
+/// small bound to rotate often).
+pub const JOURNAL_MAX_ENV: &str = "WARREN_DEFINITIONS_JOURNAL_MAX";
+
+/// Environment, tests only: `<point>[:<n>]` makes the process SIGKILL
+/// itself at `point` (`snapshot-written`, `snapshot-renamed`,
+/// `journal-truncated`) while it starts its `n`-th journal generation
+/// (default 2: the first rotation after the one at start-up).
+pub const CRASH_ENV: &str = "WARREN_TEST_DEFINITIONS_CRASH";
 
 /// A replicated change waiting for the other shards' acks.
 struct PendingAcks {
@@ -28,6 +58,7 @@ pub struct LeaderState {
     lock: Semaphore,
     next_token: Cell<u64>,
     acks: RefCell<HashMap<u64, PendingAcks>>,
+    journal: RefCell<Journal>,
 }
 
 impl LeaderState {
@@ -36,6 +67,7 @@ impl LeaderState {
             lock: Semaphore::new(1),
             next_token: Cell::new(1),
             acks: RefCell::new(HashMap::new()),
+            journal: RefCell::new(Journal::default()),
         }
     }
 }
@@ -43,6 +75,63 @@ impl LeaderState {
 impl Default for LeaderState {
     fn default() -> LeaderState {
         LeaderState::new()
+    }
+}
+
+/// The leader's side of the definitions journal.
+#[derive(Default)]
+struct Journal {
+    /// The durable definitions with every journaled change applied (what a
+    /// new snapshot holds); built from the metadata before the first
+    /// change this process makes.
+    catalog: Option<Catalog>,
+    /// Framed entries the writer has not taken yet.
+    pending: Vec<u8>,
+    /// Sequence number of the last entry added, and of the last one on disk.
+    added: u64,
+    durable: u64,
+    /// Answers waiting for `durable` to reach their sequence, in order.
+    held: VecDeque<Held>,
+    /// Whether the writer task runs.
+    writing: bool,
+    /// The open journal: None before the first write, after a failure and
+    /// while the writer has it.
+    file: Option<JournalWriter>,
+    /// Generations this process started, and the last one.
+    started: u32,
+    generation: u64,
+    /// Size of the last snapshot written.
+    snapshot_len: u64,
+    /// Read from the environment on first use.
+    config: Option<JournalConfig>,
+}
+
+struct Held {
+    seq: u64,
+    to: u16,
+    token: u64,
+    reply: Reply,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct JournalConfig {
+    max: Option<u64>,
+    crash: Option<(CrashPoint, u32)>,
+}
+
+impl JournalConfig {
+    fn from_env() -> JournalConfig {
+        let max = std::env::var(JOURNAL_MAX_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let crash = std::env::var(CRASH_ENV).ok().and_then(|v| {
+            let (point, n) = match v.split_once(':') {
+                Some((p, n)) => (p.to_string(), n.trim().parse().ok()?),
+                None => (v.clone(), 2),
+            };
+            Some((CrashPoint::parse(point.trim())?, n))
+        });
+        JournalConfig { max, crash }
     }
 }
 
@@ -62,54 +151,217 @@ pub fn is_leader_request(r: &Request) -> bool {
 pub fn spawn(shard: Rc<Shard>, from: u16, token: u64, request: Request) {
     assert_eq!(shard.id, LEADER, "metadata requests go to the leader");
     glommio::spawn_local(async move {
-        let reply = {
-            let state = shard.leader.as_ref().expect("leader state");
+        let state = shard.leader.as_ref().expect("leader state");
+        let (reply, seq) = {
             let _permit = state.lock.acquire_permit(1).await;
-            let durable = touches_durable(&shard, &request);
+            ensure_catalog(&shard);
             let reply = handle(&shard, request).await;
-            if durable {
-                crate::shard::durability::store_definitions(&shard);
-            }
-            reply
+            // The change's own entry, if it had one, is the last added.
+            (reply, state.journal.borrow().added)
         };
-        shard.reply(from, token, reply);
-        shard.pump();
+        answer_when_durable(&shard, seq, from, token, reply);
     })
     .detach();
 }
 
-/// Whether a change can alter the durable definitions (only those rewrite
-/// the definitions file; transient queues and exchanges never do).
-fn touches_durable(shard: &Shard, request: &Request) -> bool {
-    let meta = shard.meta.borrow();
-    let durable_queue = |name: &str| {
-        meta.queues
-            .get(name)
-            .is_some_and(|q| q.config.durable && !q.config.exclusive)
-    };
-    let durable_exchange = |name: &str| meta.topology.exchange(name).is_some_and(|x| x.durable);
-    let durable_destination = |d: &Destination| match d {
-        Destination::Queue(q) => durable_queue(q),
-        Destination::Exchange(x) => durable_exchange(x),
-    };
-    match request {
-        Request::DeclareQueue { config, .. } => config.durable && !config.exclusive,
-        Request::DeleteQueue { name, .. } | Request::ForgetQueue { name } => durable_queue(name),
-        Request::DeclareExchange { durable, .. } => *durable,
-        // Deleting an exchange can also drop durable bindings to it.
-        Request::DeleteExchange { .. } => true,
-        Request::Bind {
-            source,
-            destination,
-            ..
-        }
-        | Request::Unbind {
-            source,
-            destination,
-            ..
-        } => durable_exchange(source) && durable_destination(destination),
-        _ => false,
+/// Builds the journal's copy of the durable definitions from the metadata,
+/// once, before the first change.
+fn ensure_catalog(shard: &Shard) {
+    let state = shard.leader.as_ref().expect("leader state");
+    let mut j = state.journal.borrow_mut();
+    if j.catalog.is_none() {
+        let defs = definitions_of(&shard.meta.borrow(), shard.count);
+        j.catalog = Some(Catalog::from_definitions(&defs));
+        j.config = Some(JournalConfig::from_env());
     }
+}
+
+/// Adds what `change` (already applied to the leader's copy) did to the
+/// durable definitions to the journal, and makes sure the writer runs.
+fn journal_change(shard: &Rc<Shard>, change: &MetaChange) {
+    let state = shard.leader.as_ref().expect("leader state");
+    let mut guard = state.journal.borrow_mut();
+    let j = &mut *guard;
+    let Some(catalog) = j.catalog.as_mut() else {
+        debug_assert!(false, "a change before the catalog was built");
+        return;
+    };
+    let changes = durable_changes(catalog, &shard.meta.borrow(), change);
+    for c in &changes {
+        catalog.apply(c);
+    }
+    // Debug builds (the tests): the journal's copy must be exactly the
+    // durable part of the metadata after every change, durable or not.
+    if cfg!(debug_assertions)
+        && catalog.size() <= 2_000
+        && shard.meta.borrow().queues.len() <= 2_000
+    {
+        let journaled = catalog.to_definitions().canonical();
+        let expected = definitions_of(&shard.meta.borrow(), shard.count).canonical();
+        debug_assert!(
+            journaled == expected,
+            "journaled definitions diverged from the metadata after {change:?} \
+             ({changes:?}):\njournaled {journaled:?}\nmetadata {expected:?}"
+        );
+    }
+    if changes.is_empty() {
+        return;
+    }
+    stored::encode_entry(&changes, &mut j.pending);
+    j.added += 1;
+    let start_writer = !j.writing;
+    j.writing = true;
+    drop(guard);
+    if start_writer {
+        // (glommio may run a new task at once: no borrow held here.)
+        glommio::spawn_local(write_journal(shard.clone())).detach();
+    }
+}
+
+/// Sends the answer once every journal entry added so far (`seq`) is on
+/// disk, after the answers held before it.
+fn answer_when_durable(shard: &Rc<Shard>, seq: u64, to: u16, token: u64, reply: Reply) {
+    let state = shard.leader.as_ref().expect("leader state");
+    {
+        let mut j = state.journal.borrow_mut();
+        if !j.held.is_empty() || j.durable < seq {
+            debug_assert!(j.writing, "an answer held with no writer to release it");
+            j.held.push_back(Held {
+                seq,
+                to,
+                token,
+                reply,
+            });
+            return;
+        }
+    }
+    shard.reply(to, token, reply);
+    shard.pump();
+}
+
+/// Records that entries up to `upto` are on disk and sends the answers that
+/// waited for them.
+fn release(shard: &Rc<Shard>, upto: u64) {
+    let state = shard.leader.as_ref().expect("leader state");
+    let ready: Vec<Held> = {
+        let mut j = state.journal.borrow_mut();
+        j.durable = j.durable.max(upto);
+        let n = j.held.iter().take_while(|h| h.seq <= upto).count();
+        j.held.drain(..n).collect()
+    };
+    if ready.is_empty() {
+        return;
+    }
+    for h in ready {
+        shard.reply(h.to, h.token, h.reply);
+    }
+    shard.pump();
+}
+
+/// The writer: appends whatever is pending with one fdatasync, releases the
+/// answers it covers, rotates when the journal is big; until nothing is
+/// pending.
+async fn write_journal(shard: Rc<Shard>) {
+    let state = shard.leader.as_ref().expect("leader state");
+    loop {
+        let (batch, upto, file) = {
+            let mut j = state.journal.borrow_mut();
+            if j.pending.is_empty() {
+                j.writing = false;
+                return;
+            }
+            (std::mem::take(&mut j.pending), j.added, j.file.take())
+        };
+        let file = match append(&shard, file, batch).await {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!(
+                    "warren: cannot append to the definitions journal: {e}; writing a new snapshot"
+                );
+                match new_generation(&shard).await {
+                    Ok(f) => Some(f),
+                    Err(e) => {
+                        // As before the journal: the change stays in force
+                        // and is answered; the next change tries again.
+                        eprintln!("warren: cannot store definitions: {e}");
+                        None
+                    }
+                }
+            }
+        };
+        release(&shard, upto);
+        let file = match file {
+            Some(f) if should_rotate(state, &f) => {
+                f.close().await;
+                match new_generation(&shard).await {
+                    Ok(f) => Some(f),
+                    Err(e) => {
+                        eprintln!("warren: cannot rotate the definitions journal: {e}");
+                        None
+                    }
+                }
+            }
+            other => other,
+        };
+        state.journal.borrow_mut().file = file;
+    }
+}
+
+/// Appends a batch to the open journal; with none open, starts a new
+/// generation, whose snapshot already holds the batch.
+async fn append(
+    shard: &Rc<Shard>,
+    file: Option<JournalWriter>,
+    batch: Vec<u8>,
+) -> io::Result<JournalWriter> {
+    match file {
+        Some(mut f) => match f.append(batch).await {
+            Ok(()) => Ok(f),
+            Err(e) => {
+                f.close().await;
+                Err(e)
+            }
+        },
+        None => new_generation(shard).await,
+    }
+}
+
+fn should_rotate(state: &LeaderState, f: &JournalWriter) -> bool {
+    let j = state.journal.borrow();
+    let bound = match j.config.and_then(|c| c.max) {
+        Some(max) => max,
+        None => j.snapshot_len.max(JOURNAL_MIN_ROTATE),
+    };
+    !f.is_empty() && f.len() > bound
+}
+
+/// Writes a snapshot of the catalog (every change added so far) as a new
+/// generation and opens its empty journal.
+async fn new_generation(shard: &Rc<Shard>) -> io::Result<JournalWriter> {
+    let state = shard.leader.as_ref().expect("leader state");
+    let dir = shard.settings.data_dir.clone();
+    let on_disk = stored::journal_generation(&dir).await?;
+    let (defs, generation, crash) = {
+        let mut j = state.journal.borrow_mut();
+        j.started += 1;
+        let generation = j.generation.max(on_disk) + 1;
+        let crash = j
+            .config
+            .and_then(|c| c.crash)
+            .filter(|&(_, n)| n == j.started)
+            .map(|(point, _)| point);
+        let defs = j
+            .catalog
+            .as_ref()
+            .map(Catalog::to_definitions)
+            .unwrap_or_default();
+        (defs, generation, crash)
+    };
+    let (journal, snapshot_len) = stored::start_generation(&dir, &defs, generation, crash).await?;
+    let mut j = state.journal.borrow_mut();
+    j.generation = generation;
+    j.snapshot_len = snapshot_len;
+    Ok(journal)
 }
 
 pub fn meta_ack(shard: &Rc<Shard>, token: u64) {
@@ -131,9 +383,11 @@ pub fn meta_ack(shard: &Rc<Shard>, token: u64) {
     }
 }
 
-/// Replicates a change the leader already applied to every other shard and
-/// waits until all of them have applied it.
+/// Journals a change the leader already applied (if it touches durable
+/// definitions), replicates it to every other shard and waits until all of
+/// them have applied it.
 async fn replicate(shard: &Rc<Shard>, change: MetaChange) {
+    journal_change(shard, &change);
     if shard.count == 1 {
         return;
     }
