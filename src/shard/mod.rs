@@ -18,6 +18,7 @@ pub mod owner;
 pub mod paging;
 pub mod replica;
 pub mod runtime;
+pub mod watchdog;
 
 use crate::broker::queue::Queue;
 use crate::connection::ConnShared;
@@ -85,8 +86,6 @@ pub struct Shard {
     pub log: Option<crate::storage::Log>,
     /// Memory and disk alarms (read-only here; set by the monitor thread).
     pub alarms: std::sync::Arc<alarms::Alarms>,
-    /// Leader: the definitions last written to disk.
-    pub stored_definitions: RefCell<Option<crate::storage::definitions::Definitions>>,
     /// `resident_bytes` of every queue of this shard, summed.
     resident: Cell<u64>,
     /// The last (segment, live references) compaction looked at and left.
@@ -124,7 +123,6 @@ impl Shard {
             confirm_ready: RefCell::new(Vec::new()),
             log,
             alarms,
-            stored_definitions: RefCell::new(None),
             resident: Cell::new(0),
             compaction_checked: Cell::new(None),
         }

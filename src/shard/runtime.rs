@@ -5,6 +5,7 @@
 //! 320 CONNECTION_FORCED.
 
 use crate::shard::mesh::{receiver_streams, Batch, Mesh, RING_CAPACITY};
+use crate::shard::watchdog::Watchdog;
 use crate::shard::{Settings, Shard};
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::net::TcpListener;
@@ -16,10 +17,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-/// The longest a shard runs tasks before it polls I/O again.
 /// Registered DMA memory per executor (see the builder call).
 const IO_MEMORY: usize = 1 << 20;
 
+/// The longest a shard runs tasks before it polls I/O again.
 const PREEMPT_EVERY: Duration = Duration::from_millis(5);
 
 /// How long an idle shard spins before it parks in the kernel.
@@ -42,6 +43,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
     let shutdown = Arc::new(AtomicBool::new(false));
     let alarms =
         crate::shard::alarms::start_monitor(settings.limits.clone(), settings.data_dir.clone());
+    let watchdog = Watchdog::start(shards);
 
     // Shard 0 binds first (it resolves --port 0); the others bind the same port.
     let mut admin_port = None;
@@ -56,6 +58,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
         // sender is dropped and the wait below says so at once.
         let (port_tx, port_rx) = mpsc::channel::<io::Result<(u16, Option<u16>)>>();
         let alarms = alarms.clone();
+        let watchdog = watchdog.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
             .name(&format!("shard-{id}"))
             // glommio polls I/O only between task-queue runs; a busy queue
@@ -70,7 +73,8 @@ pub fn run(settings: Settings) -> io::Result<()> {
             .spawn(move || async move {
                 trace(id, "starting: executor up, recovering");
                 let ticker = Rc::new(Cell::new(STARTUP_TICK));
-                glommio::spawn_local(tick(ticker.clone())).detach();
+                glommio::spawn_local(tick(ticker.clone(), watchdog.clone(), id)).detach();
+                let _watched = watchdog.register(id);
                 let recovered = match crate::shard::durability::recover(&settings, id as u16).await
                 {
                     Ok(r) => r,
@@ -127,6 +131,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
                         recovered,
                         alarms,
                         admin,
+                        watchdog,
                     },
                 )
                 .await;
@@ -175,6 +180,7 @@ struct ShardStart {
     recovered: crate::shard::durability::Recovered,
     alarms: Arc<crate::shard::alarms::Alarms>,
     admin: Option<TcpListener>,
+    watchdog: Arc<Watchdog>,
 }
 
 /// glommio notices some completions (file operations done by its helper
@@ -183,9 +189,10 @@ struct ShardStart {
 /// a shard's startup could hang forever in the mesh join or in recovery. A
 /// ticking timer keeps every shard polling: fast while it starts, slowly
 /// (a bound on any such stall) once it serves.
-async fn tick(period: Rc<Cell<Duration>>) {
+async fn tick(period: Rc<Cell<Duration>>, watchdog: Arc<Watchdog>, id: usize) {
     loop {
         glommio::timer::sleep(period.get()).await;
+        watchdog.beat(id);
     }
 }
 
@@ -205,6 +212,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         recovered,
         alarms,
         admin,
+        watchdog,
     } = start;
     let shards = settings.shards;
     trace(id, "starting: joining the mesh");
@@ -252,6 +260,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         }
     }
     ticker.set(SERVING_TICK);
+    watchdog.serving(id);
     let compactor = shard.clone();
     glommio::spawn_local(async move {
         while !compactor.shutting_down.get() {

@@ -171,7 +171,12 @@ pub fn scan(
                     let want = (needed.saturating_sub(rest) as u64).max(chunk);
                     let size = align_up(want).min(align_up(file_size - loaded));
                     let mut got = vec![0u8; size as usize];
-                    let n = file.read_at(&mut got, loaded)?;
+                    let n = loop {
+                        match file.read_at(&mut got, loaded) {
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            r => break r?,
+                        }
+                    };
                     got.truncate(n);
                     if got.is_empty() {
                         return Err(io::Error::new(
