@@ -29,8 +29,10 @@
 //!   that killed it. A sealed segment with no live references is deleted once
 //!   it is fully durable and no segment it holds kill-records for (acks,
 //!   purges, deletes pointing at older messages) still exists — otherwise a
-//!   restart would resurrect those messages. Known limit: one long-lived
-//!   message pins its whole segment (no compaction/checkpoint yet).
+//!   restart would resurrect those messages. A long-lived message would
+//!   pin its segment, and through the kill-records every later one: the
+//!   broker compacts (`compaction_candidate`, `shard::durability::compact`)
+//!   by appending such records again and releasing the old ones.
 //! - **Reading back** (`read_record`, `read_body`): waits until the record is
 //!   durable, then reads it with one (buffered, io_uring) read and checks its
 //!   CRC. Reads are buffered because glommio 0.9's DMA reads fail with
