@@ -23,6 +23,24 @@ use std::path::Path;
 /// Small enough that a few hundred messages page out.
 const BUDGET: &str = "65536";
 
+/// A broker with the small budget on a data dir that outlives restarts.
+fn paging_broker_on_disk(shards: usize) -> (tempfile::TempDir, Broker) {
+    let dir = tempfile::Builder::new()
+        .prefix("warren-paging-")
+        .tempdir()
+        .expect("temp dir");
+    let b = Broker::start_in_with(shards, dir.path(), &["--memory-budget", BUDGET]);
+    (dir, b)
+}
+
+/// One queue name per placement (each shard, or the hash placement).
+fn queue_per_placement(b: &Broker, prefix: &str) -> Vec<(String, Option<usize>)> {
+    placements(b)
+        .into_iter()
+        .map(|p| (unique_name(&format!("{prefix}-{p:?}")), p))
+        .collect()
+}
+
 fn body(prefix: &str, i: usize) -> String {
     // ~100 bytes: a few hundred fill the budget.
     format!("{prefix}-{i:06}-{}", "x".repeat(90))
@@ -251,19 +269,11 @@ async fn basic_get_reads_paged_messages_back() {
 async fn paged_persistent_messages_survive_restarts_transient_ones_do_not() {
     for shards in SHARD_COUNTS {
         for kill in [false, true] {
-            let dir = tempfile::Builder::new()
-                .prefix("warren-paging-")
-                .tempdir()
-                .expect("temp dir");
-            let args = ["--memory-budget", BUDGET];
-            let mut b = Broker::start_in_with(shards, dir.path(), &args);
+            let (dir, mut b) = paging_broker_on_disk(shards);
             if b.is_external() {
                 return;
             }
-            let queues: Vec<(String, Option<usize>)> = placements(&b)
-                .into_iter()
-                .map(|p| (unique_name(&format!("keep-{p:?}")), p))
-                .collect();
+            let queues = queue_per_placement(&b, "keep");
             let kept = bodies("p", 2000);
             within(async {
                 let conn = lapin_connect(&b).await;
@@ -298,7 +308,7 @@ async fn paged_persistent_messages_survive_restarts_transient_ones_do_not() {
             } else {
                 b.stop();
             }
-            let b = Broker::start_in_with(shards, dir.path(), &args);
+            let b = Broker::start_in_with(shards, dir.path(), &["--memory-budget", BUDGET]);
             within(async {
                 let conn = lapin_connect(&b).await;
                 for (q, _) in &queues {
@@ -324,19 +334,11 @@ async fn paged_persistent_messages_survive_restarts_transient_ones_do_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_drops_paged_messages_for_good() {
     for shards in SHARD_COUNTS {
-        let dir = tempfile::Builder::new()
-            .prefix("warren-paging-")
-            .tempdir()
-            .expect("temp dir");
-        let args = ["--memory-budget", BUDGET];
-        let mut b = Broker::start_in_with(shards, dir.path(), &args);
+        let (dir, mut b) = paging_broker_on_disk(shards);
         if b.is_external() {
             return;
         }
-        let queues: Vec<(String, Option<usize>)> = placements(&b)
-            .into_iter()
-            .map(|p| (unique_name(&format!("purge-{p:?}")), p))
-            .collect();
+        let queues = queue_per_placement(&b, "purge");
         within(async {
             let conn = lapin_connect(&b).await;
             let ch = confirm_channel(&conn).await;
@@ -356,7 +358,7 @@ async fn purge_drops_paged_messages_for_good() {
         })
         .await;
         b.kill();
-        let b = Broker::start_in_with(shards, dir.path(), &args);
+        let b = Broker::start_in_with(shards, dir.path(), &["--memory-budget", BUDGET]);
         within(async {
             let conn = lapin_connect(&b).await;
             for (q, _) in &queues {
