@@ -334,10 +334,21 @@ impl FrameDecoder {
         payload.truncate(payload_len);
         debug_assert_eq!(payload.len(), payload_len);
         let frame = match frame_type {
-            FRAME_METHOD => Frame::Method {
-                channel,
-                method: Method::decode(payload)?,
-            },
+            FRAME_METHOD => {
+                // Metadata methods (declare, bind, consume…) get a copy of
+                // their few bytes: the names they carry can live as long as
+                // a queue or a binding and must not pin the read buffer they
+                // arrived in. The per-message basic methods stay zero-copy.
+                let payload = if is_per_message_method(&payload) {
+                    payload
+                } else {
+                    Bytes::copy_from_slice(&payload)
+                };
+                Frame::Method {
+                    channel,
+                    method: Method::decode(payload)?,
+                }
+            }
             FRAME_HEADER => Frame::Header {
                 channel,
                 header: ContentHeader::decode(payload)?,
@@ -454,6 +465,19 @@ pub fn encode_message_frames(
     };
     for part in body.chunks(chunk) {
         encode_body_frame(buf, channel, part);
+    }
+}
+
+/// basic.publish, basic.ack, basic.reject, basic.nack: the methods sent
+/// once per message, decoded without copying.
+fn is_per_message_method(payload: &[u8]) -> bool {
+    const BASIC: u16 = 60;
+    match payload {
+        [c0, c1, m0, m1, ..] => {
+            u16::from_be_bytes([*c0, *c1]) == BASIC
+                && matches!(u16::from_be_bytes([*m0, *m1]), 40 | 80 | 90 | 120)
+        }
+        _ => false,
     }
 }
 
@@ -725,6 +749,43 @@ mod tests {
                 method: m
             })
         );
+    }
+
+    #[test]
+    fn metadata_methods_own_their_bytes_publish_stays_a_slice() {
+        let declare: Method = QueueDeclare {
+            queue: "orders".into(),
+            ..Default::default()
+        }
+        .into();
+        let publish: Method = BasicPublish {
+            routing_key: "orders".into(),
+            ..Default::default()
+        }
+        .into();
+        let mut buf = BytesMut::new();
+        encode_method_frame(&mut buf, 1, &declare);
+        encode_method_frame(&mut buf, 1, &publish);
+        let range = buf.as_ptr_range();
+        let inside = |s: &crate::protocol::types::ShortStr| range.contains(&s.as_bytes().as_ptr());
+        let mut decoder = FrameDecoder::new(4096);
+        match decoder.decode(&mut buf).unwrap() {
+            Some(Frame::Method {
+                method: Method::QueueDeclare(m),
+                ..
+            }) => assert!(
+                !inside(&m.queue),
+                "a queue name must not pin the read buffer"
+            ),
+            other => panic!("{other:?}"),
+        }
+        match decoder.decode(&mut buf).unwrap() {
+            Some(Frame::Method {
+                method: Method::BasicPublish(m),
+                ..
+            }) => assert!(inside(&m.routing_key), "publish stays zero-copy"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -65,7 +65,9 @@ pub struct Shard {
     /// Replica of the metadata (on shard 0 also the authoritative copy).
     pub meta: RefCell<Metadata>,
     /// The queues this shard owns.
-    pub queues: RefCell<FastMap<ShortStr, Queue>>,
+    /// Boxed: the map keeps spare capacity, and an idle queue's slot
+    /// should cost a pointer, not the whole queue.
+    pub queues: RefCell<FastMap<ShortStr, Box<Queue>>>,
     /// Queues that may have deliveries to make.
     dirty: RefCell<Vec<ShortStr>>,
     pub conns: RefCell<FastMap<u64, Rc<ConnShared>>>,

@@ -100,7 +100,7 @@ pub fn create_queue_state(shard: &Rc<Shard>, name: &ShortStr, config: &QueueConf
         .queues
         .borrow_mut()
         .entry(name.clone())
-        .or_insert_with(|| Queue::new(name.clone(), config.clone()));
+        .or_insert_with(|| Box::new(Queue::new(name.clone(), config.clone())));
 }
 
 /// Where a routed copy for `queue` must go, if the queue exists.
