@@ -23,7 +23,10 @@ const IO_MEMORY: usize = 1 << 20;
 /// The longest a shard runs tasks before it polls I/O again.
 const PREEMPT_EVERY: Duration = Duration::from_millis(5);
 
-/// How long an idle shard spins before it parks in the kernel.
+/// How long an idle shard spins before it parks in the kernel. Measured
+/// against 10 and 25 µs (2 shards, 2 cores): shorter spins cut the CPU of a
+/// fixed 10 k msg/s load (1.2 vs 1.4 cores) but halve persistent-confirms
+/// throughput (the fsync completions then wake a parked executor).
 const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
 
 /// How often shards look at the shutdown flag.
