@@ -1,5 +1,6 @@
 //! End-to-end durability of the real broker: confirmed persistent messages
-//! survive SIGKILL at a random moment; durable exchanges, queues and bindings
+//! survive SIGKILL at a random moment (also with a memory budget so small
+//! that they are paged out); durable exchanges, queues and bindings
 //! come back after SIGTERM and SIGKILL restarts while non-durable and
 //! exclusive ones do not; transient messages are dropped; unacked messages
 //! come back redelivered, acked, purged and deleted ones do not; message ids
@@ -55,20 +56,32 @@ struct Node {
     broker: Broker,
     dir: tempfile::TempDir,
     shards: usize,
+    /// Extra command-line flags, for every start.
+    args: &'static [&'static str],
 }
 
 impl Node {
     fn start(shards: usize) -> Node {
+        Node::start_with(shards, &[])
+    }
+
+    fn start_with(shards: usize, args: &'static [&'static str]) -> Node {
         let dir = tempfile::Builder::new()
             .prefix("warren-durability-")
             .tempdir()
             .expect("create temp data dir");
-        let broker = Broker::start_in(shards, dir.path());
+        let broker = Broker::start_in_with(shards, dir.path(), args);
         Node {
             broker,
             dir,
             shards,
+            args,
         }
+    }
+
+    /// Starts the broker again on the same data dir (after `down`).
+    fn up(&mut self) {
+        self.broker = Broker::start_in_with(self.shards, self.dir.path(), self.args);
     }
 
     fn down(&mut self, how: Down) {
@@ -81,7 +94,7 @@ impl Node {
     /// Takes the broker down and starts a new one on the same data dir.
     fn restart(&mut self, how: Down) {
         self.down(how);
-        self.broker = Broker::start_in(self.shards, self.dir.path());
+        self.up();
     }
 
     fn path(&self) -> &Path {
@@ -427,13 +440,27 @@ async fn consume_n(conn: &Connection, queue: &str, n: u32) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_keeps_every_confirmed_message() {
+    crash_cycles(&[]).await;
+}
+
+/// The same with a memory budget so small that nearly every message is
+/// paged out, read back and (for the ones left in memory) compacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_keeps_every_confirmed_message_while_paging() {
+    crash_cycles(&["--memory-budget", "4096"]).await;
+}
+
+/// Cycles of: publish persistent messages in confirm mode, SIGKILL at a
+/// random moment, restart, check every confirmed message is there once and
+/// in order, consume them all.
+async fn crash_cycles(args: &'static [&'static str]) {
     if external() {
         return;
     }
     const CYCLES: usize = 3;
     let mut rng = Rng::seeded();
     for shards in SHARD_COUNTS {
-        let mut node = Node::start(shards);
+        let mut node = Node::start_with(shards, args);
         let queue_placements: Vec<Option<usize>> = if shards == 1 {
             vec![None]
         } else {
@@ -492,7 +519,7 @@ async fn crash_keeps_every_confirmed_message() {
             total_confirmed += confirmed.len();
             sent_per_cycle.push(sent);
 
-            node.broker = Broker::start_in(shards, node.path());
+            node.up();
             within_secs(60, async {
                 let conn = lapin_connect(&node.broker).await;
                 let nq = queues.len() as u64;
