@@ -204,7 +204,12 @@ pub fn run_queues(cfg: &Config) -> Report {
         &name,
         &cfg.uri.to_string(),
         &format!(
-            "mode queues, {n} non-durable queues, declared {PIPELINE} in flight on one channel"
+            "mode queues, {n} {} queues, declared {PIPELINE} in flight on one channel",
+            if cfg.persistent {
+                "durable"
+            } else {
+                "non-durable"
+            }
         ),
     );
     no_pid_note(&mut r, cfg);
