@@ -35,6 +35,8 @@ pub fn enqueue(
     // Parallel to `durable`: whether that copy is paged out.
     let mut durable_paged: Vec<bool> = Vec::new();
     let mut transient_paged: Vec<Target> = Vec::new();
+    // Copies the log refused (it failed): the publish must not be confirmed.
+    let mut lost = 0;
     {
         let mut queues = shard.queues.borrow_mut();
         for name in &names {
@@ -74,7 +76,7 @@ pub fn enqueue(
                         }
                     }
                 }
-                None => lost_copies(shard, durable_paged.iter().filter(|&&p| p).count()),
+                None => lost += durable_paged.iter().filter(|&&p| p).count(),
             }
         }
         if !transient_paged.is_empty() {
@@ -85,15 +87,26 @@ pub fn enqueue(
                         q.push_paged(t.msg_id, pos.segment, pos.offset, pos.len);
                     }
                 }
-                None => lost_copies(shard, transient_paged.len()),
+                None => lost += transient_paged.len(),
             }
         }
     }
     let paged = durable_paged.iter().filter(|&&p| p).count() + transient_paged.len();
-    Counters::add(&shard.counters.paged_out, paged as u64);
+    Counters::add(&shard.counters.paged_out, (paged - lost) as u64);
     let durable_copy = !durable.is_empty();
     for name in &names {
         shard.mark_dirty(name);
+    }
+    if lost > 0 {
+        // Paged copies the log refused (a disk error) cannot be kept in
+        // order behind their queue's tail: they are dropped, and the
+        // publish is never confirmed (there is no basic.nack path yet, so
+        // its channel's later confirms wait too, as after a failed fsync).
+        eprintln!(
+            "warren: shard {}: {lost} message copies dropped, the log refused them",
+            shard.id
+        );
+        return;
     }
     if let Some(ticket) = confirm {
         if durable_copy {
@@ -101,17 +114,6 @@ pub fn enqueue(
         } else {
             shard.confirm_now(ticket);
         }
-    }
-}
-
-/// Copies that were to be paged out but the log refused them (it failed:
-/// a disk error). They cannot be kept in order behind the paged tail.
-fn lost_copies(shard: &Shard, n: usize) {
-    if n > 0 {
-        eprintln!(
-            "warren: shard {}: {n} message copies dropped, the log refused them",
-            shard.id
-        );
     }
 }
 
