@@ -1,17 +1,28 @@
 //! Publisher confirms of one channel: sequence numbers in publish order,
-//! how many durable copies each still waits for (their owners' fsyncs), and
-//! the highest sequence number that can be acked with `multiple` — acks go
-//! out in order and coalesced, never one per message.
+//! how many copies each still waits for (one per owner shard: enqueued, or
+//! on disk for durable copies), and what to tell the client — acks go out
+//! in order and coalesced with `multiple`, never one per message; a publish
+//! one of whose owners failed it (its log refused the copy) is nacked on
+//! its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Default)]
 pub struct Confirms {
     next_seq: u64,
-    /// seq → copies not yet on disk.
+    /// seq → copies not yet confirmed by their owners.
     outstanding: BTreeMap<u64, u32>,
-    /// Highest seq already acked to the client.
+    /// Publishes an owner failed, not yet nacked to the client.
+    failed: BTreeSet<u64>,
+    /// Highest seq already acked or nacked to the client.
     acked_upto: u64,
+}
+
+/// One basic.ack (`multiple`) or basic.nack (single) to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    AckUpTo(u64),
+    Nack(u64),
 }
 
 impl Confirms {
@@ -19,6 +30,7 @@ impl Confirms {
         Confirms {
             next_seq: 1,
             outstanding: BTreeMap::new(),
+            failed: BTreeSet::new(),
             acked_upto: 0,
         }
     }
@@ -44,18 +56,38 @@ impl Confirms {
         }
     }
 
-    /// The sequence number to ack (multiple) now, if it moved.
-    pub fn ackable(&mut self) -> Option<u64> {
+    /// An owner could not keep its copy of `seq`: the publish is nacked
+    /// (its other copies' confirmations no longer matter).
+    pub fn copy_failed(&mut self, seq: u64) {
+        if self.outstanding.remove(&seq).is_some() {
+            self.failed.insert(seq);
+        }
+    }
+
+    /// What to send now, in order: acks (multiple) of the settled prefix,
+    /// with a nack for each failed publish in it.
+    pub fn replies(&mut self) -> Vec<Reply> {
         let upto = match self.outstanding.keys().next() {
             Some(first) => first - 1,
             None => self.next_seq - 1,
         };
-        if upto > self.acked_upto {
-            self.acked_upto = upto;
-            Some(upto)
-        } else {
-            None
+        let mut out = Vec::new();
+        while let Some(&seq) = self.failed.first() {
+            if seq > upto {
+                break;
+            }
+            self.failed.remove(&seq);
+            if seq - 1 > self.acked_upto {
+                out.push(Reply::AckUpTo(seq - 1));
+            }
+            out.push(Reply::Nack(seq));
+            self.acked_upto = seq;
         }
+        if upto > self.acked_upto {
+            out.push(Reply::AckUpTo(upto));
+            self.acked_upto = upto;
+        }
+        out
     }
 
     pub fn waiting(&self) -> usize {
@@ -67,6 +99,17 @@ impl Confirms {
 mod tests {
     use super::*;
 
+    impl Confirms {
+        /// The ack to send now, for tests without failures.
+        fn ackable(&mut self) -> Option<u64> {
+            match self.replies()[..] {
+                [] => None,
+                [Reply::AckUpTo(n)] => Some(n),
+                ref other => panic!("unexpected replies {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn transient_publishes_ack_at_once_coalesced() {
         let mut c = Confirms::new();
@@ -74,6 +117,39 @@ mod tests {
         c.publish(0);
         assert_eq!(c.ackable(), Some(2));
         assert_eq!(c.ackable(), None);
+    }
+
+    #[test]
+    fn a_failed_publish_is_nacked_alone_in_order() {
+        let mut c = Confirms::new();
+        let s: Vec<u64> = (0..6).map(|_| c.publish(1)).collect();
+        c.copy_done(s[0]);
+        c.copy_failed(s[1]);
+        c.copy_done(s[2]);
+        c.copy_failed(s[4]);
+        // 4 still waits: 1 acked, 2 nacked, 3 acked.
+        assert_eq!(
+            c.replies(),
+            vec![Reply::AckUpTo(1), Reply::Nack(2), Reply::AckUpTo(3)]
+        );
+        c.copy_done(s[3]);
+        c.copy_done(s[5]);
+        c.copy_done(s[4]); // too late: already failed
+        assert_eq!(
+            c.replies(),
+            vec![Reply::AckUpTo(4), Reply::Nack(5), Reply::AckUpTo(6)]
+        );
+        assert_eq!(c.replies(), vec![]);
+    }
+
+    #[test]
+    fn a_failure_of_one_of_two_owners_nacks_the_publish() {
+        let mut c = Confirms::new();
+        let a = c.publish(2);
+        c.copy_done(a);
+        assert_eq!(c.replies(), vec![]);
+        c.copy_failed(a);
+        assert_eq!(c.replies(), vec![Reply::Nack(a)]);
     }
 
     #[test]

@@ -448,8 +448,9 @@ fn handle_connection_method(conn: &ConnShared, method: Method) -> Result<FrameOu
     }
 }
 
-/// Sends one basic.ack (multiple) per channel for the publishes confirmed
-/// during this read batch.
+/// Sends the confirms of the publishes settled during this read batch: one
+/// basic.ack (multiple) per channel, and a basic.nack for each publish an
+/// owner failed.
 pub fn flush_confirms(conn: &ConnShared) {
     let dirty = std::mem::take(&mut *conn.confirm_dirty.borrow_mut());
     if dirty.is_empty() {
@@ -459,15 +460,24 @@ pub fn flush_confirms(conn: &ConnShared) {
     let mut out = conn.out.borrow_mut();
     for id in dirty {
         if let Some(ch) = channels.get_mut(&id) {
-            if let Some(seq) = ch.confirms.as_mut().and_then(|c| c.ackable()) {
-                out.method(
-                    id,
-                    &BasicAck {
+            let Some(confirms) = ch.confirms.as_mut() else {
+                continue;
+            };
+            for reply in confirms.replies() {
+                let method: Method = match reply {
+                    confirms::Reply::AckUpTo(seq) => BasicAck {
                         delivery_tag: seq,
                         multiple: true,
                     }
                     .into(),
-                );
+                    confirms::Reply::Nack(seq) => BasicNack {
+                        delivery_tag: seq,
+                        multiple: false,
+                        requeue: false,
+                    }
+                    .into(),
+                };
+                out.method(id, &method);
             }
         }
     }
@@ -607,8 +617,9 @@ pub fn release_channel(shard: &Rc<Shard>, conn: ConnKey, ch: &mut Channel) {
     ch.publish = None;
 }
 
-/// Durable copies of these publishes of one channel are on disk.
-pub fn confirmed(shard: &Rc<Shard>, conn: u64, channel: u16, seqs: &[u64]) {
+/// Owners confirmed (`ok`: enqueued, and on disk if durable) or failed
+/// these publishes of one channel.
+pub fn confirmed(shard: &Rc<Shard>, conn: u64, channel: u16, seqs: &[u64], ok: bool) {
     let conn = shard.conns.borrow().get(&conn).cloned();
     let Some(conn) = conn else { return };
     {
@@ -616,8 +627,12 @@ pub fn confirmed(shard: &Rc<Shard>, conn: u64, channel: u16, seqs: &[u64]) {
         let Some(confirms) = channels.get_mut(&channel).and_then(|c| c.confirms.as_mut()) else {
             return;
         };
-        for seq in seqs {
-            confirms.copy_done(*seq);
+        for &seq in seqs {
+            if ok {
+                confirms.copy_done(seq);
+            } else {
+                confirms.copy_failed(seq);
+            }
         }
     }
     mark_confirm_dirty(&conn, channel);

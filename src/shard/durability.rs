@@ -171,7 +171,14 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
         let m = max_id.entry(queue.clone()).or_default();
         *m = (*m).max(id);
     };
-    let log = Log::open_with(&dir, LogConfig::default(), |rec| {
+    let config = LogConfig {
+        // Test-only (see README): make the log fail like a broken disk.
+        fail_after_batches: std::env::var("WARREN_TEST_LOG_FAIL_AFTER_BATCHES")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+        ..LogConfig::default()
+    };
+    let log = Log::open_with(&dir, config, |rec| {
         let seg = rec.pos.segment;
         match &rec.record {
             Record::Message(m) => m.targets.iter().for_each(|t| saw(&t.queue, t.msg_id)),

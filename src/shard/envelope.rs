@@ -51,6 +51,8 @@ pub enum Envelope {
         conn: u64,
         channel: u16,
         seqs: Vec<u64>,
+        /// false: the owner could not keep the copies (nack them).
+        ok: bool,
     },
     /// Deliveries settled on the consumer's channel, to the queue's owner.
     Settle {

@@ -228,8 +228,15 @@ impl Shard {
         self.awaiting_fsync.borrow_mut().push(ticket);
     }
 
-    /// Sends confirmations to the publishers' shards, one envelope per channel.
-    fn release_confirms(&self, mut tickets: Vec<ConfirmTicket>) {
+    /// Fails a publish whose copies on this shard could not be kept (the
+    /// log refused them): its publisher gets a basic.nack.
+    pub fn nack_now(&self, ticket: ConfirmTicket) {
+        self.release_confirms(vec![ticket], false);
+    }
+
+    /// Sends confirmations (`ok`) or failures to the publishers' shards,
+    /// one envelope per channel.
+    fn release_confirms(&self, mut tickets: Vec<ConfirmTicket>, ok: bool) {
         tickets.sort_unstable_by_key(|t| (t.shard, t.conn, t.channel, t.seq));
         let mut i = 0;
         while i < tickets.len() {
@@ -248,6 +255,7 @@ impl Shard {
                     conn: t.conn,
                     channel: t.channel,
                     seqs,
+                    ok,
                 },
             );
         }
@@ -257,21 +265,25 @@ impl Shard {
     /// appended so far (group commit: one fsync serves every waiter).
     fn confirm_after_fsync(self: &Rc<Self>, tickets: Vec<ConfirmTicket>) {
         let Some(log) = self.log.as_ref() else {
-            return self.release_confirms(tickets);
+            return self.release_confirms(tickets, true);
         };
         let synced = log.sync_all();
         let shard = self.clone();
         glommio::spawn_local(async move {
             match synced.await {
                 Ok(()) => {
-                    shard.release_confirms(tickets);
+                    shard.release_confirms(tickets, true);
                     shard.pump();
                 }
-                Err(e) => eprintln!(
-                    "warren: shard {} log sync failed, {} publishes stay unconfirmed: {e}",
-                    shard.id,
-                    tickets.len()
-                ),
+                Err(e) => {
+                    eprintln!(
+                        "warren: shard {} log sync failed, {} publishes nacked: {e}",
+                        shard.id,
+                        tickets.len()
+                    );
+                    shard.release_confirms(tickets, false);
+                    shard.pump();
+                }
             }
         })
         .detach();
@@ -313,7 +325,7 @@ impl Shard {
             self.dispatch_dirty();
             let ready = std::mem::take(&mut *self.confirm_ready.borrow_mut());
             if !ready.is_empty() {
-                self.release_confirms(ready);
+                self.release_confirms(ready, true);
             }
             let durable = std::mem::take(&mut *self.awaiting_fsync.borrow_mut());
             if !durable.is_empty() {
@@ -342,7 +354,8 @@ impl Shard {
                 conn,
                 channel,
                 seqs,
-            } => crate::connection::confirmed(self, conn, channel, &seqs),
+                ok,
+            } => crate::connection::confirmed(self, conn, channel, &seqs, ok),
             Envelope::Settle {
                 queue,
                 msg_ids,

@@ -100,12 +100,14 @@ pub fn enqueue(
     if lost > 0 {
         // Paged copies the log refused (a disk error) cannot be kept in
         // order behind their queue's tail: they are dropped, and the
-        // publish is never confirmed (there is no basic.nack path yet, so
-        // its channel's later confirms wait too, as after a failed fsync).
+        // publish is nacked.
         eprintln!(
             "warren: shard {}: {lost} message copies dropped, the log refused them",
             shard.id
         );
+        if let Some(ticket) = confirm {
+            shard.nack_now(ticket);
+        }
         return;
     }
     if let Some(ticket) = confirm {

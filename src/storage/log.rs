@@ -68,6 +68,9 @@ pub struct LogConfig {
     /// `wait_for_space` waits while more than this many bytes are appended
     /// but not yet durable (the broker's backpressure signal).
     pub max_pending_bytes: usize,
+    /// Test aid: the write of batch number N+1 fails as a disk error would
+    /// (`WARREN_TEST_LOG_FAIL_AFTER_BATCHES` in the broker).
+    pub fail_after_batches: Option<u64>,
 }
 
 impl Default for LogConfig {
@@ -77,6 +80,7 @@ impl Default for LogConfig {
             max_record_len: DEFAULT_MAX_RECORD_LEN,
             read_chunk: 1 << 20,
             max_pending_bytes: 64 << 20,
+            fail_after_batches: None,
         }
     }
 }
@@ -885,7 +889,17 @@ async fn writer_loop(inner: Rc<RefCell<Inner>>, dir: Directory) {
             Work::Batch(runs, end) => {
                 let records: u64 = runs.iter().map(|r| r.records).sum();
                 let bytes: usize = runs.iter().map(|r| r.data.len()).sum();
-                let res = write_batch(&inner, &dir, &mut tail, runs).await;
+                let injected = {
+                    let s = inner.borrow();
+                    s.config
+                        .fail_after_batches
+                        .is_some_and(|n| s.stats.batches >= n)
+                };
+                let res = if injected {
+                    Err(io::Error::other("injected write failure"))
+                } else {
+                    write_batch(&inner, &dir, &mut tail, runs).await
+                };
                 let mut s = inner.borrow_mut();
                 match res {
                     Ok(()) => {
