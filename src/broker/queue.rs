@@ -316,14 +316,15 @@ impl Queue {
         self.tail.fail_read(read)
     }
 
-    /// Records where the just-published message `id` was stored.
-    pub fn mark_stored(&mut self, id: u64, segment: u32) {
-        let last = self
-            .ready
-            .back_mut()
-            .expect("mark_stored right after publish");
-        assert_eq!(last.id, id, "mark_stored right after publish");
-        last.stored = Some(segment);
+    /// The message `id` just enqueued (`publish`) or reserved for the tail
+    /// (`reserve_id`) has its log record, `len` bytes at `offset` of
+    /// `segment`: a message in memory remembers the segment, a paged one
+    /// joins the tail.
+    pub fn record_written(&mut self, id: u64, segment: u32, offset: u32, len: u32) {
+        match self.ready.back_mut() {
+            Some(last) if last.id == id => last.stored = Some(segment),
+            _ => self.push_paged(id, segment, offset, len),
+        }
     }
 
     /// Rebuilds the queue from its recovered messages: `head` in memory
@@ -951,7 +952,7 @@ mod tests {
         add(&mut q, consumer("a", 0, false));
         for i in 1..=3 {
             let id = q.publish(msg(i));
-            q.mark_stored(id, if i == 3 { 8 } else { 7 });
+            q.record_written(id, if i == 3 { 8 } else { 7 }, 0, 10);
         }
         let d = q.next_delivery().unwrap(); // id 1: unacked
         q.remove_consumer(&key("a"));

@@ -23,6 +23,10 @@ pub enum RouteResult {
     /// The exchange does not exist: the caller closes the channel with
     /// `exchange_not_found(name)` (404).
     ExchangeNotFound,
+    /// The exchange is internal: clients may not publish to it (403
+    /// `publish_to_internal(name)`); it only takes exchange-to-exchange
+    /// traffic.
+    Internal,
     /// The exchange exists; this many distinct queue names were appended to
     /// `out` (0: the message is unroutable).
     Routed { queues: usize },
@@ -30,12 +34,12 @@ pub enum RouteResult {
 
 impl RouteResult {
     pub fn exchange_found(self) -> bool {
-        matches!(self, RouteResult::Routed { .. })
+        !matches!(self, RouteResult::ExchangeNotFound)
     }
     pub fn queues(self) -> usize {
         match self {
             RouteResult::Routed { queues } => queues,
-            RouteResult::ExchangeNotFound => 0,
+            RouteResult::ExchangeNotFound | RouteResult::Internal => 0,
         }
     }
 }
@@ -629,9 +633,21 @@ impl Topology {
         headers: Option<&FieldTable>,
         out: &mut Vec<ShortStr>,
     ) -> RouteResult {
+        if exchange.is_empty() {
+            // The default exchange: the queue the key names, if any. It
+            // takes no bindings, arguments or alternate exchange, so the
+            // hottest path skips the lookups.
+            let queues = routing_key.queue_name().map(|q| out.push(q)).is_some();
+            return RouteResult::Routed {
+                queues: queues as usize,
+            };
+        }
         let Some(root) = self.exchanges.get(exchange) else {
             return RouteResult::ExchangeNotFound;
         };
+        if root.def.internal {
+            return RouteResult::Internal;
+        }
         let start = out.len();
         let key = routing_key.key_str();
         let mut visit = Visit::new();
@@ -1595,6 +1611,11 @@ mod tests {
         assert!(t.exchange("i").unwrap().internal);
         bind(&mut t, "amq.fanout", x("i"), "");
         bind(&mut t, "i", q("q"), "");
+        assert_eq!(
+            t.route("i", "k", None, &mut Vec::new()),
+            RouteResult::Internal,
+            "publishing to it directly is refused"
+        );
         // Routing into an internal exchange through a binding is allowed.
         assert_eq!(route(&t, "amq.fanout", ""), ["q"]);
     }

@@ -178,36 +178,20 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
     destinations.clear();
     {
         let meta = shard.meta.borrow();
-        if method.exchange.is_empty() {
-            // The default exchange: the queue the routing key names, if any
-            // (it takes no bindings, arguments or alternate exchange), so
-            // skip the exchange lookups on the hottest path.
-            destinations.push(method.routing_key.clone());
-        } else {
-            if meta
-                .topology
-                .exchange(&method.exchange)
-                .is_some_and(|x| x.internal)
-            {
-                drop(meta);
-                let e = publish_to_internal(&method.exchange);
-                close_channel_with_error(shard, conn, channel, &e, 60, 40);
-                return;
-            }
-            match meta.topology.route(
-                &method.exchange,
-                &method.routing_key,
-                headers.as_ref(),
-                &mut destinations,
-            ) {
-                RouteResult::ExchangeNotFound => {
-                    drop(meta);
-                    let e = exchange_not_found(&method.exchange);
-                    close_channel_with_error(shard, conn, channel, &e, 60, 40);
-                    return;
-                }
-                RouteResult::Routed { .. } => {}
-            }
+        let refused = match meta.topology.route(
+            &method.exchange,
+            &method.routing_key,
+            headers.as_ref(),
+            &mut destinations,
+        ) {
+            RouteResult::ExchangeNotFound => Some(exchange_not_found(&method.exchange)),
+            RouteResult::Internal => Some(publish_to_internal(&method.exchange)),
+            RouteResult::Routed { .. } => None,
+        };
+        if let Some(e) = refused {
+            drop(meta);
+            close_channel_with_error(shard, conn, channel, &e, 60, 40);
+            return;
         }
         let message = Arc::new(Message {
             exchange: method.exchange.clone(),

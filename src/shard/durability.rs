@@ -548,31 +548,23 @@ pub fn record_delivered(shard: &Shard, queue: &ShortStr, ids: &[u64]) {
 /// Records a purge (for a durable queue) and releases what the purged
 /// messages held in the log: stored ones in memory and paged runs.
 pub fn record_purge(shard: &Shard, queue: &ShortStr, durable: bool, purged: &Purged) {
-    let Some(log) = shard.log.as_ref() else {
-        return;
-    };
     if purged.stored.is_empty() && purged.paged.is_empty() {
         return;
     }
-    let by = match (durable, purged.max_id) {
-        (true, Some(up_to_msg_id)) => match log.append(RecordRef::Purge {
+    let record = match (durable, purged.max_id) {
+        (true, Some(up_to_msg_id)) => Some(RecordRef::Purge {
             queue,
             up_to_msg_id,
-        }) {
-            Ok(pos) => Some(pos.segment),
-            Err(e) => {
-                eprintln!("warren: shard {} cannot record a purge: {e}", shard.id);
-                return;
-            }
-        },
+        }),
         _ => None,
     };
-    for &(_, segment) in &purged.stored {
-        log.release(segment, by.unwrap_or(segment));
-    }
-    for &(segment, n) in &purged.paged {
-        log.release_many(segment, by.unwrap_or(segment), n);
-    }
+    let stored = purged.stored.iter().map(|&(_, segment)| (segment, 1));
+    kill_and_release(
+        shard,
+        record,
+        "a purge",
+        stored.chain(purged.paged.iter().copied()),
+    );
 }
 
 /// Records a durable queue's deletion and releases what the queue held in
@@ -583,24 +575,33 @@ pub fn record_queue_delete(
     durable: bool,
     segments: &[(u32, u64)],
 ) {
+    let record = durable.then_some(RecordRef::QueueDelete { queue });
+    kill_and_release(shard, record, "a queue deletion", segments.iter().copied());
+}
+
+/// Appends `record` (the purge or deletion that kills messages of a durable
+/// queue, if one is needed) and releases the dead references, given as
+/// (segment, count), by that record's segment — or by their own segment
+/// when no record is needed (nothing durable to outlive). If the append
+/// fails nothing is released: the log has failed anyway.
+fn kill_and_release(
+    shard: &Shard,
+    record: Option<RecordRef<'_>>,
+    what: &str,
+    dead: impl Iterator<Item = (u32, u64)>,
+) {
     let Some(log) = shard.log.as_ref() else {
         return;
     };
-    let by = if durable {
-        match log.append(RecordRef::QueueDelete { queue }) {
-            Ok(pos) => Some(pos.segment),
-            Err(e) => {
-                eprintln!(
-                    "warren: shard {} cannot record a queue deletion: {e}",
-                    shard.id
-                );
-                return;
-            }
+    let by = match record.map(|r| log.append(r)) {
+        None => None,
+        Some(Ok(pos)) => Some(pos.segment),
+        Some(Err(e)) => {
+            eprintln!("warren: shard {} cannot record {what}: {e}", shard.id);
+            return;
         }
-    } else {
-        None
     };
-    for &(segment, n) in segments {
+    for (segment, n) in dead {
         log.release_many(segment, by.unwrap_or(segment), n);
     }
 }

@@ -32,8 +32,8 @@ pub fn enqueue(
 ) {
     let limit = shard.queue_memory_limit();
     let mut durable: Vec<Target> = Vec::new();
-    // Parallel to `durable`: whether that copy is paged out.
-    let mut durable_paged: Vec<bool> = Vec::new();
+    // How many of the `durable` copies are paged out.
+    let mut durable_paged = 0;
     let mut transient_paged: Vec<Target> = Vec::new();
     // Copies the log refused (it failed): the publish must not be confirmed.
     let mut lost = 0;
@@ -58,7 +58,7 @@ pub fn enqueue(
             };
             if is_durable {
                 durable.push(target);
-                durable_paged.push(paged);
+                durable_paged += paged as usize;
             } else if paged {
                 transient_paged.push(target);
             }
@@ -67,16 +67,12 @@ pub fn enqueue(
         if !durable.is_empty() {
             match durability::append_message(shard, &message, &durable, false) {
                 Some(pos) => {
-                    for (t, &paged) in durable.iter().zip(&durable_paged) {
+                    for t in &durable {
                         let q = queues.get_mut(&t.queue).expect("just published");
-                        if paged {
-                            q.push_paged(t.msg_id, pos.segment, pos.offset, pos.len);
-                        } else {
-                            q.mark_stored(t.msg_id, pos.segment);
-                        }
+                        q.record_written(t.msg_id, pos.segment, pos.offset, pos.len);
                     }
                 }
-                None => lost += durable_paged.iter().filter(|&&p| p).count(),
+                None => lost += durable_paged,
             }
         }
         if !transient_paged.is_empty() {
@@ -91,7 +87,7 @@ pub fn enqueue(
             }
         }
     }
-    let paged = durable_paged.iter().filter(|&&p| p).count() + transient_paged.len();
+    let paged = durable_paged + transient_paged.len();
     Counters::add(&shard.counters.paged_out, (paged - lost) as u64);
     let durable_copy = !durable.is_empty();
     for name in &names {

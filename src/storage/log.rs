@@ -680,17 +680,14 @@ impl Log {
     /// Reads the record at `pos` back (waiting until it is durable) and
     /// checks it.
     pub async fn read_record(&self, pos: RecordPos) -> io::Result<Record> {
-        self.sync(pos.lsn()).await?;
-        let file = self.reader(pos.segment).await?;
-        let max = self.inner.borrow().config.max_record_len;
+        let max = self.max_record_len();
         if pos.len as usize <= HEADER_LEN || pos.len - HEADER_LEN as u32 > max {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "bad record length",
             ));
         }
-        let data = file.read_at(pos.offset as u64, pos.len as usize).await?;
-        let bytes = Bytes::copy_from_slice(&data);
+        let bytes = self.read_range(pos.segment, pos.offset, pos.len).await?;
         let (rec, n) = record::decode(&bytes, max)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         if n != pos.len as usize {
