@@ -1238,85 +1238,92 @@ async fn a_long_lived_message_does_not_pin_the_log() {
     // ~200 MiB of persistent traffic goes through another queue of the same
     // shard. Without compaction their first segment would stay, and with it
     // every later one (their dead records hold acks for older segments).
-    let mut node = Node::start(1);
-    let shard_dir = node.path().join("shard-0");
-    let stuck = unique_name("stuck");
-    let busy = unique_name("busy");
-    let held = within_secs(180, async {
-        let conn = lapin_connect(&node.broker).await;
-        let ch = confirm_channel(&conn).await;
-        declare_durable(&ch, &stuck, None).await;
-        declare_durable(&ch, &busy, None).await;
-        publish_ok(&ch, "", &stuck, "stuck-1", persistent()).await;
-        publish_ok(&ch, "", &stuck, "stuck-2", persistent()).await;
-        let holder = conn.create_channel().await.expect("channel.open");
-        let got = holder
-            .basic_get(stuck.as_str().into(), BasicGetOptions { no_ack: false })
-            .await
-            .expect("basic.get")
-            .expect("get-ok");
-        assert_eq!(got.delivery.data, b"stuck-1");
-        // Batches of 16: the acks of a segment's last messages land in the
-        // next segment, so each segment holds kill-records for the one
-        // before it.
-        for batch in 0..13 {
-            let mut confirms = Vec::new();
-            for i in batch * 16..(batch + 1) * 16 {
-                let c = ch
-                    .basic_publish(
-                        "".into(),
-                        busy.as_str().into(),
-                        BasicPublishOptions::default(),
-                        &big_body(i),
-                        persistent(),
-                    )
-                    .await
-                    .expect("publish");
-                confirms.push(c);
+    for shards in SHARD_COUNTS {
+        let mut node = Node::start(shards);
+        // Both queues on the last shard (with 2 shards, the connection may be
+        // on the other one).
+        let placement = if shards == 1 { None } else { Some(shards - 1) };
+        let shard_dir = node
+            .path()
+            .join(format!("shard-{}", placement.unwrap_or(0)));
+        let stuck = unique_name("stuck");
+        let busy = unique_name("busy");
+        let held = within_secs(180, async {
+            let conn = lapin_connect(&node.broker).await;
+            let ch = confirm_channel(&conn).await;
+            declare_durable(&ch, &stuck, placement).await;
+            declare_durable(&ch, &busy, placement).await;
+            publish_ok(&ch, "", &stuck, "stuck-1", persistent()).await;
+            publish_ok(&ch, "", &stuck, "stuck-2", persistent()).await;
+            let holder = conn.create_channel().await.expect("channel.open");
+            let got = holder
+                .basic_get(stuck.as_str().into(), BasicGetOptions { no_ack: false })
+                .await
+                .expect("basic.get")
+                .expect("get-ok");
+            assert_eq!(got.delivery.data, b"stuck-1");
+            // Batches of 16: the acks of a segment's last messages land in the
+            // next segment, so each segment holds kill-records for the one
+            // before it.
+            for batch in 0..13 {
+                let mut confirms = Vec::new();
+                for i in batch * 16..(batch + 1) * 16 {
+                    let c = ch
+                        .basic_publish(
+                            "".into(),
+                            busy.as_str().into(),
+                            BasicPublishOptions::default(),
+                            &big_body(i),
+                            persistent(),
+                        )
+                        .await
+                        .expect("publish");
+                    confirms.push(c);
+                }
+                for c in confirms {
+                    assert!(c.await.expect("confirm").is_ack());
+                }
+                for i in batch * 16..(batch + 1) * 16 {
+                    let got = ch
+                        .basic_get(busy.as_str().into(), BasicGetOptions { no_ack: true })
+                        .await
+                        .expect("basic.get")
+                        .expect("get-ok");
+                    assert!(got.delivery.data == big_body(i), "body of big-{i}");
+                }
             }
-            for c in confirms {
-                assert!(c.await.expect("confirm").is_ack());
-            }
-            for i in batch * 16..(batch + 1) * 16 {
-                let got = ch
-                    .basic_get(busy.as_str().into(), BasicGetOptions { no_ack: true })
-                    .await
-                    .expect("basic.get")
-                    .expect("get-ok");
-                assert!(got.delivery.data == big_body(i), "body of big-{i}");
-            }
-        }
-        let rolled = segment_files(&shard_dir);
-        let last: u64 = rolled
-            .last()
-            .and_then(|p| p.file_stem()?.to_str()?.parse().ok())
-            .expect("a segment");
-        assert!(last >= 4, "the traffic rolled to segment 4: {rolled:?}");
-        let reclaimed = eventually(30, || segment_files(&shard_dir).len() <= 2).await;
-        assert!(
-            reclaimed,
-            "segments still on disk: {:?}",
-            segment_files(&shard_dir)
-        );
-        barrier(&ch, None).await;
-        (conn, holder)
-    })
-    .await;
-    node.restart(Down::Kill);
-    drop(held);
-    within(async {
-        let conn = lapin_connect(&node.broker).await;
-        assert_eq!(
-            drain(&conn, &stuck).await,
-            vec![
-                ("stuck-1".to_string(), true),
-                ("stuck-2".to_string(), false)
-            ],
-            "the compacted messages survive, stuck-1 redelivered"
-        );
-        assert_eq!(count(&conn, &busy).await, 0, "nothing acked comes back");
-    })
-    .await;
+            let rolled = segment_files(&shard_dir);
+            let last: u64 = rolled
+                .last()
+                .and_then(|p| p.file_stem()?.to_str()?.parse().ok())
+                .expect("a segment");
+            assert!(last >= 4, "the traffic rolled to segment 4: {rolled:?}");
+            let reclaimed = eventually(30, || segment_files(&shard_dir).len() <= 2).await;
+            assert!(
+                reclaimed,
+                "segments still on disk: {:?}",
+                segment_files(&shard_dir)
+            );
+            barrier(&ch, placement).await;
+            (conn, holder)
+        })
+        .await;
+        node.restart(Down::Kill);
+        drop(held);
+        within(async {
+            let conn = lapin_connect(&node.broker).await;
+            assert_eq!(
+                drain(&conn, &stuck).await,
+                vec![
+                    ("stuck-1".to_string(), true),
+                    ("stuck-2".to_string(), false)
+                ],
+                "the compacted messages survive, stuck-1 redelivered"
+            );
+            assert_eq!(count(&conn, &busy).await, 0, "nothing acked comes back");
+        })
+        .await;
+    }
 }
 
 /// A 1 MiB body starting with its name, the rest a pattern derived from `i`.
