@@ -8,10 +8,12 @@
 //! - `storage` — the per-shard append-only log and the durable definitions.
 //! - `admin` — the read-only admin endpoint and `warren ctl`.
 
+/// The codec is its own crate (`protocol/`); re-exported under its old path.
+pub use warren_protocol as protocol;
+
 pub mod admin;
 pub mod broker;
 pub mod config;
 pub mod connection;
-pub mod protocol;
 pub mod shard;
 pub mod storage;

@@ -11,16 +11,16 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use warren::protocol::frame::{
+use warren_protocol::frame::{
     encode_header_frame, encode_method_frame, Frame, FrameDecoder, FrameError, FRAME_BODY,
     FRAME_END, FRAME_MIN_SIZE, FRAME_OVERHEAD, PROTOCOL_HEADER,
 };
-use warren::protocol::methods::{
+use warren_protocol::methods::{
     BasicPublish, ChannelClose, ChannelOpen, ConnectionClose, ConnectionCloseOk, ConnectionOpen,
     ConnectionStartOk, ConnectionTuneOk, Method,
 };
-use warren::protocol::properties::{BasicProperties, BASIC_CLASS_ID};
-use warren::protocol::types::{FieldTable, FieldValue, ShortStr};
+use warren_protocol::properties::{BasicProperties, BASIC_CLASS_ID};
+use warren_protocol::types::{FieldTable, FieldValue, ShortStr};
 
 use crate::uri::AmqpUri;
 
@@ -488,7 +488,7 @@ pub fn body_timestamp(first_body_frame: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use warren::protocol::frame::FrameDecoder;
+    use warren_protocol::frame::FrameDecoder;
 
     #[test]
     fn publisher_frames_decode_and_split() {

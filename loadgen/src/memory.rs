@@ -6,8 +6,8 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use warren::protocol::methods::{Method, QueueDeclare, QueueDelete};
-use warren::protocol::types::ShortStr;
+use warren_protocol::methods::{Method, QueueDeclare, QueueDelete};
+use warren_protocol::types::ShortStr;
 
 use crate::cli::Config;
 use crate::client::{Conn, Error};

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use hdrhistogram::Histogram;
-use warren::protocol::frame::{Frame, FrameDecoder};
-use warren::protocol::methods::{
+use warren_protocol::frame::{Frame, FrameDecoder};
+use warren_protocol::methods::{
     BasicAck, BasicConsume, BasicQos, ConfirmSelect, ExchangeDeclare, ExchangeDelete, Method,
     QueueBind, QueueDeclare, QueueDelete,
 };
-use warren::protocol::types::{FieldTable, ShortStr};
+use warren_protocol::types::{FieldTable, ShortStr};
 
 use crate::cli::{Config, Mode};
 use crate::client::{self, is_timeout, Conn, Error, Publisher};

@@ -3,7 +3,7 @@
 //! input that must never panic.
 
 use super::*;
-use crate::protocol::types::FieldValue;
+use crate::types::FieldValue;
 use bytes::Bytes;
 use proptest::prelude::*;
 
@@ -246,7 +246,7 @@ fn long() -> impl Strategy<Value = Bytes> {
 }
 
 fn table() -> impl Strategy<Value = FieldTable> {
-    crate::protocol::wire::tests::field_table()
+    crate::wire::tests::field_table()
 }
 
 fn method() -> impl Strategy<Value = Method> {

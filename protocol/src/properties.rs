@@ -8,8 +8,8 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::protocol::types::{FieldTable, ShortStr};
-use crate::protocol::wire::{self, DecodeError};
+use crate::types::{FieldTable, ShortStr};
+use crate::wire::{self, DecodeError};
 
 /// Class id of `basic`, the only class with content.
 pub const BASIC_CLASS_ID: u16 = 60;
@@ -359,7 +359,7 @@ pub fn delivery_mode_of(raw: &[u8]) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::types::FieldValue;
+    use crate::types::FieldValue;
     use proptest::prelude::*;
 
     #[test]
@@ -497,7 +497,7 @@ mod tests {
         fn properties()(
             content_type in opt_str(),
             content_encoding in opt_str(),
-            headers in proptest::option::of(crate::protocol::wire::tests::field_table()),
+            headers in proptest::option::of(crate::wire::tests::field_table()),
             delivery_mode in proptest::option::of(any::<u8>()),
             priority in proptest::option::of(any::<u8>()),
             correlation_id in opt_str(),

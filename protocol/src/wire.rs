@@ -17,8 +17,8 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::fmt;
 
-use crate::broker::error::code;
-use crate::protocol::types::{Decimal, FieldTable, FieldValue, LongStr, ShortStr};
+use crate::code;
+use crate::types::{Decimal, FieldTable, FieldValue, LongStr, ShortStr};
 
 /// Deepest nesting of tables/arrays inside a table that decoding accepts.
 pub const MAX_NESTING_DEPTH: usize = 64;
@@ -382,7 +382,7 @@ fn skip_field_value_at(buf: &mut &[u8], depth: usize) -> Result<(), DecodeError>
 pub fn put_shortstr(buf: &mut BytesMut, s: &ShortStr) {
     // Through `as_bytes`: `len()` via `Deref<Target = str>` re-validates UTF-8.
     let bytes = s.as_bytes();
-    debug_assert!(bytes.len() <= crate::protocol::types::SHORTSTR_MAX);
+    debug_assert!(bytes.len() <= crate::types::SHORTSTR_MAX);
     buf.put_u8(bytes.len() as u8);
     buf.put_slice(bytes);
 }

@@ -9,10 +9,10 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::fmt;
 
-use crate::broker::error::code;
-use crate::protocol::methods::Method;
-use crate::protocol::properties::ContentHeader;
-use crate::protocol::wire::DecodeError;
+use crate::code;
+use crate::methods::Method;
+use crate::properties::ContentHeader;
+use crate::wire::DecodeError;
 
 pub const FRAME_METHOD: u8 = 1;
 pub const FRAME_HEADER: u8 = 2;
@@ -450,7 +450,7 @@ pub fn encode_message_frames(
     encode_header_frame(
         buf,
         channel,
-        crate::protocol::properties::BASIC_CLASS_ID,
+        crate::properties::BASIC_CLASS_ID,
         body.len() as u64,
         raw_properties,
     );
@@ -484,9 +484,9 @@ fn is_per_message_method(payload: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::methods::{BasicDeliver, BasicPublish, ConnectionStartOk, QueueDeclare};
-    use crate::protocol::properties::BasicProperties;
-    use crate::protocol::types::{FieldTable, FieldValue};
+    use crate::methods::{BasicDeliver, BasicPublish, ConnectionStartOk, QueueDeclare};
+    use crate::properties::BasicProperties;
+    use crate::types::{FieldTable, FieldValue};
     use proptest::prelude::*;
 
     fn publish_bytes() -> Vec<u8> {
@@ -767,7 +767,7 @@ mod tests {
         encode_method_frame(&mut buf, 1, &declare);
         encode_method_frame(&mut buf, 1, &publish);
         let range = buf.as_ptr_range();
-        let inside = |s: &crate::protocol::types::ShortStr| range.contains(&s.as_bytes().as_ptr());
+        let inside = |s: &crate::types::ShortStr| range.contains(&s.as_bytes().as_ptr());
         let mut decoder = FrameDecoder::new(4096);
         match decoder.decode(&mut buf).unwrap() {
             Some(Frame::Method {
