@@ -2,7 +2,7 @@
 //! each also settable through its `WARREN_*` environment variable (the flag
 //! wins).
 
-use crate::shard::alarms::Limits;
+use crate::shard::alarms::{parse_disk_free_limit, parse_watermark, Limits};
 use crate::shard::Settings;
 use std::path::PathBuf;
 
@@ -111,28 +111,6 @@ pub fn parse(
             disk_free_limit,
         },
     })
-}
-
-/// A memory high watermark: bytes, or a fraction (with a '.', 0.0..=1.0) of
-/// the machine's memory. Shared by `--memory-high-watermark` and
-/// `warren ctl set_vm_memory_high_watermark`.
-pub fn parse_watermark(v: &str) -> Option<u64> {
-    if v.contains('.') {
-        let f: f64 = v.parse().ok()?;
-        if !(0.0..=1.0).contains(&f) {
-            return None;
-        }
-        let total = crate::shard::alarms::total_memory_bytes().unwrap_or(0);
-        Some((total as f64 * f) as u64)
-    } else {
-        v.parse().ok()
-    }
-}
-
-/// A free-disk limit in bytes. Shared by `--disk-free-limit` and
-/// `warren ctl set_disk_free_limit`.
-pub fn parse_disk_free_limit(v: &str) -> Option<u64> {
-    v.parse().ok()
 }
 
 #[cfg(test)]

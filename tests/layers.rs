@@ -251,7 +251,11 @@ fn sibling_modules_form_no_cycle() {
     let folders: BTreeSet<Vec<String>> = g
         .modules
         .iter()
-        .filter(|m| g.modules.iter().any(|o| o.len() > m.len() && o.starts_with(m)))
+        .filter(|m| {
+            g.modules
+                .iter()
+                .any(|o| o.len() > m.len() && o.starts_with(m))
+        })
         .cloned()
         .collect();
     let sibling_edges = |m: &Vec<String>| -> Vec<Vec<String>> {
@@ -260,7 +264,9 @@ fn sibling_modules_form_no_cycle() {
             .map(|ts| {
                 ts.iter()
                     .filter(|t| {
-                        t.len() == m.len() && t[..t.len() - 1] == m[..m.len() - 1] && !folders.contains(*t)
+                        t.len() == m.len()
+                            && t[..t.len() - 1] == m[..m.len() - 1]
+                            && !folders.contains(*t)
                     })
                     .cloned()
                     .collect()
@@ -297,12 +303,20 @@ fn sibling_modules_form_no_cycle() {
         stack.pop();
         state.insert(m.clone(), 2);
     }
-    for m in g.modules.iter().filter(|m| !folders.contains(*m) && !m.is_empty()) {
+    for m in g
+        .modules
+        .iter()
+        .filter(|m| !folders.contains(*m) && !m.is_empty())
+    {
         if !state.contains_key(m) {
             visit(m, &sibling_edges, &mut state, &mut Vec::new(), &mut cycles);
         }
     }
-    assert!(cycles.is_empty(), "import cycles between sibling modules:\n  {}", cycles.join("\n  "));
+    assert!(
+        cycles.is_empty(),
+        "import cycles between sibling modules:\n  {}",
+        cycles.join("\n  ")
+    );
 }
 
 #[test]

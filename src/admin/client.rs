@@ -42,14 +42,14 @@ pub fn listing_of(command: &str) -> Option<&'static str> {
 pub fn request_of(words: &[&str]) -> Option<(&'static str, String)> {
     match words {
         [command] => listing_of(command).map(|l| ("GET", format!("/{l}"))),
-        ["set_disk_free_limit", bytes] => crate::config::parse_disk_free_limit(bytes)
+        ["set_disk_free_limit", bytes] => crate::shard::alarms::parse_disk_free_limit(bytes)
             .map(|_| ("POST", format!("/set_disk_free_limit/{bytes}"))),
         // rabbitmqctl's form for bytes.
         ["set_vm_memory_high_watermark", "absolute", bytes] => bytes
             .parse::<u64>()
             .ok()
             .map(|_| ("POST", format!("/set_vm_memory_high_watermark/{bytes}"))),
-        ["set_vm_memory_high_watermark", value] => crate::config::parse_watermark(value)
+        ["set_vm_memory_high_watermark", value] => crate::shard::alarms::parse_watermark(value)
             .map(|_| ("POST", format!("/set_vm_memory_high_watermark/{value}"))),
         _ => None,
     }

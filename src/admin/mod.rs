@@ -144,11 +144,11 @@ pub fn route(method: &str, path: &str) -> Route {
     let (command, value) = path.split_once('/').unwrap_or((path, ""));
     let (parse, expected): (fn(&str) -> Option<LimitChange>, &str) = match command {
         "set_disk_free_limit" => (
-            |v| crate::config::parse_disk_free_limit(v).map(LimitChange::DiskFreeLimit),
+            |v| crate::shard::alarms::parse_disk_free_limit(v).map(LimitChange::DiskFreeLimit),
             "bytes",
         ),
         "set_vm_memory_high_watermark" => (
-            |v| crate::config::parse_watermark(v).map(LimitChange::MemoryHighWatermark),
+            |v| crate::shard::alarms::parse_watermark(v).map(LimitChange::MemoryHighWatermark),
             "bytes, or a fraction of RAM such as 0.4",
         ),
         _ => {
@@ -365,7 +365,7 @@ mod tests {
         assert_eq!(
             route("POST", "/set_vm_memory_high_watermark/0.4"),
             Route::Set(LimitChange::MemoryHighWatermark(
-                crate::config::parse_watermark("0.4").unwrap()
+                crate::shard::alarms::parse_watermark("0.4").unwrap()
             ))
         );
         assert_eq!(

@@ -160,6 +160,28 @@ pub fn rss_bytes() -> Option<u64> {
     Some(pages * page.max(4096) as u64)
 }
 
+/// A memory high watermark: bytes, or a fraction (with a '.', 0.0..=1.0) of
+/// the machine's memory. Shared by `--memory-high-watermark` and
+/// `warren ctl set_vm_memory_high_watermark`.
+pub fn parse_watermark(v: &str) -> Option<u64> {
+    if v.contains('.') {
+        let f: f64 = v.parse().ok()?;
+        if !(0.0..=1.0).contains(&f) {
+            return None;
+        }
+        let total = total_memory_bytes().unwrap_or(0);
+        Some((total as f64 * f) as u64)
+    } else {
+        v.parse().ok()
+    }
+}
+
+/// A free-disk limit in bytes. Shared by `--disk-free-limit` and
+/// `warren ctl set_disk_free_limit`.
+pub fn parse_disk_free_limit(v: &str) -> Option<u64> {
+    v.parse().ok()
+}
+
 /// Total physical memory (for the default watermark).
 pub fn total_memory_bytes() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
