@@ -7,6 +7,8 @@
 //! - `connection` — one AMQP connection: handshake, channels, frames in/out.
 //! - `storage` — the per-shard append-only log and the durable definitions.
 //! - `admin` — the read-only admin endpoint and `warren ctl`.
+//! - `server` — the composition root: starts the executors, their shards,
+//!   listeners and the admin endpoint; stops them on SIGINT/SIGTERM.
 
 /// The codec is its own crate (`protocol/`); re-exported under its old path.
 pub use warren_protocol as protocol;
@@ -15,5 +17,6 @@ pub mod admin;
 pub mod broker;
 pub mod config;
 pub mod connection;
+pub mod server;
 pub mod shard;
 pub mod storage;

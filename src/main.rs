@@ -25,7 +25,7 @@ fn main() {
         );
         std::process::exit(1);
     }
-    if let Err(e) = warren::shard::runtime::run(settings) {
+    if let Err(e) = warren::server::run(settings) {
         eprintln!("warren: {e}");
         std::process::exit(1);
     }

@@ -17,7 +17,6 @@ pub mod oneshot;
 pub mod owner;
 pub mod paging;
 pub mod replica;
-pub mod runtime;
 pub mod watchdog;
 
 use crate::broker::queue::Queue;

@@ -1,4 +1,5 @@
-//! Starting and stopping the shards: one glommio executor per shard, pinned
+//! The composition root (top layer, above `admin`): starting and stopping
+//! the shards: one glommio executor per shard, pinned
 //! to a core; each binds the listening port (SO_REUSEPORT, so the kernel
 //! spreads connections), joins the mesh and serves. The main thread waits
 //! for SIGINT/SIGTERM and then has every shard close its connections with
