@@ -69,6 +69,11 @@ pub struct Channel {
     /// Ack-mode deliveries waiting for room under the global prefetch
     /// (queue, owner shard, delivery); bounded by the owners' transit window.
     pub held: VecDeque<(ShortStr, u16, Delivery)>,
+    /// A queue.delete of this channel awaits its answer: basic.cancel
+    /// notifications for the channel's consumers wait in `deferred_cancels`
+    /// until delete-ok is out (RabbitMQ's order).
+    pub deleting_queue: bool,
+    pub deferred_cancels: Vec<ShortStr>,
 }
 
 impl Channel {
@@ -86,6 +91,8 @@ impl Channel {
             last_queue: None,
             reply_to_consumer: None,
             held: VecDeque::new(),
+            deleting_queue: false,
+            deferred_cancels: Vec::new(),
         }
     }
 

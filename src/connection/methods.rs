@@ -10,7 +10,8 @@ use crate::broker::queue::{ConsumerKey, ConsumerSpec, QueueConfig};
 use crate::broker::queue_args;
 use crate::connection::channel::{self, Channel, ChannelConsumer, Phase};
 use crate::connection::{
-    close_channel_with_error, direct_reply, publish, release_channel, ConnShared, HardError,
+    close_channel_with_error, direct_reply, publish, release_channel, send_deferred_cancels,
+    ConnShared, HardError,
 };
 use crate::protocol::methods::*;
 use crate::protocol::properties::BASIC_CLASS_ID;
@@ -57,8 +58,14 @@ pub async fn handle(
         (_, None) => {
             return Err(hard(AmqpError::new(
                 code::CHANNEL_ERROR,
-                format!("expected 'channel.open' on channel {channel}"),
+                "expected 'channel.open'",
             )));
+        }
+        (Method::ChannelClose(_), Some(Phase::Closing)) => {
+            // The client's close crossed ours: answer it, and keep waiting
+            // for the close-ok of ours (RabbitMQ does the same).
+            conn.send_method(channel, ChannelCloseOk {});
+            return Ok(());
         }
         (Method::ChannelClose(_), Some(_)) => {
             let ch = conn.channels.borrow_mut().remove(&channel);
@@ -95,6 +102,10 @@ pub async fn handle(
         Method::BasicAck(m) => settle(shard, conn, channel, m.delivery_tag, m.multiple, false),
         Method::BasicNack(m) => settle(shard, conn, channel, m.delivery_tag, m.multiple, m.requeue),
         Method::BasicReject(m) => settle(shard, conn, channel, m.delivery_tag, false, m.requeue),
+        // RabbitMQ never stops a channel's deliveries on request.
+        Method::ChannelFlow(m) if !m.active => {
+            Err(AmqpError::new(code::NOT_IMPLEMENTED, "active=false"))
+        }
         Method::ChannelFlow(m) => {
             conn.send_method(channel, ChannelFlowOk { active: m.active });
             Ok(())
@@ -155,6 +166,9 @@ pub async fn handle(
         }
         Method::QueueDelete(m) => {
             let queue = resolve_queue(conn, channel, m.queue)?;
+            if let Some(ch) = conn.channels.borrow_mut().get_mut(&channel) {
+                ch.deleting_queue = true;
+            }
             let r = shard
                 .request(
                     leader::LEADER,
@@ -166,11 +180,13 @@ pub async fn handle(
                     },
                 )
                 .await;
-            count(r).map(|n| {
+            let r = count(r).map(|n| {
                 if !m.no_wait {
                     conn.send_method(channel, QueueDeleteOk { message_count: n });
                 }
-            })
+            });
+            send_deferred_cancels(conn, channel);
+            r
         }
         Method::ExchangeDeclare(m) => {
             let request = Request::DeclareExchange {

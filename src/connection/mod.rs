@@ -51,6 +51,12 @@ const OUTBOUND_HIGH_WATER: usize = 16 * 1024 * 1024;
 /// How long a closing connection waits for the client's close-ok.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long the socket stays open after Warren sent connection.close-ok (or
+/// refused a handshake) for the client to close it first; what the client
+/// still sends meanwhile is read and dropped. RabbitMQ waits up to 30 s
+/// after close-ok and 3 s after a refused login.
+const CLOSE_LINGER: Duration = Duration::from_secs(3);
+
 /// A wake-up flag for one waiting task (the writer).
 #[derive(Default)]
 pub struct Signal {
@@ -173,6 +179,12 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
                 "warren: shard {} connection {peer}: handshake failed: {e:?}",
                 shard.id
             );
+            if let handshake::HandshakeError::Refused(_) = e {
+                // As RabbitMQ: the client gets time to read the refusal
+                // (a connection.close it may still be answering) and to
+                // close the socket itself.
+                linger(&mut stream, &mut buf, None).await;
+            }
             return;
         }
         Err(_) => {
@@ -225,9 +237,10 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     let mut decoder = FrameDecoder::new(conn.negotiated.frame_max);
     let ending = reader_loop(&shard, &conn, &mut stream, &mut decoder, &mut buf).await;
     if let Ending::Closing = ending {
-        // Wait (bounded) for the client's close-ok, dropping everything else.
+        // Wait (bounded) for the client's close-ok, dropping everything else
+        // (a crossing connection.close is answered with close-ok).
         let _ = glommio::timer::timeout(CLOSE_TIMEOUT, async {
-            await_close_ok(&mut stream, &mut decoder, &mut buf).await;
+            await_close_ok(&conn, &mut stream, &mut decoder, &mut buf).await;
             Ok(())
         })
         .await;
@@ -250,6 +263,12 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         .await;
     }
     heartbeat.cancel().await;
+    if let Ending::ClientClosed = ending {
+        // The client closes the socket once it has close-ok: leave it
+        // open until then (bounded), so neither its last writes nor its
+        // read of close-ok meet a reset.
+        linger(&mut stream, &mut buf, Some(&mut decoder)).await;
+    }
     // SAFETY: shutting down our own descriptor.
     unsafe { libc::shutdown(stream.as_raw_fd(), libc::SHUT_RDWR) };
     Counters::add(&shard.counters.connections_closed, 1);
@@ -259,15 +278,30 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     );
 }
 
-async fn await_close_ok(stream: &mut TcpStream, decoder: &mut FrameDecoder, buf: &mut BytesMut) {
+/// Warren sent connection.close: drops what the client sends until its
+/// close-ok (or the end of the stream). A connection.close from the client
+/// that crossed ours is answered with close-ok, and the wait for close-ok
+/// goes on, as RabbitMQ does.
+async fn await_close_ok(
+    conn: &ConnShared,
+    stream: &mut TcpStream,
+    decoder: &mut FrameDecoder,
+    buf: &mut BytesMut,
+) {
     loop {
-        while let Ok(Some(frame)) = decoder.decode(buf) {
-            if let Frame::Method {
-                method: Method::ConnectionCloseOk(_) | Method::ConnectionClose(_),
-                ..
-            } = frame
-            {
-                return;
+        loop {
+            match decoder.decode(buf) {
+                Ok(Some(Frame::Method {
+                    channel: 0,
+                    method: Method::ConnectionCloseOk(_),
+                })) => return,
+                Ok(Some(Frame::Method {
+                    channel: 0,
+                    method: Method::ConnectionClose(_),
+                })) => conn.send_method(0, ConnectionCloseOk {}),
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => return,
             }
         }
         match socket::read_into(stream, buf, READ_CHUNK).await {
@@ -275,6 +309,37 @@ async fn await_close_ok(stream: &mut TcpStream, decoder: &mut FrameDecoder, buf:
             Ok(_) => {}
         }
     }
+}
+
+/// Keeps a finished connection's socket open for at most `CLOSE_LINGER`,
+/// until the client closes it (or, with a decoder, sends connection.close-ok,
+/// after which RabbitMQ closes at once). Everything read is dropped: at most
+/// one partial frame is held.
+async fn linger(stream: &mut TcpStream, buf: &mut BytesMut, decoder: Option<&mut FrameDecoder>) {
+    let _ = glommio::timer::timeout(CLOSE_LINGER, async {
+        let mut decoder = decoder;
+        loop {
+            match decoder.as_deref_mut() {
+                Some(d) => loop {
+                    match d.decode(buf) {
+                        Ok(Some(Frame::Method {
+                            channel: 0,
+                            method: Method::ConnectionCloseOk(_),
+                        }))
+                        | Err(_) => return Ok(()),
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                    }
+                },
+                None => buf.clear(),
+            }
+            match socket::read_into(stream, buf, READ_CHUNK).await {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
 }
 
 async fn reader_loop(
@@ -740,20 +805,55 @@ fn bounce(shard: &Rc<Shard>, queue: ShortStr, owner: u16, delivery: Delivery) {
     );
 }
 
-/// The server cancelled a consumer (its queue was deleted): tell the client.
+/// The server cancelled a consumer (its queue was deleted): forget it, and
+/// tell the client with basic.cancel if it advertised
+/// `consumer_cancel_notify` (as RabbitMQ; others are not told). While a
+/// queue.delete of the same channel awaits its answer the notification
+/// waits for the delete-ok (see `send_deferred_cancels`).
 pub fn consumer_cancelled(shard: &Rc<Shard>, key: &ConsumerKey) {
     let conn = shard.conns.borrow().get(&key.conn).cloned();
     let Some(conn) = conn else { return };
-    let removed = conn
-        .channels
-        .borrow_mut()
-        .get_mut(&key.channel)
-        .and_then(|ch| ch.consumers.remove(&key.tag));
-    if removed.is_some() {
+    let mut channels = conn.channels.borrow_mut();
+    let Some(ch) = channels.get_mut(&key.channel) else {
+        return;
+    };
+    if ch.consumers.remove(&key.tag).is_none()
+        || !handshake::client_capability(
+            &conn.negotiated.client_properties,
+            "consumer_cancel_notify",
+        )
+    {
+        return;
+    }
+    if ch.deleting_queue {
+        ch.deferred_cancels.push(key.tag.clone());
+        return;
+    }
+    drop(channels);
+    conn.send_method(
+        key.channel,
+        BasicCancel {
+            consumer_tag: key.tag.clone(),
+            no_wait: true,
+        },
+    );
+}
+
+/// A queue.delete on `channel` was answered: sends the basic.cancel
+/// notifications held back meanwhile.
+pub fn send_deferred_cancels(conn: &ConnShared, channel: u16) {
+    let tags = match conn.channels.borrow_mut().get_mut(&channel) {
+        Some(ch) => {
+            ch.deleting_queue = false;
+            std::mem::take(&mut ch.deferred_cancels)
+        }
+        None => return,
+    };
+    for tag in tags {
         conn.send_method(
-            key.channel,
+            channel,
             BasicCancel {
-                consumer_tag: key.tag.clone(),
+                consumer_tag: tag,
                 no_wait: true,
             },
         );

@@ -37,6 +37,14 @@ pub fn on_publish(conn: &ConnShared, channel: u16, method: BasicPublish) -> Resu
             "expected content header for class 60, got non content header frame instead (channel {channel})"
         )));
     }
+    if method.immediate {
+        // RabbitMQ dropped `immediate` (3.0) and closes the connection.
+        return Err((
+            AmqpError::new(code::NOT_IMPLEMENTED, "immediate=true"),
+            BASIC_CLASS_ID,
+            40, // basic.publish
+        ));
+    }
     ch.publish = Some(PendingPublish {
         method,
         header: None,

@@ -564,3 +564,156 @@ pub fn table_entries(table: &[u8]) -> Option<Vec<(String, u8, Option<i64>)>> {
     }
     Some(out)
 }
+
+/// What became of a socket while a test watched it: see
+/// [`RawConn::watch_socket`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketEnd {
+    /// Still open (no EOF, no reset) when the wait ran out.
+    Open,
+    /// The server closed it (EOF) after this long.
+    Eof(Duration),
+    /// The server reset it after this long.
+    Reset(Duration),
+}
+
+impl RawConn {
+    /// One encoded frame, for tests that pipeline several in one write.
+    pub fn frame_bytes(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(payload.len()).expect("payload fits u32");
+        let mut f = Vec::with_capacity(payload.len() + 8);
+        f.push(kind);
+        f.extend_from_slice(&channel.to_be_bytes());
+        f.extend_from_slice(&len.to_be_bytes());
+        f.extend_from_slice(payload);
+        f.push(FRAME_END);
+        f
+    }
+
+    /// One encoded method frame.
+    pub fn method_bytes(channel: u16, class: u16, method: u16, args: &[u8]) -> Vec<u8> {
+        let mut p = Vec::with_capacity(args.len() + 4);
+        p.extend_from_slice(&class.to_be_bytes());
+        p.extend_from_slice(&method.to_be_bytes());
+        p.extend_from_slice(args);
+        RawConn::frame_bytes(FRAME_METHOD, channel, &p)
+    }
+
+    /// The frames of a basic.publish (method with the given flags, header
+    /// without properties, one body frame).
+    pub fn publish_bytes(
+        channel: u16,
+        exchange: &str,
+        routing_key: &str,
+        mandatory: bool,
+        immediate: bool,
+        body: &[u8],
+    ) -> Vec<u8> {
+        let args = Args::new()
+            .short(0)
+            .shortstr(exchange)
+            .shortstr(routing_key)
+            .bits(&[mandatory, immediate])
+            .done();
+        let mut out = RawConn::method_bytes(channel, 60, 40, &args);
+        let header = Args::new()
+            .short(60)
+            .short(0)
+            .longlong(body.len() as u64)
+            .short(0)
+            .done();
+        out.extend(RawConn::frame_bytes(FRAME_HEADER, channel, &header));
+        out.extend(RawConn::frame_bytes(FRAME_BODY, channel, body));
+        out
+    }
+
+    /// Like [`RawConn::open`], advertising these client capabilities
+    /// (each `true`) in connection.start-ok.
+    pub fn open_with_capabilities(addr: &str, capabilities: &[&str]) -> RawConn {
+        let mut c = RawConn::connect(addr);
+        c.begin();
+        let mut caps = Vec::new();
+        for key in capabilities {
+            caps.push(key.len() as u8);
+            caps.extend_from_slice(key.as_bytes());
+            caps.extend_from_slice(b"t\x01");
+        }
+        let mut props = Vec::new();
+        let key = b"capabilities";
+        props.push(key.len() as u8);
+        props.extend_from_slice(key);
+        props.push(b'F');
+        props.extend_from_slice(&(caps.len() as u32).to_be_bytes());
+        props.extend_from_slice(&caps);
+        let args = Args::new()
+            .table(&props)
+            .shortstr("PLAIN")
+            .longstr(b"\0guest\0guest")
+            .shortstr("en_US")
+            .done();
+        c.send_method(0, 10, 11, &args);
+        let tune = c.expect_method();
+        assert_eq!((tune.class, tune.method), (10, 30), "connection.tune");
+        let mut r = tune.reader();
+        let (channel_max, frame_max) = (r.short(), r.long());
+        let args = Args::new()
+            .short(channel_max)
+            .long(frame_max)
+            .short(0)
+            .done();
+        c.send_method(0, 10, 31, &args);
+        let args = Args::new().shortstr("/").shortstr("").octet(0).done();
+        c.send_method(0, 10, 40, &args);
+        let ok = c.expect_method();
+        assert_eq!((ok.class, ok.method), (10, 41), "connection.open-ok");
+        c
+    }
+
+    /// Reads (and drops) whatever arrives for up to `wait`, and says whether
+    /// the server closed or reset the socket meanwhile, and when.
+    pub fn watch_socket(&mut self, wait: Duration) -> SocketEnd {
+        let end = self.watch(wait);
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("set read timeout");
+        end
+    }
+
+    fn watch(&mut self, wait: Duration) -> SocketEnd {
+        let start = std::time::Instant::now();
+        let mut buf = [0u8; 4096];
+        loop {
+            let left = wait.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return SocketEnd::Open;
+            }
+            self.stream
+                .set_read_timeout(Some(left))
+                .expect("set read timeout");
+            match self.stream.read(&mut buf) {
+                Ok(0) => return SocketEnd::Eof(start.elapsed()),
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    return SocketEnd::Reset(start.elapsed())
+                }
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.kind() == io::ErrorKind::TimedOut =>
+                {
+                    return SocketEnd::Open
+                }
+                Err(e) => panic!("reading from the broker: {e}"),
+            }
+        }
+    }
+}
+
+impl ArgReader<'_> {
+    /// For a connection.close / channel.close: skips code and text and
+    /// returns `class_id << 16 | method_id`.
+    pub fn skip_close_text(&mut self) -> u32 {
+        let _code = self.short();
+        let _text = self.shortstr();
+        (self.short() as u32) << 16 | self.short() as u32
+    }
+}
