@@ -269,3 +269,186 @@ async fn unreadable_paged_messages_stop_the_queue_and_survive_a_restart() {
         .await;
     }
 }
+
+/// Expects the connection to be closed with 541 INTERNAL_ERROR.
+#[track_caller]
+fn assert_internal_error<T: std::fmt::Debug>(r: Result<T, lapin::Error>, what: &str) {
+    let text = assert_lapin_code(r, 541);
+    assert!(
+        text.starts_with("INTERNAL_ERROR - "),
+        "{what}: reply text {text:?}"
+    );
+}
+
+async fn passive_exists(conn: &Connection, queue: &str) -> bool {
+    let ch = conn.create_channel().await.expect("channel.open");
+    let r = ch
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    match r {
+        Ok(_) => {
+            let _ = ch.close(200, "".into()).await;
+            true
+        }
+        Err(e) => {
+            assert_eq!(lapin_amqp_error(&e).map(|(c, _)| c), Some(404), "{e}");
+            false
+        }
+    }
+}
+
+async fn exchange_exists(conn: &Connection, name: &str) -> bool {
+    let ch = conn.create_channel().await.expect("channel.open");
+    let r = ch
+        .exchange_declare(
+            name.into(),
+            lapin::ExchangeKind::Direct,
+            lapin::options::ExchangeDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    match r {
+        Ok(_) => {
+            let _ = ch.close(200, "".into()).await;
+            true
+        }
+        Err(e) => {
+            assert_eq!(lapin_amqp_error(&e).map(|(c, _)| c), Some(404), "{e}");
+            false
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_changes_that_cannot_be_stored_close_the_connection_with_541() {
+    if skip_external("durable_changes_that_cannot_be_stored_close_the_connection_with_541") {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // The first definitions write (the generation the first durable
+        // change starts) succeeds, every later one fails.
+        let mut b = Broker::start_in_with_env(
+            shards,
+            dir.path(),
+            &[],
+            &[("WARREN_TEST_DEFINITIONS_FAIL_AFTER", "1")],
+        );
+        let placement = placement_of(shards);
+        let kept = unique_name("defs-kept");
+        let lost = unique_name("defs-lost");
+        let lost_x = unique_name("defs-lost-x");
+        within(async {
+            let other = lapin_connect(&b).await;
+            let a = lapin_connect(&b).await;
+            let ch = a.create_channel().await.expect("channel.open");
+            declare(&ch, &kept, true, placement).await;
+            // Not stored: no declare-ok, the connection closes.
+            let r = ch
+                .queue_declare(
+                    lost.as_str().into(),
+                    QueueDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    },
+                    lapin_placement_args(placement),
+                )
+                .await;
+            assert_internal_error(r, "durable queue.declare");
+            // Rolled back, and other connections keep working.
+            assert!(!passive_exists(&other, &lost).await, "{lost} still exists");
+            let och = confirm_channel(&other).await;
+            let t = unique_name("defs-transient");
+            declare(&och, &t, false, placement).await;
+            publish_confirmed(&och, &t, &bodies("t", 5), BasicProperties::default()).await;
+            assert_eq!(consume(&other, &t, 5).await, bodies("t", 5));
+
+            // A durable binding.
+            let c = lapin_connect(&b).await;
+            let ch = c.create_channel().await.expect("channel.open");
+            let r = ch
+                .queue_bind(
+                    kept.as_str().into(),
+                    "amq.direct".into(),
+                    "k".into(),
+                    lapin::options::QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await;
+            assert_internal_error(r, "durable queue.bind");
+            // Rolled back: nothing routes through it.
+            let r = och
+                .basic_publish(
+                    "amq.direct".into(),
+                    "k".into(),
+                    BasicPublishOptions::default(),
+                    b"routed?",
+                    BasicProperties::default(),
+                )
+                .await
+                .expect("publish")
+                .await
+                .expect("confirm");
+            assert!(matches!(r, Confirmation::Ack(_)), "{r:?}");
+            let got = och
+                .basic_get(
+                    kept.as_str().into(),
+                    lapin::options::BasicGetOptions { no_ack: true },
+                )
+                .await
+                .expect("basic.get");
+            assert!(got.is_none(), "the failed binding routed a message");
+
+            // A durable exchange.
+            let c = lapin_connect(&b).await;
+            let ch = c.create_channel().await.expect("channel.open");
+            let r = ch
+                .exchange_declare(
+                    lost_x.as_str().into(),
+                    lapin::ExchangeKind::Fanout,
+                    lapin::options::ExchangeDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await;
+            assert_internal_error(r, "durable exchange.declare");
+            assert!(!exchange_exists(&other, &lost_x).await, "{lost_x} exists");
+
+            // A durable queue's deletion.
+            let c = lapin_connect(&b).await;
+            let ch = c.create_channel().await.expect("channel.open");
+            let r = ch
+                .queue_delete(
+                    kept.as_str().into(),
+                    lapin::options::QueueDeleteOptions::default(),
+                )
+                .await;
+            assert_internal_error(r, "durable queue.delete");
+            assert!(other.status().connected(), "the other connection closed");
+        })
+        .await;
+        b.stop();
+        let b = Broker::start_in(shards, dir.path());
+        within(async {
+            let conn = lapin_connect(&b).await;
+            assert!(!passive_exists(&conn, &lost).await, "{lost} came back");
+            assert!(!exchange_exists(&conn, &lost_x).await, "{lost_x} came back");
+            // The deletion never reached the disk: the queue stored before
+            // the fault is still there.
+            assert!(passive_exists(&conn, &kept).await, "{kept} lost");
+        })
+        .await;
+    }
+}
