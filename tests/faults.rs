@@ -230,6 +230,17 @@ async fn unreadable_paged_messages_stop_the_queue_and_survive_a_restart() {
                 }
                 let stopped = eventually(20, || listed(&b, q, "state") == "crashed").await;
                 assert!(stopped, "{q} never showed state crashed");
+                // basic.get answers get-empty rather than waiting.
+                let gch = conn.create_channel().await.expect("channel.open");
+                let got = gch
+                    .basic_get(
+                        q.as_str().into(),
+                        lapin::options::BasicGetOptions { no_ack: false },
+                    )
+                    .await
+                    .expect("basic.get");
+                assert!(got.is_none(), "{q}: basic.get on a stopped queue");
+                let _ = gch.close(200, "".into()).await;
                 // Nothing dropped: every paged message is still counted.
                 assert_eq!(listed_num(&b, q, "messages_paged_out"), paged, "{q}");
                 assert_eq!(
