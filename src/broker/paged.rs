@@ -172,6 +172,9 @@ pub struct PagedTail {
     redelivered: IdRanges,
     epoch: u64,
     reading: bool,
+    /// A read failed for good (the log could not give the data back): no
+    /// more reads; the runs stay, so their records stay live in the log.
+    failed: bool,
 }
 
 impl Default for PagedTail {
@@ -182,6 +185,7 @@ impl Default for PagedTail {
             redelivered: IdRanges::new(),
             epoch: new_epoch(),
             reading: false,
+            failed: false,
         }
     }
 }
@@ -226,6 +230,18 @@ impl PagedTail {
         self.reading
     }
 
+    /// Whether a read failed for good: nothing more is read back until the
+    /// tail is cleared (purge, deletion) or the broker restarts.
+    pub fn is_failed(&self) -> bool {
+        self.failed
+    }
+
+    /// Whether `read` is the outstanding read of this tail (not made stale
+    /// by a purge or a new tail).
+    pub fn is_current(&self, read: &PageRead) -> bool {
+        read.epoch == self.epoch && self.reading
+    }
+
     /// Adds the message `id` whose record is `len` bytes at `offset` of
     /// `segment`. Ids and positions only grow.
     pub fn push(&mut self, id: u64, segment: u32, offset: u32, len: u32) {
@@ -255,7 +271,7 @@ impl PagedTail {
     /// The next chunk to read (at most `max_len` bytes, whole records
     /// permitting), unless a read is already out or nothing is paged.
     pub fn start_read(&mut self, max_len: u32) -> Option<PageRead> {
-        if self.reading {
+        if self.reading || self.failed {
             return None;
         }
         let run = self.runs.front()?;
@@ -312,17 +328,17 @@ impl PagedTail {
         (out, lost)
     }
 
-    /// Gives up the outstanding read (I/O error): the front run's
-    /// messages are dropped. Returns (segment, how many) for the caller to
-    /// release.
-    pub fn fail_read(&mut self, read: &PageRead) -> Option<(u32, u64)> {
-        if read.epoch != self.epoch || !self.reading {
-            return None;
+    /// Gives up the outstanding read (the log could not give the data
+    /// back, retries included): the tail stops reading, and keeps every run
+    /// (their records stay live, so their segments stay). Returns whether
+    /// the read was current (false: a stale answer, nothing changed).
+    pub fn fail_read(&mut self, read: &PageRead) -> bool {
+        if !self.is_current(read) {
+            return false;
         }
         self.reading = false;
-        let run = self.runs.pop_front()?;
-        self.count -= run.ids.len();
-        Some((run.segment, run.ids.len()))
+        self.failed = true;
+        true
     }
 
     /// Empties the tail; returns (segment, messages) of every run for the
@@ -336,6 +352,7 @@ impl PagedTail {
         self.count = 0;
         self.redelivered = IdRanges::new();
         self.reading = false;
+        self.failed = false;
         self.epoch = new_epoch();
         out
     }

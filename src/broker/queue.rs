@@ -260,6 +260,7 @@ impl Queue {
     pub fn wants_page_in(&self) -> bool {
         !self.tail.is_empty()
             && !self.tail.is_reading()
+            && !self.tail.is_failed()
             && self.ready.len() < PAGE_IN_BELOW_MESSAGES
             && self.resident_bytes < PAGE_IN_BELOW_BYTES
             && self.consumers.iter().any(|c| c.active)
@@ -267,7 +268,7 @@ impl Queue {
 
     /// Whether basic.get must wait for a chunk to be read back.
     pub fn needs_page_in_for_get(&self) -> bool {
-        self.ready.is_empty() && !self.tail.is_empty()
+        self.ready.is_empty() && !self.tail.is_empty() && !self.tail.is_failed()
     }
 
     /// The next chunk (at most `max_len` bytes) to read back, unless one is
@@ -309,11 +310,25 @@ impl Queue {
         release
     }
 
-    /// Gives up the outstanding read after an I/O error: the messages of
-    /// the run it was reading are dropped. Returns (segment, messages) to
-    /// release.
-    pub fn fail_page_in(&mut self, read: &PageRead) -> Option<(u32, u64)> {
+    /// Gives up the outstanding read after the log failed to give it back
+    /// (retries included): the queue stops paging in (`is_crashed`) and
+    /// keeps its paged messages, whose records stay live in the log.
+    /// Returns whether the read was current.
+    pub fn fail_page_in(&mut self, read: &PageRead) -> bool {
         self.tail.fail_read(read)
+    }
+
+    /// Whether `read` is still this queue's outstanding page-in (a purge or
+    /// deletion makes it stale).
+    pub fn page_in_current(&self, read: &PageRead) -> bool {
+        self.tail.is_current(read)
+    }
+
+    /// Whether a page-in failed for good: the paged messages stay in the
+    /// log but are not served until a restart (or a purge drops them).
+    /// `warren ctl list_queues` shows the queue as `crashed`.
+    pub fn is_crashed(&self) -> bool {
+        self.tail.is_failed()
     }
 
     /// The message `id` just enqueued (`publish`) or reserved for the tail

@@ -247,6 +247,9 @@ pub struct QueueSnapshot {
     /// Ready messages held in memory (the rest are paged out to the log).
     pub messages_ram: u64,
     pub messages_paged_out: u64,
+    /// RabbitMQ's queue state: `running`, or `crashed` once a page-in
+    /// failed for good (see `shard::paging`).
+    pub state: &'static str,
     pub unacked: u32,
     pub consumers: Vec<(ConsumerKey, bool, u32, u32)>,
 }

@@ -16,14 +16,24 @@
 //! go out in the order the changes were made. When the journal outgrows the
 //! snapshot (1 MiB at least) the writer starts a new generation: a snapshot
 //! of everything, then an empty journal.
+//!
+//! A batch that cannot be stored (the append fails, and so does the new
+//! generation tried instead) is never answered as done: the writer first
+//! rolls back, under the semaphore, what the batch created (durable queues,
+//! exchanges and bindings: deleted again, as if the declare never
+//! happened, unless a later change already redefined them), then answers
+//! each change whose own entry was in the batch with 541 INTERNAL_ERROR
+//! (the connection closes). Deletions stay in force in memory (their
+//! messages are gone); the disk may hold the entity until the next write
+//! succeeds, which is a new snapshot of the catalog, without it.
 
-use crate::broker::error::{AmqpError, AmqpResult};
+use crate::broker::error::{code, AmqpError, AmqpResult};
 use crate::broker::exchange::{BindingDef, Destination, ExchangeDef, ExchangeKind};
 use crate::protocol::types::ShortStr;
 use crate::shard::durability::{definitions_of, durable_changes};
 use crate::shard::envelope::{ConnKey, Envelope, MetaChange, QueueMeta, Reply, Request};
 use crate::shard::{oneshot, replica, Shard};
-use crate::storage::definitions::{self as stored, Catalog, CrashPoint, JournalWriter};
+use crate::storage::definitions::{self as stored, Catalog, Change, CrashPoint, JournalWriter};
 use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -47,6 +57,11 @@ pub const JOURNAL_MAX_ENV: &str = "WARREN_DEFINITIONS_JOURNAL_MAX";
 /// `journal-truncated`) while it starts its `n`-th journal generation
 /// (default 2: the first rotation after the one at start-up).
 pub const CRASH_ENV: &str = "WARREN_TEST_DEFINITIONS_CRASH";
+
+/// Environment, tests only: `N` makes every definitions write (a journal
+/// append, a new generation) after the first `N` fail, as a broken disk
+/// would.
+pub const FAIL_AFTER_ENV: &str = "WARREN_TEST_DEFINITIONS_FAIL_AFTER";
 
 /// A replicated change waiting for the other shards' acks.
 struct PendingAcks {
@@ -85,8 +100,12 @@ struct Journal {
     /// new snapshot holds); built from the metadata before the first
     /// change this process makes.
     catalog: Option<Catalog>,
-    /// Framed entries the writer has not taken yet.
+    /// Framed entries the writer has not taken yet, and each one's
+    /// sequence number and changes (to roll back if they cannot be stored).
     pending: Vec<u8>,
+    pending_changes: Vec<(u64, Vec<Change>)>,
+    /// Definitions writes tried (for `FAIL_AFTER_ENV`).
+    writes: u64,
     /// Sequence number of the last entry added, and of the last one on disk.
     added: u64,
     durable: u64,
@@ -108,6 +127,9 @@ struct Journal {
 
 struct Held {
     seq: u64,
+    /// Whether the change added an entry of its own (`seq` is it); if not,
+    /// it only waits for the entries before it and never fails with them.
+    own: bool,
     to: u16,
     token: u64,
     reply: Reply,
@@ -117,6 +139,7 @@ struct Held {
 struct JournalConfig {
     max: Option<u64>,
     crash: Option<(CrashPoint, u32)>,
+    fail_after: Option<u64>,
 }
 
 impl JournalConfig {
@@ -131,7 +154,14 @@ impl JournalConfig {
             };
             Some((CrashPoint::parse(point.trim())?, n))
         });
-        JournalConfig { max, crash }
+        let fail_after = std::env::var(FAIL_AFTER_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        JournalConfig {
+            max,
+            crash,
+            fail_after,
+        }
     }
 }
 
@@ -152,14 +182,16 @@ pub fn spawn(shard: Rc<Shard>, from: u16, token: u64, request: Request) {
     assert_eq!(shard.id, LEADER, "metadata requests go to the leader");
     glommio::spawn_local(async move {
         let state = shard.leader.as_ref().expect("leader state");
-        let (reply, seq) = {
+        let (reply, seq, own) = {
             let _permit = state.lock.acquire_permit(1).await;
             ensure_catalog(&shard);
+            let before = state.journal.borrow().added;
             let reply = handle(&shard, request).await;
             // The change's own entry, if it had one, is the last added.
-            (reply, state.journal.borrow().added)
+            let seq = state.journal.borrow().added;
+            (reply, seq, seq > before)
         };
-        answer_when_durable(&shard, seq, from, token, reply);
+        answer_when_durable(&shard, seq, own, from, token, reply);
     })
     .detach();
 }
@@ -209,6 +241,8 @@ fn journal_change(shard: &Rc<Shard>, change: &MetaChange) {
     }
     stored::encode_entry(&changes, &mut j.pending);
     j.added += 1;
+    let seq = j.added;
+    j.pending_changes.push((seq, changes));
     let start_writer = !j.writing;
     j.writing = true;
     drop(guard);
@@ -220,7 +254,7 @@ fn journal_change(shard: &Rc<Shard>, change: &MetaChange) {
 
 /// Sends the answer once every journal entry added so far (`seq`) is on
 /// disk, after the answers held before it.
-fn answer_when_durable(shard: &Rc<Shard>, seq: u64, to: u16, token: u64, reply: Reply) {
+fn answer_when_durable(shard: &Rc<Shard>, seq: u64, own: bool, to: u16, token: u64, reply: Reply) {
     let state = shard.leader.as_ref().expect("leader state");
     {
         let mut j = state.journal.borrow_mut();
@@ -228,6 +262,7 @@ fn answer_when_durable(shard: &Rc<Shard>, seq: u64, to: u16, token: u64, reply: 
             debug_assert!(j.writing, "an answer held with no writer to release it");
             j.held.push_back(Held {
                 seq,
+                own,
                 to,
                 token,
                 reply,
@@ -239,9 +274,11 @@ fn answer_when_durable(shard: &Rc<Shard>, seq: u64, to: u16, token: u64, reply: 
     shard.pump();
 }
 
-/// Records that entries up to `upto` are on disk and sends the answers that
-/// waited for them.
-fn release(shard: &Rc<Shard>, upto: u64) {
+/// Records that entries up to `upto` are on disk (or, with `failed`, will
+/// never be: those after `from`) and sends the answers that waited for
+/// them; with `failed`, a change whose own entry is in `(from, upto]` is
+/// answered with that error instead.
+fn release(shard: &Rc<Shard>, upto: u64, failed: Option<(u64, &AmqpError)>) {
     let state = shard.leader.as_ref().expect("leader state");
     let ready: Vec<Held> = {
         let mut j = state.journal.borrow_mut();
@@ -253,7 +290,11 @@ fn release(shard: &Rc<Shard>, upto: u64) {
         return;
     }
     for h in ready {
-        shard.reply(h.to, h.token, h.reply);
+        let reply = match failed {
+            Some((from, e)) if h.own && h.seq > from => failed_reply(h.reply, e),
+            _ => h.reply,
+        };
+        shard.reply(h.to, h.token, reply);
     }
     shard.pump();
 }
@@ -264,13 +305,19 @@ fn release(shard: &Rc<Shard>, upto: u64) {
 async fn write_journal(shard: Rc<Shard>) {
     let state = shard.leader.as_ref().expect("leader state");
     loop {
-        let (batch, upto, file) = {
+        let (batch, changes, from, upto, file) = {
             let mut j = state.journal.borrow_mut();
             if j.pending.is_empty() {
                 j.writing = false;
                 return;
             }
-            (std::mem::take(&mut j.pending), j.added, j.file.take())
+            (
+                std::mem::take(&mut j.pending),
+                std::mem::take(&mut j.pending_changes),
+                j.durable,
+                j.added,
+                j.file.take(),
+            )
         };
         let file = match append(&shard, file, batch).await {
             Ok(f) => Some(f),
@@ -281,15 +328,25 @@ async fn write_journal(shard: Rc<Shard>) {
                 match new_generation(&shard).await {
                     Ok(f) => Some(f),
                     Err(e) => {
-                        // As before the journal: the change stays in force
-                        // and is answered; the next change tries again.
-                        eprintln!("warren: cannot store definitions: {e}");
-                        None
+                        // Not on disk: undo what the batch created, then
+                        // fail its changes (the next change tries again).
+                        eprintln!(
+                            "warren: cannot store definitions: {e}; rolling back what the \
+                             failed changes created and closing their connections with 541"
+                        );
+                        roll_back(&shard, &changes).await;
+                        let error = AmqpError::new(
+                            code::INTERNAL_ERROR,
+                            format!("cannot store the durable definitions: {e}"),
+                        );
+                        release(&shard, upto, Some((from, &error)));
+                        state.journal.borrow_mut().file = None;
+                        continue;
                     }
                 }
             }
         };
-        release(&shard, upto);
+        release(&shard, upto, None);
         let file = match file {
             Some(f) if should_rotate(state, &f) => {
                 f.close().await;
@@ -307,6 +364,111 @@ async fn write_journal(shard: Rc<Shard>) {
     }
 }
 
+/// The error answer of the same kind as `reply`.
+fn failed_reply(reply: Reply, e: &AmqpError) -> Reply {
+    match reply {
+        Reply::Done(_) => Reply::Done(Err(e.clone())),
+        Reply::Count(_) => Reply::Count(Err(e.clone())),
+        Reply::Stats(_) => Reply::Stats(Err(e.clone())),
+        Reply::Got(_) => Reply::Got(Err(e.clone())),
+        other @ Reply::Snapshot(_) => other,
+    }
+}
+
+/// Undoes what a batch that could not be stored created (durable queues,
+/// exchanges, bindings still in the catalog as it made them), newest
+/// first, through the ordinary changes (replicated to every shard),
+/// holding the semaphore. Something a later change (still pending) names
+/// again is left to that change. Deletions are not undone.
+async fn roll_back(shard: &Rc<Shard>, changes: &[(u64, Vec<Change>)]) {
+    let state = shard.leader.as_ref().expect("leader state");
+    let _permit = state.lock.acquire_permit(1).await;
+    for c in changes.iter().rev().flat_map(|(_, cs)| cs.iter().rev()) {
+        let still = {
+            let j = state.journal.borrow();
+            let redefined = j
+                .pending_changes
+                .iter()
+                .flat_map(|(_, cs)| cs.iter())
+                .any(|later| same_entity(c, later));
+            let catalog = j.catalog.as_ref().expect("catalog");
+            !redefined
+                && match c {
+                    Change::Queue(q) => catalog.queue(&q.name).is_some(),
+                    Change::Exchange(x) => catalog.exchange(&x.name).is_some(),
+                    Change::Bind(b) => catalog.has_binding(b),
+                    _ => false,
+                }
+        };
+        if !still {
+            continue;
+        }
+        match c {
+            Change::Queue(q) => {
+                if let Err(e) = delete_queue(shard, q.name.clone(), false, false, None).await {
+                    eprintln!("warren: cannot roll back queue '{}': {e}", q.name);
+                }
+            }
+            Change::Exchange(x) => {
+                let deleted = shard
+                    .meta
+                    .borrow_mut()
+                    .topology
+                    .delete_exchange(&x.name, false);
+                match deleted {
+                    Ok(_) => replicate(shard, MetaChange::ExchangeDeleted(x.name.clone())).await,
+                    Err(e) => eprintln!("warren: cannot roll back exchange '{}': {e}", x.name),
+                }
+            }
+            Change::Bind(b) => {
+                let unbound = shard.meta.borrow_mut().topology.unbind(
+                    &b.source,
+                    &b.destination,
+                    &b.routing_key,
+                    &b.arguments,
+                );
+                match unbound {
+                    Ok(_) => replicate(shard, MetaChange::Unbound(b.clone())).await,
+                    Err(e) => eprintln!("warren: cannot roll back a binding: {e}"),
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether two changes name the same queue, exchange or binding.
+fn same_entity(a: &Change, b: &Change) -> bool {
+    let queue = |c: &Change| match c {
+        Change::Queue(q) => Some(q.name.clone()),
+        Change::QueueGone(n) => Some(n.clone()),
+        _ => None,
+    };
+    let exchange = |c: &Change| match c {
+        Change::Exchange(x) => Some(x.name.clone()),
+        Change::ExchangeGone(n) => Some(n.clone()),
+        _ => None,
+    };
+    let binding = |c: &Change| match c {
+        Change::Bind(b) | Change::Unbind(b) => Some(b.clone()),
+        _ => None,
+    };
+    (queue(a).is_some() && queue(a) == queue(b))
+        || (exchange(a).is_some() && exchange(a) == exchange(b))
+        || (binding(a).is_some() && binding(a) == binding(b))
+}
+
+/// Counts a definitions write; fails it once `FAIL_AFTER_ENV` writes were
+/// made (tests).
+fn injected_failure(state: &LeaderState) -> io::Result<()> {
+    let mut j = state.journal.borrow_mut();
+    j.writes += 1;
+    match j.config.and_then(|c| c.fail_after) {
+        Some(n) if j.writes > n => Err(io::Error::other("injected definitions write error (test)")),
+        _ => Ok(()),
+    }
+}
+
 /// Appends a batch to the open journal; with none open, starts a new
 /// generation, whose snapshot already holds the batch.
 async fn append(
@@ -315,7 +477,12 @@ async fn append(
     batch: Vec<u8>,
 ) -> io::Result<JournalWriter> {
     match file {
-        Some(mut f) => match f.append(batch).await {
+        Some(mut f) => match async {
+            injected_failure(shard.leader.as_ref().expect("leader state"))?;
+            f.append(batch).await
+        }
+        .await
+        {
             Ok(()) => Ok(f),
             Err(e) => {
                 f.close().await;
@@ -339,6 +506,7 @@ fn should_rotate(state: &LeaderState, f: &JournalWriter) -> bool {
 /// generation and opens its empty journal.
 async fn new_generation(shard: &Rc<Shard>) -> io::Result<JournalWriter> {
     let state = shard.leader.as_ref().expect("leader state");
+    injected_failure(state)?;
     let dir = shard.settings.data_dir.clone();
     let on_disk = stored::journal_generation(&dir).await?;
     let (defs, generation, crash) = {

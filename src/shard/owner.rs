@@ -344,6 +344,7 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
             messages: q.message_count(),
             messages_ram: q.resident_count() as u64,
             messages_paged_out: q.paged_count(),
+            state: if q.is_crashed() { "crashed" } else { "running" },
             unacked: q.unacked_count(),
             consumers: q.consumer_summaries(),
         })

@@ -3,6 +3,13 @@
 //! reads it, decodes the records of that queue and hands them back to the
 //! queue, which makes them ready again. Paged-only copies release their log
 //! reference as they come back; durable ones keep it until acked.
+//!
+//! A read that fails is retried (`READ_ATTEMPTS`, with backoff). If the
+//! log still cannot give the chunk back, nothing is dropped: the queue
+//! stops paging in (state `crashed` in `warren ctl list_queues`) and keeps
+//! its paged runs, durable and paged-only copies alike, so their records
+//! stay live and their segments are never deleted; a restart reads the
+//! durable ones again. Other queues are not affected.
 
 use crate::broker::message::{Body, Message};
 use crate::broker::paged::PageRead;
@@ -15,17 +22,53 @@ use crate::storage::record::{self, RecordError, HEADER_LEN};
 use crate::storage::Record;
 use std::io;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Bytes read back per chunk (a record larger than this is read whole).
 pub const CHUNK: u32 = 512 << 10;
 
+/// Tries per chunk before the queue gives up paging in.
+pub const READ_ATTEMPTS: u32 = 6;
+
+/// Wait before the first retry; doubled for each further one (10 + 20 + 40
+/// + 80 + 160 ms in all).
+const RETRY_BACKOFF: Duration = Duration::from_millis(10);
+
+/// Environment, tests only: `N` makes the first `N` page-in reads of the
+/// process fail (an injected I/O error), `all` makes every one fail.
+pub const FAIL_ENV: &str = "WARREN_TEST_PAGE_IN_FAIL";
+
+/// Page-in reads that still have to fail (`FAIL_ENV`; u64::MAX: all).
+fn injected_failures() -> &'static AtomicU64 {
+    static LEFT: OnceLock<AtomicU64> = OnceLock::new();
+    LEFT.get_or_init(|| {
+        let n = match std::env::var(FAIL_ENV) {
+            Ok(v) if v.trim() == "all" => u64::MAX,
+            Ok(v) => v.trim().parse().unwrap_or(0),
+            Err(_) => 0,
+        };
+        AtomicU64::new(n)
+    })
+}
+
+/// Whether this read must fail (test injection).
+fn inject_failure() -> bool {
+    let left = injected_failures();
+    left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| match n {
+        0 => None,
+        u64::MAX => Some(u64::MAX),
+        n => Some(n - 1),
+    })
+    .is_ok()
+}
+
 /// Reads `read` back in the background and hands the result to `queue`.
 pub fn spawn_read(shard: &Rc<Shard>, queue: ShortStr, read: PageRead) {
     let shard = shard.clone();
     glommio::spawn_local(async move {
-        let result = read_chunk(&shard, &queue, &read).await;
+        let result = read_with_retry(&shard, &queue, &read).await;
         finish(&shard, &queue, &read, result);
         shard.pump();
     })
@@ -48,12 +91,46 @@ pub async fn read_head(shard: &Rc<Shard>, queue: &ShortStr) {
         };
         match read {
             Some(read) => {
-                let result = read_chunk(shard, queue, &read).await;
+                let result = read_with_retry(shard, queue, &read).await;
                 finish(shard, queue, &read, result);
             }
             // Another read of this queue is out: let it land.
             None => glommio::timer::sleep(Duration::from_micros(200)).await,
         }
+    }
+}
+
+/// `read_chunk`, retried with backoff while the read is still wanted (the
+/// queue exists and was not purged meanwhile). Returns the last error once
+/// `READ_ATTEMPTS` failed.
+async fn read_with_retry(
+    shard: &Shard,
+    queue: &ShortStr,
+    read: &PageRead,
+) -> io::Result<(Vec<PagedMessage>, u32)> {
+    let mut backoff = RETRY_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        let err = match read_chunk(shard, queue, read).await {
+            Ok(found) => return Ok(found),
+            Err(e) => e,
+        };
+        let current = shard
+            .queues
+            .borrow()
+            .get(queue)
+            .is_some_and(|q| q.page_in_current(read));
+        if !current || attempt >= READ_ATTEMPTS {
+            return Err(err);
+        }
+        eprintln!(
+            "warren: shard {} cannot read queue '{queue}' back from segment {} \
+             (attempt {attempt} of {READ_ATTEMPTS}): {err}; retrying",
+            shard.id, read.segment
+        );
+        glommio::timer::sleep(backoff).await;
+        backoff *= 2;
+        attempt += 1;
     }
 }
 
@@ -66,6 +143,9 @@ async fn read_chunk(
 ) -> io::Result<(Vec<PagedMessage>, u32)> {
     let log = shard.log.as_ref().expect("paging needs the log");
     let max = log.max_record_len();
+    if inject_failure() {
+        return Err(io::Error::other("injected page-in read error (test)"));
+    }
     let mut data = log.read_range(read.segment, read.offset, read.len).await?;
     loop {
         let mut found = Vec::new();
@@ -161,13 +241,16 @@ fn finish(
                 log.release_many(read.segment, read.segment, release);
             }
             Err(e) => {
-                eprintln!(
-                    "warren: shard {} cannot read queue '{queue}' back from its log, \
-                     dropping the messages of segment {}: {e}",
-                    shard.id, read.segment
-                );
-                if let Some((segment, n)) = q.fail_page_in(read) {
-                    log.release_many(segment, segment, n);
+                if q.fail_page_in(read) {
+                    eprintln!(
+                        "warren: shard {} cannot read queue '{queue}' back from segment {} \
+                         after {READ_ATTEMPTS} attempts: {e}; the queue stops serving its \
+                         {} paged messages (state crashed) and keeps them in the log \
+                         until a restart",
+                        shard.id,
+                        read.segment,
+                        q.paged_count()
+                    );
                 }
             }
         }

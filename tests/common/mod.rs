@@ -97,6 +97,19 @@ impl Broker {
         Broker::spawn_with(shards, data_dir, extra)
     }
 
+    /// Starts a Warren broker on the given data dir with extra flags and
+    /// environment variables (test-only fault injection). Never external:
+    /// callers skip first when `EXTERNAL_ENV` is set.
+    #[allow(dead_code)]
+    pub fn start_in_with_env(
+        shards: usize,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Broker {
+        Broker::spawn_with_env(shards, data_dir, extra, env)
+    }
+
     fn external(shards: usize) -> Option<Broker> {
         let uri = std::env::var(EXTERNAL_ENV).ok().filter(|s| !s.is_empty())?;
         let (host, port) = parse_host_port(&uri);
@@ -117,12 +130,22 @@ impl Broker {
     }
 
     fn spawn_with(shards: usize, data_dir: &Path, extra: &[&str]) -> Broker {
+        Broker::spawn_with_env(shards, data_dir, extra, &[])
+    }
+
+    fn spawn_with_env(
+        shards: usize,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Broker {
         assert!(shards >= 1, "a broker needs at least one shard");
         let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
             .args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
             .arg(data_dir)
             .args(["--shards", &shards.to_string()])
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
