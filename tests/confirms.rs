@@ -82,14 +82,22 @@ impl EnvNode {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = rx.recv_timeout(left) else {
                 let _ = child.kill();
-                panic!("warren did not start; stderr:\n{}", log.lock().unwrap().join("\n"));
+                panic!(
+                    "warren did not start; stderr:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
             };
             if let Some(rest) = line.split("admin endpoint on ").nth(1) {
                 admin = rest.split_whitespace().next().map(str::to_string);
             }
             if let Some(rest) = line.strip_prefix("warren: listening on ") {
                 let addr = rest.split_whitespace().next().expect("address");
-                break addr.rsplit_once(':').expect("port").1.parse().expect("port");
+                break addr
+                    .rsplit_once(':')
+                    .expect("port")
+                    .1
+                    .parse()
+                    .expect("port");
             }
         };
         EnvNode {
@@ -254,9 +262,13 @@ async fn every_kind_of_publish_is_acked_in_order() {
             let mut queues = Vec::new();
             for placement in placements(&broker) {
                 let q = unique_name("confirms-mixed");
-                ch.queue_declare(q.as_str().into(), durable(), lapin_placement_args(placement))
-                    .await
-                    .expect("queue.declare");
+                ch.queue_declare(
+                    q.as_str().into(),
+                    durable(),
+                    lapin_placement_args(placement),
+                )
+                .await
+                .expect("queue.declare");
                 ch.queue_bind(
                     q.as_str().into(),
                     exchange.as_str().into(),
@@ -340,9 +352,13 @@ async fn a_copy_whose_record_was_not_written_is_nacked() {
             let conn = connect(&node.uri()).await;
             let ch = confirm_channel(&conn).await;
             for q in [refused, "confirms-kept"] {
-                ch.queue_declare(q.into(), durable(), lapin_placement_args(last_shard(shards)))
-                    .await
-                    .expect("queue.declare");
+                ch.queue_declare(
+                    q.into(),
+                    durable(),
+                    lapin_placement_args(last_shard(shards)),
+                )
+                .await
+                .expect("queue.declare");
             }
             let c = publish(&ch, "", refused, "lost").await;
             assert!(c.is_nack(), "{shards} shards: unwritten copy: {c:?}");
@@ -411,7 +427,10 @@ async fn a_durable_publish_is_confirmed_only_after_its_fsync() {
                 .expect("publish");
             let confirm = tokio::spawn(async move { confirm.await.expect("confirm") });
             tokio::time::sleep(Duration::from_millis(DELAY_MS / 3)).await;
-            assert!(!confirm.is_finished(), "{shards} shards: confirmed before its fsync");
+            assert!(
+                !confirm.is_finished(),
+                "{shards} shards: confirmed before its fsync"
+            );
             assert_eq!(
                 node.cell("status", &owner, "fsyncs"),
                 before,

@@ -23,7 +23,10 @@ pub struct Confirms {
 pub enum Reply {
     /// Acks every publish up to `seq` not acked or nacked before: `covered`
     /// of them (what the `confirmed` counter counts).
-    AckUpTo { seq: u64, covered: u64 },
+    AckUpTo {
+        seq: u64,
+        covered: u64,
+    },
     Nack(u64),
 }
 
@@ -140,17 +143,11 @@ mod tests {
         c.copy_done(s[2]);
         c.copy_failed(s[4]);
         // 4 still waits: 1 acked, 2 nacked, 3 acked.
-        assert_eq!(
-            c.replies(),
-            vec![ack(1, 1), Reply::Nack(2), ack(3, 1)]
-        );
+        assert_eq!(c.replies(), vec![ack(1, 1), Reply::Nack(2), ack(3, 1)]);
         c.copy_done(s[3]);
         c.copy_done(s[5]);
         c.copy_done(s[4]); // too late: already failed
-        assert_eq!(
-            c.replies(),
-            vec![ack(4, 1), Reply::Nack(5), ack(6, 1)]
-        );
+        assert_eq!(c.replies(), vec![ack(4, 1), Reply::Nack(5), ack(6, 1)]);
         assert_eq!(c.replies(), vec![]);
     }
 

@@ -231,10 +231,7 @@ impl Shard {
                 self.awaiting_fsync.borrow_mut().push((lsn, ticket));
             }
             ConfirmOutcome::Failed(reason) => {
-                eprintln!(
-                    "warren: shard {}: publish nacked: {reason}",
-                    self.id
-                );
+                eprintln!("warren: shard {}: publish nacked: {reason}", self.id);
                 self.nack_now(ticket);
             }
         }

@@ -10,8 +10,7 @@ use crate::protocol::types::ShortStr;
 use crate::shard::confirm::ConfirmOutcome;
 use crate::shard::counters::Counters;
 use crate::shard::envelope::{
-    ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request,
-    ShardSnapshot,
+    ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request, ShardSnapshot,
 };
 use crate::shard::{durability, leader, paging, Shard};
 use crate::storage::Target;
