@@ -3,7 +3,8 @@
 //! to a core; each binds the listening port (SO_REUSEPORT, so the kernel
 //! spreads connections), joins the mesh and serves. The main thread waits
 //! for SIGINT/SIGTERM and then has every shard close its connections with
-//! 320 CONNECTION_FORCED.
+//! 320 CONNECTION_FORCED and then, once every shard has closed its
+//! connections, flush, fsync and close its log (bounded in time).
 
 use crate::shard::mesh::{receiver_streams, Batch, Mesh, RING_CAPACITY};
 use crate::shard::watchdog::Watchdog;
@@ -14,7 +15,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -45,6 +46,8 @@ pub fn run(settings: Settings) -> io::Result<()> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mesh = (shards > 1).then(|| MeshBuilder::<Batch, _>::full(shards, RING_CAPACITY));
     let shutdown = Arc::new(AtomicBool::new(false));
+    // Shards done closing their connections (the logs close after all are).
+    let quiesced = Arc::new(AtomicUsize::new(0));
     let alarms =
         crate::shard::alarms::start_monitor(settings.limits.clone(), settings.data_dir.clone());
     let watchdog = Watchdog::start(shards);
@@ -58,6 +61,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
         settings.port = bound_port;
         let mesh = mesh.clone();
         let shutdown = shutdown.clone();
+        let quiesced = quiesced.clone();
         // One channel per shard: if its executor dies while starting, the
         // sender is dropped and the wait below says so at once.
         let (port_tx, port_rx) = mpsc::channel::<io::Result<(u16, Option<u16>)>>();
@@ -132,6 +136,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
                         mesh,
                         listener,
                         shutdown,
+                        quiesced,
                         recovered,
                         alarms,
                         admin,
@@ -181,6 +186,8 @@ struct ShardStart {
     mesh: Option<MeshBuilder<Batch, glommio::channels::channel_mesh::Full>>,
     listener: TcpListener,
     shutdown: Arc<AtomicBool>,
+    /// Shards that closed their connections at shutdown.
+    quiesced: Arc<AtomicUsize>,
     recovered: crate::shard::durability::Recovered,
     alarms: Arc<crate::shard::alarms::Alarms>,
     admin: Option<TcpListener>,
@@ -213,6 +220,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         mesh,
         listener,
         shutdown,
+        quiesced,
         recovered,
         alarms,
         admin,
@@ -305,7 +313,41 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
     trace(id, "stopping: connections closed");
     // Give connection tasks a moment to finish their teardown.
     glommio::timer::sleep(Duration::from_millis(100)).await;
+    // Settlements of the closed connections (acks, requeues) travel to
+    // their queues' owners over the rings: every shard's log stays open
+    // until every shard has closed its connections, and a little longer
+    // for their last batches to land.
+    quiesced.fetch_add(1, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + QUIESCE_WAIT;
+    while quiesced.load(Ordering::SeqCst) < shards && std::time::Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    glommio::timer::sleep(Duration::from_millis(50)).await;
+    shard.pump();
+    trace(id, "stopping: closing the log");
+    if let Some(log) = shard.log.as_ref() {
+        let closed = futures_lite::future::or(async { Some(log.shutdown().await) }, async {
+            glommio::timer::sleep(LOG_CLOSE_WAIT).await;
+            None
+        })
+        .await;
+        match closed {
+            Some(Ok(())) => trace(id, "stopping: log closed"),
+            Some(Err(e)) => eprintln!("warren: shard {id} log not closed cleanly: {e}"),
+            None => eprintln!(
+                "warren: shard {id} log not flushed within {LOG_CLOSE_WAIT:?}, records after \
+                 the last fsync are lost"
+            ),
+        }
+    }
 }
+
+/// How long a stopping shard waits for the others to close their
+/// connections before it closes its log anyway.
+const QUIESCE_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a stopping shard waits for its log's last write and fsync.
+const LOG_CLOSE_WAIT: Duration = Duration::from_secs(10);
 
 /// Start and stop progress, printed when WARREN_TRACE is set.
 fn trace(shard: usize, what: &str) {

@@ -303,22 +303,24 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
             }
         }
         "counters" => {
-            out.push_str("shard\tpublished\trouted_copies\tunroutable\tdelivered\tacked\tconfirmed\tconnections_opened\tconnections_closed\tpaged_out\tpaged_in\tresident_bytes\n");
+            out.push_str("shard\tpublished\trouted_copies\tunroutable\tdelivered\tacked\tconfirmed\tnacked\tconnections_opened\tconnections_closed\tpaged_out\tpaged_in\tfsyncs\tresident_bytes\n");
             let mut total = crate::shard::counters::CountersSnapshot::default();
             let mut row = |name: String, c: &crate::shard::counters::CountersSnapshot| {
                 let _ = writeln!(
                     out,
-                    "{name}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    "{name}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     c.published,
                     c.routed_copies,
                     c.unroutable,
                     c.delivered,
                     c.acked,
                     c.confirmed,
+                    c.nacked,
                     c.connections_opened,
                     c.connections_closed,
                     c.paged_out,
                     c.paged_in,
+                    c.fsyncs,
                     c.resident_bytes
                 );
             };

@@ -21,7 +21,12 @@ pub struct Confirms {
 /// One basic.ack (`multiple`) or basic.nack (single) to send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reply {
-    AckUpTo(u64),
+    /// Acks every publish up to `seq` not acked or nacked before: `covered`
+    /// of them (what the `confirmed` counter counts).
+    AckUpTo {
+        seq: u64,
+        covered: u64,
+    },
     Nack(u64),
 }
 
@@ -78,13 +83,19 @@ impl Confirms {
             }
             self.failed.remove(&seq);
             if seq - 1 > self.acked_upto {
-                out.push(Reply::AckUpTo(seq - 1));
+                out.push(Reply::AckUpTo {
+                    seq: seq - 1,
+                    covered: seq - 1 - self.acked_upto,
+                });
             }
             out.push(Reply::Nack(seq));
             self.acked_upto = seq;
         }
         if upto > self.acked_upto {
-            out.push(Reply::AckUpTo(upto));
+            out.push(Reply::AckUpTo {
+                seq: upto,
+                covered: upto - self.acked_upto,
+            });
             self.acked_upto = upto;
         }
         out
@@ -99,12 +110,16 @@ impl Confirms {
 mod tests {
     use super::*;
 
+    fn ack(seq: u64, covered: u64) -> Reply {
+        Reply::AckUpTo { seq, covered }
+    }
+
     impl Confirms {
         /// The ack to send now, for tests without failures.
         fn ackable(&mut self) -> Option<u64> {
             match self.replies()[..] {
                 [] => None,
-                [Reply::AckUpTo(n)] => Some(n),
+                [Reply::AckUpTo { seq, .. }] => Some(seq),
                 ref other => panic!("unexpected replies {other:?}"),
             }
         }
@@ -128,17 +143,11 @@ mod tests {
         c.copy_done(s[2]);
         c.copy_failed(s[4]);
         // 4 still waits: 1 acked, 2 nacked, 3 acked.
-        assert_eq!(
-            c.replies(),
-            vec![Reply::AckUpTo(1), Reply::Nack(2), Reply::AckUpTo(3)]
-        );
+        assert_eq!(c.replies(), vec![ack(1, 1), Reply::Nack(2), ack(3, 1)]);
         c.copy_done(s[3]);
         c.copy_done(s[5]);
         c.copy_done(s[4]); // too late: already failed
-        assert_eq!(
-            c.replies(),
-            vec![Reply::AckUpTo(4), Reply::Nack(5), Reply::AckUpTo(6)]
-        );
+        assert_eq!(c.replies(), vec![ack(4, 1), Reply::Nack(5), ack(6, 1)]);
         assert_eq!(c.replies(), vec![]);
     }
 

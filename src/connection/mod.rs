@@ -368,20 +368,20 @@ async fn reader_loop(
             match handle_frame(shard, conn, frame).await {
                 Ok(FrameOutcome::Continue) => {}
                 Ok(FrameOutcome::Closed) => {
-                    flush_confirms(conn);
+                    flush_confirms(shard, conn);
                     return Ending::Gone;
                 }
                 Ok(FrameOutcome::ClientClosed) => {
-                    flush_confirms(conn);
+                    flush_confirms(shard, conn);
                     return Ending::ClientClosed;
                 }
                 Err((err, class_id, method_id)) => {
-                    flush_confirms(conn);
+                    flush_confirms(shard, conn);
                     return hard_close(conn, &err, class_id, method_id);
                 }
             }
         }
-        flush_confirms(conn);
+        flush_confirms(shard, conn);
         shard.pump();
         if last_read >= FLOOD_READ {
             // A flooding client: its socket never makes the read wait, and
@@ -516,7 +516,8 @@ fn handle_connection_method(conn: &ConnShared, method: Method) -> Result<FrameOu
 /// Sends the confirms of the publishes settled during this read batch: one
 /// basic.ack (multiple) per channel, and a basic.nack for each publish an
 /// owner failed.
-pub fn flush_confirms(conn: &ConnShared) {
+pub fn flush_confirms(shard: &Shard, conn: &ConnShared) {
+    let shard_counters = &shard.counters;
     let dirty = std::mem::take(&mut *conn.confirm_dirty.borrow_mut());
     if dirty.is_empty() {
         return;
@@ -529,18 +530,25 @@ pub fn flush_confirms(conn: &ConnShared) {
                 continue;
             };
             for reply in confirms.replies() {
+                // The counters count what the publishers are told.
                 let method: Method = match reply {
-                    confirms::Reply::AckUpTo(seq) => BasicAck {
-                        delivery_tag: seq,
-                        multiple: true,
+                    confirms::Reply::AckUpTo { seq, covered } => {
+                        Counters::add(&shard_counters.confirmed, covered);
+                        BasicAck {
+                            delivery_tag: seq,
+                            multiple: true,
+                        }
+                        .into()
                     }
-                    .into(),
-                    confirms::Reply::Nack(seq) => BasicNack {
-                        delivery_tag: seq,
-                        multiple: false,
-                        requeue: false,
+                    confirms::Reply::Nack(seq) => {
+                        Counters::add(&shard_counters.nacked, 1);
+                        BasicNack {
+                            delivery_tag: seq,
+                            multiple: false,
+                            requeue: false,
+                        }
+                        .into()
                     }
-                    .into(),
                 };
                 out.method(id, &method);
             }
@@ -701,7 +709,7 @@ pub fn confirmed(shard: &Rc<Shard>, conn: u64, channel: u16, seqs: &[u64], ok: b
         }
     }
     mark_confirm_dirty(&conn, channel);
-    flush_confirms(&conn);
+    flush_confirms(shard, &conn);
 }
 
 pub fn mark_confirm_dirty(conn: &ConnShared, channel: u16) {

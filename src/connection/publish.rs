@@ -298,7 +298,6 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
         // An unroutable publish is confirmed now; routed ones when their
         // owners report them enqueued (see `connection::confirmed`).
         crate::connection::mark_confirm_dirty(conn, channel);
-        Counters::add(&shard.counters.confirmed, 1);
     }
 }
 

@@ -1,5 +1,6 @@
 //! Live counters of one shard (messages published, delivered, acked,
-//! confirmed, paged out and back in; connections). Plain `Cell`s: each shard counts its own work and
+//! confirmed and nacked to publishers, paged out and back in; connections;
+//! the log's fsyncs). Plain `Cell`s: each shard counts its own work and
 //! the admin listing sums the shards' snapshots.
 
 use std::cell::Cell;
@@ -11,7 +12,10 @@ pub struct Counters {
     pub unroutable: Cell<u64>,
     pub delivered: Cell<u64>,
     pub acked: Cell<u64>,
+    /// Publishes covered by the basic.ack frames sent to publishers.
     pub confirmed: Cell<u64>,
+    /// basic.nack frames sent to publishers (one publish each).
+    pub nacked: Cell<u64>,
     pub connections_opened: Cell<u64>,
     pub connections_closed: Cell<u64>,
     /// Message copies paged out to the log (over the memory budget).
@@ -29,10 +33,14 @@ pub struct CountersSnapshot {
     pub delivered: u64,
     pub acked: u64,
     pub confirmed: u64,
+    pub nacked: u64,
     pub connections_opened: u64,
     pub connections_closed: u64,
     pub paged_out: u64,
     pub paged_in: u64,
+    /// fdatasyncs of the shard's log completed (`LogStats::fsyncs`; filled
+    /// in by the snapshot's taker, the counters do not own the log).
+    pub fsyncs: u64,
     /// A gauge, not a counter: memory charged for ready messages held in
     /// memory now (see `Shard::resident_bytes`).
     pub resident_bytes: u64,
@@ -51,10 +59,12 @@ impl Counters {
             delivered: self.delivered.get(),
             acked: self.acked.get(),
             confirmed: self.confirmed.get(),
+            nacked: self.nacked.get(),
             connections_opened: self.connections_opened.get(),
             connections_closed: self.connections_closed.get(),
             paged_out: self.paged_out.get(),
             paged_in: self.paged_in.get(),
+            fsyncs: 0,
             resident_bytes: 0,
         }
     }
@@ -68,10 +78,12 @@ impl CountersSnapshot {
         self.delivered += o.delivered;
         self.acked += o.acked;
         self.confirmed += o.confirmed;
+        self.nacked += o.nacked;
         self.connections_opened += o.connections_opened;
         self.connections_closed += o.connections_closed;
         self.paged_out += o.paged_out;
         self.paged_in += o.paged_in;
+        self.fsyncs += o.fsyncs;
         self.resident_bytes += o.resident_bytes;
     }
 }

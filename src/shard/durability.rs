@@ -176,6 +176,13 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
         fail_after_batches: std::env::var("WARREN_TEST_LOG_FAIL_AFTER_BATCHES")
             .ok()
             .and_then(|v| v.parse().ok()),
+        // Test-only: a slow disk (every batch waits this many ms first).
+        batch_delay: std::env::var("WARREN_TEST_LOG_SYNC_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(std::time::Duration::from_millis),
+        // Test-only: message records with this routing key are refused.
+        refuse_routing_key: std::env::var("WARREN_TEST_LOG_REFUSE_ROUTING_KEY").ok(),
         ..LogConfig::default()
     };
     let log = Log::open_with(&dir, config, |rec| {
@@ -490,14 +497,16 @@ pub fn durable_changes(stored: &Catalog, meta: &Metadata, change: &MetaChange) -
 /// Appends one record for a message's copies on this shard: a durable
 /// `Message` record (persistent copies in durable queues, `paged` false) or
 /// a `Paged` one (copies paged out of memory that need not survive a
-/// restart). Returns where it went.
+/// restart). Returns where it went, or why it was not written (logged).
 pub fn append_message(
     shard: &Rc<Shard>,
     message: &Message,
     targets: &[Target],
     paged: bool,
-) -> Option<RecordPos> {
-    let log = shard.log.as_ref()?;
+) -> Result<RecordPos, String> {
+    let Some(log) = shard.log.as_ref() else {
+        return Err("this shard has no log".into());
+    };
     let m = crate::storage::MessageRef {
         targets,
         exchange: &message.exchange,
@@ -510,13 +519,10 @@ pub fn append_message(
     } else {
         RecordRef::Message(m)
     };
-    match log.append(record) {
-        Ok(pos) => Some(pos),
-        Err(e) => {
-            eprintln!("warren: shard {} cannot append to its log: {e}", shard.id);
-            None
-        }
-    }
+    log.append(record).map_err(|e| {
+        eprintln!("warren: shard {} cannot append to its log: {e}", shard.id);
+        format!("log append failed: {e}")
+    })
 }
 
 /// Records that stored messages left a queue and releases their segments.
@@ -640,7 +646,7 @@ pub fn compact(shard: &Rc<Shard>) -> bool {
                 queue: name.clone(),
                 msg_id,
             }];
-            let pos = append_message(shard, message, &target, false)?;
+            let pos = append_message(shard, message, &target, false).ok()?;
             log.release(segment, pos.segment);
             if delivered {
                 // The old segment's Delivered record goes with it.

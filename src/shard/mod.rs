@@ -8,6 +8,7 @@
 //! `Shard::pump` runs the local outbox and flushes remote ones in batches.
 
 pub mod alarms;
+pub mod confirm;
 pub mod counters;
 pub mod durability;
 pub mod envelope;
@@ -22,6 +23,8 @@ pub mod watchdog;
 use crate::broker::queue::Queue;
 use crate::connection::ConnShared;
 use crate::protocol::types::ShortStr;
+use crate::storage::Lsn;
+use confirm::{ConfirmOutcome, SyncWaiters};
 use counters::Counters;
 use envelope::{ConfirmTicket, ConnKey, Envelope, Reply, Request};
 use mesh::Mesh;
@@ -77,8 +80,9 @@ pub struct Shard {
     pub leader: Option<leader::LeaderState>,
     pub counters: Counters,
     pub shutting_down: Cell<bool>,
-    /// Publishes whose durable copies on this shard wait for the next fsync.
-    awaiting_fsync: RefCell<Vec<ConfirmTicket>>,
+    /// Publishes whose durable copies on this shard wait for the fsync
+    /// covering their records' end (see `confirm::ConfirmOutcome`).
+    awaiting_fsync: RefCell<Vec<(Lsn, ConfirmTicket)>>,
     /// Reused by every publish routed on this shard (queue names).
     pub route_scratch: RefCell<Vec<ShortStr>>,
     /// Publishes confirmed by the next pump.
@@ -217,14 +221,19 @@ impl Shard {
         }
     }
 
-    /// Confirms a publish whose copies on this shard are all enqueued.
-    pub fn confirm_now(&self, ticket: ConfirmTicket) {
-        self.confirm_ready.borrow_mut().push(ticket);
-    }
-
-    /// Confirms a publish's durable copies once they are on disk.
-    pub fn confirm_when_durable(&self, ticket: ConfirmTicket) {
-        self.awaiting_fsync.borrow_mut().push(ticket);
+    /// Answers a publish as its owner's `ConfirmOutcome` says: the only
+    /// way a publish of this shard's queues gets confirmed or failed.
+    pub fn settle_confirm(&self, ticket: ConfirmTicket, outcome: ConfirmOutcome) {
+        match outcome {
+            ConfirmOutcome::Now => self.confirm_ready.borrow_mut().push(ticket),
+            ConfirmOutcome::AfterSync(lsn) => {
+                self.awaiting_fsync.borrow_mut().push((lsn, ticket));
+            }
+            ConfirmOutcome::Failed(reason) => {
+                eprintln!("warren: shard {}: publish nacked: {reason}", self.id);
+                self.nack_now(ticket);
+            }
+        }
     }
 
     /// Fails a publish whose copies on this shard could not be kept (the
@@ -260,28 +269,49 @@ impl Shard {
         }
     }
 
-    /// Releases confirms once the log's next fsync covers everything
-    /// appended so far (group commit: one fsync serves every waiter).
-    fn confirm_after_fsync(self: &Rc<Self>, tickets: Vec<ConfirmTicket>) {
-        let Some(log) = self.log.as_ref() else {
-            return self.release_confirms(tickets, true);
-        };
-        let synced = log.sync_all();
+    /// Releases each waiting publish once a completed fsync covers the LSN
+    /// it waits for (group commit: one fsync serves every waiter it
+    /// covers); nacks the rest if the log fails first.
+    fn confirm_after_fsync(self: &Rc<Self>, waiting: Vec<(Lsn, ConfirmTicket)>) {
+        // Only a log append yields an LSN (`ConfirmOutcome::AfterSync`):
+        // a shard without a log never has a publish waiting for one.
+        let log = self
+            .log
+            .as_ref()
+            .expect("a publish waits for an fsync on a shard without a log");
+        let mut waiters = SyncWaiters::new(waiting);
+        let first = waiters.first().expect("at least one waiter");
+        let synced = log.sync(first);
         let shard = self.clone();
         glommio::spawn_local(async move {
-            match synced.await {
-                Ok(()) => {
-                    shard.release_confirms(tickets, true);
-                    shard.pump();
-                }
-                Err(e) => {
-                    eprintln!(
-                        "warren: shard {} log sync failed, {} publishes nacked: {e}",
-                        shard.id,
-                        tickets.len()
-                    );
-                    shard.release_confirms(tickets, false);
-                    shard.pump();
+            let mut synced = Some(synced);
+            loop {
+                let result = match synced.take() {
+                    Some(f) => f.await,
+                    None => match waiters.first() {
+                        Some(lsn) => shard.log.as_ref().expect("checked").sync(lsn).await,
+                        None => break,
+                    },
+                };
+                match result {
+                    Ok(()) => {
+                        let durable = shard.log.as_ref().expect("checked").durable_lsn();
+                        let done = waiters.covered(durable);
+                        debug_assert!(!done.is_empty(), "a completed sync covers its lsn");
+                        shard.release_confirms(done, true);
+                        shard.pump();
+                    }
+                    Err(e) => {
+                        let failed = waiters.all();
+                        eprintln!(
+                            "warren: shard {} log sync failed, {} publishes nacked: {e}",
+                            shard.id,
+                            failed.len()
+                        );
+                        shard.release_confirms(failed, false);
+                        shard.pump();
+                        break;
+                    }
                 }
             }
         })
@@ -348,7 +378,12 @@ impl Shard {
                 queues,
                 message,
                 confirm,
-            } => owner::enqueue(self, queues, message, confirm),
+            } => {
+                let outcome = owner::enqueue(self, queues, message);
+                if let Some(ticket) = confirm {
+                    self.settle_confirm(ticket, outcome);
+                }
+            }
             Envelope::Confirmed {
                 conn,
                 channel,

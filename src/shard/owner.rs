@@ -7,10 +7,10 @@ use crate::broker::error::AmqpError;
 use crate::broker::message::MessageRef;
 use crate::broker::queue::{ConsumerKey, Settle};
 use crate::protocol::types::ShortStr;
+use crate::shard::confirm::ConfirmOutcome;
 use crate::shard::counters::Counters;
 use crate::shard::envelope::{
-    ConfirmTicket, ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request,
-    ShardSnapshot,
+    ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request, ShardSnapshot,
 };
 use crate::shard::{durability, leader, paging, Shard};
 use crate::storage::Target;
@@ -20,23 +20,29 @@ fn no_queue(name: &str) -> AmqpError {
     AmqpError::not_found(format!("no queue '{name}' in vhost '/'"))
 }
 
-/// Enqueues one published message's copies for queues of this shard. A
-/// queue over its memory share pages the copy straight to the log; the
-/// durable copies (persistent message, durable queue) share one `Message`
-/// record, the other paged copies one `Paged` record.
-pub fn enqueue(
-    shard: &Rc<Shard>,
-    names: Vec<ShortStr>,
-    message: MessageRef,
-    confirm: Option<ConfirmTicket>,
-) {
+/// Most targets one message record holds (its count is a u16): a copy
+/// set larger than this is written as several records, each with the body.
+pub const MAX_RECORD_TARGETS: usize = u16::MAX as usize;
+
+/// Enqueues one published message's copies for queues of this shard and
+/// says what its publisher gets (see `confirm::ConfirmOutcome`). A queue
+/// over its memory share pages the copy straight to the log; the durable
+/// copies (persistent message, durable queue) share one `Message` record
+/// (several past `MAX_RECORD_TARGETS`), the other paged copies one `Paged`
+/// record. A copy whose record the log refused fails the publish: a paged
+/// one is dropped (it cannot be kept in order behind its queue's tail), an
+/// in-memory one stays queued but unrecorded (a restart loses it, like a
+/// transient copy) — its publisher gets a nack either way.
+pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> ConfirmOutcome {
     let limit = shard.queue_memory_limit();
     let mut durable: Vec<Target> = Vec::new();
-    // How many of the `durable` copies are paged out.
-    let mut durable_paged = 0;
+    // Whether each of the `durable` copies is paged out.
+    let mut durable_paged: Vec<bool> = Vec::new();
     let mut transient_paged: Vec<Target> = Vec::new();
-    // Copies the log refused (it failed): the publish must not be confirmed.
+    let mut outcome = ConfirmOutcome::Now;
+    // Paged copies the log refused: dropped.
     let mut lost = 0;
+    let mut paged_out = 0;
     {
         let mut queues = shard.queues.borrow_mut();
         for name in &names {
@@ -58,61 +64,58 @@ pub fn enqueue(
             };
             if is_durable {
                 durable.push(target);
-                durable_paged += paged as usize;
+                durable_paged.push(paged);
             } else if paged {
                 transient_paged.push(target);
             }
         }
         // One record for every durable copy on this shard: the body once.
-        if !durable.is_empty() {
-            match durability::append_message(shard, &message, &durable, false) {
-                Some(pos) => {
-                    for t in &durable {
+        for (chunk, paged) in durable
+            .chunks(MAX_RECORD_TARGETS)
+            .zip(durable_paged.chunks(MAX_RECORD_TARGETS))
+        {
+            match durability::append_message(shard, &message, chunk, false) {
+                Ok(pos) => {
+                    for t in chunk {
                         let q = queues.get_mut(&t.queue).expect("just published");
                         q.record_written(t.msg_id, pos.segment, pos.offset, pos.len);
                     }
+                    paged_out += paged.iter().filter(|p| **p).count();
+                    outcome = outcome.and(ConfirmOutcome::AfterSync(pos.lsn()));
                 }
-                None => lost += durable_paged,
+                Err(reason) => {
+                    lost += paged.iter().filter(|p| **p).count();
+                    outcome = outcome.and(ConfirmOutcome::Failed(reason));
+                }
             }
         }
-        if !transient_paged.is_empty() {
-            match durability::append_message(shard, &message, &transient_paged, true) {
-                Some(pos) => {
-                    for t in &transient_paged {
+        for chunk in transient_paged.chunks(MAX_RECORD_TARGETS) {
+            match durability::append_message(shard, &message, chunk, true) {
+                Ok(pos) => {
+                    for t in chunk {
                         let q = queues.get_mut(&t.queue).expect("just reserved");
                         q.push_paged(t.msg_id, pos.segment, pos.offset, pos.len);
                     }
+                    paged_out += chunk.len();
                 }
-                None => lost += transient_paged.len(),
+                Err(reason) => {
+                    lost += chunk.len();
+                    outcome = outcome.and(ConfirmOutcome::Failed(reason));
+                }
             }
         }
     }
-    let paged = durable_paged + transient_paged.len();
-    Counters::add(&shard.counters.paged_out, (paged - lost) as u64);
-    let durable_copy = !durable.is_empty();
+    Counters::add(&shard.counters.paged_out, paged_out as u64);
     for name in &names {
         shard.mark_dirty(name);
     }
     if lost > 0 {
-        // Paged copies the log refused (a disk error) cannot be kept in
-        // order behind their queue's tail: they are dropped, and the
-        // publish is nacked.
         eprintln!(
             "warren: shard {}: {lost} message copies dropped, the log refused them",
             shard.id
         );
-        if let Some(ticket) = confirm {
-            shard.nack_now(ticket);
-        }
-        return;
     }
-    if let Some(ticket) = confirm {
-        if durable_copy {
-            shard.confirm_when_durable(ticket);
-        } else {
-            shard.confirm_now(ticket);
-        }
-    }
+    outcome
 }
 
 pub fn settle(shard: &Rc<Shard>, queue: &ShortStr, ids: &[u64], how: Settle) {
@@ -363,6 +366,7 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
         counters: {
             let mut c = shard.counters.snapshot();
             c.resident_bytes = shard.resident_bytes();
+            c.fsyncs = shard.log.as_ref().map_or(0, |l| l.stats().fsyncs);
             c
         },
     }

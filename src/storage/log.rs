@@ -71,6 +71,13 @@ pub struct LogConfig {
     /// Test aid: the write of batch number N+1 fails as a disk error would
     /// (`WARREN_TEST_LOG_FAIL_AFTER_BATCHES` in the broker).
     pub fail_after_batches: Option<u64>,
+    /// Test aid: every batch waits this long before it is written, as a
+    /// slow disk would (`WARREN_TEST_LOG_SYNC_DELAY_MS` in the broker).
+    pub batch_delay: Option<std::time::Duration>,
+    /// Test aid: a message record routed with this routing key is refused
+    /// by `append` (`AppendError::Injected`) while the log stays healthy
+    /// (`WARREN_TEST_LOG_REFUSE_ROUTING_KEY` in the broker).
+    pub refuse_routing_key: Option<String>,
 }
 
 impl Default for LogConfig {
@@ -81,6 +88,8 @@ impl Default for LogConfig {
             read_chunk: 1 << 20,
             max_pending_bytes: 64 << 20,
             fail_after_batches: None,
+            batch_delay: None,
+            refuse_routing_key: None,
         }
     }
 }
@@ -181,6 +190,9 @@ pub enum AppendError {
     Failed(io::ErrorKind, String),
     /// The log was closed.
     Closed,
+    /// Refused by a test aid (`LogConfig::refuse_routing_key`); the log
+    /// stays healthy.
+    Injected,
 }
 
 impl fmt::Display for AppendError {
@@ -189,6 +201,7 @@ impl fmt::Display for AppendError {
             AppendError::Encode(e) => write!(f, "{e}"),
             AppendError::Failed(_, m) => write!(f, "log failed: {m}"),
             AppendError::Closed => write!(f, "log closed"),
+            AppendError::Injected => write!(f, "injected append failure"),
         }
     }
 }
@@ -372,7 +385,7 @@ impl Inner {
 /// The durable log of one shard. See the module docs.
 pub struct Log {
     inner: Rc<RefCell<Inner>>,
-    writer: Option<glommio::task::JoinHandle<()>>,
+    writer: RefCell<Option<glommio::task::JoinHandle<()>>>,
 }
 
 impl Log {
@@ -505,7 +518,7 @@ impl Log {
         let writer = glommio::spawn_local(writer_loop(inner.clone(), dir_handle)).detach();
         Ok(Log {
             inner,
-            writer: Some(writer),
+            writer: RefCell::new(Some(writer)),
         })
     }
 
@@ -520,6 +533,13 @@ impl Log {
         }
         if s.shutdown {
             return Err(AppendError::Closed);
+        }
+        if let (Some(key), RecordRef::Message(m) | RecordRef::Paged(m)) =
+            (&s.config.refuse_routing_key, &record)
+        {
+            if m.routing_key.as_bytes()[..] == *key.as_bytes() {
+                return Err(AppendError::Injected);
+            }
         }
         let max = s.config.max_record_len;
         let total = record.encoded_len(max)?;
@@ -711,13 +731,22 @@ impl Log {
     }
 
     /// Flushes everything appended, stops the writer and closes the log.
-    pub async fn close(mut self) -> io::Result<()> {
+    pub async fn close(self) -> io::Result<()> {
+        self.shutdown().await
+    }
+
+    /// Like `close`, through a shared reference (the broker's shards hold
+    /// their log behind an `Rc`): flushes and fsyncs everything appended,
+    /// stops the writer and closes the files. Later appends fail with
+    /// `Closed`. Errors if the log failed (then the unwritten tail is lost).
+    pub async fn shutdown(&self) -> io::Result<()> {
         {
             let mut s = self.inner.borrow_mut();
             s.shutdown = true;
             s.wake_writer();
         }
-        if let Some(w) = self.writer.take() {
+        let writer = self.writer.borrow_mut().take();
+        if let Some(w) = writer {
             w.await;
         }
         let s = self.inner.borrow();
@@ -730,14 +759,15 @@ impl Log {
     /// Test aid simulating a crash: stops the writer after its in-flight
     /// batch, dropping every record not yet handed to the disk.
     #[doc(hidden)]
-    pub async fn crash(mut self) {
+    pub async fn crash(self) {
         {
             let mut s = self.inner.borrow_mut();
             s.shutdown = true;
             s.killed = true;
             s.wake_writer();
         }
-        if let Some(w) = self.writer.take() {
+        let writer = self.writer.borrow_mut().take();
+        if let Some(w) = writer {
             w.await;
         }
     }
@@ -886,12 +916,17 @@ async fn writer_loop(inner: Rc<RefCell<Inner>>, dir: Directory) {
             Work::Batch(runs, end) => {
                 let records: u64 = runs.iter().map(|r| r.records).sum();
                 let bytes: usize = runs.iter().map(|r| r.data.len()).sum();
-                let injected = {
+                let (injected, delay) = {
                     let s = inner.borrow();
-                    s.config
+                    let injected = s
+                        .config
                         .fail_after_batches
-                        .is_some_and(|n| s.stats.batches >= n)
+                        .is_some_and(|n| s.stats.batches >= n);
+                    (injected, s.config.batch_delay)
                 };
+                if let Some(d) = delay {
+                    glommio::timer::sleep(d).await;
+                }
                 let res = if injected {
                     Err(io::Error::other("injected write failure"))
                 } else {
