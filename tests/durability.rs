@@ -2413,7 +2413,10 @@ async fn sigkill_at_random_moments_while_the_journal_rotates_constantly() {
             // the clients may need seconds to get going.
             let started = {
                 let (admin, cycle_prefix) = (admin.clone(), cycle_prefix.clone());
-                eventually(60, move || !listed_state(&admin, &cycle_prefix).queues.is_empty()).await
+                eventually(60, move || {
+                    !listed_state(&admin, &cycle_prefix).queues.is_empty()
+                })
+                .await
             };
             assert!(started, "cycle {cycle}: no durable declare within 60 s");
             let delay = rng.range(0, 600);

@@ -13,9 +13,7 @@ use crate::protocol::methods::BasicDeliver;
 use crate::protocol::properties::{BasicProperties, BASIC_CLASS_ID};
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::ConnKey;
-use crate::shard::Shard;
 use bytes::Bytes;
-use std::rc::Rc;
 
 /// The pseudo-queue clients consume from and name in reply_to.
 pub const PSEUDO_QUEUE: &str = "amq.rabbitmq.reply-to";
@@ -77,9 +75,7 @@ pub fn rewrite_reply_to(
 
 /// A reply for a channel of this shard: delivered with no ack, under the
 /// channel's reply consumer tag. Dropped when the requester went away.
-pub fn deliver(shard: &Rc<Shard>, conn: u64, channel: u16, message: MessageRef) {
-    let conn: Option<Rc<ConnShared>> = shard.conns.borrow().get(&conn).cloned();
-    let Some(conn) = conn else { return };
+pub fn deliver(conn: &ConnShared, channel: u16, message: MessageRef) {
     let mut channels = conn.channels.borrow_mut();
     let Some(ch) = channels.get_mut(&channel).filter(|c| c.is_open()) else {
         return;

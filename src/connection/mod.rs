@@ -3,26 +3,29 @@
 //! handles them, a writer that drains the write queue with vectored I/O, a
 //! heartbeat task, and the teardown that gives unacked messages back.
 //!
-//! Deliveries from queue owners reach a connection through `deliver`, which
-//! the shard calls synchronously while pumping its mesh.
+//! Deliveries, confirms and cancels from queue owners reach a connection
+//! through its `ConnectionInbox` (`inbox.rs`), which the shard calls
+//! synchronously while pumping its mesh.
 
 pub mod channel;
 pub mod confirms;
 pub mod direct_reply;
 pub mod handshake;
+pub mod inbox;
 pub mod methods;
 pub mod outbound;
 pub mod publish;
 pub mod socket;
 
 use crate::broker::error::{code, AmqpError};
-use crate::broker::queue::{ConsumerKey, Delivery, Settle};
+use crate::broker::queue::{Delivery, Settle};
 use crate::protocol::frame::{Frame, FrameDecoder};
 use crate::protocol::methods::*;
 use crate::protocol::properties::BASIC_CLASS_ID;
 use crate::protocol::types::ShortStr;
 use crate::shard::counters::Counters;
-use crate::shard::envelope::{ChannelSnapshot, ConnKey, ConnectionSnapshot, Envelope, Request};
+use crate::shard::envelope::{ConnKey, Envelope, Request};
+use crate::shard::inbox::ConnectionInbox;
 use crate::shard::{leader, Shard};
 use bytes::BytesMut;
 use channel::{Channel, Phase};
@@ -119,27 +122,6 @@ impl ConnShared {
     pub fn send_method(&self, channel: u16, method: impl Into<Method>) {
         self.out.borrow_mut().method(channel, &method.into());
         self.notify_writer();
-    }
-
-    pub fn snapshot(&self) -> ConnectionSnapshot {
-        let channels = self
-            .channels
-            .borrow()
-            .values()
-            .map(|c| ChannelSnapshot {
-                id: c.id,
-                consumers: c.consumers.len() as u32,
-                unacked: c.unacked_count() as u32,
-                prefetch: c.consumer_prefetch,
-                confirm: c.confirms.is_some(),
-            })
-            .collect();
-        ConnectionSnapshot {
-            key: self.key,
-            peer: self.peer.clone(),
-            user: self.negotiated.user.clone(),
-            channels,
-        }
     }
 }
 
@@ -685,31 +667,9 @@ pub fn release_channel(shard: &Rc<Shard>, conn: ConnKey, ch: &mut Channel) {
     // Deliveries held back by a global prefetch were never sent: back to
     // their queues (marked redelivered, like every requeue).
     for (queue, owner, delivery) in std::mem::take(&mut ch.held) {
-        bounce(shard, queue, owner, delivery);
+        shard.bounce_delivery(queue, owner, delivery);
     }
     ch.publish = None;
-}
-
-/// Owners confirmed (`ok`: enqueued, and on disk if durable) or failed
-/// these publishes of one channel.
-pub fn confirmed(shard: &Rc<Shard>, conn: u64, channel: u16, seqs: &[u64], ok: bool) {
-    let conn = shard.conns.borrow().get(&conn).cloned();
-    let Some(conn) = conn else { return };
-    {
-        let mut channels = conn.channels.borrow_mut();
-        let Some(confirms) = channels.get_mut(&channel).and_then(|c| c.confirms.as_mut()) else {
-            return;
-        };
-        for &seq in seqs {
-            if ok {
-                confirms.copy_done(seq);
-            } else {
-                confirms.copy_failed(seq);
-            }
-        }
-    }
-    mark_confirm_dirty(&conn, channel);
-    flush_confirms(shard, &conn);
 }
 
 pub fn mark_confirm_dirty(conn: &ConnShared, channel: u16) {
@@ -719,32 +679,7 @@ pub fn mark_confirm_dirty(conn: &ConnShared, channel: u16) {
     }
 }
 
-/// A delivery from a queue owner for a consumer on this shard.
-pub fn deliver(shard: &Rc<Shard>, queue: ShortStr, owner: u16, delivery: Delivery) {
-    let conn = shard.conns.borrow().get(&delivery.consumer.conn).cloned();
-    let Some(conn) = conn else {
-        return bounce(shard, queue, owner, delivery);
-    };
-    let mut channels = conn.channels.borrow_mut();
-    let ch = match channels.get_mut(&delivery.consumer.channel) {
-        Some(ch) if ch.is_open() && ch.consumers.contains_key(&delivery.consumer.tag) => ch,
-        _ => {
-            drop(channels);
-            return bounce(shard, queue, owner, delivery);
-        }
-    };
-    // basic.qos global: the channel-wide limit holds ack-mode deliveries
-    // back (in order) until acks make room.
-    if !delivery.no_ack && (!ch.held.is_empty() || !ch.channel_prefetch_allows()) {
-        ch.held.push_back((queue, owner, delivery));
-        return;
-    }
-    write_delivery(&conn, ch, queue, owner, delivery);
-    drop(channels);
-    conn.notify_writer();
-}
-
-fn write_delivery(
+pub(crate) fn write_delivery(
     conn: &ConnShared,
     ch: &mut Channel,
     queue: ShortStr,
@@ -791,62 +726,6 @@ pub fn release_held(conn: &ConnShared, channel: u16) {
     }
 }
 
-/// A delivery that found no live consumer goes back to its queue.
-fn bounce(shard: &Rc<Shard>, queue: ShortStr, owner: u16, delivery: Delivery) {
-    if !delivery.no_ack {
-        shard.send(
-            owner,
-            Envelope::Settle {
-                queue: queue.clone(),
-                msg_ids: vec![delivery.msg_id],
-                how: Settle::Requeue,
-            },
-        );
-    }
-    shard.send(
-        owner,
-        Envelope::Credit {
-            queue,
-            consumer: delivery.consumer,
-            n: 1,
-        },
-    );
-}
-
-/// The server cancelled a consumer (its queue was deleted): forget it, and
-/// tell the client with basic.cancel if it advertised
-/// `consumer_cancel_notify` (as RabbitMQ; others are not told). While a
-/// queue.delete of the same channel awaits its answer the notification
-/// waits for the delete-ok (see `send_deferred_cancels`).
-pub fn consumer_cancelled(shard: &Rc<Shard>, key: &ConsumerKey) {
-    let conn = shard.conns.borrow().get(&key.conn).cloned();
-    let Some(conn) = conn else { return };
-    let mut channels = conn.channels.borrow_mut();
-    let Some(ch) = channels.get_mut(&key.channel) else {
-        return;
-    };
-    if ch.consumers.remove(&key.tag).is_none()
-        || !handshake::client_capability(
-            &conn.negotiated.client_properties,
-            "consumer_cancel_notify",
-        )
-    {
-        return;
-    }
-    if ch.deleting_queue {
-        ch.deferred_cancels.push(key.tag.clone());
-        return;
-    }
-    drop(channels);
-    conn.send_method(
-        key.channel,
-        BasicCancel {
-            consumer_tag: key.tag.clone(),
-            no_wait: true,
-        },
-    );
-}
-
 /// A queue.delete on `channel` was answered: sends the basic.cancel
 /// notifications held back meanwhile.
 pub fn send_deferred_cancels(conn: &ConnShared, channel: u16) {
@@ -871,24 +750,20 @@ pub fn send_deferred_cancels(conn: &ConnShared, channel: u16) {
 /// Closes every connection of the shard with 320 CONNECTION_FORCED (broker
 /// shutdown) and waits briefly for them to go.
 pub async fn shutdown_all(shard: &Rc<Shard>) {
-    let conns: Vec<Rc<ConnShared>> = shard.conns.borrow().values().cloned().collect();
+    let conns: Vec<Rc<dyn ConnectionInbox>> = shard.conns.borrow().values().cloned().collect();
     let err = AmqpError::new(
         code::CONNECTION_FORCED,
         "broker forced connection closure with reason 'shutdown'",
     );
     for conn in &conns {
-        conn.send_method(0, handshake::close_method(&err, 0, 0));
-        conn.writer_done.set(true);
-        conn.notify_writer();
+        conn.close_for_shutdown(&err);
     }
     let deadline = Instant::now() + Duration::from_millis(500);
-    while Instant::now() < deadline && conns.iter().any(|c| !c.out.borrow().is_empty()) {
+    while Instant::now() < deadline && conns.iter().any(|c| c.has_pending_output()) {
         glommio::timer::sleep(Duration::from_millis(10)).await;
     }
     for conn in &conns {
-        conn.closing.set(true);
-        // SAFETY: shutting down the connection's own descriptor wakes its reader.
-        unsafe { libc::shutdown(conn.fd, libc::SHUT_RDWR) };
+        conn.shut_socket();
     }
 }
 

@@ -12,6 +12,7 @@ pub mod confirm;
 pub mod counters;
 pub mod durability;
 pub mod envelope;
+pub mod inbox;
 pub mod leader;
 pub mod mesh;
 pub mod oneshot;
@@ -20,13 +21,13 @@ pub mod paging;
 pub mod replica;
 pub mod watchdog;
 
-use crate::broker::queue::Queue;
-use crate::connection::ConnShared;
+use crate::broker::queue::{Delivery, Queue, Settle};
 use crate::protocol::types::ShortStr;
 use crate::storage::Lsn;
 use confirm::{ConfirmOutcome, SyncWaiters};
 use counters::Counters;
 use envelope::{ConfirmTicket, ConnKey, Envelope, Reply, Request};
+use inbox::ConnectionInbox;
 use mesh::Mesh;
 use replica::Metadata;
 use std::cell::{Cell, RefCell};
@@ -72,7 +73,8 @@ pub struct Shard {
     pub queues: RefCell<FastMap<ShortStr, Box<Queue>>>,
     /// Queues that may have deliveries to make.
     dirty: RefCell<Vec<ShortStr>>,
-    pub conns: RefCell<FastMap<u64, Rc<ConnShared>>>,
+    /// The client connections this shard hosts, by connection id.
+    pub conns: RefCell<FastMap<u64, Rc<dyn ConnectionInbox>>>,
     next_conn_id: Cell<u64>,
     waiters: RefCell<HashMap<u64, oneshot::Sender<Reply>>>,
     next_token: Cell<u64>,
@@ -175,6 +177,34 @@ impl Shard {
     /// A queue left the shard: its resident bytes leave the total.
     pub fn untrack(&self, q: &Queue) {
         self.resident_changed(q.resident_bytes(), 0);
+    }
+
+    /// One of the connections this shard hosts.
+    pub fn connection(&self, id: u64) -> Option<Rc<dyn ConnectionInbox>> {
+        self.conns.borrow().get(&id).cloned()
+    }
+
+    /// A delivery that found no live consumer goes back to its queue: the
+    /// message (unless it was no-ack) and the consumer's credit.
+    pub fn bounce_delivery(&self, queue: ShortStr, owner: u16, delivery: Delivery) {
+        if !delivery.no_ack {
+            self.send(
+                owner,
+                Envelope::Settle {
+                    queue: queue.clone(),
+                    msg_ids: vec![delivery.msg_id],
+                    how: Settle::Requeue,
+                },
+            );
+        }
+        self.send(
+            owner,
+            Envelope::Credit {
+                queue,
+                consumer: delivery.consumer,
+                n: 1,
+            },
+        );
     }
 
     pub fn new_conn_key(&self) -> ConnKey {
@@ -389,7 +419,11 @@ impl Shard {
                 channel,
                 seqs,
                 ok,
-            } => crate::connection::confirmed(self, conn, channel, &seqs, ok),
+            } => {
+                if let Some(conn) = self.connection(conn) {
+                    conn.confirmed(self, channel, &seqs, ok);
+                }
+            }
             Envelope::Settle {
                 queue,
                 msg_ids,
@@ -405,14 +439,23 @@ impl Shard {
                 queue,
                 owner,
                 delivery,
-            } => crate::connection::deliver(self, queue, owner, delivery),
+            } => match self.connection(delivery.consumer.conn) {
+                Some(conn) => conn.deliver(self, queue, owner, delivery),
+                None => self.bounce_delivery(queue, owner, delivery),
+            },
             Envelope::DirectReply {
                 conn,
                 channel,
                 message,
-            } => crate::connection::direct_reply::deliver(self, conn, channel, message),
+            } => {
+                if let Some(conn) = self.connection(conn) {
+                    conn.direct_reply(channel, message);
+                }
+            }
             Envelope::ConsumerCancelled { consumer } => {
-                crate::connection::consumer_cancelled(self, &consumer)
+                if let Some(conn) = self.connection(consumer.conn) {
+                    conn.consumer_cancelled(&consumer);
+                }
             }
             Envelope::Request {
                 from,
