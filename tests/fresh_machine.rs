@@ -2,7 +2,8 @@
 //! README.md and run exactly as written (`sh -c`) in a new empty directory
 //! inside the checkout, starts a broker on port 5672 with the default
 //! (relative) data dir; a persistent message confirmed before SIGTERM is
-//! there after the same command runs again.
+//! there after the same command runs again. And a port warren is to serve
+//! (AMQP or admin) that is taken makes it exit with status 1 and a message.
 
 mod common;
 
@@ -13,7 +14,7 @@ use lapin::BasicProperties;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -119,7 +120,17 @@ impl Started {
                         self.fail(&format!("the README command exited with {status}"));
                     }
                 }
-                Err(_) => self.fail("the README command never printed its listening line"),
+                Err(mpsc::RecvTimeoutError::Timeout) => self.fail(&format!(
+                    "no listening line from the README command within {} s",
+                    limit.as_secs()
+                )),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait();
+                    self.fail(&format!(
+                        "the README command closed its output without a listening line \
+                         ({status:?})"
+                    ))
+                }
             }
         }
     }
@@ -131,22 +142,32 @@ impl Started {
         panic!("{why}; its output:\n{}", self.log.join("\n"));
     }
 
-    /// SIGTERM to the whole group; returns the shell's exit status.
-    fn terminate(&mut self) -> ExitStatus {
+    /// SIGTERM to the whole group (the shell may not exec cargo, and cargo
+    /// execs warren); waits until every process of it closed its stderr,
+    /// and asserts that warren shut down cleanly.
+    fn terminate(&mut self) {
         // SAFETY: signalling the process group this test created.
         unsafe { libc::kill(-self.pgid(), libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
-                    self.log.push(line);
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.log.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.fail("the broker did not stop within 60 s of SIGTERM")
                 }
-                return status;
             }
-            if Instant::now() > deadline {
-                self.fail("the broker did not stop within 60 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        }
+        let status = self.child.wait().expect("wait for sh");
+        // The shell itself dies of the SIGTERM unless it exec'd cargo.
+        let by_sigterm =
+            std::os::unix::process::ExitStatusExt::signal(&status) == Some(libc::SIGTERM);
+        if !(status.success() || by_sigterm) {
+            self.fail(&format!("the README command exited with {status}"));
+        }
+        if !self.log.iter().any(|l| l == "warren: stopped") {
+            self.fail("warren did not stop cleanly on SIGTERM");
         }
     }
 }
@@ -249,8 +270,7 @@ fn readme_first_command_runs_the_broker_and_keeps_data_across_restarts() {
         assert!(confirm.is_ack(), "publish confirmed: {confirm:?}");
         conn.close(200, "bye".into()).await.unwrap();
     }));
-    let status = broker.terminate();
-    assert!(status.success(), "exit after SIGTERM: {status}");
+    broker.terminate();
     assert!(
         dir.join("warren-data").is_dir(),
         "the default data dir ./warren-data is in the working directory"
@@ -273,8 +293,7 @@ fn readme_first_command_runs_the_broker_and_keeps_data_across_restarts() {
             .unwrap();
         conn.close(200, "bye".into()).await.unwrap();
     }));
-    let status = broker.terminate();
-    assert!(status.success(), "exit after SIGTERM: {status}");
+    broker.terminate();
 }
 
 async fn connect() -> lapin::Connection {
@@ -282,4 +301,90 @@ async fn connect() -> lapin::Connection {
     lapin::Connection::connect(&uri, lapin::ConnectionProperties::default())
         .await
         .unwrap_or_else(|e| panic!("connect to {uri}: {e}"))
+}
+
+/// Runs warren with `args` and a fresh data dir; returns (exit status, stderr).
+fn run_to_exit(args: &[String]) -> (std::process::ExitStatus, String) {
+    let dir = tempfile::tempdir().expect("temp data dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("spawn warren");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("warren {args:?} did not exit within 30 s on a taken port");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
+}
+
+#[test]
+fn a_taken_port_is_a_start_up_error() {
+    if std::env::var(common::EXTERNAL_ENV).is_ok_and(|v| !v.is_empty()) {
+        eprintln!("skipped: checks the warren binary's start-up, not an external broker");
+        return;
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("occupy a port");
+    let port = taken.local_addr().unwrap().port();
+    for shards in common::SHARD_COUNTS {
+        let shards = shards.to_string();
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let p = port.to_string();
+
+        let (status, stderr) = run_to_exit(&s(&[
+            "--port",
+            "0",
+            "--shards",
+            &shards,
+            "--admin-port",
+            &p,
+        ]));
+        assert_eq!(
+            status.code(),
+            Some(1),
+            "admin port taken: {status}\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "warren: cannot listen for the admin endpoint on 127.0.0.1:{port}"
+            )),
+            "admin port taken: {stderr}"
+        );
+        assert!(!stderr.contains("warren: listening on"), "{stderr}");
+
+        let (status, stderr) = run_to_exit(&s(&[
+            "--port",
+            &p,
+            "--shards",
+            &shards,
+            "--admin-port",
+            "off",
+        ]));
+        assert_eq!(
+            status.code(),
+            Some(1),
+            "AMQP port taken: {status}\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("warren: cannot listen on 127.0.0.1:{port}")),
+            "AMQP port taken: {stderr}"
+        );
+        assert!(!stderr.contains("warren: listening on"), "{stderr}");
+    }
+    drop(taken);
 }
