@@ -1,5 +1,6 @@
 //! The broker's command line: `--bind`, `--port`, `--data-dir`, `--shards`,
-//! each also settable through its `WARREN_*` environment variable (the flag
+//! the alarm limits, the memory budget, the admin port and the loopback-only
+//! users, each also settable through its `WARREN_*` environment variable (the flag
 //! wins).
 
 use crate::shard::alarms::{parse_disk_free_limit, parse_watermark, Limits};
@@ -25,7 +26,11 @@ pub const USAGE: &str = "usage: warren [--bind ADDR] [--port PORT] [--data-dir D
   --memory-budget BYTES
                    memory for ready messages kept in memory, all queues
                    together; beyond it queues page messages out to the log
-                   (env WARREN_MEMORY_BUDGET, default 16777216 = 16 MiB)";
+                   (env WARREN_MEMORY_BUDGET, default 16777216 = 16 MiB)
+  --loopback-users guest|none
+                   users who may log in only from a loopback address, as
+                   RabbitMQ's loopback_users: comma-separated names, or none
+                   (env WARREN_LOOPBACK_USERS, default guest)";
 
 /// Default `--memory-budget`: small enough that a backlog of millions of
 /// messages keeps the broker well under 64 MB of RSS.
@@ -49,6 +54,7 @@ pub fn parse(
     let mut admin = env("WARREN_ADMIN_PORT");
     let mut budget =
         env("WARREN_MEMORY_BUDGET").unwrap_or_else(|| DEFAULT_MEMORY_BUDGET.to_string());
+    let mut loopback = env("WARREN_LOOPBACK_USERS").unwrap_or_else(|| "guest".into());
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let (name, inline) = match flag.split_once('=') {
@@ -73,6 +79,7 @@ pub fn parse(
             "--disk-free-limit" => disk_limit = value()?,
             "--admin-port" => admin = Some(value()?),
             "--memory-budget" => budget = value()?,
+            "--loopback-users" => loopback = value()?,
             other => return Err(format!("unknown argument '{other}'\n{USAGE}")),
         }
     }
@@ -99,7 +106,10 @@ pub fn parse(
         None if port == 0 => Some(0),
         None => Some(port.checked_add(10000).unwrap_or(0)),
     };
+    let loopback_users = parse_loopback_users(&loopback)
+        .ok_or_else(|| format!("invalid loopback users '{loopback}' (user names, or none)"))?;
     Ok(Settings {
+        loopback_users,
         admin_port,
         memory_budget,
         bind,
@@ -111,6 +121,15 @@ pub fn parse(
             disk_free_limit,
         },
     })
+}
+
+/// `--loopback-users`: `none`, or comma-separated user names.
+fn parse_loopback_users(v: &str) -> Option<Vec<String>> {
+    if v == "none" {
+        return Some(Vec::new());
+    }
+    let users: Vec<String> = v.split(',').map(|u| u.trim().to_string()).collect();
+    users.iter().all(|u| !u.is_empty()).then_some(users)
 }
 
 #[cfg(test)]
@@ -164,6 +183,21 @@ mod tests {
         for bad in ["-1", "1.5", "x", ""] {
             assert_eq!(parse_disk_free_limit(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn loopback_users_default_to_guest() {
+        assert_eq!(
+            parse(args(&[]), |_| None).unwrap().loopback_users,
+            ["guest"]
+        );
+        let none = parse(args(&["--loopback-users", "none"]), |_| None).unwrap();
+        assert!(none.loopback_users.is_empty());
+        let env = |k: &str| (k == "WARREN_LOOPBACK_USERS").then(|| "none".to_string());
+        assert!(parse(args(&[]), env).unwrap().loopback_users.is_empty());
+        let flag = parse(args(&["--loopback-users=guest"]), env).unwrap();
+        assert_eq!(flag.loopback_users, ["guest"]);
+        assert!(parse(args(&["--loopback-users", ""]), |_| None).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ fn main() {
     if args.first().map(String::as_str) == Some("ctl") {
         std::process::exit(warren::admin::client::run(&args[1..]));
     }
-    let settings = match warren::config::parse(args, |k| std::env::var(k).ok()) {
+    let mut settings = match warren::config::parse(args, |k| std::env::var(k).ok()) {
         Ok(s) => s,
         Err(msg) => {
             eprintln!("{msg}");
@@ -24,6 +24,18 @@ fn main() {
             settings.data_dir.display()
         );
         std::process::exit(1);
+    }
+    // Resolve the data dir once: the shards' io_uring opens need an absolute
+    // path (a relative one fails with EBADF), and the log lines name it.
+    match std::fs::canonicalize(&settings.data_dir) {
+        Ok(dir) => settings.data_dir = dir,
+        Err(e) => {
+            eprintln!(
+                "warren: cannot resolve data dir {}: {e}",
+                settings.data_dir.display()
+            );
+            std::process::exit(1);
+        }
     }
     if let Err(e) = warren::server::run(settings) {
         eprintln!("warren: {e}");

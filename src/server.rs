@@ -42,6 +42,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
         "shard count out of range"
     );
     block_termination_signals();
+    check_ports_free(&settings)?;
     let shards = settings.shards;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mesh = (shards > 1).then(|| MeshBuilder::<Batch, _>::full(shards, RING_CAPACITY));
@@ -104,7 +105,10 @@ pub fn run(settings: Settings) -> io::Result<()> {
                 let listener = match TcpListener::bind((settings.bind.as_str(), settings.port)) {
                     Ok(l) => l,
                     Err(e) => {
-                        let _ = port_tx.send(Err(io::Error::other(e.to_string())));
+                        let _ = port_tx.send(Err(io::Error::other(format!(
+                            "cannot listen on {}:{}: {e}",
+                            settings.bind, settings.port
+                        ))));
                         return;
                     }
                 };
@@ -117,8 +121,8 @@ pub fn run(settings: Settings) -> io::Result<()> {
                     (0, Some(p)) => match TcpListener::bind(("127.0.0.1", p)) {
                         Ok(l) => Some(l),
                         Err(e) => {
-                            eprintln!("warren: admin endpoint not started (port {p}): {e}");
-                            None
+                            let _ = port_tx.send(Err(admin_bind_error(p, e.into())));
+                            return;
                         }
                     },
                     _ => None,
@@ -177,6 +181,86 @@ pub fn run(settings: Settings) -> io::Result<()> {
     }
     eprintln!("warren: stopped");
     Ok(())
+}
+
+/// Fails when a fixed port Warren is to serve (AMQP, admin) already has a
+/// listener. The shards bind with SO_REUSEPORT, which another process of the
+/// same user (say, a second Warren) could share with them silently, so the
+/// kernel's listening sockets are checked first. (A plain test bind would
+/// also trip over the TIME_WAIT sockets of a Warren that just stopped.)
+fn check_ports_free(settings: &Settings) -> io::Result<()> {
+    let ours: Option<std::net::IpAddr> = settings.bind.parse().ok();
+    if settings.port != 0 && listening_on(ours, settings.port) {
+        return Err(io::Error::other(format!(
+            "cannot listen on {}:{}: another process is listening on that port",
+            settings.bind, settings.port
+        )));
+    }
+    if let Some(p) = settings.admin_port.filter(|&p| p != 0) {
+        if listening_on(Some(std::net::Ipv4Addr::LOCALHOST.into()), p) {
+            return Err(admin_bind_error(
+                p,
+                io::Error::other("another process is listening on that port"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a TCP socket of this network namespace listens on `port` at an
+/// address overlapping `ours` (`None`: a host name, checked on every address).
+fn listening_on(ours: Option<std::net::IpAddr>, port: u16) -> bool {
+    let want_port = format!("{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|file| {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        text.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(&"0A")) = (fields.get(1), fields.get(3)) else {
+                return false;
+            };
+            let Some((addr, p)) = local.split_once(':') else {
+                return false;
+            };
+            if p != want_port {
+                return false;
+            }
+            match (ours, proc_net_addr(addr)) {
+                (Some(ours), Some(theirs)) => {
+                    ours.is_unspecified() || theirs.is_unspecified() || same_ip(ours, theirs)
+                }
+                _ => true,
+            }
+        })
+    })
+}
+
+/// An address as /proc/net/tcp{,6} prints it: 32-bit words in host order.
+fn proc_net_addr(hex: &str) -> Option<std::net::IpAddr> {
+    let mut bytes = Vec::with_capacity(16);
+    for i in (0..hex.len()).step_by(8) {
+        let word = u32::from_str_radix(hex.get(i..i + 8)?, 16).ok()?;
+        bytes.extend_from_slice(&word.to_ne_bytes());
+    }
+    match bytes.len() {
+        4 => Some(std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).into()),
+        16 => Some(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?).into()),
+        _ => None,
+    }
+}
+
+fn same_ip(a: std::net::IpAddr, b: std::net::IpAddr) -> bool {
+    let canon = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, Into::into),
+        v4 => v4,
+    };
+    canon(a) == canon(b)
+}
+
+fn admin_bind_error(port: u16, e: io::Error) -> io::Error {
+    io::Error::other(format!(
+        "cannot listen for the admin endpoint on 127.0.0.1:{port}: {e} \
+         (--admin-port PORT picks another port, --admin-port off disables it)"
+    ))
 }
 
 /// Everything a shard's executor starts with.

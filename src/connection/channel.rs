@@ -66,6 +66,8 @@ pub struct Channel {
     pub last_queue: Option<ShortStr>,
     /// Consuming `amq.rabbitmq.reply-to` (direct reply-to), with this tag.
     pub reply_to_consumer: Option<ShortStr>,
+    /// That consumer's unguessable reply address (see `direct_reply`).
+    pub reply_to_address: Option<ShortStr>,
     /// Ack-mode deliveries waiting for room under the global prefetch
     /// (queue, owner shard, delivery); bounded by the owners' transit window.
     pub held: VecDeque<(ShortStr, u16, Delivery)>,
@@ -90,6 +92,7 @@ impl Channel {
             confirms: None,
             last_queue: None,
             reply_to_consumer: None,
+            reply_to_address: None,
             held: VecDeque::new(),
             deleting_queue: false,
             deferred_cancels: Vec::new(),

@@ -125,8 +125,13 @@ async fn next_method(
     }
 }
 
-/// Checks a start-ok's credentials; returns the user name.
-fn authenticate(start_ok: &ConnectionStartOk) -> Result<String, AmqpError> {
+/// Checks a start-ok's credentials, and that a loopback-only user (RabbitMQ's
+/// `loopback_users`) comes from a loopback address; returns the user name.
+fn authenticate(
+    start_ok: &ConnectionStartOk,
+    peer: Option<std::net::SocketAddr>,
+    loopback_users: &[String],
+) -> Result<String, AmqpError> {
     let mechanism = start_ok.mechanism.as_str();
     let (user, pass) = match mechanism {
         "PLAIN" => {
@@ -158,13 +163,30 @@ fn authenticate(start_ok: &ConnectionStartOk) -> Result<String, AmqpError> {
             ))
         }
     };
-    if user == "guest" && pass == "guest" {
-        Ok(user)
-    } else {
-        Err(AmqpError::access_refused(format!(
+    // The client sees the same text whatever the reason, as in RabbitMQ;
+    // the log says why.
+    let refused = || {
+        AmqpError::access_refused(format!(
             "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
-        )))
+        ))
+    };
+    if user != "guest" || pass != "guest" {
+        return Err(refused());
     }
+    let from_loopback = peer.is_some_and(|p| match p.ip() {
+        std::net::IpAddr::V4(ip) => ip.is_loopback(),
+        std::net::IpAddr::V6(ip) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    });
+    if loopback_users.contains(&user) && !from_loopback {
+        let peer = peer.map_or_else(|| "?".into(), |p| p.to_string());
+        eprintln!(
+            "warren: connection {peer}: {mechanism} login refused: user '{user}' can only connect via localhost"
+        );
+        return Err(refused());
+    }
+    Ok(user)
 }
 
 /// AMQPLAIN's response is a field table's entries without the length prefix.
@@ -192,6 +214,7 @@ pub fn client_capability(props: &FieldTable, name: &str) -> bool {
 pub async fn run(
     stream: &mut TcpStream,
     shard: u16,
+    loopback_users: &[String],
     buf: &mut BytesMut,
 ) -> Result<Negotiated, HandshakeError> {
     let mut header = [0u8; 8];
@@ -222,7 +245,7 @@ pub async fn run(
             )))
         }
     };
-    let user = match authenticate(&start_ok) {
+    let user = match authenticate(&start_ok, stream.peer_addr().ok(), loopback_users) {
         Ok(user) => user,
         Err(e) => {
             if client_capability(&start_ok.client_properties, "authentication_failure_close") {

@@ -652,6 +652,7 @@ fn consume_direct_reply(
             return Err(AmqpError::precondition_failed("reply consumer already set"));
         }
         ch.reply_to_consumer = Some(tag.clone());
+        ch.reply_to_address = Some(direct_reply::new_address(conn.key, channel));
     }
     if !m.no_wait {
         conn.send_method(channel, BasicConsumeOk { consumer_tag: tag });
@@ -673,6 +674,7 @@ async fn cancel(
     if let Some(ch) = conn.channels.borrow_mut().get_mut(&channel) {
         if ch.reply_to_consumer.as_ref() == Some(&m.consumer_tag) {
             ch.reply_to_consumer = None;
+            ch.reply_to_address = None;
         }
     }
     if let Some(c) = consumer {

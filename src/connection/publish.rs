@@ -153,7 +153,7 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
         let mut channels = conn.channels.borrow_mut();
         let ch = channels.get_mut(&channel).expect("checked by caller");
         let p = ch.publish.take().expect("publish in progress");
-        let reply = ch.reply_to_consumer.is_some();
+        let reply = ch.reply_to_address.clone();
         (
             p.method,
             p.header.expect("header"),
@@ -162,8 +162,7 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
             reply,
         )
     };
-    match direct_reply::rewrite_reply_to(&header.raw_properties, conn.key, channel, reply_consumer)
-    {
+    match direct_reply::rewrite_reply_to(&header.raw_properties, reply_consumer.as_ref()) {
         Ok(Some(rewritten)) => header.raw_properties = rewritten,
         Ok(None) => {}
         Err(e) => {
@@ -210,6 +209,9 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
         });
         let mut routed = 0u64;
         if method.exchange.is_empty() && direct_reply::is_reply_address(&method.routing_key) {
+            // Handed to the requester's channel, which checks the address's
+            // secret. Like RabbitMQ 3.10, the reply reached no queue: a
+            // mandatory one is also returned (312 NO_ROUTE).
             destinations.clear();
             if let Some((to_shard, to_conn, to_channel)) = direct_reply::parse(&method.routing_key)
             {
@@ -222,7 +224,6 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
                             message: message.clone(),
                         },
                     );
-                    routed += 1;
                 }
             }
         }

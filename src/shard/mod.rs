@@ -52,6 +52,9 @@ pub struct Settings {
     /// Memory for ready messages held in memory, all shards together;
     /// beyond it queues page new messages out to the log.
     pub memory_budget: u64,
+    /// Users who may log in only from a loopback address (RabbitMQ's
+    /// `loopback_users`; default `guest`).
+    pub loopback_users: Vec<String>,
 }
 
 /// A queue keeps this much in memory even while its shard is over its
