@@ -14,7 +14,7 @@ use crate::broker::queue::{Purged, QueueConfig, QueuedMessage};
 use crate::broker::topology::strip_cr_lf;
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::{MetaChange, QueueMeta};
-use crate::shard::replica::{self, Metadata};
+use crate::shard::metadata::Metadata;
 use crate::shard::{Settings, Shard};
 use crate::storage::definitions::{Catalog, Change, Definitions, QueueDef};
 use crate::storage::{Log, LogConfig, Record, RecordPos, RecordRef, Target};
@@ -332,7 +332,7 @@ fn apply_definitions(meta: &mut Metadata, defs: &Definitions) {
         );
     }
     for b in &defs.bindings {
-        if !replica::destination_exists(meta, &b.destination) {
+        if !meta.destination_exists(&b.destination) {
             continue;
         }
         let r = meta.topology.bind(

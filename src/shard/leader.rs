@@ -40,8 +40,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::rc::Rc;
 
-/// The shard that orders metadata.
-pub const LEADER: u16 = 0;
+pub use crate::shard::LEADER;
 
 /// A journal smaller than this is never rotated, whatever the snapshot's
 /// size.
@@ -809,7 +808,7 @@ async fn delete_queue(
 
 fn unbind_targets_exist(shard: &Shard, source: &str, destination: &Destination) -> bool {
     let meta = shard.meta.borrow();
-    meta.topology.exchange(source).is_some() && replica::destination_exists(&meta, destination)
+    meta.topology.exchange(source).is_some() && meta.destination_exists(destination)
 }
 
 async fn bind(

@@ -15,6 +15,7 @@ pub mod envelope;
 pub mod inbox;
 pub mod leader;
 pub mod mesh;
+pub mod metadata;
 pub mod oneshot;
 pub mod owner;
 pub mod paging;
@@ -29,10 +30,13 @@ use counters::Counters;
 use envelope::{ConfirmTicket, ConnKey, Envelope, Reply, Request};
 use inbox::ConnectionInbox;
 use mesh::Mesh;
-use replica::Metadata;
+use metadata::Metadata;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+
+/// The shard that orders metadata changes (see `leader`).
+pub const LEADER: u16 = 0;
 
 /// The hash map of the message path: aHash instead of SipHash (keys are
 /// queue names and connection ids; no untrusted-key DoS concern beyond
@@ -125,7 +129,7 @@ impl Shard {
             next_conn_id: Cell::new(1),
             waiters: RefCell::new(HashMap::new()),
             next_token: Cell::new(1),
-            leader: (id == leader::LEADER).then(leader::LeaderState::new),
+            leader: (id == LEADER).then(leader::LeaderState::new),
             counters: Counters::default(),
             shutting_down: Cell::new(false),
             awaiting_fsync: RefCell::new(Vec::new()),
@@ -473,7 +477,7 @@ impl Shard {
             Envelope::Meta { change, token } => {
                 replica::apply(self, &change);
                 if token != 0 {
-                    self.send(leader::LEADER, Envelope::MetaAck { token });
+                    self.send(LEADER, Envelope::MetaAck { token });
                 }
             }
             Envelope::MetaAck { token } => leader::meta_ack(self, token),

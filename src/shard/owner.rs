@@ -12,7 +12,7 @@ use crate::shard::counters::Counters;
 use crate::shard::envelope::{
     ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request, ShardSnapshot,
 };
-use crate::shard::{durability, leader, paging, Shard};
+use crate::shard::{durability, paging, Shard, LEADER};
 use crate::storage::Target;
 use std::rc::Rc;
 
@@ -156,7 +156,7 @@ pub fn channel_gone(shard: &Rc<Shard>, queue: &ShortStr, conn: ConnKey, channel:
 fn auto_delete_queue(shard: &Rc<Shard>, queue: &ShortStr) {
     drop_queue(shard, queue);
     shard.send(
-        leader::LEADER,
+        LEADER,
         Envelope::Request {
             from: shard.id,
             token: 0,

@@ -1,36 +1,13 @@
-//! The metadata every shard holds a copy of: exchanges and bindings (the
-//! routing tables, so a publish is routed on the shard that read it) and the
-//! queue catalog (name → owner shard and declared shape). The leader changes
-//! its copy first and replicates each change; `apply` is how a replica
-//! follows.
+//! How a shard's copy of the metadata (`shard::metadata`) follows the
+//! leader: the leader changes its copy first and replicates each change;
+//! `apply` applies one to a replica, creating or dropping the queue state
+//! where this shard owns the queue.
 
-use crate::broker::exchange::Destination;
 use crate::broker::queue::{Queue, QueueConfig};
-use crate::broker::topology::Topology;
 use crate::protocol::types::ShortStr;
-use crate::shard::envelope::{MetaChange, QueueMeta};
+use crate::shard::envelope::MetaChange;
 use crate::shard::{owner, Shard};
 use std::rc::Rc;
-
-pub struct Metadata {
-    pub topology: Topology,
-    pub queues: crate::shard::FastMap<ShortStr, QueueMeta>,
-}
-
-impl Metadata {
-    pub fn new() -> Metadata {
-        Metadata {
-            topology: Topology::new(),
-            queues: Default::default(),
-        }
-    }
-}
-
-impl Default for Metadata {
-    fn default() -> Metadata {
-        Metadata::new()
-    }
-}
 
 /// Applies a replicated change to this shard's copy (and creates or drops
 /// the queue state when this shard owns the queue).
@@ -101,17 +78,4 @@ pub fn create_queue_state(shard: &Rc<Shard>, name: &ShortStr, config: &QueueConf
         .borrow_mut()
         .entry(name.clone())
         .or_insert_with(|| Box::new(Queue::new(name.clone(), config.clone())));
-}
-
-/// Where a routed copy for `queue` must go, if the queue exists.
-pub fn owner_of_queue(meta: &Metadata, queue: &str) -> Option<u16> {
-    meta.queues.get(queue).map(|m| m.owner)
-}
-
-/// Whether a binding destination exists in the catalog / topology.
-pub fn destination_exists(meta: &Metadata, d: &Destination) -> bool {
-    match d {
-        Destination::Queue(q) => meta.queues.contains_key(q),
-        Destination::Exchange(e) => meta.topology.exchange(e).is_some(),
-    }
 }

@@ -1,0 +1,38 @@
+//! The metadata every shard holds a copy of: exchanges and bindings (the
+//! routing tables, so a publish is routed on the shard that read it) and the
+//! queue catalog (name → owner shard and declared shape). `shard::replica`
+//! keeps it in step with the leader's.
+
+use crate::broker::exchange::Destination;
+use crate::broker::topology::Topology;
+use crate::protocol::types::ShortStr;
+use crate::shard::envelope::QueueMeta;
+
+/// One shard's copy of the metadata.
+pub struct Metadata {
+    pub topology: Topology,
+    pub queues: crate::shard::FastMap<ShortStr, QueueMeta>,
+}
+
+impl Metadata {
+    pub fn new() -> Metadata {
+        Metadata {
+            topology: Topology::new(),
+            queues: Default::default(),
+        }
+    }
+
+    /// Whether a binding destination exists in the catalog / topology.
+    pub fn destination_exists(&self, d: &Destination) -> bool {
+        match d {
+            Destination::Queue(q) => self.queues.contains_key(q),
+            Destination::Exchange(e) => self.topology.exchange(e).is_some(),
+        }
+    }
+}
+
+impl Default for Metadata {
+    fn default() -> Metadata {
+        Metadata::new()
+    }
+}
