@@ -30,7 +30,11 @@ pub const USAGE: &str = "usage: warren [--bind ADDR] [--port PORT] [--data-dir D
   --loopback-users guest|none
                    users who may log in only from a loopback address, as
                    RabbitMQ's loopback_users: comma-separated names, or none
-                   (env WARREN_LOOPBACK_USERS, default guest)";
+                   (env WARREN_LOOPBACK_USERS, default guest)
+  --log-level FILTER
+                   error, warn, info, debug or trace, or a RUST_LOG-style
+                   filter like 'info,warren::storage=debug'
+                   (env WARREN_LOG_LEVEL, else RUST_LOG, default info)";
 
 /// Default `--memory-budget`: small enough that a backlog of millions of
 /// messages keeps the broker well under 64 MB of RSS.
@@ -55,6 +59,9 @@ pub fn parse(
     let mut budget =
         env("WARREN_MEMORY_BUDGET").unwrap_or_else(|| DEFAULT_MEMORY_BUDGET.to_string());
     let mut loopback = env("WARREN_LOOPBACK_USERS").unwrap_or_else(|| "guest".into());
+    let mut log_filter = env("WARREN_LOG_LEVEL")
+        .or_else(|| env("RUST_LOG"))
+        .unwrap_or_else(|| "info".into());
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let (name, inline) = match flag.split_once('=') {
@@ -80,6 +87,7 @@ pub fn parse(
             "--admin-port" => admin = Some(value()?),
             "--memory-budget" => budget = value()?,
             "--loopback-users" => loopback = value()?,
+            "--log-level" => log_filter = value()?,
             other => return Err(format!("unknown argument '{other}'\n{USAGE}")),
         }
     }
@@ -109,6 +117,7 @@ pub fn parse(
     let loopback_users = parse_loopback_users(&loopback)
         .ok_or_else(|| format!("invalid loopback users '{loopback}' (user names, or none)"))?;
     Ok(Settings {
+        log_filter,
         loopback_users,
         admin_port,
         memory_budget,

@@ -17,6 +17,7 @@ pub mod admin;
 pub mod broker;
 pub mod config;
 pub mod connection;
+pub mod logging;
 pub mod server;
 pub mod shard;
 pub mod storage;

@@ -18,6 +18,10 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Err(e) = warren::logging::init(&settings.log_filter) {
+        eprintln!("warren: {e}");
+        std::process::exit(2);
+    }
     if let Err(e) = std::fs::create_dir_all(&settings.data_dir) {
         eprintln!(
             "warren: cannot create data dir {}: {e}",

@@ -26,6 +26,7 @@ const LAYERS: &[&str] = &[
     "admin",
     "server",
     "config",
+    "logging",
 ];
 
 fn layer_of(top: &str) -> usize {

@@ -59,6 +59,9 @@ pub struct Settings {
     /// Users who may log in only from a loopback address (RabbitMQ's
     /// `loopback_users`; default `guest`).
     pub loopback_users: Vec<String>,
+    /// What the broker logs: a level or a `RUST_LOG`-style filter
+    /// (`--log-level`); applied once by `main` (see `crate::logging`).
+    pub log_filter: String,
 }
 
 /// A queue keeps this much in memory even while its shard is over its
