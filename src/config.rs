@@ -210,6 +210,24 @@ mod tests {
     }
 
     #[test]
+    fn log_level_from_flag_then_warren_env_then_rust_log() {
+        let env = |k: &str| match k {
+            "RUST_LOG" => Some("debug".to_string()),
+            _ => None,
+        };
+        assert_eq!(parse(args(&[]), |_| None).unwrap().log_filter, "info");
+        assert_eq!(parse(args(&[]), env).unwrap().log_filter, "debug");
+        let both = |k: &str| match k {
+            "RUST_LOG" => Some("debug".to_string()),
+            "WARREN_LOG_LEVEL" => Some("warn".to_string()),
+            _ => None,
+        };
+        assert_eq!(parse(args(&[]), both).unwrap().log_filter, "warn");
+        let flag = parse(args(&["--log-level", "error,warren::storage=debug"]), both).unwrap();
+        assert_eq!(flag.log_filter, "error,warren::storage=debug");
+    }
+
+    #[test]
     fn bad_values_are_refused() {
         assert!(parse(args(&["--shards", "0"]), |_| None).is_err());
         assert!(parse(args(&["--port", "x"]), |_| None).is_err());

@@ -95,8 +95,9 @@ pub fn run(settings: Settings) -> io::Result<()> {
                     }
                 };
                 if recovered.messages > 0 || !recovered.queues.is_empty() {
-                    eprintln!(
-                        "warren: shard {id} recovered {} durable queues, {} messages",
+                    tracing::info!(
+                        shard = id,
+                        "recovered {} durable queues, {} messages",
                         recovered.queues.len(),
                         recovered.messages
                     );
@@ -377,7 +378,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
                     glommio::spawn_local(crate::connection::serve(shard, stream)).detach();
                 }
                 Err(e) => {
-                    eprintln!("warren: shard {} accept failed: {e}", accept_shard.id);
+                    tracing::error!(shard = accept_shard.id, "accept failed: {e}");
                     glommio::timer::sleep(Duration::from_millis(10)).await;
                 }
             }
@@ -417,9 +418,10 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         .await;
         match closed {
             Some(Ok(())) => trace(id, "stopping: log closed"),
-            Some(Err(e)) => eprintln!("warren: shard {id} log not closed cleanly: {e}"),
-            None => eprintln!(
-                "warren: shard {id} log not flushed within {LOG_CLOSE_WAIT:?}, records after \
+            Some(Err(e)) => tracing::error!(shard = id, "log not closed cleanly: {e}"),
+            None => tracing::error!(
+                shard = id,
+                "log not flushed within {LOG_CLOSE_WAIT:?}, records after \
                  the last fsync are lost"
             ),
         }
@@ -433,11 +435,9 @@ const QUIESCE_WAIT: Duration = Duration::from_secs(5);
 /// How long a stopping shard waits for its log's last write and fsync.
 const LOG_CLOSE_WAIT: Duration = Duration::from_secs(10);
 
-/// Start and stop progress, printed when WARREN_TRACE is set.
+/// Start and stop progress (`--log-level debug`).
 fn trace(shard: usize, what: &str) {
-    if std::env::var_os("WARREN_TRACE").is_some() {
-        eprintln!("warren: shard {shard} {what}");
-    }
+    tracing::debug!(shard = shard, "{what}");
 }
 
 fn termination_sigset() -> libc::sigset_t {

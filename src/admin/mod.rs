@@ -85,7 +85,7 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
                     shard.alarms.set_memory_high_watermark(bytes)
                 }
             };
-            eprintln!("warren: admin: {}", change.describe().to_lowercase());
+            tracing::info!("admin: {}", change.describe().to_lowercase());
             // The monitor re-samples at once; answer when it has (bounded).
             for _ in 0..200 {
                 if shard.alarms.applied(ticket) {

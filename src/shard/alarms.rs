@@ -144,9 +144,9 @@ fn sample(alarms: &Alarms, data_dir: &Path) {
 fn set(flag: &AtomicBool, on: bool, what: &str) {
     if flag.swap(on, Ordering::Relaxed) != on {
         if on {
-            eprintln!("warren: {what} alarm set: publishers are blocked");
+            tracing::warn!("{what} alarm set: publishers are blocked");
         } else {
-            eprintln!("warren: {what} alarm cleared");
+            tracing::info!("{what} alarm cleared");
         }
     }
 }

@@ -130,14 +130,15 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
     let (defs, loaded) = Definitions::load_verbose(&settings.data_dir)?;
     if id == 0 {
         if loaded.torn_bytes > 0 {
-            eprintln!(
-                "warren: definitions journal: ignored a torn tail of {} bytes after {} entries",
-                loaded.torn_bytes, loaded.entries
+            tracing::warn!(
+                "definitions journal: ignored a torn tail of {} bytes after {} entries",
+                loaded.torn_bytes,
+                loaded.entries
             );
         }
         if let Some(g) = loaded.stale_generation {
-            eprintln!(
-                "warren: definitions journal: generation {g} is not the snapshot's ({}): \
+            tracing::warn!(
+                "definitions journal: generation {g} is not the snapshot's ({}): \
                  left over from an interrupted rotation, ignored",
                 loaded.generation
             );
@@ -309,10 +310,7 @@ fn apply_definitions(meta: &mut Metadata, defs: &Definitions) {
             &x.arguments,
         );
         if let Err(e) = r {
-            eprintln!(
-                "warren: stored exchange '{}' not restored: {}",
-                x.name, e.text
-            );
+            tracing::warn!("stored exchange '{}' not restored: {}", x.name, e.text);
         }
     }
     for q in &defs.queues {
@@ -342,9 +340,10 @@ fn apply_definitions(meta: &mut Metadata, defs: &Definitions) {
             &b.arguments,
         );
         if let Err(e) = r {
-            eprintln!(
-                "warren: stored binding from '{}' not restored: {}",
-                b.source, e.text
+            tracing::warn!(
+                "stored binding from '{}' not restored: {}",
+                b.source,
+                e.text
             );
         }
     }
@@ -520,7 +519,7 @@ pub fn append_message(
         RecordRef::Message(m)
     };
     log.append(record).map_err(|e| {
-        eprintln!("warren: shard {} cannot append to its log: {e}", shard.id);
+        tracing::error!(shard = shard.id, "cannot append to its log: {e}");
         format!("log append failed: {e}")
     })
 }
@@ -533,7 +532,7 @@ pub fn record_removed(shard: &Shard, queue: &ShortStr, removed: &[(u64, u32)]) {
     for &(msg_id, segment) in removed {
         match log.append(RecordRef::Ack { queue, msg_id }) {
             Ok(pos) => log.release(segment, pos.segment),
-            Err(e) => eprintln!("warren: shard {} cannot record an ack: {e}", shard.id),
+            Err(e) => tracing::error!(shard = shard.id, "cannot record an ack: {e}"),
         }
     }
 }
@@ -546,7 +545,7 @@ pub fn record_delivered(shard: &Shard, queue: &ShortStr, ids: &[u64]) {
     };
     for &msg_id in ids {
         if let Err(e) = log.append(RecordRef::Delivered { queue, msg_id }) {
-            eprintln!("warren: shard {} cannot record a delivery: {e}", shard.id);
+            tracing::error!(shard = shard.id, "cannot record a delivery: {e}");
         }
     }
 }
@@ -603,7 +602,7 @@ fn kill_and_release(
         None => None,
         Some(Ok(pos)) => Some(pos.segment),
         Some(Err(e)) => {
-            eprintln!("warren: shard {} cannot record {what}: {e}", shard.id);
+            tracing::error!(shard = shard.id, "cannot record {what}: {e}");
             return;
         }
     };

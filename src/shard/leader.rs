@@ -321,16 +321,16 @@ async fn write_journal(shard: Rc<Shard>) {
         let file = match append(&shard, file, batch).await {
             Ok(f) => Some(f),
             Err(e) => {
-                eprintln!(
-                    "warren: cannot append to the definitions journal: {e}; writing a new snapshot"
+                tracing::error!(
+                    "cannot append to the definitions journal: {e}; writing a new snapshot"
                 );
                 match new_generation(&shard).await {
                     Ok(f) => Some(f),
                     Err(e) => {
                         // Not on disk: undo what the batch created, then
                         // fail its changes (the next change tries again).
-                        eprintln!(
-                            "warren: cannot store definitions: {e}; rolling back what the \
+                        tracing::error!(
+                            "cannot store definitions: {e}; rolling back what the \
                              failed changes created and closing their connections with 541"
                         );
                         roll_back(&shard, &changes).await;
@@ -352,7 +352,7 @@ async fn write_journal(shard: Rc<Shard>) {
                 match new_generation(&shard).await {
                     Ok(f) => Some(f),
                     Err(e) => {
-                        eprintln!("warren: cannot rotate the definitions journal: {e}");
+                        tracing::error!("cannot rotate the definitions journal: {e}");
                         None
                     }
                 }
@@ -405,7 +405,7 @@ async fn roll_back(shard: &Rc<Shard>, changes: &[(u64, Vec<Change>)]) {
         match c {
             Change::Queue(q) => {
                 if let Err(e) = delete_queue(shard, q.name.clone(), false, false, None).await {
-                    eprintln!("warren: cannot roll back queue '{}': {e}", q.name);
+                    tracing::error!("cannot roll back queue '{}': {e}", q.name);
                 }
             }
             Change::Exchange(x) => {
@@ -416,7 +416,7 @@ async fn roll_back(shard: &Rc<Shard>, changes: &[(u64, Vec<Change>)]) {
                     .delete_exchange(&x.name, false);
                 match deleted {
                     Ok(_) => replicate(shard, MetaChange::ExchangeDeleted(x.name.clone())).await,
-                    Err(e) => eprintln!("warren: cannot roll back exchange '{}': {e}", x.name),
+                    Err(e) => tracing::error!("cannot roll back exchange '{}': {e}", x.name),
                 }
             }
             Change::Bind(b) => {
@@ -428,7 +428,7 @@ async fn roll_back(shard: &Rc<Shard>, changes: &[(u64, Vec<Change>)]) {
                 );
                 match unbound {
                     Ok(_) => replicate(shard, MetaChange::Unbound(b.clone())).await,
-                    Err(e) => eprintln!("warren: cannot roll back a binding: {e}"),
+                    Err(e) => tracing::error!("cannot roll back a binding: {e}"),
                 }
             }
             _ => {}

@@ -89,10 +89,7 @@ impl Mesh {
                 let batch = match err {
                     glommio::GlommioError::WouldBlock(glommio::ResourceType::Channel(b)) => b,
                     other => {
-                        eprintln!(
-                            "warren: shard {} cannot reach shard {dest}: {other}",
-                            self.me
-                        );
+                        tracing::error!(shard = self.me, "cannot reach shard {dest}: {other}");
                         continue;
                     }
                 };
@@ -107,7 +104,7 @@ impl Mesh {
         let senders = self.senders.as_ref().expect("flusher needs senders");
         loop {
             if senders.send_to(dest, batch).await.is_err() {
-                eprintln!("warren: shard {}: ring to shard {dest} closed", self.me);
+                tracing::warn!(shard = self.me, "ring to shard {dest} closed");
                 break;
             }
             batch = std::mem::take(&mut *self.outboxes[dest].borrow_mut());

@@ -270,7 +270,7 @@ impl Shard {
                 self.awaiting_fsync.borrow_mut().push((lsn, ticket));
             }
             ConfirmOutcome::Failed(reason) => {
-                eprintln!("warren: shard {}: publish nacked: {reason}", self.id);
+                tracing::error!(shard = self.id, "publish nacked: {reason}");
                 self.nack_now(ticket);
             }
         }
@@ -343,9 +343,9 @@ impl Shard {
                     }
                     Err(e) => {
                         let failed = waiters.all();
-                        eprintln!(
-                            "warren: shard {} log sync failed, {} publishes nacked: {e}",
-                            shard.id,
+                        tracing::error!(
+                            shard = shard.id,
+                            "log sync failed, {} publishes nacked: {e}",
                             failed.len()
                         );
                         shard.release_confirms(failed, false);

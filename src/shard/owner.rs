@@ -110,9 +110,9 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
         shard.mark_dirty(name);
     }
     if lost > 0 {
-        eprintln!(
-            "warren: shard {}: {lost} message copies dropped, the log refused them",
-            shard.id
+        tracing::error!(
+            shard = shard.id,
+            "{lost} message copies dropped, the log refused them"
         );
     }
     outcome

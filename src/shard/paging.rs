@@ -123,10 +123,11 @@ async fn read_with_retry(
         if !current || attempt >= READ_ATTEMPTS {
             return Err(err);
         }
-        eprintln!(
-            "warren: shard {} cannot read queue '{queue}' back from segment {} \
+        tracing::warn!(
+            shard = shard.id,
+            "cannot read queue '{queue}' back from segment {} \
              (attempt {attempt} of {READ_ATTEMPTS}): {err}; retrying",
-            shard.id, read.segment
+            read.segment
         );
         glommio::timer::sleep(backoff).await;
         backoff *= 2;
@@ -242,12 +243,12 @@ fn finish(
             }
             Err(e) => {
                 if q.fail_page_in(read) {
-                    eprintln!(
-                        "warren: shard {} cannot read queue '{queue}' back from segment {} \
+                    tracing::error!(
+                        shard = shard.id,
+                        "cannot read queue '{queue}' back from segment {} \
                          after {READ_ATTEMPTS} attempts: {e}; the queue stops serving its \
                          {} paged messages (state crashed) and keeps them in the log \
                          until a restart",
-                        shard.id,
                         read.segment,
                         q.paged_count()
                     );

@@ -116,8 +116,9 @@ impl Watchdog {
                     continue;
                 }
                 if quiet[id] == STALL_AFTER && self.serving[id].load(Ordering::SeqCst) {
-                    eprintln!(
-                        "warren: shard {id} made no progress for {} ms; waking it",
+                    tracing::warn!(
+                        shard = id,
+                        "made no progress for {} ms; waking it",
                         STALL_AFTER.as_millis()
                     );
                 }

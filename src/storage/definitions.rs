@@ -732,7 +732,7 @@ impl CrashPoint {
 
 fn crash_if(at: Option<CrashPoint>, here: CrashPoint) {
     if at == Some(here) {
-        eprintln!("warren: test crash point {here:?} reached: SIGKILL");
+        tracing::error!("test crash point {here:?} reached: SIGKILL");
         // SAFETY: kill(2) on our own pid.
         unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
