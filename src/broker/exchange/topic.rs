@@ -8,7 +8,7 @@
 //! and empty words are words (`"a..b"` is `a`, ``, `b`; `"."` is two empty
 //! words).
 
-use crate::broker::exchange::Destination;
+use crate::broker::binding::Destination;
 use std::collections::HashMap;
 
 const NONE: u32 = u32::MAX;

@@ -1,4 +1,4 @@
-//! Headers-exchange matching, as RabbitMQ 3.12 does it
+//! Headers-exchange routing and matching, as RabbitMQ 3.12 does it
 //! (`rabbit_exchange_type_headers`): the binding's `x-match` (`all`, the
 //! default, `any`, `all-with-x`, `any-with-x`), which binding keys take part
 //! (never `x-match`; other `x-` keys only in the `-with-x` modes), a `Void`
@@ -6,11 +6,13 @@
 //! Erlang's `==` on the decoded values: integers of every width (and
 //! timestamps) compare by value, an integer equals a float of the same value,
 //! long strings and byte arrays compare by bytes, nested arrays and tables
-//! compare element by element *with* their types.
+//! compare element by element *with* their types. `HeadersRouter` keeps one
+//! entry per binding and scans them linearly, as RabbitMQ does.
 //!
 //! Also owns how RabbitMQ names and prints field values in reply texts
 //! (`type_name`, `erlang_term`), shared with `topology`.
 
+use crate::broker::binding::Destination;
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
 use std::fmt::Write;
@@ -127,6 +129,46 @@ impl HeadersBinding {
             entries.all(one)
         } else {
             entries.any(one)
+        }
+    }
+}
+
+/// One entry per binding (routing key kept for identity on unbind): a
+/// headers exchange matches on the binding's arguments, so bindings that
+/// differ only in them are not collapsed.
+#[derive(Debug, Default)]
+pub(crate) struct HeadersRouter {
+    bindings: Vec<(ShortStr, Destination, HeadersBinding)>,
+}
+
+impl HeadersRouter {
+    /// Adds one binding.
+    pub(crate) fn add(&mut self, key: &ShortStr, dest: &Destination, args: &FieldTable) {
+        self.bindings
+            .push((key.clone(), dest.clone(), HeadersBinding::new(args)));
+    }
+
+    /// Removes one binding with exactly this key, destination and
+    /// (sorted) arguments; absent ones are ignored.
+    pub(crate) fn remove(&mut self, key: &ShortStr, dest: &Destination, args: &FieldTable) {
+        if let Some(i) = self
+            .bindings
+            .iter()
+            .position(|(k, d, b)| k == key && d == dest && b.arguments() == args)
+        {
+            self.bindings.swap_remove(i);
+        }
+    }
+
+    /// Calls `emit` for the destination of every binding that matches
+    /// `headers`; a destination bound several times may be emitted more
+    /// than once.
+    #[inline]
+    pub(crate) fn route<F: FnMut(&Destination)>(&self, headers: Option<&FieldTable>, mut emit: F) {
+        for (_, dest, binding) in &self.bindings {
+            if binding.matches(headers) {
+                emit(dest);
+            }
         }
     }
 }
