@@ -10,7 +10,3 @@ pub mod paged;
 pub mod queue;
 pub mod queue_args;
 pub mod topology;
-
-/// Headers matching and field-value naming moved to `exchange::headers`;
-/// kept at its old path for the callers that name it there.
-pub use exchange::headers;

@@ -5,7 +5,7 @@
 //! refused, as RabbitMQ does.
 
 use crate::broker::error::{AmqpError, AmqpResult};
-use crate::broker::headers::type_name;
+use crate::broker::exchange::headers::type_name;
 use crate::protocol::types::{FieldTable, FieldValue};
 
 /// Queue argument pinning a queue to a shard (tests force placement with it).
