@@ -50,10 +50,7 @@ async fn publish(ch: &Channel, exchange: &str, routing_key: &str, body: &[u8]) {
 
 /// Publishes `bodies` to `queue` on a confirm channel and waits for the acks.
 async fn publish_all(conn: &Connection, queue: &str, bodies: &[&str]) {
-    let ch = conn.create_channel().await.expect("channel");
-    ch.confirm_select(Default::default())
-        .await
-        .expect("confirm");
+    let ch = confirm_channel(conn).await;
     for body in bodies {
         publish(&ch, "", queue, body.as_bytes()).await;
     }
@@ -92,37 +89,6 @@ async fn assert_quiet(consumer: &mut Consumer, ms: u64) {
 
 fn body(d: &Delivery) -> String {
     String::from_utf8(d.data.clone()).expect("utf8 body")
-}
-
-/// Ready-message count of `queue` via a passive declare on a fresh channel.
-async fn ready_count(conn: &Connection, queue: &str) -> u32 {
-    let ch = conn.create_channel().await.expect("channel");
-    let q = ch
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("passive declare");
-    let _ = ch.close(200, "".into()).await;
-    q.message_count()
-}
-
-/// Waits until `queue` holds `n` ready messages.
-async fn wait_ready(conn: &Connection, queue: &str, n: u32) {
-    let mut last = 0;
-    for _ in 0..200 {
-        last = ready_count(conn, queue).await;
-        if last == n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("queue {queue} has {last} ready messages, wanted {n}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

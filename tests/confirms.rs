@@ -13,209 +13,16 @@ mod common;
 use common::*;
 use futures_lite::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
-    QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueBindOptions,
+    QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use lapin::{BasicProperties, Channel, Confirmation};
 use std::time::{Duration, Instant};
 
-const SHARD_COUNTS: [usize; 2] = [1, 2];
-
-fn external() -> bool {
-    std::env::var("WARREN_TEST_EXTERNAL_URI").is_ok_and(|v| !v.is_empty())
-}
-
-fn skip(test: &str) -> bool {
-    if external() {
-        eprintln!(
-            "{test}: skipped against an external broker (it needs the Warren binary: \
-             test-only environment variables, the admin endpoint, restarts)"
-        );
-    }
-    external()
-}
-
-/// A Warren process started with test-only environment variables, with its
-/// admin endpoint on.
-struct EnvNode {
-    child: Option<Child>,
-    port: u16,
-    admin: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl EnvNode {
-    fn start(shards: usize, dir: &Path, env: &[(&str, &str)]) -> EnvNode {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-            .args(["--bind", "127.0.0.1", "--port", "0", "--admin-port", "0"])
-            .args(["--shards", &shards.to_string(), "--data-dir"])
-            .arg(dir)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn warren");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel::<String>();
-        {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    log.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(line.clone());
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut admin = None;
-        let port = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = rx.recv_timeout(left) else {
-                let _ = child.kill();
-                panic!(
-                    "warren did not start; stderr:\n{}",
-                    log.lock().unwrap().join("\n")
-                );
-            };
-            if let Some(rest) = line.split("admin endpoint on ").nth(1) {
-                admin = rest.split_whitespace().next().map(str::to_string);
-            }
-            if let Some(rest) = line.strip_prefix("warren: listening on ") {
-                let addr = rest.split_whitespace().next().expect("address");
-                break addr
-                    .rsplit_once(':')
-                    .expect("port")
-                    .1
-                    .parse()
-                    .expect("port");
-            }
-        };
-        EnvNode {
-            child: Some(child),
-            port,
-            admin: admin.expect("the broker prints its admin endpoint"),
-            log,
-        }
-    }
-
-    fn uri(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
-    }
-
-    fn log(&self) -> String {
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .join("\n")
-    }
-
-    /// `warren ctl <command>` against this broker.
-    fn ctl(&self, command: &str) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_warren"))
-            .args(["ctl", "--admin", &self.admin, command])
-            .output()
-            .expect("run warren ctl");
-        assert!(
-            out.status.success(),
-            "warren ctl {command} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8")
-    }
-
-    /// Column `column` of the row `row` of a `warren ctl` listing.
-    fn cell(&self, command: &str, row_name: &str, column: &str) -> u64 {
-        let listing = self.ctl(command);
-        // The header is the first tab-separated line (after "Listing …").
-        let header: Vec<&str> = listing
-            .lines()
-            .find(|l| l.contains('\t'))
-            .expect("header")
-            .split('\t')
-            .collect();
-        let i = header
-            .iter()
-            .position(|h| *h == column)
-            .unwrap_or_else(|| panic!("no column {column} in:\n{listing}"));
-        row(&listing, row_name)[i]
-            .parse()
-            .unwrap_or_else(|_| panic!("column {column} of {row_name} is not a number"))
-    }
-
-    /// SIGTERM; asserts a clean exit within 30 s.
-    fn terminate(&mut self) {
-        let mut child = self.child.take().expect("running");
-        let pid = libc::pid_t::try_from(child.id()).expect("pid");
-        // SAFETY: kill(2) on our own child, not yet reaped.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("no exit within 30 s of SIGTERM; stderr:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "exit {status:?}; stderr:\n{}", self.log());
-    }
-}
-
-impl Drop for EnvNode {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("---- warren stderr ----\n{}\n---- end ----", self.log());
-        }
-    }
-}
-
-fn persistent() -> BasicProperties {
-    BasicProperties::default().with_delivery_mode(2)
-}
-
-fn durable() -> QueueDeclareOptions {
-    QueueDeclareOptions {
-        durable: true,
-        ..Default::default()
-    }
-}
-
-/// The last shard: with 2 shards the queue's owner is not the shard the
-/// publisher's connection landed on (most of the time), so confirms cross
-/// the rings.
-fn last_shard(shards: usize) -> Option<usize> {
-    (shards > 1).then_some(shards - 1)
-}
-
-async fn connect(uri: &str) -> Connection {
-    Connection::connect(uri, lapin::ConnectionProperties::default())
-        .await
-        .expect("connect")
-}
-
-async fn confirm_channel(conn: &Connection) -> Channel {
-    let ch = conn.create_channel().await.expect("channel.open");
-    ch.confirm_select(Default::default())
-        .await
-        .expect("confirm.select");
-    ch
-}
+/// Why the tests that need the Warren binary skip against an external broker.
+const NEEDS_WARREN: &str =
+    "it needs the Warren binary (test-only environment variables, the admin endpoint, restarts)";
 
 async fn publish(ch: &Channel, exchange: &str, key: &str, body: &str) -> Confirmation {
     ch.basic_publish(
@@ -229,13 +36,6 @@ async fn publish(ch: &Channel, exchange: &str, key: &str, body: &str) -> Confirm
     .expect("publish")
     .await
     .expect("confirm")
-}
-
-fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("warren-confirms-")
-        .tempdir()
-        .expect("temp dir")
 }
 
 // ---------------------------------------------------------------- tests ----
@@ -337,19 +137,20 @@ async fn every_kind_of_publish_is_acked_in_order() {
 /// `nacked`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_copy_whose_record_was_not_written_is_nacked() {
-    if skip("a_copy_whose_record_was_not_written_is_nacked") {
+    if skip_if_external(NEEDS_WARREN) {
         return;
     }
     for shards in SHARD_COUNTS {
-        let dir = temp_dir();
+        let dir = temp_dir("warren-confirms-");
         let refused = "confirms-refused";
-        let node = EnvNode::start(
+        let node = Broker::start_in_with_env(
             shards,
             dir.path(),
+            &[],
             &[("WARREN_TEST_LOG_REFUSE_ROUTING_KEY", refused)],
         );
         within(async {
-            let conn = connect(&node.uri()).await;
+            let conn = lapin_connect(&node).await;
             let ch = confirm_channel(&conn).await;
             for q in [refused, "confirms-kept"] {
                 ch.queue_declare(
@@ -371,12 +172,14 @@ async fn a_copy_whose_record_was_not_written_is_nacked() {
             let c = publish(&ch, "", "confirms-kept", "kept-2").await;
             assert!(c.is_ack(), "{shards} shards: written copy: {c:?}");
             assert!(
-                node.log().contains("injected append failure"),
-                "the refusal is logged:\n{}",
                 node.log()
+                    .iter()
+                    .any(|l| l.contains("injected append failure")),
+                "the refusal is logged:\n{}",
+                node.log().join("\n")
             );
-            assert_eq!(node.cell("status", "total", "confirmed"), 2);
-            assert_eq!(node.cell("status", "total", "nacked"), 2);
+            assert_eq!(ctl_num(&node, "status", "total", "confirmed"), 2);
+            assert_eq!(ctl_num(&node, "status", "total", "nacked"), 2);
         })
         .await;
     }
@@ -388,20 +191,21 @@ async fn a_copy_whose_record_was_not_written_is_nacked() {
 /// the batch waits; when the confirm comes, the counter has moved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_durable_publish_is_confirmed_only_after_its_fsync() {
-    if skip("a_durable_publish_is_confirmed_only_after_its_fsync") {
+    if skip_if_external(NEEDS_WARREN) {
         return;
     }
     const DELAY_MS: u64 = 600;
     for shards in SHARD_COUNTS {
-        let dir = temp_dir();
-        let node = EnvNode::start(
+        let dir = temp_dir("warren-confirms-");
+        let node = Broker::start_in_with_env(
             shards,
             dir.path(),
+            &[],
             &[("WARREN_TEST_LOG_SYNC_DELAY_MS", &DELAY_MS.to_string())],
         );
         let owner = last_shard(shards).unwrap_or(0).to_string();
         within(async {
-            let conn = connect(&node.uri()).await;
+            let conn = lapin_connect(&node).await;
             let ch = confirm_channel(&conn).await;
             let q = unique_name("confirms-fsync");
             ch.queue_declare(
@@ -413,7 +217,7 @@ async fn a_durable_publish_is_confirmed_only_after_its_fsync() {
             .expect("queue.declare");
             // Let any batch of the declaration finish.
             tokio::time::sleep(Duration::from_millis(2 * DELAY_MS)).await;
-            let before = node.cell("status", &owner, "fsyncs");
+            let before = ctl_num(&node, "status", &owner, "fsyncs");
             let started = Instant::now();
             let confirm = ch
                 .basic_publish(
@@ -432,12 +236,12 @@ async fn a_durable_publish_is_confirmed_only_after_its_fsync() {
                 "{shards} shards: confirmed before its fsync"
             );
             assert_eq!(
-                node.cell("status", &owner, "fsyncs"),
+                ctl_num(&node, "status", &owner, "fsyncs"),
                 before,
                 "{shards} shards: the batch is still waiting"
             );
             let c = confirm.await.expect("confirm task");
-            let after = node.cell("status", &owner, "fsyncs");
+            let after = ctl_num(&node, "status", &owner, "fsyncs");
             assert!(c.is_ack(), "{c:?}");
             assert!(
                 started.elapsed() >= Duration::from_millis(DELAY_MS),
@@ -448,7 +252,7 @@ async fn a_durable_publish_is_confirmed_only_after_its_fsync() {
                 after > before,
                 "{shards} shards: confirmed, but fsyncs went {before} -> {after}"
             );
-            assert!(node.cell("status", "total", "fsyncs") >= after);
+            assert!(ctl_num(&node, "status", "total", "fsyncs") >= after);
         })
         .await;
     }
@@ -460,21 +264,22 @@ async fn a_durable_publish_is_confirmed_only_after_its_fsync() {
 /// the acks' records are still pending when the signal arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_flushes_the_log_and_acked_messages_stay_gone() {
-    if skip("sigterm_flushes_the_log_and_acked_messages_stay_gone") {
+    if skip_if_external(NEEDS_WARREN) {
         return;
     }
     const N: usize = 20;
     const ACKED: usize = 10;
     for shards in SHARD_COUNTS {
-        let dir = temp_dir();
+        let dir = temp_dir("warren-confirms-");
         let q = unique_name("confirms-sigterm");
-        let mut node = EnvNode::start(
+        let mut node = Broker::start_in_with_env(
             shards,
             dir.path(),
+            &[],
             &[("WARREN_TEST_LOG_SYNC_DELAY_MS", "1500")],
         );
         within_secs(60, async {
-            let conn = connect(&node.uri()).await;
+            let conn = lapin_connect(&node).await;
             let ch = confirm_channel(&conn).await;
             ch.queue_declare(
                 q.as_str().into(),
@@ -523,29 +328,18 @@ async fn sigterm_flushes_the_log_and_acked_messages_stay_gone() {
             }
             // The owner has applied the acks.
             let settled = eventually(20, || {
-                node.cell("list_queues", &q, "messages_unacknowledged") == (N - ACKED) as u64
+                ctl_num(&node, "list_queues", &q, "messages_unacknowledged") == (N - ACKED) as u64
             })
             .await;
             assert!(settled, "{shards} shards: acks not applied");
         })
         .await;
-        node.terminate();
+        node.stop();
         drop(node);
-        let node = EnvNode::start(shards, dir.path(), &[]);
+        let node = Broker::start_in(shards, dir.path());
         within(async {
-            let conn = connect(&node.uri()).await;
-            let ch = conn.create_channel().await.expect("channel");
-            let mut got = Vec::new();
-            while let Some(m) = ch
-                .basic_get(q.as_str().into(), BasicGetOptions { no_ack: true })
-                .await
-                .expect("basic.get")
-            {
-                got.push((
-                    String::from_utf8(m.delivery.data).expect("utf-8"),
-                    m.delivery.redelivered,
-                ));
-            }
+            let conn = lapin_connect(&node).await;
+            let got = drain(&conn, &q).await;
             let want: Vec<(String, bool)> = (ACKED..N).map(|i| (format!("m{i}"), true)).collect();
             assert_eq!(
                 got, want,

@@ -11,14 +11,15 @@
 mod common;
 
 use common::{
-    assert_lapin_error, assert_publish_closes_channel, lapin_connect, lapin_placement_args,
-    placements, unique_name, within, Broker, RefusedPublish, SHARD_COUNTS,
+    assert_lapin_error, assert_publish_closes_channel, confirm_channel, lapin_connect,
+    lapin_placement_args, placements, strings, unique_name, within, Broker, RefusedPublish,
+    SHARD_COUNTS,
 };
 use futures_lite::StreamExt;
 use lapin::options::{
-    BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
-    ExchangeBindOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeUnbindOptions,
-    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, ExchangeBindOptions,
+    ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeUnbindOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind};
@@ -200,14 +201,6 @@ impl<'a> Ctx<'a> {
     }
 }
 
-async fn confirm_channel(conn: &Connection) -> Channel {
-    let ch = conn.create_channel().await.expect("channel.open");
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm.select");
-    ch
-}
-
 async fn publish_on(
     ch: &Channel,
     exchange: &str,
@@ -260,10 +253,6 @@ async fn drain(ch: &Channel, queue: &str, expect: usize) -> Vec<String> {
             }
         }
     }
-}
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| (*s).to_string()).collect()
 }
 
 fn table(entries: &[(&str, &str)]) -> FieldTable {

@@ -13,156 +13,52 @@
 mod common;
 
 use common::*;
-use futures_lite::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::{BasicProperties, Confirmation, Connection};
 
 /// Small enough that a few hundred messages page out.
 const BUDGET: &str = "65536";
 
-fn skip_external(what: &str) -> bool {
-    let ext = std::env::var(EXTERNAL_ENV).is_ok_and(|v| !v.is_empty());
-    if ext {
-        eprintln!("skipped: {what} injects faults into a local warren process");
-    }
-    ext
-}
-
-fn body(prefix: &str, i: usize) -> String {
-    format!("{prefix}-{i:06}-{}", "x".repeat(90))
-}
-
-fn bodies(prefix: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| body(prefix, i)).collect()
-}
-
-fn persistent() -> BasicProperties {
-    BasicProperties::default().with_delivery_mode(2)
-}
-
-async fn confirm_channel(conn: &Connection) -> Channel {
-    let ch = conn.create_channel().await.expect("channel.open");
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm.select");
-    ch
-}
-
-async fn declare(ch: &Channel, name: &str, durable: bool, placement: Option<usize>) {
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions {
-            durable,
-            ..Default::default()
-        },
-        lapin_placement_args(placement),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("declare {name}: {e}"));
-}
-
-async fn publish_confirmed(ch: &Channel, queue: &str, bodies: &[String], props: BasicProperties) {
-    let mut confirms = Vec::with_capacity(bodies.len());
-    for b in bodies {
-        let c = ch
-            .basic_publish(
-                "".into(),
-                queue.into(),
-                BasicPublishOptions::default(),
-                b.as_bytes(),
-                props.clone(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("publish {b}: {e}"));
-        confirms.push(c);
-    }
-    for c in confirms {
-        match c.await.expect("confirm") {
-            Confirmation::Ack(None) => {}
-            other => panic!("expected an ack, got {other:?}"),
-        }
-    }
-}
+/// Why these tests skip against an external broker.
+const INJECTS_FAULTS: &str =
+    "it injects faults into a local warren process (test-only environment variables)";
 
 /// The value of `column` in `queue`'s row of `warren ctl list_queues`.
 fn listed(b: &Broker, queue: &str, column: &str) -> String {
-    let out = ctl(b, "list_queues");
-    let header: Vec<&str> = out
-        .lines()
-        .nth(1)
-        .expect("header line")
-        .split('\t')
-        .collect();
-    let i = header
-        .iter()
-        .position(|h| *h == column)
-        .unwrap_or_else(|| panic!("no column {column} in {header:?}"));
-    row(&out, queue)[i].clone()
+    ctl_cell(b, "list_queues", queue, column)
 }
 
 fn listed_num(b: &Broker, queue: &str, column: &str) -> u64 {
-    listed(b, queue, column).parse().expect("a number")
+    ctl_num(b, "list_queues", queue, column)
 }
 
 /// Consumes `n` messages with manual acks (prefetch 50), in arrival order.
 async fn consume(conn: &Connection, queue: &str, n: usize) -> Vec<String> {
-    let ch = conn.create_channel().await.expect("channel.open");
-    ch.basic_qos(50, BasicQosOptions::default())
-        .await
-        .expect("qos");
-    let mut consumer = ch
-        .basic_consume(
-            queue.into(),
-            "faults".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("consume");
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let d = consumer
-            .next()
-            .await
-            .expect("consumer stream ended")
-            .expect("delivery");
-        out.push(String::from_utf8(d.data.clone()).expect("utf-8"));
-        d.ack(BasicAckOptions::default()).await.expect("ack");
-    }
-    let _ = ch.close(200, "".into()).await;
-    out
-}
-
-fn placement_of(shards: usize) -> Option<usize> {
-    // The last shard: with 2 shards, not the leader's.
-    (shards > 1).then_some(shards - 1)
+    bodies_only(consume_acked(conn, queue, n).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_in_read_errors_are_retried_and_nothing_is_lost() {
-    if skip_external("page_in_read_errors_are_retried_and_nothing_is_lost") {
+    if skip_if_external(INJECTS_FAULTS) {
         return;
     }
     for shards in SHARD_COUNTS {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = temp_dir("warren-faults-");
         let b = Broker::start_in_with_env(
             shards,
             dir.path(),
             &["--memory-budget", BUDGET],
             &[("WARREN_TEST_PAGE_IN_FAIL", "4")],
         );
-        let placement = placement_of(shards);
+        let placement = last_shard(shards);
         within(async {
             let conn = lapin_connect(&b).await;
             let ch = confirm_channel(&conn).await;
             for (durable, props) in [(true, persistent()), (false, BasicProperties::default())] {
                 let q = unique_name(&format!("retry-{durable}"));
-                declare(&ch, &q, durable, placement).await;
-                let sent = bodies("r", 3000);
+                declare_queue(&ch, &q, durable, placement).await;
+                let sent = padded_bodies("r", 3000);
                 publish_confirmed(&ch, &q, &sent, props).await;
                 assert!(listed_num(&b, &q, "messages_paged_out") >= 2000, "{q}");
                 let got = consume(&conn, &q, sent.len()).await;
@@ -186,33 +82,33 @@ async fn page_in_read_errors_are_retried_and_nothing_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreadable_paged_messages_stop_the_queue_and_survive_a_restart() {
-    if skip_external("unreadable_paged_messages_stop_the_queue_and_survive_a_restart") {
+    if skip_if_external(INJECTS_FAULTS) {
         return;
     }
     for shards in SHARD_COUNTS {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = temp_dir("warren-faults-");
         let mut b = Broker::start_in_with_env(
             shards,
             dir.path(),
             &["--memory-budget", BUDGET],
             &[("WARREN_TEST_PAGE_IN_FAIL", "all")],
         );
-        let placement = placement_of(shards);
+        let placement = last_shard(shards);
         let durable_q = unique_name("unreadable-durable");
         let transient_q = unique_name("unreadable-transient");
         let other_q = unique_name("unreadable-other");
-        let sent = bodies("d", 3000);
+        let sent = padded_bodies("d", 3000);
         let consumed = within_secs(60, async {
             let conn = lapin_connect(&b).await;
             let ch = confirm_channel(&conn).await;
-            declare(&ch, &durable_q, true, placement).await;
-            declare(&ch, &transient_q, false, placement).await;
-            declare(&ch, &other_q, true, placement).await;
+            declare_queue(&ch, &durable_q, true, placement).await;
+            declare_queue(&ch, &transient_q, false, placement).await;
+            declare_queue(&ch, &other_q, true, placement).await;
             publish_confirmed(&ch, &durable_q, &sent, persistent()).await;
             publish_confirmed(
                 &ch,
                 &transient_q,
-                &bodies("t", 3000),
+                &padded_bodies("t", 3000),
                 BasicProperties::default(),
             )
             .await;
@@ -250,7 +146,7 @@ async fn unreadable_paged_messages_stop_the_queue_and_survive_a_restart() {
                 );
             }
             // Other queues on the same shard keep working.
-            let few = bodies("o", 10);
+            let few = padded_bodies("o", 10);
             publish_confirmed(&ch, &other_q, &few, persistent()).await;
             assert!(consume(&conn, &other_q, few.len()).await == few);
             assert_eq!(listed(&b, &other_q, "state"), "running");
@@ -342,11 +238,11 @@ async fn exchange_exists(conn: &Connection, name: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_changes_that_cannot_be_stored_close_the_connection_with_541() {
-    if skip_external("durable_changes_that_cannot_be_stored_close_the_connection_with_541") {
+    if skip_if_external(INJECTS_FAULTS) {
         return;
     }
     for shards in SHARD_COUNTS {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = temp_dir("warren-faults-");
         // The first definitions write (the generation the first durable
         // change starts) succeeds, every later one fails.
         let mut b = Broker::start_in_with_env(
@@ -355,7 +251,7 @@ async fn durable_changes_that_cannot_be_stored_close_the_connection_with_541() {
             &[],
             &[("WARREN_TEST_DEFINITIONS_FAIL_AFTER", "1")],
         );
-        let placement = placement_of(shards);
+        let placement = last_shard(shards);
         let kept = unique_name("defs-kept");
         let lost = unique_name("defs-lost");
         let lost_x = unique_name("defs-lost-x");
@@ -363,7 +259,7 @@ async fn durable_changes_that_cannot_be_stored_close_the_connection_with_541() {
             let other = lapin_connect(&b).await;
             let a = lapin_connect(&b).await;
             let ch = a.create_channel().await.expect("channel.open");
-            declare(&ch, &kept, true, placement).await;
+            declare_queue(&ch, &kept, true, placement).await;
             // Not stored: no declare-ok, the connection closes.
             let r = ch
                 .queue_declare(
@@ -380,9 +276,9 @@ async fn durable_changes_that_cannot_be_stored_close_the_connection_with_541() {
             assert!(!passive_exists(&other, &lost).await, "{lost} still exists");
             let och = confirm_channel(&other).await;
             let t = unique_name("defs-transient");
-            declare(&och, &t, false, placement).await;
-            publish_confirmed(&och, &t, &bodies("t", 5), BasicProperties::default()).await;
-            assert_eq!(consume(&other, &t, 5).await, bodies("t", 5));
+            declare_queue(&och, &t, false, placement).await;
+            publish_confirmed(&och, &t, &padded_bodies("t", 5), BasicProperties::default()).await;
+            assert_eq!(consume(&other, &t, 5).await, padded_bodies("t", 5));
 
             // A durable binding.
             let c = lapin_connect(&b).await;

@@ -15,16 +15,18 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::BasicProperties as LapinProperties;
-use std::process::Command;
 use std::time::Duration;
+
+/// Why the `warren ctl` tests skip against an external broker.
+const NEEDS_CTL: &str = "it needs a local warren's admin endpoint (`warren ctl`)";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctl_lists_queues_exchanges_bindings_connections_and_counters() {
+    if skip_if_external(NEEDS_CTL) {
+        return;
+    }
     for shards in SHARD_COUNTS {
         let b = Broker::start(shards);
-        if b.is_external() {
-            return;
-        }
         within(async {
             let conn = lapin_connect(&b).await;
             let ch = conn.create_channel().await.expect("channel");
@@ -118,10 +120,7 @@ async fn ctl_lists_queues_exchanges_bindings_connections_and_counters() {
             );
 
             // An unknown command is a usage error, not a crash.
-            let out = Command::new(env!("CARGO_BIN_EXE_warren"))
-                .args(["ctl", "--admin", &admin_addr(&b), "list_nothing"])
-                .output()
-                .expect("run warren ctl");
+            let out = ctl_output(&b, &["list_nothing"]);
             assert_eq!(out.status.code(), Some(2));
             conn.close(200, "".into()).await.expect("close");
         })
@@ -175,34 +174,6 @@ fn raw_connect_blocking_aware(b: &Broker) -> (RawConn, u32) {
     (c, frame_max)
 }
 
-/// Messages ready in `queue`, by a passive declare.
-async fn ready_count(ch: &lapin::Channel, queue: &str) -> u32 {
-    ch.queue_declare(
-        queue.into(),
-        QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("passive declare on a non-publishing connection")
-    .message_count()
-}
-
-/// Waits (bounded) until `queue` holds `n` ready messages.
-async fn wait_ready(ch: &lapin::Channel, queue: &str, n: u32) {
-    let mut last = 0;
-    for _ in 0..250 {
-        last = ready_count(ch, queue).await;
-        if last == n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{queue} holds {last} ready messages, wanted {n}");
-}
-
 /// The alarm that `flags` raise from the start blocks a publisher that
 /// advertises `connection.blocked`: its first publish is taken, then it gets
 /// connection.blocked with `reason` and nothing more is read from it (a
@@ -215,11 +186,13 @@ async fn alarm_blocks_until_ctl_clears_it(
     set_limit: &str,
     value: &str,
 ) {
+    if skip_if_external(
+        "it raises alarms with a local warren's flags and clears them with `warren ctl`",
+    ) {
+        return;
+    }
     for shards in SHARD_COUNTS {
         let b = Broker::start_with_args(shards, flags);
-        if b.is_external() {
-            return;
-        }
         let (mut c, frame_max) = raw_connect_blocking_aware(&b);
         c.channel_open(1);
         let (q, _, _) = c.queue_declare(1, &unique_name("alarm"));
@@ -237,11 +210,11 @@ async fn alarm_blocks_until_ctl_clears_it(
         let (reader, rch) = within(async {
             let reader = lapin_connect(&b).await;
             let rch = reader.create_channel().await.expect("channel");
-            wait_ready(&rch, &q, 1).await;
+            wait_ready(&reader, &q, 1).await;
             // Several alarm samples and reader polls later, still one.
             tokio::time::sleep(Duration::from_millis(600)).await;
             assert_eq!(
-                ready_count(&rch, &q).await,
+                ready_count(&reader, &q).await,
                 1,
                 "a blocked publisher's message was enqueued"
             );
@@ -259,7 +232,7 @@ async fn alarm_blocks_until_ctl_clears_it(
         );
 
         within(async {
-            wait_ready(&rch, &q, 2).await;
+            wait_ready(&reader, &q, 2).await;
             for body in [&b"first"[..], b"second"] {
                 let got = rch
                     .basic_get(q.as_str().into(), BasicGetOptions { no_ack: true })
@@ -310,17 +283,11 @@ async fn disk_alarm_blocks_publishers_until_the_limit_is_lowered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctl_refuses_bad_limits() {
-    let b = Broker::start(1);
-    if b.is_external() {
+    if skip_if_external(NEEDS_CTL) {
         return;
     }
-    let run = |words: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_warren"))
-            .args(["ctl", "--admin", &admin_addr(&b)])
-            .args(words)
-            .output()
-            .expect("run warren ctl")
-    };
+    let b = Broker::start(1);
+    let run = |words: &[&str]| ctl_output(&b, words);
     for words in [
         &["set_disk_free_limit"][..],
         &["set_disk_free_limit", "lots"],
@@ -329,14 +296,7 @@ async fn ctl_refuses_bad_limits() {
         assert_eq!(run(words).status.code(), Some(2), "usage error: {words:?}");
     }
     // The broker checks too, and only POST changes a limit.
-    let http = |request: &str| {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(admin_addr(&b)).expect("connect admin");
-        s.write_all(request.as_bytes()).expect("write");
-        let mut response = String::new();
-        s.read_to_string(&mut response).expect("read");
-        response
-    };
+    let http = |request: &str| admin_request(&admin_addr(&b), request);
     let r = http("POST /set_disk_free_limit/x HTTP/1.0\r\n\r\n");
     assert!(r.starts_with("HTTP/1.0 400"), "{r}");
     let r = http("GET /set_disk_free_limit/1 HTTP/1.0\r\n\r\n");

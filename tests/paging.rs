@@ -11,24 +11,20 @@
 mod common;
 
 use common::*;
-use futures_lite::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::options::{BasicGetOptions, QueuePurgeOptions};
+use lapin::BasicProperties;
 use std::path::Path;
 
 /// Small enough that a few hundred messages page out.
 const BUDGET: &str = "65536";
 
+/// Why these tests skip against an external broker.
+const NEEDS_LOCAL: &str =
+    "it sets a local warren's --memory-budget and reads `warren ctl`, its data dir or its RSS";
+
 /// A broker with the small budget on a data dir that outlives restarts.
 fn paging_broker_on_disk(shards: usize) -> (tempfile::TempDir, Broker) {
-    let dir = tempfile::Builder::new()
-        .prefix("warren-paging-")
-        .tempdir()
-        .expect("temp dir");
+    let dir = temp_dir("warren-paging-");
     let b = Broker::start_in_with(shards, dir.path(), &["--memory-budget", BUDGET]);
     (dir, b)
 }
@@ -41,81 +37,10 @@ fn queue_per_placement(b: &Broker, prefix: &str) -> Vec<(String, Option<usize>)>
         .collect()
 }
 
-fn body(prefix: &str, i: usize) -> String {
-    // ~100 bytes: a few hundred fill the budget.
-    format!("{prefix}-{i:06}-{}", "x".repeat(90))
-}
-
-fn bodies(prefix: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| body(prefix, i)).collect()
-}
-
-fn persistent() -> BasicProperties {
-    BasicProperties::default().with_delivery_mode(2)
-}
-
-async fn confirm_channel(conn: &Connection) -> Channel {
-    let ch = conn.create_channel().await.expect("channel.open");
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm.select");
-    ch
-}
-
-async fn declare(ch: &Channel, name: &str, durable: bool, placement: Option<usize>) {
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions {
-            durable,
-            ..Default::default()
-        },
-        lapin_placement_args(placement),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("declare {name}: {e}"));
-}
-
-/// Publishes every body (pipelined) and waits until all are confirmed.
-async fn publish_confirmed(ch: &Channel, queue: &str, bodies: &[String], props: BasicProperties) {
-    let mut confirms = Vec::with_capacity(bodies.len());
-    for b in bodies {
-        let c = ch
-            .basic_publish(
-                "".into(),
-                queue.into(),
-                BasicPublishOptions::default(),
-                b.as_bytes(),
-                props.clone(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("publish {b}: {e}"));
-        confirms.push(c);
-    }
-    for c in confirms {
-        match c.await.expect("confirm") {
-            Confirmation::Ack(None) => {}
-            other => panic!("expected an ack, got {other:?}"),
-        }
-    }
-}
-
 /// (ready, ready in RAM, paged out) of `queue` from `warren ctl list_queues`.
 fn listed(b: &Broker, queue: &str) -> (u64, u64, u64) {
     let out = ctl(b, "list_queues");
-    let header: Vec<&str> = out
-        .lines()
-        .nth(1)
-        .expect("header line")
-        .split('\t')
-        .collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
-    };
-    let r = row(&out, queue);
-    let num = |name: &str| r[col(name)].parse::<u64>().expect("a number");
+    let num = |column: &str| cell_num(&out, queue, column);
     (
         num("messages_ready"),
         num("messages_ready_ram"),
@@ -126,82 +51,19 @@ fn listed(b: &Broker, queue: &str) -> (u64, u64, u64) {
 /// (paged_out, paged_in) of the `total` row of `warren ctl status` counters.
 fn paged_counters(b: &Broker) -> (u64, u64) {
     let out = ctl(b, "status");
-    let header: Vec<&str> = out
-        .lines()
-        .find(|l| l.starts_with("shard\t"))
-        .expect("counters header")
-        .split('\t')
-        .collect();
-    let total = row(&out, "total");
-    let col = |name: &str| {
-        let i = header.iter().position(|h| *h == name).expect("column");
-        total[i].parse::<u64>().expect("a number")
-    };
-    (col("paged_out"), col("paged_in"))
-}
-
-/// Consumes `n` messages with manual acks (prefetch 50); (body, redelivered).
-async fn consume(conn: &Connection, queue: &str, n: usize) -> Vec<(String, bool)> {
-    let ch = conn.create_channel().await.expect("channel.open");
-    ch.basic_qos(50, BasicQosOptions::default())
-        .await
-        .expect("qos");
-    let mut consumer = ch
-        .basic_consume(
-            queue.into(),
-            "pager".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("consume");
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let d = consumer
-            .next()
-            .await
-            .expect("consumer stream ended")
-            .expect("delivery");
-        out.push((
-            String::from_utf8(d.data.clone()).expect("utf-8"),
-            d.redelivered,
-        ));
-        d.ack(BasicAckOptions::default()).await.expect("ack");
-    }
-    let _ = ch.close(200, "".into()).await;
-    out
-}
-
-/// basic.get (no-ack) until empty.
-async fn drain(conn: &Connection, queue: &str) -> Vec<(String, bool)> {
-    let ch = conn.create_channel().await.expect("channel.open");
-    let mut out = Vec::new();
-    while let Some(m) = ch
-        .basic_get(queue.into(), BasicGetOptions { no_ack: true })
-        .await
-        .expect("basic.get")
-    {
-        out.push((
-            String::from_utf8(m.delivery.data).expect("utf-8"),
-            m.delivery.redelivered,
-        ));
-        assert!(out.len() <= 100_000, "runaway drain");
-    }
-    let _ = ch.close(200, "".into()).await;
-    out
-}
-
-fn fresh(bodies: &[String]) -> Vec<(String, bool)> {
-    bodies.iter().map(|b| (b.clone(), false)).collect()
+    (
+        cell_num(&out, "total", "paged_out"),
+        cell_num(&out, "total", "paged_in"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_over_budget_pages_out_and_comes_back_in_order() {
+    if skip_if_external(NEEDS_LOCAL) {
+        return;
+    }
     for shards in SHARD_COUNTS {
         let b = Broker::start_with_args(shards, &["--memory-budget", BUDGET]);
-        if b.is_external() {
-            return;
-        }
         for placement in placements(&b) {
             within(async {
                 let conn = lapin_connect(&b).await;
@@ -211,16 +73,16 @@ async fn a_backlog_over_budget_pages_out_and_comes_back_in_order() {
                 for (durable, props) in [(false, BasicProperties::default()), (true, persistent())]
                 {
                     let q = unique_name(&format!("page-{durable}-{placement:?}"));
-                    declare(&ch, &q, durable, placement).await;
-                    let sent = bodies("a", 3000);
+                    declare_queue(&ch, &q, durable, placement).await;
+                    let sent = padded_bodies("a", 3000);
                     publish_confirmed(&ch, &q, &sent, props.clone()).await;
                     let (ready, ram, paged) = listed(&b, &q);
                     assert_eq!(ready, 3000, "{q}");
                     assert_eq!(ram + paged, 3000, "{q}");
                     assert!(paged >= 2000, "{q}: only {paged} of 3000 paged out");
                     // Consumers get everything, in order, while more arrives.
-                    let more = bodies("b", 1000);
-                    let (got, ()) = tokio::join!(consume(&conn, &q, 4000), async {
+                    let more = padded_bodies("b", 1000);
+                    let (got, ()) = tokio::join!(consume_acked(&conn, &q, 4000), async {
                         publish_confirmed(&ch, &q, &more, props.clone()).await
                     });
                     let mut want = fresh(&sent);
@@ -233,7 +95,7 @@ async fn a_backlog_over_budget_pages_out_and_comes_back_in_order() {
                     assert!(out >= 2000, "paged_out {out}");
                     assert_eq!(out, back, "paged_out vs paged_in");
                     // Fully drained: new messages live in memory again.
-                    publish_confirmed(&ch, &q, &bodies("c", 3), props.clone()).await;
+                    publish_confirmed(&ch, &q, &padded_bodies("c", 3), props.clone()).await;
                     assert_eq!(listed(&b, &q), (3, 3, 0), "{q}");
                 }
             })
@@ -244,18 +106,18 @@ async fn a_backlog_over_budget_pages_out_and_comes_back_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_get_reads_paged_messages_back() {
+    if skip_if_external(NEEDS_LOCAL) {
+        return;
+    }
     for shards in SHARD_COUNTS {
         let b = Broker::start_with_args(shards, &["--memory-budget", BUDGET]);
-        if b.is_external() {
-            return;
-        }
         for placement in placements(&b) {
             within(async {
                 let conn = lapin_connect(&b).await;
                 let ch = confirm_channel(&conn).await;
                 let q = unique_name(&format!("get-{placement:?}"));
-                declare(&ch, &q, false, placement).await;
-                let sent = bodies("g", 2500);
+                declare_queue(&ch, &q, false, placement).await;
+                let sent = padded_bodies("g", 2500);
                 publish_confirmed(&ch, &q, &sent, BasicProperties::default()).await;
                 assert!(listed(&b, &q).2 > 0, "nothing paged out");
                 assert_eq!(drain(&conn, &q).await, fresh(&sent));
@@ -267,24 +129,29 @@ async fn basic_get_reads_paged_messages_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paged_persistent_messages_survive_restarts_transient_ones_do_not() {
+    if skip_if_external(NEEDS_LOCAL) {
+        return;
+    }
     for shards in SHARD_COUNTS {
         for kill in [false, true] {
             let (dir, mut b) = paging_broker_on_disk(shards);
-            if b.is_external() {
-                return;
-            }
             let queues = queue_per_placement(&b, "keep");
-            let kept = bodies("p", 2000);
+            let kept = padded_bodies("p", 2000);
             within(async {
                 let conn = lapin_connect(&b).await;
                 let ch = confirm_channel(&conn).await;
                 for (q, p) in &queues {
-                    declare(&ch, q, true, *p).await;
+                    declare_queue(&ch, q, true, *p).await;
                     // Interleave transient messages that must not survive.
                     for chunk in kept.chunks(500) {
                         publish_confirmed(&ch, q, chunk, persistent()).await;
-                        publish_confirmed(&ch, q, &bodies("t", 100), BasicProperties::default())
-                            .await;
+                        publish_confirmed(
+                            &ch,
+                            q,
+                            &padded_bodies("t", 100),
+                            BasicProperties::default(),
+                        )
+                        .await;
                     }
                     assert!(listed(&b, q).2 > 1000, "{q}: not paged");
                     // Take 30 without acking: they come back redelivered.
@@ -299,7 +166,7 @@ async fn paged_persistent_messages_survive_restarts_transient_ones_do_not() {
                     }
                     // The next confirmed persistent publish on this shard makes
                     // the delivered records durable (same log, appended before).
-                    publish_confirmed(&ch, q, &bodies("z", 1), persistent()).await;
+                    publish_confirmed(&ch, q, &padded_bodies("z", 1), persistent()).await;
                 }
             })
             .await;
@@ -317,9 +184,9 @@ async fn paged_persistent_messages_survive_restarts_transient_ones_do_not() {
                     for w in &mut want[..30] {
                         w.1 = true;
                     }
-                    want.push((body("z", 0), false));
+                    want.push((padded_body("z", 0), false));
                     assert_eq!(listed(&b, q).0, want.len() as u64, "{q} kill={kill}");
-                    let got = consume(&conn, q, want.len()).await;
+                    let got = consume_acked(&conn, q, want.len()).await;
                     assert!(
                         got == want,
                         "{q} kill={kill}: order, content or flags differ"
@@ -333,18 +200,18 @@ async fn paged_persistent_messages_survive_restarts_transient_ones_do_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_drops_paged_messages_for_good() {
+    if skip_if_external(NEEDS_LOCAL) {
+        return;
+    }
     for shards in SHARD_COUNTS {
         let (dir, mut b) = paging_broker_on_disk(shards);
-        if b.is_external() {
-            return;
-        }
         let queues = queue_per_placement(&b, "purge");
         within(async {
             let conn = lapin_connect(&b).await;
             let ch = confirm_channel(&conn).await;
             for (q, p) in &queues {
-                declare(&ch, q, true, *p).await;
-                publish_confirmed(&ch, q, &bodies("x", 2000), persistent()).await;
+                declare_queue(&ch, q, true, *p).await;
+                publish_confirmed(&ch, q, &padded_bodies("x", 2000), persistent()).await;
                 assert!(listed(&b, q).2 > 0);
                 let n = ch
                     .queue_purge(q.as_str().into(), QueuePurgeOptions::default())
@@ -353,7 +220,7 @@ async fn purge_drops_paged_messages_for_good() {
                 assert_eq!(n, 2000);
                 assert_eq!(listed(&b, q), (0, 0, 0));
                 // A confirmed publish after the purge makes its record durable.
-                publish_confirmed(&ch, q, &bodies("after", 1), persistent()).await;
+                publish_confirmed(&ch, q, &padded_bodies("after", 1), persistent()).await;
             }
         })
         .await;
@@ -362,7 +229,11 @@ async fn purge_drops_paged_messages_for_good() {
         within(async {
             let conn = lapin_connect(&b).await;
             for (q, _) in &queues {
-                assert_eq!(drain(&conn, q).await, fresh(&bodies("after", 1)), "{q}");
+                assert_eq!(
+                    drain(&conn, q).await,
+                    fresh(&padded_bodies("after", 1)),
+                    "{q}"
+                );
             }
         })
         .await;
@@ -389,20 +260,17 @@ fn segment_count(dir: &Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_of_consumed_paged_messages_are_deleted() {
-    let dir = tempfile::Builder::new()
-        .prefix("warren-paging-")
-        .tempdir()
-        .expect("temp dir");
-    let b = Broker::start_in_with(1, dir.path(), &["--memory-budget", "1048576"]);
-    if b.is_external() {
+    if skip_if_external(NEEDS_LOCAL) {
         return;
     }
+    let dir = temp_dir("warren-paging-");
+    let b = Broker::start_in_with(1, dir.path(), &["--memory-budget", "1048576"]);
     let before = segment_count(dir.path());
     within_secs(120, async {
         let conn = lapin_connect(&b).await;
         let ch = confirm_channel(&conn).await;
         let q = unique_name("roll");
-        declare(&ch, &q, false, None).await;
+        declare_queue(&ch, &q, false, None).await;
         // 96 MiB of transient messages: more than one 64 MiB segment.
         let big = "y".repeat(256 << 10);
         let sent: Vec<String> = (0..384).map(|i| format!("{i:04}{big}")).collect();
@@ -411,7 +279,7 @@ async fn segments_of_consumed_paged_messages_are_deleted() {
         }
         assert!(listed(&b, &q).2 > 300, "not paged");
         assert!(segment_count(dir.path()) > before, "no segment rolled");
-        let got = consume(&conn, &q, sent.len()).await;
+        let got = consume_acked(&conn, &q, sent.len()).await;
         assert!(got == fresh(&sent), "order or content differs");
         let gone = eventually(30, || segment_count(dir.path()) <= before).await;
         assert!(
@@ -439,19 +307,22 @@ fn rss(pid: u32) -> u64 {
 async fn a_large_backlog_keeps_memory_small() {
     // The default budget. Held in memory, 200 000 messages of 100 bytes
     // would take over 100 MB (about 550 bytes each); paged, RSS stays small.
-    let b = Broker::start(1);
-    let Some(pid) = b.pid() else {
+    if skip_if_external(NEEDS_LOCAL) {
         return;
-    };
+    }
+    let b = Broker::start(1);
+    let pid = b.pid().expect("a local broker has a pid");
     let n = 200_000usize;
     within_secs(120, async {
         let conn = lapin_connect(&b).await;
         let ch = confirm_channel(&conn).await;
         let q = unique_name("backlog");
-        declare(&ch, &q, false, None).await;
+        declare_queue(&ch, &q, false, None).await;
         let mut i = 0;
         while i < n {
-            let chunk: Vec<String> = (i..(i + 5000).min(n)).map(|j| body("m", j)).collect();
+            let chunk: Vec<String> = (i..(i + 5000).min(n))
+                .map(|j| padded_body("m", j))
+                .collect();
             publish_confirmed(&ch, &q, &chunk, BasicProperties::default()).await;
             i += chunk.len();
         }
@@ -472,7 +343,10 @@ async fn a_large_backlog_keeps_memory_small() {
                 .await
                 .expect("basic.get")
                 .expect("a message");
-            assert_eq!(String::from_utf8(m.delivery.data).unwrap(), body("m", j));
+            assert_eq!(
+                String::from_utf8(m.delivery.data).unwrap(),
+                padded_body("m", j)
+            );
         }
         let purged = ch2
             .queue_purge(q.as_str().into(), QueuePurgeOptions::default())

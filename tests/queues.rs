@@ -14,20 +14,6 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection};
 
-fn passive() -> QueueDeclareOptions {
-    QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    }
-}
-
-fn durable() -> QueueDeclareOptions {
-    QueueDeclareOptions {
-        durable: true,
-        ..Default::default()
-    }
-}
-
 async fn publish(ch: &Channel, queue: &str, body: &[u8]) {
     ch.basic_publish(
         "".into(),
@@ -41,11 +27,8 @@ async fn publish(ch: &Channel, queue: &str, body: &[u8]) {
 }
 
 /// Publishes `n` messages with confirms so they are all enqueued on return.
-async fn publish_confirmed(conn: &Connection, queue: &str, n: usize) {
-    let ch = conn.create_channel().await.expect("channel");
-    ch.confirm_select(Default::default())
-        .await
-        .expect("confirm");
+async fn publish_n_confirmed(conn: &Connection, queue: &str, n: usize) {
+    let ch = confirm_channel(conn).await;
     for i in 0..n {
         let c = ch
             .basic_publish(
@@ -130,7 +113,7 @@ async fn declare_flags_and_counts() {
                 )
                 .await
                 .expect("declare");
-                publish_confirmed(&conn, &name, 3).await;
+                publish_n_confirmed(&conn, &name, 3).await;
                 let q = ch
                     .queue_declare(name.as_str().into(), passive(), FieldTable::default())
                     .await
@@ -201,7 +184,7 @@ async fn server_named_queues() {
             }
             assert_ne!(q1.name(), q2.name());
             // The generated name is a real queue: publish + passive see it.
-            publish_confirmed(&conn, q1.name().as_str(), 2).await;
+            publish_n_confirmed(&conn, q1.name().as_str(), 2).await;
             let p = peek(&conn, q1.name().as_str()).await.expect("passive");
             assert_eq!(p.message_count(), 2);
 
@@ -237,7 +220,7 @@ async fn redeclare_is_idempotent() {
                     .expect("declare");
                 assert_eq!(q.name().as_str(), name);
             }
-            publish_confirmed(&conn, &name, 1).await;
+            publish_n_confirmed(&conn, &name, 1).await;
             let q = ch
                 .queue_declare(name.as_str().into(), durable(), args.clone())
                 .await
@@ -434,7 +417,7 @@ async fn quorum_queues() {
                 .await
                 .expect("declare quorum");
             assert_eq!((q.message_count(), q.consumer_count()), (0, 0));
-            publish_confirmed(&conn, &name, 2).await;
+            publish_n_confirmed(&conn, &name, 2).await;
             let got = ch
                 .basic_get(name.as_str().into(), Default::default())
                 .await
@@ -539,7 +522,7 @@ async fn delete_and_purge() {
                 )
                 .await
                 .expect("declare");
-                publish_confirmed(&conn, &name, 4).await;
+                publish_n_confirmed(&conn, &name, 4).await;
 
                 // if-empty on a non-empty queue
                 let r = ch
@@ -615,7 +598,7 @@ async fn delete_and_purge() {
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
                 assert_eq!(count, 1);
-                publish_confirmed(&conn, &name, 2).await;
+                publish_n_confirmed(&conn, &name, 2).await;
 
                 // A plain delete returns the message count, then it is gone.
                 let n = ch
@@ -714,7 +697,7 @@ async fn auto_delete_queue_disappears_after_last_consumer() {
                 .await
                 .expect("declare");
                 // No consumer yet: it stays.
-                publish_confirmed(&conn, &name, 1).await;
+                publish_n_confirmed(&conn, &name, 1).await;
                 assert_eq!(peek(&conn, &name).await.expect("exists").message_count(), 1);
                 // Consumers are kept alive: lapin cancels a consumer on drop.
                 let mut consumers = Vec::new();

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Broker, SHARD_COUNTS};
+use common::{strings, Broker, SHARD_COUNTS};
 use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use std::io::{BufRead, BufReader};
@@ -336,10 +336,6 @@ fn assert_received(subscribers: &[(&Script, Vec<String>)], prefix: &str) {
     for (s, expected) in subscribers {
         assert_eq!(&s.prefixed(prefix), expected, "`{}` received", s.label);
     }
-}
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| (*s).to_string()).collect()
 }
 
 // ------------------------------------------------------------ tutorial 1 ----

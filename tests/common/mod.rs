@@ -2,8 +2,13 @@
 //! at an external broker named by `WARREN_TEST_EXTERNAL_URI`, to check the
 //! tests themselves against real RabbitMQ), connects lapin and amqprs clients,
 //! and offers small helpers (unique names, timeouts, error inspection,
-//! queue-placement arguments). `raw` is a minimal hand-rolled AMQP client for
-//! tests that need byte-level control of the socket.
+//! queue-placement arguments, `warren ctl` listings, and the lapin helpers
+//! several test files share: confirm channels, confirmed publishes, drains,
+//! ready counts). `raw` is a minimal hand-rolled AMQP client for tests that
+//! need byte-level control of the socket.
+//!
+//! A test (or a part of one) that cannot run against an external broker
+//! starts with `if skip_if_external("why") { return; }`, which says so.
 
 #![allow(dead_code)]
 
@@ -12,7 +17,7 @@ pub mod raw;
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -54,10 +59,7 @@ impl Broker {
         if let Some(b) = Broker::external(shards) {
             return b;
         }
-        let dir = tempfile::Builder::new()
-            .prefix("warren-test-")
-            .tempdir()
-            .expect("create temp data dir");
+        let dir = temp_dir("warren-test-");
         let path = dir.path().to_path_buf();
         let mut b = Broker::spawn(shards, &path);
         b._data_dir = Some(dir);
@@ -70,10 +72,7 @@ impl Broker {
         if let Some(b) = Broker::external(shards) {
             return b;
         }
-        let dir = tempfile::Builder::new()
-            .prefix("warren-test-")
-            .tempdir()
-            .expect("create temp data dir");
+        let dir = temp_dir("warren-test-");
         let path = dir.path().to_path_buf();
         let mut b = Broker::spawn_with(shards, &path, extra);
         b._data_dir = Some(dir);
@@ -133,22 +132,65 @@ impl Broker {
         Broker::spawn_with_env(shards, data_dir, extra, &[])
     }
 
-    fn spawn_with_env(
-        shards: usize,
-        data_dir: &Path,
-        extra: &[&str],
-        env: &[(&str, &str)],
-    ) -> Broker {
+    /// The broker command line every test start uses: loopback, a free
+    /// port (and so a free admin port), `data_dir`, `shards`, then `extra`;
+    /// `env` added to the environment; stdin and stdout closed, stderr piped.
+    fn command(shards: usize, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Command {
         assert!(shards >= 1, "a broker needs at least one shard");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-            .args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_warren"));
+        cmd.args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
             .arg(data_dir)
             .args(["--shards", &shards.to_string()])
             .args(extra)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Runs the broker as [`Broker::start_in_with`] would, for a start that
+    /// must fail: waits up to `secs` for the process to exit on its own
+    /// (panics, after SIGKILL, if it keeps running) and returns its exit
+    /// status and everything it wrote to stderr. Never external.
+    pub fn run_to_exit(
+        shards: usize,
+        data_dir: &Path,
+        extra: &[&str],
+        secs: u64,
+    ) -> (ExitStatus, String) {
+        let mut child = Broker::command(shards, data_dir, extra, &[])
+            .spawn()
+            .expect("spawn the warren binary");
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for warren") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "warren (--shards {shards} {extra:?} on {}) kept running for {secs} s; \
+                     it was expected to refuse to start",
+                    data_dir.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("piped stderr"), &mut stderr)
+            .expect("read stderr");
+        (status, stderr)
+    }
+
+    fn spawn_with_env(
+        shards: usize,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Broker {
+        let mut child = Broker::command(shards, data_dir, extra, env)
             .spawn()
             .expect("spawn the warren binary");
         let stderr = child.stderr.take().expect("piped stderr");
@@ -280,6 +322,24 @@ impl Broker {
         let _ = self.signal_and_wait(libc::SIGKILL);
     }
 
+    /// Waits up to `secs` for the process to exit on its own (a test crash
+    /// point, say) and returns its status; None if it is still running then
+    /// (or there is no process: external, or already stopped).
+    pub fn wait_exit(&mut self, secs: u64) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends `sig` and waits for exit; returns None if there is no child.
     /// Panics (after SIGKILL) if it does not exit in time.
     fn signal_and_wait(&mut self, sig: libc::c_int) -> Option<ExitStatus> {
@@ -347,6 +407,37 @@ fn parse_host_port(uri: &str) -> (String, u16) {
         ),
         None => (hostport.to_string(), 5672),
     }
+}
+
+/// Whether the tests run against an external broker ([`EXTERNAL_ENV`]).
+pub fn external() -> bool {
+    std::env::var(EXTERNAL_ENV).is_ok_and(|v| !v.is_empty())
+}
+
+/// True against an external broker, after saying on stderr that (and why)
+/// the test, or the part of it the caller guards, is skipped:
+/// `<test>: skipped against an external broker: <why>`. Use it as
+/// `if skip_if_external("why") { return; }` (or `continue`).
+pub fn skip_if_external(why: &str) -> bool {
+    if !external() {
+        return false;
+    }
+    // libtest runs each test on a thread named after it.
+    match std::thread::current().name() {
+        Some(test) if test != "main" => {
+            eprintln!("{test}: skipped against an external broker: {why}")
+        }
+        _ => eprintln!("skipped against an external broker: {why}"),
+    }
+    true
+}
+
+/// A fresh temporary directory named `<prefix>…`, removed when dropped.
+pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("create temp dir")
 }
 
 /// A name no other test (or earlier run against an external broker) uses.
@@ -444,6 +535,200 @@ pub fn placements(b: &Broker) -> Vec<Option<usize>> {
     } else {
         (0..b.shards()).map(Some).collect()
     }
+}
+
+/// The last shard (None with one): with several shards, a queue placed
+/// there is not on the shard of the leader, and usually not on the one a
+/// connection lands on, so its traffic crosses shards.
+pub fn last_shard(shards: usize) -> Option<usize> {
+    (shards > 1).then_some(shards - 1)
+}
+
+/// Owned copies of `v`.
+pub fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_string()).collect()
+}
+
+/// Delivery mode 2.
+pub fn persistent() -> lapin::BasicProperties {
+    lapin::BasicProperties::default().with_delivery_mode(2)
+}
+
+/// queue.declare options with `durable` set.
+pub fn durable() -> lapin::options::QueueDeclareOptions {
+    lapin::options::QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    }
+}
+
+/// queue.declare options with `passive` set.
+pub fn passive() -> lapin::options::QueueDeclareOptions {
+    lapin::options::QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    }
+}
+
+/// Message `i` of a numbered series: `<prefix>-<i, six digits>-` and 90
+/// `x`, about 100 bytes (a few hundred fill a 64 KiB memory budget).
+pub fn padded_body(prefix: &str, i: usize) -> String {
+    format!("{prefix}-{i:06}-{}", "x".repeat(90))
+}
+
+/// Messages `0..n` of the [`padded_body`] series.
+pub fn padded_bodies(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| padded_body(prefix, i)).collect()
+}
+
+/// `(body, false)` for each body: never delivered before.
+pub fn fresh(bodies: &[String]) -> Vec<(String, bool)> {
+    bodies.iter().map(|b| (b.clone(), false)).collect()
+}
+
+/// The bodies of `(body, redelivered)` pairs.
+pub fn bodies_only(got: Vec<(String, bool)>) -> Vec<String> {
+    got.into_iter().map(|(body, _)| body).collect()
+}
+
+/// A new channel in confirm mode.
+pub async fn confirm_channel(conn: &lapin::Connection) -> lapin::Channel {
+    let ch = conn.create_channel().await.expect("channel.open");
+    ch.confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await
+        .expect("confirm.select");
+    ch
+}
+
+/// Declares queue `name` (durable or not) with the placement argument.
+pub async fn declare_queue(
+    ch: &lapin::Channel,
+    name: &str,
+    durable: bool,
+    placement: Option<usize>,
+) {
+    ch.queue_declare(
+        name.into(),
+        lapin::options::QueueDeclareOptions {
+            durable,
+            ..Default::default()
+        },
+        lapin_placement_args(placement),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("declare {name}: {e}"));
+}
+
+/// Publishes every body to `queue` through the default exchange on `ch` (a
+/// confirm channel), pipelined, and asserts each was acked (and not
+/// returned).
+pub async fn publish_confirmed(
+    ch: &lapin::Channel,
+    queue: &str,
+    bodies: &[String],
+    props: lapin::BasicProperties,
+) {
+    let mut confirms = Vec::with_capacity(bodies.len());
+    for b in bodies {
+        let c = ch
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                lapin::options::BasicPublishOptions::default(),
+                b.as_bytes(),
+                props.clone(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("publish {b}: {e}"));
+        confirms.push(c);
+    }
+    for c in confirms {
+        match c.await.expect("confirm") {
+            lapin::Confirmation::Ack(None) => {}
+            other => panic!("expected an ack, got {other:?}"),
+        }
+    }
+}
+
+/// Takes every ready message of `queue` with basic.get (no-ack) on a fresh
+/// channel: `(body, redelivered)` in queue order.
+pub async fn drain(conn: &lapin::Connection, queue: &str) -> Vec<(String, bool)> {
+    let ch = conn.create_channel().await.expect("channel.open");
+    let mut out = Vec::new();
+    while let Some(m) = ch
+        .basic_get(
+            queue.into(),
+            lapin::options::BasicGetOptions { no_ack: true },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("basic.get {queue}: {e}"))
+    {
+        let body = String::from_utf8(m.delivery.data).expect("utf-8 body");
+        out.push((body, m.delivery.redelivered));
+        assert!(out.len() <= 1_000_000, "runaway drain of {queue}");
+    }
+    let _ = ch.close(200, "".into()).await;
+    out
+}
+
+/// Consumes `n` messages of `queue` on a fresh channel with manual acks
+/// (prefetch 50), acking each: `(body, redelivered)` in arrival order.
+pub async fn consume_acked(conn: &lapin::Connection, queue: &str, n: usize) -> Vec<(String, bool)> {
+    use futures_lite::StreamExt;
+    let ch = conn.create_channel().await.expect("channel.open");
+    ch.basic_qos(50, lapin::options::BasicQosOptions::default())
+        .await
+        .expect("qos");
+    let mut consumer = ch
+        .basic_consume(
+            queue.into(),
+            "consume-acked".into(),
+            lapin::options::BasicConsumeOptions::default(),
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let d = consumer
+            .next()
+            .await
+            .expect("consumer stream ended")
+            .expect("delivery");
+        out.push((
+            String::from_utf8(d.data.clone()).expect("utf-8"),
+            d.redelivered,
+        ));
+        d.ack(lapin::options::BasicAckOptions::default())
+            .await
+            .expect("ack");
+    }
+    let _ = ch.close(200, "".into()).await;
+    out
+}
+
+/// Ready-message count of `queue` via a passive declare on a fresh channel.
+pub async fn ready_count(conn: &lapin::Connection, queue: &str) -> u32 {
+    let ch = conn.create_channel().await.expect("channel.open");
+    let q = ch
+        .queue_declare(queue.into(), passive(), lapin::types::FieldTable::default())
+        .await
+        .unwrap_or_else(|e| panic!("passive declare of {queue}: {e}"));
+    let _ = ch.close(200, "".into()).await;
+    q.message_count()
+}
+
+/// Waits (about 5 s at most) until `queue` holds exactly `n` ready messages.
+pub async fn wait_ready(conn: &lapin::Connection, queue: &str, n: u32) {
+    let mut last = u32::MAX;
+    for _ in 0..250 {
+        last = ready_count(conn, queue).await;
+        if last == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("queue {queue} holds {last} ready messages, wanted {n}");
 }
 
 // --------------------------------------------------------------- amqprs ----
@@ -569,17 +854,68 @@ pub fn ctl(b: &Broker, command: &str) -> String {
 /// succeeds, returns what it printed.
 #[allow(dead_code)]
 pub fn ctl_with(b: &Broker, words: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["ctl", "--admin", &admin_addr(b)])
-        .args(words)
-        .output()
-        .expect("run warren ctl");
+    let out = ctl_output(b, words);
     assert!(
         out.status.success(),
         "warren ctl {words:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Runs the real `warren ctl <words…>` against the broker, whatever its
+/// exit status (for usage errors).
+pub fn ctl_output(b: &Broker, words: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["ctl", "--admin", &admin_addr(b)])
+        .args(words)
+        .output()
+        .expect("run warren ctl")
+}
+
+/// The value in column `column` (named in the header, the first
+/// tab-separated line) of the row `row_name` of a `warren ctl` listing.
+pub fn cell(listing: &str, row_name: &str, column: &str) -> String {
+    let header: Vec<&str> = listing
+        .lines()
+        .find(|l| l.contains('\t'))
+        .unwrap_or_else(|| panic!("no header line in:\n{listing}"))
+        .split('\t')
+        .collect();
+    let i = header
+        .iter()
+        .position(|h| *h == column)
+        .unwrap_or_else(|| panic!("no column {column} in {header:?}"));
+    row(listing, row_name)[i].clone()
+}
+
+/// [`cell`] as a number.
+pub fn cell_num(listing: &str, row_name: &str, column: &str) -> u64 {
+    let v = cell(listing, row_name, column);
+    v.parse()
+        .unwrap_or_else(|_| panic!("column {column} of {row_name} is not a number: {v:?}"))
+}
+
+/// Column `column` of row `row_name` of `warren ctl <command>` now.
+pub fn ctl_cell(b: &Broker, command: &str, row_name: &str, column: &str) -> String {
+    cell(&ctl(b, command), row_name, column)
+}
+
+/// [`ctl_cell`] as a number.
+pub fn ctl_num(b: &Broker, command: &str, row_name: &str, column: &str) -> u64 {
+    cell_num(&ctl(b, command), row_name, column)
+}
+
+/// Sends one plain HTTP/1.0 `request` to the admin endpoint at `admin`
+/// (`host:port`) and returns the whole response (reads time out after 20 s).
+pub fn admin_request(admin: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(admin).expect("connect to the admin endpoint");
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok();
+    s.write_all(request.as_bytes()).expect("send request");
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("read response");
+    response
 }
 
 /// The row of a tab-separated listing whose first column is `name`.
