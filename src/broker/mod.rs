@@ -3,6 +3,7 @@
 //! can be unit-tested and benchmarked alone.
 
 pub mod binding;
+pub mod dead_letter;
 pub mod error;
 pub mod exchange;
 pub mod message;
