@@ -6,7 +6,7 @@
 //! 0; the unwritten rest of a preallocated segment reads as zeroes, which the
 //! scanner takes as the clean end of the segment. A segment whose scan stops
 //! on a torn or corrupt record is truncated to its valid prefix by the log
-//! (see `log.rs`), so the next scan ends cleanly at EOF there.
+//! (see `log/recovery.rs`), so the next scan ends cleanly at EOF there.
 //!
 //! Writes use O_DIRECT (`DmaFile`); reads use buffered I/O (`BufferedFile`,
 //! still io_uring): on this kernel glommio 0.9's DMA reads (READ_FIXED) fail

@@ -1,0 +1,164 @@
+//! What one run is: `Config` (every flag, resolved), the `Mode` it
+//! measures, the `ExchangeKind` producers publish to, and the defaults.
+
+use std::path::PathBuf;
+
+use crate::uri::{AmqpUri, DEFAULT_URI};
+
+/// Which exchange producers publish to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExchangeKind {
+    /// The default exchange: routing key = queue name.
+    Default,
+    Direct,
+    Fanout,
+    Topic,
+}
+
+impl ExchangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExchangeKind::Default => "default",
+            ExchangeKind::Direct => "direct",
+            ExchangeKind::Fanout => "fanout",
+            ExchangeKind::Topic => "topic",
+        }
+    }
+}
+
+/// What a run measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Producers and consumers at once: rates and latencies.
+    Throughput,
+    /// Publish `backlog` messages with no consumer, then drain them.
+    Backlog,
+    /// Open `connections` idle connections: broker RSS per connection.
+    IdleConnections,
+    /// Declare `queues` queues: broker RSS per queue.
+    Queues,
+    /// Publish `backlog` messages (for a restart test) and exit, leaving
+    /// them queued.
+    Fill,
+    /// Wait for a restarting broker to accept connections and to report
+    /// `expect` ready messages, then drain them.
+    RecoverWait,
+}
+
+impl Mode {
+    pub(super) fn parse(s: &str) -> Result<Mode, String> {
+        Ok(match s {
+            "throughput" => Mode::Throughput,
+            "backlog" => Mode::Backlog,
+            "idle-connections" => Mode::IdleConnections,
+            "queues" => Mode::Queues,
+            "fill" => Mode::Fill,
+            "recover-wait" => Mode::RecoverWait,
+            _ => {
+                return Err(format!(
+                    "--mode {s:?}: expected throughput, backlog, idle-connections, queues, \
+                     fill or recover-wait"
+                ))
+            }
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Throughput => "throughput",
+            Mode::Backlog => "backlog",
+            Mode::IdleConnections => "idle-connections",
+            Mode::Queues => "queues",
+            Mode::Fill => "fill",
+            Mode::RecoverWait => "recover-wait",
+        }
+    }
+}
+
+/// One benchmark run, fully specified.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub uri: AmqpUri,
+    pub mode: Mode,
+    pub scenario: Option<String>,
+    pub producers: usize,
+    pub consumers: usize,
+    /// Body size in bytes (at least 8: the timestamp).
+    pub size: usize,
+    /// Messages per second per producer; 0 = unlimited.
+    pub rate: u64,
+    /// Run length; `None` = until `pmessages` are sent.
+    pub time_s: Option<f64>,
+    /// Messages per producer; 0 = no count limit.
+    pub pmessages: u64,
+    /// Unconfirmed messages allowed per producer channel; 0 = no confirms.
+    pub confirm: u32,
+    pub persistent: bool,
+    /// Consumer prefetch (basic.qos); 0 = unlimited.
+    pub qos: u16,
+    /// Ack every N deliveries with multiple=true; 0 or 1 = ack each one.
+    pub multi_ack_every: u32,
+    pub autoack: bool,
+    pub queues: usize,
+    pub exchange: ExchangeKind,
+    pub routing_key: Option<String>,
+    /// Number of queues bound to one fanout exchange; 0 = not a fanout run.
+    pub fanout: usize,
+    /// Idle connections to open (idle-connections mode).
+    pub connections: usize,
+    pub channels_per_connection: usize,
+    pub queue_prefix: String,
+    pub json: Option<PathBuf>,
+    pub broker_pid: Option<u32>,
+    /// Messages to publish then drain (backlog mode).
+    pub backlog: u64,
+    /// No per-second progress lines.
+    pub quiet: bool,
+    /// Ready messages to wait for (recover-wait mode).
+    pub expect: u64,
+    /// When the broker process was started (ns since the Unix epoch), the
+    /// origin of recover-wait's timings; `None` = when loadgen started.
+    pub since_unix_ns: Option<u64>,
+    /// Write the report in the line format that `loadgen merge` reads.
+    pub save: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            uri: AmqpUri::parse(DEFAULT_URI).expect("default URI parses"),
+            mode: Mode::Throughput,
+            scenario: None,
+            producers: 1,
+            consumers: 1,
+            size: 16,
+            rate: 0,
+            time_s: None,
+            pmessages: 0,
+            confirm: 0,
+            persistent: false,
+            qos: 0,
+            multi_ack_every: 0,
+            autoack: false,
+            queues: 1,
+            exchange: ExchangeKind::Default,
+            routing_key: None,
+            fanout: 0,
+            connections: 1000,
+            channels_per_connection: 1,
+            queue_prefix: "loadgen".to_string(),
+            json: None,
+            broker_pid: None,
+            backlog: 1_000_000,
+            quiet: false,
+            expect: 0,
+            since_unix_ns: None,
+            save: None,
+        }
+    }
+}
+
+/// Default run length when neither `-z` nor `-C` is given.
+pub const DEFAULT_TIME_S: f64 = 10.0;
+/// Largest accepted body (bounded so a typo cannot allocate gigabytes).
+pub const MAX_SIZE: usize = 64 * 1024 * 1024;

@@ -1,0 +1,166 @@
+//! Parsing the flags of a run (`loadgen [run] …`) into a validated
+//! `Config`: each flag, then the cross-flag defaults and checks.
+
+use std::path::PathBuf;
+
+use super::config::{Config, ExchangeKind, Mode, DEFAULT_TIME_S, MAX_SIZE};
+use super::flags::{bounded, normalize, num};
+use super::scenarios::expand_scenario;
+use crate::uri::AmqpUri;
+
+/// Parses the flags of a run (`loadgen [run] …`).
+pub fn parse_run(args: &[String]) -> Result<Config, String> {
+    let (scenario, args) = expand_scenario(normalize(args))?;
+    let mut c = Config {
+        scenario,
+        ..Config::default()
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let flag = flag.as_str();
+        let mut value = || {
+            it.next()
+                .map(|s| s.as_str())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag {
+            "--uri" | "-h" => c.uri = AmqpUri::parse(value()?)?,
+            "--mode" => c.mode = Mode::parse(value()?)?,
+            "-x" | "--producers" => c.producers = bounded(flag, num(flag, value()?)?, 0, 10_000)?,
+            "-y" | "--consumers" => c.consumers = bounded(flag, num(flag, value()?)?, 0, 10_000)?,
+            "-s" | "--size" => c.size = bounded(flag, num(flag, value()?)?, 8, MAX_SIZE)?,
+            "-r" | "--rate" => c.rate = num(flag, value()?)?,
+            "-z" | "--time" => {
+                let t: f64 = num(flag, value()?)?;
+                if !(t > 0.0 && t <= 86_400.0) {
+                    return Err(format!("{flag}: {t} must be in (0, 86400] seconds"));
+                }
+                c.time_s = Some(t);
+            }
+            "-C" | "--pmessages" => c.pmessages = num(flag, value()?)?,
+            "-c" | "--confirm" => {
+                c.confirm = bounded(flag, num(flag, value()?)?, 0, 1_000_000)? as u32
+            }
+            "-f" | "--flag" => match value()? {
+                "persistent" => c.persistent = true,
+                "transient" => c.persistent = false,
+                other => return Err(format!("{flag}: unknown flag {other:?} (persistent)")),
+            },
+            "--persistent" => c.persistent = true,
+            "-q" | "--qos" => c.qos = bounded(flag, num(flag, value()?)?, 0, 65_535)? as u16,
+            "-A" | "--multi-ack-every" => {
+                c.multi_ack_every = bounded(flag, num(flag, value()?)?, 0, 1_000_000)? as u32
+            }
+            "-a" | "--autoack" => c.autoack = true,
+            "--queues" => c.queues = bounded(flag, num(flag, value()?)?, 1, 1_000_000)?,
+            "--exchange-type" | "-t" => {
+                c.exchange = match value()? {
+                    "direct" => ExchangeKind::Direct,
+                    "fanout" => ExchangeKind::Fanout,
+                    "topic" => ExchangeKind::Topic,
+                    "default" | "" => ExchangeKind::Default,
+                    other => {
+                        return Err(format!(
+                            "{flag}: {other:?} is not one of direct, fanout, topic"
+                        ))
+                    }
+                }
+            }
+            "--routing-key" | "-k" => {
+                let k = value()?;
+                if k.len() > 255 {
+                    return Err(format!("{flag}: longer than 255 bytes"));
+                }
+                c.routing_key = Some(k.to_string());
+            }
+            "--fanout" => c.fanout = bounded(flag, num(flag, value()?)?, 1, 10_000)?,
+            "--connections" => c.connections = bounded(flag, num(flag, value()?)?, 1, 100_000)?,
+            "--channels-per-connection" => {
+                c.channels_per_connection = bounded(flag, num(flag, value()?)?, 1, 2047)?
+            }
+            "--queue-prefix" => {
+                let p = value()?;
+                if p.is_empty() || p.len() > 200 {
+                    return Err(format!("{flag}: must be 1..=200 bytes"));
+                }
+                c.queue_prefix = p.to_string();
+            }
+            "--json" => c.json = Some(PathBuf::from(value()?)),
+            "--broker-pid" => c.broker_pid = Some(num(flag, value()?)?),
+            "--backlog" => {
+                c.backlog = num(flag, value()?)?;
+                if c.backlog == 0 || c.backlog > 1_000_000_000 {
+                    return Err(format!("{flag}: must be 1..=1000000000"));
+                }
+            }
+            "--recovery" => {
+                let n: u64 = num(flag, value()?)?;
+                if n == 0 || n > 1_000_000_000 {
+                    return Err(format!("{flag}: must be 1..=1000000000"));
+                }
+                (c.backlog, c.expect) = (n, n);
+            }
+            "--expect" => {
+                c.expect = num(flag, value()?)?;
+                if c.expect == 0 || c.expect > 1_000_000_000 {
+                    return Err(format!("{flag}: must be 1..=1000000000"));
+                }
+            }
+            "--since-unix-ns" => c.since_unix_ns = Some(num(flag, value()?)?),
+            "--save" => c.save = Some(PathBuf::from(value()?)),
+            "--quiet" => c.quiet = true,
+            other => return Err(format!("unknown flag {other:?} (try --help)")),
+        }
+    }
+    finish(c)
+}
+
+/// Cross-flag defaults and checks.
+fn finish(mut c: Config) -> Result<Config, String> {
+    if c.fanout > 0 {
+        if !matches!(c.exchange, ExchangeKind::Default | ExchangeKind::Fanout) {
+            return Err("--fanout needs --exchange-type fanout (or none)".to_string());
+        }
+        c.exchange = ExchangeKind::Fanout;
+        c.queues = c.fanout;
+    }
+    if c.routing_key.is_some() && c.exchange == ExchangeKind::Default {
+        c.exchange = ExchangeKind::Direct;
+    }
+    if c.time_s.is_none() && c.pmessages == 0 {
+        c.time_s = Some(DEFAULT_TIME_S);
+    }
+    if !c.autoack && c.qos > 0 && c.multi_ack_every > u32::from(c.qos) {
+        return Err(format!(
+            "-A {} with -q {}: the consumer would stall waiting for deliveries it never gets",
+            c.multi_ack_every, c.qos
+        ));
+    }
+    if c.mode == Mode::Throughput && c.producers == 0 && c.consumers == 0 {
+        return Err("nothing to do: no producers and no consumers".to_string());
+    }
+    if matches!(c.mode, Mode::Backlog | Mode::Fill) && c.producers == 0 {
+        c.producers = 1;
+    }
+    if c.mode == Mode::RecoverWait && c.expect == 0 {
+        return Err("--mode recover-wait needs --expect N (or --recovery N)".to_string());
+    }
+    if matches!(c.mode, Mode::Fill | Mode::RecoverWait) {
+        if c.exchange != ExchangeKind::Default || c.queues != 1 {
+            return Err(format!(
+                "--mode {}: one queue on the default exchange only",
+                c.mode.as_str()
+            ));
+        }
+        if !c.persistent {
+            return Err(format!(
+                "--mode {}: a restart test needs -f persistent (durable queue)",
+                c.mode.as_str()
+            ));
+        }
+    }
+    if c.mode == Mode::Fill && c.confirm == 0 {
+        return Err("--mode fill needs publisher confirms (-c N)".to_string());
+    }
+    Ok(c)
+}

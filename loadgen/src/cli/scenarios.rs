@@ -1,0 +1,139 @@
+//! The named scenario suite (`--scenario NAME`, `loadgen scenarios`): each
+//! a set of flags applied before the user's own.
+
+/// A named scenario: a set of flags applied before the user's own.
+pub struct Scenario {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub args: &'static [&'static str],
+}
+
+/// Consumers in the throughput scenarios use prefetch 1000 and ack every 100
+/// deliveries (multiple=true): a tuned client, the same for both brokers.
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "1p1c-16b",
+        description: "1 producer, 1 consumer, 1 queue, transient 16 B messages, no confirms",
+        args: &["-x", "1", "-y", "1", "-s", "16", "-q", "1000", "-A", "100"],
+    },
+    Scenario {
+        name: "1p1c-1k",
+        description: "1 producer, 1 consumer, 1 queue, transient 1 KiB messages, no confirms",
+        args: &[
+            "-x", "1", "-y", "1", "-s", "1024", "-q", "1000", "-A", "100",
+        ],
+    },
+    Scenario {
+        name: "persistent-confirms-1k",
+        description: "1p1c, 1 KiB persistent messages to a durable queue, confirm window 1000",
+        args: &[
+            "-x",
+            "1",
+            "-y",
+            "1",
+            "-s",
+            "1024",
+            "-f",
+            "persistent",
+            "-c",
+            "1000",
+            "-q",
+            "1000",
+            "-A",
+            "100",
+        ],
+    },
+    Scenario {
+        name: "4p4c",
+        description: "4 producers, 4 consumers, 4 queues (one pair per queue), 16 B",
+        args: &[
+            "-x", "4", "-y", "4", "--queues", "4", "-s", "16", "-q", "1000", "-A", "100",
+        ],
+    },
+    Scenario {
+        name: "fanout-10",
+        description: "1 producer to a fanout exchange bound to 10 queues, 1 consumer each, 16 B",
+        args: &[
+            "-x", "1", "-y", "10", "--fanout", "10", "-s", "16", "-q", "1000", "-A", "100",
+        ],
+    },
+    Scenario {
+        name: "latency-10k",
+        description: "fixed 10,000 msg/s (1p1c, 16 B, confirm window 1000): latency at a sane load",
+        args: &[
+            "-x", "1", "-y", "1", "-s", "16", "-r", "10000", "-c", "1000", "-q", "1000", "-A",
+            "100",
+        ],
+    },
+    Scenario {
+        name: "backlog",
+        description: "publish --backlog N (default 1M) 16 B messages with no consumer (confirm \
+                      window 1000), then drain with 1 consumer: both rates",
+        args: &[
+            "--mode", "backlog", "-s", "16", "-c", "1000", "-q", "1000", "-A", "100",
+        ],
+    },
+    Scenario {
+        name: "recovery-1m",
+        description: "restart recovery, in two steps around a broker restart: --mode fill \
+                      publishes --recovery N (default 1M) persistent 16 B messages to a durable \
+                      queue (confirm window 1000) and exits; --mode recover-wait then times \
+                      until the restarted broker accepts connections and reports all N ready, \
+                      and drains them (scripts/bench-vs-rabbitmq.sh does the restart)",
+        args: &[
+            "--mode",
+            "fill",
+            "-s",
+            "16",
+            "-f",
+            "persistent",
+            "-c",
+            "1000",
+            "-q",
+            "1000",
+            "-A",
+            "100",
+            "--recovery",
+            "1000000",
+        ],
+    },
+    Scenario {
+        name: "idle-connections-1000",
+        description: "open --connections N (default 1000) idle connections (1 channel each): \
+                      broker RSS per connection (needs --broker-pid)",
+        args: &["--mode", "idle-connections", "--connections", "1000"],
+    },
+    Scenario {
+        name: "queues-100k",
+        description: "declare --queues N (default 100000) idle queues: broker RSS per queue \
+                      (needs --broker-pid)",
+        args: &["--mode", "queues", "--queues", "100000"],
+    },
+];
+
+pub fn scenario(name: &str) -> Option<&'static Scenario> {
+    SCENARIOS.iter().find(|s| s.name == name)
+}
+
+/// Pulls `--scenario NAME` out of the arguments and puts the scenario's
+/// flags in front (so the user's flags override them).
+pub(super) fn expand_scenario(args: Vec<String>) -> Result<(Option<String>, Vec<String>), String> {
+    let mut name = None;
+    let mut rest = Vec::with_capacity(args.len());
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        if a == "--scenario" {
+            name = Some(it.next().ok_or("--scenario needs a name")?);
+        } else {
+            rest.push(a);
+        }
+    }
+    let Some(name) = name else {
+        return Ok((None, rest));
+    };
+    let sc = scenario(&name)
+        .ok_or_else(|| format!("unknown scenario {name:?} (`loadgen scenarios` lists them)"))?;
+    let mut all: Vec<String> = sc.args.iter().map(|s| s.to_string()).collect();
+    all.extend(rest);
+    Ok((Some(name), all))
+}

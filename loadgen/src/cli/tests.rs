@@ -1,0 +1,199 @@
+//! Unit tests of the command line: defaults, PerfTest's short flags,
+//! scenarios, cross-flag rules and the compare and merge sub-commands.
+
+use super::config::DEFAULT_TIME_S;
+use super::*;
+use std::path::PathBuf;
+
+fn args(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
+
+#[test]
+fn defaults() {
+    let c = parse_run(&[]).unwrap();
+    assert_eq!(c.producers, 1);
+    assert_eq!(c.consumers, 1);
+    assert_eq!(c.size, 16);
+    assert_eq!(c.time_s, Some(DEFAULT_TIME_S));
+    assert_eq!(c.exchange, ExchangeKind::Default);
+    assert_eq!(c.uri.port, 5672);
+    assert_eq!(c.mode, Mode::Throughput);
+}
+
+#[test]
+fn perftest_short_flags() {
+    let c = parse_run(&args(
+        "-x 3 -y 4 -s 1024 -r 500 -z 5 -c 100 -f persistent -q 50 -A 10 --queues 2",
+    ))
+    .unwrap();
+    assert_eq!(
+        (c.producers, c.consumers, c.size, c.rate),
+        (3, 4, 1024, 500)
+    );
+    assert_eq!(c.time_s, Some(5.0));
+    assert_eq!(c.confirm, 100);
+    assert!(c.persistent);
+    assert_eq!((c.qos, c.multi_ack_every, c.queues), (50, 10, 2));
+    assert!(!c.autoack);
+    assert!(parse_run(&args("-a")).unwrap().autoack);
+}
+
+#[test]
+fn long_flags_with_equals() {
+    let c = parse_run(&args(
+        "--producers=2 --uri=amqp://u:p@h:1/v --json=/tmp/x.json --exchange-type topic --routing-key a.b",
+    ))
+    .unwrap();
+    assert_eq!(c.producers, 2);
+    assert_eq!(c.uri.host, "h");
+    assert_eq!(c.uri.vhost, "v");
+    assert_eq!(c.json, Some(PathBuf::from("/tmp/x.json")));
+    assert_eq!(c.exchange, ExchangeKind::Topic);
+    assert_eq!(c.routing_key.as_deref(), Some("a.b"));
+}
+
+#[test]
+fn count_without_time_runs_until_count() {
+    let c = parse_run(&args("-C 1000")).unwrap();
+    assert_eq!(c.pmessages, 1000);
+    assert_eq!(c.time_s, None);
+    let c = parse_run(&args("-C 1000 -z 3")).unwrap();
+    assert_eq!(c.time_s, Some(3.0));
+}
+
+#[test]
+fn fanout_implies_exchange_and_queues() {
+    let c = parse_run(&args("--fanout 10")).unwrap();
+    assert_eq!(c.exchange, ExchangeKind::Fanout);
+    assert_eq!(c.queues, 10);
+    assert!(parse_run(&args("--fanout 3 --exchange-type topic")).is_err());
+    // A routing key with no exchange type means a direct exchange.
+    let c = parse_run(&args("--routing-key k")).unwrap();
+    assert_eq!(c.exchange, ExchangeKind::Direct);
+}
+
+#[test]
+fn rejects_bad_flags() {
+    for bad in [
+        "-x",
+        "-x many",
+        "-s 4",
+        "-s 999999999999",
+        "-z 0",
+        "-z -1",
+        "--bogus",
+        "-f mandatory",
+        "--exchange-type headers",
+        "--queues 0",
+        "-q 10 -A 20",
+        "-x 0 -y 0",
+        "--uri http://h",
+        "--scenario nope",
+        "--mode sideways",
+        "--channels-per-connection 0",
+        "--backlog 0",
+        "--recovery 0",
+        "--recovery lots",
+        "--expect 0",
+        "--since-unix-ns -5",
+        "--mode recover-wait -f persistent",
+        "--mode fill -f persistent",
+        "--mode fill -c 10",
+        "--mode fill -f persistent -c 10 --queues 2",
+        "--scenario recovery-1m --fanout 2",
+    ] {
+        assert!(parse_run(&args(bad)).is_err(), "{bad:?} should be refused");
+    }
+    // Autoack makes -A irrelevant, so no stall check.
+    assert!(parse_run(&args("-q 10 -A 20 -a")).is_ok());
+}
+
+#[test]
+fn scenarios_parse_and_user_flags_override() {
+    for s in SCENARIOS {
+        let c = parse_run(&args(&format!("--scenario {}", s.name)))
+            .unwrap_or_else(|e| panic!("scenario {}: {e}", s.name));
+        assert_eq!(c.scenario.as_deref(), Some(s.name));
+    }
+    let c = parse_run(&args("--scenario persistent-confirms-1k -z 2 -s 2048")).unwrap();
+    assert!(c.persistent);
+    assert_eq!(c.confirm, 1000);
+    assert_eq!(c.size, 2048);
+    assert_eq!(c.time_s, Some(2.0));
+    let c = parse_run(&args("--scenario backlog --backlog 5000")).unwrap();
+    assert_eq!(c.mode, Mode::Backlog);
+    assert_eq!(c.backlog, 5000);
+    let c = parse_run(&args("--scenario queues-100k")).unwrap();
+    assert_eq!((c.mode, c.queues), (Mode::Queues, 100_000));
+    let c = parse_run(&args("--scenario fanout-10")).unwrap();
+    assert_eq!((c.queues, c.consumers), (10, 10));
+}
+
+#[test]
+fn recovery_flags() {
+    let c = parse_run(&args("--scenario recovery-1m")).unwrap();
+    assert_eq!(c.mode, Mode::Fill);
+    assert_eq!((c.backlog, c.expect), (1_000_000, 1_000_000));
+    assert!(c.persistent);
+    assert_eq!((c.size, c.confirm), (16, 1000));
+    let c = parse_run(&args(
+        "--scenario recovery-1m --mode recover-wait --recovery 5000 --since-unix-ns 17 --save /tmp/r.txt",
+    ))
+    .unwrap();
+    assert_eq!(c.mode, Mode::RecoverWait);
+    assert_eq!((c.backlog, c.expect), (5000, 5000));
+    assert_eq!(c.since_unix_ns, Some(17));
+    assert_eq!(c.save, Some(PathBuf::from("/tmp/r.txt")));
+    // --expect alone changes only what recover-wait waits for.
+    let c = parse_run(&args("--mode recover-wait -f persistent --expect 7")).unwrap();
+    assert_eq!((c.expect, c.backlog, c.since_unix_ns), (7, 1_000_000, None));
+    let c = parse_run(&args("--mode fill -f persistent -c 5 -x 0")).unwrap();
+    assert_eq!(c.producers, 1, "fill always has a producer");
+}
+
+#[test]
+fn merge_flags() {
+    let c = parse_merge(&args(
+        "--title recovery-1m --intro=x --a-name w --b-name r --a f1 --a f2 --b g1 --markdown m.md",
+    ))
+    .unwrap();
+    assert_eq!((c.title.as_str(), c.intro.as_str()), ("recovery-1m", "x"));
+    assert_eq!((c.a_name.as_str(), c.b_name.as_str()), ("w", "r"));
+    assert_eq!(c.a_files, vec![PathBuf::from("f1"), PathBuf::from("f2")]);
+    assert_eq!(c.b_files, vec![PathBuf::from("g1")]);
+    assert_eq!(c.markdown, Some(PathBuf::from("m.md")));
+    for bad in [
+        "--a f --b g",
+        "--title t --a f",
+        "--title t --b g",
+        "--title t --a f --b g --bogus 1",
+        "--title",
+    ] {
+        assert!(
+            parse_merge(&args(bad)).is_err(),
+            "{bad:?} should be refused"
+        );
+    }
+}
+
+#[test]
+fn compare_flags() {
+    let c = parse_compare(&args(
+        "--a amqp://h:5672 --b amqp://h:5673 --a-pid 10 --rounds 3 --scenario 1p1c-1k -z 1",
+    ))
+    .unwrap();
+    assert_eq!(c.a.port, 5672);
+    assert_eq!(c.b.port, 5673);
+    assert_eq!((c.a_pid, c.b_pid, c.rounds), (Some(10), None, 3));
+    assert_eq!(c.run.size, 1024);
+    assert_eq!(c.run.time_s, Some(1.0));
+    assert_eq!(c.markdown, None);
+    let c = parse_compare(&args("--a amqp://h --b amqp://h --markdown=/tmp/m.md")).unwrap();
+    assert_eq!(c.markdown, Some(PathBuf::from("/tmp/m.md")));
+    assert_eq!(c.rounds, 2);
+    assert_eq!((c.a_name.as_str(), c.b_name.as_str()), ("A", "B"));
+    assert!(parse_compare(&args("--a amqp://h")).is_err());
+    assert!(parse_compare(&args("--a amqp://h --b amqp://h --uri amqp://x")).is_err());
+    assert!(parse_compare(&args("--a amqp://h --b amqp://h --rounds 0")).is_err());
+}

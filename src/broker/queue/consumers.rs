@@ -1,0 +1,224 @@
+//! A queue's consumers: who they are (`ConsumerKey`, `ConsumerSpec`),
+//! their credit (prefetch and the transit window), exclusivity, and the
+//! round-robin choice of the consumer the next message goes to.
+
+use super::Queue;
+use crate::broker::error::{AmqpError, AmqpResult};
+use crate::protocol::types::ShortStr;
+
+/// Identifies a consumer anywhere in the broker: the shard and connection it
+/// lives on, its channel and its tag.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConsumerKey {
+    pub shard: u16,
+    pub conn: u64,
+    pub channel: u16,
+    pub tag: ShortStr,
+}
+
+/// What a consumer asked for in basic.consume / basic.qos.
+#[derive(Clone, Debug)]
+pub struct ConsumerSpec {
+    pub key: ConsumerKey,
+    pub no_ack: bool,
+    pub exclusive: bool,
+    /// Unacknowledged deliveries allowed in flight; 0 means no limit.
+    pub prefetch: u32,
+}
+
+/// Deliveries a consumer may have on their way to its socket before the
+/// consumer's shard reports them written. Bounds memory for consumers with
+/// no prefetch limit (and for no-ack consumers) when their socket is slow.
+pub const TRANSIT_WINDOW: u32 = 2048;
+
+#[derive(Debug)]
+pub(super) struct Consumer {
+    spec: ConsumerSpec,
+    /// Deliveries start only once the consumer's consume-ok is on the wire.
+    active: bool,
+    /// Deliveries not yet acked (ack mode only).
+    unacked: u32,
+    /// Deliveries not yet reported written by the consumer's shard.
+    in_transit: u32,
+}
+
+impl Consumer {
+    fn has_credit(&self) -> bool {
+        let prefetch_ok =
+            self.spec.no_ack || self.spec.prefetch == 0 || self.unacked < self.spec.prefetch;
+        self.active && prefetch_ok && self.in_transit < TRANSIT_WINDOW
+    }
+
+    pub(super) fn key(&self) -> &ConsumerKey {
+        &self.spec.key
+    }
+
+    pub(super) fn no_ack(&self) -> bool {
+        self.spec.no_ack
+    }
+
+    /// A message was handed to this consumer: one more in transit, and in
+    /// ack mode one more unacked.
+    pub(super) fn delivered(&mut self) {
+        self.in_transit += 1;
+        if !self.spec.no_ack {
+            self.unacked += 1;
+        }
+    }
+}
+
+/// The consumers of one queue, in the order they were added.
+#[derive(Debug, Default)]
+pub(super) struct Consumers {
+    list: Vec<Consumer>,
+    /// Where the next round-robin search starts.
+    cursor: usize,
+    /// Set once a consumer was ever added (auto-delete only fires after that).
+    had_consumer: bool,
+}
+
+impl Consumers {
+    pub(super) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Whether any consumer receives deliveries.
+    pub(super) fn any_active(&self) -> bool {
+        self.list.iter().any(|c| c.active)
+    }
+
+    fn find_mut(&mut self, key: &ConsumerKey) -> Option<&mut Consumer> {
+        self.list.iter_mut().find(|c| &c.spec.key == key)
+    }
+
+    /// The next consumer with credit, round-robin; the search after this
+    /// one starts past it. None when every consumer is saturated.
+    pub(super) fn next_with_credit(&mut self) -> Option<&mut Consumer> {
+        let n = self.list.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.cursor % n;
+        let index = (0..n)
+            .map(|i| (start + i) % n)
+            .find(|&i| self.list[i].has_credit())?;
+        self.cursor = index + 1;
+        Some(&mut self.list[index])
+    }
+
+    /// One delivery to `key` was settled.
+    pub(super) fn settled(&mut self, key: &ConsumerKey) {
+        if let Some(c) = self.find_mut(key) {
+            c.unacked = c.unacked.saturating_sub(1);
+        }
+    }
+}
+
+impl Queue {
+    /// Lets an added consumer receive deliveries.
+    pub fn activate(&mut self, key: &ConsumerKey) {
+        if let Some(c) = self.consumers.find_mut(key) {
+            c.active = true;
+        }
+    }
+
+    /// Adds a consumer, inactive until `activate`. Refuses (403, as RabbitMQ) when an exclusive consumer
+    /// holds the queue, or when asking for exclusivity while others consume.
+    pub fn add_consumer(&mut self, spec: ConsumerSpec) -> AmqpResult<()> {
+        let consumers = &mut self.consumers;
+        let held_exclusively = consumers.list.iter().any(|c| c.spec.exclusive);
+        if held_exclusively || (spec.exclusive && !consumers.list.is_empty()) {
+            return Err(AmqpError::access_refused(format!(
+                "queue '{}' in vhost '/' in exclusive use",
+                self.name
+            )));
+        }
+        debug_assert!(
+            !consumers.list.iter().any(|c| c.spec.key == spec.key),
+            "duplicate consumer key"
+        );
+        consumers.list.push(Consumer {
+            spec,
+            active: false,
+            unacked: 0,
+            in_transit: 0,
+        });
+        consumers.had_consumer = true;
+        Ok(())
+    }
+
+    /// Removes one consumer; its unacked messages stay unacked (they may
+    /// still be acked on their channel). Returns whether it existed.
+    pub fn remove_consumer(&mut self, key: &ConsumerKey) -> bool {
+        let consumers = &mut self.consumers;
+        let before = consumers.list.len();
+        consumers.list.retain(|c| &c.spec.key != key);
+        consumers.cursor = 0;
+        before != consumers.list.len()
+    }
+
+    /// Removes every consumer of one channel (or of every channel of a
+    /// connection when `channel` is None). Returns how many went.
+    pub fn remove_consumers_of(&mut self, shard: u16, conn: u64, channel: Option<u16>) -> usize {
+        let consumers = &mut self.consumers;
+        let before = consumers.list.len();
+        consumers.list.retain(|c| {
+            let k = &c.spec.key;
+            !(k.shard == shard && k.conn == conn && channel.is_none_or(|ch| ch == k.channel))
+        });
+        consumers.cursor = 0;
+        before - consumers.list.len()
+    }
+
+    pub fn has_consumer(&self, key: &ConsumerKey) -> bool {
+        self.consumers.list.iter().any(|c| &c.spec.key == key)
+    }
+
+    /// An auto-delete queue goes once it had a consumer and has none left.
+    pub fn should_auto_delete(&self) -> bool {
+        self.config.auto_delete && self.consumers.had_consumer && self.consumers.is_empty()
+    }
+
+    /// The consumer's shard reports `n` deliveries written to its socket.
+    pub fn credit(&mut self, key: &ConsumerKey, n: u32) {
+        if let Some(c) = self.consumers.find_mut(key) {
+            c.in_transit = c.in_transit.saturating_sub(n);
+        }
+    }
+
+    /// Changes a consumer's prefetch limit (basic.qos after consume).
+    pub fn set_prefetch(&mut self, key: &ConsumerKey, prefetch: u32) {
+        if let Some(c) = self.consumers.find_mut(key) {
+            c.spec.prefetch = prefetch;
+        }
+    }
+
+    /// Consumers that must be told the queue is gone (queue deleted).
+    pub fn consumer_keys(&self) -> Vec<ConsumerKey> {
+        self.consumers
+            .list
+            .iter()
+            .map(|c| c.spec.key.clone())
+            .collect()
+    }
+
+    /// (key, no_ack, prefetch, unacked) for every consumer, for admin listings.
+    pub fn consumer_summaries(&self) -> Vec<(ConsumerKey, bool, u32, u32)> {
+        self.consumers
+            .list
+            .iter()
+            .map(|c| {
+                (
+                    c.spec.key.clone(),
+                    c.spec.no_ack,
+                    c.spec.prefetch,
+                    c.unacked,
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,105 @@
+//! Handing messages out — round-robin to consumers (`next_delivery`) or
+//! to basic.get (`get`) — and settling them (`settle`): acked or rejected
+//! messages leave, requeued ones merge back into the ready list.
+
+use super::consumers::ConsumerKey;
+use super::ready::QueuedMessage;
+use super::Queue;
+use crate::broker::message::MessageRef;
+
+/// A message handed to a consumer (or to basic.get).
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub consumer: ConsumerKey,
+    pub no_ack: bool,
+    pub msg_id: u64,
+    pub redelivered: bool,
+    pub message: MessageRef,
+    /// The log segment of a stored message (a no-ack delivery removes it).
+    pub stored: Option<u32>,
+}
+
+/// How a delivered message is settled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settle {
+    /// Acknowledged, or rejected without requeue: gone.
+    Remove,
+    /// Rejected/nacked with requeue, or its channel died: back to ready, redelivered.
+    Requeue,
+}
+
+impl Queue {
+    /// The next delivery, round-robin over consumers with credit, or None
+    /// when the queue is empty or every consumer is saturated.
+    pub fn next_delivery(&mut self) -> Option<Delivery> {
+        if self.ready.is_empty() || self.consumers.is_empty() {
+            return None;
+        }
+        let consumer = self.consumers.next_with_credit()?;
+        let message = self.ready.pop_front().expect("checked non-empty");
+        consumer.delivered();
+        let key = consumer.key().clone();
+        let no_ack = consumer.no_ack();
+        let delivery = Delivery {
+            consumer: key.clone(),
+            no_ack,
+            msg_id: message.id,
+            redelivered: message.redelivered,
+            message: message.message.clone(),
+            stored: message.stored,
+        };
+        if !no_ack {
+            self.unacked.insert(message, Some(key));
+        }
+        Some(delivery)
+    }
+
+    /// basic.get: the head message, if any. In ack mode it stays unacked
+    /// (owned by no consumer) until settled.
+    pub fn get(&mut self, no_ack: bool) -> Option<QueuedMessage> {
+        let message = self.ready.pop_front()?;
+        if !no_ack {
+            self.unacked.insert(message.clone(), None);
+        }
+        Some(message)
+    }
+
+    /// Settles delivered messages by id. Unknown ids (already settled, or
+    /// from before a purge) are ignored. Requeued messages go back to the
+    /// head of the queue in their original order, marked redelivered.
+    /// Returns (id, segment) of the stored messages that left the queue.
+    pub fn settle(&mut self, ids: &[u64], how: Settle) -> Vec<(u64, u32)> {
+        let mut removed = Vec::new();
+        let mut requeued = Vec::new();
+        for id in ids {
+            let Some(entry) = self.unacked.remove(*id) else {
+                continue;
+            };
+            if let Some(key) = &entry.consumer {
+                self.consumers.settled(key);
+            }
+            if how == Settle::Requeue {
+                let mut message = entry.message;
+                message.redelivered = true;
+                requeued.push(message);
+            } else if let Some(segment) = entry.message.stored {
+                removed.push((entry.message.id, segment));
+            }
+        }
+        if !requeued.is_empty() {
+            self.requeue(requeued);
+        }
+        removed
+    }
+
+    /// Merges messages back into the ready list, keeping id order.
+    fn requeue(&mut self, mut messages: Vec<QueuedMessage>) {
+        messages.sort_unstable_by_key(|m| m.id);
+        debug_assert!(self.tail.first_id().is_none_or(|first| messages
+            .last()
+            .expect("non-empty")
+            .id
+            < first));
+        self.ready.requeue_sorted(messages);
+    }
+}

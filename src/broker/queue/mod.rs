@@ -1,0 +1,137 @@
+//! One queue's state on its owner shard: ready messages in order (the
+//! oldest in memory, the rest paged out to the log once the queue holds
+//! more than its memory share), messages delivered but not yet
+//! acknowledged, consumers with their prefetch credit, and round-robin
+//! dispatch. Pure and synchronous: the shard runtime feeds it publishes,
+//! acks, consumer changes and paged-in chunks, and ships the deliveries it
+//! returns.
+//!
+//! The parts, each the home of the queue features that change it:
+//!
+//! - `config` — the declared shape (`QueueConfig`). The arguments of
+//!   length limits, message TTL, dead-lettering, priorities and
+//!   single-active-consumer are read from it.
+//! - `ready` — the ready messages held in memory, in id order, with their
+//!   memory charge. Message TTL (expiring at the head) and priorities (an
+//!   order other than by id) change this list.
+//! - `unacked` — deliveries awaiting settlement.
+//! - `consumers` — consumers, their credit, exclusivity and the
+//!   round-robin choice of the next one. Single-active-consumer changes
+//!   that choice.
+//! - `dispatch` — handing messages out (`next_delivery`, `get`) and
+//!   settling them (`settle`). Rejects without requeue are where
+//!   dead-lettering hooks in.
+//! - `paging` — the paged tail: whether a new message goes to the log, and
+//!   reading paged messages back.
+//! - `stored` — the queue's references into the log: records written,
+//!   restore at recovery, compaction.
+//! - `purge` — dropping every ready message.
+//!
+//! This file holds `Queue` itself, its counts and `publish` (where length
+//! limits will refuse or drop).
+
+mod config;
+mod consumers;
+mod dispatch;
+mod paging;
+mod purge;
+mod ready;
+mod stored;
+mod unacked;
+
+pub use config::QueueConfig;
+pub use consumers::{ConsumerKey, ConsumerSpec, TRANSIT_WINDOW};
+pub use dispatch::{Delivery, Settle};
+pub use paging::{PagedMessage, PAGE_IN_BELOW_BYTES, PAGE_IN_BELOW_MESSAGES};
+pub use purge::Purged;
+pub use ready::{resident_cost, QueuedMessage, MESSAGE_OVERHEAD};
+
+use crate::broker::message::MessageRef;
+use crate::broker::paged::PagedTail;
+use crate::protocol::types::ShortStr;
+use consumers::Consumers;
+use ready::ReadyList;
+use unacked::UnackedSet;
+
+#[derive(Debug)]
+pub struct Queue {
+    name: ShortStr,
+    config: QueueConfig,
+    /// The oldest ready messages, in memory, all older than the tail's.
+    ready: ReadyList,
+    /// The newer ready messages, paged out to the log.
+    tail: PagedTail,
+    unacked: UnackedSet,
+    consumers: Consumers,
+    next_id: u64,
+}
+
+impl Queue {
+    pub fn new(name: ShortStr, config: QueueConfig) -> Queue {
+        Queue {
+            name,
+            config,
+            ready: ReadyList::default(),
+            tail: PagedTail::new(),
+            unacked: UnackedSet::default(),
+            consumers: Consumers::default(),
+            next_id: 1,
+        }
+    }
+
+    pub fn name(&self) -> &ShortStr {
+        &self.name
+    }
+
+    pub fn config(&self) -> &QueueConfig {
+        &self.config
+    }
+
+    /// Ready messages, in memory and paged (what declare-ok and purge count).
+    pub fn message_count(&self) -> u32 {
+        (self.ready.len() as u64 + self.tail.count()).min(u32::MAX as u64) as u32
+    }
+
+    /// Ready messages held in memory.
+    pub fn resident_count(&self) -> usize {
+        self.ready.len()
+    }
+
+    /// Ready messages paged out to the log.
+    pub fn paged_count(&self) -> u64 {
+        self.tail.count()
+    }
+
+    /// Memory charged for the ready messages held in memory.
+    pub fn resident_bytes(&self) -> u64 {
+        self.ready.bytes()
+    }
+
+    pub fn unacked_count(&self) -> u32 {
+        self.unacked.len().min(u32::MAX as usize) as u32
+    }
+
+    pub fn consumer_count(&self) -> u32 {
+        self.consumers.len() as u32
+    }
+
+    /// Appends a message in memory; returns its id.
+    pub fn publish(&mut self, message: MessageRef) -> u64 {
+        debug_assert!(
+            self.tail.is_empty(),
+            "in-memory publish behind a paged tail"
+        );
+        let id = self.next_id;
+        self.next_id += 1;
+        self.ready.push_back(QueuedMessage {
+            id,
+            message,
+            redelivered: false,
+            stored: None,
+        });
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,132 @@
+//! The ready messages held in memory: oldest first (ids strictly
+//! increasing), with the memory they are charged. Requeued messages merge
+//! back in id order.
+
+use crate::broker::message::{Message, MessageRef};
+use std::collections::VecDeque;
+
+/// Memory a ready message is charged beyond its body and properties (the
+/// queue entry, the shared message, its slices and a share of the read
+/// buffer they point into). An estimate that errs high.
+pub const MESSAGE_OVERHEAD: u64 = 448;
+
+/// The memory a ready message is charged.
+pub fn resident_cost(message: &Message) -> u64 {
+    MESSAGE_OVERHEAD + message.body.len() + message.raw_properties.len() as u64
+}
+
+/// A message in the queue.
+#[derive(Clone, Debug)]
+pub struct QueuedMessage {
+    /// Position in the queue: strictly increasing in publish order.
+    pub id: u64,
+    pub message: MessageRef,
+    pub redelivered: bool,
+    /// The log segment holding its record, for a persistent message in a
+    /// durable queue.
+    pub stored: Option<u32>,
+}
+
+/// The ready messages in memory, in id order.
+#[derive(Debug, Default)]
+pub(super) struct ReadyList {
+    messages: VecDeque<QueuedMessage>,
+    /// `resident_cost` of the messages held.
+    bytes: u64,
+}
+
+impl From<Vec<QueuedMessage>> for ReadyList {
+    /// A list of messages already in id order.
+    fn from(messages: Vec<QueuedMessage>) -> ReadyList {
+        ReadyList {
+            bytes: messages.iter().map(|m| resident_cost(&m.message)).sum(),
+            messages: messages.into(),
+        }
+    }
+}
+
+impl ReadyList {
+    pub(super) fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Memory charged for the messages held.
+    pub(super) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The newest message.
+    pub(super) fn back(&self) -> Option<&QueuedMessage> {
+        self.messages.back()
+    }
+
+    /// The newest message, to note where its record is (its charge must not
+    /// change).
+    pub(super) fn back_mut(&mut self) -> Option<&mut QueuedMessage> {
+        self.messages.back_mut()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &QueuedMessage> {
+        self.messages.iter()
+    }
+
+    /// Every message, to note where its record is (its charge must not
+    /// change).
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut QueuedMessage> {
+        self.messages.iter_mut()
+    }
+
+    /// Appends a message newer than every one held.
+    pub(super) fn push_back(&mut self, message: QueuedMessage) {
+        self.bytes += resident_cost(&message.message);
+        self.messages.push_back(message);
+    }
+
+    /// Takes the oldest message.
+    pub(super) fn pop_front(&mut self) -> Option<QueuedMessage> {
+        let message = self.messages.pop_front()?;
+        self.bytes -= resident_cost(&message.message);
+        Some(message)
+    }
+
+    /// Takes every message, oldest first.
+    pub(super) fn drain(&mut self) -> std::collections::vec_deque::Drain<'_, QueuedMessage> {
+        self.bytes = 0;
+        self.messages.drain(..)
+    }
+
+    /// Merges messages (sorted by id, not empty) back in, keeping id order.
+    pub(super) fn requeue_sorted(&mut self, messages: Vec<QueuedMessage>) {
+        self.bytes += messages
+            .iter()
+            .map(|m| resident_cost(&m.message))
+            .sum::<u64>();
+        let fits_at_head = self
+            .messages
+            .front()
+            .is_none_or(|head| messages.last().expect("non-empty").id < head.id);
+        if fits_at_head {
+            for m in messages.into_iter().rev() {
+                self.messages.push_front(m);
+            }
+            return;
+        }
+        let old: Vec<QueuedMessage> = self.messages.drain(..).collect();
+        let mut a = messages.into_iter().peekable();
+        let mut b = old.into_iter().peekable();
+        loop {
+            let take_a = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) => x.id < y.id,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let next = if take_a { a.next() } else { b.next() };
+            self.messages.push_back(next.expect("peeked"));
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The queue's references into the log: where a message's record was
+//! written, the queue rebuilt from its recovered records, and compaction
+//! moving stored messages' records forward.
+
+use super::ready::{QueuedMessage, ReadyList};
+use super::Queue;
+use crate::broker::message::MessageRef;
+use crate::broker::paged::PagedTail;
+
+impl Queue {
+    /// The message `id` just enqueued (`publish`) or reserved for the tail
+    /// (`reserve_id`) has its log record, `len` bytes at `offset` of
+    /// `segment`: a message in memory remembers the segment, a paged one
+    /// joins the tail.
+    pub fn record_written(&mut self, id: u64, segment: u32, offset: u32, len: u32) {
+        match self.ready.back_mut() {
+            Some(last) if last.id == id => last.stored = Some(segment),
+            _ => self.push_paged(id, segment, offset, len),
+        }
+    }
+
+    /// Rebuilds the queue from its recovered messages: `head` in memory
+    /// (records that compaction moved out of log order; older than the
+    /// tail), the rest paged (read back as consumers need them). New
+    /// messages get ids above `max_seen_id`, the largest id any log record
+    /// named for this queue, so an old ack can never match a new message.
+    pub fn restore(&mut self, head: Vec<QueuedMessage>, tail: PagedTail, max_seen_id: u64) {
+        assert!(self.ready.is_empty() && self.unacked.is_empty() && self.tail.is_empty());
+        debug_assert!(head.windows(2).all(|w| w[0].id < w[1].id));
+        debug_assert!(head
+            .last()
+            .zip(tail.first_id())
+            .is_none_or(|(h, t)| h.id < t));
+        let last = tail.last_id().or(head.last().map(|m| m.id)).unwrap_or(0);
+        self.next_id = self.next_id.max(last.max(max_seen_id) + 1);
+        self.ready = ReadyList::from(head);
+        self.tail = tail;
+    }
+
+    /// Stored messages held in memory (ready or unacked) whose record is in
+    /// `segment`.
+    pub fn stored_in(&self, segment: u32) -> u64 {
+        self.ready
+            .iter()
+            .chain(self.unacked.messages())
+            .filter(|m| m.stored == Some(segment))
+            .count() as u64
+    }
+
+    /// Compaction: every stored message held in memory whose record is in
+    /// `segment` gets a new record — `rewrite(id, message, delivered)`
+    /// appends it (`delivered`: it was handed out before, so a restart must
+    /// mark it redelivered) and returns its segment (None: left where it is).
+    pub fn relocate_stored(
+        &mut self,
+        segment: u32,
+        mut rewrite: impl FnMut(u64, &MessageRef, bool) -> Option<u32>,
+    ) {
+        let ready = self.ready.iter_mut().map(|m| {
+            let delivered = m.redelivered;
+            (m, delivered)
+        });
+        let unacked = self.unacked.messages_mut().map(|m| (m, true));
+        for (m, delivered) in ready.chain(unacked) {
+            if m.stored == Some(segment) {
+                if let Some(to) = rewrite(m.id, &m.message, delivered) {
+                    m.stored = Some(to);
+                }
+            }
+        }
+    }
+
+    /// (segment, live references) of everything the queue holds in the log:
+    /// stored messages in memory (ready or unacked) and paged runs.
+    pub fn stored_segments(&self) -> Vec<(u32, u64)> {
+        self.ready
+            .iter()
+            .chain(self.unacked.messages())
+            .filter_map(|m| m.stored.map(|s| (s, 1)))
+            .chain(self.tail.segments())
+            .collect()
+    }
+}

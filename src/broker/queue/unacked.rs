@@ -1,0 +1,46 @@
+//! Messages delivered in ack mode (or fetched by basic.get in ack mode)
+//! and not yet settled, by id.
+
+use super::consumers::ConsumerKey;
+use super::ready::QueuedMessage;
+use std::collections::HashMap;
+
+#[derive(Debug)]
+pub(super) struct Unacked {
+    pub(super) message: QueuedMessage,
+    /// Index into nothing: the consumer's key, or None for basic.get.
+    pub(super) consumer: Option<ConsumerKey>,
+}
+
+/// The unsettled deliveries of a queue.
+#[derive(Debug, Default)]
+pub(super) struct UnackedSet {
+    by_id: HashMap<u64, Unacked>,
+}
+
+impl UnackedSet {
+    pub(super) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// `message` was handed to `consumer` (None: basic.get).
+    pub(super) fn insert(&mut self, message: QueuedMessage, consumer: Option<ConsumerKey>) {
+        self.by_id.insert(message.id, Unacked { message, consumer });
+    }
+
+    pub(super) fn remove(&mut self, id: u64) -> Option<Unacked> {
+        self.by_id.remove(&id)
+    }
+
+    pub(super) fn messages(&self) -> impl Iterator<Item = &QueuedMessage> {
+        self.by_id.values().map(|u| &u.message)
+    }
+
+    pub(super) fn messages_mut(&mut self) -> impl Iterator<Item = &mut QueuedMessage> {
+        self.by_id.values_mut().map(|u| &mut u.message)
+    }
+}

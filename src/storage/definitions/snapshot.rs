@@ -1,0 +1,100 @@
+//! The snapshot file's bytes: the definitions as one field table behind a
+//! magic and a CRC32C, naming the journal generation that continues it.
+
+use super::fields::{
+    bad, binding_fields, binding_from, entry, exchange_fields, exchange_from, queue_fields,
+    queue_from, tables,
+};
+use super::Definitions;
+use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
+use crate::protocol::wire::{get_table, put_table};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::io;
+
+const MAGIC: &[u8; 8] = b"WRNDEF01";
+
+impl Definitions {
+    /// The snapshot file's bytes (generation 0).
+    pub fn encode(&self) -> Bytes {
+        self.encode_snapshot(0)
+    }
+
+    /// The snapshot file's bytes, naming the journal generation that
+    /// continues it.
+    pub fn encode_snapshot(&self, generation: u64) -> Bytes {
+        let exchanges = self
+            .exchanges
+            .iter()
+            .map(|x| entry(exchange_fields(x)))
+            .collect();
+        let queues = self.queues.iter().map(|q| entry(queue_fields(q))).collect();
+        let bindings = self
+            .bindings
+            .iter()
+            .map(|b| entry(binding_fields(b)))
+            .collect();
+        let table = FieldTable(vec![
+            (
+                ShortStr::from_static("shards"),
+                FieldValue::I64(self.shards as i64),
+            ),
+            (
+                ShortStr::from_static("generation"),
+                FieldValue::I64(generation as i64),
+            ),
+            (
+                ShortStr::from_static("exchanges"),
+                FieldValue::Array(exchanges),
+            ),
+            (ShortStr::from_static("queues"), FieldValue::Array(queues)),
+            (
+                ShortStr::from_static("bindings"),
+                FieldValue::Array(bindings),
+            ),
+        ]);
+        let mut body = BytesMut::new();
+        put_table(&mut body, &table);
+        let mut out = BytesMut::with_capacity(body.len() + 12);
+        out.put_slice(MAGIC);
+        out.put_u32_le(crc32c::crc32c(&body));
+        out.put_slice(&body);
+        out.freeze()
+    }
+
+    pub fn decode(raw: Bytes) -> io::Result<Definitions> {
+        Definitions::decode_snapshot(raw).map(|(d, _)| d)
+    }
+
+    /// A snapshot file's definitions and journal generation (0 in files
+    /// written before the journal existed).
+    pub fn decode_snapshot(mut raw: Bytes) -> io::Result<(Definitions, u64)> {
+        if raw.len() < 12 || &raw[..8] != MAGIC {
+            return Err(bad("bad magic"));
+        }
+        raw.advance(8);
+        let crc = raw.get_u32_le();
+        if crc32c::crc32c(&raw) != crc {
+            return Err(bad("checksum mismatch"));
+        }
+        let table = get_table(&mut raw).map_err(|e| bad(&e.to_string()))?;
+        let shards = table.get("shards").and_then(|v| v.as_i64()).unwrap_or(0) as u16;
+        let generation = table
+            .get("generation")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0) as u64;
+        let exchanges = tables(table.get("exchanges"))
+            .map(exchange_from)
+            .collect::<io::Result<Vec<_>>>()?;
+        let queues = tables(table.get("queues")).map(queue_from).collect();
+        let bindings = tables(table.get("bindings")).map(binding_from).collect();
+        Ok((
+            Definitions {
+                shards,
+                exchanges,
+                queues,
+                bindings,
+            },
+            generation,
+        ))
+    }
+}

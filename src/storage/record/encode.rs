@@ -1,0 +1,98 @@
+//! Encoding a record: its size (`RecordRef::encoded_len`) and its bytes
+//! (`encode`), header and CRC included.
+
+use super::error::EncodeError;
+use super::{RecordRef, HEADER_LEN};
+use crate::protocol::types::ShortStr;
+use bytes::{BufMut, BytesMut};
+
+impl RecordRef<'_> {
+    /// Size of the encoded record, header included, if it is at most
+    /// `max_len` (+ header) and well formed.
+    pub fn encoded_len(&self, max_len: u32) -> Result<usize, EncodeError> {
+        let str8 = |s: &ShortStr| 1 + s.len() as u64;
+        let len: u64 = 1 + match self {
+            RecordRef::Message(m) | RecordRef::Paged(m) => {
+                if m.targets.is_empty() || m.targets.len() > u16::MAX as usize {
+                    return Err(EncodeError::BadTargetCount(m.targets.len()));
+                }
+                let targets: u64 = m.targets.iter().map(|t| str8(&t.queue) + 8).sum();
+                let body: u64 = m.body.iter().map(|b| b.len() as u64).sum();
+                2 + targets
+                    + str8(m.exchange)
+                    + str8(m.routing_key)
+                    + 4
+                    + m.raw_properties.len() as u64
+                    + body
+            }
+            RecordRef::Ack { queue, .. }
+            | RecordRef::Delivered { queue, .. }
+            | RecordRef::Purge { queue, .. } => str8(queue) + 8,
+            RecordRef::QueueDelete { queue } => str8(queue),
+            RecordRef::Metadata { payload } => payload.len() as u64,
+        };
+        if len > max_len as u64 {
+            return Err(EncodeError::TooLarge { len, max: max_len });
+        }
+        Ok(HEADER_LEN + len as usize)
+    }
+}
+
+fn put_str8(out: &mut BytesMut, s: &ShortStr) {
+    debug_assert!(s.len() <= 255, "ShortStr invariant");
+    out.put_u8(s.len() as u8);
+    out.put_slice(s.as_bytes());
+}
+
+/// Appends the encoded record to `out`; returns its size (header included).
+/// Fails (writing nothing) if the record is malformed or longer than
+/// `max_len`.
+pub fn encode(
+    record: &RecordRef<'_>,
+    max_len: u32,
+    out: &mut BytesMut,
+) -> Result<usize, EncodeError> {
+    let total = record.encoded_len(max_len)?;
+    let start = out.len();
+    out.reserve(total);
+    out.put_u32_le((total - HEADER_LEN) as u32);
+    out.put_u32_le(0); // crc, patched below
+    out.put_u8(record.kind() as u8);
+    match record {
+        RecordRef::Message(m) | RecordRef::Paged(m) => {
+            out.put_u16_le(m.targets.len() as u16);
+            for t in m.targets {
+                put_str8(out, &t.queue);
+                out.put_u64_le(t.msg_id);
+            }
+            put_str8(out, m.exchange);
+            put_str8(out, m.routing_key);
+            out.put_u32_le(m.raw_properties.len() as u32);
+            out.put_slice(m.raw_properties);
+            for chunk in m.body {
+                out.put_slice(chunk);
+            }
+        }
+        RecordRef::Ack { queue, msg_id } | RecordRef::Delivered { queue, msg_id } => {
+            put_str8(out, queue);
+            out.put_u64_le(*msg_id);
+        }
+        RecordRef::Purge {
+            queue,
+            up_to_msg_id,
+        } => {
+            put_str8(out, queue);
+            out.put_u64_le(*up_to_msg_id);
+        }
+        RecordRef::QueueDelete { queue } => put_str8(out, queue),
+        RecordRef::Metadata { payload } => out.put_slice(payload),
+    }
+    assert_eq!(
+        out.len() - start,
+        total,
+        "encoded_len disagrees with encode"
+    );
+    let crc = crc32c::crc32c(&out[start + HEADER_LEN..]);
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(total)
+}

@@ -1,0 +1,232 @@
+//! The on-disk record format of the per-shard log and its codec (pure, no I/O).
+//!
+//! Layout of one record (all integers little-endian):
+//!
+//! ```text
+//! offset 0   len    u32   bytes after the crc field (kind + payload), >= 1
+//! offset 4   crc    u32   CRC32C of bytes [8, 8 + len)
+//! offset 8   kind   u8    RecordKind
+//! offset 9   payload      kind-specific, see below
+//! ```
+//!
+//! Payloads (`str8` = u8 length + UTF-8 bytes, i.e. an AMQP shortstr):
+//!
+//! - `Message` (1): `u16 n` (>= 1) then `n` times (`str8 queue`, `u64 msg_id`),
+//!   `str8 exchange`, `str8 routing_key`, `u32 props_len`, raw property
+//!   flags+list, then the body up to the end of the record. One record stores
+//!   the body once for every durable queue the message was routed to
+//!   (fan-out).
+//! - `Paged` (7): the layout of `Message`, for a copy that is in the log
+//!   only because its queue paged it out of memory (a transient message, or
+//!   any message of a non-durable queue). Recovery ignores it: it lives
+//!   until its queue reads it back, and never across a restart.
+//! - `Ack` (2): `str8 queue`, `u64 msg_id` — also used for reject without
+//!   requeue and for no-ack deliveries.
+//! - `Delivered` (6): `str8 queue`, `u64 msg_id` — the message was handed
+//!   to a consumer (ack mode); recovery marks it redelivered. Kills nothing.
+//! - `Purge` (3): `str8 queue`, `u64 up_to_msg_id` (inclusive).
+//! - `QueueDelete` (4): `str8 queue`.
+//! - `Metadata` (5): opaque bytes up to the end of the record (the broker's
+//!   durable exchanges/queues/bindings).
+//!
+//! A header of eight zero bytes is `RecordError::Zeroes`: the clean end of the
+//! written part of a preallocated segment. Anything else that does not check
+//! out (length past the end, bad CRC, unknown kind, malformed payload) is an
+//! error; the decoder never panics and never allocates from a length field
+//! (decoded fields are zero-copy slices of the input `Bytes`).
+//!
+//! The parts: the records, borrowed and owned (here), `encode`, `decode`
+//! (with `check`) and their errors (`error`).
+
+mod decode;
+mod encode;
+mod error;
+
+pub use decode::{check, decode};
+pub use encode::encode;
+pub use error::{EncodeError, RecordError};
+
+use crate::protocol::types::ShortStr;
+use bytes::Bytes;
+
+/// Bytes before the kind: `len` + `crc`.
+pub const HEADER_LEN: usize = 8;
+
+/// Default upper bound of `len` (kind + payload) accepted by the decoder and
+/// the encoder: 256 MiB, above RabbitMQ's default 128 MiB max message size.
+pub const DEFAULT_MAX_RECORD_LEN: u32 = 256 << 20;
+
+/// One queue a message record belongs to, with the message's id in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub queue: ShortStr,
+    pub msg_id: u64,
+}
+
+/// A decoded message record. `body` is one contiguous slice of the read
+/// buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub targets: Vec<Target>,
+    pub exchange: ShortStr,
+    pub routing_key: ShortStr,
+    pub raw_properties: Bytes,
+    pub body: Bytes,
+}
+
+/// A decoded (owned, zero-copy) record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    Message(Message),
+    Paged(Message),
+    Ack { queue: ShortStr, msg_id: u64 },
+    Delivered { queue: ShortStr, msg_id: u64 },
+    Purge { queue: ShortStr, up_to_msg_id: u64 },
+    QueueDelete { queue: ShortStr },
+    Metadata { payload: Bytes },
+}
+
+/// A borrowed message, the form the broker appends: the body may be several
+/// chunks (the body frames as received) and is copied once, into the log.
+#[derive(Clone, Copy, Debug)]
+pub struct MessageRef<'a> {
+    pub targets: &'a [Target],
+    pub exchange: &'a ShortStr,
+    pub routing_key: &'a ShortStr,
+    pub raw_properties: &'a [u8],
+    pub body: &'a [Bytes],
+}
+
+/// A borrowed record, the input of `encode`.
+#[derive(Clone, Copy, Debug)]
+pub enum RecordRef<'a> {
+    Message(MessageRef<'a>),
+    Paged(MessageRef<'a>),
+    Ack {
+        queue: &'a ShortStr,
+        msg_id: u64,
+    },
+    Delivered {
+        queue: &'a ShortStr,
+        msg_id: u64,
+    },
+    Purge {
+        queue: &'a ShortStr,
+        up_to_msg_id: u64,
+    },
+    QueueDelete {
+        queue: &'a ShortStr,
+    },
+    Metadata {
+        payload: &'a [u8],
+    },
+}
+
+/// The kind byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RecordKind {
+    Message = 1,
+    Ack = 2,
+    Purge = 3,
+    QueueDelete = 4,
+    Metadata = 5,
+    Delivered = 6,
+    Paged = 7,
+}
+
+impl RecordKind {
+    pub fn from_u8(b: u8) -> Option<RecordKind> {
+        Some(match b {
+            1 => RecordKind::Message,
+            2 => RecordKind::Ack,
+            3 => RecordKind::Purge,
+            4 => RecordKind::QueueDelete,
+            5 => RecordKind::Metadata,
+            6 => RecordKind::Delivered,
+            7 => RecordKind::Paged,
+            _ => return None,
+        })
+    }
+}
+
+impl Message {
+    /// The borrowed form of this message.
+    pub fn as_ref(&self) -> MessageRef<'_> {
+        MessageRef {
+            targets: &self.targets,
+            exchange: &self.exchange,
+            routing_key: &self.routing_key,
+            raw_properties: &self.raw_properties,
+            body: std::slice::from_ref(&self.body),
+        }
+    }
+}
+
+impl Record {
+    /// The borrowed form of this record (for `encode` / `Log::append`).
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        match self {
+            Record::Message(m) => RecordRef::Message(m.as_ref()),
+            Record::Paged(m) => RecordRef::Paged(m.as_ref()),
+            Record::Ack { queue, msg_id } => RecordRef::Ack {
+                queue,
+                msg_id: *msg_id,
+            },
+            Record::Delivered { queue, msg_id } => RecordRef::Delivered {
+                queue,
+                msg_id: *msg_id,
+            },
+            Record::Purge {
+                queue,
+                up_to_msg_id,
+            } => RecordRef::Purge {
+                queue,
+                up_to_msg_id: *up_to_msg_id,
+            },
+            Record::QueueDelete { queue } => RecordRef::QueueDelete { queue },
+            Record::Metadata { payload } => RecordRef::Metadata { payload },
+        }
+    }
+
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Record::Message(_) => RecordKind::Message,
+            Record::Paged(_) => RecordKind::Paged,
+            Record::Ack { .. } => RecordKind::Ack,
+            Record::Delivered { .. } => RecordKind::Delivered,
+            Record::Purge { .. } => RecordKind::Purge,
+            Record::QueueDelete { .. } => RecordKind::QueueDelete,
+            Record::Metadata { .. } => RecordKind::Metadata,
+        }
+    }
+}
+
+impl<'a> From<&'a Record> for RecordRef<'a> {
+    fn from(r: &'a Record) -> RecordRef<'a> {
+        r.as_ref()
+    }
+}
+
+impl<'a> From<MessageRef<'a>> for RecordRef<'a> {
+    fn from(m: MessageRef<'a>) -> RecordRef<'a> {
+        RecordRef::Message(m)
+    }
+}
+
+impl RecordRef<'_> {
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            RecordRef::Message(_) => RecordKind::Message,
+            RecordRef::Paged(_) => RecordKind::Paged,
+            RecordRef::Ack { .. } => RecordKind::Ack,
+            RecordRef::Delivered { .. } => RecordKind::Delivered,
+            RecordRef::Purge { .. } => RecordKind::Purge,
+            RecordRef::QueueDelete { .. } => RecordKind::QueueDelete,
+            RecordRef::Metadata { .. } => RecordKind::Metadata,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
