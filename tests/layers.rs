@@ -205,6 +205,13 @@ fn graph() -> Graph {
     modules.insert(vec!["protocol".to_string()]);
     let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
     for file in &files {
+        // Unit-test files (`x/tests.rs`, `x_tests.rs`) are test code.
+        let stem = file
+            .file_stem()
+            .map_or(String::new(), |s| s.to_string_lossy().into_owned());
+        if stem == "tests" || stem.ends_with("_tests") {
+            continue;
+        }
         let module = module_path(&src, file);
         let is_mod_rs = file.file_name().is_some_and(|n| n == "mod.rs");
         let text = std::fs::read_to_string(file).expect("read source");
