@@ -10,6 +10,7 @@
 pub mod alarms;
 pub mod confirm;
 pub mod counters;
+pub mod dead_letter;
 pub mod durability;
 pub mod envelope;
 pub mod inbox;
