@@ -727,3 +727,58 @@ async fn auto_delete_queue_disappears_after_last_consumer() {
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_queue_arguments_are_refused_with_rabbitmqs_texts() {
+    use lapin::types::{AMQPValue, LongString, ShortString};
+    // (argument, value, RabbitMQ 3.10's reason) — probed against RabbitMQ;
+    // the whole table lives in src/broker/queue_args/tests/probed.rs.
+    let cases: Vec<(&str, AMQPValue, &str)> = vec![
+        (
+            "x-max-priority",
+            AMQPValue::LongInt(256),
+            "{max_value_exceeded,256}",
+        ),
+        (
+            "x-message-ttl",
+            AMQPValue::LongInt(-1),
+            "{value_negative,-1}",
+        ),
+        ("x-expires", AMQPValue::LongInt(0), "{value_zero,0}"),
+        (
+            "x-overflow",
+            AMQPValue::LongString(LongString::from("bogus")),
+            "invalid_overflow",
+        ),
+        (
+            "x-max-length",
+            AMQPValue::LongString(LongString::from("10")),
+            "\"expected integer, got longstr\"",
+        ),
+    ];
+    for shards in SHARD_COUNTS {
+        let b = Broker::start(shards);
+        within(async {
+            let conn = lapin_connect(&b).await;
+            for (key, value, reason) in &cases {
+                let ch = conn.create_channel().await.expect("channel");
+                let name = unique_name("q-badarg");
+                let mut args = FieldTable::default();
+                args.insert(ShortString::from(*key), value.clone());
+                let r = ch
+                    .queue_declare(name.as_str().into(), QueueDeclareOptions::default(), args)
+                    .await;
+                assert_lapin_error(
+                    r,
+                    406,
+                    &format!(
+                        "PRECONDITION_FAILED - invalid arg '{key}' for queue '{name}' in vhost '/': {reason}"
+                    ),
+                );
+                // Nothing was declared.
+                assert_gone(&conn, &name).await;
+            }
+        })
+        .await;
+    }
+}

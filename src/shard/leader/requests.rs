@@ -147,6 +147,15 @@ async fn declare_queue(
         check_exclusive(&meta, Some(conn))?;
         return check_equivalent(&meta, &config);
     }
+    // As RabbitMQ: arguments are validated when the declare creates the
+    // queue; a redeclare is only checked for equivalence.
+    crate::broker::queue_args::QueueArguments::validate_new_queue(
+        &name,
+        config.durable,
+        config.exclusive,
+        config.auto_delete,
+        &config.arguments,
+    )?;
     let meta = QueueMeta {
         name,
         owner,
