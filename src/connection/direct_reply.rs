@@ -15,9 +15,9 @@
 
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::message::MessageRef;
+use crate::connection::delivery::{self, Carrier};
 use crate::connection::ConnShared;
-use crate::protocol::methods::BasicDeliver;
-use crate::protocol::properties::{BasicProperties, BASIC_CLASS_ID};
+use crate::protocol::properties::BasicProperties;
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::ConnKey;
 use bytes::Bytes;
@@ -143,25 +143,16 @@ pub fn deliver(conn: &ConnShared, channel: u16, message: MessageRef) {
         return;
     }
     let delivery_tag = ch.next_delivery_tag(None);
-    let mut out = conn.out.borrow_mut();
-    out.method(
+    delivery::write(
+        &mut conn.out.borrow_mut(),
         channel,
-        &BasicDeliver {
+        Carrier::Deliver {
             consumer_tag: tag,
             delivery_tag,
             redelivered: false,
-            exchange: message.exchange.clone(),
-            routing_key: message.routing_key.clone(),
-        }
-        .into(),
+        },
+        &message,
     );
-    out.content(
-        channel,
-        BASIC_CLASS_ID,
-        &message.raw_properties,
-        &message.body,
-    );
-    drop(out);
     drop(channels);
     conn.notify_writer();
 }

@@ -9,12 +9,12 @@ use crate::broker::exchange::Destination;
 use crate::broker::queue::{ConsumerKey, ConsumerSpec, QueueConfig};
 use crate::broker::queue_args;
 use crate::connection::channel::{self, Channel, ChannelConsumer, Phase};
+use crate::connection::delivery::{self, Carrier};
 use crate::connection::{
     close_channel_with_error, direct_reply, publish, release_channel, send_deferred_cancels,
     ConnShared, HardError,
 };
 use crate::protocol::methods::*;
-use crate::protocol::properties::BASIC_CLASS_ID;
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::{Envelope, QueueMeta, QueueStats, Reply, Request};
 use crate::shard::{leader, Shard};
@@ -741,21 +741,16 @@ async fn get(
     };
     let ack = (!m.no_ack).then(|| (queue.clone(), meta.owner, got.msg_id));
     let tag = ch.next_delivery_tag(ack);
-    let msg = &got.message;
-    let mut out = conn.out.borrow_mut();
-    out.method(
+    delivery::write(
+        &mut conn.out.borrow_mut(),
         channel,
-        &BasicGetOk {
+        Carrier::GetOk {
             delivery_tag: tag,
             redelivered: got.redelivered,
-            exchange: msg.exchange.clone(),
-            routing_key: msg.routing_key.clone(),
             message_count: got.remaining,
-        }
-        .into(),
+        },
+        &got.message,
     );
-    out.content(channel, BASIC_CLASS_ID, &msg.raw_properties, &msg.body);
-    drop(out);
     drop(channels);
     conn.notify_writer();
     Ok(())

@@ -9,6 +9,7 @@
 
 pub mod channel;
 pub mod confirms;
+pub mod delivery;
 pub mod direct_reply;
 pub mod handshake;
 pub mod inbox;
@@ -21,7 +22,6 @@ use crate::broker::error::{code, AmqpError};
 use crate::broker::queue::{Delivery, Settle};
 use crate::protocol::frame::{Frame, FrameDecoder};
 use crate::protocol::methods::*;
-use crate::protocol::properties::BASIC_CLASS_ID;
 use crate::protocol::types::ShortStr;
 use crate::shard::counters::Counters;
 use crate::shard::envelope::{ConnKey, Envelope, Request};
@@ -694,20 +694,17 @@ pub(crate) fn write_delivery(
 ) {
     let ack = (!delivery.no_ack).then(|| (queue.clone(), owner, delivery.msg_id));
     let tag = ch.next_delivery_tag(ack);
-    let m = &delivery.message;
     let mut out = conn.out.borrow_mut();
-    out.method(
+    delivery::write(
+        &mut out,
         ch.id,
-        &BasicDeliver {
+        delivery::Carrier::Deliver {
             consumer_tag: delivery.consumer.tag.clone(),
             delivery_tag: tag,
             redelivered: delivery.redelivered,
-            exchange: m.exchange.clone(),
-            routing_key: m.routing_key.clone(),
-        }
-        .into(),
+        },
+        &delivery.message,
     );
-    out.content(ch.id, BASIC_CLASS_ID, &m.raw_properties, &m.body);
     out.note_delivery(owner, &queue, &delivery.consumer);
 }
 

@@ -8,8 +8,9 @@ use crate::broker::error::{code, AmqpError};
 use crate::broker::message::{Body, Message};
 use crate::broker::topology::{exchange_not_found, publish_to_internal, RouteResult};
 use crate::connection::channel::{PendingPublish, MAX_MESSAGE_SIZE};
+use crate::connection::delivery::{self, Carrier};
 use crate::connection::{close_channel_with_error, direct_reply, ConnShared, HardError};
-use crate::protocol::methods::{BasicPublish, BasicReturn, Method};
+use crate::protocol::methods::BasicPublish;
 use crate::protocol::properties::{BasicProperties, ContentHeader, BASIC_CLASS_ID};
 use crate::protocol::types::{FieldTable, ShortStr};
 use crate::shard::counters::Counters;
@@ -274,23 +275,15 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
         if routed == 0 {
             Counters::add(&shard.counters.unroutable, 1);
             if method.mandatory {
-                let mut out = conn.out.borrow_mut();
-                out.method(
+                delivery::write(
+                    &mut conn.out.borrow_mut(),
                     channel,
-                    &Method::from(BasicReturn {
+                    Carrier::Return {
                         reply_code: code::NO_ROUTE,
                         reply_text: ShortStr::from_static("NO_ROUTE"),
-                        exchange: method.exchange.clone(),
-                        routing_key: method.routing_key.clone(),
-                    }),
+                    },
+                    &message,
                 );
-                out.content(
-                    channel,
-                    BASIC_CLASS_ID,
-                    &message.raw_properties,
-                    &message.body,
-                );
-                drop(out);
                 conn.notify_writer();
             }
         }
