@@ -15,7 +15,6 @@
 
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::message::MessageRef;
-use crate::connection::delivery::{self, Carrier};
 use crate::connection::ConnShared;
 use crate::protocol::properties::BasicProperties;
 use crate::protocol::types::ShortStr;
@@ -129,30 +128,17 @@ pub fn rewrite_reply_to(raw: &Bytes, address: Option<&ShortStr>) -> AmqpResult<O
 /// requester's write queue is full.
 pub fn deliver(conn: &ConnShared, channel: u16, message: MessageRef) {
     let mut channels = conn.channels.borrow_mut();
-    let Some(ch) = channels.get_mut(&channel).filter(|c| c.is_open()) else {
+    let Some(ch) = channels.get_mut(&channel) else {
         return;
     };
-    if ch.reply_to_address.as_ref() != Some(&message.routing_key) {
-        return;
-    }
-    let Some(tag) = ch.reply_to_consumer.clone() else {
+    let Some(tag) = ch.reply_consumer_for(&message.routing_key) else {
         return;
     };
     if conn.out.borrow().queued_bytes() > REPLY_QUEUE_LIMIT {
         log_dropped(conn.key.shard, conn.key.id);
         return;
     }
-    let delivery_tag = ch.next_delivery_tag(None);
-    delivery::write(
-        &mut conn.out.borrow_mut(),
-        channel,
-        Carrier::Deliver {
-            consumer_tag: tag,
-            delivery_tag,
-            redelivered: false,
-        },
-        &message,
-    );
+    ch.write_reply(&mut conn.out.borrow_mut(), tag, &message);
     drop(channels);
     conn.notify_writer();
 }

@@ -8,8 +8,7 @@ use crate::broker::error::{code, AmqpError, AmqpResult};
 use crate::broker::exchange::Destination;
 use crate::broker::queue::{ConsumerKey, ConsumerSpec, QueueConfig};
 use crate::broker::queue_args;
-use crate::connection::channel::{self, Channel, ChannelConsumer, Phase};
-use crate::connection::delivery::{self, Carrier};
+use crate::connection::channel::{Channel, ChannelConsumer, Phase, Settlement};
 use crate::connection::{
     close_channel_with_error, direct_reply, publish, release_channel, send_deferred_cancels,
     ConnShared, HardError,
@@ -31,7 +30,7 @@ pub async fn handle(
     let hard = |e: AmqpError| (e, class_id, method_id);
 
     // Channel lifecycle first.
-    let phase = conn.channels.borrow().get(&channel).map(|c| c.phase);
+    let phase = conn.channels.borrow().get(&channel).map(|c| c.phase());
     match (&method, phase) {
         (Method::ChannelOpen(_), None) => {
             if channel > conn.negotiated.channel_max {
@@ -82,26 +81,47 @@ pub async fn handle(
         (_, Some(Phase::Closing)) => return Ok(()), // dropped until close-ok
         _ => {}
     }
-    if conn
+    if let Some(Err(e)) = conn
         .channels
         .borrow()
         .get(&channel)
-        .is_some_and(|c| c.publish.is_some())
+        .map(|c| c.check_no_content_expected(&method))
     {
-        return Err(hard(AmqpError::new(
-            code::UNEXPECTED_FRAME,
-            format!(
-                "expected content header for class 60, got non content header frame instead (method {})",
-                method.name()
-            ),
-        )));
+        return Err(hard(e));
     }
 
     let result = match method {
         Method::BasicPublish(m) => return publish::on_publish(conn, channel, m),
-        Method::BasicAck(m) => settle(shard, conn, channel, m.delivery_tag, m.multiple, false),
-        Method::BasicNack(m) => settle(shard, conn, channel, m.delivery_tag, m.multiple, m.requeue),
-        Method::BasicReject(m) => settle(shard, conn, channel, m.delivery_tag, false, m.requeue),
+        Method::BasicAck(m) => settle(
+            shard,
+            conn,
+            channel,
+            Settlement {
+                tag: m.delivery_tag,
+                multiple: m.multiple,
+                requeue: false,
+            },
+        ),
+        Method::BasicNack(m) => settle(
+            shard,
+            conn,
+            channel,
+            Settlement {
+                tag: m.delivery_tag,
+                multiple: m.multiple,
+                requeue: m.requeue,
+            },
+        ),
+        Method::BasicReject(m) => settle(
+            shard,
+            conn,
+            channel,
+            Settlement {
+                tag: m.delivery_tag,
+                multiple: false,
+                requeue: m.requeue,
+            },
+        ),
         // RabbitMQ never stops a channel's deliveries on request.
         Method::ChannelFlow(m) if !m.active => {
             Err(AmqpError::new(code::NOT_IMPLEMENTED, "active=false"))
@@ -115,8 +135,7 @@ pub async fn handle(
         Method::BasicQos(m) => qos(conn, channel, m),
         Method::ConfirmSelect(m) => {
             if let Some(ch) = conn.channels.borrow_mut().get_mut(&channel) {
-                ch.confirms
-                    .get_or_insert_with(crate::connection::confirms::Confirms::new);
+                ch.select_confirms();
             }
             if !m.nowait {
                 conn.send_method(channel, ConfirmSelectOk {});
@@ -127,7 +146,7 @@ pub async fn handle(
         Method::BasicRecoverAsync(m) => recover(shard, conn, channel, m.requeue, false),
         Method::QueueDeclare(m) => queue_declare(shard, conn, channel, m).await,
         Method::QueueBind(m) => {
-            let queue = resolve_queue(conn, channel, m.queue)?;
+            let queue = resolve_queue(conn, channel, m.queue);
             let request = Request::Bind {
                 source: m.exchange,
                 destination: Destination::Queue(queue),
@@ -138,7 +157,7 @@ pub async fn handle(
             leader_op(shard, conn, channel, request, m.no_wait, QueueBindOk {}).await
         }
         Method::QueueUnbind(m) => {
-            let queue = resolve_queue(conn, channel, m.queue)?;
+            let queue = resolve_queue(conn, channel, m.queue);
             let request = Request::Unbind {
                 source: m.exchange,
                 destination: Destination::Queue(queue),
@@ -149,7 +168,7 @@ pub async fn handle(
             leader_op(shard, conn, channel, request, false, QueueUnbindOk {}).await
         }
         Method::QueuePurge(m) => {
-            let queue = resolve_queue(conn, channel, m.queue)?;
+            let queue = resolve_queue(conn, channel, m.queue);
             match check_queue_access(shard, conn, &queue) {
                 Err(e) => Err(e),
                 Ok(meta) => {
@@ -165,9 +184,9 @@ pub async fn handle(
             }
         }
         Method::QueueDelete(m) => {
-            let queue = resolve_queue(conn, channel, m.queue)?;
+            let queue = resolve_queue(conn, channel, m.queue);
             if let Some(ch) = conn.channels.borrow_mut().get_mut(&channel) {
-                ch.deleting_queue = true;
+                ch.begin_queue_delete();
             }
             let r = shard
                 .request(
@@ -317,16 +336,11 @@ fn unexpected_reply(r: Reply) -> AmqpError {
 
 /// An empty queue name means the channel's last declared queue (when
 /// there is none, the empty name stays and the lookup fails with 404).
-fn resolve_queue(conn: &ConnShared, channel: u16, name: ShortStr) -> Result<ShortStr, HardError> {
-    if !name.is_empty() {
-        return Ok(name);
+fn resolve_queue(conn: &ConnShared, channel: u16, name: ShortStr) -> ShortStr {
+    match conn.channels.borrow().get(&channel) {
+        Some(ch) => ch.resolve_queue(name),
+        None => name,
     }
-    Ok(conn
-        .channels
-        .borrow()
-        .get(&channel)
-        .and_then(|c| c.last_queue.clone())
-        .unwrap_or(name))
 }
 
 /// The queue's catalog entry, refusing another connection's exclusive queue.
@@ -456,7 +470,7 @@ async fn queue_declare(
 
 fn finish_declare(conn: &ConnShared, channel: u16, name: ShortStr, s: QueueStats, no_wait: bool) {
     if let Some(ch) = conn.channels.borrow_mut().get_mut(&channel) {
-        ch.last_queue = Some(name.clone());
+        ch.declared_queue(name.clone());
     }
     if !no_wait {
         conn.send_method(
@@ -471,46 +485,21 @@ fn finish_declare(conn: &ConnShared, channel: u16, name: ShortStr, s: QueueStats
 }
 
 fn qos(conn: &ConnShared, channel: u16, m: BasicQos) -> AmqpResult<()> {
-    if m.prefetch_size != 0 {
-        return Err(AmqpError::new(
-            code::NOT_IMPLEMENTED,
-            format!("prefetch_size!=0 ({})", m.prefetch_size),
-        ));
-    }
     if let Some(ch) = conn.channels.borrow_mut().get_mut(&channel) {
-        if m.global {
-            ch.channel_prefetch = m.prefetch_count as u32;
-        } else {
-            ch.consumer_prefetch = m.prefetch_count as u32;
-        }
+        ch.qos(&m)?;
     }
     conn.send_method(channel, BasicQosOk {});
     crate::connection::release_held(conn, channel);
     Ok(())
 }
 
-fn settle(
-    shard: &Rc<Shard>,
-    conn: &ConnShared,
-    channel: u16,
-    tag: u64,
-    multiple: bool,
-    requeue: bool,
-) -> AmqpResult<()> {
-    let entries = match conn.channels.borrow_mut().get_mut(&channel) {
-        Some(ch) => ch.take_settled(tag, multiple)?,
+fn settle(shard: &Rc<Shard>, conn: &ConnShared, channel: u16, s: Settlement) -> AmqpResult<()> {
+    let actions = match conn.channels.borrow_mut().get_mut(&channel) {
+        Some(ch) => ch.settle(s)?,
         None => return Ok(()),
     };
-    let how = channel::settle_kind(requeue);
-    for (owner, queue, msg_ids) in channel::group_by_queue(entries) {
-        shard.send(
-            owner,
-            Envelope::Settle {
-                queue,
-                msg_ids,
-                how,
-            },
-        );
+    for action in actions {
+        action.apply(shard);
     }
     crate::connection::release_held(conn, channel);
     Ok(())
@@ -523,22 +512,13 @@ fn recover(
     requeue: bool,
     reply: bool,
 ) -> AmqpResult<()> {
-    if !requeue {
-        return Err(AmqpError::new(code::NOT_IMPLEMENTED, "requeue=false"));
-    }
-    let entries = match conn.channels.borrow_mut().get_mut(&channel) {
-        Some(ch) => ch.take_all_unacked(),
+    let actions = match conn.channels.borrow_mut().get_mut(&channel) {
+        Some(ch) => ch.recover(requeue)?,
+        None if !requeue => return Err(AmqpError::new(code::NOT_IMPLEMENTED, "requeue=false")),
         None => return Ok(()),
     };
-    for (owner, queue, msg_ids) in channel::group_by_queue(entries) {
-        shard.send(
-            owner,
-            Envelope::Settle {
-                queue,
-                msg_ids,
-                how: crate::broker::queue::Settle::Requeue,
-            },
-        );
+    for action in actions {
+        action.apply(shard);
     }
     if reply {
         conn.send_method(channel, BasicRecoverOk {});
@@ -553,15 +533,7 @@ async fn consume(
     channel: u16,
     m: BasicConsume,
 ) -> AmqpResult<()> {
-    let queue = if m.queue.is_empty() {
-        conn.channels
-            .borrow()
-            .get(&channel)
-            .and_then(|c| c.last_queue.clone())
-            .unwrap_or_default()
-    } else {
-        m.queue.clone()
-    };
+    let queue = resolve_queue(conn, channel, m.queue.clone());
     let tag = if m.consumer_tag.is_empty() {
         ShortStr::try_from_string(format!("amq.ctag-{}", random_suffix())).expect("short")
     } else {
@@ -574,20 +546,14 @@ async fn consume(
     let prefetch = {
         let mut channels = conn.channels.borrow_mut();
         let ch = channels.get_mut(&channel).expect("open channel");
-        if ch.consumers.contains_key(&tag) {
-            return Err(AmqpError::not_allowed(format!(
-                "attempt to reuse consumer tag '{tag}'"
-            )));
-        }
-        ch.consumers.insert(
+        ch.add_consumer(
             tag.clone(),
             ChannelConsumer {
                 queue: queue.clone(),
                 owner: meta.owner,
                 no_ack: m.no_ack,
             },
-        );
-        ch.consumer_prefetch
+        )?
     };
     let key = ConsumerKey {
         shard: shard.id,
@@ -612,7 +578,7 @@ async fn consume(
         .await;
     if let Err(e) = done(r) {
         if let Some(ch) = conn.channels.borrow_mut().get_mut(&channel) {
-            ch.consumers.remove(&tag);
+            ch.remove_consumer(&tag);
         }
         return Err(e);
     }
@@ -648,11 +614,7 @@ fn consume_direct_reply(
     {
         let mut channels = conn.channels.borrow_mut();
         let ch = channels.get_mut(&channel).expect("open channel");
-        if ch.reply_to_consumer.is_some() {
-            return Err(AmqpError::precondition_failed("reply consumer already set"));
-        }
-        ch.reply_to_consumer = Some(tag.clone());
-        ch.reply_to_address = Some(direct_reply::new_address(conn.key, channel));
+        ch.set_reply_consumer(tag.clone(), direct_reply::new_address(conn.key, channel))?;
     }
     if !m.no_wait {
         conn.send_method(channel, BasicConsumeOk { consumer_tag: tag });
@@ -670,12 +632,9 @@ async fn cancel(
         .channels
         .borrow()
         .get(&channel)
-        .and_then(|c| c.consumers.get(&m.consumer_tag).cloned());
+        .and_then(|c| c.consumer(&m.consumer_tag).cloned());
     if let Some(ch) = conn.channels.borrow_mut().get_mut(&channel) {
-        if ch.reply_to_consumer.as_ref() == Some(&m.consumer_tag) {
-            ch.reply_to_consumer = None;
-            ch.reply_to_address = None;
-        }
+        ch.cancel_reply_consumer(&m.consumer_tag);
     }
     if let Some(c) = consumer {
         let key = ConsumerKey {
@@ -688,7 +647,7 @@ async fn cancel(
             .request(c.owner, Request::Cancel { name: c.queue, key })
             .await;
         if let Some(ch) = conn.channels.borrow_mut().get_mut(&channel) {
-            ch.consumers.remove(&m.consumer_tag);
+            ch.remove_consumer(&m.consumer_tag);
         }
     }
     if !m.no_wait {
@@ -708,15 +667,7 @@ async fn get(
     channel: u16,
     m: BasicGet,
 ) -> AmqpResult<()> {
-    let queue = if m.queue.is_empty() {
-        conn.channels
-            .borrow()
-            .get(&channel)
-            .and_then(|c| c.last_queue.clone())
-            .unwrap_or_default()
-    } else {
-        m.queue.clone()
-    };
+    let queue = resolve_queue(conn, channel, m.queue.clone());
     let meta = check_queue_access(shard, conn, &queue)?;
     let r = shard
         .request(
@@ -739,17 +690,12 @@ async fn get(
     let Some(ch) = channels.get_mut(&channel) else {
         return Ok(());
     };
-    let ack = (!m.no_ack).then(|| (queue.clone(), meta.owner, got.msg_id));
-    let tag = ch.next_delivery_tag(ack);
-    delivery::write(
+    ch.write_get_ok(
         &mut conn.out.borrow_mut(),
-        channel,
-        Carrier::GetOk {
-            delivery_tag: tag,
-            redelivered: got.redelivered,
-            message_count: got.remaining,
-        },
-        &got.message,
+        &queue,
+        meta.owner,
+        m.no_ack,
+        &got,
     );
     drop(channels);
     conn.notify_writer();

@@ -7,6 +7,7 @@
 //! through its `ConnectionInbox` (`inbox.rs`), which the shard calls
 //! synchronously while pumping its mesh.
 
+pub mod assembly;
 pub mod channel;
 pub mod confirms;
 pub mod delivery;
@@ -17,9 +18,9 @@ pub mod methods;
 pub mod outbound;
 pub mod publish;
 pub mod socket;
+pub mod unacked;
 
 use crate::broker::error::{code, AmqpError};
-use crate::broker::queue::{Delivery, Settle};
 use crate::protocol::frame::{Frame, FrameDecoder};
 use crate::protocol::methods::*;
 use crate::protocol::types::ShortStr;
@@ -28,7 +29,7 @@ use crate::shard::envelope::{ConnKey, Envelope, Request};
 use crate::shard::inbox::ConnectionInbox;
 use crate::shard::{leader, Shard};
 use bytes::BytesMut;
-use channel::{Channel, Phase};
+use channel::Channel;
 use glommio::net::TcpStream;
 use handshake::Negotiated;
 use outbound::Outbound;
@@ -505,7 +506,6 @@ fn handle_connection_method(conn: &ConnShared, method: Method) -> Result<FrameOu
 /// basic.ack (multiple) per channel, and a basic.nack for each publish an
 /// owner failed.
 pub fn flush_confirms(shard: &Shard, conn: &ConnShared) {
-    let shard_counters = &shard.counters;
     let dirty = std::mem::take(&mut *conn.confirm_dirty.borrow_mut());
     if dirty.is_empty() {
         return;
@@ -514,32 +514,10 @@ pub fn flush_confirms(shard: &Shard, conn: &ConnShared) {
     let mut out = conn.out.borrow_mut();
     for id in dirty {
         if let Some(ch) = channels.get_mut(&id) {
-            let Some(confirms) = ch.confirms.as_mut() else {
-                continue;
-            };
-            for reply in confirms.replies() {
-                // The counters count what the publishers are told.
-                let method: Method = match reply {
-                    confirms::Reply::AckUpTo { seq, covered } => {
-                        Counters::add(&shard_counters.confirmed, covered);
-                        BasicAck {
-                            delivery_tag: seq,
-                            multiple: true,
-                        }
-                        .into()
-                    }
-                    confirms::Reply::Nack(seq) => {
-                        Counters::add(&shard_counters.nacked, 1);
-                        BasicNack {
-                            delivery_tag: seq,
-                            multiple: false,
-                            requeue: false,
-                        }
-                        .into()
-                    }
-                };
-                out.method(id, &method);
-            }
+            // The counters count what the publishers are told.
+            let told = ch.write_confirms(&mut out);
+            Counters::add(&shard.counters.confirmed, told.acked);
+            Counters::add(&shard.counters.nacked, told.nacked);
         }
     }
     drop(out);
@@ -639,43 +617,11 @@ async fn teardown(shard: &Rc<Shard>, conn: &Rc<ConnShared>) {
     }
 }
 
-/// Drops a channel's consumers on their queues' owners, then requeues its
-/// unacked messages (in that order, over the same rings, so the requeued
-/// messages never go back to the dying consumers).
+/// Gives back what a channel that goes away holds (see `Channel::release`).
 pub fn release_channel(shard: &Rc<Shard>, conn: ConnKey, ch: &mut Channel) {
-    let mut queues: Vec<(u16, ShortStr)> = ch
-        .consumers
-        .drain()
-        .map(|(_, c)| (c.owner, c.queue))
-        .collect();
-    queues.sort_unstable();
-    queues.dedup();
-    for (owner, queue) in queues {
-        shard.send(
-            owner,
-            Envelope::ChannelGone {
-                queue,
-                conn,
-                channel: ch.id,
-            },
-        );
+    for action in ch.release(conn) {
+        action.apply(shard);
     }
-    for (owner, queue, msg_ids) in channel::group_by_queue(ch.take_all_unacked()) {
-        shard.send(
-            owner,
-            Envelope::Settle {
-                queue,
-                msg_ids,
-                how: Settle::Requeue,
-            },
-        );
-    }
-    // Deliveries held back by a global prefetch were never sent: back to
-    // their queues (marked redelivered, like every requeue).
-    for (queue, owner, delivery) in std::mem::take(&mut ch.held) {
-        shard.bounce_delivery(queue, owner, delivery);
-    }
-    ch.publish = None;
 }
 
 pub fn mark_confirm_dirty(conn: &ConnShared, channel: u16) {
@@ -685,45 +631,13 @@ pub fn mark_confirm_dirty(conn: &ConnShared, channel: u16) {
     }
 }
 
-pub(crate) fn write_delivery(
-    conn: &ConnShared,
-    ch: &mut Channel,
-    queue: ShortStr,
-    owner: u16,
-    delivery: Delivery,
-) {
-    let ack = (!delivery.no_ack).then(|| (queue.clone(), owner, delivery.msg_id));
-    let tag = ch.next_delivery_tag(ack);
-    let mut out = conn.out.borrow_mut();
-    delivery::write(
-        &mut out,
-        ch.id,
-        delivery::Carrier::Deliver {
-            consumer_tag: delivery.consumer.tag.clone(),
-            delivery_tag: tag,
-            redelivered: delivery.redelivered,
-        },
-        &delivery.message,
-    );
-    out.note_delivery(owner, &queue, &delivery.consumer);
-}
-
-/// After acks on a channel with a global prefetch: writes the held
-/// deliveries the limit now allows.
+/// After acks or a qos change on a channel with a global prefetch: writes
+/// the held deliveries the limit now allows.
 pub fn release_held(conn: &ConnShared, channel: u16) {
-    let mut channels = conn.channels.borrow_mut();
-    let Some(ch) = channels.get_mut(&channel) else {
-        return;
+    let wrote = match conn.channels.borrow_mut().get_mut(&channel) {
+        Some(ch) => ch.release_held(&mut conn.out.borrow_mut()),
+        None => false,
     };
-    let mut wrote = false;
-    while ch.channel_prefetch_allows() {
-        let Some((queue, owner, delivery)) = ch.held.pop_front() else {
-            break;
-        };
-        write_delivery(conn, ch, queue, owner, delivery);
-        wrote = true;
-    }
-    drop(channels);
     if wrote {
         conn.notify_writer();
     }
@@ -733,10 +647,7 @@ pub fn release_held(conn: &ConnShared, channel: u16) {
 /// notifications held back meanwhile.
 pub fn send_deferred_cancels(conn: &ConnShared, channel: u16) {
     let tags = match conn.channels.borrow_mut().get_mut(&channel) {
-        Some(ch) => {
-            ch.deleting_queue = false;
-            std::mem::take(&mut ch.deferred_cancels)
-        }
+        Some(ch) => ch.end_queue_delete(),
         None => return,
     };
     for tag in tags {
@@ -782,7 +693,7 @@ pub fn close_channel_with_error(
 ) {
     let mut channels = conn.channels.borrow_mut();
     if let Some(ch) = channels.get_mut(&channel) {
-        ch.phase = Phase::Closing;
+        ch.start_closing();
         release_channel(shard, conn.key, ch);
     }
     drop(channels);

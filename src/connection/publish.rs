@@ -1,13 +1,16 @@
-//! The publish path, all synchronous on the publisher's shard: assemble a
-//! basic.publish from its method, header and body frames; route it on this
-//! shard's copy of the routing tables; queue one `Arc<Message>` copy per
-//! destination queue for its owner (sent in batches by the next pump);
-//! return it when mandatory found no queue; confirm it in confirm mode.
+//! The publish path, all synchronous on the publisher's shard: the channel
+//! assembles a basic.publish from its method, header and body frames
+//! (`Channel::on_header` / `on_body`); here the whole message is routed on
+//! this shard's copy of the routing tables, one `Arc<Message>` copy per
+//! destination queue is queued for its owner (sent in batches by the next
+//! pump), a mandatory publish that found no queue is returned, and in
+//! confirm mode the publish gets its sequence number.
 
 use crate::broker::error::{code, AmqpError};
-use crate::broker::message::{Body, Message};
+use crate::broker::message::Message;
 use crate::broker::topology::{exchange_not_found, publish_to_internal, RouteResult};
-use crate::connection::channel::{PendingPublish, MAX_MESSAGE_SIZE};
+use crate::connection::assembly::{Assembly, Publish};
+use crate::connection::channel::Channel;
 use crate::connection::delivery::{self, Carrier};
 use crate::connection::{close_channel_with_error, direct_reply, ConnShared, HardError};
 use crate::protocol::methods::BasicPublish;
@@ -23,117 +26,63 @@ use std::sync::Arc;
 /// Property flag of the `headers` property in the first flags word.
 const HEADERS_FLAG: u16 = 1 << 13;
 
-fn unexpected_frame(text: String) -> HardError {
-    (AmqpError::new(code::UNEXPECTED_FRAME, text), 0, 0)
-}
-
 /// basic.publish arrived: content frames follow.
 pub fn on_publish(conn: &ConnShared, channel: u16, method: BasicPublish) -> Result<(), HardError> {
-    let mut channels = conn.channels.borrow_mut();
-    let Some(ch) = channels.get_mut(&channel) else {
-        return Ok(());
-    };
-    if ch.publish.is_some() {
-        return Err(unexpected_frame(format!(
-            "expected content header for class 60, got non content header frame instead (channel {channel})"
-        )));
+    match conn.channels.borrow_mut().get_mut(&channel) {
+        Some(ch) => ch.start_publish(method),
+        None => Ok(()),
     }
-    if method.immediate {
-        // RabbitMQ dropped `immediate` (3.0) and closes the connection.
-        return Err((
-            AmqpError::new(code::NOT_IMPLEMENTED, "immediate=true"),
-            BASIC_CLASS_ID,
-            40, // basic.publish
-        ));
-    }
-    ch.publish = Some(PendingPublish {
-        method,
-        header: None,
-        body: Body::new(),
-    });
-    Ok(())
 }
 
+/// A content header frame.
 pub fn on_header(
     shard: &Rc<Shard>,
     conn: &ConnShared,
     channel: u16,
     header: ContentHeader,
 ) -> Result<(), HardError> {
-    {
-        let mut channels = conn.channels.borrow_mut();
-        let Some(ch) = channels.get_mut(&channel) else {
-            return Err(channel_not_open(channel));
-        };
-        if !ch.is_open() {
-            return Ok(());
-        }
-        let Some(p) = ch.publish.as_mut().filter(|p| p.header.is_none()) else {
-            return Err(unexpected_frame(format!(
-                "unexpected content header for class {} on channel {channel}",
-                header.class_id
-            )));
-        };
-        if header.class_id != BASIC_CLASS_ID {
-            return Err(unexpected_frame(format!(
-                "expected content header for class 60, got class {}",
-                header.class_id
-            )));
-        }
-        if header.body_size > MAX_MESSAGE_SIZE {
-            let size = header.body_size;
-            ch.publish = None;
-            drop(channels);
-            let e = AmqpError::precondition_failed(format!(
-                "message size {size} is larger than configured max size {MAX_MESSAGE_SIZE}"
-            ));
-            close_channel_with_error(shard, conn, channel, &e, 60, 40);
-            return Ok(());
-        }
-        let complete = header.body_size == 0;
-        p.header = Some(header);
-        if !complete {
-            return Ok(());
-        }
-    }
-    complete_publish(shard, conn, channel);
-    Ok(())
+    on_content(shard, conn, channel, |ch| ch.on_header(header))
 }
 
+/// A content body frame.
 pub fn on_body(
     shard: &Rc<Shard>,
     conn: &ConnShared,
     channel: u16,
     payload: Bytes,
 ) -> Result<(), HardError> {
-    {
-        let mut channels = conn.channels.borrow_mut();
-        let Some(ch) = channels.get_mut(&channel) else {
-            return Err(channel_not_open(channel));
-        };
-        if !ch.is_open() {
-            return Ok(());
-        }
-        let Some((p, size)) = ch
-            .publish
-            .as_mut()
-            .and_then(|p| p.header.as_ref().map(|h| h.body_size).map(|s| (p, s)))
-        else {
-            return Err(unexpected_frame(format!(
-                "unexpected content body on channel {channel}"
-            )));
-        };
-        p.body.push(payload);
-        if p.body.len() > size {
-            return Err(unexpected_frame(format!(
-                "content body longer than the {size} bytes its header announced"
-            )));
-        }
-        if p.body.len() < size {
-            return Ok(());
-        }
-    }
-    complete_publish(shard, conn, channel);
+    on_content(shard, conn, channel, |ch| ch.on_body(payload))
+}
+
+/// A content frame for channel `channel`: handed to the channel, and the
+/// publish routed once it is whole.
+fn on_content(
+    shard: &Rc<Shard>,
+    conn: &ConnShared,
+    channel: u16,
+    frame: impl FnOnce(&mut Channel) -> Result<Assembly, HardError>,
+) -> Result<(), HardError> {
+    let mut channels = conn.channels.borrow_mut();
+    let Some(ch) = channels.get_mut(&channel) else {
+        return Err(channel_not_open(channel));
+    };
+    let refused = match frame(ch)? {
+        Assembly::Pending | Assembly::Dropped => return Ok(()),
+        Assembly::Complete(publish) => match route(shard, conn, ch, publish) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        },
+        Assembly::Refused(e) => e,
+    };
+    drop(channels);
+    close_channel_with_error(
+        shard,
+        conn,
+        channel,
+        &refused,
+        BASIC_CLASS_ID,
+        BasicPublish::METHOD_ID,
+    );
     Ok(())
 }
 
@@ -148,28 +97,24 @@ fn channel_not_open(channel: u16) -> HardError {
     )
 }
 
-/// Routes a complete message and queues its copies.
-fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
-    let (method, mut header, body, confirming, reply_consumer) = {
-        let mut channels = conn.channels.borrow_mut();
-        let ch = channels.get_mut(&channel).expect("checked by caller");
-        let p = ch.publish.take().expect("publish in progress");
-        let reply = ch.reply_to_address.clone();
-        (
-            p.method,
-            p.header.expect("header"),
-            p.body,
-            ch.confirms.is_some(),
-            reply,
-        )
-    };
-    match direct_reply::rewrite_reply_to(&header.raw_properties, reply_consumer.as_ref()) {
-        Ok(Some(rewritten)) => header.raw_properties = rewritten,
-        Ok(None) => {}
-        Err(e) => {
-            close_channel_with_error(shard, conn, channel, &e, 60, 40);
-            return;
-        }
+/// Routes a whole message and queues its copies. An error closes the
+/// channel (the exchange is missing or internal, or reply-to names the
+/// reply pseudo-queue the channel does not consume).
+fn route(
+    shard: &Rc<Shard>,
+    conn: &ConnShared,
+    ch: &mut Channel,
+    p: Publish,
+) -> Result<(), AmqpError> {
+    let Publish {
+        method,
+        mut header,
+        body,
+    } = p;
+    if let Some(rewritten) =
+        direct_reply::rewrite_reply_to(&header.raw_properties, ch.reply_to_address())?
+    {
+        header.raw_properties = rewritten;
     }
     Counters::add(&shard.counters.published, 1);
     conn.published.set(true);
@@ -184,115 +129,99 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
     // The shard's routing scratch space: no allocation per publish.
     let mut destinations = std::mem::take(&mut *shard.route_scratch.borrow_mut());
     destinations.clear();
-    {
-        let meta = shard.meta.borrow();
-        let refused = match meta.topology.route(
-            &method.exchange,
-            &method.routing_key,
-            headers.as_ref(),
-            &mut destinations,
-        ) {
-            RouteResult::ExchangeNotFound => Some(exchange_not_found(&method.exchange)),
-            RouteResult::Internal => Some(publish_to_internal(&method.exchange)),
-            RouteResult::Routed { .. } => None,
-        };
-        if let Some(e) = refused {
-            drop(meta);
-            close_channel_with_error(shard, conn, channel, &e, 60, 40);
-            return;
-        }
-        let message = Arc::new(Message {
-            exchange: method.exchange.clone(),
-            routing_key: method.routing_key.clone(),
-            raw_properties: header.raw_properties.clone(),
-            body,
-            persistent,
-        });
-        let mut routed = 0u64;
-        if method.exchange.is_empty() && direct_reply::is_reply_address(&method.routing_key) {
-            // Handed to the requester's channel, which checks the address's
-            // secret. Like RabbitMQ 3.10, the reply reached no queue: a
-            // mandatory one is also returned (312 NO_ROUTE).
-            destinations.clear();
-            if let Some((to_shard, to_conn, to_channel)) = direct_reply::parse(&method.routing_key)
-            {
-                if to_shard < shard.count {
-                    shard.send(
-                        to_shard,
-                        Envelope::DirectReply {
-                            conn: to_conn,
-                            channel: to_channel,
-                            message: message.clone(),
-                        },
-                    );
-                }
-            }
-        }
-        // One envelope per owner shard; the owner decides whether its copies
-        // are durable (confirm after the fsync) or not.
-        let mut by_owner: Vec<(u16, Vec<ShortStr>)> = Vec::new();
-        for queue in destinations.drain(..) {
-            let Some(q) = meta.queues.get(&queue) else {
-                continue;
-            };
-            match by_owner.iter_mut().find(|(o, _)| *o == q.owner) {
-                Some(entry) => entry.1.push(queue),
-                None => by_owner.push((q.owner, vec![queue])),
-            }
-            routed += 1;
-        }
-        *shard.route_scratch.borrow_mut() = destinations;
-        // In confirm mode every owner confirms its copies once they are
-        // enqueued (and, for durable copies, on disk), as RabbitMQ does.
-        let owners = by_owner.len() as u32;
-        let seq = if confirming {
-            let mut channels = conn.channels.borrow_mut();
-            let confirms = channels
-                .get_mut(&channel)
-                .and_then(|c| c.confirms.as_mut())
-                .expect("confirm mode");
-            Some(confirms.publish(owners))
-        } else {
-            None
-        };
-        for (owner, queues) in by_owner {
-            let confirm = seq.map(|seq| ConfirmTicket {
-                shard: shard.id,
-                conn: conn.key.id,
-                channel,
-                seq,
-            });
-            shard.send(
-                owner,
-                Envelope::Enqueue {
-                    queues,
-                    message: message.clone(),
-                    confirm,
-                },
-            );
-        }
-        Counters::add(&shard.counters.routed_copies, routed);
-        if routed == 0 {
-            Counters::add(&shard.counters.unroutable, 1);
-            if method.mandatory {
-                delivery::write(
-                    &mut conn.out.borrow_mut(),
-                    channel,
-                    Carrier::Return {
-                        reply_code: code::NO_ROUTE,
-                        reply_text: ShortStr::from_static("NO_ROUTE"),
+    let meta = shard.meta.borrow();
+    match meta.topology.route(
+        &method.exchange,
+        &method.routing_key,
+        headers.as_ref(),
+        &mut destinations,
+    ) {
+        RouteResult::ExchangeNotFound => return Err(exchange_not_found(&method.exchange)),
+        RouteResult::Internal => return Err(publish_to_internal(&method.exchange)),
+        RouteResult::Routed { .. } => {}
+    }
+    let message = Arc::new(Message {
+        exchange: method.exchange,
+        routing_key: method.routing_key,
+        raw_properties: header.raw_properties,
+        body,
+        persistent,
+    });
+    if message.exchange.is_empty() && direct_reply::is_reply_address(&message.routing_key) {
+        // Handed to the requester's channel, which checks the address's
+        // secret. Like RabbitMQ 3.10, the reply reached no queue: a
+        // mandatory one is also returned (312 NO_ROUTE).
+        destinations.clear();
+        if let Some((to_shard, to_conn, to_channel)) = direct_reply::parse(&message.routing_key) {
+            if to_shard < shard.count {
+                shard.send(
+                    to_shard,
+                    Envelope::DirectReply {
+                        conn: to_conn,
+                        channel: to_channel,
+                        message: message.clone(),
                     },
-                    &message,
                 );
-                conn.notify_writer();
             }
         }
     }
-    if confirming {
-        // An unroutable publish is confirmed now; routed ones when their
-        // owners report them enqueued (see `connection::confirmed`).
-        crate::connection::mark_confirm_dirty(conn, channel);
+    // One envelope per owner shard; the owner decides whether its copies
+    // are durable (confirm after the fsync) or not.
+    let mut routed = 0u64;
+    let mut by_owner: Vec<(u16, Vec<ShortStr>)> = Vec::new();
+    for queue in destinations.drain(..) {
+        let Some(q) = meta.queues.get(&queue) else {
+            continue;
+        };
+        match by_owner.iter_mut().find(|(o, _)| *o == q.owner) {
+            Some(entry) => entry.1.push(queue),
+            None => by_owner.push((q.owner, vec![queue])),
+        }
+        routed += 1;
     }
+    drop(meta);
+    *shard.route_scratch.borrow_mut() = destinations;
+    // In confirm mode every owner confirms its copies once they are
+    // enqueued (and, for durable copies, on disk), as RabbitMQ does.
+    let seq = ch.confirm_publish(by_owner.len() as u32);
+    for (owner, queues) in by_owner {
+        let confirm = seq.map(|seq| ConfirmTicket {
+            shard: shard.id,
+            conn: conn.key.id,
+            channel: ch.id,
+            seq,
+        });
+        shard.send(
+            owner,
+            Envelope::Enqueue {
+                queues,
+                message: message.clone(),
+                confirm,
+            },
+        );
+    }
+    Counters::add(&shard.counters.routed_copies, routed);
+    if routed == 0 {
+        Counters::add(&shard.counters.unroutable, 1);
+        if method.mandatory {
+            delivery::write(
+                &mut conn.out.borrow_mut(),
+                ch.id,
+                Carrier::Return {
+                    reply_code: code::NO_ROUTE,
+                    reply_text: ShortStr::from_static("NO_ROUTE"),
+                },
+                &message,
+            );
+            conn.notify_writer();
+        }
+    }
+    if seq.is_some() {
+        // An unroutable publish is confirmed now; routed ones when their
+        // owners report them enqueued (see `ConnectionInbox::confirmed`).
+        crate::connection::mark_confirm_dirty(conn, ch.id);
+    }
+    Ok(())
 }
 
 fn first_flags(raw: &[u8]) -> u16 {
