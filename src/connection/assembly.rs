@@ -174,7 +174,7 @@ fn unexpected_frame(text: String) -> HardError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::protocol::methods::QueueDeclare;
     use crate::protocol::types::ShortStr;
@@ -182,7 +182,7 @@ mod tests {
     /// The channel the frames come on.
     const CH: u16 = 2;
 
-    fn publish(routing_key: &str) -> BasicPublish {
+    pub(crate) fn publish(routing_key: &str) -> BasicPublish {
         BasicPublish {
             exchange: ShortStr::from(""),
             routing_key: ShortStr::from(routing_key),
@@ -191,7 +191,7 @@ mod tests {
         }
     }
 
-    fn header(class_id: u16, body_size: u64) -> ContentHeader {
+    pub(crate) fn header(class_id: u16, body_size: u64) -> ContentHeader {
         ContentHeader {
             class_id,
             body_size,

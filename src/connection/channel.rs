@@ -546,30 +546,12 @@ fn settle_envelopes(entries: Vec<Unacked>, how: Settle) -> Vec<ToShard> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::message::Body;
     use crate::broker::queue::ConsumerKey;
-    use crate::connection::delivery::tests::frames;
+    use crate::connection::assembly::tests::{header, publish};
+    use crate::connection::delivery::tests::{frames, message};
     use crate::protocol::frame::Frame;
     use crate::protocol::methods::QueueDeclare;
-    use crate::protocol::properties::ContentHeader;
     use std::sync::Arc;
-
-    fn publish(routing_key: &str) -> BasicPublish {
-        BasicPublish {
-            exchange: ShortStr::from(""),
-            routing_key: ShortStr::from(routing_key),
-            mandatory: false,
-            immediate: false,
-        }
-    }
-
-    fn header(body_size: u64) -> ContentHeader {
-        ContentHeader {
-            class_id: 60,
-            body_size,
-            raw_properties: Bytes::from_static(&[0, 0]),
-        }
-    }
 
     fn settlement(tag: u64, multiple: bool) -> Settlement {
         Settlement {
@@ -609,10 +591,8 @@ mod tests {
             ch.check_no_content_expected(&declare).unwrap_err().code,
             505
         );
-        assert!(matches!(
-            ch.on_header(header(2)).unwrap(),
-            Assembly::Pending
-        ));
+        let pending = ch.on_header(header(60, 2)).unwrap();
+        assert!(matches!(pending, Assembly::Pending));
         match ch.on_body(Bytes::from_static(b"hi")).unwrap() {
             Assembly::Complete(p) => assert_eq!(p.method.routing_key.as_str(), "rk"),
             other => panic!("expected a whole publish: {other:?}"),
@@ -621,13 +601,11 @@ mod tests {
 
         ch.start_publish(publish("rk")).unwrap();
         ch.start_closing();
+        let header = ch.on_header(header(60, 1)).unwrap();
+        let body = ch.on_body(Bytes::from_static(b"x")).unwrap();
         assert!(matches!(
-            ch.on_header(header(1)).unwrap(),
-            Assembly::Dropped
-        ));
-        assert!(matches!(
-            ch.on_body(Bytes::from_static(b"x")).unwrap(),
-            Assembly::Dropped
+            (header, body),
+            (Assembly::Dropped, Assembly::Dropped)
         ));
     }
 
@@ -687,24 +665,47 @@ mod tests {
             no_ack,
             msg_id,
             redelivered: false,
-            message: Arc::new(Message {
-                exchange: ShortStr::from(""),
-                routing_key: ShortStr::from("q"),
-                raw_properties: Bytes::from_static(&[0, 0]),
-                body: Body::from(Bytes::from_static(b"hi")),
-                persistent: false,
-            }),
+            message: Arc::new(message(b"hi")),
             stored: None,
         }
     }
 
-    fn consumer(ch: &mut Channel, tag: &str) {
-        let c = ChannelConsumer {
+    fn consumer_of_q() -> ChannelConsumer {
+        ChannelConsumer {
             queue: ShortStr::from("q"),
             owner: 0,
             no_ack: false,
+        }
+    }
+
+    /// A channel with consumer "c" on queue "q" and a global prefetch.
+    fn consuming(prefetch: u16) -> Channel {
+        let mut ch = Channel::new(1);
+        ch.add_consumer(ShortStr::from("c"), consumer_of_q())
+            .unwrap();
+        let global = BasicQos {
+            prefetch_size: 0,
+            prefetch_count: prefetch,
+            global: true,
         };
-        ch.add_consumer(ShortStr::from(tag), c).unwrap();
+        ch.qos(&global).unwrap();
+        ch
+    }
+
+    /// Hands the channel a delivery of queue "q": what became of it.
+    fn hand(
+        ch: &mut Channel,
+        out: &mut Outbound,
+        tag: &str,
+        id: u64,
+        no_ack: bool,
+    ) -> &'static str {
+        match ch.deliver(out, "q".into(), 0, delivery(tag, id, no_ack)) {
+            Handed::Written => "written",
+            Handed::Held => "held",
+            Handed::Bounce(ToShard::Bounce { .. }) => "bounced",
+            Handed::Bounce(other) => panic!("{other:?}"),
+        }
     }
 
     /// The delivery tags of the basic.deliver frames queued on `out`.
@@ -723,81 +724,38 @@ mod tests {
 
     #[test]
     fn deliveries_get_tags_and_unknown_consumers_bounce() {
-        let mut ch = Channel::new(1);
-        consumer(&mut ch, "c");
+        let mut ch = consuming(0);
         let mut out = Outbound::new(131_072);
-        assert!(matches!(
-            ch.deliver(&mut out, "q".into(), 0, delivery("c", 7, false)),
-            Handed::Written
-        ));
-        assert!(matches!(
-            ch.deliver(&mut out, "q".into(), 0, delivery("c", 8, true)),
-            Handed::Written
-        ));
+        assert_eq!(hand(&mut ch, &mut out, "c", 7, false), "written");
+        assert_eq!(hand(&mut ch, &mut out, "c", 8, true), "written");
         assert_eq!(delivered_tags(&mut out), vec![1, 2]);
         assert_eq!(ch.unacked_count(), 1, "the no-ack delivery is not tracked");
-        assert!(matches!(
-            ch.deliver(&mut out, "q".into(), 0, delivery("gone", 9, false)),
-            Handed::Bounce(ToShard::Bounce { .. })
-        ));
-        assert_eq!(
-            ch.add_consumer(
-                ShortStr::from("c"),
-                ChannelConsumer {
-                    queue: ShortStr::from("q"),
-                    owner: 0,
-                    no_ack: false
-                }
-            )
-            .unwrap_err()
-            .code,
-            530
-        );
+        assert_eq!(hand(&mut ch, &mut out, "gone", 9, false), "bounced");
+        let reused = ch.add_consumer(ShortStr::from("c"), consumer_of_q());
+        assert_eq!(reused.unwrap_err().code, 530);
     }
 
     #[test]
     fn a_global_prefetch_holds_deliveries_until_acks_make_room() {
-        let mut ch = Channel::new(1);
-        consumer(&mut ch, "c");
-        ch.qos(&BasicQos {
-            prefetch_size: 0,
-            prefetch_count: 1,
-            global: true,
-        })
-        .unwrap();
+        let mut ch = consuming(1);
         let mut out = Outbound::new(131_072);
-        assert!(matches!(
-            ch.deliver(&mut out, "q".into(), 0, delivery("c", 1, false)),
-            Handed::Written
-        ));
-        assert!(matches!(
-            ch.deliver(&mut out, "q".into(), 0, delivery("c", 2, false)),
-            Handed::Held
-        ));
+        assert_eq!(hand(&mut ch, &mut out, "c", 1, false), "written");
+        assert_eq!(hand(&mut ch, &mut out, "c", 2, false), "held");
         assert!(!ch.release_held(&mut out), "no room yet");
         assert_eq!(delivered_tags(&mut out), vec![1]);
         let acts = ch.settle(settlement(1, false)).unwrap();
-        assert_eq!(
-            settles(&acts),
-            vec![(0, "q".into(), vec![1], Settle::Remove)]
-        );
+        let removed = vec![(0, "q".into(), vec![1], Settle::Remove)];
+        assert_eq!(settles(&acts), removed);
         assert!(ch.release_held(&mut out));
         assert_eq!(delivered_tags(&mut out), vec![2]);
     }
 
     #[test]
     fn release_drops_consumers_then_requeues_then_bounces_held() {
-        let mut ch = Channel::new(1);
-        consumer(&mut ch, "c");
-        ch.qos(&BasicQos {
-            prefetch_size: 0,
-            prefetch_count: 1,
-            global: true,
-        })
-        .unwrap();
+        let mut ch = consuming(1);
         let mut out = Outbound::new(131_072);
-        ch.deliver(&mut out, "q".into(), 0, delivery("c", 1, false));
-        ch.deliver(&mut out, "q".into(), 0, delivery("c", 2, false));
+        hand(&mut ch, &mut out, "c", 1, false);
+        hand(&mut ch, &mut out, "c", 2, false);
         ch.start_publish(publish("rk")).unwrap();
         let acts = ch.release(ConnKey { shard: 0, id: 1 });
         assert_eq!(acts.len(), 3, "{acts:?}");

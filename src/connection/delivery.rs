@@ -107,7 +107,7 @@ pub(crate) mod tests {
         frames
     }
 
-    fn message(body: &[u8]) -> Message {
+    pub(crate) fn message(body: &[u8]) -> Message {
         Message {
             exchange: ShortStr::from("x"),
             routing_key: ShortStr::from("rk"),

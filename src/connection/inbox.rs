@@ -6,7 +6,7 @@ use crate::broker::error::AmqpError;
 use crate::broker::message::MessageRef;
 use crate::broker::queue::{ConsumerKey, Delivery};
 use crate::connection::channel::Handed;
-use crate::connection::{direct_reply, flush_confirms, handshake, mark_confirm_dirty, ConnShared};
+use crate::connection::{direct_reply, handshake, ConnShared};
 use crate::protocol::methods::BasicCancel;
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::{ChannelSnapshot, ConnectionSnapshot};
@@ -45,8 +45,8 @@ impl ConnectionInbox for ConnShared {
         if !confirming {
             return;
         }
-        mark_confirm_dirty(self, channel);
-        flush_confirms(shard, self);
+        self.mark_confirm_dirty(channel);
+        self.flush_confirms(shard);
     }
 
     /// Forgets the consumer, and tells the client with basic.cancel if it

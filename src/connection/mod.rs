@@ -12,11 +12,10 @@ pub mod channel;
 pub mod confirms;
 pub mod delivery;
 pub mod direct_reply;
+pub mod handlers;
 pub mod handshake;
 pub mod inbox;
-pub mod methods;
 pub mod outbound;
-pub mod publish;
 pub mod socket;
 pub mod unacked;
 
@@ -123,6 +122,69 @@ impl ConnShared {
     pub fn send_method(&self, channel: u16, method: impl Into<Method>) {
         self.out.borrow_mut().method(channel, &method.into());
         self.notify_writer();
+    }
+
+    /// Runs `f` on channel `id`'s state; `None` when there is no such channel.
+    pub fn with_channel<R>(&self, id: u16, f: impl FnOnce(&mut Channel) -> R) -> Option<R> {
+        self.channels.borrow_mut().get_mut(&id).map(f)
+    }
+
+    /// Channel `channel` has confirms to send at the end of the read batch.
+    pub fn mark_confirm_dirty(&self, channel: u16) {
+        let mut dirty = self.confirm_dirty.borrow_mut();
+        if !dirty.contains(&channel) {
+            dirty.push(channel);
+        }
+    }
+
+    /// Sends the confirms of the publishes settled during this read batch:
+    /// one basic.ack (multiple) per channel, and a basic.nack for each
+    /// publish an owner failed.
+    pub fn flush_confirms(&self, shard: &Shard) {
+        let dirty = std::mem::take(&mut *self.confirm_dirty.borrow_mut());
+        if dirty.is_empty() {
+            return;
+        }
+        let mut channels = self.channels.borrow_mut();
+        let mut out = self.out.borrow_mut();
+        for id in dirty {
+            if let Some(ch) = channels.get_mut(&id) {
+                // The counters count what the publishers are told.
+                let told = ch.write_confirms(&mut out);
+                Counters::add(&shard.counters.confirmed, told.acked);
+                Counters::add(&shard.counters.nacked, told.nacked);
+            }
+        }
+        drop(out);
+        self.notify_writer();
+    }
+
+    /// After acks or a qos change on a channel with a global prefetch:
+    /// writes the held deliveries the limit now allows.
+    pub fn release_held(&self, channel: u16) {
+        let wrote = self
+            .with_channel(channel, |ch| ch.release_held(&mut self.out.borrow_mut()))
+            .unwrap_or(false);
+        if wrote {
+            self.notify_writer();
+        }
+    }
+
+    /// A queue.delete on `channel` was answered: sends the basic.cancel
+    /// notifications held back meanwhile.
+    pub fn send_deferred_cancels(&self, channel: u16) {
+        let Some(tags) = self.with_channel(channel, |ch| ch.end_queue_delete()) else {
+            return;
+        };
+        for tag in tags {
+            self.send_method(
+                channel,
+                BasicCancel {
+                    consumer_tag: tag,
+                    no_wait: true,
+                },
+            );
+        }
     }
 }
 
@@ -357,20 +419,20 @@ async fn reader_loop(
             match handle_frame(shard, conn, frame).await {
                 Ok(FrameOutcome::Continue) => {}
                 Ok(FrameOutcome::Closed) => {
-                    flush_confirms(shard, conn);
+                    conn.flush_confirms(shard);
                     return Ending::Gone;
                 }
                 Ok(FrameOutcome::ClientClosed) => {
-                    flush_confirms(shard, conn);
+                    conn.flush_confirms(shard);
                     return Ending::ClientClosed;
                 }
                 Err((err, class_id, method_id)) => {
-                    flush_confirms(shard, conn);
+                    conn.flush_confirms(shard);
                     return hard_close(conn, &err, class_id, method_id);
                 }
             }
         }
-        flush_confirms(shard, conn);
+        conn.flush_confirms(shard);
         shard.pump();
         if last_read >= FLOOD_READ {
             // A flooding client: its socket never makes the read wait, and
@@ -468,15 +530,15 @@ async fn handle_frame(
         )),
         Frame::Method { channel: 0, method } => handle_connection_method(conn, method),
         Frame::Method { channel, method } => {
-            methods::handle(shard, conn, channel, method).await?;
+            handlers::handle(shard, conn, channel, method).await?;
             Ok(FrameOutcome::Continue)
         }
         Frame::Header { channel, header } => {
-            publish::on_header(shard, conn, channel, header)?;
+            handlers::on_header(shard, conn, channel, header)?;
             Ok(FrameOutcome::Continue)
         }
         Frame::Body { channel, payload } => {
-            publish::on_body(shard, conn, channel, payload)?;
+            handlers::on_body(shard, conn, channel, payload)?;
             Ok(FrameOutcome::Continue)
         }
     }
@@ -500,28 +562,6 @@ fn handle_connection_method(conn: &ConnShared, method: Method) -> Result<FrameOu
             other.method_id(),
         )),
     }
-}
-
-/// Sends the confirms of the publishes settled during this read batch: one
-/// basic.ack (multiple) per channel, and a basic.nack for each publish an
-/// owner failed.
-pub fn flush_confirms(shard: &Shard, conn: &ConnShared) {
-    let dirty = std::mem::take(&mut *conn.confirm_dirty.borrow_mut());
-    if dirty.is_empty() {
-        return;
-    }
-    let mut channels = conn.channels.borrow_mut();
-    let mut out = conn.out.borrow_mut();
-    for id in dirty {
-        if let Some(ch) = channels.get_mut(&id) {
-            // The counters count what the publishers are told.
-            let told = ch.write_confirms(&mut out);
-            Counters::add(&shard.counters.confirmed, told.acked);
-            Counters::add(&shard.counters.nacked, told.nacked);
-        }
-    }
-    drop(out);
-    conn.notify_writer();
 }
 
 async fn writer_loop(shard: Rc<Shard>, conn: Rc<ConnShared>, mut stream: TcpStream) {
@@ -597,7 +637,7 @@ async fn teardown(shard: &Rc<Shard>, conn: &Rc<ConnShared>) {
     for id in ids {
         let ch = conn.channels.borrow_mut().remove(&id);
         if let Some(mut ch) = ch {
-            release_channel(shard, conn.key, &mut ch);
+            handlers::release(shard, conn.key, &mut ch);
         }
     }
     shard.pump();
@@ -614,50 +654,6 @@ async fn teardown(shard: &Rc<Shard>, conn: &Rc<ConnShared>) {
                 },
             )
             .await;
-    }
-}
-
-/// Gives back what a channel that goes away holds (see `Channel::release`).
-pub fn release_channel(shard: &Rc<Shard>, conn: ConnKey, ch: &mut Channel) {
-    for action in ch.release(conn) {
-        action.apply(shard);
-    }
-}
-
-pub fn mark_confirm_dirty(conn: &ConnShared, channel: u16) {
-    let mut dirty = conn.confirm_dirty.borrow_mut();
-    if !dirty.contains(&channel) {
-        dirty.push(channel);
-    }
-}
-
-/// After acks or a qos change on a channel with a global prefetch: writes
-/// the held deliveries the limit now allows.
-pub fn release_held(conn: &ConnShared, channel: u16) {
-    let wrote = match conn.channels.borrow_mut().get_mut(&channel) {
-        Some(ch) => ch.release_held(&mut conn.out.borrow_mut()),
-        None => false,
-    };
-    if wrote {
-        conn.notify_writer();
-    }
-}
-
-/// A queue.delete on `channel` was answered: sends the basic.cancel
-/// notifications held back meanwhile.
-pub fn send_deferred_cancels(conn: &ConnShared, channel: u16) {
-    let tags = match conn.channels.borrow_mut().get_mut(&channel) {
-        Some(ch) => ch.end_queue_delete(),
-        None => return,
-    };
-    for tag in tags {
-        conn.send_method(
-            channel,
-            BasicCancel {
-                consumer_tag: tag,
-                no_wait: true,
-            },
-        );
     }
 }
 
@@ -679,31 +675,4 @@ pub async fn shutdown_all(shard: &Rc<Shard>) {
     for conn in &conns {
         conn.shut_socket();
     }
-}
-
-/// Queues a channel.close for a soft error and releases the channel's
-/// consumers and unacked messages.
-pub fn close_channel_with_error(
-    shard: &Rc<Shard>,
-    conn: &ConnShared,
-    channel: u16,
-    err: &AmqpError,
-    class_id: u16,
-    method_id: u16,
-) {
-    let mut channels = conn.channels.borrow_mut();
-    if let Some(ch) = channels.get_mut(&channel) {
-        ch.start_closing();
-        release_channel(shard, conn.key, ch);
-    }
-    drop(channels);
-    conn.send_method(
-        channel,
-        ChannelClose {
-            reply_code: err.code,
-            reply_text: ShortStr::try_from_string(err.text.clone()).unwrap_or_default(),
-            class_id,
-            method_id,
-        },
-    );
 }

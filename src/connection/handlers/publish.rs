@@ -1,6 +1,7 @@
-//! The publish path, all synchronous on the publisher's shard: the channel
-//! assembles a basic.publish from its method, header and body frames
-//! (`Channel::on_header` / `on_body`); here the whole message is routed on
+//! basic.publish and its content frames — the publish path, all synchronous
+//! on the publisher's shard. The channel assembles a publish from its
+//! method, header and body frames (`Channel::start_publish`, `on_header`,
+//! `on_body`); here the whole message is routed on
 //! this shard's copy of the routing tables, one `Arc<Message>` copy per
 //! destination queue is queued for its owner (sent in batches by the next
 //! pump), a mandatory publish that found no queue is returned, and in
@@ -12,7 +13,9 @@ use crate::broker::topology::{exchange_not_found, publish_to_internal, RouteResu
 use crate::connection::assembly::{Assembly, Publish};
 use crate::connection::channel::Channel;
 use crate::connection::delivery::{self, Carrier};
-use crate::connection::{close_channel_with_error, direct_reply, ConnShared, HardError};
+use crate::connection::handlers::channel::close_with_error;
+use crate::connection::handlers::context::Ctx;
+use crate::connection::{direct_reply, ConnShared, HardError};
 use crate::protocol::methods::BasicPublish;
 use crate::protocol::properties::{BasicProperties, ContentHeader, BASIC_CLASS_ID};
 use crate::protocol::types::{FieldTable, ShortStr};
@@ -27,11 +30,9 @@ use std::sync::Arc;
 const HEADERS_FLAG: u16 = 1 << 13;
 
 /// basic.publish arrived: content frames follow.
-pub fn on_publish(conn: &ConnShared, channel: u16, method: BasicPublish) -> Result<(), HardError> {
-    match conn.channels.borrow_mut().get_mut(&channel) {
-        Some(ch) => ch.start_publish(method),
-        None => Ok(()),
-    }
+pub fn on_method(cx: &Ctx<'_>, method: BasicPublish) -> Result<(), HardError> {
+    cx.with_channel(|ch| ch.start_publish(method))
+        .unwrap_or(Ok(()))
 }
 
 /// A content header frame.
@@ -75,7 +76,7 @@ fn on_content(
         Assembly::Refused(e) => e,
     };
     drop(channels);
-    close_channel_with_error(
+    close_with_error(
         shard,
         conn,
         channel,
@@ -219,7 +220,7 @@ fn route(
     if seq.is_some() {
         // An unroutable publish is confirmed now; routed ones when their
         // owners report them enqueued (see `ConnectionInbox::confirmed`).
-        crate::connection::mark_confirm_dirty(conn, ch.id);
+        conn.mark_confirm_dirty(ch.id);
     }
     Ok(())
 }
