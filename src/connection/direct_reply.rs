@@ -158,9 +158,12 @@ fn log_dropped(shard: u16, conn: u64) {
         }
     });
     if due {
-        eprintln!(
-            "warren: shard {shard} dropped a direct reply-to reply for connection {conn}: \
-             its write queue is over {} MiB ({dropped} dropped on this shard so far)",
+        tracing::warn!(
+            shard,
+            conn,
+            dropped,
+            "dropped a direct reply-to reply: the connection's write queue is over {} MiB \
+             ({dropped} dropped on this shard so far)",
             REPLY_QUEUE_LIMIT >> 20
         );
     }

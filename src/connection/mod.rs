@@ -193,10 +193,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
     if let Err(e) = stream.set_nodelay(true) {
-        eprintln!(
-            "warren: shard {} connection {peer}: TCP_NODELAY not set: {e}",
-            shard.id
-        );
+        tracing::error!(shard = shard.id, peer = %peer, error = %e, "TCP_NODELAY not set");
     }
     let mut buf = BytesMut::new();
     let handshake = glommio::timer::timeout(handshake::HANDSHAKE_TIMEOUT, async {
@@ -212,10 +209,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     let negotiated = match handshake {
         Ok(Ok(n)) => n,
         Ok(Err(e)) => {
-            eprintln!(
-                "warren: shard {} connection {peer}: handshake failed: {e:?}",
-                shard.id
-            );
+            tracing::warn!(shard = shard.id, peer = %peer, error = ?e, "handshake failed");
             if let handshake::HandshakeError::Refused(_) = e {
                 // As RabbitMQ: the client gets time to read the refusal
                 // (a connection.close it may still be answering) and to
@@ -225,16 +219,16 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
             return;
         }
         Err(_) => {
-            eprintln!(
-                "warren: shard {} connection {peer}: handshake timed out",
-                shard.id
-            );
+            tracing::warn!(shard = shard.id, peer = %peer, "handshake timed out");
             return;
         }
     };
-    eprintln!(
-        "warren: shard {} accepted connection {peer} (user '{}', conn {})",
-        shard.id, negotiated.user, key.id
+    tracing::info!(
+        shard = shard.id,
+        peer = %peer,
+        conn = key.id,
+        user = %negotiated.user,
+        "accepted connection"
     );
     Counters::add(&shard.counters.connections_opened, 1);
     let now = Instant::now();
@@ -309,10 +303,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     // SAFETY: shutting down our own descriptor.
     unsafe { libc::shutdown(stream.as_raw_fd(), libc::SHUT_RDWR) };
     Counters::add(&shard.counters.connections_closed, 1);
-    eprintln!(
-        "warren: shard {} closed connection {peer} (conn {})",
-        shard.id, key.id
-    );
+    tracing::info!(shard = shard.id, peer = %peer, conn = key.id, "closed connection");
 }
 
 /// A hard (connection) error with the class and method that caused it.

@@ -137,10 +137,12 @@ async fn wait_out_alarm(shard: &Rc<Shard>, conn: &ConnShared) {
 }
 
 fn hard_close(conn: &ConnShared, err: &AmqpError, class_id: u16, method_id: u16) -> Ending {
-    eprintln!(
-        "warren: shard {} connection {} error: {}",
-        conn.key.shard, conn.peer, err.text
-    );
+    let (shard, peer, id) = (conn.key.shard, &conn.peer, conn.key.id);
+    if err.code == code::INTERNAL_ERROR {
+        tracing::error!(shard, peer = %peer, conn = id, code = err.code, "connection error: {}", err.text);
+    } else {
+        tracing::warn!(shard, peer = %peer, conn = id, code = err.code, "connection error: {}", err.text);
+    }
     conn.send_method(0, handshake::close_method(err, class_id, method_id));
     Ending::Closing
 }

@@ -66,9 +66,12 @@ pub(super) async fn heartbeat_loop(conn: Rc<ConnShared>, fd: i32) {
             conn.notify_writer();
         }
         if now.duration_since(conn.last_read.get()) > interval * 2 {
-            eprintln!(
-                "warren: connection {} missed heartbeats from client, timeout: {secs}s",
-                conn.peer
+            tracing::warn!(
+                shard = conn.key.shard,
+                peer = %conn.peer,
+                conn = conn.key.id,
+                timeout_s = secs,
+                "missed heartbeats from client, timeout: {secs}s"
             );
             conn.closing.set(true);
             // SAFETY: shutting down the connection's own descriptor wakes its reader.
