@@ -5,24 +5,26 @@
 //! its consumers, its delivery tags and the unacked deliveries in tag
 //! order, its prefetch limits and the deliveries a global prefetch holds
 //! back; writes deliveries into the connection's write queue; and says
-//! which envelopes its shard must send for it (`ToShard`: settlements,
-//! released consumers, deliveries to give back). The async handlers that
-//! ask other shards live in `connection::handlers`.
+//! which envelopes its shard must send for it (`actions::ToShard`:
+//! settlements, released consumers, deliveries to give back). Its parts
+//! have files of their own: `assembly` (publish frames), `unacked`
+//! (delivery tags) and `confirms`. The async handlers that ask other shards live in
+//! `connection::handlers`.
 
 use crate::broker::error::{code, AmqpError, AmqpResult};
 use crate::broker::message::Message;
 use crate::broker::queue::{Delivery, Settle};
+use crate::connection::actions::{settle_envelopes, ToShard};
 use crate::connection::assembly::{Assembly, Publish, PublishAssembly};
 use crate::connection::confirms::{ConfirmCounts, Confirms};
 use crate::connection::delivery::{self, Carrier};
 use crate::connection::outbound::Outbound;
-use crate::connection::unacked::{group_by_queue, DeliveryTags, Unacked};
+use crate::connection::unacked::DeliveryTags;
 use crate::connection::HardError;
 use crate::protocol::methods::{BasicPublish, BasicQos, Method};
 use crate::protocol::properties::ContentHeader;
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::{ConnKey, Envelope, GotMessage};
-use crate::shard::Shard;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 
@@ -57,33 +59,6 @@ pub struct ChannelConsumer {
     pub queue: ShortStr,
     pub owner: u16,
     pub no_ack: bool,
-}
-
-/// Work a channel hands its shard: the channel itself sends nothing.
-#[derive(Debug)]
-pub enum ToShard {
-    /// An envelope for shard `owner`.
-    Send { owner: u16, envelope: Envelope },
-    /// A delivery never written to the client goes back to its queue.
-    Bounce {
-        queue: ShortStr,
-        owner: u16,
-        delivery: Delivery,
-    },
-}
-
-impl ToShard {
-    /// Queues it on the shard (sent at the next pump).
-    pub fn apply(self, shard: &Shard) {
-        match self {
-            ToShard::Send { owner, envelope } => shard.send(owner, envelope),
-            ToShard::Bounce {
-                queue,
-                owner,
-                delivery,
-            } => shard.bounce_delivery(queue, owner, delivery),
-        }
-    }
 }
 
 /// What became of a delivery handed to a channel.
@@ -525,22 +500,6 @@ impl Channel {
         self.publish.clear();
         actions
     }
-}
-
-/// Settle envelopes for settled entries: one per (owner, queue), message
-/// ids in tag order.
-fn settle_envelopes(entries: Vec<Unacked>, how: Settle) -> Vec<ToShard> {
-    group_by_queue(entries)
-        .into_iter()
-        .map(|(owner, queue, msg_ids)| ToShard::Send {
-            owner,
-            envelope: Envelope::Settle {
-                queue,
-                msg_ids,
-                how,
-            },
-        })
-        .collect()
 }
 
 #[cfg(test)]

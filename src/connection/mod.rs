@@ -6,7 +6,8 @@
 //! - `reader` — frames in: connection methods, then `handlers` (channel
 //!   methods, one module per AMQP class, and the publish path);
 //! - `channel` — one channel's state and synchronous behaviour, with
-//!   `assembly` (publish frames), `unacked` (delivery tags) and `confirms`;
+//!   `assembly` (publish frames), `unacked` (delivery tags), `confirms`,
+//!   and `actions` (what it asks its shard to do);
 //! - `delivery` — the one encoder of a delivery, get-ok or return;
 //! - `outbound`, `writer`, `socket` — the write queue, the writer and
 //!   heartbeat tasks, socket reads and writes;
@@ -15,6 +16,7 @@
 //!   cancels, direct replies, through `ConnectionInbox`, called
 //!   synchronously while the shard pumps its mesh); `direct_reply`.
 
+pub mod actions;
 pub mod assembly;
 pub mod channel;
 mod closing;

@@ -1,8 +1,7 @@
 //! A channel's delivery tags and the deliveries (and basic.gets) the client
 //! has not settled yet, in tag order: which messages an ack, nack or reject
 //! names (RabbitMQ's rules: `multiple` takes every tag up to it, tag 0 with
-//! `multiple` takes all, an unknown tag is a 406), grouped per queue so
-//! each owner gets one settlement per queue.
+//! `multiple` takes all, an unknown tag is a 406).
 
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::protocol::types::ShortStr;
@@ -81,22 +80,6 @@ fn unknown_tag(tag: u64) -> AmqpError {
     AmqpError::precondition_failed(format!("unknown delivery tag {tag}"))
 }
 
-/// Groups settled entries per (owner, queue), keeping tag order, so each
-/// owner gets one envelope per queue.
-pub fn group_by_queue(entries: Vec<Unacked>) -> Vec<(u16, ShortStr, Vec<u64>)> {
-    let mut groups: Vec<(u16, ShortStr, Vec<u64>)> = Vec::new();
-    for e in entries {
-        match groups
-            .iter_mut()
-            .find(|(o, q, _)| *o == e.owner && *q == e.queue)
-        {
-            Some(g) => g.2.push(e.msg_id),
-            None => groups.push((e.owner, e.queue, vec![e.msg_id])),
-        }
-    }
-    groups
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,33 +129,5 @@ mod tests {
         let mut t = tags_with(1);
         let e = t.take_settled(9, false).unwrap_err();
         assert_eq!(e.text, "PRECONDITION_FAILED - unknown delivery tag 9");
-    }
-
-    #[test]
-    fn grouping_keeps_order_per_queue() {
-        let entries = vec![
-            Unacked {
-                tag: 1,
-                queue: ShortStr::from("a"),
-                owner: 0,
-                msg_id: 1,
-            },
-            Unacked {
-                tag: 2,
-                queue: ShortStr::from("b"),
-                owner: 1,
-                msg_id: 7,
-            },
-            Unacked {
-                tag: 3,
-                queue: ShortStr::from("a"),
-                owner: 0,
-                msg_id: 2,
-            },
-        ];
-        let g = group_by_queue(entries);
-        assert_eq!(g.len(), 2);
-        assert_eq!(g[0].2, vec![1, 2]);
-        assert_eq!(g[1].2, vec![7]);
     }
 }

@@ -4,7 +4,8 @@
 
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::queue::{ConsumerKey, ConsumerSpec};
-use crate::connection::channel::{ChannelConsumer, Settlement, ToShard};
+use crate::connection::actions::ToShard;
+use crate::connection::channel::{ChannelConsumer, Settlement};
 use crate::connection::direct_reply;
 use crate::connection::handlers::context::{done, generated_name, unexpected_reply, Ctx};
 use crate::protocol::methods::{
