@@ -1,20 +1,32 @@
-//! One AMQP channel's state on its connection's shard: the publish being
-//! assembled from method/header/body frames, delivery tags and the unacked
-//! deliveries in tag order, the channel's consumers, prefetch settings and
-//! publisher-confirm sequence numbers. Pure state plus the synchronous
-//! operations on it; the async method handlers live in `connection::methods`.
+//! One AMQP channel on its connection's shard: its state and the
+//! synchronous half of its behaviour, with no socket and no await. A
+//! `Channel` assembles publishes from their method, header and body frames;
+//! numbers its publishes for confirms and writes the acks and nacks; keeps
+//! its consumers, its delivery tags and the unacked deliveries in tag
+//! order, its prefetch limits and the deliveries a global prefetch holds
+//! back; writes deliveries into the connection's write queue; and says
+//! which envelopes its shard must send for it (`actions::ToShard`:
+//! settlements, released consumers, deliveries to give back). Its parts
+//! have files of their own: `assembly` (publish frames), `unacked`
+//! (delivery tags) and `confirms`. The async handlers that ask other shards live in
+//! `connection::handlers`.
 
-use crate::broker::error::{AmqpError, AmqpResult};
-use crate::broker::message::Body;
+use crate::broker::error::{code, AmqpError, AmqpResult};
+use crate::broker::message::Message;
 use crate::broker::queue::{Delivery, Settle};
-use crate::connection::confirms::Confirms;
-use crate::protocol::methods::BasicPublish;
+use crate::connection::actions::{settle_envelopes, ToShard};
+use crate::connection::assembly::{Assembly, Publish, PublishAssembly};
+use crate::connection::confirms::{ConfirmCounts, Confirms};
+use crate::connection::delivery::{self, Carrier};
+use crate::connection::outbound::Outbound;
+use crate::connection::unacked::DeliveryTags;
+use crate::connection::HardError;
+use crate::protocol::methods::{BasicPublish, BasicQos, Method};
 use crate::protocol::properties::ContentHeader;
 use crate::protocol::types::ShortStr;
+use crate::shard::envelope::{ConnKey, Envelope, GotMessage};
+use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
-
-/// Largest message body accepted (RabbitMQ's default max_message_size).
-pub const MAX_MESSAGE_SIZE: u64 = 128 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -23,21 +35,23 @@ pub enum Phase {
     Closing,
 }
 
-/// A publish whose content is still arriving.
-#[derive(Debug)]
-pub struct PendingPublish {
-    pub method: BasicPublish,
-    pub header: Option<ContentHeader>,
-    pub body: Body,
+/// A client settlement: basic.ack (`requeue` false), basic.nack or
+/// basic.reject (`multiple` false).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settlement {
+    pub tag: u64,
+    pub multiple: bool,
+    pub requeue: bool,
 }
 
-/// A delivery (or basic.get) the client has not settled yet.
-#[derive(Debug, Clone)]
-pub struct Unacked {
-    pub tag: u64,
-    pub queue: ShortStr,
-    pub owner: u16,
-    pub msg_id: u64,
+/// The place for a transaction's work (tx.select … tx.commit): publishes
+/// and settlements made while one is open wait here, and tx.commit applies
+/// them in order (tx.rollback drops them). Transactions are a later issue:
+/// nothing fills this yet and tx.* is answered as before (`handlers::tx`).
+#[derive(Debug, Default)]
+pub struct TxBuffer {
+    pub publishes: Vec<Publish>,
+    pub settlements: Vec<Settlement>,
 }
 
 #[derive(Debug, Clone)]
@@ -47,35 +61,48 @@ pub struct ChannelConsumer {
     pub no_ack: bool,
 }
 
+/// What became of a delivery handed to a channel.
+#[derive(Debug)]
+pub enum Handed {
+    /// Written to the write queue.
+    Written,
+    /// Held back under the global prefetch.
+    Held,
+    /// Its consumer is gone (or the channel is closing): to be bounced.
+    Bounce(ToShard),
+}
+
 #[derive(Debug)]
 pub struct Channel {
     pub id: u16,
-    pub phase: Phase,
-    pub publish: Option<PendingPublish>,
-    next_tag: u64,
-    /// In increasing tag order.
-    unacked: VecDeque<Unacked>,
-    pub consumers: HashMap<ShortStr, ChannelConsumer>,
+    phase: Phase,
+    /// The publish being received.
+    publish: PublishAssembly,
+    /// Delivery tags, and the deliveries not settled yet.
+    tags: DeliveryTags,
+    consumers: HashMap<ShortStr, ChannelConsumer>,
     /// basic.qos global=false: prefetch for consumers created from now on.
-    pub consumer_prefetch: u32,
+    consumer_prefetch: u32,
     /// basic.qos global=true: limit over all consumers of the channel (0 = none).
-    pub channel_prefetch: u32,
+    channel_prefetch: u32,
     /// Publisher confirms, once confirm.select was seen.
-    pub confirms: Option<Confirms>,
+    confirms: Option<Confirms>,
     /// The last queue declared on this channel (for empty queue names).
-    pub last_queue: Option<ShortStr>,
+    last_queue: Option<ShortStr>,
     /// Consuming `amq.rabbitmq.reply-to` (direct reply-to), with this tag.
-    pub reply_to_consumer: Option<ShortStr>,
+    reply_to_consumer: Option<ShortStr>,
     /// That consumer's unguessable reply address (see `direct_reply`).
-    pub reply_to_address: Option<ShortStr>,
+    reply_to_address: Option<ShortStr>,
     /// Ack-mode deliveries waiting for room under the global prefetch
     /// (queue, owner shard, delivery); bounded by the owners' transit window.
-    pub held: VecDeque<(ShortStr, u16, Delivery)>,
+    held: VecDeque<(ShortStr, u16, Delivery)>,
     /// A queue.delete of this channel awaits its answer: basic.cancel
     /// notifications for the channel's consumers wait in `deferred_cancels`
     /// until delete-ok is out (RabbitMQ's order).
-    pub deleting_queue: bool,
-    pub deferred_cancels: Vec<ShortStr>,
+    deleting_queue: bool,
+    deferred_cancels: Vec<ShortStr>,
+    /// An open transaction (always `None` until tx is implemented).
+    pub tx: Option<TxBuffer>,
 }
 
 impl Channel {
@@ -83,9 +110,8 @@ impl Channel {
         Channel {
             id,
             phase: Phase::Open,
-            publish: None,
-            next_tag: 1,
-            unacked: VecDeque::new(),
+            publish: PublishAssembly::default(),
+            tags: DeliveryTags::default(),
             consumers: HashMap::new(),
             consumer_prefetch: 0,
             channel_prefetch: 0,
@@ -96,153 +122,626 @@ impl Channel {
             held: VecDeque::new(),
             deleting_queue: false,
             deferred_cancels: Vec::new(),
+            tx: None,
         }
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
     }
 
     pub fn is_open(&self) -> bool {
         self.phase == Phase::Open
     }
 
-    /// Allocates the next delivery tag, recording an unacked entry when the
-    /// delivery needs an ack.
-    pub fn next_delivery_tag(&mut self, ack: Option<(ShortStr, u16, u64)>) -> u64 {
-        let tag = self.next_tag;
-        self.next_tag += 1;
-        if let Some((queue, owner, msg_id)) = ack {
-            self.unacked.push_back(Unacked {
-                tag,
-                queue,
-                owner,
-                msg_id,
-            });
-        }
-        tag
+    /// Warren sent channel.close: from now on only close-ok counts.
+    pub fn start_closing(&mut self) {
+        self.phase = Phase::Closing;
     }
 
-    pub fn unacked_count(&self) -> usize {
-        self.unacked.len()
+    // ---- publish assembly ----
+
+    /// Every method is refused while a publish waits for its content (505,
+    /// a connection error).
+    pub fn check_no_content_expected(&self, method: &Method) -> AmqpResult<()> {
+        self.publish.check_method(method)
+    }
+
+    /// basic.publish: its content frames follow.
+    pub fn start_publish(&mut self, method: BasicPublish) -> Result<(), HardError> {
+        self.publish.start(method)
+    }
+
+    /// A content header frame (dropped while the channel is closing).
+    pub fn on_header(&mut self, header: ContentHeader) -> Result<Assembly, HardError> {
+        if !self.is_open() {
+            return Ok(Assembly::Dropped);
+        }
+        self.publish.on_header(self.id, header)
+    }
+
+    /// A content body frame (dropped while the channel is closing).
+    pub fn on_body(&mut self, payload: Bytes) -> Result<Assembly, HardError> {
+        if !self.is_open() {
+            return Ok(Assembly::Dropped);
+        }
+        self.publish.on_body(self.id, payload)
+    }
+
+    // ---- publisher confirms ----
+
+    /// confirm.select.
+    pub fn select_confirms(&mut self) {
+        self.confirms.get_or_insert_with(Confirms::new);
+    }
+
+    pub fn confirming(&self) -> bool {
+        self.confirms.is_some()
+    }
+
+    /// In confirm mode, numbers a routed publish that waits for `copies`
+    /// owners (0: confirmed at once); `None` otherwise.
+    pub fn confirm_publish(&mut self, copies: u32) -> Option<u64> {
+        self.confirms.as_mut().map(|c| c.publish(copies))
+    }
+
+    /// Owners confirmed (`ok`) or failed these publishes. False when the
+    /// channel is not in confirm mode.
+    pub fn confirmed(&mut self, seqs: &[u64], ok: bool) -> bool {
+        match self.confirms.as_mut() {
+            Some(confirms) => {
+                confirms.settle(seqs, ok);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Writes what the publisher is to be told now (see `Confirms::write`).
+    pub fn write_confirms(&mut self, out: &mut Outbound) -> ConfirmCounts {
+        let channel = self.id;
+        match self.confirms.as_mut() {
+            Some(confirms) => confirms.write(channel, out),
+            None => ConfirmCounts::default(),
+        }
+    }
+
+    // ---- queues and consumers ----
+
+    /// RabbitMQ's shortcut: an empty queue name means the queue last
+    /// declared on this channel. Without one the empty name stays, and the
+    /// lookup fails with 404.
+    pub fn resolve_queue(&self, name: ShortStr) -> ShortStr {
+        if !name.is_empty() {
+            return name;
+        }
+        self.last_queue.clone().unwrap_or(name)
+    }
+
+    /// queue.declare-ok: the name empty queue names now stand for.
+    pub fn declared_queue(&mut self, name: ShortStr) {
+        self.last_queue = Some(name);
+    }
+
+    /// Registers a consumer (not yet known to its queue). Returns the
+    /// prefetch it gets; a tag in use is a 530.
+    pub fn add_consumer(&mut self, tag: ShortStr, consumer: ChannelConsumer) -> AmqpResult<u32> {
+        if self.consumers.contains_key(&tag) {
+            return Err(AmqpError::not_allowed(format!(
+                "attempt to reuse consumer tag '{tag}'"
+            )));
+        }
+        self.consumers.insert(tag, consumer);
+        Ok(self.consumer_prefetch)
+    }
+
+    pub fn consumer(&self, tag: &ShortStr) -> Option<&ChannelConsumer> {
+        self.consumers.get(tag)
+    }
+
+    pub fn remove_consumer(&mut self, tag: &ShortStr) -> Option<ChannelConsumer> {
+        self.consumers.remove(tag)
+    }
+
+    pub fn consumer_count(&self) -> usize {
+        self.consumers.len()
+    }
+
+    /// basic.consume on `amq.rabbitmq.reply-to`: one per channel.
+    pub fn set_reply_consumer(&mut self, tag: ShortStr, address: ShortStr) -> AmqpResult<()> {
+        if self.reply_to_consumer.is_some() {
+            return Err(AmqpError::precondition_failed("reply consumer already set"));
+        }
+        self.reply_to_consumer = Some(tag);
+        self.reply_to_address = Some(address);
+        Ok(())
+    }
+
+    /// basic.cancel: forgets the reply consumer if it has this tag.
+    pub fn cancel_reply_consumer(&mut self, tag: &ShortStr) {
+        if self.reply_to_consumer.as_ref() == Some(tag) {
+            self.reply_to_consumer = None;
+            self.reply_to_address = None;
+        }
+    }
+
+    /// The channel's reply address, while it consumes the reply pseudo-queue.
+    pub fn reply_to_address(&self) -> Option<&ShortStr> {
+        self.reply_to_address.as_ref()
+    }
+
+    /// The reply consumer's tag, if the channel is open and `address` is
+    /// its current reply address (secret included).
+    pub fn reply_consumer_for(&self, address: &ShortStr) -> Option<ShortStr> {
+        if !self.is_open() || self.reply_to_address.as_ref() != Some(address) {
+            return None;
+        }
+        self.reply_to_consumer.clone()
+    }
+
+    /// A queue.delete of this channel is under way.
+    pub fn begin_queue_delete(&mut self) {
+        self.deleting_queue = true;
+    }
+
+    /// The queue.delete was answered: the cancel notifications held back meanwhile.
+    pub fn end_queue_delete(&mut self) -> Vec<ShortStr> {
+        self.deleting_queue = false;
+        std::mem::take(&mut self.deferred_cancels)
+    }
+
+    /// The server cancelled consumer `tag` (its queue went away). True when
+    /// the client is to be told now; a notification waits for delete-ok
+    /// while a queue.delete of this channel is under way.
+    pub fn server_cancelled(&mut self, tag: &ShortStr, notify: bool) -> bool {
+        if self.consumers.remove(tag).is_none() || !notify {
+            return false;
+        }
+        if self.deleting_queue {
+            self.deferred_cancels.push(tag.clone());
+            return false;
+        }
+        true
+    }
+
+    // ---- flow and prefetch ----
+
+    /// channel.flow: RabbitMQ never stops a channel's deliveries on request.
+    pub fn flow(&self, active: bool) -> AmqpResult<()> {
+        if active {
+            Ok(())
+        } else {
+            Err(AmqpError::new(code::NOT_IMPLEMENTED, "active=false"))
+        }
+    }
+
+    /// basic.qos: per consumer (for consumers created from now on) or, with
+    /// `global`, over the whole channel. prefetch_size is not supported.
+    pub fn qos(&mut self, m: &BasicQos) -> AmqpResult<()> {
+        if m.prefetch_size != 0 {
+            return Err(AmqpError::new(
+                code::NOT_IMPLEMENTED,
+                format!("prefetch_size!=0 ({})", m.prefetch_size),
+            ));
+        }
+        if m.global {
+            self.channel_prefetch = m.prefetch_count as u32;
+        } else {
+            self.consumer_prefetch = m.prefetch_count as u32;
+        }
+        Ok(())
+    }
+
+    pub fn consumer_prefetch(&self) -> u32 {
+        self.consumer_prefetch
     }
 
     /// Whether the channel-wide prefetch (global qos) allows one more.
-    pub fn channel_prefetch_allows(&self) -> bool {
-        self.channel_prefetch == 0 || (self.unacked.len() as u32) < self.channel_prefetch
+    fn channel_prefetch_allows(&self) -> bool {
+        self.channel_prefetch == 0 || (self.tags.unacked() as u32) < self.channel_prefetch
     }
 
-    /// Takes the unacked entries an ack/nack/reject names: exactly `tag`, or
-    /// every tag up to it with `multiple` (tag 0 + multiple = all).
-    /// An unknown tag is a 406, as RabbitMQ.
-    pub fn take_settled(&mut self, tag: u64, multiple: bool) -> AmqpResult<Vec<Unacked>> {
-        if multiple {
-            let upto = if tag == 0 { u64::MAX } else { tag };
-            let n = self.unacked.partition_point(|u| u.tag <= upto);
-            if n == 0 && tag != 0 {
-                return Err(unknown_tag(tag));
-            }
-            return Ok(self.unacked.drain(..n).collect());
+    // ---- deliveries ----
+
+    /// A delivery for one of this channel's consumers: written, or held
+    /// back (in order) while a global prefetch leaves no room. A delivery
+    /// whose consumer is gone, or whose channel is closing, comes back to
+    /// be bounced.
+    pub fn deliver(
+        &mut self,
+        out: &mut Outbound,
+        queue: ShortStr,
+        owner: u16,
+        delivery: Delivery,
+    ) -> Handed {
+        if !self.is_open() || !self.consumers.contains_key(&delivery.consumer.tag) {
+            return Handed::Bounce(ToShard::Bounce {
+                queue,
+                owner,
+                delivery,
+            });
         }
-        match self.unacked.binary_search_by_key(&tag, |u| u.tag) {
-            Ok(i) => Ok(vec![self.unacked.remove(i).expect("found")]),
-            Err(_) => Err(unknown_tag(tag)),
+        if !delivery.no_ack && (!self.held.is_empty() || !self.channel_prefetch_allows()) {
+            self.held.push_back((queue, owner, delivery));
+            return Handed::Held;
         }
+        self.write_delivery(out, queue, owner, delivery);
+        Handed::Written
     }
 
-    /// Every unacked entry (channel closing, basic.recover).
-    pub fn take_all_unacked(&mut self) -> Vec<Unacked> {
-        self.unacked.drain(..).collect()
+    fn write_delivery(&mut self, out: &mut Outbound, queue: ShortStr, owner: u16, d: Delivery) {
+        let ack = (!d.no_ack).then(|| (queue.clone(), owner, d.msg_id));
+        let tag = self.tags.next(ack);
+        delivery::write(
+            out,
+            self.id,
+            Carrier::Deliver {
+                consumer_tag: d.consumer.tag.clone(),
+                delivery_tag: tag,
+                redelivered: d.redelivered,
+            },
+            &d.message,
+        );
+        out.note_delivery(owner, &queue, &d.consumer);
     }
-}
 
-fn unknown_tag(tag: u64) -> AmqpError {
-    AmqpError::precondition_failed(format!("unknown delivery tag {tag}"))
-}
-
-/// Groups settled entries per (owner, queue), keeping tag order, so each
-/// owner gets one envelope per queue.
-pub fn group_by_queue(entries: Vec<Unacked>) -> Vec<(u16, ShortStr, Vec<u64>)> {
-    let mut groups: Vec<(u16, ShortStr, Vec<u64>)> = Vec::new();
-    for e in entries {
-        match groups
-            .iter_mut()
-            .find(|(o, q, _)| *o == e.owner && *q == e.queue)
-        {
-            Some(g) => g.2.push(e.msg_id),
-            None => groups.push((e.owner, e.queue, vec![e.msg_id])),
+    /// After acks or a qos change: writes the held deliveries the global
+    /// prefetch now allows. True when it wrote any.
+    pub fn release_held(&mut self, out: &mut Outbound) -> bool {
+        let mut wrote = false;
+        while self.channel_prefetch_allows() {
+            let Some((queue, owner, delivery)) = self.held.pop_front() else {
+                break;
+            };
+            self.write_delivery(out, queue, owner, delivery);
+            wrote = true;
         }
+        wrote
     }
-    groups
-}
 
-/// How a client settlement maps onto the queue.
-pub fn settle_kind(requeue: bool) -> Settle {
-    if requeue {
-        Settle::Requeue
-    } else {
-        Settle::Remove
+    /// basic.get-ok for a message `got` of `queue` (owner `owner`),
+    /// recorded as unacked unless `no_ack`.
+    pub fn write_get_ok(
+        &mut self,
+        out: &mut Outbound,
+        queue: &ShortStr,
+        owner: u16,
+        no_ack: bool,
+        got: &GotMessage,
+    ) {
+        let ack = (!no_ack).then(|| (queue.clone(), owner, got.msg_id));
+        let tag = self.tags.next(ack);
+        delivery::write(
+            out,
+            self.id,
+            Carrier::GetOk {
+                delivery_tag: tag,
+                redelivered: got.redelivered,
+                message_count: got.remaining,
+            },
+            &got.message,
+        );
+    }
+
+    /// A direct reply-to reply for the reply consumer `consumer_tag` (no ack).
+    pub fn write_reply(&mut self, out: &mut Outbound, consumer_tag: ShortStr, message: &Message) {
+        let tag = self.tags.next(None);
+        delivery::write(
+            out,
+            self.id,
+            Carrier::Deliver {
+                consumer_tag,
+                delivery_tag: tag,
+                redelivered: false,
+            },
+            message,
+        );
+    }
+
+    pub fn unacked_count(&self) -> usize {
+        self.tags.unacked()
+    }
+
+    // ---- settlements ----
+
+    /// basic.ack / nack / reject: the settlement envelopes for the owners
+    /// of the messages it names. An unknown tag is a 406, as RabbitMQ.
+    pub fn settle(&mut self, s: Settlement) -> AmqpResult<Vec<ToShard>> {
+        let entries = self.tags.take_settled(s.tag, s.multiple)?;
+        let how = if s.requeue {
+            Settle::Requeue
+        } else {
+            Settle::Remove
+        };
+        Ok(settle_envelopes(entries, how))
+    }
+
+    /// basic.recover (requeue only): every unacked delivery back to its queue.
+    pub fn recover(&mut self, requeue: bool) -> AmqpResult<Vec<ToShard>> {
+        if !requeue {
+            return Err(AmqpError::new(code::NOT_IMPLEMENTED, "requeue=false"));
+        }
+        Ok(settle_envelopes(self.tags.take_all(), Settle::Requeue))
+    }
+
+    /// The channel goes away (closed, or its connection died): its
+    /// consumers are dropped on their queues' owners, then its unacked
+    /// messages requeued (in that order, over the same rings, so the
+    /// requeued messages never go back to the dying consumers), and the
+    /// deliveries a global prefetch held back are given back (marked
+    /// redelivered, like every requeue). A publish half received is dropped.
+    pub fn release(&mut self, conn: ConnKey) -> Vec<ToShard> {
+        let mut queues: Vec<(u16, ShortStr)> = self
+            .consumers
+            .drain()
+            .map(|(_, c)| (c.owner, c.queue))
+            .collect();
+        queues.sort_unstable();
+        queues.dedup();
+        let mut actions: Vec<ToShard> = queues
+            .into_iter()
+            .map(|(owner, queue)| ToShard::Send {
+                owner,
+                envelope: Envelope::ChannelGone {
+                    queue,
+                    conn,
+                    channel: self.id,
+                },
+            })
+            .collect();
+        actions.extend(settle_envelopes(self.tags.take_all(), Settle::Requeue));
+        actions.extend(std::mem::take(&mut self.held).into_iter().map(
+            |(queue, owner, delivery)| ToShard::Bounce {
+                queue,
+                owner,
+                delivery,
+            },
+        ));
+        self.publish.clear();
+        actions
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::broker::queue::ConsumerKey;
+    use crate::connection::assembly::tests::{header, publish};
+    use crate::connection::delivery::tests::{frames, message};
+    use crate::protocol::frame::Frame;
+    use crate::protocol::methods::QueueDeclare;
+    use std::sync::Arc;
 
-    fn ch_with(n: u64) -> Channel {
-        let mut ch = Channel::new(1);
-        for i in 0..n {
-            ch.next_delivery_tag(Some((ShortStr::from("q"), 0, i + 100)));
+    fn settlement(tag: u64, multiple: bool) -> Settlement {
+        Settlement {
+            tag,
+            multiple,
+            requeue: false,
         }
+    }
+
+    /// (owner, queue, msg_ids, how) of the Settle envelopes in `actions`.
+    fn settles(actions: &[ToShard]) -> Vec<(u16, String, Vec<u64>, Settle)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                ToShard::Send {
+                    owner,
+                    envelope:
+                        Envelope::Settle {
+                            queue,
+                            msg_ids,
+                            how,
+                        },
+                } => Some((*owner, queue.to_string(), msg_ids.clone(), *how)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    // ---- publish assembly (the frame checks are `assembly`'s tests) ----
+
+    #[test]
+    fn the_channel_assembles_its_publishes_and_drops_content_while_closing() {
+        let mut ch = Channel::new(1);
+        ch.start_publish(publish("rk")).unwrap();
+        let declare = Method::from(QueueDeclare::default());
+        assert_eq!(
+            ch.check_no_content_expected(&declare).unwrap_err().code,
+            505
+        );
+        let pending = ch.on_header(header(60, 2)).unwrap();
+        assert!(matches!(pending, Assembly::Pending));
+        match ch.on_body(Bytes::from_static(b"hi")).unwrap() {
+            Assembly::Complete(p) => assert_eq!(p.method.routing_key.as_str(), "rk"),
+            other => panic!("expected a whole publish: {other:?}"),
+        }
+        assert!(ch.check_no_content_expected(&declare).is_ok());
+
+        ch.start_publish(publish("rk")).unwrap();
+        ch.start_closing();
+        let header = ch.on_header(header(60, 1)).unwrap();
+        let body = ch.on_body(Bytes::from_static(b"x")).unwrap();
+        assert!(matches!(
+            (header, body),
+            (Assembly::Dropped, Assembly::Dropped)
+        ));
+    }
+
+    // ---- confirms ----
+
+    /// The delivery tags of the basic.ack (multiple) frames `write_confirms` queued.
+    fn acks(ch: &mut Channel) -> Vec<u64> {
+        let mut out = Outbound::new(131_072);
+        ch.write_confirms(&mut out);
+        frames(&mut out, 131_072)
+            .into_iter()
+            .map(|f| match f {
+                Frame::Method {
+                    channel: 4,
+                    method: Method::BasicAck(a),
+                } if a.multiple => a.delivery_tag,
+                other => panic!("only basic.ack on channel 4: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn publishes_are_numbered_from_1_once_confirm_select_is_seen() {
+        let mut ch = Channel::new(4);
+        assert_eq!(
+            ch.confirm_publish(1),
+            None,
+            "no numbers before confirm.select"
+        );
+        assert!(!ch.confirmed(&[1], true));
+        assert_eq!(acks(&mut ch), Vec::<u64>::new());
+
+        ch.select_confirms();
+        assert!(ch.confirming());
+        let seqs: Vec<Option<u64>> = [0, 1, 0].iter().map(|&c| ch.confirm_publish(c)).collect();
+        assert_eq!(seqs, vec![Some(1), Some(2), Some(3)]);
+        // 1 reached no queue: acked at once; 3 waits behind 2.
+        assert_eq!(acks(&mut ch), vec![1]);
+        // A second confirm.select changes nothing.
+        ch.select_confirms();
+        assert_eq!(ch.confirm_publish(0), Some(4));
+        assert!(ch.confirmed(&[2], true));
+        assert_eq!(acks(&mut ch), vec![4]);
+        assert_eq!(acks(&mut ch), Vec::<u64>::new(), "nothing twice");
+    }
+
+    // ---- deliveries and settlements ----
+
+    fn delivery(tag: &str, msg_id: u64, no_ack: bool) -> Delivery {
+        Delivery {
+            consumer: ConsumerKey {
+                shard: 0,
+                conn: 1,
+                channel: 1,
+                tag: ShortStr::from(tag),
+            },
+            no_ack,
+            msg_id,
+            redelivered: false,
+            message: Arc::new(message(b"hi")),
+            stored: None,
+        }
+    }
+
+    fn consumer_of_q() -> ChannelConsumer {
+        ChannelConsumer {
+            queue: ShortStr::from("q"),
+            owner: 0,
+            no_ack: false,
+        }
+    }
+
+    /// A channel with consumer "c" on queue "q" and a global prefetch.
+    fn consuming(prefetch: u16) -> Channel {
+        let mut ch = Channel::new(1);
+        ch.add_consumer(ShortStr::from("c"), consumer_of_q())
+            .unwrap();
+        let global = BasicQos {
+            prefetch_size: 0,
+            prefetch_count: prefetch,
+            global: true,
+        };
+        ch.qos(&global).unwrap();
         ch
     }
 
-    #[test]
-    fn single_ack_removes_exact_tag() {
-        let mut ch = ch_with(3);
-        let got = ch.take_settled(2, false).unwrap();
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].msg_id, 101);
-        assert_eq!(ch.unacked_count(), 2);
-        assert_eq!(ch.take_settled(2, false).unwrap_err().code, 406);
+    /// Hands the channel a delivery of queue "q": what became of it.
+    fn hand(
+        ch: &mut Channel,
+        out: &mut Outbound,
+        tag: &str,
+        id: u64,
+        no_ack: bool,
+    ) -> &'static str {
+        match ch.deliver(out, "q".into(), 0, delivery(tag, id, no_ack)) {
+            Handed::Written => "written",
+            Handed::Held => "held",
+            Handed::Bounce(ToShard::Bounce { .. }) => "bounced",
+            Handed::Bounce(other) => panic!("{other:?}"),
+        }
+    }
+
+    /// The delivery tags of the basic.deliver frames queued on `out`.
+    fn delivered_tags(out: &mut Outbound) -> Vec<u64> {
+        frames(out, 131_072)
+            .into_iter()
+            .filter_map(|f| match f {
+                Frame::Method {
+                    method: Method::BasicDeliver(d),
+                    ..
+                } => Some(d.delivery_tag),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]
-    fn multiple_ack_takes_prefix_and_zero_means_all() {
-        let mut ch = ch_with(5);
-        assert_eq!(ch.take_settled(3, true).unwrap().len(), 3);
-        assert_eq!(ch.take_settled(0, true).unwrap().len(), 2);
-        assert_eq!(ch.unacked_count(), 0);
+    fn deliveries_get_tags_and_unknown_consumers_bounce() {
+        let mut ch = consuming(0);
+        let mut out = Outbound::new(131_072);
+        assert_eq!(hand(&mut ch, &mut out, "c", 7, false), "written");
+        assert_eq!(hand(&mut ch, &mut out, "c", 8, true), "written");
+        assert_eq!(delivered_tags(&mut out), vec![1, 2]);
+        assert_eq!(ch.unacked_count(), 1, "the no-ack delivery is not tracked");
+        assert_eq!(hand(&mut ch, &mut out, "gone", 9, false), "bounced");
+        let reused = ch.add_consumer(ShortStr::from("c"), consumer_of_q());
+        assert_eq!(reused.unwrap_err().code, 530);
     }
 
     #[test]
-    fn unknown_tag_text_matches_rabbitmq() {
-        let mut ch = ch_with(1);
-        let e = ch.take_settled(9, false).unwrap_err();
-        assert_eq!(e.text, "PRECONDITION_FAILED - unknown delivery tag 9");
+    fn a_global_prefetch_holds_deliveries_until_acks_make_room() {
+        let mut ch = consuming(1);
+        let mut out = Outbound::new(131_072);
+        assert_eq!(hand(&mut ch, &mut out, "c", 1, false), "written");
+        assert_eq!(hand(&mut ch, &mut out, "c", 2, false), "held");
+        assert!(!ch.release_held(&mut out), "no room yet");
+        assert_eq!(delivered_tags(&mut out), vec![1]);
+        let acts = ch.settle(settlement(1, false)).unwrap();
+        let removed = vec![(0, "q".into(), vec![1], Settle::Remove)];
+        assert_eq!(settles(&acts), removed);
+        assert!(ch.release_held(&mut out));
+        assert_eq!(delivered_tags(&mut out), vec![2]);
     }
 
     #[test]
-    fn grouping_keeps_order_per_queue() {
-        let entries = vec![
-            Unacked {
-                tag: 1,
-                queue: ShortStr::from("a"),
+    fn release_drops_consumers_then_requeues_then_bounces_held() {
+        let mut ch = consuming(1);
+        let mut out = Outbound::new(131_072);
+        hand(&mut ch, &mut out, "c", 1, false);
+        hand(&mut ch, &mut out, "c", 2, false);
+        ch.start_publish(publish("rk")).unwrap();
+        let acts = ch.release(ConnKey { shard: 0, id: 1 });
+        assert_eq!(acts.len(), 3, "{acts:?}");
+        assert!(matches!(
+            &acts[0],
+            ToShard::Send {
                 owner: 0,
-                msg_id: 1,
-            },
-            Unacked {
-                tag: 2,
-                queue: ShortStr::from("b"),
-                owner: 1,
-                msg_id: 7,
-            },
-            Unacked {
-                tag: 3,
-                queue: ShortStr::from("a"),
-                owner: 0,
-                msg_id: 2,
-            },
-        ];
-        let g = group_by_queue(entries);
-        assert_eq!(g.len(), 2);
-        assert_eq!(g[0].2, vec![1, 2]);
-        assert_eq!(g[1].2, vec![7]);
+                envelope: Envelope::ChannelGone { channel: 1, .. }
+            }
+        ));
+        assert_eq!(
+            settles(&acts[1..2]),
+            vec![(0, "q".into(), vec![1], Settle::Requeue)]
+        );
+        assert!(matches!(&acts[2], ToShard::Bounce { delivery, .. } if delivery.msg_id == 2));
+        assert_eq!(ch.consumer_count(), 0);
+        assert!(ch
+            .check_no_content_expected(&Method::from(QueueDeclare::default()))
+            .is_ok());
+    }
+
+    #[test]
+    fn an_empty_queue_name_is_the_last_declared_queue() {
+        let mut ch = Channel::new(1);
+        assert_eq!(ch.resolve_queue(ShortStr::from("")).as_str(), "");
+        ch.declared_queue(ShortStr::from("amq.gen-1"));
+        assert_eq!(ch.resolve_queue(ShortStr::from("")).as_str(), "amq.gen-1");
+        assert_eq!(ch.resolve_queue(ShortStr::from("other")).as_str(), "other");
     }
 }

@@ -5,6 +5,8 @@
 //! one of whose owners failed it (its log refused the copy) is nacked on
 //! its own.
 
+use crate::connection::outbound::Outbound;
+use crate::protocol::methods::{BasicAck, BasicNack, Method};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Default)]
@@ -28,6 +30,14 @@ pub enum Reply {
         covered: u64,
     },
     Nack(u64),
+}
+
+/// How many publishes the confirms written just now acked and nacked
+/// (what the `confirmed` and `nacked` counters count).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ConfirmCounts {
+    pub acked: u64,
+    pub nacked: u64,
 }
 
 impl Confirms {
@@ -101,6 +111,46 @@ impl Confirms {
         out
     }
 
+    /// Owners confirmed (`ok`) or failed these publishes.
+    pub fn settle(&mut self, seqs: &[u64], ok: bool) {
+        for &seq in seqs {
+            if ok {
+                self.copy_done(seq);
+            } else {
+                self.copy_failed(seq);
+            }
+        }
+    }
+
+    /// Writes `replies()` on `channel`: a basic.ack (multiple) for each
+    /// settled run, a basic.nack for each failed publish.
+    pub fn write(&mut self, channel: u16, out: &mut Outbound) -> ConfirmCounts {
+        let mut counts = ConfirmCounts::default();
+        for reply in self.replies() {
+            let method: Method = match reply {
+                Reply::AckUpTo { seq, covered } => {
+                    counts.acked += covered;
+                    BasicAck {
+                        delivery_tag: seq,
+                        multiple: true,
+                    }
+                    .into()
+                }
+                Reply::Nack(seq) => {
+                    counts.nacked += 1;
+                    BasicNack {
+                        delivery_tag: seq,
+                        multiple: false,
+                        requeue: false,
+                    }
+                    .into()
+                }
+            };
+            out.method(channel, &method);
+        }
+        counts
+    }
+
     pub fn waiting(&self) -> usize {
         self.outstanding.len()
     }
@@ -123,6 +173,45 @@ mod tests {
                 ref other => panic!("unexpected replies {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn write_queues_acks_and_nacks_in_order_and_counts_them() {
+        use crate::connection::delivery::tests::frames;
+        use crate::protocol::frame::Frame;
+        let mut c = Confirms::new();
+        let s: Vec<u64> = (0..3).map(|_| c.publish(1)).collect();
+        c.settle(&[s[0], s[2]], true);
+        c.settle(&[s[1]], false);
+        let mut out = Outbound::new(131_072);
+        let counts = c.write(9, &mut out);
+        assert_eq!(
+            counts,
+            ConfirmCounts {
+                acked: 2,
+                nacked: 1
+            }
+        );
+        let methods: Vec<Method> = frames(&mut out, 131_072)
+            .into_iter()
+            .map(|f| match f {
+                Frame::Method { channel: 9, method } => method,
+                other => panic!("only methods on channel 9: {other:?}"),
+            })
+            .collect();
+        let ack = |seq| {
+            Method::from(BasicAck {
+                delivery_tag: seq,
+                multiple: true,
+            })
+        };
+        let nack = Method::from(BasicNack {
+            delivery_tag: 2,
+            multiple: false,
+            requeue: false,
+        });
+        assert_eq!(methods, vec![ack(1), nack, ack(3)]);
+        assert_eq!(c.write(9, &mut out), ConfirmCounts::default());
     }
 
     #[test]

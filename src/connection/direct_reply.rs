@@ -16,8 +16,7 @@
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::message::MessageRef;
 use crate::connection::ConnShared;
-use crate::protocol::methods::BasicDeliver;
-use crate::protocol::properties::{BasicProperties, BASIC_CLASS_ID};
+use crate::protocol::properties::BasicProperties;
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::ConnKey;
 use bytes::Bytes;
@@ -129,39 +128,17 @@ pub fn rewrite_reply_to(raw: &Bytes, address: Option<&ShortStr>) -> AmqpResult<O
 /// requester's write queue is full.
 pub fn deliver(conn: &ConnShared, channel: u16, message: MessageRef) {
     let mut channels = conn.channels.borrow_mut();
-    let Some(ch) = channels.get_mut(&channel).filter(|c| c.is_open()) else {
+    let Some(ch) = channels.get_mut(&channel) else {
         return;
     };
-    if ch.reply_to_address.as_ref() != Some(&message.routing_key) {
-        return;
-    }
-    let Some(tag) = ch.reply_to_consumer.clone() else {
+    let Some(tag) = ch.reply_consumer_for(&message.routing_key) else {
         return;
     };
     if conn.out.borrow().queued_bytes() > REPLY_QUEUE_LIMIT {
         log_dropped(conn.key.shard, conn.key.id);
         return;
     }
-    let delivery_tag = ch.next_delivery_tag(None);
-    let mut out = conn.out.borrow_mut();
-    out.method(
-        channel,
-        &BasicDeliver {
-            consumer_tag: tag,
-            delivery_tag,
-            redelivered: false,
-            exchange: message.exchange.clone(),
-            routing_key: message.routing_key.clone(),
-        }
-        .into(),
-    );
-    out.content(
-        channel,
-        BASIC_CLASS_ID,
-        &message.raw_properties,
-        &message.body,
-    );
-    drop(out);
+    ch.write_reply(&mut conn.out.borrow_mut(), tag, &message);
     drop(channels);
     conn.notify_writer();
 }
@@ -181,9 +158,12 @@ fn log_dropped(shard: u16, conn: u64) {
         }
     });
     if due {
-        eprintln!(
-            "warren: shard {shard} dropped a direct reply-to reply for connection {conn}: \
-             its write queue is over {} MiB ({dropped} dropped on this shard so far)",
+        tracing::warn!(
+            shard,
+            conn,
+            dropped,
+            "dropped a direct reply-to reply: the connection's write queue is over {} MiB \
+             ({dropped} dropped on this shard so far)",
             REPLY_QUEUE_LIMIT >> 20
         );
     }

@@ -181,8 +181,9 @@ fn authenticate(
     });
     if loopback_users.contains(&user) && !from_loopback {
         let peer = peer.map_or_else(|| "?".into(), |p| p.to_string());
-        eprintln!(
-            "warren: connection {peer}: {mechanism} login refused: user '{user}' can only connect via localhost"
+        tracing::warn!(
+            peer = %peer,
+            "{mechanism} login refused: user '{user}' can only connect via localhost"
         );
         return Err(refused());
     }

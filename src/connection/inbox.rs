@@ -5,9 +5,8 @@
 use crate::broker::error::AmqpError;
 use crate::broker::message::MessageRef;
 use crate::broker::queue::{ConsumerKey, Delivery};
-use crate::connection::{
-    direct_reply, flush_confirms, handshake, mark_confirm_dirty, write_delivery, ConnShared,
-};
+use crate::connection::channel::Handed;
+use crate::connection::{direct_reply, handshake, ConnShared};
 use crate::protocol::methods::BasicCancel;
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::{ChannelSnapshot, ConnectionSnapshot};
@@ -18,41 +17,36 @@ use std::rc::Rc;
 impl ConnectionInbox for ConnShared {
     fn deliver(&self, shard: &Rc<Shard>, queue: ShortStr, owner: u16, delivery: Delivery) {
         let mut channels = self.channels.borrow_mut();
-        let ch = match channels.get_mut(&delivery.consumer.channel) {
-            Some(ch) if ch.is_open() && ch.consumers.contains_key(&delivery.consumer.tag) => ch,
-            _ => {
-                drop(channels);
-                return shard.bounce_delivery(queue, owner, delivery);
-            }
+        let Some(ch) = channels.get_mut(&delivery.consumer.channel) else {
+            drop(channels);
+            return shard.bounce_delivery(queue, owner, delivery);
         };
         // basic.qos global: the channel-wide limit holds ack-mode deliveries
         // back (in order) until acks make room.
-        if !delivery.no_ack && (!ch.held.is_empty() || !ch.channel_prefetch_allows()) {
-            ch.held.push_back((queue, owner, delivery));
-            return;
+        match ch.deliver(&mut self.out.borrow_mut(), queue, owner, delivery) {
+            Handed::Written => {
+                drop(channels);
+                self.notify_writer();
+            }
+            Handed::Held => {}
+            Handed::Bounce(bounce) => {
+                drop(channels);
+                bounce.apply(shard);
+            }
         }
-        write_delivery(self, ch, queue, owner, delivery);
-        drop(channels);
-        self.notify_writer();
     }
 
     fn confirmed(&self, shard: &Shard, channel: u16, seqs: &[u64], ok: bool) {
-        {
-            let mut channels = self.channels.borrow_mut();
-            let Some(confirms) = channels.get_mut(&channel).and_then(|c| c.confirms.as_mut())
-            else {
-                return;
-            };
-            for &seq in seqs {
-                if ok {
-                    confirms.copy_done(seq);
-                } else {
-                    confirms.copy_failed(seq);
-                }
-            }
+        let confirming = self
+            .channels
+            .borrow_mut()
+            .get_mut(&channel)
+            .is_some_and(|c| c.confirmed(seqs, ok));
+        if !confirming {
+            return;
         }
-        mark_confirm_dirty(self, channel);
-        flush_confirms(shard, self);
+        self.mark_confirm_dirty(channel);
+        self.flush_confirms(shard);
     }
 
     /// Forgets the consumer, and tells the client with basic.cancel if it
@@ -61,30 +55,24 @@ impl ConnectionInbox for ConnShared {
     /// the notification waits for the delete-ok (see
     /// `send_deferred_cancels`).
     fn consumer_cancelled(&self, key: &ConsumerKey) {
-        let mut channels = self.channels.borrow_mut();
-        let Some(ch) = channels.get_mut(&key.channel) else {
-            return;
-        };
-        if ch.consumers.remove(&key.tag).is_none()
-            || !handshake::client_capability(
-                &self.negotiated.client_properties,
-                "consumer_cancel_notify",
-            )
-        {
-            return;
-        }
-        if ch.deleting_queue {
-            ch.deferred_cancels.push(key.tag.clone());
-            return;
-        }
-        drop(channels);
-        self.send_method(
-            key.channel,
-            BasicCancel {
-                consumer_tag: key.tag.clone(),
-                no_wait: true,
-            },
+        let notify = handshake::client_capability(
+            &self.negotiated.client_properties,
+            "consumer_cancel_notify",
         );
+        let now = self
+            .channels
+            .borrow_mut()
+            .get_mut(&key.channel)
+            .is_some_and(|ch| ch.server_cancelled(&key.tag, notify));
+        if now {
+            self.send_method(
+                key.channel,
+                BasicCancel {
+                    consumer_tag: key.tag.clone(),
+                    no_wait: true,
+                },
+            );
+        }
     }
 
     fn direct_reply(&self, channel: u16, message: MessageRef) {
@@ -98,10 +86,10 @@ impl ConnectionInbox for ConnShared {
             .values()
             .map(|c| ChannelSnapshot {
                 id: c.id,
-                consumers: c.consumers.len() as u32,
+                consumers: c.consumer_count() as u32,
                 unacked: c.unacked_count() as u32,
-                prefetch: c.consumer_prefetch,
-                confirm: c.confirms.is_some(),
+                prefetch: c.consumer_prefetch(),
+                confirm: c.confirming(),
             })
             .collect();
         ConnectionSnapshot {

@@ -1,0 +1,190 @@
+//! The basic class, less basic.publish and its content (`publish`): qos,
+//! consume (on a queue's owner, or on the direct reply-to pseudo-queue),
+//! cancel, get, ack / nack / reject, recover.
+
+use crate::broker::error::{AmqpError, AmqpResult};
+use crate::broker::queue::{ConsumerKey, ConsumerSpec};
+use crate::connection::actions::ToShard;
+use crate::connection::channel::{ChannelConsumer, Settlement};
+use crate::connection::direct_reply;
+use crate::connection::handlers::context::{done, generated_name, unexpected_reply, Ctx};
+use crate::protocol::methods::{
+    BasicCancel, BasicCancelOk, BasicConsume, BasicConsumeOk, BasicGet, BasicGetEmpty, BasicQos,
+    BasicQosOk, BasicRecoverOk,
+};
+use crate::protocol::types::ShortStr;
+use crate::shard::envelope::{Envelope, Reply, Request};
+
+pub fn qos(cx: &Ctx<'_>, m: BasicQos) -> AmqpResult<()> {
+    cx.with_channel(|ch| ch.qos(&m)).transpose()?;
+    cx.send(BasicQosOk {});
+    cx.conn.release_held(cx.channel);
+    Ok(())
+}
+
+/// basic.ack, basic.nack, basic.reject.
+pub fn settle(cx: &Ctx<'_>, s: Settlement) -> AmqpResult<()> {
+    let Some(actions) = cx.with_channel(|ch| ch.settle(s)).transpose()? else {
+        return Ok(());
+    };
+    apply(cx, actions);
+    cx.conn.release_held(cx.channel);
+    Ok(())
+}
+
+/// basic.recover (`reply`: recover-ok) and basic.recover-async.
+pub fn recover(cx: &Ctx<'_>, requeue: bool, reply: bool) -> AmqpResult<()> {
+    let Some(actions) = cx.with_channel(|ch| ch.recover(requeue)).transpose()? else {
+        return Ok(());
+    };
+    apply(cx, actions);
+    if reply {
+        cx.send(BasicRecoverOk {});
+    }
+    cx.conn.release_held(cx.channel);
+    Ok(())
+}
+
+fn apply(cx: &Ctx<'_>, actions: Vec<ToShard>) {
+    for action in actions {
+        action.apply(cx.shard);
+    }
+}
+
+pub async fn consume(cx: &Ctx<'_>, m: BasicConsume) -> AmqpResult<()> {
+    let shard = cx.shard;
+    let queue = cx.resolve_queue(m.queue.clone());
+    let tag = if m.consumer_tag.is_empty() {
+        generated_name("amq.ctag-")
+    } else {
+        m.consumer_tag.clone()
+    };
+    if queue.as_str() == direct_reply::PSEUDO_QUEUE {
+        return consume_direct_reply(cx, tag, &m);
+    }
+    let meta = cx.queue_access(&queue)?;
+    let consumer = ChannelConsumer {
+        queue: queue.clone(),
+        owner: meta.owner,
+        no_ack: m.no_ack,
+    };
+    let prefetch = cx
+        .with_channel(|ch| ch.add_consumer(tag.clone(), consumer))
+        .expect("open channel")?;
+    let key = ConsumerKey {
+        shard: shard.id,
+        conn: cx.conn.key.id,
+        channel: cx.channel,
+        tag: tag.clone(),
+    };
+    let spec = ConsumerSpec {
+        key: key.clone(),
+        no_ack: m.no_ack,
+        exclusive: m.exclusive,
+        prefetch,
+    };
+    let r = cx
+        .request(
+            meta.owner,
+            Request::Consume {
+                name: queue.clone(),
+                spec,
+            },
+        )
+        .await;
+    if let Err(e) = done(r) {
+        cx.with_channel(|ch| ch.remove_consumer(&tag));
+        return Err(e);
+    }
+    cx.reply(m.no_wait, BasicConsumeOk { consumer_tag: tag });
+    // Deliveries may start now that consume-ok is queued ahead of them.
+    shard.send(
+        meta.owner,
+        Envelope::Request {
+            from: shard.id,
+            token: 0,
+            request: Request::Activate { name: queue, key },
+        },
+    );
+    shard.pump();
+    Ok(())
+}
+
+/// basic.consume on `amq.rabbitmq.reply-to`: no queue, no owner; replies
+/// come straight to this channel.
+fn consume_direct_reply(cx: &Ctx<'_>, tag: ShortStr, m: &BasicConsume) -> AmqpResult<()> {
+    if !m.no_ack {
+        return Err(AmqpError::precondition_failed(
+            "reply consumer cannot acknowledge",
+        ));
+    }
+    let address = direct_reply::new_address(cx.conn.key, cx.channel);
+    cx.with_channel(|ch| ch.set_reply_consumer(tag.clone(), address))
+        .expect("open channel")?;
+    cx.reply(m.no_wait, BasicConsumeOk { consumer_tag: tag });
+    Ok(())
+}
+
+pub async fn cancel(cx: &Ctx<'_>, m: BasicCancel) -> AmqpResult<()> {
+    let consumer = cx
+        .with_channel(|ch| {
+            ch.cancel_reply_consumer(&m.consumer_tag);
+            ch.consumer(&m.consumer_tag).cloned()
+        })
+        .flatten();
+    if let Some(c) = consumer {
+        let key = ConsumerKey {
+            shard: cx.shard.id,
+            conn: cx.conn.key.id,
+            channel: cx.channel,
+            tag: m.consumer_tag.clone(),
+        };
+        let _ = cx
+            .request(c.owner, Request::Cancel { name: c.queue, key })
+            .await;
+        cx.with_channel(|ch| ch.remove_consumer(&m.consumer_tag));
+    }
+    cx.reply(
+        m.no_wait,
+        BasicCancelOk {
+            consumer_tag: m.consumer_tag,
+        },
+    );
+    Ok(())
+}
+
+pub async fn get(cx: &Ctx<'_>, m: BasicGet) -> AmqpResult<()> {
+    let queue = cx.resolve_queue(m.queue);
+    let meta = cx.queue_access(&queue)?;
+    let r = cx
+        .request(
+            meta.owner,
+            Request::Get {
+                name: queue.clone(),
+                no_ack: m.no_ack,
+            },
+        )
+        .await;
+    let got = match r {
+        Reply::Got(r) => r?,
+        other => return Err(unexpected_reply(other)),
+    };
+    let Some(got) = got else {
+        cx.send(BasicGetEmpty {});
+        return Ok(());
+    };
+    let conn = cx.conn;
+    let wrote = cx.with_channel(|ch| {
+        ch.write_get_ok(
+            &mut conn.out.borrow_mut(),
+            &queue,
+            meta.owner,
+            m.no_ack,
+            &got,
+        )
+    });
+    if wrote.is_some() {
+        conn.notify_writer();
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! The methods a client sends on a channel, one module per AMQP class (as
+//! LavinMQ's channel and mini-redis's file per command): `channel`,
+//! `exchange`, `queue`, `basic` (with `publish`, basic.publish and its
+//! content frames), `confirm` and `tx`; `context` holds what they share.
+//! This file dispatches: the channel's lifecycle first, then each method to
+//! its class's handler. Metadata operations go to the leader shard, queue
+//! operations to the queue's owner; a handler awaits the reply and writes
+//! the -ok. Soft errors close the channel, hard errors the connection, with
+//! RabbitMQ's codes and texts.
+
+mod basic;
+mod channel;
+mod confirm;
+mod context;
+mod exchange;
+mod publish;
+mod queue;
+mod tx;
+
+pub use channel::{close_with_error, release};
+pub use publish::{on_body, on_header};
+
+use crate::broker::error::{code, AmqpError};
+use crate::connection::channel::Settlement;
+use crate::connection::{ConnShared, HardError};
+use crate::protocol::methods::Method;
+use crate::shard::Shard;
+use channel::Lifecycle;
+use context::Ctx;
+use std::rc::Rc;
+
+/// Handles one method on channel `channel` (not 0).
+pub async fn handle(
+    shard: &Rc<Shard>,
+    conn: &Rc<ConnShared>,
+    channel: u16,
+    method: Method,
+) -> Result<(), HardError> {
+    let (class_id, method_id) = (method.class_id(), method.method_id());
+    let cx = Ctx {
+        shard,
+        conn,
+        channel,
+    };
+    if let Lifecycle::Done = channel::lifecycle(&cx, &method)? {
+        return Ok(());
+    }
+    // Between a basic.publish and its content only content frames may come.
+    if let Some(Err(e)) = cx.with_channel(|ch| ch.check_no_content_expected(&method)) {
+        return Err((e, class_id, method_id));
+    }
+    let result = match method {
+        Method::BasicPublish(m) => return publish::on_method(&cx, m),
+        Method::BasicAck(m) => basic::settle(
+            &cx,
+            Settlement {
+                tag: m.delivery_tag,
+                multiple: m.multiple,
+                requeue: false,
+            },
+        ),
+        Method::BasicNack(m) => basic::settle(
+            &cx,
+            Settlement {
+                tag: m.delivery_tag,
+                multiple: m.multiple,
+                requeue: m.requeue,
+            },
+        ),
+        Method::BasicReject(m) => basic::settle(
+            &cx,
+            Settlement {
+                tag: m.delivery_tag,
+                multiple: false,
+                requeue: m.requeue,
+            },
+        ),
+        Method::BasicQos(m) => basic::qos(&cx, m),
+        Method::BasicConsume(m) => basic::consume(&cx, m).await,
+        Method::BasicCancel(m) => basic::cancel(&cx, m).await,
+        Method::BasicGet(m) => basic::get(&cx, m).await,
+        Method::BasicRecover(m) => basic::recover(&cx, m.requeue, true),
+        Method::BasicRecoverAsync(m) => basic::recover(&cx, m.requeue, false),
+        Method::ChannelFlow(m) => channel::flow(&cx, m),
+        Method::ChannelFlowOk(_) | Method::ChannelCloseOk(_) => Ok(()),
+        Method::ExchangeDeclare(m) => exchange::declare(&cx, m).await,
+        Method::ExchangeDelete(m) => exchange::delete(&cx, m).await,
+        Method::ExchangeBind(m) => exchange::bind(&cx, m).await,
+        Method::ExchangeUnbind(m) => exchange::unbind(&cx, m).await,
+        Method::QueueDeclare(m) => queue::declare(&cx, m).await,
+        Method::QueueBind(m) => queue::bind(&cx, m).await,
+        Method::QueueUnbind(m) => queue::unbind(&cx, m).await,
+        Method::QueuePurge(m) => queue::purge(&cx, m).await,
+        Method::QueueDelete(m) => queue::delete(&cx, m).await,
+        Method::ConfirmSelect(m) => confirm::select(&cx, m),
+        Method::TxSelect(_) => tx::select(&cx),
+        Method::TxCommit(_) => tx::commit(&cx),
+        Method::TxRollback(_) => tx::rollback(&cx),
+        other => Err(AmqpError::new(
+            code::COMMAND_INVALID,
+            format!("unexpected method {} from client", other.name()),
+        )),
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_hard() => Err((e, class_id, method_id)),
+        Err(e) => {
+            close_with_error(shard, conn, channel, &e, class_id, method_id);
+            Ok(())
+        }
+    }
+}

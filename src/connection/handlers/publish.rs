@@ -1,0 +1,233 @@
+//! basic.publish and its content frames — the publish path, all synchronous
+//! on the publisher's shard. The channel assembles a publish from its
+//! method, header and body frames (`Channel::start_publish`, `on_header`,
+//! `on_body`); here the whole message is routed on
+//! this shard's copy of the routing tables, one `Arc<Message>` copy per
+//! destination queue is queued for its owner (sent in batches by the next
+//! pump), a mandatory publish that found no queue is returned, and in
+//! confirm mode the publish gets its sequence number.
+
+use crate::broker::error::{code, AmqpError};
+use crate::broker::message::Message;
+use crate::broker::topology::{exchange_not_found, publish_to_internal, RouteResult};
+use crate::connection::assembly::{Assembly, Publish};
+use crate::connection::channel::Channel;
+use crate::connection::delivery::{self, Carrier};
+use crate::connection::handlers::channel::close_with_error;
+use crate::connection::handlers::context::Ctx;
+use crate::connection::{direct_reply, ConnShared, HardError};
+use crate::protocol::methods::BasicPublish;
+use crate::protocol::properties::{BasicProperties, ContentHeader, BASIC_CLASS_ID};
+use crate::protocol::types::{FieldTable, ShortStr};
+use crate::shard::counters::Counters;
+use crate::shard::envelope::{ConfirmTicket, Envelope};
+use crate::shard::Shard;
+use bytes::Bytes;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Property flag of the `headers` property in the first flags word.
+const HEADERS_FLAG: u16 = 1 << 13;
+
+/// basic.publish arrived: content frames follow.
+pub fn on_method(cx: &Ctx<'_>, method: BasicPublish) -> Result<(), HardError> {
+    cx.with_channel(|ch| ch.start_publish(method))
+        .unwrap_or(Ok(()))
+}
+
+/// A content header frame.
+pub fn on_header(
+    shard: &Rc<Shard>,
+    conn: &ConnShared,
+    channel: u16,
+    header: ContentHeader,
+) -> Result<(), HardError> {
+    on_content(shard, conn, channel, |ch| ch.on_header(header))
+}
+
+/// A content body frame.
+pub fn on_body(
+    shard: &Rc<Shard>,
+    conn: &ConnShared,
+    channel: u16,
+    payload: Bytes,
+) -> Result<(), HardError> {
+    on_content(shard, conn, channel, |ch| ch.on_body(payload))
+}
+
+/// A content frame for channel `channel`: handed to the channel, and the
+/// publish routed once it is whole.
+fn on_content(
+    shard: &Rc<Shard>,
+    conn: &ConnShared,
+    channel: u16,
+    frame: impl FnOnce(&mut Channel) -> Result<Assembly, HardError>,
+) -> Result<(), HardError> {
+    let mut channels = conn.channels.borrow_mut();
+    let Some(ch) = channels.get_mut(&channel) else {
+        return Err(channel_not_open(channel));
+    };
+    let refused = match frame(ch)? {
+        Assembly::Pending | Assembly::Dropped => return Ok(()),
+        Assembly::Complete(publish) => match route(shard, conn, ch, publish) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        },
+        Assembly::Refused(e) => e,
+    };
+    drop(channels);
+    close_with_error(
+        shard,
+        conn,
+        channel,
+        &refused,
+        BASIC_CLASS_ID,
+        BasicPublish::METHOD_ID,
+    );
+    Ok(())
+}
+
+fn channel_not_open(channel: u16) -> HardError {
+    (
+        AmqpError::new(
+            code::CHANNEL_ERROR,
+            format!("expected 'channel.open' (channel {channel})"),
+        ),
+        0,
+        0,
+    )
+}
+
+/// Routes a whole message and queues its copies. An error closes the
+/// channel (the exchange is missing or internal, or reply-to names the
+/// reply pseudo-queue the channel does not consume).
+fn route(
+    shard: &Rc<Shard>,
+    conn: &ConnShared,
+    ch: &mut Channel,
+    p: Publish,
+) -> Result<(), AmqpError> {
+    let Publish {
+        method,
+        mut header,
+        body,
+    } = p;
+    if let Some(rewritten) =
+        direct_reply::rewrite_reply_to(&header.raw_properties, ch.reply_to_address())?
+    {
+        header.raw_properties = rewritten;
+    }
+    Counters::add(&shard.counters.published, 1);
+    conn.published.set(true);
+    let headers: Option<FieldTable> = if first_flags(&header.raw_properties) & HEADERS_FLAG != 0 {
+        BasicProperties::decode(header.raw_properties.clone())
+            .ok()
+            .and_then(|p| p.headers)
+    } else {
+        None
+    };
+    let persistent = header.delivery_mode() == Some(2);
+    // The shard's routing scratch space: no allocation per publish.
+    let mut destinations = std::mem::take(&mut *shard.route_scratch.borrow_mut());
+    destinations.clear();
+    let meta = shard.meta.borrow();
+    match meta.topology.route(
+        &method.exchange,
+        &method.routing_key,
+        headers.as_ref(),
+        &mut destinations,
+    ) {
+        RouteResult::ExchangeNotFound => return Err(exchange_not_found(&method.exchange)),
+        RouteResult::Internal => return Err(publish_to_internal(&method.exchange)),
+        RouteResult::Routed { .. } => {}
+    }
+    let message = Arc::new(Message {
+        exchange: method.exchange,
+        routing_key: method.routing_key,
+        raw_properties: header.raw_properties,
+        body,
+        persistent,
+    });
+    if message.exchange.is_empty() && direct_reply::is_reply_address(&message.routing_key) {
+        // Handed to the requester's channel, which checks the address's
+        // secret. Like RabbitMQ 3.10, the reply reached no queue: a
+        // mandatory one is also returned (312 NO_ROUTE).
+        destinations.clear();
+        if let Some((to_shard, to_conn, to_channel)) = direct_reply::parse(&message.routing_key) {
+            if to_shard < shard.count {
+                shard.send(
+                    to_shard,
+                    Envelope::DirectReply {
+                        conn: to_conn,
+                        channel: to_channel,
+                        message: message.clone(),
+                    },
+                );
+            }
+        }
+    }
+    // One envelope per owner shard; the owner decides whether its copies
+    // are durable (confirm after the fsync) or not.
+    let mut routed = 0u64;
+    let mut by_owner: Vec<(u16, Vec<ShortStr>)> = Vec::new();
+    for queue in destinations.drain(..) {
+        let Some(q) = meta.queues.get(&queue) else {
+            continue;
+        };
+        match by_owner.iter_mut().find(|(o, _)| *o == q.owner) {
+            Some(entry) => entry.1.push(queue),
+            None => by_owner.push((q.owner, vec![queue])),
+        }
+        routed += 1;
+    }
+    drop(meta);
+    *shard.route_scratch.borrow_mut() = destinations;
+    // In confirm mode every owner confirms its copies once they are
+    // enqueued (and, for durable copies, on disk), as RabbitMQ does.
+    let seq = ch.confirm_publish(by_owner.len() as u32);
+    for (owner, queues) in by_owner {
+        let confirm = seq.map(|seq| ConfirmTicket {
+            shard: shard.id,
+            conn: conn.key.id,
+            channel: ch.id,
+            seq,
+        });
+        shard.send(
+            owner,
+            Envelope::Enqueue {
+                queues,
+                message: message.clone(),
+                confirm,
+            },
+        );
+    }
+    Counters::add(&shard.counters.routed_copies, routed);
+    if routed == 0 {
+        Counters::add(&shard.counters.unroutable, 1);
+        if method.mandatory {
+            delivery::write(
+                &mut conn.out.borrow_mut(),
+                ch.id,
+                Carrier::Return {
+                    reply_code: code::NO_ROUTE,
+                    reply_text: ShortStr::from_static("NO_ROUTE"),
+                },
+                &message,
+            );
+            conn.notify_writer();
+        }
+    }
+    if seq.is_some() {
+        // An unroutable publish is confirmed now; routed ones when their
+        // owners report them enqueued (see `ConnectionInbox::confirmed`).
+        conn.mark_confirm_dirty(ch.id);
+    }
+    Ok(())
+}
+
+fn first_flags(raw: &[u8]) -> u16 {
+    match raw {
+        [a, b, ..] => u16::from_be_bytes([*a, *b]),
+        _ => 0,
+    }
+}

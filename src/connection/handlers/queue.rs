@@ -1,0 +1,147 @@
+//! The queue class: declare (server-named, passive, or through the leader,
+//! then the owner's counts for declare-ok), bind and unbind (leader), purge
+//! (the owner) and delete (the leader, with the channel's consumer-cancel
+//! notifications held until delete-ok is out). Every method that names a
+//! queue resolves it with `Ctx::resolve_queue`.
+
+use crate::broker::error::{AmqpError, AmqpResult};
+use crate::broker::exchange::Destination;
+use crate::broker::queue::QueueConfig;
+use crate::broker::queue_args;
+use crate::connection::handlers::context::{count, done, generated_name, stats, Ctx};
+use crate::protocol::methods::{
+    QueueBind, QueueBindOk, QueueDeclare, QueueDeclareOk, QueueDelete, QueueDeleteOk, QueuePurge,
+    QueuePurgeOk, QueueUnbind, QueueUnbindOk,
+};
+use crate::protocol::types::ShortStr;
+use crate::shard::envelope::{QueueStats, Request};
+use crate::shard::leader;
+
+pub async fn declare(cx: &Ctx<'_>, m: QueueDeclare) -> AmqpResult<()> {
+    let shard = cx.shard;
+    let server_named = m.queue.is_empty();
+    let name = if server_named {
+        generated_name("amq.gen-")
+    } else {
+        m.queue.clone()
+    };
+    if m.passive {
+        let meta = cx.queue_access(&name)?;
+        let s = stats(
+            cx.request(meta.owner, Request::QueueStats { name: name.clone() })
+                .await,
+        )?;
+        declared(cx, name, s, m.no_wait);
+        return Ok(());
+    }
+    if !server_named && name.starts_with("amq.") {
+        return Err(AmqpError::access_refused(format!(
+            "queue name '{name}' contains reserved prefix 'amq.*'"
+        )));
+    }
+    queue_args::validate_declare(&name, m.durable, m.exclusive, m.auto_delete, &m.arguments)?;
+    let owner = match queue_args::pinned_shard(&name, &m.arguments, shard.count)? {
+        Some(s) => s,
+        None if server_named => shard.id,
+        None => shard.owner_by_hash(&name),
+    };
+    let config = QueueConfig {
+        durable: m.durable,
+        exclusive: m.exclusive,
+        auto_delete: m.auto_delete,
+        arguments: m.arguments,
+    };
+    done(
+        cx.request(
+            leader::LEADER,
+            Request::DeclareQueue {
+                name: name.clone(),
+                config,
+                owner,
+                conn: cx.conn.key,
+            },
+        )
+        .await,
+    )?;
+    if m.exclusive {
+        let mut ex = cx.conn.exclusive_queues.borrow_mut();
+        if !ex.contains(&name) {
+            ex.push(name.clone());
+        }
+    }
+    let owner = shard
+        .meta
+        .borrow()
+        .queues
+        .get(&name)
+        .map(|q| q.owner)
+        .unwrap_or(owner);
+    let s = stats(
+        cx.request(owner, Request::QueueStats { name: name.clone() })
+            .await,
+    )?;
+    declared(cx, name, s, m.no_wait);
+    Ok(())
+}
+
+/// The channel's last declared queue is now `name`; declare-ok.
+fn declared(cx: &Ctx<'_>, name: ShortStr, s: QueueStats, no_wait: bool) {
+    cx.with_channel(|ch| ch.declared_queue(name.clone()));
+    cx.reply(
+        no_wait,
+        QueueDeclareOk {
+            queue: name,
+            message_count: s.messages,
+            consumer_count: s.consumers,
+        },
+    );
+}
+
+pub async fn bind(cx: &Ctx<'_>, m: QueueBind) -> AmqpResult<()> {
+    let request = Request::Bind {
+        source: m.exchange,
+        destination: Destination::Queue(cx.resolve_queue(m.queue)),
+        routing_key: m.routing_key,
+        arguments: m.arguments,
+        conn: cx.conn.key,
+    };
+    cx.leader_op(request, m.no_wait, QueueBindOk {}).await
+}
+
+pub async fn unbind(cx: &Ctx<'_>, m: QueueUnbind) -> AmqpResult<()> {
+    let request = Request::Unbind {
+        source: m.exchange,
+        destination: Destination::Queue(cx.resolve_queue(m.queue)),
+        routing_key: m.routing_key,
+        arguments: m.arguments,
+        conn: cx.conn.key,
+    };
+    cx.leader_op(request, false, QueueUnbindOk {}).await
+}
+
+pub async fn purge(cx: &Ctx<'_>, m: QueuePurge) -> AmqpResult<()> {
+    let queue = cx.resolve_queue(m.queue);
+    let meta = cx.queue_access(&queue)?;
+    let n = count(cx.request(meta.owner, Request::Purge { name: queue }).await)?;
+    cx.reply(m.no_wait, QueuePurgeOk { message_count: n });
+    Ok(())
+}
+
+pub async fn delete(cx: &Ctx<'_>, m: QueueDelete) -> AmqpResult<()> {
+    let queue = cx.resolve_queue(m.queue);
+    cx.with_channel(|ch| ch.begin_queue_delete());
+    let r = cx
+        .request(
+            leader::LEADER,
+            Request::DeleteQueue {
+                name: queue,
+                if_unused: m.if_unused,
+                if_empty: m.if_empty,
+                conn: Some(cx.conn.key),
+            },
+        )
+        .await;
+    let r = count(r).map(|n| cx.reply(m.no_wait, QueueDeleteOk { message_count: n }));
+    cx.conn.send_deferred_cancels(cx.channel);
+    r
+}

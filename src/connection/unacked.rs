@@ -1,0 +1,133 @@
+//! A channel's delivery tags and the deliveries (and basic.gets) the client
+//! has not settled yet, in tag order: which messages an ack, nack or reject
+//! names (RabbitMQ's rules: `multiple` takes every tag up to it, tag 0 with
+//! `multiple` takes all, an unknown tag is a 406).
+
+use crate::broker::error::{AmqpError, AmqpResult};
+use crate::protocol::types::ShortStr;
+use std::collections::VecDeque;
+
+/// A delivery (or basic.get) the client has not settled yet.
+#[derive(Debug, Clone)]
+pub struct Unacked {
+    pub tag: u64,
+    pub queue: ShortStr,
+    pub owner: u16,
+    pub msg_id: u64,
+}
+
+#[derive(Debug)]
+pub struct DeliveryTags {
+    next_tag: u64,
+    /// In increasing tag order.
+    unacked: VecDeque<Unacked>,
+}
+
+impl Default for DeliveryTags {
+    fn default() -> DeliveryTags {
+        DeliveryTags {
+            next_tag: 1,
+            unacked: VecDeque::new(),
+        }
+    }
+}
+
+impl DeliveryTags {
+    /// Allocates the next delivery tag, recording an unacked entry
+    /// (queue, owner shard, message id) when the delivery needs an ack.
+    pub fn next(&mut self, ack: Option<(ShortStr, u16, u64)>) -> u64 {
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        if let Some((queue, owner, msg_id)) = ack {
+            self.unacked.push_back(Unacked {
+                tag,
+                queue,
+                owner,
+                msg_id,
+            });
+        }
+        tag
+    }
+
+    pub fn unacked(&self) -> usize {
+        self.unacked.len()
+    }
+
+    /// Takes the unacked entries an ack/nack/reject names: exactly `tag`, or
+    /// every tag up to it with `multiple` (tag 0 + multiple = all).
+    pub fn take_settled(&mut self, tag: u64, multiple: bool) -> AmqpResult<Vec<Unacked>> {
+        if multiple {
+            let upto = if tag == 0 { u64::MAX } else { tag };
+            let n = self.unacked.partition_point(|u| u.tag <= upto);
+            if n == 0 && tag != 0 {
+                return Err(unknown_tag(tag));
+            }
+            return Ok(self.unacked.drain(..n).collect());
+        }
+        match self.unacked.binary_search_by_key(&tag, |u| u.tag) {
+            Ok(i) => Ok(vec![self.unacked.remove(i).expect("found")]),
+            Err(_) => Err(unknown_tag(tag)),
+        }
+    }
+
+    /// Every unacked entry (channel closing, basic.recover).
+    pub fn take_all(&mut self) -> Vec<Unacked> {
+        self.unacked.drain(..).collect()
+    }
+}
+
+fn unknown_tag(tag: u64) -> AmqpError {
+    AmqpError::precondition_failed(format!("unknown delivery tag {tag}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags_with(n: u64) -> DeliveryTags {
+        let mut t = DeliveryTags::default();
+        for i in 0..n {
+            t.next(Some((ShortStr::from("q"), 0, i + 100)));
+        }
+        t
+    }
+
+    #[test]
+    fn tags_count_from_1_and_only_acked_deliveries_are_kept() {
+        let mut t = DeliveryTags::default();
+        assert_eq!(t.next(None), 1);
+        assert_eq!(t.next(Some((ShortStr::from("q"), 0, 7))), 2);
+        assert_eq!(t.unacked(), 1);
+        assert_eq!(t.take_settled(1, false).unwrap_err().code, 406);
+        assert_eq!(t.take_settled(2, false).unwrap()[0].msg_id, 7);
+    }
+
+    #[test]
+    fn single_ack_removes_exact_tag() {
+        let mut t = tags_with(3);
+        let got = t.take_settled(2, false).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].msg_id, 101);
+        assert_eq!(t.unacked(), 2);
+        assert_eq!(t.take_settled(2, false).unwrap_err().code, 406);
+    }
+
+    #[test]
+    fn multiple_ack_takes_prefix_and_zero_means_all() {
+        let mut t = tags_with(5);
+        assert_eq!(t.take_settled(3, true).unwrap().len(), 3);
+        assert_eq!(t.take_settled(0, true).unwrap().len(), 2);
+        assert_eq!(t.unacked(), 0);
+        assert!(
+            t.take_settled(0, true).unwrap().is_empty(),
+            "0 + multiple: never an error"
+        );
+    }
+
+    #[test]
+    fn unknown_tag_text_matches_rabbitmq() {
+        let mut t = tags_with(1);
+        let e = t.take_settled(9, false).unwrap_err();
+        assert_eq!(e.text, "PRECONDITION_FAILED - unknown delivery tag 9");
+    }
+}
