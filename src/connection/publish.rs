@@ -12,6 +12,7 @@ use crate::connection::{close_channel_with_error, direct_reply, ConnShared, Hard
 use crate::protocol::methods::{BasicPublish, BasicReturn, Method};
 use crate::protocol::properties::{BasicProperties, ContentHeader, BASIC_CLASS_ID};
 use crate::protocol::types::{FieldTable, ShortStr};
+use crate::shard::confirm::ConfirmOutcome;
 use crate::shard::counters::Counters;
 use crate::shard::envelope::{ConfirmTicket, Envelope};
 use crate::shard::Shard;
@@ -180,6 +181,22 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
         None
     };
     let persistent = header.delivery_mode() == Some(2);
+    let delay =
+        crate::shard::delayed::delay_of(&shard.meta.borrow(), &method.exchange, headers.as_ref());
+    if let Some((delay_ms, durable_exchange)) = delay {
+        hold_delayed(
+            shard,
+            conn,
+            channel,
+            method,
+            header,
+            body,
+            confirming,
+            delay_ms,
+            durable_exchange && persistent,
+        );
+        return;
+    }
     // The shard's routing scratch space: no allocation per publish.
     let mut destinations = std::mem::take(&mut *shard.route_scratch.borrow_mut());
     destinations.clear();
@@ -299,6 +316,68 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
         // An unroutable publish is confirmed now; routed ones when their
         // owners report them enqueued (see `connection::confirmed`).
         crate::connection::mark_confirm_dirty(conn, channel);
+    }
+}
+
+/// A publish to an `x-delayed-message` exchange with a positive `x-delay`:
+/// held by this shard's scheduler (`shard::delayed`) and routed at its
+/// time. As the plugin, a mandatory one is returned (312 NO_ROUTE) now —
+/// nothing is routed at publish time — and still delivered later.
+#[allow(clippy::too_many_arguments)]
+fn hold_delayed(
+    shard: &Rc<Shard>,
+    conn: &ConnShared,
+    channel: u16,
+    method: BasicPublish,
+    header: ContentHeader,
+    body: Body,
+    confirming: bool,
+    delay_ms: u64,
+    durable: bool,
+) {
+    let outcome = crate::shard::delayed::hold(
+        shard,
+        &method.exchange,
+        &method.routing_key,
+        &header.raw_properties,
+        &body,
+        delay_ms,
+        durable,
+    );
+    if method.mandatory {
+        let mut out = conn.out.borrow_mut();
+        out.method(
+            channel,
+            &Method::from(BasicReturn {
+                reply_code: code::NO_ROUTE,
+                reply_text: ShortStr::from_static("NO_ROUTE"),
+                exchange: method.exchange.clone(),
+                routing_key: method.routing_key.clone(),
+            }),
+        );
+        out.content(channel, BASIC_CLASS_ID, &header.raw_properties, &body);
+        drop(out);
+        conn.notify_writer();
+    }
+    if confirming {
+        let seq = {
+            let mut channels = conn.channels.borrow_mut();
+            let confirms = channels
+                .get_mut(&channel)
+                .and_then(|c| c.confirms.as_mut())
+                .expect("confirm mode");
+            confirms.publish(1)
+        };
+        let ticket = ConfirmTicket {
+            shard: shard.id,
+            conn: conn.key.id,
+            channel,
+            seq,
+        };
+        shard.settle_confirm(ticket, outcome);
+        crate::connection::mark_confirm_dirty(conn, channel);
+    } else if let ConfirmOutcome::Failed(reason) = outcome {
+        tracing::error!(shard = shard.id, "delayed message dropped: {reason}");
     }
 }
 
