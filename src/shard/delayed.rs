@@ -198,7 +198,8 @@ pub fn hold(
     };
     let s = &shard.delayed;
     let id = s.next_id.get();
-    let at = now_ms().saturating_add(delay_ms);
+    // Rounded up: never routed before `delay_ms` has passed.
+    let at = now_us().div_ceil(1000).saturating_add(delay_ms);
     let pos = match log.append(RecordRef::Delayed(DelayedRef {
         id,
         deliver_at: at,
