@@ -327,6 +327,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         log,
         metadata,
         queues,
+        delayed,
         ..
     } = recovered;
     let shard = Rc::new(Shard::new(
@@ -356,6 +357,8 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
             .detach();
         }
     }
+    shard.delayed.restore(delayed);
+    glommio::spawn_local(crate::shard::delayed::run(shard.clone())).detach();
     ticker.set(SERVING_TICK);
     watchdog.serving(id);
     let compactor = shard.clone();

@@ -219,19 +219,28 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
             }
         }
         "exchanges" => {
-            out.push_str("name\ttype\tdurable\tauto_delete\tinternal\n");
+            // messages_delayed: as the delayed-message plugin's column in
+            // the management UI (0 for other types).
+            out.push_str("name\ttype\tdurable\tauto_delete\tinternal\tmessages_delayed\n");
             let meta = shard.meta.borrow();
             let mut xs: Vec<_> = meta.topology.exchanges().collect();
             xs.sort_by(|a, b| a.name.cmp(&b.name));
             for x in xs {
+                let delayed: u64 = snapshots
+                    .iter()
+                    .flat_map(|s| s.delayed.iter())
+                    .filter(|(name, _)| *name == x.name)
+                    .map(|(_, n)| n)
+                    .sum();
                 let _ = writeln!(
                     out,
-                    "{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}",
                     x.name,
                     x.kind.as_str(),
                     x.durable,
                     x.auto_delete,
-                    x.internal
+                    x.internal,
+                    delayed
                 );
             }
         }

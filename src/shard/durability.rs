@@ -38,6 +38,8 @@ pub struct Recovered {
     /// the largest message id the log named for each.
     pub queues: HashMap<ShortStr, (QueueConfig, Vec<QueuedMessage>, PagedTail, u64)>,
     pub messages: u64,
+    /// The durable delayed messages still pending (`shard::delayed`).
+    pub delayed: crate::shard::delayed::RecoveredDelayed,
 }
 
 /// One owned queue's messages as the replay finds them.
@@ -168,6 +170,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
     // (segment of dead messages, segment of the record that killed them) → count
     let mut dead: HashMap<(u32, u32), u64> = HashMap::new();
     let mut max_id: HashMap<ShortStr, u64> = HashMap::new();
+    let mut delayed = crate::shard::delayed::RecoveredDelayed::default();
     let mut saw = |queue: &ShortStr, id: u64| {
         let m = max_id.entry(queue.clone()).or_default();
         *m = (*m).max(id);
@@ -263,6 +266,14 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             // Paged copies die with the process that wrote them; the log
             // never counted them at recovery.
             Record::Paged(_) | Record::Metadata { .. } => {}
+            Record::Delayed(d) => {
+                delayed.delayed(rec.pos, d.id, d.deliver_at, d.durable, &d.exchange)
+            }
+            Record::DelayedDone { id } => {
+                if let Some(s) = delayed.done(id) {
+                    *dead.entry((s, seg)).or_default() += 1;
+                }
+            }
         }
     })
     .await?;
@@ -295,6 +306,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
         metadata,
         queues,
         messages,
+        delayed,
     })
 }
 

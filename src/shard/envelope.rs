@@ -235,6 +235,8 @@ pub struct ShardSnapshot {
     pub queues: Vec<QueueSnapshot>,
     pub connections: Vec<ConnectionSnapshot>,
     pub counters: crate::shard::counters::CountersSnapshot,
+    /// Delayed messages this shard holds, per exchange (`shard::delayed`).
+    pub delayed: Vec<(ShortStr, u64)>,
 }
 
 #[derive(Debug)]

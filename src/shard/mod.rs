@@ -11,6 +11,7 @@ pub mod alarms;
 pub mod confirm;
 pub mod counters;
 pub mod dead_letter;
+pub mod delayed;
 pub mod durability;
 pub mod envelope;
 pub mod inbox;
@@ -108,6 +109,8 @@ pub struct Shard {
     resident: Cell<u64>,
     /// The last (segment, live references) compaction looked at and left.
     pub compaction_checked: Cell<Option<(u32, u64)>>,
+    /// Delayed messages published on this shard (`delayed`).
+    pub delayed: delayed::Scheduler,
 }
 
 impl Shard {
@@ -143,6 +146,7 @@ impl Shard {
             alarms,
             resident: Cell::new(0),
             compaction_checked: Cell::new(None),
+            delayed: delayed::Scheduler::default(),
         }
     }
 
@@ -431,7 +435,9 @@ impl Shard {
                 seqs,
                 ok,
             } => {
-                if let Some(conn) = self.connection(conn) {
+                if conn == delayed::CONFIRM_CONN {
+                    delayed::confirmed(self, &seqs, ok);
+                } else if let Some(conn) = self.connection(conn) {
                     conn.confirmed(self, channel, &seqs, ok);
                 }
             }

@@ -363,6 +363,7 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
         shard: shard.id,
         queues,
         connections,
+        delayed: shard.delayed.counts(),
         counters: {
             let mut c = shard.counters.snapshot();
             c.resident_bytes = shard.resident_bytes();

@@ -14,5 +14,7 @@ pub mod segment;
 pub use log::{
     AppendError, Log, LogConfig, LogStats, Lsn, RecordPos, RecoveredRecord, RecoveryReport,
 };
-pub use record::{Message, MessageRef, Record, RecordError, RecordKind, RecordRef, Target};
+pub use record::{
+    Delayed, DelayedRef, Message, MessageRef, Record, RecordError, RecordKind, RecordRef, Target,
+};
 pub use segment::SegmentId;

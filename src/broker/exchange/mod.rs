@@ -13,6 +13,7 @@
 //! `Destination` and `BindingDef` live in `broker::binding` and are
 //! re-exported here, where callers outside `broker` have always found them.
 
+pub mod delayed;
 pub mod direct;
 pub mod fanout;
 pub mod headers;
@@ -26,13 +27,16 @@ use fanout::FanoutRouter;
 use headers::HeadersRouter;
 use topic::TopicTrie;
 
-/// The four exchange types Warren implements.
+/// The exchange types Warren implements: the four of AMQP and the
+/// delayed-message plugin's `x-delayed-message` (which routes as its
+/// `x-delayed-type` argument says, see `delayed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ExchangeKind {
     Direct,
     Fanout,
     Topic,
     Headers,
+    DelayedMessage,
 }
 
 impl ExchangeKind {
@@ -43,6 +47,7 @@ impl ExchangeKind {
             "fanout" => Some(ExchangeKind::Fanout),
             "topic" => Some(ExchangeKind::Topic),
             "headers" => Some(ExchangeKind::Headers),
+            delayed::TYPE_NAME => Some(ExchangeKind::DelayedMessage),
             _ => None,
         }
     }
@@ -53,6 +58,7 @@ impl ExchangeKind {
             ExchangeKind::Fanout => "fanout",
             ExchangeKind::Topic => "topic",
             ExchangeKind::Headers => "headers",
+            ExchangeKind::DelayedMessage => delayed::TYPE_NAME,
         }
     }
 }
@@ -78,8 +84,18 @@ pub(crate) enum Router {
 }
 
 impl Router {
+    #[cfg(test)]
     pub(crate) fn new(kind: ExchangeKind) -> Router {
+        Router::for_exchange(kind, &FieldTable::new())
+    }
+
+    /// The router of an exchange declared with this kind and these
+    /// arguments: a delayed exchange routes as its `x-delayed-type`.
+    pub(crate) fn for_exchange(kind: ExchangeKind, arguments: &FieldTable) -> Router {
         match kind {
+            ExchangeKind::DelayedMessage => {
+                Router::for_exchange(delayed::routing_kind(arguments), arguments)
+            }
             ExchangeKind::Direct => Router::Direct(DirectRouter::default()),
             ExchangeKind::Fanout => Router::Fanout(FanoutRouter::default()),
             ExchangeKind::Topic => Router::Topic(TopicTrie::new()),
@@ -158,7 +174,10 @@ mod tests {
         ] {
             assert_eq!(ExchangeKind::parse(k.as_str()), Some(k));
         }
-        assert_eq!(ExchangeKind::parse("x-delayed-message"), None);
+        assert_eq!(
+            ExchangeKind::parse("x-delayed-message"),
+            Some(ExchangeKind::DelayedMessage)
+        );
         assert_eq!(ExchangeKind::parse("Direct"), None);
         assert_eq!(ExchangeKind::parse(""), None);
     }

@@ -11,7 +11,6 @@ use super::{strip_cr_lf, stripped_dest, Topology};
 use crate::broker::binding::{BindingDef, Destination};
 use crate::broker::error::AmqpResult;
 use crate::broker::exchange::headers::validate_binding;
-use crate::broker::exchange::ExchangeKind;
 use crate::protocol::types::{FieldTable, ShortStr};
 
 /// Arguments in RabbitMQ's stored form: stably sorted by key.
@@ -60,7 +59,7 @@ impl Topology {
             .exchanges
             .get_mut(source.as_ref())
             .expect("checked by check_bind");
-        if x.def.kind == ExchangeKind::Headers {
+        if x.router.per_binding() {
             validate_binding(arguments)?;
         }
         let args = sorted_args(arguments);

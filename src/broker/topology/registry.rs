@@ -41,7 +41,7 @@ impl ExchangeEntry {
             _ => None,
         };
         ExchangeEntry {
-            router: Router::new(def.kind),
+            router: Router::for_exchange(def.kind, &def.arguments),
             def,
             alternate,
             bindings: HashMap::new(),
@@ -162,6 +162,9 @@ impl Topology {
         }
         if name.starts_with("amq.") {
             return Err(reserved_prefix(&name));
+        }
+        if kind == ExchangeKind::DelayedMessage {
+            crate::broker::exchange::delayed::delayed_type(arguments)?;
         }
         match arguments.get(ALTERNATE_EXCHANGE) {
             None | Some(FieldValue::LongStr(_)) => {}

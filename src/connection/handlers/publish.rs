@@ -19,6 +19,7 @@ use crate::connection::{direct_reply, ConnShared, HardError};
 use crate::protocol::methods::BasicPublish;
 use crate::protocol::properties::{BasicProperties, ContentHeader, BASIC_CLASS_ID};
 use crate::protocol::types::{FieldTable, ShortStr};
+use crate::shard::confirm::ConfirmOutcome;
 use crate::shard::counters::Counters;
 use crate::shard::envelope::{ConfirmTicket, Envelope};
 use crate::shard::Shard;
@@ -127,6 +128,27 @@ fn route(
         None
     };
     let persistent = header.delivery_mode() == Some(2);
+    let delay =
+        crate::shard::delayed::delay_of(&shard.meta.borrow(), &method.exchange, headers.as_ref());
+    if let Some((delay_ms, durable_exchange)) = delay {
+        let message = Message {
+            exchange: method.exchange,
+            routing_key: method.routing_key,
+            raw_properties: header.raw_properties,
+            body,
+            persistent,
+        };
+        hold_delayed(
+            shard,
+            conn,
+            ch,
+            &message,
+            method.mandatory,
+            delay_ms,
+            durable_exchange && persistent,
+        );
+        return Ok(());
+    }
     // The shard's routing scratch space: no allocation per publish.
     let mut destinations = std::mem::take(&mut *shard.route_scratch.borrow_mut());
     destinations.clear();
@@ -223,6 +245,59 @@ fn route(
         conn.mark_confirm_dirty(ch.id);
     }
     Ok(())
+}
+
+/// A publish to an `x-delayed-message` exchange with a positive `x-delay`:
+/// held by this shard's scheduler (`shard::delayed`) and routed at its
+/// time. As the plugin, a mandatory one is returned (312 NO_ROUTE) now —
+/// nothing is routed at publish time — and still delivered later.
+fn hold_delayed(
+    shard: &Rc<Shard>,
+    conn: &ConnShared,
+    ch: &mut Channel,
+    message: &Message,
+    mandatory: bool,
+    delay_ms: u64,
+    durable: bool,
+) {
+    let outcome = crate::shard::delayed::hold(
+        shard,
+        &message.exchange,
+        &message.routing_key,
+        &message.raw_properties,
+        &message.body,
+        delay_ms,
+        durable,
+    );
+    if mandatory {
+        delivery::write(
+            &mut conn.out.borrow_mut(),
+            ch.id,
+            Carrier::Return {
+                reply_code: code::NO_ROUTE,
+                reply_text: ShortStr::from_static("NO_ROUTE"),
+            },
+            message,
+        );
+        conn.notify_writer();
+    }
+    match ch.confirm_publish(1) {
+        Some(seq) => {
+            let ticket = ConfirmTicket {
+                shard: shard.id,
+                conn: conn.key.id,
+                channel: ch.id,
+                seq,
+            };
+            shard.settle_confirm(ticket, outcome);
+            conn.mark_confirm_dirty(ch.id);
+        }
+        None => {
+            if let ConfirmOutcome::Failed(reason) = outcome {
+                tracing::error!(shard = shard.id, "delayed message dropped: {reason}");
+            }
+        }
+    }
 }
 
 fn first_flags(raw: &[u8]) -> u16 {

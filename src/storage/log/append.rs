@@ -65,7 +65,7 @@ impl Log {
         s.appended = pos.lsn();
         let refs = match &record {
             RecordRef::Message(m) | RecordRef::Paged(m) => m.targets.len() as u64,
-            RecordRef::Metadata { .. } => 1,
+            RecordRef::Metadata { .. } | RecordRef::Delayed(_) => 1,
             _ => 0,
         };
         s.segments.get_mut(&active).expect("active segment").live += refs;

@@ -71,11 +71,15 @@ pub(super) fn scan_segments(
             match &r.record {
                 Record::Message(m) => live += m.targets.len() as u64,
                 Record::Metadata { .. } => live += 1,
+                // A transient delayed message dies with the process that
+                // wrote it, like a `Paged` copy.
+                Record::Delayed(d) if d.durable => live += 1,
                 // A paged-out copy never outlives the process that wrote it.
-                Record::Delivered { .. } | Record::Paged(_) => {}
-                Record::Ack { .. } | Record::Purge { .. } | Record::QueueDelete { .. } => {
-                    kills = true
-                }
+                Record::Delivered { .. } | Record::Paged(_) | Record::Delayed(_) => {}
+                Record::Ack { .. }
+                | Record::Purge { .. }
+                | Record::QueueDelete { .. }
+                | Record::DelayedDone { .. } => kills = true,
             }
             on_record(RecoveredRecord {
                 pos: RecordPos {

@@ -3,7 +3,7 @@
 //! never allocating from a length field.
 
 use super::error::RecordError;
-use super::{Message, Record, RecordKind, Target, HEADER_LEN};
+use super::{Delayed, Message, Record, RecordKind, Target, HEADER_LEN};
 use crate::protocol::types::ShortStr;
 use bytes::Bytes;
 
@@ -144,6 +144,31 @@ pub fn decode(buf: &Bytes, max_len: u32) -> Result<(Record, usize), RecordError>
             queue: r.str8("queue")?,
         },
         RecordKind::Metadata => Record::Metadata { payload: r.rest() },
+        RecordKind::Delayed => {
+            let id = r.u64("delayed id")?;
+            let deliver_at = r.u64("deliver at")?;
+            let durable = match r.u8("durable flag")? {
+                0 => false,
+                1 => true,
+                _ => return Err(RecordError::Malformed("durable flag")),
+            };
+            let exchange = r.str8("exchange")?;
+            let routing_key = r.str8("routing key")?;
+            let props_len = r.u32("properties length")? as usize;
+            let raw_properties = r.take(props_len, "properties")?;
+            Record::Delayed(Delayed {
+                id,
+                deliver_at,
+                durable,
+                exchange,
+                routing_key,
+                raw_properties,
+                body: r.rest(),
+            })
+        }
+        RecordKind::DelayedDone => Record::DelayedDone {
+            id: r.u64("delayed id")?,
+        },
     };
     r.finish()?;
     Ok((record, total))

@@ -30,6 +30,17 @@ impl RecordRef<'_> {
             | RecordRef::Purge { queue, .. } => str8(queue) + 8,
             RecordRef::QueueDelete { queue } => str8(queue),
             RecordRef::Metadata { payload } => payload.len() as u64,
+            RecordRef::Delayed(d) => {
+                let body: u64 = d.body.iter().map(|b| b.len() as u64).sum();
+                8 + 8
+                    + 1
+                    + str8(d.exchange)
+                    + str8(d.routing_key)
+                    + 4
+                    + d.raw_properties.len() as u64
+                    + body
+            }
+            RecordRef::DelayedDone { .. } => 8,
         };
         if len > max_len as u64 {
             return Err(EncodeError::TooLarge { len, max: max_len });
@@ -86,6 +97,19 @@ pub fn encode(
         }
         RecordRef::QueueDelete { queue } => put_str8(out, queue),
         RecordRef::Metadata { payload } => out.put_slice(payload),
+        RecordRef::Delayed(d) => {
+            out.put_u64_le(d.id);
+            out.put_u64_le(d.deliver_at);
+            out.put_u8(d.durable as u8);
+            put_str8(out, d.exchange);
+            put_str8(out, d.routing_key);
+            out.put_u32_le(d.raw_properties.len() as u32);
+            out.put_slice(d.raw_properties);
+            for chunk in d.body {
+                out.put_slice(chunk);
+            }
+        }
+        RecordRef::DelayedDone { id } => out.put_u64_le(*id),
     }
     assert_eq!(
         out.len() - start,

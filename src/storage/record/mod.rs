@@ -28,6 +28,14 @@
 //! - `QueueDelete` (4): `str8 queue`.
 //! - `Metadata` (5): opaque bytes up to the end of the record (the broker's
 //!   durable exchanges/queues/bindings).
+//! - `Delayed` (8): a message published to an `x-delayed-message` exchange,
+//!   held until its time: `u64 id` (per shard, never reused), `u64
+//!   deliver_at` (Unix ms), `u8 durable` (1: recovery keeps it; 0: a
+//!   transient one, in the log only to keep its body out of memory), `str8
+//!   exchange`, `str8 routing_key`, `u32 props_len`, raw properties, then
+//!   the body up to the end of the record. One live reference.
+//! - `DelayedDone` (9): `u64 id` — the delayed message was routed (its
+//!   copies are as safe as it was). Kills the `Delayed` record.
 //!
 //! A header of eight zero bytes is `RecordError::Zeroes`: the clean end of the
 //! written part of a preallocated segment. Anything else that does not check
@@ -74,6 +82,30 @@ pub struct Message {
     pub body: Bytes,
 }
 
+/// A decoded delayed message (`Delayed` record).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delayed {
+    pub id: u64,
+    pub deliver_at: u64,
+    pub durable: bool,
+    pub exchange: ShortStr,
+    pub routing_key: ShortStr,
+    pub raw_properties: Bytes,
+    pub body: Bytes,
+}
+
+/// A borrowed delayed message, the form the broker appends.
+#[derive(Clone, Copy, Debug)]
+pub struct DelayedRef<'a> {
+    pub id: u64,
+    pub deliver_at: u64,
+    pub durable: bool,
+    pub exchange: &'a ShortStr,
+    pub routing_key: &'a ShortStr,
+    pub raw_properties: &'a [u8],
+    pub body: &'a [Bytes],
+}
+
 /// A decoded (owned, zero-copy) record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
@@ -84,6 +116,8 @@ pub enum Record {
     Purge { queue: ShortStr, up_to_msg_id: u64 },
     QueueDelete { queue: ShortStr },
     Metadata { payload: Bytes },
+    Delayed(Delayed),
+    DelayedDone { id: u64 },
 }
 
 /// A borrowed message, the form the broker appends: the body may be several
@@ -120,6 +154,10 @@ pub enum RecordRef<'a> {
     Metadata {
         payload: &'a [u8],
     },
+    Delayed(DelayedRef<'a>),
+    DelayedDone {
+        id: u64,
+    },
 }
 
 /// The kind byte.
@@ -133,6 +171,8 @@ pub enum RecordKind {
     Metadata = 5,
     Delivered = 6,
     Paged = 7,
+    Delayed = 8,
+    DelayedDone = 9,
 }
 
 impl RecordKind {
@@ -145,6 +185,8 @@ impl RecordKind {
             5 => RecordKind::Metadata,
             6 => RecordKind::Delivered,
             7 => RecordKind::Paged,
+            8 => RecordKind::Delayed,
+            9 => RecordKind::DelayedDone,
             _ => return None,
         })
     }
@@ -186,6 +228,16 @@ impl Record {
             },
             Record::QueueDelete { queue } => RecordRef::QueueDelete { queue },
             Record::Metadata { payload } => RecordRef::Metadata { payload },
+            Record::Delayed(d) => RecordRef::Delayed(DelayedRef {
+                id: d.id,
+                deliver_at: d.deliver_at,
+                durable: d.durable,
+                exchange: &d.exchange,
+                routing_key: &d.routing_key,
+                raw_properties: &d.raw_properties,
+                body: std::slice::from_ref(&d.body),
+            }),
+            Record::DelayedDone { id } => RecordRef::DelayedDone { id: *id },
         }
     }
 
@@ -198,6 +250,8 @@ impl Record {
             Record::Purge { .. } => RecordKind::Purge,
             Record::QueueDelete { .. } => RecordKind::QueueDelete,
             Record::Metadata { .. } => RecordKind::Metadata,
+            Record::Delayed(_) => RecordKind::Delayed,
+            Record::DelayedDone { .. } => RecordKind::DelayedDone,
         }
     }
 }
@@ -224,6 +278,8 @@ impl RecordRef<'_> {
             RecordRef::Purge { .. } => RecordKind::Purge,
             RecordRef::QueueDelete { .. } => RecordKind::QueueDelete,
             RecordRef::Metadata { .. } => RecordKind::Metadata,
+            RecordRef::Delayed(_) => RecordKind::Delayed,
+            RecordRef::DelayedDone { .. } => RecordKind::DelayedDone,
         }
     }
 }
