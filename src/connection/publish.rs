@@ -170,6 +170,10 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
             return;
         }
     }
+    if let Some(e) = invalid_expiration(&header.raw_properties) {
+        close_channel_with_error(shard, conn, channel, &e, 60, 40);
+        return;
+    }
     Counters::add(&shard.counters.published, 1);
     conn.published.set(true);
     let headers: Option<FieldTable> = if first_flags(&header.raw_properties) & HEADERS_FLAG != 0 {
@@ -300,6 +304,20 @@ fn complete_publish(shard: &Rc<Shard>, conn: &ConnShared, channel: u16) {
         // owners report them enqueued (see `connection::confirmed`).
         crate::connection::mark_confirm_dirty(conn, channel);
     }
+}
+
+/// RabbitMQ refuses a publish whose `expiration` is not a non-negative
+/// integer string: 406 `invalid expiration '<s>': <reason>`.
+fn invalid_expiration(raw: &bytes::Bytes) -> Option<AmqpError> {
+    const EXPIRATION_FLAG: u16 = 0x0100;
+    if first_flags(raw) & EXPIRATION_FLAG == 0 {
+        return None;
+    }
+    let expiration = BasicProperties::decode(raw.clone()).ok()?.expiration?;
+    let reason = crate::broker::queue::parse_expiration(expiration.as_str()).err()?;
+    Some(AmqpError::precondition_failed(format!(
+        "invalid expiration '{expiration}': {reason}"
+    )))
 }
 
 fn first_flags(raw: &[u8]) -> u16 {

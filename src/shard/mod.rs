@@ -21,6 +21,7 @@ pub mod oneshot;
 pub mod owner;
 pub mod paging;
 pub mod replica;
+pub mod ttl;
 pub mod watchdog;
 
 use crate::broker::queue::{Delivery, Queue, Settle};
@@ -108,6 +109,8 @@ pub struct Shard {
     resident: Cell<u64>,
     /// The last (segment, live references) compaction looked at and left.
     pub compaction_checked: Cell<Option<(u32, u64)>>,
+    /// Message TTL: the expiry schedule and its one timer.
+    pub ttl: ttl::Timer,
 }
 
 impl Shard {
@@ -143,6 +146,7 @@ impl Shard {
             alarms,
             resident: Cell::new(0),
             compaction_checked: Cell::new(None),
+            ttl: ttl::Timer::default(),
         }
     }
 

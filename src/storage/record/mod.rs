@@ -16,6 +16,12 @@
 //!   flags+list, then the body up to the end of the record. One record stores
 //!   the body once for every durable queue the message was routed to
 //!   (fan-out).
+//! - `TimedMessage` (8) / `TimedPaged` (9): `Message` / `Paged` whose
+//!   targets carry an expiry: each target is (`str8 queue`, `u64 msg_id`,
+//!   `u64 expires_at`), the copy's deadline in milliseconds since the Unix
+//!   epoch (`u64::MAX`: none). Written only when some copy has a deadline
+//!   (message TTL); decoded into `Message` / `Paged` with `Target::expires`
+//!   set, so records written before TTL existed read back unchanged.
 //! - `Paged` (7): the layout of `Message`, for a copy that is in the log
 //!   only because its queue paged it out of memory (a transient message, or
 //!   any message of a non-durable queue). Recovery ignores it: it lives
@@ -61,6 +67,8 @@ pub const DEFAULT_MAX_RECORD_LEN: u32 = 256 << 20;
 pub struct Target {
     pub queue: ShortStr,
     pub msg_id: u64,
+    /// When this copy expires (ms since the Unix epoch), if it has a TTL.
+    pub expires: Option<u64>,
 }
 
 /// A decoded message record. `body` is one contiguous slice of the read
@@ -133,6 +141,8 @@ pub enum RecordKind {
     Metadata = 5,
     Delivered = 6,
     Paged = 7,
+    TimedMessage = 8,
+    TimedPaged = 9,
 }
 
 impl RecordKind {
@@ -145,8 +155,17 @@ impl RecordKind {
             5 => RecordKind::Metadata,
             6 => RecordKind::Delivered,
             7 => RecordKind::Paged,
+            8 => RecordKind::TimedMessage,
+            9 => RecordKind::TimedPaged,
             _ => return None,
         })
+    }
+}
+
+impl MessageRef<'_> {
+    /// Whether a copy has a deadline (the record is written timed).
+    pub fn is_timed(&self) -> bool {
+        self.targets.iter().any(|t| t.expires.is_some())
     }
 }
 
@@ -215,6 +234,16 @@ impl<'a> From<MessageRef<'a>> for RecordRef<'a> {
 }
 
 impl RecordRef<'_> {
+    /// The kind byte written: the timed form of a message record when one
+    /// of its copies has a deadline.
+    pub fn wire_kind(&self) -> RecordKind {
+        match self {
+            RecordRef::Message(m) if m.is_timed() => RecordKind::TimedMessage,
+            RecordRef::Paged(m) if m.is_timed() => RecordKind::TimedPaged,
+            other => other.kind(),
+        }
+    }
+
     pub fn kind(&self) -> RecordKind {
         match self {
             RecordRef::Message(_) => RecordKind::Message,

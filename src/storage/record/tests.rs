@@ -18,10 +18,12 @@ fn sample_message() -> Record {
             Target {
                 queue: q("orders"),
                 msg_id: 7,
+                expires: None,
             },
             Target {
                 queue: q("audit"),
                 msg_id: 1 << 40,
+                expires: None,
             },
         ],
         exchange: q("amq.direct"),
@@ -88,6 +90,7 @@ fn body_chunks_are_concatenated() {
     let targets = [Target {
         queue: q("a"),
         msg_id: 1,
+        expires: None,
     }];
     let ex = q("");
     let rk = q("a");
@@ -232,7 +235,11 @@ fn arb_record() -> impl Strategy<Value = Record> {
                 let m = Message {
                     targets: t
                         .into_iter()
-                        .map(|(queue, msg_id)| Target { queue, msg_id })
+                        .map(|(queue, msg_id)| Target {
+                            queue,
+                            msg_id,
+                            expires: None,
+                        })
                         .collect(),
                     exchange,
                     routing_key,
