@@ -270,3 +270,23 @@ impl Queue {
         self.tail.end_scan(scan, retry_at);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiration_parses_as_rabbitmq() {
+        assert_eq!(parse_expiration("0"), Ok(0));
+        assert_eq!(parse_expiration("+15"), Ok(15));
+        assert_eq!(parse_expiration("-0"), Ok(0));
+        assert_eq!(parse_expiration("abc").unwrap_err(), "no_integer");
+        assert_eq!(parse_expiration("").unwrap_err(), "no_integer");
+        assert_eq!(parse_expiration(" 10").unwrap_err(), "no_integer");
+        assert_eq!(parse_expiration("-5").unwrap_err(), "{value_negative,-5}");
+        assert_eq!(
+            parse_expiration("1.5").unwrap_err(),
+            "{leftover_string,\".5\"}"
+        );
+    }
+}

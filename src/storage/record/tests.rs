@@ -326,3 +326,55 @@ proptest! {
         let _ = decode(&Bytes::from(v), MAX);
     }
 }
+
+#[test]
+fn timed_targets_round_trip_and_untimed_records_stay_as_before() {
+    let targets = [
+        Target {
+            queue: q("ttl"),
+            msg_id: 3,
+            expires: Some(1_700_000_000_000),
+        },
+        Target {
+            queue: q("plain"),
+            msg_id: 4,
+            expires: None,
+        },
+    ];
+    let exchange = q("x");
+    let rk = q("k");
+    let body = [Bytes::from_static(b"body")];
+    let m = MessageRef {
+        targets: &targets,
+        exchange: &exchange,
+        routing_key: &rk,
+        raw_properties: b"",
+        body: &body,
+    };
+    for record in [RecordRef::Message(m), RecordRef::Paged(m)] {
+        let mut out = BytesMut::new();
+        let n = encode(&record, DEFAULT_MAX_RECORD_LEN, &mut out).unwrap();
+        assert_eq!(n, out.len());
+        let timed = match record.kind() {
+            RecordKind::Message => RecordKind::TimedMessage,
+            _ => RecordKind::TimedPaged,
+        };
+        assert_eq!(out[HEADER_LEN], timed as u8, "timed kind byte");
+        let (rec, used) = decode(&out.freeze(), DEFAULT_MAX_RECORD_LEN).unwrap();
+        assert_eq!(used, n);
+        assert_eq!(rec.kind(), record.kind());
+        let (Record::Message(d) | Record::Paged(d)) = rec else {
+            panic!("a message record");
+        };
+        assert_eq!(d.targets, targets.to_vec());
+    }
+    // Without a deadline the record is written exactly as before TTL.
+    let plain = [targets[1].clone()];
+    let m = MessageRef {
+        targets: &plain,
+        ..m
+    };
+    let mut out = BytesMut::new();
+    encode(&RecordRef::Message(m), DEFAULT_MAX_RECORD_LEN, &mut out).unwrap();
+    assert_eq!(out[HEADER_LEN], RecordKind::Message as u8);
+}
