@@ -18,6 +18,7 @@ fn encode(c: &mut Criterion) {
     let targets = [Target {
         queue: ShortStr::from("bench-queue"),
         msg_id: 42,
+        expires: None,
     }];
     let exchange = ShortStr::from("amq.direct");
     let routing_key = ShortStr::from("bench-queue");
@@ -79,6 +80,7 @@ fn group_commit(c: &mut Criterion) {
                                 let targets = [Target {
                                     queue: ShortStr::from("q"),
                                     msg_id: it * 100_000 + w as u64,
+                                    expires: None,
                                 }];
                                 let m = MessageRef {
                                     targets: &targets,

@@ -36,6 +36,7 @@ fn msg(queue: &str, id: u64, body_len: usize) -> Record {
         targets: vec![Target {
             queue: ShortStr::from(queue),
             msg_id: id,
+            expires: None,
         }],
         exchange: ShortStr::from("amq.direct"),
         routing_key: ShortStr::from(queue),

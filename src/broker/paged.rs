@@ -8,6 +8,13 @@
 //! each. Reading back ("paging in") takes the front run's next chunk, which
 //! the shard reads and decodes; the records of this queue whose ids are in
 //! the run become ready messages again. Pure: the I/O is the shard's.
+//!
+//! Message TTL: each run also keeps the earliest and the latest deadline of
+//! its messages (two words), so expiry never looks inside a run that has
+//! nothing due: a run whose messages have all expired is dropped without
+//! being read (`expire`), and a run holding an earlier-expiring message is
+//! scanned — read chunk by chunk like a page-in, its expired ids removed,
+//! the rest left paged (`scan_chunk`, `end_scan`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -142,6 +149,46 @@ pub struct PagedRun {
     pub end: u32,
     /// Live ids of the queue's records in `[next, end)`.
     pub ids: IdRanges,
+    /// No message of the run expires before this (ms since the Unix epoch;
+    /// `u64::MAX`: none has a deadline). A lower bound.
+    pub min_expires: u64,
+    /// Every message of the run has expired at this time (`u64::MAX`: some
+    /// message has no deadline). An upper bound.
+    pub max_expires: u64,
+    /// A TTL scan of the run is out.
+    pub scanning: bool,
+}
+
+impl PagedRun {
+    /// An empty run of `segment` starting at `offset`.
+    pub fn new(segment: u32, offset: u32) -> PagedRun {
+        PagedRun {
+            segment,
+            next: offset,
+            end: offset,
+            ids: IdRanges::new(),
+            min_expires: u64::MAX,
+            max_expires: 0,
+            scanning: false,
+        }
+    }
+
+    /// Adds a message's deadline (None: it never expires) to the bounds.
+    pub fn note_expiry(&mut self, expires: Option<u64>) {
+        let e = expires.unwrap_or(u64::MAX);
+        self.min_expires = self.min_expires.min(e);
+        self.max_expires = self.max_expires.max(e);
+    }
+}
+
+/// A TTL scan of one run: read `[from, to)` of `segment` chunk by chunk,
+/// handing each chunk's (id, deadline) to `PagedTail::scan_chunk`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TtlScan {
+    pub segment: u32,
+    pub from: u32,
+    pub to: u32,
+    pub epoch: u64,
 }
 
 /// One chunk to read back: `len` bytes at `offset` of `segment`.
@@ -245,27 +292,134 @@ impl PagedTail {
     /// Adds the message `id` whose record is `len` bytes at `offset` of
     /// `segment`. Ids and positions only grow.
     pub fn push(&mut self, id: u64, segment: u32, offset: u32, len: u32) {
+        self.push_until(id, segment, offset, len, None)
+    }
+
+    /// `push` for a message that expires at `expires` (None: never).
+    pub fn push_until(
+        &mut self,
+        id: u64,
+        segment: u32,
+        offset: u32,
+        len: u32,
+        expires: Option<u64>,
+    ) {
         debug_assert!(self.last_id().is_none_or(|last| last < id));
         let end = offset + len;
-        match self.runs.back_mut() {
-            Some(run) if run.segment == segment => {
-                debug_assert!(run.end <= offset);
-                run.end = end;
-                run.ids.insert(id);
+        if self.runs.back().is_none_or(|run| run.segment != segment) {
+            debug_assert!(self.runs.back().is_none_or(|r| r.segment < segment));
+            self.runs.push_back(PagedRun::new(segment, offset));
+        }
+        let run = self.runs.back_mut().expect("just ensured");
+        debug_assert!(run.end <= offset);
+        run.end = end;
+        run.ids.insert(id);
+        run.note_expiry(expires);
+        self.count += 1;
+    }
+
+    /// The earliest deadline of a paged message not already being scanned
+    /// (a lower bound), if any.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.runs
+            .iter()
+            .filter(|r| !r.scanning)
+            .map(|r| r.min_expires)
+            .min()
+            .filter(|&e| e != u64::MAX)
+    }
+
+    /// Message TTL at `now`: runs whose messages have all expired are
+    /// dropped unread when `drop_unread` (returned as (segment, messages)
+    /// for the caller to release), and scans are started for runs holding
+    /// an expired message (all of them when not `drop_unread`: the caller
+    /// needs the messages, to dead-letter them). The run a page-in is
+    /// reading is left to it: its messages expire once in memory.
+    pub fn expire(&mut self, now: u64, drop_unread: bool) -> (Vec<(u32, u64)>, Vec<TtlScan>) {
+        let mut dropped = Vec::new();
+        let mut scans = Vec::new();
+        if self.failed {
+            return (dropped, scans);
+        }
+        let reading = self.reading;
+        let epoch = self.epoch;
+        let mut i = 0;
+        while i < self.runs.len() {
+            let run = &mut self.runs[i];
+            let busy = (i == 0 && reading) || run.scanning;
+            if busy || run.min_expires > now {
+                i += 1;
+                continue;
             }
-            _ => {
-                debug_assert!(self.runs.back().is_none_or(|r| r.segment < segment));
-                let mut ids = IdRanges::new();
-                ids.insert(id);
-                self.runs.push_back(PagedRun {
-                    segment,
-                    next: offset,
-                    end,
-                    ids,
-                });
+            if drop_unread && run.max_expires <= now {
+                let run = self.runs.remove(i).expect("in range");
+                self.count -= run.ids.len();
+                dropped.push((run.segment, run.ids.len()));
+                continue;
+            }
+            run.scanning = true;
+            run.min_expires = u64::MAX;
+            scans.push(TtlScan {
+                segment: run.segment,
+                from: run.next,
+                to: run.end,
+                epoch,
+            });
+            i += 1;
+        }
+        (dropped, scans)
+    }
+
+    /// Takes one chunk of `scan`: the (id, deadline) of the queue's records
+    /// in it. Ids still paged whose deadline is at or before `now` leave the
+    /// tail and are returned; the others stay, their deadlines noted. A
+    /// stale scan (purge, new tail, run gone) takes nothing.
+    pub fn scan_chunk(
+        &mut self,
+        scan: &TtlScan,
+        found: impl IntoIterator<Item = (u64, Option<u64>)>,
+        now: u64,
+    ) -> Vec<u64> {
+        let mut expired = Vec::new();
+        if scan.epoch != self.epoch {
+            return expired;
+        }
+        let Some(run) = self.runs.iter_mut().find(|r| r.segment == scan.segment) else {
+            return expired;
+        };
+        for (id, expires) in found {
+            if !run.ids.contains(id) {
+                continue;
+            }
+            if expires.is_some_and(|e| e <= now) {
+                run.ids.remove(id);
+                expired.push(id);
+            } else {
+                run.min_expires = run.min_expires.min(expires.unwrap_or(u64::MAX));
             }
         }
-        self.count += 1;
+        self.count -= expired.len() as u64;
+        expired
+    }
+
+    /// `scan` is over (`retry_at`: it failed; look again then). A run left
+    /// empty goes, unless a page-in is reading it.
+    pub fn end_scan(&mut self, scan: &TtlScan, retry_at: Option<u64>) {
+        if scan.epoch != self.epoch {
+            return;
+        }
+        let reading = self.reading;
+        let Some(i) = self.runs.iter().position(|r| r.segment == scan.segment) else {
+            return;
+        };
+        let run = &mut self.runs[i];
+        run.scanning = false;
+        if let Some(at) = retry_at {
+            run.min_expires = run.min_expires.min(at);
+        }
+        if run.ids.is_empty() && !(i == 0 && reading) {
+            self.runs.remove(i);
+        }
     }
 
     /// The next chunk to read (at most `max_len` bytes, whole records
@@ -476,10 +630,9 @@ mod tests {
         redelivered.insert(5);
         let mut t = PagedTail::from_runs(
             vec![PagedRun {
-                segment: 9,
-                next: 0,
                 end: 400,
                 ids,
+                ..PagedRun::new(9, 0)
             }],
             redelivered,
         );

@@ -57,6 +57,8 @@ struct QueueReplay {
     /// copied it forward): id → (message, segment). They come back in
     /// memory, ahead of the runs.
     moved: BTreeMap<u64, (MessageRef, u32)>,
+    /// Deadlines (message TTL) of the `moved` messages that have one.
+    moved_expires: HashMap<u64, u64>,
 }
 
 impl QueueReplay {
@@ -68,13 +70,18 @@ impl QueueReplay {
         &mut self,
         id: u64,
         pos: RecordPos,
+        expires: Option<u64>,
         message: impl FnOnce() -> MessageRef,
     ) -> Option<u32> {
         if id > self.max_added {
             self.max_added = id;
-            self.add(id, pos);
+            self.add(id, pos, expires);
             return None;
         }
+        match expires {
+            Some(e) => self.moved_expires.insert(id, e),
+            None => self.moved_expires.remove(&id),
+        };
         let old = self
             .moved
             .remove(&id)
@@ -84,18 +91,17 @@ impl QueueReplay {
         old
     }
 
-    fn add(&mut self, id: u64, pos: RecordPos) {
-        let run = self.runs.entry(pos.segment).or_insert_with(|| PagedRun {
-            segment: pos.segment,
-            next: pos.offset,
-            end: pos.offset,
-            ids: IdRanges::new(),
-        });
+    fn add(&mut self, id: u64, pos: RecordPos, expires: Option<u64>) {
+        let run = self
+            .runs
+            .entry(pos.segment)
+            .or_insert_with(|| PagedRun::new(pos.segment, pos.offset));
         if run.ids.is_empty() {
             self.run_of.insert(id, pos.segment);
         }
         run.end = pos.offset + pos.len;
         run.ids.insert(id);
+        run.note_expiry(expires);
     }
 
     /// Removes a live id (ack, reject); returns the segment of its record.
@@ -214,7 +220,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 for t in &m.targets {
                     if owned.contains(&t.queue) {
                         let q = live.entry(t.queue.clone()).or_default();
-                        if let Some(old) = q.add_record(t.msg_id, rec.pos, message) {
+                        if let Some(old) = q.add_record(t.msg_id, rec.pos, t.expires, message) {
                             *dead.entry((old, seg)).or_default() += 1;
                         }
                     } else {
@@ -294,6 +300,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 message,
                 redelivered: replay.delivered.remove(id),
                 stored: Some(segment),
+                expires: replay.moved_expires.get(&id).copied(),
             })
             .collect();
         let tail = PagedTail::from_runs(replay.runs.into_values().collect(), replay.delivered);
@@ -652,10 +659,11 @@ pub fn compact(shard: &Rc<Shard>) -> bool {
         return false;
     }
     for (name, q) in queues.iter_mut() {
-        q.relocate_stored(segment, |msg_id, message, delivered| {
+        q.relocate_stored(segment, |msg_id, message, delivered, expires| {
             let target = [Target {
                 queue: name.clone(),
                 msg_id,
+                expires,
             }];
             let pos = append_message(shard, message, &target, false).ok()?;
             log.release(segment, pos.segment);
@@ -696,14 +704,17 @@ mod tests {
     fn replay_keeps_log_order_ids_in_runs_and_compacted_copies_apart() {
         let mut q = QueueReplay::default();
         for id in 1..=3 {
-            assert_eq!(q.add_record(id, pos(1, id as u32 * 50), message), None);
+            assert_eq!(
+                q.add_record(id, pos(1, id as u32 * 50), None, message),
+                None
+            );
         }
-        assert_eq!(q.add_record(4, pos(2, 0), message), None);
+        assert_eq!(q.add_record(4, pos(2, 0), None, message), None);
         // Compaction copied id 2 forward: the copy supersedes segment 1's.
-        assert_eq!(q.add_record(2, pos(3, 0), message), Some(1));
+        assert_eq!(q.add_record(2, pos(3, 0), None, message), Some(1));
         assert_eq!(q.moved.keys().copied().collect::<Vec<_>>(), vec![2]);
         // And again, from segment 3 to 5.
-        assert_eq!(q.add_record(2, pos(5, 0), message), Some(3));
+        assert_eq!(q.add_record(2, pos(5, 0), None, message), Some(3));
         assert_eq!(q.moved[&2].1, 5);
         // Acks find either kind.
         assert_eq!(q.kill(2), Some(5));

@@ -22,6 +22,7 @@ pub mod oneshot;
 pub mod owner;
 pub mod paging;
 pub mod replica;
+pub mod ttl;
 pub mod watchdog;
 
 use crate::broker::queue::{Delivery, Queue, Settle};
@@ -111,6 +112,8 @@ pub struct Shard {
     pub compaction_checked: Cell<Option<(u32, u64)>>,
     /// Delayed messages published on this shard (`delayed`).
     pub delayed: delayed::Scheduler,
+    /// Message TTL: the expiry schedule and its one timer.
+    pub ttl: ttl::Timer,
 }
 
 impl Shard {
@@ -147,6 +150,7 @@ impl Shard {
             resident: Cell::new(0),
             compaction_checked: Cell::new(None),
             delayed: delayed::Scheduler::default(),
+            ttl: ttl::Timer::default(),
         }
     }
 

@@ -12,7 +12,7 @@ use crate::shard::counters::Counters;
 use crate::shard::envelope::{
     ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request, ShardSnapshot,
 };
-use crate::shard::{durability, paging, Shard, LEADER};
+use crate::shard::{durability, paging, ttl, Shard, LEADER};
 use crate::storage::Target;
 use std::rc::Rc;
 
@@ -35,6 +35,7 @@ pub const MAX_RECORD_TARGETS: usize = u16::MAX as usize;
 /// transient copy) — its publisher gets a nack either way.
 pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> ConfirmOutcome {
     let limit = shard.queue_memory_limit();
+    let now = ttl::now_ms();
     let mut durable: Vec<Target> = Vec::new();
     // Whether each of the `durable` copies is paged out.
     let mut durable_paged: Vec<bool> = Vec::new();
@@ -53,14 +54,16 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
             };
             let is_durable = message.persistent && q.config().durable;
             let paged = shard.log.is_some() && q.pages_new_messages(limit);
+            let expires = q.deadline_for(&message, now);
             let msg_id = if paged {
                 q.reserve_id()
             } else {
-                shard.tracked(q, |q| q.publish(message.clone()))
+                shard.tracked(q, |q| q.publish_until(message.clone(), expires))
             };
             let target = Target {
                 queue: name.clone(),
                 msg_id,
+                expires,
             };
             if is_durable {
                 durable.push(target);
@@ -78,7 +81,7 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
                 Ok(pos) => {
                     for t in chunk {
                         let q = queues.get_mut(&t.queue).expect("just published");
-                        q.record_written(t.msg_id, pos.segment, pos.offset, pos.len);
+                        q.record_written(t.msg_id, pos.segment, pos.offset, pos.len, t.expires);
                     }
                     paged_out += paged.iter().filter(|p| **p).count();
                     outcome = outcome.and(ConfirmOutcome::AfterSync(pos.lsn()));
@@ -94,7 +97,7 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
                 Ok(pos) => {
                     for t in chunk {
                         let q = queues.get_mut(&t.queue).expect("just reserved");
-                        q.push_paged(t.msg_id, pos.segment, pos.offset, pos.len);
+                        q.push_paged(t.msg_id, pos.segment, pos.offset, pos.len, t.expires);
                     }
                     paged_out += chunk.len();
                 }
@@ -184,6 +187,15 @@ pub fn drop_queue(shard: &Rc<Shard>, name: &ShortStr) -> Option<u32> {
 
 /// Ships every delivery `queue` can make now to its consumers' shards.
 pub fn dispatch(shard: &Rc<Shard>, queue: &ShortStr) {
+    // Message TTL: what expired before now is never delivered; what is due
+    // now (TTL 0) only if a consumer takes it at once.
+    let now = ttl::now_ms();
+    ttl::expire_queue(shard, queue, now, false);
+    dispatch_ready(shard, queue);
+    ttl::expire_queue(shard, queue, now, true);
+}
+
+fn dispatch_ready(shard: &Rc<Shard>, queue: &ShortStr) {
     let mut queues = shard.queues.borrow_mut();
     let Some(q) = queues.get_mut(queue) else {
         return;
@@ -227,13 +239,16 @@ pub fn dispatch(shard: &Rc<Shard>, queue: &ShortStr) {
 
 pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
     match request {
-        Request::QueueStats { name } => Reply::Stats(match shard.queues.borrow().get(&name) {
-            Some(q) => Ok(QueueStats {
-                messages: q.message_count(),
-                unacked: q.unacked_count(),
-                consumers: q.consumer_count(),
-            }),
-            None => Err(no_queue(&name)),
+        Request::QueueStats { name } => Reply::Stats({
+            ttl::expire_queue(shard, &name, ttl::now_ms(), true);
+            match shard.queues.borrow().get(&name) {
+                Some(q) => Ok(QueueStats {
+                    messages: q.message_count(),
+                    unacked: q.unacked_count(),
+                    consumers: q.consumer_count(),
+                }),
+                None => Err(no_queue(&name)),
+            }
         }),
         Request::Purge { name } => {
             let purged = shard
@@ -269,6 +284,7 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
             Reply::Count(check.map(|()| drop_queue(shard, &name).unwrap_or(0)))
         }
         Request::Get { name, no_ack } => {
+            ttl::expire_queue(shard, &name, ttl::now_ms(), true);
             let mut queues = shard.queues.borrow_mut();
             let got = match queues.get_mut(&name) {
                 None => Err(no_queue(&name)),

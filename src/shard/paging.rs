@@ -137,7 +137,7 @@ async fn read_with_retry(
 
 /// Reads the chunk and decodes the records of `queue` in it. Returns them
 /// with the number of bytes they covered (whole records only).
-async fn read_chunk(
+pub(super) async fn read_chunk(
     shard: &Shard,
     queue: &ShortStr,
     read: &PageRead,
@@ -198,11 +198,11 @@ fn collect(queue: &ShortStr, rec: Record, segment: u32, found: &mut Vec<PagedMes
         Record::Paged(m) => (m, false),
         _ => return,
     };
-    let Some(id) = m
+    let Some((id, expires)) = m
         .targets
         .iter()
         .find(|t| &t.queue == queue)
-        .map(|t| t.msg_id)
+        .map(|t| (t.msg_id, t.expires))
     else {
         return;
     };
@@ -217,6 +217,7 @@ fn collect(queue: &ShortStr, rec: Record, segment: u32, found: &mut Vec<PagedMes
             persistent,
         }),
         stored: durable.then_some(segment),
+        expires,
     });
 }
 

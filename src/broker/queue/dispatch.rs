@@ -95,6 +95,11 @@ impl Queue {
     /// Merges messages back into the ready list, keeping id order.
     fn requeue(&mut self, mut messages: Vec<QueuedMessage>) {
         messages.sort_unstable_by_key(|m| m.id);
+        for m in &messages {
+            if let Some(at) = m.expires {
+                self.deadlines.push(at, m.id);
+            }
+        }
         debug_assert!(self.tail.first_id().is_none_or(|first| messages
             .last()
             .expect("non-empty")

@@ -26,6 +26,8 @@
 //! - `stored` — the queue's references into the log: records written,
 //!   restore at recovery, compaction.
 //! - `purge` — dropping every ready message.
+//! - `ttl` — message TTL: each copy's deadline, an index of the deadlines
+//!   of the messages in memory, and expiring wherever a message is.
 //!
 //! This file holds `Queue` itself, its counts and `publish` (where length
 //! limits will refuse or drop).
@@ -37,6 +39,7 @@ mod paging;
 mod purge;
 mod ready;
 mod stored;
+mod ttl;
 mod unacked;
 
 pub use config::QueueConfig;
@@ -45,6 +48,7 @@ pub use dispatch::{Delivery, Settle};
 pub use paging::{PagedMessage, PAGE_IN_BELOW_BYTES, PAGE_IN_BELOW_MESSAGES};
 pub use purge::Purged;
 pub use ready::{resident_cost, QueuedMessage, MESSAGE_OVERHEAD};
+pub use ttl::{expiration_of, message_ttl, parse_expiration, Expired, TtlScan};
 
 use crate::broker::message::MessageRef;
 use crate::broker::paged::PagedTail;
@@ -64,12 +68,15 @@ pub struct Queue {
     unacked: UnackedSet,
     consumers: Consumers,
     next_id: u64,
+    /// Deadlines of the messages in memory (message TTL).
+    deadlines: ttl::Deadlines,
 }
 
 impl Queue {
     pub fn new(name: ShortStr, config: QueueConfig) -> Queue {
         Queue {
             name,
+            deadlines: ttl::Deadlines::for_queue(&config.arguments),
             config,
             ready: ReadyList::default(),
             tail: PagedTail::new(),
@@ -117,6 +124,12 @@ impl Queue {
 
     /// Appends a message in memory; returns its id.
     pub fn publish(&mut self, message: MessageRef) -> u64 {
+        self.publish_until(message, None)
+    }
+
+    /// Appends a message in memory that expires at `expires` (ms since the
+    /// Unix epoch, see `ttl`); returns its id.
+    pub fn publish_until(&mut self, message: MessageRef, expires: Option<u64>) -> u64 {
         debug_assert!(
             self.tail.is_empty(),
             "in-memory publish behind a paged tail"
@@ -128,7 +141,11 @@ impl Queue {
             message,
             redelivered: false,
             stored: None,
+            expires,
         });
+        if let Some(at) = expires {
+            self.deadlines.push(at, id);
+        }
         id
     }
 }

@@ -19,6 +19,8 @@ pub struct PagedMessage {
     pub id: u64,
     pub message: MessageRef,
     pub stored: Option<u32>,
+    /// Its deadline (message TTL), from the record.
+    pub expires: Option<u64>,
 }
 
 impl Queue {
@@ -40,10 +42,18 @@ impl Queue {
 
     /// Adds the paged-out message `id`, whose record is `len` bytes at
     /// `offset` of log segment `segment`.
-    pub fn push_paged(&mut self, id: u64, segment: u32, offset: u32, len: u32) {
+    /// `expires`: its deadline (message TTL).
+    pub fn push_paged(
+        &mut self,
+        id: u64,
+        segment: u32,
+        offset: u32,
+        len: u32,
+        expires: Option<u64>,
+    ) {
         debug_assert!(id < self.next_id);
         debug_assert!(self.ready.back().is_none_or(|m| m.id < id));
-        self.tail.push(id, segment, offset, len);
+        self.tail.push_until(id, segment, offset, len, expires);
     }
 
     /// Whether the shard should read the next paged chunk back now: a
@@ -81,11 +91,11 @@ impl Queue {
     ) -> u64 {
         let found = found
             .into_iter()
-            .map(|m| (m.id, (m.message, m.stored)))
+            .map(|m| (m.id, (m.message, m.stored, m.expires)))
             .collect();
         let (got, lost) = self.tail.finish_read(read, found, consumed);
         let mut release = lost;
-        for (id, redelivered, (message, stored)) in got {
+        for (id, redelivered, (message, stored, expires)) in got {
             debug_assert!(self.ready.back().is_none_or(|m| m.id < id));
             if stored.is_none() {
                 release += 1;
@@ -95,7 +105,11 @@ impl Queue {
                 message,
                 redelivered,
                 stored,
+                expires,
             });
+            if let Some(at) = expires {
+                self.deadlines.push(at, id);
+            }
         }
         release
     }

@@ -25,6 +25,8 @@ pub struct QueuedMessage {
     /// The log segment holding its record, for a persistent message in a
     /// durable queue.
     pub stored: Option<u32>,
+    /// When it expires (ms since the Unix epoch): message TTL, see `ttl`.
+    pub expires: Option<u64>,
 }
 
 /// The ready messages in memory, in id order.
@@ -91,6 +93,19 @@ impl ReadyList {
         let message = self.messages.pop_front()?;
         self.bytes -= resident_cost(&message.message);
         Some(message)
+    }
+
+    /// Takes the message `id`, wherever it is (message TTL).
+    pub(super) fn remove_id(&mut self, id: u64) -> Option<QueuedMessage> {
+        let at = self.messages.binary_search_by_key(&id, |m| m.id).ok()?;
+        let message = self.messages.remove(at)?;
+        self.bytes -= resident_cost(&message.message);
+        Some(message)
+    }
+
+    /// Whether the message `id` is held.
+    pub(super) fn contains(&self, id: u64) -> bool {
+        self.messages.binary_search_by_key(&id, |m| m.id).is_ok()
     }
 
     /// Takes every message, oldest first.

@@ -11,11 +11,18 @@ impl Queue {
     /// The message `id` just enqueued (`publish`) or reserved for the tail
     /// (`reserve_id`) has its log record, `len` bytes at `offset` of
     /// `segment`: a message in memory remembers the segment, a paged one
-    /// joins the tail.
-    pub fn record_written(&mut self, id: u64, segment: u32, offset: u32, len: u32) {
+    /// joins the tail (with its deadline, `expires`).
+    pub fn record_written(
+        &mut self,
+        id: u64,
+        segment: u32,
+        offset: u32,
+        len: u32,
+        expires: Option<u64>,
+    ) {
         match self.ready.back_mut() {
             Some(last) if last.id == id => last.stored = Some(segment),
-            _ => self.push_paged(id, segment, offset, len),
+            _ => self.push_paged(id, segment, offset, len, expires),
         }
     }
 
@@ -33,6 +40,11 @@ impl Queue {
             .is_none_or(|(h, t)| h.id < t));
         let last = tail.last_id().or(head.last().map(|m| m.id)).unwrap_or(0);
         self.next_id = self.next_id.max(last.max(max_seen_id) + 1);
+        for m in &head {
+            if let Some(at) = m.expires {
+                self.deadlines.push(at, m.id);
+            }
+        }
         self.ready = ReadyList::from(head);
         self.tail = tail;
     }
@@ -48,13 +60,14 @@ impl Queue {
     }
 
     /// Compaction: every stored message held in memory whose record is in
-    /// `segment` gets a new record — `rewrite(id, message, delivered)`
-    /// appends it (`delivered`: it was handed out before, so a restart must
-    /// mark it redelivered) and returns its segment (None: left where it is).
+    /// `segment` gets a new record — `rewrite(id, message, delivered,
+    /// expires)` appends it (`delivered`: it was handed out before, so a
+    /// restart must mark it redelivered; `expires`: its deadline) and returns
+    /// its segment (None: left where it is).
     pub fn relocate_stored(
         &mut self,
         segment: u32,
-        mut rewrite: impl FnMut(u64, &MessageRef, bool) -> Option<u32>,
+        mut rewrite: impl FnMut(u64, &MessageRef, bool, Option<u64>) -> Option<u32>,
     ) {
         let ready = self.ready.iter_mut().map(|m| {
             let delivered = m.redelivered;
@@ -63,7 +76,7 @@ impl Queue {
         let unacked = self.unacked.messages_mut().map(|m| (m, true));
         for (m, delivered) in ready.chain(unacked) {
             if m.stored == Some(segment) {
-                if let Some(to) = rewrite(m.id, &m.message, delivered) {
+                if let Some(to) = rewrite(m.id, &m.message, delivered, m.expires) {
                     m.stored = Some(to);
                 }
             }

@@ -197,7 +197,7 @@ fn page_out(q: &mut Queue, n: u32) -> Vec<u64> {
     (0..n)
         .map(|_| {
             let id = q.reserve_id();
-            q.push_paged(id, 1, 100 * id as u32, 100);
+            q.push_paged(id, 1, 100 * id as u32, 100, None);
             id
         })
         .collect()
@@ -209,6 +209,7 @@ fn paged_back(ids: &[u64]) -> Vec<PagedMessage> {
             id,
             message: msg(id as u32),
             stored: None,
+            expires: None,
         })
         .collect()
 }
@@ -311,6 +312,7 @@ fn durable_copies_paged_back_keep_their_segment() {
             id,
             message: msg(id as u32),
             stored: Some(1),
+            expires: None,
         })
         .collect();
     assert_eq!(q.finish_page_in(&read, found, read.len), 0);
@@ -323,13 +325,13 @@ fn compaction_relocates_stored_messages_in_memory_ready_or_unacked() {
     add(&mut q, consumer("a", 0, false));
     for i in 1..=3 {
         let id = q.publish(msg(i));
-        q.record_written(id, if i == 3 { 8 } else { 7 }, 0, 10);
+        q.record_written(id, if i == 3 { 8 } else { 7 }, 0, 10, None);
     }
     let d = q.next_delivery().unwrap(); // id 1: unacked
     q.remove_consumer(&key("a"));
     assert_eq!((q.stored_in(7), q.stored_in(8)), (2, 1));
     let mut moved = Vec::new();
-    q.relocate_stored(7, |id, _, delivered| {
+    q.relocate_stored(7, |id, _, delivered, _| {
         assert_eq!(delivered, id == 1, "only the unacked one was delivered");
         moved.push(id);
         Some(9)
@@ -350,6 +352,7 @@ fn restore_puts_moved_messages_ahead_of_the_tail() {
         message: msg(2),
         redelivered: true,
         stored: Some(4),
+        expires: None,
     }];
     q.restore(head, tail, 9);
     assert_eq!(

@@ -118,6 +118,9 @@ fn route(
     {
         header.raw_properties = rewritten;
     }
+    if let Some(e) = invalid_expiration(&header.raw_properties) {
+        return Err(e);
+    }
     Counters::add(&shard.counters.published, 1);
     conn.published.set(true);
     let headers: Option<FieldTable> = if first_flags(&header.raw_properties) & HEADERS_FLAG != 0 {
@@ -298,6 +301,20 @@ fn hold_delayed(
             }
         }
     }
+}
+
+/// RabbitMQ refuses a publish whose `expiration` is not a non-negative
+/// integer string: 406 `invalid expiration '<s>': <reason>`.
+fn invalid_expiration(raw: &Bytes) -> Option<AmqpError> {
+    const EXPIRATION_FLAG: u16 = 0x0100;
+    if first_flags(raw) & EXPIRATION_FLAG == 0 {
+        return None;
+    }
+    let expiration = BasicProperties::decode(raw.clone()).ok()?.expiration?;
+    let reason = crate::broker::queue::parse_expiration(expiration.as_str()).err()?;
+    Some(AmqpError::precondition_failed(format!(
+        "invalid expiration '{expiration}': {reason}"
+    )))
 }
 
 fn first_flags(raw: &[u8]) -> u16 {

@@ -94,7 +94,11 @@ pub fn decode(buf: &Bytes, max_len: u32) -> Result<(Record, usize), RecordError>
         pos: 0,
     };
     let record = match kind {
-        RecordKind::Message | RecordKind::Paged => {
+        RecordKind::Message
+        | RecordKind::Paged
+        | RecordKind::TimedMessage
+        | RecordKind::TimedPaged => {
+            let timed = matches!(kind, RecordKind::TimedMessage | RecordKind::TimedPaged);
             let n = r.u16("target count")? as usize;
             if n == 0 {
                 return Err(RecordError::Malformed("message without targets"));
@@ -108,7 +112,16 @@ pub fn decode(buf: &Bytes, max_len: u32) -> Result<(Record, usize), RecordError>
             for _ in 0..n {
                 let queue = r.str8("target queue")?;
                 let msg_id = r.u64("target msg id")?;
-                targets.push(Target { queue, msg_id });
+                let expires = if timed {
+                    Some(r.u64("target expiry")?).filter(|&e| e != u64::MAX)
+                } else {
+                    None
+                };
+                targets.push(Target {
+                    queue,
+                    msg_id,
+                    expires,
+                });
             }
             let exchange = r.str8("exchange")?;
             let routing_key = r.str8("routing key")?;
@@ -122,7 +135,7 @@ pub fn decode(buf: &Bytes, max_len: u32) -> Result<(Record, usize), RecordError>
                 raw_properties,
                 body,
             };
-            if kind == RecordKind::Message {
+            if matches!(kind, RecordKind::Message | RecordKind::TimedMessage) {
                 Record::Message(message)
             } else {
                 Record::Paged(message)

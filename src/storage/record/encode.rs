@@ -16,7 +16,8 @@ impl RecordRef<'_> {
                 if m.targets.is_empty() || m.targets.len() > u16::MAX as usize {
                     return Err(EncodeError::BadTargetCount(m.targets.len()));
                 }
-                let targets: u64 = m.targets.iter().map(|t| str8(&t.queue) + 8).sum();
+                let per_target = if m.is_timed() { 16 } else { 8 };
+                let targets: u64 = m.targets.iter().map(|t| str8(&t.queue) + per_target).sum();
                 let body: u64 = m.body.iter().map(|b| b.len() as u64).sum();
                 2 + targets
                     + str8(m.exchange)
@@ -68,13 +69,17 @@ pub fn encode(
     out.reserve(total);
     out.put_u32_le((total - HEADER_LEN) as u32);
     out.put_u32_le(0); // crc, patched below
-    out.put_u8(record.kind() as u8);
+    out.put_u8(record.wire_kind() as u8);
     match record {
         RecordRef::Message(m) | RecordRef::Paged(m) => {
+            let timed = m.is_timed();
             out.put_u16_le(m.targets.len() as u16);
             for t in m.targets {
                 put_str8(out, &t.queue);
                 out.put_u64_le(t.msg_id);
+                if timed {
+                    out.put_u64_le(t.expires.unwrap_or(u64::MAX));
+                }
             }
             put_str8(out, m.exchange);
             put_str8(out, m.routing_key);

@@ -16,6 +16,12 @@
 //!   flags+list, then the body up to the end of the record. One record stores
 //!   the body once for every durable queue the message was routed to
 //!   (fan-out).
+//! - `TimedMessage` (10) / `TimedPaged` (11): `Message` / `Paged` whose
+//!   targets carry an expiry: each target is (`str8 queue`, `u64 msg_id`,
+//!   `u64 expires_at`), the copy's deadline in milliseconds since the Unix
+//!   epoch (`u64::MAX`: none). Written only when some copy has a deadline
+//!   (message TTL); decoded into `Message` / `Paged` with `Target::expires`
+//!   set, so records written before TTL existed read back unchanged.
 //! - `Paged` (7): the layout of `Message`, for a copy that is in the log
 //!   only because its queue paged it out of memory (a transient message, or
 //!   any message of a non-durable queue). Recovery ignores it: it lives
@@ -69,6 +75,8 @@ pub const DEFAULT_MAX_RECORD_LEN: u32 = 256 << 20;
 pub struct Target {
     pub queue: ShortStr,
     pub msg_id: u64,
+    /// When this copy expires (ms since the Unix epoch), if it has a TTL.
+    pub expires: Option<u64>,
 }
 
 /// A decoded message record. `body` is one contiguous slice of the read
@@ -173,6 +181,8 @@ pub enum RecordKind {
     Paged = 7,
     Delayed = 8,
     DelayedDone = 9,
+    TimedMessage = 10,
+    TimedPaged = 11,
 }
 
 impl RecordKind {
@@ -187,8 +197,17 @@ impl RecordKind {
             7 => RecordKind::Paged,
             8 => RecordKind::Delayed,
             9 => RecordKind::DelayedDone,
+            10 => RecordKind::TimedMessage,
+            11 => RecordKind::TimedPaged,
             _ => return None,
         })
+    }
+}
+
+impl MessageRef<'_> {
+    /// Whether a copy has a deadline (the record is written timed).
+    pub fn is_timed(&self) -> bool {
+        self.targets.iter().any(|t| t.expires.is_some())
     }
 }
 
@@ -269,6 +288,16 @@ impl<'a> From<MessageRef<'a>> for RecordRef<'a> {
 }
 
 impl RecordRef<'_> {
+    /// The kind byte written: the timed form of a message record when one
+    /// of its copies has a deadline.
+    pub fn wire_kind(&self) -> RecordKind {
+        match self {
+            RecordRef::Message(m) if m.is_timed() => RecordKind::TimedMessage,
+            RecordRef::Paged(m) if m.is_timed() => RecordKind::TimedPaged,
+            other => other.kind(),
+        }
+    }
+
     pub fn kind(&self) -> RecordKind {
         match self {
             RecordRef::Message(_) => RecordKind::Message,

@@ -18,10 +18,12 @@ fn sample_message() -> Record {
             Target {
                 queue: q("orders"),
                 msg_id: 7,
+                expires: None,
             },
             Target {
                 queue: q("audit"),
                 msg_id: 1 << 40,
+                expires: None,
             },
         ],
         exchange: q("amq.direct"),
@@ -88,6 +90,7 @@ fn body_chunks_are_concatenated() {
     let targets = [Target {
         queue: q("a"),
         msg_id: 1,
+        expires: None,
     }];
     let ex = q("");
     let rk = q("a");
@@ -232,7 +235,11 @@ fn arb_record() -> impl Strategy<Value = Record> {
                 let m = Message {
                     targets: t
                         .into_iter()
-                        .map(|(queue, msg_id)| Target { queue, msg_id })
+                        .map(|(queue, msg_id)| Target {
+                            queue,
+                            msg_id,
+                            expires: None,
+                        })
                         .collect(),
                     exchange,
                     routing_key,
@@ -318,4 +325,56 @@ proptest! {
         v.extend_from_slice(&body);
         let _ = decode(&Bytes::from(v), MAX);
     }
+}
+
+#[test]
+fn timed_targets_round_trip_and_untimed_records_stay_as_before() {
+    let targets = [
+        Target {
+            queue: q("ttl"),
+            msg_id: 3,
+            expires: Some(1_700_000_000_000),
+        },
+        Target {
+            queue: q("plain"),
+            msg_id: 4,
+            expires: None,
+        },
+    ];
+    let exchange = q("x");
+    let rk = q("k");
+    let body = [Bytes::from_static(b"body")];
+    let m = MessageRef {
+        targets: &targets,
+        exchange: &exchange,
+        routing_key: &rk,
+        raw_properties: b"",
+        body: &body,
+    };
+    for record in [RecordRef::Message(m), RecordRef::Paged(m)] {
+        let mut out = BytesMut::new();
+        let n = encode(&record, DEFAULT_MAX_RECORD_LEN, &mut out).unwrap();
+        assert_eq!(n, out.len());
+        let timed = match record.kind() {
+            RecordKind::Message => RecordKind::TimedMessage,
+            _ => RecordKind::TimedPaged,
+        };
+        assert_eq!(out[HEADER_LEN], timed as u8, "timed kind byte");
+        let (rec, used) = decode(&out.freeze(), DEFAULT_MAX_RECORD_LEN).unwrap();
+        assert_eq!(used, n);
+        assert_eq!(rec.kind(), record.kind());
+        let (Record::Message(d) | Record::Paged(d)) = rec else {
+            panic!("a message record");
+        };
+        assert_eq!(d.targets, targets.to_vec());
+    }
+    // Without a deadline the record is written exactly as before TTL.
+    let plain = [targets[1].clone()];
+    let m = MessageRef {
+        targets: &plain,
+        ..m
+    };
+    let mut out = BytesMut::new();
+    encode(&RecordRef::Message(m), DEFAULT_MAX_RECORD_LEN, &mut out).unwrap();
+    assert_eq!(out[HEADER_LEN], RecordKind::Message as u8);
 }
