@@ -343,10 +343,13 @@ async fn durable_delayed_messages_survive_sigkill_and_arrive_on_time() {
             first_deadline
         })
         .await;
-        assert_eq!(
-            cell_num(&ctl(&b, "list_exchanges"), &x, "messages_delayed"),
-            20
-        );
+        // The publishes were not confirmed: wait until the broker holds
+        // all of them before the kill.
+        let held = eventually(30, || {
+            cell_num(&ctl(&b, "list_exchanges"), &x, "messages_delayed") == 20
+        })
+        .await;
+        assert!(held, "20 delayed messages held before the kill");
         b.kill();
         let b = Broker::start_in(shards, dir.path());
         assert_eq!(
