@@ -108,6 +108,8 @@ pub struct Shard {
     resident: Cell<u64>,
     /// The last (segment, live references) compaction looked at and left.
     pub compaction_checked: Cell<Option<(u32, u64)>>,
+    /// Dead-lettered messages waiting for their copies' owners.
+    pub dead_letters: dead_letter::Pending,
 }
 
 impl Shard {
@@ -143,6 +145,7 @@ impl Shard {
             alarms,
             resident: Cell::new(0),
             compaction_checked: Cell::new(None),
+            dead_letters: dead_letter::Pending::default(),
         }
     }
 
@@ -431,7 +434,9 @@ impl Shard {
                 seqs,
                 ok,
             } => {
-                if let Some(conn) = self.connection(conn) {
+                if conn == dead_letter::INTERNAL_CONN {
+                    dead_letter::confirmed(self, &seqs, ok);
+                } else if let Some(conn) = self.connection(conn) {
                     conn.confirmed(self, channel, &seqs, ok);
                 }
             }

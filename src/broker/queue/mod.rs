@@ -26,12 +26,15 @@
 //! - `stored` — the queue's references into the log: records written,
 //!   restore at recovery, compaction.
 //! - `purge` — dropping every ready message.
+//! - `dead_lettering` — rejected messages, and messages held while their
+//!   dead-lettered copies are made safe.
 //!
 //! This file holds `Queue` itself, its counts and `publish` (where length
 //! limits will refuse or drop).
 
 mod config;
 mod consumers;
+mod dead_lettering;
 mod dispatch;
 mod paging;
 mod purge;
@@ -50,6 +53,7 @@ use crate::broker::message::MessageRef;
 use crate::broker::paged::PagedTail;
 use crate::protocol::types::ShortStr;
 use consumers::Consumers;
+use dead_lettering::DeadLettering;
 use ready::ReadyList;
 use unacked::UnackedSet;
 
@@ -63,6 +67,8 @@ pub struct Queue {
     tail: PagedTail,
     unacked: UnackedSet,
     consumers: Consumers,
+    /// Messages being dead-lettered (neither ready nor unacked).
+    dead_lettering: DeadLettering,
     next_id: u64,
 }
 
@@ -75,6 +81,7 @@ impl Queue {
             tail: PagedTail::new(),
             unacked: UnackedSet::default(),
             consumers: Consumers::default(),
+            dead_lettering: DeadLettering::default(),
             next_id: 1,
         }
     }
