@@ -167,7 +167,14 @@ fn x_death(m: &BasicGetMessage) -> Vec<FieldTable> {
 
 /// Checks one `x-death` entry: count, reason, queue, exchange,
 /// routing-keys, and a timestamp `time`.
-fn check_death(t: &FieldTable, count: i64, reason: &str, queue: &str, exchange: &str, keys: &[&str]) {
+fn check_death(
+    t: &FieldTable,
+    count: i64,
+    reason: &str,
+    queue: &str,
+    exchange: &str,
+    keys: &[&str],
+) {
     assert_eq!(field(t, "count"), &AMQPValue::LongLongInt(count), "{t:?}");
     assert_eq!(long_str(field(t, "reason")), reason);
     assert_eq!(long_str(field(t, "queue")), queue);
@@ -229,9 +236,12 @@ async fn reject_and_nack_without_requeue_dead_letter_with_x_death() {
                 publish(&ch, &src, "acked", BasicProperties::default()).await;
 
                 let m = get(&ch, &src).await.expect("first");
-                ch.basic_reject(m.delivery.delivery_tag, BasicRejectOptions { requeue: false })
-                    .await
-                    .expect("reject");
+                ch.basic_reject(
+                    m.delivery.delivery_tag,
+                    BasicRejectOptions { requeue: false },
+                )
+                .await
+                .expect("reject");
                 let m = get(&ch, &src).await.expect("second");
                 ch.basic_nack(
                     m.delivery.delivery_tag,
@@ -269,7 +279,10 @@ async fn reject_and_nack_without_requeue_dead_letter_with_x_death() {
             .await;
         }
         if !b.is_external() {
-            assert_eq!(ctl_num(&b, "status", "total", "dead_lettered"), 2 * pairs(&b).len() as u64);
+            assert_eq!(
+                ctl_num(&b, "status", "total", "dead_lettered"),
+                2 * pairs(&b).len() as u64
+            );
         }
     }
 }
@@ -297,9 +310,12 @@ async fn the_dead_letter_routing_key_replaces_the_keys() {
                 bind(&ch, &dst, &dlx, "elsewhere").await;
                 publish(&ch, &src, "m", BasicProperties::default()).await;
                 let m = get(&ch, &src).await.expect("message");
-                ch.basic_reject(m.delivery.delivery_tag, BasicRejectOptions { requeue: false })
-                    .await
-                    .expect("reject");
+                ch.basic_reject(
+                    m.delivery.delivery_tag,
+                    BasicRejectOptions { requeue: false },
+                )
+                .await
+                .expect("reject");
                 let m = get_eventually(&ch, &dst).await;
                 assert_eq!(m.delivery.routing_key.as_str(), "elsewhere");
                 // x-death keeps the keys the message died with.
@@ -323,9 +339,12 @@ async fn a_missing_dead_letter_exchange_drops_the_message() {
                 declare(&ch, &src, false, dlx_args(src_shard, Some(&missing), None)).await;
                 publish(&ch, &src, "m", BasicProperties::default()).await;
                 let m = get(&ch, &src).await.expect("message");
-                ch.basic_reject(m.delivery.delivery_tag, BasicRejectOptions { requeue: false })
-                    .await
-                    .expect("reject");
+                ch.basic_reject(
+                    m.delivery.delivery_tag,
+                    BasicRejectOptions { requeue: false },
+                )
+                .await
+                .expect("reject");
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 assert_eq!(ready_count(&conn, &src).await, 0);
                 assert!(get(&ch, &src).await.is_none());
@@ -354,17 +373,27 @@ async fn queues_rejecting_into_each_other_keep_going() {
                 let mut at = get_eventually(&ch, &qa).await;
                 // Round r rejects in qa (odd) or qb (even).
                 for round in 1..=6i64 {
-                    let (from, to) = if round % 2 == 1 { (&qa, &qb) } else { (&qb, &qa) };
-                    ch.basic_reject(at.delivery.delivery_tag, BasicRejectOptions { requeue: false })
-                        .await
-                        .expect("reject");
+                    let (from, to) = if round % 2 == 1 {
+                        (&qa, &qb)
+                    } else {
+                        (&qb, &qa)
+                    };
+                    ch.basic_reject(
+                        at.delivery.delivery_tag,
+                        BasicRejectOptions { requeue: false },
+                    )
+                    .await
+                    .expect("reject");
                     at = get_eventually(&ch, to).await;
                     assert_eq!(body(&at), "ping");
                     let deaths = x_death(&at);
                     // The latest death first: `from`'s, counted (round+1)/2 times.
                     let from_count = (round + 1) / 2;
                     assert_eq!(long_str(field(&deaths[0], "queue")), from.as_str());
-                    assert_eq!(field(&deaths[0], "count"), &AMQPValue::LongLongInt(from_count));
+                    assert_eq!(
+                        field(&deaths[0], "count"),
+                        &AMQPValue::LongLongInt(from_count)
+                    );
                     if round > 1 {
                         assert_eq!(deaths.len(), 2);
                         assert_eq!(
@@ -406,10 +435,18 @@ async fn a_durable_dead_letter_survives_sigkill_right_after_the_reject() {
             declare(&ch, &dst, true, lapin_placement_args(dst_shard)).await;
             publish_confirmed(&ch, &src, &padded_bodies("d", n), persistent()).await;
             let ch2 = conn.create_channel().await.expect("channel");
-            ch2.basic_qos(n as u16, Default::default()).await.expect("qos");
+            ch2.basic_qos(n as u16, Default::default())
+                .await
+                .expect("qos");
             let mut tags = Vec::new();
             for _ in 0..n {
-                tags.push(get(&ch2, &src).await.expect("message").delivery.delivery_tag);
+                tags.push(
+                    get(&ch2, &src)
+                        .await
+                        .expect("message")
+                        .delivery
+                        .delivery_tag,
+                );
             }
             for tag in tags {
                 ch2.basic_reject(tag, BasicRejectOptions { requeue: false })
@@ -426,7 +463,11 @@ async fn a_durable_dead_letter_survives_sigkill_right_after_the_reject() {
             got.extend(bodies_only(drain(&conn, &src).await));
             got.sort();
             got.dedup();
-            assert_eq!(got, padded_bodies("d", n), "a dead-lettered message was lost");
+            assert_eq!(
+                got,
+                padded_bodies("d", n),
+                "a dead-lettered message was lost"
+            );
         })
         .await;
         // Without a crash, every message ends up in the target, once.
@@ -441,9 +482,12 @@ async fn a_durable_dead_letter_survives_sigkill_right_after_the_reject() {
             publish_confirmed(&ch, &src2, &padded_bodies("e", 3), persistent()).await;
             for _ in 0..3 {
                 let m = get(&ch, &src2).await.expect("message");
-                ch.basic_reject(m.delivery.delivery_tag, BasicRejectOptions { requeue: false })
-                    .await
-                    .expect("reject");
+                ch.basic_reject(
+                    m.delivery.delivery_tag,
+                    BasicRejectOptions { requeue: false },
+                )
+                .await
+                .expect("reject");
             }
             wait_ready(&conn, &dst2, 3).await;
         })
@@ -452,7 +496,10 @@ async fn a_durable_dead_letter_survives_sigkill_right_after_the_reject() {
         let b = Broker::start_in(shards, dir.path());
         within(async {
             let conn = lapin_connect(&b).await;
-            assert_eq!(bodies_only(drain(&conn, &dst2).await), padded_bodies("e", 3));
+            assert_eq!(
+                bodies_only(drain(&conn, &dst2).await),
+                padded_bodies("e", 3)
+            );
             assert!(drain(&conn, &src2).await.is_empty());
         })
         .await;

@@ -187,6 +187,9 @@ fn dead_letter_target(queue: &str, arguments: &FieldTable) -> Option<(ShortStr, 
     Some((exchange, key))
 }
 
+/// Target queues grouped by owner shard.
+type ByOwner = Vec<(u16, Vec<ShortStr>)>;
+
 /// The dead-lettered copy of a letter and its target queues by owner
 /// shard, cycles left out; None when it reaches no queue.
 fn republish(
@@ -196,7 +199,7 @@ fn republish(
     now: u64,
     exchange: &ShortStr,
     routing_key: Option<&ShortStr>,
-) -> Option<(MessageRef, Vec<(u16, Vec<ShortStr>)>)> {
+) -> Option<(MessageRef, ByOwner)> {
     let source = &letter.message.message;
     let headers = headers_of(&source.raw_properties);
     let routing = Routing::from_publish(
