@@ -312,12 +312,12 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
             }
         }
         "counters" => {
-            out.push_str("shard\tpublished\trouted_copies\tunroutable\tdelivered\tacked\tconfirmed\tnacked\tconnections_opened\tconnections_closed\tpaged_out\tpaged_in\tfsyncs\tresident_bytes\n");
+            out.push_str("shard\tpublished\trouted_copies\tunroutable\tdelivered\tacked\tconfirmed\tnacked\tconnections_opened\tconnections_closed\tpaged_out\tpaged_in\tfsyncs\tresident_bytes\tdead_lettered\tdead_letter_cycles\n");
             let mut total = crate::shard::counters::CountersSnapshot::default();
             let mut row = |name: String, c: &crate::shard::counters::CountersSnapshot| {
                 let _ = writeln!(
                     out,
-                    "{name}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    "{name}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     c.published,
                     c.routed_copies,
                     c.unroutable,
@@ -330,7 +330,9 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
                     c.paged_out,
                     c.paged_in,
                     c.fsyncs,
-                    c.resident_bytes
+                    c.resident_bytes,
+                    c.dead_lettered,
+                    c.dead_letter_cycles
                 );
             };
             for s in snapshots {

@@ -42,6 +42,9 @@ pub struct Settlement {
     pub tag: u64,
     pub multiple: bool,
     pub requeue: bool,
+    /// basic.reject / basic.nack (not basic.ack): without requeue the
+    /// messages are dead-lettered.
+    pub rejected: bool,
 }
 
 /// The place for a transaction's work (tx.select … tx.commit): publishes
@@ -450,6 +453,8 @@ impl Channel {
         let entries = self.tags.take_settled(s.tag, s.multiple)?;
         let how = if s.requeue {
             Settle::Requeue
+        } else if s.rejected {
+            Settle::Reject
         } else {
             Settle::Remove
         };
@@ -517,6 +522,7 @@ mod tests {
             tag,
             multiple,
             requeue: false,
+            rejected: false,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Live counters of one shard (messages published, delivered, acked,
-//! confirmed and nacked to publishers, paged out and back in; connections;
+//! confirmed and nacked to publishers, paged out and back in, dead-lettered
+//! and dropped in dead-letter cycles; connections;
 //! the log's fsyncs). Plain `Cell`s: each shard counts its own work and
 //! the admin listing sums the shards' snapshots.
 
@@ -22,6 +23,11 @@ pub struct Counters {
     pub paged_out: Cell<u64>,
     /// Paged copies read back into memory.
     pub paged_in: Cell<u64>,
+    /// Messages republished through a dead-letter exchange to at least
+    /// one queue (`shard::dead_letter`).
+    pub dead_lettered: Cell<u64>,
+    /// Dead-lettered copies dropped as part of a fully automatic cycle.
+    pub dead_letter_cycles: Cell<u64>,
 }
 
 /// A copy of the counters that can travel between shards.
@@ -38,6 +44,8 @@ pub struct CountersSnapshot {
     pub connections_closed: u64,
     pub paged_out: u64,
     pub paged_in: u64,
+    pub dead_lettered: u64,
+    pub dead_letter_cycles: u64,
     /// fdatasyncs of the shard's log completed (`LogStats::fsyncs`; filled
     /// in by the snapshot's taker, the counters do not own the log).
     pub fsyncs: u64,
@@ -64,6 +72,8 @@ impl Counters {
             connections_closed: self.connections_closed.get(),
             paged_out: self.paged_out.get(),
             paged_in: self.paged_in.get(),
+            dead_lettered: self.dead_lettered.get(),
+            dead_letter_cycles: self.dead_letter_cycles.get(),
             fsyncs: 0,
             resident_bytes: 0,
         }
@@ -83,6 +93,8 @@ impl CountersSnapshot {
         self.connections_closed += o.connections_closed;
         self.paged_out += o.paged_out;
         self.paged_in += o.paged_in;
+        self.dead_lettered += o.dead_lettered;
+        self.dead_letter_cycles += o.dead_letter_cycles;
         self.fsyncs += o.fsyncs;
         self.resident_bytes += o.resident_bytes;
     }

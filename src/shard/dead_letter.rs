@@ -10,12 +10,43 @@
 //! safe as the source was (a persistent message in a durable target is on
 //! disk first), so a crash in between loses nothing — at worst the message
 //! is dead-lettered twice, as RabbitMQ's at-least-once dead-lettering.
+//!
+//! How: a letter whose source copy is stored (persistent message, durable
+//! queue) gets a ticket of this shard (`Pending`); its copies go to their
+//! owners as ordinary `Envelope::Enqueue`s carrying a `ConfirmTicket`
+//! addressed to this shard's internal connection id `INTERNAL_CONN` (no
+//! client connection has id 0), so each owner answers it exactly as it
+//! answers a publisher in confirm mode: once the durable copies are on disk.
+//! Meanwhile the source queue holds the message (`Queue::hold_dead_lettering`:
+//! neither ready nor unacked, never delivered again). When every owner has
+//! answered, the source's removal is recorded; if one failed (nack), the
+//! source stays held and its record stays in the log (logged as an error),
+//! so a restart brings it back and dead-letters it again. A crash before
+//! the confirmation likewise dead-letters it again after recovery: copies
+//! may then be duplicated, never lost. A held message lives until the
+//! target shards' next group-commit fsync.
+//!
+//! A message with no dead-letter exchange, a dead-letter exchange that does
+//! not exist or is internal, or no route is dropped, as RabbitMQ drops it.
+//! A copy for a queue in a fully automatic cycle (`broker::dead_letter::
+//! is_cycle`) is dropped, with a warning the first time per target queue.
+//! After a restart a recovered copy's routing keys are its stored routing
+//! key (and `CC` header), as a fresh publish's.
 
-use crate::broker::dead_letter::DeadLetterReason;
+use crate::broker::dead_letter::{self as pure, DeadLetterReason, Routing};
+use crate::broker::message::{Message, MessageRef};
 use crate::broker::queue::QueuedMessage;
-use crate::protocol::types::ShortStr;
-use crate::shard::{durability, Shard};
+use crate::broker::queue_args::QueueArguments;
+use crate::broker::topology::RouteResult;
+use crate::protocol::properties::BasicProperties;
+use crate::protocol::types::{FieldTable, ShortStr};
+use crate::shard::counters::Counters;
+use crate::shard::envelope::{ConfirmTicket, Envelope};
+use crate::shard::{durability, FastMap, Shard};
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// A message a queue let go of, and why.
 #[derive(Debug)]
@@ -24,15 +55,296 @@ pub struct Letter {
     pub reason: DeadLetterReason,
 }
 
-/// Takes the letters `queue` let go of. Without a dead-letter exchange they
-/// are dropped: their stored copies' removal is recorded at once.
+/// The connection id of the tickets this module hands to owners: answers
+/// to it (`Envelope::Confirmed`) come back to `confirmed`.
+pub const INTERNAL_CONN: u64 = 0;
+
+/// Most target queues remembered for the cycle warning.
+const WARNED_CYCLES_MAX: usize = 1024;
+
+/// A shard's dead-letters waiting for their copies' owners.
+#[derive(Debug, Default)]
+pub struct Pending {
+    next_ticket: Cell<u64>,
+    waiting: RefCell<FastMap<u64, Waiting>>,
+    /// Target queues a cycle warning was logged for.
+    warned_cycles: RefCell<HashSet<ShortStr>>,
+}
+
+#[derive(Debug)]
+struct Waiting {
+    /// The queue holding the source message.
+    queue: ShortStr,
+    /// Owners that have not answered yet.
+    owners_left: usize,
+    /// An owner could not keep its copies.
+    failed: bool,
+}
+
+impl Pending {
+    /// Letters waiting for their copies to be confirmed.
+    pub fn len(&self) -> usize {
+        self.waiting.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// basic.reject / basic.nack without requeue of the deliveries `ids` of
+/// `queue`: dead-lettered with reason `rejected`.
+pub fn rejected(shard: &Rc<Shard>, queue: &ShortStr, ids: &[u64]) {
+    let messages = match shard.queues.borrow_mut().get_mut(queue) {
+        Some(q) => shard.tracked(q, |q| q.reject(ids)),
+        None => Vec::new(),
+    };
+    let letters = messages
+        .into_iter()
+        .map(|message| Letter {
+            message,
+            reason: DeadLetterReason::Rejected,
+        })
+        .collect();
+    dead_letter(shard, queue, letters);
+    shard.mark_dirty(queue);
+}
+
+/// Takes the letters `queue` let go of: republished through its
+/// dead-letter exchange, or dropped (see the module doc).
 pub fn dead_letter(shard: &Rc<Shard>, queue: &ShortStr, letters: Vec<Letter>) {
     if letters.is_empty() {
         return;
     }
-    let removed: Vec<(u64, u32)> = letters
-        .iter()
-        .filter_map(|l| l.message.stored.map(|segment| (l.message.id, segment)))
-        .collect();
+    let exchange = shard
+        .queues
+        .borrow()
+        .get(queue)
+        .and_then(|q| dead_letter_target(queue, &q.config().arguments));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut removed = Vec::new();
+    for letter in letters {
+        let copies = match &exchange {
+            Some((dlx, key)) => republish(shard, queue, &letter, now, dlx, key.as_ref()),
+            None => None,
+        };
+        let Some((message, by_owner)) = copies else {
+            if let Some(segment) = letter.message.stored {
+                removed.push((letter.message.id, segment));
+            }
+            continue;
+        };
+        Counters::add(&shard.counters.dead_lettered, 1);
+        let ticket = match letter.message.stored {
+            None => None,
+            Some(_) => {
+                let seq = shard.dead_letters.next_ticket.get();
+                shard.dead_letters.next_ticket.set(seq + 1);
+                shard.dead_letters.waiting.borrow_mut().insert(
+                    seq,
+                    Waiting {
+                        queue: queue.clone(),
+                        owners_left: by_owner.len(),
+                        failed: false,
+                    },
+                );
+                match shard.queues.borrow_mut().get_mut(queue) {
+                    Some(q) => q.hold_dead_lettering(seq, letter.message),
+                    None => debug_assert!(false, "dead-lettering from a queue that is gone"),
+                }
+                Some(ConfirmTicket {
+                    shard: shard.id,
+                    conn: INTERNAL_CONN,
+                    channel: 0,
+                    seq,
+                })
+            }
+        };
+        for (owner, queues) in by_owner {
+            shard.send(
+                owner,
+                Envelope::Enqueue {
+                    queues,
+                    message: message.clone(),
+                    confirm: ticket,
+                },
+            );
+        }
+    }
     durability::record_removed(shard, queue, &removed);
+}
+
+/// The dead-letter exchange and routing key of a queue with these
+/// arguments, if it has an exchange.
+fn dead_letter_target(queue: &str, arguments: &FieldTable) -> Option<(ShortStr, Option<ShortStr>)> {
+    let args = QueueArguments::parse(queue, arguments).ok()?;
+    let exchange = ShortStr::try_from_string(args.dead_letter_exchange_name()?.to_string())?;
+    let key = args
+        .dead_letter_routing_key_str()
+        .and_then(|k| ShortStr::try_from_string(k.to_string()));
+    Some((exchange, key))
+}
+
+/// Target queues grouped by owner shard.
+type ByOwner = Vec<(u16, Vec<ShortStr>)>;
+
+/// The dead-lettered copy of a letter and its target queues by owner
+/// shard, cycles left out; None when it reaches no queue.
+fn republish(
+    shard: &Rc<Shard>,
+    queue: &ShortStr,
+    letter: &Letter,
+    now: u64,
+    exchange: &ShortStr,
+    routing_key: Option<&ShortStr>,
+) -> Option<(MessageRef, ByOwner)> {
+    let source = &letter.message.message;
+    let headers = headers_of(&source.raw_properties);
+    let routing = Routing::from_publish(
+        source.exchange.clone(),
+        &source.routing_key,
+        headers.as_ref(),
+    );
+    let copy = match pure::dead_letter(
+        source.raw_properties.clone(),
+        &routing,
+        queue,
+        letter.reason,
+        now,
+        exchange,
+        routing_key,
+    ) {
+        Ok(copy) => copy,
+        Err(e) => {
+            tracing::warn!(
+                shard = shard.id,
+                "message dead-lettered from queue '{queue}' dropped: its properties do not decode: {e}"
+            );
+            return None;
+        }
+    };
+    let keys: Vec<ShortStr> = copy
+        .routing
+        .routing_keys
+        .iter()
+        .filter_map(|k| ShortStr::from_bytes(k.clone()))
+        .collect();
+    let new_headers = headers_of(&copy.raw_properties);
+    let meta = shard.meta.borrow();
+    let mut targets = Vec::new();
+    for key in &keys {
+        match meta
+            .topology
+            .route(exchange, key, new_headers.as_ref(), &mut targets)
+        {
+            RouteResult::Routed { .. } => {}
+            RouteResult::ExchangeNotFound | RouteResult::Internal => return None,
+        }
+    }
+    targets.sort_unstable();
+    targets.dedup();
+    let mut by_owner: Vec<(u16, Vec<ShortStr>)> = Vec::new();
+    for target in targets {
+        let Some(q) = meta.queues.get(&target) else {
+            continue;
+        };
+        if copy.is_cycle(target.as_bytes()) {
+            Counters::add(&shard.counters.dead_letter_cycles, 1);
+            warn_cycle(shard, &target, &copy.history);
+            continue;
+        }
+        match by_owner.iter_mut().find(|(o, _)| *o == q.owner) {
+            Some(entry) => entry.1.push(target),
+            None => by_owner.push((q.owner, vec![target])),
+        }
+    }
+    if by_owner.is_empty() {
+        return None;
+    }
+    let message = Arc::new(Message {
+        exchange: exchange.clone(),
+        routing_key: keys.first().cloned().unwrap_or_default(),
+        raw_properties: copy.raw_properties,
+        body: source.body.clone(),
+        persistent: source.persistent,
+    });
+    Some((message, by_owner))
+}
+
+/// The headers of encoded properties, if any.
+fn headers_of(raw_properties: &bytes::Bytes) -> Option<FieldTable> {
+    BasicProperties::decode(raw_properties.clone())
+        .ok()
+        .and_then(|p| p.headers)
+}
+
+/// RabbitMQ's warning for a copy dropped in a dead-letter cycle, logged
+/// once per target queue.
+fn warn_cycle(shard: &Shard, target: &ShortStr, history: &[pure::Death]) {
+    let mut warned = shard.dead_letters.warned_cycles.borrow_mut();
+    if warned.contains(target) || warned.len() >= WARNED_CYCLES_MAX {
+        return;
+    }
+    warned.insert(target.clone());
+    let cycle: Vec<String> = pure::history_queue_names(history)
+        .iter()
+        .map(|q| String::from_utf8_lossy(q).into_owned())
+        .collect();
+    tracing::warn!(
+        shard = shard.id,
+        "Message dropped. Dead-letter queues cycle detected: [{target}, {}]. \
+         This cycle will NOT be reported again.",
+        cycle.join(", ")
+    );
+}
+
+/// The owners of dead-lettered copies answered for the tickets `seqs`
+/// (`ok`: their durable copies are on disk). A letter answered by all its
+/// owners leaves its source queue: its removal is recorded, unless an
+/// owner failed, in which case the source is kept.
+pub fn confirmed(shard: &Rc<Shard>, seqs: &[u64], ok: bool) {
+    for &seq in seqs {
+        let done = {
+            let mut waiting = shard.dead_letters.waiting.borrow_mut();
+            let Some(w) = waiting.get_mut(&seq) else {
+                debug_assert!(false, "unknown dead-letter ticket {seq}");
+                continue;
+            };
+            w.failed |= !ok;
+            w.owners_left = w.owners_left.saturating_sub(1);
+            if w.owners_left > 0 {
+                continue;
+            }
+            waiting.remove(&seq).expect("just found")
+        };
+        if done.failed {
+            // Kept held (never delivered again until a restart, which
+            // recovers it from its record and dead-letters it again).
+            tracing::error!(
+                shard = shard.id,
+                "a message dead-lettered from queue '{}' could not be stored in a target queue; \
+                 it is kept in the source queue's log",
+                done.queue
+            );
+            continue;
+        }
+        // A queue deleted meanwhile recorded (and released) its messages
+        // already; tickets are never reused, so a new queue of the same
+        // name holds nothing under this one.
+        let message = shard
+            .queues
+            .borrow_mut()
+            .get_mut(&done.queue)
+            .and_then(|q| q.release_dead_lettered(seq));
+        if let Some(QueuedMessage {
+            id,
+            stored: Some(segment),
+            ..
+        }) = message
+        {
+            durability::record_removed(shard, &done.queue, &[(id, segment)]);
+        }
+    }
 }

@@ -114,6 +114,8 @@ pub struct Shard {
     pub delayed: delayed::Scheduler,
     /// Message TTL: the expiry schedule and its one timer.
     pub ttl: ttl::Timer,
+    /// Dead-lettered messages waiting for their copies' owners.
+    pub dead_letters: dead_letter::Pending,
 }
 
 impl Shard {
@@ -151,6 +153,7 @@ impl Shard {
             compaction_checked: Cell::new(None),
             delayed: delayed::Scheduler::default(),
             ttl: ttl::Timer::default(),
+            dead_letters: dead_letter::Pending::default(),
         }
     }
 
@@ -441,6 +444,8 @@ impl Shard {
             } => {
                 if conn == delayed::CONFIRM_CONN {
                     delayed::confirmed(self, &seqs, ok);
+                } else if conn == dead_letter::INTERNAL_CONN {
+                    dead_letter::confirmed(self, &seqs, ok);
                 } else if let Some(conn) = self.connection(conn) {
                     conn.confirmed(self, channel, &seqs, ok);
                 }

@@ -12,7 +12,7 @@ use crate::shard::counters::Counters;
 use crate::shard::envelope::{
     ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request, ShardSnapshot,
 };
-use crate::shard::{durability, paging, ttl, Shard, LEADER};
+use crate::shard::{dead_letter, durability, paging, ttl, Shard, LEADER};
 use crate::storage::Target;
 use std::rc::Rc;
 
@@ -122,6 +122,9 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
 }
 
 pub fn settle(shard: &Rc<Shard>, queue: &ShortStr, ids: &[u64], how: Settle) {
+    if how == Settle::Reject {
+        return dead_letter::rejected(shard, queue, ids);
+    }
     let removed = match shard.queues.borrow_mut().get_mut(queue) {
         Some(q) => shard.tracked(q, |q| q.settle(ids, how)),
         None => Vec::new(),

@@ -22,8 +22,12 @@ pub struct Delivery {
 /// How a delivered message is settled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Settle {
-    /// Acknowledged, or rejected without requeue: gone.
+    /// Acknowledged: gone.
     Remove,
+    /// Rejected / nacked without requeue: gone from the queue, handed to
+    /// dead-lettering by the owner (`Queue::reject`); `settle` treats it
+    /// as `Remove`.
+    Reject,
     /// Rejected/nacked with requeue, or its channel died: back to ready, redelivered.
     Requeue,
 }

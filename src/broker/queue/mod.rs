@@ -28,12 +28,15 @@
 //! - `purge` — dropping every ready message.
 //! - `ttl` — message TTL: each copy's deadline, an index of the deadlines
 //!   of the messages in memory, and expiring wherever a message is.
+//! - `dead_lettering` — rejected messages, and messages held while their
+//!   dead-lettered copies are made safe.
 //!
 //! This file holds `Queue` itself, its counts and `publish` (where length
 //! limits will refuse or drop).
 
 mod config;
 mod consumers;
+mod dead_lettering;
 mod dispatch;
 mod paging;
 mod purge;
@@ -54,6 +57,7 @@ use crate::broker::message::MessageRef;
 use crate::broker::paged::PagedTail;
 use crate::protocol::types::ShortStr;
 use consumers::Consumers;
+use dead_lettering::DeadLettering;
 use ready::ReadyList;
 use unacked::UnackedSet;
 
@@ -67,6 +71,8 @@ pub struct Queue {
     tail: PagedTail,
     unacked: UnackedSet,
     consumers: Consumers,
+    /// Messages being dead-lettered (neither ready nor unacked).
+    dead_lettering: DeadLettering,
     next_id: u64,
     /// Deadlines of the messages in memory (message TTL).
     deadlines: ttl::Deadlines,
@@ -82,6 +88,7 @@ impl Queue {
             tail: PagedTail::new(),
             unacked: UnackedSet::default(),
             consumers: Consumers::default(),
+            dead_lettering: DeadLettering::default(),
             next_id: 1,
         }
     }

@@ -84,11 +84,13 @@ impl Queue {
     }
 
     /// (segment, live references) of everything the queue holds in the log:
-    /// stored messages in memory (ready or unacked) and paged runs.
+    /// stored messages in memory (ready, unacked or being dead-lettered)
+    /// and paged runs.
     pub fn stored_segments(&self) -> Vec<(u32, u64)> {
         self.ready
             .iter()
             .chain(self.unacked.messages())
+            .chain(self.dead_lettering.messages())
             .filter_map(|m| m.stored.map(|s| (s, 1)))
             .chain(self.tail.segments())
             .collect()

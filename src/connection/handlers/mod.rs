@@ -57,6 +57,7 @@ pub async fn handle(
                 tag: m.delivery_tag,
                 multiple: m.multiple,
                 requeue: false,
+                rejected: false,
             },
         ),
         Method::BasicNack(m) => basic::settle(
@@ -65,6 +66,7 @@ pub async fn handle(
                 tag: m.delivery_tag,
                 multiple: m.multiple,
                 requeue: m.requeue,
+                rejected: true,
             },
         ),
         Method::BasicReject(m) => basic::settle(
@@ -73,6 +75,7 @@ pub async fn handle(
                 tag: m.delivery_tag,
                 multiple: false,
                 requeue: m.requeue,
+                rejected: true,
             },
         ),
         Method::BasicQos(m) => basic::qos(&cx, m),
