@@ -12,7 +12,7 @@ use crate::shard::counters::Counters;
 use crate::shard::envelope::{
     ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request, ShardSnapshot,
 };
-use crate::shard::{durability, paging, Shard, LEADER};
+use crate::shard::{durability, limits, paging, Shard, LEADER};
 use crate::storage::Target;
 use std::rc::Rc;
 
@@ -43,6 +43,8 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
     // Paged copies the log refused: dropped.
     let mut lost = 0;
     let mut paged_out = 0;
+    // Copies refused by reject-publish-dlx, to dead-letter.
+    let mut rejected = Vec::new();
     {
         let mut queues = shard.queues.borrow_mut();
         for name in &names {
@@ -51,6 +53,12 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
             let Some(q) = queues.get_mut(name) else {
                 continue;
             };
+            if q.rejects(message.body.len()) {
+                // reject-publish(-dlx): not enqueued here; the publish is
+                // nacked (other queues still get it, as RabbitMQ).
+                outcome = outcome.and(limits::rejected(q, &message, &mut rejected));
+                continue;
+            }
             let is_durable = message.persistent && q.config().durable;
             let paged = shard.log.is_some() && q.pages_new_messages(limit);
             let msg_id = if paged {
@@ -67,6 +75,9 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
                 durable_paged.push(paged);
             } else if paged {
                 transient_paged.push(target);
+            }
+            if paged {
+                q.paged_body(message.body.len());
             }
         }
         // One record for every durable copy on this shard: the body once.
@@ -106,6 +117,7 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
         }
     }
     Counters::add(&shard.counters.paged_out, paged_out as u64);
+    limits::dead_letter_rejected(shard, rejected);
     for name in &names {
         shard.mark_dirty(name);
     }
@@ -141,6 +153,7 @@ pub fn channel_gone(shard: &Rc<Shard>, queue: &ShortStr, conn: ConnKey, channel:
     let auto_delete = match shard.queues.borrow_mut().get_mut(queue) {
         Some(q) => {
             q.remove_consumers_of(conn.shard, conn.id, Some(channel));
+            q.touch();
             q.should_auto_delete()
         }
         None => false,
@@ -210,13 +223,18 @@ pub fn dispatch(shard: &Rc<Shard>, queue: &ShortStr) {
             },
         );
     }
+    // drop-head: what is still over a length limit once consumers had
+    // their share.
+    let dropped = q.drop_over_limit();
     shard.resident_changed(resident_before, q.resident_bytes());
     let page_in = if q.wants_page_in() {
         q.start_page_in(paging::CHUNK)
     } else {
         None
     };
+    let durable = q.config().durable;
     drop(queues);
+    limits::let_go(shard, queue, durable, dropped);
     if let Some(read) = page_in {
         paging::spawn_read(shard, queue.clone(), read);
     }
@@ -227,12 +245,16 @@ pub fn dispatch(shard: &Rc<Shard>, queue: &ShortStr) {
 
 pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
     match request {
-        Request::QueueStats { name } => Reply::Stats(match shard.queues.borrow().get(&name) {
-            Some(q) => Ok(QueueStats {
-                messages: q.message_count(),
-                unacked: q.unacked_count(),
-                consumers: q.consumer_count(),
-            }),
+        Request::QueueStats { name } => Reply::Stats(match shard.queues.borrow_mut().get_mut(&name) {
+            // Sent for every queue.declare: a redeclare uses the queue.
+            Some(q) => {
+                q.touch();
+                Ok(QueueStats {
+                    messages: q.message_count(),
+                    unacked: q.unacked_count(),
+                    consumers: q.consumer_count(),
+                })
+            }
             None => Err(no_queue(&name)),
         }),
         Request::Purge { name } => {
@@ -273,7 +295,10 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
             let got = match queues.get_mut(&name) {
                 None => Err(no_queue(&name)),
                 Some(q) => Ok(shard
-                    .tracked(q, |q| q.get(no_ack))
+                    .tracked(q, |q| {
+                        q.touch();
+                        q.get(no_ack)
+                    })
                     .map(|m| (m, q.message_count()))),
             };
             drop(queues);
@@ -300,7 +325,10 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
         Request::Consume { name, spec } => {
             Reply::Done(match shard.queues.borrow_mut().get_mut(&name) {
                 None => Err(no_queue(&name)),
-                Some(q) => q.add_consumer(spec),
+                Some(q) => {
+                    q.touch();
+                    q.add_consumer(spec)
+                }
             })
         }
         Request::Activate { name, key } => {
@@ -314,6 +342,7 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
             let auto_delete = match shard.queues.borrow_mut().get_mut(&name) {
                 Some(q) => {
                     q.remove_consumer(&key);
+                    q.touch();
                     q.should_auto_delete()
                 }
                 None => false,

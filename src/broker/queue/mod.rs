@@ -33,6 +33,8 @@
 mod config;
 mod consumers;
 mod dispatch;
+mod expiry;
+mod limits;
 mod paging;
 mod purge;
 mod ready;
@@ -42,6 +44,7 @@ mod unacked;
 pub use config::QueueConfig;
 pub use consumers::{ConsumerKey, ConsumerSpec, TRANSIT_WINDOW};
 pub use dispatch::{Delivery, Settle};
+pub use limits::{limits, Dropped, Limits, Overflow};
 pub use paging::{PagedMessage, PAGE_IN_BELOW_BYTES, PAGE_IN_BELOW_MESSAGES};
 pub use purge::Purged;
 pub use ready::{resident_cost, QueuedMessage, MESSAGE_OVERHEAD};
@@ -64,11 +67,20 @@ pub struct Queue {
     unacked: UnackedSet,
     consumers: Consumers,
     next_id: u64,
+    /// Length limits (`limits`), read from the arguments.
+    limits: Limits,
+    /// Body sizes of the paged messages, for `x-max-length-bytes`.
+    paged_sizes: limits::PagedSizes,
+    /// Queue expiry (`x-expires`): when it was last used.
+    expiry: expiry::Expiry,
 }
 
 impl Queue {
     pub fn new(name: ShortStr, config: QueueConfig) -> Queue {
         Queue {
+            limits: limits::limits(&config.arguments),
+            paged_sizes: limits::PagedSizes::default(),
+            expiry: expiry::Expiry::new(&config.arguments),
             name,
             config,
             ready: ReadyList::default(),
