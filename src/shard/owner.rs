@@ -377,6 +377,7 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
             messages_ram: q.resident_count() as u64,
             messages_paged_out: q.paged_count(),
             state: if q.is_crashed() { "crashed" } else { "running" },
+            message_bytes_ready: q.ready_body_bytes(),
             unacked: q.unacked_count(),
             consumers: q.consumer_summaries(),
         })
