@@ -146,8 +146,14 @@ async fn the_bytes_limit_counts_ready_body_bytes() {
                 let conn = lapin_connect(&b).await;
                 let ch = confirm_channel(&conn).await;
                 let q = unique_name(&format!("maxbytes-{placement:?}"));
-                declare_limited(&ch, &q, false, placement, &[("x-max-length-bytes", long(1000))])
-                    .await;
+                declare_limited(
+                    &ch,
+                    &q,
+                    false,
+                    placement,
+                    &[("x-max-length-bytes", long(1000))],
+                )
+                .await;
                 // 100-byte bodies: exactly 10 fit.
                 let sent: Vec<String> = (0..25).map(|i| format!("{i:0100}")).collect();
                 publish_confirmed(&ch, &q, &sent, BasicProperties::default()).await;
@@ -289,7 +295,10 @@ async fn reject_publish_bytes_limit_refuses_what_would_not_fit() {
             let sent = strings(&["1234", "5678", "abc", "de", "f"]);
             let acks = publish_acks(&ch, "", &q, &sent, BasicProperties::default()).await;
             assert_eq!(acks, [true, true, false, true, false]);
-            assert_eq!(bodies_only(drain(&conn, &q).await), strings(&["1234", "5678", "de"]));
+            assert_eq!(
+                bodies_only(drain(&conn, &q).await),
+                strings(&["1234", "5678", "de"])
+            );
             conn.close(200, "".into()).await.expect("close");
         })
         .await;
@@ -323,7 +332,10 @@ async fn reject_publish_nacks_but_other_queues_keep_the_message() {
                 &full,
                 false,
                 Some(0),
-                &[("x-max-length", long(1)), ("x-overflow", text("reject-publish"))],
+                &[
+                    ("x-max-length", long(1)),
+                    ("x-overflow", text("reject-publish")),
+                ],
             )
             .await;
             declare_queue(&ch, &open, false, last_shard(shards)).await;
@@ -364,7 +376,10 @@ async fn reject_publish_without_confirms_drops_silently() {
                     &q,
                     false,
                     placement,
-                    &[("x-max-length", long(2)), ("x-overflow", text("reject-publish"))],
+                    &[
+                        ("x-max-length", long(2)),
+                        ("x-overflow", text("reject-publish")),
+                    ],
                 )
                 .await;
                 let sent = bodies("n", 6);
@@ -406,7 +421,10 @@ async fn a_limit_of_zero_keeps_nothing_but_feeds_a_waiting_consumer() {
                 &reject_q,
                 false,
                 placement,
-                &[("x-max-length", long(0)), ("x-overflow", text("reject-publish"))],
+                &[
+                    ("x-max-length", long(0)),
+                    ("x-overflow", text("reject-publish")),
+                ],
             )
             .await;
             let sent = bodies("z", 3);
@@ -416,7 +434,9 @@ async fn a_limit_of_zero_keeps_nothing_but_feeds_a_waiting_consumer() {
             assert_eq!(acks, [false, false, false]);
             // drop-head with a consumer waiting: it gets every message.
             let cch = conn.create_channel().await.expect("channel");
-            cch.basic_qos(10, BasicQosOptions::default()).await.expect("qos");
+            cch.basic_qos(10, BasicQosOptions::default())
+                .await
+                .expect("qos");
             let mut consumer = cch
                 .basic_consume(
                     drop_q.as_str().into(),
@@ -456,7 +476,9 @@ async fn requeued_messages_count_against_the_limit() {
                 publish_confirmed(&ch, &q, &first, BasicProperties::default()).await;
                 // Take both without acking, then fill the queue again.
                 let cch = conn.create_channel().await.expect("channel");
-                cch.basic_qos(2, BasicQosOptions::default()).await.expect("qos");
+                cch.basic_qos(2, BasicQosOptions::default())
+                    .await
+                    .expect("qos");
                 let mut consumer = cch
                     .basic_consume(
                         q.as_str().into(),

@@ -245,18 +245,20 @@ pub fn dispatch(shard: &Rc<Shard>, queue: &ShortStr) {
 
 pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
     match request {
-        Request::QueueStats { name } => Reply::Stats(match shard.queues.borrow_mut().get_mut(&name) {
-            // Sent for every queue.declare: a redeclare uses the queue.
-            Some(q) => {
-                q.touch();
-                Ok(QueueStats {
-                    messages: q.message_count(),
-                    unacked: q.unacked_count(),
-                    consumers: q.consumer_count(),
-                })
-            }
-            None => Err(no_queue(&name)),
-        }),
+        Request::QueueStats { name } => {
+            Reply::Stats(match shard.queues.borrow_mut().get_mut(&name) {
+                // Sent for every queue.declare: a redeclare uses the queue.
+                Some(q) => {
+                    q.touch();
+                    Ok(QueueStats {
+                        messages: q.message_count(),
+                        unacked: q.unacked_count(),
+                        consumers: q.consumer_count(),
+                    })
+                }
+                None => Err(no_queue(&name)),
+            })
+        }
         Request::Purge { name } => {
             let purged = shard
                 .queues

@@ -62,6 +62,8 @@ impl Queue {
     /// expire, or it has consumers, which keep it in use).
     pub fn expires_at(&self) -> Option<Instant> {
         let after = self.expiry.after?;
-        (self.consumers.len() == 0).then_some(self.expiry.used_at + after)
+        self.consumers
+            .is_empty()
+            .then_some(self.expiry.used_at + after)
     }
 }

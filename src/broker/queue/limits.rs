@@ -173,3 +173,7 @@ impl Queue {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "limits_tests.rs"]
+mod tests;
