@@ -66,11 +66,22 @@ pub fn limits(args: &FieldTable) -> Limits {
 /// Body sizes of the paged-out messages, oldest first, run-length encoded.
 #[derive(Debug, Default)]
 pub(super) struct PagedSizes {
+    /// Paged messages at the front whose sizes are not known (a tail
+    /// recovered from the log): they count 0 bytes.
+    unknown: u64,
     runs: VecDeque<(u64, u64)>,
     bytes: u64,
 }
 
 impl PagedSizes {
+    /// Sizes for a recovered tail of `count` messages, not known.
+    pub(super) fn unknown(count: u64) -> PagedSizes {
+        PagedSizes {
+            unknown: count,
+            ..PagedSizes::default()
+        }
+    }
+
     pub(super) fn bytes(&self) -> u64 {
         self.bytes
     }
@@ -86,6 +97,10 @@ impl PagedSizes {
     /// Forgets the oldest paged message's size (0 if unknown: a tail
     /// recovered from the log, whose sizes are not kept).
     pub(super) fn pop(&mut self) -> u64 {
+        if self.unknown > 0 {
+            self.unknown -= 1;
+            return 0;
+        }
         let Some((size, n)) = self.runs.front_mut() else {
             return 0;
         };
@@ -99,6 +114,7 @@ impl PagedSizes {
     }
 
     pub(super) fn clear(&mut self) {
+        self.unknown = 0;
         self.runs.clear();
         self.bytes = 0;
     }

@@ -164,3 +164,40 @@ fn reject_publish_refuses_what_would_go_over() {
     let q = queue(&[("x-max-length", FieldValue::I32(0))]);
     assert!(!q.rejects(1));
 }
+
+#[test]
+fn a_recovered_tail_counts_no_bytes_until_read_back() {
+    use crate::broker::paged::{IdRanges, PagedRun, PagedTail};
+    let mut q = queue(&[("x-max-length-bytes", FieldValue::I32(100))]);
+    let mut ids = IdRanges::new();
+    ids.insert(1);
+    ids.insert(2);
+    let runs = vec![PagedRun {
+        segment: 1,
+        next: 0,
+        end: 200,
+        ids,
+    }];
+    q.restore(Vec::new(), PagedTail::from_runs(runs, IdRanges::new()), 2);
+    assert_eq!(q.ready_body_bytes(), 0);
+    // A newer paged message's size is kept apart from the unknown ones.
+    let id = q.reserve_id();
+    q.push_paged(id, 2, 0, 100);
+    q.paged_body(60);
+    assert_eq!(q.ready_body_bytes(), 60);
+    assert_eq!(ids_of(q.drop_over_limit()), Vec::<u64>::new());
+    let read = q.start_page_in(1 << 20).expect("a read");
+    let found = (1..=2)
+        .map(|id| super::super::PagedMessage {
+            id,
+            message: msg("0123456789"),
+            stored: Some(1),
+        })
+        .collect();
+    q.finish_page_in(&read, found, 200);
+    assert_eq!(q.ready_body_bytes(), 20 + 60);
+}
+
+fn ids_of(dropped: Vec<Dropped>) -> Vec<u64> {
+    ids(&dropped)
+}

@@ -34,6 +34,7 @@ impl Queue {
         let last = tail.last_id().or(head.last().map(|m| m.id)).unwrap_or(0);
         self.next_id = self.next_id.max(last.max(max_seen_id) + 1);
         self.ready = ReadyList::from(head);
+        self.paged_sizes = super::limits::PagedSizes::unknown(tail.count());
         self.tail = tail;
     }
 
