@@ -341,7 +341,8 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
     for (name, (config, head, tail, max_seen_id)) in queues {
         let mut q = crate::broker::queue::Queue::new(name.clone(), config);
         shard.tracked(&mut q, |q| q.restore(head, tail, max_seen_id));
-        shard.queues.borrow_mut().insert(name, Box::new(q));
+        shard.queues.borrow_mut().insert(name.clone(), Box::new(q));
+        crate::shard::expiry::start(&shard, &name);
     }
     if let Some(receivers) = receivers {
         for (peer, rx) in receiver_streams(receivers) {

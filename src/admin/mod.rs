@@ -197,12 +197,12 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
     let _ = writeln!(out, "Listing {title} for vhost / ...");
     match listing {
         "queues" => {
-            out.push_str("name\tmessages_ready\tmessages_unacknowledged\tconsumers\tdurable\tauto_delete\texclusive\tshard\tmessages_ready_ram\tmessages_paged_out\tstate\n");
+            out.push_str("name\tmessages_ready\tmessages_unacknowledged\tconsumers\tdurable\tauto_delete\texclusive\tshard\tmessages_ready_ram\tmessages_paged_out\tstate\tmessage_bytes_ready\n");
             for s in snapshots {
                 for q in &s.queues {
                     let _ = writeln!(
                         out,
-                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                         q.name,
                         q.messages,
                         q.unacked,
@@ -213,7 +213,8 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
                         s.shard,
                         q.messages_ram,
                         q.messages_paged_out,
-                        q.state
+                        q.state,
+                        q.message_bytes_ready
                     );
                 }
             }

@@ -422,6 +422,25 @@ impl PagedTail {
         }
     }
 
+    /// Drops the oldest paged message without reading it (a length limit
+    /// let it go): returns its id and the segment holding its record. A
+    /// run left without ids goes, unless it is being read (the read's
+    /// answer removes it).
+    pub fn drop_first(&mut self) -> Option<(u64, u32)> {
+        // Only the front run (while read) can be left without ids.
+        let at = self.runs.iter().position(|r| !r.ids.is_empty())?;
+        let run = &mut self.runs[at];
+        let id = run.ids.first().expect("not empty");
+        run.ids.remove(id);
+        self.redelivered.remove(id);
+        let segment = run.segment;
+        if run.ids.is_empty() && !(at == 0 && self.reading) {
+            self.runs.remove(at);
+        }
+        self.count -= 1;
+        Some((id, segment))
+    }
+
     /// The next chunk to read (at most `max_len` bytes, whole records
     /// permitting), unless a read is already out or nothing is paged.
     pub fn start_read(&mut self, max_len: u32) -> Option<PageRead> {
@@ -474,7 +493,8 @@ impl PagedTail {
         self.count -= out.len() as u64;
         run.next += consumed;
         let mut lost = 0;
-        if run.next >= run.end {
+        // A run emptied by drops (length limits) goes too.
+        if run.next >= run.end || run.ids.is_empty() {
             lost = run.ids.len();
             self.count -= lost;
             self.runs.pop_front();

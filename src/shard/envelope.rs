@@ -252,6 +252,8 @@ pub struct QueueSnapshot {
     /// RabbitMQ's queue state: `running`, or `crashed` once a page-in
     /// failed for good (see `shard::paging`).
     pub state: &'static str,
+    /// Body bytes of the ready messages (RabbitMQ's `message_bytes_ready`).
+    pub message_bytes_ready: u64,
     pub unacked: u32,
     pub consumers: Vec<(ConsumerKey, bool, u32, u32)>,
 }

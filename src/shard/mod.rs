@@ -14,8 +14,10 @@ pub mod dead_letter;
 pub mod delayed;
 pub mod durability;
 pub mod envelope;
+pub mod expiry;
 pub mod inbox;
 pub mod leader;
+pub mod limits;
 pub mod mesh;
 pub mod metadata;
 pub mod oneshot;
@@ -282,7 +284,11 @@ impl Shard {
                 self.awaiting_fsync.borrow_mut().push((lsn, ticket));
             }
             ConfirmOutcome::Failed(reason) => {
-                tracing::error!(shard = self.id, "publish nacked: {reason}");
+                if reason == limits::REJECTED {
+                    tracing::debug!(shard = self.id, "publish nacked: {reason}");
+                } else {
+                    tracing::error!(shard = self.id, "publish nacked: {reason}");
+                }
                 self.nack_now(ticket);
             }
         }

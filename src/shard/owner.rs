@@ -12,7 +12,7 @@ use crate::shard::counters::Counters;
 use crate::shard::envelope::{
     ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request, ShardSnapshot,
 };
-use crate::shard::{dead_letter, durability, paging, ttl, Shard, LEADER};
+use crate::shard::{dead_letter, durability, limits, paging, ttl, Shard, LEADER};
 use crate::storage::Target;
 use std::rc::Rc;
 
@@ -44,6 +44,8 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
     // Paged copies the log refused: dropped.
     let mut lost = 0;
     let mut paged_out = 0;
+    // Copies refused by reject-publish-dlx, to dead-letter.
+    let mut rejected = Vec::new();
     {
         let mut queues = shard.queues.borrow_mut();
         for name in &names {
@@ -52,6 +54,12 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
             let Some(q) = queues.get_mut(name) else {
                 continue;
             };
+            if q.rejects(message.body.len()) {
+                // reject-publish(-dlx): not enqueued here; the publish is
+                // nacked (other queues still get it, as RabbitMQ).
+                outcome = outcome.and(limits::rejected(q, &message, &mut rejected));
+                continue;
+            }
             let is_durable = message.persistent && q.config().durable;
             let paged = shard.log.is_some() && q.pages_new_messages(limit);
             let expires = q.deadline_for(&message, now);
@@ -70,6 +78,9 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
                 durable_paged.push(paged);
             } else if paged {
                 transient_paged.push(target);
+            }
+            if paged {
+                q.paged_body(message.body.len());
             }
         }
         // One record for every durable copy on this shard: the body once.
@@ -109,6 +120,7 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
         }
     }
     Counters::add(&shard.counters.paged_out, paged_out as u64);
+    limits::dead_letter_rejected(shard, rejected);
     for name in &names {
         shard.mark_dirty(name);
     }
@@ -147,6 +159,7 @@ pub fn channel_gone(shard: &Rc<Shard>, queue: &ShortStr, conn: ConnKey, channel:
     let auto_delete = match shard.queues.borrow_mut().get_mut(queue) {
         Some(q) => {
             q.remove_consumers_of(conn.shard, conn.id, Some(channel));
+            q.touch();
             q.should_auto_delete()
         }
         None => false,
@@ -225,13 +238,18 @@ fn dispatch_ready(shard: &Rc<Shard>, queue: &ShortStr) {
             },
         );
     }
+    // drop-head: what is still over a length limit once consumers had
+    // their share.
+    let dropped = q.drop_over_limit();
     shard.resident_changed(resident_before, q.resident_bytes());
     let page_in = if q.wants_page_in() {
         q.start_page_in(paging::CHUNK)
     } else {
         None
     };
+    let durable = q.config().durable;
     drop(queues);
+    limits::let_go(shard, queue, durable, dropped);
     if let Some(read) = page_in {
         paging::spawn_read(shard, queue.clone(), read);
     }
@@ -244,12 +262,16 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
     match request {
         Request::QueueStats { name } => Reply::Stats({
             ttl::expire_queue(shard, &name, ttl::now_ms(), true);
-            match shard.queues.borrow().get(&name) {
-                Some(q) => Ok(QueueStats {
-                    messages: q.message_count(),
-                    unacked: q.unacked_count(),
-                    consumers: q.consumer_count(),
-                }),
+            match shard.queues.borrow_mut().get_mut(&name) {
+                // Sent for every queue.declare: a redeclare uses the queue.
+                Some(q) => {
+                    q.touch();
+                    Ok(QueueStats {
+                        messages: q.message_count(),
+                        unacked: q.unacked_count(),
+                        consumers: q.consumer_count(),
+                    })
+                }
                 None => Err(no_queue(&name)),
             }
         }),
@@ -292,7 +314,10 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
             let got = match queues.get_mut(&name) {
                 None => Err(no_queue(&name)),
                 Some(q) => Ok(shard
-                    .tracked(q, |q| q.get(no_ack))
+                    .tracked(q, |q| {
+                        q.touch();
+                        q.get(no_ack)
+                    })
                     .map(|m| (m, q.message_count()))),
             };
             drop(queues);
@@ -319,7 +344,10 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
         Request::Consume { name, spec } => {
             Reply::Done(match shard.queues.borrow_mut().get_mut(&name) {
                 None => Err(no_queue(&name)),
-                Some(q) => q.add_consumer(spec),
+                Some(q) => {
+                    q.touch();
+                    q.add_consumer(spec)
+                }
             })
         }
         Request::Activate { name, key } => {
@@ -333,6 +361,7 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
             let auto_delete = match shard.queues.borrow_mut().get_mut(&name) {
                 Some(q) => {
                     q.remove_consumer(&key);
+                    q.touch();
                     q.should_auto_delete()
                 }
                 None => false,
@@ -367,6 +396,7 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
             messages_ram: q.resident_count() as u64,
             messages_paged_out: q.paged_count(),
             state: if q.is_crashed() { "crashed" } else { "running" },
+            message_bytes_ready: q.ready_body_bytes(),
             unacked: q.unacked_count(),
             consumers: q.consumer_summaries(),
         })

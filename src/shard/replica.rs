@@ -73,9 +73,15 @@ pub fn apply(shard: &Rc<Shard>, change: &MetaChange) {
 }
 
 pub fn create_queue_state(shard: &Rc<Shard>, name: &ShortStr, config: &QueueConfig) {
-    shard
-        .queues
-        .borrow_mut()
-        .entry(name.clone())
-        .or_insert_with(|| Box::new(Queue::new(name.clone(), config.clone())));
+    let created = {
+        let mut queues = shard.queues.borrow_mut();
+        let created = !queues.contains_key(name);
+        queues
+            .entry(name.clone())
+            .or_insert_with(|| Box::new(Queue::new(name.clone(), config.clone())));
+        created
+    };
+    if created {
+        crate::shard::expiry::start(shard, name);
+    }
 }

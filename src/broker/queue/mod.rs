@@ -38,6 +38,8 @@ mod config;
 mod consumers;
 mod dead_lettering;
 mod dispatch;
+mod expiry;
+mod limits;
 mod paging;
 mod purge;
 mod ready;
@@ -48,6 +50,7 @@ mod unacked;
 pub use config::QueueConfig;
 pub use consumers::{ConsumerKey, ConsumerSpec, TRANSIT_WINDOW};
 pub use dispatch::{Delivery, Settle};
+pub use limits::{limits, Dropped, Limits, Overflow};
 pub use paging::{PagedMessage, PAGE_IN_BELOW_BYTES, PAGE_IN_BELOW_MESSAGES};
 pub use purge::Purged;
 pub use ready::{resident_cost, QueuedMessage, MESSAGE_OVERHEAD};
@@ -76,11 +79,20 @@ pub struct Queue {
     next_id: u64,
     /// Deadlines of the messages in memory (message TTL).
     deadlines: ttl::Deadlines,
+    /// Length limits (`limits`), read from the arguments.
+    limits: Limits,
+    /// Body sizes of the paged messages, for `x-max-length-bytes`.
+    paged_sizes: limits::PagedSizes,
+    /// Queue expiry (`x-expires`): when it was last used.
+    expiry: expiry::Expiry,
 }
 
 impl Queue {
     pub fn new(name: ShortStr, config: QueueConfig) -> Queue {
         Queue {
+            limits: limits::limits(&config.arguments),
+            paged_sizes: limits::PagedSizes::default(),
+            expiry: expiry::Expiry::new(&config.arguments),
             name,
             deadlines: ttl::Deadlines::for_queue(&config.arguments),
             config,

@@ -95,6 +95,9 @@ impl Queue {
             .collect();
         let (got, lost) = self.tail.finish_read(read, found, consumed);
         let mut release = lost;
+        for _ in 0..got.len() as u64 + lost {
+            self.paged_sizes.pop();
+        }
         for (id, redelivered, (message, stored, expires)) in got {
             debug_assert!(self.ready.back().is_none_or(|m| m.id < id));
             if stored.is_none() {

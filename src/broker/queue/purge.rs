@@ -29,6 +29,7 @@ impl Queue {
             .drain()
             .filter_map(|m| m.stored.map(|s| (m.id, s)))
             .collect();
+        self.paged_sizes.clear();
         Purged {
             count,
             stored,

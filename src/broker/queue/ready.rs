@@ -35,6 +35,8 @@ pub(super) struct ReadyList {
     messages: VecDeque<QueuedMessage>,
     /// `resident_cost` of the messages held.
     bytes: u64,
+    /// Body sizes of the messages held (length limits count these).
+    body_bytes: u64,
 }
 
 impl From<Vec<QueuedMessage>> for ReadyList {
@@ -42,6 +44,7 @@ impl From<Vec<QueuedMessage>> for ReadyList {
     fn from(messages: Vec<QueuedMessage>) -> ReadyList {
         ReadyList {
             bytes: messages.iter().map(|m| resident_cost(&m.message)).sum(),
+            body_bytes: messages.iter().map(|m| m.message.body.len()).sum(),
             messages: messages.into(),
         }
     }
@@ -59,6 +62,11 @@ impl ReadyList {
     /// Memory charged for the messages held.
     pub(super) fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// Body sizes of the messages held.
+    pub(super) fn body_bytes(&self) -> u64 {
+        self.body_bytes
     }
 
     /// The newest message.
@@ -85,6 +93,7 @@ impl ReadyList {
     /// Appends a message newer than every one held.
     pub(super) fn push_back(&mut self, message: QueuedMessage) {
         self.bytes += resident_cost(&message.message);
+        self.body_bytes += message.message.body.len();
         self.messages.push_back(message);
     }
 
@@ -92,6 +101,7 @@ impl ReadyList {
     pub(super) fn pop_front(&mut self) -> Option<QueuedMessage> {
         let message = self.messages.pop_front()?;
         self.bytes -= resident_cost(&message.message);
+        self.body_bytes -= message.message.body.len();
         Some(message)
     }
 
@@ -111,6 +121,7 @@ impl ReadyList {
     /// Takes every message, oldest first.
     pub(super) fn drain(&mut self) -> std::collections::vec_deque::Drain<'_, QueuedMessage> {
         self.bytes = 0;
+        self.body_bytes = 0;
         self.messages.drain(..)
     }
 
@@ -120,6 +131,7 @@ impl ReadyList {
             .iter()
             .map(|m| resident_cost(&m.message))
             .sum::<u64>();
+        self.body_bytes += messages.iter().map(|m| m.message.body.len()).sum::<u64>();
         let fits_at_head = self
             .messages
             .front()

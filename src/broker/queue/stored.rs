@@ -46,6 +46,7 @@ impl Queue {
             }
         }
         self.ready = ReadyList::from(head);
+        self.paged_sizes = super::limits::PagedSizes::unknown(tail.count());
         self.tail = tail;
     }
 

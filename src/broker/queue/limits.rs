@@ -1,0 +1,195 @@
+//! Length limits (`x-max-length`, `x-max-length-bytes`, `x-overflow`), as
+//! RabbitMQ's classic queues apply them: both limits count the *ready*
+//! messages (in memory and paged out; unacked ones do not count), the
+//! bytes limit sums their body sizes. `reject-publish(-dlx)` refuses a
+//! publish that would take the queue over a limit (`rejects`); `drop-head`
+//! (the default) lets the oldest ready messages go once the queue is over
+//! a limit (`drop_over_limit`), after the shard offered the ready messages
+//! to consumers (a consumer with credit gets a message before it would be
+//! dropped, as RabbitMQ delivers to a waiting consumer before enqueueing).
+//! A limit of 0 is a limit: nothing is kept, and reject-publish refuses
+//! every publish.
+//!
+//! Paged-out messages keep no per-message state in the tail; their body
+//! sizes are kept here run-length encoded (`PagedSizes`), so a backlog of
+//! same-size messages costs a few words.
+
+use super::ready::QueuedMessage;
+use super::Queue;
+use crate::protocol::types::FieldTable;
+use std::collections::VecDeque;
+
+/// What a queue over its length limit does (`x-overflow`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Overflow {
+    #[default]
+    DropHead,
+    RejectPublish,
+    RejectPublishDlx,
+}
+
+/// A queue's length limits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub max_length: Option<u64>,
+    pub max_bytes: Option<u64>,
+    pub overflow: Overflow,
+}
+
+impl Limits {
+    pub fn is_none(&self) -> bool {
+        self.max_length.is_none() && self.max_bytes.is_none()
+    }
+}
+
+/// Reads the length limits from the raw queue arguments. Validation (and
+/// RabbitMQ's 406 texts) belongs to the typed queue-argument parser; this
+/// only reads values that passed it (a negative limit reads as none).
+// TODO(merge): switch to the typed `QueueArguments` parser.
+pub fn limits(args: &FieldTable) -> Limits {
+    let non_negative = |key: &str| {
+        args.get(key)
+            .and_then(|v| v.as_i64())
+            .and_then(|n| u64::try_from(n).ok())
+    };
+    Limits {
+        max_length: non_negative("x-max-length"),
+        max_bytes: non_negative("x-max-length-bytes"),
+        overflow: match args.get("x-overflow").and_then(|v| v.as_str()) {
+            Some("reject-publish") => Overflow::RejectPublish,
+            Some("reject-publish-dlx") => Overflow::RejectPublishDlx,
+            _ => Overflow::DropHead,
+        },
+    }
+}
+
+/// Body sizes of the paged-out messages, oldest first, run-length encoded.
+#[derive(Debug, Default)]
+pub(super) struct PagedSizes {
+    /// Paged messages at the front whose sizes are not known (a tail
+    /// recovered from the log): they count 0 bytes.
+    unknown: u64,
+    runs: VecDeque<(u64, u64)>,
+    bytes: u64,
+}
+
+impl PagedSizes {
+    /// Sizes for a recovered tail of `count` messages, not known.
+    pub(super) fn unknown(count: u64) -> PagedSizes {
+        PagedSizes {
+            unknown: count,
+            ..PagedSizes::default()
+        }
+    }
+
+    pub(super) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub(super) fn push(&mut self, size: u64) {
+        self.bytes += size;
+        match self.runs.back_mut() {
+            Some((s, n)) if *s == size => *n += 1,
+            _ => self.runs.push_back((size, 1)),
+        }
+    }
+
+    /// Forgets the oldest paged message's size (0 if unknown: a tail
+    /// recovered from the log, whose sizes are not kept).
+    pub(super) fn pop(&mut self) -> u64 {
+        if self.unknown > 0 {
+            self.unknown -= 1;
+            return 0;
+        }
+        let Some((size, n)) = self.runs.front_mut() else {
+            return 0;
+        };
+        let size = *size;
+        *n -= 1;
+        if *n == 0 {
+            self.runs.pop_front();
+        }
+        self.bytes -= size;
+        size
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.unknown = 0;
+        self.runs.clear();
+        self.bytes = 0;
+    }
+}
+
+/// A ready message a length limit dropped from the head.
+#[derive(Debug)]
+pub enum Dropped {
+    /// Held in memory: the whole message (for dead-lettering).
+    Memory(QueuedMessage),
+    /// Paged out: only its id and the log segment holding its record; the
+    /// body is not read back to drop it.
+    Paged { id: u64, segment: u32 },
+}
+
+impl Queue {
+    /// The queue's length limits (from its arguments, read at declare).
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Body bytes of the ready messages, in memory and paged (RabbitMQ's
+    /// `message_bytes_ready`).
+    pub fn ready_body_bytes(&self) -> u64 {
+        self.ready.body_bytes() + self.paged_sizes.bytes()
+    }
+
+    /// Whether a publish of `body_len` bytes must be refused
+    /// (reject-publish, reject-publish-dlx): it would take the queue over
+    /// a limit.
+    pub fn rejects(&self, body_len: u64) -> bool {
+        let l = &self.limits;
+        if l.overflow == Overflow::DropHead {
+            return false;
+        }
+        let len = self.message_count() as u64 + 1;
+        l.max_length.is_some_and(|max| len > max)
+            || l.max_bytes
+                .is_some_and(|max| self.ready_body_bytes() + body_len > max)
+    }
+
+    /// Notes the body size of a message just paged out (`push_paged` /
+    /// `record_written` of a paged copy).
+    pub fn paged_body(&mut self, size: u64) {
+        self.paged_sizes.push(size);
+    }
+
+    /// drop-head: takes the oldest ready messages while the queue is over
+    /// a limit. Nothing for the reject-publish modes (they refuse instead).
+    pub fn drop_over_limit(&mut self) -> Vec<Dropped> {
+        let l = self.limits;
+        let mut dropped = Vec::new();
+        if l.overflow != Overflow::DropHead || l.is_none() {
+            return dropped;
+        }
+        loop {
+            let over = l
+                .max_length
+                .is_some_and(|max| self.message_count() as u64 > max)
+                || l.max_bytes.is_some_and(|max| self.ready_body_bytes() > max);
+            if !over {
+                return dropped;
+            }
+            if let Some(m) = self.ready.pop_front() {
+                dropped.push(Dropped::Memory(m));
+            } else if let Some((id, segment)) = self.tail.drop_first() {
+                self.paged_sizes.pop();
+                dropped.push(Dropped::Paged { id, segment });
+            } else {
+                return dropped;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "limits_tests.rs"]
+mod tests;
