@@ -4,7 +4,8 @@
 //! queue only at the commit (the message stays unacked until then, and a
 //! rollback leaves it unacked); a commit spans queues on every shard; a
 //! mandatory publish that reached no queue is returned at the commit;
-//! persistent messages committed to a durable queue survive SIGKILL;
+//! commit-ok waits for the fsync of durable copies (only); persistent
+//! messages committed to a durable queue survive SIGKILL;
 //! confirm and tx mode exclude each other; commit / rollback without
 //! select are 406; Warren bounds a transaction's memory (a deliberate
 //! difference, skipped against RabbitMQ); and the pika program
@@ -259,6 +260,57 @@ async fn acks_in_a_transaction_apply_at_commit_and_rollback_leaves_them_unacked(
     }
 }
 
+/// A consumer's prefetch (per consumer, and global) is freed by the commit
+/// of an ack, not by the ack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_is_freed_by_the_commit_of_an_ack() {
+    use futures_lite::StreamExt;
+    for shards in SHARD_COUNTS {
+        let broker = Broker::start(shards);
+        within(async {
+            let conn = lapin_connect(&broker).await;
+            for global in [false, true] {
+                let q = unique_name("tx-prefetch");
+                let setup = conn.create_channel().await.expect("channel.open");
+                declare_queue(&setup, &q, false, last_shard(shards)).await;
+                for i in 0..2 {
+                    publish(&setup, "", &q, &format!("p{i}"), BasicProperties::default()).await;
+                }
+                wait_ready(&conn, &q, 2).await;
+                let ch = tx_channel(&conn).await;
+                ch.basic_qos(1, lapin::options::BasicQosOptions { global })
+                    .await
+                    .expect("qos");
+                let mut consumer = ch
+                    .basic_consume(
+                        q.as_str().into(),
+                        "c".into(),
+                        Default::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+                    .expect("consume");
+                let first = consumer.next().await.expect("stream").expect("delivery");
+                assert_eq!(first.data, b"p0");
+                ch.basic_ack(first.delivery_tag, BasicAckOptions::default())
+                    .await
+                    .expect("ack");
+                let early = tokio::time::timeout(Duration::from_millis(300), consumer.next()).await;
+                assert!(
+                    early.is_err(),
+                    "global={global}: delivered before the commit"
+                );
+                ch.tx_commit().await.expect("tx.commit");
+                let second = consumer.next().await.expect("stream").expect("delivery");
+                assert_eq!(second.data, b"p1", "global={global}");
+                let _ = ch.close(200, "".into()).await;
+                delete(&conn, &q).await;
+            }
+        })
+        .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mandatory_publishes_are_returned_at_commit() {
     for shards in SHARD_COUNTS {
@@ -333,6 +385,71 @@ async fn committed_persistent_messages_survive_sigkill() {
             let conn = lapin_connect(&broker).await;
             let got = bodies_only(drain(&conn, q).await);
             assert_eq!(got, bodies, "{shards} shards");
+        })
+        .await;
+    }
+}
+
+/// tx.commit-ok of a persistent publish to a durable queue comes only
+/// after the owner's fsync (every log batch delayed: no commit-ok while the
+/// batch waits, and the fsync counter moved when it comes); a commit of
+/// transient messages does not wait for the disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_ok_waits_for_the_fsync_of_durable_copies_only() {
+    if skip_if_external("it needs the Warren binary (a test-only log delay, the admin endpoint)") {
+        return;
+    }
+    const DELAY_MS: u64 = 600;
+    for shards in SHARD_COUNTS {
+        let dir = temp_dir("warren-tx-");
+        let node = Broker::start_in_with_env(
+            shards,
+            dir.path(),
+            &[],
+            &[("WARREN_TEST_LOG_SYNC_DELAY_MS", &DELAY_MS.to_string())],
+        );
+        let owner = last_shard(shards).unwrap_or(0).to_string();
+        within(async {
+            let conn = lapin_connect(&node).await;
+            let (durable_q, transient_q) = (unique_name("tx-fsync"), unique_name("tx-mem"));
+            let ch = tx_channel(&conn).await;
+            declare_queue(&ch, &durable_q, true, last_shard(shards)).await;
+            declare_queue(&ch, &transient_q, false, last_shard(shards)).await;
+            // Let any batch of the declarations finish.
+            tokio::time::sleep(Duration::from_millis(2 * DELAY_MS)).await;
+
+            publish(&ch, "", &transient_q, "t", BasicProperties::default()).await;
+            let started = Instant::now();
+            ch.tx_commit().await.expect("tx.commit");
+            assert!(
+                started.elapsed() < Duration::from_millis(DELAY_MS / 2),
+                "{shards} shards: a transient commit waited {:?}",
+                started.elapsed()
+            );
+
+            let before = ctl_num(&node, "status", &owner, "fsyncs");
+            publish(&ch, "", &durable_q, "d", persistent()).await;
+            let started = Instant::now();
+            let commit = {
+                let ch = ch.clone();
+                tokio::spawn(async move { ch.tx_commit().await })
+            };
+            tokio::time::sleep(Duration::from_millis(DELAY_MS / 3)).await;
+            assert!(
+                !commit.is_finished(),
+                "{shards} shards: commit-ok before its fsync"
+            );
+            commit.await.expect("task").expect("tx.commit");
+            assert!(
+                started.elapsed() >= Duration::from_millis(DELAY_MS),
+                "{shards} shards: commit-ok after {:?}",
+                started.elapsed()
+            );
+            let after = ctl_num(&node, "status", &owner, "fsyncs");
+            assert!(
+                after > before,
+                "{shards} shards: fsyncs {before} -> {after}"
+            );
         })
         .await;
     }
