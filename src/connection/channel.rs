@@ -8,17 +8,19 @@
 //! which envelopes its shard must send for it (`actions::ToShard`:
 //! settlements, released consumers, deliveries to give back). Its parts
 //! have files of their own: `assembly` (publish frames), `unacked`
-//! (delivery tags) and `confirms`. The async handlers that ask other shards live in
+//! (delivery tags), `confirms` and `transaction` (an open tx.select
+//! transaction: settlements wait there until tx.commit). The async handlers that ask other shards live in
 //! `connection::handlers`.
 
 use crate::broker::error::{code, AmqpError, AmqpResult};
 use crate::broker::message::Message;
 use crate::broker::queue::{Delivery, Settle};
 use crate::connection::actions::{settle_envelopes, ToShard};
-use crate::connection::assembly::{Assembly, Publish, PublishAssembly};
+use crate::connection::assembly::{Assembly, PublishAssembly};
 use crate::connection::confirms::{ConfirmCounts, Confirms};
 use crate::connection::delivery::{self, Carrier};
 use crate::connection::outbound::Outbound;
+use crate::connection::transaction::TxBuffer;
 use crate::connection::unacked::DeliveryTags;
 use crate::connection::HardError;
 use crate::protocol::methods::{BasicPublish, BasicQos, Method};
@@ -45,16 +47,6 @@ pub struct Settlement {
     /// basic.reject / basic.nack (not basic.ack): without requeue the
     /// messages are dead-lettered.
     pub rejected: bool,
-}
-
-/// The place for a transaction's work (tx.select … tx.commit): publishes
-/// and settlements made while one is open wait here, and tx.commit applies
-/// them in order (tx.rollback drops them). Transactions are a later issue:
-/// nothing fills this yet and tx.* is answered as before (`handlers::tx`).
-#[derive(Debug, Default)]
-pub struct TxBuffer {
-    pub publishes: Vec<Publish>,
-    pub settlements: Vec<Settlement>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,7 +96,8 @@ pub struct Channel {
     /// until delete-ok is out (RabbitMQ's order).
     deleting_queue: bool,
     deferred_cancels: Vec<ShortStr>,
-    /// An open transaction (always `None` until tx is implemented).
+    /// Transactional since tx.select: the open transaction
+    /// (`connection::transaction`).
     pub tx: Option<TxBuffer>,
 }
 
@@ -341,7 +334,10 @@ impl Channel {
 
     /// Whether the channel-wide prefetch (global qos) allows one more.
     fn channel_prefetch_allows(&self) -> bool {
-        self.channel_prefetch == 0 || (self.tags.unacked() as u32) < self.channel_prefetch
+        // Deliveries settled in an open transaction count until the commit.
+        let pending = self.tx.as_ref().map_or(0, |t| t.pending_settled());
+        self.channel_prefetch == 0
+            || ((self.tags.unacked() + pending) as u32) < self.channel_prefetch
     }
 
     // ---- deliveries ----
@@ -458,7 +454,23 @@ impl Channel {
         } else {
             Settle::Remove
         };
+        if let Some(tx) = self.tx.as_mut() {
+            // Applied at tx.commit; tx.rollback makes them unacked again.
+            tx.settle(entries, how);
+            return Ok(Vec::new());
+        }
         Ok(settle_envelopes(entries, how))
+    }
+
+    /// tx.rollback: the deliveries settled in the transaction are unacked
+    /// again, its publishes dropped. False when the channel is not
+    /// transactional.
+    pub fn rollback_tx(&mut self) -> bool {
+        let Some(tx) = self.tx.as_mut() else {
+            return false;
+        };
+        self.tags.restore(tx.rollback());
+        true
     }
 
     /// basic.recover (requeue only): every unacked delivery back to its queue.
@@ -494,6 +506,8 @@ impl Channel {
                 },
             })
             .collect();
+        // An uncommitted transaction's settlements never happened.
+        self.rollback_tx();
         actions.extend(settle_envelopes(self.tags.take_all(), Settle::Requeue));
         actions.extend(std::mem::take(&mut self.held).into_iter().map(
             |(queue, owner, delivery)| ToShard::Bounce {

@@ -7,7 +7,8 @@
 //!   methods, one module per AMQP class, and the publish path);
 //! - `channel` — one channel's state and synchronous behaviour, with
 //!   `assembly` (publish frames), `unacked` (delivery tags), `confirms`,
-//!   and `actions` (what it asks its shard to do);
+//!   `actions` (what it asks its shard to do) and `transaction` (an open
+//!   tx.select transaction);
 //! - `delivery` — the one encoder of a delivery, get-ok or return;
 //! - `outbound`, `writer`, `socket` — the write queue, the writer and
 //!   heartbeat tasks, socket reads and writes;
@@ -29,6 +30,7 @@ pub mod inbox;
 pub mod outbound;
 mod reader;
 pub mod socket;
+pub mod transaction;
 pub mod unacked;
 mod writer;
 
@@ -110,6 +112,9 @@ pub struct ConnShared {
     pub writer_done: Cell<bool>,
     /// The connection has published (alarms block only publishers).
     pub published: Cell<bool>,
+    /// Bytes held by the open transactions of its channels (bounded:
+    /// `transaction::MAX_CONNECTION_BYTES`).
+    pub tx_bytes: Rc<Cell<u64>>,
 }
 
 impl ConnShared {
@@ -249,6 +254,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         closing: Cell::new(false),
         writer_done: Cell::new(false),
         published: Cell::new(false),
+        tx_bytes: Rc::new(Cell::new(0)),
     });
     shard.conns.borrow_mut().insert(key.id, conn.clone());
 

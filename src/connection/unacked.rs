@@ -74,6 +74,16 @@ impl DeliveryTags {
     pub fn take_all(&mut self) -> Vec<Unacked> {
         self.unacked.drain(..).collect()
     }
+
+    /// Entries taken earlier are unacked again (tx.rollback), in tag order.
+    pub fn restore(&mut self, entries: Vec<Unacked>) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut all: Vec<Unacked> = self.unacked.drain(..).chain(entries).collect();
+        all.sort_unstable_by_key(|u| u.tag);
+        self.unacked = all.into();
+    }
 }
 
 fn unknown_tag(tag: u64) -> AmqpError {
@@ -122,6 +132,16 @@ mod tests {
             t.take_settled(0, true).unwrap().is_empty(),
             "0 + multiple: never an error"
         );
+    }
+
+    #[test]
+    fn restored_entries_are_unacked_again_in_tag_order() {
+        let mut t = tags_with(5);
+        let taken = t.take_settled(2, true).unwrap();
+        let four = t.take_settled(4, false).unwrap();
+        t.restore(four.into_iter().chain(taken).collect());
+        let all: Vec<u64> = t.take_all().iter().map(|u| u.tag).collect();
+        assert_eq!(all, vec![1, 2, 3, 4, 5]);
     }
 
     #[test]

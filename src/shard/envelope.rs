@@ -189,6 +189,29 @@ pub enum Request {
     },
     /// Admin: the shard's view (queues it owns, connections it serves).
     Snapshot,
+    /// tx.commit: one channel's transaction, the part for this owner, in
+    /// the order it was issued (publishes, then settlements). Answered
+    /// `Done` once all of it is applied and its durable copies are on disk
+    /// (see `shard::transaction`).
+    TxCommit {
+        ops: Vec<TxOp>,
+    },
+}
+
+/// One step of a committed transaction on a queue owner.
+#[derive(Debug)]
+pub enum TxOp {
+    /// A publish's copies for queues of this owner (routed at publish time).
+    Enqueue {
+        queues: Vec<ShortStr>,
+        message: MessageRef,
+    },
+    /// An ack / nack / reject of deliveries of one queue.
+    Settle {
+        queue: ShortStr,
+        msg_ids: Vec<u64>,
+        how: Settle,
+    },
 }
 
 #[derive(Debug)]

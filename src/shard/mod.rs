@@ -24,6 +24,7 @@ pub mod oneshot;
 pub mod owner;
 pub mod paging;
 pub mod replica;
+pub mod transaction;
 pub mod ttl;
 pub mod watchdog;
 
@@ -512,6 +513,8 @@ impl Shard {
     fn handle_request(self: &Rc<Self>, from: u16, token: u64, request: Request) {
         if leader::is_leader_request(&request) {
             leader::spawn(self.clone(), from, token, request);
+        } else if let Request::TxCommit { ops } = request {
+            transaction::commit(self, from, token, ops);
         } else if let Request::Get { name, .. } = &request {
             // basic.get on a queue whose ready messages are all paged out
             // answers once the head chunk is back in memory.

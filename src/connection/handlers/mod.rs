@@ -97,7 +97,7 @@ pub async fn handle(
         Method::QueueDelete(m) => queue::delete(&cx, m).await,
         Method::ConfirmSelect(m) => confirm::select(&cx, m),
         Method::TxSelect(_) => tx::select(&cx),
-        Method::TxCommit(_) => tx::commit(&cx),
+        Method::TxCommit(_) => tx::commit(&cx).await,
         Method::TxRollback(_) => tx::rollback(&cx),
         other => Err(AmqpError::new(
             code::COMMAND_INVALID,

@@ -5,7 +5,8 @@
 //! this shard's copy of the routing tables, one `Arc<Message>` copy per
 //! destination queue is queued for its owner (sent in batches by the next
 //! pump), a mandatory publish that found no queue is returned, and in
-//! confirm mode the publish gets its sequence number.
+//! confirm mode the publish gets its sequence number. On a transactional
+//! channel the routed copies go to the open transaction instead.
 
 use crate::broker::error::{code, AmqpError};
 use crate::broker::message::Message;
@@ -15,6 +16,7 @@ use crate::connection::channel::Channel;
 use crate::connection::delivery::{self, Carrier};
 use crate::connection::handlers::channel::close_with_error;
 use crate::connection::handlers::context::Ctx;
+use crate::connection::transaction::TxPublish;
 use crate::connection::{direct_reply, ConnShared, HardError};
 use crate::protocol::methods::BasicPublish;
 use crate::protocol::properties::{BasicProperties, ContentHeader, BASIC_CLASS_ID};
@@ -207,6 +209,16 @@ fn route(
     }
     drop(meta);
     *shard.route_scratch.borrow_mut() = destinations;
+    if let Some(tx) = ch.tx.as_mut() {
+        // Transactional: routed now, as RabbitMQ; the copies (and the
+        // return of a mandatory publish that found no queue) wait for
+        // tx.commit (`handlers::tx`).
+        return tx.publish(TxPublish {
+            message,
+            by_owner,
+            returned: routed == 0 && method.mandatory,
+        });
+    }
     // In confirm mode every owner confirms its copies once they are
     // enqueued (and, for durable copies, on disk), as RabbitMQ does.
     let seq = ch.confirm_publish(by_owner.len() as u32);
@@ -230,16 +242,7 @@ fn route(
     if routed == 0 {
         Counters::add(&shard.counters.unroutable, 1);
         if method.mandatory {
-            delivery::write(
-                &mut conn.out.borrow_mut(),
-                ch.id,
-                Carrier::Return {
-                    reply_code: code::NO_ROUTE,
-                    reply_text: ShortStr::from_static("NO_ROUTE"),
-                },
-                &message,
-            );
-            conn.notify_writer();
+            write_return(conn, ch.id, &message);
         }
     }
     if seq.is_some() {
@@ -273,16 +276,7 @@ fn hold_delayed(
         durable,
     );
     if mandatory {
-        delivery::write(
-            &mut conn.out.borrow_mut(),
-            ch.id,
-            Carrier::Return {
-                reply_code: code::NO_ROUTE,
-                reply_text: ShortStr::from_static("NO_ROUTE"),
-            },
-            message,
-        );
-        conn.notify_writer();
+        write_return(conn, ch.id, message);
     }
     match ch.confirm_publish(1) {
         Some(seq) => {
@@ -315,6 +309,20 @@ fn invalid_expiration(raw: &Bytes) -> Option<AmqpError> {
     Some(AmqpError::precondition_failed(format!(
         "invalid expiration '{expiration}': {reason}"
     )))
+}
+
+/// basic.return 312 NO_ROUTE of a mandatory publish that reached no queue.
+pub fn write_return(conn: &ConnShared, channel: u16, message: &Message) {
+    delivery::write(
+        &mut conn.out.borrow_mut(),
+        channel,
+        Carrier::Return {
+            reply_code: code::NO_ROUTE,
+            reply_text: ShortStr::from_static("NO_ROUTE"),
+        },
+        message,
+    );
+    conn.notify_writer();
 }
 
 fn first_flags(raw: &[u8]) -> u16 {

@@ -1,30 +1,86 @@
-//! The tx class. Transactions are not implemented: tx.select, tx.commit and
-//! tx.rollback are answered 540 NOT_IMPLEMENTED, a connection error.
-//!
-//! Where they will go: tx.select puts a `TxBuffer` in `Channel::tx`; while
-//! it is there, a publish the channel completes (`handlers::publish`, before
-//! routing) and a settlement (`handlers::basic::settle`, before
-//! `Channel::settle`) go into the buffer instead of to their owners;
-//! tx.commit applies them in order and tx.rollback drops them.
+//! The tx class, with RabbitMQ's semantics. tx.select makes the channel
+//! transactional for good (a second select is fine; a channel in confirm
+//! mode cannot switch, nor the other way round: 406). From then on its
+//! publishes are routed but their copies wait, and its acks / nacks /
+//! rejects take their tags but do not reach the queues
+//! (`connection::transaction`). tx.commit hands each owner shard its part
+//! as one request (`shard::transaction`), publishes then settlements in
+//! issue order, and answers commit-ok once every owner applied its part and
+//! the persistent messages in durable queues are on disk; mandatory
+//! publishes that reached no queue are returned at the commit, before the
+//! commit-ok. tx.rollback drops the publishes and makes the settled
+//! deliveries unacked again (nothing is requeued or redelivered). commit /
+//! rollback on a channel that is not transactional: 406.
 
-use crate::broker::error::{code, AmqpError, AmqpResult};
-use crate::connection::handlers::context::Ctx;
+use crate::broker::error::{AmqpError, AmqpResult};
+use crate::connection::handlers::context::{done, Ctx};
+use crate::connection::handlers::publish::write_return;
+use crate::connection::transaction::TxBuffer;
+use crate::protocol::methods::{TxCommitOk, TxRollbackOk, TxSelectOk};
+use crate::shard::counters::Counters;
+use crate::shard::envelope::Request;
 
-pub fn select(_cx: &Ctx<'_>) -> AmqpResult<()> {
-    Err(not_implemented())
+pub fn select(cx: &Ctx<'_>) -> AmqpResult<()> {
+    let connection_bytes = cx.conn.tx_bytes.clone();
+    let selected = cx.with_channel(|ch| {
+        if ch.confirming() {
+            return Err(AmqpError::precondition_failed(
+                "cannot switch from confirm to tx mode",
+            ));
+        }
+        ch.tx.get_or_insert_with(|| TxBuffer::new(connection_bytes));
+        Ok(())
+    });
+    if let Some(r) = selected {
+        r?;
+        cx.send(TxSelectOk);
+    }
+    Ok(())
 }
 
-pub fn commit(_cx: &Ctx<'_>) -> AmqpResult<()> {
-    Err(not_implemented())
+pub async fn commit(cx: &Ctx<'_>) -> AmqpResult<()> {
+    let Some(commit) = cx.with_channel(|ch| ch.tx.as_mut().map(|t| t.into_commit())) else {
+        return Ok(());
+    };
+    let commit = commit.ok_or_else(not_transactional)?;
+    // Every owner's part goes out now (one request each), then we wait
+    // for all of them.
+    let replies: Vec<_> = commit
+        .by_owner
+        .into_iter()
+        .map(|(owner, ops)| cx.shard.request(owner, Request::TxCommit { ops }))
+        .collect();
+    let mut failed = None;
+    for reply in replies {
+        if let Err(e) = done(reply.await) {
+            failed.get_or_insert(e);
+        }
+    }
+    Counters::add(&cx.shard.counters.routed_copies, commit.routed_copies);
+    Counters::add(&cx.shard.counters.unroutable, commit.unroutable);
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    for message in &commit.returns {
+        write_return(cx.conn, cx.channel, message);
+    }
+    cx.send(TxCommitOk);
+    // The committed settlements no longer count against a global prefetch.
+    cx.conn.release_held(cx.channel);
+    Ok(())
 }
 
-pub fn rollback(_cx: &Ctx<'_>) -> AmqpResult<()> {
-    Err(not_implemented())
+pub fn rollback(cx: &Ctx<'_>) -> AmqpResult<()> {
+    match cx.with_channel(|ch| ch.rollback_tx()) {
+        Some(false) => Err(not_transactional()),
+        Some(true) => {
+            cx.send(TxRollbackOk);
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }
 
-fn not_implemented() -> AmqpError {
-    AmqpError::new(
-        code::NOT_IMPLEMENTED,
-        "transactions (tx.*) are not implemented",
-    )
+fn not_transactional() -> AmqpError {
+    AmqpError::precondition_failed("channel is not transactional")
 }
