@@ -283,6 +283,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 message,
                 redelivered: replay.delivered.remove(id),
                 stored: Some(segment),
+                delivery_count: 0,
             })
             .collect();
         let tail = PagedTail::from_runs(replay.runs.into_values().collect(), replay.delivered);

@@ -252,6 +252,8 @@ pub struct QueueSnapshot {
     pub state: &'static str,
     pub unacked: u32,
     pub consumers: Vec<(ConsumerKey, bool, u32, u32)>,
+    /// On a single-active-consumer queue, the consumer that is active.
+    pub single_active_consumer: Option<ConsumerKey>,
 }
 
 #[derive(Debug)]

@@ -32,10 +32,12 @@
 
 mod config;
 mod consumers;
+mod delivery_limit;
 mod dispatch;
 mod paging;
 mod purge;
 mod ready;
+mod single_active;
 mod stored;
 mod unacked;
 
@@ -49,7 +51,10 @@ pub use ready::{resident_cost, QueuedMessage, MESSAGE_OVERHEAD};
 use crate::broker::message::MessageRef;
 use crate::broker::paged::PagedTail;
 use crate::protocol::types::ShortStr;
+use crate::broker::queue_args::QueueArguments;
 use consumers::Consumers;
+use delivery_limit::DeliveryCounting;
+use single_active::SingleActive;
 use ready::ReadyList;
 use unacked::UnackedSet;
 
@@ -64,18 +69,31 @@ pub struct Queue {
     unacked: UnackedSet,
     consumers: Consumers,
     next_id: u64,
+    /// Quorum queues count returns (`delivery_limit`).
+    delivery_counting: DeliveryCounting,
+    /// Messages over the delivery limit, until the owner takes them.
+    over_limit: Vec<QueuedMessage>,
 }
 
 impl Queue {
     pub fn new(name: ShortStr, config: QueueConfig) -> Queue {
+        // Validated at declare; a table that no longer parses (recovered
+        // from an older version) reads as plain arguments.
+        let args = QueueArguments::parse(name.as_str(), &config.arguments).unwrap_or_default();
+        let mut consumers = Consumers::default();
+        if args.single_active_consumer {
+            consumers.single_active = Some(SingleActive::default());
+        }
         Queue {
             name,
             config,
             ready: ReadyList::default(),
             tail: PagedTail::new(),
             unacked: UnackedSet::default(),
-            consumers: Consumers::default(),
+            consumers,
             next_id: 1,
+            delivery_counting: DeliveryCounting::of(&args),
+            over_limit: Vec::new(),
         }
     }
 
@@ -128,6 +146,7 @@ impl Queue {
             message,
             redelivered: false,
             stored: None,
+            delivery_count: 0,
         });
         id
     }

@@ -95,6 +95,7 @@ impl Queue {
                 message,
                 redelivered,
                 stored,
+                delivery_count: 0,
             });
         }
         release

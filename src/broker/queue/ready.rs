@@ -25,6 +25,9 @@ pub struct QueuedMessage {
     /// The log segment holding its record, for a persistent message in a
     /// durable queue.
     pub stored: Option<u32>,
+    /// How often it came back to the queue after a delivery (quorum queues
+    /// count it: `x-delivery-count`, the delivery limit).
+    pub delivery_count: u32,
 }
 
 /// The ready messages in memory, in id order.
