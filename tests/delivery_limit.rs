@@ -15,10 +15,18 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection};
 use std::time::Duration;
 
-async fn declare_quorum(conn: &Connection, name: &str, limit: Option<i32>, placement: Option<usize>) {
+async fn declare_quorum(
+    conn: &Connection,
+    name: &str,
+    limit: Option<i32>,
+    placement: Option<usize>,
+) {
     let ch = conn.create_channel().await.expect("channel");
     let mut args = lapin_placement_args(placement);
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     if let Some(l) = limit {
         args.insert("x-delivery-limit".into(), AMQPValue::LongInt(l));
     }
@@ -29,7 +37,12 @@ async fn declare_quorum(conn: &Connection, name: &str, limit: Option<i32>, place
 
 /// The `x-delivery-count` header, if any (it must be a `long long`).
 fn delivery_count(p: &BasicProperties) -> Option<i64> {
-    let v = p.headers().as_ref()?.inner().get("x-delivery-count")?.clone();
+    let v = p
+        .headers()
+        .as_ref()?
+        .inner()
+        .get("x-delivery-count")?
+        .clone();
     match v {
         AMQPValue::LongLongInt(n) => Some(n),
         other => panic!("x-delivery-count is not a long long: {other:?}"),
@@ -52,7 +65,9 @@ async fn redeliveries_count_up_then_the_message_is_dropped() {
                 let q = unique_name("dlimit");
                 declare_quorum(&conn, &q, Some(2), placement).await;
                 let ch = conn.create_channel().await.expect("channel");
-                ch.basic_qos(1, BasicQosOptions::default()).await.expect("qos");
+                ch.basic_qos(1, BasicQosOptions::default())
+                    .await
+                    .expect("qos");
                 let mut c = ch
                     .basic_consume(
                         q.as_str().into(),
@@ -71,9 +86,15 @@ async fn redeliveries_count_up_then_the_message_is_dropped() {
                     assert_eq!(d.redelivered, i > 0);
                     counts.push(delivery_count(&d.properties));
                     if i % 2 == 0 {
-                        ch.basic_nack(d.delivery_tag, BasicNackOptions { requeue: true, multiple: false })
-                            .await
-                            .expect("nack");
+                        ch.basic_nack(
+                            d.delivery_tag,
+                            BasicNackOptions {
+                                requeue: true,
+                                multiple: false,
+                            },
+                        )
+                        .await
+                        .expect("nack");
                     } else {
                         ch.basic_reject(d.delivery_tag, BasicRejectOptions { requeue: true })
                             .await
@@ -82,7 +103,9 @@ async fn redeliveries_count_up_then_the_message_is_dropped() {
                 }
                 assert_eq!(counts, vec![first_count(&b), Some(1), Some(2)]);
                 // Returned a third time: over the limit of 2, dropped.
-                if let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(400), c.next()).await {
+                if let Ok(Some(d)) =
+                    tokio::time::timeout(Duration::from_millis(400), c.next()).await
+                {
                     panic!("delivered past the limit: {d:?}");
                 }
                 wait_ready(&conn, &q, 0).await;
@@ -120,9 +143,15 @@ async fn the_default_limit_is_twenty() {
                     .expect("get")
                     .expect("a message");
                 counts.push(delivery_count(&m.delivery.properties));
-                ch.basic_nack(m.delivery.delivery_tag, BasicNackOptions { requeue: true, multiple: false })
-                    .await
-                    .expect("nack");
+                ch.basic_nack(
+                    m.delivery.delivery_tag,
+                    BasicNackOptions {
+                        requeue: true,
+                        multiple: false,
+                    },
+                )
+                .await
+                .expect("nack");
             }
             let want: Vec<Option<i64>> = (0..21).map(|i| (i > 0).then_some(i)).collect();
             assert_eq!(counts, want);
@@ -199,9 +228,15 @@ async fn a_returned_message_survives_a_restart() {
                 .await
                 .expect("get")
                 .expect("a message");
-            ch.basic_nack(m.delivery.delivery_tag, BasicNackOptions { requeue: true, multiple: false })
-                .await
-                .expect("nack");
+            ch.basic_nack(
+                m.delivery.delivery_tag,
+                BasicNackOptions {
+                    requeue: true,
+                    multiple: false,
+                },
+            )
+            .await
+            .expect("nack");
             wait_ready(&conn, &q, 1).await;
             let _ = conn.close(200, "".into()).await;
         })
@@ -220,9 +255,15 @@ async fn a_returned_message_survives_a_restart() {
                 .expect("the message survives");
             assert_eq!(m.delivery.data, b"kept");
             assert!(m.delivery.redelivered);
-            ch.basic_nack(m.delivery.delivery_tag, BasicNackOptions { requeue: true, multiple: false })
-                .await
-                .expect("nack");
+            ch.basic_nack(
+                m.delivery.delivery_tag,
+                BasicNackOptions {
+                    requeue: true,
+                    multiple: false,
+                },
+            )
+            .await
+            .expect("nack");
             let m = ch
                 .basic_get(q.as_str().into(), BasicGetOptions { no_ack: true })
                 .await

@@ -10,10 +10,10 @@ use crate::broker::queue::{ConsumerKey, Settle};
 use crate::protocol::types::ShortStr;
 use crate::shard::confirm::ConfirmOutcome;
 use crate::shard::counters::Counters;
+use crate::shard::dead_letter::{self, Letter};
 use crate::shard::envelope::{
     ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request, ShardSnapshot,
 };
-use crate::shard::dead_letter::{self, Letter};
 use crate::shard::{durability, paging, Shard, LEADER};
 use crate::storage::Target;
 use std::rc::Rc;
@@ -122,7 +122,10 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
 
 pub fn settle(shard: &Rc<Shard>, queue: &ShortStr, ids: &[u64], how: Settle) {
     let (removed, over_limit) = match shard.queues.borrow_mut().get_mut(queue) {
-        Some(q) => (shard.tracked(q, |q| q.settle(ids, how)), q.take_over_limit()),
+        Some(q) => (
+            shard.tracked(q, |q| q.settle(ids, how)),
+            q.take_over_limit(),
+        ),
         None => (Vec::new(), Vec::new()),
     };
     durability::record_removed(shard, queue, &removed);

@@ -2,7 +2,6 @@
 //! their credit (prefetch and the transit window), exclusivity, and the
 //! round-robin choice of the consumer the next message goes to.
 
-use super::single_active::SingleActive;
 use super::Queue;
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::protocol::types::ShortStr;
@@ -91,8 +90,6 @@ pub(super) struct Consumers {
     /// Whether the consumers have different priorities (else plain
     /// round-robin, as cheap as without priorities).
     mixed_priorities: bool,
-    /// Single-active-consumer state (`single_active`), when the queue has it.
-    pub(super) single_active: Option<SingleActive>,
 }
 
 impl Consumers {
@@ -113,19 +110,10 @@ impl Consumers {
         self.list.iter_mut().find(|c| &c.spec.key == key)
     }
 
-    /// The consumer the next message goes to: the single active consumer
-    /// on a single-active-consumer queue, else `next_with_credit`.
-    pub(super) fn next_consumer(&mut self) -> Option<&mut Consumer> {
-        if self.single_active.is_some() {
-            return self.next_single_active();
-        }
-        self.next_with_credit()
-    }
-
     /// The next consumer with credit, round-robin among those of the
     /// highest priority that have credit; the search after this one starts
     /// past it. None when every consumer is saturated.
-    fn next_with_credit(&mut self) -> Option<&mut Consumer> {
+    pub(super) fn next_with_credit(&mut self) -> Option<&mut Consumer> {
         let n = self.list.len();
         if n == 0 {
             return None;
@@ -158,8 +146,6 @@ impl Consumers {
     pub(super) fn settled(&mut self, key: &ConsumerKey) {
         if let Some(c) = self.find_mut(key) {
             c.unacked = c.unacked.saturating_sub(1);
-        } else if let Some(sac) = &mut self.single_active {
-            sac.departed_settled(key);
         }
     }
 }
@@ -179,7 +165,7 @@ impl Queue {
         let held_exclusively = consumers.list.iter().any(|c| c.spec.exclusive);
         // RabbitMQ refuses every exclusive consume on a single-active-consumer
         // queue (`exclusive_consume_unavailable`), with the same text.
-        let single_active = consumers.single_active.is_some() && spec.exclusive;
+        let single_active = self.single_active.is_some() && spec.exclusive;
         if held_exclusively || single_active || (spec.exclusive && !consumers.list.is_empty()) {
             return Err(AmqpError::access_refused(format!(
                 "queue '{}' in vhost '/' in exclusive use",
@@ -216,8 +202,9 @@ impl Queue {
     /// Removes every consumer of one channel (or of every channel of a
     /// connection when `channel` is None). Returns how many went.
     pub fn remove_consumers_of(&mut self, shard: u16, conn: u64, channel: Option<u16>) -> usize {
-        let gone =
-            |k: &ConsumerKey| k.shard == shard && k.conn == conn && channel.is_none_or(|ch| ch == k.channel);
+        let gone = |k: &ConsumerKey| {
+            k.shard == shard && k.conn == conn && channel.is_none_or(|ch| ch == k.channel)
+        };
         let consumers = &mut self.consumers;
         let before = consumers.list.len();
         consumers.list.retain(|c| !gone(&c.spec.key));

@@ -35,7 +35,10 @@ impl Queue {
         if self.ready.is_empty() || self.consumers.is_empty() {
             return None;
         }
-        let consumer = self.consumers.next_consumer()?;
+        let consumer = match &mut self.single_active {
+            Some(sac) => sac.next(&mut self.consumers)?,
+            None => self.consumers.next_with_credit()?,
+        };
         let message = self.ready.pop_front().expect("checked non-empty");
         consumer.delivered();
         let key = consumer.key().clone();
@@ -80,6 +83,9 @@ impl Queue {
             };
             if let Some(key) = &entry.consumer {
                 self.consumers.settled(key);
+                if let Some(sac) = &mut self.single_active {
+                    sac.departed_settled(key);
+                }
             }
             if how == Settle::Requeue {
                 let mut message = entry.message;

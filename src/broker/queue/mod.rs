@@ -50,12 +50,12 @@ pub use ready::{resident_cost, QueuedMessage, MESSAGE_OVERHEAD};
 
 use crate::broker::message::MessageRef;
 use crate::broker::paged::PagedTail;
-use crate::protocol::types::ShortStr;
 use crate::broker::queue_args::QueueArguments;
+use crate::protocol::types::ShortStr;
 use consumers::Consumers;
 use delivery_limit::DeliveryCounting;
-use single_active::SingleActive;
 use ready::ReadyList;
+use single_active::SingleActive;
 use unacked::UnackedSet;
 
 #[derive(Debug)]
@@ -68,6 +68,8 @@ pub struct Queue {
     tail: PagedTail,
     unacked: UnackedSet,
     consumers: Consumers,
+    /// Single-active-consumer state, when the queue has it.
+    single_active: Option<SingleActive>,
     next_id: u64,
     /// Quorum queues count returns (`delivery_limit`).
     delivery_counting: DeliveryCounting,
@@ -80,17 +82,14 @@ impl Queue {
         // Validated at declare; a table that no longer parses (recovered
         // from an older version) reads as plain arguments.
         let args = QueueArguments::parse(name.as_str(), &config.arguments).unwrap_or_default();
-        let mut consumers = Consumers::default();
-        if args.single_active_consumer {
-            consumers.single_active = Some(SingleActive::default());
-        }
         Queue {
             name,
             config,
             ready: ReadyList::default(),
             tail: PagedTail::new(),
             unacked: UnackedSet::default(),
-            consumers,
+            consumers: Consumers::default(),
+            single_active: args.single_active_consumer.then(SingleActive::default),
             next_id: 1,
             delivery_counting: DeliveryCounting::of(&args),
             over_limit: Vec::new(),

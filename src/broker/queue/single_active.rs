@@ -39,33 +39,34 @@ impl SingleActive {
     }
 }
 
-impl Consumers {
-    /// The consumer that should be active: the highest priority, the
-    /// earliest attached among equals.
-    fn single_active_choice(&self) -> Option<usize> {
-        let mut best: Option<usize> = None;
-        for (i, c) in self.list.iter().enumerate() {
-            if best.is_none_or(|b| c.priority() > self.list[b].priority()) {
-                best = Some(i);
-            }
+/// The consumer that should be active: the highest priority, the
+/// earliest attached among equals.
+fn choice(consumers: &Consumers) -> Option<usize> {
+    let list = &consumers.list;
+    let mut best: Option<usize> = None;
+    for (i, c) in list.iter().enumerate() {
+        if best.is_none_or(|b| c.priority() > list[b].priority()) {
+            best = Some(i);
         }
-        best
     }
+    best
+}
 
+impl SingleActive {
     /// The single active consumer, when it may take a delivery now.
-    pub(super) fn next_single_active(&mut self) -> Option<&mut Consumer> {
-        let sac = self.single_active.as_ref().expect("single active queue");
-        if sac.departed.is_some() {
+    pub(super) fn next<'a>(&mut self, consumers: &'a mut Consumers) -> Option<&'a mut Consumer> {
+        if self.departed.is_some() {
             return None;
         }
-        let best = self.single_active_choice()?;
-        let holder = sac
+        let best = choice(consumers)?;
+        let list = &mut consumers.list;
+        let holder = self
             .holder
             .as_ref()
-            .and_then(|h| self.list.iter().position(|c| c.key() == h));
+            .and_then(|h| list.iter().position(|c| c.key() == h));
         let index = match holder {
-            Some(h) if self.list[best].priority() > self.list[h].priority() => {
-                if self.list[h].unacked() > 0 {
+            Some(h) if list[best].priority() > list[h].priority() => {
+                if list[h].unacked() > 0 {
                     // The better consumer waits for the holder's unacked.
                     return None;
                 }
@@ -74,20 +75,18 @@ impl Consumers {
             Some(h) => h,
             None => best,
         };
-        let key = self.list[index].key().clone();
-        self.single_active.as_mut().expect("checked").holder = Some(key);
-        let consumer = &mut self.list[index];
+        self.holder = Some(list[index].key().clone());
+        let consumer = &mut list[index];
         consumer.has_credit().then_some(consumer)
     }
 
-    /// The tag of the active consumer (for `list_queues`), once one was
-    /// chosen.
-    pub(super) fn single_active_tag(&self) -> Option<&ConsumerKey> {
-        let sac = self.single_active.as_ref()?;
-        sac.holder
+    /// The active consumer (for the listings): the holder, or the one that
+    /// will be once a delivery is due.
+    fn active<'a>(&'a self, consumers: &'a Consumers) -> Option<&'a ConsumerKey> {
+        self.holder
             .as_ref()
-            .filter(|h| self.list.iter().any(|c| c.key() == *h))
-            .or_else(|| self.single_active_choice().map(|i| self.list[i].key()))
+            .filter(|h| consumers.list.iter().any(|c| c.key() == *h))
+            .or_else(|| choice(consumers).map(|i| consumers.list[i].key()))
     }
 }
 
@@ -100,7 +99,7 @@ impl Queue {
         gone: impl Fn(&ConsumerKey) -> bool,
         requeue_follows: bool,
     ) {
-        let Some(sac) = &mut self.consumers.single_active else {
+        let Some(sac) = &mut self.single_active else {
             return;
         };
         let Some(holder) = sac.holder.take_if(|h| gone(h)) else {
@@ -121,11 +120,11 @@ impl Queue {
 
     /// Whether this queue has a single active consumer.
     pub fn is_single_active(&self) -> bool {
-        self.consumers.single_active.is_some()
+        self.single_active.is_some()
     }
 
     /// The key of the single active consumer, if the queue has one.
     pub fn single_active_consumer(&self) -> Option<&ConsumerKey> {
-        self.consumers.single_active_tag()
+        self.single_active.as_ref()?.active(&self.consumers)
     }
 }
