@@ -49,12 +49,6 @@ fn delivery_count(p: &BasicProperties) -> Option<i64> {
     }
 }
 
-/// What the first delivery carries: nothing on Warren (as RabbitMQ 4.x);
-/// RabbitMQ 3.10 writes `x-delivery-count: 0` already.
-fn first_count(b: &Broker) -> Option<i64> {
-    b.is_external().then_some(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redeliveries_count_up_then_the_message_is_dropped() {
     for shards in SHARD_COUNTS {
@@ -101,7 +95,9 @@ async fn redeliveries_count_up_then_the_message_is_dropped() {
                             .expect("reject");
                     }
                 }
-                assert_eq!(counts, vec![first_count(&b), Some(1), Some(2)]);
+                // A first delivery to a consumer has no header (RabbitMQ 3.10
+                // and 4.x alike; 3.10 writes 0 on a basic.get's, Warren not).
+                assert_eq!(counts, vec![None, Some(1), Some(2)]);
                 // Returned a third time: over the limit of 2, dropped.
                 if let Ok(Some(d)) =
                     tokio::time::timeout(Duration::from_millis(400), c.next()).await
@@ -113,7 +109,7 @@ async fn redeliveries_count_up_then_the_message_is_dropped() {
                 publish_confirmed(&pubch, &q, &strings(&["next"]), persistent()).await;
                 let d = c.next().await.expect("stream").expect("delivery");
                 assert_eq!(d.data, b"next");
-                assert_eq!(delivery_count(&d.properties), first_count(&b));
+                assert_eq!(delivery_count(&d.properties), None);
                 let _ = conn.close(200, "".into()).await;
             })
             .await;

@@ -16,8 +16,12 @@
 //!   order other than by id) change this list.
 //! - `unacked` — deliveries awaiting settlement.
 //! - `consumers` — consumers, their credit, exclusivity and the
-//!   round-robin choice of the next one. Single-active-consumer changes
-//!   that choice.
+//!   round-robin choice of the next one among the highest `x-priority`
+//!   with credit.
+//! - `single_active` — `x-single-active-consumer`: which one consumer gets
+//!   the deliveries, and the handover.
+//! - `delivery_limit` — quorum queues: returns counted, `x-delivery-count`
+//!   on redeliveries, messages over `x-delivery-limit` let go.
 //! - `dispatch` — handing messages out (`next_delivery`, `get`) and
 //!   settling them (`settle`). Rejects without requeue are where
 //!   dead-lettering hooks in.
@@ -151,5 +155,7 @@ impl Queue {
     }
 }
 
+#[cfg(test)]
+mod feature_tests;
 #[cfg(test)]
 mod tests;
