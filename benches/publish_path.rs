@@ -79,6 +79,7 @@ fn publish_route_enqueue(c: &mut Criterion) {
                 no_ack: false,
                 exclusive: false,
                 prefetch: 0,
+                priority: 0,
             })
             .unwrap();
         queue.activate(&key);

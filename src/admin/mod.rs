@@ -197,12 +197,12 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
     let _ = writeln!(out, "Listing {title} for vhost / ...");
     match listing {
         "queues" => {
-            out.push_str("name\tmessages_ready\tmessages_unacknowledged\tconsumers\tdurable\tauto_delete\texclusive\tshard\tmessages_ready_ram\tmessages_paged_out\tstate\tmessage_bytes_ready\n");
+            out.push_str("name\tmessages_ready\tmessages_unacknowledged\tconsumers\tdurable\tauto_delete\texclusive\tshard\tmessages_ready_ram\tmessages_paged_out\tstate\tmessage_bytes_ready\tsingle_active_consumer_tag\n");
             for s in snapshots {
                 for q in &s.queues {
                     let _ = writeln!(
                         out,
-                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                         q.name,
                         q.messages,
                         q.unacked,
@@ -214,7 +214,10 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
                         q.messages_ram,
                         q.messages_paged_out,
                         q.state,
-                        q.message_bytes_ready
+                        q.message_bytes_ready,
+                        q.single_active_consumer
+                            .as_ref()
+                            .map_or("", |k| k.tag.as_str())
                     );
                 }
             }
@@ -292,13 +295,13 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
             }
         }
         "consumers" => {
-            out.push_str("queue_name\tconsumer_tag\tchannel\tconnection\tack_required\tprefetch_count\tunacked\n");
+            out.push_str("queue_name\tconsumer_tag\tchannel\tconnection\tack_required\tprefetch_count\tunacked\tactive\n");
             for s in snapshots {
                 for q in &s.queues {
                     for (key, no_ack, prefetch, unacked) in &q.consumers {
                         let _ = writeln!(
                             out,
-                            "{}\t{}\t{}\t{}.{}\t{}\t{}\t{}",
+                            "{}\t{}\t{}\t{}.{}\t{}\t{}\t{}\t{}",
                             q.name,
                             key.tag,
                             key.channel,
@@ -306,7 +309,10 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
                             key.conn,
                             !no_ack,
                             prefetch,
-                            unacked
+                            unacked,
+                            // RabbitMQ's `active`: every consumer, but on a
+                            // single-active-consumer queue only that one.
+                            q.single_active_consumer.as_ref().is_none_or(|k| k == key)
                         );
                     }
                 }

@@ -301,6 +301,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 redelivered: replay.delivered.remove(id),
                 stored: Some(segment),
                 expires: replay.moved_expires.get(&id).copied(),
+                delivery_count: 0,
             })
             .collect();
         let tail = PagedTail::from_runs(replay.runs.into_values().collect(), replay.delivered);

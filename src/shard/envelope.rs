@@ -279,6 +279,8 @@ pub struct QueueSnapshot {
     pub message_bytes_ready: u64,
     pub unacked: u32,
     pub consumers: Vec<(ConsumerKey, bool, u32, u32)>,
+    /// On a single-active-consumer queue, the consumer that is active.
+    pub single_active_consumer: Option<ConsumerKey>,
 }
 
 #[derive(Debug)]

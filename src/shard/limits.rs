@@ -44,6 +44,7 @@ pub fn rejected(
                 redelivered: false,
                 stored: None,
                 expires: None,
+                delivery_count: 0,
             },
         ));
     }

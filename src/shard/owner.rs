@@ -3,16 +3,18 @@
 //! (stats, purge, get, consume, cancel, drop), and turns ready messages into
 //! deliveries for consumers on any shard.
 
+use crate::broker::dead_letter::DeadLetterReason;
 use crate::broker::error::AmqpError;
 use crate::broker::message::MessageRef;
 use crate::broker::queue::{ConsumerKey, Settle};
 use crate::protocol::types::ShortStr;
 use crate::shard::confirm::ConfirmOutcome;
 use crate::shard::counters::Counters;
+use crate::shard::dead_letter::{self, Letter};
 use crate::shard::envelope::{
     ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request, ShardSnapshot,
 };
-use crate::shard::{dead_letter, durability, limits, paging, ttl, Shard, LEADER};
+use crate::shard::{durability, limits, paging, ttl, Shard, LEADER};
 use crate::storage::Target;
 use std::rc::Rc;
 
@@ -137,11 +139,22 @@ pub fn settle(shard: &Rc<Shard>, queue: &ShortStr, ids: &[u64], how: Settle) {
     if how == Settle::Reject {
         return dead_letter::rejected(shard, queue, ids);
     }
-    let removed = match shard.queues.borrow_mut().get_mut(queue) {
-        Some(q) => shard.tracked(q, |q| q.settle(ids, how)),
-        None => Vec::new(),
+    let (removed, over_limit) = match shard.queues.borrow_mut().get_mut(queue) {
+        Some(q) => (
+            shard.tracked(q, |q| q.settle(ids, how)),
+            q.take_over_limit(),
+        ),
+        None => (Vec::new(), Vec::new()),
     };
     durability::record_removed(shard, queue, &removed);
+    let letters = over_limit
+        .into_iter()
+        .map(|message| Letter {
+            message,
+            reason: DeadLetterReason::DeliveryLimit,
+        })
+        .collect();
+    dead_letter::dead_letter(shard, queue, letters);
     if how == Settle::Remove {
         Counters::add(&shard.counters.acked, ids.len() as u64);
     }
@@ -399,6 +412,7 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
             message_bytes_ready: q.ready_body_bytes(),
             unacked: q.unacked_count(),
             consumers: q.consumer_summaries(),
+            single_active_consumer: q.single_active_consumer().cloned(),
         })
         .collect();
     queues.sort_by(|a, b| a.name.cmp(&b.name));

@@ -24,6 +24,9 @@ pub struct ConsumerSpec {
     pub exclusive: bool,
     /// Unacknowledged deliveries allowed in flight; 0 means no limit.
     pub prefetch: u32,
+    /// `x-priority`: higher-priority consumers get messages first (0 when
+    /// not given).
+    pub priority: i64,
 }
 
 /// Deliveries a consumer may have on their way to its socket before the
@@ -43,7 +46,7 @@ pub(super) struct Consumer {
 }
 
 impl Consumer {
-    fn has_credit(&self) -> bool {
+    pub(super) fn has_credit(&self) -> bool {
         let prefetch_ok =
             self.spec.no_ack || self.spec.prefetch == 0 || self.unacked < self.spec.prefetch;
         self.active && prefetch_ok && self.in_transit < TRANSIT_WINDOW
@@ -51,6 +54,15 @@ impl Consumer {
 
     pub(super) fn key(&self) -> &ConsumerKey {
         &self.spec.key
+    }
+
+    pub(super) fn priority(&self) -> i64 {
+        self.spec.priority
+    }
+
+    /// Ack-mode deliveries not yet settled.
+    pub(super) fn unacked(&self) -> u32 {
+        self.unacked
     }
 
     pub(super) fn no_ack(&self) -> bool {
@@ -70,11 +82,14 @@ impl Consumer {
 /// The consumers of one queue, in the order they were added.
 #[derive(Debug, Default)]
 pub(super) struct Consumers {
-    list: Vec<Consumer>,
+    pub(super) list: Vec<Consumer>,
     /// Where the next round-robin search starts.
     cursor: usize,
     /// Set once a consumer was ever added (auto-delete only fires after that).
     had_consumer: bool,
+    /// Whether the consumers have different priorities (else plain
+    /// round-robin, as cheap as without priorities).
+    mixed_priorities: bool,
 }
 
 impl Consumers {
@@ -95,19 +110,36 @@ impl Consumers {
         self.list.iter_mut().find(|c| &c.spec.key == key)
     }
 
-    /// The next consumer with credit, round-robin; the search after this
-    /// one starts past it. None when every consumer is saturated.
+    /// The next consumer with credit, round-robin among those of the
+    /// highest priority that have credit; the search after this one starts
+    /// past it. None when every consumer is saturated.
     pub(super) fn next_with_credit(&mut self) -> Option<&mut Consumer> {
         let n = self.list.len();
         if n == 0 {
             return None;
         }
         let start = self.cursor % n;
-        let index = (0..n)
-            .map(|i| (start + i) % n)
-            .find(|&i| self.list[i].has_credit())?;
+        let order = (0..n).map(|i| (start + i) % n);
+        let index = if self.mixed_priorities {
+            let mut best: Option<usize> = None;
+            for i in order {
+                let c = &self.list[i];
+                if c.has_credit() && best.is_none_or(|b| c.priority() > self.list[b].priority()) {
+                    best = Some(i);
+                }
+            }
+            best?
+        } else {
+            order.into_iter().find(|&i| self.list[i].has_credit())?
+        };
         self.cursor = index + 1;
         Some(&mut self.list[index])
+    }
+
+    /// Recomputes whether the consumers' priorities differ.
+    fn priorities_changed(&mut self) {
+        let first = self.list.first().map(Consumer::priority);
+        self.mixed_priorities = self.list.iter().any(|c| Some(c.priority()) != first);
     }
 
     /// One delivery to `key` was settled.
@@ -131,7 +163,10 @@ impl Queue {
     pub fn add_consumer(&mut self, spec: ConsumerSpec) -> AmqpResult<()> {
         let consumers = &mut self.consumers;
         let held_exclusively = consumers.list.iter().any(|c| c.spec.exclusive);
-        if held_exclusively || (spec.exclusive && !consumers.list.is_empty()) {
+        // RabbitMQ refuses every exclusive consume on a single-active-consumer
+        // queue (`exclusive_consume_unavailable`), with the same text.
+        let single_active = self.single_active.is_some() && spec.exclusive;
+        if held_exclusively || single_active || (spec.exclusive && !consumers.list.is_empty()) {
             return Err(AmqpError::access_refused(format!(
                 "queue '{}' in vhost '/' in exclusive use",
                 self.name
@@ -148,6 +183,7 @@ impl Queue {
             in_transit: 0,
         });
         consumers.had_consumer = true;
+        consumers.priorities_changed();
         Ok(())
     }
 
@@ -158,20 +194,25 @@ impl Queue {
         let before = consumers.list.len();
         consumers.list.retain(|c| &c.spec.key != key);
         consumers.cursor = 0;
-        before != consumers.list.len()
+        consumers.priorities_changed();
+        self.single_active_gone(|k| k == key, false);
+        before != self.consumers.list.len()
     }
 
     /// Removes every consumer of one channel (or of every channel of a
     /// connection when `channel` is None). Returns how many went.
     pub fn remove_consumers_of(&mut self, shard: u16, conn: u64, channel: Option<u16>) -> usize {
+        let gone = |k: &ConsumerKey| {
+            k.shard == shard && k.conn == conn && channel.is_none_or(|ch| ch == k.channel)
+        };
         let consumers = &mut self.consumers;
         let before = consumers.list.len();
-        consumers.list.retain(|c| {
-            let k = &c.spec.key;
-            !(k.shard == shard && k.conn == conn && channel.is_none_or(|ch| ch == k.channel))
-        });
+        consumers.list.retain(|c| !gone(&c.spec.key));
         consumers.cursor = 0;
-        before - consumers.list.len()
+        consumers.priorities_changed();
+        // The channel's unacked messages are requeued right behind this.
+        self.single_active_gone(gone, true);
+        before - self.consumers.list.len()
     }
 
     pub fn has_consumer(&self, key: &ConsumerKey) -> bool {

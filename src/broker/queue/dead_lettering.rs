@@ -104,6 +104,7 @@ mod tests {
             no_ack: false,
             exclusive: false,
             prefetch: 2,
+            priority: 0,
         })
         .unwrap();
         q.activate(&key);

@@ -39,7 +39,10 @@ impl Queue {
         if self.ready.is_empty() || self.consumers.is_empty() {
             return None;
         }
-        let consumer = self.consumers.next_with_credit()?;
+        let consumer = match &mut self.single_active {
+            Some(sac) => sac.next(&mut self.consumers)?,
+            None => self.consumers.next_with_credit()?,
+        };
         let message = self.ready.pop_front().expect("checked non-empty");
         consumer.delivered();
         let key = consumer.key().clone();
@@ -49,7 +52,7 @@ impl Queue {
             no_ack,
             msg_id: message.id,
             redelivered: message.redelivered,
-            message: message.message.clone(),
+            message: self.delivered_message(&message),
             stored: message.stored,
         };
         if !no_ack {
@@ -65,7 +68,10 @@ impl Queue {
         if !no_ack {
             self.unacked.insert(message.clone(), None);
         }
-        Some(message)
+        Some(QueuedMessage {
+            message: self.delivered_message(&message),
+            ..message
+        })
     }
 
     /// Settles delivered messages by id. Unknown ids (already settled, or
@@ -81,11 +87,16 @@ impl Queue {
             };
             if let Some(key) = &entry.consumer {
                 self.consumers.settled(key);
+                if let Some(sac) = &mut self.single_active {
+                    sac.departed_settled(key);
+                }
             }
             if how == Settle::Requeue {
                 let mut message = entry.message;
                 message.redelivered = true;
-                requeued.push(message);
+                if let Some(message) = self.count_return(message) {
+                    requeued.push(message);
+                }
             } else if let Some(segment) = entry.message.stored {
                 removed.push((entry.message.id, segment));
             }

@@ -16,8 +16,12 @@
 //!   order other than by id) change this list.
 //! - `unacked` — deliveries awaiting settlement.
 //! - `consumers` — consumers, their credit, exclusivity and the
-//!   round-robin choice of the next one. Single-active-consumer changes
-//!   that choice.
+//!   round-robin choice of the next one among the highest `x-priority`
+//!   with credit.
+//! - `single_active` — `x-single-active-consumer`: which one consumer gets
+//!   the deliveries, and the handover.
+//! - `delivery_limit` — quorum queues: returns counted, `x-delivery-count`
+//!   on redeliveries, messages over `x-delivery-limit` let go.
 //! - `dispatch` — handing messages out (`next_delivery`, `get`) and
 //!   settling them (`settle`). Rejects without requeue are where
 //!   dead-lettering hooks in.
@@ -37,12 +41,14 @@
 mod config;
 mod consumers;
 mod dead_lettering;
+mod delivery_limit;
 mod dispatch;
 mod expiry;
 mod limits;
 mod paging;
 mod purge;
 mod ready;
+mod single_active;
 mod stored;
 mod ttl;
 mod unacked;
@@ -58,10 +64,13 @@ pub use ttl::{expiration_of, message_ttl, parse_expiration, Expired, TtlScan};
 
 use crate::broker::message::MessageRef;
 use crate::broker::paged::PagedTail;
+use crate::broker::queue_args::QueueArguments;
 use crate::protocol::types::ShortStr;
 use consumers::Consumers;
 use dead_lettering::DeadLettering;
+use delivery_limit::DeliveryCounting;
 use ready::ReadyList;
+use single_active::SingleActive;
 use unacked::UnackedSet;
 
 #[derive(Debug)]
@@ -85,10 +94,19 @@ pub struct Queue {
     paged_sizes: limits::PagedSizes,
     /// Queue expiry (`x-expires`): when it was last used.
     expiry: expiry::Expiry,
+    /// Single-active-consumer state, when the queue has it.
+    single_active: Option<SingleActive>,
+    /// Quorum queues count returns (`delivery_limit`).
+    delivery_counting: DeliveryCounting,
+    /// Messages over the delivery limit, until the owner takes them.
+    over_limit: Vec<QueuedMessage>,
 }
 
 impl Queue {
     pub fn new(name: ShortStr, config: QueueConfig) -> Queue {
+        // Validated at declare; a table that no longer parses (recovered
+        // from an older version) reads as plain arguments.
+        let args = QueueArguments::parse(name.as_str(), &config.arguments).unwrap_or_default();
         Queue {
             limits: limits::limits(&config.arguments),
             paged_sizes: limits::PagedSizes::default(),
@@ -101,7 +119,10 @@ impl Queue {
             unacked: UnackedSet::default(),
             consumers: Consumers::default(),
             dead_lettering: DeadLettering::default(),
+            single_active: args.single_active_consumer.then(SingleActive::default),
             next_id: 1,
+            delivery_counting: DeliveryCounting::of(&args),
+            over_limit: Vec::new(),
         }
     }
 
@@ -161,6 +182,7 @@ impl Queue {
             redelivered: false,
             stored: None,
             expires,
+            delivery_count: 0,
         });
         if let Some(at) = expires {
             self.deadlines.push(at, id);
@@ -169,5 +191,7 @@ impl Queue {
     }
 }
 
+#[cfg(test)]
+mod feature_tests;
 #[cfg(test)]
 mod tests;

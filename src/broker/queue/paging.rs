@@ -109,6 +109,7 @@ impl Queue {
                 redelivered,
                 stored,
                 expires,
+                delivery_count: 0,
             });
             if let Some(at) = expires {
                 self.deadlines.push(at, id);

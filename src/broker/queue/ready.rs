@@ -27,6 +27,9 @@ pub struct QueuedMessage {
     pub stored: Option<u32>,
     /// When it expires (ms since the Unix epoch): message TTL, see `ttl`.
     pub expires: Option<u64>,
+    /// How often it came back to the queue after a delivery (quorum queues
+    /// count it: `x-delivery-count`, the delivery limit).
+    pub delivery_count: u32,
 }
 
 /// The ready messages in memory, in id order.

@@ -37,6 +37,7 @@ fn consumer(tag: &str, prefetch: u32, no_ack: bool) -> ConsumerSpec {
         no_ack,
         exclusive: false,
         prefetch,
+        priority: 0,
     }
 }
 
@@ -353,6 +354,7 @@ fn restore_puts_moved_messages_ahead_of_the_tail() {
         redelivered: true,
         stored: Some(4),
         expires: None,
+        delivery_count: 0,
     }];
     q.restore(head, tail, 9);
     assert_eq!(

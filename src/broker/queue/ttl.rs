@@ -261,6 +261,7 @@ impl Queue {
                 redelivered: false,
                 stored: m.stored,
                 expires: m.expires,
+                delivery_count: 0,
             })
             .collect()
     }

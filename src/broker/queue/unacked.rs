@@ -36,6 +36,11 @@ impl UnackedSet {
         self.by_id.remove(&id)
     }
 
+    /// The consumer of every unsettled delivery (None: basic.get).
+    pub(super) fn consumers(&self) -> impl Iterator<Item = Option<&ConsumerKey>> {
+        self.by_id.values().map(|u| u.consumer.as_ref())
+    }
+
     pub(super) fn messages(&self) -> impl Iterator<Item = &QueuedMessage> {
         self.by_id.values().map(|u| &u.message)
     }

@@ -4,6 +4,7 @@
 
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::queue::{ConsumerKey, ConsumerSpec};
+use crate::broker::queue_args::{ConsumerArguments, QueueArguments};
 use crate::connection::actions::ToShard;
 use crate::connection::channel::{ChannelConsumer, Settlement};
 use crate::connection::direct_reply;
@@ -63,6 +64,10 @@ pub async fn consume(cx: &Ctx<'_>, m: BasicConsume) -> AmqpResult<()> {
         return consume_direct_reply(cx, tag, &m);
     }
     let meta = cx.queue_access(&queue)?;
+    let queue_type = QueueArguments::parse(queue.as_str(), &meta.config.arguments)
+        .map(|a| a.queue_type)
+        .unwrap_or_default();
+    let args = ConsumerArguments::parse(queue.as_str(), queue_type, &m.arguments)?;
     let consumer = ChannelConsumer {
         queue: queue.clone(),
         owner: meta.owner,
@@ -82,6 +87,7 @@ pub async fn consume(cx: &Ctx<'_>, m: BasicConsume) -> AmqpResult<()> {
         no_ack: m.no_ack,
         exclusive: m.exclusive,
         prefetch,
+        priority: args.priority,
     };
     let r = cx
         .request(
