@@ -344,10 +344,10 @@ mod tests {
     fn declare_unknown_type() {
         let mut t = Topology::new();
         assert_eq!(
-            err(declare(&mut t, "e", "x-delayed-message")),
+            err(declare(&mut t, "e", "x-consistent-hash")),
             (
                 503,
-                "COMMAND_INVALID - unknown exchange type 'x-delayed-message'".to_string()
+                "COMMAND_INVALID - unknown exchange type 'x-consistent-hash'".to_string()
             )
         );
         // The type is checked before anything else, even for existing ones.
