@@ -54,7 +54,7 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
             let is_durable = message.persistent && q.config().durable;
             let paged = shard.log.is_some() && q.pages_new_messages(limit);
             let msg_id = if paged {
-                q.reserve_id()
+                q.reserve_id_for(&message)
             } else {
                 shard.tracked(q, |q| q.publish(message.clone()))
             };

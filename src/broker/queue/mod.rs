@@ -26,6 +26,8 @@
 //! - `stored` — the queue's references into the log: records written,
 //!   restore at recovery, compaction.
 //! - `purge` — dropping every ready message.
+//! - `priority` — priority queues: one ready list and one paged tail per
+//!   level instead of the single ones (`Levels`).
 //!
 //! This file holds `Queue` itself, its counts and `publish` (where length
 //! limits will refuse or drop).
@@ -34,6 +36,7 @@ mod config;
 mod consumers;
 mod dispatch;
 mod paging;
+pub mod priority;
 mod purge;
 mod ready;
 mod stored;
@@ -43,13 +46,16 @@ pub use config::QueueConfig;
 pub use consumers::{ConsumerKey, ConsumerSpec, TRANSIT_WINDOW};
 pub use dispatch::{Delivery, Settle};
 pub use paging::{PagedMessage, PAGE_IN_BELOW_BYTES, PAGE_IN_BELOW_MESSAGES};
+pub use priority::LevelTail;
 pub use purge::Purged;
 pub use ready::{resident_cost, QueuedMessage, MESSAGE_OVERHEAD};
+pub use stored::RecoveredTail;
 
 use crate::broker::message::MessageRef;
 use crate::broker::paged::PagedTail;
 use crate::protocol::types::ShortStr;
 use consumers::Consumers;
+use priority::Levels;
 use ready::ReadyList;
 use unacked::UnackedSet;
 
@@ -64,10 +70,15 @@ pub struct Queue {
     unacked: UnackedSet,
     consumers: Consumers,
     next_id: u64,
+    /// A priority queue's ready messages, per level (then `ready` and
+    /// `tail` stay empty); None for every other queue.
+    levels: Option<Box<Levels>>,
 }
 
 impl Queue {
     pub fn new(name: ShortStr, config: QueueConfig) -> Queue {
+        let levels =
+            priority::max_priority(&config.arguments).map(|max| Box::new(Levels::new(max)));
         Queue {
             name,
             config,
@@ -76,6 +87,7 @@ impl Queue {
             unacked: UnackedSet::default(),
             consumers: Consumers::default(),
             next_id: 1,
+            levels,
         }
     }
 
@@ -89,21 +101,30 @@ impl Queue {
 
     /// Ready messages, in memory and paged (what declare-ok and purge count).
     pub fn message_count(&self) -> u32 {
-        (self.ready.len() as u64 + self.tail.count()).min(u32::MAX as u64) as u32
+        (self.resident_count() as u64 + self.paged_count()).min(u32::MAX as u64) as u32
     }
 
     /// Ready messages held in memory.
     pub fn resident_count(&self) -> usize {
+        if let Some(levels) = &self.levels {
+            return levels.len();
+        }
         self.ready.len()
     }
 
     /// Ready messages paged out to the log.
     pub fn paged_count(&self) -> u64 {
+        if let Some(levels) = &self.levels {
+            return levels.tail().count();
+        }
         self.tail.count()
     }
 
     /// Memory charged for the ready messages held in memory.
     pub fn resident_bytes(&self) -> u64 {
+        if let Some(levels) = &self.levels {
+            return levels.bytes();
+        }
         self.ready.bytes()
     }
 
@@ -123,12 +144,16 @@ impl Queue {
         );
         let id = self.next_id;
         self.next_id += 1;
-        self.ready.push_back(QueuedMessage {
+        let queued = QueuedMessage {
             id,
             message,
             redelivered: false,
             stored: None,
-        });
+        };
+        match &mut self.levels {
+            Some(levels) => levels.push(queued),
+            None => self.ready.push_back(queued),
+        }
         id
     }
 }
