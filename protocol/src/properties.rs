@@ -356,6 +356,36 @@ pub fn delivery_mode_of(raw: &[u8]) -> Option<u8> {
     raw.get(pos).copied()
 }
 
+/// The `priority` property of raw property bytes, without decoding the
+/// rest (priority queues read it on every publish and page-in).
+pub fn priority_of(raw: &[u8]) -> Option<u8> {
+    let flags = u16::from_be_bytes([*raw.first()?, *raw.get(1)?]);
+    if flags & PRIORITY == 0 {
+        return None;
+    }
+    let mut pos = 2usize;
+    let mut word = flags;
+    while word & CONTINUATION != 0 {
+        word = u16::from_be_bytes([*raw.get(pos)?, *raw.get(pos + 1)?]);
+        pos += 2;
+    }
+    if flags & CONTENT_TYPE != 0 {
+        pos += 1 + *raw.get(pos)? as usize;
+    }
+    if flags & CONTENT_ENCODING != 0 {
+        pos += 1 + *raw.get(pos)? as usize;
+    }
+    if flags & HEADERS != 0 {
+        let len = raw.get(pos..pos.checked_add(4)?)?;
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        pos = pos.checked_add(4)?.checked_add(len)?;
+    }
+    if flags & DELIVERY_MODE != 0 {
+        pos += 1;
+    }
+    raw.get(pos).copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,6 +556,7 @@ mod tests {
             prop_assert_eq!(&BasicProperties::decode(raw.clone()).unwrap(), &props);
             let header = ContentHeader { class_id: 60, body_size: 1, raw_properties: raw };
             prop_assert_eq!(header.delivery_mode(), props.delivery_mode);
+            prop_assert_eq!(priority_of(&header.raw_properties), props.priority);
         }
 
         #[test]

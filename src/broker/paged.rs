@@ -206,7 +206,7 @@ pub struct PageRead {
 /// a read for a purged or deleted-and-redeclared queue is recognised.
 static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
 
-fn new_epoch() -> u64 {
+pub(crate) fn new_epoch() -> u64 {
     NEXT_EPOCH.fetch_add(1, Ordering::Relaxed)
 }
 

@@ -10,7 +10,9 @@
 use crate::broker::exchange::{BindingDef, Destination};
 use crate::broker::message::{Body, Message, MessageRef};
 use crate::broker::paged::{IdRanges, PagedRun, PagedTail};
-use crate::broker::queue::{Purged, QueueConfig, QueuedMessage};
+use crate::broker::queue::{
+    priority, LevelTail, Purged, QueueConfig, QueuedMessage, RecoveredTail,
+};
 use crate::broker::topology::strip_cr_lf;
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::{MetaChange, QueueMeta};
@@ -36,7 +38,7 @@ pub struct Recovered {
     /// The durable queues this shard owns: their config, their live
     /// messages as a paged tail (nothing is read into memory at start), and
     /// the largest message id the log named for each.
-    pub queues: HashMap<ShortStr, (QueueConfig, Vec<QueuedMessage>, PagedTail, u64)>,
+    pub queues: HashMap<ShortStr, (QueueConfig, Vec<QueuedMessage>, RecoveredTail, u64)>,
     pub messages: u64,
     /// The durable delayed messages still pending (`shard::delayed`).
     pub delayed: crate::shard::delayed::RecoveredDelayed,
@@ -59,6 +61,9 @@ struct QueueReplay {
     moved: BTreeMap<u64, (MessageRef, u32)>,
     /// Deadlines (message TTL) of the `moved` messages that have one.
     moved_expires: HashMap<u64, u64>,
+    /// A priority queue's levels: per (level, segment) the byte range of
+    /// the level's records in the runs.
+    spans: BTreeMap<(usize, u32), (u32, u32)>,
 }
 
 impl QueueReplay {
@@ -102,6 +107,15 @@ impl QueueReplay {
         run.end = pos.offset + pos.len;
         run.ids.insert(id);
         run.note_expiry(expires);
+    }
+
+    /// Notes that the record at `pos` (added to the runs) is of `level`.
+    fn add_span(&mut self, level: usize, pos: RecordPos) {
+        let end = pos.offset + pos.len;
+        self.spans
+            .entry((level, pos.segment))
+            .and_modify(|span| span.1 = end)
+            .or_insert((pos.offset, end));
     }
 
     /// Removes a live id (ack, reject); returns the segment of its record.
@@ -169,6 +183,14 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
         .filter(|q| q.owner == id)
         .map(|q| q.name.clone())
         .collect();
+    // The owned priority queues and their maximum priority.
+    let priorities: HashMap<ShortStr, u8> = owned
+        .iter()
+        .filter_map(|name| {
+            let max = priority::max_priority(&metadata.queues[name].config.arguments)?;
+            Some((name.clone(), max))
+        })
+        .collect();
 
     let dir = log_dir(settings, id);
     std::fs::create_dir_all(&dir)?;
@@ -220,8 +242,12 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 for t in &m.targets {
                     if owned.contains(&t.queue) {
                         let q = live.entry(t.queue.clone()).or_default();
+                        let added = t.msg_id > q.max_added;
                         if let Some(old) = q.add_record(t.msg_id, rec.pos, t.expires, message) {
                             *dead.entry((old, seg)).or_default() += 1;
+                        }
+                        if let (true, Some(&max)) = (added, priorities.get(&t.queue)) {
+                            q.add_span(priority::level_of_raw(&m.raw_properties, max), rec.pos);
                         }
                     } else {
                         *dead.entry((seg, seg)).or_default() += 1;
@@ -304,7 +330,14 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 delivery_count: 0,
             })
             .collect();
-        let tail = PagedTail::from_runs(replay.runs.into_values().collect(), replay.delivered);
+        let runs = replay.runs.into_values().collect();
+        let tail: RecoveredTail = match priorities.get(&name) {
+            Some(&max) => {
+                LevelTail::from_recovery(max as usize + 1, runs, &replay.spans, replay.delivered)
+                    .into()
+            }
+            None => PagedTail::from_runs(runs, replay.delivered).into(),
+        };
         messages += head.len() as u64 + tail.count();
         let max_seen = max_id.get(&name).copied().unwrap_or(0);
         queues.insert(name, (meta.config.clone(), head, tail, max_seen));

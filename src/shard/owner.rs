@@ -66,7 +66,7 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
             let paged = shard.log.is_some() && q.pages_new_messages(limit);
             let expires = q.deadline_for(&message, now);
             let msg_id = if paged {
-                q.reserve_id()
+                q.reserve_id_for(&message)
             } else {
                 shard.tracked(q, |q| q.publish_until(message.clone(), expires))
             };

@@ -3,7 +3,8 @@
 //! messages leave, requeued ones merge back into the ready list.
 
 use super::consumers::ConsumerKey;
-use super::ready::QueuedMessage;
+use super::priority::Levels;
+use super::ready::{QueuedMessage, ReadyList};
 use super::Queue;
 use crate::broker::message::MessageRef;
 
@@ -32,18 +33,28 @@ pub enum Settle {
     Requeue,
 }
 
+/// Takes the next ready message to hand out: the head, or for a priority
+/// queue the head of its highest level (the queue's fields, so a consumer
+/// can stay borrowed).
+fn pop_ready(levels: &mut Option<Box<Levels>>, ready: &mut ReadyList) -> Option<QueuedMessage> {
+    match levels {
+        Some(levels) => levels.pop_front(),
+        None => ready.pop_front(),
+    }
+}
+
 impl Queue {
     /// The next delivery, round-robin over consumers with credit, or None
     /// when the queue is empty or every consumer is saturated.
     pub fn next_delivery(&mut self) -> Option<Delivery> {
-        if self.ready.is_empty() || self.consumers.is_empty() {
+        if !self.has_ready() || self.consumers.is_empty() {
             return None;
         }
         let consumer = match &mut self.single_active {
             Some(sac) => sac.next(&mut self.consumers)?,
             None => self.consumers.next_with_credit()?,
         };
-        let message = self.ready.pop_front().expect("checked non-empty");
+        let message = pop_ready(&mut self.levels, &mut self.ready).expect("checked non-empty");
         consumer.delivered();
         let key = consumer.key().clone();
         let no_ack = consumer.no_ack();
@@ -64,7 +75,7 @@ impl Queue {
     /// basic.get: the head message, if any. In ack mode it stays unacked
     /// (owned by no consumer) until settled.
     pub fn get(&mut self, no_ack: bool) -> Option<QueuedMessage> {
-        let message = self.ready.pop_front()?;
+        let message = pop_ready(&mut self.levels, &mut self.ready)?;
         if !no_ack {
             self.unacked.insert(message.clone(), None);
         }
@@ -107,13 +118,25 @@ impl Queue {
         removed
     }
 
-    /// Merges messages back into the ready list, keeping id order.
+    /// Whether a ready message can be handed out now.
+    fn has_ready(&self) -> bool {
+        match &self.levels {
+            Some(levels) => levels.has_ready(),
+            None => !self.ready.is_empty(),
+        }
+    }
+
+    /// Merges messages back into the ready list (a priority queue: into
+    /// their levels), keeping id order.
     fn requeue(&mut self, mut messages: Vec<QueuedMessage>) {
         messages.sort_unstable_by_key(|m| m.id);
         for m in &messages {
             if let Some(at) = m.expires {
                 self.deadlines.push(at, m.id);
             }
+        }
+        if let Some(levels) = &mut self.levels {
+            return levels.requeue_sorted(messages);
         }
         debug_assert!(self.tail.first_id().is_none_or(|first| messages
             .last()

@@ -139,7 +139,8 @@ impl Queue {
     /// Body bytes of the ready messages, in memory and paged (RabbitMQ's
     /// `message_bytes_ready`).
     pub fn ready_body_bytes(&self) -> u64 {
-        self.ready.body_bytes() + self.paged_sizes.bytes()
+        let levels = self.levels.as_ref().map_or(0, |l| l.body_bytes());
+        self.ready.body_bytes() + levels + self.paged_sizes.bytes()
     }
 
     /// Whether a publish of `body_len` bytes must be refused
@@ -178,7 +179,15 @@ impl Queue {
             if !over {
                 return dropped;
             }
-            if let Some(m) = self.ready.pop_front() {
+            if let Some(levels) = &mut self.levels {
+                // A priority queue drops the message it would deliver next
+                // (the highest level's oldest), from memory; paged levels
+                // are not dropped unread (see docs/ARCHITECTURE.md).
+                match levels.pop_front() {
+                    Some(m) => dropped.push(Dropped::Memory(m)),
+                    None => return dropped,
+                }
+            } else if let Some(m) = self.ready.pop_front() {
                 dropped.push(Dropped::Memory(m));
             } else if let Some((id, segment)) = self.tail.drop_first() {
                 self.paged_sizes.pop();

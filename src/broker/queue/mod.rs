@@ -34,6 +34,8 @@
 //!   of the messages in memory, and expiring wherever a message is.
 //! - `dead_lettering` — rejected messages, and messages held while their
 //!   dead-lettered copies are made safe.
+//! - `priority` — priority queues: one ready list and one paged tail per
+//!   level instead of the single ones (`Levels`).
 //!
 //! This file holds `Queue` itself, its counts and `publish` (where length
 //! limits will refuse or drop).
@@ -46,6 +48,7 @@ mod dispatch;
 mod expiry;
 mod limits;
 mod paging;
+pub mod priority;
 mod purge;
 mod ready;
 mod single_active;
@@ -58,8 +61,10 @@ pub use consumers::{ConsumerKey, ConsumerSpec, TRANSIT_WINDOW};
 pub use dispatch::{Delivery, Settle};
 pub use limits::{limits, Dropped, Limits, Overflow};
 pub use paging::{PagedMessage, PAGE_IN_BELOW_BYTES, PAGE_IN_BELOW_MESSAGES};
+pub use priority::LevelTail;
 pub use purge::Purged;
 pub use ready::{resident_cost, QueuedMessage, MESSAGE_OVERHEAD};
+pub use stored::RecoveredTail;
 pub use ttl::{expiration_of, message_ttl, parse_expiration, Expired, TtlScan};
 
 use crate::broker::message::MessageRef;
@@ -69,6 +74,7 @@ use crate::protocol::types::ShortStr;
 use consumers::Consumers;
 use dead_lettering::DeadLettering;
 use delivery_limit::DeliveryCounting;
+use priority::Levels;
 use ready::ReadyList;
 use single_active::SingleActive;
 use unacked::UnackedSet;
@@ -100,6 +106,9 @@ pub struct Queue {
     delivery_counting: DeliveryCounting,
     /// Messages over the delivery limit, until the owner takes them.
     over_limit: Vec<QueuedMessage>,
+    /// A priority queue's ready messages, per level (then `ready` and
+    /// `tail` stay empty); None for every other queue.
+    levels: Option<Box<Levels>>,
 }
 
 impl Queue {
@@ -107,6 +116,8 @@ impl Queue {
         // Validated at declare; a table that no longer parses (recovered
         // from an older version) reads as plain arguments.
         let args = QueueArguments::parse(name.as_str(), &config.arguments).unwrap_or_default();
+        let levels =
+            priority::max_priority(&config.arguments).map(|max| Box::new(Levels::new(max)));
         Queue {
             limits: limits::limits(&config.arguments),
             paged_sizes: limits::PagedSizes::default(),
@@ -123,6 +134,7 @@ impl Queue {
             next_id: 1,
             delivery_counting: DeliveryCounting::of(&args),
             over_limit: Vec::new(),
+            levels,
         }
     }
 
@@ -136,21 +148,30 @@ impl Queue {
 
     /// Ready messages, in memory and paged (what declare-ok and purge count).
     pub fn message_count(&self) -> u32 {
-        (self.ready.len() as u64 + self.tail.count()).min(u32::MAX as u64) as u32
+        (self.resident_count() as u64 + self.paged_count()).min(u32::MAX as u64) as u32
     }
 
     /// Ready messages held in memory.
     pub fn resident_count(&self) -> usize {
+        if let Some(levels) = &self.levels {
+            return levels.len();
+        }
         self.ready.len()
     }
 
     /// Ready messages paged out to the log.
     pub fn paged_count(&self) -> u64 {
+        if let Some(levels) = &self.levels {
+            return levels.tail().count();
+        }
         self.tail.count()
     }
 
     /// Memory charged for the ready messages held in memory.
     pub fn resident_bytes(&self) -> u64 {
+        if let Some(levels) = &self.levels {
+            return levels.bytes();
+        }
         self.ready.bytes()
     }
 
@@ -176,16 +197,20 @@ impl Queue {
         );
         let id = self.next_id;
         self.next_id += 1;
-        self.ready.push_back(QueuedMessage {
+        let queued = QueuedMessage {
             id,
             message,
             redelivered: false,
             stored: None,
             expires,
             delivery_count: 0,
-        });
+        };
         if let Some(at) = expires {
             self.deadlines.push(at, id);
+        }
+        match &mut self.levels {
+            Some(levels) => levels.push(queued),
+            None => self.ready.push_back(queued),
         }
         id
     }

@@ -28,6 +28,9 @@ impl Queue {
     /// paged (to keep order), or when the messages in memory take `limit`
     /// bytes or more.
     pub fn pages_new_messages(&self, limit: u64) -> bool {
+        if let Some(levels) = &self.levels {
+            return levels.pages_new(limit);
+        }
         !self.tail.is_empty() || self.ready.bytes() >= limit
     }
 
@@ -37,6 +40,15 @@ impl Queue {
     pub fn reserve_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
+        id
+    }
+
+    /// `reserve_id` for `message` (a priority queue notes its level).
+    pub fn reserve_id_for(&mut self, message: &crate::broker::message::Message) -> u64 {
+        let id = self.reserve_id();
+        if let Some(levels) = &mut self.levels {
+            levels.reserved(id, message);
+        }
         id
     }
 
@@ -52,6 +64,9 @@ impl Queue {
         expires: Option<u64>,
     ) {
         debug_assert!(id < self.next_id);
+        if let Some(levels) = &mut self.levels {
+            return levels.push_paged(id, segment, offset, len);
+        }
         debug_assert!(self.ready.back().is_none_or(|m| m.id < id));
         self.tail.push_until(id, segment, offset, len, expires);
     }
@@ -59,6 +74,9 @@ impl Queue {
     /// Whether the shard should read the next paged chunk back now: a
     /// consumer is waiting and few ready messages are left in memory.
     pub fn wants_page_in(&self) -> bool {
+        if let Some(levels) = &self.levels {
+            return levels.wants_page_in() && self.consumers.any_active();
+        }
         !self.tail.is_empty()
             && !self.tail.is_reading()
             && !self.tail.is_failed()
@@ -69,12 +87,18 @@ impl Queue {
 
     /// Whether basic.get must wait for a chunk to be read back.
     pub fn needs_page_in_for_get(&self) -> bool {
+        if let Some(levels) = &self.levels {
+            return levels.needs_page_in_for_get();
+        }
         self.ready.is_empty() && !self.tail.is_empty() && !self.tail.is_failed()
     }
 
     /// The next chunk (at most `max_len` bytes) to read back, unless one is
     /// already out or nothing is paged.
     pub fn start_page_in(&mut self, max_len: u32) -> Option<PageRead> {
+        if let Some(levels) = &mut self.levels {
+            return levels.start_page_in(max_len);
+        }
         self.tail.start_read(max_len)
     }
 
@@ -89,6 +113,16 @@ impl Queue {
         found: Vec<PagedMessage>,
         consumed: u32,
     ) -> u64 {
+        if let Some(levels) = &mut self.levels {
+            // Paged messages of a priority queue get their deadlines back
+            // (from their records) as they come back in memory.
+            for m in &found {
+                if let Some(at) = m.expires {
+                    self.deadlines.push(at, m.id);
+                }
+            }
+            return levels.finish_page_in(read, found, consumed);
+        }
         let found = found
             .into_iter()
             .map(|m| (m.id, (m.message, m.stored, m.expires)))
@@ -123,12 +157,18 @@ impl Queue {
     /// keeps its paged messages, whose records stay live in the log.
     /// Returns whether the read was current.
     pub fn fail_page_in(&mut self, read: &PageRead) -> bool {
+        if let Some(levels) = &mut self.levels {
+            return levels.fail_page_in(read);
+        }
         self.tail.fail_read(read)
     }
 
     /// Whether `read` is still this queue's outstanding page-in (a purge or
     /// deletion makes it stale).
     pub fn page_in_current(&self, read: &PageRead) -> bool {
+        if let Some(levels) = &self.levels {
+            return levels.tail().is_current(read);
+        }
         self.tail.is_current(read)
     }
 
@@ -136,6 +176,9 @@ impl Queue {
     /// log but are not served until a restart (or a purge drops them).
     /// `warren ctl list_queues` shows the queue as `crashed`.
     pub fn is_crashed(&self) -> bool {
+        if let Some(levels) = &self.levels {
+            return levels.tail().is_failed();
+        }
         self.tail.is_failed()
     }
 }

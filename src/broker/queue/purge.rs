@@ -19,6 +19,9 @@ pub struct Purged {
 impl Queue {
     /// Drops every ready message, in memory and paged. Unacked ones stay.
     pub fn purge(&mut self) -> Purged {
+        if let Some(levels) = &mut self.levels {
+            return levels.purge();
+        }
         let count = self.message_count();
         let max_id = self
             .tail

@@ -2,10 +2,41 @@
 //! written, the queue rebuilt from its recovered records, and compaction
 //! moving stored messages' records forward.
 
+use super::priority::LevelTail;
 use super::ready::{QueuedMessage, ReadyList};
 use super::Queue;
 use crate::broker::message::MessageRef;
 use crate::broker::paged::PagedTail;
+
+/// A queue's paged messages as recovery rebuilt them: one tail, or for a
+/// priority queue one per level.
+#[derive(Debug)]
+pub enum RecoveredTail {
+    Plain(PagedTail),
+    Levels(LevelTail),
+}
+
+impl RecoveredTail {
+    /// Messages paged.
+    pub fn count(&self) -> u64 {
+        match self {
+            RecoveredTail::Plain(tail) => tail.count(),
+            RecoveredTail::Levels(tail) => tail.count(),
+        }
+    }
+}
+
+impl From<PagedTail> for RecoveredTail {
+    fn from(tail: PagedTail) -> RecoveredTail {
+        RecoveredTail::Plain(tail)
+    }
+}
+
+impl From<LevelTail> for RecoveredTail {
+    fn from(tail: LevelTail) -> RecoveredTail {
+        RecoveredTail::Levels(tail)
+    }
+}
 
 impl Queue {
     /// The message `id` just enqueued (`publish`) or reserved for the tail
@@ -20,6 +51,11 @@ impl Queue {
         len: u32,
         expires: Option<u64>,
     ) {
+        if let Some(levels) = &mut self.levels {
+            // Paged messages of a priority queue expire when they are read
+            // back (their level tails keep no deadlines).
+            return levels.record_written(id, segment, offset, len);
+        }
         match self.ready.back_mut() {
             Some(last) if last.id == id => last.stored = Some(segment),
             _ => self.push_paged(id, segment, offset, len, expires),
@@ -31,20 +67,44 @@ impl Queue {
     /// tail), the rest paged (read back as consumers need them). New
     /// messages get ids above `max_seen_id`, the largest id any log record
     /// named for this queue, so an old ack can never match a new message.
-    pub fn restore(&mut self, head: Vec<QueuedMessage>, tail: PagedTail, max_seen_id: u64) {
+    pub fn restore(
+        &mut self,
+        head: Vec<QueuedMessage>,
+        tail: impl Into<RecoveredTail>,
+        max_seen_id: u64,
+    ) {
         assert!(self.ready.is_empty() && self.unacked.is_empty() && self.tail.is_empty());
         debug_assert!(head.windows(2).all(|w| w[0].id < w[1].id));
+        for m in &head {
+            if let Some(at) = m.expires {
+                self.deadlines.push(at, m.id);
+            }
+        }
+        let tail = match (tail.into(), &mut self.levels) {
+            (RecoveredTail::Plain(tail), None) => tail,
+            (RecoveredTail::Levels(tail), Some(levels)) => {
+                let last = tail.last_id();
+                let head_last = head.last().map(|m| m.id);
+                let last = last.max(head_last).unwrap_or(0);
+                self.next_id = self.next_id.max(last.max(max_seen_id) + 1);
+                levels.restore(head, Some(tail));
+                return;
+            }
+            (RecoveredTail::Plain(tail), Some(levels)) => {
+                assert!(tail.is_empty(), "a priority queue's tail is per level");
+                let last = head.last().map_or(0, |m| m.id);
+                self.next_id = self.next_id.max(last.max(max_seen_id) + 1);
+                levels.restore(head, None);
+                return;
+            }
+            (RecoveredTail::Levels(_), None) => panic!("levels recovered for a plain queue"),
+        };
         debug_assert!(head
             .last()
             .zip(tail.first_id())
             .is_none_or(|(h, t)| h.id < t));
         let last = tail.last_id().or(head.last().map(|m| m.id)).unwrap_or(0);
         self.next_id = self.next_id.max(last.max(max_seen_id) + 1);
-        for m in &head {
-            if let Some(at) = m.expires {
-                self.deadlines.push(at, m.id);
-            }
-        }
         self.ready = ReadyList::from(head);
         self.paged_sizes = super::limits::PagedSizes::unknown(tail.count());
         self.tail = tail;
@@ -55,6 +115,7 @@ impl Queue {
     pub fn stored_in(&self, segment: u32) -> u64 {
         self.ready
             .iter()
+            .chain(self.levels.iter().flat_map(|l| l.iter()))
             .chain(self.unacked.messages())
             .filter(|m| m.stored == Some(segment))
             .count() as u64
@@ -70,7 +131,8 @@ impl Queue {
         segment: u32,
         mut rewrite: impl FnMut(u64, &MessageRef, bool, Option<u64>) -> Option<u32>,
     ) {
-        let ready = self.ready.iter_mut().map(|m| {
+        let levels = self.levels.iter_mut().flat_map(|l| l.iter_mut());
+        let ready = self.ready.iter_mut().chain(levels).map(|m| {
             let delivered = m.redelivered;
             (m, delivered)
         });
@@ -88,12 +150,15 @@ impl Queue {
     /// stored messages in memory (ready, unacked or being dead-lettered)
     /// and paged runs.
     pub fn stored_segments(&self) -> Vec<(u32, u64)> {
+        let levels = self.levels.as_deref();
         self.ready
             .iter()
+            .chain(levels.into_iter().flat_map(|l| l.iter()))
             .chain(self.unacked.messages())
             .chain(self.dead_lettering.messages())
             .filter_map(|m| m.stored.map(|s| (s, 1)))
             .chain(self.tail.segments())
+            .chain(levels.into_iter().flat_map(|l| l.tail().segments()))
             .collect()
     }
 }

@@ -217,12 +217,18 @@ impl Queue {
                     // Not this entry's deadline (cannot happen: ids are unique).
                     self.ready.requeue_sorted(vec![m]);
                 }
+            } else if let Some(m) = self.levels.as_mut().and_then(|l| l.remove_id(id)) {
+                // A priority queue's message, in its level.
+                out.letters.push(m);
             }
         }
+        let in_memory = self.ready.len() + self.levels.as_ref().map_or(0, |l| l.len());
         let heap = &mut self.deadlines.heap;
-        if heap.len() > 2 * self.ready.len() + 64 {
-            let ready = &self.ready;
-            heap.retain(|Reverse((_, id))| ready.contains(*id));
+        if heap.len() > 2 * in_memory + 64 {
+            let (ready, levels) = (&self.ready, &self.levels);
+            heap.retain(|Reverse((_, id))| {
+                ready.contains(*id) || levels.as_ref().is_some_and(|l| l.contains(*id))
+            });
         }
         let cutoff = if inclusive {
             now
