@@ -189,7 +189,8 @@ async fn paged_out_messages_expire_without_a_consumer() {
                     let short = props.clone().with_expiration("300".into());
                     publish_confirmed(&ch, &q2, &padded_bodies("s", 10), short).await;
                     publish_confirmed(&ch, &q2, &padded_bodies("g", 10), props.clone()).await;
-                    until_ready(&conn, &q2, 1520, 5).await;
+                    // Only the end state is asserted: on a loaded machine the
+                    // short ones may expire before a count could see 1520.
                     until_ready(&conn, &q2, 1510, 10).await;
                     let got = bodies_only(drain(&conn, &q2).await);
                     assert_eq!(got.len(), 1510);
