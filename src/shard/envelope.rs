@@ -157,6 +157,14 @@ pub enum Request {
         arguments: FieldTable,
         conn: ConnKey,
     },
+    /// Admin: `set_policy` (validated by the leader).
+    SetPolicy {
+        def: crate::storage::definitions::PolicyDef,
+    },
+    /// Admin: `clear_policy`.
+    ClearPolicy {
+        name: String,
+    },
     // ---- to a queue's owner ----
     QueueStats {
         name: ShortStr,
@@ -249,6 +257,9 @@ pub enum MetaChange {
     ExchangeDeleted(ShortStr),
     Bound(BindingDef),
     Unbound(BindingDef),
+    /// A policy was set (validated by the leader).
+    PolicySet(Box<crate::shard::policies::StoredPolicy>),
+    PolicyCleared(String),
 }
 
 /// One shard's state for the admin listings.
