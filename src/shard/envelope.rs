@@ -292,6 +292,8 @@ pub struct QueueSnapshot {
     pub consumers: Vec<(ConsumerKey, bool, u32, u32)>,
     /// On a single-active-consumer queue, the consumer that is active.
     pub single_active_consumer: Option<ConsumerKey>,
+    /// The name of the policy applied ("" when none).
+    pub policy: String,
 }
 
 #[derive(Debug)]
