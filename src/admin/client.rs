@@ -119,8 +119,9 @@ pub fn run(args: &[String]) -> i32 {
             0
         }
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            // rabbitmqctl's exit status for a refused change.
             eprint!("{e}");
-            1
+            69
         }
         Err(e) => {
             eprintln!("warren ctl: cannot reach the broker's admin endpoint at {admin}: {e}");

@@ -105,11 +105,11 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
                 policy::to_json(&crate::protocol::types::FieldValue::Table(def.definition.clone())),
                 def.priority
             );
-            policy_answer(shard, Request::SetPolicy { def }, text).await
+            policy_answer(shard, Request::SetPolicy { def }, text, "Validation failed\n\n").await
         }
         Route::ClearPolicy(name) => {
             let text = format!("Clearing policy \"{name}\" on vhost \"/\" ...\n");
-            policy_answer(shard, Request::ClearPolicy { name }, text).await
+            policy_answer(shard, Request::ClearPolicy { name }, text, "").await
         }
         Route::Error(status, body) => (status, body),
     };
@@ -123,10 +123,18 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
 
 /// Sends a policy request to the leader; answers once it is journaled and
 /// in force on every shard.
-async fn policy_answer(shard: &Rc<Shard>, request: Request, text: String) -> (&'static str, String) {
+async fn policy_answer(
+    shard: &Rc<Shard>,
+    request: Request,
+    text: String,
+    refused: &str,
+) -> (&'static str, String) {
     match shard.request(crate::shard::leader::LEADER, request).await {
         Reply::Done(Ok(())) => ("200 OK", text),
-        Reply::Done(Err(e)) => ("400 Bad Request", format!("{text}Error:\n{}\n", e.text)),
+        Reply::Done(Err(e)) => ("400 Bad Request", format!(
+                "{text}Error:\n{refused}{}\n",
+                e.text.split_once(" - ").map_or(e.text.as_str(), |(_, t)| t)
+            )),
         other => ("500 Internal Server Error", format!("{other:?}\n")),
     }
 }

@@ -138,9 +138,7 @@ pub(super) async fn handle(shard: &Rc<Shard>, request: Request) -> Reply {
                 commit(shard, MetaChange::PolicyCleared(name)).await;
                 Ok(())
             } else {
-                Err(AmqpError::not_found(format!(
-                    "Parameter does not exist"
-                )))
+                Err(AmqpError::not_found("Parameter does not exist"))
             })
         }
         other => {

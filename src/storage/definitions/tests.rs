@@ -45,6 +45,16 @@ fn sample() -> Definitions {
                 arguments: FieldTable::new(),
             },
         ],
+        policies: vec![super::PolicyDef {
+            name: "ttl".into(),
+            pattern: "^tasks$".into(),
+            apply_to: "queues".into(),
+            priority: 2,
+            definition: FieldTable(vec![(
+                ShortStr::from("message-ttl"),
+                FieldValue::I64(1000),
+            )]),
+        }],
     }
 }
 
@@ -288,6 +298,11 @@ fn apply_naively(d: &mut Definitions, change: &Change) {
             && sorted_args(&a.arguments) == sorted_args(&b.arguments)
     };
     match change {
+        Change::Policy(p) => {
+            d.policies.retain(|x| x.name != p.name);
+            d.policies.push(p.clone());
+        }
+        Change::PolicyGone(n) => d.policies.retain(|x| x.name != *n),
         Change::Queue(q) => {
             d.queues.retain(|x| x.name != q.name);
             d.queues.push(q.clone());
