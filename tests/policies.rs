@@ -104,7 +104,16 @@ async fn message_ttl_policy_applies_to_queues_declared_before_and_after() {
             let after = format!("{prefix}after");
             let policy = unique_name("ttl");
             declare(&ch, &before, false, args(placement, &[])).await;
-            set_policy(&b, &[&policy, &pattern, r#"{"message-ttl":200}"#, "--apply-to", "queues"]);
+            set_policy(
+                &b,
+                &[
+                    &policy,
+                    &pattern,
+                    r#"{"message-ttl":200}"#,
+                    "--apply-to",
+                    "queues",
+                ],
+            );
             declare(&ch, &after, false, args(placement, &[])).await;
             for q in [&before, &after] {
                 publish_confirmed(&ch, q, &strings(&["a", "b"]), Default::default()).await;
@@ -166,9 +175,18 @@ async fn max_length_policy_trims_and_the_lower_of_policy_and_argument_wins() {
                 publish_confirmed(&ch, q, &bodies, Default::default()).await;
             }
             // drop-head keeps the newest.
-            assert_eq!(bodies_only(drain(&conn, &plain).await), bodies[3..].to_vec());
-            assert_eq!(bodies_only(drain(&conn, &lower_arg).await), bodies[4..].to_vec());
-            assert_eq!(bodies_only(drain(&conn, &higher_arg).await), bodies[3..].to_vec());
+            assert_eq!(
+                bodies_only(drain(&conn, &plain).await),
+                bodies[3..].to_vec()
+            );
+            assert_eq!(
+                bodies_only(drain(&conn, &lower_arg).await),
+                bodies[4..].to_vec()
+            );
+            assert_eq!(
+                bodies_only(drain(&conn, &higher_arg).await),
+                bodies[3..].to_vec()
+            );
             clear_policy(&b, &policy);
             publish_confirmed(&ch, &plain, &bodies, Default::default()).await;
             assert_eq!(ready_count(&conn, &plain).await, 6);
@@ -225,8 +243,14 @@ async fn lower_ttl_wins_and_the_argument_wins_for_the_dead_letter_exchange() {
             publish_confirmed(&ch, &by_policy, &strings(&["y"]), Default::default()).await;
             wait_ready(&conn, &arg_target, 1).await;
             wait_ready(&conn, &policy_target, 1).await;
-            assert_eq!(bodies_only(drain(&conn, &arg_target).await), strings(&["x"]));
-            assert_eq!(bodies_only(drain(&conn, &policy_target).await), strings(&["y"]));
+            assert_eq!(
+                bodies_only(drain(&conn, &arg_target).await),
+                strings(&["x"])
+            );
+            assert_eq!(
+                bodies_only(drain(&conn, &policy_target).await),
+                strings(&["y"])
+            );
             clear_policy(&b, &policy);
             for q in [&src, &by_arg, &by_policy, &arg_target, &policy_target] {
                 delete(&ch, q).await;
@@ -246,8 +270,14 @@ async fn the_higher_priority_policy_applies_and_is_listed() {
             let q = format!("{prefix}q");
             let low = unique_name("low");
             let high = unique_name("high");
-            set_policy(&b, &[&high, &pattern, r#"{"max-length":1}"#, "--priority", "5"]);
-            set_policy(&b, &[&low, &pattern, r#"{"max-length":4}"#, "--priority", "1"]);
+            set_policy(
+                &b,
+                &[&high, &pattern, r#"{"max-length":1}"#, "--priority", "5"],
+            );
+            set_policy(
+                &b,
+                &[&low, &pattern, r#"{"max-length":4}"#, "--priority", "1"],
+            );
             declare(&ch, &q, false, args(placement, &[])).await;
             publish_confirmed(&ch, &q, &padded_bodies("p", 5), Default::default()).await;
             assert_eq!(ready_count(&conn, &q).await, 1);
@@ -258,7 +288,9 @@ async fn the_higher_priority_policy_applies_and_is_listed() {
                 "{listing}"
             );
             assert!(
-                listing.contains(&format!("/\t{high}\t{pattern}\tall\t{{\"max-length\":1}}\t5")),
+                listing.contains(&format!(
+                    "/\t{high}\t{pattern}\tall\t{{\"max-length\":1}}\t5"
+                )),
                 "{listing}"
             );
             // The high one cleared: the low one applies (to new publishes).
@@ -277,7 +309,10 @@ async fn invalid_definitions_are_refused_with_rabbitmqs_texts() {
     let name = unique_name("bad");
     for (definition, text) in [
         (r#"{"message-ttl":-1}"#, "-1 is not a valid message TTL"),
-        (r#"{"foo":1}"#, "[{<<\"foo\">>,1}] are not recognised policy settings"),
+        (
+            r#"{"foo":1}"#,
+            "[{<<\"foo\">>,1}] are not recognised policy settings",
+        ),
     ] {
         let (ok, out) = policy_cmd(&b, &["set_policy", &name, "^nothing$", definition]);
         assert!(!ok, "{out}");
@@ -297,7 +332,14 @@ async fn invalid_definitions_are_refused_with_rabbitmqs_texts() {
     }
     let (ok, out) = policy_cmd(
         &b,
-        &["set_policy", &name, "^x$", r#"{"alternate-exchange":"ae"}"#, "--apply-to", "exchanges"],
+        &[
+            "set_policy",
+            &name,
+            "^x$",
+            r#"{"alternate-exchange":"ae"}"#,
+            "--apply-to",
+            "exchanges",
+        ],
     );
     assert!(!ok, "{out}");
 }
@@ -317,7 +359,10 @@ async fn policies_survive_a_sigkill_restart() {
             let conn = lapin_connect(&b).await;
             let ch = confirm_channel(&conn).await;
             declare(&ch, &q, true, args(placement, &[])).await;
-            set_policy(&b, &["keep", &pattern, r#"{"max-length":2}"#, "--priority", "7"]);
+            set_policy(
+                &b,
+                &["keep", &pattern, r#"{"max-length":2}"#, "--priority", "7"],
+            );
             set_policy(&b, &["gone", &pattern, r#"{"max-length":1}"#]);
             clear_policy(&b, "gone");
         }
@@ -325,7 +370,10 @@ async fn policies_survive_a_sigkill_restart() {
         let b = Broker::start_in(shards, dir.path());
         let (ok, listing) = policy_cmd(&b, &["list_policies"]);
         assert!(ok);
-        assert!(listing.contains(&format!("/\tkeep\t{pattern}\tall\t{{\"max-length\":2}}\t7")), "{listing}");
+        assert!(
+            listing.contains(&format!("/\tkeep\t{pattern}\tall\t{{\"max-length\":2}}\t7")),
+            "{listing}"
+        );
         assert!(!listing.contains("\tgone\t"), "{listing}");
         let conn = lapin_connect(&b).await;
         let ch = confirm_channel(&conn).await;

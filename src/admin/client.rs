@@ -153,7 +153,10 @@ pub fn request(admin: &str, method: &str, path: &str) -> std::io::Result<String>
         .split_once("\r\n\r\n")
         .ok_or_else(|| std::io::Error::other("malformed response"))?;
     if head.starts_with("HTTP/1.0 400") {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, body.to_string()));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            body.to_string(),
+        ));
     }
     if !head.starts_with("HTTP/1.0 200") {
         return Err(std::io::Error::other(body.trim().to_string()));

@@ -105,7 +105,13 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
                 policy::to_json(&crate::protocol::types::FieldValue::Table(def.definition.clone())),
                 def.priority
             );
-            policy_answer(shard, Request::SetPolicy { def }, text, "Validation failed\n\n").await
+            policy_answer(
+                shard,
+                Request::SetPolicy { def },
+                text,
+                "Validation failed\n\n",
+            )
+            .await
         }
         Route::ClearPolicy(name) => {
             let text = format!("Clearing policy \"{name}\" on vhost \"/\" ...\n");
@@ -131,10 +137,13 @@ async fn policy_answer(
 ) -> (&'static str, String) {
     match shard.request(crate::shard::leader::LEADER, request).await {
         Reply::Done(Ok(())) => ("200 OK", text),
-        Reply::Done(Err(e)) => ("400 Bad Request", format!(
+        Reply::Done(Err(e)) => (
+            "400 Bad Request",
+            format!(
                 "{text}Error:\n{refused}{}\n",
                 e.text.split_once(" - ").map_or(e.text.as_str(), |(_, t)| t)
-            )),
+            ),
+        ),
         other => ("500 Internal Server Error", format!("{other:?}\n")),
     }
 }
@@ -193,7 +202,8 @@ pub fn route(method: &str, path: &str) -> Route {
                 .map(Route::ClearPolicy)
                 .ok_or_else(|| "expected a policy name".to_string())
         };
-        return parsed.unwrap_or_else(|e| Route::Error("400 Bad Request", format!("Error:\n{e}\n")));
+        return parsed
+            .unwrap_or_else(|e| Route::Error("400 Bad Request", format!("Error:\n{e}\n")));
     }
     let (parse, expected): (fn(&str) -> Option<LimitChange>, &str) = match command {
         "set_disk_free_limit" => (
@@ -389,7 +399,9 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
                     p.name,
                     p.pattern,
                     p.apply_to,
-                    policy::to_json(&crate::protocol::types::FieldValue::Table(p.definition.clone())),
+                    policy::to_json(&crate::protocol::types::FieldValue::Table(
+                        p.definition.clone()
+                    )),
                     p.priority
                 );
             }

@@ -216,11 +216,12 @@ pub fn to_json(v: &FieldValue) -> String {
                 .collect::<Vec<_>>()
                 .join(",")
         ),
-        FieldValue::Array(a) => format!(
-            "[{}]",
-            a.iter().map(to_json).collect::<Vec<_>>().join(",")
-        ),
-        FieldValue::LongStr(s) => format!("\"{}\"", String::from_utf8_lossy(s).replace('"', "\\\"")),
+        FieldValue::Array(a) => {
+            format!("[{}]", a.iter().map(to_json).collect::<Vec<_>>().join(","))
+        }
+        FieldValue::LongStr(s) => {
+            format!("\"{}\"", String::from_utf8_lossy(s).replace('"', "\\\""))
+        }
         FieldValue::Bool(b) => b.to_string(),
         other => match other.as_i64() {
             Some(n) => n.to_string(),

@@ -485,8 +485,8 @@ pub fn durable_changes(stored: &Catalog, meta: &Metadata, change: &MetaChange) -
     let mut out = Vec::new();
     let removes_bindings = match change {
         MetaChange::PolicySet(p) => {
-            if stored.policy(&p.def.name) != Some(&p.def) {
-                out.push(Change::Policy(p.def.clone()));
+            if stored.policy(&p.name) != Some(p) {
+                out.push(Change::Policy(p.clone()));
             }
             false
         }

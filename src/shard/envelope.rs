@@ -257,8 +257,8 @@ pub enum MetaChange {
     ExchangeDeleted(ShortStr),
     Bound(BindingDef),
     Unbound(BindingDef),
-    /// A policy was set (validated by the leader).
-    PolicySet(Box<crate::shard::policies::StoredPolicy>),
+    /// A policy was set (validated by the leader; each shard compiles it).
+    PolicySet(crate::storage::definitions::PolicyDef),
     PolicyCleared(String),
 }
 

@@ -24,10 +24,17 @@ pub struct StoredPolicy {
 /// Validates a policy as `rabbitmqctl set_policy` does; the error is
 /// RabbitMQ's text.
 pub fn compile(def: &PolicyDef) -> Result<StoredPolicy, String> {
-    let apply_to = ApplyTo::from_name(&def.apply_to).ok_or_else(|| ApplyTo::invalid(&def.apply_to))?;
+    let apply_to =
+        ApplyTo::from_name(&def.apply_to).ok_or_else(|| ApplyTo::invalid(&def.apply_to))?;
     let definition = PolicyDefinition::parse(&def.definition)?;
     refuse_unapplied(&definition, apply_to)?;
-    let policy = Policy::new(def.name.clone(), &def.pattern, apply_to, def.priority, definition)?;
+    let policy = Policy::new(
+        def.name.clone(),
+        &def.pattern,
+        apply_to,
+        def.priority,
+        definition,
+    )?;
     Ok(StoredPolicy {
         def: def.clone(),
         policy,
@@ -69,9 +76,13 @@ fn refuse_unapplied(d: &PolicyDefinition, apply_to: ApplyTo) -> Result<(), Strin
 
 /// The policy that applies to queue `name` on this shard's copy.
 fn select_for<'a>(policies: &'a [Policy], queue: &Queue) -> Option<&'a Policy> {
-    let args = QueueArguments::parse(queue.name().as_str(), &queue.config().arguments)
-        .unwrap_or_default();
-    select(policies, queue.name().as_str(), PolicyTarget::Queue(args.queue_type))
+    let args =
+        QueueArguments::parse(queue.name().as_str(), &queue.config().arguments).unwrap_or_default();
+    select(
+        policies,
+        queue.name().as_str(),
+        PolicyTarget::Queue(args.queue_type),
+    )
 }
 
 /// Selects and applies the policy of one queue this shard owns (a new
@@ -110,19 +121,31 @@ pub fn apply_to_all(shard: &Rc<Shard>) {
 
 /// This shard's copy after a policy was set: replaced in place, or added
 /// last (the order decides between equal priorities).
-pub fn set(shard: &Rc<Shard>, p: &StoredPolicy) {
+pub fn set(shard: &Rc<Shard>, def: &PolicyDef) {
+    let p = match compile(def) {
+        Ok(p) => p,
+        Err(e) => {
+            // Validated by the leader with the same code.
+            tracing::warn!("replicated policy '{}' refused: {e}", def.name);
+            return;
+        }
+    };
     {
         let mut meta = shard.meta.borrow_mut();
         match meta.policies.iter_mut().find(|x| x.def.name == p.def.name) {
-            Some(x) => *x = p.clone(),
-            None => meta.policies.push(p.clone()),
+            Some(x) => *x = p,
+            None => meta.policies.push(p),
         }
     }
     apply_to_all(shard);
 }
 
 pub fn clear(shard: &Rc<Shard>, name: &str) {
-    shard.meta.borrow_mut().policies.retain(|p| p.def.name != name);
+    shard
+        .meta
+        .borrow_mut()
+        .policies
+        .retain(|p| p.def.name != name);
     apply_to_all(shard);
 }
 

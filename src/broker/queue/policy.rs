@@ -28,7 +28,11 @@ const POLICY_ARGUMENTS: &[&str] = &[
 
 /// The declared arguments `declared` combined with `policy`, as an
 /// argument table the features read.
-pub fn effective_arguments(name: &str, declared: &FieldTable, policy: Option<&Policy>) -> FieldTable {
+pub fn effective_arguments(
+    name: &str,
+    declared: &FieldTable,
+    policy: Option<&Policy>,
+) -> FieldTable {
     let Some(policy) = policy else {
         return declared.clone();
     };

@@ -102,9 +102,12 @@ impl Catalog {
         self.auto_delete.iter()
     }
 
-    /// Number of exchanges, queues and bindings.
+    /// Number of policies, exchanges, queues and bindings.
     pub fn size(&self) -> usize {
-        self.policies.len() + self.exchanges.len() + self.queues.len() + self.to.values().map(Vec::len).sum::<usize>()
+        self.policies.len()
+            + self.exchanges.len()
+            + self.queues.len()
+            + self.to.values().map(Vec::len).sum::<usize>()
     }
 
     pub fn apply(&mut self, change: &Change) {

@@ -3,8 +3,8 @@
 //! up to a torn tail.
 
 use super::fields::{
-    bad, binding_fields, binding_from, entry, exchange_fields, exchange_from, queue_fields,
-    queue_from, str_of, tables, text, word, long, policy_fields, policy_from,
+    bad, binding_fields, binding_from, entry, exchange_fields, exchange_from, long, policy_fields,
+    policy_from, queue_fields, queue_from, str_of, tables, text, word,
 };
 use super::Change;
 use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
