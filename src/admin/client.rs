@@ -3,7 +3,8 @@
 //! limit. Commands follow rabbitmqctl's names: list_queues, list_exchanges,
 //! list_bindings, list_connections, list_channels, list_consumers, status
 //! (the live counters), set_disk_free_limit <bytes> and
-//! set_vm_memory_high_watermark <fraction | bytes | absolute bytes>.
+//! set_vm_memory_high_watermark <fraction | bytes | absolute bytes>,
+//! set_policy, clear_policy and list_policies.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

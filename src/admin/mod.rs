@@ -12,6 +12,10 @@
 //! re-sampled with the new limit (it is woken at once); publishers blocked
 //! by an alarm that cleared get connection.unblocked at their next check.
 //!
+//! Policies: `POST /set_policy/…`, `POST /clear_policy/NAME` and the
+//! `policies` listing (see `policy`), answered once the leader journaled
+//! the change and every shard applied it.
+//!
 //! Shard 0 gathers a snapshot from every shard over the mesh; routing
 //! (`route`) and formatting (`render`) are pure so they are unit-tested
 //! alone.
