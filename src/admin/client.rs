@@ -3,7 +3,8 @@
 //! limit. Commands follow rabbitmqctl's names: list_queues, list_exchanges,
 //! list_bindings, list_connections, list_channels, list_consumers, status
 //! (the live counters), set_disk_free_limit <bytes> and
-//! set_vm_memory_high_watermark <fraction | bytes | absolute bytes>.
+//! set_vm_memory_high_watermark <fraction | bytes | absolute bytes>,
+//! set_policy, clear_policy and list_policies.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -13,7 +14,10 @@ pub const USAGE: &str = "usage: warren ctl <command> [--admin HOST:PORT]
 
 commands:
   list_queues | list_exchanges | list_bindings | list_connections
-  list_channels | list_consumers | status
+  list_channels | list_consumers | status | list_policies
+  set_policy NAME PATTERN DEFINITION [--priority N] [--apply-to queues|exchanges|all]
+                      set a policy (DEFINITION: a JSON object)
+  clear_policy NAME   remove a policy
   set_disk_free_limit BYTES
                       block publishers when the data dir's disk has less free
   set_vm_memory_high_watermark FRACTION | BYTES | absolute BYTES
@@ -32,6 +36,7 @@ pub fn listing_of(command: &str) -> Option<&'static str> {
         "list_channels" => "channels",
         "list_consumers" => "consumers",
         "status" => "counters",
+        "list_policies" => "policies",
         _ => return None,
     })
 }
@@ -51,8 +56,44 @@ pub fn request_of(words: &[&str]) -> Option<(&'static str, String)> {
             .map(|_| ("POST", format!("/set_vm_memory_high_watermark/{bytes}"))),
         ["set_vm_memory_high_watermark", value] => crate::shard::alarms::parse_watermark(value)
             .map(|_| ("POST", format!("/set_vm_memory_high_watermark/{value}"))),
+        ["clear_policy", name] => Some(("POST", format!("/clear_policy/{}", enc(name)))),
+        ["set_policy", rest @ ..] => set_policy_request(rest),
         _ => None,
     }
+}
+
+fn enc(s: &str) -> String {
+    crate::admin::policy::encode(s)
+}
+
+/// `set_policy NAME PATTERN DEFINITION [--priority N] [--apply-to WHAT]`
+/// (rabbitmqctl's order; the options may come anywhere).
+fn set_policy_request(words: &[&str]) -> Option<(&'static str, String)> {
+    let mut positional = Vec::new();
+    let mut priority = "0";
+    let mut apply_to = "all";
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        match *w {
+            "--priority" => priority = it.next()?,
+            "--apply-to" => apply_to = it.next()?,
+            other => positional.push(other),
+        }
+    }
+    let [name, pattern, definition] = positional[..] else {
+        return None;
+    };
+    Some((
+        "POST",
+        format!(
+            "/set_policy/{}/{}/{}/{}/{}",
+            enc(name),
+            enc(pattern),
+            enc(definition),
+            enc(priority),
+            enc(apply_to)
+        ),
+    ))
 }
 
 /// Runs `warren ctl ARGS`; returns the process exit code.
@@ -77,6 +118,11 @@ pub fn run(args: &[String]) -> i32 {
         Ok(body) => {
             print!("{body}");
             0
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            // rabbitmqctl's exit status for a refused change.
+            eprint!("{e}");
+            69
         }
         Err(e) => {
             eprintln!("warren ctl: cannot reach the broker's admin endpoint at {admin}: {e}");
@@ -107,6 +153,12 @@ pub fn request(admin: &str, method: &str, path: &str) -> std::io::Result<String>
     let (head, body) = response
         .split_once("\r\n\r\n")
         .ok_or_else(|| std::io::Error::other("malformed response"))?;
+    if head.starts_with("HTTP/1.0 400") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            body.to_string(),
+        ));
+    }
     if !head.starts_with("HTTP/1.0 200") {
         return Err(std::io::Error::other(body.trim().to_string()));
     }

@@ -12,11 +12,16 @@
 //! re-sampled with the new limit (it is woken at once); publishers blocked
 //! by an alarm that cleared get connection.unblocked at their next check.
 //!
+//! Policies: `POST /set_policy/…`, `POST /clear_policy/NAME` and the
+//! `policies` listing (see `policy`), answered once the leader journaled
+//! the change and every shard applied it.
+//!
 //! Shard 0 gathers a snapshot from every shard over the mesh; routing
 //! (`route`) and formatting (`render`) are pure so they are unit-tested
 //! alone.
 
 pub mod client;
+pub mod policy;
 
 use crate::broker::exchange::Destination;
 use crate::shard::envelope::{Reply, Request, ShardSnapshot};
@@ -36,6 +41,7 @@ pub const LISTINGS: &[&str] = &[
     "channels",
     "consumers",
     "counters",
+    "policies",
 ];
 
 /// Serves the admin endpoint until the shard stops.
@@ -95,6 +101,26 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
             }
             ("200 OK", format!("{} ...\n", change.describe()))
         }
+        Route::SetPolicy(def) => {
+            let text = format!(
+                "Setting policy \"{}\" for pattern \"{}\" to \"{}\" with priority \"{}\" for vhost \"/\" ...\n",
+                def.name,
+                def.pattern,
+                policy::to_json(&crate::protocol::types::FieldValue::Table(def.definition.clone())),
+                def.priority
+            );
+            policy_answer(
+                shard,
+                Request::SetPolicy { def },
+                text,
+                "Validation failed\n\n",
+            )
+            .await
+        }
+        Route::ClearPolicy(name) => {
+            let text = format!("Clearing policy \"{name}\" on vhost \"/\" ...\n");
+            policy_answer(shard, Request::ClearPolicy { name }, text, "").await
+        }
         Route::Error(status, body) => (status, body),
     };
     let response = format!(
@@ -103,6 +129,27 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
     );
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.close().await;
+}
+
+/// Sends a policy request to the leader; answers once it is journaled and
+/// in force on every shard.
+async fn policy_answer(
+    shard: &Rc<Shard>,
+    request: Request,
+    text: String,
+    refused: &str,
+) -> (&'static str, String) {
+    match shard.request(crate::shard::leader::LEADER, request).await {
+        Reply::Done(Ok(())) => ("200 OK", text),
+        Reply::Done(Err(e)) => (
+            "400 Bad Request",
+            format!(
+                "{text}Error:\n{refused}{}\n",
+                e.text.split_once(" - ").map_or(e.text.as_str(), |(_, t)| t)
+            ),
+        ),
+        other => ("500 Internal Server Error", format!("{other:?}\n")),
+    }
 }
 
 /// The limit a `POST /set_…` request changes.
@@ -127,10 +174,12 @@ impl LimitChange {
 }
 
 /// What a request asks for.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Route {
     Listing(&'static str),
     Set(LimitChange),
+    SetPolicy(crate::storage::definitions::PolicyDef),
+    ClearPolicy(String),
     /// HTTP status line and body.
     Error(&'static str, String),
 }
@@ -142,6 +191,24 @@ pub fn route(method: &str, path: &str) -> Route {
         return Route::Listing(name);
     }
     let (command, value) = path.split_once('/').unwrap_or((path, ""));
+    if command == "set_policy" || command == "clear_policy" {
+        if method != "POST" {
+            return Route::Error(
+                "405 Method Not Allowed",
+                format!("{command} changes the broker: use POST\n"),
+            );
+        }
+        let parsed = if command == "set_policy" {
+            policy::parse_set(value).map(Route::SetPolicy)
+        } else {
+            policy::decode(value)
+                .filter(|n| !n.is_empty() && !n.contains('/'))
+                .map(Route::ClearPolicy)
+                .ok_or_else(|| "expected a policy name".to_string())
+        };
+        return parsed
+            .unwrap_or_else(|e| Route::Error("400 Bad Request", format!("Error:\n{e}\n")));
+    }
     let (parse, expected): (fn(&str) -> Option<LimitChange>, &str) = match command {
         "set_disk_free_limit" => (
             |v| crate::shard::alarms::parse_disk_free_limit(v).map(LimitChange::DiskFreeLimit),
@@ -192,17 +259,22 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
     let mut out = String::new();
     let title = match listing {
         "counters" => "Counters",
+        "policies" => "policies for vhost \"/\"",
         other => other,
     };
-    let _ = writeln!(out, "Listing {title} for vhost / ...");
+    if listing == "policies" {
+        let _ = writeln!(out, "Listing {title} ...");
+    } else {
+        let _ = writeln!(out, "Listing {title} for vhost / ...");
+    }
     match listing {
         "queues" => {
-            out.push_str("name\tmessages_ready\tmessages_unacknowledged\tconsumers\tdurable\tauto_delete\texclusive\tshard\tmessages_ready_ram\tmessages_paged_out\tstate\tmessage_bytes_ready\tsingle_active_consumer_tag\n");
+            out.push_str("name\tmessages_ready\tmessages_unacknowledged\tconsumers\tdurable\tauto_delete\texclusive\tshard\tmessages_ready_ram\tmessages_paged_out\tstate\tmessage_bytes_ready\tsingle_active_consumer_tag\tpolicy\n");
             for s in snapshots {
                 for q in &s.queues {
                     let _ = writeln!(
                         out,
-                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                         q.name,
                         q.messages,
                         q.unacked,
@@ -217,7 +289,8 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
                         q.message_bytes_ready,
                         q.single_active_consumer
                             .as_ref()
-                            .map_or("", |k| k.tag.as_str())
+                            .map_or("", |k| k.tag.as_str()),
+                        q.policy
                     );
                 }
             }
@@ -316,6 +389,25 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
                         );
                     }
                 }
+            }
+        }
+        "policies" => {
+            out.push_str("vhost\tname\tpattern\tapply-to\tdefinition\tpriority\n");
+            let meta = shard.meta.borrow();
+            let mut ps: Vec<_> = meta.policies.iter().map(|p| &p.def).collect();
+            ps.sort_by(|a, b| a.name.cmp(&b.name));
+            for p in ps {
+                let _ = writeln!(
+                    out,
+                    "/\t{}\t{}\t{}\t{}\t{}",
+                    p.name,
+                    p.pattern,
+                    p.apply_to,
+                    policy::to_json(&crate::protocol::types::FieldValue::Table(
+                        p.definition.clone()
+                    )),
+                    p.priority
+                );
             }
         }
         "counters" => {

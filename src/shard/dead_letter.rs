@@ -120,7 +120,7 @@ pub fn dead_letter(shard: &Rc<Shard>, queue: &ShortStr, letters: Vec<Letter>) {
         .queues
         .borrow()
         .get(queue)
-        .and_then(|q| dead_letter_target(queue, &q.config().arguments));
+        .and_then(|q| dead_letter_target(queue, q.effective_arguments()));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -352,6 +352,12 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
 }
 
 fn apply_definitions(meta: &mut Metadata, defs: &Definitions) {
+    for p in &defs.policies {
+        match crate::shard::policies::compile(p) {
+            Ok(p) => meta.policies.push(p),
+            Err(e) => tracing::warn!("stored policy '{}' not restored: {e}", p.name),
+        }
+    }
     for x in &defs.exchanges {
         let r = meta.topology.declare_exchange(
             &x.name,
@@ -454,10 +460,13 @@ pub fn definitions_of(meta: &Metadata, shards: u16) -> Definitions {
         .into_iter()
         .filter(|b| durable_exchange(meta, &b.source) && durable_destination(meta, &b.destination))
         .collect();
+    let mut policies: Vec<_> = meta.policies.iter().map(|p| p.def.clone()).collect();
+    policies.sort_by(|a, b| a.name.cmp(&b.name));
     Definitions {
         shards,
         exchanges,
         queues,
+        policies,
         bindings,
     }
 }
@@ -475,6 +484,18 @@ pub fn durable_changes(stored: &Catalog, meta: &Metadata, change: &MetaChange) -
     };
     let mut out = Vec::new();
     let removes_bindings = match change {
+        MetaChange::PolicySet(p) => {
+            if stored.policy(&p.name) != Some(p) {
+                out.push(Change::Policy(p.clone()));
+            }
+            false
+        }
+        MetaChange::PolicyCleared(name) => {
+            if stored.policy(name).is_some() {
+                out.push(Change::PolicyGone(name.clone()));
+            }
+            false
+        }
         MetaChange::QueueCreated(q) => {
             if durable_queue(meta, &q.name) && stored.queue(&q.name).is_none() {
                 out.push(Change::Queue(queue_def(&meta.queues[&q.name])));

@@ -157,6 +157,14 @@ pub enum Request {
         arguments: FieldTable,
         conn: ConnKey,
     },
+    /// Admin: `set_policy` (validated by the leader).
+    SetPolicy {
+        def: crate::storage::definitions::PolicyDef,
+    },
+    /// Admin: `clear_policy`.
+    ClearPolicy {
+        name: String,
+    },
     // ---- to a queue's owner ----
     QueueStats {
         name: ShortStr,
@@ -249,6 +257,9 @@ pub enum MetaChange {
     ExchangeDeleted(ShortStr),
     Bound(BindingDef),
     Unbound(BindingDef),
+    /// A policy was set (validated by the leader; each shard compiles it).
+    PolicySet(crate::storage::definitions::PolicyDef),
+    PolicyCleared(String),
 }
 
 /// One shard's state for the admin listings.
@@ -281,6 +292,8 @@ pub struct QueueSnapshot {
     pub consumers: Vec<(ConsumerKey, bool, u32, u32)>,
     /// On a single-active-consumer queue, the consumer that is active.
     pub single_active_consumer: Option<ConsumerKey>,
+    /// The name of the policy applied ("" when none).
+    pub policy: String,
 }
 
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! The metadata every shard holds a copy of: exchanges and bindings (the
 //! routing tables, so a publish is routed on the shard that read it) and the
-//! queue catalog (name → owner shard and declared shape). `shard::replica`
+//! queue catalog (name → owner shard and declared shape), and the policies. `shard::replica`
 //! keeps it in step with the leader's.
 
 use crate::broker::exchange::Destination;
@@ -12,6 +12,8 @@ use crate::shard::envelope::QueueMeta;
 pub struct Metadata {
     pub topology: Topology,
     pub queues: crate::shard::FastMap<ShortStr, QueueMeta>,
+    /// Policies, in the order they were first set (`shard::policies`).
+    pub policies: Vec<crate::shard::policies::StoredPolicy>,
 }
 
 impl Metadata {
@@ -19,6 +21,7 @@ impl Metadata {
         Metadata {
             topology: Topology::new(),
             queues: Default::default(),
+            policies: Vec::new(),
         }
     }
 

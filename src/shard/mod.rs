@@ -23,6 +23,7 @@ pub mod metadata;
 pub mod oneshot;
 pub mod owner;
 pub mod paging;
+pub mod policies;
 pub mod replica;
 pub mod transaction;
 pub mod ttl;

@@ -413,6 +413,7 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
             unacked: q.unacked_count(),
             consumers: q.consumer_summaries(),
             single_active_consumer: q.single_active_consumer().cloned(),
+            policy: q.policy().unwrap_or("").to_string(),
         })
         .collect();
     queues.sort_by(|a, b| a.name.cmp(&b.name));

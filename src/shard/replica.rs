@@ -61,6 +61,8 @@ pub fn apply(shard: &Rc<Shard>, change: &MetaChange) {
             );
             debug_assert!(result.is_ok(), "replicated bind failed: {result:?}");
         }
+        MetaChange::PolicySet(p) => crate::shard::policies::set(shard, p),
+        MetaChange::PolicyCleared(name) => crate::shard::policies::clear(shard, name),
         MetaChange::Unbound(b) => {
             let _ = shard.meta.borrow_mut().topology.unbind(
                 &b.source,
@@ -82,6 +84,7 @@ pub fn create_queue_state(shard: &Rc<Shard>, name: &ShortStr, config: &QueueConf
         created
     };
     if created {
+        crate::shard::policies::apply_to_queue(shard, name);
         crate::shard::expiry::start(shard, name);
     }
 }

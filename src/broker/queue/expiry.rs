@@ -23,7 +23,7 @@ pub fn expires(args: &FieldTable) -> Option<Duration> {
 
 #[derive(Debug)]
 pub(super) struct Expiry {
-    after: Option<Duration>,
+    pub(super) after: Option<Duration>,
     used_at: Instant,
     incarnation: u64,
 }

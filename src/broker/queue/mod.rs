@@ -30,6 +30,8 @@
 //! - `stored` — the queue's references into the log: records written,
 //!   restore at recovery, compaction.
 //! - `purge` — dropping every ready message.
+//! - `policy` — the effective arguments (declared, combined with the
+//!   queue's policy) the features read, and re-applying a changed policy.
 //! - `ttl` — message TTL: each copy's deadline, an index of the deadlines
 //!   of the messages in memory, and expiring wherever a message is.
 //! - `dead_lettering` — rejected messages, and messages held while their
@@ -48,6 +50,7 @@ mod dispatch;
 mod expiry;
 mod limits;
 mod paging;
+mod policy;
 pub mod priority;
 mod purge;
 mod ready;
@@ -109,6 +112,11 @@ pub struct Queue {
     /// A priority queue's ready messages, per level (then `ready` and
     /// `tail` stay empty); None for every other queue.
     levels: Option<Box<Levels>>,
+    /// The arguments the features read: the declared ones combined with
+    /// the policy (`policy`).
+    effective: crate::protocol::types::FieldTable,
+    /// The name of the policy applied, if any.
+    policy: Option<String>,
 }
 
 impl Queue {
@@ -118,6 +126,7 @@ impl Queue {
         let args = QueueArguments::parse(name.as_str(), &config.arguments).unwrap_or_default();
         let levels =
             priority::max_priority(&config.arguments).map(|max| Box::new(Levels::new(max)));
+        let config_arguments = config.arguments.clone();
         Queue {
             limits: limits::limits(&config.arguments),
             paged_sizes: limits::PagedSizes::default(),
@@ -135,6 +144,8 @@ impl Queue {
             delivery_counting: DeliveryCounting::of(&args),
             over_limit: Vec::new(),
             levels,
+            effective: config_arguments,
+            policy: None,
         }
     }
 

@@ -63,7 +63,7 @@ pub fn message_ttl(args: &FieldTable) -> Option<u64> {
 
 /// Whether the queue has a dead-letter exchange (its expired messages must
 /// be read back to be republished).
-fn has_dead_letter_exchange(args: &FieldTable) -> bool {
+pub(super) fn has_dead_letter_exchange(args: &FieldTable) -> bool {
     args.get("x-dead-letter-exchange").is_some()
 }
 
@@ -132,8 +132,8 @@ pub fn expiration_of(raw_properties: &bytes::Bytes) -> Option<u64> {
 #[derive(Debug, Default)]
 pub(super) struct Deadlines {
     heap: BinaryHeap<Reverse<(u64, u64)>>,
-    queue_ttl: Option<u64>,
-    drop_unread: bool,
+    pub(super) queue_ttl: Option<u64>,
+    pub(super) drop_unread: bool,
 }
 
 impl Deadlines {

@@ -95,6 +95,8 @@ pub fn is_leader_request(r: &Request) -> bool {
             | Request::DeleteExchange { .. }
             | Request::Bind { .. }
             | Request::Unbind { .. }
+            | Request::SetPolicy { .. }
+            | Request::ClearPolicy { .. }
     )
 }
 

@@ -125,6 +125,27 @@ pub(super) async fn handle(shard: &Rc<Shard>, request: Request) -> Reply {
             )
             .await,
         ),
+        Request::SetPolicy { def } => Reply::Done(match crate::shard::policies::compile(&def) {
+            Ok(_) => {
+                commit(shard, MetaChange::PolicySet(def)).await;
+                Ok(())
+            }
+            Err(text) => Err(crate::shard::policies::refusal(text)),
+        }),
+        Request::ClearPolicy { name } => {
+            let exists = shard
+                .meta
+                .borrow()
+                .policies
+                .iter()
+                .any(|p| p.def.name == name);
+            Reply::Done(if exists {
+                commit(shard, MetaChange::PolicyCleared(name)).await;
+                Ok(())
+            } else {
+                Err(AmqpError::not_found("Parameter does not exist"))
+            })
+        }
         other => {
             debug_assert!(false, "owner request reached the leader task: {other:?}");
             Reply::Done(Err(AmqpError::new(

@@ -2,7 +2,7 @@
 //! replay at load and the leader's running copy.
 
 use super::fields::sorted_args;
-use super::{Change, Definitions, QueueDef};
+use super::{Change, Definitions, PolicyDef, QueueDef};
 use crate::broker::exchange::{BindingDef, Destination, ExchangeDef};
 use crate::protocol::types::ShortStr;
 use std::collections::{BTreeSet, HashMap};
@@ -21,6 +21,7 @@ pub struct Catalog {
     from: HashMap<ShortStr, HashMap<Destination, usize>>,
     /// The auto-delete exchanges (they can disappear as a side effect).
     auto_delete: BTreeSet<ShortStr>,
+    policies: HashMap<String, PolicyDef>,
 }
 
 impl Catalog {
@@ -37,6 +38,9 @@ impl Catalog {
         }
         for b in &defs.bindings {
             c.apply(&Change::Bind(b.clone()));
+        }
+        for p in &defs.policies {
+            c.apply(&Change::Policy(p.clone()));
         }
         c
     }
@@ -56,11 +60,14 @@ impl Catalog {
                 &b.routing_key,
             ))
         });
+        let mut policies: Vec<PolicyDef> = self.policies.values().cloned().collect();
+        policies.sort_by(|a, b| a.name.cmp(&b.name));
         Definitions {
             shards: self.shards,
             exchanges,
             queues,
             bindings,
+            policies,
         }
     }
 
@@ -70,6 +77,10 @@ impl Catalog {
 
     pub fn queue(&self, name: &str) -> Option<&QueueDef> {
         self.queues.get(name)
+    }
+
+    pub fn policy(&self, name: &str) -> Option<&PolicyDef> {
+        self.policies.get(name)
     }
 
     pub fn exchange(&self, name: &str) -> Option<&ExchangeDef> {
@@ -91,13 +102,22 @@ impl Catalog {
         self.auto_delete.iter()
     }
 
-    /// Number of exchanges, queues and bindings.
+    /// Number of policies, exchanges, queues and bindings.
     pub fn size(&self) -> usize {
-        self.exchanges.len() + self.queues.len() + self.to.values().map(Vec::len).sum::<usize>()
+        self.policies.len()
+            + self.exchanges.len()
+            + self.queues.len()
+            + self.to.values().map(Vec::len).sum::<usize>()
     }
 
     pub fn apply(&mut self, change: &Change) {
         match change {
+            Change::Policy(p) => {
+                self.policies.insert(p.name.clone(), p.clone());
+            }
+            Change::PolicyGone(name) => {
+                self.policies.remove(name);
+            }
             Change::Queue(q) => {
                 self.queues.insert(q.name.clone(), q.clone());
             }

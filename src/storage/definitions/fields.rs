@@ -8,7 +8,7 @@ use crate::protocol::wire::put_table;
 use bytes::{Bytes, BytesMut};
 use std::io;
 
-use super::QueueDef;
+use super::{PolicyDef, QueueDef};
 
 fn s(v: &str) -> ShortStr {
     ShortStr::try_from_string(v.to_string()).unwrap_or_default()
@@ -144,4 +144,32 @@ pub(super) fn args_key(args: &FieldTable) -> Vec<u8> {
     let mut b = BytesMut::new();
     put_table(&mut b, args);
     b.to_vec()
+}
+
+pub(super) fn long(v: &str) -> FieldValue {
+    FieldValue::LongStr(Bytes::from(v.to_string()))
+}
+
+pub(super) fn policy_fields(p: &PolicyDef) -> Vec<(&'static str, FieldValue)> {
+    vec![
+        ("name", long(&p.name)),
+        ("pattern", long(&p.pattern)),
+        ("apply_to", long(&p.apply_to)),
+        ("priority", FieldValue::I64(p.priority)),
+        ("definition", FieldValue::Table(p.definition.clone())),
+    ]
+}
+
+pub(super) fn policy_from(t: &FieldTable) -> PolicyDef {
+    let string = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    PolicyDef {
+        name: string("name"),
+        pattern: string("pattern"),
+        apply_to: string("apply_to"),
+        priority: t.get("priority").and_then(|v| v.as_i64()).unwrap_or(0),
+        definition: match t.get("definition") {
+            Some(FieldValue::Table(d)) => d.clone(),
+            _ => FieldTable::new(),
+        },
+    }
 }

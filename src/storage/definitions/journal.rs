@@ -3,8 +3,8 @@
 //! up to a torn tail.
 
 use super::fields::{
-    bad, binding_fields, binding_from, entry, exchange_fields, exchange_from, queue_fields,
-    queue_from, str_of, tables, text, word,
+    bad, binding_fields, binding_from, entry, exchange_fields, exchange_from, long, policy_fields,
+    policy_from, queue_fields, queue_from, str_of, tables, text, word,
 };
 use super::Change;
 use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
@@ -38,6 +38,8 @@ fn change_table(c: &Change) -> FieldValue {
         Change::ExchangeGone(n) => ("exchange_gone", vec![("name", text(n))]),
         Change::Bind(b) => ("bind", binding_fields(b)),
         Change::Unbind(b) => ("unbind", binding_fields(b)),
+        Change::Policy(p) => ("policy", policy_fields(p)),
+        Change::PolicyGone(n) => ("policy_gone", vec![("name", long(n))]),
     };
     fields.insert(0, ("op", word(op)));
     entry(fields)
@@ -51,6 +53,8 @@ fn change_from(t: &FieldTable) -> io::Result<Change> {
         Some("exchange_gone") => Change::ExchangeGone(str_of(t, "name")),
         Some("bind") => Change::Bind(binding_from(t)),
         Some("unbind") => Change::Unbind(binding_from(t)),
+        Some("policy") => Change::Policy(policy_from(t)),
+        Some("policy_gone") => Change::PolicyGone(policy_from(t).name),
         other => return Err(bad(&format!("journal entry with unknown change {other:?}"))),
     })
 }

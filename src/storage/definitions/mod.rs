@@ -74,6 +74,21 @@ pub struct Definitions {
     pub exchanges: Vec<ExchangeDef>,
     pub queues: Vec<QueueDef>,
     pub bindings: Vec<BindingDef>,
+    /// Policies (`warren ctl set_policy`), by name. Snapshots written before
+    /// policies existed have none.
+    pub policies: Vec<PolicyDef>,
+}
+
+/// A policy as stored: its definition as given (validated again when
+/// loaded, with `broker::queue_args::policy`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyDef {
+    pub name: String,
+    pub pattern: String,
+    /// `queues`, `exchanges` or `all`.
+    pub apply_to: String,
+    pub priority: i64,
+    pub definition: FieldTable,
 }
 
 /// One durable change, as a journal entry holds it. Each sets the state of
@@ -92,6 +107,10 @@ pub enum Change {
     Bind(BindingDef),
     /// The binding does not exist.
     Unbind(BindingDef),
+    /// The policy exists with this definition.
+    Policy(PolicyDef),
+    /// The policy does not exist.
+    PolicyGone(String),
 }
 
 pub fn path(data_dir: &Path) -> PathBuf {
@@ -109,6 +128,7 @@ impl Definitions {
         let mut d = self.clone();
         d.exchanges.sort_by(|a, b| a.name.cmp(&b.name));
         d.queues.sort_by(|a, b| a.name.cmp(&b.name));
+        d.policies.sort_by(|a, b| a.name.cmp(&b.name));
         for b in &mut d.bindings {
             b.arguments = sorted_args(&b.arguments);
         }

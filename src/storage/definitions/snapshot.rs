@@ -2,8 +2,8 @@
 //! magic and a CRC32C, naming the journal generation that continues it.
 
 use super::fields::{
-    bad, binding_fields, binding_from, entry, exchange_fields, exchange_from, queue_fields,
-    queue_from, tables,
+    bad, binding_fields, binding_from, entry, exchange_fields, exchange_from, policy_fields,
+    policy_from, queue_fields, queue_from, tables,
 };
 use super::Definitions;
 use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
@@ -51,6 +51,15 @@ impl Definitions {
                 ShortStr::from_static("bindings"),
                 FieldValue::Array(bindings),
             ),
+            (
+                ShortStr::from_static("policies"),
+                FieldValue::Array(
+                    self.policies
+                        .iter()
+                        .map(|p| entry(policy_fields(p)))
+                        .collect(),
+                ),
+            ),
         ]);
         let mut body = BytesMut::new();
         put_table(&mut body, &table);
@@ -87,12 +96,14 @@ impl Definitions {
             .collect::<io::Result<Vec<_>>>()?;
         let queues = tables(table.get("queues")).map(queue_from).collect();
         let bindings = tables(table.get("bindings")).map(binding_from).collect();
+        let policies = tables(table.get("policies")).map(policy_from).collect();
         Ok((
             Definitions {
                 shards,
                 exchanges,
                 queues,
                 bindings,
+                policies,
             },
             generation,
         ))

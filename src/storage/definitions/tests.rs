@@ -45,6 +45,13 @@ fn sample() -> Definitions {
                 arguments: FieldTable::new(),
             },
         ],
+        policies: vec![super::PolicyDef {
+            name: "ttl".into(),
+            pattern: "^tasks$".into(),
+            apply_to: "queues".into(),
+            priority: 2,
+            definition: FieldTable(vec![(ShortStr::from("message-ttl"), FieldValue::I64(1000))]),
+        }],
     }
 }
 
@@ -275,7 +282,8 @@ fn catalog_changes_set_state() {
     c.apply(&Change::Exchange(exchange("ad", true)));
     c.apply(&Change::ExchangeGone(ShortStr::from("ad")));
     assert_eq!(c.auto_delete_exchanges().count(), 0);
-    assert_eq!(c.size(), 1);
+    // q2 and the sample's policy.
+    assert_eq!(c.size(), 2);
 }
 
 /// The same changes applied one by one to the definitions (the slow,
@@ -288,6 +296,11 @@ fn apply_naively(d: &mut Definitions, change: &Change) {
             && sorted_args(&a.arguments) == sorted_args(&b.arguments)
     };
     match change {
+        Change::Policy(p) => {
+            d.policies.retain(|x| x.name != p.name);
+            d.policies.push(p.clone());
+        }
+        Change::PolicyGone(n) => d.policies.retain(|x| x.name != *n),
         Change::Queue(q) => {
             d.queues.retain(|x| x.name != q.name);
             d.queues.push(q.clone());

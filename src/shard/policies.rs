@@ -1,0 +1,155 @@
+//! Policies on the shards: every shard's copy of the policies (in
+//! `Metadata`), the leader's handling of `set_policy` / `clear_policy`
+//! (validated with RabbitMQ's texts, journaled, replicated), and applying
+//! them: each owner shard re-selects the policy of every queue it owns
+//! when a replicated change arrives, and selects one for each queue it
+//! creates or recovers.
+
+use crate::broker::error::AmqpError;
+use crate::broker::queue::Queue;
+use crate::broker::queue_args::policy::{select, ApplyTo, Policy, PolicyDefinition, PolicyTarget};
+use crate::broker::queue_args::QueueArguments;
+use crate::protocol::types::ShortStr;
+use crate::shard::Shard;
+use crate::storage::definitions::PolicyDef;
+use std::rc::Rc;
+
+/// A policy as set (kept for listing and storing) and compiled.
+#[derive(Clone, Debug)]
+pub struct StoredPolicy {
+    pub def: PolicyDef,
+    pub policy: Policy,
+}
+
+/// Validates a policy as `rabbitmqctl set_policy` does; the error is
+/// RabbitMQ's text.
+pub fn compile(def: &PolicyDef) -> Result<StoredPolicy, String> {
+    let apply_to =
+        ApplyTo::from_name(&def.apply_to).ok_or_else(|| ApplyTo::invalid(&def.apply_to))?;
+    let definition = PolicyDefinition::parse(&def.definition)?;
+    refuse_unapplied(&definition, apply_to)?;
+    let policy = Policy::new(
+        def.name.clone(),
+        &def.pattern,
+        apply_to,
+        def.priority,
+        definition,
+    )?;
+    Ok(StoredPolicy {
+        def: def.clone(),
+        policy,
+    })
+}
+
+/// Keys RabbitMQ accepts that Warren does not act on are refused, never
+/// accepted and ignored.
+fn refuse_unapplied(d: &PolicyDefinition, apply_to: ApplyTo) -> Result<(), String> {
+    const APPLIED: &[&str] = &[
+        "message-ttl",
+        "expires",
+        "max-length",
+        "max-length-bytes",
+        "overflow",
+        "dead-letter-exchange",
+        "dead-letter-routing-key",
+    ];
+    for k in &d.keys {
+        if !APPLIED.contains(&k.as_str()) {
+            return Err(format!(
+                "policy key '{k}' is not supported by Warren (supported: {})",
+                APPLIED.join(", ")
+            ));
+        }
+    }
+    if apply_to == ApplyTo::Exchanges {
+        return Err(format!(
+            "policy keys {} do not apply to exchanges (Warren applies no policy key to exchanges)",
+            d.keys
+                .iter()
+                .map(|k| format!("'{k}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// The policy that applies to queue `name` on this shard's copy.
+fn select_for<'a>(policies: &'a [Policy], queue: &Queue) -> Option<&'a Policy> {
+    let args =
+        QueueArguments::parse(queue.name().as_str(), &queue.config().arguments).unwrap_or_default();
+    select(
+        policies,
+        queue.name().as_str(),
+        PolicyTarget::Queue(args.queue_type),
+    )
+}
+
+/// Selects and applies the policy of one queue this shard owns (a new
+/// or recovered one, or after a change); starts its expiry timer when
+/// the policy made it expire.
+pub fn apply_to_queue(shard: &Rc<Shard>, name: &ShortStr) {
+    let policies: Vec<Policy> = shard
+        .meta
+        .borrow()
+        .policies
+        .iter()
+        .map(|p| p.policy.clone())
+        .collect();
+    let started = match shard.queues.borrow_mut().get_mut(name) {
+        Some(q) => {
+            let chosen = select_for(&policies, q);
+            if chosen.is_none() && q.policy().is_none() {
+                return;
+            }
+            q.apply_policy(chosen)
+        }
+        None => return,
+    };
+    if started {
+        crate::shard::expiry::start(shard, name);
+    }
+}
+
+/// Re-applies the policies to every queue this shard owns.
+pub fn apply_to_all(shard: &Rc<Shard>) {
+    let names: Vec<ShortStr> = shard.queues.borrow().keys().cloned().collect();
+    for name in names {
+        apply_to_queue(shard, &name);
+    }
+}
+
+/// This shard's copy after a policy was set: replaced in place, or added
+/// last (the order decides between equal priorities).
+pub fn set(shard: &Rc<Shard>, def: &PolicyDef) {
+    let p = match compile(def) {
+        Ok(p) => p,
+        Err(e) => {
+            // Validated by the leader with the same code.
+            tracing::warn!("replicated policy '{}' refused: {e}", def.name);
+            return;
+        }
+    };
+    {
+        let mut meta = shard.meta.borrow_mut();
+        match meta.policies.iter_mut().find(|x| x.def.name == p.def.name) {
+            Some(x) => *x = p,
+            None => meta.policies.push(p),
+        }
+    }
+    apply_to_all(shard);
+}
+
+pub fn clear(shard: &Rc<Shard>, name: &str) {
+    shard
+        .meta
+        .borrow_mut()
+        .policies
+        .retain(|p| p.def.name != name);
+    apply_to_all(shard);
+}
+
+/// The refusal of a set_policy / clear_policy, as the admin reports it.
+pub fn refusal(text: String) -> AmqpError {
+    AmqpError::precondition_failed(text)
+}
