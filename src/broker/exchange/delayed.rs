@@ -53,16 +53,7 @@ pub fn routing_kind(arguments: &FieldTable) -> ExchangeKind {
 /// AMQP width. Absent, zero, negative or not an integer: none (the message
 /// is routed at once, as the plugin does).
 pub fn delay_ms(headers: Option<&FieldTable>) -> Option<u64> {
-    let v = match headers?.get(DELAY_HEADER)? {
-        FieldValue::I8(n) => *n as i64,
-        FieldValue::U8(n) => *n as i64,
-        FieldValue::I16(n) => *n as i64,
-        FieldValue::U16(n) => *n as i64,
-        FieldValue::I32(n) => *n as i64,
-        FieldValue::U32(n) => *n as i64,
-        FieldValue::I64(n) => *n,
-        _ => return None,
-    };
+    let v = headers?.get(DELAY_HEADER)?.as_i64()?;
     (v > 0).then_some(v as u64)
 }
 

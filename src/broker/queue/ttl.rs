@@ -35,7 +35,7 @@ use super::Queue;
 use crate::broker::message::Message;
 use crate::broker::paged::TtlScan as PagedScan;
 use crate::protocol::properties::BasicProperties;
-use crate::protocol::types::{FieldTable, FieldValue};
+use crate::protocol::types::FieldTable;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -47,18 +47,7 @@ const EXPIRATION_FLAG: u16 = 0x0100;
 /// The queue's `x-message-ttl` in ms, if it has one. Reads the raw
 /// argument (the typed queue-arguments parser validates it at declare).
 pub fn message_ttl(args: &FieldTable) -> Option<u64> {
-    let v = args.get("x-message-ttl")?;
-    let n: i128 = match v {
-        FieldValue::I8(n) => *n as i128,
-        FieldValue::U8(n) => *n as i128,
-        FieldValue::I16(n) => *n as i128,
-        FieldValue::U16(n) => *n as i128,
-        FieldValue::I32(n) => *n as i128,
-        FieldValue::U32(n) => *n as i128,
-        FieldValue::I64(n) => *n as i128,
-        _ => return None,
-    };
-    u64::try_from(n).ok()
+    u64::try_from(args.get("x-message-ttl")?.as_i64()?).ok()
 }
 
 /// Whether the queue has a dead-letter exchange (its expired messages must

@@ -23,23 +23,14 @@ use super::ready::{resident_cost, QueuedMessage, ReadyList};
 use crate::broker::message::Message;
 use crate::broker::paged::PageRead;
 use crate::protocol::properties::priority_of;
-use crate::protocol::types::{FieldTable, FieldValue};
+use crate::protocol::types::FieldTable;
 pub use tail::LevelTail;
 
 /// The queue's maximum priority, if it is a priority queue: an integer
 /// `x-max-priority` from 1 to 255 (RabbitMQ ignores other values here;
 /// declaring them is refused by the queue-argument checks).
 pub fn max_priority(args: &FieldTable) -> Option<u8> {
-    let v: i64 = match args.get("x-max-priority")? {
-        FieldValue::I8(v) => *v as i64,
-        FieldValue::U8(v) => *v as i64,
-        FieldValue::I16(v) => *v as i64,
-        FieldValue::U16(v) => *v as i64,
-        FieldValue::I32(v) => *v as i64,
-        FieldValue::U32(v) => *v as i64,
-        FieldValue::I64(v) => *v,
-        _ => return None,
-    };
+    let v = args.get("x-max-priority")?.as_i64()?;
     u8::try_from(v).ok().filter(|&m| m > 0)
 }
 

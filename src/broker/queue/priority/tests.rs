@@ -4,6 +4,7 @@ use super::tail::LevelTail;
 use super::*;
 use crate::broker::message::{Body, Message, MessageRef};
 use crate::protocol::properties::BasicProperties;
+use crate::protocol::types::FieldValue;
 use std::sync::Arc;
 
 fn message(priority: Option<u8>) -> MessageRef {
