@@ -37,7 +37,8 @@ pub const MAX_RECORD_TARGETS: usize = u16::MAX as usize;
 /// transient copy) — its publisher gets a nack either way.
 pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> ConfirmOutcome {
     let limit = shard.queue_memory_limit();
-    let now = ttl::now_ms();
+    // Read the clock once, and only for a copy that has a TTL.
+    let mut now = None;
     let mut durable: Vec<Target> = Vec::new();
     // Whether each of the `durable` copies is paged out.
     let mut durable_paged: Vec<bool> = Vec::new();
@@ -64,7 +65,7 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
             }
             let is_durable = message.persistent && q.config().durable;
             let paged = shard.log.is_some() && q.pages_new_messages(limit);
-            let expires = q.deadline_for(&message, now);
+            let expires = q.deadline_for(&message, || *now.get_or_insert_with(ttl::now_ms));
             let msg_id = if paged {
                 q.reserve_id_for(&message)
             } else {
@@ -216,6 +217,15 @@ pub fn drop_queue(shard: &Rc<Shard>, name: &ShortStr) -> Option<u32> {
 
 /// Ships every delivery `queue` can make now to its consumers' shards.
 pub fn dispatch(shard: &Rc<Shard>, queue: &ShortStr) {
+    let timed = shard
+        .queues
+        .borrow()
+        .get(queue)
+        .is_some_and(|q| q.has_deadlines());
+    if !timed {
+        // No message of the queue has a TTL: no clock read, no TTL pass.
+        return dispatch_ready(shard, queue);
+    }
     // Message TTL: what expired before now is never delivered; what is due
     // now (TTL 0) only if a consumer takes it at once.
     let now = ttl::now_ms();

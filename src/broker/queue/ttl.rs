@@ -166,7 +166,10 @@ impl Queue {
     /// The deadline of a copy of `message` enqueued at `now` (ms since the
     /// Unix epoch): the lower of the queue's TTL and the message's
     /// `expiration`.
-    pub fn deadline_for(&self, message: &Message, now: u64) -> Option<u64> {
+    ///
+    /// `now` is only called when the copy has a TTL: a queue without one
+    /// and a message without `expiration` cost no clock read.
+    pub fn deadline_for(&self, message: &Message, now: impl FnOnce() -> u64) -> Option<u64> {
         let ttl = match (
             self.deadlines.queue_ttl,
             expiration_of(&message.raw_properties),
@@ -174,7 +177,12 @@ impl Queue {
             (Some(a), Some(b)) => a.min(b),
             (a, b) => a.or(b)?,
         };
-        Some(now.saturating_add(ttl))
+        Some(now().saturating_add(ttl))
+    }
+
+    /// Whether any ready message of the queue has a deadline.
+    pub fn has_deadlines(&self) -> bool {
+        self.next_deadline().is_some()
     }
 
     /// The earliest deadline of a ready message (in memory or paged; a
