@@ -437,9 +437,12 @@ pub fn delay_of(
     headers: Option<&FieldTable>,
 ) -> Option<(u64, bool)> {
     use crate::broker::exchange::{delayed, ExchangeKind};
+    // The header first: most publishes carry no `x-delay`, and then the
+    // publish path pays no exchange lookup for this.
+    let delay = delayed::delay_ms(headers)?;
     let x = meta.topology.exchange(exchange)?;
     if x.kind != ExchangeKind::DelayedMessage || x.internal {
         return None;
     }
-    delayed::delay_ms(headers).map(|d| (d, x.durable))
+    Some((delay, x.durable))
 }
