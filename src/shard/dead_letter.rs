@@ -245,21 +245,15 @@ fn republish(
     }
     targets.sort_unstable();
     targets.dedup();
-    let mut by_owner: Vec<(u16, Vec<ShortStr>)> = Vec::new();
-    for target in targets {
-        let Some(q) = meta.queues.get(&target) else {
-            continue;
-        };
-        if copy.is_cycle(target.as_bytes()) {
-            Counters::add(&shard.counters.dead_letter_cycles, 1);
-            warn_cycle(shard, &target, &copy.history);
-            continue;
+    let kept = targets.into_iter().filter(|target| {
+        if !meta.queues.contains_key(target) || !copy.is_cycle(target.as_bytes()) {
+            return true;
         }
-        match by_owner.iter_mut().find(|(o, _)| *o == q.owner) {
-            Some(entry) => entry.1.push(target),
-            None => by_owner.push((q.owner, vec![target])),
-        }
-    }
+        Counters::add(&shard.counters.dead_letter_cycles, 1);
+        warn_cycle(shard, target, &copy.history);
+        false
+    });
+    let by_owner = meta.group_by_owner(kept);
     if by_owner.is_empty() {
         return None;
     }

@@ -311,16 +311,7 @@ async fn deliver(shard: &Rc<Shard>, e: Entry) {
             body: Body::from(d.body.clone()),
             persistent,
         });
-        let mut by_owner: Vec<(u16, Vec<ShortStr>)> = Vec::new();
-        for queue in queues.drain(..) {
-            let Some(q) = meta.queues.get(&queue) else {
-                continue;
-            };
-            match by_owner.iter_mut().find(|(o, _)| *o == q.owner) {
-                Some(entry) => entry.1.push(queue),
-                None => by_owner.push((q.owner, vec![queue])),
-            }
-        }
+        let by_owner = meta.group_by_owner(queues.drain(..));
         let owners = by_owner.len() as u32;
         let confirm = (e.durable && owners > 0).then_some(ConfirmTicket {
             shard: shard.id,

@@ -25,6 +25,25 @@ impl Metadata {
         }
     }
 
+    /// The queues that exist, grouped by owner shard (in order of first
+    /// appearance): one `Enqueue` envelope per group.
+    pub fn group_by_owner(
+        &self,
+        queues: impl IntoIterator<Item = ShortStr>,
+    ) -> Vec<(u16, Vec<ShortStr>)> {
+        let mut by_owner: Vec<(u16, Vec<ShortStr>)> = Vec::new();
+        for queue in queues {
+            let Some(q) = self.queues.get(&queue) else {
+                continue;
+            };
+            match by_owner.iter_mut().find(|(o, _)| *o == q.owner) {
+                Some(entry) => entry.1.push(queue),
+                None => by_owner.push((q.owner, vec![queue])),
+            }
+        }
+        by_owner
+    }
+
     /// Whether a binding destination exists in the catalog / topology.
     pub fn destination_exists(&self, d: &Destination) -> bool {
         match d {

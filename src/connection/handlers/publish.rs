@@ -195,18 +195,8 @@ fn route(
     }
     // One envelope per owner shard; the owner decides whether its copies
     // are durable (confirm after the fsync) or not.
-    let mut routed = 0u64;
-    let mut by_owner: Vec<(u16, Vec<ShortStr>)> = Vec::new();
-    for queue in destinations.drain(..) {
-        let Some(q) = meta.queues.get(&queue) else {
-            continue;
-        };
-        match by_owner.iter_mut().find(|(o, _)| *o == q.owner) {
-            Some(entry) => entry.1.push(queue),
-            None => by_owner.push((q.owner, vec![queue])),
-        }
-        routed += 1;
-    }
+    let by_owner = meta.group_by_owner(destinations.drain(..));
+    let routed: u64 = by_owner.iter().map(|(_, q)| q.len() as u64).sum();
     drop(meta);
     *shard.route_scratch.borrow_mut() = destinations;
     if let Some(tx) = ch.tx.as_mut() {
