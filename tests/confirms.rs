@@ -172,9 +172,7 @@ async fn a_copy_whose_record_was_not_written_is_nacked() {
             let c = publish(&ch, "", "confirms-kept", "kept-2").await;
             assert!(c.is_ack(), "{shards} shards: written copy: {c:?}");
             assert!(
-                node.log()
-                    .iter()
-                    .any(|l| l.contains("injected append failure")),
+                node.logs_within("injected append failure"),
                 "the refusal is logged:\n{}",
                 node.log().join("\n")
             );

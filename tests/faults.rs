@@ -71,6 +71,7 @@ async fn page_in_read_errors_are_retried_and_nothing_is_lost() {
             }
         })
         .await;
+        b.logs_within("retrying");
         let log = b.log().join("\n");
         assert!(
             log.contains("retrying"),
@@ -153,6 +154,7 @@ async fn unreadable_paged_messages_stop_the_queue_and_survive_a_restart() {
             consumed
         })
         .await;
+        b.logs_within("state crashed");
         let log = b.log().join("\n");
         assert!(
             log.contains(&format!("cannot read queue '{durable_q}'"))

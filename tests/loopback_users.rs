@@ -167,10 +167,7 @@ fn guest_is_refused_from_a_non_loopback_address_unless_configured() {
             assert!(got.contains(REFUSED), "login from {NS_ADDR}: {got}");
         }
         assert!(
-            b.log()
-                .iter()
-                .any(|l| l
-                    .contains("PLAIN login refused: user 'guest' can only connect via localhost")),
+            b.logs_within("PLAIN login refused: user 'guest' can only connect via localhost"),
             "the log says why: {:?}",
             b.log()
         );

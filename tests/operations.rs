@@ -246,9 +246,7 @@ async fn alarm_blocks_until_ctl_clears_it(
         .await;
         let what = reason.trim_start_matches("low on ");
         assert!(
-            b.log()
-                .iter()
-                .any(|l| l.contains(&format!("{what} alarm cleared"))),
+            b.logs_within(&format!("{what} alarm cleared")),
             "the broker logs the cleared alarm:\n{}",
             b.log().join("\n")
         );
@@ -309,8 +307,9 @@ async fn ctl_refuses_bad_limits() {
         out,
         "Setting memory high watermark to 2000000000 bytes ...\n"
     );
-    assert!(b
-        .log()
-        .iter()
-        .any(|l| l.contains("admin: setting memory high watermark to 2000000000 bytes")));
+    assert!(
+        b.logs_within("admin: setting memory high watermark to 2000000000 bytes"),
+        "{}",
+        b.log().join("\n")
+    );
 }

@@ -265,6 +265,23 @@ impl Broker {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Whether a stderr line containing `needle` shows up within 5 s.
+    /// stderr is read by a thread of its own, so a line the broker wrote
+    /// before answering a request may reach `log()` after the answer.
+    #[allow(dead_code)]
+    pub fn logs_within(&self, needle: &str) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            if self.log().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM, wait, and assert the process exited with code 0.
     /// No-op for an external broker.
     pub fn stop(&mut self) {

@@ -558,7 +558,7 @@ async fn a_crash_during_journal_rotation_loses_nothing_acknowledged() {
                 broker.log().join("\n")
             );
             assert!(
-                broker.log().iter().any(|l| l.contains("test crash point")),
+                broker.logs_within("test crash point"),
                 "{point}: crashed elsewhere; stderr:\n{}",
                 broker.log().join("\n")
             );
@@ -573,7 +573,7 @@ async fn a_crash_during_journal_rotation_loses_nothing_acknowledged() {
             check_after_crash(&admin_addr(&b), &prefix, &logs, &what);
             if point == "snapshot-renamed" {
                 assert!(
-                    b.log().iter().any(|l| l.contains("interrupted rotation")),
+                    b.logs_within("interrupted rotation"),
                     "{what}: the stale journal was not reported: {:?}",
                     b.log()
                 );

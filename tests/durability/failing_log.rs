@@ -75,10 +75,7 @@ async fn a_failing_log_nacks_publishes_and_loses_nothing_it_confirmed() {
             );
             assert!(nacked_transient > 0, "paged transient publishes nacked too");
             assert!(
-                broker
-                    .log()
-                    .iter()
-                    .any(|l| l.contains("injected write failure")),
+                broker.logs_within("injected write failure"),
                 "the failure is logged:\n{}",
                 broker.log().join("\n")
             );
