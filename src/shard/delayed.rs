@@ -22,6 +22,7 @@
 //! dropped.
 
 use crate::broker::message::{Body, Message};
+use crate::broker::topology::Origin;
 use crate::protocol::properties::BasicProperties;
 use crate::protocol::types::{FieldTable, ShortStr};
 use crate::shard::confirm::ConfirmOutcome;
@@ -301,9 +302,14 @@ async fn deliver(shard: &Rc<Shard>, e: Entry) {
     {
         let meta = shard.meta.borrow();
         // Gone exchange: dropped, as the plugin does.
-        let _ = meta
-            .topology
-            .route(&d.exchange, &d.routing_key, headers.as_ref(), &mut queues);
+        // With its `CC` / `BCC` keys, as its publish would have been.
+        let _ = meta.topology.route_stored(
+            &d.exchange,
+            &d.routing_key,
+            headers.as_ref(),
+            Origin::Broker,
+            &mut queues,
+        );
         let message = Arc::new(Message {
             exchange: d.exchange.clone(),
             routing_key: d.routing_key.clone(),

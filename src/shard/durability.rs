@@ -358,6 +358,8 @@ fn apply_definitions(meta: &mut Metadata, defs: &Definitions) {
             Err(e) => tracing::warn!("stored policy '{}' not restored: {e}", p.name),
         }
     }
+    let policies: Vec<_> = meta.policies.iter().map(|p| p.policy.clone()).collect();
+    meta.topology.set_policies(&policies);
     for x in &defs.exchanges {
         let r = meta.topology.declare_exchange(
             &x.name,
