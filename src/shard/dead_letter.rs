@@ -35,8 +35,12 @@
 //! when no key matched.
 //! A copy for a queue in a fully automatic cycle (`broker::dead_letter::
 //! is_cycle`) is dropped, with a warning the first time per target queue.
-//! After a restart a recovered copy's routing keys are its stored routing
-//! key (and `CC` header), as a fresh publish's.
+//! A message's routing keys are read from what is stored — its routing key
+//! and its `CC` and `BCC` headers (`BCC` stays in the stored properties and
+//! is stripped only on the way to a client) — so they are the same after a
+//! restart, as RabbitMQ's routing-key annotation. A dead-lettered copy
+//! keeps `CC` and drops `BCC` from its properties (RabbitMQ 3.13), so a
+//! second dead-lettering of it routes without the `BCC` keys.
 
 use crate::broker::dead_letter::{self as pure, DeadLetterReason, Routing};
 use crate::broker::message::{Message, MessageRef};
