@@ -339,6 +339,42 @@ mod tests {
     }
 
     #[test]
+    fn delayed_publishes_are_handed_out_at_commit_and_dropped_by_rollback() {
+        let bytes = Rc::new(Cell::new(0));
+        let mut tx = TxBuffer::new(bytes.clone());
+        let hold = DelayedHold {
+            delay_ms: 500,
+            durable: true,
+        };
+        let delayed = |body: &[u8], mandatory: bool| TxPublish {
+            delayed: Some(hold),
+            ..publish(body, vec![], mandatory)
+        };
+        tx.publish(delayed(b"gone", false)).unwrap();
+        assert!(tx.rollback().is_empty());
+        assert_eq!(bytes.get(), 0);
+        tx.publish(delayed(b"d1", true)).unwrap();
+        tx.publish(publish(b"p", vec![(0, vec!["q"])], false))
+            .unwrap();
+        tx.publish(delayed(b"d2", false)).unwrap();
+        let c = tx.into_commit();
+        let held: Vec<&[u8]> = c
+            .delayed
+            .iter()
+            .map(|(m, h)| {
+                assert_eq!(*h, hold);
+                m.body.chunks()[0].as_ref()
+            })
+            .collect();
+        assert_eq!(held, [b"d1".as_ref(), b"d2".as_ref()]);
+        // Not routed now, so not unroutable; a mandatory one is returned,
+        // as the plugin returns it at publish time outside a transaction.
+        assert_eq!((c.routed_copies, c.unroutable), (1, 0));
+        assert_eq!(c.returns.len(), 1);
+        assert_eq!(steps(&c), vec![(0, "E:q".to_string())]);
+    }
+
+    #[test]
     fn the_connection_bound_refuses_a_publish_with_a_406() {
         let bytes = Rc::new(Cell::new(MAX_CONNECTION_BYTES - 100));
         let mut tx = TxBuffer::new(bytes.clone());
