@@ -13,23 +13,15 @@ mod common;
 use common::*;
 use lapin::options::{
     BasicGetOptions, BasicRejectOptions, ExchangeBindOptions, ExchangeDeclareOptions,
-    QueueBindOptions, QueueDeclareOptions,
+    QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldArray, FieldTable};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, ExchangeKind};
-
-fn keys(v: &[&str]) -> AMQPValue {
-    AMQPValue::FieldArray(FieldArray::from(
-        v.iter()
-            .map(|k| AMQPValue::LongString((*k).into()))
-            .collect::<Vec<_>>(),
-    ))
-}
 
 fn cc_bcc(cc: &[&str], bcc: &[&str]) -> BasicProperties {
     let mut h = FieldTable::default();
-    h.insert("CC".into(), keys(cc));
-    h.insert("BCC".into(), keys(bcc));
+    h.insert("CC".into(), longstr_array(cc));
+    h.insert("BCC".into(), longstr_array(bcc));
     BasicProperties::default().with_headers(h)
 }
 
@@ -46,18 +38,6 @@ async fn exchange(ch: &Channel, name: &str, kind: ExchangeKind, internal: bool, 
     )
     .await
     .unwrap_or_else(|e| panic!("declare {name}: {e}"));
-}
-
-async fn bind(ch: &Channel, q: &str, x: &str, key: &str) {
-    ch.queue_bind(
-        q.into(),
-        x.into(),
-        key.into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("bind");
 }
 
 /// A queue with a dead-letter exchange (and routing key, if given).
@@ -92,20 +72,9 @@ async fn source(
     .unwrap_or_else(|e| panic!("declare {name}: {e}"));
 }
 
-/// Publishes `body` to `q` through the default exchange (confirmed).
-async fn publish(ch: &Channel, q: &str, body: &str, props: BasicProperties) {
-    let c = ch
-        .basic_publish(
-            "".into(),
-            q.into(),
-            Default::default(),
-            body.as_bytes(),
-            props,
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("confirm");
+/// Publishes `body` to `x` with `key` (confirmed, routed).
+async fn publish(ch: &Channel, x: &str, key: &str, body: &str, props: BasicProperties) {
+    let c = publish_to(ch, x, key, body, props, false).await;
     assert!(matches!(c, lapin::Confirmation::Ack(None)), "{c:?}");
 }
 
@@ -171,10 +140,10 @@ async fn an_internal_dead_letter_exchange_delivers() {
             exchange(&ch, &internal, ExchangeKind::Fanout, true, false).await;
             let target = unique_name("dl-int-target");
             declare_queue(&ch, &target, false, other).await;
-            bind(&ch, &target, &internal, "").await;
+            bind_queue(&ch, &target, &internal, "").await;
             let src = unique_name("dl-int-src");
             source(&ch, &src, false, last_shard(shards), &internal, None).await;
-            publish(&ch, &src, "via-internal", BasicProperties::default()).await;
+            publish(&ch, "", &src, "via-internal", BasicProperties::default()).await;
             reject_next(&ch, &src).await;
             let (body, key, _) = one(&conn, &target).await;
             assert_eq!(
@@ -195,7 +164,7 @@ async fn an_internal_dead_letter_exchange_delivers() {
             .expect("exchange.bind");
             let src2 = unique_name("dl-int-src2");
             source(&ch, &src2, false, last_shard(shards), &front, None).await;
-            publish(&ch, &src2, "via-binding", BasicProperties::default()).await;
+            publish(&ch, "", &src2, "via-binding", BasicProperties::default()).await;
             reject_next(&ch, &src2).await;
             assert_eq!(one(&conn, &target).await.0, "via-binding");
             delete_queues(&ch, &[&target, &src, &src2]).await;
@@ -223,26 +192,14 @@ async fn dead_lettered_copies_route_with_cc_and_bcc_keys_unless_the_queue_sets_t
             for k in ["ka", "kb", "kc", "kd"] {
                 let q = unique_name(&format!("dl-cc-{k}"));
                 declare_queue(&ch, &q, false, other).await;
-                bind(&ch, &q, &dlx, k).await;
+                bind_queue(&ch, &q, &dlx, k).await;
                 targets.push(q);
             }
             // No x-dead-letter-routing-key: "ka", CC "kb" and BCC "kc" route.
             let src = unique_name("dl-cc-src");
             source(&ch, &src, false, last_shard(shards), &dlx, None).await;
-            bind(&ch, &src, "amq.direct", "ka").await;
-            let c = ch
-                .basic_publish(
-                    "amq.direct".into(),
-                    "ka".into(),
-                    Default::default(),
-                    b"c1",
-                    cc_bcc(&["kb"], &["kc"]),
-                )
-                .await
-                .expect("publish")
-                .await
-                .expect("confirm");
-            assert!(matches!(c, lapin::Confirmation::Ack(None)), "{c:?}");
+            bind_queue(&ch, &src, "amq.direct", "ka").await;
+            publish(&ch, "amq.direct", "ka", "c1", cc_bcc(&["kb"], &["kc"])).await;
             reject_next(&ch, &src).await;
             for q in &targets[..3] {
                 let (body, key, headers) = one(&conn, q).await;
@@ -255,13 +212,16 @@ async fn dead_lettered_copies_route_with_cc_and_bcc_keys_unless_the_queue_sets_t
                 let Some(AMQPValue::FieldTable(death)) = deaths.as_slice().first() else {
                     panic!("x-death {deaths:?}");
                 };
-                assert_eq!(get(death, "routing-keys"), Some(&keys(&["ka", "kb"])));
+                assert_eq!(
+                    get(death, "routing-keys"),
+                    Some(&longstr_array(&["ka", "kb"]))
+                );
             }
             assert_eq!(ready_count(&conn, &targets[3]).await, 0);
             // With x-dead-letter-routing-key "kd": that key alone.
             let src2 = unique_name("dl-cc-src2");
             source(&ch, &src2, false, last_shard(shards), &dlx, Some("kd")).await;
-            publish(&ch, &src2, "c2", cc_bcc(&["kb"], &["kc"])).await;
+            publish(&ch, "", &src2, "c2", cc_bcc(&["kb"], &["kc"])).await;
             reject_next(&ch, &src2).await;
             let (body, key, _) = one(&conn, &targets[3]).await;
             assert_eq!((body.as_str(), key.as_str()), ("c2", "kd"));
@@ -298,10 +258,11 @@ async fn bcc_keys_route_a_dead_lettered_copy_after_a_restart() {
             let ch = confirm_channel(&conn).await;
             exchange(&ch, &dlx, ExchangeKind::Direct, false, true).await;
             declare_queue(&ch, &bcc_target, true, other).await;
-            bind(&ch, &bcc_target, &dlx, "secret").await;
+            bind_queue(&ch, &bcc_target, &dlx, "secret").await;
             source(&ch, &src, true, last_shard(shards), &dlx, None).await;
             publish(
                 &ch,
+                "",
                 &src,
                 "durable",
                 cc_bcc(&[], &["secret"]).with_delivery_mode(2),

@@ -637,32 +637,9 @@ async fn exchange(ch: &lapin::Channel, name: &str, kind: lapin::ExchangeKind, a:
     .unwrap_or_else(|e| panic!("declare {name}: {e}"));
 }
 
-async fn bind(ch: &lapin::Channel, q: &str, x: &str) {
-    ch.queue_bind(
-        q.into(),
-        x.into(),
-        "".into(),
-        Default::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("bind");
-}
-
 /// Publishes an unroutable message to `x` (confirmed).
 async fn publish_unroutable(ch: &lapin::Channel, x: &str, body: &str) {
-    let c = ch
-        .basic_publish(
-            x.into(),
-            "no-binding-has-this-key".into(),
-            Default::default(),
-            body.as_bytes(),
-            persistent(),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("confirm");
+    let c = publish_to(ch, x, "no-binding-has-this-key", body, persistent(), false).await;
     assert!(matches!(c, lapin::Confirmation::Ack(None)), "{c:?}");
 }
 
@@ -697,7 +674,7 @@ async fn an_exchange_policy_sets_the_alternate_exchange_and_the_argument_wins() 
         for (x, q) in [(&ae_pol, &by_pol), (&ae_arg, &by_arg)] {
             exchange(&ch, x, lapin::ExchangeKind::Fanout, FieldTable::default()).await;
             declare(&ch, q, true, args(last_shard(shards), &[])).await;
-            bind(&ch, q, x).await;
+            bind_queue(&ch, q, x, "").await;
         }
         let before = format!("{prefix}before");
         let after = format!("{prefix}after");
@@ -790,7 +767,7 @@ async fn an_exchange_policy_survives_a_restart() {
             let ch = confirm_channel(&conn).await;
             exchange(&ch, &ae, lapin::ExchangeKind::Fanout, FieldTable::default()).await;
             declare(&ch, &q, true, args(last_shard(shards), &[])).await;
-            bind(&ch, &q, &ae).await;
+            bind_queue(&ch, &q, &ae, "").await;
             exchange(&ch, &x, lapin::ExchangeKind::Direct, FieldTable::default()).await;
             let definition = format!(r#"{{"alternate-exchange":"{ae}"}}"#);
             set_policy(&b, &["ae", &pattern, &definition, "--apply-to", "all"]);

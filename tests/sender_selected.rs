@@ -12,29 +12,19 @@ mod common;
 
 use common::*;
 use lapin::message::BasicGetMessage;
-use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
-};
-use lapin::types::{AMQPValue, FieldArray, FieldTable};
+use lapin::options::{BasicGetOptions, ExchangeDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
-
-fn keys(v: &[&str]) -> AMQPValue {
-    AMQPValue::FieldArray(FieldArray::from(
-        v.iter()
-            .map(|k| AMQPValue::LongString((*k).into()))
-            .collect::<Vec<_>>(),
-    ))
-}
 
 /// Properties with `CC` / `BCC` headers (omitted when `None`) and
 /// `other: 1`.
 fn cc_bcc(cc: Option<&[&str]>, bcc: Option<&[&str]>) -> BasicProperties {
     let mut h = FieldTable::default();
     if let Some(cc) = cc {
-        h.insert("CC".into(), keys(cc));
+        h.insert("CC".into(), longstr_array(cc));
     }
     if let Some(bcc) = bcc {
-        h.insert("BCC".into(), keys(bcc));
+        h.insert("BCC".into(), longstr_array(bcc));
     }
     h.insert("other".into(), AMQPValue::LongInt(1));
     BasicProperties::default().with_headers(h)
@@ -52,44 +42,6 @@ async fn exchange(ch: &Channel, name: &str, kind: ExchangeKind, args: FieldTable
     )
     .await
     .unwrap_or_else(|e| panic!("declare {name}: {e}"));
-}
-
-async fn bind(ch: &Channel, q: &str, x: &str, key: &str) {
-    ch.queue_bind(
-        q.into(),
-        x.into(),
-        key.into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("bind");
-}
-
-/// Publishes on a confirm channel; the confirmation (a returned message
-/// comes with the ack).
-async fn publish(
-    ch: &Channel,
-    x: &str,
-    key: &str,
-    body: &str,
-    props: BasicProperties,
-    mandatory: bool,
-) -> Confirmation {
-    ch.basic_publish(
-        x.into(),
-        key.into(),
-        BasicPublishOptions {
-            mandatory,
-            ..Default::default()
-        },
-        body.as_bytes(),
-        props,
-    )
-    .await
-    .expect("publish")
-    .await
-    .expect("confirm")
 }
 
 /// Every message of `q` (basic.get, no-ack).
@@ -150,11 +102,11 @@ async fn cc_and_bcc_keys_route_and_bcc_is_never_delivered() {
                     // Alternate the queues between the shards.
                     let at = if i % 2 == 0 { placement } else { other };
                     declare_queue(&ch, &q, false, at).await;
-                    bind(&ch, &q, &x, k).await;
+                    bind_queue(&ch, &q, &x, k).await;
                     qs.push(q);
                 }
                 // Direct: "a" routes, CC "b", BCC "c"; "d" is not named.
-                let c = publish(
+                let c = publish_to(
                     &ch,
                     &x,
                     "a",
@@ -169,7 +121,7 @@ async fn cc_and_bcc_keys_route_and_bcc_is_never_delivered() {
                 }
                 assert!(get_all(&ch, &qs[3]).await.is_empty());
                 // The delivered headers keep CC and the others, lose BCC.
-                publish(
+                publish_to(
                     &ch,
                     &x,
                     "a",
@@ -188,7 +140,7 @@ async fn cc_and_bcc_keys_route_and_bcc_is_never_delivered() {
                     get_all(&ch, q).await;
                 }
                 // The default exchange: every key names a queue.
-                publish(
+                publish_to(
                     &ch,
                     "",
                     &qs[0],
@@ -203,8 +155,8 @@ async fn cc_and_bcc_keys_route_and_bcc_is_never_delivered() {
                 // Topic: two BCC keys matching one queue give one copy.
                 let t = unique_name("cc-topic");
                 exchange(&ch, &t, ExchangeKind::Topic, FieldTable::default()).await;
-                bind(&ch, &qs[1], &t, "x.*").await;
-                publish(
+                bind_queue(&ch, &qs[1], &t, "x.*").await;
+                publish_to(
                     &ch,
                     &t,
                     "nomatch",
@@ -218,7 +170,7 @@ async fn cc_and_bcc_keys_route_and_bcc_is_never_delivered() {
                     ("m4".into(), "nomatch".into())
                 );
                 // A mandatory publish no key routes is returned without BCC.
-                match publish(
+                match publish_to(
                     &ch,
                     &x,
                     "zz",
@@ -261,9 +213,9 @@ async fn an_alternate_exchange_is_taken_only_when_no_key_matched() {
             let (routed, unrouted) = (unique_name("cc-routed"), unique_name("cc-unrouted"));
             declare_queue(&ch, &routed, false, None).await;
             declare_queue(&ch, &unrouted, false, last_shard(shards)).await;
-            bind(&ch, &routed, &x, "a").await;
-            bind(&ch, &unrouted, &ae, "").await;
-            publish(
+            bind_queue(&ch, &routed, &x, "a").await;
+            bind_queue(&ch, &unrouted, &ae, "").await;
+            publish_to(
                 &ch,
                 &x,
                 "a",
@@ -272,7 +224,7 @@ async fn an_alternate_exchange_is_taken_only_when_no_key_matched() {
                 false,
             )
             .await;
-            publish(
+            publish_to(
                 &ch,
                 &x,
                 "zzz",
@@ -281,7 +233,7 @@ async fn an_alternate_exchange_is_taken_only_when_no_key_matched() {
                 false,
             )
             .await;
-            publish(
+            publish_to(
                 &ch,
                 &x,
                 "zzz",
@@ -290,7 +242,7 @@ async fn an_alternate_exchange_is_taken_only_when_no_key_matched() {
                 false,
             )
             .await;
-            publish(&ch, &x, "zzz", "none", cc_bcc(Some(&["yyy"]), None), false).await;
+            publish_to(&ch, &x, "zzz", "none", cc_bcc(Some(&["yyy"]), None), false).await;
             let bodies = |v: Vec<BasicGetMessage>| -> Vec<String> {
                 v.into_iter()
                     .map(|m| String::from_utf8(m.delivery.data).unwrap())
@@ -369,7 +321,7 @@ async fn bcc_stays_hidden_after_a_restart() {
             let ch = confirm_channel(&conn).await;
             declare_queue(&ch, &q, true, last_shard(shards)).await;
             let props = cc_bcc(None, Some(&["nowhere"])).with_delivery_mode(2);
-            publish(&ch, "", &q, "kept", props, false).await;
+            publish_to(&ch, "", &q, "kept", props, false).await;
         }
         b.kill();
         let b = Broker::start_in(shards, dir.path());
@@ -408,13 +360,13 @@ async fn a_delayed_message_routes_with_its_cc_keys_at_its_time() {
             let (qa, qb) = (unique_name("cc-da"), unique_name("cc-db"));
             declare_queue(&ch, &qa, false, None).await;
             declare_queue(&ch, &qb, false, last_shard(shards)).await;
-            bind(&ch, &qa, &x, "a").await;
-            bind(&ch, &qb, &x, "b").await;
+            bind_queue(&ch, &qa, &x, "a").await;
+            bind_queue(&ch, &qb, &x, "b").await;
             let mut props = cc_bcc(None, Some(&["b"]));
             let mut h = props.headers().clone().unwrap();
             h.insert("x-delay".into(), AMQPValue::LongLongInt(100));
             props = props.with_headers(h);
-            publish(&ch, &x, "a", "later", props, false).await;
+            publish_to(&ch, &x, "a", "later", props, false).await;
             wait_ready(&conn, &qa, 1).await;
             wait_ready(&conn, &qb, 1).await;
             for q in [&qa, &qb] {
