@@ -129,7 +129,10 @@ impl Queue {
         let config_arguments = config.arguments.clone();
         Queue {
             limits: limits::limits(&config.arguments),
-            paged_sizes: limits::PagedSizes::default(),
+            paged_sizes: match levels {
+                Some(_) => limits::PagedSizes::unordered(0),
+                None => limits::PagedSizes::default(),
+            },
             expiry: expiry::Expiry::new(&config.arguments),
             name,
             deadlines: ttl::Deadlines::for_queue(&config.arguments),

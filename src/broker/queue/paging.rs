@@ -73,7 +73,12 @@ impl Queue {
 
     /// Whether the shard should read the next paged chunk back now: a
     /// consumer is waiting and few ready messages are left in memory.
+    /// Also when drop-head must read the paged head back to drop it
+    /// (`wants_page_in_to_drop`).
     pub fn wants_page_in(&self) -> bool {
+        if self.wants_page_in_to_drop() {
+            return true;
+        }
         if let Some(levels) = &self.levels {
             return levels.wants_page_in() && self.consumers.any_active();
         }
@@ -121,7 +126,9 @@ impl Queue {
                     self.deadlines.push(at, m.id);
                 }
             }
-            return levels.finish_page_in(read, found, consumed);
+            let (release, count, body_bytes) = levels.finish_page_in(read, found, consumed);
+            self.paged_sizes.forget(count, body_bytes);
+            return release;
         }
         let found = found
             .into_iter()

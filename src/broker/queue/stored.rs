@@ -87,6 +87,7 @@ impl Queue {
                 let head_last = head.last().map(|m| m.id);
                 let last = last.max(head_last).unwrap_or(0);
                 self.next_id = self.next_id.max(last.max(max_seen_id) + 1);
+                self.paged_sizes = super::limits::PagedSizes::unordered(tail.count());
                 levels.restore(head, Some(tail));
                 return;
             }

@@ -180,6 +180,15 @@ impl Levels {
             && self.lanes[level].bytes() < PAGE_IN_BELOW_BYTES
     }
 
+    /// Whether drop-head must read the serving level's next chunk before
+    /// it can drop from it: that level has nothing in memory, and a read
+    /// can start.
+    pub(super) fn needs_page_in_to_drop(&self) -> bool {
+        self.serving().is_some_and(|l| self.lanes[l].is_empty())
+            && !self.tail.is_reading()
+            && !self.tail.is_failed()
+    }
+
     /// Whether basic.get must wait for a chunk: the highest level with
     /// messages has none in memory.
     pub(super) fn needs_page_in_for_get(&self) -> bool {
@@ -192,13 +201,14 @@ impl Levels {
         self.tail.start_read(level, max_len)
     }
 
-    /// Takes the answer to `read` (see `Queue::finish_page_in`).
+    /// Takes the answer to `read` (see `Queue::finish_page_in`); also
+    /// returns how many messages it took back and their body bytes.
     pub(super) fn finish_page_in(
         &mut self,
         read: &PageRead,
         found: Vec<PagedMessage>,
         consumed: u32,
-    ) -> u64 {
+    ) -> (u64, u64, u64) {
         let found = found
             .into_iter()
             .map(|m| {
@@ -208,11 +218,14 @@ impl Levels {
             .collect();
         let (level, got, lost) = self.tail.finish_read(read, found, consumed);
         let mut release = lost;
+        let mut body_bytes = 0;
+        let got_count = got.len() as u64;
         for (id, redelivered, (message, stored, expires)) in got {
             debug_assert!(self.lanes[level].back().is_none_or(|m| m.id < id));
             if stored.is_none() {
                 release += 1;
             }
+            body_bytes += message.body.len();
             self.push_lane(
                 level,
                 QueuedMessage {
@@ -225,7 +238,7 @@ impl Levels {
                 },
             );
         }
-        release
+        (release, got_count, body_bytes)
     }
 
     /// Body bytes of the messages held in memory (`x-max-length-bytes`).

@@ -92,8 +92,8 @@ fn a_paged_level_is_waited_for_not_skipped() {
     }];
     assert_eq!(
         l.finish_page_in(&read, found, 100),
-        1,
-        "a paged-only copy released"
+        (1, 1, 1),
+        "a paged-only copy released, one message of 1 body byte back"
     );
     let order: Vec<u64> = std::iter::from_fn(|| l.pop_front()).map(|m| m.id).collect();
     assert_eq!(order, vec![2, 1]);
