@@ -25,9 +25,12 @@
 //!   message.
 //!
 //! TTL 0 (RabbitMQ): a message is delivered only if a consumer can take it
-//! at once, else it expires — the owner delivers what it can before it
-//! expires the messages due (`expire` with `inclusive` after delivering),
-//! and basic.get never sees it.
+//! at once, else it expires — decided at its enqueue, with the consumers'
+//! credit as it is then: the owner dispatches the queue right away with
+//! the enqueue's clock reading (the copy's deadline), delivering what it
+//! can before it expires the messages due (`expire` with `inclusive`
+//! after delivering), so basic.get never sees it and a later dispatch
+//! whose clock moved on never expires one a consumer could have taken.
 
 use super::paging::PagedMessage;
 use super::ready::QueuedMessage;
