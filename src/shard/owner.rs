@@ -153,14 +153,16 @@ pub fn settle(shard: &Rc<Shard>, queue: &ShortStr, ids: &[u64], how: Settle) {
     if how == Settle::Reject {
         return dead_letter::rejected(shard, queue, ids);
     }
-    let (removed, over_limit) = match shard.queues.borrow_mut().get_mut(queue) {
+    let (removed, over_limit, returned) = match shard.queues.borrow_mut().get_mut(queue) {
         Some(q) => (
             shard.tracked(q, |q| q.settle(ids, how)),
             q.take_over_limit(),
+            q.take_returns(),
         ),
-        None => (Vec::new(), Vec::new()),
+        None => (Vec::new(), Vec::new(), Vec::new()),
     };
     durability::record_removed(shard, queue, &removed);
+    durability::record_returned(shard, queue, &returned);
     let letters = over_limit
         .into_iter()
         .map(|message| Letter {

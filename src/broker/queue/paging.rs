@@ -126,7 +126,9 @@ impl Queue {
                     self.deadlines.push(at, m.id);
                 }
             }
-            let (release, count, body_bytes) = levels.finish_page_in(read, found, consumed);
+            let counts = &mut self.returns;
+            let (release, count, body_bytes) =
+                levels.finish_page_in(read, found, consumed, |id| counts.recovered(id));
             self.paged_sizes.forget(count, body_bytes);
             return release;
         }
@@ -144,13 +146,14 @@ impl Queue {
             if stored.is_none() {
                 release += 1;
             }
+            let delivery_count = self.recovered_delivery_count(id);
             self.ready.push_back(QueuedMessage {
                 id,
                 message,
                 redelivered,
                 stored,
                 expires,
-                delivery_count: 0,
+                delivery_count,
             });
             if let Some(at) = expires {
                 self.deadlines.push(at, id);

@@ -208,6 +208,7 @@ impl Levels {
         read: &PageRead,
         found: Vec<PagedMessage>,
         consumed: u32,
+        mut delivery_count: impl FnMut(u64) -> u32,
     ) -> (u64, u64, u64) {
         let found = found
             .into_iter()
@@ -234,7 +235,7 @@ impl Levels {
                     redelivered,
                     stored,
                     expires,
-                    delivery_count: 0,
+                    delivery_count: delivery_count(id),
                 },
             );
         }
@@ -303,6 +304,7 @@ impl Levels {
             stored,
             paged: self.tail.clear(),
             max_id,
+            spared: Vec::new(),
         }
     }
 

@@ -91,7 +91,7 @@ fn a_paged_level_is_waited_for_not_skipped() {
         expires: None,
     }];
     assert_eq!(
-        l.finish_page_in(&read, found, 100),
+        l.finish_page_in(&read, found, 100, |_| 0),
         (1, 1, 1),
         "a paged-only copy released, one message of 1 body byte back"
     );
