@@ -273,6 +273,11 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             .map(std::time::Duration::from_millis),
         // Test-only: message records with this routing key are refused.
         refuse_routing_key: std::env::var("WARREN_TEST_LOG_REFUSE_ROUTING_KEY").ok(),
+        // Test-only: small segments, so a test rolls a few quickly.
+        segment_size: std::env::var("WARREN_TEST_LOG_SEGMENT_SIZE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(LogConfig::default().segment_size),
         ..LogConfig::default()
     };
     let log = Log::open_with(&dir, config, |rec| {
@@ -371,7 +376,12 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             // never counted them at recovery.
             Record::Paged(_) | Record::Metadata { .. } => {}
             Record::Delayed(d) => {
-                delayed.delayed(rec.pos, d.id, d.deliver_at, d.durable, &d.exchange)
+                if let Some(old) =
+                    delayed.delayed(rec.pos, d.id, d.deliver_at, d.durable, &d.exchange)
+                {
+                    // Compaction moved it forward: the older record is dead.
+                    *dead.entry((old, seg)).or_default() += 1;
+                }
             }
             Record::DelayedDone { id } => {
                 if let Some(s) = delayed.done(id) {
@@ -790,7 +800,9 @@ const COMPACT_MAX_LIVE: u64 = 4096;
 const COMPACT_BEHIND: u32 = 2;
 
 /// Copies the few live records of the oldest log segment forward when they
-/// all belong to stored messages held in memory (ready or unacked): that
+/// all belong to stored messages held in memory (ready or unacked) or to
+/// pending delayed messages (`shard::delayed::relocate`, asynchronously:
+/// their bodies are read back first): that
 /// segment then goes, and so does every later one kept only because its
 /// dead records hold acks for it. Without this, one long-lived message
 /// would keep the whole log from being reclaimed. A segment whose live
@@ -809,7 +821,15 @@ pub fn compact(shard: &Rc<Shard>) -> bool {
     shard.compaction_checked.set(Some((segment, live)));
     let mut queues = shard.queues.borrow_mut();
     let held: u64 = queues.values().map(|q| q.stored_in(segment)).sum();
-    if held != live {
+    // Delayed messages: the pending ones move too; routed ones waiting for
+    // confirms will die soon (their segment is looked at again then).
+    let (delayed, routed) = crate::shard::delayed::held_in(shard, segment);
+    if held + delayed + routed != live || routed > 0 {
+        return false;
+    }
+    if delayed > 0 && !crate::shard::delayed::relocate(shard, segment) {
+        // A move is still out: look again later.
+        shard.compaction_checked.set(None);
         return false;
     }
     for (name, q) in queues.iter_mut() {
