@@ -65,7 +65,7 @@ impl Queue {
     ) {
         debug_assert!(id < self.next_id);
         if let Some(levels) = &mut self.levels {
-            return levels.push_paged(id, segment, offset, len);
+            return levels.push_paged(id, segment, offset, len, expires);
         }
         debug_assert!(self.ready.back().is_none_or(|m| m.id < id));
         self.tail.push_until(id, segment, offset, len, expires);

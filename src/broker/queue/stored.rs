@@ -67,9 +67,7 @@ impl Queue {
         expires: Option<u64>,
     ) {
         if let Some(levels) = &mut self.levels {
-            // Paged messages of a priority queue expire when they are read
-            // back (their level tails keep no deadlines).
-            return levels.record_written(id, segment, offset, len);
+            return levels.record_written(id, segment, offset, len, expires);
         }
         match self.ready.back_mut() {
             Some(last) if last.id == id => last.stored = Some(segment),

@@ -91,6 +91,10 @@ impl Levels {
         &self.tail
     }
 
+    pub(super) fn tail_mut(&mut self) -> &mut LevelTail {
+        &mut self.tail
+    }
+
     /// Appends a message in memory (no level has paged messages).
     pub(super) fn push(&mut self, message: QueuedMessage) {
         debug_assert!(
@@ -118,8 +122,16 @@ impl Levels {
         self.reserved = Some((id, self.level(message)));
     }
 
-    /// The paged-out message `id` (reserved before) has its record.
-    pub(super) fn push_paged(&mut self, id: u64, segment: u32, offset: u32, len: u32) {
+    /// The paged-out message `id` (reserved before) has its record; it
+    /// expires at `expires` (None: never).
+    pub(super) fn push_paged(
+        &mut self,
+        id: u64,
+        segment: u32,
+        offset: u32,
+        len: u32,
+        expires: Option<u64>,
+    ) {
         let level = match self.reserved.take() {
             Some((reserved, level)) if reserved == id => level,
             other => {
@@ -127,12 +139,19 @@ impl Levels {
                 0
             }
         };
-        self.tail.push(id, level, segment, offset, len);
+        self.tail.push(id, level, segment, offset, len, expires);
     }
 
     /// The message `id` has its log record: in memory it remembers the
     /// segment, reserved it joins its level's tail.
-    pub(super) fn record_written(&mut self, id: u64, segment: u32, offset: u32, len: u32) {
+    pub(super) fn record_written(
+        &mut self,
+        id: u64,
+        segment: u32,
+        offset: u32,
+        len: u32,
+        expires: Option<u64>,
+    ) {
         if let Some((last, level)) = self.last {
             if last == id {
                 if let Some(m) = self.lanes[level].back_mut().filter(|m| m.id == id) {
@@ -141,7 +160,7 @@ impl Levels {
                 }
             }
         }
-        self.push_paged(id, segment, offset, len);
+        self.push_paged(id, segment, offset, len, expires);
     }
 
     /// The level served next: the highest with a message in memory or a
