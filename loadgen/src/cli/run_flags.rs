@@ -157,7 +157,9 @@ fn finish(mut c: Config) -> Result<Config, String> {
     if c.routing_key.is_some() && c.exchange == ExchangeKind::Default {
         c.exchange = ExchangeKind::Direct;
     }
-    if c.time_s.is_none() && c.pmessages == 0 {
+    // ttl-memory publishes --backlog messages, however long that takes
+    // (-z still bounds it if given).
+    if c.time_s.is_none() && c.pmessages == 0 && c.mode != Mode::TtlMemory {
         c.time_s = Some(DEFAULT_TIME_S);
     }
     if !c.autoack && c.qos > 0 && c.multi_ack_every > u32::from(c.qos) {

@@ -163,6 +163,10 @@ fn feature_scenarios() {
         (c.mode, c.backlog, c.ttl_ms, c.size, c.rss_bound_mib),
         (Mode::TtlMemory, 1_000_000, Some(30_000), 1024, Some(80.0))
     );
+    assert_eq!(
+        c.time_s, None,
+        "the fill is not cut short by the default run length"
+    );
 }
 
 #[test]
