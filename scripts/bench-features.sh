@@ -14,9 +14,9 @@
 #   DURATION=5         seconds of publishing in ttl-expiry and delayed
 #   ROUNDS=2           A/B rounds of the rate scenarios (ttl-1m-memory runs once)
 #   NACK_N=100000      messages in nack-requeue;  FANIN_N=25000 per source
-#   TTL_MEMORY_N=1000000  TTL_MEMORY_TTL=60000 (ms)  TTL_MEMORY_SIZE=1024
-#   RSS_BOUND_MIB=32   Warren's ttl-1m-memory run fails if its RSS grows more
-#                      (2x the default --memory-budget of 16 MiB)
+#   TTL_MEMORY_N=1000000  TTL_MEMORY_TTL=120000 (ms)  TTL_MEMORY_SIZE=1024
+#   RSS_BOUND_MIB=64   Warren's ttl-1m-memory run fails if its RSS grows more
+#                      (the default --memory-budget of 16 MiB, plus 48 MiB for I/O buffers)
 #   SCENARIOS="..."    a subset of: ttl-expiry nack-requeue dlx-fan-in
 #                      dlx-fan-in-ttl delayed ttl-1m-memory
 #   OUT=BENCHMARKS.md
@@ -35,9 +35,9 @@ ROUNDS=${ROUNDS:-2}
 NACK_N=${NACK_N:-100000}
 FANIN_N=${FANIN_N:-25000}
 TTL_MEMORY_N=${TTL_MEMORY_N:-1000000}
-TTL_MEMORY_TTL=${TTL_MEMORY_TTL:-60000}
+TTL_MEMORY_TTL=${TTL_MEMORY_TTL:-120000}
 TTL_MEMORY_SIZE=${TTL_MEMORY_SIZE:-1024}
-RSS_BOUND_MIB=${RSS_BOUND_MIB:-32}
+RSS_BOUND_MIB=${RSS_BOUND_MIB:-64}
 OUT=${OUT:-BENCHMARKS.md}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 ALL="ttl-expiry nack-requeue dlx-fan-in dlx-fan-in-ttl delayed ttl-1m-memory"
