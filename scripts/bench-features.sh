@@ -84,7 +84,6 @@ compare() { # title, rounds, loadgen flags…
     shift 2
     log "$title"
     echo "#### $title" >>"$RESULTS"
-    echo >>"$RESULTS"
     "$LOADGEN" compare --a "$A" --b "$B" --a-name warren --b-name rabbitmq \
         --a-pid "$WARREN_PID" --b-pid "$RABBIT_PID" --rounds "$rounds" \
         --queue-prefix bench-features --quiet --markdown "$WORK/section.md" "$@" >&2
@@ -130,7 +129,6 @@ for s in $SCENARIOS; do
         ttl-1m-memory)
             log "ttl-1m-memory: $TTL_MEMORY_N x $TTL_MEMORY_SIZE B, TTL $TTL_MEMORY_TTL ms"
             echo "#### ttl-1m-memory" >>"$RESULTS"
-            echo >>"$RESULTS"
             mem_flags=(--scenario ttl-1m-memory --backlog "$TTL_MEMORY_N" --ttl "$TTL_MEMORY_TTL"
                 -s "$TTL_MEMORY_SIZE" --queue-prefix bench-features --quiet)
             ok=1
