@@ -138,8 +138,8 @@ for s in $SCENARIOS; do
                 --save "$WORK/ttlmem-rabbitmq" >&2 || ok=0
             "$LOADGEN" merge --title "ttl-1m-memory ($TTL_MEMORY_N x $TTL_MEMORY_SIZE B, x-message-ttl $TTL_MEMORY_TTL ms)" \
                 --a-name warren --b-name rabbitmq \
-                --intro "Each broker in turn: publish $TTL_MEMORY_N transient $TTL_MEMORY_SIZE B messages (confirm window 1000) into a queue with x-message-ttl $TTL_MEMORY_TTL ms nobody consumes, check all are queued, then wait until the queue is empty; broker RSS sampled every 100 ms. Warren's run fails if its RSS grows more than $RSS_BOUND_MIB MiB (default --memory-budget 16 MiB). One run each." \
-                --a "$WORK/ttlmem-warren" --b "$WORK/ttlmem-rabbitmq" --markdown "$WORK/section.md" >&2 || ok=0
+                --intro "Each broker in turn: publish $TTL_MEMORY_N transient $TTL_MEMORY_SIZE B messages (confirm window 1000) into a queue with x-message-ttl $TTL_MEMORY_TTL ms nobody consumes, check all are queued, then wait until the queue is empty; broker RSS sampled every 100 ms. Warren's run fails if its RSS grows more than $RSS_BOUND_MIB MiB over its RSS before (the default --memory-budget is 16 MiB); a failed run's figures are still shown. One run each." \
+                --keep-failed --a "$WORK/ttlmem-warren" --b "$WORK/ttlmem-rabbitmq" --markdown "$WORK/section.md" >&2 || ok=0
             append_section
             [ "$ok" = 1 ] || FAILED="$FAILED $s" ;;
         *) log "unknown scenario $s"; exit 2 ;;

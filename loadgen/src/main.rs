@@ -31,7 +31,9 @@ USAGE:
                   [--rounds N] [--markdown FILE] [FLAGS | --scenario NAME]
                                         alternate A and B runs, print A/B ratios
   loadgen merge --title T [--intro TEXT] [--a-name N] [--b-name N] --a FILE… --b FILE…
-                [--markdown FILE]       compare reports saved by separate runs (--save)
+                [--markdown FILE] [--keep-failed]
+                                        compare reports saved by separate runs (--save);
+                                        --keep-failed also shows the figures of failed runs
 
 FLAGS:
   --uri URI                  amqp://user:pass@host:port/vhost (default amqp://guest:guest@127.0.0.1:5672/%2f)
@@ -124,7 +126,19 @@ fn merge(args: &[String]) -> Result<(), String> {
     let mc = cli::parse_merge(args)?;
     let a = vec![read_side(&mc.a_files)?];
     let b = vec![read_side(&mc.b_files)?];
-    let rows = compare::summarize(&a, &b);
+    // --keep-failed: the means include failed runs (listed under the table).
+    let counted = |side: &[Report]| -> Vec<Report> {
+        side.iter()
+            .cloned()
+            .map(|mut r| {
+                if mc.keep_failed {
+                    r.error = None;
+                }
+                r
+            })
+            .collect()
+    };
+    let rows = compare::summarize(&counted(&a), &counted(&b));
     let md = compare::markdown_section(
         &mc.title,
         &mc.intro,

@@ -237,6 +237,9 @@ fn merge_flags() {
     assert_eq!(c.a_files, vec![PathBuf::from("f1"), PathBuf::from("f2")]);
     assert_eq!(c.b_files, vec![PathBuf::from("g1")]);
     assert_eq!(c.markdown, Some(PathBuf::from("m.md")));
+    assert!(!c.keep_failed);
+    let c = parse_merge(&args("--title t --a f --b g --keep-failed")).unwrap();
+    assert!(c.keep_failed);
     for bad in [
         "--a f --b g",
         "--title t --a f",
