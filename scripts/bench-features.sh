@@ -162,14 +162,9 @@ MODEL=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
     echo "<!-- features:end -->"
 } >"$WORK/features.md"
 
-if [ -f "$OUT" ] && grep -q '<!-- features:begin' "$OUT" && grep -q '<!-- features:end -->' "$OUT"; then
-    awk -v section="$WORK/features.md" '
-        /<!-- features:begin/ { while ((getline line < section) > 0) print line; skip = 1; next }
-        /<!-- features:end -->/ { skip = 0; next }
-        !skip { print }
-    ' "$OUT" >"$WORK/out.md"
-    cp "$WORK/out.md" "$OUT"
-else
+# shellcheck source=scripts/md-section.sh
+. "$ROOT/scripts/md-section.sh"
+if ! splice_section "$OUT" "$WORK/features.md" features; then
     { echo; cat "$WORK/features.md"; } >>"$OUT"
 fi
 log "wrote $OUT"

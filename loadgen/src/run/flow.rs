@@ -173,7 +173,7 @@ impl<'a> Flow<'a> {
             declare(&mut c, &mut declared)?;
             Ok(c)
         });
-        let admin = match admin {
+        let mut admin = match admin {
             Ok(c) => c,
             Err(e) => {
                 // Best effort: what was declared before the failure goes.
@@ -191,6 +191,10 @@ impl<'a> Flow<'a> {
             Ok(s) => s,
             Err(e) => {
                 r.error = Some(format!("sampler: {e}"));
+                if let Err(e) = declared.teardown(&mut admin) {
+                    r.notes.push(format!("teardown: {e}"));
+                }
+                admin.close();
                 return Err(Box::new(r));
             }
         };
