@@ -31,6 +31,10 @@ pub const USAGE: &str = "usage: warren [--bind ADDR] [--port PORT] [--data-dir D
                    users who may log in only from a loopback address, as
                    RabbitMQ's loopback_users: comma-separated names, or none
                    (env WARREN_LOOPBACK_USERS, default guest)
+  --default-user NAME, --default-pass PASSWORD
+                   the user a first start creates, with every permission on
+                   vhost / and tag administrator (env WARREN_DEFAULT_USER,
+                   WARREN_DEFAULT_PASS; default guest / guest)
   --log-level FILTER
                    error, warn, info, debug or trace, or a RUST_LOG-style
                    filter like 'info,warren::storage=debug'
@@ -62,6 +66,8 @@ pub fn parse(
     let mut log_filter = env("WARREN_LOG_LEVEL")
         .or_else(|| env("RUST_LOG"))
         .unwrap_or_else(|| "info".into());
+    let mut default_user = env("WARREN_DEFAULT_USER").unwrap_or_else(|| "guest".into());
+    let mut default_pass = env("WARREN_DEFAULT_PASS").unwrap_or_else(|| "guest".into());
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let (name, inline) = match flag.split_once('=') {
@@ -88,6 +94,8 @@ pub fn parse(
             "--memory-budget" => budget = value()?,
             "--loopback-users" => loopback = value()?,
             "--log-level" => log_filter = value()?,
+            "--default-user" => default_user = value()?,
+            "--default-pass" => default_pass = value()?,
             other => return Err(format!("unknown argument '{other}'\n{USAGE}")),
         }
     }
@@ -116,7 +124,15 @@ pub fn parse(
     };
     let loopback_users = parse_loopback_users(&loopback)
         .ok_or_else(|| format!("invalid loopback users '{loopback}' (user names, or none)"))?;
+    if default_user.is_empty() || default_user.len() > 255 {
+        return Err(format!("invalid default user '{default_user}'"));
+    }
     Ok(Settings {
+        default_user: (
+            default_user,
+            crate::broker::auth::password::hash(&default_pass),
+        ),
+        auth_failures: Default::default(),
         log_filter,
         loopback_users,
         admin_port,

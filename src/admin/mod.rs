@@ -16,12 +16,15 @@
 //! `policies` listing (see `policy`), answered once the leader journaled
 //! the change and every shard applied it.
 //!
+//! Users and permissions: rabbitmqctl's verbs and listings (see `users`).
+//!
 //! Shard 0 gathers a snapshot from every shard over the mesh; routing
 //! (`route`) and formatting (`render`) are pure so they are unit-tested
 //! alone.
 
 pub mod client;
 pub mod policy;
+pub mod users;
 
 use crate::broker::exchange::Destination;
 use crate::shard::envelope::{Reply, Request, ShardSnapshot};
@@ -121,6 +124,7 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
             let text = format!("Clearing policy \"{name}\" on vhost \"/\" ...\n");
             policy_answer(shard, Request::ClearPolicy { name }, text, "").await
         }
+        Route::Users(command) => users::handle(shard, command).await,
         Route::Error(status, body) => (status, body),
     };
     let response = format!(
@@ -180,6 +184,8 @@ pub enum Route {
     Set(LimitChange),
     SetPolicy(crate::storage::definitions::PolicyDef),
     ClearPolicy(String),
+    /// A users / permissions command or listing (`users`).
+    Users(users::Command),
     /// HTTP status line and body.
     Error(&'static str, String),
 }
@@ -191,6 +197,9 @@ pub fn route(method: &str, path: &str) -> Route {
         return Route::Listing(name);
     }
     let (command, value) = path.split_once('/').unwrap_or((path, ""));
+    if let Some(r) = users::route(method, command, value) {
+        return r.map_or_else(|(status, body)| Route::Error(status, body), Route::Users);
+    }
     if command == "set_policy" || command == "clear_policy" {
         if method != "POST" {
             return Route::Error(

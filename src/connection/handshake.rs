@@ -1,6 +1,8 @@
 //! The connection handshake: protocol header, start/start-ok (PLAIN and
-//! AMQPLAIN, guest/guest), tune/tune-ok negotiated as RabbitMQ does, and
-//! open on vhost "/". Runs before the connection's writer exists, so it
+//! AMQPLAIN, checked against the shard's users; a refusal from an address
+//! that keeps failing is delayed, see `broker::auth::failures`), tune/tune-ok
+//! negotiated as RabbitMQ does, and open on vhost "/" (the user needs
+//! permissions there). Runs before the connection's writer exists, so it
 //! writes its frames straight to the socket.
 
 use crate::broker::error::{code, AmqpError};
@@ -10,6 +12,7 @@ use crate::protocol::frame::{
 };
 use crate::protocol::methods::*;
 use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
+use crate::shard::Shard;
 use bytes::{Bytes, BytesMut};
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
@@ -29,6 +32,8 @@ pub struct Negotiated {
     pub frame_max: u32,
     pub heartbeat: u16,
     pub user: String,
+    /// The vhost connection.open named.
+    pub vhost: String,
     pub client_properties: FieldTable,
 }
 
@@ -125,13 +130,15 @@ async fn next_method(
     }
 }
 
-/// Checks a start-ok's credentials, and that a loopback-only user (RabbitMQ's
-/// `loopback_users`) comes from a loopback address; returns the user name.
+/// Checks a start-ok's credentials against the users, and that a
+/// loopback-only user (RabbitMQ's `loopback_users`) comes from a loopback
+/// address; returns the user name.
 fn authenticate(
     start_ok: &ConnectionStartOk,
     peer: Option<std::net::SocketAddr>,
-    loopback_users: &[String],
+    shard: &Shard,
 ) -> Result<String, AmqpError> {
+    let loopback_users = &shard.settings.loopback_users;
     let mechanism = start_ok.mechanism.as_str();
     let (user, pass) = match mechanism {
         "PLAIN" => {
@@ -170,7 +177,9 @@ fn authenticate(
             "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
         ))
     };
-    if user != "guest" || pass != "guest" {
+    if let Err(why) = shard.meta.borrow().auth.authenticate(&user, &pass) {
+        let peer = peer.map_or_else(|| "?".into(), |p| p.to_string());
+        tracing::warn!(peer = %peer, "{mechanism} login refused: {}", why.describe(&user));
         return Err(refused());
     }
     let from_loopback = peer.is_some_and(|p| match p.ip() {
@@ -214,8 +223,7 @@ pub fn client_capability(props: &FieldTable, name: &str) -> bool {
 /// Runs the handshake. `buf` keeps whatever the client pipelined after it.
 pub async fn run(
     stream: &mut TcpStream,
-    shard: u16,
-    loopback_users: &[String],
+    shard: &Shard,
     buf: &mut BytesMut,
 ) -> Result<Negotiated, HandshakeError> {
     let mut header = [0u8; 8];
@@ -230,7 +238,7 @@ pub async fn run(
         ConnectionStart {
             version_major: 0,
             version_minor: 9,
-            server_properties: server_properties(shard),
+            server_properties: server_properties(shard.id),
             mechanisms: Bytes::from_static(b"PLAIN AMQPLAIN"),
             locales: Bytes::from_static(b"en_US"),
         }
@@ -246,9 +254,17 @@ pub async fn run(
             )))
         }
     };
-    let user = match authenticate(&start_ok, stream.peer_addr().ok(), loopback_users) {
+    let peer = stream.peer_addr().ok();
+    let user = match authenticate(&start_ok, peer, shard) {
         Ok(user) => user,
         Err(e) => {
+            let delay = match (peer, shard.settings.auth_failures.lock()) {
+                (Some(p), Ok(mut failures)) => failures.failed(p.ip(), std::time::Instant::now()),
+                _ => Duration::ZERO,
+            };
+            if !delay.is_zero() {
+                glommio::timer::sleep(delay).await;
+            }
             if client_capability(&start_ok.client_properties, "authentication_failure_close") {
                 let _ = send(stream, close_method(&e, 0, 0)).await;
             }
@@ -300,7 +316,8 @@ pub async fn run(
             )))
         }
     };
-    if open.virtual_host.as_str() != "/" {
+    let vhost = open.virtual_host.as_str();
+    if vhost != "/" || !shard.meta.borrow().auth.vhost_access(&user, vhost) {
         let e = AmqpError::new(
             code::NOT_ALLOWED,
             format!(
@@ -317,6 +334,7 @@ pub async fn run(
         frame_max,
         heartbeat: tune_ok.heartbeat,
         user,
+        vhost: open.virtual_host.as_str().to_string(),
         client_properties: start_ok.client_properties,
     })
 }

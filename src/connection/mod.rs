@@ -204,13 +204,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     }
     let mut buf = BytesMut::new();
     let handshake = glommio::timer::timeout(handshake::HANDSHAKE_TIMEOUT, async {
-        Ok(handshake::run(
-            &mut stream,
-            shard.id,
-            &shard.settings.loopback_users,
-            &mut buf,
-        )
-        .await)
+        Ok(handshake::run(&mut stream, &shard, &mut buf).await)
     })
     .await;
     let negotiated = match handshake {

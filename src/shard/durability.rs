@@ -177,6 +177,11 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
         }
         apply_definitions(&mut metadata, defs);
     }
+    crate::shard::users::recover(
+        &mut metadata,
+        settings,
+        defs.as_ref().and_then(|d| d.auth.clone()),
+    );
     let owned: HashSet<ShortStr> = metadata
         .queues
         .values()
@@ -468,6 +473,7 @@ pub fn definitions_of(meta: &Metadata, shards: u16) -> Definitions {
         queues,
         policies,
         bindings,
+        auth: Some(meta.auth.defs().clone()),
     }
 }
 
@@ -484,6 +490,12 @@ pub fn durable_changes(stored: &Catalog, meta: &Metadata, change: &MetaChange) -
     };
     let mut out = Vec::new();
     let removes_bindings = match change {
+        MetaChange::Auth(a) => {
+            if !stored.auth().is_some_and(|d| d.holds(a)) {
+                out.push(Change::Auth(a.clone()));
+            }
+            false
+        }
         MetaChange::PolicySet(p) => {
             if stored.policy(&p.name) != Some(p) {
                 out.push(Change::Policy(p.clone()));

@@ -48,7 +48,10 @@ pub enum AuthChange {
     UserGone(String),
     Permission(PermissionDef),
     /// (user, vhost) has no permissions.
-    PermissionGone { user: String, vhost: String },
+    PermissionGone {
+        user: String,
+        vhost: String,
+    },
     TopicPermission(TopicPermissionDef),
     /// (user, vhost, exchange) has no topic permissions.
     TopicPermissionGone {

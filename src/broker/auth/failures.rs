@@ -104,7 +104,11 @@ mod tests {
         assert_eq!(delays[3], BASE_DELAY);
         assert_eq!(delays[4], BASE_DELAY * 2);
         assert_eq!(delays[7], MAX_DELAY);
-        assert_eq!(t.failed(b, now), Duration::ZERO, "other addresses are not slowed");
+        assert_eq!(
+            t.failed(b, now),
+            Duration::ZERO,
+            "other addresses are not slowed"
+        );
         // Forgotten after the window, and after a success.
         assert_eq!(t.failed(a, now + WINDOW), Duration::ZERO);
         for _ in 0..5 {
@@ -119,7 +123,10 @@ mod tests {
         let mut t = FailureTable::with_capacity(16);
         let now = Instant::now();
         for i in 0..1000u32 {
-            t.failed(IpAddr::from(i.to_be_bytes()), now + Duration::from_millis(i as u64));
+            t.failed(
+                IpAddr::from(i.to_be_bytes()),
+                now + Duration::from_millis(i as u64),
+            );
         }
         assert_eq!(t.len(), 16);
     }

@@ -90,7 +90,7 @@ mod tests {
         let mut g = PublishGrants::default();
         let x = ShortStr::from("x");
         assert!(g.check(&store, who, &x, "k", || false).is_ok());
-        store.apply(&AuthChange::Permission(PermissionDef {
+        let _ = store.apply(&AuthChange::Permission(PermissionDef {
             user: "u".into(),
             vhost: "/".into(),
             configure: ".*".into(),
@@ -100,7 +100,7 @@ mod tests {
         let e = g.check(&store, who, &x, "k", || false).unwrap_err();
         assert_eq!(e.code, 403);
         assert!(g.check(&store, who, &"y".into(), "k", || true).is_ok());
-        store.apply(&AuthChange::TopicPermission(TopicPermissionDef {
+        let _ = store.apply(&AuthChange::TopicPermission(TopicPermissionDef {
             user: "u".into(),
             vhost: "/".into(),
             exchange: "y".into(),

@@ -44,12 +44,13 @@ pub struct AuthStore {
 impl AuthStore {
     pub fn new(defs: AuthDefs) -> AuthStore {
         let mut s = AuthStore::default();
-        s.reset(defs);
+        let _ = s.reset(defs);
         s
     }
 
-    /// Replaces every record (recovery).
-    pub fn reset(&mut self, defs: AuthDefs) {
+    /// Replaces every record (recovery); returns what could not be applied.
+    pub fn reset(&mut self, defs: AuthDefs) -> Vec<String> {
+        let mut errors = Vec::new();
         self.defs = AuthDefs::default();
         self.perms.clear();
         self.topics.clear();
@@ -58,15 +59,19 @@ impl AuthStore {
             permissions,
             topic_permissions,
         } = defs;
-        for u in users.into_values() {
-            self.apply(&AuthChange::User(u));
+        let changes = (users.into_values().map(AuthChange::User))
+            .chain(permissions.into_values().map(AuthChange::Permission))
+            .chain(
+                topic_permissions
+                    .into_values()
+                    .map(AuthChange::TopicPermission),
+            );
+        for c in changes {
+            if let Err(e) = self.apply(&c) {
+                errors.push(e);
+            }
         }
-        for p in permissions.into_values() {
-            self.apply(&AuthChange::Permission(p));
-        }
-        for t in topic_permissions.into_values() {
-            self.apply(&AuthChange::TopicPermission(t));
-        }
+        errors
     }
 
     pub fn defs(&self) -> &AuthDefs {
@@ -105,9 +110,11 @@ impl AuthStore {
     }
 
     /// Applies a replicated change. A pattern that does not compile (the
-    /// leader validated it, so only from a damaged file) denies everything.
-    pub fn apply(&mut self, change: &AuthChange) {
+    /// leader validated it, so only from a damaged file) denies everything;
+    /// the error says so for the caller's log.
+    pub fn apply(&mut self, change: &AuthChange) -> Result<(), String> {
         self.generation += 1;
+        let mut result = Ok(());
         self.defs.apply(change);
         match change {
             AuthChange::User(_) => {}
@@ -123,7 +130,7 @@ impl AuthStore {
                         .insert(p.vhost.clone(), Arc::new(c));
                 }
                 Err(e) => {
-                    tracing::warn!("permissions of '{}' not applied: {e}", p.user);
+                    result = Err(format!("permissions of '{}' not applied: {e}", p.user));
                     self.defs.apply(&AuthChange::PermissionGone {
                         user: p.user.clone(),
                         vhost: p.vhost.clone(),
@@ -149,7 +156,10 @@ impl AuthStore {
                     }
                     Err(e) => {
                         // Deny every routing key rather than allow them all.
-                        tracing::warn!("topic permissions of '{}' not applied: {e}", t.user);
+                        result = Err(format!(
+                            "topic permissions of '{}' not applied: {e}",
+                            t.user
+                        ));
                         let deny = CompiledTopic::compile(&super::defs::TopicPermissionDef {
                             write: String::new(),
                             read: String::new(),
@@ -173,6 +183,7 @@ impl AuthStore {
                 }
             }
         }
+        result
     }
 
     /// Checks a password login.
@@ -246,7 +257,7 @@ mod tests {
 
     fn store() -> AuthStore {
         let mut s = AuthStore::new(AuthDefs::initial("guest", &password::hash("guest")));
-        s.apply(&AuthChange::User(UserDef {
+        let _ = s.apply(&AuthChange::User(UserDef {
             name: "u".into(),
             password_hash: password::hash("pw"),
             hashing_algorithm: password::SHA256.into(),
@@ -279,7 +290,7 @@ mod tests {
         assert!(s
             .check("u", "/", Access::Read, Resource::Queue, "q")
             .is_err());
-        s.apply(&AuthChange::Permission(PermissionDef {
+        let _ = s.apply(&AuthChange::Permission(PermissionDef {
             user: "u".into(),
             vhost: "/".into(),
             configure: "".into(),
@@ -287,12 +298,14 @@ mod tests {
             read: "^q$".into(),
         }));
         assert!(s.generation() > g);
-        assert!(s.check("u", "/", Access::Read, Resource::Queue, "q").is_ok());
+        assert!(s
+            .check("u", "/", Access::Read, Resource::Queue, "q")
+            .is_ok());
         assert!(s
             .check("u", "/", Access::Configure, Resource::Queue, "q")
             .is_err());
         assert!(s.check_topic("u", "/", Access::Write, "t", "k").is_ok());
-        s.apply(&AuthChange::TopicPermission(TopicPermissionDef {
+        let _ = s.apply(&AuthChange::TopicPermission(TopicPermissionDef {
             user: "u".into(),
             vhost: "/".into(),
             exchange: "t".into(),
@@ -301,7 +314,7 @@ mod tests {
         }));
         assert!(s.check_topic("u", "/", Access::Write, "t", "k").is_err());
         assert!(s.check_topic("u", "/", Access::Write, "t", "ak").is_ok());
-        s.apply(&AuthChange::UserGone("u".into()));
+        let _ = s.apply(&AuthChange::UserGone("u".into()));
         assert!(s.topic("u", "/", "t").is_none());
         assert!(!s.vhost_access("u", "/"));
     }
