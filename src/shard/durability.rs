@@ -18,6 +18,7 @@ use crate::protocol::types::ShortStr;
 use crate::shard::envelope::{MetaChange, QueueMeta};
 use crate::shard::metadata::Metadata;
 use crate::shard::{Settings, Shard};
+use crate::broker::auth::AuthChange;
 use crate::storage::definitions::{Catalog, Change, Definitions, QueueDef};
 use crate::storage::{Log, LogConfig, Record, RecordPos, RecordRef, Target};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -473,7 +474,7 @@ pub fn definitions_of(meta: &Metadata, shards: u16) -> Definitions {
         queues,
         policies,
         bindings,
-        auth: Some(meta.auth.defs().clone()),
+        auth: meta.auth.persisted().then(|| meta.auth.defs().clone()),
     }
 }
 
@@ -491,8 +492,24 @@ pub fn durable_changes(stored: &Catalog, meta: &Metadata, change: &MetaChange) -
     let mut out = Vec::new();
     let removes_bindings = match change {
         MetaChange::Auth(a) => {
-            if !stored.auth().is_some_and(|d| d.holds(a)) {
-                out.push(Change::Auth(a.clone()));
+            match stored.auth() {
+                // The first change after a first start stores every record
+                // (the default user among them).
+                None => {
+                    let d = meta.auth.defs();
+                    let all = (d.users.values().cloned().map(AuthChange::User))
+                        .chain(d.permissions.values().cloned().map(AuthChange::Permission))
+                        .chain(
+                            d.topic_permissions
+                                .values()
+                                .cloned()
+                                .map(AuthChange::TopicPermission),
+                        )
+                        .chain(std::iter::once(a.clone()));
+                    out.extend(all.map(Change::Auth));
+                }
+                Some(d) if !d.holds(a) => out.push(Change::Auth(a.clone())),
+                Some(_) => {}
             }
             false
         }

@@ -39,17 +39,21 @@ pub struct AuthStore {
     /// (user, vhost) → exchange → compiled topic permissions.
     topics: HashMap<(String, String), HashMap<String, Arc<CompiledTopic>>>,
     generation: u64,
+    /// Whether the records are in the durable definitions (false after a
+    /// first start until they are written).
+    persisted: bool,
 }
 
 impl AuthStore {
     pub fn new(defs: AuthDefs) -> AuthStore {
         let mut s = AuthStore::default();
-        let _ = s.reset(defs);
+        let _ = s.reset(defs, true);
         s
     }
 
-    /// Replaces every record (recovery); returns what could not be applied.
-    pub fn reset(&mut self, defs: AuthDefs) -> Vec<String> {
+    /// Replaces every record (recovery; `persisted`: they were stored);
+    /// returns what could not be applied.
+    pub fn reset(&mut self, defs: AuthDefs, persisted: bool) -> Vec<String> {
         let mut errors = Vec::new();
         self.defs = AuthDefs::default();
         self.perms.clear();
@@ -71,7 +75,12 @@ impl AuthStore {
                 errors.push(e);
             }
         }
+        self.persisted = persisted;
         errors
+    }
+
+    pub fn persisted(&self) -> bool {
+        self.persisted
     }
 
     pub fn defs(&self) -> &AuthDefs {
@@ -114,6 +123,8 @@ impl AuthStore {
     /// the error says so for the caller's log.
     pub fn apply(&mut self, change: &AuthChange) -> Result<(), String> {
         self.generation += 1;
+        // Every change is journaled with the whole set when it is the first.
+        self.persisted = true;
         let mut result = Ok(());
         self.defs.apply(change);
         match change {
