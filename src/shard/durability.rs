@@ -7,6 +7,7 @@
 //! leader journals every durable metadata change (`durable_changes`; the
 //! files are `storage::definitions`'s, the writing `shard::leader`'s).
 
+use crate::broker::auth::AuthChange;
 use crate::broker::exchange::{BindingDef, Destination};
 use crate::broker::message::{Body, Message, MessageRef};
 use crate::broker::paged::{IdRanges, PagedRun, PagedTail};
@@ -18,7 +19,6 @@ use crate::protocol::types::ShortStr;
 use crate::shard::envelope::{MetaChange, QueueMeta};
 use crate::shard::metadata::Metadata;
 use crate::shard::{Settings, Shard};
-use crate::broker::auth::AuthChange;
 use crate::storage::definitions::{Catalog, Change, Definitions, QueueDef};
 use crate::storage::{Log, LogConfig, Record, RecordPos, RecordRef, Target};
 use std::collections::{BTreeMap, HashMap, HashSet};
