@@ -361,7 +361,6 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
     }
     shard.delayed.restore(delayed);
     glommio::spawn_local(crate::shard::delayed::run(shard.clone())).detach();
-    crate::shard::users::persist_first_start(&shard);
     ticker.set(SERVING_TICK);
     watchdog.serving(id);
     let compactor = shard.clone();

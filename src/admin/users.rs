@@ -195,7 +195,6 @@ fn title(r: &AuthRequest) -> String {
         AuthRequest::ClearTopicPermissions { user, vhost, .. } => {
             format!("Clearing topic permissions for user \"{user}\" in vhost \"{vhost}\" ...\n")
         }
-        AuthRequest::PersistFirstStart => String::new(),
     }
 }
 

@@ -474,7 +474,7 @@ pub fn definitions_of(meta: &Metadata, shards: u16) -> Definitions {
         queues,
         policies,
         bindings,
-        auth: meta.auth.persisted().then(|| meta.auth.defs().clone()),
+        auth: Some(meta.auth.defs().clone()),
     }
 }
 
@@ -490,26 +490,24 @@ pub fn durable_changes(stored: &Catalog, meta: &Metadata, change: &MetaChange) -
         std::borrow::Cow::Owned(s) => ShortStr::try_from_string(s).unwrap_or_default(),
     };
     let mut out = Vec::new();
+    if stored.auth().is_none() {
+        // After a first start: the first change stores every user and
+        // permission (the default user among them) with it.
+        let d = meta.auth.defs();
+        let all = (d.users.values().cloned().map(AuthChange::User))
+            .chain(d.permissions.values().cloned().map(AuthChange::Permission))
+            .chain(
+                d.topic_permissions
+                    .values()
+                    .cloned()
+                    .map(AuthChange::TopicPermission),
+            );
+        out.extend(all.map(Change::Auth));
+    }
     let removes_bindings = match change {
         MetaChange::Auth(a) => {
-            match stored.auth() {
-                // The first change after a first start stores every record
-                // (the default user among them).
-                None => {
-                    let d = meta.auth.defs();
-                    let all = (d.users.values().cloned().map(AuthChange::User))
-                        .chain(d.permissions.values().cloned().map(AuthChange::Permission))
-                        .chain(
-                            d.topic_permissions
-                                .values()
-                                .cloned()
-                                .map(AuthChange::TopicPermission),
-                        )
-                        .chain(std::iter::once(a.clone()));
-                    out.extend(all.map(Change::Auth));
-                }
-                Some(d) if !d.holds(a) => out.push(Change::Auth(a.clone())),
-                Some(_) => {}
+            if !stored.auth().is_some_and(|d| d.holds(a)) {
+                out.push(Change::Auth(a.clone()));
             }
             false
         }

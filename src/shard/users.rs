@@ -9,7 +9,6 @@
 
 use crate::broker::auth::{AuthChange, AuthDefs, PermissionDef, TopicPermissionDef, UserDef};
 use crate::broker::error::{code, AmqpError};
-use crate::shard::envelope::{Reply, Request};
 use crate::shard::inbox::ConnectionInbox;
 use crate::shard::metadata::Metadata;
 use crate::shard::{Settings, Shard};
@@ -42,34 +41,12 @@ pub enum AuthRequest {
         vhost: String,
         exchange: Option<String>,
     },
-    /// After a first start: store the default user now (the first change
-    /// journals every record, see `durability::durable_changes`).
-    PersistFirstStart,
-}
-
-/// After a first start, shard 0 has the default user written to the
-/// definitions at once, so it is the same one after any restart.
-pub fn persist_first_start(shard: &Rc<Shard>) {
-    if shard.id != crate::shard::leader::LEADER || shard.meta.borrow().auth.persisted() {
-        return;
-    }
-    let shard = shard.clone();
-    glommio::spawn_local(async move {
-        let r = shard
-            .request(
-                crate::shard::leader::LEADER,
-                Request::Auth(AuthRequest::PersistFirstStart),
-            )
-            .await;
-        if let Reply::Done(Err(e)) = r {
-            tracing::error!("the default user could not be stored: {e}");
-        }
-    })
-    .detach();
 }
 
 /// Restores the auth records at start: the stored ones, or on a first
-/// start (none stored) the default user with every permission on `/`.
+/// start (none stored) the default user with every permission on `/`,
+/// which the first durable change then stores with it (see
+/// `durability::durable_changes`).
 pub fn recover(meta: &mut Metadata, settings: &Settings, stored: Option<AuthDefs>) {
     let persisted = stored.is_some();
     let defs = stored.unwrap_or_else(|| {
@@ -110,14 +87,6 @@ pub fn changes_of(shard: &Shard, request: AuthRequest) -> Result<Vec<AuthChange>
     };
     let invalid = AmqpError::precondition_failed;
     let changes = match request {
-        AuthRequest::PersistFirstStart if store.persisted() => Vec::new(),
-        AuthRequest::PersistFirstStart => store
-            .defs()
-            .users
-            .values()
-            .take(1)
-            .map(|u| AuthChange::User(u.clone()))
-            .collect(),
         AuthRequest::AddUser(u) => {
             if store.user(&u.name).is_some() {
                 return Err(AmqpError::new(
