@@ -97,6 +97,40 @@ async fn publish(
     .await
 }
 
+async fn qbind(ch: &lapin::Channel, q: &str, x: &str, key: &str) -> Result<(), lapin::Error> {
+    let none = FieldTable::default();
+    ch.queue_bind(
+        q.into(),
+        x.into(),
+        key.into(),
+        QueueBindOptions::default(),
+        none,
+    )
+    .await
+}
+
+async fn qunbind(ch: &lapin::Channel, q: &str, x: &str, key: &str) -> Result<(), lapin::Error> {
+    ch.queue_unbind(q.into(), x.into(), key.into(), FieldTable::default())
+        .await
+}
+
+async fn xbind(ch: &lapin::Channel, dest: &str, src: &str, key: &str) -> Result<(), lapin::Error> {
+    let (opts, none) = (ExchangeBindOptions::default(), FieldTable::default());
+    ch.exchange_bind(dest.into(), src.into(), key.into(), opts, none)
+        .await
+}
+
+async fn xunbind(
+    ch: &lapin::Channel,
+    dest: &str,
+    src: &str,
+    key: &str,
+) -> Result<(), lapin::Error> {
+    let (opts, none) = (ExchangeUnbindOptions::default(), FieldTable::default());
+    ch.exchange_unbind(dest.into(), src.into(), key.into(), opts, none)
+        .await
+}
+
 async fn declare(
     ch: &lapin::Channel,
     name: &str,
@@ -282,53 +316,15 @@ async fn every_operation_needs_its_permission() {
 
             // queue.bind / unbind: write on the queue, read on the exchange.
             let none = FieldTable::default();
-            ch.queue_bind(
-                n("w").as_str().into(),
-                n("r").as_str().into(),
-                "k".into(),
-                QueueBindOptions::default(),
-                none.clone(),
-            )
-            .await
-            .unwrap();
-            ch.queue_unbind(
-                n("w").as_str().into(),
-                n("r").as_str().into(),
-                "k".into(),
-                none.clone(),
-            )
-            .await
-            .unwrap();
-            let e = ch
-                .queue_bind(
-                    n("r").as_str().into(),
-                    n("r").as_str().into(),
-                    "k".into(),
-                    QueueBindOptions::default(),
-                    none.clone(),
-                )
-                .await;
+            qbind(&ch, &n("w"), &n("r"), "k").await.unwrap();
+            qunbind(&ch, &n("w"), &n("r"), "k").await.unwrap();
+            let e = qbind(&ch, &n("r"), &n("r"), "k").await;
             assert_lapin_error(e, 403, &u.refused("queue", &n("r")));
             let ch = channel(&conn).await;
-            let e = ch
-                .queue_bind(
-                    n("w").as_str().into(),
-                    n("w").as_str().into(),
-                    "k".into(),
-                    QueueBindOptions::default(),
-                    none.clone(),
-                )
-                .await;
+            let e = qbind(&ch, &n("w"), &n("w"), "k").await;
             assert_lapin_error(e, 403, &u.refused("exchange", &n("w")));
             let ch = channel(&conn).await;
-            let e = ch
-                .queue_unbind(
-                    n("w").as_str().into(),
-                    n("c").as_str().into(),
-                    "k".into(),
-                    none.clone(),
-                )
-                .await;
+            let e = qunbind(&ch, &n("w"), &n("c"), "k").await;
             assert_lapin_error(e, 403, &u.refused("exchange", &n("c")));
 
             // Exchanges: declare and delete need configure, e2e bindings
@@ -348,33 +344,9 @@ async fn every_operation_needs_its_permission() {
             )
             .await
             .unwrap();
-            ch.exchange_bind(
-                n("cw").as_str().into(),
-                n("r").as_str().into(),
-                "k".into(),
-                ExchangeBindOptions::default(),
-                none.clone(),
-            )
-            .await
-            .unwrap();
-            ch.exchange_unbind(
-                n("cw").as_str().into(),
-                n("r").as_str().into(),
-                "k".into(),
-                ExchangeUnbindOptions::default(),
-                none.clone(),
-            )
-            .await
-            .unwrap();
-            let e = ch
-                .exchange_bind(
-                    n("c").as_str().into(),
-                    n("r").as_str().into(),
-                    "k".into(),
-                    ExchangeBindOptions::default(),
-                    none.clone(),
-                )
-                .await;
+            xbind(&ch, &n("cw"), &n("r"), "k").await.unwrap();
+            xunbind(&ch, &n("cw"), &n("r"), "k").await.unwrap();
+            let e = xbind(&ch, &n("c"), &n("r"), "k").await;
             assert_lapin_error(e, 403, &u.refused("exchange", &n("c")));
             let ch = channel(&conn).await;
             let e = exchange(&ch, &n("w"), ExchangeKind::Fanout, none.clone()).await;
@@ -528,22 +500,16 @@ async fn topic_permissions_check_routing_keys() {
             let excl = QueueDeclareOptions { exclusive: true, ..Default::default() };
             declare(&ch, &q, excl, FieldTable::default()).await.unwrap();
             let none = FieldTable::default();
-            ch.queue_bind(q.as_str().into(), "amq.topic".into(), "/.a".into(), QueueBindOptions::default(), none.clone())
-                .await
+            qbind(&ch, &q, "amq.topic", "/.a").await
                 .unwrap();
-            ch.queue_unbind(q.as_str().into(), "amq.topic".into(), "/.a".into(), none.clone())
-                .await
+            qunbind(&ch, &q, "amq.topic", "/.a").await
                 .unwrap();
-            let e = ch
-                .queue_bind(q.as_str().into(), "amq.topic".into(), user_key.as_str().into(), QueueBindOptions::default(), none.clone())
-                .await;
+            let e = qbind(&ch, &q, "amq.topic", &user_key).await;
             assert_lapin_error(e, 403, &topic_refused(&user_key));
             let ch = channel(&conn).await;
             let x = unique_name("zu-topic-x");
             exchange(&ch, &x, ExchangeKind::Topic, none.clone()).await.unwrap();
-            let e = ch
-                .exchange_bind(x.as_str().into(), "amq.topic".into(), "k".into(), ExchangeBindOptions::default(), none.clone())
-                .await;
+            let e = xbind(&ch, &x, "amq.topic", "k").await;
             assert_lapin_error(e, 403, &topic_refused("k"));
             // Cleared: every key goes.
             broker_ctl_ok(&b, &["clear_topic_permissions", "-p", "/", &u.name, "amq.topic"]);

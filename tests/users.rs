@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::raw::{Args, RawConn};
+use common::raw::RawConn;
 use common::*;
 use std::time::{Duration, Instant};
 
@@ -61,21 +61,7 @@ fn amqplain_start_ok(c: &mut RawConn, user: &str, password: &str) {
         response.extend_from_slice(&(v.len() as u32).to_be_bytes());
         response.extend_from_slice(v.as_bytes());
     }
-    let mut caps = vec![28u8];
-    caps.extend_from_slice(b"authentication_failure_close");
-    caps.extend_from_slice(b"t\x01");
-    let mut props = vec![12u8];
-    props.extend_from_slice(b"capabilities");
-    props.push(b'F');
-    props.extend_from_slice(&(caps.len() as u32).to_be_bytes());
-    props.extend_from_slice(&caps);
-    let args = Args::new()
-        .table(&props)
-        .shortstr("AMQPLAIN")
-        .longstr(&response)
-        .shortstr("en_US")
-        .done();
-    c.send_method(0, 10, 11, &args);
+    c.start_ok_with("AMQPLAIN", &response, true);
 }
 
 /// Logs in on a raw connection; Ok(()) at connection.tune, or the

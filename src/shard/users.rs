@@ -64,6 +64,17 @@ pub fn vhost_exists(_meta: &Metadata, vhost: &str) -> bool {
     vhost == "/"
 }
 
+/// rabbitmqctl's refusal for a vhost that does not exist.
+fn existing_vhost(meta: &Metadata, vhost: &str) -> Result<(), AmqpError> {
+    if vhost_exists(meta, vhost) {
+        Ok(())
+    } else {
+        Err(AmqpError::not_found(format!(
+            "Virtual host {vhost} does not exist"
+        )))
+    }
+}
+
 /// How the admin endpoint reports a refused command: the code picks the
 /// exit status (404: no such user or vhost, 409: exists, 406: invalid).
 fn no_such_user(name: &str, quoted: bool) -> AmqpError {
@@ -114,12 +125,7 @@ pub fn changes_of(shard: &Shard, request: AuthRequest) -> Result<Vec<AuthChange>
         })],
         AuthRequest::SetPermissions(p) => {
             user_of(&p.user, false)?;
-            if !vhost_exists(&meta, &p.vhost) {
-                return Err(AmqpError::not_found(format!(
-                    "Virtual host {} does not exist",
-                    p.vhost
-                )));
-            }
+            existing_vhost(&meta, &p.vhost)?;
             vec![AuthChange::Permission(p)]
         }
         AuthRequest::ClearPermissions { user, vhost } => {
@@ -128,12 +134,7 @@ pub fn changes_of(shard: &Shard, request: AuthRequest) -> Result<Vec<AuthChange>
         }
         AuthRequest::SetTopicPermissions(t) => {
             user_of(&t.user, false)?;
-            if !vhost_exists(&meta, &t.vhost) {
-                return Err(AmqpError::not_found(format!(
-                    "Virtual host {} does not exist",
-                    t.vhost
-                )));
-            }
+            existing_vhost(&meta, &t.vhost)?;
             vec![AuthChange::TopicPermission(t)]
         }
         AuthRequest::ClearTopicPermissions {
