@@ -13,10 +13,10 @@
 //! (`request_of`) builds these paths from rabbitmqctl's arguments.
 
 use crate::admin::policy::{decode, encode};
+use crate::broker::auth::AuthRequest;
 use crate::broker::auth::{password, PermissionDef, TopicPermissionDef, UserDef};
 use crate::broker::error::code;
 use crate::shard::envelope::{Reply, Request};
-use crate::shard::users::AuthRequest;
 use crate::shard::Shard;
 use std::fmt::Write;
 use std::rc::Rc;

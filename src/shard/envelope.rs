@@ -166,7 +166,7 @@ pub enum Request {
         name: String,
     },
     /// Admin: a user or permission command (`shard::users`).
-    Auth(crate::shard::users::AuthRequest),
+    Auth(crate::broker::auth::AuthRequest),
     // ---- to a queue's owner ----
     QueueStats {
         name: ShortStr,

@@ -7,41 +7,13 @@
 //! decisions) and a deleted user's connections on this shard are closed
 //! with 320 CONNECTION_FORCED, as RabbitMQ.
 
-use crate::broker::auth::{AuthChange, AuthDefs, PermissionDef, TopicPermissionDef, UserDef};
+use crate::broker::auth::{AuthChange, AuthDefs, AuthRequest, UserDef};
 use crate::broker::error::{code, AmqpError};
 use crate::shard::inbox::ConnectionInbox;
 use crate::shard::metadata::Metadata;
 use crate::shard::{Settings, Shard};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-
-/// A user or permission command, as the admin endpoint sends it to the
-/// leader. Passwords arrive hashed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AuthRequest {
-    AddUser(UserDef),
-    DeleteUser(String),
-    ChangePassword {
-        name: String,
-        password_hash: String,
-    },
-    SetTags {
-        name: String,
-        tags: Vec<String>,
-    },
-    SetPermissions(PermissionDef),
-    ClearPermissions {
-        user: String,
-        vhost: String,
-    },
-    SetTopicPermissions(TopicPermissionDef),
-    /// `exchange` None: every exchange.
-    ClearTopicPermissions {
-        user: String,
-        vhost: String,
-        exchange: Option<String>,
-    },
-}
 
 /// Restores the auth records at start: the stored ones, or on a first
 /// start (none stored) the default user with every permission on `/`,

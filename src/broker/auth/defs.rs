@@ -1,7 +1,8 @@
 //! The records of the internal auth backend, as stored in the durable
 //! definitions and replicated to every shard: users (name, password hash,
 //! tags), permissions per (user, vhost) and topic permissions per (user,
-//! vhost, exchange); the changes to them (each sets the state of what it
+//! vhost, exchange); the commands that change them (`AuthRequest`, from
+//! the admin endpoint to the leader), the changes themselves (each sets the state of what it
 //! names, so replaying one twice changes nothing) and `AuthDefs`, the
 //! records indexed.
 
@@ -58,6 +59,34 @@ pub enum AuthChange {
         user: String,
         vhost: String,
         exchange: String,
+    },
+}
+
+/// A user or permission command, as the admin endpoint sends it to the
+/// leader. Passwords arrive hashed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthRequest {
+    AddUser(UserDef),
+    DeleteUser(String),
+    ChangePassword {
+        name: String,
+        password_hash: String,
+    },
+    SetTags {
+        name: String,
+        tags: Vec<String>,
+    },
+    SetPermissions(PermissionDef),
+    ClearPermissions {
+        user: String,
+        vhost: String,
+    },
+    SetTopicPermissions(TopicPermissionDef),
+    /// `exchange` None: every exchange.
+    ClearTopicPermissions {
+        user: String,
+        vhost: String,
+        exchange: Option<String>,
     },
 }
 

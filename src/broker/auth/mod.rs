@@ -14,7 +14,7 @@ pub mod permissions;
 pub mod publish;
 pub mod store;
 
-pub use defs::{AuthChange, AuthDefs, PermissionDef, TopicPermissionDef, UserDef};
+pub use defs::{AuthChange, AuthDefs, AuthRequest, PermissionDef, TopicPermissionDef, UserDef};
 pub use permissions::{Access, Resource};
 pub use store::AuthStore;
 
