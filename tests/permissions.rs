@@ -8,7 +8,8 @@
 //! for alternate exchanges; dead-lettering itself and direct reply-to are
 //! not checked. Topic permissions check the routing keys of topic
 //! exchanges (`{username}` / `{vhost}` expanded). A publish whose
-//! `user_id` is not the connection's user is 406. Permission changes apply
+//! `user_id` is not the connection's user is 406 (unless the user has the
+//! `impersonator` tag). Permission changes apply
 //! to open channels; without permissions on the vhost connection.open is
 //! refused with 530. Every refusal is RabbitMQ's 403 text, closing the
 //! channel. With 1 and 2 shards; against RabbitMQ the users are made with
@@ -534,7 +535,7 @@ async fn user_id_must_be_the_connections_user() {
             let own = BasicProperties::default().with_user_id(u.name.as_str().into());
             publish(&ch, "amq.direct", "k", own).await.unwrap();
             let other = BasicProperties::default().with_user_id("bob".into());
-            let e = publish(&ch, "amq.direct", "k", other).await;
+            let e = publish(&ch, "amq.direct", "k", other.clone()).await;
             assert_lapin_error(
                 e,
                 406,
@@ -543,6 +544,15 @@ async fn user_id_must_be_the_connections_user() {
                     u.name
                 ),
             );
+            // RabbitMQ's `impersonator` tag allows any user_id, from the
+            // next login on (a connection keeps the tags it logged in with).
+            broker_ctl_ok(&b, &["set_user_tags", &u.name, "impersonator"]);
+            let ch = channel(&conn).await;
+            let e = publish(&ch, "amq.direct", "k", other.clone()).await;
+            assert_lapin_code(e, 406);
+            let conn = u.connect().await;
+            let ch = channel(&conn).await;
+            publish(&ch, "amq.direct", "k", other).await.unwrap();
         })
         .await;
     }

@@ -34,6 +34,8 @@ pub struct Negotiated {
     pub user: String,
     /// The vhost connection.open named.
     pub vhost: String,
+    /// The user's tags at login (RabbitMQ keeps them for the connection).
+    pub tags: Vec<String>,
     pub client_properties: FieldTable,
 }
 
@@ -328,6 +330,7 @@ pub async fn run(
         let _ = send(stream, close_method(&e, 10, 40)).await;
         return Err(HandshakeError::Refused(e));
     }
+    let tags = (shard.meta.borrow().auth.user(&user)).map_or_else(Vec::new, |u| u.tags.clone());
     send(stream, ConnectionOpenOk {}.into()).await?;
     Ok(Negotiated {
         channel_max,
@@ -335,6 +338,7 @@ pub async fn run(
         heartbeat: tune_ok.heartbeat,
         user,
         vhost: open.virtual_host.as_str().to_string(),
+        tags,
         client_properties: start_ok.client_properties,
     })
 }

@@ -17,13 +17,3 @@ pub mod store;
 pub use defs::{AuthChange, AuthDefs, AuthRequest, PermissionDef, TopicPermissionDef, UserDef};
 pub use permissions::{Access, Resource};
 pub use store::AuthStore;
-
-/// RabbitMQ's user tags (`set_user_tags` accepts any, these mean something
-/// to the management tools).
-pub const KNOWN_TAGS: &[&str] = &[
-    "administrator",
-    "monitoring",
-    "management",
-    "policymaker",
-    "impersonator",
-];

@@ -95,7 +95,8 @@ fn is_topic(topology: &crate::broker::topology::Topology, exchange: &str) -> boo
 
 /// The publish path's checks, before anything else of a publish: write on
 /// the exchange and topic write on the routing key (cached per channel
-/// until users or permissions change), then RabbitMQ's `user_id` check.
+/// until users or permissions change), then RabbitMQ's `user_id` check
+/// (unless the user has the `impersonator` tag).
 pub fn publish_allowed(
     shard: &Shard,
     conn: &ConnShared,
@@ -125,7 +126,10 @@ pub fn publish_allowed(
             .ok()
             .and_then(|p| p.user_id);
         if let Some(id) = user_id {
-            if id.as_str() != n.user {
+            // RabbitMQ's `impersonator` tag (as the user had at login)
+            // lets a user publish as another.
+            let impersonator = n.tags.iter().any(|t| t == "impersonator");
+            if id.as_str() != n.user && !impersonator {
                 return Err(AmqpError::precondition_failed(format!(
                     "user_id property set to '{id}' but authenticated user was '{}'",
                     n.user
