@@ -211,6 +211,26 @@ mod tests {
     }
 
     #[test]
+    fn the_default_user_comes_from_flags_or_environment() {
+        use crate::broker::auth::password::{verify, SHA256};
+        let s = parse(args(&[]), |_| None).unwrap();
+        assert_eq!(s.default_user.0, "guest");
+        assert!(verify(SHA256, &s.default_user.1, "guest"));
+        let env = |k: &str| match k {
+            "WARREN_DEFAULT_USER" => Some("envuser".to_string()),
+            "WARREN_DEFAULT_PASS" => Some("envpass".to_string()),
+            _ => None,
+        };
+        let s = parse(args(&[]), env).unwrap();
+        assert_eq!(s.default_user.0, "envuser");
+        assert!(verify(SHA256, &s.default_user.1, "envpass"));
+        let s = parse(args(&["--default-user", "boss", "--default-pass=pw"]), env).unwrap();
+        assert_eq!(s.default_user.0, "boss");
+        assert!(verify(SHA256, &s.default_user.1, "pw"));
+        assert!(parse(args(&["--default-user", ""]), |_| None).is_err());
+    }
+
+    #[test]
     fn loopback_users_default_to_guest() {
         assert_eq!(
             parse(args(&[]), |_| None).unwrap().loopback_users,
