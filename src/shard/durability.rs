@@ -100,6 +100,8 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
     let mut dead: HashMap<(u32, u32), u64> = HashMap::new();
     let mut max_id: HashMap<ShortStr, u64> = HashMap::new();
     let mut delayed = crate::shard::delayed::RecoveredDelayed::default();
+    // (segment of a message, segment of a Returned record about it).
+    let mut pins: Vec<(u32, u32)> = Vec::new();
     let mut saw = |queue: &ShortStr, id: u64| {
         let m = max_id.entry(queue.clone()).or_default();
         *m = (*m).max(id);
@@ -202,7 +204,10 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 delivery_count,
             } => {
                 if let Some(q) = live.get_mut(&queue) {
-                    q.returned.insert(msg_id, delivery_count);
+                    if let Some(segment) = q.segment_of(msg_id) {
+                        q.returned.insert(msg_id, delivery_count);
+                        pins.push((segment, seg));
+                    }
                 }
             }
             Record::QueueDelete { queue } => {
@@ -236,6 +241,10 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
     .await?;
     for ((segment, by), n) in dead {
         log.release_many(segment, by, n);
+    }
+    // A delivery count's segment stays while its message's does.
+    for (segment, by) in pins {
+        log.pin(segment, by);
     }
     log.replay_done();
 
@@ -551,20 +560,23 @@ pub fn record_delivered(shard: &Shard, queue: &ShortStr, ids: &[u64]) {
 }
 
 /// Records that delivered stored messages came back to a queue that
-/// counts deliveries, with their delivery counts (`(id, count)`), so a
-/// restart keeps counting. Not synced on its own: it rides the next batch.
-pub fn record_returned(shard: &Shard, queue: &ShortStr, returned: &[(u64, u32)]) {
+/// counts deliveries, with their delivery counts (`(id, segment of the
+/// message's record, count)`), so a restart keeps counting. The record's
+/// segment is kept while the message's is (`Log::pin`). Not synced on its
+/// own: it rides the next batch.
+pub fn record_returned(shard: &Shard, queue: &ShortStr, returned: &[(u64, u32, u32)]) {
     let Some(log) = shard.log.as_ref() else {
         return;
     };
-    for &(msg_id, delivery_count) in returned {
+    for &(msg_id, segment, delivery_count) in returned {
         let record = RecordRef::Returned {
             queue,
             msg_id,
             delivery_count,
         };
-        if let Err(e) = log.append(record) {
-            tracing::error!(shard = shard.id, "cannot record a return: {e}");
+        match log.append(record) {
+            Ok(pos) => log.pin(segment, pos.segment),
+            Err(e) => tracing::error!(shard = shard.id, "cannot record a return: {e}"),
         }
     }
 }
@@ -676,7 +688,7 @@ pub fn compact(shard: &Rc<Shard>) -> bool {
         return false;
     }
     for (name, q) in queues.iter_mut() {
-        q.relocate_stored(segment, |msg_id, message, delivered, expires| {
+        q.relocate_stored(segment, |msg_id, message, delivered, expires, count| {
             let target = [Target {
                 queue: name.clone(),
                 msg_id,
@@ -687,6 +699,11 @@ pub fn compact(shard: &Rc<Shard>) -> bool {
             if delivered {
                 // The old segment's Delivered record goes with it.
                 record_delivered(shard, name, &[msg_id]);
+            }
+            if count > 0 {
+                // And its delivery count (the old Returned record's segment
+                // is no longer kept for it).
+                record_returned(shard, name, &[(msg_id, pos.segment, count)]);
             }
             Some(pos.segment)
         });

@@ -149,6 +149,21 @@ impl QueueReplay {
         }
     }
 
+    /// The segment of the live id's latest record, if it is live.
+    pub(super) fn segment_of(&self, id: u64) -> Option<u32> {
+        if let Some((_, segment)) = self.moved.get(&id) {
+            return Some(*segment);
+        }
+        if let Some((_, &segment)) = self.run_of.range(..=id).next_back() {
+            if self.runs.get(&segment).is_some_and(|r| r.ids.contains(id)) {
+                return Some(segment);
+            }
+        }
+        self.runs
+            .values()
+            .find_map(|r| r.ids.contains(id).then_some(r.segment))
+    }
+
     /// Removes a live id from the runs; returns the segment of its record.
     pub(super) fn remove(&mut self, id: u64) -> Option<u32> {
         if let Some((_, &segment)) = self.run_of.range(..=id).next_back() {
