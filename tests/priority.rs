@@ -381,22 +381,6 @@ async fn priority_queues_expire_and_keep_their_length_limit() {
     }
 }
 
-/// Waits (up to 40 s) until `queue` holds `n` ready messages.
-async fn wait_ready_long(conn: &lapin::Connection, queue: &str, n: u32) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
-    loop {
-        let got = ready_count(conn, queue).await;
-        if got == n {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{queue} holds {got} ready messages, wanted {n}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 /// A priority queue whose backlog is paged out (tiny `--memory-budget`)
 /// applies message TTL and length limits to its paged levels too: expired
 /// paged messages stop counting and are dead-lettered (or dropped unread
