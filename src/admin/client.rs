@@ -24,7 +24,7 @@ commands:
                       block publishers above this RSS (a fraction of RAM such
                       as 0.4, or bytes; 0 disables the memory alarm)
   reload_tls          read the TLS certificate and key files again: new amqps
-                      connections use them, open ones keep theirs
+                      connections get them, open ones keep theirs
 
   --admin HOST:PORT   the broker's admin endpoint (env WARREN_ADMIN, default 127.0.0.1:15672)";
 
