@@ -10,6 +10,7 @@ mod memory;
 mod report;
 mod run;
 mod saved;
+mod stream;
 mod sys;
 mod topology;
 mod uri;
@@ -33,7 +34,8 @@ USAGE:
                 [--markdown FILE]       compare reports saved by separate runs (--save)
 
 FLAGS:
-  --uri URI                  amqp://user:pass@host:port/vhost (default amqp://guest:guest@127.0.0.1:5672/%2f)
+  --uri URI                  amqp://user:pass@host:port/vhost (default amqp://guest:guest@127.0.0.1:5672/%2f);
+                             amqps://… for TLS, trusting the CA certificates in the PEM file $LOADGEN_TLS_CA
   --scenario NAME            start from a named scenario's flags (later flags override)
   -x, --producers N          producer channels (default 1)
   -y, --consumers N          consumer channels (default 1)
