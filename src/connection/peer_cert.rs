@@ -92,7 +92,7 @@ fn decode_string(kind: u8, bytes: &[u8]) -> Option<String> {
         // TeletexString: read as Latin-1, as most software does.
         0x14 => Some(bytes.iter().map(|&b| b as char).collect()),
         // BMPString: UTF-16 big-endian.
-        0x1e if bytes.len() % 2 == 0 => {
+        0x1e if bytes.len().is_multiple_of(2) => {
             let units: Vec<u16> = bytes
                 .chunks_exact(2)
                 .map(|c| u16::from_be_bytes([c[0], c[1]]))

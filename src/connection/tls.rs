@@ -32,6 +32,9 @@ const CIPHER_CHUNK: usize = 64 * 1024;
 /// Bytes of the first read after a wait.
 const WAKE_READ: usize = 2048;
 
+/// The most plaintext one TLS record carries.
+const MAX_RECORD: usize = 16 * 1024;
+
 /// Plaintext buffers handed to rustls per vectored write.
 const MAX_IOVECS: usize = 64;
 
@@ -158,7 +161,10 @@ impl TlsReader {
             };
             let available = state.plaintext_bytes_to_read();
             if available > 0 {
-                total += take_plaintext(&mut conn, buf, available)?;
+                // Room for this record and, at most, the plaintext of the
+                // ciphertext still to come in this call: one allocation.
+                let expect = (available + self.incoming.len()).min(chunk + MAX_RECORD);
+                total += take_plaintext(&mut conn, buf, available, expect)?;
             } else if state.peer_has_closed() {
                 return Ok(Some(total));
             }
@@ -183,20 +189,18 @@ impl TlsReader {
     }
 }
 
-/// Moves `available` plaintext bytes out of rustls onto the end of `buf`.
+/// Moves `available` plaintext bytes out of rustls onto the end of `buf`,
+/// growing it to hold `expect` bytes if it must grow: an idle connection's
+/// small message gets a buffer of its own size (bodies slice this buffer
+/// and keep it alive, as on the plain path), a flood one per read batch.
 fn take_plaintext(
     conn: &mut ServerConnection,
     buf: &mut BytesMut,
     available: usize,
+    expect: usize,
 ) -> io::Result<usize> {
     if buf.capacity() - buf.len() < available {
-        // An empty buffer gets just what is there (as the plain path copies
-        // small reads out): bodies slice this buffer and keep it alive.
-        buf.reserve(if buf.is_empty() {
-            available
-        } else {
-            available.max(CIPHER_CHUNK)
-        });
+        buf.reserve(expect.max(available));
     }
     let start = buf.len();
     buf.resize(start + available, 0);
