@@ -76,7 +76,7 @@ impl Stream {
         };
         while lock(&stream.shared.session).is_handshaking() {
             stream.send_pending()?;
-            if lock(&stream.shared.session).is_handshaking() && !stream.receive()? {
+            if lock(&stream.shared.session).is_handshaking() && !stream.receive(&mut [])?.1 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
@@ -158,7 +158,9 @@ impl TlsStream {
 
     /// One socket read (outside the lock), decrypted into `plaintext`.
     /// False at the end of the session (close_notify, or the socket closed).
-    fn receive(&mut self) -> io::Result<bool> {
+    /// Plaintext goes straight into `out` while it has room (the rest is
+    /// kept); returns the bytes put in `out` and whether the session is open.
+    fn receive(&mut self, out: &mut [u8]) -> io::Result<(usize, bool)> {
         let n = self.socket.read(&mut self.ciphertext)?;
         let mut session = lock(&self.shared.session);
         if n == 0 {
@@ -166,6 +168,7 @@ impl TlsStream {
         }
         let mut fresh = &self.ciphertext[..n];
         let mut open = n > 0;
+        let mut given = 0;
         loop {
             if !fresh.is_empty() {
                 session.read_tls(&mut fresh)?;
@@ -173,7 +176,12 @@ impl TlsStream {
             let state = session
                 .process_new_packets()
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            let available = state.plaintext_bytes_to_read();
+            let mut available = state.plaintext_bytes_to_read();
+            if available > 0 && given < out.len() {
+                let n = session.reader().read(&mut out[given..])?;
+                given += n;
+                available -= n;
+            }
             if available > 0 {
                 let start = self.plaintext.len();
                 self.plaintext.resize(start + available, 0);
@@ -191,7 +199,7 @@ impl TlsStream {
         if wants_write {
             self.send_pending()?;
         }
-        Ok(open)
+        Ok((given, open))
     }
 }
 
@@ -212,8 +220,9 @@ impl Read for Stream {
                 }
                 return Ok(n);
             }
-            if !t.receive()? && t.plaintext.is_empty() {
-                return Ok(0);
+            let (given, open) = t.receive(out)?;
+            if given > 0 || (!open && t.plaintext.is_empty()) {
+                return Ok(given);
             }
         }
     }

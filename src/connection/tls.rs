@@ -53,7 +53,7 @@ impl TlsSession {
             .map(|leaf| leaf.as_ref().to_vec())
     }
 
-    /// "TLSv1_3 TLS13_AES_256_GCM_SHA384", for the connection's log line.
+    /// "TLSv1_3 TLS13_AES_128_GCM_SHA256", for the connection's log line.
     pub fn describe(&self) -> String {
         let conn = self.conn.borrow();
         let version = conn
