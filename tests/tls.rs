@@ -274,6 +274,13 @@ async fn amqprs_and_pika_speak_amqps_over_tls_1_2_and_1_3() {
             b.logs_within("tls=TLSv1_3"),
             "a TLS 1.3 connection is logged"
         );
+        // The server's suite order wins over the clients' (which put AES-256 first).
+        assert!(b.logs_within("tls=TLSv1_3 TLS13_AES_128_GCM_SHA256"));
+        assert!(
+            !b.log().iter().any(|l| l.contains("AES_256")),
+            "{:?}",
+            b.log()
+        );
         // The plaintext port still serves plaintext.
         let plain = amqprs_connect(&b).await;
         round_trip(&plain, vec![1u8; 1024]).await;
