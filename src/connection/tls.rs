@@ -21,7 +21,7 @@ use glommio::net::TcpStream;
 use rustls::{ServerConfig, ServerConnection};
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, BufRead, IoSlice, Read, Write};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -202,21 +202,22 @@ fn take_plaintext(
     if buf.capacity() - buf.len() < available {
         buf.reserve(expect.max(available));
     }
-    let start = buf.len();
-    buf.resize(start + available, 0);
+    // Copied straight from rustls' buffers (no zero-fill first).
+    let mut reader = conn.reader();
     let mut got = 0;
     while got < available {
-        match conn.reader().read(&mut buf[start + got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
+        let chunk = match reader.fill_buf() {
+            Ok(chunk) if !chunk.is_empty() => chunk,
+            Ok(_) => break,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => {
-                buf.truncate(start + got);
-                return Err(e);
-            }
-        }
+            Err(_) if got > 0 => break,
+            Err(e) => return Err(e),
+        };
+        let n = chunk.len();
+        buf.extend_from_slice(chunk);
+        reader.consume(n);
+        got += n;
     }
-    buf.truncate(start + got);
     Ok(got)
 }
 
