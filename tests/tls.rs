@@ -252,7 +252,7 @@ async fn amqprs_and_pika_speak_amqps_over_tls_1_2_and_1_3() {
     }
     let pki = Pki::new();
     for shards in SHARD_COUNTS {
-        let b = pki.broker(shards, &[]);
+        let mut b = pki.broker(shards, &[]);
         let port = tls_port(&b);
         let conn = amqprs_tls(&pki, port, None).await.expect("amqprs over TLS");
         // Small, and larger than a frame and a TLS record.
@@ -285,6 +285,11 @@ async fn amqprs_and_pika_speak_amqps_over_tls_1_2_and_1_3() {
         let plain = amqprs_connect(&b).await;
         round_trip(&plain, vec![1u8; 1024]).await;
         plain.close().await.unwrap();
+        // SIGTERM with a TLS connection open: it is closed (320) and the
+        // broker exits 0.
+        let open = amqprs_tls(&pki, port, None).await.expect("amqprs over TLS");
+        b.stop();
+        drop(open);
     }
 }
 
