@@ -336,7 +336,7 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
         "exchanges" => {
             // messages_delayed: as the delayed-message plugin's column in
             // the management UI (0 for other types).
-            out.push_str("name\ttype\tdurable\tauto_delete\tinternal\tmessages_delayed\n");
+            out.push_str("name\ttype\tdurable\tauto_delete\tinternal\tmessages_delayed\tpolicy\n");
             let meta = shard.meta.borrow();
             let mut xs: Vec<_> = meta.topology.exchanges().collect();
             xs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -349,13 +349,14 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
                     .sum();
                 let _ = writeln!(
                     out,
-                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     x.name,
                     x.kind.as_str(),
                     x.durable,
                     x.auto_delete,
                     x.internal,
-                    delayed
+                    delayed,
+                    meta.topology.exchange_policy(&x.name).unwrap_or("")
                 );
             }
         }

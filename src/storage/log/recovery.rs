@@ -75,9 +75,13 @@ pub(super) fn scan_segments(
                 // wrote it, like a `Paged` copy.
                 Record::Delayed(d) if d.durable => live += 1,
                 // A paged-out copy never outlives the process that wrote it.
-                Record::Delivered { .. } | Record::Paged(_) | Record::Delayed(_) => {}
+                Record::Delivered { .. }
+                | Record::Returned { .. }
+                | Record::Paged(_)
+                | Record::Delayed(_) => {}
                 Record::Ack { .. }
                 | Record::Purge { .. }
+                | Record::PurgeReady { .. }
                 | Record::QueueDelete { .. }
                 | Record::DelayedDone { .. } => kills = true,
             }

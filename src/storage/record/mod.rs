@@ -31,6 +31,15 @@
 //! - `Delivered` (6): `str8 queue`, `u64 msg_id` — the message was handed
 //!   to a consumer (ack mode); recovery marks it redelivered. Kills nothing.
 //! - `Purge` (3): `str8 queue`, `u64 up_to_msg_id` (inclusive).
+//! - `PurgeReady` (12): a purge with unacked messages outstanding: `str8
+//!   queue`, `u64 up_to_msg_id` (inclusive), `u32 n`, then `n` id ranges
+//!   (`u64 start`, `u64 end`, end exclusive, ascending) that it spares —
+//!   the messages delivered and not yet settled when the queue was purged
+//!   (a purge removes ready messages only). Written instead of `Purge`
+//!   only when something is spared.
+//! - `Returned` (13): `str8 queue`, `u64 msg_id`, `u32 delivery_count` — a
+//!   delivered message of a queue that counts deliveries (quorum) came
+//!   back to the queue, returned this many times in all. Kills nothing.
 //! - `QueueDelete` (4): `str8 queue`.
 //! - `Metadata` (5): opaque bytes up to the end of the record (the broker's
 //!   durable exchanges/queues/bindings).
@@ -119,13 +128,38 @@ pub struct DelayedRef<'a> {
 pub enum Record {
     Message(Message),
     Paged(Message),
-    Ack { queue: ShortStr, msg_id: u64 },
-    Delivered { queue: ShortStr, msg_id: u64 },
-    Purge { queue: ShortStr, up_to_msg_id: u64 },
-    QueueDelete { queue: ShortStr },
-    Metadata { payload: Bytes },
+    Ack {
+        queue: ShortStr,
+        msg_id: u64,
+    },
+    Delivered {
+        queue: ShortStr,
+        msg_id: u64,
+    },
+    Purge {
+        queue: ShortStr,
+        up_to_msg_id: u64,
+    },
+    PurgeReady {
+        queue: ShortStr,
+        up_to_msg_id: u64,
+        spared: Vec<(u64, u64)>,
+    },
+    Returned {
+        queue: ShortStr,
+        msg_id: u64,
+        delivery_count: u32,
+    },
+    QueueDelete {
+        queue: ShortStr,
+    },
+    Metadata {
+        payload: Bytes,
+    },
     Delayed(Delayed),
-    DelayedDone { id: u64 },
+    DelayedDone {
+        id: u64,
+    },
 }
 
 /// A borrowed message, the form the broker appends: the body may be several
@@ -156,6 +190,16 @@ pub enum RecordRef<'a> {
         queue: &'a ShortStr,
         up_to_msg_id: u64,
     },
+    PurgeReady {
+        queue: &'a ShortStr,
+        up_to_msg_id: u64,
+        spared: &'a [(u64, u64)],
+    },
+    Returned {
+        queue: &'a ShortStr,
+        msg_id: u64,
+        delivery_count: u32,
+    },
     QueueDelete {
         queue: &'a ShortStr,
     },
@@ -183,6 +227,8 @@ pub enum RecordKind {
     DelayedDone = 9,
     TimedMessage = 10,
     TimedPaged = 11,
+    PurgeReady = 12,
+    Returned = 13,
 }
 
 impl RecordKind {
@@ -199,6 +245,8 @@ impl RecordKind {
             9 => RecordKind::DelayedDone,
             10 => RecordKind::TimedMessage,
             11 => RecordKind::TimedPaged,
+            12 => RecordKind::PurgeReady,
+            13 => RecordKind::Returned,
             _ => return None,
         })
     }
@@ -245,6 +293,24 @@ impl Record {
                 queue,
                 up_to_msg_id: *up_to_msg_id,
             },
+            Record::PurgeReady {
+                queue,
+                up_to_msg_id,
+                spared,
+            } => RecordRef::PurgeReady {
+                queue,
+                up_to_msg_id: *up_to_msg_id,
+                spared,
+            },
+            Record::Returned {
+                queue,
+                msg_id,
+                delivery_count,
+            } => RecordRef::Returned {
+                queue,
+                msg_id: *msg_id,
+                delivery_count: *delivery_count,
+            },
             Record::QueueDelete { queue } => RecordRef::QueueDelete { queue },
             Record::Metadata { payload } => RecordRef::Metadata { payload },
             Record::Delayed(d) => RecordRef::Delayed(DelayedRef {
@@ -267,6 +333,8 @@ impl Record {
             Record::Ack { .. } => RecordKind::Ack,
             Record::Delivered { .. } => RecordKind::Delivered,
             Record::Purge { .. } => RecordKind::Purge,
+            Record::PurgeReady { .. } => RecordKind::PurgeReady,
+            Record::Returned { .. } => RecordKind::Returned,
             Record::QueueDelete { .. } => RecordKind::QueueDelete,
             Record::Metadata { .. } => RecordKind::Metadata,
             Record::Delayed(_) => RecordKind::Delayed,
@@ -305,6 +373,8 @@ impl RecordRef<'_> {
             RecordRef::Ack { .. } => RecordKind::Ack,
             RecordRef::Delivered { .. } => RecordKind::Delivered,
             RecordRef::Purge { .. } => RecordKind::Purge,
+            RecordRef::PurgeReady { .. } => RecordKind::PurgeReady,
+            RecordRef::Returned { .. } => RecordKind::Returned,
             RecordRef::QueueDelete { .. } => RecordKind::QueueDelete,
             RecordRef::Metadata { .. } => RecordKind::Metadata,
             RecordRef::Delayed(_) => RecordKind::Delayed,
