@@ -426,37 +426,14 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         .map(|l| glommio::spawn_local(crate::admin::serve(shard.clone(), l, tls_context.clone())));
     let tls_acceptor = tls.map(|(listener, context)| {
         let shard = shard.clone();
-        glommio::spawn_local(async move {
-            loop {
-                match listener.accept().await {
-                    Ok(stream) => {
-                        let serve =
-                            crate::connection::serve_tls(shard.clone(), stream, context.clone());
-                        glommio::spawn_local(serve).detach();
-                    }
-                    Err(e) => {
-                        tracing::error!(shard = shard.id, "amqps accept failed: {e}");
-                        glommio::timer::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        })
+        glommio::spawn_local(accept_loop(listener, shard.id, "amqps", move |stream| {
+            crate::connection::serve_tls(shard.clone(), stream, context.clone())
+        }))
     });
     let accept_shard = shard.clone();
-    let acceptor = glommio::spawn_local(async move {
-        loop {
-            match listener.accept().await {
-                Ok(stream) => {
-                    let shard = accept_shard.clone();
-                    glommio::spawn_local(crate::connection::serve(shard, stream)).detach();
-                }
-                Err(e) => {
-                    tracing::error!(shard = accept_shard.id, "accept failed: {e}");
-                    glommio::timer::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
-    });
+    let acceptor = glommio::spawn_local(accept_loop(listener, shard.id, "amqp", move |stream| {
+        crate::connection::serve(accept_shard.clone(), stream)
+    }));
     while !shutdown.load(Ordering::SeqCst) {
         glommio::timer::sleep(SHUTDOWN_POLL).await;
     }
@@ -500,6 +477,26 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
                 "log not flushed within {LOG_CLOSE_WAIT:?}, records after \
                  the last fsync are lost"
             ),
+        }
+    }
+}
+
+/// Accepts connections on `listener` until cancelled, serving each in a
+/// task of its own.
+async fn accept_loop<F, Fut>(listener: TcpListener, shard: u16, what: &'static str, serve: F)
+where
+    F: Fn(glommio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                glommio::spawn_local(serve(stream)).detach();
+            }
+            Err(e) => {
+                tracing::error!(shard, "{what} accept failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
         }
     }
 }

@@ -504,6 +504,21 @@ async fn garbage_and_stalled_handshakes_are_dropped_and_nobody_else_notices() {
     }
 }
 
+/// Whether `probe` comes true within 10 s (tried every 50 ms).
+async fn within_10s<F, Fut>(mut probe: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if probe().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_open_handshakes_are_bounded_in_number() {
     if skip_if_external(NO_TLS_HERE) {
@@ -523,18 +538,13 @@ async fn half_open_handshakes_are_bounded_in_number() {
         let port = tls_port(&b);
         let stalled: Vec<TcpStream> = (0..2).map(|_| raw_tls_client(port)).collect();
         // Once both are accepted, a third handshake is dropped at once.
-        let mut refused = false;
-        for _ in 0..200 {
-            if server_certificate(&pki, port).await.is_err()
+        let refused = within_10s(|| async {
+            server_certificate(&pki, port).await.is_err()
                 && b.log()
                     .iter()
                     .any(|l| l.contains("handshakes already in progress"))
-            {
-                refused = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        })
+        .await;
         assert!(
             refused,
             "a handshake beyond --tls-max-handshakes is refused"
@@ -545,14 +555,7 @@ async fn half_open_handshakes_are_bounded_in_number() {
         plain.close().await.unwrap();
         // When the stalled clients go, their places are free again.
         drop(stalled);
-        let mut served = false;
-        for _ in 0..200 {
-            if server_certificate(&pki, port).await.is_ok() {
-                served = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        let served = within_10s(|| async { server_certificate(&pki, port).await.is_ok() }).await;
         assert!(
             served,
             "handshakes are served again once the stalled clients left"
