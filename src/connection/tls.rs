@@ -275,12 +275,24 @@ pub async fn write_all(
             while !queue.is_empty() {
                 let slices: Vec<IoSlice<'_>> = queue
                     .iter()
+                    .filter(|b| !b.is_empty())
                     .take(MAX_IOVECS)
                     .map(|b| IoSlice::new(b))
                     .collect();
+                if slices.is_empty() {
+                    // Only empty buffers were left.
+                    drop(slices);
+                    queue.clear();
+                    break;
+                }
                 let n = conn.writer().write_vectored(&slices)?;
                 drop(slices);
                 if n == 0 {
+                    if !conn.wants_write() {
+                        // Nothing sealed and nothing taken: never spin.
+                        return Err(io::ErrorKind::WriteZero.into());
+                    }
+                    // rustls' buffer is full: send what it sealed first.
                     break;
                 }
                 socket::advance(queue, n);
