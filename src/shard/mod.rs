@@ -24,6 +24,7 @@ pub mod oneshot;
 pub mod owner;
 pub mod paging;
 pub mod policies;
+pub mod replay;
 pub mod replica;
 pub mod transaction;
 pub mod ttl;

@@ -314,3 +314,21 @@ pub async fn publish_to(
     .await
     .unwrap_or_else(|e| panic!("confirm of {body}: {e}"))
 }
+
+/// Waits (40 s at most: for work the broker does in the background, such
+/// as reading paged messages back) until `queue` holds exactly `n` ready
+/// messages.
+pub async fn wait_ready_long(conn: &lapin::Connection, queue: &str, n: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let got = ready_count(conn, queue).await;
+        if got == n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{queue} holds {got} ready messages, wanted {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
