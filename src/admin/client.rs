@@ -4,7 +4,7 @@
 //! list_bindings, list_connections, list_channels, list_consumers, status
 //! (the live counters), set_disk_free_limit <bytes> and
 //! set_vm_memory_high_watermark <fraction | bytes | absolute bytes>,
-//! set_policy, clear_policy and list_policies.
+//! set_policy, clear_policy and list_policies, reload_tls.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -31,6 +31,8 @@ commands:
   set_vm_memory_high_watermark FRACTION | BYTES | absolute BYTES
                       block publishers above this RSS (a fraction of RAM such
                       as 0.4, or bytes; 0 disables the memory alarm)
+  reload_tls          read the TLS certificate and key files again: new amqps
+                      connections get them, open ones keep theirs
 
   --admin HOST:PORT   the broker's admin endpoint (env WARREN_ADMIN, default 127.0.0.1:15672)";
 
@@ -54,6 +56,7 @@ pub fn listing_of(command: &str) -> Option<&'static str> {
 /// checked here with the broker's own parsers, and again by the broker.
 pub fn request_of(words: &[&str]) -> Option<(&'static str, String)> {
     match words {
+        ["reload_tls"] => Some(("POST", "/reload_tls".to_string())),
         [command] if listing_of(command).is_some() => {
             listing_of(command).map(|l| ("GET", format!("/{l}")))
         }
