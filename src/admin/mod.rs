@@ -16,20 +16,29 @@
 //! `policies` listing (see `policy`), answered once the leader journaled
 //! the change and every shard applied it.
 //!
+//! Users and permissions: rabbitmqctl's verbs and listings (see `users`).
+//! `POST /reload_tls` reads the amqps certificate files again (`warren ctl
+//! reload_tls`; RabbitMQ: `rabbitmqctl eval 'ssl:clear_pem_cache().'`):
+//! new TLS connections get the new certificate, open ones keep theirs; a
+//! file that does not load leaves the old configuration in force (400).
+//!
 //! Shard 0 gathers a snapshot from every shard over the mesh; routing
 //! (`route`) and formatting (`render`) are pure so they are unit-tested
 //! alone.
 
 pub mod client;
 pub mod policy;
+pub mod users;
 
 use crate::broker::exchange::Destination;
+use crate::connection::tls_config::TlsContext;
 use crate::shard::envelope::{Reply, Request, ShardSnapshot};
 use crate::shard::Shard;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use std::fmt::Write;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The listings the endpoint serves (path = `/<name>`).
@@ -45,14 +54,15 @@ pub const LISTINGS: &[&str] = &[
 ];
 
 /// Serves the admin endpoint until the shard stops.
-pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
+pub async fn serve(shard: Rc<Shard>, listener: TcpListener, tls: Option<Arc<TlsContext>>) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
                 let shard = shard.clone();
+                let tls = tls.clone();
                 glommio::spawn_local(async move {
                     let _ = glommio::timer::timeout(Duration::from_secs(10), async {
-                        handle(&shard, stream).await;
+                        handle(&shard, stream, tls.as_deref()).await;
                         Ok(())
                     })
                     .await;
@@ -64,7 +74,7 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
     }
 }
 
-async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
+async fn handle(shard: &Rc<Shard>, mut stream: TcpStream, tls: Option<&TlsContext>) {
     let mut buf = vec![0u8; 8192];
     let mut len = 0;
     // Read the whole request head (bounded): closing with unread bytes
@@ -121,6 +131,8 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
             let text = format!("Clearing policy \"{name}\" on vhost \"/\" ...\n");
             policy_answer(shard, Request::ClearPolicy { name }, text, "").await
         }
+        Route::Users(command) => users::handle(shard, command).await,
+        Route::ReloadTls => reload_tls(tls),
         Route::Error(status, body) => (status, body),
     };
     let response = format!(
@@ -129,6 +141,25 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
     );
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.close().await;
+}
+
+fn reload_tls(tls: Option<&TlsContext>) -> (&'static str, String) {
+    let Some(tls) = tls else {
+        return (
+            "400 Bad Request",
+            "Error:\nTLS is not configured (start with --tls-cert and --tls-key)\n".into(),
+        );
+    };
+    match tls.reload() {
+        Ok(()) => {
+            tracing::info!("admin: TLS certificates reloaded");
+            ("200 OK", "Reloading TLS certificates ...\n".into())
+        }
+        Err(e) => {
+            tracing::warn!("admin: TLS certificates not reloaded: {e}");
+            ("400 Bad Request", format!("Error:\n{e}\n"))
+        }
+    }
 }
 
 /// Sends a policy request to the leader; answers once it is journaled and
@@ -180,6 +211,9 @@ pub enum Route {
     Set(LimitChange),
     SetPolicy(crate::storage::definitions::PolicyDef),
     ClearPolicy(String),
+    /// A users / permissions command or listing (`users`).
+    Users(users::Command),
+    ReloadTls,
     /// HTTP status line and body.
     Error(&'static str, String),
 }
@@ -190,7 +224,19 @@ pub fn route(method: &str, path: &str) -> Route {
     if let Some(name) = LISTINGS.iter().find(|l| **l == path) {
         return Route::Listing(name);
     }
+    if path == "reload_tls" {
+        return match method {
+            "POST" => Route::ReloadTls,
+            _ => Route::Error(
+                "405 Method Not Allowed",
+                "reload_tls changes the broker: use POST\n".into(),
+            ),
+        };
+    }
     let (command, value) = path.split_once('/').unwrap_or((path, ""));
+    if let Some(r) = users::route(method, command, value) {
+        return r.map_or_else(|(status, body)| Route::Error(status, body), Route::Users);
+    }
     if command == "set_policy" || command == "clear_policy" {
         if method != "POST" {
             return Route::Error(
