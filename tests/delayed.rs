@@ -308,6 +308,9 @@ async fn every_delayed_type_routes_as_its_type_at_delivery_time() {
     }
 }
 
+/// The delay of the messages that must survive the SIGKILL.
+const DELAY_MS: i64 = 10_000;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_delayed_messages_survive_sigkill_and_arrive_on_time() {
     if skip_if_external(NO_PLUGIN) {
@@ -330,14 +333,16 @@ async fn durable_delayed_messages_survive_sigkill_and_arrive_on_time() {
                 declare_queue(&ch, q, true, *p).await;
                 bind(&ch, q, &x, "", FieldTable::default()).await;
             }
-            let first_deadline = Instant::now() + Duration::from_millis(3000);
+            // Long enough that a loaded machine still holds all of them
+            // when the restarted broker is first asked.
+            let first_deadline = Instant::now() + Duration::from_millis(DELAY_MS as u64);
             for i in 0..10 {
-                let props = with_delay(persistent(), Some(3000 + i * 10));
+                let props = with_delay(persistent(), Some(DELAY_MS + i * 10));
                 publish(&ch, &x, "", &format!("m{i}"), props, false).await;
                 // A transient delayed message need not survive.
-                let props = with_delay(BasicProperties::default(), Some(3000));
+                let props = with_delay(BasicProperties::default(), Some(DELAY_MS));
                 publish(&ch, &x, "", "transient", props, false).await;
-                let props = with_delay(persistent(), Some(3000));
+                let props = with_delay(persistent(), Some(DELAY_MS));
                 publish(&ch, &tx, "", "transient-x", props, false).await;
             }
             first_deadline
