@@ -1,0 +1,95 @@
+//! The bridge from the management server's thread into shard 0: a bounded
+//! queue of jobs that shard 0 serves on its executor, each answered over a
+//! one-shot channel. The HTTP thread never touches shard state; a full
+//! queue is refused at once (HTTP 503), so no client can pile work up, and
+//! shard 0 answers a job with copies of what it read (`View`), so JSON is
+//! rendered off the shards.
+
+use crate::broker::binding::BindingDef;
+use crate::broker::exchange::ExchangeDef;
+use crate::protocol::types::FieldTable;
+use crate::shard::envelope::ShardSnapshot;
+use crate::shard::Shard;
+use std::rc::Rc;
+use tokio::sync::oneshot;
+
+/// Jobs waiting for shard 0 at most; more are refused.
+pub const CAPACITY: usize = 64;
+
+/// What the management thread asks of shard 0.
+pub enum Job {
+    /// A `warren ctl` request (`crate::admin::answer`).
+    Admin {
+        method: String,
+        path: String,
+        reply: oneshot::Sender<(&'static str, String)>,
+    },
+    /// A copy of the broker's state for the API's listings.
+    View { reply: oneshot::Sender<View> },
+}
+
+/// Everything the API's listings read, copied out of the shards.
+pub struct View {
+    /// Every shard's snapshot, in shard order.
+    pub snapshots: Vec<ShardSnapshot>,
+    /// Exchanges by name, with their policy ("" when none).
+    pub exchanges: Vec<(ExchangeDef, String)>,
+    pub bindings: Vec<BindingDef>,
+    /// Each queue's declared arguments, by name.
+    pub queue_arguments: Vec<(String, FieldTable)>,
+}
+
+/// The sending side, held by the management thread.
+pub type Sender = async_channel::Sender<Job>;
+
+/// A bounded bridge: the sender for the management thread, the receiver
+/// for shard 0.
+pub fn channel() -> (Sender, async_channel::Receiver<Job>) {
+    async_channel::bounded(CAPACITY)
+}
+
+/// Serves jobs on shard 0 until the management thread's sender is gone.
+pub async fn serve(shard: Rc<Shard>, jobs: async_channel::Receiver<Job>) {
+    while let Ok(job) = jobs.recv().await {
+        let shard = shard.clone();
+        glommio::spawn_local(async move {
+            match job {
+                Job::Admin {
+                    method,
+                    path,
+                    reply,
+                } => {
+                    let _ = reply.send(crate::admin::answer(&shard, &method, &path).await);
+                }
+                Job::View { reply } => {
+                    let _ = reply.send(view(&shard).await);
+                }
+            }
+        })
+        .detach();
+    }
+}
+
+async fn view(shard: &Rc<Shard>) -> View {
+    let snapshots = crate::admin::gather(shard).await;
+    let meta = shard.meta.borrow();
+    let mut exchanges: Vec<(ExchangeDef, String)> = meta
+        .topology
+        .exchanges()
+        .map(|x| {
+            let policy = meta.topology.exchange_policy(&x.name).unwrap_or("");
+            (x.clone(), policy.to_string())
+        })
+        .collect();
+    exchanges.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    View {
+        snapshots,
+        exchanges,
+        bindings: meta.topology.bindings(),
+        queue_arguments: meta
+            .queues
+            .values()
+            .map(|q| (q.name.to_string(), q.config.arguments.clone()))
+            .collect(),
+    }
+}
