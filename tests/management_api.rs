@@ -299,3 +299,61 @@ async fn alarm_health_checks_follow_the_alarms() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_log_in_with_their_passwords_and_tags_decide_what_they_see() {
+    if skip_if_external(NEEDS_API) {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let b = Broker::start(shards);
+        let user = unique_name("mapi-user");
+        let auth = format!("{user}:s3cret");
+        ctl_with(&b, &["add_user", &user, "s3cret"]);
+        let refused = |path: &str, auth: &str, reason: &str| {
+            let r = api(&b, "GET", path, Some(auth));
+            assert_eq!(r.status, 401, "GET {path} as {auth}: {}", r.body);
+            assert_eq!(
+                r.body,
+                json!({"error": "not_authorized", "reason": reason}),
+                "GET {path} as {auth}"
+            );
+        };
+        refused("/api/overview", &format!("{user}:wrong"), "Login failed");
+        // No tags: no management API.
+        refused("/api/overview", &auth, "Not management user");
+        ctl_with(&b, &["set_user_tags", &user, "management"]);
+        let r = api(&b, "GET", "/api/whoami", Some(&auth));
+        assert_eq!(r.body, json!({"name": user, "tags": ["management"]}));
+        assert_eq!(api(&b, "GET", "/api/queues", Some(&auth)).status, 200);
+        refused("/api/health/checks/alarms", &auth, "Not monitor user");
+        refused("/api/users", &auth, "Not administrator user");
+        ctl_with(&b, &["set_user_tags", &user, "monitoring"]);
+        assert_eq!(
+            api(&b, "GET", "/api/health/checks/alarms", Some(&auth)).status,
+            200
+        );
+        refused("/api/users", &auth, "Not administrator user");
+        // The administrator sees the users.
+        let users = api_get(&b, "/api/users");
+        let names: Vec<&str> = users
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"guest") && names.contains(&user.as_str()),
+            "{users}"
+        );
+        let one = api_get(&b, &format!("/api/users/{user}"));
+        assert_eq!(one["tags"], json!(["monitoring"]));
+        assert_eq!(one["hashing_algorithm"], "rabbit_password_hashing_sha256");
+        assert_eq!(
+            api(&b, "GET", "/api/users/no-such-user", Some("guest:guest")).status,
+            404
+        );
+        ctl_with(&b, &["delete_user", &user]);
+        refused("/api/overview", &auth, "Login failed");
+    }
+}

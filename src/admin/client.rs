@@ -4,7 +4,7 @@
 //! list_bindings, list_connections, list_channels, list_consumers, status
 //! (the live counters), set_disk_free_limit <bytes> and
 //! set_vm_memory_high_watermark <fraction | bytes | absolute bytes>,
-//! set_policy, clear_policy and list_policies.
+//! set_policy, clear_policy and list_policies, reload_tls.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -18,11 +18,21 @@ commands:
   set_policy NAME PATTERN DEFINITION [--priority N] [--apply-to queues|exchanges|all]
                       set a policy (DEFINITION: a JSON object)
   clear_policy NAME   remove a policy
+  add_user NAME PASSWORD [--pre-hashed-password] | delete_user NAME
+  change_password NAME PASSWORD | authenticate_user NAME PASSWORD
+  set_user_tags NAME [TAG...] | list_users
+  set_permissions [-p VHOST] USER CONF WRITE READ | clear_permissions [-p VHOST] USER
+  list_permissions [-p VHOST] | list_user_permissions USER
+  set_topic_permissions [-p VHOST] USER EXCHANGE WRITE READ
+  clear_topic_permissions [-p VHOST] USER [EXCHANGE]
+  list_topic_permissions [-p VHOST] | list_user_topic_permissions USER
   set_disk_free_limit BYTES
                       block publishers when the data dir's disk has less free
   set_vm_memory_high_watermark FRACTION | BYTES | absolute BYTES
                       block publishers above this RSS (a fraction of RAM such
                       as 0.4, or bytes; 0 disables the memory alarm)
+  reload_tls          read the TLS certificate and key files again: new amqps
+                      connections get them, open ones keep theirs
 
   --admin HOST:PORT   the broker's admin endpoint (env WARREN_ADMIN, default 127.0.0.1:15672)";
 
@@ -46,7 +56,10 @@ pub fn listing_of(command: &str) -> Option<&'static str> {
 /// checked here with the broker's own parsers, and again by the broker.
 pub fn request_of(words: &[&str]) -> Option<(&'static str, String)> {
     match words {
-        [command] => listing_of(command).map(|l| ("GET", format!("/{l}"))),
+        ["reload_tls"] => Some(("POST", "/reload_tls".to_string())),
+        [command] if listing_of(command).is_some() => {
+            listing_of(command).map(|l| ("GET", format!("/{l}")))
+        }
         ["set_disk_free_limit", bytes] => crate::shard::alarms::parse_disk_free_limit(bytes)
             .map(|_| ("POST", format!("/set_disk_free_limit/{bytes}"))),
         // rabbitmqctl's form for bytes.
@@ -58,7 +71,7 @@ pub fn request_of(words: &[&str]) -> Option<(&'static str, String)> {
             .map(|_| ("POST", format!("/set_vm_memory_high_watermark/{value}"))),
         ["clear_policy", name] => Some(("POST", format!("/clear_policy/{}", enc(name)))),
         ["set_policy", rest @ ..] => set_policy_request(rest),
-        _ => None,
+        _ => crate::admin::users::request_of(words),
     }
 }
 
@@ -120,9 +133,16 @@ pub fn run(args: &[String]) -> i32 {
             0
         }
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-            // rabbitmqctl's exit status for a refused change.
-            eprint!("{e}");
-            69
+            // rabbitmqctl's exit statuses for a refused change.
+            let text = e.to_string();
+            let (status, body) = text.split_once('\n').unwrap_or(("", &text));
+            eprint!("{body}");
+            match status {
+                "404" => 67,
+                "409" => 70,
+                "401" => 65,
+                _ => 69,
+            }
         }
         Err(e) => {
             eprintln!("warren ctl: cannot reach the broker's admin endpoint at {admin}: {e}");
@@ -153,11 +173,15 @@ pub fn request(admin: &str, method: &str, path: &str) -> std::io::Result<String>
     let (head, body) = response
         .split_once("\r\n\r\n")
         .ok_or_else(|| std::io::Error::other("malformed response"))?;
-    if head.starts_with("HTTP/1.0 400") {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            body.to_string(),
-        ));
+    // A refused change: the status (which picks the exit code), a line
+    // break, then the body.
+    for status in ["400", "401", "404", "409"] {
+        if head.starts_with(&format!("HTTP/1.0 {status}")) && !body.starts_with("unknown listing") {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{status}\n{body}"),
+            ));
+        }
     }
     if !head.starts_with("HTTP/1.0 200") {
         return Err(std::io::Error::other(body.trim().to_string()));

@@ -17,14 +17,22 @@
 //! `policies` listing (see `policy`), answered once the leader journaled
 //! the change and every shard applied it.
 //!
+//! Users and permissions: rabbitmqctl's verbs and listings (see `users`).
+//! `POST /reload_tls` reads the amqps certificate files again (`warren ctl
+//! reload_tls`; RabbitMQ: `rabbitmqctl eval 'ssl:clear_pem_cache().'`):
+//! new TLS connections get the new certificate, open ones keep theirs; a
+//! file that does not load leaves the old configuration in force (400).
+//!
 //! Shard 0 gathers a snapshot from every shard over the mesh; routing
 //! (`route`) and formatting (`render`) are pure so they are unit-tested
 //! alone.
 
 pub mod client;
 pub mod policy;
+pub mod users;
 
 use crate::broker::exchange::Destination;
+use crate::connection::tls_config::TlsContext;
 use crate::shard::envelope::{Reply, Request, ShardSnapshot};
 use crate::shard::Shard;
 use std::fmt::Write;
@@ -46,7 +54,12 @@ pub const LISTINGS: &[&str] = &[
 /// Answers one admin request (`method`, `path`) with an HTTP status line
 /// and a plain-text body. The management server (`crate::management`)
 /// brings the requests of `warren ctl` here, on shard 0, over its bridge.
-pub async fn answer(shard: &Rc<Shard>, method: &str, path: &str) -> (&'static str, String) {
+pub async fn answer(
+    shard: &Rc<Shard>,
+    method: &str,
+    path: &str,
+    tls: Option<&TlsContext>,
+) -> (&'static str, String) {
     match route(method, path) {
         Route::Listing(name) => {
             let snapshots = gather(shard).await;
@@ -89,7 +102,28 @@ pub async fn answer(shard: &Rc<Shard>, method: &str, path: &str) -> (&'static st
             let text = format!("Clearing policy \"{name}\" on vhost \"/\" ...\n");
             policy_answer(shard, Request::ClearPolicy { name }, text, "").await
         }
+        Route::Users(command) => users::handle(shard, command).await,
+        Route::ReloadTls => reload_tls(tls),
         Route::Error(status, body) => (status, body),
+    }
+}
+
+fn reload_tls(tls: Option<&TlsContext>) -> (&'static str, String) {
+    let Some(tls) = tls else {
+        return (
+            "400 Bad Request",
+            "Error:\nTLS is not configured (start with --tls-cert and --tls-key)\n".into(),
+        );
+    };
+    match tls.reload() {
+        Ok(()) => {
+            tracing::info!("admin: TLS certificates reloaded");
+            ("200 OK", "Reloading TLS certificates ...\n".into())
+        }
+        Err(e) => {
+            tracing::warn!("admin: TLS certificates not reloaded: {e}");
+            ("400 Bad Request", format!("Error:\n{e}\n"))
+        }
     }
 }
 
@@ -142,6 +176,9 @@ pub enum Route {
     Set(LimitChange),
     SetPolicy(crate::storage::definitions::PolicyDef),
     ClearPolicy(String),
+    /// A users / permissions command or listing (`users`).
+    Users(users::Command),
+    ReloadTls,
     /// HTTP status line and body.
     Error(&'static str, String),
 }
@@ -152,7 +189,19 @@ pub fn route(method: &str, path: &str) -> Route {
     if let Some(name) = LISTINGS.iter().find(|l| **l == path) {
         return Route::Listing(name);
     }
+    if path == "reload_tls" {
+        return match method {
+            "POST" => Route::ReloadTls,
+            _ => Route::Error(
+                "405 Method Not Allowed",
+                "reload_tls changes the broker: use POST\n".into(),
+            ),
+        };
+    }
     let (command, value) = path.split_once('/').unwrap_or((path, ""));
+    if let Some(r) = users::route(method, command, value) {
+        return r.map_or_else(|(status, body)| Route::Error(status, body), Route::Users);
+    }
     if command == "set_policy" || command == "clear_policy" {
         if method != "POST" {
             return Route::Error(

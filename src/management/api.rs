@@ -28,6 +28,8 @@ pub enum Resource {
     Whoami,
     Vhosts,
     Vhost(String),
+    Users,
+    User(String),
     Queues(Option<String>),
     Queue(String, String),
     QueueBindings(String, String),
@@ -50,6 +52,8 @@ pub fn route(segments: &[String]) -> Option<Resource> {
         ["whoami"] => Resource::Whoami,
         ["vhosts"] => Resource::Vhosts,
         ["vhosts", v] => Resource::Vhost(own(v)),
+        ["users"] => Resource::Users,
+        ["users", u] => Resource::User(own(u)),
         ["queues"] => Resource::Queues(None),
         ["queues", v] => Resource::Queues(Some(own(v))),
         ["queues", v, q] => Resource::Queue(own(v), own(q)),
@@ -267,8 +271,18 @@ pub fn render(resource: &Resource, view: &View, node: &Node) -> Option<Value> {
         ),
         Resource::Consumers(v) if vhost_ok(v) => consumers(view, None),
         Resource::Vhosts => Value::Array(vec![vhost_json(view)]),
+        Resource::Users => Value::Array(view.users.iter().map(user_json).collect()),
+        Resource::User(name) => user_json(view.users.iter().find(|u| &u.name == name)?),
         Resource::Vhost(v) if v == VHOST => vhost_json(view),
         _ => return None,
+    })
+}
+
+/// A user as RabbitMQ 3.10 shows one (`tags` a list).
+fn user_json(u: &crate::broker::auth::UserDef) -> Value {
+    json!({
+        "name": u.name, "password_hash": u.password_hash,
+        "hashing_algorithm": u.hashing_algorithm, "tags": u.tags, "limits": {},
     })
 }
 

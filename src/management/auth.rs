@@ -1,8 +1,7 @@
-//! Who a management API request comes from: HTTP basic auth, and what
-//! RabbitMQ's user tags let that user read. Until Warren has a user store
-//! the one user is guest/guest (tag `administrator`), who, as in RabbitMQ,
-//! may log in only from a loopback address while listed in
-//! `--loopback-users`.
+//! Who a management API request comes from: HTTP basic auth (the password
+//! is checked against the user store on shard 0, see `bridge`), the
+//! loopback-only users (`--loopback-users`, as RabbitMQ's
+//! `loopback_users`), and what RabbitMQ's user tags let a user do.
 
 use super::api::Resource;
 use base64::Engine;
@@ -15,12 +14,9 @@ pub struct User {
     pub tags: Vec<String>,
 }
 
-/// The user of an `Authorization` header, or RabbitMQ's refusal reason.
-pub fn authenticate(
-    header: Option<&str>,
-    peer: IpAddr,
-    loopback_users: &[String],
-) -> Result<User, &'static str> {
+/// The user name and password of an `Authorization: Basic` header, or
+/// RabbitMQ's refusal reason.
+pub fn credentials(header: Option<&str>) -> Result<(String, String), &'static str> {
     let encoded = header
         .and_then(|h| h.strip_prefix("Basic "))
         .ok_or("Login failed")?;
@@ -29,27 +25,39 @@ pub fn authenticate(
         .map_err(|_| "Login failed")?;
     let text = String::from_utf8(decoded).map_err(|_| "Login failed")?;
     let (name, password) = text.split_once(':').ok_or("Login failed")?;
-    if (name, password) != ("guest", "guest") {
-        return Err("Login failed");
-    }
-    if !peer.is_loopback() && loopback_users.iter().any(|u| u == name) {
-        return Err("User can only log in via localhost");
-    }
-    Ok(User {
-        name: name.to_string(),
-        tags: vec!["administrator".into()],
-    })
+    Ok((name.to_string(), password.to_string()))
 }
 
-/// RabbitMQ's tag rules for reads: `management` (or any tag above it) sees
-/// its own objects and the vhost listings, `monitoring` sees everything
-/// node-wide, `administrator` everything.
+/// A user whose password checked out: refused when loopback-only and the
+/// peer is not a loopback address.
+pub fn admit(
+    name: String,
+    tags: Vec<String>,
+    peer: IpAddr,
+    loopback_users: &[String],
+) -> Result<User, &'static str> {
+    let loopback = match peer {
+        IpAddr::V4(ip) => ip.is_loopback(),
+        IpAddr::V6(ip) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    };
+    if !loopback && loopback_users.contains(&name) {
+        return Err("User can only log in via localhost");
+    }
+    Ok(User { name, tags })
+}
+
+/// RabbitMQ's tag rules for reads: `management` (or any tag above it) may
+/// use the API, `monitoring` also the node-wide health checks,
+/// `administrator` everything (the users too).
 pub fn may_read(user: &User, resource: &Resource) -> Result<(), &'static str> {
     let has = |t: &str| user.tags.iter().any(|u| u == t);
     let admin = has("administrator");
     let monitoring = admin || has("monitoring");
     let management = monitoring || has("management") || has("policymaker");
     match resource {
+        Resource::Users | Resource::User(_) if !admin => Err("Not administrator user"),
         Resource::AlarmsCheck | Resource::LocalAlarmsCheck if !monitoring => {
             Err("Not monitor user")
         }
@@ -70,29 +78,30 @@ mod tests {
     }
 
     #[test]
-    fn guest_from_loopback_only() {
-        let local: IpAddr = "127.0.0.1".parse().unwrap();
-        let remote: IpAddr = "10.0.0.1".parse().unwrap();
-        let guests = vec!["guest".to_string()];
-        let h = basic("guest:guest");
+    fn credentials_come_from_basic_auth() {
         assert_eq!(
-            authenticate(Some(&h), local, &guests).unwrap().name,
-            "guest"
+            credentials(Some(&basic("guest:a:b"))),
+            Ok(("guest".into(), "a:b".into()))
         );
+        assert_eq!(credentials(None), Err("Login failed"));
+        assert_eq!(credentials(Some("Basic %%%")), Err("Login failed"));
+        assert_eq!(credentials(Some(&basic("no-colon"))), Err("Login failed"));
+        assert_eq!(credentials(Some("Bearer x")), Err("Login failed"));
+    }
+
+    #[test]
+    fn loopback_users_only_from_loopback() {
+        let guests = vec!["guest".to_string()];
+        let admit_from = |ip: &str, users: &[String]| {
+            admit("guest".into(), vec![], ip.parse().unwrap(), users).map(|u| u.name)
+        };
+        assert_eq!(admit_from("127.0.0.1", &guests), Ok("guest".into()));
+        assert_eq!(admit_from("::ffff:127.0.0.1", &guests), Ok("guest".into()));
         assert_eq!(
-            authenticate(Some(&h), remote, &guests),
+            admit_from("10.0.0.1", &guests),
             Err("User can only log in via localhost")
         );
-        assert!(authenticate(Some(&h), remote, &[]).is_ok());
-        assert_eq!(
-            authenticate(Some(&basic("guest:x")), local, &guests),
-            Err("Login failed")
-        );
-        assert_eq!(authenticate(None, local, &guests), Err("Login failed"));
-        assert_eq!(
-            authenticate(Some("Basic %%%"), local, &guests),
-            Err("Login failed")
-        );
+        assert!(admit_from("10.0.0.1", &[]).is_ok());
     }
 
     #[test]
@@ -111,5 +120,10 @@ mod tests {
             Err("Not monitor user")
         );
         assert!(may_read(&user(&["monitoring"]), &Resource::AlarmsCheck).is_ok());
+        assert_eq!(
+            may_read(&user(&["monitoring"]), &Resource::Users),
+            Err("Not administrator user")
+        );
+        assert!(may_read(&user(&["administrator"]), &Resource::Users).is_ok());
     }
 }

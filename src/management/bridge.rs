@@ -5,12 +5,15 @@
 //! shard 0 answers a job with copies of what it read (`View`), so JSON is
 //! rendered off the shards.
 
+use crate::broker::auth::UserDef;
 use crate::broker::binding::BindingDef;
 use crate::broker::exchange::ExchangeDef;
+use crate::connection::tls_config::TlsContext;
 use crate::protocol::types::FieldTable;
 use crate::shard::envelope::ShardSnapshot;
 use crate::shard::Shard;
 use std::rc::Rc;
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// Jobs waiting for shard 0 at most; more are refused.
@@ -26,6 +29,13 @@ pub enum Job {
     },
     /// A copy of the broker's state for the API's listings.
     View { reply: oneshot::Sender<View> },
+    /// Checks a user's password against the user store; answers the
+    /// user's tags, or why the login is refused (for the log).
+    Authenticate {
+        user: String,
+        password: String,
+        reply: oneshot::Sender<Result<Vec<String>, String>>,
+    },
 }
 
 /// Everything the API's listings read, copied out of the shards.
@@ -37,6 +47,8 @@ pub struct View {
     pub bindings: Vec<BindingDef>,
     /// Each queue's declared arguments, by name.
     pub queue_arguments: Vec<(String, FieldTable)>,
+    /// The users, by name.
+    pub users: Vec<UserDef>,
 }
 
 /// The sending side, held by the management thread.
@@ -49,9 +61,15 @@ pub fn channel() -> (Sender, async_channel::Receiver<Job>) {
 }
 
 /// Serves jobs on shard 0 until the management thread's sender is gone.
-pub async fn serve(shard: Rc<Shard>, jobs: async_channel::Receiver<Job>) {
+/// `tls` is the amqps context `warren ctl reload_tls` reloads.
+pub async fn serve(
+    shard: Rc<Shard>,
+    jobs: async_channel::Receiver<Job>,
+    tls: Option<Arc<TlsContext>>,
+) {
     while let Ok(job) = jobs.recv().await {
         let shard = shard.clone();
+        let tls = tls.clone();
         glommio::spawn_local(async move {
             match job {
                 Job::Admin {
@@ -59,10 +77,24 @@ pub async fn serve(shard: Rc<Shard>, jobs: async_channel::Receiver<Job>) {
                     path,
                     reply,
                 } => {
-                    let _ = reply.send(crate::admin::answer(&shard, &method, &path).await);
+                    let _ = reply
+                        .send(crate::admin::answer(&shard, &method, &path, tls.as_deref()).await);
                 }
                 Job::View { reply } => {
                     let _ = reply.send(view(&shard).await);
+                }
+                Job::Authenticate {
+                    user,
+                    password,
+                    reply,
+                } => {
+                    let meta = shard.meta.borrow();
+                    let answer = meta
+                        .auth
+                        .authenticate(&user, &password)
+                        .map(|u| u.tags.clone())
+                        .map_err(|why| why.describe(&user));
+                    let _ = reply.send(answer);
                 }
             }
         })
@@ -91,5 +123,6 @@ async fn view(shard: &Rc<Shard>) -> View {
             .values()
             .map(|q| (q.name.to_string(), q.config.arguments.clone()))
             .collect(),
+        users: meta.auth.defs().users.values().cloned().collect(),
     }
 }

@@ -139,7 +139,7 @@ async fn api_request(
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok());
-    let user = match auth::authenticate(header, peer, &ctx.loopback_users) {
+    let user = match login(ctx, header, peer).await {
         Ok(u) => u,
         Err(reason) => {
             let mut r = json_response(
@@ -215,6 +215,29 @@ async fn api_request(
             ),
         },
         Some(v) => json_response(StatusCode::OK, &v),
+    }
+}
+
+/// Checks basic auth against the user store (on shard 0).
+async fn login(
+    ctx: &Context,
+    header: Option<&str>,
+    peer: IpAddr,
+) -> Result<auth::User, &'static str> {
+    let (name, password) = auth::credentials(header)?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = bridge::Job::Authenticate {
+        user: name.clone(),
+        password,
+        reply,
+    };
+    match ask(ctx, job, answer).await {
+        Some(Ok(tags)) => auth::admit(name, tags, peer, &ctx.loopback_users),
+        Some(Err(why)) => {
+            tracing::warn!(peer = %peer, "management API login refused: {why}");
+            Err("Login failed")
+        }
+        None => Err("Login failed"),
     }
 }
 

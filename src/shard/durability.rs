@@ -7,6 +7,7 @@
 //! leader journals every durable metadata change (`durable_changes`; the
 //! files are `storage::definitions`'s, the writing `shard::leader`'s).
 
+use crate::broker::auth::AuthChange;
 use crate::broker::exchange::{BindingDef, Destination};
 use crate::broker::message::{Body, Message, MessageRef};
 use crate::broker::paged::PagedTail;
@@ -78,6 +79,11 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
         }
         apply_definitions(&mut metadata, defs);
     }
+    crate::shard::users::recover(
+        &mut metadata,
+        settings,
+        defs.as_ref().and_then(|d| d.auth.clone()),
+    );
     let owned: HashSet<ShortStr> = metadata
         .queues
         .values()
@@ -405,6 +411,7 @@ pub fn definitions_of(meta: &Metadata, shards: u16) -> Definitions {
         queues,
         policies,
         bindings,
+        auth: Some(meta.auth.defs().clone()),
     }
 }
 
@@ -420,7 +427,27 @@ pub fn durable_changes(stored: &Catalog, meta: &Metadata, change: &MetaChange) -
         std::borrow::Cow::Owned(s) => ShortStr::try_from_string(s).unwrap_or_default(),
     };
     let mut out = Vec::new();
+    if stored.auth().is_none() {
+        // After a first start: the first change stores every user and
+        // permission (the default user among them) with it.
+        let d = meta.auth.defs();
+        let all = (d.users.values().cloned().map(AuthChange::User))
+            .chain(d.permissions.values().cloned().map(AuthChange::Permission))
+            .chain(
+                d.topic_permissions
+                    .values()
+                    .cloned()
+                    .map(AuthChange::TopicPermission),
+            );
+        out.extend(all.map(Change::Auth));
+    }
     let removes_bindings = match change {
+        MetaChange::Auth(a) => {
+            if !stored.auth().is_some_and(|d| d.holds(a)) {
+                out.push(Change::Auth(a.clone()));
+            }
+            false
+        }
         MetaChange::PolicySet(p) => {
             if stored.policy(&p.name) != Some(p) {
                 out.push(Change::Policy(p.clone()));

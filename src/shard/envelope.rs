@@ -165,6 +165,8 @@ pub enum Request {
     ClearPolicy {
         name: String,
     },
+    /// Admin: a user or permission command (`shard::users`).
+    Auth(crate::broker::auth::AuthRequest),
     // ---- to a queue's owner ----
     QueueStats {
         name: ShortStr,
@@ -260,6 +262,8 @@ pub enum MetaChange {
     /// A policy was set (validated by the leader; each shard compiles it).
     PolicySet(crate::storage::definitions::PolicyDef),
     PolicyCleared(String),
+    /// A user or permission changed (validated by the leader).
+    Auth(crate::broker::auth::AuthChange),
 }
 
 /// One shard's state for the admin listings.

@@ -14,6 +14,8 @@ pub struct Metadata {
     pub queues: crate::shard::FastMap<ShortStr, QueueMeta>,
     /// Policies, in the order they were first set (`shard::policies`).
     pub policies: Vec<crate::shard::policies::StoredPolicy>,
+    /// Users and permissions, compiled (`shard::users`).
+    pub auth: crate::broker::auth::AuthStore,
 }
 
 impl Metadata {
@@ -22,6 +24,7 @@ impl Metadata {
             topology: Topology::new(),
             queues: Default::default(),
             policies: Vec::new(),
+            auth: Default::default(),
         }
     }
 

@@ -63,6 +63,7 @@ pub fn apply(shard: &Rc<Shard>, change: &MetaChange) {
         }
         MetaChange::PolicySet(p) => crate::shard::policies::set(shard, p),
         MetaChange::PolicyCleared(name) => crate::shard::policies::clear(shard, name),
+        MetaChange::Auth(a) => crate::shard::users::apply(shard, a),
         MetaChange::Unbound(b) => {
             let _ = shard.meta.borrow_mut().topology.unbind(
                 &b.source,

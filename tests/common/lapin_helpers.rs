@@ -12,6 +12,20 @@ pub async fn lapin_connect(b: &Broker) -> lapin::Connection {
     .unwrap_or_else(|e| panic!("lapin connect to {}: {e}", b.uri()))
 }
 
+/// Connects lapin as `user` / `password` on vhost `/`.
+pub async fn lapin_connect_as(
+    b: &Broker,
+    user: &str,
+    password: &str,
+) -> Result<lapin::Connection, lapin::Error> {
+    let uri = format!("amqp://{user}:{password}@{}:{}/%2f", b.host(), b.port());
+    within_secs(
+        20,
+        lapin::Connection::connect(&uri, lapin::ConnectionProperties::default()),
+    )
+    .await
+}
+
 /// The AMQP reply code and text carried by a lapin error, if it is one.
 pub fn lapin_amqp_error(e: &lapin::Error) -> Option<(u16, String)> {
     match e.kind() {

@@ -4,6 +4,7 @@
 //! notifications held until delete-ok is out). Every method that names a
 //! queue resolves it with `Ctx::resolve_queue`.
 
+use crate::broker::auth::{Access, Resource};
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::exchange::Destination;
 use crate::broker::queue::QueueConfig;
@@ -38,6 +39,15 @@ pub async fn declare(cx: &Ctx<'_>, m: QueueDeclare) -> AmqpResult<()> {
         return Err(AmqpError::access_refused(format!(
             "queue name '{name}' contains reserved prefix 'amq.*'"
         )));
+    }
+    cx.authorize(Access::Configure, Resource::Queue, &name)?;
+    if !shard.meta.borrow().queues.contains_key(&name) {
+        cx.authorize_target_argument(
+            Resource::Queue,
+            &name,
+            &m.arguments,
+            "x-dead-letter-exchange",
+        )?;
     }
     queue_args::validate_declare(&name, m.durable, m.exclusive, m.auto_delete, &m.arguments)?;
     let owner = match queue_args::pinned_shard(&name, &m.arguments, shard.count)? {
@@ -98,9 +108,11 @@ fn declared(cx: &Ctx<'_>, name: ShortStr, s: QueueStats, no_wait: bool) {
 }
 
 pub async fn bind(cx: &Ctx<'_>, m: QueueBind) -> AmqpResult<()> {
+    let queue = cx.resolve_queue(m.queue);
+    cx.authorize_binding(&m.exchange, Resource::Queue, &queue, &m.routing_key)?;
     let request = Request::Bind {
         source: m.exchange,
-        destination: Destination::Queue(cx.resolve_queue(m.queue)),
+        destination: Destination::Queue(queue),
         routing_key: m.routing_key,
         arguments: m.arguments,
         conn: cx.conn.key,
@@ -109,9 +121,11 @@ pub async fn bind(cx: &Ctx<'_>, m: QueueBind) -> AmqpResult<()> {
 }
 
 pub async fn unbind(cx: &Ctx<'_>, m: QueueUnbind) -> AmqpResult<()> {
+    let queue = cx.resolve_queue(m.queue);
+    cx.authorize_binding(&m.exchange, Resource::Queue, &queue, &m.routing_key)?;
     let request = Request::Unbind {
         source: m.exchange,
-        destination: Destination::Queue(cx.resolve_queue(m.queue)),
+        destination: Destination::Queue(queue),
         routing_key: m.routing_key,
         arguments: m.arguments,
         conn: cx.conn.key,
@@ -121,6 +135,7 @@ pub async fn unbind(cx: &Ctx<'_>, m: QueueUnbind) -> AmqpResult<()> {
 
 pub async fn purge(cx: &Ctx<'_>, m: QueuePurge) -> AmqpResult<()> {
     let queue = cx.resolve_queue(m.queue);
+    cx.authorize(Access::Read, Resource::Queue, &queue)?;
     let meta = cx.queue_access(&queue)?;
     let n = count(cx.request(meta.owner, Request::Purge { name: queue }).await)?;
     cx.reply(m.no_wait, QueuePurgeOk { message_count: n });
@@ -129,6 +144,7 @@ pub async fn purge(cx: &Ctx<'_>, m: QueuePurge) -> AmqpResult<()> {
 
 pub async fn delete(cx: &Ctx<'_>, m: QueueDelete) -> AmqpResult<()> {
     let queue = cx.resolve_queue(m.queue);
+    cx.authorize(Access::Configure, Resource::Queue, &queue)?;
     cx.with_channel(|ch| ch.begin_queue_delete());
     let r = cx
         .request(

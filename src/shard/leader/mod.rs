@@ -97,6 +97,7 @@ pub fn is_leader_request(r: &Request) -> bool {
             | Request::Unbind { .. }
             | Request::SetPolicy { .. }
             | Request::ClearPolicy { .. }
+            | Request::Auth(_)
     )
 }
 

@@ -146,6 +146,15 @@ pub(super) async fn handle(shard: &Rc<Shard>, request: Request) -> Reply {
                 Err(AmqpError::not_found("Parameter does not exist"))
             })
         }
+        Request::Auth(r) => Reply::Done(match crate::shard::users::changes_of(shard, r) {
+            Ok(changes) => {
+                for change in changes {
+                    commit(shard, MetaChange::Auth(change)).await;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }),
         other => {
             debug_assert!(false, "owner request reached the leader task: {other:?}");
             Reply::Done(Err(AmqpError::new(

@@ -22,12 +22,15 @@ pub struct Catalog {
     /// The auto-delete exchanges (they can disappear as a side effect).
     auto_delete: BTreeSet<ShortStr>,
     policies: HashMap<String, PolicyDef>,
+    /// None until the definitions hold users (see `Definitions::auth`).
+    auth: Option<crate::broker::auth::AuthDefs>,
 }
 
 impl Catalog {
     pub fn from_definitions(defs: &Definitions) -> Catalog {
         let mut c = Catalog {
             shards: defs.shards,
+            auth: defs.auth.clone(),
             ..Catalog::default()
         };
         for x in &defs.exchanges {
@@ -68,6 +71,7 @@ impl Catalog {
             queues,
             bindings,
             policies,
+            auth: self.auth.clone(),
         }
     }
 
@@ -81,6 +85,11 @@ impl Catalog {
 
     pub fn policy(&self, name: &str) -> Option<&PolicyDef> {
         self.policies.get(name)
+    }
+
+    /// The stored auth records (None before the first user).
+    pub fn auth(&self) -> Option<&crate::broker::auth::AuthDefs> {
+        self.auth.as_ref()
     }
 
     pub fn exchange(&self, name: &str) -> Option<&ExchangeDef> {
@@ -105,6 +114,7 @@ impl Catalog {
     /// Number of policies, exchanges, queues and bindings.
     pub fn size(&self) -> usize {
         self.policies.len()
+            + self.auth.as_ref().map_or(0, |a| a.len())
             + self.exchanges.len()
             + self.queues.len()
             + self.to.values().map(Vec::len).sum::<usize>()
@@ -112,6 +122,7 @@ impl Catalog {
 
     pub fn apply(&mut self, change: &Change) {
         match change {
+            Change::Auth(a) => self.auth.get_or_insert_with(Default::default).apply(a),
             Change::Policy(p) => {
                 self.policies.insert(p.name.clone(), p.clone());
             }

@@ -40,6 +40,7 @@ fn change_table(c: &Change) -> FieldValue {
         Change::Unbind(b) => ("unbind", binding_fields(b)),
         Change::Policy(p) => ("policy", policy_fields(p)),
         Change::PolicyGone(n) => ("policy_gone", vec![("name", long(n))]),
+        Change::Auth(a) => super::auth::change_fields(a),
     };
     fields.insert(0, ("op", word(op)));
     entry(fields)
@@ -55,6 +56,9 @@ fn change_from(t: &FieldTable) -> io::Result<Change> {
         Some("unbind") => Change::Unbind(binding_from(t)),
         Some("policy") => Change::Policy(policy_from(t)),
         Some("policy_gone") => Change::PolicyGone(policy_from(t).name),
+        Some(op) if super::auth::change_from(op, t).is_some() => {
+            Change::Auth(super::auth::change_from(op, t).expect("checked"))
+        }
         other => return Err(bad(&format!("journal entry with unknown change {other:?}"))),
     })
 }

@@ -37,6 +37,7 @@
 //! bytes (`journal`), the indexed copy changes apply to (`catalog`),
 //! loading (`load`) and writing the files (`writer`).
 
+mod auth;
 mod catalog;
 mod fields;
 mod journal;
@@ -77,6 +78,10 @@ pub struct Definitions {
     /// Policies (`warren ctl set_policy`), by name. Snapshots written before
     /// policies existed have none.
     pub policies: Vec<PolicyDef>,
+    /// Users, permissions and topic permissions (`broker::auth`); None
+    /// when the files predate them (a first start: the default user is
+    /// created).
+    pub auth: Option<crate::broker::auth::AuthDefs>,
 }
 
 /// A policy as stored: its definition as given (validated again when
@@ -111,6 +116,8 @@ pub enum Change {
     Policy(PolicyDef),
     /// The policy does not exist.
     PolicyGone(String),
+    /// A user, permission or topic permission is now this / is gone.
+    Auth(crate::broker::auth::AuthChange),
 }
 
 pub fn path(data_dir: &Path) -> PathBuf {

@@ -61,6 +61,8 @@ impl Definitions {
                 ),
             ),
         ]);
+        let mut table = table;
+        table.0.extend(super::auth::snapshot_fields(&self.auth));
         let mut body = BytesMut::new();
         put_table(&mut body, &table);
         let mut out = BytesMut::with_capacity(body.len() + 12);
@@ -104,6 +106,7 @@ impl Definitions {
                 queues,
                 bindings,
                 policies,
+                auth: super::auth::from_snapshot(&table),
             },
             generation,
         ))
