@@ -357,3 +357,87 @@ async fn users_log_in_with_their_passwords_and_tags_decide_what_they_see() {
         refused("/api/overview", &auth, "Login failed");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_removes_queues_and_purges_their_contents() {
+    if skip_if_external(NEEDS_API) {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let b = Broker::start(shards);
+        within(async {
+            let conn = lapin_connect(&b).await;
+            let ch = conn.create_channel().await.expect("channel");
+            let q = unique_name("mapi-del");
+            ch.queue_declare(q.as_str().into(), Default::default(), Default::default())
+                .await
+                .expect("declare");
+            for i in 0..2u8 {
+                ch.basic_publish(
+                    "".into(),
+                    q.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &[i],
+                    Default::default(),
+                )
+                .await
+                .expect("publish");
+            }
+            wait_ready(&conn, &q, 2).await;
+            let path = format!("/api/queues/%2F/{q}");
+            let guest = Some("guest:guest");
+            // if-empty refuses a queue with messages; the queue stays.
+            let r = api(&b, "DELETE", &format!("{path}?if-empty=true"), guest);
+            assert_eq!(r.status, 400, "{}", r.body);
+            assert_eq!(r.body["error"], "bad_request");
+            assert_eq!(api_get(&b, &path)["messages"], 2);
+            // Purge: 204, then empty.
+            let r = raw_status(&b, "DELETE", &format!("{path}/contents"));
+            assert_eq!(r, 204);
+            assert_eq!(ready_count(&conn, &q).await, 0);
+            // A user without permissions on / is refused.
+            let user = unique_name("mapi-noperm");
+            ctl_with(&b, &["add_user", &user, "pw"]);
+            ctl_with(&b, &["set_user_tags", &user, "management"]);
+            let r = api(&b, "DELETE", &path, Some(&format!("{user}:pw")));
+            assert_eq!(r.status, 401, "{}", r.body);
+            assert_eq!(r.body["error"], "not_authorized");
+            // Now empty: if-empty deletes it.
+            assert_eq!(
+                raw_status(
+                    &b,
+                    "DELETE",
+                    &format!("{path}?if-empty=true&if-unused=true")
+                ),
+                204
+            );
+            let r = api(&b, "GET", &path, guest);
+            assert_eq!(r.status, 404);
+            let r = api(&b, "DELETE", &path, guest);
+            assert_eq!(r.status, 404);
+            assert_eq!(
+                r.body,
+                json!({"error": "Object Not Found", "reason": "Not Found"})
+            );
+            let r = api(&b, "DELETE", &format!("{path}/contents"), guest);
+            assert_eq!(r.status, 404);
+            conn.close(200, "bye".into()).await.expect("close");
+        })
+        .await;
+    }
+}
+
+/// The status of a request whose success answer has no body (204).
+fn raw_status(b: &Broker, method: &str, path: &str) -> u16 {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode("guest:guest");
+    let response = admin_request(
+        &admin_addr(b),
+        &format!("{method} {path} HTTP/1.0\r\nAuthorization: Basic {token}\r\n\r\n"),
+    );
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {response:?}"))
+}

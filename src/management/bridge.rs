@@ -5,12 +5,15 @@
 //! shard 0 answers a job with copies of what it read (`View`), so JSON is
 //! rendered off the shards.
 
-use crate::broker::auth::UserDef;
+use crate::broker::auth::{Access, Resource, UserDef};
 use crate::broker::binding::BindingDef;
+use crate::broker::error::AmqpError;
 use crate::broker::exchange::ExchangeDef;
 use crate::connection::tls_config::TlsContext;
-use crate::protocol::types::FieldTable;
+use crate::protocol::types::{FieldTable, ShortStr};
 use crate::shard::envelope::ShardSnapshot;
+use crate::shard::envelope::{Reply, Request};
+use crate::shard::leader::LEADER;
 use crate::shard::Shard;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -29,6 +32,13 @@ pub enum Job {
     },
     /// A copy of the broker's state for the API's listings.
     View { reply: oneshot::Sender<View> },
+    /// A change made as `user` (RabbitMQ's permission checks apply);
+    /// answers a message count, or the AMQP error.
+    Change {
+        user: String,
+        change: Change,
+        reply: oneshot::Sender<Result<u32, AmqpError>>,
+    },
     /// Checks a user's password against the user store; answers the
     /// user's tags, or why the login is refused (for the log).
     Authenticate {
@@ -36,6 +46,19 @@ pub enum Job {
         password: String,
         reply: oneshot::Sender<Result<Vec<String>, String>>,
     },
+}
+
+/// What a `Job::Change` does.
+#[derive(Debug)]
+pub enum Change {
+    /// `DELETE /api/queues/{vhost}/{name}` (`if-unused`, `if-empty`).
+    DeleteQueue {
+        name: String,
+        if_unused: bool,
+        if_empty: bool,
+    },
+    /// `DELETE /api/queues/{vhost}/{name}/contents`.
+    Purge { name: String },
 }
 
 /// Everything the API's listings read, copied out of the shards.
@@ -83,6 +106,13 @@ pub async fn serve(
                 Job::View { reply } => {
                     let _ = reply.send(view(&shard).await);
                 }
+                Job::Change {
+                    user,
+                    change,
+                    reply,
+                } => {
+                    let _ = reply.send(apply(&shard, &user, change).await);
+                }
                 Job::Authenticate {
                     user,
                     password,
@@ -99,6 +129,57 @@ pub async fn serve(
             }
         })
         .detach();
+    }
+}
+
+/// A change, checked against the user's permissions as the AMQP method
+/// that does the same is (queue.delete: configure; queue.purge: read).
+async fn apply(shard: &Rc<Shard>, user: &str, change: Change) -> Result<u32, AmqpError> {
+    let (access, name) = match &change {
+        Change::DeleteQueue { name, .. } => (Access::Configure, name),
+        Change::Purge { name } => (Access::Read, name),
+    };
+    shard
+        .meta
+        .borrow()
+        .auth
+        .check(user, "/", access, Resource::Queue, name)?;
+    if name.len() > 255 {
+        return Err(AmqpError::not_found(format!(
+            "no queue '{name}' in vhost '/'"
+        )));
+    }
+    let owner = shard
+        .meta
+        .borrow()
+        .queues
+        .get(name.as_str())
+        .map(|q| q.owner)
+        .ok_or_else(|| AmqpError::not_found(format!("no queue '{name}' in vhost '/'")))?;
+    let (dest, request) = match change {
+        Change::DeleteQueue {
+            name,
+            if_unused,
+            if_empty,
+        } => (
+            LEADER,
+            Request::DeleteQueue {
+                name: ShortStr::from(name.as_str()),
+                if_unused,
+                if_empty,
+                conn: None,
+            },
+        ),
+        Change::Purge { name } => (
+            owner,
+            Request::Purge {
+                name: ShortStr::from(name.as_str()),
+            },
+        ),
+    };
+    match shard.request(dest, request).await {
+        Reply::Count(r) => r,
+        other => Err(AmqpError::new(541, format!("unexpected reply {other:?}"))),
     }
 }
 

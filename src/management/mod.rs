@@ -169,6 +169,9 @@ async fn api_request(
     let Some(resource) = api::route(&segments) else {
         return json_response(StatusCode::NOT_FOUND, &api::not_found());
     };
+    if req.method() == Method::DELETE {
+        return delete(ctx, &user, resource, &query).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return json_response(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -215,6 +218,70 @@ async fn api_request(
             ),
         },
         Some(v) => json_response(StatusCode::OK, &v),
+    }
+}
+
+/// DELETE: a queue (`if-unused`, `if-empty`) or its contents (purge).
+async fn delete(
+    ctx: &Context,
+    user: &auth::User,
+    resource: api::Resource,
+    query: &[(String, String)],
+) -> Response<Full<Bytes>> {
+    let flag = |k: &str| listing::param(query, k) == Some("true");
+    let change = match resource {
+        api::Resource::Queue(v, name) if v == api::VHOST => bridge::Change::DeleteQueue {
+            name,
+            if_unused: flag("if-unused"),
+            if_empty: flag("if-empty"),
+        },
+        api::Resource::QueueContents(v, name) if v == api::VHOST => bridge::Change::Purge { name },
+        api::Resource::Queue(..) | api::Resource::QueueContents(..) => {
+            return json_response(StatusCode::NOT_FOUND, &api::not_found())
+        }
+        _ => {
+            return json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &json!({"error": "Method Not Allowed", "reason": "DELETE is not served here"}),
+            )
+        }
+    };
+    if let Err(reason) = auth::may_read(user, &api::Resource::Overview) {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "not_authorized", "reason": reason}),
+        );
+    }
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = bridge::Job::Change {
+        user: user.name.clone(),
+        change,
+        reply,
+    };
+    match ask(ctx, job, answer).await {
+        Some(Ok(_)) => {
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            r
+        }
+        Some(Err(e)) => {
+            let reason = e.text.split_once(" - ").map_or(e.text.as_str(), |(_, t)| t);
+            match e.code {
+                404 => json_response(StatusCode::NOT_FOUND, &api::not_found()),
+                403 => json_response(
+                    StatusCode::UNAUTHORIZED,
+                    &json!({"error": "not_authorized", "reason": reason}),
+                ),
+                _ => json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error": "bad_request", "reason": reason}),
+                ),
+            }
+        }
+        None => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": "service_unavailable", "reason": "the broker is busy; try again"}),
+        ),
     }
 }
 
