@@ -359,7 +359,7 @@ async fn users_log_in_with_their_passwords_and_tags_decide_what_they_see() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delete_removes_queues_and_purges_their_contents() {
+async fn delete_removes_queues_and_exchanges_and_purges_queues() {
     if skip_if_external(NEEDS_API) {
         return;
     }
@@ -421,6 +421,44 @@ async fn delete_removes_queues_and_purges_their_contents() {
             );
             let r = api(&b, "DELETE", &format!("{path}/contents"), guest);
             assert_eq!(r.status, 404);
+
+            // Exchanges: if-unused refuses one with bindings; amq.* are
+            // refused; a deleted one is gone.
+            let x = unique_name("mapi-x");
+            ch.exchange_declare(
+                x.as_str().into(),
+                lapin::ExchangeKind::Fanout,
+                Default::default(),
+                Default::default(),
+            )
+            .await
+            .expect("declare exchange");
+            let kept = unique_name("mapi-kept");
+            ch.queue_declare(kept.as_str().into(), Default::default(), Default::default())
+                .await
+                .expect("declare");
+            ch.queue_bind(
+                kept.as_str().into(),
+                x.as_str().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind");
+            let xpath = format!("/api/exchanges/%2F/{x}");
+            let r = api(&b, "DELETE", &format!("{xpath}?if-unused=true"), guest);
+            assert_eq!(r.status, 400, "{}", r.body);
+            assert_eq!(api_get(&b, &xpath)["type"], "fanout");
+            let r = api(&b, "DELETE", "/api/exchanges/%2F/amq.direct", guest);
+            assert_eq!(r.status, 401, "{}", r.body);
+            assert_eq!(
+                api_get(&b, "/api/exchanges/%2F/amq.direct")["name"],
+                "amq.direct"
+            );
+            assert_eq!(raw_status(&b, "DELETE", &xpath), 204);
+            assert_eq!(api(&b, "GET", &xpath, guest).status, 404);
+            assert_eq!(api(&b, "DELETE", &xpath, guest).status, 404);
             conn.close(200, "bye".into()).await.expect("close");
         })
         .await;

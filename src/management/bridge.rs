@@ -59,6 +59,8 @@ pub enum Change {
     },
     /// `DELETE /api/queues/{vhost}/{name}/contents`.
     Purge { name: String },
+    /// `DELETE /api/exchanges/{vhost}/{name}` (`if-unused`).
+    DeleteExchange { name: String, if_unused: bool },
 }
 
 /// Everything the API's listings read, copied out of the shards.
@@ -133,11 +135,15 @@ pub async fn serve(
 }
 
 /// A change, checked against the user's permissions as the AMQP method
-/// that does the same is (queue.delete: configure; queue.purge: read).
+/// that does the same is (queue.delete, exchange.delete: configure;
+/// queue.purge: read).
 async fn apply(shard: &Rc<Shard>, user: &str, change: Change) -> Result<u32, AmqpError> {
     let (access, name) = match &change {
         Change::DeleteQueue { name, .. } => (Access::Configure, name),
         Change::Purge { name } => (Access::Read, name),
+        Change::DeleteExchange { name, if_unused } => {
+            return delete_exchange(shard, user, name, *if_unused).await
+        }
     };
     shard
         .meta
@@ -176,9 +182,40 @@ async fn apply(shard: &Rc<Shard>, user: &str, change: Change) -> Result<u32, Amq
                 name: ShortStr::from(name.as_str()),
             },
         ),
+        Change::DeleteExchange { .. } => unreachable!("answered above"),
     };
     match shard.request(dest, request).await {
         Reply::Count(r) => r,
+        other => Err(AmqpError::new(541, format!("unexpected reply {other:?}"))),
+    }
+}
+
+/// exchange.delete as `user`: the default and `amq.*` exchanges are the
+/// leader's to refuse (403), as for AMQP; an unknown one is a 404 (the
+/// AMQP method would succeed).
+async fn delete_exchange(
+    shard: &Rc<Shard>,
+    user: &str,
+    name: &str,
+    if_unused: bool,
+) -> Result<u32, AmqpError> {
+    let not_found = || AmqpError::not_found(format!("no exchange '{name}' in vhost '/'"));
+    if name.len() > 255 || shard.meta.borrow().topology.exchange(name).is_none() {
+        return Err(not_found());
+    }
+    if !name.is_empty() && !name.starts_with("amq.") {
+        shard
+            .meta
+            .borrow()
+            .auth
+            .check(user, "/", Access::Configure, Resource::Exchange, name)?;
+    }
+    let request = Request::DeleteExchange {
+        name: ShortStr::from(name),
+        if_unused,
+    };
+    match shard.request(LEADER, request).await {
+        Reply::Done(r) => r.map(|()| 0),
         other => Err(AmqpError::new(541, format!("unexpected reply {other:?}"))),
     }
 }

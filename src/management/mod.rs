@@ -236,7 +236,17 @@ async fn delete(
             if_empty: flag("if-empty"),
         },
         api::Resource::QueueContents(v, name) if v == api::VHOST => bridge::Change::Purge { name },
-        api::Resource::Queue(..) | api::Resource::QueueContents(..) => {
+        api::Resource::Exchange(v, name) if v == api::VHOST => bridge::Change::DeleteExchange {
+            name: if name == "amq.default" {
+                String::new()
+            } else {
+                name
+            },
+            if_unused: flag("if-unused"),
+        },
+        api::Resource::Queue(..)
+        | api::Resource::QueueContents(..)
+        | api::Resource::Exchange(..) => {
             return json_response(StatusCode::NOT_FOUND, &api::not_found())
         }
         _ => {
