@@ -23,6 +23,12 @@ use std::time::Duration;
 /// How long a request may wait for shard 0 before it is answered 503.
 const SHARD_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Client connections served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 256;
+
+/// How long a client may take to send a request's head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What the server needs besides the bridge.
 pub struct Context {
     pub bridge: bridge::Sender,
@@ -48,7 +54,11 @@ async fn serve(listener: std::net::TcpListener, ctx: Arc<Context>) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
         return;
     };
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(permit) = open.clone().acquire_owned().await else {
+            return;
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(_) => {
@@ -58,11 +68,14 @@ async fn serve(listener: std::net::TcpListener, ctx: Arc<Context>) {
         };
         let ctx = ctx.clone();
         tokio::task::spawn(async move {
+            let _permit = permit;
             let service = hyper::service::service_fn(move |req| {
                 let ctx = ctx.clone();
                 async move { Ok::<_, std::convert::Infallible>(handle(&ctx, peer, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
                 .max_buf_size(64 * 1024)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .await;
