@@ -138,22 +138,26 @@ pub async fn serve(
 /// that does the same is (queue.delete, exchange.delete: configure;
 /// queue.purge: read).
 async fn apply(shard: &Rc<Shard>, user: &str, change: Change) -> Result<u32, AmqpError> {
-    let (access, name) = match &change {
-        Change::DeleteQueue { name, .. } => (Access::Configure, name),
-        Change::Purge { name } => (Access::Read, name),
+    // The queue deletion's flags; None for a purge.
+    let (access, name, deletion) = match change {
         Change::DeleteExchange { name, if_unused } => {
-            return delete_exchange(shard, user, name, *if_unused).await
+            return delete_exchange(shard, user, &name, if_unused).await
         }
+        Change::DeleteQueue {
+            name,
+            if_unused,
+            if_empty,
+        } => (Access::Configure, name, Some((if_unused, if_empty))),
+        Change::Purge { name } => (Access::Read, name, None),
     };
     shard
         .meta
         .borrow()
         .auth
-        .check(user, "/", access, Resource::Queue, name)?;
+        .check(user, "/", access, Resource::Queue, &name)?;
+    let not_found = || AmqpError::not_found(format!("no queue '{name}' in vhost '/'"));
     if name.len() > 255 {
-        return Err(AmqpError::not_found(format!(
-            "no queue '{name}' in vhost '/'"
-        )));
+        return Err(not_found());
     }
     let owner = shard
         .meta
@@ -161,28 +165,19 @@ async fn apply(shard: &Rc<Shard>, user: &str, change: Change) -> Result<u32, Amq
         .queues
         .get(name.as_str())
         .map(|q| q.owner)
-        .ok_or_else(|| AmqpError::not_found(format!("no queue '{name}' in vhost '/'")))?;
-    let (dest, request) = match change {
-        Change::DeleteQueue {
-            name,
-            if_unused,
-            if_empty,
-        } => (
+        .ok_or_else(not_found)?;
+    let name = ShortStr::from(name.as_str());
+    let (dest, request) = match deletion {
+        Some((if_unused, if_empty)) => (
             LEADER,
             Request::DeleteQueue {
-                name: ShortStr::from(name.as_str()),
+                name,
                 if_unused,
                 if_empty,
                 conn: None,
             },
         ),
-        Change::Purge { name } => (
-            owner,
-            Request::Purge {
-                name: ShortStr::from(name.as_str()),
-            },
-        ),
-        Change::DeleteExchange { .. } => unreachable!("answered above"),
+        None => (owner, Request::Purge { name }),
     };
     match shard.request(dest, request).await {
         Reply::Count(r) => r,
