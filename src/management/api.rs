@@ -176,10 +176,7 @@ fn default_binding(queue: &str) -> Value {
 }
 
 fn queue_args<'a>(view: &'a View, name: &str) -> Option<&'a FieldTable> {
-    view.queue_arguments
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, a)| a)
+    view.queue_arguments.get(name)
 }
 
 fn queues(view: &View) -> impl Iterator<Item = &QueueSnapshot> {

@@ -71,7 +71,7 @@ pub struct View {
     pub exchanges: Vec<(ExchangeDef, String)>,
     pub bindings: Vec<BindingDef>,
     /// Each queue's declared arguments, by name.
-    pub queue_arguments: Vec<(String, FieldTable)>,
+    pub queue_arguments: std::collections::HashMap<String, FieldTable>,
     /// The users, by name.
     pub users: Vec<UserDef>,
 }
