@@ -1,5 +1,5 @@
 //! The broker's command line: `--bind`, `--port`, `--data-dir`, `--shards`,
-//! the alarm limits, the memory budget, the admin port and the loopback-only
+//! the alarm limits, the memory budget, the management port and the loopback-only
 //! users, the amqps listener (`--tls-*`), each also settable through its
 //! `WARREN_*` environment variable (the flag wins).
 
@@ -17,10 +17,16 @@ pub const USAGE: &str = "usage: warren [--bind ADDR] [--port PORT] [--data-dir D
   --memory-high-watermark M
                    block publishers above this RSS: bytes, or a fraction of RAM
                    like 0.4 (env WARREN_MEMORY_HIGH_WATERMARK, default 0.4)
-  --admin-port PORT
-                   admin endpoint on 127.0.0.1 for `warren ctl`
-                   (env WARREN_ADMIN_PORT; default AMQP port + 10000, or a
-                   free port when --port is 0; 'off' disables it)
+  --management-port PORT
+                   the management HTTP API (RabbitMQ's /api/...) and
+                   `warren ctl`'s endpoint (env WARREN_MANAGEMENT_PORT;
+                   default AMQP port + 10000, i.e. 15672, or a free port
+                   when --port is 0; 'off' disables it). --admin-port and
+                   WARREN_ADMIN_PORT are its older names
+  --management-bind ADDR
+                   address the management server listens on (env
+                   WARREN_MANAGEMENT_BIND, default: the --bind address;
+                   RabbitMQ listens on all interfaces: 0.0.0.0)
   --disk-free-limit BYTES
                    block publishers when the data dir's disk has less free
                    (env WARREN_DISK_FREE_LIMIT, default 50000000)
@@ -80,7 +86,8 @@ pub fn parse(
     let mut shards = env("WARREN_SHARDS").unwrap_or_else(|| cores.to_string());
     let mut watermark = env("WARREN_MEMORY_HIGH_WATERMARK").unwrap_or_else(|| "0.4".into());
     let mut disk_limit = env("WARREN_DISK_FREE_LIMIT").unwrap_or_else(|| "50000000".into());
-    let mut admin = env("WARREN_ADMIN_PORT");
+    let mut admin = env("WARREN_MANAGEMENT_PORT").or_else(|| env("WARREN_ADMIN_PORT"));
+    let mut management_bind = env("WARREN_MANAGEMENT_BIND");
     let mut budget =
         env("WARREN_MEMORY_BUDGET").unwrap_or_else(|| DEFAULT_MEMORY_BUDGET.to_string());
     let mut loopback = env("WARREN_LOOPBACK_USERS").unwrap_or_else(|| "guest".into());
@@ -124,7 +131,8 @@ pub fn parse(
             "--shards" => shards = value()?,
             "--memory-high-watermark" => watermark = value()?,
             "--disk-free-limit" => disk_limit = value()?,
-            "--admin-port" => admin = Some(value()?),
+            "--management-port" | "--admin-port" => admin = Some(value()?),
+            "--management-bind" => management_bind = Some(value()?),
             "--memory-budget" => budget = value()?,
             "--loopback-users" => loopback = value()?,
             "--log-level" => log_filter = value()?,
@@ -158,9 +166,12 @@ pub fn parse(
         .ok_or_else(|| {
             format!("invalid memory budget '{budget}' (bytes, at least {MIN_MEMORY_BUDGET})")
         })?;
-    let admin_port = match admin.as_deref() {
+    let management_port = match admin.as_deref() {
         Some("off") => None,
-        Some(p) => Some(p.parse().map_err(|_| format!("invalid admin port '{p}'"))?),
+        Some(p) => Some(
+            p.parse()
+                .map_err(|_| format!("invalid management port '{p}'"))?,
+        ),
         None if port == 0 => Some(0),
         None => Some(port.checked_add(10000).unwrap_or(0)),
     };
@@ -179,7 +190,8 @@ pub fn parse(
         tls,
         log_filter,
         loopback_users,
-        admin_port,
+        management_port,
+        management_bind: management_bind.unwrap_or_else(|| bind.clone()),
         memory_budget,
         bind,
         port,
@@ -295,15 +307,20 @@ mod tests {
         assert_eq!(s.limits.memory_high_watermark, 1234);
         assert_eq!(s.limits.disk_free_limit, 7);
         assert!(parse(args(&["--memory-high-watermark", "1.5"]), env).is_err());
-        assert_eq!(parse(args(&[]), |_| None).unwrap().admin_port, Some(15672));
         assert_eq!(
-            parse(args(&["--port", "0"]), |_| None).unwrap().admin_port,
+            parse(args(&[]), |_| None).unwrap().management_port,
+            Some(15672)
+        );
+        assert_eq!(
+            parse(args(&["--port", "0"]), |_| None)
+                .unwrap()
+                .management_port,
             Some(0)
         );
         assert_eq!(
             parse(args(&["--admin-port", "off"]), |_| None)
                 .unwrap()
-                .admin_port,
+                .management_port,
             None
         );
     }

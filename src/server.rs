@@ -1,5 +1,5 @@
-//! The composition root (top layer, above `admin`): starting and stopping
-//! the shards: one glommio executor per shard, pinned
+//! The composition root (top layer, above `management`): starting and
+//! stopping the shards and the management server: one glommio executor per shard, pinned
 //! to a core; each binds the listening port, and the amqps port when TLS
 //! is configured (SO_REUSEPORT, so the kernel spreads connections), joins
 //! the mesh and serves. The main thread waits
@@ -62,9 +62,19 @@ pub fn run(settings: Settings) -> io::Result<()> {
         )),
         None => None,
     };
+    // The management server's port is bound before any shard starts, so a
+    // taken port is reported at once; shard 0 serves its bridge.
+    let management = match settings.management_port {
+        Some(p) => Some((
+            std::net::TcpListener::bind((settings.management_bind.as_str(), p))
+                .map_err(|e| management_bind_error(&settings.management_bind, p, e))?,
+            crate::management::bridge::channel(),
+        )),
+        None => None,
+    };
+    let mut bridge_rx = management.as_ref().map(|(_, (_, rx))| rx.clone());
 
     // Shard 0 binds first (it resolves --port 0); the others bind the same port.
-    let mut admin_port = None;
     let mut handles = Vec::with_capacity(shards);
     let mut bound_port = settings.port;
     let mut bound_tls_port = settings.tls.as_ref().map(|t| t.port);
@@ -80,7 +90,8 @@ pub fn run(settings: Settings) -> io::Result<()> {
         let quiesced = quiesced.clone();
         // One channel per shard: if its executor dies while starting, the
         // sender is dropped and the wait below says so at once.
-        let (port_tx, port_rx) = mpsc::channel::<io::Result<(u16, Option<u16>, Option<u16>)>>();
+        let (port_tx, port_rx) = mpsc::channel::<io::Result<(u16, Option<u16>)>>();
+        let bridge = bridge_rx.take();
         let alarms = alarms.clone();
         let watchdog = watchdog.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
@@ -149,22 +160,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
                     .as_ref()
                     .and_then(|l| l.local_addr().ok())
                     .map(|a| a.port());
-                // Shard 0 also serves the admin endpoint.
-                let admin = match (id, settings.admin_port) {
-                    (0, Some(p)) => match TcpListener::bind(("127.0.0.1", p)) {
-                        Ok(l) => Some(l),
-                        Err(e) => {
-                            let _ = port_tx.send(Err(admin_bind_error(p, e.into())));
-                            return;
-                        }
-                    },
-                    _ => None,
-                };
-                let admin_port = admin
-                    .as_ref()
-                    .and_then(|l| l.local_addr().ok())
-                    .map(|a| a.port());
-                let _ = port_tx.send(Ok((port, tls_port, admin_port)));
+                let _ = port_tx.send(Ok((port, tls_port)));
                 shard_main(
                     ticker,
                     ShardStart {
@@ -177,7 +173,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
                         quiesced,
                         recovered,
                         alarms,
-                        admin,
+                        bridge,
                         watchdog,
                     },
                 )
@@ -185,7 +181,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
             })
             .map_err(|e| io::Error::other(e.to_string()))?;
         handles.push(handle);
-        let (port, tls_port, admin) =
+        let (port, tls_port) =
             port_rx
                 .recv_timeout(Duration::from_secs(120))
                 .map_err(|e| match e {
@@ -199,13 +195,37 @@ pub fn run(settings: Settings) -> io::Result<()> {
                 })??;
         bound_port = port;
         bound_tls_port = tls_port;
-        admin_port = admin_port.or(admin);
     }
     if let Some(p) = bound_tls_port {
         eprintln!("warren: amqps (TLS) on {}:{p}", settings.bind);
     }
-    if let Some(p) = admin_port {
-        eprintln!("warren: admin endpoint on 127.0.0.1:{p} (warren ctl --admin 127.0.0.1:{p} list_queues)");
+    if let Some((listener, (bridge, _))) = management {
+        let addr = listener.local_addr()?;
+        let p = addr.port();
+        crate::management::start(
+            listener,
+            crate::management::Context {
+                bridge,
+                alarms: alarms.clone(),
+                node: crate::management::api::Node {
+                    name: "warren@localhost".into(),
+                    amqp_bind: settings.bind.clone(),
+                    amqp_port: bound_port,
+                    management_port: p,
+                },
+                loopback_users: settings.loopback_users.clone(),
+            },
+        )?;
+        // warren ctl talks to a loopback address (its requests are served
+        // to loopback peers only).
+        let ctl = if addr.ip().is_unspecified() || addr.ip().is_loopback() {
+            format!("127.0.0.1:{p}")
+        } else {
+            addr.to_string()
+        };
+        eprintln!(
+            "warren: management API on http://{addr}/api/ and admin endpoint on {ctl} (warren ctl --admin {ctl} list_queues)"
+        );
     }
     eprintln!(
         "warren: listening on {}:{} (shards: {})",
@@ -221,7 +241,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
     Ok(())
 }
 
-/// Fails when a fixed port Warren is to serve (AMQP, admin) already has a
+/// Fails when a fixed port Warren is to serve (AMQP, management) already has a
 /// listener. The shards bind with SO_REUSEPORT, which another process of the
 /// same user (say, a second Warren) could share with them silently, so the
 /// kernel's listening sockets are checked first. (A plain test bind would
@@ -242,9 +262,10 @@ fn check_ports_free(settings: &Settings) -> io::Result<()> {
             )));
         }
     }
-    if let Some(p) = settings.admin_port.filter(|&p| p != 0) {
-        if listening_on(Some(std::net::Ipv4Addr::LOCALHOST.into()), p) {
-            return Err(admin_bind_error(
+    if let Some(p) = settings.management_port.filter(|&p| p != 0) {
+        if listening_on(settings.management_bind.parse().ok(), p) {
+            return Err(management_bind_error(
+                &settings.management_bind,
                 p,
                 io::Error::other("another process is listening on that port"),
             ));
@@ -302,10 +323,10 @@ fn same_ip(a: std::net::IpAddr, b: std::net::IpAddr) -> bool {
     canon(a) == canon(b)
 }
 
-fn admin_bind_error(port: u16, e: io::Error) -> io::Error {
+fn management_bind_error(bind: &str, port: u16, e: io::Error) -> io::Error {
     io::Error::other(format!(
-        "cannot listen for the admin endpoint on 127.0.0.1:{port}: {e} \
-         (--admin-port PORT picks another port, --admin-port off disables it)"
+        "cannot listen for the management API on {bind}:{port}: {e} \
+         (--management-port PORT picks another port, --management-port off disables it)"
     ))
 }
 
@@ -322,7 +343,8 @@ struct ShardStart {
     quiesced: Arc<AtomicUsize>,
     recovered: crate::shard::durability::Recovered,
     alarms: Arc<crate::shard::alarms::Alarms>,
-    admin: Option<TcpListener>,
+    /// Shard 0's end of the management server's bridge.
+    bridge: Option<async_channel::Receiver<crate::management::bridge::Job>>,
     watchdog: Arc<Watchdog>,
 }
 
@@ -356,7 +378,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         quiesced,
         recovered,
         alarms,
-        admin,
+        bridge,
         watchdog,
     } = start;
     let shards = settings.shards;
@@ -422,8 +444,13 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
     })
     .detach();
     let tls_context = tls.as_ref().map(|(_, c)| c.clone());
-    let admin_task = admin
-        .map(|l| glommio::spawn_local(crate::admin::serve(shard.clone(), l, tls_context.clone())));
+    let bridge_task = bridge.map(|rx| {
+        glommio::spawn_local(crate::management::bridge::serve(
+            shard.clone(),
+            rx,
+            tls_context.clone(),
+        ))
+    });
     let tls_acceptor = tls.map(|(listener, context)| {
         let shard = shard.clone();
         glommio::spawn_local(accept_loop(listener, shard.id, "amqps", move |stream| {
@@ -443,7 +470,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
     if let Some(t) = tls_acceptor {
         t.cancel().await;
     }
-    if let Some(t) = admin_task {
+    if let Some(t) = bridge_task {
         t.cancel().await;
     }
     trace(id, "stopping: closing connections");

@@ -3,7 +3,7 @@
 //! inside the checkout, starts a broker on port 5672 with the default
 //! (relative) data dir; a persistent message confirmed before SIGTERM is
 //! there after the same command runs again. And a port warren is to serve
-//! (AMQP or admin) that is taken makes it exit with status 1 and a message.
+//! (AMQP or management) that is taken makes it exit with status 1 and a message.
 
 mod common;
 
@@ -351,19 +351,19 @@ fn a_taken_port_is_a_start_up_error() {
             "0",
             "--shards",
             &shards,
-            "--admin-port",
+            "--management-port",
             &p,
         ]));
         assert_eq!(
             status.code(),
             Some(1),
-            "admin port taken: {status}\n{stderr}"
+            "management port taken: {status}\n{stderr}"
         );
         assert!(
             stderr.contains(&format!(
-                "warren: cannot listen for the admin endpoint on 127.0.0.1:{port}"
+                "warren: cannot listen for the management API on 127.0.0.1:{port}"
             )),
-            "admin port taken: {stderr}"
+            "management port taken: {stderr}"
         );
         assert!(!stderr.contains("warren: listening on"), "{stderr}");
 
@@ -372,7 +372,7 @@ fn a_taken_port_is_a_start_up_error() {
             &p,
             "--shards",
             &shards,
-            "--admin-port",
+            "--management-port",
             "off",
         ]));
         assert_eq!(

@@ -1,6 +1,6 @@
 //! The module graph of `src/` obeys the layer rule (docs/ARCHITECTURE.md):
 //!
-//! protocol ← broker ← storage ← shard ← connection ← admin ← server/main
+//! protocol ← broker ← storage ← shard ← connection ← admin ← management ← server/main
 //!
 //! A module may import only from its own layer or the layers to its left,
 //! and sibling modules inside one layer (the files of one folder) import
@@ -24,6 +24,7 @@ const LAYERS: &[&str] = &[
     "shard",
     "connection",
     "admin",
+    "management",
     "server",
     "config",
     "logging",

@@ -1,8 +1,9 @@
-//! Operations: a small admin endpoint (plain HTTP/1.0 on localhost, served
-//! by shard 0) and the `warren ctl` client that prints its listings like
+//! Operations: the admin requests of `warren ctl` (plain text, answered on
+//! shard 0; the management server carries them, for loopback peers only,
+//! on the management port) and the `warren ctl` client that prints its listings like
 //! `rabbitmqctl list_queues` does — queues (ready, unacked, consumers),
 //! exchanges, bindings, connections, channels, consumers, and the live
-//! counters. `curl http://127.0.0.1:<admin-port>/queues` works too.
+//! counters. `curl http://127.0.0.1:<management-port>/queues` works too.
 //!
 //! `GET /<listing>` reads a listing. Two requests change the resource alarm
 //! limits at run time, like rabbitmqctl's commands of the same names:
@@ -34,11 +35,8 @@ use crate::broker::exchange::Destination;
 use crate::connection::tls_config::TlsContext;
 use crate::shard::envelope::{Reply, Request, ShardSnapshot};
 use crate::shard::Shard;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::{TcpListener, TcpStream};
 use std::fmt::Write;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The listings the endpoint serves (path = `/<name>`).
@@ -53,43 +51,16 @@ pub const LISTINGS: &[&str] = &[
     "policies",
 ];
 
-/// Serves the admin endpoint until the shard stops.
-pub async fn serve(shard: Rc<Shard>, listener: TcpListener, tls: Option<Arc<TlsContext>>) {
-    loop {
-        match listener.accept().await {
-            Ok(stream) => {
-                let shard = shard.clone();
-                let tls = tls.clone();
-                glommio::spawn_local(async move {
-                    let _ = glommio::timer::timeout(Duration::from_secs(10), async {
-                        handle(&shard, stream, tls.as_deref()).await;
-                        Ok(())
-                    })
-                    .await;
-                })
-                .detach();
-            }
-            Err(_) => glommio::timer::sleep(Duration::from_millis(10)).await,
-        }
-    }
-}
-
-async fn handle(shard: &Rc<Shard>, mut stream: TcpStream, tls: Option<&TlsContext>) {
-    let mut buf = vec![0u8; 8192];
-    let mut len = 0;
-    // Read the whole request head (bounded): closing with unread bytes
-    // would reset the connection and could lose the response.
-    while len < buf.len() && !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf[len..]).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => len += n,
-        }
-    }
-    let head = String::from_utf8_lossy(&buf[..len]);
-    let mut words = head.split_whitespace();
-    let method = words.next().unwrap_or("GET");
-    let path = words.next().unwrap_or("/");
-    let (status, body) = match route(method, path) {
+/// Answers one admin request (`method`, `path`) with an HTTP status line
+/// and a plain-text body. The management server (`crate::management`)
+/// brings the requests of `warren ctl` here, on shard 0, over its bridge.
+pub async fn answer(
+    shard: &Rc<Shard>,
+    method: &str,
+    path: &str,
+    tls: Option<&TlsContext>,
+) -> (&'static str, String) {
+    match route(method, path) {
         Route::Listing(name) => {
             let snapshots = gather(shard).await;
             ("200 OK", render(name, shard, &snapshots))
@@ -134,13 +105,7 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream, tls: Option<&TlsContex
         Route::Users(command) => users::handle(shard, command).await,
         Route::ReloadTls => reload_tls(tls),
         Route::Error(status, body) => (status, body),
-    };
-    let response = format!(
-        "HTTP/1.0 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.close().await;
+    }
 }
 
 fn reload_tls(tls: Option<&TlsContext>) -> (&'static str, String) {

@@ -60,8 +60,11 @@ pub struct Settings {
     pub data_dir: std::path::PathBuf,
     pub shards: usize,
     pub limits: alarms::Limits,
-    /// The admin endpoint's port on 127.0.0.1 (0: any free port; None: off).
-    pub admin_port: Option<u16>,
+    /// The management server's port (`crate::management`; 0: any free
+    /// port; None: off), which also carries `warren ctl`'s requests.
+    pub management_port: Option<u16>,
+    /// The address the management server listens on.
+    pub management_bind: String,
     /// Memory for ready messages held in memory, all shards together;
     /// beyond it queues page new messages out to the log.
     pub memory_budget: u64,

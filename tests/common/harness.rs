@@ -27,7 +27,7 @@ impl Broker {
         b
     }
 
-    /// Starts a broker with extra command-line flags (alarms, admin port…).
+    /// Starts a broker with extra command-line flags (alarms, management port…).
     #[allow(dead_code)]
     pub fn start_with_args(shards: usize, extra: &[&str]) -> Broker {
         if let Some(b) = Broker::external(shards) {
@@ -94,7 +94,7 @@ impl Broker {
     }
 
     /// The broker command line every test start uses: loopback, a free
-    /// port (and so a free admin port), `data_dir`, `shards`, then `extra`;
+    /// port (and so a free management port), `data_dir`, `shards`, then `extra`;
     /// `env` added to the environment; stdin and stdout closed, stderr piped.
     fn command(shards: usize, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Command {
         assert!(shards >= 1, "a broker needs at least one shard");

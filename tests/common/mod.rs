@@ -16,6 +16,7 @@ mod admin;
 mod amqprs_helpers;
 mod harness;
 mod lapin_helpers;
+mod management;
 mod probes;
 pub mod raw;
 
@@ -27,6 +28,8 @@ pub use amqprs_helpers::*;
 pub use harness::*;
 #[allow(unused_imports)]
 pub use lapin_helpers::*;
+#[allow(unused_imports)]
+pub use management::*;
 #[allow(unused_imports)]
 pub use probes::*;
 

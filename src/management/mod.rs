@@ -1,0 +1,371 @@
+//! The management HTTP server: RabbitMQ's management API (`/api/...`, JSON,
+//! HTTP basic auth) and the plain-text requests of `warren ctl` (every
+//! other path, loopback peers only, see `crate::admin`) on one port,
+//! `--management-port`. It runs off the shards, on its own thread: hyper 1
+//! on a current-thread tokio runtime. It reaches the shards only through
+//! `bridge` (a bounded job queue into shard 0), so the message path never
+//! waits for it; the alarm state it reads directly (atomics).
+
+pub mod api;
+pub mod auth;
+pub mod bridge;
+pub mod listing;
+
+use crate::shard::alarms::Alarms;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a request may wait for shard 0 before it is answered 503.
+const SHARD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Client connections served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 256;
+
+/// How long a client may take to send a request's head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the server needs besides the bridge.
+pub struct Context {
+    pub bridge: bridge::Sender,
+    pub alarms: Arc<Alarms>,
+    pub node: api::Node,
+    pub loopback_users: Vec<String>,
+}
+
+/// Starts the server thread on `listener` (already bound, so a bind error
+/// is reported at start).
+pub fn start(listener: std::net::TcpListener, ctx: Context) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("management".into())
+        .spawn(move || runtime.block_on(serve(listener, Arc::new(ctx))))?;
+    Ok(())
+}
+
+async fn serve(listener: std::net::TcpListener, ctx: Arc<Context>) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        return;
+    };
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = open.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let ctx = ctx.clone();
+        tokio::task::spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |req| {
+                let ctx = ctx.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(&ctx, peer, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(64 * 1024)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(
+    ctx: &Context,
+    peer: SocketAddr,
+    req: Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    let version = req.version();
+    let mut response = if req.uri().path() == "/api" || req.uri().path().starts_with("/api/") {
+        api_request(ctx, peer.ip(), req).await
+    } else {
+        ctl_request(ctx, peer.ip(), req).await
+    };
+    *response.version_mut() = version;
+    response
+}
+
+/// A `warren ctl` request: plain text, loopback peers only.
+async fn ctl_request(
+    ctx: &Context,
+    peer: IpAddr,
+    req: Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    if !peer.is_loopback() {
+        return text(
+            StatusCode::FORBIDDEN,
+            "warren ctl requests are served to loopback peers only\n".into(),
+        );
+    }
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = bridge::Job::Admin {
+        method: req.method().as_str().to_string(),
+        path: req.uri().path().to_string(),
+        reply,
+    };
+    match ask(ctx, job, answer).await {
+        Some((status, body)) => {
+            let code = status
+                .split_whitespace()
+                .next()
+                .and_then(|c| c.parse::<u16>().ok())
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            text(code, body)
+        }
+        None => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the broker is busy; try again\n".into(),
+        ),
+    }
+}
+
+/// Sends a job over the bridge and waits (bounded) for its answer.
+async fn ask<T>(
+    ctx: &Context,
+    job: bridge::Job,
+    answer: tokio::sync::oneshot::Receiver<T>,
+) -> Option<T> {
+    ctx.bridge.try_send(job).ok()?;
+    tokio::time::timeout(SHARD_TIMEOUT, answer).await.ok()?.ok()
+}
+
+async fn api_request(
+    ctx: &Context,
+    peer: IpAddr,
+    req: Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    let header = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
+    let user = match login(ctx, header, peer).await {
+        Ok(u) => u,
+        Err(reason) => {
+            let mut r = json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({"error": "not_authorized", "reason": reason}),
+            );
+            r.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static("Basic realm=\"RabbitMQ Management\""),
+            );
+            return r;
+        }
+    };
+    let segments: Vec<String> = req
+        .uri()
+        .path()
+        .trim_start_matches("/api")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let query = listing::parse_query(req.uri().query().unwrap_or(""));
+    let Some(resource) = api::route(&segments) else {
+        return json_response(StatusCode::NOT_FOUND, &api::not_found());
+    };
+    if req.method() == Method::DELETE {
+        return delete(ctx, &user, resource, &query).await;
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"error": "Method Not Allowed", "reason": format!("{} is not served here yet", req.method())}),
+        );
+    }
+    if let Err(reason) = auth::may_read(&user, &resource) {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "not_authorized", "reason": reason}),
+        );
+    }
+    match resource {
+        api::Resource::Whoami => {
+            return json_response(
+                StatusCode::OK,
+                &json!({"name": user.name, "tags": user.tags}),
+            )
+        }
+        api::Resource::AlarmsCheck | api::Resource::LocalAlarmsCheck => {
+            return alarms_check(ctx);
+        }
+        _ => {}
+    }
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let Some(view) = ask(ctx, bridge::Job::View { reply }, answer).await else {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": "service_unavailable", "reason": "the broker is busy; try again"}),
+        );
+    };
+    let body = if resource == api::Resource::Overview {
+        Some(api::overview(&view, &ctx.node, &user.name))
+    } else {
+        api::render(&resource, &view, &ctx.node)
+    };
+    match body {
+        None => json_response(StatusCode::NOT_FOUND, &api::not_found()),
+        Some(Value::Array(items)) => match listing::apply(items, &query) {
+            Ok(v) => json_response(StatusCode::OK, &v),
+            Err(e) => json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": e.error, "reason": e.reason}),
+            ),
+        },
+        Some(v) => json_response(StatusCode::OK, &v),
+    }
+}
+
+/// DELETE: a queue (`if-unused`, `if-empty`) or its contents (purge).
+async fn delete(
+    ctx: &Context,
+    user: &auth::User,
+    resource: api::Resource,
+    query: &[(String, String)],
+) -> Response<Full<Bytes>> {
+    let flag = |k: &str| listing::param(query, k) == Some("true");
+    let change = match resource {
+        api::Resource::Queue(v, name) if v == api::VHOST => bridge::Change::DeleteQueue {
+            name,
+            if_unused: flag("if-unused"),
+            if_empty: flag("if-empty"),
+        },
+        api::Resource::QueueContents(v, name) if v == api::VHOST => bridge::Change::Purge { name },
+        api::Resource::Exchange(v, name) if v == api::VHOST => bridge::Change::DeleteExchange {
+            name: if name == "amq.default" {
+                String::new()
+            } else {
+                name
+            },
+            if_unused: flag("if-unused"),
+        },
+        api::Resource::Queue(..)
+        | api::Resource::QueueContents(..)
+        | api::Resource::Exchange(..) => {
+            return json_response(StatusCode::NOT_FOUND, &api::not_found())
+        }
+        _ => {
+            return json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &json!({"error": "Method Not Allowed", "reason": "DELETE is not served here"}),
+            )
+        }
+    };
+    if let Err(reason) = auth::may_read(user, &api::Resource::Overview) {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "not_authorized", "reason": reason}),
+        );
+    }
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = bridge::Job::Change {
+        user: user.name.clone(),
+        change,
+        reply,
+    };
+    match ask(ctx, job, answer).await {
+        Some(Ok(_)) => {
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            r
+        }
+        Some(Err(e)) => {
+            let reason = e.text.split_once(" - ").map_or(e.text.as_str(), |(_, t)| t);
+            match e.code {
+                404 => json_response(StatusCode::NOT_FOUND, &api::not_found()),
+                403 => json_response(
+                    StatusCode::UNAUTHORIZED,
+                    &json!({"error": "not_authorized", "reason": reason}),
+                ),
+                _ => json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error": "bad_request", "reason": reason}),
+                ),
+            }
+        }
+        None => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": "service_unavailable", "reason": "the broker is busy; try again"}),
+        ),
+    }
+}
+
+/// Checks basic auth against the user store (on shard 0).
+async fn login(
+    ctx: &Context,
+    header: Option<&str>,
+    peer: IpAddr,
+) -> Result<auth::User, &'static str> {
+    let (name, password) = auth::credentials(header)?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = bridge::Job::Authenticate {
+        user: name.clone(),
+        password,
+        reply,
+    };
+    match ask(ctx, job, answer).await {
+        Some(Ok(tags)) => auth::admit(name, tags, peer, &ctx.loopback_users),
+        Some(Err(why)) => {
+            tracing::warn!(peer = %peer, "management API login refused: {why}");
+            Err("Login failed")
+        }
+        None => Err("Login failed"),
+    }
+}
+
+/// `/api/health/checks/alarms` (and `local-alarms`: one node, the same).
+fn alarms_check(ctx: &Context) -> Response<Full<Bytes>> {
+    let reason = ctx.alarms.reason();
+    if reason.is_empty() {
+        return json_response(StatusCode::OK, &json!({"status": "ok"}));
+    }
+    let mut alarms = Vec::new();
+    if reason.contains("memory") {
+        alarms.push(json!({"node": ctx.node.name, "resource": "memory"}));
+    }
+    if reason.contains("disk") {
+        alarms.push(json!({"node": ctx.node.name, "resource": "disk"}));
+    }
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &json!({"status": "failed", "reason": "There are alarms in effect in the cluster", "alarms": alarms}),
+    )
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}

@@ -1,0 +1,47 @@
+//! The management HTTP API: one request with basic auth, its status,
+//! headers and JSON body.
+
+use super::*;
+
+/// A management API response.
+pub struct ApiResponse {
+    pub status: u16,
+    /// The response head, lower-cased.
+    pub head: String,
+    pub body: serde_json::Value,
+}
+
+/// `method path` on the broker's management port, as `user:password`
+/// (None: no Authorization header).
+pub fn api(b: &Broker, method: &str, path: &str, auth: Option<&str>) -> ApiResponse {
+    use base64::Engine;
+    let mut request = format!("{method} {path} HTTP/1.0\r\nHost: localhost\r\n");
+    if let Some(auth) = auth {
+        let token = base64::engine::general_purpose::STANDARD.encode(auth);
+        request.push_str(&format!("Authorization: Basic {token}\r\n"));
+    }
+    request.push_str("\r\n");
+    let response = admin_request(&admin_addr(b), &request);
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP head in {response:?}"));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    let body = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {body:?}"));
+    ApiResponse {
+        status,
+        head: head.to_lowercase(),
+        body,
+    }
+}
+
+/// GET `path` as guest; panics unless the answer is 200.
+pub fn api_get(b: &Broker, path: &str) -> serde_json::Value {
+    let r = api(b, "GET", path, Some("guest:guest"));
+    assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+    r.body
+}
