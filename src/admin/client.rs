@@ -4,17 +4,23 @@
 //! list_bindings, list_connections, list_channels, list_consumers, status
 //! (the live counters), set_disk_free_limit <bytes> and
 //! set_vm_memory_high_watermark <fraction | bytes | absolute bytes>,
-//! set_policy, clear_policy and list_policies.
+//! set_policy, clear_policy and list_policies; add_vhost, delete_vhost,
+//! list_vhosts, set_vhost_limits, clear_vhost_limits and
+//! list_vhost_limits. `-p VHOST` names the vhost, as in rabbitmqctl.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-pub const USAGE: &str = "usage: warren ctl <command> [--admin HOST:PORT]
+pub const USAGE: &str = "usage: warren ctl <command> [-p VHOST] [--admin HOST:PORT]
 
 commands:
   list_queues | list_exchanges | list_bindings | list_connections
-  list_channels | list_consumers | status | list_policies
+  list_channels | list_consumers | status | list_policies | list_vhosts
+  add_vhost NAME | delete_vhost NAME
+  set_vhost_limits DEFINITION   {\"max-connections\": N, \"max-queues\": N}
+                                (a negative N removes that limit)
+  clear_vhost_limits | list_vhost_limits
   set_policy NAME PATTERN DEFINITION [--priority N] [--apply-to queues|exchanges|all]
                       set a policy (DEFINITION: a JSON object)
   clear_policy NAME   remove a policy
@@ -24,6 +30,7 @@ commands:
                       block publishers above this RSS (a fraction of RAM such
                       as 0.4, or bytes; 0 disables the memory alarm)
 
+  -p VHOST            the vhost (default /) of listings, policies and limits
   --admin HOST:PORT   the broker's admin endpoint (env WARREN_ADMIN, default 127.0.0.1:15672)";
 
 /// The admin listing a ctl command reads.
@@ -37,6 +44,8 @@ pub fn listing_of(command: &str) -> Option<&'static str> {
         "list_consumers" => "consumers",
         "status" => "counters",
         "list_policies" => "policies",
+        "list_vhosts" => "vhosts",
+        "list_vhost_limits" => "vhost_limits",
         _ => return None,
     })
 }
@@ -46,6 +55,7 @@ pub fn listing_of(command: &str) -> Option<&'static str> {
 /// checked here with the broker's own parsers, and again by the broker.
 pub fn request_of(words: &[&str]) -> Option<(&'static str, String)> {
     match words {
+        ["clear_vhost_limits"] => Some(("POST", "/clear_vhost_limits".into())),
         [command] => listing_of(command).map(|l| ("GET", format!("/{l}"))),
         ["set_disk_free_limit", bytes] => crate::shard::alarms::parse_disk_free_limit(bytes)
             .map(|_| ("POST", format!("/set_disk_free_limit/{bytes}"))),
@@ -57,6 +67,9 @@ pub fn request_of(words: &[&str]) -> Option<(&'static str, String)> {
         ["set_vm_memory_high_watermark", value] => crate::shard::alarms::parse_watermark(value)
             .map(|_| ("POST", format!("/set_vm_memory_high_watermark/{value}"))),
         ["clear_policy", name] => Some(("POST", format!("/clear_policy/{}", enc(name)))),
+        ["add_vhost", name] => Some(("POST", format!("/add_vhost/{}", enc(name)))),
+        ["delete_vhost", name] => Some(("POST", format!("/delete_vhost/{}", enc(name)))),
+        ["set_vhost_limits", json] => Some(("POST", format!("/set_vhost_limits/{}", enc(json)))),
         ["set_policy", rest @ ..] => set_policy_request(rest),
         _ => None,
     }
@@ -100,9 +113,14 @@ fn set_policy_request(words: &[&str]) -> Option<(&'static str, String)> {
 pub fn run(args: &[String]) -> i32 {
     let mut admin = std::env::var("WARREN_ADMIN").unwrap_or_else(|_| "127.0.0.1:15672".into());
     let mut words = Vec::new();
+    let mut vhost = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "-p" | "--vhost" => match it.next() {
+                Some(v) => vhost = Some(v.clone()),
+                None => return usage(),
+            },
             "--admin" => match it.next() {
                 Some(v) => admin = v.clone(),
                 None => return usage(),
@@ -111,9 +129,12 @@ pub fn run(args: &[String]) -> i32 {
             other => words.push(other),
         }
     }
-    let Some((method, path)) = request_of(&words) else {
+    let Some((method, mut path)) = request_of(&words) else {
         return usage();
     };
+    if let Some(v) = vhost {
+        path = format!("{path}?vhost={}", enc(&v));
+    }
     match request(&admin, method, &path) {
         Ok(body) => {
             print!("{body}");

@@ -16,14 +16,22 @@
 //! `policies` listing (see `policy`), answered once the leader journaled
 //! the change and every shard applied it.
 //!
+//! Vhosts: `POST /add_vhost/NAME`, `/delete_vhost/NAME`,
+//! `/set_vhost_limits/JSON`, `/clear_vhost_limits` and the `vhosts` and
+//! `vhost_limits` listings (see `vhosts`). Any request takes
+//! `?vhost=NAME` (rabbitmqctl's `-p`; default `/`): the listings of
+//! queues, exchanges, bindings, policies and vhost limits show that vhost.
+//!
 //! Shard 0 gathers a snapshot from every shard over the mesh; routing
 //! (`route`) and formatting (`render`) are pure so they are unit-tested
 //! alone.
 
 pub mod client;
 pub mod policy;
+pub mod vhosts;
 
 use crate::broker::exchange::Destination;
+use crate::broker::vhost::VhostId;
 use crate::shard::envelope::{Reply, Request, ShardSnapshot};
 use crate::shard::Shard;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -42,6 +50,8 @@ pub const LISTINGS: &[&str] = &[
     "consumers",
     "counters",
     "policies",
+    "vhosts",
+    "vhost_limits",
 ];
 
 /// Serves the admin endpoint until the shard stops.
@@ -78,12 +88,26 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
     let head = String::from_utf8_lossy(&buf[..len]);
     let mut words = head.split_whitespace();
     let method = words.next().unwrap_or("GET");
-    let path = words.next().unwrap_or("/");
+    let (path, vhost) = vhosts::split_query(words.next().unwrap_or("/"));
+    let Some(vhost) = vhost else {
+        let _ = stream
+            .write_all(b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\n\r\nbad vhost\n")
+            .await;
+        return;
+    };
     let (status, body) = match route(method, path) {
-        Route::Listing(name) => {
-            let snapshots = gather(shard).await;
-            ("200 OK", render(name, shard, &snapshots))
-        }
+        Route::Listing("vhosts") => ("200 OK", vhosts::render_vhosts(shard)),
+        Route::Listing(name) => match vhosts::resolve(shard, &vhost) {
+            Ok(id) if name == "vhost_limits" => {
+                ("200 OK", vhosts::render_limits(shard, id, &vhost))
+            }
+            Ok(id) => {
+                let snapshots = gather(shard).await;
+                ("200 OK", render(name, shard, id, &snapshots))
+            }
+            Err(e) => e,
+        },
+        Route::Vhost(r) => vhosts::answer(shard, r, &vhost).await,
         Route::Set(change) => {
             let ticket = match change {
                 LimitChange::DiskFreeLimit(bytes) => shard.alarms.set_disk_free_limit(bytes),
@@ -101,26 +125,34 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
             }
             ("200 OK", format!("{} ...\n", change.describe()))
         }
-        Route::SetPolicy(def) => {
-            let text = format!(
-                "Setting policy \"{}\" for pattern \"{}\" to \"{}\" with priority \"{}\" for vhost \"/\" ...\n",
-                def.name,
-                def.pattern,
-                policy::to_json(&crate::protocol::types::FieldValue::Table(def.definition.clone())),
-                def.priority
-            );
-            policy_answer(
-                shard,
-                Request::SetPolicy { def },
-                text,
-                "Validation failed\n\n",
-            )
-            .await
-        }
-        Route::ClearPolicy(name) => {
-            let text = format!("Clearing policy \"{name}\" on vhost \"/\" ...\n");
-            policy_answer(shard, Request::ClearPolicy { name }, text, "").await
-        }
+        Route::SetPolicy(def) => match vhosts::resolve(shard, &vhost) {
+            Ok(id) => {
+                let text = format!(
+                    "Setting policy \"{}\" for pattern \"{}\" to \"{}\" with priority \"{}\" for vhost \"{vhost}\" ...\n",
+                    def.name,
+                    def.pattern,
+                    policy::to_json(&crate::protocol::types::FieldValue::Table(
+                        def.definition.clone()
+                    )),
+                    def.priority
+                );
+                policy_answer(
+                    shard,
+                    Request::SetPolicy { vhost: id, def },
+                    text,
+                    "Validation failed\n\n",
+                )
+                .await
+            }
+            Err(e) => e,
+        },
+        Route::ClearPolicy(name) => match vhosts::resolve(shard, &vhost) {
+            Ok(id) => {
+                let text = format!("Clearing policy \"{name}\" on vhost \"{vhost}\" ...\n");
+                policy_answer(shard, Request::ClearPolicy { vhost: id, name }, text, "").await
+            }
+            Err(e) => e,
+        },
         Route::Error(status, body) => (status, body),
     };
     let response = format!(
@@ -180,6 +212,7 @@ pub enum Route {
     Set(LimitChange),
     SetPolicy(crate::storage::definitions::PolicyDef),
     ClearPolicy(String),
+    Vhost(vhosts::VhostRoute),
     /// HTTP status line and body.
     Error(&'static str, String),
 }
@@ -191,6 +224,17 @@ pub fn route(method: &str, path: &str) -> Route {
         return Route::Listing(name);
     }
     let (command, value) = path.split_once('/').unwrap_or((path, ""));
+    if let Some(r) = vhosts::route(command, value) {
+        if method != "POST" {
+            return Route::Error(
+                "405 Method Not Allowed",
+                format!("{command} changes the broker: use POST\n"),
+            );
+        }
+        return r
+            .map(Route::Vhost)
+            .unwrap_or_else(|e| Route::Error("400 Bad Request", format!("Error:\n{e}\n")));
+    }
     if command == "set_policy" || command == "clear_policy" {
         if method != "POST" {
             return Route::Error(
@@ -254,24 +298,26 @@ pub async fn gather(shard: &Rc<Shard>) -> Vec<ShardSnapshot> {
     out
 }
 
-/// Formats one listing: a title line, a header line, tab-separated rows.
-pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> String {
+/// Formats one listing: a title line, a header line, tab-separated rows;
+/// queues, exchanges, bindings and policies of `vhost` only.
+pub fn render(listing: &str, shard: &Shard, vhost: VhostId, snapshots: &[ShardSnapshot]) -> String {
     let mut out = String::new();
-    let title = match listing {
-        "counters" => "Counters",
-        "policies" => "policies for vhost \"/\"",
-        other => other,
-    };
+    let vhost_name = shard.meta.borrow().vhost_name(vhost);
     if listing == "policies" {
-        let _ = writeln!(out, "Listing {title} ...");
+        let _ = writeln!(out, "Listing policies for vhost \"{vhost_name}\" ...");
     } else {
-        let _ = writeln!(out, "Listing {title} for vhost / ...");
+        let title = if listing == "counters" {
+            "Counters"
+        } else {
+            listing
+        };
+        let _ = writeln!(out, "Listing {title} for vhost {vhost_name} ...");
     }
     match listing {
         "queues" => {
             out.push_str("name\tmessages_ready\tmessages_unacknowledged\tconsumers\tdurable\tauto_delete\texclusive\tshard\tmessages_ready_ram\tmessages_paged_out\tstate\tmessage_bytes_ready\tsingle_active_consumer_tag\tpolicy\n");
             for s in snapshots {
-                for q in &s.queues {
+                for q in s.queues.iter().filter(|q| q.name.vhost == vhost) {
                     let _ = writeln!(
                         out,
                         "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
@@ -300,7 +346,11 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
             // the management UI (0 for other types).
             out.push_str("name\ttype\tdurable\tauto_delete\tinternal\tmessages_delayed\n");
             let meta = shard.meta.borrow();
-            let mut xs: Vec<_> = meta.topology.exchanges().collect();
+            let mut xs: Vec<_> = meta
+                .topology(vhost)
+                .into_iter()
+                .flat_map(|t| t.exchanges())
+                .collect();
             xs.sort_by(|a, b| a.name.cmp(&b.name));
             for x in xs {
                 let delayed: u64 = snapshots
@@ -326,7 +376,11 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
                 "source_name\tdestination_kind\tdestination_name\trouting_key\targuments\n",
             );
             let meta = shard.meta.borrow();
-            for b in meta.topology.bindings() {
+            for b in meta
+                .topology(vhost)
+                .map(|t| t.bindings())
+                .unwrap_or_default()
+            {
                 let (kind, dest) = match &b.destination {
                     Destination::Queue(q) => ("queue", q),
                     Destination::Exchange(x) => ("exchange", x),
@@ -394,12 +448,16 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
         "policies" => {
             out.push_str("vhost\tname\tpattern\tapply-to\tdefinition\tpriority\n");
             let meta = shard.meta.borrow();
-            let mut ps: Vec<_> = meta.policies.iter().map(|p| &p.def).collect();
+            let mut ps: Vec<_> = meta
+                .vhosts
+                .get(&vhost)
+                .map(|v| v.policies.iter().map(|p| &p.def).collect())
+                .unwrap_or_default();
             ps.sort_by(|a, b| a.name.cmp(&b.name));
             for p in ps {
                 let _ = writeln!(
                     out,
-                    "/\t{}\t{}\t{}\t{}\t{}",
+                    "{vhost_name}\t{}\t{}\t{}\t{}\t{}",
                     p.name,
                     p.pattern,
                     p.apply_to,

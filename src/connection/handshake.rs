@@ -1,7 +1,9 @@
 //! The connection handshake: protocol header, start/start-ok (PLAIN and
 //! AMQPLAIN, guest/guest), tune/tune-ok negotiated as RabbitMQ does, and
-//! open on vhost "/". Runs before the connection's writer exists, so it
-//! writes its frames straight to the socket.
+//! connection.open (`run` reads it; `answer_open` answers it once the
+//! shard admitted the connection to the vhost, `shard::vhosts::admit`).
+//! Runs before the connection's writer exists, so it writes its frames
+//! straight to the socket.
 
 use crate::broker::error::{code, AmqpError};
 use crate::connection::socket;
@@ -30,6 +32,10 @@ pub struct Negotiated {
     pub heartbeat: u16,
     pub user: String,
     pub client_properties: FieldTable,
+    /// The vhost connection.open named…
+    pub vhost_name: ShortStr,
+    /// …and its id, once admitted (`answer_open`).
+    pub vhost: crate::broker::vhost::VhostId,
 }
 
 /// Why a handshake ended without an open connection.
@@ -300,25 +306,35 @@ pub async fn run(
             )))
         }
     };
-    if open.virtual_host.as_str() != "/" {
-        let e = AmqpError::new(
-            code::NOT_ALLOWED,
-            format!(
-                "access to vhost '{}' refused for user '{user}'",
-                open.virtual_host
-            ),
-        );
-        let _ = send(stream, close_method(&e, 10, 40)).await;
-        return Err(HandshakeError::Refused(e));
-    }
-    send(stream, ConnectionOpenOk {}.into()).await?;
     Ok(Negotiated {
         channel_max,
         frame_max,
         heartbeat: tune_ok.heartbeat,
         user,
         client_properties: start_ok.client_properties,
+        vhost_name: open.virtual_host,
+        vhost: Default::default(),
     })
+}
+
+/// Answers connection.open: open-ok, or the refusal (a connection.close,
+/// as RabbitMQ, for a missing vhost or a connection limit).
+pub async fn answer_open(
+    stream: &mut TcpStream,
+    admitted: Result<crate::broker::vhost::VhostId, AmqpError>,
+    negotiated: &mut Negotiated,
+) -> Result<(), HandshakeError> {
+    match admitted {
+        Ok(vhost) => {
+            negotiated.vhost = vhost;
+            send(stream, ConnectionOpenOk {}.into()).await?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = send(stream, close_method(&e, 10, 40)).await;
+            Err(HandshakeError::Refused(e))
+        }
+    }
 }
 
 pub fn close_method(e: &AmqpError, class_id: u16, method_id: u16) -> Method {

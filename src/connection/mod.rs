@@ -39,7 +39,6 @@ pub use closing::shutdown_all;
 use crate::broker::error::AmqpError;
 use crate::protocol::frame::FrameDecoder;
 use crate::protocol::methods::*;
-use crate::protocol::types::ShortStr;
 use crate::shard::counters::Counters;
 use crate::shard::envelope::ConnKey;
 use crate::shard::Shard;
@@ -103,7 +102,7 @@ pub struct ConnShared {
     /// Channels with confirms to send at the end of the read batch.
     pub confirm_dirty: RefCell<Vec<u16>>,
     /// Exclusive queues this connection declared (deleted when it closes).
-    pub exclusive_queues: RefCell<Vec<ShortStr>>,
+    pub exclusive_queues: RefCell<Vec<crate::broker::vhost::QueueName>>,
     pub last_read: Cell<Instant>,
     pub last_write: Cell<Instant>,
     /// Set once the connection is going away: no more frames are handled.
@@ -204,13 +203,20 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     }
     let mut buf = BytesMut::new();
     let handshake = glommio::timer::timeout(handshake::HANDSHAKE_TIMEOUT, async {
-        Ok(handshake::run(
-            &mut stream,
-            shard.id,
-            &shard.settings.loopback_users,
-            &mut buf,
-        )
-        .await)
+        let run = async {
+            let mut negotiated = handshake::run(
+                &mut stream,
+                shard.id,
+                &shard.settings.loopback_users,
+                &mut buf,
+            )
+            .await?;
+            let admitted =
+                crate::shard::vhosts::admit(&shard, &negotiated.vhost_name, &negotiated.user).await;
+            handshake::answer_open(&mut stream, admitted, &mut negotiated).await?;
+            Ok(negotiated)
+        };
+        Ok(run.await)
     })
     .await;
     let negotiated = match handshake {
@@ -235,6 +241,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         peer = %peer,
         conn = key.id,
         user = %negotiated.user,
+        vhost = %negotiated.vhost_name,
         "accepted connection"
     );
     Counters::add(&shard.counters.connections_opened, 1);

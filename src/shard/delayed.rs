@@ -22,6 +22,7 @@
 //! dropped.
 
 use crate::broker::message::{Body, Message};
+use crate::broker::vhost::VhostId;
 use crate::protocol::properties::BasicProperties;
 use crate::protocol::types::{FieldTable, ShortStr};
 use crate::shard::confirm::ConfirmOutcome;
@@ -186,6 +187,7 @@ impl Scheduler {
 #[allow(clippy::too_many_arguments)]
 pub fn hold(
     shard: &Shard,
+    vhost: VhostId,
     exchange: &ShortStr,
     routing_key: &ShortStr,
     raw_properties: &[u8],
@@ -200,7 +202,7 @@ pub fn hold(
     let id = s.next_id.get();
     // Rounded up: never routed before `delay_ms` has passed.
     let at = now_us().div_ceil(1000).saturating_add(delay_ms);
-    let pos = match log.append(RecordRef::Delayed(DelayedRef {
+    let record = RecordRef::Delayed(DelayedRef {
         id,
         deliver_at: at,
         durable,
@@ -208,7 +210,8 @@ pub fn hold(
         routing_key,
         raw_properties,
         body: body.chunks(),
-    })) {
+    });
+    let pos = match crate::shard::durability::append_in(shard, log, vhost, record) {
         Ok(pos) => pos,
         Err(e) => return ConfirmOutcome::Failed(format!("delayed message not stored: {e}")),
     };
@@ -289,7 +292,7 @@ fn take_due(shard: &Shard) -> Vec<Entry> {
 async fn deliver(shard: &Rc<Shard>, e: Entry) {
     let log = shard.log.as_ref().expect("delayed messages are in the log");
     let pos = e.pos();
-    let d = match read(shard, pos).await {
+    let (vhost, d) = match read(shard, pos).await {
         Some(d) => d,
         None => return,
     };
@@ -300,10 +303,11 @@ async fn deliver(shard: &Rc<Shard>, e: Entry) {
     let mut queues = Vec::new();
     {
         let meta = shard.meta.borrow();
-        // Gone exchange: dropped, as the plugin does.
-        let _ = meta
-            .topology
-            .route(&d.exchange, &d.routing_key, headers.as_ref(), &mut queues);
+        // Gone exchange (or vhost): dropped, as the plugin does.
+        let vhost = vhost.unwrap_or(VhostId(u32::MAX));
+        if let Some(t) = meta.topology(vhost) {
+            let _ = t.route(&d.exchange, &d.routing_key, headers.as_ref(), &mut queues);
+        }
         let message = Arc::new(Message {
             exchange: d.exchange.clone(),
             routing_key: d.routing_key.clone(),
@@ -311,7 +315,7 @@ async fn deliver(shard: &Rc<Shard>, e: Entry) {
             body: Body::from(d.body.clone()),
             persistent,
         });
-        let by_owner = meta.group_by_owner(queues.drain(..));
+        let by_owner = meta.group_by_owner(vhost, queues.drain(..));
         let owners = by_owner.len() as u32;
         let confirm = (e.durable && owners > 0).then_some(ConfirmTicket {
             shard: shard.id,
@@ -348,13 +352,21 @@ async fn deliver(shard: &Rc<Shard>, e: Entry) {
 }
 
 /// Reads a delayed record back, retrying a failed read a few times.
-async fn read(shard: &Shard, pos: RecordPos) -> Option<crate::storage::Delayed> {
+/// The delayed message at `pos` and the vhost it was published in (`None`:
+/// one deleted meanwhile).
+async fn read(shard: &Shard, pos: RecordPos) -> Option<(Option<VhostId>, crate::storage::Delayed)> {
     let log = shard.log.as_ref()?;
     let mut backoff = Duration::from_millis(10);
     for attempt in 1..=6 {
-        match log.read_record(pos).await {
-            Ok(Record::Delayed(d)) => return Some(d),
-            Ok(other) => {
+        match log.read_record(pos).await.map(Record::split_vhost) {
+            Ok((vhost, Record::Delayed(d))) => {
+                let vhost = match vhost {
+                    None => Some(VhostId::DEFAULT),
+                    Some(name) => shard.meta.borrow().vhost_id(&name),
+                };
+                return Some((vhost, d));
+            }
+            Ok((_, other)) => {
                 tracing::error!(
                     shard = shard.id,
                     "delayed record at {pos:?} is a {:?}",
@@ -424,6 +436,7 @@ pub fn confirmed(shard: &Shard, seqs: &[u64], ok: bool) {
 /// held.
 pub fn delay_of(
     meta: &crate::shard::metadata::Metadata,
+    vhost: VhostId,
     exchange: &str,
     headers: Option<&FieldTable>,
 ) -> Option<(u64, bool)> {
@@ -431,7 +444,7 @@ pub fn delay_of(
     // The header first: most publishes carry no `x-delay`, and then the
     // publish path pays no exchange lookup for this.
     let delay = delayed::delay_ms(headers)?;
-    let x = meta.topology.exchange(exchange)?;
+    let x = meta.topology(vhost)?.exchange(exchange)?;
     if x.kind != ExchangeKind::DelayedMessage || x.internal {
         return None;
     }

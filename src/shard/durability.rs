@@ -14,11 +14,12 @@ use crate::broker::queue::{
     priority, LevelTail, Purged, QueueConfig, QueuedMessage, RecoveredTail,
 };
 use crate::broker::topology::strip_cr_lf;
+use crate::broker::vhost::{QueueName, VhostId};
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::{MetaChange, QueueMeta};
 use crate::shard::metadata::Metadata;
 use crate::shard::{Settings, Shard};
-use crate::storage::definitions::{Catalog, Change, Definitions, QueueDef};
+use crate::storage::definitions::{Catalog, Change, Definitions, QueueDef, VhostDef};
 use crate::storage::{Log, LogConfig, Record, RecordPos, RecordRef, Target};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
@@ -38,7 +39,7 @@ pub struct Recovered {
     /// The durable queues this shard owns: their config, their live
     /// messages as a paged tail (nothing is read into memory at start), and
     /// the largest message id the log named for each.
-    pub queues: HashMap<ShortStr, (QueueConfig, Vec<QueuedMessage>, RecoveredTail, u64)>,
+    pub queues: HashMap<QueueName, (QueueConfig, Vec<QueuedMessage>, RecoveredTail, u64)>,
     pub messages: u64,
     /// The durable delayed messages still pending (`shard::delayed`).
     pub delayed: crate::shard::delayed::RecoveredDelayed,
@@ -167,7 +168,9 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
         }
     }
     if let Some(defs) = &defs {
-        if !defs.queues.is_empty() && defs.shards as usize != settings.shards {
+        let has_queues =
+            !defs.queues.is_empty() || defs.vhosts.iter().any(|v| !v.defs.queues.is_empty());
+        if has_queues && defs.shards as usize != settings.shards {
             return Err(io::Error::other(format!(
                 "data dir {} holds queues placed on {} shards; start with --shards {}",
                 settings.data_dir.display(),
@@ -175,16 +178,24 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 defs.shards
             )));
         }
-        apply_definitions(&mut metadata, defs);
+        apply_definitions(&mut metadata, VhostId::DEFAULT, defs);
+        for v in &defs.vhosts {
+            let id = VhostId(metadata.next_vhost);
+            metadata.next_vhost += 1;
+            metadata
+                .vhosts
+                .insert(id, crate::shard::metadata::VhostMeta::new(v.name.clone()));
+            apply_definitions(&mut metadata, id, &v.defs);
+        }
     }
-    let owned: HashSet<ShortStr> = metadata
+    let owned: HashSet<QueueName> = metadata
         .queues
         .values()
         .filter(|q| q.owner == id)
         .map(|q| q.name.clone())
         .collect();
     // The owned priority queues and their maximum priority.
-    let priorities: HashMap<ShortStr, u8> = owned
+    let priorities: HashMap<QueueName, u8> = owned
         .iter()
         .filter_map(|name| {
             let max = priority::max_priority(&metadata.queues[name].config.arguments)?;
@@ -194,12 +205,18 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
 
     let dir = log_dir(settings, id);
     std::fs::create_dir_all(&dir)?;
-    let mut live: HashMap<ShortStr, QueueReplay> = HashMap::new();
+    let mut live: HashMap<QueueName, QueueReplay> = HashMap::new();
     // (segment of dead messages, segment of the record that killed them) → count
     let mut dead: HashMap<(u32, u32), u64> = HashMap::new();
-    let mut max_id: HashMap<ShortStr, u64> = HashMap::new();
+    let mut max_id: HashMap<QueueName, u64> = HashMap::new();
     let mut delayed = crate::shard::delayed::RecoveredDelayed::default();
-    let mut saw = |queue: &ShortStr, id: u64| {
+    // Records of a vhost that no longer exists name no queue it owns.
+    let vhost_ids: HashMap<ShortStr, VhostId> = metadata
+        .vhosts
+        .iter()
+        .map(|(id, v)| (v.name.clone(), *id))
+        .collect();
+    let mut saw = |queue: &QueueName, id: u64| {
         let m = max_id.entry(queue.clone()).or_default();
         *m = (*m).max(id);
     };
@@ -219,16 +236,22 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
     };
     let log = Log::open_with(&dir, config, |rec| {
         let seg = rec.pos.segment;
-        match &rec.record {
-            Record::Message(m) => m.targets.iter().for_each(|t| saw(&t.queue, t.msg_id)),
-            Record::Ack { queue, msg_id } => saw(queue, *msg_id),
+        let (in_vhost, record) = rec.record.split_vhost();
+        let vhost = match in_vhost {
+            None => VhostId::DEFAULT,
+            Some(name) => vhost_ids.get(&name).copied().unwrap_or(VhostId(u32::MAX)),
+        };
+        let qn = |name: &ShortStr| QueueName::new(vhost, name.clone());
+        match &record {
+            Record::Message(m) => m.targets.iter().for_each(|t| saw(&qn(&t.queue), t.msg_id)),
+            Record::Ack { queue, msg_id } => saw(&qn(queue), *msg_id),
             Record::Purge {
                 queue,
                 up_to_msg_id,
-            } => saw(queue, *up_to_msg_id),
+            } => saw(&qn(queue), *up_to_msg_id),
             _ => {}
         }
-        match rec.record {
+        match record {
             Record::Message(m) => {
                 let message = || -> MessageRef {
                     Arc::new(Message {
@@ -240,13 +263,14 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                     })
                 };
                 for t in &m.targets {
-                    if owned.contains(&t.queue) {
-                        let q = live.entry(t.queue.clone()).or_default();
+                    let name = qn(&t.queue);
+                    if owned.contains(&name) {
+                        let q = live.entry(name.clone()).or_default();
                         let added = t.msg_id > q.max_added;
                         if let Some(old) = q.add_record(t.msg_id, rec.pos, t.expires, message) {
                             *dead.entry((old, seg)).or_default() += 1;
                         }
-                        if let (true, Some(&max)) = (added, priorities.get(&t.queue)) {
+                        if let (true, Some(&max)) = (added, priorities.get(&name)) {
                             q.add_span(priority::level_of_raw(&m.raw_properties, max), rec.pos);
                         }
                     } else {
@@ -255,7 +279,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 }
             }
             Record::Ack { queue, msg_id } => {
-                if let Some(q) = live.get_mut(&queue) {
+                if let Some(q) = live.get_mut(&qn(&queue)) {
                     q.delivered.remove(msg_id);
                     if let Some(s) = q.kill(msg_id) {
                         *dead.entry((s, seg)).or_default() += 1;
@@ -263,7 +287,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 }
             }
             Record::Delivered { queue, msg_id } => {
-                if let Some(q) = live.get_mut(&queue) {
+                if let Some(q) = live.get_mut(&qn(&queue)) {
                     q.delivered.insert(msg_id);
                 }
             }
@@ -271,7 +295,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 queue,
                 up_to_msg_id,
             } => {
-                if let Some(q) = live.get_mut(&queue) {
+                if let Some(q) = live.get_mut(&qn(&queue)) {
                     q.delivered.remove_up_to(up_to_msg_id);
                     let keep = q.moved.split_off(&(up_to_msg_id + 1));
                     for (_, (_, s)) in std::mem::replace(&mut q.moved, keep) {
@@ -286,7 +310,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 }
             }
             Record::QueueDelete { queue } => {
-                if let Some(q) = live.remove(&queue) {
+                if let Some(q) = live.remove(&qn(&queue)) {
                     for run in q.runs.into_values() {
                         *dead.entry((run.segment, seg)).or_default() += run.ids.len();
                     }
@@ -297,7 +321,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             }
             // Paged copies die with the process that wrote them; the log
             // never counted them at recovery.
-            Record::Paged(_) | Record::Metadata { .. } => {}
+            Record::Paged(_) | Record::Metadata { .. } | Record::InVhost { .. } => {}
             Record::Delayed(d) => {
                 delayed.delayed(rec.pos, d.id, d.deliver_at, d.durable, &d.exchange)
             }
@@ -351,15 +375,19 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
     })
 }
 
-fn apply_definitions(meta: &mut Metadata, defs: &Definitions) {
+fn apply_definitions(meta: &mut Metadata, vhost: VhostId, defs: &Definitions) {
+    let Some(v) = meta.vhosts.get_mut(&vhost) else {
+        return;
+    };
+    v.limits = defs.limits;
     for p in &defs.policies {
         match crate::shard::policies::compile(p) {
-            Ok(p) => meta.policies.push(p),
+            Ok(p) => v.policies.push(p),
             Err(e) => tracing::warn!("stored policy '{}' not restored: {e}", p.name),
         }
     }
     for x in &defs.exchanges {
-        let r = meta.topology.declare_exchange(
+        let r = v.topology.declare_exchange(
             &x.name,
             x.kind.as_str(),
             false,
@@ -373,10 +401,11 @@ fn apply_definitions(meta: &mut Metadata, defs: &Definitions) {
         }
     }
     for q in &defs.queues {
+        let name = QueueName::new(vhost, q.name.clone());
         meta.queues.insert(
-            q.name.clone(),
+            name.clone(),
             QueueMeta {
-                name: q.name.clone(),
+                name,
                 owner: q.owner,
                 config: QueueConfig {
                     durable: true,
@@ -389,10 +418,13 @@ fn apply_definitions(meta: &mut Metadata, defs: &Definitions) {
         );
     }
     for b in &defs.bindings {
-        if !meta.destination_exists(&b.destination) {
+        if !meta.destination_exists(vhost, &b.destination) {
             continue;
         }
-        let r = meta.topology.bind(
+        let Some(topology) = meta.topology_mut(vhost) else {
+            return;
+        };
+        let r = topology.bind(
             &b.source,
             b.destination.clone(),
             &b.routing_key,
@@ -412,35 +444,57 @@ fn is_predeclared(name: &str) -> bool {
     name.is_empty() || name.starts_with("amq.")
 }
 
-fn durable_queue(meta: &Metadata, name: &str) -> bool {
+fn durable_queue(meta: &Metadata, vhost: VhostId, name: &ShortStr) -> bool {
     meta.queues
-        .get(name)
+        .get(&QueueName::new(vhost, name.clone()))
         .is_some_and(|q| q.config.durable && !q.config.exclusive)
 }
 
-fn durable_exchange(meta: &Metadata, name: &str) -> bool {
-    meta.topology.exchange(name).is_some_and(|x| x.durable)
+fn durable_exchange(meta: &Metadata, vhost: VhostId, name: &str) -> bool {
+    meta.topology(vhost)
+        .and_then(|t| t.exchange(name))
+        .is_some_and(|x| x.durable)
 }
 
-fn durable_destination(meta: &Metadata, d: &Destination) -> bool {
+fn durable_destination(meta: &Metadata, vhost: VhostId, d: &Destination) -> bool {
     match d {
-        Destination::Queue(q) => durable_queue(meta, q),
-        Destination::Exchange(x) => durable_exchange(meta, x),
+        Destination::Queue(q) => durable_queue(meta, vhost, q),
+        Destination::Exchange(x) => durable_exchange(meta, vhost, x),
     }
 }
 
 fn queue_def(q: &QueueMeta) -> QueueDef {
     QueueDef {
-        name: q.name.clone(),
+        name: q.name.name.clone(),
         owner: q.owner,
         auto_delete: q.config.auto_delete,
         arguments: q.config.arguments.clone(),
     }
 }
 
-/// The durable part of a metadata copy.
+/// The durable part of a metadata copy: vhost `/` at the top, the other
+/// vhosts in `vhosts`.
 pub fn definitions_of(meta: &Metadata, shards: u16) -> Definitions {
-    let mut exchanges: Vec<_> = meta
+    let mut defs = vhost_definitions_of(meta, VhostId::DEFAULT);
+    defs.shards = shards;
+    defs.vhosts = meta
+        .vhosts
+        .iter()
+        .filter(|(id, _)| **id != VhostId::DEFAULT)
+        .map(|(id, v)| VhostDef {
+            name: v.name.clone(),
+            defs: vhost_definitions_of(meta, *id),
+        })
+        .collect();
+    defs.vhosts.sort_by(|a, b| a.name.cmp(&b.name));
+    defs
+}
+
+fn vhost_definitions_of(meta: &Metadata, vhost: VhostId) -> Definitions {
+    let Some(v) = meta.vhosts.get(&vhost) else {
+        return Definitions::default();
+    };
+    let mut exchanges: Vec<_> = v
         .topology
         .exchanges()
         .filter(|x| x.durable && !is_predeclared(&x.name))
@@ -450,24 +504,29 @@ pub fn definitions_of(meta: &Metadata, shards: u16) -> Definitions {
     let mut queues: Vec<QueueDef> = meta
         .queues
         .values()
-        .filter(|q| durable_queue(meta, &q.name))
+        .filter(|q| q.name.vhost == vhost && durable_queue(meta, vhost, &q.name.name))
         .map(queue_def)
         .collect();
     queues.sort_by(|a, b| a.name.cmp(&b.name));
-    let bindings = meta
+    let bindings = v
         .topology
         .bindings()
         .into_iter()
-        .filter(|b| durable_exchange(meta, &b.source) && durable_destination(meta, &b.destination))
+        .filter(|b| {
+            durable_exchange(meta, vhost, &b.source)
+                && durable_destination(meta, vhost, &b.destination)
+        })
         .collect();
-    let mut policies: Vec<_> = meta.policies.iter().map(|p| p.def.clone()).collect();
+    let mut policies: Vec<_> = v.policies.iter().map(|p| p.def.clone()).collect();
     policies.sort_by(|a, b| a.name.cmp(&b.name));
     Definitions {
-        shards,
+        shards: 0,
         exchanges,
         queues,
         policies,
         bindings,
+        limits: v.limits,
+        vhosts: Vec::new(),
     }
 }
 
@@ -476,49 +535,98 @@ pub fn definitions_of(meta: &Metadata, shards: u16) -> Definitions {
 /// definitions before it (`stored`). Looks only at what the change names,
 /// plus the auto-delete exchanges `stored` holds (any change that removes a
 /// binding can delete one of those as a side effect), so it costs about the
-/// size of the change, not of the definitions.
+/// size of the change, not of the definitions. A change in a vhost other
+/// than `/` is computed against that vhost's part of `stored` and comes
+/// out wrapped in `Change::In`.
 pub fn durable_changes(stored: &Catalog, meta: &Metadata, change: &MetaChange) -> Vec<Change> {
+    let vhost = match change {
+        MetaChange::VhostAdded(_, name) => {
+            return vec![Change::Vhost {
+                name: name.clone(),
+                limits: Default::default(),
+            }]
+        }
+        MetaChange::VhostDeleted(_, name) => return vec![Change::VhostGone(name.clone())],
+        MetaChange::VhostLimitsSet(id, limits) => {
+            return vec![Change::Vhost {
+                name: meta.vhost_name(*id),
+                limits: *limits,
+            }]
+        }
+        MetaChange::QueueCreated(q) => q.name.vhost,
+        MetaChange::QueueDeleted(q) => q.vhost,
+        MetaChange::ExchangeDeclared(v, _)
+        | MetaChange::ExchangeDeleted(v, _)
+        | MetaChange::Bound(v, _)
+        | MetaChange::Unbound(v, _)
+        | MetaChange::PolicySet(v, _)
+        | MetaChange::PolicyCleared(v, _) => *v,
+    };
+    if vhost == VhostId::DEFAULT {
+        return vhost_durable_changes(stored, meta, vhost, change);
+    }
+    let Some(name) = meta.vhosts.get(&vhost).map(|v| v.name.clone()) else {
+        return Vec::new();
+    };
+    let Some(sub) = stored.vhost(&name) else {
+        return Vec::new();
+    };
+    vhost_durable_changes(sub, meta, vhost, change)
+        .into_iter()
+        .map(|c| Change::In(name.clone(), Box::new(c)))
+        .collect()
+}
+
+fn vhost_durable_changes(
+    stored: &Catalog,
+    meta: &Metadata,
+    vhost: VhostId,
+    change: &MetaChange,
+) -> Vec<Change> {
     let stripped = |name: &ShortStr| match strip_cr_lf(name) {
         std::borrow::Cow::Borrowed(_) => name.clone(),
         std::borrow::Cow::Owned(s) => ShortStr::try_from_string(s).unwrap_or_default(),
     };
     let mut out = Vec::new();
     let removes_bindings = match change {
-        MetaChange::PolicySet(p) => {
+        MetaChange::PolicySet(_, p) => {
             if stored.policy(&p.name) != Some(p) {
                 out.push(Change::Policy(p.clone()));
             }
             false
         }
-        MetaChange::PolicyCleared(name) => {
+        MetaChange::PolicyCleared(_, name) => {
             if stored.policy(name).is_some() {
                 out.push(Change::PolicyGone(name.clone()));
             }
             false
         }
         MetaChange::QueueCreated(q) => {
-            if durable_queue(meta, &q.name) && stored.queue(&q.name).is_none() {
+            if durable_queue(meta, vhost, &q.name) && stored.queue(&q.name).is_none() {
                 out.push(Change::Queue(queue_def(&meta.queues[&q.name])));
             }
             false
         }
         MetaChange::QueueDeleted(name) => {
-            if stored.queue(name).is_some() && !durable_queue(meta, name) {
-                out.push(Change::QueueGone(name.clone()));
+            if stored.queue(name).is_some() && !durable_queue(meta, vhost, name) {
+                out.push(Change::QueueGone(name.name.clone()));
             }
             true
         }
-        MetaChange::ExchangeDeclared(def) => {
+        MetaChange::ExchangeDeclared(_, def) => {
             let name = stripped(&def.name);
-            if let Some(x) = meta.topology.exchange(&name) {
+            if let Some(x) = meta.topology(vhost).and_then(|t| t.exchange(&name)) {
                 if x.durable && !is_predeclared(&name) && stored.exchange(&name) != Some(x) {
                     out.push(Change::Exchange(x.clone()));
                 }
             }
             false
         }
-        MetaChange::ExchangeDeleted(_) => true,
-        MetaChange::Bound(b) | MetaChange::Unbound(b) => {
+        MetaChange::ExchangeDeleted(..) => true,
+        MetaChange::VhostAdded(..)
+        | MetaChange::VhostDeleted(..)
+        | MetaChange::VhostLimitsSet(..) => false,
+        MetaChange::Bound(_, b) | MetaChange::Unbound(_, b) => {
             let b = BindingDef {
                 source: stripped(&b.source),
                 destination: match &b.destination {
@@ -528,9 +636,9 @@ pub fn durable_changes(stored: &Catalog, meta: &Metadata, change: &MetaChange) -
                 routing_key: b.routing_key.clone(),
                 arguments: b.arguments.clone(),
             };
-            if matches!(change, MetaChange::Bound(_)) {
-                if durable_exchange(meta, &b.source)
-                    && durable_destination(meta, &b.destination)
+            if matches!(change, MetaChange::Bound(..)) {
+                if durable_exchange(meta, vhost, &b.source)
+                    && durable_destination(meta, vhost, &b.destination)
                     && !stored.has_binding(&b)
                 {
                     out.push(Change::Bind(b));
@@ -547,8 +655,8 @@ pub fn durable_changes(stored: &Catalog, meta: &Metadata, change: &MetaChange) -
     if removes_bindings {
         // The exchange deleted, and auto-delete exchanges that went with a
         // binding they lost (possibly a binding to a transient queue).
-        let gone = |name: &str| !durable_exchange(meta, name);
-        if let MetaChange::ExchangeDeleted(name) = change {
+        let gone = |name: &str| !durable_exchange(meta, vhost, name);
+        if let MetaChange::ExchangeDeleted(_, name) = change {
             let name = stripped(name);
             if stored.exchange(&name).is_some() && gone(&name) {
                 out.push(Change::ExchangeGone(name));
@@ -573,6 +681,7 @@ pub fn durable_changes(stored: &Catalog, meta: &Metadata, change: &MetaChange) -
 /// restart). Returns where it went, or why it was not written (logged).
 pub fn append_message(
     shard: &Rc<Shard>,
+    vhost: VhostId,
     message: &Message,
     targets: &[Target],
     paged: bool,
@@ -592,19 +701,38 @@ pub fn append_message(
     } else {
         RecordRef::Message(m)
     };
-    log.append(record).map_err(|e| {
+    append_in(shard, log, vhost, record).map_err(|e| {
         tracing::error!(shard = shard.id, "cannot append to its log: {e}");
         format!("log append failed: {e}")
     })
 }
 
+/// Appends a record of queues in `vhost`: as it is for `/`, else inside
+/// an `InVhost` record naming the vhost.
+pub fn append_in(
+    shard: &Shard,
+    log: &crate::storage::Log,
+    vhost: VhostId,
+    record: RecordRef<'_>,
+) -> Result<RecordPos, crate::storage::log::AppendError> {
+    if vhost == VhostId::DEFAULT {
+        return log.append(record);
+    }
+    let name = shard.meta.borrow().vhost_name(vhost);
+    log.append(RecordRef::InVhost {
+        vhost: &name,
+        inner: &record,
+    })
+}
+
 /// Records that stored messages left a queue and releases their segments.
-pub fn record_removed(shard: &Shard, queue: &ShortStr, removed: &[(u64, u32)]) {
+pub fn record_removed(shard: &Shard, queue: &QueueName, removed: &[(u64, u32)]) {
     let Some(log) = shard.log.as_ref() else {
         return;
     };
+    let (vhost, queue) = (queue.vhost, &queue.name);
     for &(msg_id, segment) in removed {
-        match log.append(RecordRef::Ack { queue, msg_id }) {
+        match append_in(shard, log, vhost, RecordRef::Ack { queue, msg_id }) {
             Ok(pos) => log.release(segment, pos.segment),
             Err(e) => tracing::error!(shard = shard.id, "cannot record an ack: {e}"),
         }
@@ -613,12 +741,13 @@ pub fn record_removed(shard: &Shard, queue: &ShortStr, removed: &[(u64, u32)]) {
 
 /// Records that stored messages were handed to consumers (so a restart
 /// marks them redelivered). Not synced on its own: it rides the next batch.
-pub fn record_delivered(shard: &Shard, queue: &ShortStr, ids: &[u64]) {
+pub fn record_delivered(shard: &Shard, queue: &QueueName, ids: &[u64]) {
     let Some(log) = shard.log.as_ref() else {
         return;
     };
+    let (vhost, queue) = (queue.vhost, &queue.name);
     for &msg_id in ids {
-        if let Err(e) = log.append(RecordRef::Delivered { queue, msg_id }) {
+        if let Err(e) = append_in(shard, log, vhost, RecordRef::Delivered { queue, msg_id }) {
             tracing::error!(shard = shard.id, "cannot record a delivery: {e}");
         }
     }
@@ -626,13 +755,13 @@ pub fn record_delivered(shard: &Shard, queue: &ShortStr, ids: &[u64]) {
 
 /// Records a purge (for a durable queue) and releases what the purged
 /// messages held in the log: stored ones in memory and paged runs.
-pub fn record_purge(shard: &Shard, queue: &ShortStr, durable: bool, purged: &Purged) {
+pub fn record_purge(shard: &Shard, queue: &QueueName, durable: bool, purged: &Purged) {
     if purged.stored.is_empty() && purged.paged.is_empty() {
         return;
     }
     let record = match (durable, purged.max_id) {
         (true, Some(up_to_msg_id)) => Some(RecordRef::Purge {
-            queue,
+            queue: &queue.name,
             up_to_msg_id,
         }),
         _ => None,
@@ -640,6 +769,7 @@ pub fn record_purge(shard: &Shard, queue: &ShortStr, durable: bool, purged: &Pur
     let stored = purged.stored.iter().map(|&(_, segment)| (segment, 1));
     kill_and_release(
         shard,
+        queue.vhost,
         record,
         "a purge",
         stored.chain(purged.paged.iter().copied()),
@@ -650,12 +780,18 @@ pub fn record_purge(shard: &Shard, queue: &ShortStr, durable: bool, purged: &Pur
 /// the log (`segments`: (segment, live references)).
 pub fn record_queue_delete(
     shard: &Shard,
-    queue: &ShortStr,
+    queue: &QueueName,
     durable: bool,
     segments: &[(u32, u64)],
 ) {
-    let record = durable.then_some(RecordRef::QueueDelete { queue });
-    kill_and_release(shard, record, "a queue deletion", segments.iter().copied());
+    let record = durable.then_some(RecordRef::QueueDelete { queue: &queue.name });
+    kill_and_release(
+        shard,
+        queue.vhost,
+        record,
+        "a queue deletion",
+        segments.iter().copied(),
+    );
 }
 
 /// Appends `record` (the purge or deletion that kills messages of a durable
@@ -665,6 +801,7 @@ pub fn record_queue_delete(
 /// fails nothing is released: the log has failed anyway.
 fn kill_and_release(
     shard: &Shard,
+    vhost: VhostId,
     record: Option<RecordRef<'_>>,
     what: &str,
     dead: impl Iterator<Item = (u32, u64)>,
@@ -672,7 +809,7 @@ fn kill_and_release(
     let Some(log) = shard.log.as_ref() else {
         return;
     };
-    let by = match record.map(|r| log.append(r)) {
+    let by = match record.map(|r| append_in(shard, log, vhost, r)) {
         None => None,
         Some(Ok(pos)) => Some(pos.segment),
         Some(Err(e)) => {
@@ -716,11 +853,11 @@ pub fn compact(shard: &Rc<Shard>) -> bool {
     for (name, q) in queues.iter_mut() {
         q.relocate_stored(segment, |msg_id, message, delivered, expires| {
             let target = [Target {
-                queue: name.clone(),
+                queue: name.name.clone(),
                 msg_id,
                 expires,
             }];
-            let pos = append_message(shard, message, &target, false).ok()?;
+            let pos = append_message(shard, name.vhost, message, &target, false).ok()?;
             log.release(segment, pos.segment);
             if delivered {
                 // The old segment's Delivered record goes with it.

@@ -13,6 +13,7 @@ use crate::shard::envelope::Request;
 
 pub async fn declare(cx: &Ctx<'_>, m: ExchangeDeclare) -> AmqpResult<()> {
     let request = Request::DeclareExchange {
+        vhost: cx.vhost(),
         name: m.exchange,
         kind: m.kind,
         passive: m.passive,
@@ -26,6 +27,7 @@ pub async fn declare(cx: &Ctx<'_>, m: ExchangeDeclare) -> AmqpResult<()> {
 
 pub async fn delete(cx: &Ctx<'_>, m: ExchangeDelete) -> AmqpResult<()> {
     let request = Request::DeleteExchange {
+        vhost: cx.vhost(),
         name: m.exchange,
         if_unused: m.if_unused,
     };
@@ -34,6 +36,7 @@ pub async fn delete(cx: &Ctx<'_>, m: ExchangeDelete) -> AmqpResult<()> {
 
 pub async fn bind(cx: &Ctx<'_>, m: ExchangeBind) -> AmqpResult<()> {
     let request = Request::Bind {
+        vhost: cx.vhost(),
         source: m.source,
         destination: Destination::Exchange(m.destination),
         routing_key: m.routing_key,
@@ -45,6 +48,7 @@ pub async fn bind(cx: &Ctx<'_>, m: ExchangeBind) -> AmqpResult<()> {
 
 pub async fn unbind(cx: &Ctx<'_>, m: ExchangeUnbind) -> AmqpResult<()> {
     let request = Request::Unbind {
+        vhost: cx.vhost(),
         source: m.source,
         destination: Destination::Exchange(m.destination),
         routing_key: m.routing_key,

@@ -133,8 +133,13 @@ fn route(
         None
     };
     let persistent = header.delivery_mode() == Some(2);
-    let delay =
-        crate::shard::delayed::delay_of(&shard.meta.borrow(), &method.exchange, headers.as_ref());
+    let vhost = conn.negotiated.vhost;
+    let delay = crate::shard::delayed::delay_of(
+        &shard.meta.borrow(),
+        vhost,
+        &method.exchange,
+        headers.as_ref(),
+    );
     if let Some((delay_ms, durable_exchange)) = delay {
         let message = Message {
             exchange: method.exchange,
@@ -158,14 +163,22 @@ fn route(
     let mut destinations = std::mem::take(&mut *shard.route_scratch.borrow_mut());
     destinations.clear();
     let meta = shard.meta.borrow();
-    match meta.topology.route(
-        &method.exchange,
-        &method.routing_key,
-        headers.as_ref(),
-        &mut destinations,
-    ) {
-        RouteResult::ExchangeNotFound => return Err(exchange_not_found(&method.exchange)),
-        RouteResult::Internal => return Err(publish_to_internal(&method.exchange)),
+    let vhost_name = &conn.negotiated.vhost_name;
+    let routed = match meta.topology(vhost) {
+        Some(t) => t.route(
+            &method.exchange,
+            &method.routing_key,
+            headers.as_ref(),
+            &mut destinations,
+        ),
+        // The vhost was deleted: the connection is being closed.
+        None => RouteResult::ExchangeNotFound,
+    };
+    match routed {
+        RouteResult::ExchangeNotFound => {
+            return Err(exchange_not_found(&method.exchange, vhost_name))
+        }
+        RouteResult::Internal => return Err(publish_to_internal(&method.exchange, vhost_name)),
         RouteResult::Routed { .. } => {}
     }
     let message = Arc::new(Message {
@@ -195,7 +208,7 @@ fn route(
     }
     // One envelope per owner shard; the owner decides whether its copies
     // are durable (confirm after the fsync) or not.
-    let by_owner = meta.group_by_owner(destinations.drain(..));
+    let by_owner = meta.group_by_owner(vhost, destinations.drain(..));
     let routed: u64 = by_owner.iter().map(|(_, q)| q.len() as u64).sum();
     drop(meta);
     *shard.route_scratch.borrow_mut() = destinations;
@@ -258,6 +271,7 @@ fn hold_delayed(
 ) {
     let outcome = crate::shard::delayed::hold(
         shard,
+        conn.negotiated.vhost,
         &message.exchange,
         &message.routing_key,
         &message.raw_properties,

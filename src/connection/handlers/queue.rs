@@ -28,7 +28,7 @@ pub async fn declare(cx: &Ctx<'_>, m: QueueDeclare) -> AmqpResult<()> {
     if m.passive {
         let meta = cx.queue_access(&name)?;
         let s = stats(
-            cx.request(meta.owner, Request::QueueStats { name: name.clone() })
+            cx.request(meta.owner, Request::QueueStats { name: meta.name })
                 .await,
         )?;
         declared(cx, name, s, m.no_wait);
@@ -43,7 +43,7 @@ pub async fn declare(cx: &Ctx<'_>, m: QueueDeclare) -> AmqpResult<()> {
     let owner = match queue_args::pinned_shard(&name, &m.arguments, shard.count)? {
         Some(s) => s,
         None if server_named => shard.id,
-        None => shard.owner_by_hash(&name),
+        None => shard.owner_by_hash(&cx.conn.negotiated.vhost_name, &name),
     };
     let config = QueueConfig {
         durable: m.durable,
@@ -51,11 +51,12 @@ pub async fn declare(cx: &Ctx<'_>, m: QueueDeclare) -> AmqpResult<()> {
         auto_delete: m.auto_delete,
         arguments: m.arguments,
     };
+    let qname = cx.queue_name(name.clone());
     done(
         cx.request(
             leader::LEADER,
             Request::DeclareQueue {
-                name: name.clone(),
+                name: qname.clone(),
                 config,
                 owner,
                 conn: cx.conn.key,
@@ -65,21 +66,18 @@ pub async fn declare(cx: &Ctx<'_>, m: QueueDeclare) -> AmqpResult<()> {
     )?;
     if m.exclusive {
         let mut ex = cx.conn.exclusive_queues.borrow_mut();
-        if !ex.contains(&name) {
-            ex.push(name.clone());
+        if !ex.contains(&qname) {
+            ex.push(qname.clone());
         }
     }
     let owner = shard
         .meta
         .borrow()
         .queues
-        .get(&name)
+        .get(&qname)
         .map(|q| q.owner)
         .unwrap_or(owner);
-    let s = stats(
-        cx.request(owner, Request::QueueStats { name: name.clone() })
-            .await,
-    )?;
+    let s = stats(cx.request(owner, Request::QueueStats { name: qname }).await)?;
     declared(cx, name, s, m.no_wait);
     Ok(())
 }
@@ -99,6 +97,7 @@ fn declared(cx: &Ctx<'_>, name: ShortStr, s: QueueStats, no_wait: bool) {
 
 pub async fn bind(cx: &Ctx<'_>, m: QueueBind) -> AmqpResult<()> {
     let request = Request::Bind {
+        vhost: cx.vhost(),
         source: m.exchange,
         destination: Destination::Queue(cx.resolve_queue(m.queue)),
         routing_key: m.routing_key,
@@ -110,6 +109,7 @@ pub async fn bind(cx: &Ctx<'_>, m: QueueBind) -> AmqpResult<()> {
 
 pub async fn unbind(cx: &Ctx<'_>, m: QueueUnbind) -> AmqpResult<()> {
     let request = Request::Unbind {
+        vhost: cx.vhost(),
         source: m.exchange,
         destination: Destination::Queue(cx.resolve_queue(m.queue)),
         routing_key: m.routing_key,
@@ -122,7 +122,10 @@ pub async fn unbind(cx: &Ctx<'_>, m: QueueUnbind) -> AmqpResult<()> {
 pub async fn purge(cx: &Ctx<'_>, m: QueuePurge) -> AmqpResult<()> {
     let queue = cx.resolve_queue(m.queue);
     let meta = cx.queue_access(&queue)?;
-    let n = count(cx.request(meta.owner, Request::Purge { name: queue }).await)?;
+    let n = count(
+        cx.request(meta.owner, Request::Purge { name: meta.name })
+            .await,
+    )?;
     cx.reply(m.no_wait, QueuePurgeOk { message_count: n });
     Ok(())
 }
@@ -134,7 +137,7 @@ pub async fn delete(cx: &Ctx<'_>, m: QueueDelete) -> AmqpResult<()> {
         .request(
             leader::LEADER,
             Request::DeleteQueue {
-                name: queue,
+                name: cx.queue_name(queue),
                 if_unused: m.if_unused,
                 if_empty: m.if_empty,
                 conn: Some(cx.conn.key),

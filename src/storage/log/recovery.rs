@@ -68,14 +68,21 @@ pub(super) fn scan_segments(
         let mut live = 0u64;
         let mut kills = false;
         let scan = segment::scan(&file, config.max_record_len, config.read_chunk, |r| {
-            match &r.record {
+            let record = match &r.record {
+                Record::InVhost { inner, .. } => &**inner,
+                other => other,
+            };
+            match record {
                 Record::Message(m) => live += m.targets.len() as u64,
                 Record::Metadata { .. } => live += 1,
                 // A transient delayed message dies with the process that
                 // wrote it, like a `Paged` copy.
                 Record::Delayed(d) if d.durable => live += 1,
                 // A paged-out copy never outlives the process that wrote it.
-                Record::Delivered { .. } | Record::Paged(_) | Record::Delayed(_) => {}
+                Record::Delivered { .. }
+                | Record::Paged(_)
+                | Record::Delayed(_)
+                | Record::InVhost { .. } => {}
                 Record::Ack { .. }
                 | Record::Purge { .. }
                 | Record::QueueDelete { .. }

@@ -42,6 +42,10 @@
 //!   the body up to the end of the record. One live reference.
 //! - `DelayedDone` (9): `u64 id` — the delayed message was routed (its
 //!   copies are as safe as it was). Kills the `Delayed` record.
+//! - `InVhost` (12): `str8 vhost`, then one whole record of another kind
+//!   (`u8 kind` and its payload) whose queue names are in that vhost.
+//!   Records of vhost `/` are written without it, as before vhosts
+//!   existed, so every record without it is of `/`.
 //!
 //! A header of eight zero bytes is `RecordError::Zeroes`: the clean end of the
 //! written part of a preallocated segment. Anything else that does not check
@@ -119,13 +123,33 @@ pub struct DelayedRef<'a> {
 pub enum Record {
     Message(Message),
     Paged(Message),
-    Ack { queue: ShortStr, msg_id: u64 },
-    Delivered { queue: ShortStr, msg_id: u64 },
-    Purge { queue: ShortStr, up_to_msg_id: u64 },
-    QueueDelete { queue: ShortStr },
-    Metadata { payload: Bytes },
+    Ack {
+        queue: ShortStr,
+        msg_id: u64,
+    },
+    Delivered {
+        queue: ShortStr,
+        msg_id: u64,
+    },
+    Purge {
+        queue: ShortStr,
+        up_to_msg_id: u64,
+    },
+    QueueDelete {
+        queue: ShortStr,
+    },
+    Metadata {
+        payload: Bytes,
+    },
     Delayed(Delayed),
-    DelayedDone { id: u64 },
+    DelayedDone {
+        id: u64,
+    },
+    /// A record of a queue in a vhost other than `/` (never nested).
+    InVhost {
+        vhost: ShortStr,
+        inner: Box<Record>,
+    },
 }
 
 /// A borrowed message, the form the broker appends: the body may be several
@@ -166,6 +190,11 @@ pub enum RecordRef<'a> {
     DelayedDone {
         id: u64,
     },
+    /// `inner` names queues of `vhost` (not `/`; never nested).
+    InVhost {
+        vhost: &'a ShortStr,
+        inner: &'a RecordRef<'a>,
+    },
 }
 
 /// The kind byte.
@@ -183,6 +212,7 @@ pub enum RecordKind {
     DelayedDone = 9,
     TimedMessage = 10,
     TimedPaged = 11,
+    InVhost = 12,
 }
 
 impl RecordKind {
@@ -199,6 +229,7 @@ impl RecordKind {
             9 => RecordKind::DelayedDone,
             10 => RecordKind::TimedMessage,
             11 => RecordKind::TimedPaged,
+            12 => RecordKind::InVhost,
             _ => return None,
         })
     }
@@ -257,6 +288,18 @@ impl Record {
                 body: std::slice::from_ref(&d.body),
             }),
             Record::DelayedDone { id } => RecordRef::DelayedDone { id: *id },
+            Record::InVhost { .. } => {
+                panic!("Record::as_ref of InVhost: use Record::in_vhost_ref")
+            }
+        }
+    }
+
+    /// The vhost a record's queue names are in (`None`: `/`) and the
+    /// record itself.
+    pub fn split_vhost(self) -> (Option<ShortStr>, Record) {
+        match self {
+            Record::InVhost { vhost, inner } => (Some(vhost), *inner),
+            other => (None, other),
         }
     }
 
@@ -271,6 +314,7 @@ impl Record {
             Record::Metadata { .. } => RecordKind::Metadata,
             Record::Delayed(_) => RecordKind::Delayed,
             Record::DelayedDone { .. } => RecordKind::DelayedDone,
+            Record::InVhost { .. } => RecordKind::InVhost,
         }
     }
 }
@@ -309,6 +353,7 @@ impl RecordRef<'_> {
             RecordRef::Metadata { .. } => RecordKind::Metadata,
             RecordRef::Delayed(_) => RecordKind::Delayed,
             RecordRef::DelayedDone { .. } => RecordKind::DelayedDone,
+            RecordRef::InVhost { .. } => RecordKind::InVhost,
         }
     }
 }

@@ -1,0 +1,107 @@
+//! Vhosts on each shard: admitting a connection to one (connection.open:
+//! the vhost must exist and be under its `max-connections`), and what a
+//! shard does when one is deleted (drops the vhost's queues it owns and
+//! closes its connections with 320 CONNECTION_FORCED, as RabbitMQ).
+
+use crate::broker::error::{code, AmqpError};
+use crate::broker::vhost::{self, QueueName, VhostId};
+use crate::protocol::types::ShortStr;
+use crate::shard::envelope::{Reply, Request};
+use crate::shard::inbox::ConnectionInbox;
+use crate::shard::{owner, Shard};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// connection.open: the vhost a client may use, or RabbitMQ's refusal
+/// (530). `user` is the authenticated user.
+///
+/// This is the one place a connection is admitted to a vhost: the access
+/// check of a user's permissions on the vhost (530 `access to vhost '…'
+/// refused for user '…'`) belongs here, after the existence check and
+/// before the connection limit, as in RabbitMQ's `rabbit_access_control`.
+pub async fn admit(shard: &Rc<Shard>, name: &str, user: &str) -> Result<VhostId, AmqpError> {
+    let found = {
+        let meta = shard.meta.borrow();
+        meta.vhost_id(name).map(|id| (id, meta.vhosts[&id].limits))
+    };
+    let Some((id, limits)) = found else {
+        return Err(vhost::not_found(name));
+    };
+    if limits.max_connections.is_some() {
+        let open = count_connections(shard, id).await;
+        limits.check_connection(name, user, open)?;
+    }
+    Ok(id)
+}
+
+/// Connections open to `vhost` on every shard.
+async fn count_connections(shard: &Rc<Shard>, vhost: VhostId) -> usize {
+    let mut total = 0;
+    for s in 0..shard.count {
+        if let Reply::Count(Ok(n)) = shard.request(s, Request::VhostConnections { vhost }).await {
+            total += n as usize;
+        }
+    }
+    total
+}
+
+/// Connections this shard serves in `vhost`.
+pub fn local_connections(shard: &Shard, vhost: VhostId) -> u32 {
+    shard
+        .conns
+        .borrow()
+        .values()
+        .filter(|c| c.vhost() == vhost)
+        .count() as u32
+}
+
+/// A vhost is being deleted: drops its queues this shard owns (messages
+/// and all; durable ones get a deletion record) and closes its
+/// connections. Runs before the vhost leaves the metadata, so the records
+/// still name it.
+pub fn deleted(shard: &Rc<Shard>, id: VhostId, name: &ShortStr) {
+    let owned: Vec<QueueName> = shard
+        .queues
+        .borrow()
+        .keys()
+        .filter(|q| q.vhost == id)
+        .cloned()
+        .collect();
+    for q in owned {
+        owner::drop_queue(shard, &q);
+    }
+    close_connections(shard, id, name);
+}
+
+/// Closes the connections of vhost `id` with 320, as RabbitMQ
+/// (`CONNECTION_FORCED - vhost 'x' is deleted`); their sockets are shut
+/// once the close went out (at most 500 ms later).
+fn close_connections(shard: &Rc<Shard>, id: VhostId, name: &ShortStr) {
+    let conns: Vec<Rc<dyn ConnectionInbox>> = shard
+        .conns
+        .borrow()
+        .values()
+        .filter(|c| c.vhost() == id)
+        .cloned()
+        .collect();
+    if conns.is_empty() {
+        return;
+    }
+    let err = AmqpError::new(
+        code::CONNECTION_FORCED,
+        format!("vhost '{name}' is deleted"),
+    );
+    for conn in &conns {
+        conn.close_for_shutdown(&err);
+    }
+    glommio::spawn_local(async move {
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < deadline && conns.iter().any(|c| c.has_pending_output()) {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+        for conn in &conns {
+            conn.shut_socket();
+        }
+    })
+    .detach();
+}
