@@ -331,7 +331,16 @@ impl<'a> From<MessageRef<'a>> for RecordRef<'a> {
     }
 }
 
-impl RecordRef<'_> {
+impl<'a> RecordRef<'a> {
+    /// The record an `InVhost` wrapper holds, or the record itself: what
+    /// it says about messages and their references.
+    pub fn content(&self) -> &RecordRef<'a> {
+        match self {
+            RecordRef::InVhost { inner, .. } => inner,
+            other => other,
+        }
+    }
+
     /// The kind byte written: the timed form of a message record when one
     /// of its copies has a deadline.
     pub fn wire_kind(&self) -> RecordKind {
