@@ -299,7 +299,7 @@ pub async fn gather(shard: &Rc<Shard>) -> Vec<ShardSnapshot> {
 }
 
 /// Formats one listing: a title line, a header line, tab-separated rows;
-/// queues, exchanges, bindings and policies of `vhost` only.
+/// queues, exchanges, bindings, consumers and policies of `vhost` only.
 pub fn render(listing: &str, shard: &Shard, vhost: VhostId, snapshots: &[ShardSnapshot]) -> String {
     let mut out = String::new();
     let vhost_name = shard.meta.borrow().vhost_name(vhost);
@@ -424,7 +424,7 @@ pub fn render(listing: &str, shard: &Shard, vhost: VhostId, snapshots: &[ShardSn
         "consumers" => {
             out.push_str("queue_name\tconsumer_tag\tchannel\tconnection\tack_required\tprefetch_count\tunacked\tactive\n");
             for s in snapshots {
-                for q in &s.queues {
+                for q in s.queues.iter().filter(|q| q.name.vhost == vhost) {
                     for (key, no_ack, prefetch, unacked) in &q.consumers {
                         let _ = writeln!(
                             out,

@@ -211,7 +211,7 @@ pub fn hold(
         raw_properties,
         body: body.chunks(),
     });
-    let pos = match crate::shard::durability::append_in(shard, log, vhost, record) {
+    let pos = match shard.append_in(log, vhost, record) {
         Ok(pos) => pos,
         Err(e) => return ConfirmOutcome::Failed(format!("delayed message not stored: {e}")),
     };

@@ -701,27 +701,9 @@ pub fn append_message(
     } else {
         RecordRef::Message(m)
     };
-    append_in(shard, log, vhost, record).map_err(|e| {
+    shard.append_in(log, vhost, record).map_err(|e| {
         tracing::error!(shard = shard.id, "cannot append to its log: {e}");
         format!("log append failed: {e}")
-    })
-}
-
-/// Appends a record of queues in `vhost`: as it is for `/`, else inside
-/// an `InVhost` record naming the vhost.
-pub fn append_in(
-    shard: &Shard,
-    log: &crate::storage::Log,
-    vhost: VhostId,
-    record: RecordRef<'_>,
-) -> Result<RecordPos, crate::storage::log::AppendError> {
-    if vhost == VhostId::DEFAULT {
-        return log.append(record);
-    }
-    let name = shard.meta.borrow().vhost_name(vhost);
-    log.append(RecordRef::InVhost {
-        vhost: &name,
-        inner: &record,
     })
 }
 
@@ -732,7 +714,7 @@ pub fn record_removed(shard: &Shard, queue: &QueueName, removed: &[(u64, u32)]) 
     };
     let (vhost, queue) = (queue.vhost, &queue.name);
     for &(msg_id, segment) in removed {
-        match append_in(shard, log, vhost, RecordRef::Ack { queue, msg_id }) {
+        match shard.append_in(log, vhost, RecordRef::Ack { queue, msg_id }) {
             Ok(pos) => log.release(segment, pos.segment),
             Err(e) => tracing::error!(shard = shard.id, "cannot record an ack: {e}"),
         }
@@ -747,7 +729,7 @@ pub fn record_delivered(shard: &Shard, queue: &QueueName, ids: &[u64]) {
     };
     let (vhost, queue) = (queue.vhost, &queue.name);
     for &msg_id in ids {
-        if let Err(e) = append_in(shard, log, vhost, RecordRef::Delivered { queue, msg_id }) {
+        if let Err(e) = shard.append_in(log, vhost, RecordRef::Delivered { queue, msg_id }) {
             tracing::error!(shard = shard.id, "cannot record a delivery: {e}");
         }
     }
@@ -809,7 +791,7 @@ fn kill_and_release(
     let Some(log) = shard.log.as_ref() else {
         return;
     };
-    let by = match record.map(|r| append_in(shard, log, vhost, r)) {
+    let by = match record.map(|r| shard.append_in(log, vhost, r)) {
         None => None,
         Some(Ok(pos)) => Some(pos.segment),
         Some(Err(e)) => {

@@ -390,6 +390,24 @@ impl Shard {
         }
     }
 
+    /// Appends a log record of queues in `vhost`: as it is for `/`, else
+    /// inside an `InVhost` record naming the vhost.
+    pub fn append_in(
+        &self,
+        log: &crate::storage::Log,
+        vhost: crate::broker::vhost::VhostId,
+        record: crate::storage::RecordRef<'_>,
+    ) -> Result<crate::storage::RecordPos, crate::storage::log::AppendError> {
+        if vhost == crate::broker::vhost::VhostId::DEFAULT {
+            return log.append(record);
+        }
+        let name = self.meta.borrow().vhost_name(vhost);
+        log.append(crate::storage::RecordRef::InVhost {
+            vhost: &name,
+            inner: &record,
+        })
+    }
+
     pub fn mark_dirty(&self, queue: &QueueName) {
         let mut dirty = self.dirty.borrow_mut();
         // Batches mostly touch one queue over and over: skip the repeat.
@@ -516,6 +534,9 @@ impl Shard {
     fn handle_request(self: &Rc<Self>, from: u16, token: u64, request: Request) {
         if leader::is_leader_request(&request) {
             leader::spawn(self.clone(), from, token, request);
+        } else if let Request::VhostConnections { vhost } = request {
+            let n = vhosts::local_connections(self, vhost);
+            self.reply(from, token, Reply::Count(Ok(n)));
         } else if let Request::TxCommit { ops } = request {
             transaction::commit(self, from, token, ops);
         } else if let Request::Get { name, .. } = &request {

@@ -413,9 +413,6 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
             Reply::Done(Ok(()))
         }
         Request::Snapshot => Reply::Snapshot(Box::new(snapshot(shard))),
-        Request::VhostConnections { vhost } => {
-            Reply::Count(Ok(crate::shard::vhosts::local_connections(shard, vhost)))
-        }
         other => {
             debug_assert!(false, "leader request reached an owner: {other:?}");
             Reply::Done(Err(AmqpError::new(

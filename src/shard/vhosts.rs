@@ -105,3 +105,36 @@ fn close_connections(shard: &Rc<Shard>, id: VhostId, name: &ShortStr) {
     })
     .detach();
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::shard::owner_of;
+
+    #[test]
+    fn placement_depends_on_the_vhost_and_keeps_the_old_one_for_slash() {
+        // `/` hashes the name alone, as before vhosts existed (FNV-1a).
+        let fnv = |s: &str| {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in s.bytes() {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            (h % 4) as u16
+        };
+        let names: Vec<String> = (0..64).map(|i| format!("q{i}")).collect();
+        for n in &names {
+            assert_eq!(owner_of("/", n, 4), fnv(n));
+        }
+        // Another vhost places the same names elsewhere, some of them.
+        let moved = names
+            .iter()
+            .filter(|n| owner_of("v1", n, 4) != owner_of("/", n, 4))
+            .count();
+        assert!(moved > 0, "no name placed differently in another vhost");
+        let other = names
+            .iter()
+            .filter(|n| owner_of("v1", n, 4) != owner_of("v2", n, 4))
+            .count();
+        assert!(other > 0, "two vhosts place every name alike");
+    }
+}

@@ -415,18 +415,16 @@ fn random_change(r: &mut u64) -> Change {
             ) {
                 inner = random_change(r);
             }
-            return Change::In(ShortStr::from("v1"), Box::new(inner));
+            Change::In(ShortStr::from("v1"), Box::new(inner))
         }
-        7 => {
-            return Change::Vhost {
-                name: ShortStr::from(["/", "v1"][next(2) as usize]),
-                limits: VhostLimits {
-                    max_connections: Some(next(3) as u32),
-                    max_queues: None,
-                },
-            }
-        }
-        8 => return Change::VhostGone(ShortStr::from("v1")),
+        7 => Change::Vhost {
+            name: ShortStr::from(["/", "v1"][next(2) as usize]),
+            limits: VhostLimits {
+                max_connections: Some(next(3) as u32),
+                max_queues: None,
+            },
+        },
+        8 => Change::VhostGone(ShortStr::from("v1")),
         0 => Change::Queue(queue(&name(next(5)))),
         1 => Change::QueueGone(ShortStr::from(name(next(5)).as_str())),
         2 => Change::Exchange(exchange(&name(next(5)), next(2) == 0)),
