@@ -12,39 +12,12 @@ mod common;
 
 use common::*;
 use lapin::types::{AMQPValue, FieldTable};
-use std::process::Command;
 
 /// Runs a policy command (`set_policy …`, `clear_policy …`,
 /// `list_policies`) with `warren ctl`, or with rabbitmqctl against
 /// RabbitMQ; returns (success, stdout and stderr).
 fn policy_cmd(b: &Broker, words: &[&str]) -> (bool, String) {
-    let out = if b.is_external() {
-        let quoted: Vec<String> = words
-            .iter()
-            .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
-            .collect();
-        Command::new("su")
-            .args([
-                "rabbitmq",
-                "-s",
-                "/bin/sh",
-                "-c",
-                &format!(
-                    "HOME=/var/lib/rabbitmq rabbitmqctl -n ref@localhost {}",
-                    quoted.join(" ")
-                ),
-            ])
-            .output()
-            .expect("run rabbitmqctl")
-    } else {
-        ctl_output(b, words)
-    };
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    ctl_or_rabbitmqctl(b, words)
 }
 
 fn set_policy(b: &Broker, words: &[&str]) {

@@ -16,38 +16,11 @@ use common::raw::RawConn;
 use common::*;
 use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions};
 use lapin::types::FieldTable;
-use std::process::Command;
 
 /// Runs a vhost command with `warren ctl`, or with rabbitmqctl against
 /// RabbitMQ; returns (success, stdout and stderr).
 fn vhost_cmd(b: &Broker, words: &[&str]) -> (bool, String) {
-    let out = if b.is_external() {
-        let quoted: Vec<String> = words
-            .iter()
-            .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
-            .collect();
-        Command::new("su")
-            .args([
-                "rabbitmq",
-                "-s",
-                "/bin/sh",
-                "-c",
-                &format!(
-                    "HOME=/var/lib/rabbitmq rabbitmqctl -n ref@localhost {}",
-                    quoted.join(" ")
-                ),
-            ])
-            .output()
-            .expect("run rabbitmqctl")
-    } else {
-        ctl_output(b, words)
-    };
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    ctl_or_rabbitmqctl(b, words)
 }
 
 #[track_caller]
@@ -133,6 +106,18 @@ async fn declare_durable(ch: &lapin::Channel, name: &str, placement: Option<usiz
         .unwrap_or_else(|e| panic!("declare {name}: {e}"));
 }
 
+/// A passive declare of `queue` fails with RabbitMQ's 404 naming `vhost`.
+async fn assert_no_queue(ch: &lapin::Channel, queue: &str, vhost: &str) {
+    let r = ch
+        .queue_declare(queue.into(), passive(), FieldTable::default())
+        .await;
+    assert_lapin_error(
+        r,
+        404,
+        &format!("NOT_FOUND - no queue '{queue}' in vhost '{vhost}'"),
+    );
+}
+
 fn bodies(got: Vec<(String, bool)>) -> Vec<String> {
     bodies_only(got)
 }
@@ -200,14 +185,7 @@ async fn a_queue_of_the_same_name_in_two_vhosts_is_two_queues() {
                     .await
                     .expect("delete in v2");
                 assert_eq!(ready_count(&c0, &q).await, 0);
-                let r = ch2
-                    .queue_declare(q.as_str().into(), passive(), FieldTable::default())
-                    .await;
-                assert_lapin_error(
-                    r,
-                    404,
-                    &format!("NOT_FOUND - no queue '{q}' in vhost '{v2}'"),
-                );
+                assert_no_queue(&ch2, &q, &v2).await;
                 for ch in [&ch0, &ch1] {
                     ch.queue_delete(q.as_str().into(), Default::default())
                         .await
@@ -334,14 +312,7 @@ async fn deleting_a_vhost_closes_its_connections_with_320_and_drops_its_queues()
             add_vhost(&b, &v);
             let again = connect_to(&b, &v).await;
             let ch = again.create_channel().await.expect("channel");
-            let r = ch
-                .queue_declare(q.as_str().into(), passive(), FieldTable::default())
-                .await;
-            assert_lapin_error(
-                r,
-                404,
-                &format!("NOT_FOUND - no queue '{q}' in vhost '{v}'"),
-            );
+            assert_no_queue(&ch, &q, &v).await;
             let _ = again.close(200, "".into()).await;
             root_ch
                 .queue_delete(q.as_str().into(), Default::default())
@@ -533,14 +504,7 @@ async fn vhosts_limits_and_their_durable_queues_survive_restart_and_sigkill() {
             add_vhost(&b, &v);
             let conn = connect_to(&b, &v).await;
             let ch = conn.create_channel().await.expect("channel");
-            let r = ch
-                .queue_declare(q.as_str().into(), passive(), FieldTable::default())
-                .await;
-            assert_lapin_error(
-                r,
-                404,
-                &format!("NOT_FOUND - no queue '{q}' in vhost '{v}'"),
-            );
+            assert_no_queue(&ch, &q, &v).await;
             let root = lapin_connect(&b).await;
             assert_eq!(ready_count(&root, &q).await, 0);
         }

@@ -136,7 +136,7 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
                     )),
                     def.priority
                 );
-                policy_answer(
+                leader_answer(
                     shard,
                     Request::SetPolicy { vhost: id, def },
                     text,
@@ -149,7 +149,7 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
         Route::ClearPolicy(name) => match vhosts::resolve(shard, &vhost) {
             Ok(id) => {
                 let text = format!("Clearing policy \"{name}\" on vhost \"{vhost}\" ...\n");
-                policy_answer(shard, Request::ClearPolicy { vhost: id, name }, text, "").await
+                leader_answer(shard, Request::ClearPolicy { vhost: id, name }, text, "").await
             }
             Err(e) => e,
         },
@@ -163,9 +163,10 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
     let _ = stream.close().await;
 }
 
-/// Sends a policy request to the leader; answers once it is journaled and
-/// in force on every shard.
-async fn policy_answer(
+/// Sends a policy or vhost request to the leader; answers once it is
+/// journaled and in force on every shard (`refused` heads the reason of a
+/// refusal).
+pub(crate) async fn leader_answer(
     shard: &Rc<Shard>,
     request: Request,
     text: String,

@@ -10,7 +10,7 @@
 use super::policy::{decode, parse_json_object};
 use crate::broker::vhost::{valid_name, VhostId, VhostLimits, DEFAULT_VHOST};
 use crate::protocol::types::{FieldValue, ShortStr};
-use crate::shard::envelope::{Reply, Request};
+use crate::shard::envelope::Request;
 use crate::shard::Shard;
 use std::fmt::Write;
 use std::rc::Rc;
@@ -116,17 +116,7 @@ pub async fn answer(shard: &Rc<Shard>, r: VhostRoute, vhost: &str) -> (&'static 
             },
         ),
     };
-    match shard.request(crate::shard::leader::LEADER, request).await {
-        Reply::Done(Ok(())) => ("200 OK", text),
-        Reply::Done(Err(e)) => (
-            "400 Bad Request",
-            format!(
-                "{text}Error:\n{}\n",
-                e.text.split_once(" - ").map_or(e.text.as_str(), |(_, t)| t)
-            ),
-        ),
-        other => ("500 Internal Server Error", format!("{other:?}\n")),
-    }
+    super::leader_answer(shard, request, text, "").await
 }
 
 /// The id of the vhost a listing names, or the 404 rabbitmqctl gives.

@@ -11,6 +11,7 @@ pub mod alarms;
 pub mod confirm;
 pub mod counters;
 pub mod dead_letter;
+pub mod definitions;
 pub mod delayed;
 pub mod durability;
 pub mod envelope;

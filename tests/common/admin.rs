@@ -44,6 +44,40 @@ pub fn ctl_output(b: &Broker, words: &[&str]) -> Output {
         .expect("run warren ctl")
 }
 
+/// Runs a management command with `warren ctl`, or with rabbitmqctl
+/// (node `ref@localhost`) against an external RabbitMQ; returns (success,
+/// stdout and stderr).
+#[allow(dead_code)]
+pub fn ctl_or_rabbitmqctl(b: &Broker, words: &[&str]) -> (bool, String) {
+    let out = if b.is_external() {
+        let quoted: Vec<String> = words
+            .iter()
+            .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
+            .collect();
+        Command::new("su")
+            .args([
+                "rabbitmq",
+                "-s",
+                "/bin/sh",
+                "-c",
+                &format!(
+                    "HOME=/var/lib/rabbitmq rabbitmqctl -n ref@localhost {}",
+                    quoted.join(" ")
+                ),
+            ])
+            .output()
+            .expect("run rabbitmqctl")
+    } else {
+        ctl_output(b, words)
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// The value in column `column` (named in the header, the first
 /// tab-separated line) of the row `row_name` of a `warren ctl` listing.
 pub fn cell(listing: &str, row_name: &str, column: &str) -> String {
