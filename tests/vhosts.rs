@@ -294,11 +294,15 @@ async fn deleting_a_vhost_closes_its_connections_with_320_and_drops_its_queues()
             assert_open_ok(&m);
             vhost_ok(&b, &["delete_vhost", &v]);
             let m = raw.expect_method();
-            assert_close(
-                &m,
-                320,
-                &format!("CONNECTION_FORCED - vhost '{v}' is deleted"),
-            );
+            let deleted = format!("CONNECTION_FORCED - vhost '{v}' is deleted");
+            if b.is_external() && m.close_reason().1.ends_with("is down") {
+                // RabbitMQ 3.10 says "is down" instead when its vhost
+                // supervisor stops first (a race of its own); Warren always
+                // says "is deleted".
+                assert_close(&m, 320, &format!("CONNECTION_FORCED - vhost '{v}' is down"));
+            } else {
+                assert_close(&m, 320, &deleted);
+            }
             assert!(
                 eventually(10, || !conn.status().connected()).await,
                 "the lapin connection to the deleted vhost is still open"
@@ -507,6 +511,61 @@ async fn vhosts_limits_and_their_durable_queues_survive_restart_and_sigkill() {
             assert_no_queue(&ch, &q, &v).await;
             let root = lapin_connect(&b).await;
             assert_eq!(ready_count(&root, &q).await, 0);
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policies_are_per_vhost() {
+    within_secs(240, async {
+        for shards in SHARD_COUNTS {
+            let b = Broker::start(shards);
+            let v = vhost_name("pol");
+            add_vhost(&b, &v);
+            let prefix = unique_name("vpol").replace('-', "_");
+            let policy = unique_name("maxlen");
+            vhost_ok(
+                &b,
+                &[
+                    "set_policy",
+                    "-p",
+                    &v,
+                    &policy,
+                    &format!("^{prefix}"),
+                    r#"{"max-length": 1}"#,
+                    "--apply-to",
+                    "queues",
+                ],
+            );
+            let q = format!("{prefix}.q");
+            let in_v = connect_to(&b, &v).await;
+            let root = lapin_connect(&b).await;
+            for placement in placements(&b) {
+                for conn in [&in_v, &root] {
+                    let ch = confirm_channel(conn).await;
+                    declare_durable(&ch, &q, placement).await;
+                    publish_confirmed(&ch, &q, &strings(&["a", "b", "c"]), Default::default())
+                        .await;
+                }
+                // The policy of v trims its queue; `/`'s queue of the same
+                // name has no policy.
+                assert_eq!(bodies(drain(&in_v, &q).await), strings(&["c"]));
+                assert_eq!(bodies(drain(&root, &q).await), strings(&["a", "b", "c"]));
+                for conn in [&in_v, &root] {
+                    let ch = conn.create_channel().await.expect("channel");
+                    ch.queue_delete(q.as_str().into(), Default::default())
+                        .await
+                        .expect("delete");
+                }
+            }
+            if !b.is_external() {
+                let listed = ctl_with(&b, &["list_policies", "-p", &v]);
+                assert!(listed.contains(&format!("{v}\t{policy}\t")), "{listed}");
+                assert!(!ctl(&b, "list_policies").contains(&policy));
+            }
+            let _ = in_v.close(200, "".into()).await;
+            vhost_ok(&b, &["delete_vhost", &v]);
         }
     })
     .await;
