@@ -122,6 +122,19 @@ fn bodies(got: Vec<(String, bool)>) -> Vec<String> {
     bodies_only(got)
 }
 
+/// `got` is `want`, reported by its first difference (long series).
+#[track_caller]
+fn assert_series(got: Vec<String>, want: Vec<String>) {
+    let first = got.iter().zip(&want).position(|(g, w)| g != w);
+    assert!(
+        first.is_none() && got.len() == want.len(),
+        "{} messages, {} expected; first difference at {first:?}: {:?}",
+        got.len(),
+        want.len(),
+        first.map(|i| (&got[i], &want[i]))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_queue_of_the_same_name_in_two_vhosts_is_two_queues() {
     within_secs(240, async {
@@ -566,6 +579,85 @@ async fn policies_are_per_vhost() {
             }
             let _ = in_v.close(200, "".into()).await;
             vhost_ok(&b, &["delete_vhost", &v]);
+        }
+    })
+    .await;
+}
+
+/// Queues of the same name in two vhosts on one shard, both paged out to
+/// the log: each reads back its own messages (the log records name the
+/// vhost), before and after a SIGKILL restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn paged_out_queues_of_the_same_name_read_back_their_own_messages() {
+    if skip_if_external("it sets a local warren's --memory-budget and kills it") {
+        return;
+    }
+    within_secs(300, async {
+        for shards in SHARD_COUNTS {
+            let dir = temp_dir("warren-vhosts-paging-");
+            let mut b = Broker::start_in_with(shards, dir.path(), &["--memory-budget", "65536"]);
+            let v = vhost_name("pag");
+            add_vhost(&b, &v);
+            let (q, t) = (unique_name("pq"), unique_name("pt"));
+            let place = last_shard(shards);
+            let n = 600;
+            {
+                let in_v = connect_to(&b, &v).await;
+                let root = lapin_connect(&b).await;
+                let chans = [confirm_channel(&in_v).await, confirm_channel(&root).await];
+                for ch in &chans {
+                    declare_durable(ch, &q, place).await;
+                    declare_queue(ch, &t, false, place).await;
+                }
+                // Interleaved, so each queue's stretch of the log holds the
+                // other's records too, with the same message ids.
+                let mut confirms = Vec::new();
+                for i in 0..n {
+                    for (ch, prefix) in chans.iter().zip(["v", "root"]) {
+                        for (queue, body, props) in [
+                            (&q, padded_body(prefix, i), persistent()),
+                            (
+                                &t,
+                                padded_body(&format!("{prefix}-t"), i),
+                                Default::default(),
+                            ),
+                        ] {
+                            let c = ch
+                                .basic_publish(
+                                    "".into(),
+                                    queue.as_str().into(),
+                                    BasicPublishOptions::default(),
+                                    body.as_bytes(),
+                                    props,
+                                )
+                                .await
+                                .expect("publish");
+                            confirms.push(c);
+                        }
+                    }
+                }
+                for c in confirms {
+                    assert!(c.await.expect("confirm").is_ack(), "publish nacked");
+                }
+                for vhost in [v.as_str(), "/"] {
+                    let listed = ctl_with(&b, &["list_queues", "-p", vhost]);
+                    for name in [&q, &t] {
+                        assert!(
+                            cell_num(&listed, name, "messages_paged_out") > 0,
+                            "{name} in {vhost} did not page out:\n{listed}"
+                        );
+                    }
+                }
+                // Transient copies (Paged records) come back per vhost.
+                assert_series(bodies(drain(&in_v, &t).await), padded_bodies("v-t", n));
+                assert_series(bodies(drain(&root, &t).await), padded_bodies("root-t", n));
+            }
+            b.kill();
+            let b = Broker::start_in_with(shards, dir.path(), &["--memory-budget", "65536"]);
+            let in_v = connect_to(&b, &v).await;
+            let root = lapin_connect(&b).await;
+            assert_series(bodies(drain(&in_v, &q).await), padded_bodies("v", n));
+            assert_series(bodies(drain(&root, &q).await), padded_bodies("root", n));
         }
     })
     .await;
