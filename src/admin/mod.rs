@@ -357,8 +357,8 @@ pub fn render(listing: &str, shard: &Shard, vhost: VhostId, snapshots: &[ShardSn
                 let delayed: u64 = snapshots
                     .iter()
                     .flat_map(|s| s.delayed.iter())
-                    .filter(|(name, _)| *name == x.name)
-                    .map(|(_, n)| n)
+                    .filter(|(v, name, _)| *v == vhost && *name == x.name)
+                    .map(|(_, _, n)| n)
                     .sum();
                 let _ = writeln!(
                     out,

@@ -120,4 +120,11 @@ impl ConnectionInbox for ConnShared {
         // SAFETY: shutting down the connection's own descriptor wakes its reader.
         unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
     }
+
+    fn stop_reading(&self) {
+        self.closing.set(true);
+        // SAFETY: shutting down the read side of the connection's own
+        // descriptor wakes its reader; the writer still flushes.
+        unsafe { libc::shutdown(self.fd, libc::SHUT_RD) };
+    }
 }

@@ -76,8 +76,9 @@ struct InFlight {
 pub struct Scheduler {
     heap: RefCell<BinaryHeap<Reverse<Entry>>>,
     next_id: Cell<u64>,
-    /// Pending messages per exchange (`warren ctl list_exchanges`).
-    counts: RefCell<FastMap<ShortStr, u64>>,
+    /// Pending messages per exchange of a vhost (`warren ctl
+    /// list_exchanges`).
+    counts: RefCell<FastMap<(VhostId, ShortStr), u64>>,
     in_flight: RefCell<FastMap<u64, InFlight>>,
     wake: LocalSender<()>,
     woken: RefCell<Option<LocalReceiver<()>>>,
@@ -100,13 +101,23 @@ impl Default for Scheduler {
 /// The durable delayed messages recovery found still pending.
 #[derive(Default)]
 pub struct RecoveredDelayed {
-    entries: FastMap<u64, (Entry, ShortStr)>,
+    entries: FastMap<u64, (Entry, (VhostId, ShortStr))>,
     max_id: u64,
 }
 
 impl RecoveredDelayed {
-    /// A `Delayed` record in the log (transient ones are ignored).
-    pub fn delayed(&mut self, pos: RecordPos, id: u64, at: u64, durable: bool, x: &ShortStr) {
+    /// A `Delayed` record in the log (transient ones are ignored), of
+    /// exchange `x` in `vhost`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn delayed(
+        &mut self,
+        pos: RecordPos,
+        id: u64,
+        at: u64,
+        durable: bool,
+        vhost: VhostId,
+        x: &ShortStr,
+    ) {
         self.max_id = self.max_id.max(id);
         if durable {
             let e = Entry {
@@ -117,7 +128,7 @@ impl RecoveredDelayed {
                 len: pos.len,
                 durable,
             };
-            self.entries.insert(id, (e, x.clone()));
+            self.entries.insert(id, (e, (vhost, x.clone())));
         }
     }
 
@@ -155,14 +166,20 @@ impl Scheduler {
         }
     }
 
-    /// Pending messages per exchange.
-    pub fn counts(&self) -> Vec<(ShortStr, u64)> {
+    /// Pending messages per exchange of a vhost.
+    pub fn counts(&self) -> Vec<(VhostId, ShortStr, u64)> {
         self.counts
             .borrow()
             .iter()
             .filter(|(_, n)| **n > 0)
-            .map(|(x, n)| (x.clone(), *n))
+            .map(|((v, x), n)| (*v, x.clone(), *n))
             .collect()
+    }
+
+    /// A vhost was deleted: its exchanges' counts go (its messages are
+    /// dropped when due, as for a deleted exchange).
+    pub fn forget_vhost(&self, vhost: VhostId) {
+        self.counts.borrow_mut().retain(|(v, _), _| *v != vhost);
     }
 
     /// Pending messages on this shard.
@@ -170,12 +187,13 @@ impl Scheduler {
         self.heap.borrow().len()
     }
 
-    fn uncount(&self, exchange: &str) {
+    fn uncount(&self, vhost: VhostId, exchange: &ShortStr) {
         let mut counts = self.counts.borrow_mut();
-        if let Some(n) = counts.get_mut(exchange) {
+        let key = (vhost, exchange.clone());
+        if let Some(n) = counts.get_mut(&key) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                counts.remove(exchange);
+                counts.remove(&key);
             }
         }
     }
@@ -228,7 +246,10 @@ pub fn hold(
     let earliest = heap.peek().is_none_or(|Reverse(e)| entry < *e);
     heap.push(Reverse(entry));
     drop(heap);
-    *s.counts.borrow_mut().entry(exchange.clone()).or_default() += 1;
+    *s.counts
+        .borrow_mut()
+        .entry((vhost, exchange.clone()))
+        .or_default() += 1;
     if earliest {
         let _ = s.wake.try_send(());
     }
@@ -296,7 +317,9 @@ async fn deliver(shard: &Rc<Shard>, e: Entry) {
         Some(d) => d,
         None => return,
     };
-    shard.delayed.uncount(&d.exchange);
+    // A vhost deleted meanwhile routes nothing.
+    let vhost = vhost.unwrap_or(VhostId(u32::MAX));
+    shard.delayed.uncount(vhost, &d.exchange);
     let props = BasicProperties::decode(d.raw_properties.clone()).ok();
     let persistent = props.as_ref().and_then(|p| p.delivery_mode) == Some(2);
     let headers: Option<FieldTable> = props.and_then(|p| p.headers);
@@ -304,7 +327,6 @@ async fn deliver(shard: &Rc<Shard>, e: Entry) {
     {
         let meta = shard.meta.borrow();
         // Gone exchange (or vhost): dropped, as the plugin does.
-        let vhost = vhost.unwrap_or(VhostId(u32::MAX));
         if let Some(t) = meta.topology(vhost) {
             let _ = t.route(&d.exchange, &d.routing_key, headers.as_ref(), &mut queues);
         }

@@ -320,7 +320,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             // never counted them at recovery.
             Record::Paged(_) | Record::Metadata { .. } | Record::InVhost { .. } => {}
             Record::Delayed(d) => {
-                delayed.delayed(rec.pos, d.id, d.deliver_at, d.durable, &d.exchange)
+                delayed.delayed(rec.pos, d.id, d.deliver_at, d.durable, vhost, &d.exchange)
             }
             Record::DelayedDone { id } => {
                 if let Some(s) = delayed.done(id) {

@@ -300,8 +300,9 @@ pub struct ShardSnapshot {
     pub queues: Vec<QueueSnapshot>,
     pub connections: Vec<ConnectionSnapshot>,
     pub counters: crate::shard::counters::CountersSnapshot,
-    /// Delayed messages this shard holds, per exchange (`shard::delayed`).
-    pub delayed: Vec<(ShortStr, u64)>,
+    /// Delayed messages this shard holds, per exchange of a vhost
+    /// (`shard::delayed`).
+    pub delayed: Vec<(VhostId, ShortStr, u64)>,
 }
 
 #[derive(Debug)]

@@ -50,4 +50,8 @@ pub trait ConnectionInbox {
 
     /// Shuts the socket down, which ends the connection's tasks.
     fn shut_socket(&self);
+
+    /// Shuts the socket's read side: the connection ends as if the client
+    /// had gone, after its writer sent what is queued (a connection.close).
+    fn stop_reading(&self);
 }

@@ -10,7 +10,6 @@ use crate::shard::envelope::{Reply, Request};
 use crate::shard::inbox::ConnectionInbox;
 use crate::shard::{owner, Shard};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 /// connection.open: the vhost a client may use, or RabbitMQ's refusal
 /// (530). `user` is the authenticated user.
@@ -70,13 +69,15 @@ pub fn deleted(shard: &Rc<Shard>, id: VhostId, name: &ShortStr) {
     for q in owned {
         owner::drop_queue(shard, &q);
     }
+    shard.delayed.forget_vhost(id);
     close_connections(shard, id, name);
 }
 
 /// Closes the connections of vhost `id` with 320, as RabbitMQ
-/// (`CONNECTION_FORCED - vhost 'x' is deleted`); their sockets are shut
-/// once the close went out (at most 500 ms later).
-fn close_connections(shard: &Rc<Shard>, id: VhostId, name: &ShortStr) {
+/// (`CONNECTION_FORCED - vhost 'x' is deleted`): the close is queued, the
+/// socket's read side shut, and the connection ends once its writer has
+/// sent the close (it does not wait for the client's close-ok).
+fn close_connections(shard: &Shard, id: VhostId, name: &ShortStr) {
     let conns: Vec<Rc<dyn ConnectionInbox>> = shard
         .conns
         .borrow()
@@ -84,26 +85,14 @@ fn close_connections(shard: &Rc<Shard>, id: VhostId, name: &ShortStr) {
         .filter(|c| c.vhost() == id)
         .cloned()
         .collect();
-    if conns.is_empty() {
-        return;
-    }
     let err = AmqpError::new(
         code::CONNECTION_FORCED,
         format!("vhost '{name}' is deleted"),
     );
     for conn in &conns {
         conn.close_for_shutdown(&err);
+        conn.stop_reading();
     }
-    glommio::spawn_local(async move {
-        let deadline = Instant::now() + Duration::from_millis(500);
-        while Instant::now() < deadline && conns.iter().any(|c| c.has_pending_output()) {
-            glommio::timer::sleep(Duration::from_millis(10)).await;
-        }
-        for conn in &conns {
-            conn.shut_socket();
-        }
-    })
-    .detach();
 }
 
 #[cfg(test)]
