@@ -292,14 +292,9 @@ MEM=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
     echo "<!-- results:end -->"
 } >"$WORK/section.md"
 
-if [ -f "$OUT" ] && grep -q '<!-- results:begin' "$OUT" && grep -q '<!-- results:end -->' "$OUT"; then
-    awk -v section="$WORK/section.md" '
-        /<!-- results:begin/ { while ((getline line < section) > 0) print line; skip = 1; next }
-        /<!-- results:end -->/ { skip = 0; next }
-        !skip { print }
-    ' "$OUT" >"$WORK/out.md"
-    cp "$WORK/out.md" "$OUT"
-else
+# shellcheck source=scripts/md-section.sh
+. "$ROOT/scripts/md-section.sh"
+if ! splice_section "$OUT" "$WORK/section.md" results; then
     { echo "# Benchmarks: Warren vs RabbitMQ"; echo; cat "$WORK/section.md"; } >"$OUT"
 fi
 log "wrote $OUT"

@@ -204,70 +204,84 @@ async fn a_closed_channel_counts_and_classic_queues_add_nothing() {
     }
 }
 
+/// basic.get in ack mode, then basic.nack with requeue; returns the
+/// delivery's `x-delivery-count` and redelivered flag.
+async fn get_and_return(ch: &lapin::Channel, q: &str) -> (Option<i64>, bool) {
+    let m = ch
+        .basic_get(q.into(), BasicGetOptions { no_ack: false })
+        .await
+        .expect("get")
+        .expect("a message");
+    assert_eq!(m.delivery.data, b"kept");
+    ch.basic_nack(
+        m.delivery.delivery_tag,
+        BasicNackOptions {
+            requeue: true,
+            multiple: false,
+        },
+    )
+    .await
+    .expect("nack");
+    (
+        delivery_count(&m.delivery.properties),
+        m.delivery.redelivered,
+    )
+}
+
+/// The delivery count of a durable message survives a restart, graceful
+/// (SIGTERM) or not (SIGKILL): `x-delivery-count` goes on from where it
+/// was, and the message goes once the limit is passed in all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_returned_message_survives_a_restart() {
+async fn the_delivery_count_survives_a_restart() {
     if skip_if_external("restarts the broker") {
         return;
     }
     for shards in SHARD_COUNTS {
-        let dir = temp_dir("warren-dlimit-");
-        let q = unique_name("dlimit-restart");
-        let mut b = Broker::start_in(shards, dir.path());
-        within(async {
-            let conn = lapin_connect(&b).await;
-            declare_quorum(&conn, &q, Some(1), last_shard(shards)).await;
-            let pubch = confirm_channel(&conn).await;
-            publish_confirmed(&pubch, &q, &strings(&["kept"]), persistent()).await;
-            let ch = conn.create_channel().await.expect("channel");
-            let m = ch
-                .basic_get(q.as_str().into(), BasicGetOptions { no_ack: false })
-                .await
-                .expect("get")
-                .expect("a message");
-            ch.basic_nack(
-                m.delivery.delivery_tag,
-                BasicNackOptions {
-                    requeue: true,
-                    multiple: false,
-                },
-            )
-            .await
-            .expect("nack");
-            wait_ready(&conn, &q, 1).await;
-            let _ = conn.close(200, "".into()).await;
-        })
-        .await;
-        b.stop();
-        let b = Broker::start_in(shards, dir.path());
-        within(async {
-            let conn = lapin_connect(&b).await;
-            let ch = conn.create_channel().await.expect("channel");
-            // The count lives in memory only: after a restart the limit
-            // counts afresh (see src/broker/queue/delivery_limit.rs).
-            let m = ch
-                .basic_get(q.as_str().into(), BasicGetOptions { no_ack: false })
-                .await
-                .expect("get")
-                .expect("the message survives");
-            assert_eq!(m.delivery.data, b"kept");
-            assert!(m.delivery.redelivered);
-            ch.basic_nack(
-                m.delivery.delivery_tag,
-                BasicNackOptions {
-                    requeue: true,
-                    multiple: false,
-                },
-            )
-            .await
-            .expect("nack");
-            let m = ch
-                .basic_get(q.as_str().into(), BasicGetOptions { no_ack: true })
-                .await
-                .expect("get")
-                .expect("still under the limit");
-            assert_eq!(delivery_count(&m.delivery.properties), Some(1));
-            let _ = conn.close(200, "".into()).await;
-        })
-        .await;
+        for kill in [false, true] {
+            let dir = temp_dir("warren-dlimit-");
+            let q = unique_name("dlimit-restart");
+            let placement = last_shard(shards);
+            let mut b = Broker::start_in(shards, dir.path());
+            within(async {
+                let conn = lapin_connect(&b).await;
+                declare_quorum(&conn, &q, Some(3), placement).await;
+                let ch = confirm_channel(&conn).await;
+                publish_confirmed(&ch, &q, &strings(&["kept"]), persistent()).await;
+                assert_eq!(get_and_return(&ch, &q).await, (None, false));
+                assert_eq!(get_and_return(&ch, &q).await, (Some(1), true));
+                // Returned twice. A confirmed persistent publish on the same
+                // channel to the same shard puts the returns on disk first.
+                let barrier = unique_name("barrier");
+                declare_queue(&ch, &barrier, true, placement).await;
+                publish_confirmed(&ch, &barrier, &strings(&["barrier"]), persistent()).await;
+                wait_ready(&conn, &q, 1).await;
+            })
+            .await;
+            if kill {
+                b.kill();
+            } else {
+                b.stop();
+            }
+            let b = Broker::start_in(shards, dir.path());
+            within(async {
+                let conn = lapin_connect(&b).await;
+                let ch = conn.create_channel().await.expect("channel");
+                assert_eq!(
+                    get_and_return(&ch, &q).await,
+                    (Some(2), true),
+                    "kill: {kill}"
+                );
+                assert_eq!(get_and_return(&ch, &q).await, (Some(3), true));
+                // Returned a fourth time: over the limit of 3, gone.
+                wait_ready(&conn, &q, 0).await;
+                let none = ch
+                    .basic_get(q.as_str().into(), BasicGetOptions { no_ack: true })
+                    .await
+                    .expect("get");
+                assert!(none.is_none(), "delivered past the limit");
+                let _ = conn.close(200, "".into()).await;
+            })
+            .await;
+        }
     }
 }

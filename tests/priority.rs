@@ -380,3 +380,111 @@ async fn priority_queues_expire_and_keep_their_length_limit() {
         }
     }
 }
+
+/// Waits (up to 40 s) until `queue` holds `n` ready messages.
+async fn wait_ready_long(conn: &lapin::Connection, queue: &str, n: u32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let got = ready_count(conn, queue).await;
+        if got == n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{queue} holds {got} ready messages, wanted {n}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A priority queue whose backlog is paged out (tiny `--memory-budget`)
+/// applies message TTL and length limits to its paged levels too: expired
+/// paged messages stop counting and are dead-lettered (or dropped unread
+/// without a dead-letter exchange) without a consumer reading them, and
+/// drop-head drops what the queue would deliver next (the highest level
+/// first, as RabbitMQ's priority queue does), reading paged levels back to
+/// find it. Against RabbitMQ the same (it pages nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paged_levels_expire_and_count_against_the_length_limit() {
+    const N: usize = 600;
+    for shards in SHARD_COUNTS {
+        let b = Broker::start_with_args(shards, &["--memory-budget", BUDGET]);
+        for p in placements(&b) {
+            within_secs(120, async {
+                let conn = lapin_connect(&b).await;
+                let ch = confirm_channel(&conn).await;
+                let dead = unique_name("prio-dead");
+                declare_priority_queue(&ch, &dead, false, p.map(|p| (p + 1) % shards)).await;
+                let declare = |name: String, extra: Vec<(&'static str, AMQPValue)>| {
+                    let ch = ch.clone();
+                    async move {
+                        let mut args = priority_args(p);
+                        for (k, v) in extra {
+                            args.insert(k.into(), v);
+                        }
+                        ch.queue_declare(name.as_str().into(), Default::default(), args)
+                            .await
+                            .expect("declare");
+                        name
+                    }
+                };
+                let dlx = || {
+                    vec![
+                        ("x-dead-letter-exchange", AMQPValue::LongString("".into())),
+                        (
+                            "x-dead-letter-routing-key",
+                            AMQPValue::LongString(dead.as_str().into()),
+                        ),
+                    ]
+                };
+                // Message TTL, with and without a dead-letter exchange.
+                let ttl = ("x-message-ttl", AMQPValue::LongInt(4000));
+                let mut with_dlx = dlx();
+                with_dlx.push(ttl.clone());
+                let ttl_dlx = declare(unique_name("prio-ttl-dlx"), with_dlx).await;
+                let ttl_plain = declare(unique_name("prio-ttl"), vec![ttl]).await;
+                let sent = series("e", N);
+                publish_priorities(&ch, &ttl_dlx, &sent, false).await;
+                publish_priorities(&ch, &ttl_plain, &sent, false).await;
+                if !b.is_external() {
+                    let out = ctl(&b, "list_queues");
+                    for q in [&ttl_dlx, &ttl_plain] {
+                        assert!(cell_num(&out, q, "messages_paged_out") > 0, "{q}: {out}");
+                    }
+                }
+                wait_ready_long(&conn, &ttl_plain, 0).await;
+                wait_ready_long(&conn, &ttl_dlx, 0).await;
+                wait_ready_long(&conn, &dead, N as u32).await;
+                let mut got = bodies_only(drain(&conn, &dead).await);
+                got.sort();
+                let mut want: Vec<String> = sent.iter().map(|(b, _)| b.clone()).collect();
+                want.sort();
+                assert_eq!(got, want, "every expired message dead-lettered once");
+
+                // A length limit of 100: the 100 the queue would deliver last
+                // stay, the others are dead-lettered.
+                let mut limited = dlx();
+                limited.push(("x-max-length", AMQPValue::LongInt(100)));
+                let max_q = declare(unique_name("prio-max-paged"), limited).await;
+                let sent = series("l", N);
+                publish_priorities(&ch, &max_q, &sent, false).await;
+                wait_ready_long(&conn, &max_q, 100).await;
+                wait_ready_long(&conn, &dead, (N - 100) as u32).await;
+                let order = priority_order(&sent);
+                assert_eq!(
+                    bodies_only(drain(&conn, &max_q).await),
+                    order[N - 100..].to_vec()
+                );
+                let mut got = bodies_only(drain(&conn, &dead).await);
+                got.sort();
+                let mut want = order[..N - 100].to_vec();
+                want.sort();
+                assert_eq!(got, want, "the dropped ones dead-lettered");
+                for q in [&ttl_dlx, &ttl_plain, &max_q, &dead] {
+                    let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
+                }
+            })
+            .await;
+        }
+    }
+}

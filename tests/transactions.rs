@@ -5,7 +5,9 @@
 //! rollback leaves it unacked); a commit spans queues on every shard; a
 //! mandatory publish that reached no queue is returned at the commit;
 //! commit-ok waits for the fsync of durable copies (only); persistent
-//! messages committed to a durable queue survive SIGKILL;
+//! messages committed to a durable queue survive SIGKILL; a delayed
+//! publish is held only at the commit and dropped by a rollback (Warren
+//! only: the reference RabbitMQ has no delayed-message plugin);
 //! confirm and tx mode exclude each other; commit / rollback without
 //! select are 406; Warren bounds a transaction's memory (a deliberate
 //! difference, skipped against RabbitMQ); and the pika program
@@ -385,6 +387,93 @@ async fn committed_persistent_messages_survive_sigkill() {
             let conn = lapin_connect(&broker).await;
             let got = bodies_only(drain(&conn, q).await);
             assert_eq!(got, bodies, "{shards} shards");
+        })
+        .await;
+    }
+}
+
+/// A publish to an `x-delayed-message` exchange on a transactional channel
+/// is held by the scheduler only at tx.commit (nothing is pending before
+/// it, `messages_delayed` counts it right after commit-ok) and a rollback
+/// drops it; a committed persistent one to a durable exchange is on disk
+/// at commit-ok and arrives after a SIGKILL. Deliberate difference: the
+/// delayed-message plugin holds the message when it is routed, at publish
+/// time, even in a transaction (it does not support transactions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_publish_is_held_at_commit_and_dropped_by_rollback() {
+    if skip_if_external("the reference RabbitMQ has no delayed-message plugin") {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let dir = temp_dir("warren-tx-delayed-");
+        let mut broker = Broker::start_in(shards, dir.path());
+        let (x, q) = (unique_name("tx-delayed"), unique_name("tx-delayed-q"));
+        let delayed = |ms: i64| {
+            let mut h = FieldTable::default();
+            h.insert("x-delay".into(), lapin::types::AMQPValue::LongLongInt(ms));
+            persistent().with_headers(h)
+        };
+        let pending = |b: &Broker| cell_num(&ctl(b, "list_exchanges"), &x, "messages_delayed");
+        within(async {
+            let conn = lapin_connect(&broker).await;
+            let setup = conn.create_channel().await.expect("channel.open");
+            let mut args = FieldTable::default();
+            args.insert(
+                "x-delayed-type".into(),
+                lapin::types::AMQPValue::LongString("direct".into()),
+            );
+            setup
+                .exchange_declare(
+                    x.as_str().into(),
+                    lapin::ExchangeKind::Custom("x-delayed-message".into()),
+                    lapin::options::ExchangeDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    },
+                    args,
+                )
+                .await
+                .expect("declare the delayed exchange");
+            declare_queue(&setup, &q, true, last_shard(shards)).await;
+            setup
+                .queue_bind(
+                    q.as_str().into(),
+                    x.as_str().into(),
+                    "k".into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .expect("bind");
+            let ch = tx_channel(&conn).await;
+            publish(&ch, &x, "k", "rolled-back", delayed(100)).await;
+            // A round trip on the channel: the publish has been read.
+            ch.basic_qos(10, Default::default()).await.expect("qos");
+            assert_eq!(pending(&broker), 0, "held before the commit");
+            ch.tx_rollback().await.expect("tx.rollback");
+            assert_eq!(pending(&broker), 0, "held after a rollback");
+            publish(&ch, &x, "k", "committed", delayed(1500)).await;
+            ch.basic_qos(10, Default::default()).await.expect("qos");
+            assert_eq!(pending(&broker), 0, "held before the commit");
+            ch.tx_commit().await.expect("tx.commit");
+            assert_eq!(pending(&broker), 1, "not held by the commit");
+        })
+        .await;
+        // commit-ok came after the fsync of the delayed record.
+        broker.kill();
+        let broker = Broker::start_in(shards, dir.path());
+        within(async {
+            let conn = lapin_connect(&broker).await;
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while ready_count(&conn, &q).await == 0 {
+                assert!(
+                    Instant::now() < deadline,
+                    "the committed delayed message never arrived"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // Only the committed one (the rolled-back one was due long before).
+            assert_eq!(bodies_only(drain(&conn, &q).await), strings(&["committed"]));
         })
         .await;
     }

@@ -394,3 +394,101 @@ async fn many_expiring_messages_keep_rss_bounded() {
         .await;
     }
 }
+
+/// TTL 0 is decided when the message is enqueued, with the consumers'
+/// credit at that moment (as RabbitMQ hands a publish to a waiting
+/// consumer before it enqueues, then drops what expired): a consumer with
+/// prefetch 10 that never acks gets exactly the first 10 of a burst of
+/// TTL-0 messages (written in one go, so the broker takes them in large
+/// batches and its clock moves while it does), and the others are
+/// dead-lettered (reason `expired`), never delivered later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttl_zero_is_decided_at_enqueue_with_the_consumers_credit() {
+    const BURST: usize = 3000;
+    for shards in SHARD_COUNTS {
+        let b = Broker::start(shards);
+        for placement in placements(&b) {
+            within_secs(90, async {
+                let conn = lapin_connect(&b).await;
+                let ch = confirm_channel(&conn).await;
+                let q = unique_name("ttl-zero-burst");
+                let dead = format!("{q}-dead");
+                let other = placement.map(|p| (p + 1) % shards);
+                declare(&ch, &dead, false, ttl_args(other, None)).await;
+                let mut args = ttl_args(placement, Some(0));
+                args.insert(
+                    "x-dead-letter-exchange".into(),
+                    AMQPValue::LongString("".into()),
+                );
+                args.insert(
+                    "x-dead-letter-routing-key".into(),
+                    AMQPValue::LongString(dead.as_str().into()),
+                );
+                declare(&ch, &q, false, args).await;
+                let c = conn.create_channel().await.unwrap();
+                c.basic_qos(10, Default::default()).await.unwrap();
+                let mut consumer = c
+                    .basic_consume(
+                        q.as_str().into(),
+                        "credit-10".into(),
+                        BasicConsumeOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+                    .unwrap();
+                let sent = padded_bodies("z", BURST);
+                let mut burst = Vec::new();
+                for body in &sent {
+                    burst.extend(raw::RawConn::publish_bytes(
+                        1,
+                        "",
+                        &q,
+                        false,
+                        false,
+                        body.as_bytes(),
+                    ));
+                }
+                let addr = b.addr();
+                let mut publisher = tokio::task::spawn_blocking(move || {
+                    let (mut c, _) = raw::RawConn::open(&addr);
+                    c.channel_open(1);
+                    c.send_bytes(&burst);
+                    c
+                })
+                .await
+                .unwrap();
+                until_ready(&conn, &dead, (BURST - 10) as u32, 40).await;
+                let mut got = Vec::new();
+                while got.len() < 10 {
+                    let d = tokio::time::timeout(Duration::from_secs(10), consumer.next())
+                        .await
+                        .expect("the first 10 delivered")
+                        .unwrap()
+                        .unwrap();
+                    got.push(String::from_utf8(d.data).unwrap());
+                }
+                assert_eq!(got, sent[..10].to_vec());
+                assert_eq!(ready_count(&conn, &q).await, 0);
+                let dead_bodies = bodies_only(drain(&conn, &dead).await);
+                assert_eq!(dead_bodies, sent[10..].to_vec());
+                for name in [&q, &dead] {
+                    let _ = ch
+                        .queue_delete(name.as_str().into(), Default::default())
+                        .await;
+                }
+                publisher.send_method(
+                    1,
+                    20,
+                    40,
+                    &raw::Args::new()
+                        .short(200)
+                        .shortstr("")
+                        .short(0)
+                        .short(0)
+                        .done(),
+                );
+            })
+            .await;
+        }
+    }
+}

@@ -22,6 +22,7 @@ use warren_protocol::methods::{
 use warren_protocol::properties::{BasicProperties, BASIC_CLASS_ID};
 use warren_protocol::types::{FieldTable, FieldValue, ShortStr};
 
+use crate::ids::{DelaySpread, MAX_DELAY_VALUES};
 use crate::uri::AmqpUri;
 
 /// How much to ask the kernel for per read.
@@ -399,11 +400,17 @@ pub fn fill(stream: &mut TcpStream, rbuf: &mut BytesMut) -> io::Result<usize> {
 }
 
 /// The pre-encoded frames of one channel's publishes: method + header are
-/// fixed bytes, the body is a template whose first 8 bytes are overwritten
-/// with the publish timestamp. Appending a message copies bytes into the
-/// write buffer and allocates nothing.
+/// fixed bytes (one header per delay when publishing with `x-delay`), the
+/// body is a template whose first 8 bytes are overwritten with the publish
+/// timestamp and the next 8 (if the body has them) with the message id.
+/// Appending a message copies bytes into the write buffer and allocates
+/// nothing.
 pub struct Publisher {
-    prefix: Vec<u8>,
+    /// Method + header frames; with `delays`, one per delay value, each
+    /// `stride` bytes long (the `x-delay` header is a fixed-size integer).
+    prefixes: Vec<u8>,
+    stride: usize,
+    delays: Option<DelaySpread>,
     body: Vec<u8>,
     channel: u16,
     max_frame_body: usize,
@@ -417,6 +424,7 @@ impl Publisher {
         size: usize,
         persistent: bool,
         max_frame_body: usize,
+        delays: Option<DelaySpread>,
     ) -> Result<Publisher> {
         assert!(size >= 8, "body must hold the 8-byte timestamp");
         assert!(max_frame_body >= 8, "frame_max below the AMQP minimum");
@@ -424,42 +432,70 @@ impl Publisher {
             .ok_or_else(|| Error("exchange name longer than 255 bytes".into()))?;
         let routing_key = ShortStr::try_from_string(routing_key.to_string())
             .ok_or_else(|| Error("routing key longer than 255 bytes".into()))?;
-        let mut prefix = BytesMut::new();
-        encode_method_frame(
-            &mut prefix,
-            channel,
-            &Method::BasicPublish(BasicPublish {
-                exchange,
-                routing_key,
-                mandatory: false,
-                immediate: false,
-            }),
-        );
-        let props = BasicProperties {
-            delivery_mode: Some(if persistent { 2 } else { 1 }),
-            ..BasicProperties::default()
-        };
-        encode_header_frame(
-            &mut prefix,
-            channel,
-            BASIC_CLASS_ID,
-            size as u64,
-            &props.to_bytes(),
-        );
+        let values = delays.map_or(1, |d| d.values());
+        if values > MAX_DELAY_VALUES {
+            return Err(Error(format!(
+                "{values} distinct delays: at most {MAX_DELAY_VALUES}"
+            )));
+        }
+        let mut prefixes = BytesMut::new();
+        let mut stride = 0;
+        for v in 0..values {
+            let start = prefixes.len();
+            encode_method_frame(
+                &mut prefixes,
+                channel,
+                &Method::BasicPublish(BasicPublish {
+                    exchange: exchange.clone(),
+                    routing_key: routing_key.clone(),
+                    mandatory: false,
+                    immediate: false,
+                }),
+            );
+            let headers = delays.map(|d| {
+                let mut h = FieldTable::new();
+                let ms = i32::try_from(u64::from(d.min_ms) + v).unwrap_or(i32::MAX);
+                h.insert(ShortStr::from_static("x-delay"), FieldValue::I32(ms));
+                h
+            });
+            let props = BasicProperties {
+                delivery_mode: Some(if persistent { 2 } else { 1 }),
+                headers,
+                ..BasicProperties::default()
+            };
+            encode_header_frame(
+                &mut prefixes,
+                channel,
+                BASIC_CLASS_ID,
+                size as u64,
+                &props.to_bytes(),
+            );
+            let len = prefixes.len() - start;
+            if v > 0 && len != stride {
+                return Err(Error("x-delay headers of different sizes".into()));
+            }
+            stride = len;
+        }
         let body = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
         Ok(Publisher {
-            prefix: prefix.to_vec(),
+            prefixes: prefixes.to_vec(),
+            stride,
+            delays,
             body,
             channel,
             max_frame_body,
         })
     }
 
-    /// Appends one message stamped with `ts_ns`.
+    /// Appends message `id` stamped with `ts_ns`.
     #[inline]
-    pub fn append(&self, buf: &mut BytesMut, ts_ns: u64) {
-        buf.reserve(self.prefix.len() + self.body.len() + FRAME_OVERHEAD * 2);
-        buf.put_slice(&self.prefix);
+    pub fn append(&self, buf: &mut BytesMut, ts_ns: u64, id: u64) {
+        let at = match self.delays {
+            None => 0,
+            Some(d) => (d.delay_ms(id) - d.min_ms) as usize * self.stride,
+        };
+        buf.reserve(self.stride + self.body.len() + FRAME_OVERHEAD * 2);
+        buf.put_slice(&self.prefixes[at..at + self.stride]);
         let mut off = 0;
         while off < self.body.len() {
             let n = (self.body.len() - off).min(self.max_frame_body);
@@ -468,7 +504,12 @@ impl Publisher {
             buf.put_u32(n as u32);
             if off == 0 {
                 buf.put_u64(ts_ns);
-                buf.put_slice(&self.body[8..n]);
+                if n >= 16 {
+                    buf.put_u64(id);
+                    buf.put_slice(&self.body[16..n]);
+                } else {
+                    buf.put_slice(&self.body[8..n]);
+                }
             } else {
                 buf.put_slice(&self.body[off..off + n]);
             }
@@ -493,9 +534,9 @@ mod tests {
     #[test]
     fn publisher_frames_decode_and_split() {
         // 20-byte body, frame bodies of at most 8 bytes: 3 body frames.
-        let p = Publisher::new(3, "ex", "rk", 20, true, 8).unwrap();
+        let p = Publisher::new(3, "ex", "rk", 20, true, 8, None).unwrap();
         let mut buf = BytesMut::new();
-        p.append(&mut buf, 0x0102_0304_0506_0708);
+        p.append(&mut buf, 0x0102_0304_0506_0708, 99);
         let mut dec = FrameDecoder::new(0);
         match dec.decode(&mut buf).unwrap().unwrap() {
             Frame::Method {
@@ -527,7 +568,54 @@ mod tests {
         assert!(buf.is_empty());
         assert_eq!(body.len(), 20);
         assert_eq!(body_timestamp(&body), Some(0x0102_0304_0506_0708));
-        assert_eq!(&body[8..], b"ijklmnopqrst");
+        assert_eq!(
+            &body[8..],
+            b"ijklmnopqrst",
+            "an 8-byte first frame has no id"
+        );
         assert_eq!(body_timestamp(&body[..7]), None);
+    }
+
+    #[test]
+    fn publisher_writes_the_id_and_the_delay_header_of_each_message() {
+        let spread = DelaySpread {
+            min_ms: 10,
+            max_ms: 2000,
+        };
+        let p = Publisher::new(1, "dx", "q", 24, false, 4096, Some(spread)).unwrap();
+        for id in [crate::ids::make_id(0, 5), crate::ids::make_id(3, 77)] {
+            let mut buf = BytesMut::new();
+            p.append(&mut buf, 1234, id);
+            let mut dec = FrameDecoder::new(0);
+            assert!(matches!(
+                dec.decode(&mut buf).unwrap(),
+                Some(Frame::Method {
+                    method: Method::BasicPublish(_),
+                    ..
+                })
+            ));
+            let Some(Frame::Header { header, .. }) = dec.decode(&mut buf).unwrap() else {
+                panic!("no header frame");
+            };
+            let props = header.properties().unwrap();
+            let delay = props
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("x-delay"))
+                .cloned();
+            let want = i32::try_from(spread.delay_ms(id)).unwrap();
+            assert_eq!(delay, Some(FieldValue::I32(want)));
+            let Some(Frame::Body { payload, .. }) = dec.decode(&mut buf).unwrap() else {
+                panic!("no body frame");
+            };
+            assert_eq!(body_timestamp(&payload), Some(1234));
+            assert_eq!(crate::ids::body_id(&payload), Some(id));
+            assert!(buf.is_empty());
+        }
+        let too_wide = DelaySpread {
+            min_ms: 0,
+            max_ms: 200_000,
+        };
+        assert!(Publisher::new(1, "dx", "q", 24, false, 4096, Some(too_wide)).is_err());
     }
 }

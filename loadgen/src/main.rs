@@ -6,6 +6,7 @@
 mod cli;
 mod client;
 mod compare;
+mod ids;
 mod memory;
 mod report;
 mod run;
@@ -30,7 +31,9 @@ USAGE:
                   [--rounds N] [--markdown FILE] [FLAGS | --scenario NAME]
                                         alternate A and B runs, print A/B ratios
   loadgen merge --title T [--intro TEXT] [--a-name N] [--b-name N] --a FILE… --b FILE…
-                [--markdown FILE]       compare reports saved by separate runs (--save)
+                [--markdown FILE] [--keep-failed]
+                                        compare reports saved by separate runs (--save);
+                                        --keep-failed also shows the figures of failed runs
 
 FLAGS:
   --uri URI                  amqp://user:pass@host:port/vhost (default amqp://guest:guest@127.0.0.1:5672/%2f)
@@ -54,10 +57,20 @@ FLAGS:
   --connections N            idle connections to open (mode idle-connections)
   --backlog N                messages to publish then drain (mode backlog, default 1000000)
   --mode M                   throughput | backlog | idle-connections | queues | fill | recover-wait
+                             | ttl-expiry | nack-requeue | dlx-fan-in | delayed | ttl-memory
   --recovery N               fill: publish N; recover-wait: expect N (scenario recovery-1m)
   --expect N                 recover-wait: wait until the queue reports N ready messages
   --since-unix-ns T          recover-wait: time from T (ns since the epoch: when the broker
                              process started; default: when loadgen started)
+  --ttl MS                   x-message-ttl of the queues that expire (ttl-expiry, ttl-memory,
+                             dlx-fan-in --dlx-via ttl)
+  --dead-letter              ttl-expiry: dead-letter expired messages to a consumed queue
+  --requeues N               nack-requeue: requeue each message N times, then ack (default 3)
+  --requeue-with nack|reject nack-requeue: how to requeue (default nack)
+  --dlx-via reject|ttl       dlx-fan-in: how the --queues source queues dead-letter (default reject)
+  --delay-min MS, --delay-max MS
+                             delayed: x-delay spread by message id (default 0..2000)
+  --rss-bound-mib M          ttl-memory: fail if the broker's RSS grows more than M MiB
   --save FILE                write the report for `loadgen merge`
   --queue-prefix P           queue/exchange name prefix (default loadgen)
   --broker-pid PID           also report the broker's CPU and RSS from /proc/PID
@@ -73,6 +86,11 @@ fn run_config(cfg: &Config) -> Report {
         Mode::Queues => memory::run_queues(cfg),
         Mode::Fill => run::run_fill(cfg),
         Mode::RecoverWait => run::run_recover_wait(cfg),
+        Mode::TtlExpiry => run::run_ttl_expiry(cfg),
+        Mode::NackRequeue => run::run_nack_requeue(cfg),
+        Mode::DlxFanIn => run::run_dlx_fan_in(cfg),
+        Mode::Delayed => run::run_delayed(cfg),
+        Mode::TtlMemory => run::run_ttl_memory(cfg),
     }
 }
 
@@ -108,7 +126,19 @@ fn merge(args: &[String]) -> Result<(), String> {
     let mc = cli::parse_merge(args)?;
     let a = vec![read_side(&mc.a_files)?];
     let b = vec![read_side(&mc.b_files)?];
-    let rows = compare::summarize(&a, &b);
+    // --keep-failed: the means include failed runs (listed under the table).
+    let counted = |side: &[Report]| -> Vec<Report> {
+        side.iter()
+            .cloned()
+            .map(|mut r| {
+                if mc.keep_failed {
+                    r.error = None;
+                }
+                r
+            })
+            .collect()
+    };
+    let rows = compare::summarize(&counted(&a), &counted(&b));
     let md = compare::markdown_section(
         &mc.title,
         &mc.intro,

@@ -22,7 +22,7 @@ const PIPELINE: usize = 256;
 /// The broker's RSS once it has stopped moving: samples a second apart
 /// until two differ by less than 0.25% (at most `SETTLE_MAX`), so garbage
 /// collection or freeing after an earlier run does not land in the delta.
-fn settled_rss(cfg: &Config, r: &mut Report, when: &str) -> Option<u64> {
+pub(crate) fn settled_rss(cfg: &Config, r: &mut Report, when: &str) -> Option<u64> {
     let pid = cfg.broker_pid?;
     let t0 = Instant::now();
     let mut prev = pid_rss_bytes(pid)?;

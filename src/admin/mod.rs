@@ -345,7 +345,7 @@ pub fn render(listing: &str, shard: &Shard, vhost: VhostId, snapshots: &[ShardSn
         "exchanges" => {
             // messages_delayed: as the delayed-message plugin's column in
             // the management UI (0 for other types).
-            out.push_str("name\ttype\tdurable\tauto_delete\tinternal\tmessages_delayed\n");
+            out.push_str("name\ttype\tdurable\tauto_delete\tinternal\tmessages_delayed\tpolicy\n");
             let meta = shard.meta.borrow();
             let mut xs: Vec<_> = meta
                 .topology(vhost)
@@ -362,13 +362,16 @@ pub fn render(listing: &str, shard: &Shard, vhost: VhostId, snapshots: &[ShardSn
                     .sum();
                 let _ = writeln!(
                     out,
-                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     x.name,
                     x.kind.as_str(),
                     x.durable,
                     x.auto_delete,
                     x.internal,
-                    delayed
+                    delayed,
+                    meta.topology(vhost)
+                        .and_then(|t| t.exchange_policy(&x.name))
+                        .unwrap_or("")
                 );
             }
         }

@@ -179,6 +179,70 @@ impl PagedRun {
         self.min_expires = self.min_expires.min(e);
         self.max_expires = self.max_expires.max(e);
     }
+
+    /// Message TTL at `now` for this run (`busy`: a page-in is reading it,
+    /// its messages expire once in memory): `DropAll` when every message
+    /// has expired and `drop_unread` (nothing needs the bodies), `Scan`
+    /// when some may have (the run is marked scanning until `end_scan`),
+    /// else `Keep`. The one decision every paged tail makes.
+    pub fn ttl(&mut self, now: u64, drop_unread: bool, busy: bool, epoch: u64) -> RunTtl {
+        if busy || self.scanning || self.min_expires > now {
+            return RunTtl::Keep;
+        }
+        if drop_unread && self.max_expires <= now {
+            return RunTtl::DropAll;
+        }
+        self.scanning = true;
+        self.min_expires = u64::MAX;
+        RunTtl::Scan(TtlScan {
+            segment: self.segment,
+            from: self.next,
+            to: self.end,
+            epoch,
+        })
+    }
+
+    /// Takes the expired ids of one scanned chunk: `found` are (id,
+    /// deadline) of the queue's records in it; ids of the run whose
+    /// deadline is at or before `now` leave it and are returned, the
+    /// others' deadlines are noted again.
+    pub fn take_expired(
+        &mut self,
+        found: impl IntoIterator<Item = (u64, Option<u64>)>,
+        now: u64,
+    ) -> Vec<u64> {
+        let mut expired = Vec::new();
+        for (id, expires) in found {
+            if !self.ids.contains(id) {
+                continue;
+            }
+            if expires.is_some_and(|e| e <= now) {
+                self.ids.remove(id);
+                expired.push(id);
+            } else {
+                self.min_expires = self.min_expires.min(expires.unwrap_or(u64::MAX));
+            }
+        }
+        expired
+    }
+
+    /// The scan of this run is over (`retry_at`: it failed, look again then).
+    pub fn end_scan(&mut self, retry_at: Option<u64>) {
+        self.scanning = false;
+        if let Some(at) = retry_at {
+            self.min_expires = self.min_expires.min(at);
+        }
+    }
+}
+
+/// What message TTL does to one paged run (`PagedRun::ttl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunTtl {
+    Keep,
+    /// Every message expired: drop the run without reading it.
+    DropAll,
+    /// Read the run back to take out the expired messages.
+    Scan(TtlScan),
 }
 
 /// A TTL scan of one run: read `[from, to)` of `segment` chunk by chunk,
@@ -345,26 +409,16 @@ impl PagedTail {
         let epoch = self.epoch;
         let mut i = 0;
         while i < self.runs.len() {
-            let run = &mut self.runs[i];
-            let busy = (i == 0 && reading) || run.scanning;
-            if busy || run.min_expires > now {
-                i += 1;
-                continue;
+            match self.runs[i].ttl(now, drop_unread, i == 0 && reading, epoch) {
+                RunTtl::Keep => {}
+                RunTtl::DropAll => {
+                    let run = self.runs.remove(i).expect("in range");
+                    self.count -= run.ids.len();
+                    dropped.push((run.segment, run.ids.len()));
+                    continue;
+                }
+                RunTtl::Scan(scan) => scans.push(scan),
             }
-            if drop_unread && run.max_expires <= now {
-                let run = self.runs.remove(i).expect("in range");
-                self.count -= run.ids.len();
-                dropped.push((run.segment, run.ids.len()));
-                continue;
-            }
-            run.scanning = true;
-            run.min_expires = u64::MAX;
-            scans.push(TtlScan {
-                segment: run.segment,
-                from: run.next,
-                to: run.end,
-                epoch,
-            });
             i += 1;
         }
         (dropped, scans)
@@ -380,23 +434,15 @@ impl PagedTail {
         found: impl IntoIterator<Item = (u64, Option<u64>)>,
         now: u64,
     ) -> Vec<u64> {
-        let mut expired = Vec::new();
         if scan.epoch != self.epoch {
-            return expired;
+            return Vec::new();
         }
         let Some(run) = self.runs.iter_mut().find(|r| r.segment == scan.segment) else {
-            return expired;
+            return Vec::new();
         };
-        for (id, expires) in found {
-            if !run.ids.contains(id) {
-                continue;
-            }
-            if expires.is_some_and(|e| e <= now) {
-                run.ids.remove(id);
-                expired.push(id);
-            } else {
-                run.min_expires = run.min_expires.min(expires.unwrap_or(u64::MAX));
-            }
+        let expired = run.take_expired(found, now);
+        for &id in &expired {
+            self.redelivered.remove(id);
         }
         self.count -= expired.len() as u64;
         expired
@@ -413,10 +459,7 @@ impl PagedTail {
             return;
         };
         let run = &mut self.runs[i];
-        run.scanning = false;
-        if let Some(at) = retry_at {
-            run.min_expires = run.min_expires.min(at);
-        }
+        run.end_scan(retry_at);
         if run.ids.is_empty() && !(i == 0 && reading) {
             self.runs.remove(i);
         }

@@ -6,6 +6,7 @@
 //! through `write`.
 
 use crate::broker::message::Message;
+use crate::broker::topology::sender_selected;
 use crate::connection::outbound::Outbound;
 use crate::protocol::methods::{BasicDeliver, BasicGetOk, BasicReturn, Method};
 use crate::protocol::properties::BASIC_CLASS_ID;
@@ -76,10 +77,12 @@ pub fn write(out: &mut Outbound, channel: u16, carrier: Carrier, message: &Messa
         .into(),
     };
     out.method(channel, &method);
+    // A `BCC` header is never shown to a client (sender-selected
+    // distribution); other properties go out as stored.
     out.content(
         channel,
         BASIC_CLASS_ID,
-        &message.raw_properties,
+        &sender_selected::delivered_properties(&message.raw_properties),
         &message.body,
     );
 }

@@ -1,6 +1,8 @@
 //! A channel's open transaction (tx.select … tx.commit / tx.rollback), as
 //! RabbitMQ keeps it: publishes are routed when they arrive (a missing
-//! exchange fails the publish then) but their copies wait here; acks, nacks
+//! exchange fails the publish then) but their copies wait here — and so
+//! does a publish to an `x-delayed-message` exchange, held by the scheduler
+//! only at commit (see `DelayedHold`); acks, nacks
 //! and rejects take their deliveries off the channel's unacked list at
 //! once (an unknown tag fails then) but reach the queues only at commit.
 //! `into_commit` turns the buffer into one batch of `TxOp`s per owner shard,
@@ -43,6 +45,17 @@ pub struct TxPublish {
     pub by_owner: Vec<(u16, Vec<QueueName>)>,
     /// A mandatory publish that reached no queue: returned at commit.
     pub returned: bool,
+    /// A publish to an `x-delayed-message` exchange with a delay: not
+    /// routed, held by the scheduler at commit (and dropped by a rollback).
+    pub delayed: Option<DelayedHold>,
+}
+
+/// How a delayed publish of a transaction is to be held at commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DelayedHold {
+    pub delay_ms: u64,
+    /// Persistent message, durable exchange: a durable record.
+    pub durable: bool,
 }
 
 /// What tx.commit hands out: one batch of steps per owner shard, and the
@@ -51,6 +64,8 @@ pub struct TxPublish {
 pub struct Commit {
     pub by_owner: Vec<(u16, Vec<TxOp>)>,
     pub returns: Vec<MessageRef>,
+    /// Delayed publishes, to hold with the publisher's shard's scheduler.
+    pub delayed: Vec<(MessageRef, DelayedHold)>,
     /// Copies enqueued, and publishes that reached no queue (counters).
     pub routed_copies: u64,
     pub unroutable: u64,
@@ -128,6 +143,15 @@ impl TxBuffer {
     pub fn into_commit(&mut self) -> Commit {
         let mut c = Commit::default();
         for p in std::mem::take(&mut self.publishes) {
+            if let Some(hold) = p.delayed {
+                // As outside a transaction, a mandatory one is returned
+                // (nothing is routed until its time).
+                if p.returned {
+                    c.returns.push(p.message.clone());
+                }
+                c.delayed.push((p.message, hold));
+                continue;
+            }
             if p.by_owner.is_empty() {
                 c.unroutable += 1;
                 if p.returned {
@@ -233,6 +257,7 @@ mod tests {
                 .map(|(o, qs)| (o, qs.into_iter().map(QueueName::default_vhost).collect()))
                 .collect(),
             returned,
+            delayed: None,
         }
     }
 
@@ -318,6 +343,42 @@ mod tests {
         assert!(a.into_commit().by_owner.is_empty());
         drop(b);
         assert_eq!(bytes.get(), 0, "a dropped buffer releases its bytes");
+    }
+
+    #[test]
+    fn delayed_publishes_are_handed_out_at_commit_and_dropped_by_rollback() {
+        let bytes = Rc::new(Cell::new(0));
+        let mut tx = TxBuffer::new(bytes.clone());
+        let hold = DelayedHold {
+            delay_ms: 500,
+            durable: true,
+        };
+        let delayed = |body: &[u8], mandatory: bool| TxPublish {
+            delayed: Some(hold),
+            ..publish(body, vec![], mandatory)
+        };
+        tx.publish(delayed(b"gone", false)).unwrap();
+        assert!(tx.rollback().is_empty());
+        assert_eq!(bytes.get(), 0);
+        tx.publish(delayed(b"d1", true)).unwrap();
+        tx.publish(publish(b"p", vec![(0, vec!["q"])], false))
+            .unwrap();
+        tx.publish(delayed(b"d2", false)).unwrap();
+        let c = tx.into_commit();
+        let held: Vec<&[u8]> = c
+            .delayed
+            .iter()
+            .map(|(m, h)| {
+                assert_eq!(*h, hold);
+                m.body.chunks()[0].as_ref()
+            })
+            .collect();
+        assert_eq!(held, [b"d1".as_ref(), b"d2".as_ref()]);
+        // Not routed now, so not unroutable; a mandatory one is returned,
+        // as the plugin returns it at publish time outside a transaction.
+        assert_eq!((c.routed_copies, c.unroutable), (1, 0));
+        assert_eq!(c.returns.len(), 1);
+        assert_eq!(steps(&c), vec![(0, "E:q".to_string())]);
     }
 
     #[test]

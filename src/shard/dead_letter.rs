@@ -27,17 +27,26 @@
 //! target shards' next group-commit fsync.
 //!
 //! A message with no dead-letter exchange, a dead-letter exchange that does
-//! not exist or is internal, or no route is dropped, as RabbitMQ drops it.
+//! not exist, or no route is dropped, as RabbitMQ drops it; an internal
+//! dead-letter exchange routes as any other (it refuses only clients). The
+//! copy routes with all its keys at once (`Topology::route_keys`: the
+//! routing key, then the `CC` and `BCC` keys unless the queue sets
+//! `x-dead-letter-routing-key`), so an alternate exchange is taken only
+//! when no key matched.
 //! A copy for a queue in a fully automatic cycle (`broker::dead_letter::
 //! is_cycle`) is dropped, with a warning the first time per target queue.
-//! After a restart a recovered copy's routing keys are its stored routing
-//! key (and `CC` header), as a fresh publish's.
+//! A message's routing keys are read from what is stored — its routing key
+//! and its `CC` and `BCC` headers (`BCC` stays in the stored properties and
+//! is stripped only on the way to a client) — so they are the same after a
+//! restart, as RabbitMQ's routing-key annotation. A dead-lettered copy
+//! keeps `CC` and drops `BCC` from its properties (RabbitMQ 3.13), so a
+//! second dead-lettering of it routes without the `BCC` keys.
 
 use crate::broker::dead_letter::{self as pure, DeadLetterReason, Routing};
 use crate::broker::message::{Message, MessageRef};
 use crate::broker::queue::QueuedMessage;
 use crate::broker::queue_args::QueueArguments;
-use crate::broker::topology::RouteResult;
+use crate::broker::topology::{Origin, RouteResult};
 use crate::broker::vhost::QueueName;
 use crate::protocol::properties::BasicProperties;
 use crate::protocol::types::{FieldTable, ShortStr};
@@ -226,26 +235,34 @@ fn republish(
             return None;
         }
     };
-    let keys: Vec<ShortStr> = copy
-        .routing
-        .routing_keys
-        .iter()
-        .filter_map(|k| ShortStr::from_bytes(k.clone()))
-        .collect();
+    // The first key is the copy's routing key; the others (the `CC` and
+    // `BCC` keys, unless the queue sets the routing key) route as well.
+    let (first, extra) = match copy.routing.routing_keys.split_first() {
+        Some((first, extra)) => (
+            ShortStr::from_bytes(first.clone()).unwrap_or_default(),
+            extra,
+        ),
+        None => (ShortStr::default(), &[][..]),
+    };
     let new_headers = headers_of(&copy.raw_properties);
     let meta = shard.meta.borrow();
     let mut targets = Vec::new();
-    // Dead-lettering stays in the source queue's vhost.
+    // Dead-lettering stays in the source queue's vhost. An internal
+    // dead-letter exchange is fine: `internal` only refuses client
+    // publishes.
     let vhost = queue.vhost;
     let topology = meta.topology(vhost)?;
-    for key in &keys {
-        match topology.route(exchange, key, new_headers.as_ref(), &mut targets) {
-            RouteResult::Routed { .. } => {}
-            RouteResult::ExchangeNotFound | RouteResult::Internal => return None,
-        }
+    match topology.route_keys(
+        exchange,
+        &first,
+        extra,
+        new_headers.as_ref(),
+        Origin::Broker,
+        &mut targets,
+    ) {
+        RouteResult::Routed { .. } => {}
+        RouteResult::ExchangeNotFound | RouteResult::Internal => return None,
     }
-    targets.sort_unstable();
-    targets.dedup();
     let kept = targets.into_iter().filter(|target| {
         if !meta
             .queues
@@ -264,7 +281,7 @@ fn republish(
     }
     let message = Arc::new(Message {
         exchange: exchange.clone(),
-        routing_key: keys.first().cloned().unwrap_or_default(),
+        routing_key: first,
         raw_properties: copy.raw_properties,
         body: source.body.clone(),
         persistent: source.persistent,

@@ -25,6 +25,8 @@ pub fn apply(meta: &mut Metadata, vhost: VhostId, defs: &Definitions) {
             Err(e) => tracing::warn!("stored policy '{}' not restored: {e}", p.name),
         }
     }
+    let policies: Vec<_> = v.policies.iter().map(|p| p.policy.clone()).collect();
+    v.topology.set_policies(&policies);
     for x in &defs.exchanges {
         let r = v.topology.declare_exchange(
             &x.name,

@@ -15,6 +15,14 @@
 //! delivers it twice rather than never). Other delayed messages are
 //! transient records, ignored by recovery, released once routed.
 //!
+//! Compaction: a long delay would pin its record's segment, and with it
+//! every later segment holding kill records for an older one. When the
+//! oldest live segment holds only pending delayed records and stored
+//! messages in memory, compaction (`shard::durability::compact`) has
+//! `relocate` append those delayed records again (same id; recovery keeps
+//! the latest record of an id and counts the older one dead) and release
+//! the old ones.
+//!
 //! Where the delayed-message plugin differs from an ordinary exchange (and
 //! Warren follows it): a mandatory publish with a delay is returned
 //! (312 NO_ROUTE) at once, whatever the bindings, and nothing is returned
@@ -22,6 +30,7 @@
 //! dropped.
 
 use crate::broker::message::{Body, Message};
+use crate::broker::topology::Origin;
 use crate::broker::vhost::VhostId;
 use crate::protocol::properties::BasicProperties;
 use crate::protocol::types::{FieldTable, ShortStr};
@@ -80,6 +89,8 @@ pub struct Scheduler {
     /// list_exchanges`).
     counts: RefCell<FastMap<(VhostId, ShortStr), u64>>,
     in_flight: RefCell<FastMap<u64, InFlight>>,
+    /// Compaction is moving records forward (`relocate`).
+    moving: Cell<bool>,
     wake: LocalSender<()>,
     woken: RefCell<Option<LocalReceiver<()>>>,
 }
@@ -92,6 +103,7 @@ impl Default for Scheduler {
             next_id: Cell::new(1),
             counts: RefCell::new(FastMap::default()),
             in_flight: RefCell::new(FastMap::default()),
+            moving: Cell::new(false),
             wake,
             woken: RefCell::new(Some(woken)),
         }
@@ -107,7 +119,9 @@ pub struct RecoveredDelayed {
 
 impl RecoveredDelayed {
     /// A `Delayed` record in the log (transient ones are ignored), of
-    /// exchange `x` in `vhost`.
+    /// exchange `x` in `vhost`. A later record of the same id is a copy
+    /// compaction moved forward: it supersedes the earlier one, whose
+    /// segment is returned (its reference is dead).
     #[allow(clippy::too_many_arguments)]
     pub fn delayed(
         &mut self,
@@ -117,19 +131,22 @@ impl RecoveredDelayed {
         durable: bool,
         vhost: VhostId,
         x: &ShortStr,
-    ) {
+    ) -> Option<u32> {
         self.max_id = self.max_id.max(id);
-        if durable {
-            let e = Entry {
-                at,
-                id,
-                segment: pos.segment,
-                offset: pos.offset,
-                len: pos.len,
-                durable,
-            };
-            self.entries.insert(id, (e, (vhost, x.clone())));
+        if !durable {
+            return None;
         }
+        let e = Entry {
+            at,
+            id,
+            segment: pos.segment,
+            offset: pos.offset,
+            len: pos.len,
+            durable,
+        };
+        self.entries
+            .insert(id, (e, (vhost, x.clone())))
+            .map(|(old, _)| old.segment)
     }
 
     /// A `DelayedDone` record: returns the segment of the record it kills.
@@ -327,8 +344,15 @@ async fn deliver(shard: &Rc<Shard>, e: Entry) {
     {
         let meta = shard.meta.borrow();
         // Gone exchange (or vhost): dropped, as the plugin does.
+        // With its `CC` / `BCC` keys, as its publish would have been.
         if let Some(t) = meta.topology(vhost) {
-            let _ = t.route(&d.exchange, &d.routing_key, headers.as_ref(), &mut queues);
+            let _ = t.route_stored(
+                &d.exchange,
+                &d.routing_key,
+                headers.as_ref(),
+                Origin::Broker,
+                &mut queues,
+            );
         }
         let message = Arc::new(Message {
             exchange: d.exchange.clone(),
@@ -411,6 +435,113 @@ async fn read(shard: &Shard, pos: RecordPos) -> Option<(Option<VhostId>, crate::
         "delayed message at {pos:?} lost: unreadable"
     );
     None
+}
+
+/// How many of this shard's delayed records in `segment` are live: pending
+/// ones (which compaction can move, `relocate`) and routed ones waiting for
+/// their owners' confirms (which it cannot: their `DelayedDone` comes
+/// soon). Looks at every pending message: compaction asks once per
+/// candidate segment.
+pub fn held_in(shard: &Shard, segment: u32) -> (u64, u64) {
+    let s = &shard.delayed;
+    let pending = s
+        .heap
+        .borrow()
+        .iter()
+        .filter(|Reverse(e)| e.segment == segment)
+        .count() as u64;
+    let routed = s
+        .in_flight
+        .borrow()
+        .values()
+        .filter(|f| f.pos.segment == segment)
+        .count() as u64;
+    (pending, routed)
+}
+
+/// Compaction: appends the pending delayed records of `segment` again
+/// (same id, deadline and durability) and releases the old ones, so a long
+/// delay does not pin the segment (and every later one holding kill
+/// records for it). The entries leave the timer's heap while their records
+/// are read back and rewritten (they are routed a little late if due
+/// meanwhile, never twice); one that cannot be read stays where it is.
+/// Recovery keeps the latest record of an id. Returns whether it started.
+pub fn relocate(shard: &Rc<Shard>, segment: u32) -> bool {
+    let s = &shard.delayed;
+    if s.moving.get() {
+        return false;
+    }
+    let taken: Vec<Entry> = {
+        let mut heap = s.heap.borrow_mut();
+        let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut *heap)
+            .into_vec()
+            .into_iter()
+            .partition(|Reverse(e)| e.segment == segment);
+        *heap = BinaryHeap::from(kept);
+        taken.into_iter().map(|Reverse(e)| e).collect()
+    };
+    if taken.is_empty() {
+        return false;
+    }
+    s.moving.set(true);
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        for e in taken {
+            let moved = rewrite(&shard, e).await;
+            let s = &shard.delayed;
+            let mut heap = s.heap.borrow_mut();
+            let earliest = heap.peek().is_none_or(|Reverse(first)| moved < *first);
+            heap.push(Reverse(moved));
+            drop(heap);
+            if earliest {
+                let _ = s.wake.try_send(());
+            }
+        }
+        shard.delayed.moving.set(false);
+    })
+    .detach();
+    true
+}
+
+/// Appends `e`'s record again; returns the entry at its new place (or as it
+/// was, if the record could not be read or appended).
+async fn rewrite(shard: &Shard, e: Entry) -> Entry {
+    let Some(log) = shard.log.as_ref() else {
+        return e;
+    };
+    // A message of a vhost deleted meanwhile is left where it is (dropped
+    // when due).
+    let Some((Some(vhost), d)) = read(shard, e.pos()).await else {
+        return e;
+    };
+    let record = RecordRef::Delayed(DelayedRef {
+        id: e.id,
+        deliver_at: e.at,
+        durable: e.durable,
+        exchange: &d.exchange,
+        routing_key: &d.routing_key,
+        raw_properties: &d.raw_properties,
+        body: std::slice::from_ref(&d.body),
+    });
+    match shard.append_in(log, vhost, record) {
+        Ok(pos) => {
+            log.release(e.segment, pos.segment);
+            Entry {
+                segment: pos.segment,
+                offset: pos.offset,
+                len: pos.len,
+                ..e
+            }
+        }
+        Err(err) => {
+            tracing::error!(
+                shard = shard.id,
+                "cannot move delayed message {} forward: {err}",
+                e.id
+            );
+            e
+        }
+    }
 }
 
 /// A durable delayed message was routed and its copies are safe: its

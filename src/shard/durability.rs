@@ -62,6 +62,9 @@ struct QueueReplay {
     /// A priority queue's levels: per (level, segment) the byte range of
     /// the level's records in the runs.
     spans: BTreeMap<(usize, u32), (u32, u32)>,
+    /// Delivery counts of returned messages (quorum queues, `Returned`
+    /// records): id → returns.
+    returned: BTreeMap<u64, u32>,
 }
 
 impl QueueReplay {
@@ -121,6 +124,61 @@ impl QueueReplay {
         match self.moved.remove(&id) {
             Some((_, segment)) => Some(segment),
             None => self.remove(id),
+        }
+    }
+
+    /// A purge of the ready ids up to `up_to` (inclusive), sparing the ids
+    /// in `spared` (ranges, end exclusive: unacked when the queue was
+    /// purged). Counts the dead references by segment into `dead`, killed
+    /// by the purge record's segment `by`.
+    fn purge(
+        &mut self,
+        up_to: u64,
+        spared: &[(u64, u64)],
+        by: u32,
+        dead: &mut HashMap<(u32, u32), u64>,
+    ) {
+        let spares = |id: u64| spared.iter().any(|&(s, e)| s <= id && id < e);
+        // The spared ids at or below `up_to` (bounded by the unacked
+        // messages of the queue when it was purged).
+        let below: Vec<u64> = spared
+            .iter()
+            .flat_map(|&(s, e)| s..e.min(up_to.saturating_add(1)))
+            .collect();
+        let delivered: Vec<u64> = below
+            .iter()
+            .copied()
+            .filter(|&id| self.delivered.contains(id))
+            .collect();
+        self.delivered.remove_up_to(up_to);
+        for id in delivered {
+            self.delivered.insert(id);
+        }
+        let keep = self.returned.split_off(&(up_to.saturating_add(1)));
+        let purged = std::mem::replace(&mut self.returned, keep);
+        self.returned
+            .extend(purged.into_iter().filter(|&(id, _)| spares(id)));
+        let keep = self.moved.split_off(&(up_to.saturating_add(1)));
+        for (id, (m, s)) in std::mem::replace(&mut self.moved, keep) {
+            if spares(id) {
+                self.moved.insert(id, (m, s));
+            } else {
+                *dead.entry((s, by)).or_default() += 1;
+            }
+        }
+        for run in self.runs.values_mut() {
+            let kept: Vec<u64> = below
+                .iter()
+                .copied()
+                .filter(|&id| run.ids.contains(id))
+                .collect();
+            let n = run.ids.remove_up_to(up_to) - kept.len() as u64;
+            for id in kept {
+                run.ids.insert(id);
+            }
+            if n > 0 {
+                *dead.entry((run.segment, by)).or_default() += n;
+            }
         }
     }
 
@@ -229,6 +287,11 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             .map(std::time::Duration::from_millis),
         // Test-only: message records with this routing key are refused.
         refuse_routing_key: std::env::var("WARREN_TEST_LOG_REFUSE_ROUTING_KEY").ok(),
+        // Test-only: small segments, so a test rolls a few quickly.
+        segment_size: std::env::var("WARREN_TEST_LOG_SEGMENT_SIZE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(LogConfig::default().segment_size),
         ..LogConfig::default()
     };
     let log = Log::open_with(&dir, config, |rec| {
@@ -245,6 +308,11 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             Record::Purge {
                 queue,
                 up_to_msg_id,
+            }
+            | Record::PurgeReady {
+                queue,
+                up_to_msg_id,
+                ..
             } => saw(&qn(queue), *up_to_msg_id),
             _ => {}
         }
@@ -278,6 +346,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             Record::Ack { queue, msg_id } => {
                 if let Some(q) = live.get_mut(&qn(&queue)) {
                     q.delivered.remove(msg_id);
+                    q.returned.remove(&msg_id);
                     if let Some(s) = q.kill(msg_id) {
                         *dead.entry((s, seg)).or_default() += 1;
                     }
@@ -293,17 +362,25 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 up_to_msg_id,
             } => {
                 if let Some(q) = live.get_mut(&qn(&queue)) {
-                    q.delivered.remove_up_to(up_to_msg_id);
-                    let keep = q.moved.split_off(&(up_to_msg_id + 1));
-                    for (_, (_, s)) in std::mem::replace(&mut q.moved, keep) {
-                        *dead.entry((s, seg)).or_default() += 1;
-                    }
-                    for run in q.runs.values_mut() {
-                        let n = run.ids.remove_up_to(up_to_msg_id);
-                        if n > 0 {
-                            *dead.entry((run.segment, seg)).or_default() += n;
-                        }
-                    }
+                    q.purge(up_to_msg_id, &[], seg, &mut dead);
+                }
+            }
+            Record::PurgeReady {
+                queue,
+                up_to_msg_id,
+                spared,
+            } => {
+                if let Some(q) = live.get_mut(&qn(&queue)) {
+                    q.purge(up_to_msg_id, &spared, seg, &mut dead);
+                }
+            }
+            Record::Returned {
+                queue,
+                msg_id,
+                delivery_count,
+            } => {
+                if let Some(q) = live.get_mut(&qn(&queue)) {
+                    q.returned.insert(msg_id, delivery_count);
                 }
             }
             Record::QueueDelete { queue } => {
@@ -320,7 +397,12 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             // never counted them at recovery.
             Record::Paged(_) | Record::Metadata { .. } | Record::InVhost { .. } => {}
             Record::Delayed(d) => {
-                delayed.delayed(rec.pos, d.id, d.deliver_at, d.durable, vhost, &d.exchange)
+                if let Some(old) =
+                    delayed.delayed(rec.pos, d.id, d.deliver_at, d.durable, vhost, &d.exchange)
+                {
+                    // Compaction moved it forward: the older record is dead.
+                    *dead.entry((old, seg)).or_default() += 1;
+                }
             }
             Record::DelayedDone { id } => {
                 if let Some(s) = delayed.done(id) {
@@ -348,17 +430,18 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 redelivered: replay.delivered.remove(id),
                 stored: Some(segment),
                 expires: replay.moved_expires.get(&id).copied(),
-                delivery_count: 0,
+                delivery_count: replay.returned.remove(&id).unwrap_or(0),
             })
             .collect();
         let runs = replay.runs.into_values().collect();
-        let tail: RecoveredTail = match priorities.get(&name) {
+        let mut tail: RecoveredTail = match priorities.get(&name) {
             Some(&max) => {
                 LevelTail::from_recovery(max as usize + 1, runs, &replay.spans, replay.delivered)
                     .into()
             }
             None => PagedTail::from_runs(runs, replay.delivered).into(),
         };
+        tail.delivery_counts = replay.returned;
         messages += head.len() as u64 + tail.count();
         let max_seen = max_id.get(&name).copied().unwrap_or(0);
         queues.insert(name, (meta.config.clone(), head, tail, max_seen));
@@ -432,6 +515,25 @@ pub fn record_delivered(shard: &Shard, queue: &QueueName, ids: &[u64]) {
     }
 }
 
+/// Records that delivered stored messages came back to a queue that
+/// counts deliveries, with their delivery counts (`(id, count)`), so a
+/// restart keeps counting. Not synced on its own: it rides the next batch.
+pub fn record_returned(shard: &Shard, queue: &ShortStr, returned: &[(u64, u32)]) {
+    let Some(log) = shard.log.as_ref() else {
+        return;
+    };
+    for &(msg_id, delivery_count) in returned {
+        let record = RecordRef::Returned {
+            queue,
+            msg_id,
+            delivery_count,
+        };
+        if let Err(e) = log.append(record) {
+            tracing::error!(shard = shard.id, "cannot record a return: {e}");
+        }
+    }
+}
+
 /// Records a purge (for a durable queue) and releases what the purged
 /// messages held in the log: stored ones in memory and paged runs.
 pub fn record_purge(shard: &Shard, queue: &QueueName, durable: bool, purged: &Purged) {
@@ -439,9 +541,16 @@ pub fn record_purge(shard: &Shard, queue: &QueueName, durable: bool, purged: &Pu
         return;
     }
     let record = match (durable, purged.max_id) {
-        (true, Some(up_to_msg_id)) => Some(RecordRef::Purge {
+        (true, Some(up_to_msg_id)) if purged.spared.is_empty() => Some(RecordRef::Purge {
             queue: &queue.name,
             up_to_msg_id,
+        }),
+        // Unacked messages at or below the purged ids stay (a purge takes
+        // ready messages only).
+        (true, Some(up_to_msg_id)) => Some(RecordRef::PurgeReady {
+            queue: &queue.name,
+            up_to_msg_id,
+            spared: &purged.spared,
         }),
         _ => None,
     };
@@ -507,7 +616,9 @@ const COMPACT_MAX_LIVE: u64 = 4096;
 const COMPACT_BEHIND: u32 = 2;
 
 /// Copies the few live records of the oldest log segment forward when they
-/// all belong to stored messages held in memory (ready or unacked): that
+/// all belong to stored messages held in memory (ready or unacked) or to
+/// pending delayed messages (`shard::delayed::relocate`, asynchronously:
+/// their bodies are read back first): that
 /// segment then goes, and so does every later one kept only because its
 /// dead records hold acks for it. Without this, one long-lived message
 /// would keep the whole log from being reclaimed. A segment whose live
@@ -526,7 +637,15 @@ pub fn compact(shard: &Rc<Shard>) -> bool {
     shard.compaction_checked.set(Some((segment, live)));
     let mut queues = shard.queues.borrow_mut();
     let held: u64 = queues.values().map(|q| q.stored_in(segment)).sum();
-    if held != live {
+    // Delayed messages: the pending ones move too; routed ones waiting for
+    // confirms will die soon (their segment is looked at again then).
+    let (delayed, routed) = crate::shard::delayed::held_in(shard, segment);
+    if held + delayed + routed != live || routed > 0 {
+        return false;
+    }
+    if delayed > 0 && !crate::shard::delayed::relocate(shard, segment) {
+        // A move is still out: look again later.
+        shard.compaction_checked.set(None);
         return false;
     }
     for (name, q) in queues.iter_mut() {
@@ -569,6 +688,30 @@ mod tests {
             body: Body::from(Bytes::from_static(b"m")),
             persistent: true,
         })
+    }
+
+    #[test]
+    fn a_purge_spares_the_ids_it_names() {
+        let mut q = QueueReplay::default();
+        for id in 1..=6 {
+            q.add_record(id, pos(1, id as u32 * 50), None, message);
+        }
+        // 2 was compacted forward; 2 and 3 were unacked when purged.
+        q.add_record(2, pos(2, 0), None, message);
+        q.delivered.insert(2);
+        q.delivered.insert(3);
+        q.delivered.insert(4);
+        q.returned.insert(3, 2);
+        q.returned.insert(4, 1);
+        let mut dead = HashMap::new();
+        q.purge(5, &[(2, 4)], 3, &mut dead);
+        let live: Vec<u64> = (0..10).filter(|&i| q.runs[&1].ids.contains(i)).collect();
+        assert_eq!(live, vec![3, 6]);
+        assert_eq!(q.moved.keys().copied().collect::<Vec<_>>(), vec![2]);
+        assert_eq!(dead, HashMap::from([((1, 3), 3)]), "1, 4 and 5 died");
+        assert!(q.delivered.contains(2) && q.delivered.contains(3));
+        assert!(!q.delivered.contains(4));
+        assert_eq!(q.returned, BTreeMap::from([(3, 2)]));
     }
 
     #[test]

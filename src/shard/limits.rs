@@ -2,13 +2,15 @@
 //! over `x-max-length` / `x-max-length-bytes` lets go of.
 //!
 //! - drop-head: the dropped head messages held in memory go to
-//!   `shard::dead_letter` (reason `maxlen`). A paged-out head is dropped
-//!   without reading it back: its removal is recorded (an ack record in a
-//!   durable queue, whose paged copy may be a durable record; just the log
-//!   reference otherwise). It is not dead-lettered — the body is only on
-//!   disk, and reading it back to drop it would make every publish into a
-//!   full paged queue a read; a queue with a dead-letter exchange loses
-//!   paged heads dropped this way.
+//!   `shard::dead_letter` (reason `maxlen`). A paged-out head of a queue
+//!   without a dead-letter exchange is dropped without reading it back:
+//!   its removal is recorded (an ack record in a durable queue, whose
+//!   paged copy may be a durable record; just the log reference
+//!   otherwise). A queue with a dead-letter exchange (and any priority
+//!   queue, whose paged levels keep no per-message state) reads its paged
+//!   head back first, one page-in chunk at a time
+//!   (`Queue::wants_page_in_to_drop`), and drops it from memory like any
+//!   other head, so it is dead-lettered and memory stays bounded.
 //! - reject-publish: the copy is not enqueued and the publish fails
 //!   (`ConfirmOutcome::Failed`, a basic.nack in confirm mode; without
 //!   confirms it is dropped silently). reject-publish-dlx also hands the

@@ -60,6 +60,8 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<QueueName>, message: MessageRef) ->
     let mut paged_out = 0;
     // Copies refused by reject-publish-dlx, to dead-letter.
     let mut rejected = Vec::new();
+    // Queues that got a copy due at once (TTL 0): decided below.
+    let mut due_now = Vec::new();
     {
         let mut queues = shard.queues.borrow_mut();
         for name in &names {
@@ -77,6 +79,9 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<QueueName>, message: MessageRef) ->
             let is_durable = message.persistent && q.config().durable;
             let paged = shard.log.is_some() && q.pages_new_messages(limit);
             let expires = q.deadline_for(&message, || *now.get_or_insert_with(ttl::now_ms));
+            if expires.is_some() && expires == now {
+                due_now.push(name.clone());
+            }
             let msg_id = if paged {
                 q.reserve_id_for(&message)
             } else {
@@ -139,6 +144,14 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<QueueName>, message: MessageRef) ->
     }
     Counters::add(&shard.counters.paged_out, paged_out as u64);
     limits::dead_letter_rejected(shard, rejected);
+    // TTL 0 (as RabbitMQ): delivered if a consumer can take it now, at its
+    // enqueue, else expired — not at a later dispatch, whose clock may
+    // have moved on (or whose consumers may have freed credit meanwhile).
+    if let Some(now) = now {
+        for name in &due_now {
+            dispatch_at(shard, name, now);
+        }
+    }
     for name in &names {
         shard.mark_dirty(name);
     }
@@ -155,14 +168,16 @@ pub fn settle(shard: &Rc<Shard>, queue: &QueueName, ids: &[u64], how: Settle) {
     if how == Settle::Reject {
         return dead_letter::rejected(shard, queue, ids);
     }
-    let (removed, over_limit) = match shard.queues.borrow_mut().get_mut(queue) {
+    let (removed, over_limit, returned) = match shard.queues.borrow_mut().get_mut(queue) {
         Some(q) => (
             shard.tracked(q, |q| q.settle(ids, how)),
             q.take_over_limit(),
+            q.take_returns(),
         ),
-        None => (Vec::new(), Vec::new()),
+        None => (Vec::new(), Vec::new(), Vec::new()),
     };
     durability::record_removed(shard, queue, &removed);
+    durability::record_returned(shard, queue, &returned);
     let letters = over_limit
         .into_iter()
         .map(|message| Letter {
@@ -241,9 +256,12 @@ pub fn dispatch(shard: &Rc<Shard>, queue: &QueueName) {
         // No message of the queue has a TTL: no clock read, no TTL pass.
         return dispatch_ready(shard, queue);
     }
-    // Message TTL: what expired before now is never delivered; what is due
-    // now (TTL 0) only if a consumer takes it at once.
-    let now = ttl::now_ms();
+    dispatch_at(shard, queue, ttl::now_ms());
+}
+
+/// `dispatch` at `now`: what expired before `now` is never delivered; what
+/// is due at `now` (TTL 0) only if a consumer takes it at once.
+fn dispatch_at(shard: &Rc<Shard>, queue: &QueueName, now: u64) {
     ttl::expire_queue(shard, queue, now, false);
     dispatch_ready(shard, queue);
     ttl::expire_queue(shard, queue, now, true);

@@ -3,7 +3,9 @@
 //! (validated with RabbitMQ's texts, journaled, replicated), and applying
 //! them: each owner shard re-selects the policy of every queue it owns
 //! when a replicated change arrives, and selects one for each queue it
-//! creates or recovers.
+//! creates or recovers; every shard re-selects the policy of every
+//! exchange in its routing tables (`Topology::set_policies`, which also
+//! gives an exchange declared later its policy).
 
 use crate::broker::error::AmqpError;
 use crate::broker::queue::Queue;
@@ -27,7 +29,7 @@ pub fn compile(def: &PolicyDef) -> Result<StoredPolicy, String> {
     let apply_to =
         ApplyTo::from_name(&def.apply_to).ok_or_else(|| ApplyTo::invalid(&def.apply_to))?;
     let definition = PolicyDefinition::parse(&def.definition)?;
-    refuse_unapplied(&definition, apply_to)?;
+    refuse_unapplied(&definition)?;
     let policy = Policy::new(
         def.name.clone(),
         &def.pattern,
@@ -41,35 +43,37 @@ pub fn compile(def: &PolicyDef) -> Result<StoredPolicy, String> {
     })
 }
 
+/// The policy keys Warren applies: to classic and quorum queues (the
+/// first seven), quorum queues (`delivery-limit`), classic queues
+/// (`queue-mode`: `default` and `lazy` are accepted and change nothing, as
+/// in RabbitMQ 3.12+, because every Warren queue pages to disk past its
+/// share of the memory budget — what `lazy` asked for), and exchanges
+/// (`alternate-exchange`).
+pub const APPLIED_KEYS: &[&str] = &[
+    "message-ttl",
+    "expires",
+    "max-length",
+    "max-length-bytes",
+    "overflow",
+    "dead-letter-exchange",
+    "dead-letter-routing-key",
+    "delivery-limit",
+    "queue-mode",
+    "alternate-exchange",
+];
+
 /// Keys RabbitMQ accepts that Warren does not act on are refused, never
-/// accepted and ignored.
-fn refuse_unapplied(d: &PolicyDefinition, apply_to: ApplyTo) -> Result<(), String> {
-    const APPLIED: &[&str] = &[
-        "message-ttl",
-        "expires",
-        "max-length",
-        "max-length-bytes",
-        "overflow",
-        "dead-letter-exchange",
-        "dead-letter-routing-key",
-    ];
+/// accepted and ignored. As in RabbitMQ, a key that does not fit the
+/// policy's `apply-to` (a queue key in an exchanges policy) is accepted
+/// and has no effect there.
+fn refuse_unapplied(d: &PolicyDefinition) -> Result<(), String> {
     for k in &d.keys {
-        if !APPLIED.contains(&k.as_str()) {
+        if !APPLIED_KEYS.contains(&k.as_str()) {
             return Err(format!(
                 "policy key '{k}' is not supported by Warren (supported: {})",
-                APPLIED.join(", ")
+                APPLIED_KEYS.join(", ")
             ));
         }
-    }
-    if apply_to == ApplyTo::Exchanges {
-        return Err(format!(
-            "policy keys {} do not apply to exchanges (Warren applies no policy key to exchanges)",
-            d.keys
-                .iter()
-                .map(|k| format!("'{k}'"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
     }
     Ok(())
 }
@@ -111,8 +115,16 @@ pub fn apply_to_queue(shard: &Rc<Shard>, name: &QueueName) {
     }
 }
 
-/// Re-applies the policies to every queue of `vhost` this shard owns.
+/// Re-applies the policies of `vhost` to its exchanges (this shard's
+/// routing tables) and to every queue of it this shard owns.
 pub fn apply_to_all(shard: &Rc<Shard>, vhost: VhostId) {
+    {
+        let mut meta = shard.meta.borrow_mut();
+        if let Some(v) = meta.vhosts.get_mut(&vhost) {
+            let policies: Vec<Policy> = v.policies.iter().map(|p| p.policy.clone()).collect();
+            v.topology.set_policies(&policies);
+        }
+    }
     let names: Vec<QueueName> = shard
         .queues
         .borrow()

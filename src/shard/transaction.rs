@@ -62,7 +62,8 @@ pub fn commit(shard: &Rc<Shard>, from: u16, token: u64, ops: Vec<TxOp>) {
     }
 }
 
-fn not_stored(reason: &str) -> AmqpError {
+/// The 541 of a commit whose messages could not be stored.
+pub fn not_stored(reason: &str) -> AmqpError {
     AmqpError::new(
         code::INTERNAL_ERROR,
         format!("tx.commit: the transaction's messages could not be stored: {reason}"),

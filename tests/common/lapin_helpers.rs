@@ -266,3 +266,51 @@ pub async fn wait_ready(conn: &lapin::Connection, queue: &str, n: u32) {
     }
     panic!("queue {queue} holds {last} ready messages, wanted {n}");
 }
+
+/// A field array of long strings (a `CC` / `BCC` header, `x-death` keys).
+pub fn longstr_array(v: &[&str]) -> lapin::types::AMQPValue {
+    lapin::types::AMQPValue::FieldArray(lapin::types::FieldArray::from(
+        v.iter()
+            .map(|k| lapin::types::AMQPValue::LongString((*k).into()))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Binds queue `q` to exchange `x` with `key` and no arguments.
+pub async fn bind_queue(ch: &lapin::Channel, q: &str, x: &str, key: &str) {
+    ch.queue_bind(
+        q.into(),
+        x.into(),
+        key.into(),
+        lapin::options::QueueBindOptions::default(),
+        lapin::types::FieldTable::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("bind {q} to {x} with {key}: {e}"));
+}
+
+/// Publishes `body` to `x` with `key` on `ch` (a confirm channel) and
+/// waits for the confirmation (a returned message comes with its ack).
+pub async fn publish_to(
+    ch: &lapin::Channel,
+    x: &str,
+    key: &str,
+    body: &str,
+    props: lapin::BasicProperties,
+    mandatory: bool,
+) -> lapin::Confirmation {
+    ch.basic_publish(
+        x.into(),
+        key.into(),
+        lapin::options::BasicPublishOptions {
+            mandatory,
+            ..Default::default()
+        },
+        body.as_bytes(),
+        props,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("publish {body}: {e}"))
+    .await
+    .unwrap_or_else(|e| panic!("confirm of {body}: {e}"))
+}

@@ -43,6 +43,7 @@ mod crash;
 mod definitions_journal;
 mod failing_log;
 mod log_segments;
+mod purge_unacked;
 mod restart_definitions;
 mod restart_messages;
 mod torn_tail;

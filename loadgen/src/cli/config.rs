@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::ids::DelaySpread;
 use crate::uri::{AmqpUri, DEFAULT_URI};
 
 /// Which exchange producers publish to.
@@ -43,6 +44,20 @@ pub enum Mode {
     /// Wait for a restarting broker to accept connections and to report
     /// `expect` ready messages, then drain them.
     RecoverWait,
+    /// Flood a queue with `x-message-ttl` nobody consumes (optionally
+    /// dead-lettering to a consumed queue): expiry rate, depth, RSS.
+    TtlExpiry,
+    /// Consumers requeue each message `requeues` times, then ack it.
+    NackRequeue,
+    /// Source queues dead-letter (by TTL or reject) into one consumed
+    /// target: throughput and exactly-once arrival.
+    DlxFanIn,
+    /// Publish to an `x-delayed-message` exchange with spread `x-delay`s:
+    /// lateness and throughput.
+    Delayed,
+    /// Publish `backlog` messages into a queue with a TTL, then let them
+    /// all expire: broker RSS through both phases.
+    TtlMemory,
 }
 
 impl Mode {
@@ -54,10 +69,16 @@ impl Mode {
             "queues" => Mode::Queues,
             "fill" => Mode::Fill,
             "recover-wait" => Mode::RecoverWait,
+            "ttl-expiry" => Mode::TtlExpiry,
+            "nack-requeue" => Mode::NackRequeue,
+            "dlx-fan-in" => Mode::DlxFanIn,
+            "delayed" => Mode::Delayed,
+            "ttl-memory" => Mode::TtlMemory,
             _ => {
                 return Err(format!(
                     "--mode {s:?}: expected throughput, backlog, idle-connections, queues, \
-                     fill or recover-wait"
+                     fill, recover-wait, ttl-expiry, nack-requeue, dlx-fan-in, delayed or \
+                     ttl-memory"
                 ))
             }
         })
@@ -71,8 +92,22 @@ impl Mode {
             Mode::Queues => "queues",
             Mode::Fill => "fill",
             Mode::RecoverWait => "recover-wait",
+            Mode::TtlExpiry => "ttl-expiry",
+            Mode::NackRequeue => "nack-requeue",
+            Mode::DlxFanIn => "dlx-fan-in",
+            Mode::Delayed => "delayed",
+            Mode::TtlMemory => "ttl-memory",
         }
     }
+}
+
+/// How the source queues of a dlx-fan-in run dead-letter their messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DlxVia {
+    /// A consumer per source queue rejects each message (requeue=false).
+    Reject,
+    /// Nobody consumes the sources; messages expire (`--ttl`).
+    Ttl,
 }
 
 /// One benchmark run, fully specified.
@@ -121,6 +156,28 @@ pub struct Config {
     pub since_unix_ns: Option<u64>,
     /// Write the report in the line format that `loadgen merge` reads.
     pub save: Option<PathBuf>,
+    /// `x-message-ttl` of the queues that should expire messages.
+    pub ttl_ms: Option<u32>,
+    /// ttl-expiry: dead-letter expired messages to a consumed queue.
+    pub dead_letter: bool,
+    /// nack-requeue: times each message is requeued before it is acked.
+    pub requeues: u32,
+    /// nack-requeue: requeue with basic.reject instead of basic.nack.
+    pub requeue_with_reject: bool,
+    /// dlx-fan-in: how the sources dead-letter.
+    pub dlx_via: DlxVia,
+    /// delayed: the spread of `x-delay`s.
+    pub delay: DelaySpread,
+    /// ttl-memory: fail if the broker's RSS grows more than this (MiB)
+    /// over its RSS before the run.
+    pub rss_bound_mib: Option<f64>,
+}
+
+impl Config {
+    /// The `x-delay` spread producers publish with (delayed mode only).
+    pub fn delay_spread(&self) -> Option<DelaySpread> {
+        (self.mode == Mode::Delayed).then_some(self.delay)
+    }
 }
 
 impl Default for Config {
@@ -154,6 +211,16 @@ impl Default for Config {
             expect: 0,
             since_unix_ns: None,
             save: None,
+            ttl_ms: None,
+            dead_letter: false,
+            requeues: 3,
+            requeue_with_reject: false,
+            dlx_via: DlxVia::Reject,
+            delay: DelaySpread {
+                min_ms: 0,
+                max_ms: 2000,
+            },
+            rss_bound_mib: None,
         }
     }
 }

@@ -20,10 +20,13 @@ pub struct MergeConfig {
     pub b_files: Vec<PathBuf>,
     /// Append the Markdown section to this file.
     pub markdown: Option<PathBuf>,
+    /// Show the metrics of failed runs too (a memory run that failed its
+    /// bound still measured its figures); their failures are still listed.
+    pub keep_failed: bool,
 }
 
 /// Parses `loadgen merge --title T [--intro S] [--a-name N] [--b-name N]
-/// --a FILE… --b FILE… [--markdown FILE]`.
+/// --a FILE… --b FILE… [--markdown FILE] [--keep-failed]`.
 pub fn parse_merge(args: &[String]) -> Result<MergeConfig, String> {
     let args = normalize(args);
     let mut c = MergeConfig {
@@ -34,6 +37,7 @@ pub fn parse_merge(args: &[String]) -> Result<MergeConfig, String> {
         a_files: Vec::new(),
         b_files: Vec::new(),
         markdown: None,
+        keep_failed: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -50,6 +54,7 @@ pub fn parse_merge(args: &[String]) -> Result<MergeConfig, String> {
             "--a" => c.a_files.push(PathBuf::from(value()?)),
             "--b" => c.b_files.push(PathBuf::from(value()?)),
             "--markdown" => c.markdown = Some(PathBuf::from(value()?)),
+            "--keep-failed" => c.keep_failed = true,
             other => return Err(format!("merge: unknown flag {other:?}")),
         }
     }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::config::{Config, ExchangeKind, Mode, DEFAULT_TIME_S, MAX_SIZE};
+use super::config::{Config, DlxVia, ExchangeKind, Mode, DEFAULT_TIME_S, MAX_SIZE};
 use super::flags::{bounded, normalize, num};
 use super::scenarios::expand_scenario;
 use crate::uri::AmqpUri;
@@ -109,6 +109,36 @@ pub fn parse_run(args: &[String]) -> Result<Config, String> {
             "--since-unix-ns" => c.since_unix_ns = Some(num(flag, value()?)?),
             "--save" => c.save = Some(PathBuf::from(value()?)),
             "--quiet" => c.quiet = true,
+            "--ttl" => c.ttl_ms = Some(bounded(flag, num(flag, value()?)?, 1, 86_400_000)? as u32),
+            "--dead-letter" => c.dead_letter = true,
+            "--requeues" => c.requeues = bounded(flag, num(flag, value()?)?, 1, 1000)? as u32,
+            "--requeue-with" => {
+                c.requeue_with_reject = match value()? {
+                    "nack" => false,
+                    "reject" => true,
+                    other => return Err(format!("{flag}: {other:?} is not nack or reject")),
+                }
+            }
+            "--dlx-via" => {
+                c.dlx_via = match value()? {
+                    "reject" => DlxVia::Reject,
+                    "ttl" => DlxVia::Ttl,
+                    other => return Err(format!("{flag}: {other:?} is not reject or ttl")),
+                }
+            }
+            "--delay-min" => {
+                c.delay.min_ms = bounded(flag, num(flag, value()?)?, 0, 3_600_000)? as u32
+            }
+            "--delay-max" => {
+                c.delay.max_ms = bounded(flag, num(flag, value()?)?, 0, 3_600_000)? as u32
+            }
+            "--rss-bound-mib" => {
+                let m: f64 = num(flag, value()?)?;
+                if !(m > 0.0 && m <= 1e6) {
+                    return Err(format!("{flag}: {m} must be in (0, 1000000] MiB"));
+                }
+                c.rss_bound_mib = Some(m);
+            }
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }
     }
@@ -127,7 +157,9 @@ fn finish(mut c: Config) -> Result<Config, String> {
     if c.routing_key.is_some() && c.exchange == ExchangeKind::Default {
         c.exchange = ExchangeKind::Direct;
     }
-    if c.time_s.is_none() && c.pmessages == 0 {
+    // ttl-memory publishes --backlog messages, however long that takes
+    // (-z still bounds it if given).
+    if c.time_s.is_none() && c.pmessages == 0 && c.mode != Mode::TtlMemory {
         c.time_s = Some(DEFAULT_TIME_S);
     }
     if !c.autoack && c.qos > 0 && c.multi_ack_every > u32::from(c.qos) {
@@ -162,5 +194,72 @@ fn finish(mut c: Config) -> Result<Config, String> {
     if c.mode == Mode::Fill && c.confirm == 0 {
         return Err("--mode fill needs publisher confirms (-c N)".to_string());
     }
+    check_feature_mode(&mut c)?;
     Ok(c)
+}
+
+/// The checks of the queue-feature modes (ttl-expiry, nack-requeue,
+/// dlx-fan-in, delayed, ttl-memory).
+fn check_feature_mode(c: &mut Config) -> Result<(), String> {
+    let m = c.mode.as_str();
+    let needs_ids = match c.mode {
+        Mode::TtlExpiry => c.dead_letter,
+        Mode::NackRequeue | Mode::DlxFanIn | Mode::Delayed => true,
+        Mode::TtlMemory => false,
+        _ => return Ok(()),
+    };
+    if c.exchange != ExchangeKind::Default || c.fanout > 0 {
+        return Err(format!(
+            "--mode {m}: publishes through the default exchange (the delayed \
+             exchange in delayed mode); no --exchange-type, --routing-key or --fanout"
+        ));
+    }
+    if needs_ids && c.size < 16 {
+        return Err(format!(
+            "--mode {m}: -s must be >= 16 (bytes 8..16 carry the message id)"
+        ));
+    }
+    let needs_ttl = matches!(c.mode, Mode::TtlExpiry | Mode::TtlMemory)
+        || (c.mode == Mode::DlxFanIn && c.dlx_via == DlxVia::Ttl);
+    if needs_ttl && c.ttl_ms.is_none() {
+        return Err(format!("--mode {m}: needs --ttl MS"));
+    }
+    if c.producers == 0 {
+        return Err(format!("--mode {m}: needs at least one producer"));
+    }
+    match c.mode {
+        Mode::NackRequeue => {
+            if c.autoack {
+                return Err("--mode nack-requeue: consumers must ack (no -a)".into());
+            }
+            if c.consumers != c.queues {
+                return Err(format!(
+                    "--mode nack-requeue: one consumer per queue (-y {} with --queues {}): \
+                     a consumer counts the requeues of the messages it sees",
+                    c.consumers, c.queues
+                ));
+            }
+        }
+        Mode::DlxFanIn | Mode::Delayed | Mode::TtlExpiry
+            if c.consumers == 0 && (c.mode != Mode::TtlExpiry || c.dead_letter) =>
+        {
+            return Err(format!("--mode {m}: needs at least one consumer (-y)"));
+        }
+        Mode::TtlMemory if c.confirm == 0 => {
+            return Err("--mode ttl-memory needs publisher confirms (-c N)".into());
+        }
+        _ => {}
+    }
+    if c.mode == Mode::Delayed {
+        if c.delay.max_ms < c.delay.min_ms {
+            return Err("--delay-max is below --delay-min".into());
+        }
+        if c.delay.values() > crate::ids::MAX_DELAY_VALUES {
+            return Err(format!(
+                "--delay-max - --delay-min: at most {} ms apart",
+                crate::ids::MAX_DELAY_VALUES - 1
+            ));
+        }
+    }
+    Ok(())
 }

@@ -109,6 +109,138 @@ pub const SCENARIOS: &[Scenario] = &[
                       (needs --broker-pid)",
         args: &["--mode", "queues", "--queues", "100000"],
     },
+    Scenario {
+        name: "ttl-expiry",
+        description: "1 producer floods (16 B, no confirms) a queue with x-message-ttl 100 ms \
+                      that nobody consumes; it dead-letters (default exchange) to a queue 1 \
+                      consumer drains: publish and dead-letter rates, expiry lateness, queue \
+                      depth over time, broker RSS peak (drop --dead-letter: expiry only)",
+        args: &[
+            "--mode",
+            "ttl-expiry",
+            "-x",
+            "1",
+            "-y",
+            "1",
+            "-s",
+            "16",
+            "--ttl",
+            "100",
+            "--dead-letter",
+            "-q",
+            "1000",
+            "-A",
+            "100",
+        ],
+    },
+    Scenario {
+        name: "nack-requeue",
+        description: "1 producer publishes 100,000 16 B messages (confirm window 1000); 1 consumer (qos 1000) \
+                      basic.nacks each with requeue=true 3 times (--requeues), then acks it: \
+                      deliveries/s, acks/s, broker CPU per delivery, redelivered flags",
+        args: &[
+            "--mode",
+            "nack-requeue",
+            "-x",
+            "1",
+            "-y",
+            "1",
+            "-s",
+            "16",
+            "--requeues",
+            "3",
+            "-C",
+            "100000",
+            "-c",
+            "1000",
+            "-q",
+            "1000",
+            "-A",
+            "100",
+        ],
+    },
+    Scenario {
+        name: "dlx-fan-in",
+        description: "8 producers publish 25,000 16 B messages each (confirm window 1000) to 8 \
+                      source queues whose \
+                      consumers reject them (requeue=false); all dead-letter through one fanout \
+                      exchange into one target queue 1 consumer drains: dead-letter throughput, \
+                      every message arrived exactly once (--dlx-via ttl --ttl MS: by expiry)",
+        args: &[
+            "--mode",
+            "dlx-fan-in",
+            "--queues",
+            "8",
+            "-x",
+            "8",
+            "-y",
+            "1",
+            "-s",
+            "16",
+            "--dlx-via",
+            "reject",
+            "-C",
+            "25000",
+            "-c",
+            "1000",
+            "-q",
+            "1000",
+            "-A",
+            "100",
+        ],
+    },
+    Scenario {
+        name: "delayed",
+        description: "1 producer publishes 5,000 msg/s (16 B, confirm window 1000) for 10 s to \
+                      an x-delayed-message exchange, x-delay spread over 0-2000 ms; 1 consumer: \
+                      lateness (delivery - publish - x-delay) and throughput. Needs the \
+                      delayed-message exchange (Warren has it; RabbitMQ only with its plugin)",
+        args: &[
+            "--mode",
+            "delayed",
+            "-x",
+            "1",
+            "-y",
+            "1",
+            "-s",
+            "16",
+            "--delay-min",
+            "0",
+            "--delay-max",
+            "2000",
+            "-r",
+            "5000",
+            "-z",
+            "10",
+            "-c",
+            "1000",
+            "-q",
+            "1000",
+            "-A",
+            "100",
+        ],
+    },
+    Scenario {
+        name: "ttl-1m-memory",
+        description: "publish --backlog N (default 1M) 1 KiB messages (confirm window 1000) \
+                      into a queue with x-message-ttl 30 s, then wait until all expired: \
+                      broker RSS sampled through fill and expiry (needs --broker-pid; \
+                      --rss-bound-mib M fails the run if RSS grows more than M)",
+        args: &[
+            "--mode",
+            "ttl-memory",
+            "-y",
+            "0",
+            "-s",
+            "1024",
+            "--backlog",
+            "1000000",
+            "--ttl",
+            "30000",
+            "-c",
+            "1000",
+        ],
+    },
 ];
 
 pub fn scenario(name: &str) -> Option<&'static Scenario> {

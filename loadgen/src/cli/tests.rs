@@ -131,6 +131,80 @@ fn scenarios_parse_and_user_flags_override() {
 }
 
 #[test]
+fn feature_scenarios() {
+    let c = parse_run(&args("--scenario ttl-expiry")).unwrap();
+    assert_eq!(
+        (c.mode, c.ttl_ms, c.dead_letter),
+        (Mode::TtlExpiry, Some(100), true)
+    );
+    let c = parse_run(&args(
+        "--scenario nack-requeue --requeues 5 --requeue-with reject",
+    ))
+    .unwrap();
+    assert_eq!(
+        (c.mode, c.requeues, c.pmessages),
+        (Mode::NackRequeue, 5, 100_000)
+    );
+    assert!(c.requeue_with_reject);
+    let c = parse_run(&args("--scenario dlx-fan-in")).unwrap();
+    assert_eq!(
+        (c.mode, c.queues, c.producers, c.dlx_via),
+        (Mode::DlxFanIn, 8, 8, DlxVia::Reject)
+    );
+    let c = parse_run(&args("--scenario dlx-fan-in --dlx-via ttl --ttl 50")).unwrap();
+    assert_eq!((c.dlx_via, c.ttl_ms), (DlxVia::Ttl, Some(50)));
+    let c = parse_run(&args("--scenario delayed --delay-min=100 --delay-max=300")).unwrap();
+    assert_eq!(c.mode, Mode::Delayed);
+    let spread = c.delay_spread().unwrap();
+    assert_eq!((spread.min_ms, spread.max_ms), (100, 300));
+    assert_eq!(parse_run(&args("")).unwrap().delay_spread(), None);
+    let c = parse_run(&args("--scenario ttl-1m-memory --rss-bound-mib 80")).unwrap();
+    assert_eq!(
+        (c.mode, c.backlog, c.ttl_ms, c.size, c.rss_bound_mib),
+        (Mode::TtlMemory, 1_000_000, Some(30_000), 1024, Some(80.0))
+    );
+    assert_eq!(
+        c.time_s, None,
+        "the fill is not cut short by the default run length"
+    );
+}
+
+#[test]
+fn feature_modes_refuse_what_they_cannot_measure() {
+    for bad in [
+        // No TTL to expire by.
+        "--mode ttl-expiry",
+        "--mode ttl-memory -c 100",
+        "--mode dlx-fan-in --dlx-via ttl",
+        // Bodies too short for the id.
+        "--mode nack-requeue -s 8",
+        "--mode ttl-expiry --ttl 10 --dead-letter -s 12",
+        // nack-requeue: each queue has exactly one acking consumer.
+        "--mode nack-requeue -y 2",
+        "--mode nack-requeue -a",
+        // ttl-memory must know every message is in before it times expiry.
+        "--mode ttl-memory --ttl 1000",
+        // Delays out of order or too widely spread.
+        "--mode delayed --delay-min 10 --delay-max 5",
+        "--mode delayed --delay-max 200000",
+        "--mode delayed -y 0",
+        "--mode dlx-fan-in --fanout 2",
+        "--mode ttl-expiry --ttl 10 --exchange-type direct",
+        "--ttl 0",
+        "--requeues 0",
+        "--dlx-via maybe",
+        "--requeue-with ack",
+        "--rss-bound-mib -1",
+    ] {
+        assert!(parse_run(&args(bad)).is_err(), "{bad:?} should be refused");
+    }
+    // Expiry without dead-lettering needs no consumer and no id.
+    let c = parse_run(&args("--mode ttl-expiry --ttl 10 -y 0 -s 8")).unwrap();
+    assert!(!c.dead_letter);
+    assert!(parse_run(&args("--mode nack-requeue --queues 2 -y 2 -x 2")).is_ok());
+}
+
+#[test]
 fn recovery_flags() {
     let c = parse_run(&args("--scenario recovery-1m")).unwrap();
     assert_eq!(c.mode, Mode::Fill);
@@ -163,6 +237,9 @@ fn merge_flags() {
     assert_eq!(c.a_files, vec![PathBuf::from("f1"), PathBuf::from("f2")]);
     assert_eq!(c.b_files, vec![PathBuf::from("g1")]);
     assert_eq!(c.markdown, Some(PathBuf::from("m.md")));
+    assert!(!c.keep_failed);
+    let c = parse_merge(&args("--title t --a f --b g --keep-failed")).unwrap();
+    assert!(c.keep_failed);
     for bad in [
         "--a f --b g",
         "--title t --a f",

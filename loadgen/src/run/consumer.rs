@@ -1,21 +1,52 @@
 //! Consumers: one thread per connection consuming on its channels,
-//! following each delivery's frames, recording end-to-end latency and
-//! acking (every N with multiple=true, or not at all with autoack).
+//! following each delivery's frames, recording end-to-end latency (or
+//! lateness against an intended time) and the ids seen, and settling each
+//! delivery as told: ack (every N with multiple=true, or not at all with
+//! autoack), reject, or requeue a number of times then ack.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
 use warren_protocol::frame::Frame;
-use warren_protocol::methods::{BasicAck, BasicConsume, BasicQos, Method};
+use warren_protocol::methods::{BasicAck, BasicConsume, BasicNack, BasicQos, BasicReject, Method};
 
 use super::setup::{expect, short};
 use super::shared::{Shared, POLL};
 use crate::cli::Config;
 use crate::client::{self, is_timeout, Conn, Error};
+use crate::ids::{body_id, DelaySpread, Seen};
 use crate::sys::now_ns;
 use crate::topology::{group, Topology};
 use crate::uri::AmqpUri;
+
+/// What a consumer does with each whole delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Settle {
+    /// Ack it (every `-A` deliveries with multiple=true; nothing with -a).
+    Ack,
+    /// basic.reject with requeue=false (dead-lettered, or dropped).
+    Reject,
+    /// Requeue each message `times` times (basic.nack, or basic.reject
+    /// when `reject`), then ack it. Needs the message id in the body.
+    Requeue { times: u32, reject: bool },
+}
+
+/// What a consumer measures besides counting deliveries.
+#[derive(Clone, Default)]
+pub(super) struct Observe {
+    /// Record latency (off for backlog drains, where it would only measure
+    /// time spent queued).
+    pub(super) latency: bool,
+    /// Latency counts from publish + this many ms (a TTL) …
+    pub(super) due_after_ms: u32,
+    /// … plus the message's x-delay from this spread: lateness, not
+    /// end-to-end latency.
+    pub(super) spread: Option<DelaySpread>,
+    /// Record every message id received here.
+    pub(super) seen: Option<Arc<Mutex<Seen>>>,
+}
 
 struct ConsumerPlan {
     uri: AmqpUri,
@@ -25,9 +56,8 @@ struct ConsumerPlan {
     qos: u16,
     autoack: bool,
     ack_every: u32,
-    /// Record end-to-end latency (off for backlog drains, where it would
-    /// only measure time spent queued).
-    latency: bool,
+    settle: Settle,
+    observe: Observe,
 }
 
 #[derive(Default)]
@@ -36,8 +66,25 @@ struct ChanState {
     remaining: u64,
     in_content: bool,
     ts: Option<u64>,
+    id: Option<u64>,
+    redelivered: bool,
     tag: u64,
+    /// The latest delivery tag this channel owes an ack for (a multiple
+    /// ack must name an unsettled tag).
+    ack_tag: u64,
     unacked: u32,
+    /// Settle::Requeue: deliveries so far of each message not yet acked.
+    requeues: HashMap<u64, u32>,
+}
+
+/// Per-batch counts a consumer adds to `Shared` at once.
+#[derive(Default)]
+struct Counts {
+    received: u64,
+    requeued: u64,
+    rejected: u64,
+    redelivered_wrong: u64,
+    early: u64,
 }
 
 pub(super) fn spawn_consumers(
@@ -45,6 +92,20 @@ pub(super) fn spawn_consumers(
     topo: &Topology,
     shared: &Arc<Shared>,
     latency: bool,
+) -> Vec<JoinHandle<()>> {
+    let observe = Observe {
+        latency,
+        ..Observe::default()
+    };
+    spawn_consumers_with(cfg, topo, shared, Settle::Ack, &observe)
+}
+
+pub(super) fn spawn_consumers_with(
+    cfg: &Config,
+    topo: &Topology,
+    shared: &Arc<Shared>,
+    settle: Settle,
+    observe: &Observe,
 ) -> Vec<JoinHandle<()>> {
     group(cfg.consumers, cfg.channels_per_connection)
         .into_iter()
@@ -59,7 +120,8 @@ pub(super) fn spawn_consumers(
                 qos: cfg.qos,
                 autoack: cfg.autoack,
                 ack_every: cfg.multi_ack_every.max(1),
-                latency,
+                settle,
+                observe: observe.clone(),
             };
             let shared = shared.clone();
             thread::Builder::new()
@@ -117,7 +179,7 @@ fn consumer(plan: &ConsumerPlan, shared: &Shared) -> Result<(), Error> {
                 conn.send(
                     (i + 1) as u16,
                     BasicAck {
-                        delivery_tag: s.tag,
+                        delivery_tag: s.ack_tag,
                         multiple: true,
                     },
                 );
@@ -137,7 +199,7 @@ fn consume_loop(
     states: &mut [ChanState],
     lat: &mut Vec<u64>,
 ) -> Result<(), Error> {
-    let mut received: u64 = 0;
+    let mut n = Counts::default();
     loop {
         while let Some(frame) = conn.next_buffered()? {
             let idx = usize::from(frame.channel()).wrapping_sub(1);
@@ -146,9 +208,11 @@ fn consume_loop(
                     Method::BasicDeliver(d) if idx < states.len() => {
                         let s = &mut states[idx];
                         s.tag = d.delivery_tag;
+                        s.redelivered = d.redelivered;
                         s.in_content = true;
                         s.remaining = 0;
                         s.ts = None;
+                        s.id = None;
                     }
                     Method::ConnectionClose(c) => {
                         return Err(Error(format!(
@@ -177,8 +241,7 @@ fn consume_loop(
                     s.remaining = header.body_size;
                     if s.remaining == 0 {
                         s.in_content = false;
-                        received += 1;
-                        ack(conn, plan, idx, s);
+                        complete(conn, plan, idx, s, lat, &mut n)?;
                     }
                 }
                 Frame::Body { payload, .. } if idx < states.len() => {
@@ -188,17 +251,12 @@ fn consume_loop(
                     }
                     if s.ts.is_none() {
                         s.ts = client::body_timestamp(&payload);
+                        s.id = body_id(&payload);
                     }
                     s.remaining -= payload.len() as u64;
                     if s.remaining == 0 {
                         s.in_content = false;
-                        received += 1;
-                        if plan.latency {
-                            if let Some(ts) = s.ts {
-                                lat.push(now_ns().saturating_sub(ts));
-                            }
-                        }
-                        ack(conn, plan, idx, s);
+                        complete(conn, plan, idx, s, lat, &mut n)?;
                     }
                 }
                 _ => {}
@@ -206,10 +264,16 @@ fn consume_loop(
         }
         // The read buffer is exhausted: publish this batch.
         conn.flush()?;
-        if received > 0 {
-            shared.received.fetch_add(received, Ordering::Relaxed);
+        if n.received > 0 {
+            shared.received.fetch_add(n.received, Ordering::Relaxed);
+            shared.requeued.fetch_add(n.requeued, Ordering::Relaxed);
+            shared.rejected.fetch_add(n.rejected, Ordering::Relaxed);
+            shared
+                .redelivered_wrong
+                .fetch_add(n.redelivered_wrong, Ordering::Relaxed);
+            shared.early.fetch_add(n.early, Ordering::Relaxed);
             shared.last_recv_ns.fetch_max(now_ns(), Ordering::Relaxed);
-            received = 0;
+            n = Counts::default();
         }
         Shared::record(&shared.e2e, lat);
         if shared.stop.load(Ordering::Relaxed) {
@@ -223,17 +287,101 @@ fn consume_loop(
     }
 }
 
+/// A whole delivery: measure it, then settle it.
+#[inline]
+fn complete(
+    conn: &mut Conn,
+    plan: &ConsumerPlan,
+    idx: usize,
+    s: &mut ChanState,
+    lat: &mut Vec<u64>,
+    n: &mut Counts,
+) -> Result<(), Error> {
+    n.received += 1;
+    let o = &plan.observe;
+    if o.latency {
+        if let Some(ts) = s.ts {
+            let mut due_ms = u64::from(o.due_after_ms);
+            if let (Some(spread), Some(id)) = (o.spread, s.id) {
+                due_ms += u64::from(spread.delay_ms(id));
+            }
+            let due = ts + due_ms * 1_000_000;
+            let now = now_ns();
+            if now + 1_000_000 < due {
+                n.early += 1;
+            }
+            lat.push(now.saturating_sub(due));
+        }
+    }
+    if let (Some(seen), Some(id)) = (&o.seen, s.id) {
+        seen.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+    }
+    let ch = (idx + 1) as u16;
+    match plan.settle {
+        Settle::Ack => ack(conn, plan, idx, s),
+        Settle::Reject => {
+            conn.send(
+                ch,
+                BasicReject {
+                    delivery_tag: s.tag,
+                    requeue: false,
+                },
+            );
+            n.rejected += 1;
+        }
+        Settle::Requeue { times, reject } => {
+            let id =
+                s.id.ok_or_else(|| Error("a delivery without a message id in its body".into()))?;
+            let seen_before = {
+                let count = s.requeues.entry(id).or_insert(0);
+                *count += 1;
+                *count - 1
+            };
+            if s.redelivered != (seen_before > 0) {
+                n.redelivered_wrong += 1;
+            }
+            if seen_before < times {
+                let tag = s.tag;
+                if reject {
+                    conn.send(
+                        ch,
+                        BasicReject {
+                            delivery_tag: tag,
+                            requeue: true,
+                        },
+                    );
+                } else {
+                    conn.send(
+                        ch,
+                        BasicNack {
+                            delivery_tag: tag,
+                            multiple: false,
+                            requeue: true,
+                        },
+                    );
+                }
+                n.requeued += 1;
+            } else {
+                s.requeues.remove(&id);
+                ack(conn, plan, idx, s);
+            }
+        }
+    }
+    Ok(())
+}
+
 #[inline]
 fn ack(conn: &mut Conn, plan: &ConsumerPlan, idx: usize, s: &mut ChanState) {
     if plan.autoack {
         return;
     }
+    s.ack_tag = s.tag;
     s.unacked += 1;
     if s.unacked >= plan.ack_every {
         conn.send(
             (idx + 1) as u16,
             BasicAck {
-                delivery_tag: s.tag,
+                delivery_tag: s.ack_tag,
                 multiple: plan.ack_every > 1,
             },
         );

@@ -15,7 +15,7 @@ use crate::report::new_histogram;
 
 /// Consumers still receiving after the producers stop get this long without
 /// a single delivery before the run ends anyway.
-const DRAIN_IDLE: Duration = Duration::from_secs(10);
+pub(super) const DRAIN_IDLE: Duration = Duration::from_secs(10);
 /// Upper bound on the drain after the producers stop.
 const DRAIN_MAX: Duration = Duration::from_secs(300);
 

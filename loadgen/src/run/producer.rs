@@ -14,6 +14,7 @@ use super::setup::expect;
 use super::shared::{Shared, POLL};
 use crate::cli::Config;
 use crate::client::{self, Conn, Error, Publisher};
+use crate::ids::{make_id, DelaySpread};
 use crate::sys::now_ns;
 use crate::topology::{group, Topology};
 use crate::uri::AmqpUri;
@@ -42,6 +43,8 @@ struct ProducerPlan {
     /// Messages per channel, 0 = no limit.
     count: u64,
     duration_ns: Option<u64>,
+    /// Publish with an `x-delay` header from this spread (delayed mode).
+    delays: Option<DelaySpread>,
 }
 
 pub(super) fn spawn_producers(
@@ -72,6 +75,7 @@ pub(super) fn spawn_producers(
                 rate: cfg.rate,
                 count: counts(range.start),
                 duration_ns,
+                delays: cfg.delay_spread(),
             };
             let shared = shared.clone();
             thread::Builder::new()
@@ -110,6 +114,7 @@ fn producer(plan: &ProducerPlan, shared: &Arc<Shared>, out: &mut ProducerOut) ->
             plan.size,
             plan.persistent,
             conn.max_body_frame(),
+            plan.delays,
         )?);
         tracks.push(Arc::new(ConfirmTrack::new(plan.confirm)));
         out.sent.push((plan.channels[i].0, 0));
@@ -262,7 +267,8 @@ fn publish_loop(
             t.ts[(tag & t.mask) as usize].store(now, Ordering::Relaxed);
             t.published.store(tag, Ordering::Release);
         }
-        pubs[c].append(&mut conn.wbuf, now);
+        let id = make_id(plan.channels[c].0, out.sent[c].1);
+        pubs[c].append(&mut conn.wbuf, now, id);
         out.sent[c].1 += 1;
         unreported += 1;
         if conn.wbuf.len() >= client::FLUSH_AT {

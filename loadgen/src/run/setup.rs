@@ -40,14 +40,7 @@ pub(super) fn setup(conn: &mut Conn, cfg: &Config, topo: &Topology) -> Result<()
         expect(m, "queue.declare_ok")?;
     }
     if !topo.exchange.is_empty() {
-        let m = conn.rpc(
-            1,
-            ExchangeDelete {
-                exchange: short(&topo.exchange)?,
-                ..ExchangeDelete::default()
-            },
-        )?;
-        expect(m, "exchange.delete_ok")?;
+        delete_exchange(conn, &topo.exchange)?;
         let m = conn.rpc(
             1,
             ExchangeDeclare {
@@ -75,7 +68,7 @@ pub(super) fn setup(conn: &mut Conn, cfg: &Config, topo: &Topology) -> Result<()
     Ok(())
 }
 
-fn delete_queue(conn: &mut Conn, q: &str) -> Result<(), Error> {
+pub(super) fn delete_queue(conn: &mut Conn, q: &str) -> Result<(), Error> {
     let m = conn.rpc(
         1,
         QueueDelete {
@@ -92,16 +85,20 @@ pub(super) fn teardown(conn: &mut Conn, topo: &Topology) -> Result<(), Error> {
         delete_queue(conn, q)?;
     }
     if !topo.exchange.is_empty() {
-        let m = conn.rpc(
-            1,
-            ExchangeDelete {
-                exchange: short(&topo.exchange)?,
-                ..ExchangeDelete::default()
-            },
-        )?;
-        expect(m, "exchange.delete_ok")?;
+        delete_exchange(conn, &topo.exchange)?;
     }
     Ok(())
+}
+
+pub(super) fn delete_exchange(conn: &mut Conn, x: &str) -> Result<(), Error> {
+    let m = conn.rpc(
+        1,
+        ExchangeDelete {
+            exchange: short(x)?,
+            ..ExchangeDelete::default()
+        },
+    )?;
+    expect(m, "exchange.delete_ok").map(|_| ())
 }
 
 /// The number of ready messages in a queue (passive declare).

@@ -27,6 +27,16 @@ pub(super) struct Shared {
     pub(super) confirmed: AtomicU64,
     pub(super) nacked: AtomicU64,
     pub(super) received: AtomicU64,
+    /// Deliveries consumers requeued (basic.nack / basic.reject, requeue=true).
+    pub(super) requeued: AtomicU64,
+    /// Deliveries consumers rejected with requeue=false.
+    pub(super) rejected: AtomicU64,
+    /// Deliveries whose redelivered flag said otherwise than the consumer's
+    /// count of earlier deliveries of that message.
+    pub(super) redelivered_wrong: AtomicU64,
+    /// Deliveries that arrived more than 1 ms before their intended time
+    /// (publish + TTL or x-delay).
+    pub(super) early: AtomicU64,
     pub(super) last_confirm_ns: AtomicU64,
     pub(super) last_recv_ns: AtomicU64,
     /// Latencies recorded since the monitor last looked.
@@ -48,6 +58,10 @@ impl Shared {
             confirmed: AtomicU64::new(0),
             nacked: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            requeued: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            redelivered_wrong: AtomicU64::new(0),
+            early: AtomicU64::new(0),
             last_confirm_ns: AtomicU64::new(0),
             last_recv_ns: AtomicU64::new(0),
             e2e: Mutex::new(new_histogram()),

@@ -1,7 +1,7 @@
 //! What every run's report shares: the settings line, CPU and RSS metrics,
 //! and rates over a time span.
 
-use crate::cli::{Config, Mode};
+use crate::cli::{Config, DlxVia, Mode};
 use crate::report::{Better, Report};
 use crate::sys::CpuUsage;
 
@@ -36,6 +36,7 @@ pub(super) fn settings(cfg: &Config) -> String {
     match cfg.mode {
         Mode::Backlog | Mode::Fill => s += &format!(", backlog {}", cfg.backlog),
         Mode::RecoverWait => s += &format!(", expecting {} ready", cfg.expect),
+        Mode::TtlMemory => s += &format!(", {} messages", cfg.backlog),
         _ => {
             if let Some(t) = cfg.time_s {
                 s += &format!(", {t} s");
@@ -45,7 +46,33 @@ pub(super) fn settings(cfg: &Config) -> String {
             }
         }
     }
-    s
+    s + &feature_settings(cfg)
+}
+
+/// The queue-feature part of the settings line.
+fn feature_settings(cfg: &Config) -> String {
+    let ttl = cfg
+        .ttl_ms
+        .map_or(String::new(), |t| format!(", x-message-ttl {t} ms"));
+    match cfg.mode {
+        Mode::TtlExpiry if cfg.dead_letter => format!("{ttl}, dead-lettered to a drain queue"),
+        Mode::TtlExpiry | Mode::TtlMemory => ttl,
+        Mode::NackRequeue => format!(
+            ", each message requeued {} times by basic.{} then acked",
+            cfg.requeues,
+            if cfg.requeue_with_reject {
+                "reject"
+            } else {
+                "nack"
+            }
+        ),
+        Mode::DlxFanIn => match cfg.dlx_via {
+            DlxVia::Reject => ", sources dead-letter by basic.reject(requeue=false)".to_string(),
+            DlxVia::Ttl => format!(", sources dead-letter by expiry{ttl}"),
+        },
+        Mode::Delayed => format!(", x-delay {}..={} ms", cfg.delay.min_ms, cfg.delay.max_ms),
+        _ => String::new(),
+    }
 }
 
 pub(super) fn push_cpu(r: &mut Report, cpu: &CpuUsage, messages: u64, pid: Option<u32>) {

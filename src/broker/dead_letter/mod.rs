@@ -22,6 +22,7 @@
 
 use bytes::Bytes;
 
+use crate::broker::topology::sender_selected;
 use crate::protocol::properties::BasicProperties;
 use crate::protocol::types::{FieldTable, FieldValue, LongStr, ShortStr};
 use crate::protocol::wire::DecodeError;
@@ -109,16 +110,7 @@ impl Routing {
 
 /// The long strings of the first `key` header, if it is an array.
 fn header_routes(headers: Option<&FieldTable>, key: &str) -> Vec<LongStr> {
-    match headers.and_then(|h| h.get(key)) {
-        Some(FieldValue::Array(values)) => values
-            .iter()
-            .filter_map(|v| match v {
-                FieldValue::LongStr(s) => Some(s.clone()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
+    sender_selected::header_routes(headers, key).unwrap_or_default()
 }
 
 /// One entry of the `x-death` history: the deaths of a message in one queue

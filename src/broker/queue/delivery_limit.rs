@@ -8,7 +8,13 @@
 //! and is handed to dead-lettering (reason `delivery_limit`). Classic
 //! queues count nothing and deliver the properties as published.
 //!
-//! The count lives in memory only: a restart starts it again at 0.
+//! The count of a stored message survives a restart: each return of one
+//! is a small `Returned` log record (id, count; `take_returns`, written by
+//! the owner after the settle), which recovery reads back into the
+//! message's count (`restore_delivery_counts`): in memory for the
+//! messages recovery holds there, kept by id for the paged ones until
+//! they are read back. Publishing pays nothing for it. A transient
+//! message's count is lost with it on restart.
 
 use super::ready::QueuedMessage;
 use super::Queue;
@@ -17,6 +23,7 @@ use crate::broker::queue_args::{QueueArguments, QueueType, RABBITMQ4_DEFAULT_DEL
 use crate::protocol::properties::BasicProperties;
 use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
 use bytes::BytesMut;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// How a queue counts deliveries.
@@ -62,7 +69,46 @@ fn with_delivery_count(message: &Message, count: u32) -> Option<MessageRef> {
     }))
 }
 
+/// Returns of stored messages not yet recorded, and the counts recovery
+/// found for messages still paged out.
+#[derive(Debug, Default)]
+pub(super) struct Returns {
+    /// (id, delivery count) of stored messages returned since the last
+    /// `take_returns`.
+    pending: Vec<(u64, u32)>,
+    /// Recovered delivery counts of messages not yet back in memory.
+    recovered: BTreeMap<u64, u32>,
+}
+
+impl Returns {
+    /// The recovered delivery count of message `id`, taken (0 if none).
+    pub(super) fn recovered(&mut self, id: u64) -> u32 {
+        if self.recovered.is_empty() {
+            return 0;
+        }
+        self.recovered.remove(&id).unwrap_or(0)
+    }
+}
+
 impl Queue {
+    /// (id, delivery count) of the stored messages returned since the last
+    /// call: the owner records them (`Returned`).
+    pub fn take_returns(&mut self) -> Vec<(u64, u32)> {
+        std::mem::take(&mut self.returns.pending)
+    }
+
+    /// The delivery counts recovery found (id → returns), for messages it
+    /// left paged out (or in memory: applied now).
+    pub(super) fn restore_delivery_counts(&mut self, counts: BTreeMap<u64, u32>) {
+        self.returns.recovered = counts;
+    }
+
+    /// The recovered delivery count of message `id`, as it comes back in
+    /// memory (0 if none).
+    pub(super) fn recovered_delivery_count(&mut self, id: u64) -> u32 {
+        self.returns.recovered(id)
+    }
+
     /// The message as this delivery of it carries it: with its delivery
     /// count on a quorum queue's redelivery, else as published.
     pub(super) fn delivered_message(&self, message: &QueuedMessage) -> MessageRef {
@@ -83,6 +129,11 @@ impl Queue {
         if limit.is_some_and(|limit| message.delivery_count as u64 > limit) {
             self.over_limit.push(message);
             return None;
+        }
+        if message.stored.is_some() {
+            self.returns
+                .pending
+                .push((message.id, message.delivery_count));
         }
         Some(message)
     }

@@ -71,6 +71,9 @@ pub(super) struct PagedSizes {
     unknown: u64,
     runs: VecDeque<(u64, u64)>,
     bytes: u64,
+    /// A priority queue's: its paged messages come back level by level,
+    /// not in publish order, so only the sum is kept (`forget`).
+    unordered: bool,
 }
 
 impl PagedSizes {
@@ -82,12 +85,37 @@ impl PagedSizes {
         }
     }
 
+    /// Sizes of a priority queue's paged messages (only their sum), of
+    /// which the first `unknown` are not known (a recovered tail).
+    pub(super) fn unordered(unknown: u64) -> PagedSizes {
+        PagedSizes {
+            unknown,
+            unordered: true,
+            ..PagedSizes::default()
+        }
+    }
+
     pub(super) fn bytes(&self) -> u64 {
         self.bytes
     }
 
+    /// `count` of a priority queue's paged messages, `body_bytes` in all,
+    /// came back (or left) in some order. While a recovered tail's sizes
+    /// are unknown they are taken to be those (they counted 0 bytes).
+    pub(super) fn forget(&mut self, count: u64, body_bytes: u64) {
+        debug_assert!(self.unordered);
+        let unknown = count.min(self.unknown);
+        self.unknown -= unknown;
+        if unknown == 0 {
+            self.bytes = self.bytes.saturating_sub(body_bytes);
+        }
+    }
+
     pub(super) fn push(&mut self, size: u64) {
         self.bytes += size;
+        if self.unordered {
+            return;
+        }
         match self.runs.back_mut() {
             Some((s, n)) if *s == size => *n += 1,
             _ => self.runs.push_back((size, 1)),
@@ -163,39 +191,72 @@ impl Queue {
         self.paged_sizes.push(size);
     }
 
+    /// Whether the queue is over one of its limits (ready messages, in
+    /// memory and paged).
+    fn over_limit(&self) -> bool {
+        let l = &self.limits;
+        l.max_length
+            .is_some_and(|max| self.message_count() as u64 > max)
+            || l.max_bytes.is_some_and(|max| self.ready_body_bytes() > max)
+    }
+
+    /// Whether drop-head must read the paged head back before it can drop
+    /// it: the queue is over a limit, nothing it would drop next is in
+    /// memory, and the paged head is wanted whole — for dead-lettering
+    /// (the queue has a dead-letter exchange), or to find it at all (a
+    /// priority queue's paged level: its tail keeps no per-message
+    /// state). The shard then reads the head chunk back (`wants_page_in`)
+    /// and the next dispatch drops what came in.
+    pub(super) fn wants_page_in_to_drop(&self) -> bool {
+        let l = &self.limits;
+        if l.overflow != Overflow::DropHead || l.is_none() || !self.over_limit() {
+            return false;
+        }
+        match &self.levels {
+            Some(levels) => levels.needs_page_in_to_drop(),
+            None => {
+                !self.deadlines.drop_unread
+                    && self.ready.is_empty()
+                    && !self.tail.is_empty()
+                    && !self.tail.is_reading()
+                    && !self.tail.is_failed()
+            }
+        }
+    }
+
     /// drop-head: takes the oldest ready messages while the queue is over
-    /// a limit. Nothing for the reject-publish modes (they refuse instead).
+    /// a limit (a priority queue: the messages it would deliver next).
+    /// Nothing for the reject-publish modes (they refuse instead). A paged
+    /// head is dropped unread only when nothing needs its body (a plain
+    /// queue without a dead-letter exchange); otherwise it is left for a
+    /// page-in to bring back (`wants_page_in_to_drop`), a chunk at a time.
     pub fn drop_over_limit(&mut self) -> Vec<Dropped> {
         let l = self.limits;
         let mut dropped = Vec::new();
         if l.overflow != Overflow::DropHead || l.is_none() {
             return dropped;
         }
-        loop {
-            let over = l
-                .max_length
-                .is_some_and(|max| self.message_count() as u64 > max)
-                || l.max_bytes.is_some_and(|max| self.ready_body_bytes() > max);
-            if !over {
-                return dropped;
-            }
+        while self.over_limit() {
             if let Some(levels) = &mut self.levels {
-                // A priority queue drops the message it would deliver next
-                // (the highest level's oldest), from memory; paged levels
-                // are not dropped unread (see docs/ARCHITECTURE.md).
+                // The highest level's oldest, from memory; when that
+                // level's next messages are paged, they are read back.
                 match levels.pop_front() {
                     Some(m) => dropped.push(Dropped::Memory(m)),
-                    None => return dropped,
+                    None => break,
                 }
             } else if let Some(m) = self.ready.pop_front() {
                 dropped.push(Dropped::Memory(m));
+            } else if !self.deadlines.drop_unread {
+                // Dead-lettered: read back first.
+                break;
             } else if let Some((id, segment)) = self.tail.drop_first() {
                 self.paged_sizes.pop();
                 dropped.push(Dropped::Paged { id, segment });
             } else {
-                return dropped;
+                break;
             }
         }
+        dropped
     }
 }
 

@@ -107,6 +107,8 @@ pub struct Queue {
     single_active: Option<SingleActive>,
     /// Quorum queues count returns (`delivery_limit`).
     delivery_counting: DeliveryCounting,
+    /// Returns to record, and recovered delivery counts (`delivery_limit`).
+    returns: delivery_limit::Returns,
     /// Messages over the delivery limit, until the owner takes them.
     over_limit: Vec<QueuedMessage>,
     /// A priority queue's ready messages, per level (then `ready` and
@@ -129,7 +131,10 @@ impl Queue {
         let config_arguments = config.arguments.clone();
         Queue {
             limits: limits::limits(&config.arguments),
-            paged_sizes: limits::PagedSizes::default(),
+            paged_sizes: match levels {
+                Some(_) => limits::PagedSizes::unordered(0),
+                None => limits::PagedSizes::default(),
+            },
             expiry: expiry::Expiry::new(&config.arguments),
             name,
             deadlines: ttl::Deadlines::for_queue(&config.arguments),
@@ -142,6 +147,7 @@ impl Queue {
             single_active: args.single_active_consumer.then(SingleActive::default),
             next_id: 1,
             delivery_counting: DeliveryCounting::of(&args),
+            returns: delivery_limit::Returns::default(),
             over_limit: Vec::new(),
             levels,
             effective: config_arguments,

@@ -65,7 +65,7 @@ impl Queue {
     ) {
         debug_assert!(id < self.next_id);
         if let Some(levels) = &mut self.levels {
-            return levels.push_paged(id, segment, offset, len);
+            return levels.push_paged(id, segment, offset, len, expires);
         }
         debug_assert!(self.ready.back().is_none_or(|m| m.id < id));
         self.tail.push_until(id, segment, offset, len, expires);
@@ -73,7 +73,12 @@ impl Queue {
 
     /// Whether the shard should read the next paged chunk back now: a
     /// consumer is waiting and few ready messages are left in memory.
+    /// Also when drop-head must read the paged head back to drop it
+    /// (`wants_page_in_to_drop`).
     pub fn wants_page_in(&self) -> bool {
+        if self.wants_page_in_to_drop() {
+            return true;
+        }
         if let Some(levels) = &self.levels {
             return levels.wants_page_in() && self.consumers.any_active();
         }
@@ -121,7 +126,11 @@ impl Queue {
                     self.deadlines.push(at, m.id);
                 }
             }
-            return levels.finish_page_in(read, found, consumed);
+            let counts = &mut self.returns;
+            let (release, count, body_bytes) =
+                levels.finish_page_in(read, found, consumed, |id| counts.recovered(id));
+            self.paged_sizes.forget(count, body_bytes);
+            return release;
         }
         let found = found
             .into_iter()
@@ -137,13 +146,14 @@ impl Queue {
             if stored.is_none() {
                 release += 1;
             }
+            let delivery_count = self.recovered_delivery_count(id);
             self.ready.push_back(QueuedMessage {
                 id,
                 message,
                 redelivered,
                 stored,
                 expires,
-                delivery_count: 0,
+                delivery_count,
             });
             if let Some(at) = expires {
                 self.deadlines.push(at, id);

@@ -10,7 +10,7 @@
 //! a message keeps the deadline it got when it was enqueued, and a lower
 //! length limit trims the queue at the next publish.
 
-use super::{expiry, limits, ttl, Queue};
+use super::{expiry, limits, ttl, DeliveryCounting, Queue};
 use crate::broker::queue_args::policy::{effective, Policy};
 use crate::broker::queue_args::QueueArguments;
 use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
@@ -24,6 +24,7 @@ const POLICY_ARGUMENTS: &[&str] = &[
     "x-overflow",
     "x-dead-letter-exchange",
     "x-dead-letter-routing-key",
+    "x-delivery-limit",
 ];
 
 /// The declared arguments `declared` combined with `policy`, as an
@@ -71,6 +72,9 @@ pub fn effective_arguments(
     if let Some(v) = eff.dead_letter_routing_key {
         put("x-dead-letter-routing-key", FieldValue::LongStr(v));
     }
+    if let Some(v) = eff.delivery_limit {
+        put("x-delivery-limit", FieldValue::I64(v));
+    }
     out
 }
 
@@ -87,13 +91,16 @@ impl Queue {
     }
 
     /// Applies `policy` (None: no policy applies any more): re-derives the
-    /// length limits, message TTL, expiry and dead-lettering from the new
+    /// delivery limit, length limits, message TTL, expiry and dead-lettering from the new
     /// effective arguments. Returns whether the queue started to expire
     /// (its owner then starts the expiry timer).
     pub fn apply_policy(&mut self, policy: Option<&Policy>) -> bool {
         self.policy = policy.map(|p| p.name.clone());
         self.effective = effective_arguments(self.name.as_str(), &self.config.arguments, policy);
         let args = &self.effective;
+        self.delivery_counting = DeliveryCounting::of(
+            &QueueArguments::parse(self.name.as_str(), args).unwrap_or_default(),
+        );
         self.limits = limits::limits(args);
         self.deadlines.queue_ttl = ttl::message_ttl(args);
         self.deadlines.drop_unread = !ttl::has_dead_letter_exchange(args);

@@ -15,6 +15,10 @@ pub fn resident_cost(message: &Message) -> u64 {
     MESSAGE_OVERHEAD + message.body.len() + message.raw_properties.len() as u64
 }
 
+/// Requeued batches up to this size are inserted message by message;
+/// larger ones are merged in one pass over the list.
+const INSERT_AT_MOST: usize = 32;
+
 /// A message in the queue.
 #[derive(Clone, Debug)]
 pub struct QueuedMessage {
@@ -142,6 +146,16 @@ impl ReadyList {
         if fits_at_head {
             for m in messages.into_iter().rev() {
                 self.messages.push_front(m);
+            }
+            return;
+        }
+        if messages.len() <= INSERT_AT_MOST {
+            // Requeued messages land near the head: inserting moves only the
+            // few before each one, where a merge would rebuild the list (a
+            // consumer nacking one message at a time made that quadratic).
+            for m in messages {
+                let at = self.messages.partition_point(|x| x.id < m.id);
+                self.messages.insert(at, m);
             }
             return;
         }

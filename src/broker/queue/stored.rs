@@ -7,34 +7,49 @@ use super::ready::{QueuedMessage, ReadyList};
 use super::Queue;
 use crate::broker::message::MessageRef;
 use crate::broker::paged::PagedTail;
+use std::collections::BTreeMap;
 
 /// A queue's paged messages as recovery rebuilt them: one tail, or for a
 /// priority queue one per level.
 #[derive(Debug)]
-pub enum RecoveredTail {
+pub enum RecoveredTails {
     Plain(PagedTail),
     Levels(LevelTail),
+}
+
+/// A queue's paged messages as recovery rebuilt them, with the delivery
+/// counts recorded for its messages (quorum queues: id → returns).
+#[derive(Debug)]
+pub struct RecoveredTail {
+    pub tails: RecoveredTails,
+    pub delivery_counts: BTreeMap<u64, u32>,
 }
 
 impl RecoveredTail {
     /// Messages paged.
     pub fn count(&self) -> u64 {
-        match self {
-            RecoveredTail::Plain(tail) => tail.count(),
-            RecoveredTail::Levels(tail) => tail.count(),
+        match &self.tails {
+            RecoveredTails::Plain(tail) => tail.count(),
+            RecoveredTails::Levels(tail) => tail.count(),
         }
     }
 }
 
 impl From<PagedTail> for RecoveredTail {
     fn from(tail: PagedTail) -> RecoveredTail {
-        RecoveredTail::Plain(tail)
+        RecoveredTail {
+            tails: RecoveredTails::Plain(tail),
+            delivery_counts: BTreeMap::new(),
+        }
     }
 }
 
 impl From<LevelTail> for RecoveredTail {
     fn from(tail: LevelTail) -> RecoveredTail {
-        RecoveredTail::Levels(tail)
+        RecoveredTail {
+            tails: RecoveredTails::Levels(tail),
+            delivery_counts: BTreeMap::new(),
+        }
     }
 }
 
@@ -52,9 +67,7 @@ impl Queue {
         expires: Option<u64>,
     ) {
         if let Some(levels) = &mut self.levels {
-            // Paged messages of a priority queue expire when they are read
-            // back (their level tails keep no deadlines).
-            return levels.record_written(id, segment, offset, len);
+            return levels.record_written(id, segment, offset, len, expires);
         }
         match self.ready.back_mut() {
             Some(last) if last.id == id => last.stored = Some(segment),
@@ -80,24 +93,30 @@ impl Queue {
                 self.deadlines.push(at, m.id);
             }
         }
-        let tail = match (tail.into(), &mut self.levels) {
-            (RecoveredTail::Plain(tail), None) => tail,
-            (RecoveredTail::Levels(tail), Some(levels)) => {
+        let RecoveredTail {
+            tails,
+            delivery_counts,
+        } = tail.into();
+        self.restore_delivery_counts(delivery_counts);
+        let tail = match (tails, &mut self.levels) {
+            (RecoveredTails::Plain(tail), None) => tail,
+            (RecoveredTails::Levels(tail), Some(levels)) => {
                 let last = tail.last_id();
                 let head_last = head.last().map(|m| m.id);
                 let last = last.max(head_last).unwrap_or(0);
                 self.next_id = self.next_id.max(last.max(max_seen_id) + 1);
+                self.paged_sizes = super::limits::PagedSizes::unordered(tail.count());
                 levels.restore(head, Some(tail));
                 return;
             }
-            (RecoveredTail::Plain(tail), Some(levels)) => {
+            (RecoveredTails::Plain(tail), Some(levels)) => {
                 assert!(tail.is_empty(), "a priority queue's tail is per level");
                 let last = head.last().map_or(0, |m| m.id);
                 self.next_id = self.next_id.max(last.max(max_seen_id) + 1);
                 levels.restore(head, None);
                 return;
             }
-            (RecoveredTail::Levels(_), None) => panic!("levels recovered for a plain queue"),
+            (RecoveredTails::Levels(_), None) => panic!("levels recovered for a plain queue"),
         };
         debug_assert!(head
             .last()

@@ -154,6 +154,30 @@ fn requeue_merges_into_middle() {
 }
 
 #[test]
+fn requeues_one_at_a_time_and_in_batches_keep_id_order() {
+    let mut q = queue();
+    add(&mut q, consumer("a", 0, false));
+    for i in 1..=100 {
+        q.publish(msg(i));
+    }
+    let ds: Vec<Delivery> = (0..80).map(|_| q.next_delivery().unwrap()).collect();
+    q.remove_consumer(&key("a"));
+    // One at a time, oldest first (2, 4, …, 80): each after the one before.
+    for d in ds.iter().skip(1).step_by(2) {
+        q.settle(&[d.msg_id], Settle::Requeue);
+    }
+    // The other 40 (1, 3, …, 79) in one batch, between them.
+    let batch: Vec<u64> = ds.iter().step_by(2).map(|d| d.msg_id).collect();
+    q.settle(&batch, Settle::Requeue);
+    add(&mut q, consumer("b", 0, true));
+    let got: Vec<String> = std::iter::from_fn(|| q.next_delivery())
+        .map(|d| body(&d))
+        .collect();
+    let want: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
 fn exclusive_consumer_refuses_others() {
     let mut q = queue();
     let mut spec = consumer("a", 0, false);

@@ -25,9 +25,12 @@
 //!   message.
 //!
 //! TTL 0 (RabbitMQ): a message is delivered only if a consumer can take it
-//! at once, else it expires — the owner delivers what it can before it
-//! expires the messages due (`expire` with `inclusive` after delivering),
-//! and basic.get never sees it.
+//! at once, else it expires — decided at its enqueue, with the consumers'
+//! credit as it is then: the owner dispatches the queue right away with
+//! the enqueue's clock reading (the copy's deadline), delivering what it
+//! can before it expires the messages due (`expire` with `inclusive`
+//! after delivering), so basic.get never sees it and a later dispatch
+//! whose clock moved on never expires one a consumer could have taken.
 
 use super::paging::PagedMessage;
 use super::ready::QueuedMessage;
@@ -189,7 +192,11 @@ impl Queue {
     /// lower bound), if any.
     pub fn next_deadline(&self) -> Option<u64> {
         let memory = self.deadlines.heap.peek().map(|Reverse((at, _))| *at);
-        match (memory, self.tail.next_deadline()) {
+        let paged = match &self.levels {
+            Some(levels) => levels.tail().next_deadline(),
+            None => self.tail.next_deadline(),
+        };
+        match (memory, paged) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -232,11 +239,22 @@ impl Queue {
         } else {
             now.saturating_sub(1)
         };
-        if !self.tail.is_empty() {
-            let (dropped, scans) = self.tail.expire(cutoff, self.deadlines.drop_unread);
-            out.dropped = dropped;
-            out.scans = scans;
+        let drop_unread = self.deadlines.drop_unread;
+        let (dropped, scans) = match &mut self.levels {
+            Some(levels) if !levels.tail().is_empty() => {
+                levels.tail_mut().expire(cutoff, drop_unread)
+            }
+            None if !self.tail.is_empty() => self.tail.expire(cutoff, drop_unread),
+            _ => return out,
+        };
+        // Their sizes are not known (they were not read): a priority
+        // queue's paged byte count forgets only their number.
+        if self.levels.is_some() {
+            let n = dropped.iter().map(|&(_, n)| n).sum();
+            self.paged_sizes.forget(n, 0);
         }
+        out.dropped = dropped;
+        out.scans = scans;
         out
     }
 
@@ -250,12 +268,15 @@ impl Queue {
         now: u64,
     ) -> Vec<QueuedMessage> {
         let dates: Vec<(u64, Option<u64>)> = found.iter().map(|m| (m.id, m.expires)).collect();
-        let expired: std::collections::HashSet<u64> =
-            self.tail.scan_chunk(scan, dates, now).into_iter().collect();
+        let expired = match &mut self.levels {
+            Some(levels) => levels.tail_mut().scan_chunk(scan, dates, now),
+            None => self.tail.scan_chunk(scan, dates, now),
+        };
+        let expired: std::collections::HashSet<u64> = expired.into_iter().collect();
         if expired.is_empty() {
             return Vec::new();
         }
-        found
+        let out: Vec<QueuedMessage> = found
             .into_iter()
             .filter(|m| expired.contains(&m.id))
             .map(|m| QueuedMessage {
@@ -266,12 +287,20 @@ impl Queue {
                 expires: m.expires,
                 delivery_count: 0,
             })
-            .collect()
+            .collect();
+        if self.levels.is_some() {
+            let bytes = out.iter().map(|m| m.message.body.len()).sum();
+            self.paged_sizes.forget(out.len() as u64, bytes);
+        }
+        out
     }
 
     /// `scan` is over; `retry_at`: it failed, look again then.
     pub fn end_scan(&mut self, scan: &PagedScan, retry_at: Option<u64>) {
-        self.tail.end_scan(scan, retry_at);
+        match &mut self.levels {
+            Some(levels) => levels.tail_mut().end_scan(scan, retry_at),
+            None => self.tail.end_scan(scan, retry_at),
+        }
     }
 }
 

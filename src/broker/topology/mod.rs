@@ -7,21 +7,25 @@
 //! This file is the façade: the `Topology` type and the name normalisation
 //! every operation shares. Its methods are split by concern —
 //! `registry` (exchanges, equivalence, auto-delete), `bindings` (the
-//! binding index), `routing` (the publish path) — and `errors` words the
-//! reply texts. Paths outside `broker` name only what is re-exported here.
+//! binding index), `routing` (the publish path), `policies` (the policy of
+//! each exchange), `sender_selected` (the `CC` / `BCC` headers) — and
+//! `errors` words the reply texts. Paths outside `broker` name only what is re-exported here.
 //!
 //! Pure: queues are only names here. Whether a queue exists (for bind) is the
 //! caller's check; `check_bind` lets it keep RabbitMQ's error order.
 
 mod bindings;
 mod errors;
+mod policies;
 mod registry;
 mod routing;
+pub mod sender_selected;
 
 pub use errors::{exchange_not_found, publish_to_internal};
-pub use routing::{RouteResult, RoutingKey};
+pub use routing::{Origin, RouteResult, RoutingKey};
 
 use crate::broker::binding::Destination;
+use crate::broker::queue_args::policy::Policy;
 use crate::protocol::types::ShortStr;
 use registry::ExchangeEntry;
 use std::borrow::Cow;
@@ -35,6 +39,8 @@ pub struct Topology {
     exchanges: HashMap<ShortStr, ExchangeEntry>,
     /// destination -> source exchange -> number of bindings between them.
     reverse: HashMap<Destination, HashMap<ShortStr, usize>>,
+    /// The policies that can apply to exchanges (`policies`).
+    policies: Vec<Policy>,
 }
 
 impl Default for Topology {

@@ -10,6 +10,7 @@ use super::errors::{
     inequivalent_kind, inequivalent_presence, inequivalent_value, invalid_arg_type,
     reserved_prefix, system_exchange_deletion, unknown_exchange_type,
 };
+use super::policies::ExchangePolicy;
 use super::{strip_cr_lf, stripped_short, Topology};
 use crate::broker::binding::Destination;
 use crate::broker::error::AmqpResult;
@@ -26,6 +27,8 @@ pub(super) struct ExchangeEntry {
     pub(super) def: ExchangeDef,
     /// The `alternate-exchange` argument, when it is a valid name.
     pub(super) alternate: Option<ShortStr>,
+    /// The policy that applies to the exchange (`policies`), if any.
+    pub(super) policy: Option<ExchangePolicy>,
     pub(super) router: Router,
     /// Bindings with this exchange as source: destination -> routing key ->
     /// distinct (sorted) argument tables.
@@ -44,9 +47,22 @@ impl ExchangeEntry {
             router: Router::for_exchange(def.kind, &def.arguments),
             def,
             alternate,
+            policy: None,
             bindings: HashMap::new(),
             binding_count: 0,
         }
+    }
+}
+
+impl ExchangeEntry {
+    /// The alternate exchange routing takes when this exchange matched
+    /// nothing: the `alternate-exchange` argument, else the policy's
+    /// (`rabbit_policy:get_arg/3`: the argument wins).
+    pub(super) fn alternate_exchange(&self) -> Option<&str> {
+        self.alternate
+            .as_ref()
+            .or_else(|| self.policy.as_ref()?.alternate.as_ref())
+            .map(|a| a.as_str())
     }
 }
 
@@ -80,6 +96,7 @@ impl Topology {
             vhost,
             exchanges: HashMap::new(),
             reverse: HashMap::new(),
+            policies: Vec::new(),
         };
         for (name, kind) in [
             ("", ExchangeKind::Direct),
@@ -211,7 +228,9 @@ impl Topology {
             internal,
             arguments: arguments.clone(),
         };
-        self.exchanges.insert(name, ExchangeEntry::new(def));
+        let mut entry = ExchangeEntry::new(def);
+        entry.policy = self.policy_for(&name);
+        self.exchanges.insert(name, entry);
         Ok(true)
     }
 

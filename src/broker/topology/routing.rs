@@ -9,7 +9,7 @@
 use super::registry::ExchangeEntry;
 use super::Topology;
 use crate::broker::binding::Destination;
-use crate::protocol::types::{FieldTable, ShortStr};
+use crate::protocol::types::{FieldTable, LongStr, ShortStr};
 use std::collections::HashSet;
 
 /// What `Topology::route` found.
@@ -140,6 +140,15 @@ impl<'a> Visit<'a> {
     }
 }
 
+/// Who a message is routed for: a client's basic.publish may not name an
+/// internal exchange; the broker's own republishing (dead-lettering) may,
+/// as RabbitMQ's `internal` flag only forbids client publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Client,
+    Broker,
+}
+
 impl Topology {
     /// Routes one message: appends to `out` the names of the queues it goes
     /// to, each at most once per call (names already in `out` before the call
@@ -157,54 +166,77 @@ impl Topology {
         headers: Option<&FieldTable>,
         out: &mut Vec<ShortStr>,
     ) -> RouteResult {
+        self.route_keys(exchange, routing_key, &[], headers, Origin::Client, out)
+    }
+
+    /// `route` with the extra routing keys `extra` (the `CC` and `BCC`
+    /// keys of sender-selected distribution, `sender_selected::extra_keys`)
+    /// matched as well, as RabbitMQ matches every routing key of a message
+    /// at each exchange: an exchange that matched nothing with any key
+    /// takes its alternate exchange. Keys that are not UTF-8 match nothing.
+    /// `Origin::Broker` may start at an internal exchange.
+    pub fn route_keys<K: RoutingKey + ?Sized>(
+        &self,
+        exchange: &str,
+        routing_key: &K,
+        extra: &[LongStr],
+        headers: Option<&FieldTable>,
+        origin: Origin,
+        out: &mut Vec<ShortStr>,
+    ) -> RouteResult {
+        let start = out.len();
         if exchange.is_empty() {
-            // The default exchange: the queue the key names, if any. It
+            // The default exchange: the queue each key names, if any. It
             // takes no bindings, arguments or alternate exchange, so the
             // hottest path skips the lookups.
-            let queues = routing_key.queue_name().map(|q| out.push(q)).is_some();
+            push_named_queues(routing_key, extra, out);
+            if !extra.is_empty() && out.len() - start > 1 {
+                dedup_tail(out, start);
+            }
             return RouteResult::Routed {
-                queues: queues as usize,
+                queues: out.len() - start,
             };
         }
         let Some(root) = self.exchanges.get(exchange) else {
             return RouteResult::ExchangeNotFound;
         };
-        if root.def.internal {
+        if root.def.internal && origin == Origin::Client {
             return RouteResult::Internal;
         }
-        let start = out.len();
         let key = routing_key.key_str();
         let mut visit = Visit::new();
         visit.visit(root);
         let mut batches = 0usize;
-        let mut must_dedup = false;
+        let mut must_dedup = !extra.is_empty();
         while let Some(x) = visit.next() {
             if x.def.name.is_empty() {
-                if let Some(q) = routing_key.queue_name() {
-                    out.push(q);
-                    batches += 1;
-                }
+                let before = out.len();
+                push_named_queues(routing_key, extra, out);
+                batches += usize::from(out.len() > before);
                 continue;
             }
             let before = out.len();
             let mut matched_any = false;
-            let distinct = x.router.route(key, headers, |dest| {
-                matched_any = true;
-                match dest {
-                    Destination::Queue(q) => out.push(q.clone()),
-                    Destination::Exchange(e) => {
-                        if let Some(next) = self.exchanges.get(e.as_str()) {
-                            visit.visit(next);
+            let mut distinct = true;
+            for k in std::iter::once(key).chain(extra_strs(extra)) {
+                distinct &= x.router.route(k, headers, |dest| {
+                    matched_any = true;
+                    match dest {
+                        Destination::Queue(q) => out.push(q.clone()),
+                        Destination::Exchange(e) => {
+                            if let Some(next) = self.exchanges.get(e.as_str()) {
+                                visit.visit(next);
+                            }
                         }
                     }
-                }
-            });
+                });
+            }
             if out.len() > before {
                 batches += 1;
                 must_dedup |= !distinct;
             }
             if !matched_any {
-                if let Some(next) = x.alternate.as_ref().and_then(|a| self.exchanges.get(a)) {
+                if let Some(next) = x.alternate_exchange().and_then(|a| self.exchanges.get(a)) {
                     visit.visit(next);
                 }
             }
@@ -216,6 +248,24 @@ impl Topology {
             queues: out.len() - start,
         }
     }
+}
+
+/// The extra keys that can match a binding (UTF-8 ones).
+fn extra_strs(extra: &[LongStr]) -> impl Iterator<Item = &str> {
+    extra.iter().filter_map(|k| std::str::from_utf8(k).ok())
+}
+
+/// The default exchange's routing: the queue each key names (keys too
+/// long to be a queue name name none).
+fn push_named_queues<K: RoutingKey + ?Sized>(
+    routing_key: &K,
+    extra: &[LongStr],
+    out: &mut Vec<ShortStr>,
+) {
+    if let Some(q) = routing_key.queue_name() {
+        out.push(q);
+    }
+    out.extend(extra.iter().filter_map(|k| ShortStr::from_bytes(k.clone())));
 }
 
 /// Sorts `out[start..]` and removes duplicates from it, in place.

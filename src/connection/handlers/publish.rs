@@ -10,13 +10,15 @@
 
 use crate::broker::error::{code, AmqpError};
 use crate::broker::message::Message;
-use crate::broker::topology::{exchange_not_found, publish_to_internal, RouteResult};
+use crate::broker::topology::{
+    exchange_not_found, publish_to_internal, sender_selected, Origin, RouteResult,
+};
 use crate::connection::assembly::{Assembly, Publish};
 use crate::connection::channel::Channel;
 use crate::connection::delivery::{self, Carrier};
 use crate::connection::handlers::channel::close_with_error;
 use crate::connection::handlers::context::Ctx;
-use crate::connection::transaction::TxPublish;
+use crate::connection::transaction::{DelayedHold, TxPublish};
 use crate::connection::{direct_reply, ConnShared, HardError};
 use crate::protocol::methods::BasicPublish;
 use crate::protocol::properties::{BasicProperties, ContentHeader, BASIC_CLASS_ID};
@@ -132,6 +134,16 @@ fn route(
     } else {
         None
     };
+    // Sender-selected distribution: the `CC` / `BCC` keys route too, and
+    // header routing does not see `BCC`. Publishes without headers skip it.
+    let (extra_keys, bcc_stripped) = match headers.as_ref() {
+        Some(h) => match sender_selected::extra_keys(Some(h)) {
+            Ok(keys) => (keys, sender_selected::without_bcc(h)),
+            // RabbitMQ checks the exchange first.
+            Err(e) => return Err(exchange_refusal(shard, conn, &method.exchange).unwrap_or(e)),
+        },
+        None => (Vec::new(), None),
+    };
     let persistent = header.delivery_mode() == Some(2);
     let vhost = conn.negotiated.vhost;
     let delay = crate::shard::delayed::delay_of(
@@ -148,6 +160,18 @@ fn route(
             body,
             persistent,
         };
+        if let Some(tx) = ch.tx.as_mut() {
+            // Transactional: held at tx.commit, dropped by tx.rollback.
+            return tx.publish(TxPublish {
+                message: Arc::new(message),
+                by_owner: Vec::new(),
+                returned: method.mandatory,
+                delayed: Some(DelayedHold {
+                    delay_ms,
+                    durable: durable_exchange && persistent,
+                }),
+            });
+        }
         hold_delayed(
             shard,
             conn,
@@ -165,10 +189,12 @@ fn route(
     let meta = shard.meta.borrow();
     let vhost_name = &conn.negotiated.vhost_name;
     let routed = match meta.topology(vhost) {
-        Some(t) => t.route(
+        Some(t) => t.route_keys(
             &method.exchange,
             &method.routing_key,
-            headers.as_ref(),
+            &extra_keys,
+            bcc_stripped.as_ref().or(headers.as_ref()),
+            Origin::Client,
             &mut destinations,
         ),
         // The vhost was deleted: the connection is being closed.
@@ -220,6 +246,7 @@ fn route(
             message,
             by_owner,
             returned: routed == 0 && method.mandatory,
+            delayed: None,
         });
     }
     // In confirm mode every owner confirms its copies once they are
@@ -254,6 +281,21 @@ fn route(
         conn.mark_confirm_dirty(ch.id);
     }
     Ok(())
+}
+
+/// Why a client may not publish to `exchange` (missing or internal), if
+/// it may not.
+fn exchange_refusal(shard: &Shard, conn: &ConnShared, exchange: &ShortStr) -> Option<AmqpError> {
+    let vhost = &conn.negotiated.vhost_name;
+    let routed = match shard.meta.borrow().topology(conn.negotiated.vhost) {
+        Some(t) => t.route(exchange, "", None, &mut Vec::new()),
+        None => RouteResult::ExchangeNotFound,
+    };
+    match routed {
+        RouteResult::ExchangeNotFound => Some(exchange_not_found(exchange, vhost)),
+        RouteResult::Internal => Some(publish_to_internal(exchange, vhost)),
+        RouteResult::Routed { .. } => None,
+    }
 }
 
 /// A publish to an `x-delayed-message` exchange with a positive `x-delay`:

@@ -6,7 +6,9 @@
 //! (`connection::transaction`). tx.commit hands each owner shard its part
 //! as one request (`shard::transaction`), publishes then settlements in
 //! issue order, and answers commit-ok once every owner applied its part and
-//! the persistent messages in durable queues are on disk; mandatory
+//! the persistent messages in durable queues are on disk; delayed
+//! publishes are held by this shard's scheduler at the commit (durable
+//! ones on disk before commit-ok), never before; mandatory
 //! publishes that reached no queue are returned at the commit, before the
 //! commit-ok. tx.rollback drops the publishes and makes the settled
 //! deliveries unacked again (nothing is requeued or redelivered). commit /
@@ -17,7 +19,9 @@ use crate::connection::handlers::context::{done, Ctx};
 use crate::connection::handlers::publish::write_return;
 use crate::connection::transaction::TxBuffer;
 use crate::protocol::methods::{TxCommitOk, TxRollbackOk, TxSelectOk};
+use crate::shard::confirm::ConfirmOutcome;
 use crate::shard::counters::Counters;
+use crate::shard::delayed;
 use crate::shard::envelope::Request;
 
 pub fn select(cx: &Ctx<'_>) -> AmqpResult<()> {
@@ -43,6 +47,20 @@ pub async fn commit(cx: &Ctx<'_>) -> AmqpResult<()> {
         return Ok(());
     };
     let commit = commit.ok_or_else(not_transactional)?;
+    // Delayed publishes are held now, by this shard's scheduler.
+    let mut held = ConfirmOutcome::Now;
+    for (message, hold) in &commit.delayed {
+        held = held.and(delayed::hold(
+            cx.shard,
+            cx.vhost(),
+            &message.exchange,
+            &message.routing_key,
+            &message.raw_properties,
+            &message.body,
+            hold.delay_ms,
+            hold.durable,
+        ));
+    }
     // Every owner's part goes out now (one request each), then we wait
     // for all of them.
     let replies: Vec<_> = commit
@@ -55,6 +73,9 @@ pub async fn commit(cx: &Ctx<'_>) -> AmqpResult<()> {
         if let Err(e) = done(reply.await) {
             failed.get_or_insert(e);
         }
+    }
+    if let Err(e) = held_on_disk(cx, held).await {
+        failed.get_or_insert(e);
     }
     Counters::add(&cx.shard.counters.routed_copies, commit.routed_copies);
     Counters::add(&cx.shard.counters.unroutable, commit.unroutable);
@@ -79,6 +100,23 @@ pub fn rollback(cx: &Ctx<'_>) -> AmqpResult<()> {
         }
         None => Ok(()),
     }
+}
+
+/// Waits until the durable delayed messages a commit held are on disk
+/// (the confirm contract, as for the owners' copies).
+async fn held_on_disk(cx: &Ctx<'_>, held: ConfirmOutcome) -> AmqpResult<()> {
+    let stored = match held {
+        ConfirmOutcome::Now => return Ok(()),
+        ConfirmOutcome::Failed(reason) => Err(reason),
+        ConfirmOutcome::AfterSync(lsn) => match cx.shard.log.as_ref() {
+            Some(log) => log.sync(lsn).await.map_err(|e| e.to_string()),
+            None => Err("no log".to_string()),
+        },
+    };
+    stored.map_err(|reason| {
+        tracing::error!(shard = cx.shard.id, "tx.commit failed: {reason}");
+        crate::shard::transaction::not_stored(&reason)
+    })
 }
 
 fn not_transactional() -> AmqpError {

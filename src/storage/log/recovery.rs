@@ -80,11 +80,13 @@ pub(super) fn scan_segments(
                 Record::Delayed(d) if d.durable => live += 1,
                 // A paged-out copy never outlives the process that wrote it.
                 Record::Delivered { .. }
+                | Record::Returned { .. }
                 | Record::Paged(_)
                 | Record::Delayed(_)
                 | Record::InVhost { .. } => {}
                 Record::Ack { .. }
                 | Record::Purge { .. }
+                | Record::PurgeReady { .. }
                 | Record::QueueDelete { .. }
                 | Record::DelayedDone { .. } => kills = true,
             }

@@ -172,6 +172,29 @@ fn decode_payload(kind_byte: u8, r: &mut Reader) -> Result<Record, RecordError> 
             queue: r.str8("queue")?,
             up_to_msg_id: r.u64("msg id")?,
         },
+        RecordKind::PurgeReady => {
+            let queue = r.str8("queue")?;
+            let up_to_msg_id = r.u64("msg id")?;
+            let n = r.u32("spared count")? as usize;
+            // 16 bytes a range: bound the allocation by the bytes present.
+            if n > (r.buf.len() - r.pos) / 16 {
+                return Err(RecordError::Malformed("spared count past the end"));
+            }
+            let mut spared = Vec::with_capacity(n);
+            for _ in 0..n {
+                spared.push((r.u64("spared start")?, r.u64("spared end")?));
+            }
+            Record::PurgeReady {
+                queue,
+                up_to_msg_id,
+                spared,
+            }
+        }
+        RecordKind::Returned => Record::Returned {
+            queue: r.str8("queue")?,
+            msg_id: r.u64("msg id")?,
+            delivery_count: r.u32("delivery count")?,
+        },
         RecordKind::QueueDelete => Record::QueueDelete {
             queue: r.str8("queue")?,
         },

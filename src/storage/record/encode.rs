@@ -38,6 +38,10 @@ impl RecordRef<'_> {
             RecordRef::Ack { queue, .. }
             | RecordRef::Delivered { queue, .. }
             | RecordRef::Purge { queue, .. } => str8(queue) + 8,
+            RecordRef::PurgeReady { queue, spared, .. } => {
+                str8(queue) + 8 + 4 + 16 * spared.len() as u64
+            }
+            RecordRef::Returned { queue, .. } => str8(queue) + 8 + 4,
             RecordRef::QueueDelete { queue } => str8(queue),
             RecordRef::Metadata { payload } => payload.len() as u64,
             RecordRef::Delayed(d) => {
@@ -123,6 +127,28 @@ fn put_payload(record: &RecordRef<'_>, out: &mut BytesMut) {
         } => {
             put_str8(out, queue);
             out.put_u64_le(*up_to_msg_id);
+        }
+        RecordRef::PurgeReady {
+            queue,
+            up_to_msg_id,
+            spared,
+        } => {
+            put_str8(out, queue);
+            out.put_u64_le(*up_to_msg_id);
+            out.put_u32_le(spared.len() as u32);
+            for &(start, end) in spared.iter() {
+                out.put_u64_le(start);
+                out.put_u64_le(end);
+            }
+        }
+        RecordRef::Returned {
+            queue,
+            msg_id,
+            delivery_count,
+        } => {
+            put_str8(out, queue);
+            out.put_u64_le(*msg_id);
+            out.put_u32_le(*delivery_count);
         }
         RecordRef::QueueDelete { queue } => put_str8(out, queue),
         RecordRef::Metadata { payload } => out.put_slice(payload),

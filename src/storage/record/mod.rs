@@ -31,6 +31,15 @@
 //! - `Delivered` (6): `str8 queue`, `u64 msg_id` — the message was handed
 //!   to a consumer (ack mode); recovery marks it redelivered. Kills nothing.
 //! - `Purge` (3): `str8 queue`, `u64 up_to_msg_id` (inclusive).
+//! - `PurgeReady` (12): a purge with unacked messages outstanding: `str8
+//!   queue`, `u64 up_to_msg_id` (inclusive), `u32 n`, then `n` id ranges
+//!   (`u64 start`, `u64 end`, end exclusive, ascending) that it spares —
+//!   the messages delivered and not yet settled when the queue was purged
+//!   (a purge removes ready messages only). Written instead of `Purge`
+//!   only when something is spared.
+//! - `Returned` (13): `str8 queue`, `u64 msg_id`, `u32 delivery_count` — a
+//!   delivered message of a queue that counts deliveries (quorum) came
+//!   back to the queue, returned this many times in all. Kills nothing.
 //! - `QueueDelete` (4): `str8 queue`.
 //! - `Metadata` (5): opaque bytes up to the end of the record (the broker's
 //!   durable exchanges/queues/bindings).
@@ -42,7 +51,7 @@
 //!   the body up to the end of the record. One live reference.
 //! - `DelayedDone` (9): `u64 id` — the delayed message was routed (its
 //!   copies are as safe as it was). Kills the `Delayed` record.
-//! - `InVhost` (12): `str8 vhost`, then one whole record of another kind
+//! - `InVhost` (14): `str8 vhost`, then one whole record of another kind
 //!   (`u8 kind` and its payload) whose queue names are in that vhost.
 //!   Records of vhost `/` are written without it, as before vhosts
 //!   existed, so every record without it is of `/`.
@@ -135,6 +144,16 @@ pub enum Record {
         queue: ShortStr,
         up_to_msg_id: u64,
     },
+    PurgeReady {
+        queue: ShortStr,
+        up_to_msg_id: u64,
+        spared: Vec<(u64, u64)>,
+    },
+    Returned {
+        queue: ShortStr,
+        msg_id: u64,
+        delivery_count: u32,
+    },
     QueueDelete {
         queue: ShortStr,
     },
@@ -180,6 +199,16 @@ pub enum RecordRef<'a> {
         queue: &'a ShortStr,
         up_to_msg_id: u64,
     },
+    PurgeReady {
+        queue: &'a ShortStr,
+        up_to_msg_id: u64,
+        spared: &'a [(u64, u64)],
+    },
+    Returned {
+        queue: &'a ShortStr,
+        msg_id: u64,
+        delivery_count: u32,
+    },
     QueueDelete {
         queue: &'a ShortStr,
     },
@@ -212,7 +241,9 @@ pub enum RecordKind {
     DelayedDone = 9,
     TimedMessage = 10,
     TimedPaged = 11,
-    InVhost = 12,
+    PurgeReady = 12,
+    Returned = 13,
+    InVhost = 14,
 }
 
 impl RecordKind {
@@ -229,7 +260,9 @@ impl RecordKind {
             9 => RecordKind::DelayedDone,
             10 => RecordKind::TimedMessage,
             11 => RecordKind::TimedPaged,
-            12 => RecordKind::InVhost,
+            12 => RecordKind::PurgeReady,
+            13 => RecordKind::Returned,
+            14 => RecordKind::InVhost,
             _ => return None,
         })
     }
@@ -276,6 +309,24 @@ impl Record {
                 queue,
                 up_to_msg_id: *up_to_msg_id,
             },
+            Record::PurgeReady {
+                queue,
+                up_to_msg_id,
+                spared,
+            } => RecordRef::PurgeReady {
+                queue,
+                up_to_msg_id: *up_to_msg_id,
+                spared,
+            },
+            Record::Returned {
+                queue,
+                msg_id,
+                delivery_count,
+            } => RecordRef::Returned {
+                queue,
+                msg_id: *msg_id,
+                delivery_count: *delivery_count,
+            },
             Record::QueueDelete { queue } => RecordRef::QueueDelete { queue },
             Record::Metadata { payload } => RecordRef::Metadata { payload },
             Record::Delayed(d) => RecordRef::Delayed(DelayedRef {
@@ -288,8 +339,13 @@ impl Record {
                 body: std::slice::from_ref(&d.body),
             }),
             Record::DelayedDone { id } => RecordRef::DelayedDone { id: *id },
-            Record::InVhost { .. } => {
-                panic!("Record::as_ref of InVhost: use Record::in_vhost_ref")
+            // The borrowed wrapper must point at a borrowed inner record
+            // that lives elsewhere: build it with `RecordRef::InVhost` from
+            // `split_vhost`'s parts. Only tests re-encode decoded records;
+            // the broker appends what it builds.
+            Record::InVhost { inner, .. } => {
+                debug_assert!(false, "Record::as_ref of an InVhost record");
+                Record::as_ref(inner)
             }
         }
     }
@@ -310,6 +366,8 @@ impl Record {
             Record::Ack { .. } => RecordKind::Ack,
             Record::Delivered { .. } => RecordKind::Delivered,
             Record::Purge { .. } => RecordKind::Purge,
+            Record::PurgeReady { .. } => RecordKind::PurgeReady,
+            Record::Returned { .. } => RecordKind::Returned,
             Record::QueueDelete { .. } => RecordKind::QueueDelete,
             Record::Metadata { .. } => RecordKind::Metadata,
             Record::Delayed(_) => RecordKind::Delayed,
@@ -358,6 +416,8 @@ impl<'a> RecordRef<'a> {
             RecordRef::Ack { .. } => RecordKind::Ack,
             RecordRef::Delivered { .. } => RecordKind::Delivered,
             RecordRef::Purge { .. } => RecordKind::Purge,
+            RecordRef::PurgeReady { .. } => RecordKind::PurgeReady,
+            RecordRef::Returned { .. } => RecordKind::Returned,
             RecordRef::QueueDelete { .. } => RecordKind::QueueDelete,
             RecordRef::Metadata { .. } => RecordKind::Metadata,
             RecordRef::Delayed(_) => RecordKind::Delayed,

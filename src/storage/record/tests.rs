@@ -52,6 +52,16 @@ fn round_trip_every_kind() {
             queue: q("orders"),
             up_to_msg_id: u64::MAX,
         },
+        Record::PurgeReady {
+            queue: q("orders"),
+            up_to_msg_id: 90,
+            spared: vec![(3, 5), (40, 41)],
+        },
+        Record::Returned {
+            queue: q("orders"),
+            msg_id: 4,
+            delivery_count: 3,
+        },
         Record::QueueDelete { queue: q("") },
         Record::Metadata {
             payload: Bytes::from_static(b"{\"exchanges\":[]}"),
@@ -258,6 +268,23 @@ fn arb_record() -> impl Strategy<Value = Record> {
         (arb_shortstr(), any::<u64>()).prop_map(|(queue, up_to_msg_id)| Record::Purge {
             queue,
             up_to_msg_id
+        }),
+        (
+            arb_shortstr(),
+            any::<u64>(),
+            proptest::collection::vec((any::<u64>(), any::<u64>()), 0..4)
+        )
+            .prop_map(|(queue, up_to_msg_id, spared)| Record::PurgeReady {
+                queue,
+                up_to_msg_id,
+                spared
+            }),
+        (arb_shortstr(), any::<u64>(), any::<u32>()).prop_map(|(queue, msg_id, delivery_count)| {
+            Record::Returned {
+                queue,
+                msg_id,
+                delivery_count,
+            }
         }),
         arb_shortstr().prop_map(|queue| Record::QueueDelete { queue }),
         bytes(200).prop_map(|payload| Record::Metadata { payload }),

@@ -91,6 +91,10 @@ impl Levels {
         &self.tail
     }
 
+    pub(super) fn tail_mut(&mut self) -> &mut LevelTail {
+        &mut self.tail
+    }
+
     /// Appends a message in memory (no level has paged messages).
     pub(super) fn push(&mut self, message: QueuedMessage) {
         debug_assert!(
@@ -118,8 +122,16 @@ impl Levels {
         self.reserved = Some((id, self.level(message)));
     }
 
-    /// The paged-out message `id` (reserved before) has its record.
-    pub(super) fn push_paged(&mut self, id: u64, segment: u32, offset: u32, len: u32) {
+    /// The paged-out message `id` (reserved before) has its record; it
+    /// expires at `expires` (None: never).
+    pub(super) fn push_paged(
+        &mut self,
+        id: u64,
+        segment: u32,
+        offset: u32,
+        len: u32,
+        expires: Option<u64>,
+    ) {
         let level = match self.reserved.take() {
             Some((reserved, level)) if reserved == id => level,
             other => {
@@ -127,12 +139,19 @@ impl Levels {
                 0
             }
         };
-        self.tail.push(id, level, segment, offset, len);
+        self.tail.push(id, level, segment, offset, len, expires);
     }
 
     /// The message `id` has its log record: in memory it remembers the
     /// segment, reserved it joins its level's tail.
-    pub(super) fn record_written(&mut self, id: u64, segment: u32, offset: u32, len: u32) {
+    pub(super) fn record_written(
+        &mut self,
+        id: u64,
+        segment: u32,
+        offset: u32,
+        len: u32,
+        expires: Option<u64>,
+    ) {
         if let Some((last, level)) = self.last {
             if last == id {
                 if let Some(m) = self.lanes[level].back_mut().filter(|m| m.id == id) {
@@ -141,7 +160,7 @@ impl Levels {
                 }
             }
         }
-        self.push_paged(id, segment, offset, len);
+        self.push_paged(id, segment, offset, len, expires);
     }
 
     /// The level served next: the highest with a message in memory or a
@@ -180,6 +199,15 @@ impl Levels {
             && self.lanes[level].bytes() < PAGE_IN_BELOW_BYTES
     }
 
+    /// Whether drop-head must read the serving level's next chunk before
+    /// it can drop from it: that level has nothing in memory, and a read
+    /// can start.
+    pub(super) fn needs_page_in_to_drop(&self) -> bool {
+        self.serving().is_some_and(|l| self.lanes[l].is_empty())
+            && !self.tail.is_reading()
+            && !self.tail.is_failed()
+    }
+
     /// Whether basic.get must wait for a chunk: the highest level with
     /// messages has none in memory.
     pub(super) fn needs_page_in_for_get(&self) -> bool {
@@ -192,13 +220,15 @@ impl Levels {
         self.tail.start_read(level, max_len)
     }
 
-    /// Takes the answer to `read` (see `Queue::finish_page_in`).
+    /// Takes the answer to `read` (see `Queue::finish_page_in`); also
+    /// returns how many messages it took back and their body bytes.
     pub(super) fn finish_page_in(
         &mut self,
         read: &PageRead,
         found: Vec<PagedMessage>,
         consumed: u32,
-    ) -> u64 {
+        mut delivery_count: impl FnMut(u64) -> u32,
+    ) -> (u64, u64, u64) {
         let found = found
             .into_iter()
             .map(|m| {
@@ -208,11 +238,14 @@ impl Levels {
             .collect();
         let (level, got, lost) = self.tail.finish_read(read, found, consumed);
         let mut release = lost;
+        let mut body_bytes = 0;
+        let got_count = got.len() as u64;
         for (id, redelivered, (message, stored, expires)) in got {
             debug_assert!(self.lanes[level].back().is_none_or(|m| m.id < id));
             if stored.is_none() {
                 release += 1;
             }
+            body_bytes += message.body.len();
             self.push_lane(
                 level,
                 QueuedMessage {
@@ -221,11 +254,11 @@ impl Levels {
                     redelivered,
                     stored,
                     expires,
-                    delivery_count: 0,
+                    delivery_count: delivery_count(id),
                 },
             );
         }
-        release
+        (release, got_count, body_bytes)
     }
 
     /// Body bytes of the messages held in memory (`x-max-length-bytes`).
@@ -290,6 +323,7 @@ impl Levels {
             stored,
             paged: self.tail.clear(),
             max_id,
+            spared: Vec::new(),
         }
     }
 

@@ -11,7 +11,7 @@
 //! still live (records of other levels in the same bytes are skipped, their
 //! level reads them). Pure: the I/O is the shard's.
 
-use crate::broker::paged::{new_epoch, IdRanges, PageRead, PagedRun};
+use crate::broker::paged::{new_epoch, IdRanges, PageRead, PagedRun, RunTtl, TtlScan};
 use std::collections::{BTreeMap, VecDeque};
 
 /// One level's records in one segment: `[next, end)`.
@@ -25,8 +25,11 @@ struct Span {
 /// The paged tail of a priority queue. See the module docs.
 #[derive(Debug)]
 pub struct LevelTail {
-    /// Live paged ids of every level, per segment.
-    segments: BTreeMap<u32, IdRanges>,
+    /// Per segment, the live paged ids of every level, the byte range of
+    /// the queue's records there and the bounds of their deadlines (a
+    /// `PagedRun`, as a plain queue's tail keeps: message TTL treats both
+    /// alike).
+    segments: BTreeMap<u32, PagedRun>,
     /// Per level (index = level), its spans in log order.
     lanes: Vec<VecDeque<Span>>,
     /// Per segment, how many spans (of any level) are still in it.
@@ -68,7 +71,7 @@ impl LevelTail {
         for run in runs {
             if !run.ids.is_empty() {
                 tail.count += run.ids.len();
-                tail.segments.insert(run.segment, run.ids);
+                tail.segments.insert(run.segment, run);
             }
         }
         // BTreeMap order: by level, then segment (log order).
@@ -113,15 +116,29 @@ impl LevelTail {
 
     /// The largest paged id.
     pub fn last_id(&self) -> Option<u64> {
-        self.segments.values().filter_map(|ids| ids.last()).max()
+        self.segments.values().filter_map(|r| r.ids.last()).max()
     }
 
     /// Adds the message `id` of `level`, whose record is `len` bytes at
-    /// `offset` of `segment`.
-    pub fn push(&mut self, id: u64, level: usize, segment: u32, offset: u32, len: u32) {
-        self.segments.entry(segment).or_default().insert(id);
-        self.count += 1;
+    /// `offset` of `segment`, expiring at `expires` (None: never).
+    pub fn push(
+        &mut self,
+        id: u64,
+        level: usize,
+        segment: u32,
+        offset: u32,
+        len: u32,
+        expires: Option<u64>,
+    ) {
         let end = offset + len;
+        let run = self
+            .segments
+            .entry(segment)
+            .or_insert_with(|| PagedRun::new(segment, offset));
+        run.end = end;
+        run.ids.insert(id);
+        run.note_expiry(expires);
+        self.count += 1;
         let lane = &mut self.lanes[level];
         match lane.back_mut() {
             Some(span) if span.segment == segment => {
@@ -186,14 +203,14 @@ impl LevelTail {
         span.next += consumed;
         let exhausted = span.next >= span.end;
         let mut out = Vec::with_capacity(found.len());
-        if let Some(ids) = self.segments.get_mut(&segment) {
+        if let Some(run) = self.segments.get_mut(&segment) {
             for (id, lvl, payload) in found {
-                if lvl == level && ids.remove(id) {
+                if lvl == level && run.ids.remove(id) {
                     let redelivered = self.redelivered.remove(id);
                     out.push((id, redelivered, payload));
                 }
             }
-            if ids.is_empty() {
+            if run.ids.is_empty() && !run.scanning {
                 self.segments.remove(&segment);
             }
         }
@@ -205,7 +222,7 @@ impl LevelTail {
             *left -= 1;
             if *left == 0 {
                 self.spans_in.remove(&segment);
-                lost = self.segments.remove(&segment).map_or(0, |ids| ids.len());
+                lost = self.segments.remove(&segment).map_or(0, |r| r.ids.len());
                 self.count -= lost;
             }
         }
@@ -234,7 +251,102 @@ impl LevelTail {
     pub fn segments(&self) -> Vec<(u32, u64)> {
         self.segments
             .iter()
-            .map(|(&segment, ids)| (segment, ids.len()))
+            .map(|(&segment, r)| (segment, r.ids.len()))
             .collect()
+    }
+
+    /// The segment of the outstanding page-in, if any.
+    fn segment_read(&self) -> Option<u32> {
+        let level = self.reading?;
+        self.lanes[level].front().map(|span| span.segment)
+    }
+
+    /// The earliest deadline of a paged message not already being scanned
+    /// (a lower bound), if any.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.segments
+            .values()
+            .filter(|r| !r.scanning)
+            .map(|r| r.min_expires)
+            .min()
+            .filter(|&e| e != u64::MAX)
+    }
+
+    /// Message TTL at `now`, per segment as `PagedTail::expire` does per
+    /// run: a segment whose messages (of every level) have all expired is
+    /// dropped unread when `drop_unread` (with every level's span in it),
+    /// one holding an expired message is scanned. The segment a page-in
+    /// is reading is left to it.
+    pub fn expire(&mut self, now: u64, drop_unread: bool) -> (Vec<(u32, u64)>, Vec<TtlScan>) {
+        let mut dropped = Vec::new();
+        let mut scans = Vec::new();
+        if self.failed {
+            return (dropped, scans);
+        }
+        let read = self.segment_read();
+        let epoch = self.epoch;
+        let mut gone = Vec::new();
+        for (&segment, run) in self.segments.iter_mut() {
+            match run.ttl(now, drop_unread, read == Some(segment), epoch) {
+                RunTtl::Keep => {}
+                RunTtl::DropAll => gone.push(segment),
+                RunTtl::Scan(scan) => scans.push(scan),
+            }
+        }
+        for segment in gone {
+            let n = self.drop_segment(segment);
+            dropped.push((segment, n));
+        }
+        (dropped, scans)
+    }
+
+    /// Forgets `segment` (its ids and every level's span in it); returns
+    /// how many live ids it held.
+    fn drop_segment(&mut self, segment: u32) -> u64 {
+        let n = self.segments.remove(&segment).map_or(0, |r| r.ids.len());
+        self.count -= n;
+        for lane in &mut self.lanes {
+            lane.retain(|span| span.segment != segment);
+        }
+        self.spans_in.remove(&segment);
+        n
+    }
+
+    /// Takes one chunk of `scan` (see `PagedTail::scan_chunk`): the ids
+    /// still paged whose deadline is at or before `now` leave the tail.
+    pub fn scan_chunk(
+        &mut self,
+        scan: &TtlScan,
+        found: impl IntoIterator<Item = (u64, Option<u64>)>,
+        now: u64,
+    ) -> Vec<u64> {
+        if scan.epoch != self.epoch {
+            return Vec::new();
+        }
+        let Some(run) = self.segments.get_mut(&scan.segment) else {
+            return Vec::new();
+        };
+        let expired = run.take_expired(found, now);
+        for &id in &expired {
+            self.redelivered.remove(id);
+        }
+        self.count -= expired.len() as u64;
+        expired
+    }
+
+    /// `scan` is over (`retry_at`: it failed; look again then). A segment
+    /// left without ids goes (with its spans), unless a page-in reads it.
+    pub fn end_scan(&mut self, scan: &TtlScan, retry_at: Option<u64>) {
+        if scan.epoch != self.epoch {
+            return;
+        }
+        let read = self.segment_read();
+        let Some(run) = self.segments.get_mut(&scan.segment) else {
+            return;
+        };
+        run.end_scan(retry_at);
+        if run.ids.is_empty() && read != Some(scan.segment) {
+            self.drop_segment(scan.segment);
+        }
     }
 }

@@ -80,7 +80,7 @@ fn a_paged_level_is_waited_for_not_skipped() {
     l.push(queued(1, None));
     // Message 2 (level 2) is paged out.
     l.reserved(2, &message(Some(2)));
-    l.push_paged(2, 7, 0, 100);
+    l.push_paged(2, 7, 0, 100, None);
     assert!(!l.has_ready(), "level 2 must come first");
     assert!(l.needs_page_in_for_get());
     let read = l.start_page_in(1 << 20).unwrap();
@@ -91,9 +91,9 @@ fn a_paged_level_is_waited_for_not_skipped() {
         expires: None,
     }];
     assert_eq!(
-        l.finish_page_in(&read, found, 100),
-        1,
-        "a paged-only copy released"
+        l.finish_page_in(&read, found, 100, |_| 0),
+        (1, 1, 1),
+        "a paged-only copy released, one message of 1 body byte back"
     );
     let order: Vec<u64> = std::iter::from_fn(|| l.pop_front()).map(|m| m.id).collect();
     assert_eq!(order, vec![2, 1]);
@@ -103,7 +103,7 @@ fn a_paged_level_is_waited_for_not_skipped() {
 fn interleaved_levels_cost_one_range_per_segment() {
     let mut t = LevelTail::new(4);
     for id in 1..=10_000u64 {
-        t.push(id, (id % 4) as usize, 3, (id * 10) as u32, 10);
+        t.push(id, (id % 4) as usize, 3, (id * 10) as u32, 10, None);
     }
     assert_eq!(t.count(), 10_000);
     assert_eq!(t.segments(), vec![(3, 10_000)]);
@@ -129,12 +129,53 @@ fn interleaved_levels_cost_one_range_per_segment() {
 #[test]
 fn a_purge_makes_an_outstanding_read_stale() {
     let mut t = LevelTail::new(2);
-    t.push(1, 1, 4, 0, 100);
+    t.push(1, 1, 4, 0, 100, None);
     let read = t.start_read(1, 1 << 20).unwrap();
     assert_eq!(t.clear(), vec![(4, 1)]);
-    t.push(2, 1, 4, 100, 100);
+    t.push(2, 1, 4, 100, 100, None);
     let (_, got, _) = t.finish_read(&read, vec![(1, 1, ())], 100);
     assert!(got.is_empty());
     assert_eq!(t.count(), 1);
     assert!(t.start_read(1, 1 << 20).is_some());
+}
+
+#[test]
+fn message_ttl_drops_or_scans_paged_segments_of_every_level() {
+    let mut t = LevelTail::new(3);
+    // Segment 5: every level, all expired by 100. Segment 6: one expires at
+    // 150, the other never.
+    for id in 1..=3u64 {
+        t.push(id, id as usize - 1, 5, (id * 10) as u32, 10, Some(100));
+    }
+    t.push(4, 2, 6, 0, 10, Some(150));
+    t.push(5, 0, 6, 10, 10, None);
+    assert_eq!(t.next_deadline(), Some(100));
+    // Before anything is due: nothing.
+    assert_eq!(t.expire(99, true), (vec![], vec![]));
+    // Segment 5 is dropped unread, with every level's span in it.
+    let (dropped, scans) = t.expire(100, true);
+    assert_eq!((dropped, scans.len()), (vec![(5, 3)], 0));
+    assert_eq!(t.count(), 2);
+    assert!(t.has(0) && !t.has(1) && t.has(2));
+    // Segment 6 holds one expired message: scanned, and only it goes.
+    let (dropped, scans) = t.expire(150, true);
+    assert!(dropped.is_empty());
+    assert_eq!(scans.len(), 1);
+    assert_eq!(t.next_deadline(), None, "being scanned");
+    let expired = t.scan_chunk(&scans[0], vec![(4, Some(150)), (5, None)], 150);
+    assert_eq!(expired, vec![4]);
+    t.end_scan(&scans[0], None);
+    assert_eq!(t.count(), 1);
+    // Level 0 still reads its message back; level 2's span finds nothing.
+    let read = t.start_read(0, 1 << 20).unwrap();
+    let (_, got, lost) = t.finish_read(&read, vec![(5, 0, ())], read.len);
+    assert_eq!((got.len(), lost), (1, 0));
+    let read = t.start_read(2, 1 << 20).unwrap();
+    let (_, got, lost) = t.finish_read(&read, Vec::<(u64, usize, ())>::new(), read.len);
+    assert_eq!((got.len(), lost, t.count()), (0, 0, 0));
+    // With a dead-letter exchange (drop_unread false) a segment all expired
+    // is scanned instead: its bodies are needed.
+    t.push(6, 1, 7, 0, 10, Some(200));
+    let (dropped, scans) = t.expire(200, false);
+    assert!(dropped.is_empty() && scans.len() == 1);
 }
