@@ -4,12 +4,17 @@
 //! take the delivery out again — what one shard does per message between
 //! socket read and socket write (the inter-shard ring hop excepted).
 //!
+//! Once as is and once with the publish permission check of a connection
+//! (`broker::auth::publish`), to show what the check costs.
+//!
 //! Run with `cargo bench --bench publish_path`.
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::sync::Arc;
+use warren::broker::auth::publish::{PublishGrants, Publisher};
+use warren::broker::auth::{AuthDefs, AuthStore};
 use warren::broker::exchange::Destination;
 use warren::broker::message::{Body, Message};
 use warren::broker::queue::{ConsumerKey, ConsumerSpec, Queue, QueueConfig, Settle};
@@ -63,70 +68,95 @@ fn publish_route_enqueue(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("publish_path");
     group.throughput(Throughput::Elements(BATCH as u64));
-    group.bench_function("decode_route_enqueue_dispatch_ack_16b", |b| {
-        let mut queue = Queue::new(
-            ShortStr::from("q"),
-            QueueConfig {
-                durable: false,
-                exclusive: false,
-                auto_delete: false,
-                arguments: FieldTable::new(),
-            },
-        );
-        queue
-            .add_consumer(ConsumerSpec {
-                key: key.clone(),
-                no_ack: false,
-                exclusive: false,
-                prefetch: 0,
-                priority: 0,
-            })
-            .unwrap();
-        queue.activate(&key);
-        let mut decoder = FrameDecoder::new(131_072);
-        let mut destinations = Vec::new();
-        let mut ids = Vec::with_capacity(BATCH);
-        b.iter(|| {
-            let mut buf = BytesMut::from(&wire[..]);
-            let mut pending: Option<(BasicPublish, ContentHeader)> = None;
-            while let Some(frame) = decoder.decode(&mut buf).unwrap() {
-                match frame {
-                    Frame::Method {
-                        method: Method::BasicPublish(p),
-                        ..
-                    } => pending = Some((p, ContentHeader::new(0, &BasicProperties::default()))),
-                    Frame::Header { header, .. } => {
-                        if let Some(p) = pending.as_mut() {
-                            p.1 = header;
+    // The same path without and with the connection's permission check
+    // (`broker::auth::publish`, what `handlers::access::publish_allowed`
+    // runs per publish): write on the exchange, cached per channel.
+    let store = AuthStore::new(AuthDefs::initial("guest", ""));
+    for checked in [false, true] {
+        let name = if checked {
+            "decode_route_enqueue_dispatch_ack_16b_with_permission_check"
+        } else {
+            "decode_route_enqueue_dispatch_ack_16b"
+        };
+        let mut grants = PublishGrants::default();
+        let who = Publisher {
+            user: "guest",
+            vhost: "/",
+        };
+        group.bench_function(name, |b| {
+            let mut queue = Queue::new(
+                ShortStr::from("q"),
+                QueueConfig {
+                    durable: false,
+                    exclusive: false,
+                    auto_delete: false,
+                    arguments: FieldTable::new(),
+                },
+            );
+            queue
+                .add_consumer(ConsumerSpec {
+                    key: key.clone(),
+                    no_ack: false,
+                    exclusive: false,
+                    prefetch: 0,
+                    priority: 0,
+                })
+                .unwrap();
+            queue.activate(&key);
+            let mut decoder = FrameDecoder::new(131_072);
+            let mut destinations = Vec::new();
+            let mut ids = Vec::with_capacity(BATCH);
+            b.iter(|| {
+                let mut buf = BytesMut::from(&wire[..]);
+                let mut pending: Option<(BasicPublish, ContentHeader)> = None;
+                while let Some(frame) = decoder.decode(&mut buf).unwrap() {
+                    match frame {
+                        Frame::Method {
+                            method: Method::BasicPublish(p),
+                            ..
+                        } => {
+                            pending = Some((p, ContentHeader::new(0, &BasicProperties::default())))
                         }
-                    }
-                    Frame::Body { payload, .. } => {
-                        let (p, h) = pending.take().unwrap();
-                        destinations.clear();
-                        topology.route(&p.exchange, &p.routing_key, None, &mut destinations);
-                        let message = Arc::new(Message {
-                            exchange: p.exchange,
-                            routing_key: p.routing_key,
-                            raw_properties: h.raw_properties,
-                            body: Body::from(payload),
-                            persistent: false,
-                        });
-                        for _q in &destinations {
-                            queue.publish(message.clone());
+                        Frame::Header { header, .. } => {
+                            if let Some(p) = pending.as_mut() {
+                                p.1 = header;
+                            }
                         }
+                        Frame::Body { payload, .. } => {
+                            let (p, h) = pending.take().unwrap();
+                            if checked {
+                                grants
+                                    .check(&store, who, &p.exchange, p.routing_key.as_str(), || {
+                                        false
+                                    })
+                                    .unwrap();
+                            }
+                            destinations.clear();
+                            topology.route(&p.exchange, &p.routing_key, None, &mut destinations);
+                            let message = Arc::new(Message {
+                                exchange: p.exchange,
+                                routing_key: p.routing_key,
+                                raw_properties: h.raw_properties,
+                                body: Body::from(payload),
+                                persistent: false,
+                            });
+                            for _q in &destinations {
+                                queue.publish(message.clone());
+                            }
+                        }
+                        _ => {}
                     }
-                    _ => {}
                 }
-            }
-            ids.clear();
-            while let Some(d) = queue.next_delivery() {
-                ids.push(d.msg_id);
-                queue.credit(&key, 1);
-            }
-            queue.settle(&ids, Settle::Remove);
-            black_box(ids.len())
-        })
-    });
+                ids.clear();
+                while let Some(d) = queue.next_delivery() {
+                    ids.push(d.msg_id);
+                    queue.credit(&key, 1);
+                }
+                queue.settle(&ids, Settle::Remove);
+                black_box(ids.len())
+            })
+        });
+    }
     group.finish();
 }
 

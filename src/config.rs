@@ -31,6 +31,10 @@ pub const USAGE: &str = "usage: warren [--bind ADDR] [--port PORT] [--data-dir D
                    users who may log in only from a loopback address, as
                    RabbitMQ's loopback_users: comma-separated names, or none
                    (env WARREN_LOOPBACK_USERS, default guest)
+  --default-user NAME, --default-pass PASSWORD
+                   the user a first start creates, with every permission on
+                   vhost / and tag administrator (env WARREN_DEFAULT_USER,
+                   WARREN_DEFAULT_PASS; default guest / guest)
   --log-level FILTER
                    error, warn, info, debug or trace, or a RUST_LOG-style
                    filter like 'info,warren::storage=debug'
@@ -62,6 +66,8 @@ pub fn parse(
     let mut log_filter = env("WARREN_LOG_LEVEL")
         .or_else(|| env("RUST_LOG"))
         .unwrap_or_else(|| "info".into());
+    let mut default_user = env("WARREN_DEFAULT_USER").unwrap_or_else(|| "guest".into());
+    let mut default_pass = env("WARREN_DEFAULT_PASS").unwrap_or_else(|| "guest".into());
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let (name, inline) = match flag.split_once('=') {
@@ -88,6 +94,8 @@ pub fn parse(
             "--memory-budget" => budget = value()?,
             "--loopback-users" => loopback = value()?,
             "--log-level" => log_filter = value()?,
+            "--default-user" => default_user = value()?,
+            "--default-pass" => default_pass = value()?,
             other => return Err(format!("unknown argument '{other}'\n{USAGE}")),
         }
     }
@@ -116,7 +124,15 @@ pub fn parse(
     };
     let loopback_users = parse_loopback_users(&loopback)
         .ok_or_else(|| format!("invalid loopback users '{loopback}' (user names, or none)"))?;
+    if default_user.is_empty() || default_user.len() > 255 {
+        return Err(format!("invalid default user '{default_user}'"));
+    }
     Ok(Settings {
+        default_user: (
+            default_user,
+            crate::broker::auth::password::hash(&default_pass),
+        ),
+        auth_failures: Default::default(),
         log_filter,
         loopback_users,
         admin_port,
@@ -192,6 +208,26 @@ mod tests {
         for bad in ["-1", "1.5", "x", ""] {
             assert_eq!(parse_disk_free_limit(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_default_user_comes_from_flags_or_environment() {
+        use crate::broker::auth::password::{verify, SHA256};
+        let s = parse(args(&[]), |_| None).unwrap();
+        assert_eq!(s.default_user.0, "guest");
+        assert!(verify(SHA256, &s.default_user.1, "guest"));
+        let env = |k: &str| match k {
+            "WARREN_DEFAULT_USER" => Some("envuser".to_string()),
+            "WARREN_DEFAULT_PASS" => Some("envpass".to_string()),
+            _ => None,
+        };
+        let s = parse(args(&[]), env).unwrap();
+        assert_eq!(s.default_user.0, "envuser");
+        assert!(verify(SHA256, &s.default_user.1, "envpass"));
+        let s = parse(args(&["--default-user", "boss", "--default-pass=pw"]), env).unwrap();
+        assert_eq!(s.default_user.0, "boss");
+        assert!(verify(SHA256, &s.default_user.1, "pw"));
+        assert!(parse(args(&["--default-user", ""]), |_| None).is_err());
     }
 
     #[test]

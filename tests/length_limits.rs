@@ -507,23 +507,6 @@ async fn requeued_messages_count_against_the_limit() {
     }
 }
 
-/// Polls the ready count of `queue` until it is `n` (generous: the machine
-/// is loaded and the dropped heads are read back from the log first).
-async fn wait_ready_long(conn: &lapin::Connection, queue: &str, n: u32) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
-    loop {
-        let got = ready_count(conn, queue).await;
-        if got == n {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{queue} holds {got} ready messages, wanted {n}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 /// drop-head on a queue with a dead-letter exchange dead-letters every
 /// dropped head (reason `maxlen`), also the ones paged out to the log when
 /// they were dropped (Warren reads them back a chunk at a time), in order;

@@ -24,7 +24,7 @@ use lapin::types::{AMQPValue, FieldTable};
 /// `list_policies`) with `warren ctl`, or with rabbitmqctl against
 /// RabbitMQ; returns (success, stdout and stderr).
 fn policy_cmd(b: &Broker, words: &[&str]) -> (bool, String) {
-    ctl_or_rabbitmqctl(b, words)
+    broker_ctl(b, words)
 }
 
 fn set_policy(b: &Broker, words: &[&str]) {

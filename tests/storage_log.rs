@@ -475,3 +475,64 @@ fn crash_without_sync_recovers_a_clean_prefix() {
         assert_eq!(again.len(), rec.len() + 1);
     });
 }
+
+/// `Log::pin`: the segment of a record about a live message (a delivery
+/// count) is kept while the message's segment is, though nothing in it is
+/// live; once the message dies, both go.
+#[test]
+fn a_pinned_segment_stays_while_the_message_segment_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    run(move || async move {
+        let (log, _) = Log::open(&dir, small()).await.unwrap();
+        let m = log.append(&msg("q", 0, 1500)).unwrap();
+        // Fill: the count record lands in a later segment.
+        for i in 100..115u64 {
+            let p = log.append(&msg("other", i, 1500)).unwrap();
+            let a = log.append(&ack("other", i)).unwrap();
+            log.release(p.segment, a.segment);
+        }
+        let returned = Record::Returned {
+            queue: ShortStr::from("q"),
+            msg_id: 0,
+            delivery_count: 2,
+        };
+        let r = log.append(&returned).unwrap();
+        assert!(r.segment > m.segment);
+        log.pin(m.segment, r.segment);
+        // Roll on, with more traffic, so the count's segment is sealed and dead.
+        for i in 200..230u64 {
+            let p = log.append(&msg("other", i, 1500)).unwrap();
+            let a = log.append(&ack("other", i)).unwrap();
+            log.release(p.segment, a.segment);
+        }
+        log.sync_all().await.unwrap();
+        for _ in 0..400 {
+            if log.stats().segments_deleted > 0 {
+                break;
+            }
+            sleep_ms(5).await;
+        }
+        sleep_ms(50).await;
+        let segs = log.segments();
+        assert!(log.stats().segments_deleted > 0, "dead segments deleted");
+        assert!(
+            segs.contains(&m.segment) && segs.contains(&r.segment),
+            "{segs:?}"
+        );
+        // The message dies: its segment goes, and then the pinned one.
+        let a = log.append(&ack("q", 0)).unwrap();
+        log.release(m.segment, a.segment);
+        log.sync_all().await.unwrap();
+        for _ in 0..400 {
+            let segs = log.segments();
+            if !segs.contains(&m.segment) && !segs.contains(&r.segment) {
+                break;
+            }
+            sleep_ms(5).await;
+        }
+        let segs = log.segments();
+        assert!(!segs.contains(&r.segment), "{segs:?}");
+        log.close().await.unwrap();
+    });
+}

@@ -8,7 +8,8 @@
 //! and vhosts, their limits, durable queues, exchanges, bindings and
 //! messages survive a restart and a SIGKILL. With 1 and 2 shards; against
 //! RabbitMQ the vhosts are managed with `rabbitmqctl` (node
-//! `ref@localhost`; guest is given permissions on each test vhost there).
+//! `ref@localhost`). guest is given permissions on each test vhost
+//! (permissions across vhosts: `tests/permissions.rs`).
 
 mod common;
 
@@ -20,7 +21,7 @@ use lapin::types::FieldTable;
 /// Runs a vhost command with `warren ctl`, or with rabbitmqctl against
 /// RabbitMQ; returns (success, stdout and stderr).
 fn vhost_cmd(b: &Broker, words: &[&str]) -> (bool, String) {
-    ctl_or_rabbitmqctl(b, words)
+    broker_ctl(b, words)
 }
 
 #[track_caller]
@@ -30,16 +31,14 @@ fn vhost_ok(b: &Broker, words: &[&str]) -> String {
     text
 }
 
-/// Adds a vhost guest may use (RabbitMQ needs the permissions; Warren has
-/// no permission store yet).
+/// Adds a vhost guest may use (a new vhost gives no one permissions, in
+/// Warren as in RabbitMQ).
 fn add_vhost(b: &Broker, name: &str) {
     vhost_ok(b, &["add_vhost", name]);
-    if b.is_external() {
-        vhost_ok(
-            b,
-            &["set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
-        );
-    }
+    vhost_ok(
+        b,
+        &["set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+    );
 }
 
 /// A vhost name unique to this test run.

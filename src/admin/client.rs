@@ -24,6 +24,14 @@ commands:
   set_policy NAME PATTERN DEFINITION [--priority N] [--apply-to queues|exchanges|all]
                       set a policy (DEFINITION: a JSON object)
   clear_policy NAME   remove a policy
+  add_user NAME PASSWORD [--pre-hashed-password] | delete_user NAME
+  change_password NAME PASSWORD | authenticate_user NAME PASSWORD
+  set_user_tags NAME [TAG...] | list_users
+  set_permissions [-p VHOST] USER CONF WRITE READ | clear_permissions [-p VHOST] USER
+  list_permissions [-p VHOST] | list_user_permissions USER
+  set_topic_permissions [-p VHOST] USER EXCHANGE WRITE READ
+  clear_topic_permissions [-p VHOST] USER [EXCHANGE]
+  list_topic_permissions [-p VHOST] | list_user_topic_permissions USER
   set_disk_free_limit BYTES
                       block publishers when the data dir's disk has less free
   set_vm_memory_high_watermark FRACTION | BYTES | absolute BYTES
@@ -51,12 +59,36 @@ pub fn listing_of(command: &str) -> Option<&'static str> {
 }
 
 /// The HTTP method and path of a ctl command with its arguments (the words
-/// after `ctl`, without `--admin`); None for a usage error. Values are
-/// checked here with the broker's own parsers, and again by the broker.
+/// after `ctl`, without `--admin`; `-p VHOST` anywhere); None for a usage
+/// error. Values are checked here with the broker's own parsers, and again
+/// by the broker. The users and permissions commands carry their vhost in
+/// the path (`admin::users`), the others as `?vhost=`.
 pub fn request_of(words: &[&str]) -> Option<(&'static str, String)> {
+    if let Some(r) = crate::admin::users::request_of(words) {
+        return Some(r);
+    }
+    let mut vhost = None;
+    let mut rest = Vec::new();
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        match *w {
+            "-p" | "--vhost" => vhost = Some(*it.next()?),
+            other => rest.push(other),
+        }
+    }
+    let (method, mut path) = request_without_vhost(&rest)?;
+    if let Some(v) = vhost {
+        path = format!("{path}?vhost={}", enc(v));
+    }
+    Some((method, path))
+}
+
+fn request_without_vhost(words: &[&str]) -> Option<(&'static str, String)> {
     match words {
         ["clear_vhost_limits"] => Some(("POST", "/clear_vhost_limits".into())),
-        [command] => listing_of(command).map(|l| ("GET", format!("/{l}"))),
+        [command] if listing_of(command).is_some() => {
+            listing_of(command).map(|l| ("GET", format!("/{l}")))
+        }
         ["set_disk_free_limit", bytes] => crate::shard::alarms::parse_disk_free_limit(bytes)
             .map(|_| ("POST", format!("/set_disk_free_limit/{bytes}"))),
         // rabbitmqctl's form for bytes.
@@ -113,14 +145,9 @@ fn set_policy_request(words: &[&str]) -> Option<(&'static str, String)> {
 pub fn run(args: &[String]) -> i32 {
     let mut admin = std::env::var("WARREN_ADMIN").unwrap_or_else(|_| "127.0.0.1:15672".into());
     let mut words = Vec::new();
-    let mut vhost = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "-p" | "--vhost" => match it.next() {
-                Some(v) => vhost = Some(v.clone()),
-                None => return usage(),
-            },
             "--admin" => match it.next() {
                 Some(v) => admin = v.clone(),
                 None => return usage(),
@@ -129,21 +156,25 @@ pub fn run(args: &[String]) -> i32 {
             other => words.push(other),
         }
     }
-    let Some((method, mut path)) = request_of(&words) else {
+    let Some((method, path)) = request_of(&words) else {
         return usage();
     };
-    if let Some(v) = vhost {
-        path = format!("{path}?vhost={}", enc(&v));
-    }
     match request(&admin, method, &path) {
         Ok(body) => {
             print!("{body}");
             0
         }
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-            // rabbitmqctl's exit status for a refused change.
-            eprint!("{e}");
-            69
+            // rabbitmqctl's exit statuses for a refused change.
+            let text = e.to_string();
+            let (status, body) = text.split_once('\n').unwrap_or(("", &text));
+            eprint!("{body}");
+            match status {
+                "404" => 67,
+                "409" => 70,
+                "401" => 65,
+                _ => 69,
+            }
         }
         Err(e) => {
             eprintln!("warren ctl: cannot reach the broker's admin endpoint at {admin}: {e}");
@@ -174,11 +205,15 @@ pub fn request(admin: &str, method: &str, path: &str) -> std::io::Result<String>
     let (head, body) = response
         .split_once("\r\n\r\n")
         .ok_or_else(|| std::io::Error::other("malformed response"))?;
-    if head.starts_with("HTTP/1.0 400") {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            body.to_string(),
-        ));
+    // A refused change: the status (which picks the exit code), a line
+    // break, then the body.
+    for status in ["400", "401", "404", "409"] {
+        if head.starts_with(&format!("HTTP/1.0 {status}")) && !body.starts_with("unknown listing") {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{status}\n{body}"),
+            ));
+        }
     }
     if !head.starts_with("HTTP/1.0 200") {
         return Err(std::io::Error::other(body.trim().to_string()));
@@ -218,8 +253,17 @@ mod tests {
             req(&["set_vm_memory_high_watermark", "absolute", "2000000000"]),
             Some(("POST", "/set_vm_memory_high_watermark/2000000000".into()))
         );
+        assert_eq!(
+            req(&["list_queues", "-p", "v/1"]),
+            Some(("GET", "/queues?vhost=v%2F1".into()))
+        );
+        assert_eq!(
+            req(&["set_permissions", "-p", "v1", "u", ".*", ".*", ".*"]),
+            Some(("POST", "/set_permissions/v1/u/.%2A/.%2A/.%2A".into()))
+        );
         for bad in [
             &[][..],
+            &["list_queues", "-p"],
             &["nope"],
             &["list_queues", "extra"],
             &["set_disk_free_limit"],

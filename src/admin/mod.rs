@@ -21,6 +21,7 @@
 //! `vhost_limits` listings (see `vhosts`). Any request takes
 //! `?vhost=NAME` (rabbitmqctl's `-p`; default `/`): the listings of
 //! queues, exchanges, bindings, policies and vhost limits show that vhost.
+//! Users and permissions: rabbitmqctl's verbs and listings (see `users`).
 //!
 //! Shard 0 gathers a snapshot from every shard over the mesh; routing
 //! (`route`) and formatting (`render`) are pure so they are unit-tested
@@ -28,6 +29,7 @@
 
 pub mod client;
 pub mod policy;
+pub mod users;
 pub mod vhosts;
 
 use crate::broker::exchange::Destination;
@@ -153,6 +155,7 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
             }
             Err(e) => e,
         },
+        Route::Users(command) => users::handle(shard, command).await,
         Route::Error(status, body) => (status, body),
     };
     let response = format!(
@@ -214,6 +217,8 @@ pub enum Route {
     SetPolicy(crate::storage::definitions::PolicyDef),
     ClearPolicy(String),
     Vhost(vhosts::VhostRoute),
+    /// A users / permissions command or listing (`users`).
+    Users(users::Command),
     /// HTTP status line and body.
     Error(&'static str, String),
 }
@@ -235,6 +240,9 @@ pub fn route(method: &str, path: &str) -> Route {
         return r
             .map(Route::Vhost)
             .unwrap_or_else(|e| Route::Error("400 Bad Request", format!("Error:\n{e}\n")));
+    }
+    if let Some(r) = users::route(method, command, value) {
+        return r.map_or_else(|(status, body)| Route::Error(status, body), Route::Users);
     }
     if command == "set_policy" || command == "clear_policy" {
         if method != "POST" {

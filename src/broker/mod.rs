@@ -2,6 +2,7 @@
 //! Pure and synchronous — no I/O, no async, no knowledge of shards — so it
 //! can be unit-tested and benchmarked alone.
 
+pub mod auth;
 pub mod binding;
 pub mod dead_letter;
 pub mod error;

@@ -235,6 +235,32 @@ impl PagedRun {
     }
 }
 
+/// The earliest deadline of the paged messages of `runs` not already being
+/// scanned (a lower bound), if any.
+pub fn next_deadline<'a>(runs: impl Iterator<Item = &'a PagedRun>) -> Option<u64> {
+    runs.filter(|r| !r.scanning)
+        .map(|r| r.min_expires)
+        .min()
+        .filter(|&e| e != u64::MAX)
+}
+
+/// `PagedRun::take_expired` for a tail: the expired ids also leave its
+/// redelivered set and its count.
+pub fn take_expired(
+    run: &mut PagedRun,
+    redelivered: &mut IdRanges,
+    count: &mut u64,
+    found: impl IntoIterator<Item = (u64, Option<u64>)>,
+    now: u64,
+) -> Vec<u64> {
+    let expired = run.take_expired(found, now);
+    for &id in &expired {
+        redelivered.remove(id);
+    }
+    *count -= expired.len() as u64;
+    expired
+}
+
 /// What message TTL does to one paged run (`PagedRun::ttl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunTtl {
@@ -385,12 +411,7 @@ impl PagedTail {
     /// The earliest deadline of a paged message not already being scanned
     /// (a lower bound), if any.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.runs
-            .iter()
-            .filter(|r| !r.scanning)
-            .map(|r| r.min_expires)
-            .min()
-            .filter(|&e| e != u64::MAX)
+        next_deadline(self.runs.iter())
     }
 
     /// Message TTL at `now`: runs whose messages have all expired are
@@ -440,12 +461,7 @@ impl PagedTail {
         let Some(run) = self.runs.iter_mut().find(|r| r.segment == scan.segment) else {
             return Vec::new();
         };
-        let expired = run.take_expired(found, now);
-        for &id in &expired {
-            self.redelivered.remove(id);
-        }
-        self.count -= expired.len() as u64;
-        expired
+        take_expired(run, &mut self.redelivered, &mut self.count, found, now)
     }
 
     /// `scan` is over (`retry_at`: it failed; look again then). A run left

@@ -91,6 +91,31 @@ impl VhostLimits {
     }
 }
 
+/// The pure layers word their errors about a queue as for vhost `/`
+/// (RabbitMQ's `rs/1`: `queue 'q' in vhost '/'`, in the queue-argument
+/// texts and the exclusive consumer's 403); the layer that knows the
+/// queue's vhost names it here. The text keeps RabbitMQ's cut at 255 bytes
+/// (252 and `...`).
+pub fn in_vhost(mut e: AmqpError, vhost: &str) -> AmqpError {
+    const SLASH: &str = " in vhost '/'";
+    if vhost == DEFAULT_VHOST {
+        return e;
+    }
+    if let Some(i) = e.text.find(SLASH) {
+        e.text
+            .replace_range(i..i + SLASH.len(), &format!(" in vhost '{vhost}'"));
+        if e.text.len() > 255 {
+            let mut cut = 252;
+            while !e.text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            e.text.truncate(cut);
+            e.text.push_str("...");
+        }
+    }
+    e
+}
+
 /// connection.open to a vhost that does not exist (530), as RabbitMQ.
 pub fn not_found(vhost: &str) -> AmqpError {
     AmqpError::new(code::NOT_ALLOWED, format!("vhost {vhost} not found"))
@@ -104,4 +129,27 @@ pub fn valid_name(name: &str) -> Result<ShortStr, String> {
     }
     ShortStr::try_from_string(name.to_string())
         .ok_or_else(|| "vhost name longer than 255 bytes".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_queue_s_vhost() {
+        let e = AmqpError::access_refused("queue 'q' in vhost '/' in exclusive use");
+        assert_eq!(
+            in_vhost(e.clone(), "v1").text,
+            "ACCESS_REFUSED - queue 'q' in vhost 'v1' in exclusive use"
+        );
+        assert_eq!(in_vhost(e.clone(), "/"), e);
+        let long = AmqpError::new(
+            code::PRECONDITION_FAILED,
+            format!("x in vhost '/' {}", "y".repeat(300)),
+        );
+        let named = in_vhost(long, "v1");
+        assert_eq!(named.text.len(), 255);
+        assert!(named.text.ends_with("..."));
+        assert!(named.text.contains("in vhost 'v1'"));
+    }
 }

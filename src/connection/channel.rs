@@ -100,6 +100,8 @@ pub struct Channel {
     /// Transactional since tx.select: the open transaction
     /// (`connection::transaction`).
     pub tx: Option<TxBuffer>,
+    /// Publish permissions decided on this channel (`handlers::access`).
+    pub grants: crate::broker::auth::publish::PublishGrants,
 }
 
 impl Channel {
@@ -120,6 +122,7 @@ impl Channel {
             deleting_queue: false,
             deferred_cancels: Vec::new(),
             tx: None,
+            grants: Default::default(),
         }
     }
 

@@ -1,9 +1,11 @@
 //! The connection handshake: protocol header, start/start-ok (PLAIN and
-//! AMQPLAIN, guest/guest), tune/tune-ok negotiated as RabbitMQ does, and
-//! connection.open (`run` reads it; `answer_open` answers it once the
-//! shard admitted the connection to the vhost, `shard::vhosts::admit`).
-//! Runs before the connection's writer exists, so it writes its frames
-//! straight to the socket.
+//! AMQPLAIN, checked against the shard's users; a refusal from an address
+//! that keeps failing is delayed, see `broker::auth::failures`), tune/tune-ok
+//! negotiated as RabbitMQ does, and connection.open, answered once
+//! `shard::vhosts::admit` admitted the user to the vhost (it exists, the
+//! user has permissions there, it is under its connection limit). Runs
+//! before the connection's writer exists, so it writes its frames straight
+//! to the socket.
 
 use crate::broker::error::{code, AmqpError};
 use crate::connection::socket;
@@ -12,6 +14,7 @@ use crate::protocol::frame::{
 };
 use crate::protocol::methods::*;
 use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
+use crate::shard::Shard;
 use bytes::{Bytes, BytesMut};
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
@@ -31,10 +34,12 @@ pub struct Negotiated {
     pub frame_max: u32,
     pub heartbeat: u16,
     pub user: String,
+    /// The user's tags at login (RabbitMQ keeps them for the connection).
+    pub tags: Vec<String>,
     pub client_properties: FieldTable,
     /// The vhost connection.open named…
     pub vhost_name: ShortStr,
-    /// …and its id, once admitted (`answer_open`).
+    /// …and its id, once admitted (`shard::vhosts::admit`).
     pub vhost: crate::broker::vhost::VhostId,
 }
 
@@ -131,13 +136,15 @@ async fn next_method(
     }
 }
 
-/// Checks a start-ok's credentials, and that a loopback-only user (RabbitMQ's
-/// `loopback_users`) comes from a loopback address; returns the user name.
+/// Checks a start-ok's credentials against the users, and that a
+/// loopback-only user (RabbitMQ's `loopback_users`) comes from a loopback
+/// address; returns the user name.
 fn authenticate(
     start_ok: &ConnectionStartOk,
     peer: Option<std::net::SocketAddr>,
-    loopback_users: &[String],
+    shard: &Shard,
 ) -> Result<String, AmqpError> {
+    let loopback_users = &shard.settings.loopback_users;
     let mechanism = start_ok.mechanism.as_str();
     let (user, pass) = match mechanism {
         "PLAIN" => {
@@ -176,7 +183,9 @@ fn authenticate(
             "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
         ))
     };
-    if user != "guest" || pass != "guest" {
+    if let Err(why) = shard.meta.borrow().auth.authenticate(&user, &pass) {
+        let peer = peer.map_or_else(|| "?".into(), |p| p.to_string());
+        tracing::warn!(peer = %peer, "{mechanism} login refused: {}", why.describe(&user));
         return Err(refused());
     }
     let from_loopback = peer.is_some_and(|p| match p.ip() {
@@ -220,8 +229,7 @@ pub fn client_capability(props: &FieldTable, name: &str) -> bool {
 /// Runs the handshake. `buf` keeps whatever the client pipelined after it.
 pub async fn run(
     stream: &mut TcpStream,
-    shard: u16,
-    loopback_users: &[String],
+    shard: &std::rc::Rc<Shard>,
     buf: &mut BytesMut,
 ) -> Result<Negotiated, HandshakeError> {
     let mut header = [0u8; 8];
@@ -236,7 +244,7 @@ pub async fn run(
         ConnectionStart {
             version_major: 0,
             version_minor: 9,
-            server_properties: server_properties(shard),
+            server_properties: server_properties(shard.id),
             mechanisms: Bytes::from_static(b"PLAIN AMQPLAIN"),
             locales: Bytes::from_static(b"en_US"),
         }
@@ -252,9 +260,17 @@ pub async fn run(
             )))
         }
     };
-    let user = match authenticate(&start_ok, stream.peer_addr().ok(), loopback_users) {
+    let peer = stream.peer_addr().ok();
+    let user = match authenticate(&start_ok, peer, shard) {
         Ok(user) => user,
         Err(e) => {
+            let delay = match (peer, shard.settings.auth_failures.lock()) {
+                (Some(p), Ok(mut failures)) => failures.failed(p.ip(), std::time::Instant::now()),
+                _ => Duration::ZERO,
+            };
+            if !delay.is_zero() {
+                glommio::timer::sleep(delay).await;
+            }
             if client_capability(&start_ok.client_properties, "authentication_failure_close") {
                 let _ = send(stream, close_method(&e, 0, 0)).await;
             }
@@ -306,35 +322,25 @@ pub async fn run(
             )))
         }
     };
+    let vhost = match crate::shard::vhosts::admit(shard, open.virtual_host.as_str(), &user).await {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = send(stream, close_method(&e, 10, 40)).await;
+            return Err(HandshakeError::Refused(e));
+        }
+    };
+    let tags = (shard.meta.borrow().auth.user(&user)).map_or_else(Vec::new, |u| u.tags.clone());
+    send(stream, ConnectionOpenOk {}.into()).await?;
     Ok(Negotiated {
         channel_max,
         frame_max,
         heartbeat: tune_ok.heartbeat,
         user,
+        tags,
         client_properties: start_ok.client_properties,
         vhost_name: open.virtual_host,
-        vhost: Default::default(),
+        vhost,
     })
-}
-
-/// Answers connection.open: open-ok, or the refusal (a connection.close,
-/// as RabbitMQ, for a missing vhost or a connection limit).
-pub async fn answer_open(
-    stream: &mut TcpStream,
-    admitted: Result<crate::broker::vhost::VhostId, AmqpError>,
-    negotiated: &mut Negotiated,
-) -> Result<(), HandshakeError> {
-    match admitted {
-        Ok(vhost) => {
-            negotiated.vhost = vhost;
-            send(stream, ConnectionOpenOk {}.into()).await?;
-            Ok(())
-        }
-        Err(e) => {
-            let _ = send(stream, close_method(&e, 10, 40)).await;
-            Err(HandshakeError::Refused(e))
-        }
-    }
 }
 
 pub fn close_method(e: &AmqpError, class_id: u16, method_id: u16) -> Method {

@@ -203,20 +203,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     }
     let mut buf = BytesMut::new();
     let handshake = glommio::timer::timeout(handshake::HANDSHAKE_TIMEOUT, async {
-        let run = async {
-            let mut negotiated = handshake::run(
-                &mut stream,
-                shard.id,
-                &shard.settings.loopback_users,
-                &mut buf,
-            )
-            .await?;
-            let admitted =
-                crate::shard::vhosts::admit(&shard, &negotiated.vhost_name, &negotiated.user).await;
-            handshake::answer_open(&mut stream, admitted, &mut negotiated).await?;
-            Ok(negotiated)
-        };
-        Ok(run.await)
+        Ok(handshake::run(&mut stream, &shard, &mut buf).await)
     })
     .await;
     let negotiated = match handshake {

@@ -4,6 +4,7 @@
 //! other vhosts in `vhosts`), and what a metadata change the leader made
 //! does to them (`durable_changes`, the journal entry's changes).
 
+use crate::broker::auth::AuthChange;
 use crate::broker::exchange::{BindingDef, Destination};
 use crate::broker::queue::QueueConfig;
 use crate::broker::topology::strip_cr_lf;
@@ -118,6 +119,7 @@ fn queue_def(q: &QueueMeta) -> QueueDef {
 pub fn definitions_of(meta: &Metadata, shards: u16) -> Definitions {
     let mut defs = vhost_definitions_of(meta, VhostId::DEFAULT);
     defs.shards = shards;
+    defs.auth = Some(meta.auth.defs().clone());
     defs.vhosts = meta
         .vhosts
         .iter()
@@ -168,6 +170,7 @@ fn vhost_definitions_of(meta: &Metadata, vhost: VhostId) -> Definitions {
         bindings,
         limits: v.limits,
         vhosts: Vec::new(),
+        auth: None,
     }
 }
 
@@ -178,16 +181,54 @@ fn vhost_definitions_of(meta: &Metadata, vhost: VhostId) -> Definitions {
 /// binding can delete one of those as a side effect), so it costs about the
 /// size of the change, not of the definitions. A change in a vhost other
 /// than `/` is computed against that vhost's part of `stored` and comes
-/// out wrapped in `Change::In`.
+/// out wrapped in `Change::In`. Users and permissions are not per vhost:
+/// their changes stay at the top.
 pub fn durable_changes(stored: &Catalog, meta: &Metadata, change: &MetaChange) -> Vec<Change> {
+    let mut out = Vec::new();
+    if stored.auth().is_none() {
+        // After a first start: the first change stores every user and
+        // permission (the default user among them) with it.
+        let d = meta.auth.defs();
+        let all = (d.users.values().cloned().map(AuthChange::User))
+            .chain(d.permissions.values().cloned().map(AuthChange::Permission))
+            .chain(
+                d.topic_permissions
+                    .values()
+                    .cloned()
+                    .map(AuthChange::TopicPermission),
+            );
+        out.extend(all.map(Change::Auth));
+    }
+    out.extend(changes_of(stored, meta, change));
+    out
+}
+
+fn changes_of(stored: &Catalog, meta: &Metadata, change: &MetaChange) -> Vec<Change> {
     let vhost = match change {
+        MetaChange::Auth(a) => {
+            if stored.auth().is_some_and(|d| d.holds(a)) {
+                return Vec::new();
+            }
+            return vec![Change::Auth(a.clone())];
+        }
         MetaChange::VhostAdded(_, name) => {
             return vec![Change::Vhost {
                 name: name.clone(),
                 limits: Default::default(),
             }]
         }
-        MetaChange::VhostDeleted(_, name) => return vec![Change::VhostGone(name.clone())],
+        MetaChange::VhostDeleted(_, name) => {
+            // Its permissions go with it (as in RabbitMQ).
+            let mut out: Vec<Change> = stored
+                .auth()
+                .map(|d| d.of_vhost(name))
+                .unwrap_or_default()
+                .into_iter()
+                .map(Change::Auth)
+                .collect();
+            out.push(Change::VhostGone(name.clone()));
+            return out;
+        }
         MetaChange::VhostLimitsSet(id, limits) => {
             return vec![Change::Vhost {
                 name: meta.vhost_name(*id),
@@ -266,7 +307,8 @@ fn vhost_durable_changes(
         MetaChange::ExchangeDeleted(..) => true,
         MetaChange::VhostAdded(..)
         | MetaChange::VhostDeleted(..)
-        | MetaChange::VhostLimitsSet(..) => false,
+        | MetaChange::VhostLimitsSet(..)
+        | MetaChange::Auth(_) => false,
         MetaChange::Bound(_, b) | MetaChange::Unbound(_, b) => {
             let b = BindingDef {
                 source: stripped(&b.source),

@@ -8,17 +8,18 @@
 //! files are `storage::definitions`'s, the writing `shard::leader`'s).
 
 use crate::broker::message::{Body, Message, MessageRef};
-use crate::broker::paged::{IdRanges, PagedRun, PagedTail};
+use crate::broker::paged::PagedTail;
 use crate::broker::queue::{
     priority, LevelTail, Purged, QueueConfig, QueuedMessage, RecoveredTail,
 };
 use crate::broker::vhost::{QueueName, VhostId};
 use crate::protocol::types::ShortStr;
 use crate::shard::metadata::Metadata;
+use crate::shard::replay::QueueReplay;
 use crate::shard::{definitions, Settings, Shard};
 use crate::storage::definitions::Definitions;
 use crate::storage::{Log, LogConfig, Record, RecordPos, RecordRef, Target};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -40,164 +41,6 @@ pub struct Recovered {
     pub messages: u64,
     /// The durable delayed messages still pending (`shard::delayed`).
     pub delayed: crate::shard::delayed::RecoveredDelayed,
-}
-
-/// One owned queue's messages as the replay finds them.
-#[derive(Default)]
-struct QueueReplay {
-    /// Per segment: where the queue's records start and end, and the live ids.
-    runs: BTreeMap<u32, PagedRun>,
-    /// First id of each run → its segment (ids grow with log order).
-    run_of: BTreeMap<u64, u32>,
-    /// Ids handed to a consumer and not acked (they come back redelivered).
-    delivered: IdRanges,
-    /// The largest id added so far.
-    max_added: u64,
-    /// Live messages whose latest record came out of id order (compaction
-    /// copied it forward): id → (message, segment). They come back in
-    /// memory, ahead of the runs.
-    moved: BTreeMap<u64, (MessageRef, u32)>,
-    /// Deadlines (message TTL) of the `moved` messages that have one.
-    moved_expires: HashMap<u64, u64>,
-    /// A priority queue's levels: per (level, segment) the byte range of
-    /// the level's records in the runs.
-    spans: BTreeMap<(usize, u32), (u32, u32)>,
-    /// Delivery counts of returned messages (quorum queues, `Returned`
-    /// records): id → returns.
-    returned: BTreeMap<u64, u32>,
-}
-
-impl QueueReplay {
-    /// A message record for `id`: appended to the runs, or, when it comes
-    /// after larger ids (a copy compaction made), kept in `moved` and
-    /// superseding the older record. Returns the segment of the record it
-    /// supersedes, if any.
-    fn add_record(
-        &mut self,
-        id: u64,
-        pos: RecordPos,
-        expires: Option<u64>,
-        message: impl FnOnce() -> MessageRef,
-    ) -> Option<u32> {
-        if id > self.max_added {
-            self.max_added = id;
-            self.add(id, pos, expires);
-            return None;
-        }
-        match expires {
-            Some(e) => self.moved_expires.insert(id, e),
-            None => self.moved_expires.remove(&id),
-        };
-        let old = self
-            .moved
-            .remove(&id)
-            .map(|(_, segment)| segment)
-            .or_else(|| self.remove(id));
-        self.moved.insert(id, (message(), pos.segment));
-        old
-    }
-
-    fn add(&mut self, id: u64, pos: RecordPos, expires: Option<u64>) {
-        let run = self
-            .runs
-            .entry(pos.segment)
-            .or_insert_with(|| PagedRun::new(pos.segment, pos.offset));
-        if run.ids.is_empty() {
-            self.run_of.insert(id, pos.segment);
-        }
-        run.end = pos.offset + pos.len;
-        run.ids.insert(id);
-        run.note_expiry(expires);
-    }
-
-    /// Notes that the record at `pos` (added to the runs) is of `level`.
-    fn add_span(&mut self, level: usize, pos: RecordPos) {
-        let end = pos.offset + pos.len;
-        self.spans
-            .entry((level, pos.segment))
-            .and_modify(|span| span.1 = end)
-            .or_insert((pos.offset, end));
-    }
-
-    /// Removes a live id (ack, reject); returns the segment of its record.
-    fn kill(&mut self, id: u64) -> Option<u32> {
-        match self.moved.remove(&id) {
-            Some((_, segment)) => Some(segment),
-            None => self.remove(id),
-        }
-    }
-
-    /// A purge of the ready ids up to `up_to` (inclusive), sparing the ids
-    /// in `spared` (ranges, end exclusive: unacked when the queue was
-    /// purged). Counts the dead references by segment into `dead`, killed
-    /// by the purge record's segment `by`.
-    fn purge(
-        &mut self,
-        up_to: u64,
-        spared: &[(u64, u64)],
-        by: u32,
-        dead: &mut HashMap<(u32, u32), u64>,
-    ) {
-        let spares = |id: u64| spared.iter().any(|&(s, e)| s <= id && id < e);
-        // The spared ids at or below `up_to` (bounded by the unacked
-        // messages of the queue when it was purged).
-        let below: Vec<u64> = spared
-            .iter()
-            .flat_map(|&(s, e)| s..e.min(up_to.saturating_add(1)))
-            .collect();
-        let delivered: Vec<u64> = below
-            .iter()
-            .copied()
-            .filter(|&id| self.delivered.contains(id))
-            .collect();
-        self.delivered.remove_up_to(up_to);
-        for id in delivered {
-            self.delivered.insert(id);
-        }
-        let keep = self.returned.split_off(&(up_to.saturating_add(1)));
-        let purged = std::mem::replace(&mut self.returned, keep);
-        self.returned
-            .extend(purged.into_iter().filter(|&(id, _)| spares(id)));
-        let keep = self.moved.split_off(&(up_to.saturating_add(1)));
-        for (id, (m, s)) in std::mem::replace(&mut self.moved, keep) {
-            if spares(id) {
-                self.moved.insert(id, (m, s));
-            } else {
-                *dead.entry((s, by)).or_default() += 1;
-            }
-        }
-        for run in self.runs.values_mut() {
-            let kept: Vec<u64> = below
-                .iter()
-                .copied()
-                .filter(|&id| run.ids.contains(id))
-                .collect();
-            let n = run.ids.remove_up_to(up_to) - kept.len() as u64;
-            for id in kept {
-                run.ids.insert(id);
-            }
-            if n > 0 {
-                *dead.entry((run.segment, by)).or_default() += n;
-            }
-        }
-    }
-
-    /// Removes a live id from the runs; returns the segment of its record.
-    fn remove(&mut self, id: u64) -> Option<u32> {
-        if let Some((_, &segment)) = self.run_of.range(..=id).next_back() {
-            if self
-                .runs
-                .get_mut(&segment)
-                .is_some_and(|r| r.ids.remove(id))
-            {
-                return Some(segment);
-            }
-        }
-        // Ids out of log order (not written by this broker): look everywhere.
-        self.runs
-            .values_mut()
-            .find_map(|r| r.ids.remove(id).then_some(r.segment))
-    }
 }
 
 /// Loads the definitions into a fresh metadata copy, opens the shard's log
@@ -243,6 +86,11 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             definitions::apply(&mut metadata, id, &v.defs);
         }
     }
+    crate::shard::users::recover(
+        &mut metadata,
+        settings,
+        defs.as_ref().and_then(|d| d.auth.clone()),
+    );
     let owned: HashSet<QueueName> = metadata
         .queues
         .values()
@@ -271,6 +119,8 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
         .iter()
         .map(|(id, v)| (v.name.clone(), *id))
         .collect();
+    // (segment of a message, segment of a Returned record about it).
+    let mut pins: Vec<(u32, u32)> = Vec::new();
     let mut saw = |queue: &QueueName, id: u64| {
         let m = max_id.entry(queue.clone()).or_default();
         *m = (*m).max(id);
@@ -380,7 +230,10 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 delivery_count,
             } => {
                 if let Some(q) = live.get_mut(&qn(&queue)) {
-                    q.returned.insert(msg_id, delivery_count);
+                    if let Some(segment) = q.segment_of(msg_id) {
+                        q.returned.insert(msg_id, delivery_count);
+                        pins.push((segment, seg));
+                    }
                 }
             }
             Record::QueueDelete { queue } => {
@@ -414,6 +267,10 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
     .await?;
     for ((segment, by), n) in dead {
         log.release_many(segment, by, n);
+    }
+    // A delivery count's segment stays while its message's does.
+    for (segment, by) in pins {
+        log.pin(segment, by);
     }
     log.replay_done();
 
@@ -516,20 +373,24 @@ pub fn record_delivered(shard: &Shard, queue: &QueueName, ids: &[u64]) {
 }
 
 /// Records that delivered stored messages came back to a queue that
-/// counts deliveries, with their delivery counts (`(id, count)`), so a
-/// restart keeps counting. Not synced on its own: it rides the next batch.
-pub fn record_returned(shard: &Shard, queue: &ShortStr, returned: &[(u64, u32)]) {
+/// counts deliveries, with their delivery counts (`(id, segment of the
+/// message's record, count)`), so a restart keeps counting. The record's
+/// segment is kept while the message's is (`Log::pin`). Not synced on its
+/// own: it rides the next batch.
+pub fn record_returned(shard: &Shard, queue: &QueueName, returned: &[(u64, u32, u32)]) {
     let Some(log) = shard.log.as_ref() else {
         return;
     };
-    for &(msg_id, delivery_count) in returned {
+    let (vhost, queue) = (queue.vhost, &queue.name);
+    for &(msg_id, segment, delivery_count) in returned {
         let record = RecordRef::Returned {
             queue,
             msg_id,
             delivery_count,
         };
-        if let Err(e) = log.append(record) {
-            tracing::error!(shard = shard.id, "cannot record a return: {e}");
+        match shard.append_in(log, vhost, record) {
+            Ok(pos) => log.pin(segment, pos.segment),
+            Err(e) => tracing::error!(shard = shard.id, "cannot record a return: {e}"),
         }
     }
 }
@@ -649,7 +510,7 @@ pub fn compact(shard: &Rc<Shard>) -> bool {
         return false;
     }
     for (name, q) in queues.iter_mut() {
-        q.relocate_stored(segment, |msg_id, message, delivered, expires| {
+        q.relocate_stored(segment, |msg_id, message, delivered, expires, count| {
             let target = [Target {
                 queue: name.name.clone(),
                 msg_id,
@@ -661,84 +522,13 @@ pub fn compact(shard: &Rc<Shard>) -> bool {
                 // The old segment's Delivered record goes with it.
                 record_delivered(shard, name, &[msg_id]);
             }
+            if count > 0 {
+                // And its delivery count (the old Returned record's segment
+                // is no longer kept for it).
+                record_returned(shard, name, &[(msg_id, pos.segment, count)]);
+            }
             Some(pos.segment)
         });
     }
     true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-
-    fn pos(segment: u32, offset: u32) -> RecordPos {
-        RecordPos {
-            segment,
-            offset,
-            len: 50,
-        }
-    }
-
-    fn message() -> MessageRef {
-        Arc::new(Message {
-            exchange: ShortStr::EMPTY,
-            routing_key: ShortStr::from("q"),
-            raw_properties: Bytes::from_static(&[0, 0]),
-            body: Body::from(Bytes::from_static(b"m")),
-            persistent: true,
-        })
-    }
-
-    #[test]
-    fn a_purge_spares_the_ids_it_names() {
-        let mut q = QueueReplay::default();
-        for id in 1..=6 {
-            q.add_record(id, pos(1, id as u32 * 50), None, message);
-        }
-        // 2 was compacted forward; 2 and 3 were unacked when purged.
-        q.add_record(2, pos(2, 0), None, message);
-        q.delivered.insert(2);
-        q.delivered.insert(3);
-        q.delivered.insert(4);
-        q.returned.insert(3, 2);
-        q.returned.insert(4, 1);
-        let mut dead = HashMap::new();
-        q.purge(5, &[(2, 4)], 3, &mut dead);
-        let live: Vec<u64> = (0..10).filter(|&i| q.runs[&1].ids.contains(i)).collect();
-        assert_eq!(live, vec![3, 6]);
-        assert_eq!(q.moved.keys().copied().collect::<Vec<_>>(), vec![2]);
-        assert_eq!(dead, HashMap::from([((1, 3), 3)]), "1, 4 and 5 died");
-        assert!(q.delivered.contains(2) && q.delivered.contains(3));
-        assert!(!q.delivered.contains(4));
-        assert_eq!(q.returned, BTreeMap::from([(3, 2)]));
-    }
-
-    #[test]
-    fn replay_keeps_log_order_ids_in_runs_and_compacted_copies_apart() {
-        let mut q = QueueReplay::default();
-        for id in 1..=3 {
-            assert_eq!(
-                q.add_record(id, pos(1, id as u32 * 50), None, message),
-                None
-            );
-        }
-        assert_eq!(q.add_record(4, pos(2, 0), None, message), None);
-        // Compaction copied id 2 forward: the copy supersedes segment 1's.
-        assert_eq!(q.add_record(2, pos(3, 0), None, message), Some(1));
-        assert_eq!(q.moved.keys().copied().collect::<Vec<_>>(), vec![2]);
-        // And again, from segment 3 to 5.
-        assert_eq!(q.add_record(2, pos(5, 0), None, message), Some(3));
-        assert_eq!(q.moved[&2].1, 5);
-        // Acks find either kind.
-        assert_eq!(q.kill(2), Some(5));
-        assert_eq!(q.kill(3), Some(1));
-        assert_eq!(q.kill(3), None);
-        let ids: Vec<u64> = q
-            .runs
-            .values()
-            .flat_map(|r| (0..10).filter(|&i| r.ids.contains(i)).collect::<Vec<_>>())
-            .collect();
-        assert_eq!(ids, vec![1, 4]);
-    }
 }

@@ -191,6 +191,8 @@ pub enum Request {
     VhostConnections {
         vhost: VhostId,
     },
+    /// Admin: a user or permission command (`shard::users`).
+    Auth(crate::broker::auth::AuthRequest),
     // ---- to a queue's owner ----
     QueueStats {
         name: QueueName,
@@ -288,9 +290,12 @@ pub enum MetaChange {
     PolicyCleared(VhostId, String),
     /// A vhost was added, with the id the leader gave it.
     VhostAdded(VhostId, ShortStr),
-    /// A vhost is gone (its queues were deleted before, one by one).
+    /// A vhost is gone (its queues were deleted before, one by one; the
+    /// permissions on it go with it).
     VhostDeleted(VhostId, ShortStr),
     VhostLimitsSet(VhostId, VhostLimits),
+    /// A user or permission changed (validated by the leader).
+    Auth(crate::broker::auth::AuthChange),
 }
 
 /// One shard's state for the admin listings.

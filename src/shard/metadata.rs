@@ -38,6 +38,8 @@ pub struct Metadata {
     /// The id the leader gives the next vhost added (never reused).
     pub next_vhost: u32,
     pub queues: FastMap<QueueName, QueueMeta>,
+    /// Users and permissions, compiled (`shard::users`).
+    pub auth: crate::broker::auth::AuthStore,
 }
 
 impl Metadata {
@@ -53,6 +55,7 @@ impl Metadata {
             vhosts,
             next_vhost: 1,
             queues: Default::default(),
+            auth: Default::default(),
         }
     }
 

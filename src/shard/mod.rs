@@ -25,9 +25,11 @@ pub mod oneshot;
 pub mod owner;
 pub mod paging;
 pub mod policies;
+pub mod replay;
 pub mod replica;
 pub mod transaction;
 pub mod ttl;
+pub mod users;
 pub mod vhosts;
 pub mod watchdog;
 
@@ -71,6 +73,14 @@ pub struct Settings {
     /// What the broker logs: a level or a `RUST_LOG`-style filter
     /// (`--log-level`); applied once by `main` (see `crate::logging`).
     pub log_filter: String,
+    /// The user a first start creates (RabbitMQ's default user, guest /
+    /// guest unless `--default-user` / `--default-pass`): name and
+    /// password hash, hashed once for every shard.
+    pub default_user: (String, String),
+    /// Recent login failures per address, shared by every shard
+    /// (`broker::auth::failures`).
+    pub auth_failures:
+        std::sync::Arc<std::sync::Mutex<crate::broker::auth::failures::FailureTable>>,
 }
 
 /// A queue keeps this much in memory even while its shard is over its

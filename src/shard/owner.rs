@@ -405,7 +405,10 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
                 None => Err(no_queue(shard, &name)),
                 Some(q) => {
                     q.touch();
-                    q.add_consumer(spec)
+                    q.add_consumer(spec).map_err(|e| {
+                        let vhost = shard.meta.borrow().vhost_name(name.vhost);
+                        crate::broker::vhost::in_vhost(e, &vhost)
+                    })
                 }
             })
         }

@@ -84,10 +84,18 @@ pub fn apply(shard: &Rc<Shard>, change: &MetaChange) {
         }
         MetaChange::VhostDeleted(id, name) => {
             crate::shard::vhosts::deleted(shard, *id, name);
-            let mut meta = shard.meta.borrow_mut();
-            meta.vhosts.remove(id);
-            meta.queues.retain(|q, _| q.vhost != *id);
+            let gone = {
+                let mut meta = shard.meta.borrow_mut();
+                meta.vhosts.remove(id);
+                meta.queues.retain(|q, _| q.vhost != *id);
+                meta.auth.defs().of_vhost(name)
+            };
+            // Its permissions go with it, as in RabbitMQ.
+            for a in &gone {
+                crate::shard::users::apply(shard, a);
+            }
         }
+        MetaChange::Auth(a) => crate::shard::users::apply(shard, a),
         MetaChange::VhostLimitsSet(id, limits) => {
             if let Some(v) = shard.meta.borrow_mut().vhosts.get_mut(id) {
                 v.limits = *limits;

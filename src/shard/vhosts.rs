@@ -14,18 +14,30 @@ use std::rc::Rc;
 /// connection.open: the vhost a client may use, or RabbitMQ's refusal
 /// (530). `user` is the authenticated user.
 ///
-/// This is the one place a connection is admitted to a vhost: the access
-/// check of a user's permissions on the vhost (530 `access to vhost '…'
-/// refused for user '…'`) belongs here, after the existence check and
-/// before the connection limit, as in RabbitMQ's `rabbit_access_control`.
+/// This is the one place a connection is admitted to a vhost, in
+/// RabbitMQ's order: the vhost exists, the user has permissions on it
+/// (530 `access to vhost '…' refused for user '…'`), it is under its
+/// connection limit.
 pub async fn admit(shard: &Rc<Shard>, name: &str, user: &str) -> Result<VhostId, AmqpError> {
     let found = {
         let meta = shard.meta.borrow();
-        meta.vhost_id(name).map(|id| (id, meta.vhosts[&id].limits))
+        meta.vhost_id(name).map(|id| {
+            (
+                id,
+                meta.vhosts[&id].limits,
+                meta.auth.vhost_access(user, name),
+            )
+        })
     };
-    let Some((id, limits)) = found else {
+    let Some((id, limits, allowed)) = found else {
         return Err(vhost::not_found(name));
     };
+    if !allowed {
+        return Err(AmqpError::new(
+            code::NOT_ALLOWED,
+            format!("access to vhost '{name}' refused for user '{user}'"),
+        ));
+    }
     if limits.max_connections.is_some() {
         let open = count_connections(shard, id).await;
         limits.check_connection(name, user, open)?;

@@ -34,6 +34,51 @@ pub fn ctl_with(b: &Broker, words: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// Runs a rabbitmqctl-style command (`set_policy …`, `add_user …`, …)
+/// with `warren ctl`, or with rabbitmqctl (node `ref@localhost`) against
+/// an external RabbitMQ, whatever its exit status.
+pub fn broker_ctl_output(b: &Broker, words: &[&str]) -> Output {
+    if !b.is_external() {
+        return ctl_output(b, words);
+    }
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
+        .collect();
+    Command::new("su")
+        .args([
+            "rabbitmq",
+            "-s",
+            "/bin/sh",
+            "-c",
+            &format!(
+                "HOME=/var/lib/rabbitmq rabbitmqctl -n ref@localhost {}",
+                quoted.join(" ")
+            ),
+        ])
+        .output()
+        .expect("run rabbitmqctl")
+}
+
+/// [`broker_ctl_output`]: (success, stdout and stderr).
+pub fn broker_ctl(b: &Broker, words: &[&str]) -> (bool, String) {
+    let out = broker_ctl_output(b, words);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// [`broker_ctl`], which must succeed; returns its output.
+#[track_caller]
+pub fn broker_ctl_ok(b: &Broker, words: &[&str]) -> String {
+    let (ok, text) = broker_ctl(b, words);
+    assert!(ok, "{words:?} failed: {text}");
+    text
+}
+
 /// Runs the real `warren ctl <words…>` against the broker, whatever its
 /// exit status (for usage errors).
 pub fn ctl_output(b: &Broker, words: &[&str]) -> Output {
@@ -42,40 +87,6 @@ pub fn ctl_output(b: &Broker, words: &[&str]) -> Output {
         .args(words)
         .output()
         .expect("run warren ctl")
-}
-
-/// Runs a management command with `warren ctl`, or with rabbitmqctl
-/// (node `ref@localhost`) against an external RabbitMQ; returns (success,
-/// stdout and stderr).
-#[allow(dead_code)]
-pub fn ctl_or_rabbitmqctl(b: &Broker, words: &[&str]) -> (bool, String) {
-    let out = if b.is_external() {
-        let quoted: Vec<String> = words
-            .iter()
-            .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
-            .collect();
-        Command::new("su")
-            .args([
-                "rabbitmq",
-                "-s",
-                "/bin/sh",
-                "-c",
-                &format!(
-                    "HOME=/var/lib/rabbitmq rabbitmqctl -n ref@localhost {}",
-                    quoted.join(" ")
-                ),
-            ])
-            .output()
-            .expect("run rabbitmqctl")
-    } else {
-        ctl_output(b, words)
-    };
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }
 
 /// The value in column `column` (named in the header, the first

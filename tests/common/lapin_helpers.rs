@@ -12,6 +12,20 @@ pub async fn lapin_connect(b: &Broker) -> lapin::Connection {
     .unwrap_or_else(|e| panic!("lapin connect to {}: {e}", b.uri()))
 }
 
+/// Connects lapin as `user` / `password` on vhost `/`.
+pub async fn lapin_connect_as(
+    b: &Broker,
+    user: &str,
+    password: &str,
+) -> Result<lapin::Connection, lapin::Error> {
+    let uri = format!("amqp://{user}:{password}@{}:{}/%2f", b.host(), b.port());
+    within_secs(
+        20,
+        lapin::Connection::connect(&uri, lapin::ConnectionProperties::default()),
+    )
+    .await
+}
+
 /// The AMQP reply code and text carried by a lapin error, if it is one.
 pub fn lapin_amqp_error(e: &lapin::Error) -> Option<(u16, String)> {
     match e.kind() {
@@ -313,4 +327,22 @@ pub async fn publish_to(
     .unwrap_or_else(|e| panic!("publish {body}: {e}"))
     .await
     .unwrap_or_else(|e| panic!("confirm of {body}: {e}"))
+}
+
+/// Waits (40 s at most: for work the broker does in the background, such
+/// as reading paged messages back) until `queue` holds exactly `n` ready
+/// messages.
+pub async fn wait_ready_long(conn: &lapin::Connection, queue: &str, n: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let got = ready_count(conn, queue).await;
+        if got == n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{queue} holds {got} ready messages, wanted {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

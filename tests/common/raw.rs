@@ -128,6 +128,11 @@ impl RawConn {
         response.extend_from_slice(user.as_bytes());
         response.push(0);
         response.extend_from_slice(password.as_bytes());
+        self.start_ok_with("PLAIN", &response, auth_failure_close);
+    }
+
+    /// Sends connection.start-ok with `mechanism` and its `response`.
+    pub fn start_ok_with(&mut self, mechanism: &str, response: &[u8], auth_failure_close: bool) {
         let mut props = Vec::new();
         if auth_failure_close {
             let mut caps = Vec::new();
@@ -144,8 +149,8 @@ impl RawConn {
         }
         let args = Args::new()
             .table(&props)
-            .shortstr("PLAIN")
-            .longstr(&response)
+            .shortstr(mechanism)
+            .longstr(response)
             .shortstr("en_US")
             .done();
         self.send_method(0, 10, 11, &args);

@@ -73,9 +73,9 @@ fn with_delivery_count(message: &Message, count: u32) -> Option<MessageRef> {
 /// found for messages still paged out.
 #[derive(Debug, Default)]
 pub(super) struct Returns {
-    /// (id, delivery count) of stored messages returned since the last
-    /// `take_returns`.
-    pending: Vec<(u64, u32)>,
+    /// (id, segment of its record, delivery count) of stored messages
+    /// returned since the last `take_returns`.
+    pending: Vec<(u64, u32, u32)>,
     /// Recovered delivery counts of messages not yet back in memory.
     recovered: BTreeMap<u64, u32>,
 }
@@ -91,9 +91,9 @@ impl Returns {
 }
 
 impl Queue {
-    /// (id, delivery count) of the stored messages returned since the last
-    /// call: the owner records them (`Returned`).
-    pub fn take_returns(&mut self) -> Vec<(u64, u32)> {
+    /// (id, segment of its record, delivery count) of the stored messages
+    /// returned since the last call: the owner records them (`Returned`).
+    pub fn take_returns(&mut self) -> Vec<(u64, u32, u32)> {
         std::mem::take(&mut self.returns.pending)
     }
 
@@ -130,10 +130,10 @@ impl Queue {
             self.over_limit.push(message);
             return None;
         }
-        if message.stored.is_some() {
+        if let Some(segment) = message.stored {
             self.returns
                 .pending
-                .push((message.id, message.delivery_count));
+                .push((message.id, segment, message.delivery_count));
         }
         Some(message)
     }

@@ -142,13 +142,14 @@ impl Queue {
 
     /// Compaction: every stored message held in memory whose record is in
     /// `segment` gets a new record — `rewrite(id, message, delivered,
-    /// expires)` appends it (`delivered`: it was handed out before, so a
-    /// restart must mark it redelivered; `expires`: its deadline) and returns
+    /// expires, delivery_count)` appends it (`delivered`: it was handed out
+    /// before, so a restart must mark it redelivered; `expires`: its
+    /// deadline; `delivery_count`: its returns, quorum queues) and returns
     /// its segment (None: left where it is).
     pub fn relocate_stored(
         &mut self,
         segment: u32,
-        mut rewrite: impl FnMut(u64, &MessageRef, bool, Option<u64>) -> Option<u32>,
+        mut rewrite: impl FnMut(u64, &MessageRef, bool, Option<u64>, u32) -> Option<u32>,
     ) {
         let levels = self.levels.iter_mut().flat_map(|l| l.iter_mut());
         let ready = self.ready.iter_mut().chain(levels).map(|m| {
@@ -158,7 +159,8 @@ impl Queue {
         let unacked = self.unacked.messages_mut().map(|m| (m, true));
         for (m, delivered) in ready.chain(unacked) {
             if m.stored == Some(segment) {
-                if let Some(to) = rewrite(m.id, &m.message, delivered, m.expires) {
+                if let Some(to) = rewrite(m.id, &m.message, delivered, m.expires, m.delivery_count)
+                {
                     m.stored = Some(to);
                 }
             }

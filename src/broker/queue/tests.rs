@@ -356,7 +356,7 @@ fn compaction_relocates_stored_messages_in_memory_ready_or_unacked() {
     q.remove_consumer(&key("a"));
     assert_eq!((q.stored_in(7), q.stored_in(8)), (2, 1));
     let mut moved = Vec::new();
-    q.relocate_stored(7, |id, _, delivered, _| {
+    q.relocate_stored(7, |id, _, delivered, _, _| {
         assert_eq!(delivered, id == 1, "only the unacked one was delivered");
         moved.push(id);
         Some(9)

@@ -248,10 +248,16 @@ impl Queue {
             _ => return out,
         };
         // Their sizes are not known (they were not read): a priority
-        // queue's paged byte count forgets only their number.
+        // queue's paged byte count forgets only their number; a plain
+        // queue's forgets the oldest sizes (exact when the oldest expire
+        // first, as with a queue TTL).
+        let n: u64 = dropped.iter().map(|&(_, n)| n).sum();
         if self.levels.is_some() {
-            let n = dropped.iter().map(|&(_, n)| n).sum();
             self.paged_sizes.forget(n, 0);
+        } else {
+            for _ in 0..n {
+                self.paged_sizes.pop();
+            }
         }
         out.dropped = dropped;
         out.scans = scans;
@@ -291,6 +297,11 @@ impl Queue {
         if self.levels.is_some() {
             let bytes = out.iter().map(|m| m.message.body.len()).sum();
             self.paged_sizes.forget(out.len() as u64, bytes);
+        } else {
+            // Sizes are kept oldest first: forget as many of the oldest.
+            for _ in 0..out.len() {
+                self.paged_sizes.pop();
+            }
         }
         out
     }

@@ -159,6 +159,7 @@ impl Topology {
     ///
     /// Allocates nothing but `out`'s growth, except past 16 exchanges in one
     /// exchange-to-exchange walk.
+    #[inline]
     pub fn route<K: RoutingKey + ?Sized>(
         &self,
         exchange: &str,
@@ -184,13 +185,19 @@ impl Topology {
         origin: Origin,
         out: &mut Vec<ShortStr>,
     ) -> RouteResult {
-        let start = out.len();
         if exchange.is_empty() {
             // The default exchange: the queue each key names, if any. It
             // takes no bindings, arguments or alternate exchange, so the
             // hottest path skips the lookups.
+            if extra.is_empty() {
+                let queues = routing_key.queue_name().map(|q| out.push(q)).is_some();
+                return RouteResult::Routed {
+                    queues: queues as usize,
+                };
+            }
+            let start = out.len();
             push_named_queues(routing_key, extra, out);
-            if !extra.is_empty() && out.len() - start > 1 {
+            if out.len() - start > 1 {
                 dedup_tail(out, start);
             }
             return RouteResult::Routed {
@@ -203,6 +210,7 @@ impl Topology {
         if root.def.internal && origin == Origin::Client {
             return RouteResult::Internal;
         }
+        let start = out.len();
         let key = routing_key.key_str();
         let mut visit = Visit::new();
         visit.visit(root);

@@ -2,6 +2,7 @@
 //! consume (on a queue's owner, or on the direct reply-to pseudo-queue),
 //! cancel, get, ack / nack / reject, recover.
 
+use crate::broker::auth::{Access, Resource};
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::queue::{ConsumerKey, ConsumerSpec};
 use crate::broker::queue_args::{ConsumerArguments, QueueArguments};
@@ -63,11 +64,13 @@ pub async fn consume(cx: &Ctx<'_>, m: BasicConsume) -> AmqpResult<()> {
     if queue.as_str() == direct_reply::PSEUDO_QUEUE {
         return consume_direct_reply(cx, tag, &m);
     }
+    cx.authorize(Access::Read, Resource::Queue, &queue)?;
     let meta = cx.queue_access(&queue)?;
     let queue_type = QueueArguments::parse(queue.as_str(), &meta.config.arguments)
         .map(|a| a.queue_type)
         .unwrap_or_default();
-    let args = ConsumerArguments::parse(queue.as_str(), queue_type, &m.arguments)?;
+    let args = ConsumerArguments::parse(queue.as_str(), queue_type, &m.arguments)
+        .map_err(|e| crate::broker::vhost::in_vhost(e, &cx.conn.negotiated.vhost_name))?;
     let consumer = ChannelConsumer {
         queue: meta.name.clone(),
         owner: meta.owner,
@@ -164,6 +167,7 @@ pub async fn cancel(cx: &Ctx<'_>, m: BasicCancel) -> AmqpResult<()> {
 
 pub async fn get(cx: &Ctx<'_>, m: BasicGet) -> AmqpResult<()> {
     let queue = cx.resolve_queue(m.queue);
+    cx.authorize(Access::Read, Resource::Queue, &queue)?;
     let meta = cx.queue_access(&queue)?;
     let r = cx
         .request(

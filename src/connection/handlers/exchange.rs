@@ -1,7 +1,9 @@
-//! The exchange class: declare, delete, bind and unbind, each a metadata
-//! change ordered by the leader shard; the -ok goes out once every shard
-//! applied it.
+//! The exchange class: declare, delete, bind and unbind, each checked
+//! against the user's permissions (`access`) and then a metadata change
+//! ordered by the leader shard; the -ok goes out once every shard applied
+//! it.
 
+use crate::broker::auth::{Access, Resource};
 use crate::broker::error::AmqpResult;
 use crate::broker::exchange::Destination;
 use crate::connection::handlers::context::Ctx;
@@ -12,6 +14,26 @@ use crate::protocol::methods::{
 use crate::shard::envelope::Request;
 
 pub async fn declare(cx: &Ctx<'_>, m: ExchangeDeclare) -> AmqpResult<()> {
+    // Passive declares need no permission; the default exchange is the
+    // leader's to refuse.
+    if !m.passive && !m.exchange.is_empty() {
+        cx.authorize(Access::Configure, Resource::Exchange, &m.exchange)?;
+        if cx
+            .shard
+            .meta
+            .borrow()
+            .topology(cx.vhost())
+            .and_then(|t| t.exchange(&m.exchange))
+            .is_none()
+        {
+            cx.authorize_target_argument(
+                Resource::Exchange,
+                &m.exchange,
+                &m.arguments,
+                "alternate-exchange",
+            )?;
+        }
+    }
     let request = Request::DeclareExchange {
         vhost: cx.vhost(),
         name: m.exchange,
@@ -26,6 +48,10 @@ pub async fn declare(cx: &Ctx<'_>, m: ExchangeDeclare) -> AmqpResult<()> {
 }
 
 pub async fn delete(cx: &Ctx<'_>, m: ExchangeDelete) -> AmqpResult<()> {
+    // The default and `amq.*` exchanges are the leader's to refuse first.
+    if !m.exchange.is_empty() && !m.exchange.starts_with("amq.") {
+        cx.authorize(Access::Configure, Resource::Exchange, &m.exchange)?;
+    }
     let request = Request::DeleteExchange {
         vhost: cx.vhost(),
         name: m.exchange,
@@ -35,6 +61,12 @@ pub async fn delete(cx: &Ctx<'_>, m: ExchangeDelete) -> AmqpResult<()> {
 }
 
 pub async fn bind(cx: &Ctx<'_>, m: ExchangeBind) -> AmqpResult<()> {
+    cx.authorize_binding(
+        &m.source,
+        Resource::Exchange,
+        &m.destination,
+        &m.routing_key,
+    )?;
     let request = Request::Bind {
         vhost: cx.vhost(),
         source: m.source,
@@ -47,6 +79,12 @@ pub async fn bind(cx: &Ctx<'_>, m: ExchangeBind) -> AmqpResult<()> {
 }
 
 pub async fn unbind(cx: &Ctx<'_>, m: ExchangeUnbind) -> AmqpResult<()> {
+    cx.authorize_binding(
+        &m.source,
+        Resource::Exchange,
+        &m.destination,
+        &m.routing_key,
+    )?;
     let request = Request::Unbind {
         vhost: cx.vhost(),
         source: m.source,

@@ -8,6 +8,7 @@
 //! the -ok. Soft errors close the channel, hard errors the connection, with
 //! RabbitMQ's codes and texts.
 
+mod access;
 mod basic;
 mod channel;
 mod confirm;

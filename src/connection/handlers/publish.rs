@@ -117,6 +117,14 @@ fn route(
         mut header,
         body,
     } = p;
+    super::access::publish_allowed(
+        shard,
+        conn,
+        ch,
+        &method.exchange,
+        &method.routing_key,
+        &header.raw_properties,
+    )?;
     if let Some(rewritten) =
         direct_reply::rewrite_reply_to(&header.raw_properties, ch.reply_to_address())?
     {

@@ -4,10 +4,12 @@
 //! notifications held until delete-ok is out). Every method that names a
 //! queue resolves it with `Ctx::resolve_queue`.
 
+use crate::broker::auth::{Access, Resource};
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::exchange::Destination;
 use crate::broker::queue::QueueConfig;
 use crate::broker::queue_args;
+use crate::broker::vhost::in_vhost;
 use crate::connection::handlers::context::{count, done, generated_name, stats, Ctx};
 use crate::protocol::methods::{
     QueueBind, QueueBindOk, QueueDeclare, QueueDeclareOk, QueueDelete, QueueDeleteOk, QueuePurge,
@@ -39,7 +41,18 @@ pub async fn declare(cx: &Ctx<'_>, m: QueueDeclare) -> AmqpResult<()> {
             "queue name '{name}' contains reserved prefix 'amq.*'"
         )));
     }
-    queue_args::validate_declare(&name, m.durable, m.exclusive, m.auto_delete, &m.arguments)?;
+    cx.authorize(Access::Configure, Resource::Queue, &name)?;
+    let qname = cx.queue_name(name.clone());
+    if !shard.meta.borrow().queues.contains_key(&qname) {
+        cx.authorize_target_argument(
+            Resource::Queue,
+            &name,
+            &m.arguments,
+            "x-dead-letter-exchange",
+        )?;
+    }
+    queue_args::validate_declare(&name, m.durable, m.exclusive, m.auto_delete, &m.arguments)
+        .map_err(|e| in_vhost(e, &cx.conn.negotiated.vhost_name))?;
     let owner = match queue_args::pinned_shard(&name, &m.arguments, shard.count)? {
         Some(s) => s,
         None if server_named => shard.id,
@@ -51,7 +64,6 @@ pub async fn declare(cx: &Ctx<'_>, m: QueueDeclare) -> AmqpResult<()> {
         auto_delete: m.auto_delete,
         arguments: m.arguments,
     };
-    let qname = cx.queue_name(name.clone());
     done(
         cx.request(
             leader::LEADER,
@@ -96,10 +108,12 @@ fn declared(cx: &Ctx<'_>, name: ShortStr, s: QueueStats, no_wait: bool) {
 }
 
 pub async fn bind(cx: &Ctx<'_>, m: QueueBind) -> AmqpResult<()> {
+    let queue = cx.resolve_queue(m.queue);
+    cx.authorize_binding(&m.exchange, Resource::Queue, &queue, &m.routing_key)?;
     let request = Request::Bind {
         vhost: cx.vhost(),
         source: m.exchange,
-        destination: Destination::Queue(cx.resolve_queue(m.queue)),
+        destination: Destination::Queue(queue),
         routing_key: m.routing_key,
         arguments: m.arguments,
         conn: cx.conn.key,
@@ -108,10 +122,12 @@ pub async fn bind(cx: &Ctx<'_>, m: QueueBind) -> AmqpResult<()> {
 }
 
 pub async fn unbind(cx: &Ctx<'_>, m: QueueUnbind) -> AmqpResult<()> {
+    let queue = cx.resolve_queue(m.queue);
+    cx.authorize_binding(&m.exchange, Resource::Queue, &queue, &m.routing_key)?;
     let request = Request::Unbind {
         vhost: cx.vhost(),
         source: m.exchange,
-        destination: Destination::Queue(cx.resolve_queue(m.queue)),
+        destination: Destination::Queue(queue),
         routing_key: m.routing_key,
         arguments: m.arguments,
         conn: cx.conn.key,
@@ -121,6 +137,7 @@ pub async fn unbind(cx: &Ctx<'_>, m: QueueUnbind) -> AmqpResult<()> {
 
 pub async fn purge(cx: &Ctx<'_>, m: QueuePurge) -> AmqpResult<()> {
     let queue = cx.resolve_queue(m.queue);
+    cx.authorize(Access::Read, Resource::Queue, &queue)?;
     let meta = cx.queue_access(&queue)?;
     let n = count(
         cx.request(meta.owner, Request::Purge { name: meta.name })
@@ -132,6 +149,7 @@ pub async fn purge(cx: &Ctx<'_>, m: QueuePurge) -> AmqpResult<()> {
 
 pub async fn delete(cx: &Ctx<'_>, m: QueueDelete) -> AmqpResult<()> {
     let queue = cx.resolve_queue(m.queue);
+    cx.authorize(Access::Configure, Resource::Queue, &queue)?;
     cx.with_channel(|ch| ch.begin_queue_delete());
     let r = cx
         .request(

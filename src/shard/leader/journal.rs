@@ -107,7 +107,11 @@ pub(super) fn ensure_catalog(shard: &Shard) {
     let state = shard.leader.as_ref().expect("leader state");
     let mut j = state.journal.borrow_mut();
     if j.catalog.is_none() {
-        let defs = definitions_of(&shard.meta.borrow(), shard.count);
+        let mut defs = definitions_of(&shard.meta.borrow(), shard.count);
+        if !shard.meta.borrow().auth.persisted() {
+            // A first start's default user is not stored yet.
+            defs.auth = None;
+        }
         j.catalog = Some(Catalog::from_definitions(&defs));
         j.config = Some(JournalConfig::from_env());
     }

@@ -101,6 +101,7 @@ pub fn is_leader_request(r: &Request) -> bool {
             | Request::AddVhost { .. }
             | Request::DeleteVhost { .. }
             | Request::SetVhostLimits { .. }
+            | Request::Auth(_)
     )
 }
 

@@ -180,6 +180,15 @@ pub(super) async fn handle(shard: &Rc<Shard>, request: Request) -> Reply {
                 Err(AmqpError::not_found("Parameter does not exist"))
             })
         }
+        Request::Auth(r) => Reply::Done(match crate::shard::users::changes_of(shard, r) {
+            Ok(changes) => {
+                for change in changes {
+                    commit(shard, MetaChange::Auth(change)).await;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }),
         other => {
             debug_assert!(false, "owner request reached the leader task: {other:?}");
             Reply::Done(Err(AmqpError::new(
@@ -222,7 +231,8 @@ async fn declare_queue(
         config.exclusive,
         config.auto_delete,
         &config.arguments,
-    )?;
+    )
+    .map_err(|e| crate::broker::vhost::in_vhost(e, &vhost))?;
     let meta = QueueMeta {
         name,
         owner,
@@ -273,6 +283,7 @@ fn check_equivalent(
         &current.arguments,
         &config.arguments,
     )
+    .map_err(|e| crate::broker::vhost::in_vhost(e, vhost))
 }
 
 pub(super) async fn delete_queue(

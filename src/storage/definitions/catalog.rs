@@ -27,12 +27,15 @@ pub struct Catalog {
     /// At the top level (vhost `/`): the other vhosts, each a catalog of
     /// its own.
     vhosts: HashMap<ShortStr, Catalog>,
+    /// None until the definitions hold users (see `Definitions::auth`).
+    auth: Option<crate::broker::auth::AuthDefs>,
 }
 
 impl Catalog {
     pub fn from_definitions(defs: &Definitions) -> Catalog {
         let mut c = Catalog {
             shards: defs.shards,
+            auth: defs.auth.clone(),
             ..Catalog::default()
         };
         for x in &defs.exchanges {
@@ -94,6 +97,7 @@ impl Catalog {
             policies,
             limits: self.limits,
             vhosts,
+            auth: self.auth.clone(),
         }
     }
 
@@ -107,6 +111,11 @@ impl Catalog {
 
     pub fn policy(&self, name: &str) -> Option<&PolicyDef> {
         self.policies.get(name)
+    }
+
+    /// The stored auth records (None before the first user).
+    pub fn auth(&self) -> Option<&crate::broker::auth::AuthDefs> {
+        self.auth.as_ref()
     }
 
     pub fn exchange(&self, name: &str) -> Option<&ExchangeDef> {
@@ -131,6 +140,7 @@ impl Catalog {
     /// Number of policies, exchanges, queues and bindings.
     pub fn size(&self) -> usize {
         self.policies.len()
+            + self.auth.as_ref().map_or(0, |a| a.len())
             + self.exchanges.len()
             + self.queues.len()
             + self.to.values().map(Vec::len).sum::<usize>()
@@ -154,6 +164,7 @@ impl Catalog {
                     c.apply(inner);
                 }
             }
+            Change::Auth(a) => self.auth.get_or_insert_with(Default::default).apply(a),
             Change::Policy(p) => {
                 self.policies.insert(p.name.clone(), p.clone());
             }

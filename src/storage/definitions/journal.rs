@@ -31,12 +31,16 @@ pub fn journal_header(generation: u64) -> [u8; JOURNAL_HEADER_LEN] {
     h
 }
 
+/// The key naming the vhost of an `In` change (not `vhost`: a permission
+/// change has a field of that name).
+const IN_VHOST: &str = "in_vhost";
+
 fn change_table(c: &Change) -> FieldValue {
     if let Change::In(vhost, inner) = c {
         let FieldValue::Table(mut t) = change_table(inner) else {
             unreachable!("change_table makes tables");
         };
-        t.0.push((ShortStr::from_static("vhost"), text(vhost)));
+        t.0.push((ShortStr::from_static(IN_VHOST), text(vhost)));
         return FieldValue::Table(t);
     }
     let (op, mut fields) = match c {
@@ -58,20 +62,24 @@ fn change_table(c: &Change) -> FieldValue {
         Change::Unbind(b) => ("unbind", binding_fields(b)),
         Change::Policy(p) => ("policy", policy_fields(p)),
         Change::PolicyGone(n) => ("policy_gone", vec![("name", long(n))]),
+        Change::Auth(a) => super::auth::change_fields(a),
     };
     fields.insert(0, ("op", word(op)));
     entry(fields)
 }
 
 fn change_from(t: &FieldTable) -> io::Result<Change> {
-    if t.get("vhost").is_some() {
+    if t.get(IN_VHOST).is_some() {
         let mut inner = t.clone();
-        inner.0.retain(|(k, _)| k.as_str() != "vhost");
+        inner.0.retain(|(k, _)| k.as_str() != IN_VHOST);
         let inner = change_from(&inner)?;
-        if matches!(inner, Change::Vhost { .. } | Change::VhostGone(_)) {
-            return Err(bad("journal entry: a vhost change inside a vhost"));
+        if matches!(
+            inner,
+            Change::Vhost { .. } | Change::VhostGone(_) | Change::Auth(_)
+        ) {
+            return Err(bad("journal entry: a vhost or auth change inside a vhost"));
         }
-        return Ok(Change::In(str_of(t, "vhost"), Box::new(inner)));
+        return Ok(Change::In(str_of(t, IN_VHOST), Box::new(inner)));
     }
     Ok(match t.get("op").and_then(|v| v.as_str()) {
         Some("vhost") => Change::Vhost {
@@ -87,7 +95,11 @@ fn change_from(t: &FieldTable) -> io::Result<Change> {
         Some("unbind") => Change::Unbind(binding_from(t)),
         Some("policy") => Change::Policy(policy_from(t)),
         Some("policy_gone") => Change::PolicyGone(policy_from(t).name),
-        other => return Err(bad(&format!("journal entry with unknown change {other:?}"))),
+        Some(op) => match super::auth::change_from(op, t) {
+            Some(a) => Change::Auth(a),
+            None => return Err(bad(&format!("journal entry with unknown change {op:?}"))),
+        },
+        None => return Err(bad("journal entry without an op")),
     })
 }
 

@@ -37,6 +37,7 @@
 //! bytes (`journal`), the indexed copy changes apply to (`catalog`),
 //! loading (`load`) and writing the files (`writer`).
 
+mod auth;
 mod catalog;
 mod fields;
 mod journal;
@@ -84,6 +85,10 @@ pub struct Definitions {
     /// are the other vhosts (by name; each with an empty `vhosts`).
     /// Snapshots written before vhosts existed have none.
     pub vhosts: Vec<VhostDef>,
+    /// Users, permissions and topic permissions (`broker::auth`), at the
+    /// top level only (a permission names its vhost); None when the files
+    /// predate them (a first start: the default user is created).
+    pub auth: Option<crate::broker::auth::AuthDefs>,
 }
 
 /// A vhost other than `/` and everything durable in it.
@@ -132,6 +137,8 @@ pub enum Change {
     /// A change of the vhost named (not `/`, never nested); the changes
     /// above without it are of `/`.
     In(ShortStr, Box<Change>),
+    /// A user, permission or topic permission is now this / is gone.
+    Auth(crate::broker::auth::AuthChange),
 }
 
 pub fn path(data_dir: &Path) -> PathBuf {

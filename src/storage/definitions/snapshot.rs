@@ -43,6 +43,7 @@ impl Definitions {
             })
             .collect();
         fields.push((ShortStr::from_static("vhosts"), FieldValue::Array(vhosts)));
+        fields.extend(super::auth::snapshot_fields(&self.auth));
         let table = FieldTable(fields);
         let mut body = BytesMut::new();
         put_table(&mut body, &table);
@@ -106,6 +107,7 @@ impl Definitions {
             policies,
             limits: limits_from(table),
             vhosts: Vec::new(),
+            auth: None,
         })
     }
 
@@ -132,6 +134,7 @@ impl Definitions {
             .unwrap_or(0) as u64;
         let mut defs = Definitions::vhost_from(&table)?;
         defs.shards = shards;
+        defs.auth = super::auth::from_snapshot(&table);
         for v in tables(table.get("vhosts")) {
             defs.vhosts.push(VhostDef {
                 name: str_of(v, "name"),

@@ -4,6 +4,7 @@
 use super::fields::{entry, word};
 use super::journal::ENTRY_HEADER_LEN;
 use super::*;
+use crate::broker::auth::{AuthChange, PermissionDef};
 use crate::broker::exchange::{Destination, ExchangeKind};
 use crate::broker::vhost::VhostLimits;
 use crate::protocol::types::FieldValue;
@@ -55,6 +56,10 @@ fn sample() -> Definitions {
         }],
         limits: VhostLimits::default(),
         vhosts: Vec::new(),
+        auth: Some(crate::broker::auth::AuthDefs::initial(
+            "guest",
+            "UmdEupYZJDYhVToXF7tWXJi3wvc7L8GxCDxJNyYYt9mHfG3e",
+        )),
     }
 }
 
@@ -156,6 +161,7 @@ fn vhosts_round_trip() {
                 max_connections: Some(2),
                 max_queues: None,
             },
+            auth: None,
             ..sample()
         },
     });
@@ -170,6 +176,19 @@ fn vhosts_round_trip() {
             ShortStr::from("v2"),
             Box::new(Change::Queue(queue("a"))),
         )],
+        // A permission names its vhost in a field of its own: it must not
+        // read back as a change inside that vhost.
+        vec![Change::Auth(AuthChange::Permission(PermissionDef {
+            user: "guest".into(),
+            vhost: "v2".into(),
+            configure: ".*".into(),
+            write: "".into(),
+            read: ".*".into(),
+        }))],
+        vec![Change::Auth(AuthChange::PermissionGone {
+            user: "guest".into(),
+            vhost: "v/1".into(),
+        })],
         vec![Change::VhostGone(ShortStr::from("v/1"))],
     ];
     let scan = scan_journal(&journal(1, &entries)).unwrap();
@@ -183,6 +202,9 @@ fn vhosts_round_trip() {
     assert_eq!(got.vhosts[0].name.as_str(), "v2");
     assert_eq!(got.vhosts[0].defs.queues, vec![queue("a")]);
     assert_eq!(got.limits.max_queues, Some(3));
+    let auth = got.auth.expect("auth");
+    assert!(auth.permission("guest", "v2").is_some());
+    assert!(auth.permission("guest", "/").is_some());
 }
 
 #[test]
@@ -329,8 +351,67 @@ fn catalog_changes_set_state() {
     c.apply(&Change::Exchange(exchange("ad", true)));
     c.apply(&Change::ExchangeGone(ShortStr::from("ad")));
     assert_eq!(c.auto_delete_exchanges().count(), 0);
-    // q2 and the sample's policy.
-    assert_eq!(c.size(), 2);
+    // q2, the sample's policy, its user and the user's permissions.
+    assert_eq!(c.size(), 4);
+}
+
+#[test]
+fn auth_changes_round_trip_through_journal_and_snapshot() {
+    use crate::broker::auth::{TopicPermissionDef, UserDef};
+    let changes = vec![
+        Change::Auth(AuthChange::User(UserDef {
+            name: "u".into(),
+            password_hash: "UmdEupYZJDYhVToXF7tWXJi3wvc7L8GxCDxJNyYYt9mHfG3e".into(),
+            hashing_algorithm: "rabbit_password_hashing_sha256".into(),
+            tags: vec!["monitoring".into(), "management".into()],
+        })),
+        Change::Auth(AuthChange::Permission(PermissionDef {
+            user: "u".into(),
+            vhost: "/".into(),
+            configure: "".into(),
+            write: "^w".into(),
+            read: ".*".into(),
+        })),
+        Change::Auth(AuthChange::TopicPermission(TopicPermissionDef {
+            user: "u".into(),
+            vhost: "/".into(),
+            exchange: "amq.topic".into(),
+            write: "^{username}".into(),
+            read: "".into(),
+        })),
+        Change::Auth(AuthChange::PermissionGone {
+            user: "guest".into(),
+            vhost: "/".into(),
+        }),
+        Change::Auth(AuthChange::TopicPermissionGone {
+            user: "u".into(),
+            vhost: "/".into(),
+            exchange: "x".into(),
+        }),
+        Change::Auth(AuthChange::UserGone("nobody".into())),
+    ];
+    let mut bytes = journal_header(1).to_vec();
+    encode_entry(&changes, &mut bytes);
+    let scan = scan_journal(&bytes).unwrap();
+    assert_eq!(scan.entries, vec![changes.clone()]);
+    let mut d = sample();
+    let mut c = Catalog::from_definitions(&d);
+    for ch in &changes {
+        c.apply(ch);
+        apply_naively(&mut d, ch);
+    }
+    let after = c.to_definitions();
+    assert_eq!(after.canonical(), d.canonical());
+    let auth = after.auth.clone().unwrap();
+    assert!(auth.user("u").is_some() && auth.permission("guest", "/").is_none());
+    let back = Definitions::decode(after.encode()).unwrap();
+    assert_eq!(back, after);
+    // Files from before users had none: the broker creates its default.
+    let none = Definitions {
+        auth: None,
+        ..after
+    };
+    assert_eq!(Definitions::decode(none.encode()).unwrap().auth, None);
 }
 
 /// The same changes applied one by one to the definitions (the slow,
@@ -348,6 +429,7 @@ fn apply_naively(d: &mut Definitions, change: &Change) {
             d.policies.push(p.clone());
         }
         Change::PolicyGone(n) => d.policies.retain(|x| x.name != *n),
+        Change::Auth(a) => d.auth.get_or_insert_with(Default::default).apply(a),
         Change::Queue(q) => {
             d.queues.retain(|x| x.name != q.name);
             d.queues.push(q.clone());

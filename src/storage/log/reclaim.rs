@@ -37,6 +37,20 @@ impl Log {
         }
     }
 
+    /// A record in segment `by` says something about a live record of
+    /// `segment` without killing it (a delivery count): `by` is kept while
+    /// `segment` exists, as a kill-record's segment is. Unknown segments
+    /// are ignored.
+    pub fn pin(&self, segment: SegmentId, by: SegmentId) {
+        let mut s = self.inner.borrow_mut();
+        if by == segment || !s.segments.contains_key(&segment) {
+            return;
+        }
+        if let Some(b) = s.segments.get_mut(&by) {
+            b.pins.insert(segment);
+        }
+    }
+
     /// Tells the log the broker has replayed the recovered records and made
     /// its `release` calls for them: recovered segments holding acks/purges/
     /// deletes stop being pinned by every older segment and keep only the

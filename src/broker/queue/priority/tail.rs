@@ -11,7 +11,7 @@
 //! still live (records of other levels in the same bytes are skipped, their
 //! level reads them). Pure: the I/O is the shard's.
 
-use crate::broker::paged::{new_epoch, IdRanges, PageRead, PagedRun, RunTtl, TtlScan};
+use crate::broker::paged::{self, new_epoch, IdRanges, PageRead, PagedRun, RunTtl, TtlScan};
 use std::collections::{BTreeMap, VecDeque};
 
 /// One level's records in one segment: `[next, end)`.
@@ -264,12 +264,7 @@ impl LevelTail {
     /// The earliest deadline of a paged message not already being scanned
     /// (a lower bound), if any.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.segments
-            .values()
-            .filter(|r| !r.scanning)
-            .map(|r| r.min_expires)
-            .min()
-            .filter(|&e| e != u64::MAX)
+        paged::next_deadline(self.segments.values())
     }
 
     /// Message TTL at `now`, per segment as `PagedTail::expire` does per
@@ -326,12 +321,7 @@ impl LevelTail {
         let Some(run) = self.segments.get_mut(&scan.segment) else {
             return Vec::new();
         };
-        let expired = run.take_expired(found, now);
-        for &id in &expired {
-            self.redelivered.remove(id);
-        }
-        self.count -= expired.len() as u64;
-        expired
+        paged::take_expired(run, &mut self.redelivered, &mut self.count, found, now)
     }
 
     /// `scan` is over (`retry_at`: it failed; look again then). A segment
