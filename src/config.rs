@@ -1,11 +1,12 @@
 //! The broker's command line: `--bind`, `--port`, `--data-dir`, `--shards`,
 //! the alarm limits, the memory budget, the admin port and the loopback-only
-//! users, each also settable through its `WARREN_*` environment variable (the flag
-//! wins).
+//! users, the amqps listener (`--tls-*`), each also settable through its
+//! `WARREN_*` environment variable (the flag wins).
 
 use crate::shard::alarms::{parse_disk_free_limit, parse_watermark, Limits};
-use crate::shard::Settings;
+use crate::shard::{Settings, TlsOptions};
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const USAGE: &str = "usage: warren [--bind ADDR] [--port PORT] [--data-dir DIR] [--shards N]
 
@@ -35,6 +36,26 @@ pub const USAGE: &str = "usage: warren [--bind ADDR] [--port PORT] [--data-dir D
                    the user a first start creates, with every permission on
                    vhost / and tag administrator (env WARREN_DEFAULT_USER,
                    WARREN_DEFAULT_PASS; default guest / guest)
+  --tls-port PORT  amqps port; TLS is off unless --tls-port or --tls-cert is
+                   given (env WARREN_TLS_PORT, default 5671 once TLS is on;
+                   0 picks a free one)
+  --tls-cert FILE  server certificate chain, PEM (env WARREN_TLS_CERT)
+  --tls-key FILE   its private key, PEM: PKCS#8, PKCS#1 or SEC1 (env WARREN_TLS_KEY)
+  --tls-ca FILE    CA certificates, PEM, that client certificates must chain
+                   to (env WARREN_TLS_CA)
+  --tls-verify-peer[=true|false]
+                   ask clients for a certificate and verify it against
+                   --tls-ca; a verified certificate allows EXTERNAL login as
+                   its subject's CN (env WARREN_TLS_VERIFY_PEER, default false)
+  --tls-fail-if-no-peer-cert[=true|false]
+                   with --tls-verify-peer: refuse clients without a certificate
+                   (env WARREN_TLS_FAIL_IF_NO_PEER_CERT, default false)
+  --tls-handshake-timeout MS
+                   drop a client that has not finished its TLS handshake by
+                   then (env WARREN_TLS_HANDSHAKE_TIMEOUT, default 5000)
+  --tls-max-handshakes N
+                   TLS handshakes in progress at once; more are dropped
+                   (env WARREN_TLS_MAX_HANDSHAKES, default 1024)
   --log-level FILTER
                    error, warn, info, debug or trace, or a RUST_LOG-style
                    filter like 'info,warren::storage=debug'
@@ -63,6 +84,17 @@ pub fn parse(
     let mut budget =
         env("WARREN_MEMORY_BUDGET").unwrap_or_else(|| DEFAULT_MEMORY_BUDGET.to_string());
     let mut loopback = env("WARREN_LOOPBACK_USERS").unwrap_or_else(|| "guest".into());
+    let mut tls = TlsFlags {
+        port: env("WARREN_TLS_PORT"),
+        cert: env("WARREN_TLS_CERT"),
+        key: env("WARREN_TLS_KEY"),
+        ca: env("WARREN_TLS_CA"),
+        verify_peer: env("WARREN_TLS_VERIFY_PEER").unwrap_or_else(|| "false".into()),
+        fail_if_no_peer_cert: env("WARREN_TLS_FAIL_IF_NO_PEER_CERT")
+            .unwrap_or_else(|| "false".into()),
+        handshake_timeout: env("WARREN_TLS_HANDSHAKE_TIMEOUT").unwrap_or_else(|| "5000".into()),
+        max_handshakes: env("WARREN_TLS_MAX_HANDSHAKES").unwrap_or_else(|| "1024".into()),
+    };
     let mut log_filter = env("WARREN_LOG_LEVEL")
         .or_else(|| env("RUST_LOG"))
         .unwrap_or_else(|| "info".into());
@@ -77,6 +109,8 @@ pub fn parse(
         if name == "-h" || name == "--help" {
             return Err(USAGE.into());
         }
+        // Switches: `--tls-verify-peer` alone means true.
+        let switch = || inline.clone().unwrap_or_else(|| "true".into());
         let mut value = || {
             inline
                 .clone()
@@ -96,6 +130,14 @@ pub fn parse(
             "--log-level" => log_filter = value()?,
             "--default-user" => default_user = value()?,
             "--default-pass" => default_pass = value()?,
+            "--tls-port" => tls.port = Some(value()?),
+            "--tls-cert" => tls.cert = Some(value()?),
+            "--tls-key" => tls.key = Some(value()?),
+            "--tls-ca" => tls.ca = Some(value()?),
+            "--tls-verify-peer" => tls.verify_peer = switch(),
+            "--tls-fail-if-no-peer-cert" => tls.fail_if_no_peer_cert = switch(),
+            "--tls-handshake-timeout" => tls.handshake_timeout = value()?,
+            "--tls-max-handshakes" => tls.max_handshakes = value()?,
             other => return Err(format!("unknown argument '{other}'\n{USAGE}")),
         }
     }
@@ -127,12 +169,14 @@ pub fn parse(
     if default_user.is_empty() || default_user.len() > 255 {
         return Err(format!("invalid default user '{default_user}'"));
     }
+    let tls = tls.parse()?;
     Ok(Settings {
         default_user: (
             default_user,
             crate::broker::auth::password::hash(&default_pass),
         ),
         auth_failures: Default::default(),
+        tls,
         log_filter,
         loopback_users,
         admin_port,
@@ -146,6 +190,76 @@ pub fn parse(
             disk_free_limit,
         },
     })
+}
+
+/// The `--tls-*` values as given.
+struct TlsFlags {
+    port: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
+    ca: Option<String>,
+    verify_peer: String,
+    fail_if_no_peer_cert: String,
+    handshake_timeout: String,
+    max_handshakes: String,
+}
+
+impl TlsFlags {
+    /// None when TLS is off (neither a TLS port nor a certificate given).
+    fn parse(self) -> Result<Option<TlsOptions>, String> {
+        let bool_flag = |name: &str, v: &str| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(format!("invalid value '{v}' for --{name} (true or false)")),
+        };
+        let verify_peer = bool_flag("tls-verify-peer", &self.verify_peer)?;
+        let fail_if_no_peer_cert =
+            bool_flag("tls-fail-if-no-peer-cert", &self.fail_if_no_peer_cert)?;
+        if self.port.is_none() && self.cert.is_none() {
+            if self.key.is_some() || self.ca.is_some() || verify_peer || fail_if_no_peer_cert {
+                return Err("the --tls-* options need --tls-cert (TLS is off without it)".into());
+            }
+            return Ok(None);
+        }
+        let port = match self.port.as_deref() {
+            None => 5671,
+            Some(p) => p.parse().map_err(|_| format!("invalid TLS port '{p}'"))?,
+        };
+        let (Some(cert), Some(key)) = (self.cert, self.key) else {
+            return Err("TLS needs both --tls-cert and --tls-key".into());
+        };
+        if verify_peer && self.ca.is_none() {
+            return Err(
+                "--tls-verify-peer needs --tls-ca (the CAs client certificates chain to)".into(),
+            );
+        }
+        if fail_if_no_peer_cert && !verify_peer {
+            return Err("--tls-fail-if-no-peer-cert needs --tls-verify-peer".into());
+        }
+        let timeout = &self.handshake_timeout;
+        let handshake_timeout = timeout
+            .parse::<u64>()
+            .ok()
+            .filter(|&ms| (1..=3_600_000).contains(&ms))
+            .map(Duration::from_millis)
+            .ok_or_else(|| format!("invalid TLS handshake timeout '{timeout}' (1..=3600000 ms)"))?;
+        let max = &self.max_handshakes;
+        let max_handshakes = max
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| (1..=1_000_000).contains(&n))
+            .ok_or_else(|| format!("invalid TLS handshake limit '{max}' (1..=1000000)"))?;
+        Ok(Some(TlsOptions {
+            port,
+            cert: PathBuf::from(cert),
+            key: PathBuf::from(key),
+            ca: self.ca.map(PathBuf::from),
+            verify_peer,
+            fail_if_no_peer_cert,
+            handshake_timeout,
+            max_handshakes,
+        }))
+    }
 }
 
 /// `--loopback-users`: `none`, or comma-separated user names.
@@ -261,6 +375,73 @@ mod tests {
         assert_eq!(parse(args(&[]), both).unwrap().log_filter, "warn");
         let flag = parse(args(&["--log-level", "error,warren::storage=debug"]), both).unwrap();
         assert_eq!(flag.log_filter, "error,warren::storage=debug");
+    }
+
+    #[test]
+    fn tls_is_off_unless_configured_and_checked_when_on() {
+        assert_eq!(parse(args(&[]), |_| None).unwrap().tls, None);
+        let on = parse(args(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]), |_| {
+            None
+        })
+        .unwrap();
+        let tls = on.tls.unwrap();
+        assert_eq!(
+            (tls.port, tls.verify_peer, tls.max_handshakes),
+            (5671, false, 1024)
+        );
+        assert_eq!(tls.handshake_timeout, Duration::from_millis(5000));
+        let full = args(&[
+            "--tls-port=0",
+            "--tls-cert=c",
+            "--tls-key=k",
+            "--tls-ca=ca",
+            "--tls-verify-peer",
+            "--tls-fail-if-no-peer-cert",
+            "--tls-handshake-timeout=250",
+        ]);
+        let tls = parse(full, |_| None).unwrap().tls.unwrap();
+        assert_eq!(tls.port, 0);
+        assert!(tls.verify_peer && tls.fail_if_no_peer_cert);
+        assert_eq!(tls.ca, Some(PathBuf::from("ca")));
+        assert_eq!(tls.handshake_timeout, Duration::from_millis(250));
+        let env = |k: &str| match k {
+            "WARREN_TLS_CERT" => Some("c".to_string()),
+            "WARREN_TLS_KEY" => Some("k".to_string()),
+            _ => None,
+        };
+        assert!(parse(args(&[]), env).unwrap().tls.is_some());
+        for bad in [
+            &["--tls-cert", "c"][..],
+            &["--tls-key", "k"],
+            &["--tls-cert", "c", "--tls-key", "k", "--tls-verify-peer"],
+            &[
+                "--tls-cert",
+                "c",
+                "--tls-key",
+                "k",
+                "--tls-fail-if-no-peer-cert",
+            ],
+            &["--tls-cert", "c", "--tls-key", "k", "--tls-verify-peer=yes"],
+            &[
+                "--tls-cert",
+                "c",
+                "--tls-key",
+                "k",
+                "--tls-handshake-timeout",
+                "0",
+            ],
+            &[
+                "--tls-cert",
+                "c",
+                "--tls-key",
+                "k",
+                "--tls-max-handshakes",
+                "0",
+            ],
+            &["--tls-port", "x", "--tls-cert", "c", "--tls-key", "k"],
+        ] {
+            assert!(parse(args(bad), |_| None).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

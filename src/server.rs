@@ -1,11 +1,13 @@
 //! The composition root (top layer, above `admin`): starting and stopping
 //! the shards: one glommio executor per shard, pinned
-//! to a core; each binds the listening port (SO_REUSEPORT, so the kernel
-//! spreads connections), joins the mesh and serves. The main thread waits
+//! to a core; each binds the listening port, and the amqps port when TLS
+//! is configured (SO_REUSEPORT, so the kernel spreads connections), joins
+//! the mesh and serves. The main thread waits
 //! for SIGINT/SIGTERM and then has every shard close its connections with
 //! 320 CONNECTION_FORCED and then, once every shard has closed its
 //! connections, flush, fsync and close its log (bounded in time).
 
+use crate::connection::tls_config::TlsContext;
 use crate::shard::mesh::{receiver_streams, Batch, Mesh, RING_CAPACITY};
 use crate::shard::watchdog::Watchdog;
 use crate::shard::{Settings, Shard};
@@ -52,20 +54,33 @@ pub fn run(settings: Settings) -> io::Result<()> {
     let alarms =
         crate::shard::alarms::start_monitor(settings.limits.clone(), settings.data_dir.clone());
     let watchdog = Watchdog::start(shards);
+    // The certificates are read once here (a bad file stops the start) and
+    // again on `warren ctl reload_tls`.
+    let tls = match settings.tls.clone() {
+        Some(options) => Some(Arc::new(
+            TlsContext::new(options).map_err(io::Error::other)?,
+        )),
+        None => None,
+    };
 
     // Shard 0 binds first (it resolves --port 0); the others bind the same port.
     let mut admin_port = None;
     let mut handles = Vec::with_capacity(shards);
     let mut bound_port = settings.port;
+    let mut bound_tls_port = settings.tls.as_ref().map(|t| t.port);
     for id in 0..shards {
         let mut settings = settings.clone();
         settings.port = bound_port;
+        if let (Some(t), Some(p)) = (settings.tls.as_mut(), bound_tls_port) {
+            t.port = p;
+        }
+        let tls = tls.clone();
         let mesh = mesh.clone();
         let shutdown = shutdown.clone();
         let quiesced = quiesced.clone();
         // One channel per shard: if its executor dies while starting, the
         // sender is dropped and the wait below says so at once.
-        let (port_tx, port_rx) = mpsc::channel::<io::Result<(u16, Option<u16>)>>();
+        let (port_tx, port_rx) = mpsc::channel::<io::Result<(u16, Option<u16>, Option<u16>)>>();
         let alarms = alarms.clone();
         let watchdog = watchdog.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
@@ -117,6 +132,23 @@ pub fn run(settings: Settings) -> io::Result<()> {
                     .local_addr()
                     .map(|a| a.port())
                     .unwrap_or(settings.port);
+                let tls_listener = match settings.tls.as_ref().map(|t| t.port) {
+                    Some(p) => match TcpListener::bind((settings.bind.as_str(), p)) {
+                        Ok(l) => Some(l),
+                        Err(e) => {
+                            let _ = port_tx.send(Err(io::Error::other(format!(
+                                "cannot listen for amqps on {}:{p}: {e}",
+                                settings.bind
+                            ))));
+                            return;
+                        }
+                    },
+                    None => None,
+                };
+                let tls_port = tls_listener
+                    .as_ref()
+                    .and_then(|l| l.local_addr().ok())
+                    .map(|a| a.port());
                 // Shard 0 also serves the admin endpoint.
                 let admin = match (id, settings.admin_port) {
                     (0, Some(p)) => match TcpListener::bind(("127.0.0.1", p)) {
@@ -132,7 +164,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
                     .as_ref()
                     .and_then(|l| l.local_addr().ok())
                     .map(|a| a.port());
-                let _ = port_tx.send(Ok((port, admin_port)));
+                let _ = port_tx.send(Ok((port, tls_port, admin_port)));
                 shard_main(
                     ticker,
                     ShardStart {
@@ -140,6 +172,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
                         settings,
                         mesh,
                         listener,
+                        tls: tls_listener.zip(tls),
                         shutdown,
                         quiesced,
                         recovered,
@@ -152,7 +185,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
             })
             .map_err(|e| io::Error::other(e.to_string()))?;
         handles.push(handle);
-        let (port, admin) =
+        let (port, tls_port, admin) =
             port_rx
                 .recv_timeout(Duration::from_secs(120))
                 .map_err(|e| match e {
@@ -165,7 +198,11 @@ pub fn run(settings: Settings) -> io::Result<()> {
                     )),
                 })??;
         bound_port = port;
+        bound_tls_port = tls_port;
         admin_port = admin_port.or(admin);
+    }
+    if let Some(p) = bound_tls_port {
+        eprintln!("warren: amqps (TLS) on {}:{p}", settings.bind);
     }
     if let Some(p) = admin_port {
         eprintln!("warren: admin endpoint on 127.0.0.1:{p} (warren ctl --admin 127.0.0.1:{p} list_queues)");
@@ -196,6 +233,14 @@ fn check_ports_free(settings: &Settings) -> io::Result<()> {
             "cannot listen on {}:{}: another process is listening on that port",
             settings.bind, settings.port
         )));
+    }
+    if let Some(p) = settings.tls.as_ref().map(|t| t.port).filter(|&p| p != 0) {
+        if listening_on(ours, p) {
+            return Err(io::Error::other(format!(
+                "cannot listen for amqps on {}:{p}: another process is listening on that port",
+                settings.bind
+            )));
+        }
     }
     if let Some(p) = settings.admin_port.filter(|&p| p != 0) {
         if listening_on(Some(std::net::Ipv4Addr::LOCALHOST.into()), p) {
@@ -270,6 +315,8 @@ struct ShardStart {
     settings: Settings,
     mesh: Option<MeshBuilder<Batch, glommio::channels::channel_mesh::Full>>,
     listener: TcpListener,
+    /// The amqps listener and what its connections share.
+    tls: Option<(TcpListener, Arc<TlsContext>)>,
     shutdown: Arc<AtomicBool>,
     /// Shards that closed their connections at shutdown.
     quiesced: Arc<AtomicUsize>,
@@ -304,6 +351,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         settings,
         mesh,
         listener,
+        tls,
         shutdown,
         quiesced,
         recovered,
@@ -373,28 +421,28 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         }
     })
     .detach();
-    let admin_task = admin.map(|l| glommio::spawn_local(crate::admin::serve(shard.clone(), l)));
-    let accept_shard = shard.clone();
-    let acceptor = glommio::spawn_local(async move {
-        loop {
-            match listener.accept().await {
-                Ok(stream) => {
-                    let shard = accept_shard.clone();
-                    glommio::spawn_local(crate::connection::serve(shard, stream)).detach();
-                }
-                Err(e) => {
-                    tracing::error!(shard = accept_shard.id, "accept failed: {e}");
-                    glommio::timer::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
+    let tls_context = tls.as_ref().map(|(_, c)| c.clone());
+    let admin_task = admin
+        .map(|l| glommio::spawn_local(crate::admin::serve(shard.clone(), l, tls_context.clone())));
+    let tls_acceptor = tls.map(|(listener, context)| {
+        let shard = shard.clone();
+        glommio::spawn_local(accept_loop(listener, shard.id, "amqps", move |stream| {
+            crate::connection::serve_tls(shard.clone(), stream, context.clone())
+        }))
     });
+    let accept_shard = shard.clone();
+    let acceptor = glommio::spawn_local(accept_loop(listener, shard.id, "amqp", move |stream| {
+        crate::connection::serve(accept_shard.clone(), stream)
+    }));
     while !shutdown.load(Ordering::SeqCst) {
         glommio::timer::sleep(SHUTDOWN_POLL).await;
     }
     shard.shutting_down.set(true);
     trace(id, "stopping: closing listeners");
     acceptor.cancel().await;
+    if let Some(t) = tls_acceptor {
+        t.cancel().await;
+    }
     if let Some(t) = admin_task {
         t.cancel().await;
     }
@@ -429,6 +477,26 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
                 "log not flushed within {LOG_CLOSE_WAIT:?}, records after \
                  the last fsync are lost"
             ),
+        }
+    }
+}
+
+/// Accepts connections on `listener` until cancelled, serving each in a
+/// task of its own.
+async fn accept_loop<F, Fut>(listener: TcpListener, shard: u16, what: &'static str, serve: F)
+where
+    F: Fn(glommio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                glommio::spawn_local(serve(stream)).detach();
+            }
+            Err(e) => {
+                tracing::error!(shard, "{what} accept failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
         }
     }
 }

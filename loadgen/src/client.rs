@@ -1,4 +1,5 @@
-//! A small blocking AMQP 0-9-1 client on Warren's codec: one `TcpStream`,
+//! A small blocking AMQP 0-9-1 client on Warren's codec: one `Stream` (TCP,
+//! or TLS for amqps),
 //! a read buffer split into frames by `FrameDecoder`, a write buffer that
 //! batches many frames per `write` syscall, the handshake (PLAIN, tune-ok
 //! echoing the server, heartbeats off), synchronous RPCs for setup, and the
@@ -7,7 +8,6 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -23,6 +23,7 @@ use warren_protocol::properties::{BasicProperties, BASIC_CLASS_ID};
 use warren_protocol::types::{FieldTable, FieldValue, ShortStr};
 
 use crate::ids::{DelaySpread, MAX_DELAY_VALUES};
+use crate::stream::Stream;
 use crate::uri::AmqpUri;
 
 /// How much to ask the kernel for per read.
@@ -67,7 +68,7 @@ pub fn is_timeout(e: &io::Error) -> bool {
 
 /// One open AMQP connection.
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     rbuf: BytesMut,
     pub wbuf: BytesMut,
     decoder: FrameDecoder,
@@ -98,9 +99,8 @@ impl Conn {
     }
 
     fn handshake(uri: &AmqpUri, name: &str) -> Result<Conn> {
-        let stream = TcpStream::connect(uri.addr())
+        let stream = Stream::connect(&uri.addr(), &uri.host, uri.tls)
             .map_err(|e| Error(format!("cannot connect to {}: {e}", uri.addr())))?;
-        stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(RPC_TIMEOUT))?;
         stream.set_write_timeout(Some(RPC_TIMEOUT))?;
         let mut conn = Conn {
@@ -225,7 +225,7 @@ impl Conn {
     /// Hands the read side to another thread: a second handle on the
     /// socket, whatever is already buffered, and the decoder. This `Conn`
     /// must not read afterwards (except in `close`, which tolerates it).
-    pub fn take_read_half(&mut self) -> Result<(TcpStream, BytesMut, FrameDecoder)> {
+    pub fn take_read_half(&mut self) -> Result<(Stream, BytesMut, FrameDecoder)> {
         let stream = self.stream.try_clone()?;
         let rbuf = std::mem::replace(&mut self.rbuf, BytesMut::new());
         Ok((stream, rbuf, self.decoder.clone()))
@@ -377,7 +377,7 @@ impl Conn {
 }
 
 /// One read syscall appending to `rbuf`.
-pub fn fill(stream: &mut TcpStream, rbuf: &mut BytesMut) -> io::Result<usize> {
+pub fn fill(stream: &mut Stream, rbuf: &mut BytesMut) -> io::Result<usize> {
     let len = rbuf.len();
     rbuf.resize(len + READ_CHUNK, 0);
     match stream.read(&mut rbuf[len..]) {

@@ -11,6 +11,7 @@ mod memory;
 mod report;
 mod run;
 mod saved;
+mod stream;
 mod sys;
 mod topology;
 mod uri;
@@ -36,7 +37,8 @@ USAGE:
                                         --keep-failed also shows the figures of failed runs
 
 FLAGS:
-  --uri URI                  amqp://user:pass@host:port/vhost (default amqp://guest:guest@127.0.0.1:5672/%2f)
+  --uri URI                  amqp://user:pass@host:port/vhost (default amqp://guest:guest@127.0.0.1:5672/%2f);
+                             amqps://… for TLS, trusting the CA certificates in the PEM file $LOADGEN_TLS_CA
   --scenario NAME            start from a named scenario's flags (later flags override)
   -x, --producers N          producer channels (default 1)
   -y, --consumers N          consumer channels (default 1)

@@ -1,5 +1,6 @@
-//! AMQP URI parsing (`amqp://user:pass@host:port/vhost`), after RabbitMQ's
-//! URI spec: user and password default to guest/guest, the port to 5672, an
+//! AMQP URI parsing (`amqp://user:pass@host:port/vhost`, `amqps://` for
+//! TLS), after RabbitMQ's URI spec: user and password default to
+//! guest/guest, the port to 5672 (amqps: 5671), an
 //! absent path means vhost "/", and components are percent-decoded
 //! (`%2f` is "/"). Pure: no I/O.
 
@@ -13,6 +14,8 @@ pub struct AmqpUri {
     pub host: String,
     pub port: u16,
     pub vhost: String,
+    /// `amqps://`: TLS (see `stream`).
+    pub tls: bool,
 }
 
 /// The default broker when `--uri` is not given.
@@ -20,11 +23,17 @@ pub const DEFAULT_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 impl AmqpUri {
     /// Parses an `amqp://` URI. Query parameters (`?heartbeat=…`) are
-    /// accepted and ignored; `amqps` is refused (no TLS here).
+    /// accepted and ignored.
     pub fn parse(s: &str) -> Result<AmqpUri, String> {
-        let rest = s
-            .strip_prefix("amqp://")
-            .ok_or_else(|| format!("URI {s:?}: only amqp:// URIs are supported"))?;
+        let (rest, tls) = match (s.strip_prefix("amqp://"), s.strip_prefix("amqps://")) {
+            (Some(rest), _) => (rest, false),
+            (_, Some(rest)) => (rest, true),
+            _ => {
+                return Err(format!(
+                    "URI {s:?}: only amqp:// and amqps:// URIs are supported"
+                ))
+            }
+        };
         let rest = rest.split(['?', '#']).next().unwrap_or("");
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], Some(&rest[i + 1..])),
@@ -41,7 +50,7 @@ impl AmqpUri {
             }
             None => ("guest".to_string(), "guest".to_string()),
         };
-        let (host, port) = split_host_port(hostport)?;
+        let (host, port) = split_host_port(hostport, if tls { 5671 } else { 5672 })?;
         let vhost = match path {
             None => "/".to_string(),
             Some(p) => {
@@ -62,6 +71,7 @@ impl AmqpUri {
             host,
             port,
             vhost,
+            tls,
         })
     }
 
@@ -83,11 +93,12 @@ impl fmt::Display for AmqpUri {
         } else {
             &self.vhost
         };
-        write!(f, "amqp://{}@{}/{}", self.user, self.addr(), vhost)
+        let scheme = if self.tls { "amqps" } else { "amqp" };
+        write!(f, "{scheme}://{}@{}/{}", self.user, self.addr(), vhost)
     }
 }
 
-fn split_host_port(hp: &str) -> Result<(String, u16), String> {
+fn split_host_port(hp: &str, default_port: u16) -> Result<(String, u16), String> {
     let (host, port) = if let Some(rest) = hp.strip_prefix('[') {
         let end = rest
             .find(']')
@@ -106,7 +117,7 @@ fn split_host_port(hp: &str) -> Result<(String, u16), String> {
         }
     };
     let port = match port {
-        None | Some("") => 5672,
+        None | Some("") => default_port,
         Some(p) => p.parse::<u16>().map_err(|_| format!("bad port {p:?}"))?,
     };
     let host = if host.is_empty() {
@@ -187,7 +198,10 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         assert!(AmqpUri::parse("http://h").is_err());
-        assert!(AmqpUri::parse("amqps://h").is_err());
+        assert!(AmqpUri::parse("http://h").is_err());
+        let tls = AmqpUri::parse("amqps://h").unwrap();
+        assert!(tls.tls && tls.port == 5671);
+        assert!(!AmqpUri::parse("amqp://h").unwrap().tls);
         assert!(AmqpUri::parse("amqp://h:99999").is_err());
         assert!(AmqpUri::parse("amqp://h:x").is_err());
         assert!(AmqpUri::parse("amqp://h/a/b").is_err());

@@ -6,7 +6,7 @@
 //! set_vm_memory_high_watermark <fraction | bytes | absolute bytes>,
 //! set_policy, clear_policy and list_policies; add_vhost, delete_vhost,
 //! list_vhosts, set_vhost_limits, clear_vhost_limits and
-//! list_vhost_limits. `-p VHOST` names the vhost, as in rabbitmqctl.
+//! list_vhost_limits; reload_tls. `-p VHOST` names the vhost, as in rabbitmqctl.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -37,6 +37,8 @@ commands:
   set_vm_memory_high_watermark FRACTION | BYTES | absolute BYTES
                       block publishers above this RSS (a fraction of RAM such
                       as 0.4, or bytes; 0 disables the memory alarm)
+  reload_tls          read the TLS certificate and key files again: new amqps
+                      connections get them, open ones keep theirs
 
   -p VHOST            the vhost (default /) of listings, policies and limits
   --admin HOST:PORT   the broker's admin endpoint (env WARREN_ADMIN, default 127.0.0.1:15672)";
@@ -86,6 +88,7 @@ pub fn request_of(words: &[&str]) -> Option<(&'static str, String)> {
 fn request_without_vhost(words: &[&str]) -> Option<(&'static str, String)> {
     match words {
         ["clear_vhost_limits"] => Some(("POST", "/clear_vhost_limits".into())),
+        ["reload_tls"] => Some(("POST", "/reload_tls".to_string())),
         [command] if listing_of(command).is_some() => {
             listing_of(command).map(|l| ("GET", format!("/{l}")))
         }

@@ -22,6 +22,10 @@
 //! `?vhost=NAME` (rabbitmqctl's `-p`; default `/`): the listings of
 //! queues, exchanges, bindings, policies and vhost limits show that vhost.
 //! Users and permissions: rabbitmqctl's verbs and listings (see `users`).
+//! `POST /reload_tls` reads the amqps certificate files again (`warren ctl
+//! reload_tls`; RabbitMQ: `rabbitmqctl eval 'ssl:clear_pem_cache().'`):
+//! new TLS connections get the new certificate, open ones keep theirs; a
+//! file that does not load leaves the old configuration in force (400).
 //!
 //! Shard 0 gathers a snapshot from every shard over the mesh; routing
 //! (`route`) and formatting (`render`) are pure so they are unit-tested
@@ -34,12 +38,14 @@ pub mod vhosts;
 
 use crate::broker::exchange::Destination;
 use crate::broker::vhost::VhostId;
+use crate::connection::tls_config::TlsContext;
 use crate::shard::envelope::{Reply, Request, ShardSnapshot};
 use crate::shard::Shard;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use std::fmt::Write;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The listings the endpoint serves (path = `/<name>`).
@@ -57,14 +63,15 @@ pub const LISTINGS: &[&str] = &[
 ];
 
 /// Serves the admin endpoint until the shard stops.
-pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
+pub async fn serve(shard: Rc<Shard>, listener: TcpListener, tls: Option<Arc<TlsContext>>) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
                 let shard = shard.clone();
+                let tls = tls.clone();
                 glommio::spawn_local(async move {
                     let _ = glommio::timer::timeout(Duration::from_secs(10), async {
-                        handle(&shard, stream).await;
+                        handle(&shard, stream, tls.as_deref()).await;
                         Ok(())
                     })
                     .await;
@@ -76,7 +83,7 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
     }
 }
 
-async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
+async fn handle(shard: &Rc<Shard>, mut stream: TcpStream, tls: Option<&TlsContext>) {
     let mut buf = vec![0u8; 8192];
     let mut len = 0;
     // Read the whole request head (bounded): closing with unread bytes
@@ -156,6 +163,7 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
             Err(e) => e,
         },
         Route::Users(command) => users::handle(shard, command).await,
+        Route::ReloadTls => reload_tls(tls),
         Route::Error(status, body) => (status, body),
     };
     let response = format!(
@@ -164,6 +172,25 @@ async fn handle(shard: &Rc<Shard>, mut stream: TcpStream) {
     );
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.close().await;
+}
+
+fn reload_tls(tls: Option<&TlsContext>) -> (&'static str, String) {
+    let Some(tls) = tls else {
+        return (
+            "400 Bad Request",
+            "Error:\nTLS is not configured (start with --tls-cert and --tls-key)\n".into(),
+        );
+    };
+    match tls.reload() {
+        Ok(()) => {
+            tracing::info!("admin: TLS certificates reloaded");
+            ("200 OK", "Reloading TLS certificates ...\n".into())
+        }
+        Err(e) => {
+            tracing::warn!("admin: TLS certificates not reloaded: {e}");
+            ("400 Bad Request", format!("Error:\n{e}\n"))
+        }
+    }
 }
 
 /// Sends a policy or vhost request to the leader; answers once it is
@@ -219,6 +246,7 @@ pub enum Route {
     Vhost(vhosts::VhostRoute),
     /// A users / permissions command or listing (`users`).
     Users(users::Command),
+    ReloadTls,
     /// HTTP status line and body.
     Error(&'static str, String),
 }
@@ -228,6 +256,15 @@ pub fn route(method: &str, path: &str) -> Route {
     let path = path.trim_start_matches('/');
     if let Some(name) = LISTINGS.iter().find(|l| **l == path) {
         return Route::Listing(name);
+    }
+    if path == "reload_tls" {
+        return match method {
+            "POST" => Route::ReloadTls,
+            _ => Route::Error(
+                "405 Method Not Allowed",
+                "reload_tls changes the broker: use POST\n".into(),
+            ),
+        };
     }
     let (command, value) = path.split_once('/').unwrap_or((path, ""));
     if let Some(r) = vhosts::route(command, value) {

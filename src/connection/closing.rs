@@ -5,14 +5,14 @@
 //! shutdown that closes every connection with 320.
 
 use crate::broker::error::{code, AmqpError};
-use crate::connection::{handlers, socket, ConnShared, READ_CHUNK};
+use crate::connection::transport::Transport;
+use crate::connection::{handlers, ConnShared, READ_CHUNK};
 use crate::protocol::frame::{Frame, FrameDecoder};
 use crate::protocol::methods::{ConnectionCloseOk, Method};
 use crate::shard::envelope::Request;
 use crate::shard::inbox::ConnectionInbox;
 use crate::shard::{leader, Shard};
 use bytes::BytesMut;
-use glommio::net::TcpStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ const CLOSE_LINGER: Duration = Duration::from_secs(3);
 /// goes on, as RabbitMQ does.
 pub(super) async fn await_close_ok(
     conn: &ConnShared,
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     decoder: &mut FrameDecoder,
     buf: &mut BytesMut,
 ) {
@@ -51,7 +51,7 @@ pub(super) async fn await_close_ok(
                 Err(_) => return,
             }
         }
-        match socket::read_into(stream, buf, READ_CHUNK).await {
+        match stream.read_into(buf, READ_CHUNK).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
@@ -63,7 +63,7 @@ pub(super) async fn await_close_ok(
 /// after which RabbitMQ closes at once). Everything read is dropped: at most
 /// one partial frame is held.
 pub(super) async fn linger(
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     buf: &mut BytesMut,
     decoder: Option<&mut FrameDecoder>,
 ) {
@@ -84,7 +84,7 @@ pub(super) async fn linger(
                 },
                 None => buf.clear(),
             }
-            match socket::read_into(stream, buf, READ_CHUNK).await {
+            match stream.read_into(buf, READ_CHUNK).await {
                 Ok(0) | Err(_) => return Ok(()),
                 Ok(_) => {}
             }

@@ -1,5 +1,6 @@
 //! The connection handshake: protocol header, start/start-ok (PLAIN and
-//! AMQPLAIN, checked against the shard's users; a refusal from an address
+//! AMQPLAIN, checked against the shard's users; EXTERNAL with a TLS client
+//! certificate; a refusal from an address
 //! that keeps failing is delayed, see `broker::auth::failures`), tune/tune-ok
 //! negotiated as RabbitMQ does, and connection.open, answered once
 //! `shard::vhosts::admit` admitted the user to the vhost (it exists, the
@@ -8,7 +9,7 @@
 //! to the socket.
 
 use crate::broker::error::{code, AmqpError};
-use crate::connection::socket;
+use crate::connection::transport::Transport;
 use crate::protocol::frame::{
     encode_method_frame, Frame, FrameDecoder, FRAME_MIN_SIZE, PROTOCOL_HEADER,
 };
@@ -16,8 +17,6 @@ use crate::protocol::methods::*;
 use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
 use crate::shard::Shard;
 use bytes::{Bytes, BytesMut};
-use futures_lite::AsyncWriteExt;
-use glommio::net::TcpStream;
 use std::time::Duration;
 
 pub const CHANNEL_MAX: u16 = 2047;
@@ -105,15 +104,15 @@ pub fn server_properties(shard: u16) -> FieldTable {
     t
 }
 
-async fn send(stream: &mut TcpStream, method: Method) -> std::io::Result<()> {
+async fn send(stream: &mut Transport, method: Method) -> std::io::Result<()> {
     let mut buf = BytesMut::with_capacity(512);
     encode_method_frame(&mut buf, 0, &method);
-    stream.write_all(&buf).await
+    stream.write_bytes(&buf).await
 }
 
 /// Reads the next method on channel 0, skipping heartbeats.
 async fn next_method(
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     decoder: &mut FrameDecoder,
     buf: &mut BytesMut,
 ) -> Result<Method, HandshakeError> {
@@ -130,23 +129,88 @@ async fn next_method(
             Ok(None) => {}
             Err(e) => return Err(HandshakeError::Protocol(e.reply_text())),
         }
-        if socket::read_into(stream, buf, 4096).await? == 0 {
+        if stream.read_into(buf, 4096).await? == 0 {
             return Err(HandshakeError::Io(std::io::ErrorKind::UnexpectedEof.into()));
         }
     }
 }
 
-/// Checks a start-ok's credentials against the users, and that a
+/// The mechanisms connection.start offers: EXTERNAL only to a TLS client
+/// that presented a certificate, as RabbitMQ.
+fn mechanisms(client_cert: Option<&[u8]>) -> &'static [u8] {
+    match client_cert {
+        Some(_) => b"PLAIN AMQPLAIN EXTERNAL",
+        None => b"PLAIN AMQPLAIN",
+    }
+}
+
+/// Checks a start-ok's credentials (EXTERNAL: the verified client
+/// certificate's subject CN names an existing user), and that a
 /// loopback-only user (RabbitMQ's `loopback_users`) comes from a loopback
 /// address; returns the user name.
 fn authenticate(
     start_ok: &ConnectionStartOk,
     peer: Option<std::net::SocketAddr>,
     shard: &Shard,
+    client_cert: Option<&[u8]>,
 ) -> Result<String, AmqpError> {
     let loopback_users = &shard.settings.loopback_users;
     let mechanism = start_ok.mechanism.as_str();
-    let (user, pass) = match mechanism {
+    // The client sees the same text whatever the reason, as in RabbitMQ;
+    // the log says why.
+    let refused = || {
+        AmqpError::access_refused(format!(
+            "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
+        ))
+    };
+    let (user, pass) = match (mechanism, client_cert) {
+        ("EXTERNAL", Some(der)) => {
+            let user = match super::peer_cert::subject_common_name(der) {
+                Some(cn) if shard.meta.borrow().auth.user(&cn).is_some() => cn,
+                cn => {
+                    tracing::warn!(
+                        "EXTERNAL login refused: certificate subject CN {cn:?} is not a user"
+                    );
+                    return Err(refused());
+                }
+            };
+            (user, None)
+        }
+        (mechanism, _) => {
+            let (user, pass) = password_credentials(mechanism, start_ok)?;
+            (user, Some(pass))
+        }
+    };
+    if let Some(pass) = pass {
+        if let Err(why) = shard.meta.borrow().auth.authenticate(&user, &pass) {
+            let peer = peer.map_or_else(|| "?".into(), |p| p.to_string());
+            tracing::warn!(peer = %peer, "{mechanism} login refused: {}", why.describe(&user));
+            return Err(refused());
+        }
+    }
+    let from_loopback = peer.is_some_and(|p| match p.ip() {
+        std::net::IpAddr::V4(ip) => ip.is_loopback(),
+        std::net::IpAddr::V6(ip) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    });
+    if loopback_users.contains(&user) && !from_loopback {
+        let peer = peer.map_or_else(|| "?".into(), |p| p.to_string());
+        tracing::warn!(
+            peer = %peer,
+            "{mechanism} login refused: user '{user}' can only connect via localhost"
+        );
+        return Err(refused());
+    }
+    Ok(user)
+}
+
+/// The user and password of a PLAIN or AMQPLAIN start-ok.
+fn password_credentials(
+    mechanism: &str,
+    start_ok: &ConnectionStartOk,
+) -> Result<(String, String), AmqpError> {
+    Ok(match mechanism {
         "PLAIN" => {
             let mut parts = start_ok.response.split(|b| *b == 0);
             let _authzid = parts.next();
@@ -175,34 +239,7 @@ fn authenticate(
                 format!("unsupported authentication mechanism '{other}'"),
             ))
         }
-    };
-    // The client sees the same text whatever the reason, as in RabbitMQ;
-    // the log says why.
-    let refused = || {
-        AmqpError::access_refused(format!(
-            "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
-        ))
-    };
-    if let Err(why) = shard.meta.borrow().auth.authenticate(&user, &pass) {
-        let peer = peer.map_or_else(|| "?".into(), |p| p.to_string());
-        tracing::warn!(peer = %peer, "{mechanism} login refused: {}", why.describe(&user));
-        return Err(refused());
-    }
-    let from_loopback = peer.is_some_and(|p| match p.ip() {
-        std::net::IpAddr::V4(ip) => ip.is_loopback(),
-        std::net::IpAddr::V6(ip) => {
-            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-    });
-    if loopback_users.contains(&user) && !from_loopback {
-        let peer = peer.map_or_else(|| "?".into(), |p| p.to_string());
-        tracing::warn!(
-            peer = %peer,
-            "{mechanism} login refused: user '{user}' can only connect via localhost"
-        );
-        return Err(refused());
-    }
-    Ok(user)
+    })
 }
 
 /// AMQPLAIN's response is a field table's entries without the length prefix.
@@ -228,24 +265,25 @@ pub fn client_capability(props: &FieldTable, name: &str) -> bool {
 
 /// Runs the handshake. `buf` keeps whatever the client pipelined after it.
 pub async fn run(
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     shard: &std::rc::Rc<Shard>,
     buf: &mut BytesMut,
 ) -> Result<Negotiated, HandshakeError> {
     let mut header = [0u8; 8];
-    socket::read_exact(stream, &mut header).await?;
+    stream.read_exact(&mut header, buf).await?;
     if header != PROTOCOL_HEADER {
-        stream.write_all(&PROTOCOL_HEADER).await?;
+        stream.write_bytes(&PROTOCOL_HEADER).await?;
         return Err(HandshakeError::BadHeader);
     }
     let mut decoder = FrameDecoder::new(FRAME_MIN_SIZE);
+    let client_cert = stream.session().and_then(|s| s.peer_certificate());
     send(
         stream,
         ConnectionStart {
             version_major: 0,
             version_minor: 9,
             server_properties: server_properties(shard.id),
-            mechanisms: Bytes::from_static(b"PLAIN AMQPLAIN"),
+            mechanisms: Bytes::from_static(mechanisms(client_cert.as_deref())),
             locales: Bytes::from_static(b"en_US"),
         }
         .into(),
@@ -260,8 +298,8 @@ pub async fn run(
             )))
         }
     };
-    let peer = stream.peer_addr().ok();
-    let user = match authenticate(&start_ok, peer, shard) {
+    let peer = stream.peer_addr();
+    let user = match authenticate(&start_ok, peer, shard, client_cert.as_deref()) {
         Ok(user) => user,
         Err(e) => {
             let delay = match (peer, shard.settings.auth_failures.lock()) {

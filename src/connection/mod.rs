@@ -12,6 +12,9 @@
 //! - `delivery` — the one encoder of a delivery, get-ok or return;
 //! - `outbound`, `writer`, `socket` — the write queue, the writer and
 //!   heartbeat tasks, socket reads and writes;
+//! - `transport` — plain or TLS, chosen per connection; `tls` (the rustls
+//!   session's I/O and handshake), `tls_config` (certificates, reload, the
+//!   handshake bound), `peer_cert` (the EXTERNAL user: a certificate's CN);
 //! - `closing` — close-ok wait, linger, teardown, broker shutdown;
 //! - `inbox` — what the shard hands the connection (deliveries, confirms,
 //!   cancels, direct replies, through `ConnectionInbox`, called
@@ -28,9 +31,13 @@ pub mod handlers;
 pub mod handshake;
 pub mod inbox;
 pub mod outbound;
+pub mod peer_cert;
 mod reader;
 pub mod socket;
+pub mod tls;
+pub mod tls_config;
 pub mod transaction;
+pub mod transport;
 pub mod unacked;
 mod writer;
 
@@ -48,10 +55,12 @@ use glommio::net::TcpStream;
 use handshake::Negotiated;
 use outbound::Outbound;
 use std::cell::{Cell, RefCell};
-use std::os::unix::io::{AsRawFd, FromRawFd};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
+use tls_config::TlsContext;
+use transport::Transport;
 
 /// Bytes reserved per socket read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -191,9 +200,8 @@ impl ConnShared {
     }
 }
 
-/// Serves one accepted connection until it ends.
-pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
-    let key = shard.new_conn_key();
+/// The peer's address for log lines; sets TCP_NODELAY.
+fn prepare(shard: &Shard, stream: &TcpStream) -> String {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
@@ -201,6 +209,59 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::error!(shard = shard.id, peer = %peer, error = %e, "TCP_NODELAY not set");
     }
+    peer
+}
+
+/// Serves one connection accepted on the AMQP port until it ends.
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+    let peer = prepare(&shard, &stream);
+    serve_on(shard, Transport::plain(stream), peer).await
+}
+
+/// Serves one connection accepted on the amqps port: the TLS handshake
+/// (bounded in time, and in number across the broker), then AMQP. A client
+/// that fails the handshake (garbage, a stall, a bad certificate) is
+/// dropped with a log line.
+pub async fn serve_tls(shard: Rc<Shard>, mut stream: TcpStream, tls: Arc<TlsContext>) {
+    let peer = prepare(&shard, &stream);
+    let Some(permit) = tls.begin_handshake() else {
+        tracing::warn!(
+            shard = shard.id,
+            peer = %peer,
+            "TLS handshake refused: {} handshakes already in progress (--tls-max-handshakes)",
+            tls.options.max_handshakes
+        );
+        return;
+    };
+    let timeout = tls.options.handshake_timeout;
+    let handshake = glommio::timer::timeout(timeout, async {
+        Ok(tls::accept(&mut stream, tls.current()).await)
+    })
+    .await;
+    drop(permit);
+    let session = match handshake {
+        Ok(Ok(session)) => session,
+        Ok(Err(reason)) => {
+            tracing::warn!(shard = shard.id, peer = %peer, "TLS handshake failed: {reason}");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(
+                shard = shard.id,
+                peer = %peer,
+                "TLS handshake timed out after {} ms",
+                timeout.as_millis()
+            );
+            return;
+        }
+    };
+    tracing::debug!(shard = shard.id, peer = %peer, "TLS established: {}", session.describe());
+    serve_on(shard, Transport::tls(stream, Rc::new(session)), peer).await
+}
+
+/// Serves one connection, plain or TLS, from the AMQP handshake to its end.
+async fn serve_on(shard: Rc<Shard>, mut stream: Transport, peer: String) {
+    let key = shard.new_conn_key();
     let mut buf = BytesMut::new();
     let handshake = glommio::timer::timeout(handshake::HANDSHAKE_TIMEOUT, async {
         Ok(handshake::run(&mut stream, &shard, &mut buf).await)
@@ -223,19 +284,23 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
             return;
         }
     };
+    let tls = stream
+        .session()
+        .map_or_else(|| "none".to_string(), |s| s.describe());
     tracing::info!(
         shard = shard.id,
         peer = %peer,
         conn = key.id,
         user = %negotiated.user,
         vhost = %negotiated.vhost_name,
+        tls = %tls,
         "accepted connection"
     );
     Counters::add(&shard.counters.connections_opened, 1);
     let now = Instant::now();
     let conn = Rc::new(ConnShared {
         key,
-        fd: stream.as_raw_fd(),
+        fd: stream.fd(),
         peer: peer.clone(),
         out: RefCell::new(Outbound::new(negotiated.frame_max)),
         negotiated,
@@ -253,19 +318,10 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     shard.conns.borrow_mut().insert(key.id, conn.clone());
 
     // The writer gets its own handle on the socket (a dup'ed fd).
-    // SAFETY: dup returns a fresh descriptor we own.
-    let dup = unsafe { libc::dup(stream.as_raw_fd()) };
-    let writer = if dup >= 0 {
-        let wstream = unsafe { TcpStream::from_raw_fd(dup) };
-        Some(glommio::spawn_local(writer::writer_loop(
-            shard.clone(),
-            conn.clone(),
-            wstream,
-        )))
-    } else {
-        None
-    };
-    let heartbeat = glommio::spawn_local(writer::heartbeat_loop(conn.clone(), stream.as_raw_fd()));
+    let writer = stream.writer_half().map(|wstream| {
+        glommio::spawn_local(writer::writer_loop(shard.clone(), conn.clone(), wstream))
+    });
+    let heartbeat = glommio::spawn_local(writer::heartbeat_loop(conn.clone(), stream.fd()));
 
     let mut decoder = FrameDecoder::new(conn.negotiated.frame_max);
     let ending = reader::reader_loop(&shard, &conn, &mut stream, &mut decoder, &mut buf).await;
@@ -303,7 +359,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         closing::linger(&mut stream, &mut buf, Some(&mut decoder)).await;
     }
     // SAFETY: shutting down our own descriptor.
-    unsafe { libc::shutdown(stream.as_raw_fd(), libc::SHUT_RDWR) };
+    unsafe { libc::shutdown(stream.fd(), libc::SHUT_RDWR) };
     Counters::add(&shard.counters.connections_closed, 1);
     tracing::info!(shard = shard.id, peer = %peer, conn = key.id, "closed connection");
 }

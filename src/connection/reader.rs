@@ -6,7 +6,8 @@
 //! connection.close and ends the loop.
 
 use crate::broker::error::{code, AmqpError};
-use crate::connection::{handlers, handshake, socket, ConnShared, HardError};
+use crate::connection::transport::Transport;
+use crate::connection::{handlers, handshake, ConnShared, HardError};
 use crate::connection::{OUTBOUND_HIGH_WATER, READ_CHUNK};
 use crate::protocol::frame::{Frame, FrameDecoder};
 use crate::protocol::methods::{
@@ -15,7 +16,6 @@ use crate::protocol::methods::{
 use crate::protocol::types::ShortStr;
 use crate::shard::Shard;
 use bytes::BytesMut;
-use glommio::net::TcpStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -39,7 +39,7 @@ pub(super) enum Ending {
 pub(super) async fn reader_loop(
     shard: &Rc<Shard>,
     conn: &Rc<ConnShared>,
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     decoder: &mut FrameDecoder,
     buf: &mut BytesMut,
 ) -> Ending {
@@ -101,12 +101,17 @@ pub(super) async fn reader_loop(
             }
             glommio::timer::sleep(Duration::from_millis(1)).await;
         }
-        match socket::read_into(stream, buf, READ_CHUNK).await {
+        match stream.read_into(buf, READ_CHUNK).await {
             Ok(0) | Err(_) => return Ending::Gone,
             Ok(n) => {
                 last_read = n;
                 conn.last_read.set(Instant::now());
             }
+        }
+        if stream.tls_wants_write() {
+            // TLS records of its own (a key update's answer) go out with
+            // the writer's next batch.
+            conn.notify_writer();
         }
         if conn.closing.get() {
             return Ending::Gone;

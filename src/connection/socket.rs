@@ -15,7 +15,7 @@ use std::io;
 use std::os::unix::io::{AsRawFd, RawFd};
 
 /// At most this many buffers go into one `sendmsg`.
-const MAX_IOVECS: usize = 64;
+pub(super) const MAX_IOVECS: usize = 64;
 
 /// Bytes of the first read after a wait (copied once into the frame buffer).
 const WAKE_READ: usize = 1024;
@@ -95,7 +95,7 @@ fn recv_some(fd: RawFd, buf: &mut BytesMut, chunk: usize) -> io::Result<usize> {
     })
 }
 
-fn recv_nonblocking(fd: RawFd, buf: &mut BytesMut) -> io::Result<usize> {
+pub(super) fn recv_nonblocking(fd: RawFd, buf: &mut BytesMut) -> io::Result<usize> {
     let spare = buf.spare_capacity_mut();
     // SAFETY: recv writes at most `spare.len()` bytes into the spare
     // capacity; we only mark as initialised what the kernel reported.
@@ -166,7 +166,7 @@ fn send_vectored(fd: RawFd, queue: &mut VecDeque<Bytes>) -> io::Result<()> {
     Ok(())
 }
 
-fn advance(queue: &mut VecDeque<Bytes>, mut n: usize) {
+pub(super) fn advance(queue: &mut VecDeque<Bytes>, mut n: usize) {
     while n > 0 {
         let head = queue.front_mut().expect("wrote more than queued");
         if head.len() <= n {

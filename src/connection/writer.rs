@@ -4,27 +4,26 @@
 //! heartbeat task sends heartbeats when the connection has been quiet and
 //! shuts the socket down when the client has missed two.
 
-use crate::connection::{socket, ConnShared};
+use crate::connection::transport::Transport;
+use crate::connection::ConnShared;
 use crate::shard::envelope::Envelope;
 use crate::shard::Shard;
-use glommio::net::TcpStream;
-use std::os::unix::io::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-pub(super) async fn writer_loop(shard: Rc<Shard>, conn: Rc<ConnShared>, mut stream: TcpStream) {
+pub(super) async fn writer_loop(shard: Rc<Shard>, conn: Rc<ConnShared>, mut stream: Transport) {
     loop {
         conn.writer_signal.wait().await;
         loop {
             let (mut bufs, credits) = conn.out.borrow_mut().take();
-            if bufs.is_empty() && credits.is_empty() {
+            if bufs.is_empty() && credits.is_empty() && !stream.tls_wants_write() {
                 break;
             }
-            if socket::write_all(&mut stream, &mut bufs).await.is_err() {
+            if stream.write_queue(&mut bufs).await.is_err() {
                 conn.closing.set(true);
                 // Wake the reader out of a blocking read.
                 // SAFETY: shutting down our own descriptor.
-                unsafe { libc::shutdown(stream.as_raw_fd(), libc::SHUT_RDWR) };
+                unsafe { libc::shutdown(stream.fd(), libc::SHUT_RDWR) };
                 return;
             }
             conn.last_write.set(Instant::now());
@@ -44,6 +43,7 @@ pub(super) async fn writer_loop(shard: Rc<Shard>, conn: Rc<ConnShared>, mut stre
             }
         }
         if conn.writer_done.get() {
+            stream.finish().await;
             return;
         }
     }

@@ -37,7 +37,8 @@ use crate::protocol::types::{FieldTable, ShortStr};
 use crate::shard::confirm::ConfirmOutcome;
 use crate::shard::envelope::{ConfirmTicket, Envelope};
 use crate::shard::{FastMap, Shard};
-use crate::storage::{DelayedRef, Record, RecordPos, RecordRef};
+use crate::storage::record;
+use crate::storage::{Delayed, DelayedRef, Record, RecordPos, RecordRef};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -53,6 +54,12 @@ pub const CONFIRM_CONN: u64 = u64::MAX;
 
 /// Due messages read back and routed per timer turn.
 const BATCH: usize = 4096;
+
+/// Due records of a turn are read back with one log read per run of
+/// records in the same segment no further apart than this…
+const READ_GAP: u32 = 64 << 10;
+/// …and spanning at most this many bytes (a larger record is read alone).
+const READ_SPAN: u32 = 1 << 20;
 
 /// One pending delayed message: ordered by deadline, then publish order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -285,8 +292,9 @@ pub async fn run(shard: Rc<Shard>) {
     while !shard.shutting_down.get() {
         let due = take_due(&shard);
         if !due.is_empty() {
-            for e in due {
-                deliver(&shard, e).await;
+            let records = read_due(&shard, &due).await;
+            for (e, d) in due.into_iter().zip(records) {
+                deliver(&shard, e, d);
             }
             shard.pump();
             continue;
@@ -326,13 +334,92 @@ fn take_due(shard: &Shard) -> Vec<Entry> {
     due
 }
 
-/// Reads one due message back, routes it and hands its copies over.
-async fn deliver(shard: &Rc<Shard>, e: Entry) {
+/// Reads a turn's due records back (in the order of `due`): one read per
+/// run of nearby records of a segment (`READ_GAP`, `READ_SPAN`), sorted by
+/// position; a record that read or decode fails gets its own `read`, with
+/// its retries.
+async fn read_due(shard: &Shard, due: &[Entry]) -> Vec<Option<ReadBack>> {
+    let mut out: Vec<Option<ReadBack>> = due.iter().map(|_| None).collect();
+    let Some(log) = shard.log.as_ref() else {
+        return out;
+    };
+    let max = log.max_record_len();
+    let mut order: Vec<usize> = (0..due.len()).collect();
+    order.sort_unstable_by_key(|&i| (due[i].segment, due[i].offset));
+    let mut k = 0;
+    while k < order.len() {
+        let first = due[order[k]];
+        let start = first.offset;
+        let mut end = first.offset.saturating_add(first.len);
+        let mut j = k + 1;
+        while let Some(&i) = order.get(j) {
+            let e = due[i];
+            let e_end = e.offset.saturating_add(e.len);
+            if e.segment != first.segment
+                || e.offset > end.saturating_add(READ_GAP)
+                || e_end - start > READ_SPAN
+            {
+                break;
+            }
+            end = end.max(e_end);
+            j += 1;
+        }
+        let run = &order[k..j];
+        if run.len() > 1 {
+            if let Ok(data) = log.read_range(first.segment, start, end - start).await {
+                for &i in run {
+                    let at = (due[i].offset - start) as usize;
+                    // A copy per record: a body must not pin the whole run.
+                    let bytes = data.get(at..at + due[i].len as usize);
+                    out[i] = bytes.and_then(|b| decode_delayed(shard, b, max));
+                }
+            }
+        }
+        for &i in run {
+            if out[i].is_none() {
+                out[i] = read(shard, due[i].pos()).await;
+            }
+        }
+        k = j;
+    }
+    out
+}
+
+/// A delayed message read back and the vhost it was published in (`None`:
+/// one deleted meanwhile).
+type ReadBack = (Option<VhostId>, Delayed);
+
+/// A record read back as a delayed message (unwrapped from its vhost), or
+/// the record it is instead.
+fn delayed_of(shard: &Shard, record: Record) -> Result<ReadBack, Record> {
+    match record.split_vhost() {
+        (vhost, Record::Delayed(d)) => {
+            let vhost = match vhost {
+                None => Some(VhostId::DEFAULT),
+                Some(name) => shard.meta.borrow().vhost_id(&name),
+            };
+            Ok((vhost, d))
+        }
+        (_, other) => Err(other),
+    }
+}
+
+/// One whole delayed record, copied out of a run read back.
+fn decode_delayed(shard: &Shard, bytes: &[u8], max: u32) -> Option<ReadBack> {
+    let bytes = bytes::Bytes::copy_from_slice(bytes);
+    match record::decode(&bytes, max) {
+        Ok((r, n)) if n == bytes.len() => delayed_of(shard, r).ok(),
+        _ => None,
+    }
+}
+
+/// Routes one due message (read back, or `None`: unreadable, already
+/// logged) and hands its copies over.
+fn deliver(shard: &Rc<Shard>, e: Entry, d: Option<ReadBack>) {
     let log = shard.log.as_ref().expect("delayed messages are in the log");
     let pos = e.pos();
-    let (vhost, d) = match read(shard, pos).await {
-        Some(d) => d,
-        None => return,
+    let Some((vhost, d)) = d else {
+        return;
     };
     // A vhost deleted meanwhile routes nothing.
     let vhost = vhost.unwrap_or(VhostId(u32::MAX));
@@ -397,22 +484,15 @@ async fn deliver(shard: &Rc<Shard>, e: Entry) {
     }
 }
 
-/// Reads a delayed record back, retrying a failed read a few times.
-/// The delayed message at `pos` and the vhost it was published in (`None`:
-/// one deleted meanwhile).
-async fn read(shard: &Shard, pos: RecordPos) -> Option<(Option<VhostId>, crate::storage::Delayed)> {
+/// Reads the delayed record at `pos` back (the message and the vhost it
+/// was published in), retrying a failed read a few times.
+async fn read(shard: &Shard, pos: RecordPos) -> Option<ReadBack> {
     let log = shard.log.as_ref()?;
     let mut backoff = Duration::from_millis(10);
     for attempt in 1..=6 {
-        match log.read_record(pos).await.map(Record::split_vhost) {
-            Ok((vhost, Record::Delayed(d))) => {
-                let vhost = match vhost {
-                    None => Some(VhostId::DEFAULT),
-                    Some(name) => shard.meta.borrow().vhost_id(&name),
-                };
-                return Some((vhost, d));
-            }
-            Ok((_, other)) => {
+        match log.read_record(pos).await.map(|r| delayed_of(shard, r)) {
+            Ok(Ok(read_back)) => return Some(read_back),
+            Ok(Err(other)) => {
                 tracing::error!(
                     shard = shard.id,
                     "delayed record at {pos:?} is a {:?}",

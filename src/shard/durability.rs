@@ -26,6 +26,22 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// The directory of shard `id`'s log.
+/// Bounds of a shard's log write window (`write_window`).
+pub const WRITE_WINDOW_MIN: usize = 1 << 20;
+pub const WRITE_WINDOW_MAX: usize = 8 << 20;
+
+/// How many bytes a shard's log may hold appended but not yet written before
+/// publishers wait (`Log::wait_for_space`): a quarter of the shard's share
+/// of `--memory-budget`, within `WRITE_WINDOW_MIN..=WRITE_WINDOW_MAX`. The
+/// writer copies what is pending into one DMA buffer, so a flood of
+/// messages paged straight out costs at most twice this on top of the
+/// budget, whatever the publishers' rate; the publishers wait for the disk
+/// (TCP backpressure) instead of the broker buffering.
+pub fn write_window(settings: &Settings) -> usize {
+    let share = settings.memory_budget / settings.shards.max(1) as u64 / 4;
+    (share as usize).clamp(WRITE_WINDOW_MIN, WRITE_WINDOW_MAX)
+}
+
 pub fn log_dir(settings: &Settings, id: u16) -> PathBuf {
     settings.data_dir.join(format!("shard-{id}"))
 }
@@ -142,6 +158,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(LogConfig::default().segment_size),
+        max_pending_bytes: write_window(settings),
         ..LogConfig::default()
     };
     let log = Log::open_with(&dir, config, |rec| {

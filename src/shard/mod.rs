@@ -81,6 +81,30 @@ pub struct Settings {
     /// (`broker::auth::failures`).
     pub auth_failures:
         std::sync::Arc<std::sync::Mutex<crate::broker::auth::failures::FailureTable>>,
+    /// The amqps listener (`--tls-*`); None: no TLS port, as RabbitMQ
+    /// unless configured.
+    pub tls: Option<TlsOptions>,
+}
+
+/// The amqps listener's settings, as given on the command line (the files
+/// are read by `connection::tls_config`, at start and on `reload_tls`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TlsOptions {
+    /// 0 picks a free port; default 5671.
+    pub port: u16,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    /// CA certificates that client certificates must chain to.
+    pub ca: Option<std::path::PathBuf>,
+    /// Ask for a client certificate and verify it against `ca`.
+    pub verify_peer: bool,
+    /// With `verify_peer`: refuse clients that present none.
+    pub fail_if_no_peer_cert: bool,
+    /// How long a TLS handshake may take (RabbitMQ's `ssl_handshake_timeout`).
+    pub handshake_timeout: std::time::Duration,
+    /// TLS handshakes in progress at once, all shards together; more are
+    /// dropped at once.
+    pub max_handshakes: usize,
 }
 
 /// A queue keeps this much in memory even while its shard is over its

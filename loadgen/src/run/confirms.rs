@@ -1,7 +1,6 @@
 //! Publisher confirms: the per-channel window the publishing thread
 //! stamps and the ack-reading thread settles, and that reader thread.
 
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -104,7 +103,7 @@ impl AckState {
 }
 
 pub(super) fn ack_reader(
-    mut stream: TcpStream,
+    mut stream: crate::stream::Stream,
     rbuf: &mut BytesMut,
     mut decoder: FrameDecoder,
     tracks: &[Arc<ConfirmTrack>],
