@@ -38,7 +38,7 @@ use crate::shard::confirm::ConfirmOutcome;
 use crate::shard::envelope::{ConfirmTicket, Envelope};
 use crate::shard::{FastMap, Shard};
 use crate::storage::record;
-use crate::storage::{Delayed, DelayedRef, Record, RecordPos, RecordRef};
+use crate::storage::{Delayed, DelayedRef, Record, RecordKind, RecordPos, RecordRef};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -390,8 +390,8 @@ async fn read_due(shard: &Shard, due: &[Entry]) -> Vec<Option<ReadBack>> {
 type ReadBack = (Option<VhostId>, Delayed);
 
 /// A record read back as a delayed message (unwrapped from its vhost), or
-/// the record it is instead.
-fn delayed_of(shard: &Shard, record: Record) -> Result<ReadBack, Record> {
+/// the kind of record it is instead.
+fn delayed_of(shard: &Shard, record: Record) -> Result<ReadBack, RecordKind> {
     match record.split_vhost() {
         (vhost, Record::Delayed(d)) => {
             let vhost = match vhost {
@@ -400,7 +400,7 @@ fn delayed_of(shard: &Shard, record: Record) -> Result<ReadBack, Record> {
             };
             Ok((vhost, d))
         }
-        (_, other) => Err(other),
+        (_, other) => Err(other.kind()),
     }
 }
 
@@ -492,12 +492,8 @@ async fn read(shard: &Shard, pos: RecordPos) -> Option<ReadBack> {
     for attempt in 1..=6 {
         match log.read_record(pos).await.map(|r| delayed_of(shard, r)) {
             Ok(Ok(read_back)) => return Some(read_back),
-            Ok(Err(other)) => {
-                tracing::error!(
-                    shard = shard.id,
-                    "delayed record at {pos:?} is a {:?}",
-                    other.kind()
-                );
+            Ok(Err(kind)) => {
+                tracing::error!(shard = shard.id, "delayed record at {pos:?} is a {kind:?}");
                 return None;
             }
             Err(e) => {
