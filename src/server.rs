@@ -409,7 +409,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         alarms,
     ));
     for (name, (config, head, tail, max_seen_id)) in queues {
-        let mut q = crate::broker::queue::Queue::new(name.clone(), config);
+        let mut q = crate::broker::queue::Queue::new(name.name.clone(), config);
         shard.tracked(&mut q, |q| q.restore(head, tail, max_seen_id));
         shard.queues.borrow_mut().insert(name.clone(), Box::new(q));
         crate::shard::policies::apply_to_queue(&shard, &name);

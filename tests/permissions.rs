@@ -609,3 +609,92 @@ async fn permission_changes_apply_to_open_channels() {
         .await;
     }
 }
+
+/// connection.open on `vhost` as `u` over a raw socket: the server's answer.
+fn raw_open_as(b: &Broker, u: &TestUser, vhost: &str) -> common::raw::RawMethod {
+    let mut c = common::raw::RawConn::connect(&b.addr());
+    c.open_vhost(&u.name, &u.pass, vhost)
+}
+
+#[track_caller]
+fn assert_refused_530(m: &common::raw::RawMethod, vhost: &str, user: &str) {
+    assert_eq!((m.class, m.method), (10, 50), "connection.close: {m:?}");
+    let text = format!("NOT_ALLOWED - access to vhost '{vhost}' refused for user '{user}'");
+    assert_eq!(m.close_reason(), (530, text));
+}
+
+/// Permissions are per vhost: a user with permissions on `v1` only opens
+/// `v1` and is refused `/` with 530; the 403 and 406 texts name `v1`;
+/// `set_permissions` on a missing vhost is refused as rabbitmqctl does; a
+/// deleted vhost takes its permissions with it (added again, the user is
+/// refused there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_are_per_vhost() {
+    for shards in SHARD_COUNTS {
+        let b = Broker::start(shards);
+        within(async {
+            let v1 = unique_name("zv-perm");
+            broker_ctl_ok(&b, &["add_vhost", &v1]);
+            let u = TestUser::new(&b, None);
+            broker_ctl_ok(&b, &["set_permissions", "-p", &v1, &u.name, "^ok", ".*", ".*"]);
+            let m = raw_open_as(&b, &u, &v1);
+            assert_eq!((m.class, m.method), (10, 41), "open-ok on {v1}: {m:?}");
+            assert_refused_530(&raw_open_as(&b, &u, "/"), "/", &u.name);
+
+            let uri = format!("amqp://{}:{}@{}:{}/{v1}", u.name, u.pass, b.host(), b.port());
+            let props = lapin::ConnectionProperties::default();
+            let conn = within_secs(20, lapin::Connection::connect(&uri, props))
+                .await
+                .unwrap_or_else(|e| panic!("connect to {v1}: {e}"));
+            let ch = channel(&conn).await;
+            let q = declare(&ch, "ok-q", QueueDeclareOptions::default(), FieldTable::default());
+            q.await.expect("declare ok-q in v1");
+            let refused = format!(
+                "ACCESS_REFUSED - access to queue 'no-q' in vhost '{v1}' refused for user '{}'",
+                u.name
+            );
+            let r = declare(&ch, "no-q", QueueDeclareOptions::default(), FieldTable::default());
+            assert_lapin_error(r.await, 403, &refused);
+            let ch = channel(&conn).await;
+            let r = declare(&ch, "ok-bad", Default::default(), arg("x-message-ttl", "abc"));
+            let invalid = format!(
+                "PRECONDITION_FAILED - invalid arg 'x-message-ttl' for queue 'ok-bad' in vhost '{v1}': \"expected integer, got longstr\""
+            );
+            assert_lapin_error(r.await, 406, &invalid);
+            let (a, c) = (channel(&conn).await, channel(&conn).await);
+            let exclusive = BasicConsumeOptions {
+                exclusive: true,
+                ..Default::default()
+            };
+            let none = FieldTable::default();
+            // Kept: lapin cancels a consumer it drops.
+            let _held = a
+                .basic_consume("ok-q".into(), "a".into(), exclusive, none.clone())
+                .await
+                .expect("exclusive consumer");
+            let r = c
+                .basic_consume("ok-q".into(), "c".into(), Default::default(), none)
+                .await;
+            let in_use = format!("ACCESS_REFUSED - queue 'ok-q' in vhost '{v1}' in exclusive use");
+            assert_lapin_error(r, 403, &in_use);
+            let _ = conn.close(200, "".into()).await;
+
+            let missing = unique_name("zv-missing");
+            let words = ["set_permissions", "-p", &missing, &u.name, ".*", ".*", ".*"];
+            let (ok, text) = broker_ctl(&b, &words);
+            assert!(!ok, "set_permissions on a missing vhost: {text}");
+            let gone = format!("Virtual host {missing} does not exist");
+            assert!(text.contains(&gone), "{text}");
+
+            let listed = broker_ctl_ok(&b, &["list_user_permissions", &u.name]);
+            assert!(listed.contains(&format!("{v1}\t^ok\t.*\t.*")), "{listed}");
+            broker_ctl_ok(&b, &["delete_vhost", &v1]);
+            let listed = broker_ctl_ok(&b, &["list_user_permissions", &u.name]);
+            assert!(!listed.contains(&v1), "{listed}");
+            broker_ctl_ok(&b, &["add_vhost", &v1]);
+            assert_refused_530(&raw_open_as(&b, &u, &v1), &v1, &u.name);
+            broker_ctl_ok(&b, &["delete_vhost", &v1]);
+        })
+        .await;
+    }
+}

@@ -4,17 +4,23 @@
 //! list_bindings, list_connections, list_channels, list_consumers, status
 //! (the live counters), set_disk_free_limit <bytes> and
 //! set_vm_memory_high_watermark <fraction | bytes | absolute bytes>,
-//! set_policy, clear_policy and list_policies, reload_tls.
+//! set_policy, clear_policy and list_policies; add_vhost, delete_vhost,
+//! list_vhosts, set_vhost_limits, clear_vhost_limits and
+//! list_vhost_limits; reload_tls. `-p VHOST` names the vhost, as in rabbitmqctl.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-pub const USAGE: &str = "usage: warren ctl <command> [--admin HOST:PORT]
+pub const USAGE: &str = "usage: warren ctl <command> [-p VHOST] [--admin HOST:PORT]
 
 commands:
   list_queues | list_exchanges | list_bindings | list_connections
-  list_channels | list_consumers | status | list_policies
+  list_channels | list_consumers | status | list_policies | list_vhosts
+  add_vhost NAME | delete_vhost NAME
+  set_vhost_limits DEFINITION   {\"max-connections\": N, \"max-queues\": N}
+                                (a negative N removes that limit)
+  clear_vhost_limits | list_vhost_limits
   set_policy NAME PATTERN DEFINITION [--priority N] [--apply-to queues|exchanges|all]
                       set a policy (DEFINITION: a JSON object)
   clear_policy NAME   remove a policy
@@ -34,6 +40,7 @@ commands:
   reload_tls          read the TLS certificate and key files again: new amqps
                       connections get them, open ones keep theirs
 
+  -p VHOST            the vhost (default /) of listings, policies and limits
   --admin HOST:PORT   the broker's admin endpoint (env WARREN_ADMIN, default 127.0.0.1:15672)";
 
 /// The admin listing a ctl command reads.
@@ -47,15 +54,40 @@ pub fn listing_of(command: &str) -> Option<&'static str> {
         "list_consumers" => "consumers",
         "status" => "counters",
         "list_policies" => "policies",
+        "list_vhosts" => "vhosts",
+        "list_vhost_limits" => "vhost_limits",
         _ => return None,
     })
 }
 
 /// The HTTP method and path of a ctl command with its arguments (the words
-/// after `ctl`, without `--admin`); None for a usage error. Values are
-/// checked here with the broker's own parsers, and again by the broker.
+/// after `ctl`, without `--admin`; `-p VHOST` anywhere); None for a usage
+/// error. Values are checked here with the broker's own parsers, and again
+/// by the broker. The users and permissions commands carry their vhost in
+/// the path (`admin::users`), the others as `?vhost=`.
 pub fn request_of(words: &[&str]) -> Option<(&'static str, String)> {
+    if let Some(r) = crate::admin::users::request_of(words) {
+        return Some(r);
+    }
+    let mut vhost = None;
+    let mut rest = Vec::new();
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        match *w {
+            "-p" | "--vhost" => vhost = Some(*it.next()?),
+            other => rest.push(other),
+        }
+    }
+    let (method, mut path) = request_without_vhost(&rest)?;
+    if let Some(v) = vhost {
+        path = format!("{path}?vhost={}", enc(v));
+    }
+    Some((method, path))
+}
+
+fn request_without_vhost(words: &[&str]) -> Option<(&'static str, String)> {
     match words {
+        ["clear_vhost_limits"] => Some(("POST", "/clear_vhost_limits".into())),
         ["reload_tls"] => Some(("POST", "/reload_tls".to_string())),
         [command] if listing_of(command).is_some() => {
             listing_of(command).map(|l| ("GET", format!("/{l}")))
@@ -70,8 +102,11 @@ pub fn request_of(words: &[&str]) -> Option<(&'static str, String)> {
         ["set_vm_memory_high_watermark", value] => crate::shard::alarms::parse_watermark(value)
             .map(|_| ("POST", format!("/set_vm_memory_high_watermark/{value}"))),
         ["clear_policy", name] => Some(("POST", format!("/clear_policy/{}", enc(name)))),
+        ["add_vhost", name] => Some(("POST", format!("/add_vhost/{}", enc(name)))),
+        ["delete_vhost", name] => Some(("POST", format!("/delete_vhost/{}", enc(name)))),
+        ["set_vhost_limits", json] => Some(("POST", format!("/set_vhost_limits/{}", enc(json)))),
         ["set_policy", rest @ ..] => set_policy_request(rest),
-        _ => crate::admin::users::request_of(words),
+        _ => None,
     }
 }
 
@@ -221,8 +256,17 @@ mod tests {
             req(&["set_vm_memory_high_watermark", "absolute", "2000000000"]),
             Some(("POST", "/set_vm_memory_high_watermark/2000000000".into()))
         );
+        assert_eq!(
+            req(&["list_queues", "-p", "v/1"]),
+            Some(("GET", "/queues?vhost=v%2F1".into()))
+        );
+        assert_eq!(
+            req(&["set_permissions", "-p", "v1", "u", ".*", ".*", ".*"]),
+            Some(("POST", "/set_permissions/v1/u/.%2A/.%2A/.%2A".into()))
+        );
         for bad in [
             &[][..],
+            &["list_queues", "-p"],
             &["nope"],
             &["list_queues", "extra"],
             &["set_disk_free_limit"],

@@ -17,6 +17,11 @@
 //! `policies` listing (see `policy`), answered once the leader journaled
 //! the change and every shard applied it.
 //!
+//! Vhosts: `POST /add_vhost/NAME`, `/delete_vhost/NAME`,
+//! `/set_vhost_limits/JSON`, `/clear_vhost_limits` and the `vhosts` and
+//! `vhost_limits` listings (see `vhosts`). Any request takes
+//! `?vhost=NAME` (rabbitmqctl's `-p`; default `/`): the listings of
+//! queues, exchanges, bindings, policies and vhost limits show that vhost.
 //! Users and permissions: rabbitmqctl's verbs and listings (see `users`).
 //! `POST /reload_tls` reads the amqps certificate files again (`warren ctl
 //! reload_tls`; RabbitMQ: `rabbitmqctl eval 'ssl:clear_pem_cache().'`):
@@ -30,8 +35,10 @@
 pub mod client;
 pub mod policy;
 pub mod users;
+pub mod vhosts;
 
 use crate::broker::exchange::Destination;
+use crate::broker::vhost::VhostId;
 use crate::connection::tls_config::TlsContext;
 use crate::shard::envelope::{Reply, Request, ShardSnapshot};
 use crate::shard::Shard;
@@ -49,22 +56,37 @@ pub const LISTINGS: &[&str] = &[
     "consumers",
     "counters",
     "policies",
+    "vhosts",
+    "vhost_limits",
 ];
 
-/// Answers one admin request (`method`, `path`) with an HTTP status line
-/// and a plain-text body. The management server (`crate::management`)
-/// brings the requests of `warren ctl` here, on shard 0, over its bridge.
+/// Answers one admin request (`method`, `path` with an optional
+/// `?vhost=` query) with an HTTP status line and a plain-text body. The
+/// management server (`crate::management`) brings the requests of
+/// `warren ctl` here, on shard 0, over its bridge.
 pub async fn answer(
     shard: &Rc<Shard>,
     method: &str,
     path: &str,
     tls: Option<&TlsContext>,
 ) -> (&'static str, String) {
+    let (path, vhost) = vhosts::split_query(path);
+    let Some(vhost) = vhost else {
+        return ("400 Bad Request", "bad vhost\n".into());
+    };
     match route(method, path) {
-        Route::Listing(name) => {
-            let snapshots = gather(shard).await;
-            ("200 OK", render(name, shard, &snapshots))
-        }
+        Route::Listing("vhosts") => ("200 OK", vhosts::render_vhosts(shard)),
+        Route::Listing(name) => match vhosts::resolve(shard, &vhost) {
+            Ok(id) if name == "vhost_limits" => {
+                ("200 OK", vhosts::render_limits(shard, id, &vhost))
+            }
+            Ok(id) => {
+                let snapshots = gather(shard).await;
+                ("200 OK", render(name, shard, id, &snapshots))
+            }
+            Err(e) => e,
+        },
+        Route::Vhost(r) => vhosts::answer(shard, r, &vhost).await,
         Route::Set(change) => {
             let ticket = match change {
                 LimitChange::DiskFreeLimit(bytes) => shard.alarms.set_disk_free_limit(bytes),
@@ -82,26 +104,34 @@ pub async fn answer(
             }
             ("200 OK", format!("{} ...\n", change.describe()))
         }
-        Route::SetPolicy(def) => {
-            let text = format!(
-                "Setting policy \"{}\" for pattern \"{}\" to \"{}\" with priority \"{}\" for vhost \"/\" ...\n",
-                def.name,
-                def.pattern,
-                policy::to_json(&crate::protocol::types::FieldValue::Table(def.definition.clone())),
-                def.priority
-            );
-            policy_answer(
-                shard,
-                Request::SetPolicy { def },
-                text,
-                "Validation failed\n\n",
-            )
-            .await
-        }
-        Route::ClearPolicy(name) => {
-            let text = format!("Clearing policy \"{name}\" on vhost \"/\" ...\n");
-            policy_answer(shard, Request::ClearPolicy { name }, text, "").await
-        }
+        Route::SetPolicy(def) => match vhosts::resolve(shard, &vhost) {
+            Ok(id) => {
+                let text = format!(
+                    "Setting policy \"{}\" for pattern \"{}\" to \"{}\" with priority \"{}\" for vhost \"{vhost}\" ...\n",
+                    def.name,
+                    def.pattern,
+                    policy::to_json(&crate::protocol::types::FieldValue::Table(
+                        def.definition.clone()
+                    )),
+                    def.priority
+                );
+                leader_answer(
+                    shard,
+                    Request::SetPolicy { vhost: id, def },
+                    text,
+                    "Validation failed\n\n",
+                )
+                .await
+            }
+            Err(e) => e,
+        },
+        Route::ClearPolicy(name) => match vhosts::resolve(shard, &vhost) {
+            Ok(id) => {
+                let text = format!("Clearing policy \"{name}\" on vhost \"{vhost}\" ...\n");
+                leader_answer(shard, Request::ClearPolicy { vhost: id, name }, text, "").await
+            }
+            Err(e) => e,
+        },
         Route::Users(command) => users::handle(shard, command).await,
         Route::ReloadTls => reload_tls(tls),
         Route::Error(status, body) => (status, body),
@@ -127,9 +157,10 @@ fn reload_tls(tls: Option<&TlsContext>) -> (&'static str, String) {
     }
 }
 
-/// Sends a policy request to the leader; answers once it is journaled and
-/// in force on every shard.
-async fn policy_answer(
+/// Sends a policy or vhost request to the leader; answers once it is
+/// journaled and in force on every shard (`refused` heads the reason of a
+/// refusal).
+pub(crate) async fn leader_answer(
     shard: &Rc<Shard>,
     request: Request,
     text: String,
@@ -176,6 +207,7 @@ pub enum Route {
     Set(LimitChange),
     SetPolicy(crate::storage::definitions::PolicyDef),
     ClearPolicy(String),
+    Vhost(vhosts::VhostRoute),
     /// A users / permissions command or listing (`users`).
     Users(users::Command),
     ReloadTls,
@@ -199,6 +231,17 @@ pub fn route(method: &str, path: &str) -> Route {
         };
     }
     let (command, value) = path.split_once('/').unwrap_or((path, ""));
+    if let Some(r) = vhosts::route(command, value) {
+        if method != "POST" {
+            return Route::Error(
+                "405 Method Not Allowed",
+                format!("{command} changes the broker: use POST\n"),
+            );
+        }
+        return r
+            .map(Route::Vhost)
+            .unwrap_or_else(|e| Route::Error("400 Bad Request", format!("Error:\n{e}\n")));
+    }
     if let Some(r) = users::route(method, command, value) {
         return r.map_or_else(|(status, body)| Route::Error(status, body), Route::Users);
     }
@@ -265,24 +308,26 @@ pub async fn gather(shard: &Rc<Shard>) -> Vec<ShardSnapshot> {
     out
 }
 
-/// Formats one listing: a title line, a header line, tab-separated rows.
-pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> String {
+/// Formats one listing: a title line, a header line, tab-separated rows;
+/// queues, exchanges, bindings, consumers and policies of `vhost` only.
+pub fn render(listing: &str, shard: &Shard, vhost: VhostId, snapshots: &[ShardSnapshot]) -> String {
     let mut out = String::new();
-    let title = match listing {
-        "counters" => "Counters",
-        "policies" => "policies for vhost \"/\"",
-        other => other,
-    };
+    let vhost_name = shard.meta.borrow().vhost_name(vhost);
     if listing == "policies" {
-        let _ = writeln!(out, "Listing {title} ...");
+        let _ = writeln!(out, "Listing policies for vhost \"{vhost_name}\" ...");
     } else {
-        let _ = writeln!(out, "Listing {title} for vhost / ...");
+        let title = if listing == "counters" {
+            "Counters"
+        } else {
+            listing
+        };
+        let _ = writeln!(out, "Listing {title} for vhost {vhost_name} ...");
     }
     match listing {
         "queues" => {
             out.push_str("name\tmessages_ready\tmessages_unacknowledged\tconsumers\tdurable\tauto_delete\texclusive\tshard\tmessages_ready_ram\tmessages_paged_out\tstate\tmessage_bytes_ready\tsingle_active_consumer_tag\tpolicy\n");
             for s in snapshots {
-                for q in &s.queues {
+                for q in s.queues.iter().filter(|q| q.name.vhost == vhost) {
                     let _ = writeln!(
                         out,
                         "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
@@ -311,14 +356,18 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
             // the management UI (0 for other types).
             out.push_str("name\ttype\tdurable\tauto_delete\tinternal\tmessages_delayed\tpolicy\n");
             let meta = shard.meta.borrow();
-            let mut xs: Vec<_> = meta.topology.exchanges().collect();
+            let mut xs: Vec<_> = meta
+                .topology(vhost)
+                .into_iter()
+                .flat_map(|t| t.exchanges())
+                .collect();
             xs.sort_by(|a, b| a.name.cmp(&b.name));
             for x in xs {
                 let delayed: u64 = snapshots
                     .iter()
                     .flat_map(|s| s.delayed.iter())
-                    .filter(|(name, _)| *name == x.name)
-                    .map(|(_, n)| n)
+                    .filter(|(v, name, _)| *v == vhost && *name == x.name)
+                    .map(|(_, _, n)| n)
                     .sum();
                 let _ = writeln!(
                     out,
@@ -329,7 +378,9 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
                     x.auto_delete,
                     x.internal,
                     delayed,
-                    meta.topology.exchange_policy(&x.name).unwrap_or("")
+                    meta.topology(vhost)
+                        .and_then(|t| t.exchange_policy(&x.name))
+                        .unwrap_or("")
                 );
             }
         }
@@ -338,7 +389,11 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
                 "source_name\tdestination_kind\tdestination_name\trouting_key\targuments\n",
             );
             let meta = shard.meta.borrow();
-            for b in meta.topology.bindings() {
+            for b in meta
+                .topology(vhost)
+                .map(|t| t.bindings())
+                .unwrap_or_default()
+            {
                 let (kind, dest) = match &b.destination {
                     Destination::Queue(q) => ("queue", q),
                     Destination::Exchange(x) => ("exchange", x),
@@ -382,7 +437,7 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
         "consumers" => {
             out.push_str("queue_name\tconsumer_tag\tchannel\tconnection\tack_required\tprefetch_count\tunacked\tactive\n");
             for s in snapshots {
-                for q in &s.queues {
+                for q in s.queues.iter().filter(|q| q.name.vhost == vhost) {
                     for (key, no_ack, prefetch, unacked) in &q.consumers {
                         let _ = writeln!(
                             out,
@@ -406,12 +461,16 @@ pub fn render(listing: &str, shard: &Shard, snapshots: &[ShardSnapshot]) -> Stri
         "policies" => {
             out.push_str("vhost\tname\tpattern\tapply-to\tdefinition\tpriority\n");
             let meta = shard.meta.borrow();
-            let mut ps: Vec<_> = meta.policies.iter().map(|p| &p.def).collect();
+            let mut ps: Vec<_> = meta
+                .vhosts
+                .get(&vhost)
+                .map(|v| v.policies.iter().map(|p| &p.def).collect())
+                .unwrap_or_default();
             ps.sort_by(|a, b| a.name.cmp(&b.name));
             for p in ps {
                 let _ = writeln!(
                     out,
-                    "/\t{}\t{}\t{}\t{}\t{}",
+                    "{vhost_name}\t{}\t{}\t{}\t{}\t{}",
                     p.name,
                     p.pattern,
                     p.apply_to,

@@ -12,3 +12,4 @@ pub mod paged;
 pub mod queue;
 pub mod queue_args;
 pub mod topology;
+pub mod vhost;

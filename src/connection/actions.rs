@@ -5,8 +5,8 @@
 //! one envelope per (owner, queue), message ids in tag order.
 
 use crate::broker::queue::{Delivery, Settle};
+use crate::broker::vhost::QueueName;
 use crate::connection::unacked::Unacked;
-use crate::protocol::types::ShortStr;
 use crate::shard::envelope::Envelope;
 use crate::shard::Shard;
 
@@ -17,7 +17,7 @@ pub enum ToShard {
     Send { owner: u16, envelope: Envelope },
     /// A delivery never written to the client goes back to its queue.
     Bounce {
-        queue: ShortStr,
+        queue: QueueName,
         owner: u16,
         delivery: Delivery,
     },
@@ -75,7 +75,7 @@ mod tests {
             .enumerate()
             .map(|(i, (queue, owner, msg_id))| Unacked {
                 tag: i as u64 + 1,
-                queue: ShortStr::from(queue),
+                queue: QueueName::default_vhost(queue),
                 owner,
                 msg_id,
             })

@@ -15,6 +15,7 @@
 use crate::broker::error::{code, AmqpError, AmqpResult};
 use crate::broker::message::Message;
 use crate::broker::queue::{Delivery, Settle};
+use crate::broker::vhost::QueueName;
 use crate::connection::actions::{settle_envelopes, ToShard};
 use crate::connection::assembly::{Assembly, PublishAssembly};
 use crate::connection::confirms::{ConfirmCounts, Confirms};
@@ -51,7 +52,7 @@ pub struct Settlement {
 
 #[derive(Debug, Clone)]
 pub struct ChannelConsumer {
-    pub queue: ShortStr,
+    pub queue: QueueName,
     pub owner: u16,
     pub no_ack: bool,
 }
@@ -90,7 +91,7 @@ pub struct Channel {
     reply_to_address: Option<ShortStr>,
     /// Ack-mode deliveries waiting for room under the global prefetch
     /// (queue, owner shard, delivery); bounded by the owners' transit window.
-    held: VecDeque<(ShortStr, u16, Delivery)>,
+    held: VecDeque<(QueueName, u16, Delivery)>,
     /// A queue.delete of this channel awaits its answer: basic.cancel
     /// notifications for the channel's consumers wait in `deferred_cancels`
     /// until delete-ok is out (RabbitMQ's order).
@@ -352,7 +353,7 @@ impl Channel {
     pub fn deliver(
         &mut self,
         out: &mut Outbound,
-        queue: ShortStr,
+        queue: QueueName,
         owner: u16,
         delivery: Delivery,
     ) -> Handed {
@@ -371,7 +372,7 @@ impl Channel {
         Handed::Written
     }
 
-    fn write_delivery(&mut self, out: &mut Outbound, queue: ShortStr, owner: u16, d: Delivery) {
+    fn write_delivery(&mut self, out: &mut Outbound, queue: QueueName, owner: u16, d: Delivery) {
         let ack = (!d.no_ack).then(|| (queue.clone(), owner, d.msg_id));
         let tag = self.tags.next(ack);
         delivery::write(
@@ -406,7 +407,7 @@ impl Channel {
     pub fn write_get_ok(
         &mut self,
         out: &mut Outbound,
-        queue: &ShortStr,
+        queue: &QueueName,
         owner: u16,
         no_ack: bool,
         got: &GotMessage,
@@ -491,7 +492,7 @@ impl Channel {
     /// deliveries a global prefetch held back are given back (marked
     /// redelivered, like every requeue). A publish half received is dropped.
     pub fn release(&mut self, conn: ConnKey) -> Vec<ToShard> {
-        let mut queues: Vec<(u16, ShortStr)> = self
+        let mut queues: Vec<(u16, QueueName)> = self
             .consumers
             .drain()
             .map(|(_, c)| (c.owner, c.queue))
@@ -654,7 +655,7 @@ mod tests {
 
     fn consumer_of_q() -> ChannelConsumer {
         ChannelConsumer {
-            queue: ShortStr::from("q"),
+            queue: QueueName::default_vhost("q"),
             owner: 0,
             no_ack: false,
         }
@@ -682,7 +683,12 @@ mod tests {
         id: u64,
         no_ack: bool,
     ) -> &'static str {
-        match ch.deliver(out, "q".into(), 0, delivery(tag, id, no_ack)) {
+        match ch.deliver(
+            out,
+            QueueName::default_vhost("q"),
+            0,
+            delivery(tag, id, no_ack),
+        ) {
             Handed::Written => "written",
             Handed::Held => "held",
             Handed::Bounce(ToShard::Bounce { .. }) => "bounced",

@@ -2,9 +2,11 @@
 //! AMQPLAIN, checked against the shard's users; EXTERNAL with a TLS client
 //! certificate; a refusal from an address
 //! that keeps failing is delayed, see `broker::auth::failures`), tune/tune-ok
-//! negotiated as RabbitMQ does, and open on vhost "/" (the user needs
-//! permissions there). Runs before the connection's writer exists, so it
-//! writes its frames straight to the socket.
+//! negotiated as RabbitMQ does, and connection.open, answered once
+//! `shard::vhosts::admit` admitted the user to the vhost (it exists, the
+//! user has permissions there, it is under its connection limit). Runs
+//! before the connection's writer exists, so it writes its frames straight
+//! to the socket.
 
 use crate::broker::error::{code, AmqpError};
 use crate::connection::transport::Transport;
@@ -31,11 +33,13 @@ pub struct Negotiated {
     pub frame_max: u32,
     pub heartbeat: u16,
     pub user: String,
-    /// The vhost connection.open named.
-    pub vhost: String,
     /// The user's tags at login (RabbitMQ keeps them for the connection).
     pub tags: Vec<String>,
     pub client_properties: FieldTable,
+    /// The vhost connection.open named…
+    pub vhost_name: ShortStr,
+    /// …and its id, once admitted (`shard::vhosts::admit`).
+    pub vhost: crate::broker::vhost::VhostId,
 }
 
 /// Why a handshake ended without an open connection.
@@ -262,7 +266,7 @@ pub fn client_capability(props: &FieldTable, name: &str) -> bool {
 /// Runs the handshake. `buf` keeps whatever the client pipelined after it.
 pub async fn run(
     stream: &mut Transport,
-    shard: &Shard,
+    shard: &std::rc::Rc<Shard>,
     buf: &mut BytesMut,
 ) -> Result<Negotiated, HandshakeError> {
     let mut header = [0u8; 8];
@@ -356,18 +360,13 @@ pub async fn run(
             )))
         }
     };
-    let vhost = open.virtual_host.as_str();
-    if vhost != "/" || !shard.meta.borrow().auth.vhost_access(&user, vhost) {
-        let e = AmqpError::new(
-            code::NOT_ALLOWED,
-            format!(
-                "access to vhost '{}' refused for user '{user}'",
-                open.virtual_host
-            ),
-        );
-        let _ = send(stream, close_method(&e, 10, 40)).await;
-        return Err(HandshakeError::Refused(e));
-    }
+    let vhost = match crate::shard::vhosts::admit(shard, open.virtual_host.as_str(), &user).await {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = send(stream, close_method(&e, 10, 40)).await;
+            return Err(HandshakeError::Refused(e));
+        }
+    };
     let tags = (shard.meta.borrow().auth.user(&user)).map_or_else(Vec::new, |u| u.tags.clone());
     send(stream, ConnectionOpenOk {}.into()).await?;
     Ok(Negotiated {
@@ -375,9 +374,10 @@ pub async fn run(
         frame_max,
         heartbeat: tune_ok.heartbeat,
         user,
-        vhost: open.virtual_host.as_str().to_string(),
         tags,
         client_properties: start_ok.client_properties,
+        vhost_name: open.virtual_host,
+        vhost,
     })
 }
 

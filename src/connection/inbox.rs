@@ -5,17 +5,17 @@
 use crate::broker::error::AmqpError;
 use crate::broker::message::MessageRef;
 use crate::broker::queue::{ConsumerKey, Delivery};
+use crate::broker::vhost::QueueName;
 use crate::connection::channel::Handed;
 use crate::connection::{direct_reply, handshake, ConnShared};
 use crate::protocol::methods::BasicCancel;
-use crate::protocol::types::ShortStr;
 use crate::shard::envelope::{ChannelSnapshot, ConnectionSnapshot};
 use crate::shard::inbox::ConnectionInbox;
 use crate::shard::Shard;
 use std::rc::Rc;
 
 impl ConnectionInbox for ConnShared {
-    fn deliver(&self, shard: &Rc<Shard>, queue: ShortStr, owner: u16, delivery: Delivery) {
+    fn deliver(&self, shard: &Rc<Shard>, queue: QueueName, owner: u16, delivery: Delivery) {
         let mut channels = self.channels.borrow_mut();
         let Some(ch) = channels.get_mut(&delivery.consumer.channel) else {
             drop(channels);
@@ -94,10 +94,15 @@ impl ConnectionInbox for ConnShared {
             .collect();
         ConnectionSnapshot {
             key: self.key,
+            vhost: self.negotiated.vhost,
             peer: self.peer.clone(),
             user: self.negotiated.user.clone(),
             channels,
         }
+    }
+
+    fn vhost(&self) -> crate::broker::vhost::VhostId {
+        self.negotiated.vhost
     }
 
     fn close_for_shutdown(&self, err: &AmqpError) {
@@ -114,5 +119,12 @@ impl ConnectionInbox for ConnShared {
         self.closing.set(true);
         // SAFETY: shutting down the connection's own descriptor wakes its reader.
         unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
+    }
+
+    fn stop_reading(&self) {
+        self.closing.set(true);
+        // SAFETY: shutting down the read side of the connection's own
+        // descriptor wakes its reader; the writer still flushes.
+        unsafe { libc::shutdown(self.fd, libc::SHUT_RD) };
     }
 }

@@ -46,7 +46,6 @@ pub use closing::shutdown_all;
 use crate::broker::error::AmqpError;
 use crate::protocol::frame::FrameDecoder;
 use crate::protocol::methods::*;
-use crate::protocol::types::ShortStr;
 use crate::shard::counters::Counters;
 use crate::shard::envelope::ConnKey;
 use crate::shard::Shard;
@@ -112,7 +111,7 @@ pub struct ConnShared {
     /// Channels with confirms to send at the end of the read batch.
     pub confirm_dirty: RefCell<Vec<u16>>,
     /// Exclusive queues this connection declared (deleted when it closes).
-    pub exclusive_queues: RefCell<Vec<ShortStr>>,
+    pub exclusive_queues: RefCell<Vec<crate::broker::vhost::QueueName>>,
     pub last_read: Cell<Instant>,
     pub last_write: Cell<Instant>,
     /// Set once the connection is going away: no more frames are handled.
@@ -293,6 +292,7 @@ async fn serve_on(shard: Rc<Shard>, mut stream: Transport, peer: String) {
         peer = %peer,
         conn = key.id,
         user = %negotiated.user,
+        vhost = %negotiated.vhost_name,
         tls = %tls,
         "accepted connection"
     );

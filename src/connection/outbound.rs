@@ -9,12 +9,12 @@
 
 use crate::broker::message::Body;
 use crate::broker::queue::ConsumerKey;
+use crate::broker::vhost::QueueName;
 use crate::protocol::frame::{
     encode_body_frame_header, encode_header_frame, encode_heartbeat, encode_method_frame,
     FRAME_END, FRAME_OVERHEAD,
 };
 use crate::protocol::methods::Method;
-use crate::protocol::types::ShortStr;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
 
@@ -28,7 +28,7 @@ const SCRATCH_CHUNK: usize = 16 * 1024;
 #[derive(Debug)]
 pub struct CreditNote {
     pub owner: u16,
-    pub queue: ShortStr,
+    pub queue: QueueName,
     pub consumer: ConsumerKey,
     pub n: u32,
 }
@@ -130,7 +130,7 @@ impl Outbound {
     }
 
     /// Notes one delivery to credit back to its owner once written.
-    pub fn note_delivery(&mut self, owner: u16, queue: &ShortStr, consumer: &ConsumerKey) {
+    pub fn note_delivery(&mut self, owner: u16, queue: &QueueName, consumer: &ConsumerKey) {
         if let Some(last) = self.credits.last_mut() {
             if last.owner == owner && &last.queue == queue && &last.consumer == consumer {
                 last.n += 1;

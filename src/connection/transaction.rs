@@ -21,8 +21,8 @@
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::message::MessageRef;
 use crate::broker::queue::Settle;
+use crate::broker::vhost::QueueName;
 use crate::connection::unacked::Unacked;
-use crate::protocol::types::ShortStr;
 use crate::shard::envelope::TxOp;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -42,7 +42,7 @@ const PUBLISH_OVERHEAD: u64 = 256;
 pub struct TxPublish {
     pub message: MessageRef,
     /// Its destination queues, per owner shard.
-    pub by_owner: Vec<(u16, Vec<ShortStr>)>,
+    pub by_owner: Vec<(u16, Vec<QueueName>)>,
     /// A mandatory publish that reached no queue: returned at commit.
     pub returned: bool,
     /// A publish to an `x-delayed-message` exchange with a delay: not
@@ -243,7 +243,7 @@ mod tests {
     fn unacked(tag: u64, queue: &str, owner: u16) -> Unacked {
         Unacked {
             tag,
-            queue: ShortStr::from(queue),
+            queue: QueueName::default_vhost(queue),
             owner,
             msg_id: tag + 100,
         }
@@ -254,7 +254,7 @@ mod tests {
             message: Arc::new(message(body)),
             by_owner: by_owner
                 .into_iter()
-                .map(|(o, qs)| (o, qs.into_iter().map(ShortStr::from).collect()))
+                .map(|(o, qs)| (o, qs.into_iter().map(QueueName::default_vhost).collect()))
                 .collect(),
             returned,
             delayed: None,
@@ -268,7 +268,14 @@ mod tests {
             .flat_map(|(owner, ops)| {
                 ops.iter().map(move |op| {
                     let s = match op {
-                        TxOp::Enqueue { queues, .. } => format!("E:{}", queues.join(",")),
+                        TxOp::Enqueue { queues, .. } => format!(
+                            "E:{}",
+                            queues
+                                .iter()
+                                .map(|q| q.as_str())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        ),
                         TxOp::Settle {
                             queue,
                             msg_ids,

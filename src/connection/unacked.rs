@@ -4,14 +4,14 @@
 //! `multiple` takes all, an unknown tag is a 406).
 
 use crate::broker::error::{AmqpError, AmqpResult};
-use crate::protocol::types::ShortStr;
+use crate::broker::vhost::QueueName;
 use std::collections::VecDeque;
 
 /// A delivery (or basic.get) the client has not settled yet.
 #[derive(Debug, Clone)]
 pub struct Unacked {
     pub tag: u64,
-    pub queue: ShortStr,
+    pub queue: QueueName,
     pub owner: u16,
     pub msg_id: u64,
 }
@@ -35,7 +35,7 @@ impl Default for DeliveryTags {
 impl DeliveryTags {
     /// Allocates the next delivery tag, recording an unacked entry
     /// (queue, owner shard, message id) when the delivery needs an ack.
-    pub fn next(&mut self, ack: Option<(ShortStr, u16, u64)>) -> u64 {
+    pub fn next(&mut self, ack: Option<(QueueName, u16, u64)>) -> u64 {
         let tag = self.next_tag;
         self.next_tag += 1;
         if let Some((queue, owner, msg_id)) = ack {
@@ -97,7 +97,7 @@ mod tests {
     fn tags_with(n: u64) -> DeliveryTags {
         let mut t = DeliveryTags::default();
         for i in 0..n {
-            t.next(Some((ShortStr::from("q"), 0, i + 100)));
+            t.next(Some((QueueName::default_vhost("q"), 0, i + 100)));
         }
         t
     }
@@ -106,7 +106,7 @@ mod tests {
     fn tags_count_from_1_and_only_acked_deliveries_are_kept() {
         let mut t = DeliveryTags::default();
         assert_eq!(t.next(None), 1);
-        assert_eq!(t.next(Some((ShortStr::from("q"), 0, 7))), 2);
+        assert_eq!(t.next(Some((QueueName::default_vhost("q"), 0, 7))), 2);
         assert_eq!(t.unacked(), 1);
         assert_eq!(t.take_settled(1, false).unwrap_err().code, 406);
         assert_eq!(t.take_settled(2, false).unwrap()[0].msg_id, 7);

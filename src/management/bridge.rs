@@ -5,6 +5,7 @@
 //! shard 0 answers a job with copies of what it read (`View`), so JSON is
 //! rendered off the shards.
 
+use crate::broker::vhost::{QueueName, VhostId};
 use crate::broker::auth::{Access, Resource, UserDef};
 use crate::broker::binding::BindingDef;
 use crate::broker::error::AmqpError;
@@ -163,10 +164,10 @@ async fn apply(shard: &Rc<Shard>, user: &str, change: Change) -> Result<u32, Amq
         .meta
         .borrow()
         .queues
-        .get(name.as_str())
+        .get(&QueueName::default_vhost(name.as_str()))
         .map(|q| q.owner)
         .ok_or_else(not_found)?;
-    let name = ShortStr::from(name.as_str());
+    let name = QueueName::default_vhost(name.as_str());
     let (dest, request) = match deletion {
         Some((if_unused, if_empty)) => (
             LEADER,
@@ -195,7 +196,12 @@ async fn delete_exchange(
     if_unused: bool,
 ) -> Result<u32, AmqpError> {
     let not_found = || AmqpError::not_found(format!("no exchange '{name}' in vhost '/'"));
-    if name.len() > 255 || shard.meta.borrow().topology.exchange(name).is_none() {
+    let known = shard
+        .meta
+        .borrow()
+        .topology(VhostId::DEFAULT)
+        .is_some_and(|t| t.exchange(name).is_some());
+    if name.len() > 255 || !known {
         return Err(not_found());
     }
     if !name.is_empty() && !name.starts_with("amq.") {
@@ -206,6 +212,7 @@ async fn delete_exchange(
             .check(user, "/", Access::Configure, Resource::Exchange, name)?;
     }
     let request = Request::DeleteExchange {
+        vhost: VhostId::DEFAULT,
         name: ShortStr::from(name),
         if_unused,
     };
@@ -218,23 +225,27 @@ async fn delete_exchange(
 async fn view(shard: &Rc<Shard>) -> View {
     let snapshots = crate::admin::gather(shard).await;
     let meta = shard.meta.borrow();
-    let mut exchanges: Vec<(ExchangeDef, String)> = meta
-        .topology
-        .exchanges()
-        .map(|x| {
-            let policy = meta.topology.exchange_policy(&x.name).unwrap_or("");
-            (x.clone(), policy.to_string())
+    // The API shows vhost `/` only so far (see `management` docs).
+    let topology = meta.topology(VhostId::DEFAULT);
+    let mut exchanges: Vec<(ExchangeDef, String)> = topology
+        .into_iter()
+        .flat_map(|t| {
+            t.exchanges().map(move |x| {
+                let policy = t.exchange_policy(&x.name).unwrap_or("");
+                (x.clone(), policy.to_string())
+            })
         })
         .collect();
     exchanges.sort_by(|a, b| a.0.name.cmp(&b.0.name));
     View {
         snapshots,
         exchanges,
-        bindings: meta.topology.bindings(),
+        bindings: topology.map(|t| t.bindings()).unwrap_or_default(),
         queue_arguments: meta
             .queues
             .values()
-            .map(|q| (q.name.to_string(), q.config.arguments.clone()))
+            .filter(|q| q.name.vhost == VhostId::DEFAULT)
+            .map(|q| (q.name.name.to_string(), q.config.arguments.clone()))
             .collect(),
         users: meta.auth.defs().users.values().cloned().collect(),
     }

@@ -47,6 +47,7 @@ use crate::broker::message::{Message, MessageRef};
 use crate::broker::queue::QueuedMessage;
 use crate::broker::queue_args::QueueArguments;
 use crate::broker::topology::{Origin, RouteResult};
+use crate::broker::vhost::QueueName;
 use crate::protocol::properties::BasicProperties;
 use crate::protocol::types::{FieldTable, ShortStr};
 use crate::shard::counters::Counters;
@@ -83,7 +84,7 @@ pub struct Pending {
 #[derive(Debug)]
 struct Waiting {
     /// The queue holding the source message.
-    queue: ShortStr,
+    queue: QueueName,
     /// Owners that have not answered yet.
     owners_left: usize,
     /// An owner could not keep its copies.
@@ -103,7 +104,7 @@ impl Pending {
 
 /// basic.reject / basic.nack without requeue of the deliveries `ids` of
 /// `queue`: dead-lettered with reason `rejected`.
-pub fn rejected(shard: &Rc<Shard>, queue: &ShortStr, ids: &[u64]) {
+pub fn rejected(shard: &Rc<Shard>, queue: &QueueName, ids: &[u64]) {
     let messages = match shard.queues.borrow_mut().get_mut(queue) {
         Some(q) => shard.tracked(q, |q| q.reject(ids)),
         None => Vec::new(),
@@ -121,7 +122,7 @@ pub fn rejected(shard: &Rc<Shard>, queue: &ShortStr, ids: &[u64]) {
 
 /// Takes the letters `queue` let go of: republished through its
 /// dead-letter exchange, or dropped (see the module doc).
-pub fn dead_letter(shard: &Rc<Shard>, queue: &ShortStr, letters: Vec<Letter>) {
+pub fn dead_letter(shard: &Rc<Shard>, queue: &QueueName, letters: Vec<Letter>) {
     if letters.is_empty() {
         return;
     }
@@ -197,13 +198,13 @@ fn dead_letter_target(queue: &str, arguments: &FieldTable) -> Option<(ShortStr, 
 }
 
 /// Target queues grouped by owner shard.
-type ByOwner = Vec<(u16, Vec<ShortStr>)>;
+type ByOwner = Vec<(u16, Vec<QueueName>)>;
 
 /// The dead-lettered copy of a letter and its target queues by owner
 /// shard, cycles left out; None when it reaches no queue.
 fn republish(
     shard: &Rc<Shard>,
-    queue: &ShortStr,
+    queue: &QueueName,
     letter: &Letter,
     now: u64,
     exchange: &ShortStr,
@@ -246,9 +247,12 @@ fn republish(
     let new_headers = headers_of(&copy.raw_properties);
     let meta = shard.meta.borrow();
     let mut targets = Vec::new();
-    // An internal dead-letter exchange is fine: `internal` only refuses
-    // client publishes.
-    match meta.topology.route_keys(
+    // Dead-lettering stays in the source queue's vhost. An internal
+    // dead-letter exchange is fine: `internal` only refuses client
+    // publishes.
+    let vhost = queue.vhost;
+    let topology = meta.topology(vhost)?;
+    match topology.route_keys(
         exchange,
         &first,
         extra,
@@ -260,14 +264,18 @@ fn republish(
         RouteResult::ExchangeNotFound | RouteResult::Internal => return None,
     }
     let kept = targets.into_iter().filter(|target| {
-        if !meta.queues.contains_key(target) || !copy.is_cycle(target.as_bytes()) {
+        if !meta
+            .queues
+            .contains_key(&QueueName::new(vhost, target.clone()))
+            || !copy.is_cycle(target.as_bytes())
+        {
             return true;
         }
         Counters::add(&shard.counters.dead_letter_cycles, 1);
         warn_cycle(shard, target, &copy.history);
         false
     });
-    let by_owner = meta.group_by_owner(kept);
+    let by_owner = meta.group_by_owner(vhost, kept);
     if by_owner.is_empty() {
         return None;
     }

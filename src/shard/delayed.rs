@@ -31,13 +31,14 @@
 
 use crate::broker::message::{Body, Message};
 use crate::broker::topology::Origin;
+use crate::broker::vhost::VhostId;
 use crate::protocol::properties::BasicProperties;
 use crate::protocol::types::{FieldTable, ShortStr};
 use crate::shard::confirm::ConfirmOutcome;
 use crate::shard::envelope::{ConfirmTicket, Envelope};
 use crate::shard::{FastMap, Shard};
 use crate::storage::record;
-use crate::storage::{Delayed, DelayedRef, Record, RecordPos, RecordRef};
+use crate::storage::{Delayed, DelayedRef, Record, RecordKind, RecordPos, RecordRef};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -91,8 +92,9 @@ struct InFlight {
 pub struct Scheduler {
     heap: RefCell<BinaryHeap<Reverse<Entry>>>,
     next_id: Cell<u64>,
-    /// Pending messages per exchange (`warren ctl list_exchanges`).
-    counts: RefCell<FastMap<ShortStr, u64>>,
+    /// Pending messages per exchange of a vhost (`warren ctl
+    /// list_exchanges`).
+    counts: RefCell<FastMap<(VhostId, ShortStr), u64>>,
     in_flight: RefCell<FastMap<u64, InFlight>>,
     /// Compaction is moving records forward (`relocate`).
     moving: Cell<bool>,
@@ -118,21 +120,23 @@ impl Default for Scheduler {
 /// The durable delayed messages recovery found still pending.
 #[derive(Default)]
 pub struct RecoveredDelayed {
-    entries: FastMap<u64, (Entry, ShortStr)>,
+    entries: FastMap<u64, (Entry, (VhostId, ShortStr))>,
     max_id: u64,
 }
 
 impl RecoveredDelayed {
-    /// A `Delayed` record in the log (transient ones are ignored). A later
-    /// record of the same id is a copy compaction moved forward: it
-    /// supersedes the earlier one, whose segment is returned (its reference
-    /// is dead).
+    /// A `Delayed` record in the log (transient ones are ignored), of
+    /// exchange `x` in `vhost`. A later record of the same id is a copy
+    /// compaction moved forward: it supersedes the earlier one, whose
+    /// segment is returned (its reference is dead).
+    #[allow(clippy::too_many_arguments)]
     pub fn delayed(
         &mut self,
         pos: RecordPos,
         id: u64,
         at: u64,
         durable: bool,
+        vhost: VhostId,
         x: &ShortStr,
     ) -> Option<u32> {
         self.max_id = self.max_id.max(id);
@@ -148,7 +152,7 @@ impl RecoveredDelayed {
             durable,
         };
         self.entries
-            .insert(id, (e, x.clone()))
+            .insert(id, (e, (vhost, x.clone())))
             .map(|(old, _)| old.segment)
     }
 
@@ -186,14 +190,20 @@ impl Scheduler {
         }
     }
 
-    /// Pending messages per exchange.
-    pub fn counts(&self) -> Vec<(ShortStr, u64)> {
+    /// Pending messages per exchange of a vhost.
+    pub fn counts(&self) -> Vec<(VhostId, ShortStr, u64)> {
         self.counts
             .borrow()
             .iter()
             .filter(|(_, n)| **n > 0)
-            .map(|(x, n)| (x.clone(), *n))
+            .map(|((v, x), n)| (*v, x.clone(), *n))
             .collect()
+    }
+
+    /// A vhost was deleted: its exchanges' counts go (its messages are
+    /// dropped when due, as for a deleted exchange).
+    pub fn forget_vhost(&self, vhost: VhostId) {
+        self.counts.borrow_mut().retain(|(v, _), _| *v != vhost);
     }
 
     /// Pending messages on this shard.
@@ -201,12 +211,13 @@ impl Scheduler {
         self.heap.borrow().len()
     }
 
-    fn uncount(&self, exchange: &str) {
+    fn uncount(&self, vhost: VhostId, exchange: &ShortStr) {
         let mut counts = self.counts.borrow_mut();
-        if let Some(n) = counts.get_mut(exchange) {
+        let key = (vhost, exchange.clone());
+        if let Some(n) = counts.get_mut(&key) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                counts.remove(exchange);
+                counts.remove(&key);
             }
         }
     }
@@ -218,6 +229,7 @@ impl Scheduler {
 #[allow(clippy::too_many_arguments)]
 pub fn hold(
     shard: &Shard,
+    vhost: VhostId,
     exchange: &ShortStr,
     routing_key: &ShortStr,
     raw_properties: &[u8],
@@ -232,7 +244,7 @@ pub fn hold(
     let id = s.next_id.get();
     // Rounded up: never routed before `delay_ms` has passed.
     let at = now_us().div_ceil(1000).saturating_add(delay_ms);
-    let pos = match log.append(RecordRef::Delayed(DelayedRef {
+    let record = RecordRef::Delayed(DelayedRef {
         id,
         deliver_at: at,
         durable,
@@ -240,7 +252,8 @@ pub fn hold(
         routing_key,
         raw_properties,
         body: body.chunks(),
-    })) {
+    });
+    let pos = match shard.append_in(log, vhost, record) {
         Ok(pos) => pos,
         Err(e) => return ConfirmOutcome::Failed(format!("delayed message not stored: {e}")),
     };
@@ -257,7 +270,10 @@ pub fn hold(
     let earliest = heap.peek().is_none_or(|Reverse(e)| entry < *e);
     heap.push(Reverse(entry));
     drop(heap);
-    *s.counts.borrow_mut().entry(exchange.clone()).or_default() += 1;
+    *s.counts
+        .borrow_mut()
+        .entry((vhost, exchange.clone()))
+        .or_default() += 1;
     if earliest {
         let _ = s.wake.try_send(());
     }
@@ -322,8 +338,8 @@ fn take_due(shard: &Shard) -> Vec<Entry> {
 /// run of nearby records of a segment (`READ_GAP`, `READ_SPAN`), sorted by
 /// position; a record that read or decode fails gets its own `read`, with
 /// its retries.
-async fn read_due(shard: &Shard, due: &[Entry]) -> Vec<Option<Delayed>> {
-    let mut out: Vec<Option<Delayed>> = due.iter().map(|_| None).collect();
+async fn read_due(shard: &Shard, due: &[Entry]) -> Vec<Option<ReadBack>> {
+    let mut out: Vec<Option<ReadBack>> = due.iter().map(|_| None).collect();
     let Some(log) = shard.log.as_ref() else {
         return out;
     };
@@ -355,7 +371,7 @@ async fn read_due(shard: &Shard, due: &[Entry]) -> Vec<Option<Delayed>> {
                     let at = (due[i].offset - start) as usize;
                     // A copy per record: a body must not pin the whole run.
                     let bytes = data.get(at..at + due[i].len as usize);
-                    out[i] = bytes.and_then(|b| decode_delayed(b, max));
+                    out[i] = bytes.and_then(|b| decode_delayed(shard, b, max));
                 }
             }
         }
@@ -369,39 +385,62 @@ async fn read_due(shard: &Shard, due: &[Entry]) -> Vec<Option<Delayed>> {
     out
 }
 
+/// A delayed message read back and the vhost it was published in (`None`:
+/// one deleted meanwhile).
+type ReadBack = (Option<VhostId>, Delayed);
+
+/// A record read back as a delayed message (unwrapped from its vhost), or
+/// the kind of record it is instead.
+fn delayed_of(shard: &Shard, record: Record) -> Result<ReadBack, RecordKind> {
+    match record.split_vhost() {
+        (vhost, Record::Delayed(d)) => {
+            let vhost = match vhost {
+                None => Some(VhostId::DEFAULT),
+                Some(name) => shard.meta.borrow().vhost_id(&name),
+            };
+            Ok((vhost, d))
+        }
+        (_, other) => Err(other.kind()),
+    }
+}
+
 /// One whole delayed record, copied out of a run read back.
-fn decode_delayed(bytes: &[u8], max: u32) -> Option<Delayed> {
+fn decode_delayed(shard: &Shard, bytes: &[u8], max: u32) -> Option<ReadBack> {
     let bytes = bytes::Bytes::copy_from_slice(bytes);
     match record::decode(&bytes, max) {
-        Ok((Record::Delayed(d), n)) if n == bytes.len() => Some(d),
+        Ok((r, n)) if n == bytes.len() => delayed_of(shard, r).ok(),
         _ => None,
     }
 }
 
 /// Routes one due message (read back, or `None`: unreadable, already
 /// logged) and hands its copies over.
-fn deliver(shard: &Rc<Shard>, e: Entry, d: Option<Delayed>) {
+fn deliver(shard: &Rc<Shard>, e: Entry, d: Option<ReadBack>) {
     let log = shard.log.as_ref().expect("delayed messages are in the log");
     let pos = e.pos();
-    let Some(d) = d else {
+    let Some((vhost, d)) = d else {
         return;
     };
-    shard.delayed.uncount(&d.exchange);
+    // A vhost deleted meanwhile routes nothing.
+    let vhost = vhost.unwrap_or(VhostId(u32::MAX));
+    shard.delayed.uncount(vhost, &d.exchange);
     let props = BasicProperties::decode(d.raw_properties.clone()).ok();
     let persistent = props.as_ref().and_then(|p| p.delivery_mode) == Some(2);
     let headers: Option<FieldTable> = props.and_then(|p| p.headers);
     let mut queues = Vec::new();
     {
         let meta = shard.meta.borrow();
-        // Gone exchange: dropped, as the plugin does.
+        // Gone exchange (or vhost): dropped, as the plugin does.
         // With its `CC` / `BCC` keys, as its publish would have been.
-        let _ = meta.topology.route_stored(
-            &d.exchange,
-            &d.routing_key,
-            headers.as_ref(),
-            Origin::Broker,
-            &mut queues,
-        );
+        if let Some(t) = meta.topology(vhost) {
+            let _ = t.route_stored(
+                &d.exchange,
+                &d.routing_key,
+                headers.as_ref(),
+                Origin::Broker,
+                &mut queues,
+            );
+        }
         let message = Arc::new(Message {
             exchange: d.exchange.clone(),
             routing_key: d.routing_key.clone(),
@@ -409,7 +448,7 @@ fn deliver(shard: &Rc<Shard>, e: Entry, d: Option<Delayed>) {
             body: Body::from(d.body.clone()),
             persistent,
         });
-        let by_owner = meta.group_by_owner(queues.drain(..));
+        let by_owner = meta.group_by_owner(vhost, queues.drain(..));
         let owners = by_owner.len() as u32;
         let confirm = (e.durable && owners > 0).then_some(ConfirmTicket {
             shard: shard.id,
@@ -445,19 +484,16 @@ fn deliver(shard: &Rc<Shard>, e: Entry, d: Option<Delayed>) {
     }
 }
 
-/// Reads a delayed record back, retrying a failed read a few times.
-async fn read(shard: &Shard, pos: RecordPos) -> Option<Delayed> {
+/// Reads the delayed record at `pos` back (the message and the vhost it
+/// was published in), retrying a failed read a few times.
+async fn read(shard: &Shard, pos: RecordPos) -> Option<ReadBack> {
     let log = shard.log.as_ref()?;
     let mut backoff = Duration::from_millis(10);
     for attempt in 1..=6 {
-        match log.read_record(pos).await {
-            Ok(Record::Delayed(d)) => return Some(d),
-            Ok(other) => {
-                tracing::error!(
-                    shard = shard.id,
-                    "delayed record at {pos:?} is a {:?}",
-                    other.kind()
-                );
+        match log.read_record(pos).await.map(|r| delayed_of(shard, r)) {
+            Ok(Ok(read_back)) => return Some(read_back),
+            Ok(Err(kind)) => {
+                tracing::error!(shard = shard.id, "delayed record at {pos:?} is a {kind:?}");
                 return None;
             }
             Err(e) => {
@@ -549,7 +585,9 @@ async fn rewrite(shard: &Shard, e: Entry) -> Entry {
     let Some(log) = shard.log.as_ref() else {
         return e;
     };
-    let Some(d) = read(shard, e.pos()).await else {
+    // A message of a vhost deleted meanwhile is left where it is (dropped
+    // when due).
+    let Some((Some(vhost), d)) = read(shard, e.pos()).await else {
         return e;
     };
     let record = RecordRef::Delayed(DelayedRef {
@@ -561,7 +599,7 @@ async fn rewrite(shard: &Shard, e: Entry) -> Entry {
         raw_properties: &d.raw_properties,
         body: std::slice::from_ref(&d.body),
     });
-    match log.append(record) {
+    match shard.append_in(log, vhost, record) {
         Ok(pos) => {
             log.release(e.segment, pos.segment);
             Entry {
@@ -627,6 +665,7 @@ pub fn confirmed(shard: &Shard, seqs: &[u64], ok: bool) {
 /// held.
 pub fn delay_of(
     meta: &crate::shard::metadata::Metadata,
+    vhost: VhostId,
     exchange: &str,
     headers: Option<&FieldTable>,
 ) -> Option<(u64, bool)> {
@@ -634,7 +673,7 @@ pub fn delay_of(
     // The header first: most publishes carry no `x-delay`, and then the
     // publish path pays no exchange lookup for this.
     let delay = delayed::delay_ms(headers)?;
-    let x = meta.topology.exchange(exchange)?;
+    let x = meta.topology(vhost)?.exchange(exchange)?;
     if x.kind != ExchangeKind::DelayedMessage || x.internal {
         return None;
     }

@@ -7,20 +7,17 @@
 //! leader journals every durable metadata change (`durable_changes`; the
 //! files are `storage::definitions`'s, the writing `shard::leader`'s).
 
-use crate::broker::auth::AuthChange;
-use crate::broker::exchange::{BindingDef, Destination};
 use crate::broker::message::{Body, Message, MessageRef};
 use crate::broker::paged::PagedTail;
 use crate::broker::queue::{
     priority, LevelTail, Purged, QueueConfig, QueuedMessage, RecoveredTail,
 };
-use crate::broker::topology::strip_cr_lf;
+use crate::broker::vhost::{QueueName, VhostId};
 use crate::protocol::types::ShortStr;
-use crate::shard::envelope::{MetaChange, QueueMeta};
 use crate::shard::metadata::Metadata;
 use crate::shard::replay::QueueReplay;
-use crate::shard::{Settings, Shard};
-use crate::storage::definitions::{Catalog, Change, Definitions, QueueDef};
+use crate::shard::{definitions, Settings, Shard};
+use crate::storage::definitions::Definitions;
 use crate::storage::{Log, LogConfig, Record, RecordPos, RecordRef, Target};
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -56,7 +53,7 @@ pub struct Recovered {
     /// The durable queues this shard owns: their config, their live
     /// messages as a paged tail (nothing is read into memory at start), and
     /// the largest message id the log named for each.
-    pub queues: HashMap<ShortStr, (QueueConfig, Vec<QueuedMessage>, RecoveredTail, u64)>,
+    pub queues: HashMap<QueueName, (QueueConfig, Vec<QueuedMessage>, RecoveredTail, u64)>,
     pub messages: u64,
     /// The durable delayed messages still pending (`shard::delayed`).
     pub delayed: crate::shard::delayed::RecoveredDelayed,
@@ -85,7 +82,9 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
         }
     }
     if let Some(defs) = &defs {
-        if !defs.queues.is_empty() && defs.shards as usize != settings.shards {
+        let has_queues =
+            !defs.queues.is_empty() || defs.vhosts.iter().any(|v| !v.defs.queues.is_empty());
+        if has_queues && defs.shards as usize != settings.shards {
             return Err(io::Error::other(format!(
                 "data dir {} holds queues placed on {} shards; start with --shards {}",
                 settings.data_dir.display(),
@@ -93,21 +92,29 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 defs.shards
             )));
         }
-        apply_definitions(&mut metadata, defs);
+        definitions::apply(&mut metadata, VhostId::DEFAULT, defs);
+        for v in &defs.vhosts {
+            let id = VhostId(metadata.next_vhost);
+            metadata.next_vhost += 1;
+            metadata
+                .vhosts
+                .insert(id, crate::shard::metadata::VhostMeta::new(v.name.clone()));
+            definitions::apply(&mut metadata, id, &v.defs);
+        }
     }
     crate::shard::users::recover(
         &mut metadata,
         settings,
         defs.as_ref().and_then(|d| d.auth.clone()),
     );
-    let owned: HashSet<ShortStr> = metadata
+    let owned: HashSet<QueueName> = metadata
         .queues
         .values()
         .filter(|q| q.owner == id)
         .map(|q| q.name.clone())
         .collect();
     // The owned priority queues and their maximum priority.
-    let priorities: HashMap<ShortStr, u8> = owned
+    let priorities: HashMap<QueueName, u8> = owned
         .iter()
         .filter_map(|name| {
             let max = priority::max_priority(&metadata.queues[name].config.arguments)?;
@@ -117,14 +124,20 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
 
     let dir = log_dir(settings, id);
     std::fs::create_dir_all(&dir)?;
-    let mut live: HashMap<ShortStr, QueueReplay> = HashMap::new();
+    let mut live: HashMap<QueueName, QueueReplay> = HashMap::new();
     // (segment of dead messages, segment of the record that killed them) → count
     let mut dead: HashMap<(u32, u32), u64> = HashMap::new();
-    let mut max_id: HashMap<ShortStr, u64> = HashMap::new();
+    let mut max_id: HashMap<QueueName, u64> = HashMap::new();
     let mut delayed = crate::shard::delayed::RecoveredDelayed::default();
+    // Records of a vhost that no longer exists name no queue it owns.
+    let vhost_ids: HashMap<ShortStr, VhostId> = metadata
+        .vhosts
+        .iter()
+        .map(|(id, v)| (v.name.clone(), *id))
+        .collect();
     // (segment of a message, segment of a Returned record about it).
     let mut pins: Vec<(u32, u32)> = Vec::new();
-    let mut saw = |queue: &ShortStr, id: u64| {
+    let mut saw = |queue: &QueueName, id: u64| {
         let m = max_id.entry(queue.clone()).or_default();
         *m = (*m).max(id);
     };
@@ -150,9 +163,15 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
     };
     let log = Log::open_with(&dir, config, |rec| {
         let seg = rec.pos.segment;
-        match &rec.record {
-            Record::Message(m) => m.targets.iter().for_each(|t| saw(&t.queue, t.msg_id)),
-            Record::Ack { queue, msg_id } => saw(queue, *msg_id),
+        let (in_vhost, record) = rec.record.split_vhost();
+        let vhost = match in_vhost {
+            None => VhostId::DEFAULT,
+            Some(name) => vhost_ids.get(&name).copied().unwrap_or(VhostId(u32::MAX)),
+        };
+        let qn = |name: &ShortStr| QueueName::new(vhost, name.clone());
+        match &record {
+            Record::Message(m) => m.targets.iter().for_each(|t| saw(&qn(&t.queue), t.msg_id)),
+            Record::Ack { queue, msg_id } => saw(&qn(queue), *msg_id),
             Record::Purge {
                 queue,
                 up_to_msg_id,
@@ -161,10 +180,10 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 queue,
                 up_to_msg_id,
                 ..
-            } => saw(queue, *up_to_msg_id),
+            } => saw(&qn(queue), *up_to_msg_id),
             _ => {}
         }
-        match rec.record {
+        match record {
             Record::Message(m) => {
                 let message = || -> MessageRef {
                     Arc::new(Message {
@@ -176,13 +195,14 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                     })
                 };
                 for t in &m.targets {
-                    if owned.contains(&t.queue) {
-                        let q = live.entry(t.queue.clone()).or_default();
+                    let name = qn(&t.queue);
+                    if owned.contains(&name) {
+                        let q = live.entry(name.clone()).or_default();
                         let added = t.msg_id > q.max_added;
                         if let Some(old) = q.add_record(t.msg_id, rec.pos, t.expires, message) {
                             *dead.entry((old, seg)).or_default() += 1;
                         }
-                        if let (true, Some(&max)) = (added, priorities.get(&t.queue)) {
+                        if let (true, Some(&max)) = (added, priorities.get(&name)) {
                             q.add_span(priority::level_of_raw(&m.raw_properties, max), rec.pos);
                         }
                     } else {
@@ -191,7 +211,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 }
             }
             Record::Ack { queue, msg_id } => {
-                if let Some(q) = live.get_mut(&queue) {
+                if let Some(q) = live.get_mut(&qn(&queue)) {
                     q.delivered.remove(msg_id);
                     q.returned.remove(&msg_id);
                     if let Some(s) = q.kill(msg_id) {
@@ -200,7 +220,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 }
             }
             Record::Delivered { queue, msg_id } => {
-                if let Some(q) = live.get_mut(&queue) {
+                if let Some(q) = live.get_mut(&qn(&queue)) {
                     q.delivered.insert(msg_id);
                 }
             }
@@ -208,7 +228,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 queue,
                 up_to_msg_id,
             } => {
-                if let Some(q) = live.get_mut(&queue) {
+                if let Some(q) = live.get_mut(&qn(&queue)) {
                     q.purge(up_to_msg_id, &[], seg, &mut dead);
                 }
             }
@@ -217,7 +237,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 up_to_msg_id,
                 spared,
             } => {
-                if let Some(q) = live.get_mut(&queue) {
+                if let Some(q) = live.get_mut(&qn(&queue)) {
                     q.purge(up_to_msg_id, &spared, seg, &mut dead);
                 }
             }
@@ -226,7 +246,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 msg_id,
                 delivery_count,
             } => {
-                if let Some(q) = live.get_mut(&queue) {
+                if let Some(q) = live.get_mut(&qn(&queue)) {
                     if let Some(segment) = q.segment_of(msg_id) {
                         q.returned.insert(msg_id, delivery_count);
                         pins.push((segment, seg));
@@ -234,7 +254,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                 }
             }
             Record::QueueDelete { queue } => {
-                if let Some(q) = live.remove(&queue) {
+                if let Some(q) = live.remove(&qn(&queue)) {
                     for run in q.runs.into_values() {
                         *dead.entry((run.segment, seg)).or_default() += run.ids.len();
                     }
@@ -245,10 +265,10 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             }
             // Paged copies die with the process that wrote them; the log
             // never counted them at recovery.
-            Record::Paged(_) | Record::Metadata { .. } => {}
+            Record::Paged(_) | Record::Metadata { .. } | Record::InVhost { .. } => {}
             Record::Delayed(d) => {
                 if let Some(old) =
-                    delayed.delayed(rec.pos, d.id, d.deliver_at, d.durable, &d.exchange)
+                    delayed.delayed(rec.pos, d.id, d.deliver_at, d.durable, vhost, &d.exchange)
                 {
                     // Compaction moved it forward: the older record is dead.
                     *dead.entry((old, seg)).or_default() += 1;
@@ -309,251 +329,13 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
     })
 }
 
-fn apply_definitions(meta: &mut Metadata, defs: &Definitions) {
-    for p in &defs.policies {
-        match crate::shard::policies::compile(p) {
-            Ok(p) => meta.policies.push(p),
-            Err(e) => tracing::warn!("stored policy '{}' not restored: {e}", p.name),
-        }
-    }
-    let policies: Vec<_> = meta.policies.iter().map(|p| p.policy.clone()).collect();
-    meta.topology.set_policies(&policies);
-    for x in &defs.exchanges {
-        let r = meta.topology.declare_exchange(
-            &x.name,
-            x.kind.as_str(),
-            false,
-            true,
-            x.auto_delete,
-            x.internal,
-            &x.arguments,
-        );
-        if let Err(e) = r {
-            tracing::warn!("stored exchange '{}' not restored: {}", x.name, e.text);
-        }
-    }
-    for q in &defs.queues {
-        meta.queues.insert(
-            q.name.clone(),
-            QueueMeta {
-                name: q.name.clone(),
-                owner: q.owner,
-                config: QueueConfig {
-                    durable: true,
-                    exclusive: false,
-                    auto_delete: q.auto_delete,
-                    arguments: q.arguments.clone(),
-                },
-                exclusive_to: None,
-            },
-        );
-    }
-    for b in &defs.bindings {
-        if !meta.destination_exists(&b.destination) {
-            continue;
-        }
-        let r = meta.topology.bind(
-            &b.source,
-            b.destination.clone(),
-            &b.routing_key,
-            &b.arguments,
-        );
-        if let Err(e) = r {
-            tracing::warn!(
-                "stored binding from '{}' not restored: {}",
-                b.source,
-                e.text
-            );
-        }
-    }
-}
-
-fn is_predeclared(name: &str) -> bool {
-    name.is_empty() || name.starts_with("amq.")
-}
-
-fn durable_queue(meta: &Metadata, name: &str) -> bool {
-    meta.queues
-        .get(name)
-        .is_some_and(|q| q.config.durable && !q.config.exclusive)
-}
-
-fn durable_exchange(meta: &Metadata, name: &str) -> bool {
-    meta.topology.exchange(name).is_some_and(|x| x.durable)
-}
-
-fn durable_destination(meta: &Metadata, d: &Destination) -> bool {
-    match d {
-        Destination::Queue(q) => durable_queue(meta, q),
-        Destination::Exchange(x) => durable_exchange(meta, x),
-    }
-}
-
-fn queue_def(q: &QueueMeta) -> QueueDef {
-    QueueDef {
-        name: q.name.clone(),
-        owner: q.owner,
-        auto_delete: q.config.auto_delete,
-        arguments: q.config.arguments.clone(),
-    }
-}
-
-/// The durable part of a metadata copy.
-pub fn definitions_of(meta: &Metadata, shards: u16) -> Definitions {
-    let mut exchanges: Vec<_> = meta
-        .topology
-        .exchanges()
-        .filter(|x| x.durable && !is_predeclared(&x.name))
-        .cloned()
-        .collect();
-    exchanges.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut queues: Vec<QueueDef> = meta
-        .queues
-        .values()
-        .filter(|q| durable_queue(meta, &q.name))
-        .map(queue_def)
-        .collect();
-    queues.sort_by(|a, b| a.name.cmp(&b.name));
-    let bindings = meta
-        .topology
-        .bindings()
-        .into_iter()
-        .filter(|b| durable_exchange(meta, &b.source) && durable_destination(meta, &b.destination))
-        .collect();
-    let mut policies: Vec<_> = meta.policies.iter().map(|p| p.def.clone()).collect();
-    policies.sort_by(|a, b| a.name.cmp(&b.name));
-    Definitions {
-        shards,
-        exchanges,
-        queues,
-        policies,
-        bindings,
-        auth: Some(meta.auth.defs().clone()),
-    }
-}
-
-/// Leader: what a metadata change the leader just applied to its copy
-/// `meta` did to the durable definitions, as journal changes, given the
-/// definitions before it (`stored`). Looks only at what the change names,
-/// plus the auto-delete exchanges `stored` holds (any change that removes a
-/// binding can delete one of those as a side effect), so it costs about the
-/// size of the change, not of the definitions.
-pub fn durable_changes(stored: &Catalog, meta: &Metadata, change: &MetaChange) -> Vec<Change> {
-    let stripped = |name: &ShortStr| match strip_cr_lf(name) {
-        std::borrow::Cow::Borrowed(_) => name.clone(),
-        std::borrow::Cow::Owned(s) => ShortStr::try_from_string(s).unwrap_or_default(),
-    };
-    let mut out = Vec::new();
-    if stored.auth().is_none() {
-        // After a first start: the first change stores every user and
-        // permission (the default user among them) with it.
-        let d = meta.auth.defs();
-        let all = (d.users.values().cloned().map(AuthChange::User))
-            .chain(d.permissions.values().cloned().map(AuthChange::Permission))
-            .chain(
-                d.topic_permissions
-                    .values()
-                    .cloned()
-                    .map(AuthChange::TopicPermission),
-            );
-        out.extend(all.map(Change::Auth));
-    }
-    let removes_bindings = match change {
-        MetaChange::Auth(a) => {
-            if !stored.auth().is_some_and(|d| d.holds(a)) {
-                out.push(Change::Auth(a.clone()));
-            }
-            false
-        }
-        MetaChange::PolicySet(p) => {
-            if stored.policy(&p.name) != Some(p) {
-                out.push(Change::Policy(p.clone()));
-            }
-            false
-        }
-        MetaChange::PolicyCleared(name) => {
-            if stored.policy(name).is_some() {
-                out.push(Change::PolicyGone(name.clone()));
-            }
-            false
-        }
-        MetaChange::QueueCreated(q) => {
-            if durable_queue(meta, &q.name) && stored.queue(&q.name).is_none() {
-                out.push(Change::Queue(queue_def(&meta.queues[&q.name])));
-            }
-            false
-        }
-        MetaChange::QueueDeleted(name) => {
-            if stored.queue(name).is_some() && !durable_queue(meta, name) {
-                out.push(Change::QueueGone(name.clone()));
-            }
-            true
-        }
-        MetaChange::ExchangeDeclared(def) => {
-            let name = stripped(&def.name);
-            if let Some(x) = meta.topology.exchange(&name) {
-                if x.durable && !is_predeclared(&name) && stored.exchange(&name) != Some(x) {
-                    out.push(Change::Exchange(x.clone()));
-                }
-            }
-            false
-        }
-        MetaChange::ExchangeDeleted(_) => true,
-        MetaChange::Bound(b) | MetaChange::Unbound(b) => {
-            let b = BindingDef {
-                source: stripped(&b.source),
-                destination: match &b.destination {
-                    Destination::Queue(q) => Destination::Queue(stripped(q)),
-                    Destination::Exchange(x) => Destination::Exchange(stripped(x)),
-                },
-                routing_key: b.routing_key.clone(),
-                arguments: b.arguments.clone(),
-            };
-            if matches!(change, MetaChange::Bound(_)) {
-                if durable_exchange(meta, &b.source)
-                    && durable_destination(meta, &b.destination)
-                    && !stored.has_binding(&b)
-                {
-                    out.push(Change::Bind(b));
-                }
-                false
-            } else {
-                if stored.has_binding(&b) {
-                    out.push(Change::Unbind(b));
-                }
-                true
-            }
-        }
-    };
-    if removes_bindings {
-        // The exchange deleted, and auto-delete exchanges that went with a
-        // binding they lost (possibly a binding to a transient queue).
-        let gone = |name: &str| !durable_exchange(meta, name);
-        if let MetaChange::ExchangeDeleted(name) = change {
-            let name = stripped(name);
-            if stored.exchange(&name).is_some() && gone(&name) {
-                out.push(Change::ExchangeGone(name));
-            }
-        }
-        for name in stored.auto_delete_exchanges() {
-            if gone(name)
-                && !out
-                    .iter()
-                    .any(|c| matches!(c, Change::ExchangeGone(n) if n == name))
-            {
-                out.push(Change::ExchangeGone(name.clone()));
-            }
-        }
-    }
-    out
-}
-
 /// Appends one record for a message's copies on this shard: a durable
 /// `Message` record (persistent copies in durable queues, `paged` false) or
 /// a `Paged` one (copies paged out of memory that need not survive a
 /// restart). Returns where it went, or why it was not written (logged).
 pub fn append_message(
     shard: &Rc<Shard>,
+    vhost: VhostId,
     message: &Message,
     targets: &[Target],
     paged: bool,
@@ -573,19 +355,20 @@ pub fn append_message(
     } else {
         RecordRef::Message(m)
     };
-    log.append(record).map_err(|e| {
+    shard.append_in(log, vhost, record).map_err(|e| {
         tracing::error!(shard = shard.id, "cannot append to its log: {e}");
         format!("log append failed: {e}")
     })
 }
 
 /// Records that stored messages left a queue and releases their segments.
-pub fn record_removed(shard: &Shard, queue: &ShortStr, removed: &[(u64, u32)]) {
+pub fn record_removed(shard: &Shard, queue: &QueueName, removed: &[(u64, u32)]) {
     let Some(log) = shard.log.as_ref() else {
         return;
     };
+    let (vhost, queue) = (queue.vhost, &queue.name);
     for &(msg_id, segment) in removed {
-        match log.append(RecordRef::Ack { queue, msg_id }) {
+        match shard.append_in(log, vhost, RecordRef::Ack { queue, msg_id }) {
             Ok(pos) => log.release(segment, pos.segment),
             Err(e) => tracing::error!(shard = shard.id, "cannot record an ack: {e}"),
         }
@@ -594,12 +377,13 @@ pub fn record_removed(shard: &Shard, queue: &ShortStr, removed: &[(u64, u32)]) {
 
 /// Records that stored messages were handed to consumers (so a restart
 /// marks them redelivered). Not synced on its own: it rides the next batch.
-pub fn record_delivered(shard: &Shard, queue: &ShortStr, ids: &[u64]) {
+pub fn record_delivered(shard: &Shard, queue: &QueueName, ids: &[u64]) {
     let Some(log) = shard.log.as_ref() else {
         return;
     };
+    let (vhost, queue) = (queue.vhost, &queue.name);
     for &msg_id in ids {
-        if let Err(e) = log.append(RecordRef::Delivered { queue, msg_id }) {
+        if let Err(e) = shard.append_in(log, vhost, RecordRef::Delivered { queue, msg_id }) {
             tracing::error!(shard = shard.id, "cannot record a delivery: {e}");
         }
     }
@@ -610,17 +394,18 @@ pub fn record_delivered(shard: &Shard, queue: &ShortStr, ids: &[u64]) {
 /// message's record, count)`), so a restart keeps counting. The record's
 /// segment is kept while the message's is (`Log::pin`). Not synced on its
 /// own: it rides the next batch.
-pub fn record_returned(shard: &Shard, queue: &ShortStr, returned: &[(u64, u32, u32)]) {
+pub fn record_returned(shard: &Shard, queue: &QueueName, returned: &[(u64, u32, u32)]) {
     let Some(log) = shard.log.as_ref() else {
         return;
     };
+    let (vhost, queue) = (queue.vhost, &queue.name);
     for &(msg_id, segment, delivery_count) in returned {
         let record = RecordRef::Returned {
             queue,
             msg_id,
             delivery_count,
         };
-        match log.append(record) {
+        match shard.append_in(log, vhost, record) {
             Ok(pos) => log.pin(segment, pos.segment),
             Err(e) => tracing::error!(shard = shard.id, "cannot record a return: {e}"),
         }
@@ -629,19 +414,19 @@ pub fn record_returned(shard: &Shard, queue: &ShortStr, returned: &[(u64, u32, u
 
 /// Records a purge (for a durable queue) and releases what the purged
 /// messages held in the log: stored ones in memory and paged runs.
-pub fn record_purge(shard: &Shard, queue: &ShortStr, durable: bool, purged: &Purged) {
+pub fn record_purge(shard: &Shard, queue: &QueueName, durable: bool, purged: &Purged) {
     if purged.stored.is_empty() && purged.paged.is_empty() {
         return;
     }
     let record = match (durable, purged.max_id) {
         (true, Some(up_to_msg_id)) if purged.spared.is_empty() => Some(RecordRef::Purge {
-            queue,
+            queue: &queue.name,
             up_to_msg_id,
         }),
         // Unacked messages at or below the purged ids stay (a purge takes
         // ready messages only).
         (true, Some(up_to_msg_id)) => Some(RecordRef::PurgeReady {
-            queue,
+            queue: &queue.name,
             up_to_msg_id,
             spared: &purged.spared,
         }),
@@ -650,6 +435,7 @@ pub fn record_purge(shard: &Shard, queue: &ShortStr, durable: bool, purged: &Pur
     let stored = purged.stored.iter().map(|&(_, segment)| (segment, 1));
     kill_and_release(
         shard,
+        queue.vhost,
         record,
         "a purge",
         stored.chain(purged.paged.iter().copied()),
@@ -660,12 +446,18 @@ pub fn record_purge(shard: &Shard, queue: &ShortStr, durable: bool, purged: &Pur
 /// the log (`segments`: (segment, live references)).
 pub fn record_queue_delete(
     shard: &Shard,
-    queue: &ShortStr,
+    queue: &QueueName,
     durable: bool,
     segments: &[(u32, u64)],
 ) {
-    let record = durable.then_some(RecordRef::QueueDelete { queue });
-    kill_and_release(shard, record, "a queue deletion", segments.iter().copied());
+    let record = durable.then_some(RecordRef::QueueDelete { queue: &queue.name });
+    kill_and_release(
+        shard,
+        queue.vhost,
+        record,
+        "a queue deletion",
+        segments.iter().copied(),
+    );
 }
 
 /// Appends `record` (the purge or deletion that kills messages of a durable
@@ -675,6 +467,7 @@ pub fn record_queue_delete(
 /// fails nothing is released: the log has failed anyway.
 fn kill_and_release(
     shard: &Shard,
+    vhost: VhostId,
     record: Option<RecordRef<'_>>,
     what: &str,
     dead: impl Iterator<Item = (u32, u64)>,
@@ -682,7 +475,7 @@ fn kill_and_release(
     let Some(log) = shard.log.as_ref() else {
         return;
     };
-    let by = match record.map(|r| log.append(r)) {
+    let by = match record.map(|r| shard.append_in(log, vhost, r)) {
         None => None,
         Some(Ok(pos)) => Some(pos.segment),
         Some(Err(e)) => {
@@ -736,11 +529,11 @@ pub fn compact(shard: &Rc<Shard>) -> bool {
     for (name, q) in queues.iter_mut() {
         q.relocate_stored(segment, |msg_id, message, delivered, expires, count| {
             let target = [Target {
-                queue: name.clone(),
+                queue: name.name.clone(),
                 msg_id,
                 expires,
             }];
-            let pos = append_message(shard, message, &target, false).ok()?;
+            let pos = append_message(shard, name.vhost, message, &target, false).ok()?;
             log.release(segment, pos.segment);
             if delivered {
                 // The old segment's Delivered record goes with it.

@@ -7,6 +7,7 @@ use crate::broker::error::AmqpError;
 use crate::broker::exchange::{BindingDef, Destination, ExchangeDef};
 use crate::broker::message::MessageRef;
 use crate::broker::queue::{ConsumerKey, ConsumerSpec, Delivery, QueueConfig, Settle};
+use crate::broker::vhost::{QueueName, VhostId, VhostLimits};
 use crate::protocol::types::{FieldTable, ShortStr};
 
 /// A connection anywhere in the broker.
@@ -28,7 +29,7 @@ pub struct ConfirmTicket {
 /// A queue as every shard knows it (replicated by the leader).
 #[derive(Clone, Debug)]
 pub struct QueueMeta {
-    pub name: ShortStr,
+    pub name: QueueName,
     pub owner: u16,
     pub config: QueueConfig,
     /// The connection that declared an exclusive queue.
@@ -42,7 +43,7 @@ pub enum Envelope {
     /// so a fan-out stores its body once per shard). `confirm` asks the
     /// owner to confirm once the durable copies are on disk.
     Enqueue {
-        queues: Vec<ShortStr>,
+        queues: Vec<QueueName>,
         message: MessageRef,
         confirm: Option<ConfirmTicket>,
     },
@@ -56,19 +57,19 @@ pub enum Envelope {
     },
     /// Deliveries settled on the consumer's channel, to the queue's owner.
     Settle {
-        queue: ShortStr,
+        queue: QueueName,
         msg_ids: Vec<u64>,
         how: Settle,
     },
     /// `n` deliveries to `consumer` were written to its socket.
     Credit {
-        queue: ShortStr,
+        queue: QueueName,
         consumer: ConsumerKey,
         n: u32,
     },
     /// A message for a consumer, to the consumer's shard.
     Deliver {
-        queue: ShortStr,
+        queue: QueueName,
         owner: u16,
         delivery: Delivery,
     },
@@ -86,7 +87,7 @@ pub enum Envelope {
     },
     /// A channel went away: drop its consumers on this queue's owner.
     ChannelGone {
-        queue: ShortStr,
+        queue: QueueName,
         conn: ConnKey,
         channel: u16,
     },
@@ -115,22 +116,23 @@ pub enum Envelope {
 pub enum Request {
     // ---- to the metadata leader (shard 0) ----
     DeclareQueue {
-        name: ShortStr,
+        name: QueueName,
         config: QueueConfig,
         owner: u16,
         conn: ConnKey,
     },
     DeleteQueue {
-        name: ShortStr,
+        name: QueueName,
         if_unused: bool,
         if_empty: bool,
         conn: Option<ConnKey>,
     },
     /// An owner auto-deleted a queue: remove it everywhere.
     ForgetQueue {
-        name: ShortStr,
+        name: QueueName,
     },
     DeclareExchange {
+        vhost: VhostId,
         name: ShortStr,
         kind: ShortStr,
         passive: bool,
@@ -140,10 +142,12 @@ pub enum Request {
         arguments: FieldTable,
     },
     DeleteExchange {
+        vhost: VhostId,
         name: ShortStr,
         if_unused: bool,
     },
     Bind {
+        vhost: VhostId,
         source: ShortStr,
         destination: Destination,
         routing_key: ShortStr,
@@ -151,6 +155,7 @@ pub enum Request {
         conn: ConnKey,
     },
     Unbind {
+        vhost: VhostId,
         source: ShortStr,
         destination: Destination,
         routing_key: ShortStr,
@@ -159,42 +164,63 @@ pub enum Request {
     },
     /// Admin: `set_policy` (validated by the leader).
     SetPolicy {
+        vhost: VhostId,
         def: crate::storage::definitions::PolicyDef,
     },
     /// Admin: `clear_policy`.
     ClearPolicy {
+        vhost: VhostId,
         name: String,
+    },
+    /// Admin: `add_vhost`.
+    AddVhost {
+        name: ShortStr,
+    },
+    /// Admin: `delete_vhost` (its queues, exchanges, bindings, policies
+    /// and connections go with it).
+    DeleteVhost {
+        name: ShortStr,
+    },
+    /// Admin: `set_vhost_limits` / `clear_vhost_limits`.
+    SetVhostLimits {
+        name: ShortStr,
+        limits: VhostLimits,
+    },
+    /// connection.open with `max-connections`: how many connections this
+    /// shard serves in the vhost (`Reply::Count`).
+    VhostConnections {
+        vhost: VhostId,
     },
     /// Admin: a user or permission command (`shard::users`).
     Auth(crate::broker::auth::AuthRequest),
     // ---- to a queue's owner ----
     QueueStats {
-        name: ShortStr,
+        name: QueueName,
     },
     Purge {
-        name: ShortStr,
+        name: QueueName,
     },
     /// Drop the queue's state (checks if-unused / if-empty first).
     DropQueue {
-        name: ShortStr,
+        name: QueueName,
         if_unused: bool,
         if_empty: bool,
     },
     Get {
-        name: ShortStr,
+        name: QueueName,
         no_ack: bool,
     },
     Consume {
-        name: ShortStr,
+        name: QueueName,
         spec: ConsumerSpec,
     },
     /// Start dispatching to a consumer once its consume-ok is on the wire.
     Activate {
-        name: ShortStr,
+        name: QueueName,
         key: ConsumerKey,
     },
     Cancel {
-        name: ShortStr,
+        name: QueueName,
         key: ConsumerKey,
     },
     /// Admin: the shard's view (queues it owns, connections it serves).
@@ -213,12 +239,12 @@ pub enum Request {
 pub enum TxOp {
     /// A publish's copies for queues of this owner (routed at publish time).
     Enqueue {
-        queues: Vec<ShortStr>,
+        queues: Vec<QueueName>,
         message: MessageRef,
     },
     /// An ack / nack / reject of deliveries of one queue.
     Settle {
-        queue: ShortStr,
+        queue: QueueName,
         msg_ids: Vec<u64>,
         how: Settle,
     },
@@ -254,14 +280,20 @@ pub struct GotMessage {
 #[derive(Clone, Debug)]
 pub enum MetaChange {
     QueueCreated(QueueMeta),
-    QueueDeleted(ShortStr),
-    ExchangeDeclared(ExchangeDef),
-    ExchangeDeleted(ShortStr),
-    Bound(BindingDef),
-    Unbound(BindingDef),
+    QueueDeleted(QueueName),
+    ExchangeDeclared(VhostId, ExchangeDef),
+    ExchangeDeleted(VhostId, ShortStr),
+    Bound(VhostId, BindingDef),
+    Unbound(VhostId, BindingDef),
     /// A policy was set (validated by the leader; each shard compiles it).
-    PolicySet(crate::storage::definitions::PolicyDef),
-    PolicyCleared(String),
+    PolicySet(VhostId, crate::storage::definitions::PolicyDef),
+    PolicyCleared(VhostId, String),
+    /// A vhost was added, with the id the leader gave it.
+    VhostAdded(VhostId, ShortStr),
+    /// A vhost is gone (its queues were deleted before, one by one; the
+    /// permissions on it go with it).
+    VhostDeleted(VhostId, ShortStr),
+    VhostLimitsSet(VhostId, VhostLimits),
     /// A user or permission changed (validated by the leader).
     Auth(crate::broker::auth::AuthChange),
 }
@@ -273,13 +305,14 @@ pub struct ShardSnapshot {
     pub queues: Vec<QueueSnapshot>,
     pub connections: Vec<ConnectionSnapshot>,
     pub counters: crate::shard::counters::CountersSnapshot,
-    /// Delayed messages this shard holds, per exchange (`shard::delayed`).
-    pub delayed: Vec<(ShortStr, u64)>,
+    /// Delayed messages this shard holds, per exchange of a vhost
+    /// (`shard::delayed`).
+    pub delayed: Vec<(VhostId, ShortStr, u64)>,
 }
 
 #[derive(Debug)]
 pub struct QueueSnapshot {
-    pub name: ShortStr,
+    pub name: QueueName,
     pub durable: bool,
     pub exclusive: bool,
     pub auto_delete: bool,
@@ -303,6 +336,7 @@ pub struct QueueSnapshot {
 #[derive(Debug)]
 pub struct ConnectionSnapshot {
     pub key: ConnKey,
+    pub vhost: VhostId,
     pub peer: String,
     pub user: String,
     pub channels: Vec<ChannelSnapshot>,

@@ -8,7 +8,7 @@
 //! start-up, as RabbitMQ restarts it at node start.
 
 use crate::broker::error::code;
-use crate::protocol::types::ShortStr;
+use crate::broker::vhost::QueueName;
 use crate::shard::envelope::{Reply, Request};
 use crate::shard::{Shard, LEADER};
 use std::rc::Rc;
@@ -16,7 +16,7 @@ use std::time::Instant;
 
 /// Starts the expiry timer of the queue `name` this shard owns, if it has
 /// an `x-expires`.
-pub fn start(shard: &Rc<Shard>, name: &ShortStr) {
+pub fn start(shard: &Rc<Shard>, name: &QueueName) {
     let (after, incarnation) = match shard.queues.borrow().get(name) {
         Some(q) => match q.expires() {
             Some(after) => (after, q.incarnation()),

@@ -12,7 +12,7 @@
 use crate::broker::error::AmqpError;
 use crate::broker::message::MessageRef;
 use crate::broker::queue::{ConsumerKey, Delivery};
-use crate::protocol::types::ShortStr;
+use crate::broker::vhost::QueueName;
 use crate::shard::envelope::ConnectionSnapshot;
 use crate::shard::Shard;
 use std::rc::Rc;
@@ -21,7 +21,7 @@ pub trait ConnectionInbox {
     /// A delivery from queue `queue` (owned by shard `owner`) for one of
     /// this connection's consumers. A delivery whose consumer or channel is
     /// gone goes back with `Shard::bounce_delivery`.
-    fn deliver(&self, shard: &Rc<Shard>, queue: ShortStr, owner: u16, delivery: Delivery);
+    fn deliver(&self, shard: &Rc<Shard>, queue: QueueName, owner: u16, delivery: Delivery);
 
     /// Owners confirmed (`ok`: enqueued, and on disk where durable) or
     /// failed these publishes of one channel.
@@ -35,11 +35,14 @@ pub trait ConnectionInbox {
     /// addresses (checked by the connection against the channel's secret).
     fn direct_reply(&self, channel: u16, message: MessageRef);
 
+    /// The vhost the connection opened.
+    fn vhost(&self) -> crate::broker::vhost::VhostId;
+
     /// What `warren ctl` lists about the connection.
     fn snapshot(&self) -> ConnectionSnapshot;
 
-    /// Broker shutdown: queue a connection.close with `err` and let the
-    /// writer finish once it is sent.
+    /// Broker shutdown or its vhost deleted: queue a connection.close with
+    /// `err` and let the writer finish once it is sent.
     fn close_for_shutdown(&self, err: &AmqpError);
 
     /// Whether bytes are still queued for the socket.
@@ -47,4 +50,8 @@ pub trait ConnectionInbox {
 
     /// Shuts the socket down, which ends the connection's tasks.
     fn shut_socket(&self);
+
+    /// Shuts the socket's read side: the connection ends as if the client
+    /// had gone, after its writer sent what is queued (a connection.close).
+    fn stop_reading(&self);
 }

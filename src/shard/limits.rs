@@ -19,7 +19,7 @@
 use crate::broker::dead_letter::DeadLetterReason;
 use crate::broker::message::MessageRef;
 use crate::broker::queue::{Dropped, Overflow, Queue, QueuedMessage};
-use crate::protocol::types::ShortStr;
+use crate::broker::vhost::QueueName;
 use crate::shard::confirm::ConfirmOutcome;
 use crate::shard::dead_letter::{dead_letter, Letter};
 use crate::shard::{durability, Shard};
@@ -32,14 +32,15 @@ pub const REJECTED: &str = "queue full (x-overflow reject-publish)";
 /// copy to dead-letter for reject-publish-dlx and returns the publish's
 /// outcome for this copy.
 pub fn rejected(
+    name: &QueueName,
     q: &mut Queue,
     message: &MessageRef,
-    to_dead_letter: &mut Vec<(ShortStr, QueuedMessage)>,
+    to_dead_letter: &mut Vec<(QueueName, QueuedMessage)>,
 ) -> ConfirmOutcome {
     if q.limits().overflow == Overflow::RejectPublishDlx {
         let id = q.reserve_id();
         to_dead_letter.push((
-            q.name().clone(),
+            name.clone(),
             QueuedMessage {
                 id,
                 message: message.clone(),
@@ -54,7 +55,7 @@ pub fn rejected(
 }
 
 /// Dead-letters the copies reject-publish-dlx refused.
-pub fn dead_letter_rejected(shard: &Rc<Shard>, rejected: Vec<(ShortStr, QueuedMessage)>) {
+pub fn dead_letter_rejected(shard: &Rc<Shard>, rejected: Vec<(QueueName, QueuedMessage)>) {
     for (queue, message) in rejected {
         let letter = Letter {
             message,
@@ -65,7 +66,7 @@ pub fn dead_letter_rejected(shard: &Rc<Shard>, rejected: Vec<(ShortStr, QueuedMe
 }
 
 /// Lets go of the head messages drop-head dropped from `queue`.
-pub fn let_go(shard: &Rc<Shard>, queue: &ShortStr, durable: bool, dropped: Vec<Dropped>) {
+pub fn let_go(shard: &Rc<Shard>, queue: &QueueName, durable: bool, dropped: Vec<Dropped>) {
     if dropped.is_empty() {
         return;
     }

@@ -11,6 +11,7 @@ pub mod alarms;
 pub mod confirm;
 pub mod counters;
 pub mod dead_letter;
+pub mod definitions;
 pub mod delayed;
 pub mod durability;
 pub mod envelope;
@@ -29,10 +30,11 @@ pub mod replica;
 pub mod transaction;
 pub mod ttl;
 pub mod users;
+pub mod vhosts;
 pub mod watchdog;
 
 use crate::broker::queue::{Delivery, Queue, Settle};
-use crate::protocol::types::ShortStr;
+use crate::broker::vhost::QueueName;
 use crate::storage::Lsn;
 use confirm::{ConfirmOutcome, SyncWaiters};
 use counters::Counters;
@@ -124,9 +126,9 @@ pub struct Shard {
     /// The queues this shard owns.
     /// Boxed: the map keeps spare capacity, and an idle queue's slot
     /// should cost a pointer, not the whole queue.
-    pub queues: RefCell<FastMap<ShortStr, Box<Queue>>>,
+    pub queues: RefCell<FastMap<QueueName, Box<Queue>>>,
     /// Queues that may have deliveries to make.
-    dirty: RefCell<Vec<ShortStr>>,
+    dirty: RefCell<Vec<QueueName>>,
     /// The client connections this shard hosts, by connection id.
     pub conns: RefCell<FastMap<u64, Rc<dyn ConnectionInbox>>>,
     next_conn_id: Cell<u64>,
@@ -140,7 +142,7 @@ pub struct Shard {
     /// covering their records' end (see `confirm::ConfirmOutcome`).
     awaiting_fsync: RefCell<Vec<(Lsn, ConfirmTicket)>>,
     /// Reused by every publish routed on this shard (queue names).
-    pub route_scratch: RefCell<Vec<ShortStr>>,
+    pub route_scratch: RefCell<Vec<crate::protocol::types::ShortStr>>,
     /// Publishes confirmed by the next pump.
     confirm_ready: RefCell<Vec<ConfirmTicket>>,
     /// This shard's log (persistent messages of the durable queues it owns).
@@ -249,7 +251,7 @@ impl Shard {
 
     /// A delivery that found no live consumer goes back to its queue: the
     /// message (unless it was no-ack) and the consumer's credit.
-    pub fn bounce_delivery(&self, queue: ShortStr, owner: u16, delivery: Delivery) {
+    pub fn bounce_delivery(&self, queue: QueueName, owner: u16, delivery: Delivery) {
         if !delivery.no_ack {
             self.send(
                 owner,
@@ -276,9 +278,10 @@ impl Shard {
         ConnKey { shard: self.id, id }
     }
 
-    /// The shard that owns a queue of this name (without an explicit pin).
-    pub fn owner_by_hash(&self, name: &str) -> u16 {
-        owner_of(name, self.count)
+    /// The shard that owns a queue of this vhost and name (without an
+    /// explicit pin).
+    pub fn owner_by_hash(&self, vhost: &str, name: &str) -> u16 {
+        owner_of(vhost, name, self.count)
     }
 
     /// Queues an envelope (for this shard or another); sent at the next pump.
@@ -425,7 +428,25 @@ impl Shard {
         }
     }
 
-    pub fn mark_dirty(&self, queue: &ShortStr) {
+    /// Appends a log record of queues in `vhost`: as it is for `/`, else
+    /// inside an `InVhost` record naming the vhost.
+    pub fn append_in(
+        &self,
+        log: &crate::storage::Log,
+        vhost: crate::broker::vhost::VhostId,
+        record: crate::storage::RecordRef<'_>,
+    ) -> Result<crate::storage::RecordPos, crate::storage::log::AppendError> {
+        if vhost == crate::broker::vhost::VhostId::DEFAULT {
+            return log.append(record);
+        }
+        let name = self.meta.borrow().vhost_name(vhost);
+        log.append(crate::storage::RecordRef::InVhost {
+            vhost: &name,
+            inner: &record,
+        })
+    }
+
+    pub fn mark_dirty(&self, queue: &QueueName) {
         let mut dirty = self.dirty.borrow_mut();
         // Batches mostly touch one queue over and over: skip the repeat.
         if dirty.last() != Some(queue) {
@@ -551,6 +572,9 @@ impl Shard {
     fn handle_request(self: &Rc<Self>, from: u16, token: u64, request: Request) {
         if leader::is_leader_request(&request) {
             leader::spawn(self.clone(), from, token, request);
+        } else if let Request::VhostConnections { vhost } = request {
+            let n = vhosts::local_connections(self, vhost);
+            self.reply(from, token, Reply::Count(Ok(n)));
         } else if let Request::TxCommit { ops } = request {
             transaction::commit(self, from, token, ops);
         } else if let Request::Get { name, .. } = &request {
@@ -593,11 +617,21 @@ impl Shard {
     }
 }
 
-/// `hash(name) % shards`, stable across restarts for the same shard count.
-pub fn owner_of(name: &str, shards: u16) -> u16 {
+/// `hash(vhost, name) % shards`, stable across restarts for the same shard
+/// count. Queues of `/` hash their name alone (where they were placed
+/// before vhosts existed); other vhosts hash the vhost's name, a zero byte
+/// and the queue's name (placement only: a collision puts two queues on
+/// one shard, nothing more).
+pub fn owner_of(vhost: &str, name: &str, shards: u16) -> u16 {
     // FNV-1a: tiny, deterministic across builds and platforms.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.as_bytes() {
+    let prefix: &[u8] = if vhost == crate::broker::vhost::DEFAULT_VHOST {
+        &[]
+    } else {
+        vhost.as_bytes()
+    };
+    let sep: &[u8] = if prefix.is_empty() { &[] } else { &[0] };
+    for b in prefix.iter().chain(sep).chain(name.as_bytes()) {
         h ^= *b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }

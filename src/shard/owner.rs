@@ -7,7 +7,7 @@ use crate::broker::dead_letter::DeadLetterReason;
 use crate::broker::error::AmqpError;
 use crate::broker::message::MessageRef;
 use crate::broker::queue::{ConsumerKey, Settle};
-use crate::protocol::types::ShortStr;
+use crate::broker::vhost::QueueName;
 use crate::shard::confirm::ConfirmOutcome;
 use crate::shard::counters::Counters;
 use crate::shard::dead_letter::{self, Letter};
@@ -18,8 +18,9 @@ use crate::shard::{durability, limits, paging, ttl, Shard, LEADER};
 use crate::storage::Target;
 use std::rc::Rc;
 
-fn no_queue(name: &str) -> AmqpError {
-    AmqpError::not_found(format!("no queue '{name}' in vhost '/'"))
+fn no_queue(shard: &Shard, name: &QueueName) -> AmqpError {
+    let vhost = shard.meta.borrow().vhost_name(name.vhost);
+    AmqpError::not_found(format!("no queue '{name}' in vhost '{vhost}'"))
 }
 
 /// Most targets one message record holds (its count is a u16): a copy
@@ -35,7 +36,17 @@ pub const MAX_RECORD_TARGETS: usize = u16::MAX as usize;
 /// one is dropped (it cannot be kept in order behind its queue's tail), an
 /// in-memory one stays queued but unrecorded (a restart loses it, like a
 /// transient copy) — its publisher gets a nack either way.
-pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> ConfirmOutcome {
+pub fn enqueue(shard: &Rc<Shard>, names: Vec<QueueName>, message: MessageRef) -> ConfirmOutcome {
+    // A publish routes within one vhost; copies of several vhosts (never
+    // made today) are enqueued per vhost, one record each.
+    let Some(vhost) = names.first().map(|n| n.vhost) else {
+        return ConfirmOutcome::Now;
+    };
+    if names.iter().any(|n| n.vhost != vhost) {
+        let (this, rest): (Vec<QueueName>, Vec<QueueName>) =
+            names.into_iter().partition(|n| n.vhost == vhost);
+        return enqueue(shard, this, message.clone()).and(enqueue(shard, rest, message));
+    }
     let limit = shard.queue_memory_limit();
     // Read the clock once, and only for a copy that has a TTL.
     let mut now = None;
@@ -62,7 +73,7 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
             if q.rejects(message.body.len()) {
                 // reject-publish(-dlx): not enqueued here; the publish is
                 // nacked (other queues still get it, as RabbitMQ).
-                outcome = outcome.and(limits::rejected(q, &message, &mut rejected));
+                outcome = outcome.and(limits::rejected(name, q, &message, &mut rejected));
                 continue;
             }
             let is_durable = message.persistent && q.config().durable;
@@ -77,7 +88,7 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
                 shard.tracked(q, |q| q.publish_until(message.clone(), expires))
             };
             let target = Target {
-                queue: name.clone(),
+                queue: name.name.clone(),
                 msg_id,
                 expires,
             };
@@ -96,10 +107,12 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
             .chunks(MAX_RECORD_TARGETS)
             .zip(durable_paged.chunks(MAX_RECORD_TARGETS))
         {
-            match durability::append_message(shard, &message, chunk, false) {
+            match durability::append_message(shard, vhost, &message, chunk, false) {
                 Ok(pos) => {
                     for t in chunk {
-                        let q = queues.get_mut(&t.queue).expect("just published");
+                        let q = queues
+                            .get_mut(&QueueName::new(vhost, t.queue.clone()))
+                            .expect("just published");
                         q.record_written(t.msg_id, pos.segment, pos.offset, pos.len, t.expires);
                     }
                     paged_out += paged.iter().filter(|p| **p).count();
@@ -112,10 +125,12 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
             }
         }
         for chunk in transient_paged.chunks(MAX_RECORD_TARGETS) {
-            match durability::append_message(shard, &message, chunk, true) {
+            match durability::append_message(shard, vhost, &message, chunk, true) {
                 Ok(pos) => {
                     for t in chunk {
-                        let q = queues.get_mut(&t.queue).expect("just reserved");
+                        let q = queues
+                            .get_mut(&QueueName::new(vhost, t.queue.clone()))
+                            .expect("just reserved");
                         q.push_paged(t.msg_id, pos.segment, pos.offset, pos.len, t.expires);
                     }
                     paged_out += chunk.len();
@@ -149,7 +164,7 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<ShortStr>, message: MessageRef) -> 
     outcome
 }
 
-pub fn settle(shard: &Rc<Shard>, queue: &ShortStr, ids: &[u64], how: Settle) {
+pub fn settle(shard: &Rc<Shard>, queue: &QueueName, ids: &[u64], how: Settle) {
     if how == Settle::Reject {
         return dead_letter::rejected(shard, queue, ids);
     }
@@ -177,14 +192,14 @@ pub fn settle(shard: &Rc<Shard>, queue: &ShortStr, ids: &[u64], how: Settle) {
     shard.mark_dirty(queue);
 }
 
-pub fn credit(shard: &Rc<Shard>, queue: &ShortStr, consumer: &ConsumerKey, n: u32) {
+pub fn credit(shard: &Rc<Shard>, queue: &QueueName, consumer: &ConsumerKey, n: u32) {
     if let Some(q) = shard.queues.borrow_mut().get_mut(queue) {
         q.credit(consumer, n);
     }
     shard.mark_dirty(queue);
 }
 
-pub fn channel_gone(shard: &Rc<Shard>, queue: &ShortStr, conn: ConnKey, channel: u16) {
+pub fn channel_gone(shard: &Rc<Shard>, queue: &QueueName, conn: ConnKey, channel: u16) {
     let auto_delete = match shard.queues.borrow_mut().get_mut(queue) {
         Some(q) => {
             q.remove_consumers_of(conn.shard, conn.id, Some(channel));
@@ -201,7 +216,7 @@ pub fn channel_gone(shard: &Rc<Shard>, queue: &ShortStr, conn: ConnKey, channel:
 
 /// Drops an auto-delete queue whose last consumer left, and tells the leader
 /// to remove it from every shard's catalog.
-fn auto_delete_queue(shard: &Rc<Shard>, queue: &ShortStr) {
+fn auto_delete_queue(shard: &Rc<Shard>, queue: &QueueName) {
     drop_queue(shard, queue);
     shard.send(
         LEADER,
@@ -217,7 +232,7 @@ fn auto_delete_queue(shard: &Rc<Shard>, queue: &ShortStr) {
 
 /// Removes a queue's state and cancels its consumers (queue deleted).
 /// Returns the ready messages it held.
-pub fn drop_queue(shard: &Rc<Shard>, name: &ShortStr) -> Option<u32> {
+pub fn drop_queue(shard: &Rc<Shard>, name: &QueueName) -> Option<u32> {
     let q = shard.queues.borrow_mut().remove(name)?;
     shard.untrack(&q);
     let segments = q.stored_segments();
@@ -231,7 +246,7 @@ pub fn drop_queue(shard: &Rc<Shard>, name: &ShortStr) -> Option<u32> {
 }
 
 /// Ships every delivery `queue` can make now to its consumers' shards.
-pub fn dispatch(shard: &Rc<Shard>, queue: &ShortStr) {
+pub fn dispatch(shard: &Rc<Shard>, queue: &QueueName) {
     let timed = shard
         .queues
         .borrow()
@@ -246,13 +261,13 @@ pub fn dispatch(shard: &Rc<Shard>, queue: &ShortStr) {
 
 /// `dispatch` at `now`: what expired before `now` is never delivered; what
 /// is due at `now` (TTL 0) only if a consumer takes it at once.
-fn dispatch_at(shard: &Rc<Shard>, queue: &ShortStr, now: u64) {
+fn dispatch_at(shard: &Rc<Shard>, queue: &QueueName, now: u64) {
     ttl::expire_queue(shard, queue, now, false);
     dispatch_ready(shard, queue);
     ttl::expire_queue(shard, queue, now, true);
 }
 
-fn dispatch_ready(shard: &Rc<Shard>, queue: &ShortStr) {
+fn dispatch_ready(shard: &Rc<Shard>, queue: &QueueName) {
     let mut queues = shard.queues.borrow_mut();
     let Some(q) = queues.get_mut(queue) else {
         return;
@@ -313,7 +328,7 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
                         consumers: q.consumer_count(),
                     })
                 }
-                None => Err(no_queue(&name)),
+                None => Err(no_queue(shard, &name)),
             }
         }),
         Request::Purge { name } => {
@@ -327,7 +342,7 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
                     durability::record_purge(shard, &name, durable, &purged);
                     Ok(purged.count)
                 }
-                None => Err(no_queue(&name)),
+                None => Err(no_queue(shard, &name)),
             })
         }
         Request::DropQueue {
@@ -335,14 +350,17 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
             if_unused,
             if_empty,
         } => {
+            let vhost = shard.meta.borrow().vhost_name(name.vhost);
             let check = match shard.queues.borrow().get(&name) {
                 None => Ok(()),
-                Some(q) if if_unused && q.consumer_count() > 0 => Err(
-                    AmqpError::precondition_failed(format!("queue '{name}' in vhost '/' in use")),
-                ),
+                Some(q) if if_unused && q.consumer_count() > 0 => {
+                    Err(AmqpError::precondition_failed(format!(
+                        "queue '{name}' in vhost '{vhost}' in use"
+                    )))
+                }
                 Some(q) if if_empty && q.message_count() > 0 => {
                     Err(AmqpError::precondition_failed(format!(
-                        "queue '{name}' in vhost '/' not empty"
+                        "queue '{name}' in vhost '{vhost}' not empty"
                     )))
                 }
                 Some(_) => Ok(()),
@@ -353,7 +371,7 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
             ttl::expire_queue(shard, &name, ttl::now_ms(), true);
             let mut queues = shard.queues.borrow_mut();
             let got = match queues.get_mut(&name) {
-                None => Err(no_queue(&name)),
+                None => Err(no_queue(shard, &name)),
                 Some(q) => Ok(shard
                     .tracked(q, |q| {
                         q.touch();
@@ -384,10 +402,13 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
         }
         Request::Consume { name, spec } => {
             Reply::Done(match shard.queues.borrow_mut().get_mut(&name) {
-                None => Err(no_queue(&name)),
+                None => Err(no_queue(shard, &name)),
                 Some(q) => {
                     q.touch();
-                    q.add_consumer(spec)
+                    q.add_consumer(spec).map_err(|e| {
+                        let vhost = shard.meta.borrow().vhost_name(name.vhost);
+                        crate::broker::vhost::in_vhost(e, &vhost)
+                    })
                 }
             })
         }
@@ -427,9 +448,9 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
     let mut queues: Vec<QueueSnapshot> = shard
         .queues
         .borrow()
-        .values()
-        .map(|q| QueueSnapshot {
-            name: q.name().clone(),
+        .iter()
+        .map(|(name, q)| QueueSnapshot {
+            name: name.clone(),
             durable: q.config().durable,
             exclusive: q.config().exclusive,
             auto_delete: q.config().auto_delete,

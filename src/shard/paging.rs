@@ -14,6 +14,7 @@
 use crate::broker::message::{Body, Message};
 use crate::broker::paged::PageRead;
 use crate::broker::queue::PagedMessage;
+use crate::broker::vhost::{QueueName, VhostId};
 use crate::protocol::properties::delivery_mode_of;
 use crate::protocol::types::ShortStr;
 use crate::shard::counters::Counters;
@@ -65,7 +66,7 @@ fn inject_failure() -> bool {
 }
 
 /// Reads `read` back in the background and hands the result to `queue`.
-pub fn spawn_read(shard: &Rc<Shard>, queue: ShortStr, read: PageRead) {
+pub fn spawn_read(shard: &Rc<Shard>, queue: QueueName, read: PageRead) {
     let shard = shard.clone();
     glommio::spawn_local(async move {
         let result = read_with_retry(&shard, &queue, &read).await;
@@ -77,7 +78,7 @@ pub fn spawn_read(shard: &Rc<Shard>, queue: ShortStr, read: PageRead) {
 
 /// Pages in until `queue` has a ready message in memory or nothing paged
 /// (basic.get on a queue whose ready messages are all on disk).
-pub async fn read_head(shard: &Rc<Shard>, queue: &ShortStr) {
+pub async fn read_head(shard: &Rc<Shard>, queue: &QueueName) {
     loop {
         let read = {
             let mut queues = shard.queues.borrow_mut();
@@ -105,7 +106,7 @@ pub async fn read_head(shard: &Rc<Shard>, queue: &ShortStr) {
 /// `READ_ATTEMPTS` failed.
 async fn read_with_retry(
     shard: &Shard,
-    queue: &ShortStr,
+    queue: &QueueName,
     read: &PageRead,
 ) -> io::Result<(Vec<PagedMessage>, u32)> {
     let mut backoff = RETRY_BACKOFF;
@@ -139,7 +140,7 @@ async fn read_with_retry(
 /// with the number of bytes they covered (whole records only).
 pub(super) async fn read_chunk(
     shard: &Shard,
-    queue: &ShortStr,
+    queue: &QueueName,
     read: &PageRead,
 ) -> io::Result<(Vec<PagedMessage>, u32)> {
     let log = shard.log.as_ref().expect("paging needs the log");
@@ -147,6 +148,9 @@ pub(super) async fn read_chunk(
     if inject_failure() {
         return Err(io::Error::other("injected page-in read error (test)"));
     }
+    // Records of queues outside `/` carry their vhost's name.
+    let vhost =
+        (queue.vhost != VhostId::DEFAULT).then(|| shard.meta.borrow().vhost_name(queue.vhost));
     let mut data = log.read_range(read.segment, read.offset, read.len).await?;
     loop {
         let mut found = Vec::new();
@@ -155,7 +159,7 @@ pub(super) async fn read_chunk(
         while pos < data.len() {
             match record::decode(&data.slice(pos..), max) {
                 Ok((rec, n)) => {
-                    collect(queue, rec, read.segment, &mut found);
+                    collect(vhost.as_ref(), queue, rec, read.segment, &mut found);
                     pos += n;
                 }
                 Err(RecordError::Truncated { needed: n }) => {
@@ -192,7 +196,17 @@ pub(super) async fn read_chunk(
 }
 
 /// Keeps the copy of `queue` a message record holds, if any.
-fn collect(queue: &ShortStr, rec: Record, segment: u32, found: &mut Vec<PagedMessage>) {
+fn collect(
+    vhost: Option<&ShortStr>,
+    queue: &QueueName,
+    rec: Record,
+    segment: u32,
+    found: &mut Vec<PagedMessage>,
+) {
+    let (in_vhost, rec) = rec.split_vhost();
+    if in_vhost.as_ref() != vhost {
+        return;
+    }
     let (m, durable) = match rec {
         Record::Message(m) => (m, true),
         Record::Paged(m) => (m, false),
@@ -201,7 +215,7 @@ fn collect(queue: &ShortStr, rec: Record, segment: u32, found: &mut Vec<PagedMes
     let Some((id, expires)) = m
         .targets
         .iter()
-        .find(|t| &t.queue == queue)
+        .find(|t| t.queue == queue.name)
         .map(|t| (t.msg_id, t.expires))
     else {
         return;
@@ -223,7 +237,7 @@ fn collect(queue: &ShortStr, rec: Record, segment: u32, found: &mut Vec<PagedMes
 
 fn finish(
     shard: &Shard,
-    queue: &ShortStr,
+    queue: &QueueName,
     read: &PageRead,
     result: io::Result<(Vec<PagedMessage>, u32)>,
 ) {

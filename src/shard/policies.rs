@@ -1,5 +1,5 @@
-//! Policies on the shards: every shard's copy of the policies (in
-//! `Metadata`), the leader's handling of `set_policy` / `clear_policy`
+//! Policies on the shards: every shard's copy of the policies (per vhost,
+//! in `Metadata`), the leader's handling of `set_policy` / `clear_policy`
 //! (validated with RabbitMQ's texts, journaled, replicated), and applying
 //! them: each owner shard re-selects the policy of every queue it owns
 //! when a replicated change arrives, and selects one for each queue it
@@ -11,7 +11,7 @@ use crate::broker::error::AmqpError;
 use crate::broker::queue::Queue;
 use crate::broker::queue_args::policy::{select, ApplyTo, Policy, PolicyDefinition, PolicyTarget};
 use crate::broker::queue_args::QueueArguments;
-use crate::protocol::types::ShortStr;
+use crate::broker::vhost::{QueueName, VhostId};
 use crate::shard::Shard;
 use crate::storage::definitions::PolicyDef;
 use std::rc::Rc;
@@ -92,14 +92,14 @@ fn select_for<'a>(policies: &'a [Policy], queue: &Queue) -> Option<&'a Policy> {
 /// Selects and applies the policy of one queue this shard owns (a new
 /// or recovered one, or after a change); starts its expiry timer when
 /// the policy made it expire.
-pub fn apply_to_queue(shard: &Rc<Shard>, name: &ShortStr) {
+pub fn apply_to_queue(shard: &Rc<Shard>, name: &QueueName) {
     let policies: Vec<Policy> = shard
         .meta
         .borrow()
-        .policies
-        .iter()
-        .map(|p| p.policy.clone())
-        .collect();
+        .vhosts
+        .get(&name.vhost)
+        .map(|v| v.policies.iter().map(|p| p.policy.clone()).collect())
+        .unwrap_or_default();
     let started = match shard.queues.borrow_mut().get_mut(name) {
         Some(q) => {
             let chosen = select_for(&policies, q);
@@ -115,15 +115,23 @@ pub fn apply_to_queue(shard: &Rc<Shard>, name: &ShortStr) {
     }
 }
 
-/// Re-applies the policies to every exchange (this shard's routing
-/// tables) and to every queue this shard owns.
-pub fn apply_to_all(shard: &Rc<Shard>) {
+/// Re-applies the policies of `vhost` to its exchanges (this shard's
+/// routing tables) and to every queue of it this shard owns.
+pub fn apply_to_all(shard: &Rc<Shard>, vhost: VhostId) {
     {
         let mut meta = shard.meta.borrow_mut();
-        let policies: Vec<Policy> = meta.policies.iter().map(|p| p.policy.clone()).collect();
-        meta.topology.set_policies(&policies);
+        if let Some(v) = meta.vhosts.get_mut(&vhost) {
+            let policies: Vec<Policy> = v.policies.iter().map(|p| p.policy.clone()).collect();
+            v.topology.set_policies(&policies);
+        }
     }
-    let names: Vec<ShortStr> = shard.queues.borrow().keys().cloned().collect();
+    let names: Vec<QueueName> = shard
+        .queues
+        .borrow()
+        .keys()
+        .filter(|q| q.vhost == vhost)
+        .cloned()
+        .collect();
     for name in names {
         apply_to_queue(shard, &name);
     }
@@ -131,7 +139,7 @@ pub fn apply_to_all(shard: &Rc<Shard>) {
 
 /// This shard's copy after a policy was set: replaced in place, or added
 /// last (the order decides between equal priorities).
-pub fn set(shard: &Rc<Shard>, def: &PolicyDef) {
+pub fn set(shard: &Rc<Shard>, vhost: VhostId, def: &PolicyDef) {
     let p = match compile(def) {
         Ok(p) => p,
         Err(e) => {
@@ -142,21 +150,22 @@ pub fn set(shard: &Rc<Shard>, def: &PolicyDef) {
     };
     {
         let mut meta = shard.meta.borrow_mut();
-        match meta.policies.iter_mut().find(|x| x.def.name == p.def.name) {
+        let Some(v) = meta.vhosts.get_mut(&vhost) else {
+            return;
+        };
+        match v.policies.iter_mut().find(|x| x.def.name == p.def.name) {
             Some(x) => *x = p,
-            None => meta.policies.push(p),
+            None => v.policies.push(p),
         }
     }
-    apply_to_all(shard);
+    apply_to_all(shard, vhost);
 }
 
-pub fn clear(shard: &Rc<Shard>, name: &str) {
-    shard
-        .meta
-        .borrow_mut()
-        .policies
-        .retain(|p| p.def.name != name);
-    apply_to_all(shard);
+pub fn clear(shard: &Rc<Shard>, vhost: VhostId, name: &str) {
+    if let Some(v) = shard.meta.borrow_mut().vhosts.get_mut(&vhost) {
+        v.policies.retain(|p| p.def.name != name);
+    }
+    apply_to_all(shard, vhost);
 }
 
 /// The refusal of a set_policy / clear_policy, as the admin reports it.

@@ -4,8 +4,9 @@
 //! where this shard owns the queue.
 
 use crate::broker::queue::{Queue, QueueConfig};
-use crate::protocol::types::ShortStr;
+use crate::broker::vhost::QueueName;
 use crate::shard::envelope::MetaChange;
+use crate::shard::metadata::VhostMeta;
 use crate::shard::{owner, Shard};
 use std::rc::Rc;
 
@@ -26,15 +27,21 @@ pub fn apply(shard: &Rc<Shard>, change: &MetaChange) {
         MetaChange::QueueDeleted(name) => {
             let owner = {
                 let mut meta = shard.meta.borrow_mut();
-                meta.topology.remove_queue(name);
+                if let Some(t) = meta.topology_mut(name.vhost) {
+                    t.remove_queue(&name.name);
+                }
                 meta.queues.remove(name).map(|m| m.owner)
             };
             if owner == Some(shard.id) {
                 owner::drop_queue(shard, name);
             }
         }
-        MetaChange::ExchangeDeclared(def) => {
-            let result = shard.meta.borrow_mut().topology.declare_exchange(
+        MetaChange::ExchangeDeclared(vhost, def) => {
+            let mut meta = shard.meta.borrow_mut();
+            let Some(topology) = meta.topology_mut(*vhost) else {
+                return;
+            };
+            let result = topology.declare_exchange(
                 &def.name,
                 def.kind.as_str(),
                 false,
@@ -45,43 +52,65 @@ pub fn apply(shard: &Rc<Shard>, change: &MetaChange) {
             );
             debug_assert!(result.is_ok(), "replicated declare failed: {result:?}");
         }
-        MetaChange::ExchangeDeleted(name) => {
-            let _ = shard
-                .meta
-                .borrow_mut()
-                .topology
-                .delete_exchange(name, false);
+        MetaChange::ExchangeDeleted(vhost, name) => {
+            if let Some(t) = shard.meta.borrow_mut().topology_mut(*vhost) {
+                let _ = t.delete_exchange(name, false);
+            }
         }
-        MetaChange::Bound(b) => {
-            let result = shard.meta.borrow_mut().topology.bind(
-                &b.source,
-                b.destination.clone(),
-                &b.routing_key,
-                &b.arguments,
-            );
-            debug_assert!(result.is_ok(), "replicated bind failed: {result:?}");
+        MetaChange::Bound(vhost, b) => {
+            if let Some(t) = shard.meta.borrow_mut().topology_mut(*vhost) {
+                let result = t.bind(
+                    &b.source,
+                    b.destination.clone(),
+                    &b.routing_key,
+                    &b.arguments,
+                );
+                debug_assert!(result.is_ok(), "replicated bind failed: {result:?}");
+            }
         }
-        MetaChange::PolicySet(p) => crate::shard::policies::set(shard, p),
-        MetaChange::PolicyCleared(name) => crate::shard::policies::clear(shard, name),
+        MetaChange::PolicySet(vhost, p) => crate::shard::policies::set(shard, *vhost, p),
+        MetaChange::PolicyCleared(vhost, name) => {
+            crate::shard::policies::clear(shard, *vhost, name)
+        }
+        MetaChange::Unbound(vhost, b) => {
+            if let Some(t) = shard.meta.borrow_mut().topology_mut(*vhost) {
+                let _ = t.unbind(&b.source, &b.destination, &b.routing_key, &b.arguments);
+            }
+        }
+        MetaChange::VhostAdded(id, name) => {
+            let mut meta = shard.meta.borrow_mut();
+            meta.vhosts.insert(*id, VhostMeta::new(name.clone()));
+            meta.next_vhost = meta.next_vhost.max(id.0 + 1);
+        }
+        MetaChange::VhostDeleted(id, name) => {
+            crate::shard::vhosts::deleted(shard, *id, name);
+            let gone = {
+                let mut meta = shard.meta.borrow_mut();
+                meta.vhosts.remove(id);
+                meta.queues.retain(|q, _| q.vhost != *id);
+                meta.auth.defs().of_vhost(name)
+            };
+            // Its permissions go with it, as in RabbitMQ.
+            for a in &gone {
+                crate::shard::users::apply(shard, a);
+            }
+        }
         MetaChange::Auth(a) => crate::shard::users::apply(shard, a),
-        MetaChange::Unbound(b) => {
-            let _ = shard.meta.borrow_mut().topology.unbind(
-                &b.source,
-                &b.destination,
-                &b.routing_key,
-                &b.arguments,
-            );
+        MetaChange::VhostLimitsSet(id, limits) => {
+            if let Some(v) = shard.meta.borrow_mut().vhosts.get_mut(id) {
+                v.limits = *limits;
+            }
         }
     }
 }
 
-pub fn create_queue_state(shard: &Rc<Shard>, name: &ShortStr, config: &QueueConfig) {
+pub fn create_queue_state(shard: &Rc<Shard>, name: &QueueName, config: &QueueConfig) {
     let created = {
         let mut queues = shard.queues.borrow_mut();
         let created = !queues.contains_key(name);
         queues
             .entry(name.clone())
-            .or_insert_with(|| Box::new(Queue::new(name.clone(), config.clone())));
+            .or_insert_with(|| Box::new(Queue::new(name.name.clone(), config.clone())));
         created
     };
     if created {

@@ -14,7 +14,7 @@
 use crate::broker::dead_letter::DeadLetterReason;
 use crate::broker::paged::PageRead;
 use crate::broker::queue::TtlScan;
-use crate::protocol::types::ShortStr;
+use crate::broker::vhost::QueueName;
 use crate::shard::dead_letter::{dead_letter, Letter};
 use crate::shard::{paging, FastMap, Shard};
 use glommio::timer::TimerActionOnce;
@@ -38,16 +38,16 @@ pub fn now_ms() -> u64 {
 #[derive(Default)]
 pub struct Timer {
     /// (deadline, queue), at most one per queue.
-    due: RefCell<BTreeSet<(u64, ShortStr)>>,
+    due: RefCell<BTreeSet<(u64, QueueName)>>,
     /// queue → its entry's deadline in `due`.
-    scheduled: RefCell<FastMap<ShortStr, u64>>,
+    scheduled: RefCell<FastMap<QueueName, u64>>,
     /// The armed timer and when it fires.
     armed: RefCell<Option<(u64, TimerActionOnce<()>)>>,
 }
 
 /// Expires what of `queue` is due at `now` (`inclusive`: deadlines at `now`
 /// too, else only before it) and schedules its next deadline.
-pub fn expire_queue(shard: &Rc<Shard>, queue: &ShortStr, now: u64, inclusive: bool) {
+pub fn expire_queue(shard: &Rc<Shard>, queue: &QueueName, now: u64, inclusive: bool) {
     let (expired, next) = {
         let mut queues = shard.queues.borrow_mut();
         let Some(q) = queues.get_mut(queue) else {
@@ -89,7 +89,7 @@ pub fn expire_queue(shard: &Rc<Shard>, queue: &ShortStr, now: u64, inclusive: bo
 
 /// Notes that `queue` has something due at `at`, arming the timer if that
 /// is earlier than what it waits for.
-fn schedule(shard: &Rc<Shard>, queue: &ShortStr, at: u64) {
+fn schedule(shard: &Rc<Shard>, queue: &QueueName, at: u64) {
     let t = &shard.ttl;
     {
         let mut scheduled = t.scheduled.borrow_mut();
@@ -127,7 +127,7 @@ async fn fire(shard: Weak<Shard>) {
     };
     drop(shard.ttl.armed.borrow_mut().take());
     let now = now_ms();
-    let queues: Vec<ShortStr> = {
+    let queues: Vec<QueueName> = {
         let mut due = shard.ttl.due.borrow_mut();
         let mut scheduled = shard.ttl.scheduled.borrow_mut();
         let mut out = Vec::new();
@@ -152,7 +152,7 @@ async fn fire(shard: Weak<Shard>) {
 }
 
 /// Scans a paged run for expired messages in the background.
-fn spawn_scan(shard: &Rc<Shard>, queue: ShortStr, scan: TtlScan) {
+fn spawn_scan(shard: &Rc<Shard>, queue: QueueName, scan: TtlScan) {
     let shard = shard.clone();
     glommio::spawn_local(async move {
         let retry_at = run_scan(&shard, &queue, &scan).await;
@@ -173,7 +173,7 @@ fn spawn_scan(shard: &Rc<Shard>, queue: ShortStr, scan: TtlScan) {
 
 /// Reads the run chunk by chunk, taking out the expired messages. Returns
 /// when to try again if a read failed.
-async fn run_scan(shard: &Rc<Shard>, queue: &ShortStr, scan: &TtlScan) -> Option<u64> {
+async fn run_scan(shard: &Rc<Shard>, queue: &QueueName, scan: &TtlScan) -> Option<u64> {
     let log = shard.log.as_ref()?;
     let mut offset = scan.from;
     while offset < scan.to {

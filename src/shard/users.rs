@@ -30,15 +30,9 @@ pub fn recover(meta: &mut Metadata, settings: &Settings, stored: Option<AuthDefs
     }
 }
 
-/// Whether a vhost exists. Today only `/` does; virtual hosts replace
-/// this with their own catalog.
-pub fn vhost_exists(_meta: &Metadata, vhost: &str) -> bool {
-    vhost == "/"
-}
-
 /// rabbitmqctl's refusal for a vhost that does not exist.
 fn existing_vhost(meta: &Metadata, vhost: &str) -> Result<(), AmqpError> {
-    if vhost_exists(meta, vhost) {
+    if meta.vhost_id(vhost).is_some() {
         Ok(())
     } else {
         Err(AmqpError::not_found(format!(
@@ -102,6 +96,7 @@ pub fn changes_of(shard: &Shard, request: AuthRequest) -> Result<Vec<AuthChange>
         }
         AuthRequest::ClearPermissions { user, vhost } => {
             user_of(&user, false)?;
+            existing_vhost(&meta, &vhost)?;
             vec![AuthChange::PermissionGone { user, vhost }]
         }
         AuthRequest::SetTopicPermissions(t) => {
@@ -115,6 +110,7 @@ pub fn changes_of(shard: &Shard, request: AuthRequest) -> Result<Vec<AuthChange>
             exchange,
         } => {
             user_of(&user, false)?;
+            existing_vhost(&meta, &vhost)?;
             store
                 .defs()
                 .topic_permissions

@@ -156,6 +156,21 @@ impl RawConn {
         self.send_method(0, 10, 11, &args);
     }
 
+    /// Runs the handshake after connect up to connection.open on `vhost`;
+    /// returns the server's answer to it (open-ok, or connection.close).
+    pub fn open_vhost(&mut self, user: &str, password: &str, vhost: &str) -> RawMethod {
+        self.begin();
+        self.start_ok(user, password, false);
+        let tune = self.expect_method();
+        assert_eq!((tune.class, tune.method), (10, 30), "connection.tune");
+        let mut r = tune.reader();
+        let args = Args::new().short(r.short()).long(r.long()).short(0).done();
+        self.send_method(0, 10, 31, &args);
+        let args = Args::new().shortstr(vhost).shortstr("").octet(0).done();
+        self.send_method(0, 10, 40, &args);
+        self.expect_method()
+    }
+
     /// Runs the handshake after connect; panics if the server refuses.
     pub fn handshake(&mut self, user: &str, password: &str) -> Tune {
         self.begin();

@@ -164,6 +164,29 @@ impl AuthDefs {
         self.len() == 0
     }
 
+    /// The changes that take away every permission and topic permission
+    /// on `vhost` (the vhost is being deleted).
+    pub fn of_vhost(&self, vhost: &str) -> Vec<AuthChange> {
+        let perms = self
+            .permissions
+            .values()
+            .filter(|p| p.vhost == vhost)
+            .map(|p| AuthChange::PermissionGone {
+                user: p.user.clone(),
+                vhost: p.vhost.clone(),
+            });
+        let topics = self
+            .topic_permissions
+            .values()
+            .filter(|t| t.vhost == vhost)
+            .map(|t| AuthChange::TopicPermissionGone {
+                user: t.user.clone(),
+                vhost: t.vhost.clone(),
+                exchange: t.exchange.clone(),
+            });
+        perms.chain(topics).collect()
+    }
+
     /// Whether `change` would change nothing.
     pub fn holds(&self, change: &AuthChange) -> bool {
         match change {
@@ -238,5 +261,35 @@ mod tests {
         d.apply(&gone);
         assert!(d.is_empty());
         assert!(d.holds(&gone));
+    }
+
+    #[test]
+    fn a_vhost_s_permissions_are_listed_for_its_deletion() {
+        let mut d = AuthDefs::initial("guest", "h");
+        for vhost in ["v1", "v2"] {
+            d.apply(&AuthChange::Permission(PermissionDef {
+                user: "guest".into(),
+                vhost: vhost.into(),
+                configure: ".*".into(),
+                write: ".*".into(),
+                read: ".*".into(),
+            }));
+        }
+        d.apply(&AuthChange::TopicPermission(TopicPermissionDef {
+            user: "guest".into(),
+            vhost: "v1".into(),
+            exchange: "amq.topic".into(),
+            write: ".*".into(),
+            read: ".*".into(),
+        }));
+        let gone = d.of_vhost("v1");
+        assert_eq!(gone.len(), 2);
+        for c in &gone {
+            d.apply(c);
+        }
+        assert!(d.permission("guest", "v1").is_none());
+        assert!(d.topic_permission("guest", "v1", "amq.topic").is_none());
+        assert!(d.permission("guest", "v2").is_some());
+        assert!(d.permission("guest", "/").is_some());
     }
 }

@@ -32,11 +32,11 @@ impl Topology {
             return Err(default_exchange_refused());
         }
         if !self.exchanges.contains_key(source.as_ref()) {
-            return Err(exchange_not_found(&source));
+            return Err(exchange_not_found(&source, &self.vhost));
         }
         if let Destination::Exchange(d) = &destination {
             if !self.exchanges.contains_key(d.as_str()) {
-                return Err(exchange_not_found(d));
+                return Err(exchange_not_found(d, &self.vhost));
             }
         }
         Ok(())

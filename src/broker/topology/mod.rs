@@ -1,4 +1,4 @@
-//! `Topology`: every exchange and binding of vhost "/" and routing through
+//! `Topology`: every exchange and binding of one vhost and routing through
 //! them — exchange.declare/delete, queue.bind/unbind, exchange.bind/unbind,
 //! queue deletion, auto-delete cascades, exchange-to-exchange bindings and
 //! alternate exchanges — with RabbitMQ 3.12's checks, reply codes and texts
@@ -31,9 +31,11 @@ use registry::ExchangeEntry;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-/// All exchanges and bindings of vhost "/".
+/// All exchanges and bindings of one vhost.
 #[derive(Debug)]
 pub struct Topology {
+    /// The vhost's name (in error texts).
+    vhost: ShortStr,
     exchanges: HashMap<ShortStr, ExchangeEntry>,
     /// destination -> source exchange -> number of bindings between them.
     reverse: HashMap<Destination, HashMap<ShortStr, usize>>,

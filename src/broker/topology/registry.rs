@@ -84,10 +84,16 @@ fn type_class(v: &FieldValue) -> &'static str {
 }
 
 impl Topology {
-    /// The topology of a fresh vhost: the default exchange "" and the
+    /// The topology of a fresh vhost `/`: the default exchange "" and the
     /// predeclared `amq.*` exchanges, all durable.
     pub fn new() -> Topology {
+        Topology::for_vhost(ShortStr::from_static("/"))
+    }
+
+    /// The topology of a fresh vhost (its name words the error texts).
+    pub fn for_vhost(vhost: ShortStr) -> Topology {
         let mut t = Topology {
+            vhost,
             exchanges: HashMap::new(),
             reverse: HashMap::new(),
             policies: Vec::new(),
@@ -141,7 +147,7 @@ impl Topology {
             }
             return match self.exchanges.contains_key(name.as_str()) {
                 true => Ok(false),
-                false => Err(exchange_not_found(&name)),
+                false => Err(exchange_not_found(&name, &self.vhost)),
             };
         }
         let Some(kind) = ExchangeKind::parse(kind) else {
@@ -153,7 +159,7 @@ impl Topology {
         if let Some(x) = self.exchanges.get(name.as_str()) {
             let d = &x.def;
             if d.kind != kind {
-                return Err(inequivalent_kind(&name, kind, d.kind));
+                return Err(inequivalent_kind(&name, &self.vhost, kind, d.kind));
             }
             for (field, current, received) in [
                 ("durable", d.durable, durable),
@@ -161,7 +167,13 @@ impl Topology {
                 ("internal", d.internal, internal),
             ] {
                 if current != received {
-                    return Err(inequivalent_flag(field, &name, received, current));
+                    return Err(inequivalent_flag(
+                        field,
+                        &name,
+                        &self.vhost,
+                        received,
+                        current,
+                    ));
                 }
             }
             let current = d.arguments.get(ALTERNATE_EXCHANGE);
@@ -170,10 +182,24 @@ impl Topology {
                 (None, None) => {}
                 (Some(c), Some(r)) => {
                     if c != r && !(type_class(c) == type_class(r) && values_equal(c, r)) {
-                        return Err(inequivalent_value(ALTERNATE_EXCHANGE, &name, r, c));
+                        return Err(inequivalent_value(
+                            ALTERNATE_EXCHANGE,
+                            &name,
+                            &self.vhost,
+                            r,
+                            c,
+                        ));
                     }
                 }
-                (c, r) => return Err(inequivalent_presence(ALTERNATE_EXCHANGE, &name, r, c)),
+                (c, r) => {
+                    return Err(inequivalent_presence(
+                        ALTERNATE_EXCHANGE,
+                        &name,
+                        &self.vhost,
+                        r,
+                        c,
+                    ))
+                }
             }
             return Ok(false);
         }
@@ -185,7 +211,14 @@ impl Topology {
         }
         match arguments.get(ALTERNATE_EXCHANGE) {
             None | Some(FieldValue::LongStr(_)) => {}
-            Some(other) => return Err(invalid_arg_type(ALTERNATE_EXCHANGE, &name, other)),
+            Some(other) => {
+                return Err(invalid_arg_type(
+                    ALTERNATE_EXCHANGE,
+                    &name,
+                    &self.vhost,
+                    other,
+                ))
+            }
         }
         let def = ExchangeDef {
             name: name.clone(),
@@ -213,13 +246,13 @@ impl Topology {
             return Err(default_exchange_refused());
         }
         if name.starts_with("amq.") {
-            return Err(system_exchange_deletion(&name));
+            return Err(system_exchange_deletion(&name, &self.vhost));
         }
         let Some(x) = self.exchanges.get(name.as_ref()) else {
             return Ok(Vec::new());
         };
         if if_unused && x.binding_count > 0 {
-            return Err(exchange_in_use(&name));
+            return Err(exchange_in_use(&name, &self.vhost));
         }
         let name = x.def.name.clone();
         let mut deleted = vec![name.clone()];

@@ -307,11 +307,11 @@ mod tests {
         );
         assert!(out.is_empty());
         assert_eq!(
-            exchange_not_found("nope").text,
+            exchange_not_found("nope", "/").text,
             "NOT_FOUND - no exchange 'nope' in vhost '/'"
         );
         assert_eq!(
-            publish_to_internal("i").text,
+            publish_to_internal("i", "/").text,
             "ACCESS_REFUSED - cannot publish to internal exchange 'i' in vhost '/'"
         );
     }

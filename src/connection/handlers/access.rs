@@ -32,7 +32,7 @@ impl Ctx<'_> {
             .meta
             .borrow()
             .auth
-            .check(&n.user, &n.vhost, access, resource, name)
+            .check(&n.user, &n.vhost_name, access, resource, name)
     }
 
     /// Topic permissions on `routing_key` if `exchange` is a topic exchange.
@@ -43,12 +43,12 @@ impl Ctx<'_> {
         routing_key: &str,
     ) -> AmqpResult<()> {
         let meta = self.shard.meta.borrow();
-        if !is_topic(&meta.topology, exchange) {
+        if !is_topic(meta.topology(self.conn.negotiated.vhost), exchange) {
             return Ok(());
         }
         let n = &self.conn.negotiated;
         meta.auth
-            .check_topic(&n.user, &n.vhost, access, exchange, routing_key)
+            .check_topic(&n.user, &n.vhost_name, access, exchange, routing_key)
     }
 
     /// A binding from `source` to a queue or exchange: write on the
@@ -87,9 +87,9 @@ impl Ctx<'_> {
     }
 }
 
-fn is_topic(topology: &crate::broker::topology::Topology, exchange: &str) -> bool {
+fn is_topic(topology: Option<&crate::broker::topology::Topology>, exchange: &str) -> bool {
     topology
-        .exchange(exchange)
+        .and_then(|t| t.exchange(exchange))
         .is_some_and(|x| x.kind == ExchangeKind::Topic)
 }
 
@@ -111,11 +111,11 @@ pub fn publish_allowed(
         &meta.auth,
         Publisher {
             user: &n.user,
-            vhost: &n.vhost,
+            vhost: &n.vhost_name,
         },
         exchange,
         routing_key.as_str(),
-        || is_topic(&meta.topology, exchange.as_str()),
+        || is_topic(meta.topology(n.vhost), exchange.as_str()),
     )?;
     let flags = match raw_properties.as_ref() {
         [a, b, ..] => u16::from_be_bytes([*a, *b]),

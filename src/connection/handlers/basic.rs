@@ -69,9 +69,10 @@ pub async fn consume(cx: &Ctx<'_>, m: BasicConsume) -> AmqpResult<()> {
     let queue_type = QueueArguments::parse(queue.as_str(), &meta.config.arguments)
         .map(|a| a.queue_type)
         .unwrap_or_default();
-    let args = ConsumerArguments::parse(queue.as_str(), queue_type, &m.arguments)?;
+    let args = ConsumerArguments::parse(queue.as_str(), queue_type, &m.arguments)
+        .map_err(|e| crate::broker::vhost::in_vhost(e, &cx.conn.negotiated.vhost_name))?;
     let consumer = ChannelConsumer {
-        queue: queue.clone(),
+        queue: meta.name.clone(),
         owner: meta.owner,
         no_ack: m.no_ack,
     };
@@ -95,7 +96,7 @@ pub async fn consume(cx: &Ctx<'_>, m: BasicConsume) -> AmqpResult<()> {
         .request(
             meta.owner,
             Request::Consume {
-                name: queue.clone(),
+                name: meta.name.clone(),
                 spec,
             },
         )
@@ -111,7 +112,10 @@ pub async fn consume(cx: &Ctx<'_>, m: BasicConsume) -> AmqpResult<()> {
         Envelope::Request {
             from: shard.id,
             token: 0,
-            request: Request::Activate { name: queue, key },
+            request: Request::Activate {
+                name: meta.name.clone(),
+                key,
+            },
         },
     );
     shard.pump();
@@ -169,7 +173,7 @@ pub async fn get(cx: &Ctx<'_>, m: BasicGet) -> AmqpResult<()> {
         .request(
             meta.owner,
             Request::Get {
-                name: queue.clone(),
+                name: meta.name.clone(),
                 no_ack: m.no_ack,
             },
         )
@@ -186,7 +190,7 @@ pub async fn get(cx: &Ctx<'_>, m: BasicGet) -> AmqpResult<()> {
     let wrote = cx.with_channel(|ch| {
         ch.write_get_ok(
             &mut conn.out.borrow_mut(),
-            &queue,
+            &meta.name,
             meta.owner,
             m.no_ack,
             &got,

@@ -5,6 +5,7 @@
 //! shape of their replies, and server-generated names.
 
 use crate::broker::error::{code, AmqpError, AmqpResult};
+use crate::broker::vhost::{QueueName, VhostId};
 use crate::connection::channel::Channel;
 use crate::connection::ConnShared;
 use crate::protocol::methods::Method;
@@ -43,6 +44,16 @@ impl Ctx<'_> {
         }
     }
 
+    /// The vhost the connection opened.
+    pub fn vhost(&self) -> VhostId {
+        self.conn.negotiated.vhost
+    }
+
+    /// A queue of the connection's vhost.
+    pub fn queue_name(&self, name: ShortStr) -> QueueName {
+        QueueName::new(self.vhost(), name)
+    }
+
     /// The queue a method names (see `Channel::resolve_queue`: an empty
     /// name is the queue last declared on the channel).
     pub fn resolve_queue(&self, name: ShortStr) -> ShortStr {
@@ -56,15 +67,16 @@ impl Ctx<'_> {
     /// queue (405) and a queue that does not exist (404).
     pub fn queue_access(&self, queue: &ShortStr) -> AmqpResult<QueueMeta> {
         let meta = self.shard.meta.borrow();
-        let Some(m) = meta.queues.get(queue) else {
+        let vhost = &self.conn.negotiated.vhost_name;
+        let Some(m) = meta.queues.get(&self.queue_name(queue.clone())) else {
             return Err(AmqpError::not_found(format!(
-                "no queue '{queue}' in vhost '/'"
+                "no queue '{queue}' in vhost '{vhost}'"
             )));
         };
         if let Some(owner) = m.exclusive_to {
             if owner != self.conn.key {
                 return Err(AmqpError::resource_locked(format!(
-                    "cannot obtain exclusive access to locked queue '{queue}' in vhost '/'. It could be \
+                    "cannot obtain exclusive access to locked queue '{queue}' in vhost '{vhost}'. It could be \
                      originally declared on another connection or the exclusive property value does not \
                      match that of the original declaration."
                 )));

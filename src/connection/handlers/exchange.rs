@@ -22,8 +22,8 @@ pub async fn declare(cx: &Ctx<'_>, m: ExchangeDeclare) -> AmqpResult<()> {
             .shard
             .meta
             .borrow()
-            .topology
-            .exchange(&m.exchange)
+            .topology(cx.vhost())
+            .and_then(|t| t.exchange(&m.exchange))
             .is_none()
         {
             cx.authorize_target_argument(
@@ -35,6 +35,7 @@ pub async fn declare(cx: &Ctx<'_>, m: ExchangeDeclare) -> AmqpResult<()> {
         }
     }
     let request = Request::DeclareExchange {
+        vhost: cx.vhost(),
         name: m.exchange,
         kind: m.kind,
         passive: m.passive,
@@ -52,6 +53,7 @@ pub async fn delete(cx: &Ctx<'_>, m: ExchangeDelete) -> AmqpResult<()> {
         cx.authorize(Access::Configure, Resource::Exchange, &m.exchange)?;
     }
     let request = Request::DeleteExchange {
+        vhost: cx.vhost(),
         name: m.exchange,
         if_unused: m.if_unused,
     };
@@ -66,6 +68,7 @@ pub async fn bind(cx: &Ctx<'_>, m: ExchangeBind) -> AmqpResult<()> {
         &m.routing_key,
     )?;
     let request = Request::Bind {
+        vhost: cx.vhost(),
         source: m.source,
         destination: Destination::Exchange(m.destination),
         routing_key: m.routing_key,
@@ -83,6 +86,7 @@ pub async fn unbind(cx: &Ctx<'_>, m: ExchangeUnbind) -> AmqpResult<()> {
         &m.routing_key,
     )?;
     let request = Request::Unbind {
+        vhost: cx.vhost(),
         source: m.source,
         destination: Destination::Exchange(m.destination),
         routing_key: m.routing_key,

@@ -148,13 +148,18 @@ fn route(
         Some(h) => match sender_selected::extra_keys(Some(h)) {
             Ok(keys) => (keys, sender_selected::without_bcc(h)),
             // RabbitMQ checks the exchange first.
-            Err(e) => return Err(exchange_refusal(shard, &method.exchange).unwrap_or(e)),
+            Err(e) => return Err(exchange_refusal(shard, conn, &method.exchange).unwrap_or(e)),
         },
         None => (Vec::new(), None),
     };
     let persistent = header.delivery_mode() == Some(2);
-    let delay =
-        crate::shard::delayed::delay_of(&shard.meta.borrow(), &method.exchange, headers.as_ref());
+    let vhost = conn.negotiated.vhost;
+    let delay = crate::shard::delayed::delay_of(
+        &shard.meta.borrow(),
+        vhost,
+        &method.exchange,
+        headers.as_ref(),
+    );
     if let Some((delay_ms, durable_exchange)) = delay {
         let message = Message {
             exchange: method.exchange,
@@ -190,16 +195,24 @@ fn route(
     let mut destinations = std::mem::take(&mut *shard.route_scratch.borrow_mut());
     destinations.clear();
     let meta = shard.meta.borrow();
-    match meta.topology.route_keys(
-        &method.exchange,
-        &method.routing_key,
-        &extra_keys,
-        bcc_stripped.as_ref().or(headers.as_ref()),
-        Origin::Client,
-        &mut destinations,
-    ) {
-        RouteResult::ExchangeNotFound => return Err(exchange_not_found(&method.exchange)),
-        RouteResult::Internal => return Err(publish_to_internal(&method.exchange)),
+    let vhost_name = &conn.negotiated.vhost_name;
+    let routed = match meta.topology(vhost) {
+        Some(t) => t.route_keys(
+            &method.exchange,
+            &method.routing_key,
+            &extra_keys,
+            bcc_stripped.as_ref().or(headers.as_ref()),
+            Origin::Client,
+            &mut destinations,
+        ),
+        // The vhost was deleted: the connection is being closed.
+        None => RouteResult::ExchangeNotFound,
+    };
+    match routed {
+        RouteResult::ExchangeNotFound => {
+            return Err(exchange_not_found(&method.exchange, vhost_name))
+        }
+        RouteResult::Internal => return Err(publish_to_internal(&method.exchange, vhost_name)),
         RouteResult::Routed { .. } => {}
     }
     let message = Arc::new(Message {
@@ -229,7 +242,7 @@ fn route(
     }
     // One envelope per owner shard; the owner decides whether its copies
     // are durable (confirm after the fsync) or not.
-    let by_owner = meta.group_by_owner(destinations.drain(..));
+    let by_owner = meta.group_by_owner(vhost, destinations.drain(..));
     let routed: u64 = by_owner.iter().map(|(_, q)| q.len() as u64).sum();
     drop(meta);
     *shard.route_scratch.borrow_mut() = destinations;
@@ -280,15 +293,15 @@ fn route(
 
 /// Why a client may not publish to `exchange` (missing or internal), if
 /// it may not.
-fn exchange_refusal(shard: &Shard, exchange: &ShortStr) -> Option<AmqpError> {
-    match shard
-        .meta
-        .borrow()
-        .topology
-        .route(exchange, "", None, &mut Vec::new())
-    {
-        RouteResult::ExchangeNotFound => Some(exchange_not_found(exchange)),
-        RouteResult::Internal => Some(publish_to_internal(exchange)),
+fn exchange_refusal(shard: &Shard, conn: &ConnShared, exchange: &ShortStr) -> Option<AmqpError> {
+    let vhost = &conn.negotiated.vhost_name;
+    let routed = match shard.meta.borrow().topology(conn.negotiated.vhost) {
+        Some(t) => t.route(exchange, "", None, &mut Vec::new()),
+        None => RouteResult::ExchangeNotFound,
+    };
+    match routed {
+        RouteResult::ExchangeNotFound => Some(exchange_not_found(exchange, vhost)),
+        RouteResult::Internal => Some(publish_to_internal(exchange, vhost)),
         RouteResult::Routed { .. } => None,
     }
 }
@@ -308,6 +321,7 @@ fn hold_delayed(
 ) {
     let outcome = crate::shard::delayed::hold(
         shard,
+        conn.negotiated.vhost,
         &message.exchange,
         &message.routing_key,
         &message.raw_properties,

@@ -9,6 +9,7 @@ use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::exchange::Destination;
 use crate::broker::queue::QueueConfig;
 use crate::broker::queue_args;
+use crate::broker::vhost::in_vhost;
 use crate::connection::handlers::context::{count, done, generated_name, stats, Ctx};
 use crate::protocol::methods::{
     QueueBind, QueueBindOk, QueueDeclare, QueueDeclareOk, QueueDelete, QueueDeleteOk, QueuePurge,
@@ -29,7 +30,7 @@ pub async fn declare(cx: &Ctx<'_>, m: QueueDeclare) -> AmqpResult<()> {
     if m.passive {
         let meta = cx.queue_access(&name)?;
         let s = stats(
-            cx.request(meta.owner, Request::QueueStats { name: name.clone() })
+            cx.request(meta.owner, Request::QueueStats { name: meta.name })
                 .await,
         )?;
         declared(cx, name, s, m.no_wait);
@@ -41,7 +42,8 @@ pub async fn declare(cx: &Ctx<'_>, m: QueueDeclare) -> AmqpResult<()> {
         )));
     }
     cx.authorize(Access::Configure, Resource::Queue, &name)?;
-    if !shard.meta.borrow().queues.contains_key(&name) {
+    let qname = cx.queue_name(name.clone());
+    if !shard.meta.borrow().queues.contains_key(&qname) {
         cx.authorize_target_argument(
             Resource::Queue,
             &name,
@@ -49,11 +51,12 @@ pub async fn declare(cx: &Ctx<'_>, m: QueueDeclare) -> AmqpResult<()> {
             "x-dead-letter-exchange",
         )?;
     }
-    queue_args::validate_declare(&name, m.durable, m.exclusive, m.auto_delete, &m.arguments)?;
+    queue_args::validate_declare(&name, m.durable, m.exclusive, m.auto_delete, &m.arguments)
+        .map_err(|e| in_vhost(e, &cx.conn.negotiated.vhost_name))?;
     let owner = match queue_args::pinned_shard(&name, &m.arguments, shard.count)? {
         Some(s) => s,
         None if server_named => shard.id,
-        None => shard.owner_by_hash(&name),
+        None => shard.owner_by_hash(&cx.conn.negotiated.vhost_name, &name),
     };
     let config = QueueConfig {
         durable: m.durable,
@@ -65,7 +68,7 @@ pub async fn declare(cx: &Ctx<'_>, m: QueueDeclare) -> AmqpResult<()> {
         cx.request(
             leader::LEADER,
             Request::DeclareQueue {
-                name: name.clone(),
+                name: qname.clone(),
                 config,
                 owner,
                 conn: cx.conn.key,
@@ -75,21 +78,18 @@ pub async fn declare(cx: &Ctx<'_>, m: QueueDeclare) -> AmqpResult<()> {
     )?;
     if m.exclusive {
         let mut ex = cx.conn.exclusive_queues.borrow_mut();
-        if !ex.contains(&name) {
-            ex.push(name.clone());
+        if !ex.contains(&qname) {
+            ex.push(qname.clone());
         }
     }
     let owner = shard
         .meta
         .borrow()
         .queues
-        .get(&name)
+        .get(&qname)
         .map(|q| q.owner)
         .unwrap_or(owner);
-    let s = stats(
-        cx.request(owner, Request::QueueStats { name: name.clone() })
-            .await,
-    )?;
+    let s = stats(cx.request(owner, Request::QueueStats { name: qname }).await)?;
     declared(cx, name, s, m.no_wait);
     Ok(())
 }
@@ -111,6 +111,7 @@ pub async fn bind(cx: &Ctx<'_>, m: QueueBind) -> AmqpResult<()> {
     let queue = cx.resolve_queue(m.queue);
     cx.authorize_binding(&m.exchange, Resource::Queue, &queue, &m.routing_key)?;
     let request = Request::Bind {
+        vhost: cx.vhost(),
         source: m.exchange,
         destination: Destination::Queue(queue),
         routing_key: m.routing_key,
@@ -124,6 +125,7 @@ pub async fn unbind(cx: &Ctx<'_>, m: QueueUnbind) -> AmqpResult<()> {
     let queue = cx.resolve_queue(m.queue);
     cx.authorize_binding(&m.exchange, Resource::Queue, &queue, &m.routing_key)?;
     let request = Request::Unbind {
+        vhost: cx.vhost(),
         source: m.exchange,
         destination: Destination::Queue(queue),
         routing_key: m.routing_key,
@@ -137,7 +139,10 @@ pub async fn purge(cx: &Ctx<'_>, m: QueuePurge) -> AmqpResult<()> {
     let queue = cx.resolve_queue(m.queue);
     cx.authorize(Access::Read, Resource::Queue, &queue)?;
     let meta = cx.queue_access(&queue)?;
-    let n = count(cx.request(meta.owner, Request::Purge { name: queue }).await)?;
+    let n = count(
+        cx.request(meta.owner, Request::Purge { name: meta.name })
+            .await,
+    )?;
     cx.reply(m.no_wait, QueuePurgeOk { message_count: n });
     Ok(())
 }
@@ -150,7 +155,7 @@ pub async fn delete(cx: &Ctx<'_>, m: QueueDelete) -> AmqpResult<()> {
         .request(
             leader::LEADER,
             Request::DeleteQueue {
-                name: queue,
+                name: cx.queue_name(queue),
                 if_unused: m.if_unused,
                 if_empty: m.if_empty,
                 conn: Some(cx.conn.key),

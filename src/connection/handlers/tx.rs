@@ -52,6 +52,7 @@ pub async fn commit(cx: &Ctx<'_>) -> AmqpResult<()> {
     for (message, hold) in &commit.delayed {
         held = held.and(delayed::hold(
             cx.shard,
+            cx.vhost(),
             &message.exchange,
             &message.routing_key,
             &message.raw_properties,

@@ -3,7 +3,7 @@
 //! (rotation bound, test crash points and injected failures), and the
 //! catalog built from the metadata before the first change.
 
-use crate::shard::durability::definitions_of;
+use crate::shard::definitions::definitions_of;
 use crate::shard::envelope::Reply;
 use crate::shard::Shard;
 use crate::storage::definitions::{Catalog, Change, CrashPoint, JournalWriter};

@@ -9,7 +9,7 @@ use super::journal::JOURNAL_MIN_ROTATE;
 use super::rollback::roll_back;
 use super::LeaderState;
 use crate::broker::error::{code, AmqpError};
-use crate::shard::durability::{definitions_of, durable_changes};
+use crate::shard::definitions::{definitions_of, durable_changes};
 use crate::shard::envelope::MetaChange;
 use crate::shard::Shard;
 use crate::storage::definitions::{self as stored, Catalog, JournalWriter};

@@ -40,6 +40,7 @@ mod journal;
 mod journal_writer;
 mod requests;
 mod rollback;
+mod vhosts;
 
 pub use crate::shard::LEADER;
 pub use journal::{CRASH_ENV, FAIL_AFTER_ENV, JOURNAL_MAX_ENV};
@@ -97,6 +98,9 @@ pub fn is_leader_request(r: &Request) -> bool {
             | Request::Unbind { .. }
             | Request::SetPolicy { .. }
             | Request::ClearPolicy { .. }
+            | Request::AddVhost { .. }
+            | Request::DeleteVhost { .. }
+            | Request::SetVhostLimits { .. }
             | Request::Auth(_)
     )
 }

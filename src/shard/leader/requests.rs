@@ -6,24 +6,37 @@
 use super::{commit, replicate};
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::exchange::{BindingDef, Destination, ExchangeDef, ExchangeKind};
+use crate::broker::vhost::{QueueName, VhostId};
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::{ConnKey, MetaChange, QueueMeta, Reply, Request};
 use crate::shard::Shard;
 use std::rc::Rc;
 
-fn locked_queue(name: &str) -> AmqpError {
+fn locked_queue(name: &str, vhost: &str) -> AmqpError {
     AmqpError::resource_locked(format!(
-        "cannot obtain exclusive access to locked queue '{name}' in vhost '/'. It could be \
+        "cannot obtain exclusive access to locked queue '{name}' in vhost '{vhost}'. It could be \
          originally declared on another connection or the exclusive property value does not \
          match that of the original declaration."
     ))
 }
 
-fn check_exclusive(meta: &QueueMeta, conn: Option<ConnKey>) -> AmqpResult<()> {
+fn check_exclusive(shard: &Shard, meta: &QueueMeta, conn: Option<ConnKey>) -> AmqpResult<()> {
     match (meta.exclusive_to, conn) {
-        (Some(owner), Some(c)) if owner != c => Err(locked_queue(&meta.name)),
+        (Some(owner), Some(c)) if owner != c => Err(locked_queue(
+            &meta.name,
+            &shard.meta.borrow().vhost_name(meta.name.vhost),
+        )),
         _ => Ok(()),
     }
+}
+
+/// The vhost a request names is gone (deleted while the request was on
+/// its way): its connection is being closed.
+fn vhost_gone() -> AmqpError {
+    AmqpError::new(
+        crate::broker::error::code::CONNECTION_FORCED,
+        "vhost is deleted",
+    )
 }
 
 pub(super) async fn handle(shard: &Rc<Shard>, request: Request) -> Reply {
@@ -40,6 +53,11 @@ pub(super) async fn handle(shard: &Rc<Shard>, request: Request) -> Reply {
             if_empty,
             conn,
         } => Reply::Count(delete_queue(shard, name, if_unused, if_empty, conn).await),
+        Request::AddVhost { name } => Reply::Done(super::vhosts::add(shard, name).await),
+        Request::DeleteVhost { name } => Reply::Done(super::vhosts::delete(shard, name).await),
+        Request::SetVhostLimits { name, limits } => {
+            Reply::Done(super::vhosts::set_limits(shard, name, limits).await)
+        }
         Request::ForgetQueue { name } => {
             if shard.meta.borrow().queues.contains_key(&name) {
                 commit(shard, MetaChange::QueueDeleted(name)).await;
@@ -47,6 +65,7 @@ pub(super) async fn handle(shard: &Rc<Shard>, request: Request) -> Reply {
             Reply::Done(Ok(()))
         }
         Request::DeclareExchange {
+            vhost,
             name,
             kind,
             passive,
@@ -55,15 +74,18 @@ pub(super) async fn handle(shard: &Rc<Shard>, request: Request) -> Reply {
             internal,
             arguments,
         } => {
-            let result = shard.meta.borrow_mut().topology.declare_exchange(
-                &name,
-                &kind,
-                passive,
-                durable,
-                auto_delete,
-                internal,
-                &arguments,
-            );
+            let result = match shard.meta.borrow_mut().topology_mut(vhost) {
+                Some(t) => t.declare_exchange(
+                    &name,
+                    &kind,
+                    passive,
+                    durable,
+                    auto_delete,
+                    internal,
+                    &arguments,
+                ),
+                None => Err(vhost_gone()),
+            };
             if result == Ok(true) && !passive {
                 let def = ExchangeDef {
                     name,
@@ -73,23 +95,29 @@ pub(super) async fn handle(shard: &Rc<Shard>, request: Request) -> Reply {
                     internal,
                     arguments,
                 };
-                replicate(shard, MetaChange::ExchangeDeclared(def)).await;
+                replicate(shard, MetaChange::ExchangeDeclared(vhost, def)).await;
             }
             Reply::Done(result.map(|_| ()))
         }
-        Request::DeleteExchange { name, if_unused } => {
-            let existed = shard.meta.borrow().topology.exchange(&name).is_some();
-            let result = shard
-                .meta
-                .borrow_mut()
-                .topology
-                .delete_exchange(&name, if_unused);
+        Request::DeleteExchange {
+            vhost,
+            name,
+            if_unused,
+        } => {
+            let (existed, result) = match shard.meta.borrow_mut().topology_mut(vhost) {
+                Some(t) => (
+                    t.exchange(&name).is_some(),
+                    t.delete_exchange(&name, if_unused),
+                ),
+                None => (false, Err(vhost_gone())),
+            };
             if result.is_ok() && existed {
-                replicate(shard, MetaChange::ExchangeDeleted(name)).await;
+                replicate(shard, MetaChange::ExchangeDeleted(vhost, name)).await;
             }
             Reply::Done(result.map(|_| ()))
         }
         Request::Bind {
+            vhost,
             source,
             destination,
             routing_key,
@@ -99,6 +127,7 @@ pub(super) async fn handle(shard: &Rc<Shard>, request: Request) -> Reply {
             bind(
                 shard,
                 true,
+                vhost,
                 source,
                 destination,
                 routing_key,
@@ -108,6 +137,7 @@ pub(super) async fn handle(shard: &Rc<Shard>, request: Request) -> Reply {
             .await,
         ),
         Request::Unbind {
+            vhost,
             source,
             destination,
             routing_key,
@@ -117,6 +147,7 @@ pub(super) async fn handle(shard: &Rc<Shard>, request: Request) -> Reply {
             bind(
                 shard,
                 false,
+                vhost,
                 source,
                 destination,
                 routing_key,
@@ -125,22 +156,25 @@ pub(super) async fn handle(shard: &Rc<Shard>, request: Request) -> Reply {
             )
             .await,
         ),
-        Request::SetPolicy { def } => Reply::Done(match crate::shard::policies::compile(&def) {
-            Ok(_) => {
-                commit(shard, MetaChange::PolicySet(def)).await;
-                Ok(())
-            }
-            Err(text) => Err(crate::shard::policies::refusal(text)),
-        }),
-        Request::ClearPolicy { name } => {
+        Request::SetPolicy { vhost, def } => {
+            Reply::Done(match crate::shard::policies::compile(&def) {
+                Ok(_) if !shard.meta.borrow().vhosts.contains_key(&vhost) => Err(vhost_gone()),
+                Ok(_) => {
+                    commit(shard, MetaChange::PolicySet(vhost, def)).await;
+                    Ok(())
+                }
+                Err(text) => Err(crate::shard::policies::refusal(text)),
+            })
+        }
+        Request::ClearPolicy { vhost, name } => {
             let exists = shard
                 .meta
                 .borrow()
-                .policies
-                .iter()
-                .any(|p| p.def.name == name);
+                .vhosts
+                .get(&vhost)
+                .is_some_and(|v| v.policies.iter().any(|p| p.def.name == name));
             Reply::Done(if exists {
-                commit(shard, MetaChange::PolicyCleared(name)).await;
+                commit(shard, MetaChange::PolicyCleared(vhost, name)).await;
                 Ok(())
             } else {
                 Err(AmqpError::not_found("Parameter does not exist"))
@@ -167,16 +201,28 @@ pub(super) async fn handle(shard: &Rc<Shard>, request: Request) -> Reply {
 
 async fn declare_queue(
     shard: &Rc<Shard>,
-    name: ShortStr,
+    name: QueueName,
     config: crate::broker::queue::QueueConfig,
     owner: u16,
     conn: ConnKey,
 ) -> AmqpResult<()> {
     let existing = shard.meta.borrow().queues.get(&name).cloned();
+    let Some((vhost, limits)) = shard
+        .meta
+        .borrow()
+        .vhosts
+        .get(&name.vhost)
+        .map(|v| (v.name.clone(), v.limits))
+    else {
+        return Err(vhost_gone());
+    };
     if let Some(meta) = existing {
-        check_exclusive(&meta, Some(conn))?;
-        return check_equivalent(&meta, &config);
+        check_exclusive(shard, &meta, Some(conn))?;
+        return check_equivalent(&meta, &vhost, &config);
     }
+    // As RabbitMQ: the limit is checked before the arguments.
+    let count = shard.meta.borrow().queue_count(name.vhost);
+    limits.check_queue(&vhost, &name, count)?;
     // As RabbitMQ: arguments are validated when the declare creates the
     // queue; a redeclare is only checked for equivalence.
     crate::broker::queue_args::QueueArguments::validate_new_queue(
@@ -185,7 +231,8 @@ async fn declare_queue(
         config.exclusive,
         config.auto_delete,
         &config.arguments,
-    )?;
+    )
+    .map_err(|e| crate::broker::vhost::in_vhost(e, &vhost))?;
     let meta = QueueMeta {
         name,
         owner,
@@ -200,13 +247,14 @@ async fn declare_queue(
 /// exclusive, arguments), with its wording.
 fn check_equivalent(
     meta: &QueueMeta,
+    vhost: &str,
     config: &crate::broker::queue::QueueConfig,
 ) -> AmqpResult<()> {
     let name = &meta.name;
     let current = &meta.config;
     let inequivalent = |field: &str, received: String, now: String| {
         Err(AmqpError::precondition_failed(format!(
-            "inequivalent arg '{field}' for queue '{name}' in vhost '/': received '{received}' but current is '{now}'"
+            "inequivalent arg '{field}' for queue '{name}' in vhost '{vhost}': received '{received}' but current is '{now}'"
         )))
     };
     if current.durable != config.durable {
@@ -235,11 +283,12 @@ fn check_equivalent(
         &current.arguments,
         &config.arguments,
     )
+    .map_err(|e| crate::broker::vhost::in_vhost(e, vhost))
 }
 
 pub(super) async fn delete_queue(
     shard: &Rc<Shard>,
-    name: ShortStr,
+    name: QueueName,
     if_unused: bool,
     if_empty: bool,
     conn: Option<ConnKey>,
@@ -247,7 +296,7 @@ pub(super) async fn delete_queue(
     let Some(meta) = shard.meta.borrow().queues.get(&name).cloned() else {
         return Ok(0);
     };
-    check_exclusive(&meta, conn)?;
+    check_exclusive(shard, &meta, conn)?;
     let reply = shard
         .request(
             meta.owner,
@@ -266,37 +315,53 @@ pub(super) async fn delete_queue(
     Ok(count)
 }
 
-fn unbind_targets_exist(shard: &Shard, source: &str, destination: &Destination) -> bool {
+fn unbind_targets_exist(
+    shard: &Shard,
+    vhost: VhostId,
+    source: &str,
+    destination: &Destination,
+) -> bool {
     let meta = shard.meta.borrow();
-    meta.topology.exchange(source).is_some() && meta.destination_exists(destination)
+    meta.topology(vhost)
+        .is_some_and(|t| t.exchange(source).is_some())
+        && meta.destination_exists(vhost, destination)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn bind(
     shard: &Rc<Shard>,
     bind: bool,
+    vhost: VhostId,
     source: ShortStr,
     destination: Destination,
     routing_key: ShortStr,
     arguments: crate::protocol::types::FieldTable,
     conn: ConnKey,
 ) -> AmqpResult<()> {
-    if !bind && !unbind_targets_exist(shard, &source, &destination) {
+    if !bind && !unbind_targets_exist(shard, vhost, &source, &destination) {
         // RabbitMQ answers unbind-ok when the binding cannot exist.
         return Ok(());
     }
     // RabbitMQ's order: the exchanges first, then the queue.
-    shard
-        .meta
-        .borrow()
-        .topology
-        .check_bind(&source, &destination)?;
+    match shard.meta.borrow().topology(vhost) {
+        Some(t) => t.check_bind(&source, &destination)?,
+        None => return Err(vhost_gone()),
+    }
     if let Destination::Queue(q) = &destination {
-        let meta = shard.meta.borrow().queues.get(q).cloned();
+        let meta = shard
+            .meta
+            .borrow()
+            .queues
+            .get(&QueueName::new(vhost, q.clone()))
+            .cloned();
         match meta {
             None => {
-                return Err(AmqpError::not_found(format!("no queue '{q}' in vhost '/'")));
+                let vname = shard.meta.borrow().vhost_name(vhost);
+                return Err(AmqpError::not_found(format!(
+                    "no queue '{q}' in vhost '{vname}'"
+                )));
             }
-            Some(m) => check_exclusive(&m, Some(conn))?,
+            Some(m) => check_exclusive(shard, &m, Some(conn))?,
         }
     }
     let def = BindingDef {
@@ -307,8 +372,11 @@ async fn bind(
     };
     let result = {
         let mut meta = shard.meta.borrow_mut();
+        let Some(topology) = meta.topology_mut(vhost) else {
+            return Err(vhost_gone());
+        };
         if bind {
-            meta.topology
+            topology
                 .bind(
                     &def.source,
                     def.destination.clone(),
@@ -317,7 +385,7 @@ async fn bind(
                 )
                 .map(|_| ())
         } else {
-            meta.topology
+            topology
                 .unbind(
                     &def.source,
                     &def.destination,
@@ -329,9 +397,9 @@ async fn bind(
     };
     result?;
     let change = if bind {
-        MetaChange::Bound(def)
+        MetaChange::Bound(vhost, def)
     } else {
-        MetaChange::Unbound(def)
+        MetaChange::Unbound(vhost, def)
     };
     replicate(shard, change).await;
     Ok(())

@@ -3,6 +3,7 @@
 
 use super::replicate;
 use super::requests::delete_queue;
+use crate::broker::vhost::{QueueName, VhostId};
 use crate::shard::envelope::MetaChange;
 use crate::shard::Shard;
 use crate::storage::definitions::Change;
@@ -17,6 +18,13 @@ pub(super) async fn roll_back(shard: &Rc<Shard>, changes: &[(u64, Vec<Change>)])
     let state = shard.leader.as_ref().expect("leader state");
     let _permit = state.lock.acquire_permit(1).await;
     for c in changes.iter().rev().flat_map(|(_, cs)| cs.iter().rev()) {
+        let (vhost, inner) = match c {
+            Change::In(name, inner) => (shard.meta.borrow().vhost_id(name), &**inner),
+            other => (Some(VhostId::DEFAULT), other),
+        };
+        let Some(vhost) = vhost else {
+            continue;
+        };
         let still = {
             let j = state.journal.borrow();
             let redefined = j
@@ -24,44 +32,48 @@ pub(super) async fn roll_back(shard: &Rc<Shard>, changes: &[(u64, Vec<Change>)])
                 .iter()
                 .flat_map(|(_, cs)| cs.iter())
                 .any(|later| same_entity(c, later));
-            let catalog = j.catalog.as_ref().expect("catalog");
+            let root = j.catalog.as_ref().expect("catalog");
+            let catalog = match c {
+                Change::In(name, _) => root.vhost(name),
+                _ => Some(root),
+            };
             !redefined
-                && match c {
+                && catalog.is_some_and(|catalog| match inner {
                     Change::Queue(q) => catalog.queue(&q.name).is_some(),
                     Change::Exchange(x) => catalog.exchange(&x.name).is_some(),
                     Change::Bind(b) => catalog.has_binding(b),
                     _ => false,
-                }
+                })
         };
         if !still {
             continue;
         }
-        match c {
+        match inner {
             Change::Queue(q) => {
-                if let Err(e) = delete_queue(shard, q.name.clone(), false, false, None).await {
+                let name = QueueName::new(vhost, q.name.clone());
+                if let Err(e) = delete_queue(shard, name, false, false, None).await {
                     tracing::error!("cannot roll back queue '{}': {e}", q.name);
                 }
             }
             Change::Exchange(x) => {
-                let deleted = shard
-                    .meta
-                    .borrow_mut()
-                    .topology
-                    .delete_exchange(&x.name, false);
+                let deleted = match shard.meta.borrow_mut().topology_mut(vhost) {
+                    Some(t) => t.delete_exchange(&x.name, false),
+                    None => continue,
+                };
                 match deleted {
-                    Ok(_) => replicate(shard, MetaChange::ExchangeDeleted(x.name.clone())).await,
+                    Ok(_) => {
+                        replicate(shard, MetaChange::ExchangeDeleted(vhost, x.name.clone())).await
+                    }
                     Err(e) => tracing::error!("cannot roll back exchange '{}': {e}", x.name),
                 }
             }
             Change::Bind(b) => {
-                let unbound = shard.meta.borrow_mut().topology.unbind(
-                    &b.source,
-                    &b.destination,
-                    &b.routing_key,
-                    &b.arguments,
-                );
+                let unbound = match shard.meta.borrow_mut().topology_mut(vhost) {
+                    Some(t) => t.unbind(&b.source, &b.destination, &b.routing_key, &b.arguments),
+                    None => continue,
+                };
                 match unbound {
-                    Ok(_) => replicate(shard, MetaChange::Unbound(b.clone())).await,
+                    Ok(_) => replicate(shard, MetaChange::Unbound(vhost, b.clone())).await,
                     Err(e) => tracing::error!("cannot roll back a binding: {e}"),
                 }
             }
@@ -70,8 +82,14 @@ pub(super) async fn roll_back(shard: &Rc<Shard>, changes: &[(u64, Vec<Change>)])
     }
 }
 
-/// Whether two changes name the same queue, exchange or binding.
+/// Whether two changes name the same queue, exchange or binding (in the
+/// same vhost).
 fn same_entity(a: &Change, b: &Change) -> bool {
+    match (a, b) {
+        (Change::In(va, a), Change::In(vb, b)) => return va == vb && same_entity(a, b),
+        (Change::In(..), _) | (_, Change::In(..)) => return false,
+        _ => {}
+    }
     let queue = |c: &Change| match c {
         Change::Queue(q) => Some(q.name.clone()),
         Change::QueueGone(n) => Some(n.clone()),

@@ -2,8 +2,9 @@
 //! replay at load and the leader's running copy.
 
 use super::fields::sorted_args;
-use super::{Change, Definitions, PolicyDef, QueueDef};
+use super::{Change, Definitions, PolicyDef, QueueDef, VhostDef};
 use crate::broker::exchange::{BindingDef, Destination, ExchangeDef};
+use crate::broker::vhost::{VhostLimits, DEFAULT_VHOST};
 use crate::protocol::types::ShortStr;
 use std::collections::{BTreeSet, HashMap};
 
@@ -22,6 +23,10 @@ pub struct Catalog {
     /// The auto-delete exchanges (they can disappear as a side effect).
     auto_delete: BTreeSet<ShortStr>,
     policies: HashMap<String, PolicyDef>,
+    limits: VhostLimits,
+    /// At the top level (vhost `/`): the other vhosts, each a catalog of
+    /// its own.
+    vhosts: HashMap<ShortStr, Catalog>,
     /// None until the definitions hold users (see `Definitions::auth`).
     auth: Option<crate::broker::auth::AuthDefs>,
 }
@@ -45,7 +50,17 @@ impl Catalog {
         for p in &defs.policies {
             c.apply(&Change::Policy(p.clone()));
         }
+        c.limits = defs.limits;
+        for v in &defs.vhosts {
+            c.vhosts
+                .insert(v.name.clone(), Catalog::from_definitions(&v.defs));
+        }
         c
+    }
+
+    /// The catalog of a vhost other than `/`.
+    pub fn vhost(&self, name: &str) -> Option<&Catalog> {
+        self.vhosts.get(name)
     }
 
     /// The definitions, sorted as the snapshot stores them (exchanges and
@@ -65,12 +80,23 @@ impl Catalog {
         });
         let mut policies: Vec<PolicyDef> = self.policies.values().cloned().collect();
         policies.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut vhosts: Vec<VhostDef> = self
+            .vhosts
+            .iter()
+            .map(|(name, c)| VhostDef {
+                name: name.clone(),
+                defs: c.to_definitions(),
+            })
+            .collect();
+        vhosts.sort_by(|a, b| a.name.cmp(&b.name));
         Definitions {
             shards: self.shards,
             exchanges,
             queues,
             bindings,
             policies,
+            limits: self.limits,
+            vhosts,
             auth: self.auth.clone(),
         }
     }
@@ -118,10 +144,26 @@ impl Catalog {
             + self.exchanges.len()
             + self.queues.len()
             + self.to.values().map(Vec::len).sum::<usize>()
+            + self.vhosts.values().map(|c| 1 + c.size()).sum::<usize>()
     }
 
     pub fn apply(&mut self, change: &Change) {
         match change {
+            Change::Vhost { name, limits } => {
+                if name.as_str() == DEFAULT_VHOST {
+                    self.limits = *limits;
+                } else {
+                    self.vhosts.entry(name.clone()).or_default().limits = *limits;
+                }
+            }
+            Change::VhostGone(name) => {
+                self.vhosts.remove(name.as_str());
+            }
+            Change::In(name, inner) => {
+                if let Some(c) = self.vhosts.get_mut(name.as_str()) {
+                    c.apply(inner);
+                }
+            }
             Change::Auth(a) => self.auth.get_or_insert_with(Default::default).apply(a),
             Change::Policy(p) => {
                 self.policies.insert(p.name.clone(), p.clone());

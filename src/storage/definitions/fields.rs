@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use std::io;
 
 use super::{PolicyDef, QueueDef};
+use crate::broker::vhost::VhostLimits;
 
 fn s(v: &str) -> ShortStr {
     ShortStr::try_from_string(v.to_string()).unwrap_or_default()
@@ -171,5 +172,35 @@ pub(super) fn policy_from(t: &FieldTable) -> PolicyDef {
             Some(FieldValue::Table(d)) => d.clone(),
             _ => FieldTable::new(),
         },
+    }
+}
+
+/// A vhost's limits as fields (only the limits that are set).
+pub(super) fn limits_fields(l: &VhostLimits) -> Vec<(ShortStr, FieldValue)> {
+    let mut out = Vec::new();
+    if let Some(n) = l.max_connections {
+        out.push((
+            ShortStr::from_static("max_connections"),
+            FieldValue::I64(n as i64),
+        ));
+    }
+    if let Some(n) = l.max_queues {
+        out.push((
+            ShortStr::from_static("max_queues"),
+            FieldValue::I64(n as i64),
+        ));
+    }
+    out
+}
+
+pub(super) fn limits_from(t: &FieldTable) -> VhostLimits {
+    let limit = |k: &str| {
+        t.get(k)
+            .and_then(|v| v.as_i64())
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    VhostLimits {
+        max_connections: limit("max_connections"),
+        max_queues: limit("max_queues"),
     }
 }

@@ -3,8 +3,9 @@
 //! up to a torn tail.
 
 use super::fields::{
-    bad, binding_fields, binding_from, entry, exchange_fields, exchange_from, long, policy_fields,
-    policy_from, queue_fields, queue_from, str_of, tables, text, word,
+    bad, binding_fields, binding_from, entry, exchange_fields, exchange_from, limits_fields,
+    limits_from, long, policy_fields, policy_from, queue_fields, queue_from, str_of, tables, text,
+    word,
 };
 use super::Change;
 use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
@@ -30,8 +31,29 @@ pub fn journal_header(generation: u64) -> [u8; JOURNAL_HEADER_LEN] {
     h
 }
 
+/// The key naming the vhost of an `In` change (not `vhost`: a permission
+/// change has a field of that name).
+const IN_VHOST: &str = "in_vhost";
+
 fn change_table(c: &Change) -> FieldValue {
+    if let Change::In(vhost, inner) = c {
+        let FieldValue::Table(mut t) = change_table(inner) else {
+            unreachable!("change_table makes tables");
+        };
+        t.0.push((ShortStr::from_static(IN_VHOST), text(vhost)));
+        return FieldValue::Table(t);
+    }
     let (op, mut fields) = match c {
+        Change::Vhost { name, limits } => {
+            let FieldValue::Table(mut t) = entry(vec![("op", word("vhost")), ("name", text(name))])
+            else {
+                unreachable!("entry makes tables");
+            };
+            t.0.extend(limits_fields(limits));
+            return FieldValue::Table(t);
+        }
+        Change::VhostGone(n) => ("vhost_gone", vec![("name", text(n))]),
+        Change::In(..) => unreachable!("handled above"),
         Change::Queue(q) => ("queue", queue_fields(q)),
         Change::QueueGone(n) => ("queue_gone", vec![("name", text(n))]),
         Change::Exchange(x) => ("exchange", exchange_fields(x)),
@@ -47,7 +69,24 @@ fn change_table(c: &Change) -> FieldValue {
 }
 
 fn change_from(t: &FieldTable) -> io::Result<Change> {
+    if t.get(IN_VHOST).is_some() {
+        let mut inner = t.clone();
+        inner.0.retain(|(k, _)| k.as_str() != IN_VHOST);
+        let inner = change_from(&inner)?;
+        if matches!(
+            inner,
+            Change::Vhost { .. } | Change::VhostGone(_) | Change::Auth(_)
+        ) {
+            return Err(bad("journal entry: a vhost or auth change inside a vhost"));
+        }
+        return Ok(Change::In(str_of(t, IN_VHOST), Box::new(inner)));
+    }
     Ok(match t.get("op").and_then(|v| v.as_str()) {
+        Some("vhost") => Change::Vhost {
+            name: str_of(t, "name"),
+            limits: limits_from(t),
+        },
+        Some("vhost_gone") => Change::VhostGone(str_of(t, "name")),
         Some("queue") => Change::Queue(queue_from(t)),
         Some("queue_gone") => Change::QueueGone(str_of(t, "name")),
         Some("exchange") => Change::Exchange(exchange_from(t)?),
@@ -56,10 +95,11 @@ fn change_from(t: &FieldTable) -> io::Result<Change> {
         Some("unbind") => Change::Unbind(binding_from(t)),
         Some("policy") => Change::Policy(policy_from(t)),
         Some("policy_gone") => Change::PolicyGone(policy_from(t).name),
-        Some(op) if super::auth::change_from(op, t).is_some() => {
-            Change::Auth(super::auth::change_from(op, t).expect("checked"))
-        }
-        other => return Err(bad(&format!("journal entry with unknown change {other:?}"))),
+        Some(op) => match super::auth::change_from(op, t) {
+            Some(a) => Change::Auth(a),
+            None => return Err(bad(&format!("journal entry with unknown change {op:?}"))),
+        },
+        None => return Err(bad("journal entry without an op")),
     })
 }
 

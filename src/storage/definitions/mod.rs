@@ -51,6 +51,7 @@ pub use load::{replay, Loaded};
 pub use writer::{journal_generation, start_generation, write_snapshot, CrashPoint, JournalWriter};
 
 use crate::broker::exchange::{BindingDef, ExchangeDef};
+use crate::broker::vhost::VhostLimits;
 use crate::protocol::types::{FieldTable, ShortStr};
 use fields::{args_key, sorted_args};
 use std::path::{Path, PathBuf};
@@ -78,10 +79,23 @@ pub struct Definitions {
     /// Policies (`warren ctl set_policy`), by name. Snapshots written before
     /// policies existed have none.
     pub policies: Vec<PolicyDef>,
-    /// Users, permissions and topic permissions (`broker::auth`); None
-    /// when the files predate them (a first start: the default user is
-    /// created).
+    /// The vhost's limits (`set_vhost_limits`).
+    pub limits: VhostLimits,
+    /// At the top level, the definitions above are vhost `/`'s and these
+    /// are the other vhosts (by name; each with an empty `vhosts`).
+    /// Snapshots written before vhosts existed have none.
+    pub vhosts: Vec<VhostDef>,
+    /// Users, permissions and topic permissions (`broker::auth`), at the
+    /// top level only (a permission names its vhost); None when the files
+    /// predate them (a first start: the default user is created).
     pub auth: Option<crate::broker::auth::AuthDefs>,
+}
+
+/// A vhost other than `/` and everything durable in it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VhostDef {
+    pub name: ShortStr,
+    pub defs: Definitions,
 }
 
 /// A policy as stored: its definition as given (validated again when
@@ -116,6 +130,13 @@ pub enum Change {
     Policy(PolicyDef),
     /// The policy does not exist.
     PolicyGone(String),
+    /// The vhost exists (`/` always does) with these limits.
+    Vhost { name: ShortStr, limits: VhostLimits },
+    /// The vhost does not exist, nor anything in it.
+    VhostGone(ShortStr),
+    /// A change of the vhost named (not `/`, never nested); the changes
+    /// above without it are of `/`.
+    In(ShortStr, Box<Change>),
     /// A user, permission or topic permission is now this / is gone.
     Auth(crate::broker::auth::AuthChange),
 }
@@ -147,6 +168,15 @@ impl Definitions {
                 args_key(&b.arguments),
             )
         });
+        d.vhosts = self
+            .vhosts
+            .iter()
+            .map(|v| VhostDef {
+                name: v.name.clone(),
+                defs: v.defs.canonical(),
+            })
+            .collect();
+        d.vhosts.sort_by(|a, b| a.name.cmp(&b.name));
         d
     }
 }

@@ -2,10 +2,10 @@
 //! magic and a CRC32C, naming the journal generation that continues it.
 
 use super::fields::{
-    bad, binding_fields, binding_from, entry, exchange_fields, exchange_from, policy_fields,
-    policy_from, queue_fields, queue_from, tables,
+    bad, binding_fields, binding_from, entry, exchange_fields, exchange_from, limits_fields,
+    limits_from, policy_fields, policy_from, queue_fields, queue_from, str_of, tables, text,
 };
-use super::Definitions;
+use super::{Definitions, VhostDef};
 use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
 use crate::protocol::wire::{get_table, put_table};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -22,6 +22,40 @@ impl Definitions {
     /// The snapshot file's bytes, naming the journal generation that
     /// continues it.
     pub fn encode_snapshot(&self, generation: u64) -> Bytes {
+        let mut fields = vec![
+            (
+                ShortStr::from_static("shards"),
+                FieldValue::I64(self.shards as i64),
+            ),
+            (
+                ShortStr::from_static("generation"),
+                FieldValue::I64(generation as i64),
+            ),
+        ];
+        fields.extend(self.vhost_fields());
+        let vhosts = self
+            .vhosts
+            .iter()
+            .map(|v| {
+                let mut t = vec![(ShortStr::from_static("name"), text(&v.name))];
+                t.extend(v.defs.vhost_fields());
+                FieldValue::Table(FieldTable(t))
+            })
+            .collect();
+        fields.push((ShortStr::from_static("vhosts"), FieldValue::Array(vhosts)));
+        fields.extend(super::auth::snapshot_fields(&self.auth));
+        let table = FieldTable(fields);
+        let mut body = BytesMut::new();
+        put_table(&mut body, &table);
+        let mut out = BytesMut::with_capacity(body.len() + 12);
+        out.put_slice(MAGIC);
+        out.put_u32_le(crc32c::crc32c(&body));
+        out.put_slice(&body);
+        out.freeze()
+    }
+
+    /// One vhost's part of the snapshot table.
+    fn vhost_fields(&self) -> Vec<(ShortStr, FieldValue)> {
         let exchanges = self
             .exchanges
             .iter()
@@ -33,15 +67,7 @@ impl Definitions {
             .iter()
             .map(|b| entry(binding_fields(b)))
             .collect();
-        let table = FieldTable(vec![
-            (
-                ShortStr::from_static("shards"),
-                FieldValue::I64(self.shards as i64),
-            ),
-            (
-                ShortStr::from_static("generation"),
-                FieldValue::I64(generation as i64),
-            ),
+        let mut fields = vec![
             (
                 ShortStr::from_static("exchanges"),
                 FieldValue::Array(exchanges),
@@ -60,16 +86,29 @@ impl Definitions {
                         .collect(),
                 ),
             ),
-        ]);
-        let mut table = table;
-        table.0.extend(super::auth::snapshot_fields(&self.auth));
-        let mut body = BytesMut::new();
-        put_table(&mut body, &table);
-        let mut out = BytesMut::with_capacity(body.len() + 12);
-        out.put_slice(MAGIC);
-        out.put_u32_le(crc32c::crc32c(&body));
-        out.put_slice(&body);
-        out.freeze()
+        ];
+        fields.extend(limits_fields(&self.limits));
+        fields
+    }
+
+    /// One vhost's definitions from its part of the snapshot table.
+    fn vhost_from(table: &FieldTable) -> io::Result<Definitions> {
+        let exchanges = tables(table.get("exchanges"))
+            .map(exchange_from)
+            .collect::<io::Result<Vec<_>>>()?;
+        let queues = tables(table.get("queues")).map(queue_from).collect();
+        let bindings = tables(table.get("bindings")).map(binding_from).collect();
+        let policies = tables(table.get("policies")).map(policy_from).collect();
+        Ok(Definitions {
+            shards: 0,
+            exchanges,
+            queues,
+            bindings,
+            policies,
+            limits: limits_from(table),
+            vhosts: Vec::new(),
+            auth: None,
+        })
     }
 
     pub fn decode(raw: Bytes) -> io::Result<Definitions> {
@@ -93,22 +132,15 @@ impl Definitions {
             .get("generation")
             .and_then(|v| v.as_i64())
             .unwrap_or(0) as u64;
-        let exchanges = tables(table.get("exchanges"))
-            .map(exchange_from)
-            .collect::<io::Result<Vec<_>>>()?;
-        let queues = tables(table.get("queues")).map(queue_from).collect();
-        let bindings = tables(table.get("bindings")).map(binding_from).collect();
-        let policies = tables(table.get("policies")).map(policy_from).collect();
-        Ok((
-            Definitions {
-                shards,
-                exchanges,
-                queues,
-                bindings,
-                policies,
-                auth: super::auth::from_snapshot(&table),
-            },
-            generation,
-        ))
+        let mut defs = Definitions::vhost_from(&table)?;
+        defs.shards = shards;
+        defs.auth = super::auth::from_snapshot(&table);
+        for v in tables(table.get("vhosts")) {
+            defs.vhosts.push(VhostDef {
+                name: str_of(v, "name"),
+                defs: Definitions::vhost_from(v)?,
+            });
+        }
+        Ok((defs, generation))
     }
 }

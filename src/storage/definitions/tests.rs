@@ -4,7 +4,9 @@
 use super::fields::{entry, word};
 use super::journal::ENTRY_HEADER_LEN;
 use super::*;
+use crate::broker::auth::{AuthChange, PermissionDef};
 use crate::broker::exchange::{Destination, ExchangeKind};
+use crate::broker::vhost::VhostLimits;
 use crate::protocol::types::FieldValue;
 use crate::protocol::wire::{get_table, put_table};
 use bytes::{Bytes, BytesMut};
@@ -52,6 +54,8 @@ fn sample() -> Definitions {
             priority: 2,
             definition: FieldTable(vec![(ShortStr::from("message-ttl"), FieldValue::I64(1000))]),
         }],
+        limits: VhostLimits::default(),
+        vhosts: Vec::new(),
         auth: Some(crate::broker::auth::AuthDefs::initial(
             "guest",
             "UmdEupYZJDYhVToXF7tWXJi3wvc7L8GxCDxJNyYYt9mHfG3e",
@@ -140,6 +144,67 @@ fn round_trips() {
         Definitions::decode_snapshot(d.encode_snapshot(7)).unwrap(),
         (d, 7)
     );
+}
+
+/// Vhosts round-trip through the snapshot and the journal; a snapshot
+/// written before vhosts existed is all vhost `/` (tested above: its
+/// fields are the top level).
+#[test]
+fn vhosts_round_trip() {
+    let mut d = sample();
+    d.limits.max_queues = Some(3);
+    d.vhosts.push(VhostDef {
+        name: ShortStr::from("v/1"),
+        defs: Definitions {
+            queues: vec![queue("tasks")],
+            limits: VhostLimits {
+                max_connections: Some(2),
+                max_queues: None,
+            },
+            auth: None,
+            ..sample()
+        },
+    });
+    d.vhosts[0].defs.shards = 0;
+    assert_eq!(Definitions::decode(d.encode()).unwrap(), d);
+    let entries = vec![
+        vec![Change::Vhost {
+            name: ShortStr::from("v2"),
+            limits: VhostLimits::default(),
+        }],
+        vec![Change::In(
+            ShortStr::from("v2"),
+            Box::new(Change::Queue(queue("a"))),
+        )],
+        // A permission names its vhost in a field of its own: it must not
+        // read back as a change inside that vhost.
+        vec![Change::Auth(AuthChange::Permission(PermissionDef {
+            user: "guest".into(),
+            vhost: "v2".into(),
+            configure: ".*".into(),
+            write: "".into(),
+            read: ".*".into(),
+        }))],
+        vec![Change::Auth(AuthChange::PermissionGone {
+            user: "guest".into(),
+            vhost: "v/1".into(),
+        })],
+        vec![Change::VhostGone(ShortStr::from("v/1"))],
+    ];
+    let scan = scan_journal(&journal(1, &entries)).unwrap();
+    assert_eq!(scan.entries, entries);
+    let mut c = Catalog::from_definitions(&d);
+    for e in entries.iter().flatten() {
+        c.apply(e);
+    }
+    let got = c.to_definitions();
+    assert_eq!(got.vhosts.len(), 1);
+    assert_eq!(got.vhosts[0].name.as_str(), "v2");
+    assert_eq!(got.vhosts[0].defs.queues, vec![queue("a")]);
+    assert_eq!(got.limits.max_queues, Some(3));
+    let auth = got.auth.expect("auth");
+    assert!(auth.permission("guest", "v2").is_some());
+    assert!(auth.permission("guest", "/").is_some());
 }
 
 #[test]
@@ -292,7 +357,7 @@ fn catalog_changes_set_state() {
 
 #[test]
 fn auth_changes_round_trip_through_journal_and_snapshot() {
-    use crate::broker::auth::{AuthChange, PermissionDef, TopicPermissionDef, UserDef};
+    use crate::broker::auth::{TopicPermissionDef, UserDef};
     let changes = vec![
         Change::Auth(AuthChange::User(UserDef {
             name: "u".into(),
@@ -389,6 +454,23 @@ fn apply_naively(d: &mut Definitions, change: &Change) {
             }
         }
         Change::Unbind(b) => d.bindings.retain(|x| !same(x, b)),
+        Change::Vhost { name, limits } if name.as_str() == "/" => d.limits = *limits,
+        Change::Vhost { name, limits } => match d.vhosts.iter_mut().find(|v| v.name == *name) {
+            Some(v) => v.defs.limits = *limits,
+            None => d.vhosts.push(VhostDef {
+                name: name.clone(),
+                defs: Definitions {
+                    limits: *limits,
+                    ..Definitions::default()
+                },
+            }),
+        },
+        Change::VhostGone(name) => d.vhosts.retain(|v| v.name != *name),
+        Change::In(name, inner) => {
+            if let Some(v) = d.vhosts.iter_mut().find(|v| v.name == *name) {
+                apply_naively(&mut v.defs, inner);
+            }
+        }
     }
 }
 
@@ -405,7 +487,26 @@ fn random_change(r: &mut u64) -> Change {
         0 => q(&name(i)),
         _ => x(&name(i)),
     };
-    match next(6) {
+    match next(9) {
+        // The same changes in another vhost, which comes and goes.
+        6 => {
+            let mut inner = random_change(r);
+            while matches!(
+                inner,
+                Change::In(..) | Change::Vhost { .. } | Change::VhostGone(_)
+            ) {
+                inner = random_change(r);
+            }
+            Change::In(ShortStr::from("v1"), Box::new(inner))
+        }
+        7 => Change::Vhost {
+            name: ShortStr::from(["/", "v1"][next(2) as usize]),
+            limits: VhostLimits {
+                max_connections: Some(next(3) as u32),
+                max_queues: None,
+            },
+        },
+        8 => Change::VhostGone(ShortStr::from("v1")),
         0 => Change::Queue(queue(&name(next(5)))),
         1 => Change::QueueGone(ShortStr::from(name(next(5)).as_str())),
         2 => Change::Exchange(exchange(&name(next(5)), next(2) == 0)),

@@ -26,7 +26,7 @@ impl Log {
             return Err(AppendError::Closed);
         }
         if let (Some(key), RecordRef::Message(m) | RecordRef::Paged(m)) =
-            (&s.config.refuse_routing_key, &record)
+            (&s.config.refuse_routing_key, record.content())
         {
             if m.routing_key.as_bytes()[..] == *key.as_bytes() {
                 return Err(AppendError::Injected);
@@ -63,7 +63,7 @@ impl Log {
         s.append_off += total as u32;
         s.pending_bytes += total;
         s.appended = pos.lsn();
-        let refs = match &record {
+        let refs = match record.content() {
             RecordRef::Message(m) | RecordRef::Paged(m) => m.targets.len() as u64,
             RecordRef::Metadata { .. } | RecordRef::Delayed(_) => 1,
             _ => 0,

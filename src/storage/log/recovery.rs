@@ -68,7 +68,11 @@ pub(super) fn scan_segments(
         let mut live = 0u64;
         let mut kills = false;
         let scan = segment::scan(&file, config.max_record_len, config.read_chunk, |r| {
-            match &r.record {
+            let record = match &r.record {
+                Record::InVhost { inner, .. } => &**inner,
+                other => other,
+            };
+            match record {
                 Record::Message(m) => live += m.targets.len() as u64,
                 Record::Metadata { .. } => live += 1,
                 // A transient delayed message dies with the process that
@@ -78,7 +82,8 @@ pub(super) fn scan_segments(
                 Record::Delivered { .. }
                 | Record::Returned { .. }
                 | Record::Paged(_)
-                | Record::Delayed(_) => {}
+                | Record::Delayed(_)
+                | Record::InVhost { .. } => {}
                 Record::Ack { .. }
                 | Record::Purge { .. }
                 | Record::PurgeReady { .. }

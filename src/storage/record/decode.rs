@@ -88,12 +88,31 @@ impl Reader {
 pub fn decode(buf: &Bytes, max_len: u32) -> Result<(Record, usize), RecordError> {
     let total = check(buf, max_len)?;
     let kind_byte = buf[HEADER_LEN];
-    let kind = RecordKind::from_u8(kind_byte).ok_or(RecordError::BadKind(kind_byte))?;
     let mut r = Reader {
         buf: buf.slice(HEADER_LEN + 1..total),
         pos: 0,
     };
-    let record = match kind {
+    let record = if kind_byte == RecordKind::InVhost as u8 {
+        let vhost = r.str8("vhost")?;
+        let inner_kind = r.u8("inner kind")?;
+        if inner_kind == RecordKind::InVhost as u8 {
+            return Err(RecordError::Malformed("nested vhost record"));
+        }
+        Record::InVhost {
+            vhost,
+            inner: Box::new(decode_payload(inner_kind, &mut r)?),
+        }
+    } else {
+        decode_payload(kind_byte, &mut r)?
+    };
+    r.finish()?;
+    Ok((record, total))
+}
+
+/// Decodes one record's payload of kind `kind_byte` (not `InVhost`).
+fn decode_payload(kind_byte: u8, r: &mut Reader) -> Result<Record, RecordError> {
+    let kind = RecordKind::from_u8(kind_byte).ok_or(RecordError::BadKind(kind_byte))?;
+    Ok(match kind {
         RecordKind::Message
         | RecordKind::Paged
         | RecordKind::TimedMessage
@@ -205,7 +224,6 @@ pub fn decode(buf: &Bytes, max_len: u32) -> Result<(Record, usize), RecordError>
         RecordKind::DelayedDone => Record::DelayedDone {
             id: r.u64("delayed id")?,
         },
-    };
-    r.finish()?;
-    Ok((record, total))
+        RecordKind::InVhost => return Err(RecordError::Malformed("nested vhost record")),
+    })
 }

@@ -10,8 +10,17 @@ impl RecordRef<'_> {
     /// Size of the encoded record, header included, if it is at most
     /// `max_len` (+ header) and well formed.
     pub fn encoded_len(&self, max_len: u32) -> Result<usize, EncodeError> {
+        let len = 1 + self.payload_len()?;
+        if len > max_len as u64 {
+            return Err(EncodeError::TooLarge { len, max: max_len });
+        }
+        Ok(HEADER_LEN + len as usize)
+    }
+
+    /// Bytes after the kind byte.
+    fn payload_len(&self) -> Result<u64, EncodeError> {
         let str8 = |s: &ShortStr| 1 + s.len() as u64;
-        let len: u64 = 1 + match self {
+        Ok(match self {
             RecordRef::Message(m) | RecordRef::Paged(m) => {
                 if m.targets.is_empty() || m.targets.len() > u16::MAX as usize {
                     return Err(EncodeError::BadTargetCount(m.targets.len()));
@@ -46,11 +55,13 @@ impl RecordRef<'_> {
                     + body
             }
             RecordRef::DelayedDone { .. } => 8,
-        };
-        if len > max_len as u64 {
-            return Err(EncodeError::TooLarge { len, max: max_len });
-        }
-        Ok(HEADER_LEN + len as usize)
+            RecordRef::InVhost { vhost, inner } => {
+                if matches!(inner, RecordRef::InVhost { .. }) {
+                    return Err(EncodeError::NestedVhost);
+                }
+                str8(vhost) + 1 + inner.payload_len()?
+            }
+        })
     }
 }
 
@@ -73,6 +84,19 @@ pub fn encode(
     out.reserve(total);
     out.put_u32_le((total - HEADER_LEN) as u32);
     out.put_u32_le(0); // crc, patched below
+    put_payload(record, out);
+    assert_eq!(
+        out.len() - start,
+        total,
+        "encoded_len disagrees with encode"
+    );
+    let crc = crc32c::crc32c(&out[start + HEADER_LEN..]);
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(total)
+}
+
+/// Writes the kind byte and the payload.
+fn put_payload(record: &RecordRef<'_>, out: &mut BytesMut) {
     out.put_u8(record.wire_kind() as u8);
     match record {
         RecordRef::Message(m) | RecordRef::Paged(m) => {
@@ -141,13 +165,9 @@ pub fn encode(
             }
         }
         RecordRef::DelayedDone { id } => out.put_u64_le(*id),
+        RecordRef::InVhost { vhost, inner } => {
+            put_str8(out, vhost);
+            put_payload(inner, out);
+        }
     }
-    assert_eq!(
-        out.len() - start,
-        total,
-        "encoded_len disagrees with encode"
-    );
-    let crc = crc32c::crc32c(&out[start + HEADER_LEN..]);
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-    Ok(total)
 }

@@ -45,6 +45,8 @@ pub enum EncodeError {
     TooLarge { len: u64, max: u32 },
     /// A message record needs 1..=65535 targets.
     BadTargetCount(usize),
+    /// An `InVhost` record inside another.
+    NestedVhost,
 }
 
 impl fmt::Display for EncodeError {
@@ -54,6 +56,7 @@ impl fmt::Display for EncodeError {
                 write!(f, "record of {len} bytes exceeds the maximum {max}")
             }
             EncodeError::BadTargetCount(n) => write!(f, "message record with {n} targets"),
+            EncodeError::NestedVhost => write!(f, "vhost record inside a vhost record"),
         }
     }
 }

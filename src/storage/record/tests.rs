@@ -405,3 +405,50 @@ fn timed_targets_round_trip_and_untimed_records_stay_as_before() {
     encode(&RecordRef::Message(m), DEFAULT_MAX_RECORD_LEN, &mut out).unwrap();
     assert_eq!(out[HEADER_LEN], RecordKind::Message as u8);
 }
+
+#[test]
+fn a_record_in_a_vhost_names_it_and_round_trips() {
+    let inner = sample_message();
+    let vhost = q("v1");
+    let mut out = BytesMut::new();
+    let n = encode(
+        &RecordRef::InVhost {
+            vhost: &vhost,
+            inner: &inner.as_ref(),
+        },
+        MAX,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(n, out.len());
+    // kind 12, the vhost as str8, then the inner kind and payload.
+    assert_eq!(out[8], RecordKind::InVhost as u8);
+    assert_eq!(&out[9..12], &[2, b'v', b'1']);
+    assert_eq!(out[12], RecordKind::Message as u8);
+    let (d, len) = decode(&out.clone().freeze(), MAX).unwrap();
+    assert_eq!(len, out.len());
+    assert_eq!(
+        d.clone().split_vhost(),
+        (Some(vhost.clone()), inner.clone())
+    );
+    // A record without the wrapper is of `/`.
+    assert_eq!(inner.clone().split_vhost(), (None, inner.clone()));
+    // Nesting is refused both ways.
+    let wrapped = RecordRef::InVhost {
+        vhost: &vhost,
+        inner: &inner.as_ref(),
+    };
+    let nested = RecordRef::InVhost {
+        vhost: &vhost,
+        inner: &wrapped,
+    };
+    assert_eq!(
+        encode(&nested, MAX, &mut BytesMut::new()),
+        Err(EncodeError::NestedVhost)
+    );
+    let mut forged = out.to_vec();
+    forged[12] = RecordKind::InVhost as u8;
+    let crc = crc32c::crc32c(&forged[8..]);
+    forged[4..8].copy_from_slice(&crc.to_le_bytes());
+    assert!(decode(&Bytes::from(forged), MAX).is_err());
+}

@@ -1,0 +1,141 @@
+//! Vhosts on each shard: admitting a connection to one (connection.open:
+//! the vhost must exist and be under its `max-connections`), and what a
+//! shard does when one is deleted (drops the vhost's queues it owns and
+//! closes its connections with 320 CONNECTION_FORCED, as RabbitMQ).
+
+use crate::broker::error::{code, AmqpError};
+use crate::broker::vhost::{self, QueueName, VhostId};
+use crate::protocol::types::ShortStr;
+use crate::shard::envelope::{Reply, Request};
+use crate::shard::inbox::ConnectionInbox;
+use crate::shard::{owner, Shard};
+use std::rc::Rc;
+
+/// connection.open: the vhost a client may use, or RabbitMQ's refusal
+/// (530). `user` is the authenticated user.
+///
+/// This is the one place a connection is admitted to a vhost, in
+/// RabbitMQ's order: the vhost exists, the user has permissions on it
+/// (530 `access to vhost '…' refused for user '…'`), it is under its
+/// connection limit.
+pub async fn admit(shard: &Rc<Shard>, name: &str, user: &str) -> Result<VhostId, AmqpError> {
+    let found = {
+        let meta = shard.meta.borrow();
+        meta.vhost_id(name).map(|id| {
+            (
+                id,
+                meta.vhosts[&id].limits,
+                meta.auth.vhost_access(user, name),
+            )
+        })
+    };
+    let Some((id, limits, allowed)) = found else {
+        return Err(vhost::not_found(name));
+    };
+    if !allowed {
+        return Err(AmqpError::new(
+            code::NOT_ALLOWED,
+            format!("access to vhost '{name}' refused for user '{user}'"),
+        ));
+    }
+    if limits.max_connections.is_some() {
+        let open = count_connections(shard, id).await;
+        limits.check_connection(name, user, open)?;
+    }
+    Ok(id)
+}
+
+/// Connections open to `vhost` on every shard.
+async fn count_connections(shard: &Rc<Shard>, vhost: VhostId) -> usize {
+    let mut total = 0;
+    for s in 0..shard.count {
+        if let Reply::Count(Ok(n)) = shard.request(s, Request::VhostConnections { vhost }).await {
+            total += n as usize;
+        }
+    }
+    total
+}
+
+/// Connections this shard serves in `vhost`.
+pub fn local_connections(shard: &Shard, vhost: VhostId) -> u32 {
+    shard
+        .conns
+        .borrow()
+        .values()
+        .filter(|c| c.vhost() == vhost)
+        .count() as u32
+}
+
+/// A vhost is being deleted: drops its queues this shard owns (messages
+/// and all; durable ones get a deletion record) and closes its
+/// connections. Runs before the vhost leaves the metadata, so the records
+/// still name it.
+pub fn deleted(shard: &Rc<Shard>, id: VhostId, name: &ShortStr) {
+    let owned: Vec<QueueName> = shard
+        .queues
+        .borrow()
+        .keys()
+        .filter(|q| q.vhost == id)
+        .cloned()
+        .collect();
+    for q in owned {
+        owner::drop_queue(shard, &q);
+    }
+    shard.delayed.forget_vhost(id);
+    close_connections(shard, id, name);
+}
+
+/// Closes the connections of vhost `id` with 320, as RabbitMQ
+/// (`CONNECTION_FORCED - vhost 'x' is deleted`): the close is queued, the
+/// socket's read side shut, and the connection ends once its writer has
+/// sent the close (it does not wait for the client's close-ok).
+fn close_connections(shard: &Shard, id: VhostId, name: &ShortStr) {
+    let conns: Vec<Rc<dyn ConnectionInbox>> = shard
+        .conns
+        .borrow()
+        .values()
+        .filter(|c| c.vhost() == id)
+        .cloned()
+        .collect();
+    let err = AmqpError::new(
+        code::CONNECTION_FORCED,
+        format!("vhost '{name}' is deleted"),
+    );
+    for conn in &conns {
+        conn.close_for_shutdown(&err);
+        conn.stop_reading();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::shard::owner_of;
+
+    #[test]
+    fn placement_depends_on_the_vhost_and_keeps_the_old_one_for_slash() {
+        // `/` hashes the name alone, as before vhosts existed (FNV-1a).
+        let fnv = |s: &str| {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in s.bytes() {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            (h % 4) as u16
+        };
+        let names: Vec<String> = (0..64).map(|i| format!("q{i}")).collect();
+        for n in &names {
+            assert_eq!(owner_of("/", n, 4), fnv(n));
+        }
+        // Another vhost places the same names elsewhere, some of them.
+        let moved = names
+            .iter()
+            .filter(|n| owner_of("v1", n, 4) != owner_of("/", n, 4))
+            .count();
+        assert!(moved > 0, "no name placed differently in another vhost");
+        let other = names
+            .iter()
+            .filter(|n| owner_of("v1", n, 4) != owner_of("v2", n, 4))
+            .count();
+        assert!(other > 0, "two vhosts place every name alike");
+    }
+}
