@@ -609,9 +609,13 @@ impl PagedTail {
         out
     }
 
-    /// (messages, body bytes) of every run, oldest first (`PagedRun::bytes`).
-    pub fn run_sums(&self) -> Vec<(u64, u64)> {
-        self.runs.iter().map(|r| (r.ids.len(), r.bytes)).collect()
+    /// (segment, messages, body bytes) of every run, oldest first
+    /// (`PagedRun::bytes`).
+    pub fn run_sums(&self) -> Vec<(u32, u64, u64)> {
+        self.runs
+            .iter()
+            .map(|r| (r.segment, r.ids.len(), r.bytes))
+            .collect()
     }
 
     /// (segment, messages) of every run, without changing anything.

@@ -67,12 +67,12 @@ pub fn limits(args: &FieldTable) -> Limits {
 /// Body sizes of the paged-out messages, oldest first, run-length encoded.
 #[derive(Debug, Default)]
 pub(super) struct PagedSizes {
-    /// A recovered tail's messages, at the front: per log run (messages,
-    /// body bytes), as recovery summed them from the records. A message
+    /// A recovered tail's messages, at the front: per log run (segment,
+    /// messages, body bytes), as recovery summed them from the records. A message
     /// taken from a run unread counts the run's average; read back, its
     /// own size; the run's last message what is left, so a run that goes
     /// whole leaves exactly its sum.
-    recovered: VecDeque<(u64, u64)>,
+    recovered: VecDeque<(u32, u64, u64)>,
     runs: VecDeque<(u64, u64)>,
     bytes: u64,
     /// A priority queue's: its paged messages come back level by level,
@@ -81,12 +81,12 @@ pub(super) struct PagedSizes {
 }
 
 impl PagedSizes {
-    /// Sizes for a recovered tail: (messages, body bytes) per run, oldest
-    /// first.
-    pub(super) fn recovered(runs: Vec<(u64, u64)>) -> PagedSizes {
-        let runs: VecDeque<(u64, u64)> = runs.into_iter().filter(|&(n, _)| n > 0).collect();
+    /// Sizes for a recovered tail: (segment, messages, body bytes) per
+    /// run, oldest first.
+    pub(super) fn recovered(runs: Vec<(u32, u64, u64)>) -> PagedSizes {
+        let runs: VecDeque<(u32, u64, u64)> = runs.into_iter().filter(|&(_, n, _)| n > 0).collect();
         PagedSizes {
-            bytes: runs.iter().map(|&(_, b)| b).sum(),
+            bytes: runs.iter().map(|&(_, _, b)| b).sum(),
             recovered: runs,
             ..PagedSizes::default()
         }
@@ -137,19 +137,8 @@ impl PagedSizes {
     }
 
     fn pop_sized(&mut self, read: Option<u64>) -> u64 {
-        if let Some((n, bytes)) = self.recovered.front_mut() {
-            let size = match read {
-                _ if *n == 1 => *bytes,
-                Some(size) => size.min(*bytes),
-                None => *bytes / *n,
-            };
-            *n -= 1;
-            *bytes -= size;
-            if *n == 0 {
-                self.recovered.pop_front();
-            }
-            self.bytes -= size;
-            return size;
+        if !self.recovered.is_empty() {
+            return self.take_recovered(0, read);
         }
         let Some((size, n)) = self.runs.front_mut() else {
             return 0;
@@ -161,6 +150,46 @@ impl PagedSizes {
         }
         self.bytes -= size;
         size
+    }
+
+    /// Takes one message from the recovered run at index `at` (its size
+    /// `read` if known, else the run's average; the run's last one what is
+    /// left).
+    fn take_recovered(&mut self, at: usize, read: Option<u64>) -> u64 {
+        let (_, n, bytes) = &mut self.recovered[at];
+        let size = match read {
+            _ if *n == 1 => *bytes,
+            Some(size) => size.min(*bytes),
+            None => *bytes / *n,
+        };
+        *n -= 1;
+        *bytes -= size;
+        if *n == 0 {
+            self.recovered.remove(at);
+        }
+        self.bytes -= size;
+        size
+    }
+
+    /// Forgets `count` paged messages of the log run in `segment`, TTL
+    /// took them out of the tail: `read` their body sizes if the scan read
+    /// them, None if the run went whole unread. A recovered run's messages
+    /// leave its sum (exact when it goes whole or they were read); others
+    /// forget the oldest sizes (exact when the oldest expire first).
+    pub(super) fn forget_expired(&mut self, segment: u32, count: u64, read: Option<&[u64]>) {
+        debug_assert!(!self.unordered);
+        for i in 0..count {
+            let at = self.recovered.iter().position(|&(s, _, _)| s == segment);
+            match at {
+                Some(at) => {
+                    let size = read.and_then(|r| r.get(i as usize).copied());
+                    self.take_recovered(at, size);
+                }
+                None => {
+                    self.pop();
+                }
+            }
+        }
     }
 
     pub(super) fn clear(&mut self) {

@@ -238,3 +238,24 @@ fn a_recovered_run_dropped_unread_leaves_exactly_its_sum() {
 fn ids_of(dropped: Vec<Dropped>) -> Vec<u64> {
     ids(&dropped)
 }
+
+#[test]
+fn message_ttl_dropping_a_newer_recovered_run_forgets_its_own_sum() {
+    use crate::broker::paged::{IdRanges, PagedTail};
+    let mut q = queue(&[("x-max-length-bytes", FieldValue::I32(1000))]);
+    // The older run never expires; the newer one (3 messages, 90 bytes)
+    // expired at 50.
+    let mut newer = recovered_run(2, &[3, 4, 5], 300, 90);
+    newer.note_expiry(Some(50));
+    let mut older = recovered_run(1, &[1, 2], 200, 11);
+    older.note_expiry(None);
+    q.restore(
+        Vec::new(),
+        PagedTail::from_runs(vec![older, newer], IdRanges::new()),
+        5,
+    );
+    assert_eq!(q.ready_body_bytes(), 101);
+    let out = q.expire(100, true);
+    assert_eq!(out.dropped, vec![(2, 3)]);
+    assert_eq!(q.ready_body_bytes(), 11, "the older run's sum is left");
+}
