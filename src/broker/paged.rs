@@ -157,6 +157,11 @@ pub struct PagedRun {
     pub max_expires: u64,
     /// A TTL scan of the run is out.
     pub scanning: bool,
+    /// Body bytes of the live ids, as recovery found them (0 for runs of a
+    /// running broker, whose sizes the queue keeps). Exact while ids are
+    /// only added or the run goes whole; an id removed without its size
+    /// known takes the run's average (`forget`).
+    pub bytes: u64,
 }
 
 impl PagedRun {
@@ -170,7 +175,21 @@ impl PagedRun {
             min_expires: u64::MAX,
             max_expires: 0,
             scanning: false,
+            bytes: 0,
         }
+    }
+
+    /// The body bytes of `removed` of the run's `before` ids, whose own
+    /// sizes are not known: their share of `bytes` (all of it when they are
+    /// all the ids), taken off `bytes` and returned.
+    pub fn forget(&mut self, removed: u64, before: u64) -> u64 {
+        let share = if removed >= before {
+            self.bytes
+        } else {
+            (u128::from(self.bytes) * u128::from(removed) / u128::from(before)) as u64
+        };
+        self.bytes -= share;
+        share
     }
 
     /// Adds a message's deadline (None: it never expires) to the bounds.
@@ -588,6 +607,15 @@ impl PagedTail {
         self.failed = false;
         self.epoch = new_epoch();
         out
+    }
+
+    /// (segment, messages, body bytes) of every run, oldest first
+    /// (`PagedRun::bytes`).
+    pub fn run_sums(&self) -> Vec<(u32, u64, u64)> {
+        self.runs
+            .iter()
+            .map(|r| (r.segment, r.ids.len(), r.bytes))
+            .collect()
     }
 
     /// (segment, messages) of every run, without changing anything.

@@ -194,12 +194,15 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
                         persistent: true,
                     })
                 };
+                let body_len = m.body.len() as u64;
                 for t in &m.targets {
                     let name = qn(&t.queue);
                     if owned.contains(&name) {
                         let q = live.entry(name.clone()).or_default();
                         let added = t.msg_id > q.max_added;
-                        if let Some(old) = q.add_record(t.msg_id, rec.pos, t.expires, message) {
+                        if let Some(old) =
+                            q.add_record(t.msg_id, rec.pos, t.expires, body_len, message)
+                        {
                             *dead.entry((old, seg)).or_default() += 1;
                         }
                         if let (true, Some(&max)) = (added, priorities.get(&name)) {

@@ -44,11 +44,12 @@ impl QueueReplay {
         id: u64,
         pos: RecordPos,
         expires: Option<u64>,
+        body_len: u64,
         message: impl FnOnce() -> MessageRef,
     ) -> Option<u32> {
         if id > self.max_added {
             self.max_added = id;
-            self.add(id, pos, expires);
+            self.add(id, pos, expires, body_len);
             return None;
         }
         match expires {
@@ -64,7 +65,8 @@ impl QueueReplay {
         old
     }
 
-    pub(super) fn add(&mut self, id: u64, pos: RecordPos, expires: Option<u64>) {
+    /// Adds `id`, whose record is at `pos` with a body of `body_len` bytes.
+    pub(super) fn add(&mut self, id: u64, pos: RecordPos, expires: Option<u64>, body_len: u64) {
         let run = self
             .runs
             .entry(pos.segment)
@@ -73,7 +75,9 @@ impl QueueReplay {
             self.run_of.insert(id, pos.segment);
         }
         run.end = pos.offset + pos.len;
-        run.ids.insert(id);
+        if run.ids.insert(id) {
+            run.bytes += body_len;
+        }
         run.note_expiry(expires);
     }
 
@@ -139,10 +143,12 @@ impl QueueReplay {
                 .copied()
                 .filter(|&id| run.ids.contains(id))
                 .collect();
+            let before = run.ids.len();
             let n = run.ids.remove_up_to(up_to) - kept.len() as u64;
             for id in kept {
                 run.ids.insert(id);
             }
+            run.forget(n, before);
             if n > 0 {
                 *dead.entry((run.segment, by)).or_default() += n;
             }
@@ -166,19 +172,23 @@ impl QueueReplay {
 
     /// Removes a live id from the runs; returns the segment of its record.
     pub(super) fn remove(&mut self, id: u64) -> Option<u32> {
+        let take = |r: &mut PagedRun| {
+            let before = r.ids.len();
+            let gone = r.ids.remove(id);
+            if gone {
+                r.forget(1, before);
+            }
+            gone
+        };
         if let Some((_, &segment)) = self.run_of.range(..=id).next_back() {
-            if self
-                .runs
-                .get_mut(&segment)
-                .is_some_and(|r| r.ids.remove(id))
-            {
+            if self.runs.get_mut(&segment).is_some_and(take) {
                 return Some(segment);
             }
         }
         // Ids out of log order (not written by this broker): look everywhere.
         self.runs
             .values_mut()
-            .find_map(|r| r.ids.remove(id).then_some(r.segment))
+            .find_map(|r| take(r).then_some(r.segment))
     }
 }
 
@@ -209,13 +219,31 @@ mod tests {
     }
 
     #[test]
+    fn runs_sum_their_bodies() {
+        let mut q = QueueReplay::default();
+        for (id, len) in [(1, 10), (2, 20), (3, 30)] {
+            q.add_record(id, pos(1, id as u32 * 50), None, len, message);
+        }
+        q.add_record(4, pos(2, 0), None, 5, message);
+        let bytes = |q: &QueueReplay, s: u32| q.runs[&s].bytes;
+        assert_eq!((bytes(&q, 1), bytes(&q, 2)), (60, 5));
+        // A killed id's own size is not kept: it takes the run's average.
+        assert_eq!(q.kill(2), Some(1));
+        assert_eq!(bytes(&q, 1), 40);
+        // A run emptied leaves nothing (exact when it goes whole).
+        let mut dead = HashMap::new();
+        q.purge(3, &[], 9, &mut dead);
+        assert_eq!((bytes(&q, 1), bytes(&q, 2)), (0, 5));
+    }
+
+    #[test]
     fn a_purge_spares_the_ids_it_names() {
         let mut q = QueueReplay::default();
         for id in 1..=6 {
-            q.add_record(id, pos(1, id as u32 * 50), None, message);
+            q.add_record(id, pos(1, id as u32 * 50), None, 10, message);
         }
         // 2 was compacted forward; 2 and 3 were unacked when purged.
-        q.add_record(2, pos(2, 0), None, message);
+        q.add_record(2, pos(2, 0), None, 10, message);
         q.delivered.insert(2);
         q.delivered.insert(3);
         q.delivered.insert(4);
@@ -237,16 +265,16 @@ mod tests {
         let mut q = QueueReplay::default();
         for id in 1..=3 {
             assert_eq!(
-                q.add_record(id, pos(1, id as u32 * 50), None, message),
+                q.add_record(id, pos(1, id as u32 * 50), None, 10, message),
                 None
             );
         }
-        assert_eq!(q.add_record(4, pos(2, 0), None, message), None);
+        assert_eq!(q.add_record(4, pos(2, 0), None, 10, message), None);
         // Compaction copied id 2 forward: the copy supersedes segment 1's.
-        assert_eq!(q.add_record(2, pos(3, 0), None, message), Some(1));
+        assert_eq!(q.add_record(2, pos(3, 0), None, 10, message), Some(1));
         assert_eq!(q.moved.keys().copied().collect::<Vec<_>>(), vec![2]);
         // And again, from segment 3 to 5.
-        assert_eq!(q.add_record(2, pos(5, 0), None, message), Some(3));
+        assert_eq!(q.add_record(2, pos(5, 0), None, 10, message), Some(3));
         assert_eq!(q.moved[&2].1, 5);
         // Acks find either kind.
         assert_eq!(q.kill(2), Some(5));

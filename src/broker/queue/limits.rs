@@ -12,7 +12,8 @@
 //!
 //! Paged-out messages keep no per-message state in the tail; their body
 //! sizes are kept here run-length encoded (`PagedSizes`), so a backlog of
-//! same-size messages costs a few words.
+//! same-size messages costs a few words; a tail recovered from the log
+//! brings one byte sum per run (recovery adds up the records' bodies).
 
 use super::ready::QueuedMessage;
 use super::Queue;
@@ -66,9 +67,12 @@ pub fn limits(args: &FieldTable) -> Limits {
 /// Body sizes of the paged-out messages, oldest first, run-length encoded.
 #[derive(Debug, Default)]
 pub(super) struct PagedSizes {
-    /// Paged messages at the front whose sizes are not known (a tail
-    /// recovered from the log): they count 0 bytes.
-    unknown: u64,
+    /// A recovered tail's messages, at the front: per log run (segment,
+    /// messages, body bytes), as recovery summed them from the records. A message
+    /// taken from a run unread counts the run's average; read back, its
+    /// own size; the run's last message what is left, so a run that goes
+    /// whole leaves exactly its sum.
+    recovered: VecDeque<(u32, u64, u64)>,
     runs: VecDeque<(u64, u64)>,
     bytes: u64,
     /// A priority queue's: its paged messages come back level by level,
@@ -77,19 +81,22 @@ pub(super) struct PagedSizes {
 }
 
 impl PagedSizes {
-    /// Sizes for a recovered tail of `count` messages, not known.
-    pub(super) fn unknown(count: u64) -> PagedSizes {
+    /// Sizes for a recovered tail: (segment, messages, body bytes) per
+    /// run, oldest first.
+    pub(super) fn recovered(runs: Vec<(u32, u64, u64)>) -> PagedSizes {
+        let runs: VecDeque<(u32, u64, u64)> = runs.into_iter().filter(|&(_, n, _)| n > 0).collect();
         PagedSizes {
-            unknown: count,
+            bytes: runs.iter().map(|&(_, _, b)| b).sum(),
+            recovered: runs,
             ..PagedSizes::default()
         }
     }
 
     /// Sizes of a priority queue's paged messages (only their sum), of
-    /// which the first `unknown` are not known (a recovered tail).
-    pub(super) fn unordered(unknown: u64) -> PagedSizes {
+    /// which `recovered_bytes` came from a recovered tail.
+    pub(super) fn unordered(recovered_bytes: u64) -> PagedSizes {
         PagedSizes {
-            unknown,
+            bytes: recovered_bytes,
             unordered: true,
             ..PagedSizes::default()
         }
@@ -100,15 +107,10 @@ impl PagedSizes {
     }
 
     /// `count` of a priority queue's paged messages, `body_bytes` in all,
-    /// came back (or left) in some order. While a recovered tail's sizes
-    /// are unknown they are taken to be those (they counted 0 bytes).
-    pub(super) fn forget(&mut self, count: u64, body_bytes: u64) {
+    /// came back (or left) in some order.
+    pub(super) fn forget(&mut self, _count: u64, body_bytes: u64) {
         debug_assert!(self.unordered);
-        let unknown = count.min(self.unknown);
-        self.unknown -= unknown;
-        if unknown == 0 {
-            self.bytes = self.bytes.saturating_sub(body_bytes);
-        }
+        self.bytes = self.bytes.saturating_sub(body_bytes);
     }
 
     pub(super) fn push(&mut self, size: u64) {
@@ -122,12 +124,21 @@ impl PagedSizes {
         }
     }
 
-    /// Forgets the oldest paged message's size (0 if unknown: a tail
-    /// recovered from the log, whose sizes are not kept).
+    /// Forgets the oldest paged message's size, not read (a recovered
+    /// run's message counts the run's average): returns it.
     pub(super) fn pop(&mut self) -> u64 {
-        if self.unknown > 0 {
-            self.unknown -= 1;
-            return 0;
+        self.pop_sized(None)
+    }
+
+    /// Forgets the oldest paged message, read back with a body of `size`
+    /// bytes (exact for a recovered run too).
+    pub(super) fn pop_read(&mut self, size: u64) -> u64 {
+        self.pop_sized(Some(size))
+    }
+
+    fn pop_sized(&mut self, read: Option<u64>) -> u64 {
+        if !self.recovered.is_empty() {
+            return self.take_recovered(0, read);
         }
         let Some((size, n)) = self.runs.front_mut() else {
             return 0;
@@ -141,8 +152,48 @@ impl PagedSizes {
         size
     }
 
+    /// Takes one message from the recovered run at index `at` (its size
+    /// `read` if known, else the run's average; the run's last one what is
+    /// left).
+    fn take_recovered(&mut self, at: usize, read: Option<u64>) -> u64 {
+        let (_, n, bytes) = &mut self.recovered[at];
+        let size = match read {
+            _ if *n == 1 => *bytes,
+            Some(size) => size.min(*bytes),
+            None => *bytes / *n,
+        };
+        *n -= 1;
+        *bytes -= size;
+        if *n == 0 {
+            self.recovered.remove(at);
+        }
+        self.bytes -= size;
+        size
+    }
+
+    /// Forgets `count` paged messages of the log run in `segment`, TTL
+    /// took them out of the tail: `read` their body sizes if the scan read
+    /// them, None if the run went whole unread. A recovered run's messages
+    /// leave its sum (exact when it goes whole or they were read); others
+    /// forget the oldest sizes (exact when the oldest expire first).
+    pub(super) fn forget_expired(&mut self, segment: u32, count: u64, read: Option<&[u64]>) {
+        debug_assert!(!self.unordered);
+        for i in 0..count {
+            let at = self.recovered.iter().position(|&(s, _, _)| s == segment);
+            match at {
+                Some(at) => {
+                    let size = read.and_then(|r| r.get(i as usize).copied());
+                    self.take_recovered(at, size);
+                }
+                None => {
+                    self.pop();
+                }
+            }
+        }
+    }
+
     pub(super) fn clear(&mut self) {
-        self.unknown = 0;
+        self.recovered.clear();
         self.runs.clear();
         self.bytes = 0;
     }

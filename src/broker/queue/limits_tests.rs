@@ -167,38 +167,95 @@ fn reject_publish_refuses_what_would_go_over() {
     assert!(!q.rejects(1));
 }
 
+fn recovered_run(
+    segment: u32,
+    ids: &[u64],
+    end: u32,
+    bytes: u64,
+) -> crate::broker::paged::PagedRun {
+    let mut run = crate::broker::paged::PagedRun::new(segment, 0);
+    for &id in ids {
+        run.ids.insert(id);
+    }
+    run.end = end;
+    run.bytes = bytes;
+    run
+}
+
 #[test]
-fn a_recovered_tail_counts_no_bytes_until_read_back() {
-    use crate::broker::paged::{IdRanges, PagedRun, PagedTail};
+fn a_recovered_tail_counts_its_bytes_read_back_or_not() {
+    use crate::broker::paged::{IdRanges, PagedTail};
     let mut q = queue(&[("x-max-length-bytes", FieldValue::I32(100))]);
-    let mut ids = IdRanges::new();
-    ids.insert(1);
-    ids.insert(2);
-    let mut run = PagedRun::new(1, 0);
-    run.end = 200;
-    run.ids = ids;
-    let runs = vec![run];
-    q.restore(Vec::new(), PagedTail::from_runs(runs, IdRanges::new()), 2);
-    assert_eq!(q.ready_body_bytes(), 0);
-    // A newer paged message's size is kept apart from the unknown ones.
+    // Two runs as recovery summed them: ids 1, 2 (10 + 15 bytes), id 3 (7).
+    let runs = vec![
+        recovered_run(1, &[1, 2], 200, 25),
+        recovered_run(2, &[3], 100, 7),
+    ];
+    q.restore(Vec::new(), PagedTail::from_runs(runs, IdRanges::new()), 3);
+    assert_eq!(q.ready_body_bytes(), 32);
+    // A newer paged message's size is kept after the recovered ones.
     let id = q.reserve_id();
-    q.push_paged(id, 2, 0, 100, None);
+    q.push_paged(id, 3, 0, 100, None);
     q.paged_body(60);
-    assert_eq!(q.ready_body_bytes(), 60);
+    assert_eq!(q.ready_body_bytes(), 92);
     assert_eq!(ids_of(q.drop_over_limit()), Vec::<u64>::new());
+    // Read back, each message counts its own size: exact, sizes unequal.
     let read = q.start_page_in(1 << 20).expect("a read");
-    let found = (1..=2)
-        .map(|id| super::super::PagedMessage {
+    let found = [(1, "0123456789"), (2, "0123456789abcde")]
+        .into_iter()
+        .map(|(id, body)| super::super::PagedMessage {
             id,
-            message: msg("0123456789"),
+            message: msg(body),
             stored: Some(1),
             expires: None,
         })
         .collect();
     q.finish_page_in(&read, found, 200);
-    assert_eq!(q.ready_body_bytes(), 20 + 60);
+    assert_eq!(q.ready_body_bytes(), 25 + 7 + 60);
+    // Over the limit once 9 more bytes come: drop-head drops in memory
+    // first (exact sizes), then the recovered run unread (its sum).
+    let id = q.reserve_id();
+    q.push_paged(id, 3, 100, 100, None);
+    q.paged_body(9);
+    assert_eq!(q.ready_body_bytes(), 101);
+    assert_eq!(ids_of(q.drop_over_limit()), vec![1]);
+    assert_eq!(q.ready_body_bytes(), 91);
+}
+
+#[test]
+fn a_recovered_run_dropped_unread_leaves_exactly_its_sum() {
+    use crate::broker::paged::{IdRanges, PagedTail};
+    let mut q = queue(&[("x-max-length-bytes", FieldValue::I32(0))]);
+    let runs = vec![recovered_run(1, &[1, 2, 3], 300, 31)];
+    q.restore(Vec::new(), PagedTail::from_runs(runs, IdRanges::new()), 3);
+    assert_eq!(q.ready_body_bytes(), 31);
+    // Sizes unknown one by one: each unread drop takes the run's average,
+    // the last what is left, so the count ends at 0 exactly.
+    assert_eq!(ids_of(q.drop_over_limit()), vec![1, 2, 3]);
+    assert_eq!(q.ready_body_bytes(), 0);
 }
 
 fn ids_of(dropped: Vec<Dropped>) -> Vec<u64> {
     ids(&dropped)
+}
+
+#[test]
+fn message_ttl_dropping_a_newer_recovered_run_forgets_its_own_sum() {
+    use crate::broker::paged::{IdRanges, PagedTail};
+    let mut q = queue(&[("x-max-length-bytes", FieldValue::I32(1000))]);
+    // The older run never expires; the newer one (3 messages, 90 bytes)
+    // expired at 50.
+    let mut newer = recovered_run(2, &[3, 4, 5], 300, 90);
+    newer.note_expiry(Some(50));
+    let mut older = recovered_run(1, &[1, 2], 200, 11);
+    older.note_expiry(None);
+    q.restore(
+        Vec::new(),
+        PagedTail::from_runs(vec![older, newer], IdRanges::new()),
+        5,
+    );
+    assert_eq!(q.ready_body_bytes(), 101);
+    let out = q.expire(100, true);
+    assert_eq!(out.dropped, vec![(2, 3)]);
+    assert_eq!(q.ready_body_bytes(), 11, "the older run's sum is left");
 }

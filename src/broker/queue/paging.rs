@@ -138,7 +138,10 @@ impl Queue {
             .collect();
         let (got, lost) = self.tail.finish_read(read, found, consumed);
         let mut release = lost;
-        for _ in 0..got.len() as u64 + lost {
+        for (_, _, (message, _, _)) in &got {
+            self.paged_sizes.pop_read(message.body.len());
+        }
+        for _ in 0..lost {
             self.paged_sizes.pop();
         }
         for (id, redelivered, (message, stored, expires)) in got {

@@ -105,7 +105,7 @@ impl Queue {
                 let head_last = head.last().map(|m| m.id);
                 let last = last.max(head_last).unwrap_or(0);
                 self.next_id = self.next_id.max(last.max(max_seen_id) + 1);
-                self.paged_sizes = super::limits::PagedSizes::unordered(tail.count());
+                self.paged_sizes = super::limits::PagedSizes::unordered(tail.recovered_bytes());
                 levels.restore(head, Some(tail));
                 return;
             }
@@ -125,7 +125,7 @@ impl Queue {
         let last = tail.last_id().or(head.last().map(|m| m.id)).unwrap_or(0);
         self.next_id = self.next_id.max(last.max(max_seen_id) + 1);
         self.ready = ReadyList::from(head);
-        self.paged_sizes = super::limits::PagedSizes::unknown(tail.count());
+        self.paged_sizes = super::limits::PagedSizes::recovered(tail.run_sums());
         self.tail = tail;
     }
 

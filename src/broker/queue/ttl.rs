@@ -247,16 +247,16 @@ impl Queue {
             None if !self.tail.is_empty() => self.tail.expire(cutoff, drop_unread),
             _ => return out,
         };
-        // Their sizes are not known (they were not read): a priority
-        // queue's paged byte count forgets only their number; a plain
-        // queue's forgets the oldest sizes (exact when the oldest expire
-        // first, as with a queue TTL).
-        let n: u64 = dropped.iter().map(|&(_, n)| n).sum();
+        // Their sizes are not known one by one (they were not read): a
+        // priority queue's paged byte count forgets only their number; a
+        // plain queue's forgets a recovered run's sum, else the oldest
+        // sizes (exact when the oldest expire first, as with a queue TTL).
         if self.levels.is_some() {
+            let n: u64 = dropped.iter().map(|&(_, n)| n).sum();
             self.paged_sizes.forget(n, 0);
         } else {
-            for _ in 0..n {
-                self.paged_sizes.pop();
+            for &(segment, n) in &dropped {
+                self.paged_sizes.forget_expired(segment, n, None);
             }
         }
         out.dropped = dropped;
@@ -298,10 +298,9 @@ impl Queue {
             let bytes = out.iter().map(|m| m.message.body.len()).sum();
             self.paged_sizes.forget(out.len() as u64, bytes);
         } else {
-            // Sizes are kept oldest first: forget as many of the oldest.
-            for _ in 0..out.len() {
-                self.paged_sizes.pop();
-            }
+            let sizes: Vec<u64> = out.iter().map(|m| m.message.body.len()).collect();
+            self.paged_sizes
+                .forget_expired(scan.segment, out.len() as u64, Some(&sizes));
         }
         out
     }

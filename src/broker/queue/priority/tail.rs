@@ -89,6 +89,11 @@ impl LevelTail {
         tail
     }
 
+    /// Body bytes of the recovered runs (`PagedRun::bytes`).
+    pub fn recovered_bytes(&self) -> u64 {
+        self.segments.values().map(|r| r.bytes).sum()
+    }
+
     pub fn count(&self) -> u64 {
         self.count
     }
