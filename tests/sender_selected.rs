@@ -277,18 +277,8 @@ async fn a_cc_header_that_is_not_an_array_closes_the_channel() {
                 let ch = conn.create_channel().await.unwrap();
                 let mut h = FieldTable::default();
                 h.insert(key.into(), value);
-                let _ = ch
-                    .basic_publish(
-                        "".into(),
-                        q.as_str().into(),
-                        Default::default(),
-                        b"x",
-                        BasicProperties::default().with_headers(h),
-                    )
-                    .await;
-                let r = ch
-                    .queue_declare(q.as_str().into(), passive(), FieldTable::default())
-                    .await;
+                let props = BasicProperties::default().with_headers(h);
+                let r = publish_refused(&ch, "", &q, props).await;
                 assert_lapin_error(
                     r,
                     406,

@@ -287,18 +287,7 @@ async fn invalid_expiration_is_refused() {
             for (exp, text) in cases {
                 let ch = conn.create_channel().await.unwrap();
                 let props = BasicProperties::default().with_expiration(exp.into());
-                let _ = ch
-                    .basic_publish(
-                        "".into(),
-                        q.as_str().into(),
-                        Default::default(),
-                        b"x",
-                        props,
-                    )
-                    .await;
-                let r = ch
-                    .queue_declare(q.as_str().into(), passive(), FieldTable::default())
-                    .await;
+                let r = publish_refused(&ch, "", &q, props).await;
                 assert_lapin_error(r, 406, &format!("PRECONDITION_FAILED - {text}"));
             }
             let ch = conn.create_channel().await.unwrap();

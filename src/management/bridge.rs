@@ -5,11 +5,11 @@
 //! shard 0 answers a job with copies of what it read (`View`), so JSON is
 //! rendered off the shards.
 
-use crate::broker::vhost::{QueueName, VhostId};
 use crate::broker::auth::{Access, Resource, UserDef};
 use crate::broker::binding::BindingDef;
 use crate::broker::error::AmqpError;
 use crate::broker::exchange::ExchangeDef;
+use crate::broker::vhost::{QueueName, VhostId};
 use crate::connection::tls_config::TlsContext;
 use crate::protocol::types::{FieldTable, ShortStr};
 use crate::shard::envelope::ShardSnapshot;

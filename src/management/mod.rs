@@ -113,7 +113,11 @@ async fn ctl_request(
     let (reply, answer) = tokio::sync::oneshot::channel();
     let job = bridge::Job::Admin {
         method: req.method().as_str().to_string(),
-        path: req.uri().path().to_string(),
+        // The query carries `?vhost=` (`warren ctl -p`).
+        path: req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string()),
         reply,
     };
     match ask(ctx, job, answer).await {

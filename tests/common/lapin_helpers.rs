@@ -346,3 +346,28 @@ pub async fn wait_ready_long(conn: &lapin::Connection, queue: &str, n: u32) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Publishes what the broker must refuse by closing the channel, and
+/// returns the close's result. The channel is put in confirm mode first so
+/// that the publish has a pending confirm, which the close fails with the
+/// broker's reply: a method sent after the publish could instead race the
+/// close and fail with "channel closing" and no reply code.
+pub async fn publish_refused(
+    ch: &lapin::Channel,
+    exchange: &str,
+    key: &str,
+    props: lapin::BasicProperties,
+) -> Result<lapin::Confirmation, lapin::Error> {
+    ch.confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await
+        .expect("confirm.select");
+    ch.basic_publish(
+        exchange.into(),
+        key.into(),
+        lapin::options::BasicPublishOptions::default(),
+        b"x",
+        props,
+    )
+    .await?
+    .await
+}
