@@ -31,6 +31,13 @@ const SIZE: usize = 1024;
 /// Publisher confirms outstanding at most (as `loadgen`'s window).
 const WINDOW: usize = 1000;
 
+// Not part of the default run: a debug broker's RSS on a shared 2-CPU
+// machine grew anywhere from +8 to +66 MiB for this fill (the 66 in a
+// full `.ci/run`), so no limit both passes reliably and fails the old
+// code. The bound is measured in release by loadgen's `ttl-1m-memory`
+// scenario (`scripts/bench-features.sh`, BENCHMARKS.md); run this with
+// `cargo test --test fill_memory -- --ignored`.
+#[ignore = "RSS of a debug broker on a shared machine is too noisy for a fixed limit; see the comment"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fast_fill_of_a_ttl_queue_stays_within_the_memory_budget() {
     if skip_if_external("it sets a local warren's --memory-budget and reads its RSS") {
