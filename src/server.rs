@@ -54,6 +54,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
     let alarms =
         crate::shard::alarms::start_monitor(settings.limits.clone(), settings.data_dir.clone());
     let watchdog = Watchdog::start(shards);
+    let connection_slots = Arc::new(crate::shard::connection_slots::ConnectionSlots::default());
     // The certificates are read once here (a bad file stops the start) and
     // again on `warren ctl reload_tls`.
     let tls = match settings.tls.clone() {
@@ -94,6 +95,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
         let bridge = bridge_rx.take();
         let alarms = alarms.clone();
         let watchdog = watchdog.clone();
+        let connection_slots = connection_slots.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
             .name(&format!("shard-{id}"))
             // glommio polls I/O only between task-queue runs; a busy queue
@@ -175,6 +177,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
                         alarms,
                         bridge,
                         watchdog,
+                        connection_slots,
                     },
                 )
                 .await;
@@ -346,6 +349,8 @@ struct ShardStart {
     /// Shard 0's end of the management server's bridge.
     bridge: Option<async_channel::Receiver<crate::management::bridge::Job>>,
     watchdog: Arc<Watchdog>,
+    /// Connections per vhost, shared by every shard.
+    connection_slots: Arc<crate::shard::connection_slots::ConnectionSlots>,
 }
 
 /// glommio notices some completions (file operations done by its helper
@@ -380,6 +385,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         alarms,
         bridge,
         watchdog,
+        connection_slots,
     } = start;
     let shards = settings.shards;
     trace(id, "starting: joining the mesh");
@@ -407,6 +413,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         metadata,
         Some(log),
         alarms,
+        connection_slots,
     ));
     for (name, (config, head, tail, max_seen_id)) in queues {
         let mut q = crate::broker::queue::Queue::new(name.name.clone(), config);

@@ -504,25 +504,32 @@ async fn garbage_and_stalled_handshakes_are_dropped_and_nobody_else_notices() {
     }
 }
 
-/// Whether `probe` comes true within 30 s (tried every 50 ms).
-async fn within_30s<F, Fut>(mut probe: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..600 {
-        if probe().await {
+/// Whether the broker logged, within 60 s, a line containing `needle` and
+/// naming `peer` (the client's own address) — an event, not a time.
+fn logs_for_peer(b: &Broker, needle: &str, peer: std::net::SocketAddr) -> bool {
+    let peer = format!("peer={peer}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if b.log()
+            .iter()
+            .any(|l| l.contains(needle) && l.contains(&peer))
+        {
             return true;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    false
 }
 
-// Opt-in until understood: it passes alone (7 s) but failed in the two
-// full `cargo test --workspace` runs of 2026-11-30 (the refusal of a
-// third handshake never showed within 30 s). See the session note.
-#[ignore = "fails in full workspace runs, passes alone: under investigation"]
+/// The bound is one count for the whole broker (every shard's amqps
+/// listener shares it). The test waits for the broker to have started both
+/// stalled handshakes (its debug line names each peer) before it probes:
+/// with two shards the kernel queues connections on two listeners, and a
+/// shard that accepts late could otherwise see a probe take a place first
+/// and refuse the stalled client instead (what made this test fail in
+/// loaded runs: the bound held, the test's ordering assumption did not).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_open_handshakes_are_bounded_in_number() {
     if skip_if_external(NO_TLS_HERE) {
@@ -537,33 +544,139 @@ async fn half_open_handshakes_are_bounded_in_number() {
                 "2",
                 "--tls-handshake-timeout",
                 "60000",
+                "--log-level",
+                "info,warren::connection=debug",
             ],
         );
         let port = tls_port(&b);
         let stalled: Vec<TcpStream> = (0..2).map(|_| raw_tls_client(port)).collect();
-        // Once both are accepted, a third handshake is dropped at once.
-        let refused = within_30s(|| async {
-            server_certificate(&pki, port).await.is_err()
-                && b.log()
-                    .iter()
-                    .any(|l| l.contains("handshakes already in progress"))
-        })
-        .await;
-        assert!(
-            refused,
-            "a handshake beyond --tls-max-handshakes is refused"
-        );
+        for s in &stalled {
+            let me = s.local_addr().unwrap();
+            assert!(
+                logs_for_peer(&b, "TLS handshake started", me),
+                "the broker starts the stalled client's handshake ({me})"
+            );
+        }
+        // Both places are taken: a third handshake is dropped at once,
+        // on whichever shard it lands.
+        for _ in 0..4 {
+            assert!(
+                server_certificate(&pki, port).await.is_err(),
+                "a handshake beyond --tls-max-handshakes is refused"
+            );
+        }
+        assert!(b.logs_within("handshakes already in progress"));
         // Plaintext clients do not count.
         let plain = amqprs_connect(&b).await;
         round_trip(&plain, vec![1u8; 100]).await;
         plain.close().await.unwrap();
-        // When the stalled clients go, their places are free again.
+        // When the stalled clients go, their places are free again (the
+        // place is given back before the line is logged).
+        let peers: Vec<_> = stalled.iter().map(|s| s.local_addr().unwrap()).collect();
         drop(stalled);
-        let served = within_30s(|| async { server_certificate(&pki, port).await.is_ok() }).await;
-        assert!(
-            served,
-            "handshakes are served again once the stalled clients left"
+        for me in peers {
+            assert!(
+                logs_for_peer(
+                    &b,
+                    "the client closed the connection during the handshake",
+                    me
+                ),
+                "the broker sees the stalled client leave ({me})"
+            );
+        }
+        server_certificate(&pki, port)
+            .await
+            .expect("handshakes are served again once the stalled clients left");
+    }
+}
+
+/// A handshake that never completes holds its place only until
+/// `--tls-handshake-timeout`: then it is dropped and the place is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_handshake_gives_its_place_back() {
+    if skip_if_external(NO_TLS_HERE) {
+        return;
+    }
+    let pki = Pki::new();
+    for shards in SHARD_COUNTS {
+        let b = pki.broker(
+            shards,
+            &[
+                "--tls-max-handshakes",
+                "1",
+                "--tls-handshake-timeout",
+                "1500",
+                "--log-level",
+                "info,warren::connection=debug",
+            ],
         );
+        let port = tls_port(&b);
+        let mut stalled = raw_tls_client(port);
+        stalled.write_all(HALF_HELLO).unwrap();
+        let me = stalled.local_addr().unwrap();
+        assert!(logs_for_peer(&b, "TLS handshake started", me));
+        assert!(
+            logs_for_peer(&b, "TLS handshake timed out after 1500 ms", me),
+            "the stalled handshake times out"
+        );
+        assert!(closed_by_broker(&mut stalled), "and its socket is closed");
+        server_certificate(&pki, port)
+            .await
+            .expect("the place is free again");
+    }
+}
+
+/// `warren ctl list_connections` and `/api/connections` show each
+/// connection's vhost and user, and whether it is TLS, with the protocol,
+/// cipher and client certificate subject (RabbitMQ's `ssl`,
+/// `ssl_protocol`, `ssl_cipher`, `peer_cert_subject`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_listings_show_vhost_user_and_tls() {
+    if skip_if_external(NO_TLS_HERE) {
+        return;
+    }
+    let pki = Pki::new();
+    pki.issue("guest-client", "guest", true);
+    for shards in SHARD_COUNTS {
+        let b = pki.broker(shards, &["--tls-verify-peer"]);
+        let port = tls_port(&b);
+        let plain = amqprs_connect(&b).await;
+        let tls = amqprs_tls(&pki, port, Some("guest-client"))
+            .await
+            .expect("TLS client with a certificate");
+        let listing = ctl(&b, "list_connections");
+        let mut lines = listing.lines().skip_while(|l| !l.contains('\t'));
+        assert_eq!(
+            lines.next(),
+            Some("name\tuser\tshard\tchannels\tvhost\tssl\tssl_protocol\tssl_cipher\tpeer_cert_subject"),
+            "{listing}"
+        );
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+        let by_ssl = |ssl: &str| {
+            rows.iter()
+                .find(|r| r[5] == ssl)
+                .unwrap_or_else(|| panic!("no ssl={ssl} row in {listing}"))
+                .clone()
+        };
+        assert_eq!(by_ssl("false")[4..], ["/", "false", "", "", ""]);
+        let t = by_ssl("true");
+        assert_eq!((t[1], t[4]), ("guest", "/"));
+        assert!(t[6] == "tlsv1.3" || t[6] == "tlsv1.2", "{listing}");
+        assert_eq!((t[7], t[8]), ("aes_128_gcm", "CN=guest"), "{listing}");
+        let api = api_get(&b, "/api/connections");
+        let conns = api.as_array().expect("array");
+        assert_eq!(conns.len(), 2, "{api}");
+        let tls_json = conns
+            .iter()
+            .find(|c| c["ssl"] == true)
+            .unwrap_or_else(|| panic!("{api}"));
+        assert_eq!(tls_json["vhost"], "/");
+        assert_eq!(tls_json["user"], "guest");
+        assert_eq!(tls_json["ssl_cipher"], "aes_128_gcm");
+        assert_eq!(tls_json["peer_cert_subject"], "CN=guest");
+        assert!(conns.iter().any(|c| c["ssl"] == false && c["vhost"] == "/"));
+        tls.close().await.unwrap();
+        plain.close().await.unwrap();
     }
 }
 

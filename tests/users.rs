@@ -464,3 +464,48 @@ fn users_and_permissions_survive_restart_and_sigkill() {
         assert!(!ctl(&b, "list_users").contains("guest"));
     }
 }
+
+/// The default user is stored by the first start itself, before the broker
+/// listens: it survives a SIGKILL right after the start, and a later start
+/// with another `--default-user` seeds nobody (RabbitMQ seeds its default
+/// user only into an empty database).
+#[test]
+fn the_default_user_is_durable_from_the_first_start() {
+    if skip_if_external("restarts the broker") {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let dir = temp_dir("zu-first");
+        let mut b = Broker::start_in_with(
+            shards,
+            dir.path(),
+            &["--default-user", "first", "--default-pass", "pw1"],
+        );
+        b.kill();
+        let mut b = Broker::start_in_with(
+            shards,
+            dir.path(),
+            &["--default-user", "second", "--default-pass", "pw2"],
+        );
+        let users = ctl(&b, "list_users");
+        assert!(
+            users.contains("first") && !users.contains("second") && !users.contains("guest"),
+            "{users}"
+        );
+        let perms = ctl_with(&b, &["list_user_permissions", "first"]);
+        assert_eq!(row(&perms, "/")[1..], [".*", ".*", ".*"]);
+        let mut c = RawConn::connect(&b.addr());
+        c.handshake("first", "pw1");
+        drop(c);
+        // Deleted, it stays deleted, and nobody is seeded in its place.
+        ctl_with(&b, &["add_user", "keeper", "pw"]);
+        ctl_with(&b, &["delete_user", "first"]);
+        b.stop();
+        let b = Broker::start_in(shards, dir.path());
+        let users = ctl(&b, "list_users");
+        assert!(
+            users.contains("keeper") && !users.contains("first") && !users.contains("guest"),
+            "{users}"
+        );
+    }
+}

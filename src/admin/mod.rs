@@ -406,16 +406,25 @@ pub fn render(listing: &str, shard: &Shard, vhost: VhostId, snapshots: &[ShardSn
             }
         }
         "connections" => {
-            out.push_str("name\tuser\tshard\tchannels\n");
+            out.push_str(
+                "name\tuser\tshard\tchannels\tvhost\tssl\tssl_protocol\tssl_cipher\tpeer_cert_subject\n",
+            );
             for s in snapshots {
                 for c in &s.connections {
+                    let tls = c.tls.as_ref();
                     let _ = writeln!(
                         out,
-                        "{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                         c.peer,
                         c.user,
                         s.shard,
-                        c.channels.len()
+                        c.channels.len(),
+                        c.vhost_name,
+                        tls.is_some(),
+                        tls.map_or("", |t| &t.protocol),
+                        tls.map_or("", |t| &t.cipher),
+                        tls.and_then(|t| t.peer_cert_subject.as_deref())
+                            .unwrap_or(""),
                     );
                 }
             }

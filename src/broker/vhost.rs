@@ -68,16 +68,14 @@ impl VhostLimits {
     }
 
     /// connection.open refused at `max-connections`, as RabbitMQ 3.10.
-    pub fn check_connection(&self, vhost: &str, user: &str, open: usize) -> Result<(), AmqpError> {
-        match self.max_connections {
-            Some(max) if open as u64 >= max as u64 => Err(AmqpError::new(
-                code::NOT_ALLOWED,
-                format!(
-                    "access to vhost '{vhost}' refused for user '{user}': connection limit ({max}) is reached"
-                ),
-            )),
-            _ => Ok(()),
-        }
+    pub fn connection_refused(&self, vhost: &str, user: &str) -> AmqpError {
+        let max = self.max_connections.unwrap_or(0);
+        AmqpError::new(
+            code::NOT_ALLOWED,
+            format!(
+                "access to vhost '{vhost}' refused for user '{user}': connection limit ({max}) is reached"
+            ),
+        )
     }
 
     /// queue.declare refused at `max-queues`, as RabbitMQ 3.10.

@@ -38,8 +38,11 @@ pub struct Negotiated {
     pub client_properties: FieldTable,
     /// The vhost connection.open named…
     pub vhost_name: ShortStr,
-    /// …and its id, once admitted (`shard::vhosts::admit`).
+    /// …and its id, once admitted (`shard::vhosts::admit`)…
     pub vhost: crate::broker::vhost::VhostId,
+    /// …and the connection's place there (`max-connections`), given back
+    /// when the connection ends.
+    pub slot: std::rc::Rc<crate::shard::connection_slots::ConnectionSlot>,
 }
 
 /// Why a handshake ended without an open connection.
@@ -360,8 +363,9 @@ pub async fn run(
             )))
         }
     };
-    let vhost = match crate::shard::vhosts::admit(shard, open.virtual_host.as_str(), &user).await {
-        Ok(id) => id,
+    let (vhost, slot) = match crate::shard::vhosts::admit(shard, open.virtual_host.as_str(), &user)
+    {
+        Ok(admitted) => admitted,
         Err(e) => {
             let _ = send(stream, close_method(&e, 10, 40)).await;
             return Err(HandshakeError::Refused(e));
@@ -378,6 +382,7 @@ pub async fn run(
         client_properties: start_ok.client_properties,
         vhost_name: open.virtual_host,
         vhost,
+        slot: std::rc::Rc::new(slot),
     })
 }
 

@@ -95,8 +95,10 @@ impl ConnectionInbox for ConnShared {
         ConnectionSnapshot {
             key: self.key,
             vhost: self.negotiated.vhost,
+            vhost_name: self.negotiated.vhost_name.to_string(),
             peer: self.peer.clone(),
             user: self.negotiated.user.clone(),
+            tls: self.tls.clone(),
             channels,
         }
     }

@@ -123,6 +123,8 @@ pub struct ConnShared {
     /// Bytes held by the open transactions of its channels (bounded:
     /// `transaction::MAX_CONNECTION_BYTES`).
     pub tx_bytes: Rc<Cell<u64>>,
+    /// The TLS session (amqps), as listings show it.
+    pub tls: Option<crate::shard::envelope::TlsInfo>,
 }
 
 impl ConnShared {
@@ -233,6 +235,15 @@ pub async fn serve_tls(shard: Rc<Shard>, mut stream: TcpStream, tls: Arc<TlsCont
         );
         return;
     };
+    // The one count for the whole broker (every shard's listener shares
+    // the context): a handshake holds its place from here until it ends.
+    tracing::debug!(
+        shard = shard.id,
+        peer = %peer,
+        "TLS handshake started ({} of at most {} in progress)",
+        permit.in_progress_at_start(),
+        tls.options.max_handshakes
+    );
     let timeout = tls.options.handshake_timeout;
     let handshake = glommio::timer::timeout(timeout, async {
         Ok(tls::accept(&mut stream, tls.current()).await)
@@ -284,6 +295,7 @@ async fn serve_on(shard: Rc<Shard>, mut stream: Transport, peer: String) {
             return;
         }
     };
+    let tls_info = stream.session().map(|s| s.info());
     let tls = stream
         .session()
         .map_or_else(|| "none".to_string(), |s| s.describe());
@@ -314,6 +326,7 @@ async fn serve_on(shard: Rc<Shard>, mut stream: Transport, peer: String) {
         writer_done: Cell::new(false),
         published: Cell::new(false),
         tx_bytes: Rc::new(Cell::new(0)),
+        tls: tls_info,
     });
     shard.conns.borrow_mut().insert(key.id, conn.clone());
 

@@ -1,6 +1,7 @@
 //! The user name a client certificate stands for under EXTERNAL: the
 //! subject's common name (CN), as RabbitMQ's `rabbitmq_auth_mechanism_ssl`
-//! with `ssl_cert_login_from = common_name`. A small bounded DER walk over
+//! with `ssl_cert_login_from = common_name`; and the subject as
+//! `list_connections` shows it (`peer_cert_subject`). A small bounded DER walk over
 //! the certificate rustls already verified (no parser crate needed for one
 //! field); anything unexpected yields None, never a panic.
 
@@ -13,8 +14,57 @@ const VERSION: u8 = 0xa0;
 /// id-at-commonName, 2.5.4.3.
 const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
 
+/// id-at-* attribute types with the short names RFC 4514 gives them.
+const SHORT_NAMES: &[(&[u8], &str)] = &[
+    (COMMON_NAME, "CN"),
+    (&[0x55, 0x04, 0x06], "C"),
+    (&[0x55, 0x04, 0x07], "L"),
+    (&[0x55, 0x04, 0x08], "ST"),
+    (&[0x55, 0x04, 0x0a], "O"),
+    (&[0x55, 0x04, 0x0b], "OU"),
+];
+
 /// The first common name of the certificate's subject.
 pub fn subject_common_name(der: &[u8]) -> Option<String> {
+    subject_attributes(der)?
+        .into_iter()
+        .find(|(oid, _)| *oid == COMMON_NAME)
+        .and_then(|(_, value)| value)
+}
+
+/// The certificate's subject as RabbitMQ shows it (`peer_cert_subject`,
+/// `rabbit_ssl`: RFC 4514, the last RDN first, joined by commas), for the
+/// attribute types of [`SHORT_NAMES`]; others are left out.
+pub fn subject(der: &[u8]) -> Option<String> {
+    let parts: Vec<String> = subject_attributes(der)?
+        .into_iter()
+        .rev()
+        .filter_map(|(oid, value)| {
+            let (_, short) = SHORT_NAMES.iter().find(|(o, _)| *o == oid)?;
+            Some(format!("{short}={}", escape(&value?)))
+        })
+        .collect();
+    Some(parts.join(","))
+}
+
+/// RFC 4514's escapes for an attribute value.
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for (i, c) in value.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
+            || (i == 0 && matches!(c, '#' | ' '))
+            || (i + 1 == value.chars().count() && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The subject's attributes in order: (type OID, value as text if it is a
+/// string type Warren reads).
+fn subject_attributes(der: &[u8]) -> Option<Vec<(&[u8], Option<String>)>> {
     let (tag, cert, _) = tlv(der)?;
     if tag != SEQUENCE {
         return None;
@@ -35,6 +85,7 @@ pub fn subject_common_name(der: &[u8]) -> Option<String> {
     if tag != SEQUENCE {
         return None;
     }
+    let mut out = Vec::new();
     while !subject.is_empty() {
         let (tag, mut rdn, rest) = tlv(subject)?;
         subject = rest;
@@ -48,13 +99,14 @@ pub fn subject_common_name(der: &[u8]) -> Option<String> {
                 return None;
             }
             let (tag, oid, value) = tlv(attribute)?;
-            if tag == OID && oid == COMMON_NAME {
-                let (kind, text, _) = tlv(value)?;
-                return decode_string(kind, text);
+            if tag != OID {
+                return None;
             }
+            let (kind, text, _) = tlv(value)?;
+            out.push((oid, decode_string(kind, text)));
         }
     }
-    None
+    Some(out)
 }
 
 /// One DER element: (tag, contents, what follows it). Single-byte tags and
@@ -182,5 +234,20 @@ mod tests {
             subject_common_name(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]),
             None
         );
+    }
+
+    #[test]
+    fn renders_the_subject_last_rdn_first_as_rabbitmq() {
+        let dn = name(&[
+            (&[0x55, 0x04, 0x06], 0x13, b"NL"),
+            (&[0x55, 0x04, 0x0a], 0x0c, b"Acme, Inc"),
+            (&[0x2a, 0x03], 0x0c, b"unknown type"),
+            (COMMON_NAME, 0x0c, b"client"),
+        ]);
+        assert_eq!(
+            subject(&cert(&dn, true)).as_deref(),
+            Some("CN=client,O=Acme\\, Inc,C=NL")
+        );
+        assert_eq!(subject(&[0x30, 0x00]), None);
     }
 }

@@ -65,6 +65,31 @@ impl TlsSession {
         format!("{version} {suite}")
     }
 
+    /// The session as `list_connections` shows it.
+    pub fn info(&self) -> crate::shard::envelope::TlsInfo {
+        let conn = self.conn.borrow();
+        let protocol = match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "tlsv1.3".to_string(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "tlsv1.2".to_string(),
+            other => other.map_or_else(String::new, |v| format!("{v:?}").to_lowercase()),
+        };
+        let suite = conn
+            .negotiated_cipher_suite()
+            .map_or_else(String::new, |s| format!("{:?}", s.suite()).to_lowercase());
+        let cipher = ["aes_128_gcm", "aes_256_gcm", "chacha20_poly1305"]
+            .into_iter()
+            .find(|c| suite.contains(c))
+            .map_or(suite.clone(), str::to_string);
+        drop(conn);
+        crate::shard::envelope::TlsInfo {
+            protocol,
+            cipher,
+            peer_cert_subject: self
+                .peer_certificate()
+                .and_then(|der| crate::connection::peer_cert::subject(&der)),
+        }
+    }
+
     /// rustls has records to send (alerts, key updates) besides our writes.
     pub fn wants_write(&self) -> bool {
         self.conn.borrow().wants_write()

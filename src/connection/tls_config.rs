@@ -62,15 +62,22 @@ impl TlsContext {
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Some(HandshakePermit(self.clone())),
+                Ok(_) => return Some(HandshakePermit(self.clone(), now + 1)),
                 Err(seen) => now = seen,
             }
         }
     }
 }
 
-/// One handshake in progress (see `TlsContext::begin_handshake`).
-pub struct HandshakePermit(Arc<TlsContext>);
+/// One handshake in progress (see `TlsContext::begin_handshake`), and
+/// how many were in progress, this one included, when it began.
+pub struct HandshakePermit(Arc<TlsContext>, usize);
+
+impl HandshakePermit {
+    pub fn in_progress_at_start(&self) -> usize {
+        self.1
+    }
+}
 
 impl Drop for HandshakePermit {
     fn drop(&mut self) {

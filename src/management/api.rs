@@ -237,14 +237,21 @@ pub fn render(resource: &Resource, view: &View, node: &Node) -> Option<Value> {
                 .flat_map(|s| s.connections.iter())
                 .map(|c| {
                     let (host, port) = split_peer(&c.peer);
-                    json!({
+                    let mut conn = json!({
                         "name": connection_name(&c.peer, node),
-                        "node": node.name, "vhost": VHOST, "user": c.user,
+                        "node": node.name, "vhost": c.vhost_name, "user": c.user,
                         "peer_host": host, "peer_port": port,
                         "host": node.amqp_bind, "port": node.amqp_port,
                         "channels": c.channels.len(), "state": "running",
                         "protocol": "AMQP 0-9-1", "type": "network",
-                    })
+                        "ssl": c.tls.is_some(),
+                    });
+                    if let Some(t) = &c.tls {
+                        conn["ssl_protocol"] = json!(t.protocol);
+                        conn["ssl_cipher"] = json!(t.cipher);
+                        conn["peer_cert_subject"] = json!(t.peer_cert_subject);
+                    }
+                    conn
                 })
                 .collect(),
         ),

@@ -120,6 +120,7 @@ pub fn definitions_of(meta: &Metadata, shards: u16) -> Definitions {
     let mut defs = vhost_definitions_of(meta, VhostId::DEFAULT);
     defs.shards = shards;
     defs.auth = Some(meta.auth.defs().clone());
+    defs.default_vhost_deleted = !meta.vhosts.contains_key(&VhostId::DEFAULT);
     defs.vhosts = meta
         .vhosts
         .iter()
@@ -171,6 +172,7 @@ fn vhost_definitions_of(meta: &Metadata, vhost: VhostId) -> Definitions {
         limits: v.limits,
         vhosts: Vec::new(),
         auth: None,
+        default_vhost_deleted: false,
     }
 }
 

@@ -93,6 +93,11 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             )));
         }
         definitions::apply(&mut metadata, VhostId::DEFAULT, defs);
+        if defs.default_vhost_deleted {
+            // Deleted, it stays deleted (RabbitMQ creates `/` only on a
+            // first start).
+            metadata.vhosts.remove(&VhostId::DEFAULT);
+        }
         for v in &defs.vhosts {
             let id = VhostId(metadata.next_vhost);
             metadata.next_vhost += 1;
@@ -107,6 +112,9 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
         settings,
         defs.as_ref().and_then(|d| d.auth.clone()),
     );
+    if id == 0 {
+        crate::shard::users::store_first_start(&mut metadata, settings, loaded.generation).await?;
+    }
     let owned: HashSet<QueueName> = metadata
         .queues
         .values()

@@ -186,11 +186,6 @@ pub enum Request {
         name: ShortStr,
         limits: VhostLimits,
     },
-    /// connection.open with `max-connections`: how many connections this
-    /// shard serves in the vhost (`Reply::Count`).
-    VhostConnections {
-        vhost: VhostId,
-    },
     /// Admin: a user or permission command (`shard::users`).
     Auth(crate::broker::auth::AuthRequest),
     // ---- to a queue's owner ----
@@ -337,9 +332,24 @@ pub struct QueueSnapshot {
 pub struct ConnectionSnapshot {
     pub key: ConnKey,
     pub vhost: VhostId,
+    pub vhost_name: String,
     pub peer: String,
     pub user: String,
+    /// The TLS session, on the amqps port (None: plain AMQP).
+    pub tls: Option<TlsInfo>,
     pub channels: Vec<ChannelSnapshot>,
+}
+
+/// A TLS connection's session as RabbitMQ lists it (`ssl_protocol`,
+/// `ssl_cipher`, `peer_cert_subject`).
+#[derive(Clone, Debug)]
+pub struct TlsInfo {
+    /// `tlsv1.2` / `tlsv1.3`.
+    pub protocol: String,
+    /// The bulk cipher, as Erlang's ssl names it (`aes_128_gcm`…).
+    pub cipher: String,
+    /// The client certificate's subject, when it presented one.
+    pub peer_cert_subject: Option<String>,
 }
 
 #[derive(Debug)]

@@ -9,6 +9,7 @@
 
 pub mod alarms;
 pub mod confirm;
+pub mod connection_slots;
 pub mod counters;
 pub mod dead_letter;
 pub mod definitions;
@@ -159,6 +160,9 @@ pub struct Shard {
     pub ttl: ttl::Timer,
     /// Dead-lettered messages waiting for their copies' owners.
     pub dead_letters: dead_letter::Pending,
+    /// Connections open per vhost, counted for the whole broker (shared by
+    /// every shard): `max-connections`.
+    pub connection_slots: std::sync::Arc<connection_slots::ConnectionSlots>,
 }
 
 impl Shard {
@@ -169,6 +173,7 @@ impl Shard {
         meta: Metadata,
         log: Option<crate::storage::Log>,
         alarms: std::sync::Arc<alarms::Alarms>,
+        connection_slots: std::sync::Arc<connection_slots::ConnectionSlots>,
     ) -> Shard {
         let count = settings.shards as u16;
         assert!(id < count);
@@ -197,6 +202,7 @@ impl Shard {
             delayed: delayed::Scheduler::default(),
             ttl: ttl::Timer::default(),
             dead_letters: dead_letter::Pending::default(),
+            connection_slots,
         }
     }
 
@@ -572,9 +578,6 @@ impl Shard {
     fn handle_request(self: &Rc<Self>, from: u16, token: u64, request: Request) {
         if leader::is_leader_request(&request) {
             leader::spawn(self.clone(), from, token, request);
-        } else if let Request::VhostConnections { vhost } = request {
-            let n = vhosts::local_connections(self, vhost);
-            self.reply(from, token, Reply::Count(Ok(n)));
         } else if let Request::TxCommit { ops } = request {
             transaction::commit(self, from, token, ops);
         } else if let Request::Get { name, .. } = &request {

@@ -60,6 +60,7 @@ pub const APPLIED_KEYS: &[&str] = &[
     "delivery-limit",
     "queue-mode",
     "alternate-exchange",
+    "max-unacked",
 ];
 
 /// Keys RabbitMQ accepts that Warren does not act on are refused, never
@@ -110,6 +111,8 @@ pub fn apply_to_queue(shard: &Rc<Shard>, name: &QueueName) {
         }
         None => return,
     };
+    // A cap on unacked deliveries may have gone up or away.
+    shard.mark_dirty(name);
     if started {
         crate::shard::expiry::start(shard, name);
     }

@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 
 /// Restores the auth records at start: the stored ones, or on a first
 /// start (none stored) the default user with every permission on `/`,
-/// which the first durable change then stores with it (see
-/// `durability::durable_changes`).
+/// which shard 0 stores before the broker serves (`store_first_start`).
 pub fn recover(meta: &mut Metadata, settings: &Settings, stored: Option<AuthDefs>) {
     let persisted = stored.is_some();
     let defs = stored.unwrap_or_else(|| {
@@ -28,6 +27,38 @@ pub fn recover(meta: &mut Metadata, settings: &Settings, stored: Option<AuthDefs
     for e in meta.auth.reset(defs, persisted) {
         tracing::warn!("stored {e}");
     }
+}
+
+/// Shard 0, at start, when no users were stored (a first start, or a data
+/// dir from before users): writes the definitions with the default user as
+/// a new generation before the broker listens, so the user survives a
+/// SIGKILL right after the start, and a later start with another
+/// `--default-user` finds users stored and seeds nobody (RabbitMQ seeds
+/// only an empty database). The other shards load either the old files or
+/// these (the rename is atomic); both give them the same records.
+/// `snapshot_generation` is the generation of the snapshot recovery read.
+pub async fn store_first_start(
+    meta: &mut Metadata,
+    settings: &Settings,
+    snapshot_generation: u64,
+) -> std::io::Result<()> {
+    if meta.auth.persisted() {
+        return Ok(());
+    }
+    let dir = &settings.data_dir;
+    std::fs::create_dir_all(dir)?;
+    let defs = crate::shard::definitions::definitions_of(meta, settings.shards as u16);
+    let on_disk = crate::storage::definitions::journal_generation(dir).await?;
+    let generation = snapshot_generation.max(on_disk) + 1;
+    let (journal, _) =
+        crate::storage::definitions::start_generation(dir, &defs, generation, None).await?;
+    journal.close().await;
+    meta.auth.mark_persisted();
+    tracing::info!(
+        "first start: stored the default user '{}'",
+        settings.default_user.0
+    );
+    Ok(())
 }
 
 /// rabbitmqctl's refusal for a vhost that does not exist.

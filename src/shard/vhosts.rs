@@ -1,24 +1,30 @@
 //! Vhosts on each shard: admitting a connection to one (connection.open:
-//! the vhost must exist and be under its `max-connections`), and what a
+//! the vhost must exist and be under its `max-connections`, counted for
+//! the whole broker by `connection_slots`), and what a
 //! shard does when one is deleted (drops the vhost's queues it owns and
 //! closes its connections with 320 CONNECTION_FORCED, as RabbitMQ).
 
 use crate::broker::error::{code, AmqpError};
 use crate::broker::vhost::{self, QueueName, VhostId};
 use crate::protocol::types::ShortStr;
-use crate::shard::envelope::{Reply, Request};
+use crate::shard::connection_slots::ConnectionSlot;
 use crate::shard::inbox::ConnectionInbox;
 use crate::shard::{owner, Shard};
 use std::rc::Rc;
 
-/// connection.open: the vhost a client may use, or RabbitMQ's refusal
-/// (530). `user` is the authenticated user.
+/// connection.open: the vhost a client may use and the connection's place
+/// in it (held until the connection ends), or RabbitMQ's refusal (530).
+/// `user` is the authenticated user.
 ///
 /// This is the one place a connection is admitted to a vhost, in
 /// RabbitMQ's order: the vhost exists, the user has permissions on it
 /// (530 `access to vhost '…' refused for user '…'`), it is under its
 /// connection limit.
-pub async fn admit(shard: &Rc<Shard>, name: &str, user: &str) -> Result<VhostId, AmqpError> {
+pub fn admit(
+    shard: &Rc<Shard>,
+    name: &str,
+    user: &str,
+) -> Result<(VhostId, ConnectionSlot), AmqpError> {
     let found = {
         let meta = shard.meta.borrow();
         meta.vhost_id(name).map(|id| {
@@ -38,32 +44,12 @@ pub async fn admit(shard: &Rc<Shard>, name: &str, user: &str) -> Result<VhostId,
             format!("access to vhost '{name}' refused for user '{user}'"),
         ));
     }
-    if limits.max_connections.is_some() {
-        let open = count_connections(shard, id).await;
-        limits.check_connection(name, user, open)?;
+    // Every connection holds a place (so a limit set later counts the
+    // connections already open); exact across shards.
+    match shard.connection_slots.reserve(id, limits.max_connections) {
+        Some(slot) => Ok((id, slot)),
+        None => Err(limits.connection_refused(name, user)),
     }
-    Ok(id)
-}
-
-/// Connections open to `vhost` on every shard.
-async fn count_connections(shard: &Rc<Shard>, vhost: VhostId) -> usize {
-    let mut total = 0;
-    for s in 0..shard.count {
-        if let Reply::Count(Ok(n)) = shard.request(s, Request::VhostConnections { vhost }).await {
-            total += n as usize;
-        }
-    }
-    total
-}
-
-/// Connections this shard serves in `vhost`.
-pub fn local_connections(shard: &Shard, vhost: VhostId) -> u32 {
-    shard
-        .conns
-        .borrow()
-        .values()
-        .filter(|c| c.vhost() == vhost)
-        .count() as u32
 }
 
 /// A vhost is being deleted: drops its queues this shard owns (messages
@@ -82,6 +68,7 @@ pub fn deleted(shard: &Rc<Shard>, id: VhostId, name: &ShortStr) {
         owner::drop_queue(shard, &q);
     }
     shard.delayed.forget_vhost(id);
+    shard.connection_slots.forget(id);
     close_connections(shard, id, name);
 }
 

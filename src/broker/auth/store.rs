@@ -83,6 +83,12 @@ impl AuthStore {
         self.persisted
     }
 
+    /// The records are now in the durable definitions (a first start
+    /// stored its default user).
+    pub fn mark_persisted(&mut self) {
+        self.persisted = true;
+    }
+
     pub fn defs(&self) -> &AuthDefs {
         &self.defs
     }

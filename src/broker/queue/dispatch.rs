@@ -47,7 +47,7 @@ impl Queue {
     /// The next delivery, round-robin over consumers with credit, or None
     /// when the queue is empty or every consumer is saturated.
     pub fn next_delivery(&mut self) -> Option<Delivery> {
-        if !self.has_ready() || self.consumers.is_empty() {
+        if !self.has_ready() || self.consumers.is_empty() || self.at_unacked_cap() {
             return None;
         }
         let consumer = match &mut self.single_active {
@@ -72,9 +72,13 @@ impl Queue {
         Some(delivery)
     }
 
-    /// basic.get: the head message, if any. In ack mode it stays unacked
-    /// (owned by no consumer) until settled.
+    /// basic.get: the head message, if any (none while the queue is at its
+    /// `x-max-unacked`). In ack mode it stays unacked (owned by no
+    /// consumer) until settled.
     pub fn get(&mut self, no_ack: bool) -> Option<QueuedMessage> {
+        if self.at_unacked_cap() {
+            return None;
+        }
         let message = pop_ready(&mut self.levels, &mut self.ready)?;
         if !no_ack {
             self.unacked.insert(message.clone(), None);
@@ -116,6 +120,14 @@ impl Queue {
             self.requeue(requeued);
         }
         removed
+    }
+
+    /// `x-max-unacked`: the queue holds as many unacked deliveries as it
+    /// may, so it delivers nothing (to any consumer, nor to basic.get)
+    /// until a settlement frees room.
+    pub fn at_unacked_cap(&self) -> bool {
+        self.max_unacked
+            .is_some_and(|max| self.unacked.len() as u64 >= max)
     }
 
     /// Whether a ready message can be handed out now.

@@ -14,7 +14,8 @@
 //! - `ready` — the ready messages held in memory, in id order, with their
 //!   memory charge. Message TTL (expiring at the head) and priorities (an
 //!   order other than by id) change this list.
-//! - `unacked` — deliveries awaiting settlement.
+//! - `unacked` — deliveries awaiting settlement, and the `x-max-unacked`
+//!   cap on them.
 //! - `consumers` — consumers, their credit, exclusivity and the
 //!   round-robin choice of the next one among the highest `x-priority`
 //!   with credit.
@@ -119,6 +120,8 @@ pub struct Queue {
     effective: crate::protocol::types::FieldTable,
     /// The name of the policy applied, if any.
     policy: Option<String>,
+    /// `x-max-unacked`: no delivery while this many are unacked.
+    max_unacked: Option<u64>,
 }
 
 impl Queue {
@@ -150,6 +153,7 @@ impl Queue {
             returns: delivery_limit::Returns::default(),
             over_limit: Vec::new(),
             levels,
+            max_unacked: unacked::max_unacked(&config_arguments),
             effective: config_arguments,
             policy: None,
         }

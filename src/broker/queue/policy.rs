@@ -10,7 +10,7 @@
 //! a message keeps the deadline it got when it was enqueued, and a lower
 //! length limit trims the queue at the next publish.
 
-use super::{expiry, limits, ttl, DeliveryCounting, Queue};
+use super::{expiry, limits, ttl, unacked, DeliveryCounting, Queue};
 use crate::broker::queue_args::policy::{effective, Policy};
 use crate::broker::queue_args::QueueArguments;
 use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
@@ -25,6 +25,7 @@ const POLICY_ARGUMENTS: &[&str] = &[
     "x-dead-letter-exchange",
     "x-dead-letter-routing-key",
     "x-delivery-limit",
+    "x-max-unacked",
 ];
 
 /// The declared arguments `declared` combined with `policy`, as an
@@ -75,6 +76,9 @@ pub fn effective_arguments(
     if let Some(v) = eff.delivery_limit {
         put("x-delivery-limit", FieldValue::I64(v));
     }
+    if let Some(v) = eff.max_unacked {
+        put("x-max-unacked", int(v));
+    }
     out
 }
 
@@ -91,7 +95,7 @@ impl Queue {
     }
 
     /// Applies `policy` (None: no policy applies any more): re-derives the
-    /// delivery limit, length limits, message TTL, expiry and dead-lettering from the new
+    /// delivery limit, length limits, the unacked cap, message TTL, expiry and dead-lettering from the new
     /// effective arguments. Returns whether the queue started to expire
     /// (its owner then starts the expiry timer).
     pub fn apply_policy(&mut self, policy: Option<&Policy>) -> bool {
@@ -102,6 +106,7 @@ impl Queue {
             &QueueArguments::parse(self.name.as_str(), args).unwrap_or_default(),
         );
         self.limits = limits::limits(args);
+        self.max_unacked = unacked::max_unacked(args);
         self.deadlines.queue_ttl = ttl::message_ttl(args);
         self.deadlines.drop_unread = !ttl::has_dead_letter_exchange(args);
         let was = self.expiry.after;

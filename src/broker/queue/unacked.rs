@@ -1,9 +1,20 @@
 //! Messages delivered in ack mode (or fetched by basic.get in ack mode)
-//! and not yet settled, by id.
+//! and not yet settled, by id; and Warren's `x-max-unacked` cap on them
+//! (the queue delivers nothing while it holds that many).
 
 use super::consumers::ConsumerKey;
 use super::ready::QueuedMessage;
+use crate::protocol::types::FieldTable;
 use std::collections::HashMap;
+
+/// `x-max-unacked` of the effective arguments (validated at declare, at
+/// least 1; a policy's `max-unacked` is combined in by `policy`).
+pub(super) fn max_unacked(args: &FieldTable) -> Option<u64> {
+    args.get("x-max-unacked")
+        .and_then(|v| v.as_i64())
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|&n| n > 0)
+}
 
 #[derive(Debug)]
 pub(super) struct Unacked {

@@ -54,6 +54,10 @@ pub(crate) const STREAM_ARGS: &[&str] = &[
     "x-queue-leader-locator",
 ];
 
+/// Warren's own declare arguments, owned by every queue type (compared on
+/// redeclare after RabbitMQ's).
+pub(crate) const WARREN_ARGS: &[&str] = &["x-max-unacked"];
+
 /// `consumer_arguments` per type.
 pub(crate) const CLASSIC_CONSUMER_ARGS: &[&str] =
     &["x-cancel-on-ha-failover", "x-priority", "x-credit"];

@@ -176,6 +176,10 @@ pub struct QueueArguments {
     pub quorum_initial_group_size: Option<u64>,
     /// `x-queue-leader-locator` (quorum queues).
     pub queue_leader_locator: Option<LeaderLocator>,
+    /// `x-max-unacked` (Warren's own, every queue type; at least 1): the
+    /// queue stops delivering while it has this many unacknowledged
+    /// deliveries.
+    pub max_unacked: Option<u64>,
 }
 
 /// A validator's verdict: the reason RabbitMQ prints (already `~p`) on refusal.
@@ -205,6 +209,11 @@ impl QueueArguments {
             if !queue_type.queue_arguments().contains(key) {
                 continue;
             }
+            if let Some(v) = args.get(key) {
+                check(&mut parsed, v, args).map_err(|reason| invalid_arg(key, queue, &reason))?;
+            }
+        }
+        for (key, check) in WARREN_VALIDATORS {
             if let Some(v) = args.get(key) {
                 check(&mut parsed, v, args).map_err(|reason| invalid_arg(key, queue, &reason))?;
             }
@@ -413,6 +422,17 @@ const DECLARE_VALIDATORS: &[(&str, Validator)] = &[
         Ok(())
     }),
 ];
+
+/// Warren's own declare arguments (every queue type), checked after
+/// RabbitMQ's, with the texts of RabbitMQ's numeric validators.
+const WARREN_VALIDATORS: &[(&str, Validator)] = &[("x-max-unacked", |a, v, _| {
+    let n = non_neg(v)?;
+    if n == 0 {
+        return Err("{value_zero,0}".to_string());
+    }
+    a.max_unacked = Some(n);
+    Ok(())
+})];
 
 /// `check_int_arg`: any of the seven integer types.
 pub(crate) fn int(v: &FieldValue) -> Result<i64, String> {

@@ -5,9 +5,10 @@
 //! of the same type class compare by value (a `signedint` 5 equals a `long`
 //! 5, a `float` equals an equal `double`); an absent `x-queue-type` equals
 //! `classic`; anything else that differs is refused with the first
-//! differing key.
+//! differing key. Warren's own arguments (`x-max-unacked`) are compared
+//! after those, the same way.
 
-use super::capabilities::{CLASSIC_ARGS, QUORUM_ARGS};
+use super::capabilities::{CLASSIC_ARGS, QUORUM_ARGS, WARREN_ARGS};
 use super::text::{precondition_failed, queue_resource, show_value};
 use crate::broker::error::AmqpResult;
 use crate::broker::exchange::headers::type_name;
@@ -20,7 +21,7 @@ pub fn check(name: &str, current: &FieldTable, received: &FieldTable) -> AmqpRes
         Some(FieldValue::LongStr(t)) if &t[..] == b"quorum" => QUORUM_ARGS,
         _ => CLASSIC_ARGS,
     };
-    for key in keys {
+    for key in keys.iter().chain(WARREN_ARGS) {
         let (now, new) = (current.get(key), received.get(key));
         let detail = match (now, new) {
             (None, None) => continue,

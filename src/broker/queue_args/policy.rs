@@ -98,6 +98,8 @@ pub struct PolicyDefinition {
     pub queue_version: Option<u8>,
     /// `alternate-exchange` (exchanges).
     pub alternate_exchange: Option<LongStr>,
+    /// `max-unacked` (Warren's own, every queue type; at least 1).
+    pub max_unacked: Option<u64>,
     /// Every key of the definition, in order — including keys Warren accepts
     /// but does not act on (mirroring, federation, stream settings). They
     /// decide which queue types the policy applies to.
@@ -161,6 +163,7 @@ impl PolicyDefinition {
                     d.max_in_memory_bytes = Some(int_at_least(0, "maximum memory in bytes")?)
                 }
                 "delivery-limit" => d.delivery_limit = Some(int_at_least(0, "delivery limit")?),
+                "max-unacked" => d.max_unacked = Some(int_at_least(1, "maximum unacked count")?),
                 "overflow" => {
                     let s = string("overflow value")?;
                     d.overflow = Some(Overflow::from_name(&s).ok_or_else(|| bad("overflow value"))?)
@@ -298,6 +301,8 @@ pub fn select<'a>(policies: &'a [Policy], name: &str, target: PolicyTarget) -> O
 /// two and gives quorum queues a delivery limit of 20 when none is set
 /// (see `RABBITMQ4_DEFAULT_DELIVERY_LIMIT`); this follows 3.10.8.
 ///
+/// Warren's `max-unacked` (both types): the lower of the two.
+///
 /// `max-priority` and `single-active-consumer` come from the arguments
 /// only. A definition the queue's type does not support (see
 /// [`PolicyDefinition::applies_to`]) is ignored, as `select` would skip it.
@@ -313,6 +318,7 @@ pub fn effective(args: &QueueArguments, policy: Option<&PolicyDefinition>) -> Qu
     out.message_ttl = lower(p.message_ttl, args.message_ttl);
     out.max_length = lower(p.max_length, args.max_length);
     out.max_length_bytes = lower(p.max_length_bytes, args.max_length_bytes);
+    out.max_unacked = lower(p.max_unacked, args.max_unacked);
     out.dead_letter_exchange = args
         .dead_letter_exchange
         .clone()

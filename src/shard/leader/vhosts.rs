@@ -4,7 +4,8 @@
 //! Deleting a vhost is one change: each shard drops the vhost's queues it
 //! owns (messages and all, durable ones with a deletion record), forgets
 //! its exchanges, bindings and policies, and closes its connections with
-//! 320 (`shard::vhosts`).
+//! 320 (`shard::vhosts`). `/` can be deleted too, as in RabbitMQ, and
+//! added again (with id 0).
 
 use super::commit;
 use crate::broker::error::{code, AmqpError, AmqpResult};
@@ -30,7 +31,14 @@ pub(super) async fn add(shard: &Rc<Shard>, name: ShortStr) -> AmqpResult<()> {
                 format!("cannot add vhost '{name}': {MAX_VHOSTS} vhosts exist"),
             ));
         }
-        VhostId(meta.next_vhost)
+        if name.as_str() == DEFAULT_VHOST {
+            // `/` added again after its deletion: its id is always 0
+            // (records without a vhost are `/`'s, and placement hashes
+            // its queue names alone).
+            VhostId::DEFAULT
+        } else {
+            VhostId(meta.next_vhost)
+        }
     };
     commit(shard, MetaChange::VhostAdded(id, name)).await;
     Ok(())
@@ -42,14 +50,6 @@ pub(super) async fn delete(shard: &Rc<Shard>, name: ShortStr) -> AmqpResult<()> 
             "Virtual host '{name}' does not exist"
         )));
     };
-    if name.as_str() == DEFAULT_VHOST {
-        // Warren keeps `/` (its durable definitions are the top level of
-        // the snapshot); RabbitMQ would delete it.
-        return Err(AmqpError::new(
-            code::NOT_ALLOWED,
-            "Warren does not delete the default vhost '/'",
-        ));
-    }
     commit(shard, MetaChange::VhostDeleted(id, name)).await;
     Ok(())
 }

@@ -29,6 +29,8 @@ pub struct Catalog {
     vhosts: HashMap<ShortStr, Catalog>,
     /// None until the definitions hold users (see `Definitions::auth`).
     auth: Option<crate::broker::auth::AuthDefs>,
+    /// At the top level: `/` was deleted (`Definitions::default_vhost_deleted`).
+    default_gone: bool,
 }
 
 impl Catalog {
@@ -36,6 +38,7 @@ impl Catalog {
         let mut c = Catalog {
             shards: defs.shards,
             auth: defs.auth.clone(),
+            default_gone: defs.default_vhost_deleted,
             ..Catalog::default()
         };
         for x in &defs.exchanges {
@@ -98,6 +101,7 @@ impl Catalog {
             limits: self.limits,
             vhosts,
             auth: self.auth.clone(),
+            default_vhost_deleted: self.default_gone,
         }
     }
 
@@ -152,9 +156,21 @@ impl Catalog {
             Change::Vhost { name, limits } => {
                 if name.as_str() == DEFAULT_VHOST {
                     self.limits = *limits;
+                    self.default_gone = false;
                 } else {
                     self.vhosts.entry(name.clone()).or_default().limits = *limits;
                 }
+            }
+            Change::VhostGone(name) if name.as_str() == DEFAULT_VHOST => {
+                // `/` and everything in it; the other vhosts and the users
+                // stay.
+                *self = Catalog {
+                    shards: self.shards,
+                    vhosts: std::mem::take(&mut self.vhosts),
+                    auth: self.auth.take(),
+                    default_gone: true,
+                    ..Catalog::default()
+                };
             }
             Change::VhostGone(name) => {
                 self.vhosts.remove(name.as_str());

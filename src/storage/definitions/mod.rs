@@ -89,6 +89,10 @@ pub struct Definitions {
     /// top level only (a permission names its vhost); None when the files
     /// predate them (a first start: the default user is created).
     pub auth: Option<crate::broker::auth::AuthDefs>,
+    /// At the top level: vhost `/` was deleted (RabbitMQ allows it). The
+    /// top-level lists are then empty, and a restart does not bring `/`
+    /// back (only a first start creates it).
+    pub default_vhost_deleted: bool,
 }
 
 /// A vhost other than `/` and everything durable in it.
@@ -130,7 +134,8 @@ pub enum Change {
     Policy(PolicyDef),
     /// The policy does not exist.
     PolicyGone(String),
-    /// The vhost exists (`/` always does) with these limits.
+    /// The vhost exists with these limits (for `/`: again, if it was
+    /// deleted).
     Vhost { name: ShortStr, limits: VhostLimits },
     /// The vhost does not exist, nor anything in it.
     VhostGone(ShortStr),

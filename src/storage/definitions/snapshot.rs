@@ -44,6 +44,12 @@ impl Definitions {
             .collect();
         fields.push((ShortStr::from_static("vhosts"), FieldValue::Array(vhosts)));
         fields.extend(super::auth::snapshot_fields(&self.auth));
+        if self.default_vhost_deleted {
+            fields.push((
+                ShortStr::from_static("default_vhost_deleted"),
+                FieldValue::Bool(true),
+            ));
+        }
         let table = FieldTable(fields);
         let mut body = BytesMut::new();
         put_table(&mut body, &table);
@@ -108,6 +114,7 @@ impl Definitions {
             limits: limits_from(table),
             vhosts: Vec::new(),
             auth: None,
+            default_vhost_deleted: false,
         })
     }
 
@@ -135,6 +142,10 @@ impl Definitions {
         let mut defs = Definitions::vhost_from(&table)?;
         defs.shards = shards;
         defs.auth = super::auth::from_snapshot(&table);
+        defs.default_vhost_deleted = matches!(
+            table.get("default_vhost_deleted"),
+            Some(FieldValue::Bool(true))
+        );
         for v in tables(table.get("vhosts")) {
             defs.vhosts.push(VhostDef {
                 name: str_of(v, "name"),

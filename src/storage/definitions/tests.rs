@@ -60,7 +60,45 @@ fn sample() -> Definitions {
             "guest",
             "UmdEupYZJDYhVToXF7tWXJi3wvc7L8GxCDxJNyYYt9mHfG3e",
         )),
+        default_vhost_deleted: false,
     }
+}
+
+/// `/` deleted: its definitions go, the other vhosts and the users stay,
+/// the snapshot says so (and a restart does not recreate it); added again,
+/// it is an empty `/`.
+#[test]
+fn the_default_vhost_can_be_deleted_and_added_again() {
+    let mut d = sample();
+    d.vhosts.push(VhostDef {
+        name: ShortStr::from("v1"),
+        defs: Definitions {
+            queues: vec![queue("kept")],
+            auth: None,
+            ..Definitions::default()
+        },
+    });
+    let mut c = Catalog::from_definitions(&d);
+    c.apply(&Change::VhostGone(ShortStr::from("/")));
+    let gone = c.to_definitions();
+    assert!(gone.default_vhost_deleted);
+    assert!(gone.queues.is_empty() && gone.exchanges.is_empty() && gone.bindings.is_empty());
+    assert!(gone.policies.is_empty());
+    assert_eq!(gone.vhosts.len(), 1, "other vhosts stay");
+    assert_eq!(gone.auth, d.auth, "users stay");
+    let back = Definitions::decode(gone.encode()).unwrap();
+    assert_eq!(back, gone);
+    assert!(
+        !Definitions::decode(d.encode())
+            .unwrap()
+            .default_vhost_deleted
+    );
+    c.apply(&Change::Vhost {
+        name: ShortStr::from("/"),
+        limits: VhostLimits::default(),
+    });
+    let again = c.to_definitions();
+    assert!(!again.default_vhost_deleted && again.queues.is_empty());
 }
 
 fn queue(name: &str) -> QueueDef {
