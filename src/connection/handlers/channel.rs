@@ -24,6 +24,10 @@ pub enum Lifecycle {
     Open,
 }
 
+/// How many channels the client closed are remembered beyond channel_max
+/// (each an empty `Channel`), to drop what it pipelined behind its close.
+const CLOSED_KEPT: usize = 64;
+
 /// Channel lifecycle, before any other handling: opens and closes the
 /// channel, and refuses methods on a channel that is not open.
 pub fn lifecycle(cx: &Ctx<'_>, method: &Method) -> Result<Lifecycle, HardError> {
@@ -32,18 +36,33 @@ pub fn lifecycle(cx: &Ctx<'_>, method: &Method) -> Result<Lifecycle, HardError> 
     let phase = conn.channels.borrow().get(&channel).map(|c| c.phase());
     match (method, phase) {
         (Method::ChannelOpen(_), None) => {
-            if channel > conn.negotiated.channel_max {
-                return Err(hard(AmqpError::new(
-                    code::CHANNEL_ERROR,
-                    format!(
-                        "channel id {channel} exceeds channel_max {}",
-                        conn.negotiated.channel_max
+            // As RabbitMQ 3.10: channel_max bounds how many channels are
+            // open, not their numbers (the spec says numbers; clients are
+            // written against RabbitMQ).
+            let open = (conn.channels.borrow().values())
+                .filter(|c| c.phase() != Phase::ClosedByClient)
+                .count();
+            let max = usize::from(conn.negotiated.channel_max);
+            if open >= max {
+                return Err((
+                    AmqpError::new(
+                        code::NOT_ALLOWED,
+                        format!(
+                            "number of channels opened ({open}) has reached the \
+                             negotiated channel_max ({max})"
+                        ),
                     ),
-                )));
+                    0,
+                    0,
+                ));
             }
             conn.channels
                 .borrow_mut()
                 .insert(channel, Channel::new(channel));
+            cx.send(ChannelOpenOk {});
+        }
+        (Method::ChannelOpen(_), Some(Phase::ClosedByClient)) => {
+            conn.channels.borrow_mut().insert(channel, Channel::new(channel));
             cx.send(ChannelOpenOk {});
         }
         (Method::ChannelOpen(_), Some(_)) => {
@@ -64,12 +83,22 @@ pub fn lifecycle(cx: &Ctx<'_>, method: &Method) -> Result<Lifecycle, HardError> 
             cx.send(ChannelCloseOk {});
         }
         (Method::ChannelClose(_), Some(Phase::Open)) => {
-            let ch = conn.channels.borrow_mut().remove(&channel);
+            let mut channels = conn.channels.borrow_mut();
+            // A marker for what the client pipelined behind its close,
+            // while there are not too many (then the id is simply free).
+            let keep = channels.len() < usize::from(conn.negotiated.channel_max) + CLOSED_KEPT;
+            let ch = if keep {
+                channels.insert(channel, Channel::closed_by_client(channel))
+            } else {
+                channels.remove(&channel)
+            };
+            drop(channels);
             if let Some(mut ch) = ch {
                 release(cx.shard, conn.key, &mut ch);
             }
             cx.send(ChannelCloseOk {});
         }
+        (_, Some(Phase::ClosedByClient)) => {} // pipelined behind the close
         (Method::ChannelCloseOk(_), Some(Phase::Closing)) => {
             conn.channels.borrow_mut().remove(&channel);
         }
