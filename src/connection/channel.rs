@@ -37,8 +37,8 @@ pub enum Phase {
     /// We sent channel.close and wait for close-ok; other frames are dropped.
     Closing,
     /// The client sent channel.close and got close-ok: what it pipelined
-    /// behind its close is dropped (as RabbitMQ's closing channel does)
-    /// until it opens the channel again. Holds nothing.
+    /// behind its close (in the same read batch) is dropped, as RabbitMQ's
+    /// closing channel does. Holds nothing.
     ClosedByClient,
 }
 
@@ -548,7 +548,7 @@ mod tests {
     use crate::connection::assembly::tests::{header, publish, MAX_MESSAGE_SIZE};
     use crate::connection::delivery::tests::{frames, message};
     use crate::protocol::frame::Frame;
-    use crate::protocol::methods::{Method, QueueDeclare};
+    use crate::protocol::methods::Method;
     use std::sync::Arc;
 
     fn settlement(tag: u64, multiple: bool) -> Settlement {

@@ -75,6 +75,7 @@ pub(super) async fn reader_loop(
                 }
             }
         }
+        handlers::forget_closed(conn);
         conn.flush_confirms(shard);
         shard.pump();
         if last_read >= FLOOD_READ {

@@ -1,5 +1,7 @@
-//! The channel class: channel.open (once, within channel_max), the client's
-//! channel.close (what the channel holds is given back, then close-ok),
+//! The channel class: channel.open (once; at most channel_max open, as
+//! RabbitMQ counts them), the client's channel.close (what the channel
+//! holds is given back, then close-ok; what the client pipelined behind it
+//! is dropped),
 //! the close Warren starts on a soft error (channel.close, after which
 //! everything but close-ok is dropped, and a crossing close is answered),
 //! and channel.flow.
@@ -25,8 +27,25 @@ pub enum Lifecycle {
 }
 
 /// How many channels the client closed are remembered beyond channel_max
-/// (each an empty `Channel`), to drop what it pipelined behind its close.
+/// (each an empty `Channel`, until the end of the read batch), to drop
+/// what it pipelined behind its close.
 const CLOSED_KEPT: usize = 64;
+
+/// The end of a read batch: the channels the client closed in it are free
+/// (RabbitMQ drops frames for a closing channel until its process has
+/// gone, which is about as long; a frame that comes later is 504).
+pub fn forget_closed(conn: &ConnShared) {
+    let closed = std::mem::take(&mut *conn.closed_by_client.borrow_mut());
+    if closed.is_empty() {
+        return;
+    }
+    let mut channels = conn.channels.borrow_mut();
+    for id in closed {
+        if channels.get(&id).is_some_and(|c| c.phase() == Phase::ClosedByClient) {
+            channels.remove(&id);
+        }
+    }
+}
 
 /// Channel lifecycle, before any other handling: opens and closes the
 /// channel, and refuses methods on a channel that is not open.
@@ -88,6 +107,7 @@ pub fn lifecycle(cx: &Ctx<'_>, method: &Method) -> Result<Lifecycle, HardError> 
             // while there are not too many (then the id is simply free).
             let keep = channels.len() < usize::from(conn.negotiated.channel_max) + CLOSED_KEPT;
             let ch = if keep {
+                conn.closed_by_client.borrow_mut().push(channel);
                 channels.insert(channel, Channel::closed_by_client(channel))
             } else {
                 channels.remove(&channel)

@@ -19,6 +19,7 @@ mod queue;
 mod tx;
 
 pub use channel::{close_with_error, release};
+pub use channel::forget_closed;
 pub use publish::{on_body, on_header};
 
 use crate::broker::error::{code, AmqpError};
