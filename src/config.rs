@@ -316,6 +316,19 @@ mod tests {
     }
 
     #[test]
+    fn max_message_size_defaults_to_rabbitmqs_and_is_bounded() {
+        let none = |_: &str| None;
+        assert_eq!(parse(args(&[]), none).unwrap().max_message_size, 128 << 20);
+        let s = parse(args(&["--max-message-size", "1000"]), none).unwrap();
+        assert_eq!(s.max_message_size, 1000);
+        let env = |k: &str| (k == "WARREN_MAX_MESSAGE_SIZE").then(|| "2000".to_string());
+        assert_eq!(parse(args(&[]), env).unwrap().max_message_size, 2000);
+        for bad in ["0", "267386881", "x"] {
+            assert!(parse(args(&["--max-message-size", bad]), none).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn flags_override_env_and_defaults_apply() {
         let env = |k: &str| (k == "WARREN_PORT").then(|| "6000".to_string());
         let s = parse(args(&["--shards", "2", "--data-dir=/tmp/x"]), env).unwrap();

@@ -9,6 +9,7 @@ mod common;
 
 use common::hostile::*;
 use common::raw::{Args, RawConn};
+use common::{skip_if_external, Broker, SHARD_COUNTS};
 
 fn send(bytes: Vec<u8>) -> Step {
     Step::Send(bytes)
@@ -341,4 +342,35 @@ fn field_tables() {
 #[test]
 fn strings_and_unknown_ids() {
     run_rows(&string_and_id_rows());
+}
+
+#[test]
+fn max_message_size_is_configurable() {
+    if skip_if_external("it starts Warren with --max-message-size") {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let b = Broker::start_with_args(shards, &["--max-message-size", "1000"]);
+        let (mut c, _) = RawConn::open(&b.addr());
+        c.channel_open(1);
+        let (q, _, _) = c.queue_declare(1, "");
+        c.basic_publish(1, "", &q, &[b'a'; 1000], 131_072);
+        c.send_bytes(&cat(&[publish(1, &q), header(1, 60, 1001), body(1, &[b'b'; 1001])]));
+        let m = c.expect_method();
+        assert_eq!((m.channel, m.class, m.method), (1, 20, 40), "channel.close: {m:?}");
+        assert_eq!(
+            m.close_reason(),
+            (
+                406,
+                "PRECONDITION_FAILED - message size 1001 is larger than configured max size 1000"
+                    .to_string()
+            )
+        );
+        c.send_bytes(&method(1, 20, 41, Args::new()));
+        // The message of exactly the maximum went through.
+        c.channel_open(2);
+        c.basic_consume(2, &q, "t");
+        assert_eq!(c.read_delivery().body, vec![b'a'; 1000]);
+        second_client_works(&b, "max_message_size_is_configurable");
+    }
 }
