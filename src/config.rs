@@ -34,6 +34,11 @@ pub const USAGE: &str = "usage: warren [--bind ADDR] [--port PORT] [--data-dir D
                    memory for ready messages kept in memory, all queues
                    together; beyond it queues page messages out to the log
                    (env WARREN_MEMORY_BUDGET, default 16777216 = 16 MiB)
+  --max-message-size BYTES
+                   the largest message body accepted; a larger publish
+                   closes its channel with 406 PRECONDITION_FAILED, as
+                   RabbitMQ's max_message_size (env WARREN_MAX_MESSAGE_SIZE,
+                   default 134217728 = 128 MiB, at most 267386880 = 255 MiB)
   --loopback-users guest|none
                    users who may log in only from a loopback address, as
                    RabbitMQ's loopback_users: comma-separated names, or none
@@ -71,6 +76,14 @@ pub const USAGE: &str = "usage: warren [--bind ADDR] [--port PORT] [--data-dir D
 /// messages keeps the broker well under 64 MB of RSS.
 pub const DEFAULT_MEMORY_BUDGET: u64 = 16 << 20;
 
+/// Default `--max-message-size`: RabbitMQ's default `max_message_size`.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 128 << 20;
+
+/// The largest `--max-message-size` accepted: a message must fit one log
+/// record (`storage::record::DEFAULT_MAX_RECORD_LEN`, 256 MiB) with its
+/// properties and names.
+pub const MAX_MAX_MESSAGE_SIZE: u64 = 255 << 20;
+
 /// The smallest `--memory-budget` accepted (tests page with tiny budgets).
 pub const MIN_MEMORY_BUDGET: u64 = 4096;
 
@@ -90,6 +103,8 @@ pub fn parse(
     let mut management_bind = env("WARREN_MANAGEMENT_BIND");
     let mut budget =
         env("WARREN_MEMORY_BUDGET").unwrap_or_else(|| DEFAULT_MEMORY_BUDGET.to_string());
+    let mut max_message = env("WARREN_MAX_MESSAGE_SIZE")
+        .unwrap_or_else(|| DEFAULT_MAX_MESSAGE_SIZE.to_string());
     let mut loopback = env("WARREN_LOOPBACK_USERS").unwrap_or_else(|| "guest".into());
     let mut tls = TlsFlags {
         port: env("WARREN_TLS_PORT"),
@@ -135,6 +150,7 @@ pub fn parse(
             "--management-bind" => management_bind = Some(value()?),
             "--memory-budget" => budget = value()?,
             "--loopback-users" => loopback = value()?,
+            "--max-message-size" => max_message = value()?,
             "--log-level" => log_filter = value()?,
             "--default-user" => default_user = value()?,
             "--default-pass" => default_pass = value()?,
@@ -166,6 +182,13 @@ pub fn parse(
         .ok_or_else(|| {
             format!("invalid memory budget '{budget}' (bytes, at least {MIN_MEMORY_BUDGET})")
         })?;
+    let max_message_size: u64 = max_message
+        .parse()
+        .ok()
+        .filter(|n| (1..=MAX_MAX_MESSAGE_SIZE).contains(n))
+        .ok_or_else(|| {
+            format!("invalid max message size '{max_message}' (bytes, 1..={MAX_MAX_MESSAGE_SIZE})")
+        })?;
     let management_port = match admin.as_deref() {
         Some("off") => None,
         Some(p) => Some(
@@ -188,6 +211,7 @@ pub fn parse(
         ),
         auth_failures: Default::default(),
         tls,
+        max_message_size,
         log_filter,
         loopback_users,
         management_port,
@@ -289,6 +313,19 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn max_message_size_defaults_to_rabbitmqs_and_is_bounded() {
+        let none = |_: &str| None;
+        assert_eq!(parse(args(&[]), none).unwrap().max_message_size, 128 << 20);
+        let s = parse(args(&["--max-message-size", "1000"]), none).unwrap();
+        assert_eq!(s.max_message_size, 1000);
+        let env = |k: &str| (k == "WARREN_MAX_MESSAGE_SIZE").then(|| "2000".to_string());
+        assert_eq!(parse(args(&[]), env).unwrap().max_message_size, 2000);
+        for bad in ["0", "267386881", "x"] {
+            assert!(parse(args(&["--max-message-size", bad]), none).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -4,15 +4,12 @@
 //! announced are connection errors, 505; a body over the maximum message
 //! size is a channel error, 406). Pure: frames in, a whole `Publish` out.
 
-use crate::broker::error::{code, AmqpError, AmqpResult};
+use crate::broker::error::{code, AmqpError};
 use crate::broker::message::Body;
 use crate::connection::HardError;
-use crate::protocol::methods::{BasicPublish, Method};
+use crate::protocol::methods::BasicPublish;
 use crate::protocol::properties::{ContentHeader, BASIC_CLASS_ID};
 use bytes::Bytes;
-
-/// Largest message body accepted (RabbitMQ's default max_message_size).
-pub const MAX_MESSAGE_SIZE: u64 = 128 * 1024 * 1024;
 
 /// A whole publish, ready to route.
 #[derive(Debug)]
@@ -31,7 +28,7 @@ pub enum Assembly {
     Complete(Publish),
     /// The channel is closing: the frame is dropped.
     Dropped,
-    /// A channel error (the announced body is over `MAX_MESSAGE_SIZE`): the
+    /// A channel error (the announced body is over the maximum message size): the
     /// publish is discarded and the channel is to be closed with it.
     Refused(AmqpError),
 }
@@ -50,33 +47,41 @@ pub struct PublishAssembly {
     pending: Option<Pending>,
 }
 
+/// RabbitMQ's texts for content out of order (`rabbit_command_assembler`).
+const EXPECTED_METHOD: &str = "expected method frame, got non method frame instead";
+const EXPECTED_HEADER: &str =
+    "expected content header for class 60, got non content header frame instead";
+const EXPECTED_BODY: &str = "expected content body, got non content body frame instead";
+
+/// The class and method ids RabbitMQ names when content is out of order:
+/// the basic.publish waiting for it.
+const PUBLISH_IDS: (u16, u16) = (BasicPublish::CLASS_ID, BasicPublish::METHOD_ID);
+
 impl PublishAssembly {
     /// Whether a basic.publish waits for its content.
     pub fn in_progress(&self) -> bool {
         self.pending.is_some()
     }
 
-    /// Every method is refused while a publish waits for its content (505,
-    /// a connection error).
-    pub fn check_method(&self, method: &Method) -> AmqpResult<()> {
-        if self.pending.is_none() {
-            return Ok(());
+    /// Every method (basic.publish included) is refused while a publish
+    /// waits for its content (505, a connection error naming the publish).
+    pub fn check_method(&self) -> Result<(), HardError> {
+        match &self.pending {
+            None => Ok(()),
+            Some(p) if p.header.is_none() => Err(out_of_order(EXPECTED_HEADER.into())),
+            Some(_) => Err(out_of_order(EXPECTED_BODY.into())),
         }
-        Err(content_expected(method.name()))
     }
 
     /// basic.publish: its content frames follow.
     pub fn start(&mut self, method: BasicPublish) -> Result<(), HardError> {
-        let ids = (BasicPublish::CLASS_ID, BasicPublish::METHOD_ID);
-        if self.pending.is_some() {
-            return Err((content_expected(BasicPublish::NAME), ids.0, ids.1));
-        }
+        self.check_method()?;
         if method.immediate {
             // RabbitMQ dropped `immediate` (3.0) and closes the connection.
             return Err((
                 AmqpError::new(code::NOT_IMPLEMENTED, "immediate=true"),
-                ids.0,
-                ids.1,
+                PUBLISH_IDS.0,
+                PUBLISH_IDS.1,
             ));
         }
         self.pending = Some(Pending {
@@ -87,28 +92,36 @@ impl PublishAssembly {
         Ok(())
     }
 
-    /// A content header frame on channel `channel`.
+    /// A content header frame; `max_size` is the largest body accepted
+    /// (`--max-message-size`, RabbitMQ's `max_message_size`).
     pub fn on_header(
         &mut self,
-        channel: u16,
         header: ContentHeader,
+        max_size: u64,
     ) -> Result<Assembly, HardError> {
-        let Some(p) = self.pending.as_mut().filter(|p| p.header.is_none()) else {
-            return Err(unexpected_frame(format!(
-                "unexpected content header for class {} on channel {channel}",
-                header.class_id
-            )));
+        let Some(p) = self.pending.as_mut() else {
+            return Err((
+                AmqpError::new(code::UNEXPECTED_FRAME, EXPECTED_METHOD),
+                0,
+                0,
+            ));
         };
+        if p.header.is_some() {
+            return Err(out_of_order(EXPECTED_BODY.into()));
+        }
         if header.class_id != BASIC_CLASS_ID {
-            return Err(unexpected_frame(format!(
-                "expected content header for class 60, got class {}",
+            return Err(out_of_order(format!(
+                "expected content header for class 60, got one for class {} instead",
                 header.class_id
             )));
         }
-        if header.body_size > MAX_MESSAGE_SIZE {
+        if header.body_size > max_size {
+            // RabbitMQ refuses once the whole body is in; Warren at the
+            // header, with the same reply (what follows of it is dropped
+            // with the closing channel).
             self.pending = None;
             return Ok(Assembly::Refused(AmqpError::precondition_failed(format!(
-                "message size {} is larger than configured max size {MAX_MESSAGE_SIZE}",
+                "message size {} is larger than configured max size {max_size}",
                 header.body_size
             ))));
         }
@@ -121,23 +134,26 @@ impl PublishAssembly {
         })
     }
 
-    /// A content body frame on channel `channel`.
-    pub fn on_body(&mut self, channel: u16, payload: Bytes) -> Result<Assembly, HardError> {
-        let Some((p, size)) = self
-            .pending
-            .as_mut()
-            .and_then(|p| p.header.as_ref().map(|h| h.body_size).map(|s| (p, s)))
-        else {
-            return Err(unexpected_frame(format!(
-                "unexpected content body on channel {channel}"
-            )));
+    /// A content body frame.
+    pub fn on_body(&mut self, payload: Bytes) -> Result<Assembly, HardError> {
+        let Some(p) = self.pending.as_mut() else {
+            return Err((
+                AmqpError::new(code::UNEXPECTED_FRAME, EXPECTED_METHOD),
+                0,
+                0,
+            ));
         };
-        p.body.push(payload);
-        if p.body.len() > size {
-            return Err(unexpected_frame(format!(
+        let Some(size) = p.header.as_ref().map(|h| h.body_size) else {
+            return Err(out_of_order(EXPECTED_HEADER.into()));
+        };
+        if p.body.len() + payload.len() as u64 > size {
+            // RabbitMQ waits for more body and fails at the next frame
+            // that is not one; Warren refuses the overrun at once.
+            return Err(out_of_order(format!(
                 "content body longer than the {size} bytes its header announced"
             )));
         }
+        p.body.push(payload);
         Ok(if p.body.len() < size {
             Assembly::Pending
         } else {
@@ -160,27 +176,21 @@ impl PublishAssembly {
     }
 }
 
-fn content_expected(method: &str) -> AmqpError {
-    AmqpError::new(
-        code::UNEXPECTED_FRAME,
-        format!(
-            "expected content header for class 60, got non content header frame instead (method {method})"
-        ),
+fn out_of_order(text: String) -> HardError {
+    (
+        AmqpError::new(code::UNEXPECTED_FRAME, text),
+        PUBLISH_IDS.0,
+        PUBLISH_IDS.1,
     )
-}
-
-fn unexpected_frame(text: String) -> HardError {
-    (AmqpError::new(code::UNEXPECTED_FRAME, text), 0, 0)
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::protocol::methods::QueueDeclare;
     use crate::protocol::types::ShortStr;
 
-    /// The channel the frames come on.
-    const CH: u16 = 2;
+    /// RabbitMQ's default max_message_size.
+    pub(crate) const MAX_MESSAGE_SIZE: u64 = 128 << 20;
 
     pub(crate) fn publish(routing_key: &str) -> BasicPublish {
         BasicPublish {
@@ -221,22 +231,22 @@ pub(crate) mod tests {
         let mut ch = PublishAssembly::default();
         ch.start(publish("rk")).unwrap();
         assert!(matches!(
-            ch.on_header(CH, header(60, 5)).unwrap(),
+            ch.on_header(header(60, 5), MAX_MESSAGE_SIZE).unwrap(),
             Assembly::Pending
         ));
         assert!(matches!(
-            ch.on_body(CH, Bytes::from_static(b"abc")).unwrap(),
+            ch.on_body(Bytes::from_static(b"abc")).unwrap(),
             Assembly::Pending
         ));
-        let p = complete(ch.on_body(CH, Bytes::from_static(b"de")).unwrap());
+        let p = complete(ch.on_body(Bytes::from_static(b"de")).unwrap());
         assert_eq!(p.method.routing_key.as_str(), "rk");
         assert_eq!(p.header.body_size, 5);
         assert_eq!(p.body.to_bytes(), Bytes::from_static(b"abcde"));
         assert_eq!(p.body.chunks().len(), 2, "body frames are kept, not copied");
         // The channel is ready for the next publish, and only that.
-        assert_eq!(hard(ch.on_body(CH, Bytes::from_static(b"x"))).0, 505);
+        assert_eq!(hard(ch.on_body(Bytes::from_static(b"x"))).0, 505);
         ch.start(publish("next")).unwrap();
-        let p = complete(ch.on_header(CH, header(60, 0)).unwrap());
+        let p = complete(ch.on_header(header(60, 0), MAX_MESSAGE_SIZE).unwrap());
         assert_eq!(p.method.routing_key.as_str(), "next");
     }
 
@@ -244,25 +254,25 @@ pub(crate) mod tests {
     fn an_empty_body_completes_at_the_header() {
         let mut ch = PublishAssembly::default();
         ch.start(publish("rk")).unwrap();
-        let p = complete(ch.on_header(CH, header(60, 0)).unwrap());
+        let p = complete(ch.on_header(header(60, 0), MAX_MESSAGE_SIZE).unwrap());
         assert!(p.body.is_empty());
         // A stray empty body frame afterwards is out of order.
-        assert_eq!(hard(ch.on_body(CH, Bytes::new())).0, 505);
+        assert_eq!(hard(ch.on_body(Bytes::new())).0, 505);
     }
 
     #[test]
     fn a_body_longer_than_announced_closes_the_connection() {
         let mut ch = PublishAssembly::default();
         ch.start(publish("rk")).unwrap();
-        ch.on_header(CH, header(60, 4)).unwrap();
+        ch.on_header(header(60, 4), MAX_MESSAGE_SIZE).unwrap();
         assert_eq!(
-            hard(ch.on_body(CH, Bytes::from_static(b"12345"))),
+            hard(ch.on_body(Bytes::from_static(b"12345"))),
             (
                 505,
                 "UNEXPECTED_FRAME - content body longer than the 4 bytes its header announced"
                     .into(),
-                0,
-                0
+                60,
+                40
             )
         );
     }
@@ -271,7 +281,7 @@ pub(crate) mod tests {
     fn a_body_over_the_maximum_size_closes_the_channel() {
         let mut ch = PublishAssembly::default();
         ch.start(publish("rk")).unwrap();
-        match ch.on_header(CH, header(60, MAX_MESSAGE_SIZE + 1)).unwrap() {
+        match ch.on_header(header(60, MAX_MESSAGE_SIZE + 1), MAX_MESSAGE_SIZE).unwrap() {
             Assembly::Refused(e) => {
                 assert_eq!(e.code, 406);
                 assert_eq!(
@@ -287,66 +297,76 @@ pub(crate) mod tests {
             other => panic!("expected a refusal, got {other:?}"),
         }
         // The publish is gone: what the client still sends of it is out of order.
-        assert_eq!(hard(ch.on_body(CH, Bytes::from_static(b"x"))).0, 505);
+        assert_eq!(hard(ch.on_body(Bytes::from_static(b"x"))).0, 505);
         // Exactly the maximum is accepted.
         ch.start(publish("rk")).unwrap();
         assert!(matches!(
-            ch.on_header(CH, header(60, MAX_MESSAGE_SIZE)).unwrap(),
+            ch.on_header(header(60, MAX_MESSAGE_SIZE), MAX_MESSAGE_SIZE).unwrap(),
             Assembly::Pending
         ));
     }
 
     #[test]
-    fn content_out_of_order_is_an_unexpected_frame() {
+    fn content_out_of_order_is_an_unexpected_frame_with_rabbitmqs_texts() {
+        let expected_method = (
+            505,
+            "UNEXPECTED_FRAME - expected method frame, got non method frame instead".into(),
+            0,
+            0,
+        );
+        let expected_header = (
+            505,
+            "UNEXPECTED_FRAME - expected content header for class 60, got non content header \
+             frame instead"
+                .into(),
+            60,
+            40,
+        );
+        let expected_body = (
+            505,
+            "UNEXPECTED_FRAME - expected content body, got non content body frame instead".into(),
+            60,
+            40,
+        );
         // A header or a body with no basic.publish before it.
         let mut ch = PublishAssembly::default();
-        assert_eq!(
-            hard(ch.on_header(CH, header(60, 1))),
-            (
-                505,
-                "UNEXPECTED_FRAME - unexpected content header for class 60 on channel 2".into(),
-                0,
-                0
-            )
-        );
-        assert_eq!(
-            hard(ch.on_body(CH, Bytes::from_static(b"x"))).1,
-            "UNEXPECTED_FRAME - unexpected content body on channel 2"
-        );
-        // A body before the header.
+        assert_eq!(hard(ch.on_header(header(60, 1), MAX_MESSAGE_SIZE)), expected_method);
+        assert_eq!(hard(ch.on_body(Bytes::from_static(b"x"))), expected_method);
+        // A body, or a method, before the header.
         ch.start(publish("rk")).unwrap();
-        assert_eq!(
-            hard(ch.on_body(CH, Bytes::from_static(b"x"))).1,
-            "UNEXPECTED_FRAME - unexpected content body on channel 2"
-        );
+        assert_eq!(hard(ch.on_body(Bytes::from_static(b"x"))), expected_header);
+        let e = ch.check_method().unwrap_err();
+        assert_eq!((e.0.code, e.0.text, e.1, e.2), expected_header);
         // A header of another class.
         assert_eq!(
-            hard(ch.on_header(CH, header(50, 1))).1,
-            "UNEXPECTED_FRAME - expected content header for class 60, got class 50"
+            hard(ch.on_header(header(50, 1), MAX_MESSAGE_SIZE)).1,
+            "UNEXPECTED_FRAME - expected content header for class 60, got one for class 50 instead"
         );
-        // A second header.
-        ch.on_header(CH, header(60, 2)).unwrap();
-        assert_eq!(
-            hard(ch.on_header(CH, header(60, 2))).1,
-            "UNEXPECTED_FRAME - unexpected content header for class 60 on channel 2"
-        );
-        // A method where content is expected, basic.publish included.
-        let e = ch
-            .check_method(&Method::from(QueueDeclare::default()))
-            .unwrap_err();
-        assert_eq!(e.code, 505);
-        assert_eq!(
-            e.text,
-            "UNEXPECTED_FRAME - expected content header for class 60, got non content header \
-             frame instead (method queue.declare)"
-        );
-        let (e, class, method) = ch.start(publish("again")).unwrap_err();
-        assert_eq!((e.code, class, method), (505, 60, 40));
-        assert_eq!(
-            e.text,
-            "UNEXPECTED_FRAME - expected content header for class 60, got non content header \
-             frame instead (method basic.publish)"
-        );
+        // A second header, a method, or another publish where body is expected.
+        ch.on_header(header(60, 2), MAX_MESSAGE_SIZE).unwrap();
+        assert_eq!(hard(ch.on_header(header(60, 2), MAX_MESSAGE_SIZE)), expected_body);
+        let e = ch.check_method().unwrap_err();
+        assert_eq!((e.0.code, e.0.text, e.1, e.2), expected_body);
+        let e = ch.start(publish("again")).unwrap_err();
+        assert_eq!((e.0.code, e.0.text, e.1, e.2), expected_body);
+    }
+
+    #[test]
+    fn the_maximum_size_is_the_one_given() {
+        let mut ch = PublishAssembly::default();
+        ch.start(publish("rk")).unwrap();
+        match ch.on_header(header(60, 1001), 1000).unwrap() {
+            Assembly::Refused(e) => assert_eq!(
+                e.text,
+                "PRECONDITION_FAILED - message size 1001 is larger than configured max size 1000"
+            ),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        ch.start(publish("rk")).unwrap();
+        assert!(matches!(
+            ch.on_header(header(60, 1000), 1000).unwrap(),
+            Assembly::Pending
+        ));
     }
 
     #[test]
@@ -356,8 +376,6 @@ pub(crate) mod tests {
         m.immediate = true;
         let (e, class, method) = ch.start(m).unwrap_err();
         assert_eq!((e.code, class, method), (540, 60, 40));
-        assert!(ch
-            .check_method(&Method::from(QueueDeclare::default()))
-            .is_ok());
+        assert!(ch.check_method().is_ok());
     }
 }

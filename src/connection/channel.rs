@@ -24,7 +24,7 @@ use crate::connection::outbound::Outbound;
 use crate::connection::transaction::TxBuffer;
 use crate::connection::unacked::DeliveryTags;
 use crate::connection::HardError;
-use crate::protocol::methods::{BasicPublish, BasicQos, Method};
+use crate::protocol::methods::{BasicPublish, BasicQos};
 use crate::protocol::properties::ContentHeader;
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::{ConnKey, Envelope, GotMessage};
@@ -36,6 +36,10 @@ pub enum Phase {
     Open,
     /// We sent channel.close and wait for close-ok; other frames are dropped.
     Closing,
+    /// The client sent channel.close and got close-ok: what it pipelined
+    /// behind its close (in the same read batch) is dropped, as RabbitMQ's
+    /// closing channel does. Holds nothing.
+    ClosedByClient,
 }
 
 /// A client settlement: basic.ack (`requeue` false), basic.nack or
@@ -134,6 +138,13 @@ impl Channel {
         self.phase == Phase::Open
     }
 
+    /// What stays of a channel the client closed (see `Phase::ClosedByClient`).
+    pub fn closed_by_client(id: u16) -> Channel {
+        let mut ch = Channel::new(id);
+        ch.phase = Phase::ClosedByClient;
+        ch
+    }
+
     /// Warren sent channel.close: from now on only close-ok counts.
     pub fn start_closing(&mut self) {
         self.phase = Phase::Closing;
@@ -143,8 +154,8 @@ impl Channel {
 
     /// Every method is refused while a publish waits for its content (505,
     /// a connection error).
-    pub fn check_no_content_expected(&self, method: &Method) -> AmqpResult<()> {
-        self.publish.check_method(method)
+    pub fn check_no_content_expected(&self) -> Result<(), HardError> {
+        self.publish.check_method()
     }
 
     /// basic.publish: its content frames follow.
@@ -152,12 +163,17 @@ impl Channel {
         self.publish.start(method)
     }
 
-    /// A content header frame (dropped while the channel is closing).
-    pub fn on_header(&mut self, header: ContentHeader) -> Result<Assembly, HardError> {
+    /// A content header frame (dropped while the channel is closing);
+    /// bodies over `max_size` are refused (406).
+    pub fn on_header(
+        &mut self,
+        header: ContentHeader,
+        max_size: u64,
+    ) -> Result<Assembly, HardError> {
         if !self.is_open() {
             return Ok(Assembly::Dropped);
         }
-        self.publish.on_header(self.id, header)
+        self.publish.on_header(header, max_size)
     }
 
     /// A content body frame (dropped while the channel is closing).
@@ -165,7 +181,7 @@ impl Channel {
         if !self.is_open() {
             return Ok(Assembly::Dropped);
         }
-        self.publish.on_body(self.id, payload)
+        self.publish.on_body(payload)
     }
 
     // ---- publisher confirms ----
@@ -529,10 +545,10 @@ impl Channel {
 mod tests {
     use super::*;
     use crate::broker::queue::ConsumerKey;
-    use crate::connection::assembly::tests::{header, publish};
+    use crate::connection::assembly::tests::{header, publish, MAX_MESSAGE_SIZE};
     use crate::connection::delivery::tests::{frames, message};
     use crate::protocol::frame::Frame;
-    use crate::protocol::methods::QueueDeclare;
+    use crate::protocol::methods::Method;
     use std::sync::Arc;
 
     fn settlement(tag: u64, multiple: bool) -> Settlement {
@@ -569,22 +585,21 @@ mod tests {
     fn the_channel_assembles_its_publishes_and_drops_content_while_closing() {
         let mut ch = Channel::new(1);
         ch.start_publish(publish("rk")).unwrap();
-        let declare = Method::from(QueueDeclare::default());
         assert_eq!(
-            ch.check_no_content_expected(&declare).unwrap_err().code,
+            ch.check_no_content_expected().unwrap_err().0.code,
             505
         );
-        let pending = ch.on_header(header(60, 2)).unwrap();
+        let pending = ch.on_header(header(60, 2), MAX_MESSAGE_SIZE).unwrap();
         assert!(matches!(pending, Assembly::Pending));
         match ch.on_body(Bytes::from_static(b"hi")).unwrap() {
             Assembly::Complete(p) => assert_eq!(p.method.routing_key.as_str(), "rk"),
             other => panic!("expected a whole publish: {other:?}"),
         }
-        assert!(ch.check_no_content_expected(&declare).is_ok());
+        assert!(ch.check_no_content_expected().is_ok());
 
         ch.start_publish(publish("rk")).unwrap();
         ch.start_closing();
-        let header = ch.on_header(header(60, 1)).unwrap();
+        let header = ch.on_header(header(60, 1), MAX_MESSAGE_SIZE).unwrap();
         let body = ch.on_body(Bytes::from_static(b"x")).unwrap();
         assert!(matches!(
             (header, body),
@@ -760,9 +775,7 @@ mod tests {
         );
         assert!(matches!(&acts[2], ToShard::Bounce { delivery, .. } if delivery.msg_id == 2));
         assert_eq!(ch.consumer_count(), 0);
-        assert!(ch
-            .check_no_content_expected(&Method::from(QueueDeclare::default()))
-            .is_ok());
+        assert!(ch.check_no_content_expected().is_ok());
     }
 
     #[test]

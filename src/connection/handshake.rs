@@ -274,7 +274,8 @@ pub async fn run(
 ) -> Result<Negotiated, HandshakeError> {
     let mut header = [0u8; 8];
     stream.read_exact(&mut header, buf).await?;
-    if header != PROTOCOL_HEADER {
+    // "AMQP 1 1 0 9" (AMQP 0-9) is served as 0-9-1, as RabbitMQ does.
+    if header != PROTOCOL_HEADER && header != *PROTOCOL_HEADER_0_9 {
         stream.write_bytes(&PROTOCOL_HEADER).await?;
         return Err(HandshakeError::BadHeader);
     }
@@ -337,23 +338,15 @@ pub async fn run(
             )))
         }
     };
-    let negotiate = |client: u32, server: u32| {
-        if client == 0 {
-            server
-        } else {
-            client.min(server)
+    let (frame_max, channel_max) = match check_tune_ok(&tune_ok) {
+        Ok(values) => values,
+        Err(e) => {
+            // RabbitMQ drops the socket silently after 3 s here; Warren
+            // says why (530, RabbitMQ's log text) and closes.
+            let _ = send(stream, close_method(&e, 10, 31)).await;
+            return Err(HandshakeError::Refused(e));
         }
     };
-    let frame_max = negotiate(tune_ok.frame_max, FRAME_MAX);
-    if frame_max < FRAME_MIN_SIZE {
-        let e = AmqpError::new(
-            code::NOT_ALLOWED,
-            format!("frame_max={frame_max} < {FRAME_MIN_SIZE} min size"),
-        );
-        let _ = send(stream, close_method(&e, 10, 31)).await;
-        return Err(HandshakeError::Refused(e));
-    }
-    let channel_max = negotiate(tune_ok.channel_max as u32, CHANNEL_MAX as u32) as u16;
     let open = match next_method(stream, &mut decoder, buf).await? {
         Method::ConnectionOpen(m) => m,
         other => {
@@ -384,6 +377,33 @@ pub async fn run(
         vhost,
         slot: std::rc::Rc::new(slot),
     })
+}
+
+/// The header of AMQP 0-9, which RabbitMQ (and Warren) serve as 0-9-1.
+const PROTOCOL_HEADER_0_9: &[u8; 8] = b"AMQP\x01\x01\x00\x09";
+
+/// RabbitMQ's checks of a tune-ok (`rabbit_reader`,
+/// `validate_negotiated_integer_value`): frame_max at least 4096, and
+/// neither value above the server's (0, "no limit", is above it too).
+/// Returns the negotiated frame_max and channel_max.
+pub fn check_tune_ok(tune_ok: &ConnectionTuneOk) -> Result<(u32, u16), AmqpError> {
+    let refuse = |text: String| Err(AmqpError::new(code::NOT_ALLOWED, text));
+    let frame_max = tune_ok.frame_max;
+    if frame_max != 0 && frame_max < FRAME_MIN_SIZE {
+        return refuse(format!("frame_max={frame_max} < {FRAME_MIN_SIZE} min size"));
+    }
+    if frame_max == 0 || frame_max > FRAME_MAX {
+        return refuse(format!(
+            "negotiated frame_max = {frame_max} is higher than the maximum allowed value ({FRAME_MAX})"
+        ));
+    }
+    let channel_max = tune_ok.channel_max;
+    if channel_max == 0 || channel_max > CHANNEL_MAX {
+        return refuse(format!(
+            "negotiated channel_max = {channel_max} is higher than the maximum allowed value ({CHANNEL_MAX})"
+        ));
+    }
+    Ok((frame_max, channel_max))
 }
 
 pub fn close_method(e: &AmqpError, class_id: u16, method_id: u16) -> Method {

@@ -108,6 +108,9 @@ pub struct ConnShared {
     pub out: RefCell<Outbound>,
     pub writer_signal: Signal,
     pub channels: RefCell<crate::shard::FastMap<u16, Channel>>,
+    /// Channels the client closed in the read batch being handled: their
+    /// markers (`Phase::ClosedByClient`) go at the end of the batch.
+    pub closed_by_client: RefCell<Vec<u16>>,
     /// Channels with confirms to send at the end of the read batch.
     pub confirm_dirty: RefCell<Vec<u16>>,
     /// Exclusive queues this connection declared (deleted when it closes).
@@ -318,6 +321,7 @@ async fn serve_on(shard: Rc<Shard>, mut stream: Transport, peer: String) {
         negotiated,
         writer_signal: Signal::default(),
         channels: RefCell::new(Default::default()),
+        closed_by_client: RefCell::new(Vec::new()),
         confirm_dirty: RefCell::new(Vec::new()),
         exclusive_queues: RefCell::new(Vec::new()),
         last_read: Cell::new(now),

@@ -75,6 +75,7 @@ pub(super) async fn reader_loop(
                 }
             }
         }
+        handlers::forget_closed(conn);
         conn.flush_confirms(shard);
         shard.pump();
         if last_read >= FLOOD_READ {
@@ -167,10 +168,11 @@ async fn handle_frame(
 ) -> Result<FrameOutcome, HardError> {
     match frame {
         Frame::Heartbeat { channel: 0 } => Ok(FrameOutcome::Continue),
-        Frame::Heartbeat { channel } => Err((
+        Frame::Heartbeat { .. } => Err((
             AmqpError::new(
                 code::UNEXPECTED_FRAME,
-                format!("heartbeat frame on channel {channel}"),
+                // RabbitMQ's text (the frame's type and its empty payload).
+                "type 8, all octets = <<>>",
             ),
             0,
             0,
@@ -202,8 +204,8 @@ fn handle_connection_method(conn: &ConnShared, method: Method) -> Result<FrameOu
         }
         other => Err((
             AmqpError::new(
-                code::COMMAND_INVALID,
-                format!("unexpected method on channel 0: {}", other.name()),
+                code::CHANNEL_ERROR,
+                "unexpected method in connection state running",
             ),
             other.class_id(),
             other.method_id(),

@@ -88,6 +88,9 @@ pub struct Settings {
     /// The amqps listener (`--tls-*`); None: no TLS port, as RabbitMQ
     /// unless configured.
     pub tls: Option<TlsOptions>,
+    /// The largest message body a publisher may send (`--max-message-size`,
+    /// RabbitMQ's `max_message_size`); larger ones are refused with 406.
+    pub max_message_size: u64,
 }
 
 /// The amqps listener's settings, as given on the command line (the files

@@ -15,6 +15,7 @@
 mod admin;
 mod amqprs_helpers;
 mod harness;
+pub mod hostile;
 mod lapin_helpers;
 mod management;
 mod probes;

@@ -92,6 +92,15 @@ impl FrameDecoder {
         payload.truncate(payload_len);
         debug_assert_eq!(payload.len(), payload_len);
         let frame = match frame_type {
+            FRAME_METHOD if payload.len() < 4 => {
+                // No room for the class and method ids: RabbitMQ's reader
+                // does not recognise the frame.
+                return Err(FrameError::UnknownFrameType {
+                    frame_type,
+                    channel,
+                    snippet: snippet(&payload),
+                });
+            }
             FRAME_METHOD => {
                 // Metadata methods (declare, bind, consume…) get a copy of
                 // their few bytes: the names they carry can live as long as

@@ -2,7 +2,7 @@
 //! and long strings, field tables, arrays and values. Strings and byte
 //! values are zero-copy slices; every length is checked before slicing.
 
-use super::{DecodeError, MAX_NESTING_DEPTH};
+use super::{DecodeError, MAX_NESTING_DEPTH, MAX_TABLE_VALUES};
 use crate::types::{Decimal, FieldTable, FieldValue, LongStr, ShortStr};
 use bytes::{Buf, Bytes};
 
@@ -86,21 +86,22 @@ pub fn skip_longstr(buf: &mut Bytes) -> Result<(), DecodeError> {
 }
 
 /// A field table: a 32-bit byte length, then `name value` pairs.
+/// At most [`MAX_TABLE_VALUES`] values, nested ones included.
 pub fn get_table(buf: &mut Bytes) -> Result<FieldTable, DecodeError> {
-    get_table_at(buf, 0)
+    get_table_at(buf, 0, &mut { MAX_TABLE_VALUES })
 }
 
 /// A field array: a 32-bit byte length, then values.
 pub fn get_array(buf: &mut Bytes) -> Result<Vec<FieldValue>, DecodeError> {
-    get_array_at(buf, 0)
+    get_array_at(buf, 0, &mut { MAX_TABLE_VALUES })
 }
 
 /// One tagged field value (tag octet, then the value).
 pub fn get_field_value(buf: &mut Bytes) -> Result<FieldValue, DecodeError> {
-    get_field_value_at(buf, 0)
+    get_field_value_at(buf, 0, &mut { MAX_TABLE_VALUES })
 }
 
-fn get_table_at(buf: &mut Bytes, depth: usize) -> Result<FieldTable, DecodeError> {
+fn get_table_at(buf: &mut Bytes, depth: usize, left: &mut usize) -> Result<FieldTable, DecodeError> {
     if depth >= MAX_NESTING_DEPTH {
         return Err(DecodeError::NestingTooDeep);
     }
@@ -111,13 +112,13 @@ fn get_table_at(buf: &mut Bytes, depth: usize) -> Result<FieldTable, DecodeError
     let mut entries = Vec::new();
     while !body.is_empty() {
         let key = get_shortstr(&mut body)?;
-        let value = get_field_value_at(&mut body, depth)?;
+        let value = get_field_value_at(&mut body, depth, left)?;
         entries.push((key, value));
     }
     Ok(FieldTable(entries))
 }
 
-fn get_array_at(buf: &mut Bytes, depth: usize) -> Result<Vec<FieldValue>, DecodeError> {
+fn get_array_at(buf: &mut Bytes, depth: usize, left: &mut usize) -> Result<Vec<FieldValue>, DecodeError> {
     if depth >= MAX_NESTING_DEPTH {
         return Err(DecodeError::NestingTooDeep);
     }
@@ -125,12 +126,17 @@ fn get_array_at(buf: &mut Bytes, depth: usize) -> Result<Vec<FieldValue>, Decode
     let mut body = get_bytes(buf, len)?;
     let mut values = Vec::new();
     while !body.is_empty() {
-        values.push(get_field_value_at(&mut body, depth)?);
+        values.push(get_field_value_at(&mut body, depth, left)?);
     }
     Ok(values)
 }
 
-fn get_field_value_at(buf: &mut Bytes, depth: usize) -> Result<FieldValue, DecodeError> {
+fn get_field_value_at(
+    buf: &mut Bytes,
+    depth: usize,
+    left: &mut usize,
+) -> Result<FieldValue, DecodeError> {
+    *left = left.checked_sub(1).ok_or(DecodeError::TooManyValues)?;
     let tag = get_u8(buf)?;
     Ok(match tag {
         b't' => FieldValue::Bool(get_u8(buf)? != 0),
@@ -150,9 +156,9 @@ fn get_field_value_at(buf: &mut Bytes, depth: usize) -> Result<FieldValue, Decod
             FieldValue::Decimal(Decimal { scale, value })
         }
         b'S' => FieldValue::LongStr(get_longstr(buf)?),
-        b'A' => FieldValue::Array(get_array_at(buf, depth + 1)?),
+        b'A' => FieldValue::Array(get_array_at(buf, depth + 1, left)?),
         b'T' => FieldValue::Timestamp(get_u64(buf)?),
-        b'F' => FieldValue::Table(get_table_at(buf, depth + 1)?),
+        b'F' => FieldValue::Table(get_table_at(buf, depth + 1, left)?),
         b'V' => FieldValue::Void,
         b'x' => FieldValue::Bytes(get_longstr(buf)?),
         other => return Err(DecodeError::BadFieldType(other)),

@@ -1,7 +1,7 @@
 //! `DecodeError`: why a method, table, property list or header payload
 //! could not be decoded, with the reply code and text RabbitMQ answers.
 
-use super::MAX_NESTING_DEPTH;
+use super::{MAX_NESTING_DEPTH, MAX_TABLE_VALUES};
 use crate::code;
 use std::fmt;
 
@@ -17,6 +17,8 @@ pub enum DecodeError {
     InvalidUtf8,
     /// Tables/arrays were nested deeper than [`MAX_NESTING_DEPTH`].
     NestingTooDeep,
+    /// A table held more than [`MAX_TABLE_VALUES`] values, nested ones included.
+    TooManyValues,
     /// A method frame named a class/method pair that AMQP 0-9-1 (with
     /// RabbitMQ's extensions) does not define.
     UnknownMethod { class_id: u16, method_id: u16 },
@@ -49,6 +51,15 @@ impl DecodeError {
         }
     }
 
+    /// Whether a shortstr was not UTF-8 (in a method or not).
+    fn is_bad_utf8(&self) -> bool {
+        match self {
+            DecodeError::InvalidUtf8 => true,
+            DecodeError::InMethod { source, .. } => source.is_bad_utf8(),
+            _ => false,
+        }
+    }
+
     /// The reply text, prefixed with the code's name as RabbitMQ does.
     pub fn reply_text(&self) -> String {
         format!("{} - {}", code::name(self.reply_code()), self)
@@ -57,6 +68,9 @@ impl DecodeError {
     /// The class and method ids of the method being decoded, if known (for
     /// the `class-id`/`method-id` fields of `connection.close`).
     pub fn method_ids(&self) -> Option<(u16, u16)> {
+        if self.is_bad_utf8() {
+            return None;
+        }
         match *self {
             DecodeError::UnknownMethod {
                 class_id,
@@ -91,6 +105,10 @@ impl fmt::Display for DecodeError {
                 f,
                 "field tables nested deeper than {MAX_NESTING_DEPTH} levels"
             ),
+            DecodeError::TooManyValues => write!(
+                f,
+                "field table holds more than {MAX_TABLE_VALUES} values"
+            ),
             DecodeError::UnknownMethod {
                 class_id,
                 method_id,
@@ -102,6 +120,10 @@ impl fmt::Display for DecodeError {
                 f,
                 "property flags word {word} ({flags:#06x}) names unknown properties"
             ),
+            // RabbitMQ says only this, naming no method (`rabbit_binary_parser`).
+            DecodeError::InMethod { source, .. } if source.is_bad_utf8() => {
+                fmt::Display::fmt(source, f)
+            }
             DecodeError::InMethod { name, source, .. } => {
                 write!(f, "cannot decode '{name}': {source}")
             }

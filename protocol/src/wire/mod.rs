@@ -5,8 +5,8 @@
 //! Decoders read from the front of a `&mut Bytes` and consume what they read.
 //! Strings and byte values are zero-copy slices of the input (`split_to`).
 //! Every length field is checked against the bytes actually present before
-//! anything is sliced or allocated, and table/array nesting is bounded by
-//! [`MAX_NESTING_DEPTH`], so hostile input can neither panic nor exhaust
+//! anything is sliced or allocated, and table/array nesting and size are bounded
+//! by [`MAX_NESTING_DEPTH`] and [`MAX_TABLE_VALUES`], so hostile input can neither panic nor exhaust
 //! memory. Encoders append to a `BytesMut` and cannot fail.
 //!
 //! Field value tags are RabbitMQ's (`rabbit_binary_parser` /
@@ -32,7 +32,14 @@ pub use error::DecodeError;
 pub use skip::{skip_shortstr_checked, skip_table};
 
 /// Deepest nesting of tables/arrays inside a table that decoding accepts.
+/// (RabbitMQ decodes any depth a frame holds; deeper is refused with 501.)
 pub const MAX_NESTING_DEPTH: usize = 64;
+
+/// Most values one table (or array, or value) may hold, nested ones
+/// included: a frame of 128 KiB could otherwise hold 131,000 one-octet
+/// values, each decoded into a `FieldValue` many times its size.
+/// (RabbitMQ decodes every value a frame holds; more is refused with 501.)
+pub const MAX_TABLE_VALUES: usize = 65_536;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -1,7 +1,7 @@
 //! Validating skippers over a `&[u8]` cursor: they check a short string or
 //! a field table as the decoder would, without building anything.
 
-use super::{DecodeError, MAX_NESTING_DEPTH};
+use super::{DecodeError, MAX_NESTING_DEPTH, MAX_TABLE_VALUES};
 
 /// Splits `len` bytes off the front of a slice cursor.
 #[inline]
@@ -39,10 +39,10 @@ pub fn skip_shortstr_checked(buf: &mut &[u8]) -> Result<(), DecodeError> {
 /// nesting) and skips it, without allocating. Accepts exactly what
 /// `get_table` accepts.
 pub fn skip_table(buf: &mut &[u8]) -> Result<(), DecodeError> {
-    skip_table_at(buf, 0)
+    skip_table_at(buf, 0, &mut { MAX_TABLE_VALUES })
 }
 
-fn skip_table_at(buf: &mut &[u8], depth: usize) -> Result<(), DecodeError> {
+fn skip_table_at(buf: &mut &[u8], depth: usize, left: &mut usize) -> Result<(), DecodeError> {
     if depth >= MAX_NESTING_DEPTH {
         return Err(DecodeError::NestingTooDeep);
     }
@@ -50,24 +50,25 @@ fn skip_table_at(buf: &mut &[u8], depth: usize) -> Result<(), DecodeError> {
     let mut body = take(buf, len)?;
     while !body.is_empty() {
         skip_shortstr_checked(&mut body)?;
-        skip_field_value_at(&mut body, depth)?;
+        skip_field_value_at(&mut body, depth, left)?;
     }
     Ok(())
 }
 
-fn skip_array_at(buf: &mut &[u8], depth: usize) -> Result<(), DecodeError> {
+fn skip_array_at(buf: &mut &[u8], depth: usize, left: &mut usize) -> Result<(), DecodeError> {
     if depth >= MAX_NESTING_DEPTH {
         return Err(DecodeError::NestingTooDeep);
     }
     let len = take_u32(buf)? as usize;
     let mut body = take(buf, len)?;
     while !body.is_empty() {
-        skip_field_value_at(&mut body, depth)?;
+        skip_field_value_at(&mut body, depth, left)?;
     }
     Ok(())
 }
 
-fn skip_field_value_at(buf: &mut &[u8], depth: usize) -> Result<(), DecodeError> {
+fn skip_field_value_at(buf: &mut &[u8], depth: usize, left: &mut usize) -> Result<(), DecodeError> {
+    *left = left.checked_sub(1).ok_or(DecodeError::TooManyValues)?;
     let tag = take(buf, 1)?[0];
     match tag {
         b't' | b'b' | b'B' => take(buf, 1).map(drop),
@@ -79,8 +80,8 @@ fn skip_field_value_at(buf: &mut &[u8], depth: usize) -> Result<(), DecodeError>
             let len = take_u32(buf)? as usize;
             take(buf, len).map(drop)
         }
-        b'A' => skip_array_at(buf, depth + 1),
-        b'F' => skip_table_at(buf, depth + 1),
+        b'A' => skip_array_at(buf, depth + 1, left),
+        b'F' => skip_table_at(buf, depth + 1, left),
         b'V' => Ok(()),
         other => Err(DecodeError::BadFieldType(other)),
     }

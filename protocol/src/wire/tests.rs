@@ -303,3 +303,27 @@ proptest! {
         let _ = get_field_value(&mut input.clone());
     }
 }
+
+#[test]
+fn a_table_holds_at_most_max_table_values_values_nested_ones_included() {
+    use crate::wire::{skip_table, MAX_TABLE_VALUES};
+    // An array of one-octet void values: the cheapest value there is.
+    let table = |values: usize| {
+        let mut entry = vec![1, b'a', b'A'];
+        entry.extend_from_slice(&(values as u32).to_be_bytes());
+        entry.extend(std::iter::repeat_n(b'V', values));
+        let mut t = (entry.len() as u32).to_be_bytes().to_vec();
+        t.extend(entry);
+        t
+    };
+    // The array itself is one value.
+    let ok = table(MAX_TABLE_VALUES - 1);
+    assert!(get_table(&mut Bytes::from(ok.clone())).is_ok());
+    assert!(skip_table(&mut &ok[..]).is_ok());
+    let over = table(MAX_TABLE_VALUES);
+    assert_eq!(
+        get_table(&mut Bytes::from(over.clone())),
+        Err(DecodeError::TooManyValues)
+    );
+    assert_eq!(skip_table(&mut &over[..]), Err(DecodeError::TooManyValues));
+}

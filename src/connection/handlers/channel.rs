@@ -1,5 +1,7 @@
-//! The channel class: channel.open (once, within channel_max), the client's
-//! channel.close (what the channel holds is given back, then close-ok),
+//! The channel class: channel.open (once; at most channel_max open, as
+//! RabbitMQ counts them), the client's channel.close (what the channel
+//! holds is given back, then close-ok; what the client pipelined behind it
+//! is dropped),
 //! the close Warren starts on a soft error (channel.close, after which
 //! everything but close-ok is dropped, and a crossing close is answered),
 //! and channel.flow.
@@ -24,6 +26,27 @@ pub enum Lifecycle {
     Open,
 }
 
+/// How many channels the client closed are remembered beyond channel_max
+/// (each an empty `Channel`, until the end of the read batch), to drop
+/// what it pipelined behind its close.
+const CLOSED_KEPT: usize = 64;
+
+/// The end of a read batch: the channels the client closed in it are free
+/// (RabbitMQ drops frames for a closing channel until its process has
+/// gone, which is about as long; a frame that comes later is 504).
+pub fn forget_closed(conn: &ConnShared) {
+    let closed = std::mem::take(&mut *conn.closed_by_client.borrow_mut());
+    if closed.is_empty() {
+        return;
+    }
+    let mut channels = conn.channels.borrow_mut();
+    for id in closed {
+        if channels.get(&id).is_some_and(|c| c.phase() == Phase::ClosedByClient) {
+            channels.remove(&id);
+        }
+    }
+}
+
 /// Channel lifecycle, before any other handling: opens and closes the
 /// channel, and refuses methods on a channel that is not open.
 pub fn lifecycle(cx: &Ctx<'_>, method: &Method) -> Result<Lifecycle, HardError> {
@@ -32,18 +55,33 @@ pub fn lifecycle(cx: &Ctx<'_>, method: &Method) -> Result<Lifecycle, HardError> 
     let phase = conn.channels.borrow().get(&channel).map(|c| c.phase());
     match (method, phase) {
         (Method::ChannelOpen(_), None) => {
-            if channel > conn.negotiated.channel_max {
-                return Err(hard(AmqpError::new(
-                    code::CHANNEL_ERROR,
-                    format!(
-                        "channel id {channel} exceeds channel_max {}",
-                        conn.negotiated.channel_max
+            // As RabbitMQ 3.10: channel_max bounds how many channels are
+            // open, not their numbers (the spec says numbers; clients are
+            // written against RabbitMQ).
+            let open = (conn.channels.borrow().values())
+                .filter(|c| c.phase() != Phase::ClosedByClient)
+                .count();
+            let max = usize::from(conn.negotiated.channel_max);
+            if open >= max {
+                return Err((
+                    AmqpError::new(
+                        code::NOT_ALLOWED,
+                        format!(
+                            "number of channels opened ({open}) has reached the \
+                             negotiated channel_max ({max})"
+                        ),
                     ),
-                )));
+                    0,
+                    0,
+                ));
             }
             conn.channels
                 .borrow_mut()
                 .insert(channel, Channel::new(channel));
+            cx.send(ChannelOpenOk {});
+        }
+        (Method::ChannelOpen(_), Some(Phase::ClosedByClient)) => {
+            conn.channels.borrow_mut().insert(channel, Channel::new(channel));
             cx.send(ChannelOpenOk {});
         }
         (Method::ChannelOpen(_), Some(_)) => {
@@ -64,12 +102,23 @@ pub fn lifecycle(cx: &Ctx<'_>, method: &Method) -> Result<Lifecycle, HardError> 
             cx.send(ChannelCloseOk {});
         }
         (Method::ChannelClose(_), Some(Phase::Open)) => {
-            let ch = conn.channels.borrow_mut().remove(&channel);
+            let mut channels = conn.channels.borrow_mut();
+            // A marker for what the client pipelined behind its close,
+            // while there are not too many (then the id is simply free).
+            let keep = channels.len() < usize::from(conn.negotiated.channel_max) + CLOSED_KEPT;
+            let ch = if keep {
+                conn.closed_by_client.borrow_mut().push(channel);
+                channels.insert(channel, Channel::closed_by_client(channel))
+            } else {
+                channels.remove(&channel)
+            };
+            drop(channels);
             if let Some(mut ch) = ch {
                 release(cx.shard, conn.key, &mut ch);
             }
             cx.send(ChannelCloseOk {});
         }
+        (_, Some(Phase::ClosedByClient)) => {} // pipelined behind the close
         (Method::ChannelCloseOk(_), Some(Phase::Closing)) => {
             conn.channels.borrow_mut().remove(&channel);
         }

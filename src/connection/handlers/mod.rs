@@ -19,6 +19,7 @@ mod queue;
 mod tx;
 
 pub use channel::{close_with_error, release};
+pub use channel::forget_closed;
 pub use publish::{on_body, on_header};
 
 use crate::broker::error::{code, AmqpError};
@@ -47,8 +48,8 @@ pub async fn handle(
         return Ok(());
     }
     // Between a basic.publish and its content only content frames may come.
-    if let Some(Err(e)) = cx.with_channel(|ch| ch.check_no_content_expected(&method)) {
-        return Err((e, class_id, method_id));
+    if let Some(Err(e)) = cx.with_channel(|ch| ch.check_no_content_expected()) {
+        return Err(e);
     }
     let result = match method {
         Method::BasicPublish(m) => return publish::on_method(&cx, m),
@@ -100,10 +101,8 @@ pub async fn handle(
         Method::TxSelect(_) => tx::select(&cx),
         Method::TxCommit(_) => tx::commit(&cx).await,
         Method::TxRollback(_) => tx::rollback(&cx),
-        other => Err(AmqpError::new(
-            code::COMMAND_INVALID,
-            format!("unexpected method {} from client", other.name()),
-        )),
+        // RabbitMQ's catch-all (`rabbit_channel:handle_method/3`).
+        _ => Err(AmqpError::new(code::COMMAND_INVALID, "unimplemented method")),
     };
     match result {
         Ok(()) => Ok(()),

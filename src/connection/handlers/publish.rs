@@ -47,7 +47,8 @@ pub fn on_header(
     channel: u16,
     header: ContentHeader,
 ) -> Result<(), HardError> {
-    on_content(shard, conn, channel, |ch| ch.on_header(header))
+    let max_size = shard.settings.max_message_size;
+    on_content(shard, conn, channel, |ch| ch.on_header(header, max_size))
 }
 
 /// A content body frame.
