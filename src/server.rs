@@ -112,7 +112,12 @@ pub fn run(settings: Settings) -> io::Result<()> {
                 let ticker = Rc::new(Cell::new(STARTUP_TICK));
                 glommio::spawn_local(tick(ticker.clone(), watchdog.clone(), id)).detach();
                 let _watched = watchdog.register(id);
-                let recovered = match crate::shard::durability::recover(&settings, id as u16).await
+                let recovered = match crate::shard::durability::recover(
+                    &settings,
+                    id as u16,
+                    alarms.log_space_counter(),
+                )
+                .await
                 {
                     Ok(r) => r,
                     Err(e) => {

@@ -10,9 +10,13 @@
 //! admin endpoint can change them at run time (`warren ctl
 //! set_disk_free_limit` / `set_vm_memory_high_watermark`, as rabbitmqctl's):
 //! a change wakes the monitor, which re-samples at once.
+//!
+//! A shard's log that finds the disk full (a new segment cannot be
+//! preallocated) raises the disk alarm too, whatever the limit, until it
+//! has written again (`logs_out_of_space`, counted by the logs themselves).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -41,6 +45,8 @@ pub struct Alarms {
     sampled_version: AtomicU64,
     /// The monitor thread, woken when a limit changes.
     monitor: OnceLock<std::thread::Thread>,
+    /// Shard logs waiting out a full disk (`storage::LogConfig::out_of_space`).
+    logs_out_of_space: Arc<AtomicUsize>,
 }
 
 impl Alarms {
@@ -57,14 +63,21 @@ impl Alarms {
     }
 
     pub fn active(&self) -> bool {
-        self.memory.load(Ordering::Relaxed) || self.disk.load(Ordering::Relaxed)
+        self.memory.load(Ordering::Relaxed) || self.disk()
+    }
+
+    /// The disk alarm: free space under the limit, or a log out of space.
+    pub fn disk(&self) -> bool {
+        self.disk.load(Ordering::Relaxed) || self.logs_out_of_space.load(Ordering::Relaxed) > 0
+    }
+
+    /// The counter every shard's log raises while it waits out a full disk.
+    pub fn log_space_counter(&self) -> Arc<AtomicUsize> {
+        self.logs_out_of_space.clone()
     }
 
     pub fn reason(&self) -> &'static str {
-        match (
-            self.memory.load(Ordering::Relaxed),
-            self.disk.load(Ordering::Relaxed),
-        ) {
+        match (self.memory.load(Ordering::Relaxed), self.disk()) {
             (true, true) => "low on memory and disk",
             (true, false) => "low on memory",
             (false, true) => "low on disk",
@@ -220,6 +233,19 @@ mod tests {
         assert_eq!(alarms.reason(), "low on memory");
         alarms.set_memory_high_watermark(0);
         sample(&alarms, &dir);
+        assert!(!alarms.active());
+    }
+
+    #[test]
+    fn a_log_out_of_space_raises_the_disk_alarm() {
+        let alarms = Alarms::new(&limits(0, 0));
+        sample(&alarms, &std::env::temp_dir());
+        assert!(!alarms.active());
+        let counter = alarms.log_space_counter();
+        counter.fetch_add(1, Ordering::SeqCst);
+        assert!(alarms.active() && alarms.disk());
+        assert_eq!(alarms.reason(), "low on disk");
+        counter.fetch_sub(1, Ordering::SeqCst);
         assert!(!alarms.active());
     }
 

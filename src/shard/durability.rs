@@ -59,10 +59,34 @@ pub struct Recovered {
     pub delayed: crate::shard::delayed::RecoveredDelayed,
 }
 
+/// Says what the log's recovery cut: a torn tail (a crash in the middle of
+/// a write: expected after SIGKILL) or segments after a corrupt one.
+fn log_recovery_report(id: u16, report: &crate::storage::RecoveryReport) {
+    if let Some((segment, len, why)) = &report.truncated {
+        tracing::info!(
+            shard = id,
+            "log recovery: segment {segment} cut to {len} bytes at a torn or corrupt record ({why})"
+        );
+    }
+    if !report.quarantined.is_empty() {
+        tracing::error!(
+            shard = id,
+            "log recovery: segments {:?} follow a corrupt one and were quarantined (*.seg.corrupt)",
+            report.quarantined
+        );
+    }
+}
+
 /// Loads the definitions into a fresh metadata copy, opens the shard's log
 /// and replays it. Only an index of the live messages is kept (ranges of
 /// ids per segment), so recovery takes little memory whatever the backlog.
-pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
+/// The log raises `out_of_space` while it waits out a full disk (the
+/// disk alarm's `Alarms::log_space_counter`).
+pub async fn recover(
+    settings: &Settings,
+    id: u16,
+    out_of_space: Arc<std::sync::atomic::AtomicUsize>,
+) -> io::Result<Recovered> {
     let mut metadata = Metadata::new();
     let (defs, loaded) = Definitions::load_verbose(&settings.data_dir)?;
     if id == 0 {
@@ -167,6 +191,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(LogConfig::default().segment_size),
         max_pending_bytes: write_window(settings),
+        out_of_space: Some(out_of_space),
         ..LogConfig::default()
     };
     let log = Log::open_with(&dir, config, |rec| {
@@ -293,6 +318,7 @@ pub async fn recover(settings: &Settings, id: u16) -> io::Result<Recovered> {
         }
     })
     .await?;
+    log_recovery_report(id, &log.recovery_report());
     for ((segment, by), n) in dead {
         log.release_many(segment, by, n);
     }
@@ -517,6 +543,10 @@ pub fn compact(shard: &Rc<Shard>) -> bool {
     let Some(log) = shard.log.as_ref() else {
         return false;
     };
+    if log.out_of_space() {
+        // Copies forward would only add to what the full disk holds back.
+        return false;
+    }
     let Some((segment, live)) = log.compaction_candidate(COMPACT_MAX_LIVE, COMPACT_BEHIND) else {
         return false;
     };

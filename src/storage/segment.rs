@@ -81,7 +81,13 @@ pub async fn create(dir: &Path, id: SegmentId, size: u64) -> io::Result<DmaFile>
         .create_new(true)
         .dma_open(path(dir, id))
         .await?;
-    file.pre_allocate(size, false).await?;
+    if let Err(e) = file.pre_allocate(size, false).await {
+        // A full disk: leave no half-allocated file behind, so that the
+        // next try creates it afresh (and the space it took is free).
+        let _ = file.close().await;
+        let _ = std::fs::remove_file(path(dir, id));
+        return Err(e.into());
+    }
     Ok(file)
 }
 

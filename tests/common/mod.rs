@@ -20,6 +20,7 @@ mod lapin_helpers;
 mod management;
 mod probes;
 pub mod raw;
+mod rng;
 
 #[allow(unused_imports)]
 pub use admin::*;
@@ -33,6 +34,8 @@ pub use lapin_helpers::*;
 pub use management::*;
 #[allow(unused_imports)]
 pub use probes::*;
+#[allow(unused_imports)]
+pub use rng::*;
 
 use std::future::Future;
 use std::io::{BufRead, BufReader};

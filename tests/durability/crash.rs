@@ -4,41 +4,6 @@ use super::*;
 
 // --------------------------------------------------------------- crash ----
 
-/// A small xorshift64* generator; the seed comes from `WARREN_TEST_SEED`
-/// or the clock and is printed so a failing run can be replayed.
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn seeded() -> Rng {
-        let seed = std::env::var("WARREN_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or_else(|| {
-                let t = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(1);
-                t ^ (u64::from(std::process::id()) << 32)
-            });
-        eprintln!("durability crash test seed: {seed} (set WARREN_TEST_SEED to replay)");
-        Rng(seed.max(1))
-    }
-
-    pub(crate) fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    pub(crate) fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        assert!(lo < hi);
-        lo + self.next() % (hi - lo)
-    }
-}
-
 /// Confirms outstanding at once in the crash publisher.
 const WINDOW: usize = 128;
 

@@ -48,7 +48,6 @@ mod restart_definitions;
 mod restart_messages;
 mod torn_tail;
 
-use crash::Rng;
 use torn_tail::segment_files;
 
 // ------------------------------------------------------------ harness ----

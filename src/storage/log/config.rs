@@ -3,6 +3,8 @@
 use crate::storage::record::DEFAULT_MAX_RECORD_LEN;
 use crate::storage::segment::ALIGN;
 use std::io;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 
 /// Tunables of a log.
 #[derive(Clone, Debug)]
@@ -27,6 +29,10 @@ pub struct LogConfig {
     /// by `append` (`AppendError::Injected`) while the log stays healthy
     /// (`WARREN_TEST_LOG_REFUSE_ROUTING_KEY` in the broker).
     pub refuse_routing_key: Option<String>,
+    /// Raised by one (and lowered again) while this log waits out a full
+    /// disk; the broker shares one counter between its shards' logs and
+    /// its disk alarm.
+    pub out_of_space: Option<Arc<AtomicUsize>>,
 }
 
 impl Default for LogConfig {
@@ -39,6 +45,7 @@ impl Default for LogConfig {
             fail_after_batches: None,
             batch_delay: None,
             refuse_routing_key: None,
+            out_of_space: None,
         }
     }
 }

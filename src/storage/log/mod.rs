@@ -16,7 +16,16 @@
 //!   `lsn`; one fsync releases every waiter it covers. A batch spanning two
 //!   segments syncs the older one first, so the durable data is always a
 //!   prefix of the log. After an I/O error the log is failed: no fsync is
-//!   retried, every later `sync`/`append` fails.
+//!   retried, every later `sync`/`append` fails. The exception is a full
+//!   disk (ENOSPC / EDQUOT, in practice when a new segment is
+//!   preallocated): the batch's unwritten runs go back in front of the
+//!   pending ones and are written again, write and fdatasync from the
+//!   log's own copy, after a short wait (50 ms doubling to 1 s), until
+//!   one succeeds (segments are deleted only between batches, as always:
+//!   a dead segment may owe its death to a held record). Nothing of them
+//!   is durable, so nothing is confirmed, until then; appends go on (the
+//!   pending bytes' bound holds publishers back) and `LogConfig::
+//!   out_of_space` counts the log as out of space meanwhile.
 //! - **Recovery** (`open`): scans segments in order and stops at the first
 //!   torn/corrupt record; that segment is truncated to its valid prefix and
 //!   later segments (possible only after media corruption) are renamed
@@ -142,6 +151,7 @@ impl Log {
             appended: start,
             durable: start,
             failed: None,
+            out_of_space: false,
             shutdown: false,
             killed: false,
             writer_waker: None,
@@ -213,6 +223,12 @@ impl Log {
 
     pub fn appended_lsn(&self) -> Lsn {
         self.inner.borrow().appended
+    }
+
+    /// Whether the writer is waiting out a full disk: what is appended
+    /// stays unwritten (and unconfirmed) until there is room again.
+    pub fn out_of_space(&self) -> bool {
+        self.inner.borrow().out_of_space
     }
 
     /// Bytes appended but not yet durable.

@@ -24,6 +24,9 @@ pub(super) struct Run {
     /// Preallocation size when `create`.
     pub(super) size: u32,
     pub(super) create: bool,
+    /// Created, its directory entry not yet synced (a retry after a full
+    /// disk syncs it before writing).
+    pub(super) dir_sync: bool,
     pub(super) start: u32,
     pub(super) records: u64,
     pub(super) data: BytesMut,
@@ -42,6 +45,8 @@ pub(super) struct Inner {
     pub(super) appended: Lsn,
     pub(super) durable: Lsn,
     pub(super) failed: Option<(io::ErrorKind, String)>,
+    /// The writer is waiting out a full disk (its batch is held, unwritten).
+    pub(super) out_of_space: bool,
     pub(super) shutdown: bool,
     pub(super) killed: bool,
     pub(super) writer_waker: Option<Waker>,

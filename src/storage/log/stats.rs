@@ -14,4 +14,6 @@ pub struct LogStats {
     pub max_batch_records: u64,
     pub segments_created: u64,
     pub segments_deleted: u64,
+    /// Batches that found the disk full and were held for another try.
+    pub out_of_space_retries: u64,
 }

@@ -8,14 +8,17 @@ use super::state::{Inner, Run};
 use crate::storage::segment::{self, align_down, align_up, SegmentId, ALIGN};
 use glommio::io::{Directory, DmaFile};
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 enum Work {
-    Batch(Vec<Run>, Lsn),
+    Batch(VecDeque<Run>, Lsn),
     Delete(Vec<SegmentId>),
     Exit,
 }
@@ -30,7 +33,7 @@ impl Future for NextWork<'_> {
             return Poll::Ready(Work::Exit);
         }
         if !s.pending.is_empty() {
-            let runs: Vec<Run> = s.pending.drain(..).collect();
+            let runs: VecDeque<Run> = s.pending.drain(..).collect();
             return Poll::Ready(Work::Batch(runs, s.appended));
         }
         let deletable = s.deletable();
@@ -55,12 +58,12 @@ struct Tail {
 
 pub(super) async fn writer_loop(inner: Rc<RefCell<Inner>>, dir: Directory) {
     let mut tail: Option<Tail> = None;
+    let mut full = OutOfSpace::default();
     loop {
         match NextWork(&inner).await {
             Work::Exit => break,
-            Work::Batch(runs, end) => {
+            Work::Batch(mut runs, end) => {
                 let records: u64 = runs.iter().map(|r| r.records).sum();
-                let bytes: usize = runs.iter().map(|r| r.data.len()).sum();
                 let (injected, delay) = {
                     let s = inner.borrow();
                     let injected = s
@@ -75,35 +78,56 @@ pub(super) async fn writer_loop(inner: Rc<RefCell<Inner>>, dir: Directory) {
                 let res = if injected {
                     Err(io::Error::other("injected write failure"))
                 } else {
-                    write_batch(&inner, &dir, &mut tail, runs).await
+                    write_batch(&inner, &dir, &mut tail, &mut runs, end).await
                 };
-                let mut s = inner.borrow_mut();
                 match res {
                     Ok(()) => {
+                        let mut s = inner.borrow_mut();
                         debug_assert!(end >= s.durable);
                         s.durable = end;
-                        s.pending_bytes -= bytes;
                         s.stats.batches += 1;
                         s.stats.max_batch_records = s.stats.max_batch_records.max(records);
+                        full.cleared(&mut s);
+                        s.sync_waiters.wake_all();
+                        s.space_waiters.wake_all();
                     }
-                    Err(e) => s.failed = Some((e.kind(), e.to_string())),
-                }
-                s.sync_waiters.wake_all();
-                s.space_waiters.wake_all();
-                if s.failed.is_some() {
-                    break;
+                    Err(e) if is_out_of_space(&e) && !inner.borrow().shutdown => {
+                        // Nothing of the failed run counts as written: it
+                        // goes back, whole, in front of what was appended
+                        // since, and is written again (write and fdatasync,
+                        // never an fsync alone) once there is room.
+                        {
+                            let mut s = inner.borrow_mut();
+                            full.hit(&mut s, &e);
+                            while let Some(run) = runs.pop_back() {
+                                s.pending.push_front(run);
+                            }
+                            // The runs already written moved `durable`.
+                            s.sync_waiters.wake_all();
+                        }
+                        // No segment is deleted meanwhile: a dead one may
+                        // owe its death to a record still held here (a
+                        // compaction's copy), and deleting it first would
+                        // lose that message in a crash.
+                        glommio::timer::sleep(full.backoff()).await;
+                    }
+                    Err(e) => {
+                        fail(&inner, e);
+                        break;
+                    }
                 }
             }
             Work::Delete(ids) => {
                 if let Err(e) = delete_segments(&inner, &dir, ids).await {
-                    let mut s = inner.borrow_mut();
-                    s.failed = Some((e.kind(), e.to_string()));
-                    s.sync_waiters.wake_all();
-                    s.space_waiters.wake_all();
+                    fail(&inner, e);
                     break;
                 }
             }
         }
+    }
+    {
+        let mut s = inner.borrow_mut();
+        full.cleared(&mut s);
     }
     let files: Vec<Rc<DmaFile>> = inner.borrow_mut().files.drain().map(|(_, f)| f).collect();
     for f in files {
@@ -123,22 +147,105 @@ pub(super) async fn writer_loop(inner: Rc<RefCell<Inner>>, dir: Directory) {
     s.space_waiters.wake_all();
 }
 
+/// The log fails for good: every waiter learns it, nothing more is written.
+fn fail(inner: &Rc<RefCell<Inner>>, e: io::Error) {
+    let mut s = inner.borrow_mut();
+    s.failed = Some((e.kind(), e.to_string()));
+    s.sync_waiters.wake_all();
+    s.space_waiters.wake_all();
+}
+
+/// A full file system (or quota): the one write error the log waits out
+/// instead of failing for good. Creating a segment (its preallocation) is
+/// where it shows up in practice; a write or fdatasync into preallocated
+/// space saying so is treated the same.
+fn is_out_of_space(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    ) || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}
+
+/// First and longest wait before a batch that found the disk full is tried
+/// again.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// The writer's view of a full disk: whether it is waiting one out, the
+/// next wait, and the shared out-of-space count it raised (the broker's
+/// disk alarm reads it: `LogConfig::out_of_space`).
+#[derive(Default)]
+struct OutOfSpace {
+    waiting: bool,
+    next: Duration,
+}
+
+impl OutOfSpace {
+    fn hit(&mut self, s: &mut Inner, e: &io::Error) {
+        s.stats.out_of_space_retries += 1;
+        if !self.waiting {
+            self.waiting = true;
+            self.next = RETRY_FIRST;
+            s.out_of_space = true;
+            if let Some(count) = &s.config.out_of_space {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+            tracing::warn!(
+                "log {}: out of disk space ({e}); holding {} bytes unwritten \
+                 (unconfirmed) and trying again until there is room",
+                s.dir.display(),
+                s.pending_bytes
+            );
+        }
+    }
+
+    fn backoff(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(RETRY_MAX);
+        d
+    }
+
+    fn cleared(&mut self, s: &mut Inner) {
+        if !self.waiting {
+            return;
+        }
+        self.waiting = false;
+        s.out_of_space = false;
+        if let Some(count) = &s.config.out_of_space {
+            count.fetch_sub(1, Ordering::SeqCst);
+        }
+        tracing::info!(
+            "log {}: disk space available again, writing",
+            s.dir.display()
+        );
+    }
+}
+
 /// Writes each run with one aligned DMA write and syncs each segment, in
-/// order (older segment durable before the next one is written).
+/// order (older segment durable before the next one is written). Each run
+/// written and synced leaves `runs` and moves the durable lsn to its end
+/// (at most `end`, the lsn the batch was taken at); on an error the failed
+/// run and the ones after it stay in `runs`, untouched.
 async fn write_batch(
     inner: &Rc<RefCell<Inner>>,
     dir: &Directory,
     tail: &mut Option<Tail>,
-    runs: Vec<Run>,
+    runs: &mut VecDeque<Run>,
+    end: Lsn,
 ) -> io::Result<()> {
-    for run in runs {
+    while let Some(run) = runs.front_mut() {
         let file = if run.create {
             let path = inner.borrow().dir.clone();
             let f = Rc::new(segment::create(&path, run.segment, run.size as u64).await?);
-            dir.sync().await?;
-            let mut s = inner.borrow_mut();
-            s.files.insert(run.segment, f.clone());
-            s.stats.segments_created += 1;
+            {
+                let mut s = inner.borrow_mut();
+                s.files.insert(run.segment, f.clone());
+                s.stats.segments_created += 1;
+            }
+            // Created: a retry after this point must not create it again,
+            // but must still make its directory entry durable.
+            run.create = false;
+            run.dir_sync = true;
             *tail = None;
             f
         } else {
@@ -147,56 +254,72 @@ async fn write_batch(
                 io::Error::new(io::ErrorKind::NotFound, "segment file of a run is not open")
             })?
         };
-        if run.data.is_empty() {
-            continue;
+        if run.dir_sync {
+            dir.sync().await?;
+            run.dir_sync = false;
         }
-        let start = run.start as u64;
-        let (file_pos, prefix): (u64, &[u8]) = match tail.as_ref() {
-            Some(t)
-                if t.segment == run.segment && t.block_start + t.bytes.len() as u64 == start =>
-            {
-                (t.block_start, &t.bytes)
-            }
-            _ => {
-                assert_eq!(
-                    start % ALIGN,
-                    0,
-                    "a run starts on a block or after the tail"
-                );
-                (start, &[])
-            }
-        };
-        let len = prefix.len() + run.data.len();
-        let size = align_up(len as u64) as usize;
-        let mut buf = file.alloc_dma_buffer(size);
-        {
-            let b = buf.as_bytes_mut();
-            b[..prefix.len()].copy_from_slice(prefix);
-            b[prefix.len()..len].copy_from_slice(&run.data);
-            b[len..].fill(0);
+        if !run.data.is_empty() {
+            let size = write_run(&file, tail, run).await?;
+            let mut s = inner.borrow_mut();
+            s.stats.fsyncs += 1;
+            s.stats.bytes_written += size as u64;
         }
-        let end = file_pos + len as u64;
-        let block_start = align_down(end);
-        let new_tail = Tail {
-            segment: run.segment,
-            block_start,
-            bytes: buf.as_bytes()[(block_start - file_pos) as usize..len].to_vec(),
-        };
-        inner.borrow_mut().recycle(run.data);
-        let written = file.write_at(buf, file_pos).await?;
-        if written != size {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("short write: {written} of {size} bytes"),
-            ));
-        }
-        file.fdatasync().await?;
-        *tail = Some(new_tail);
+        let run = runs.pop_front().expect("the run just written");
+        let run_end = Lsn::new(run.segment, run.start + run.data.len() as u32).min(end);
         let mut s = inner.borrow_mut();
-        s.stats.fsyncs += 1;
-        s.stats.bytes_written += size as u64;
+        s.pending_bytes -= run.data.len();
+        if run_end > s.durable {
+            s.durable = run_end;
+        }
+        s.recycle(run.data);
     }
     Ok(())
+}
+
+/// Writes one run (after the re-written partial block before it) with one
+/// aligned DMA write and fdatasyncs; `tail` moves only once both succeeded.
+/// Returns the bytes written.
+async fn write_run(file: &DmaFile, tail: &mut Option<Tail>, run: &Run) -> io::Result<usize> {
+    let start = run.start as u64;
+    let (file_pos, prefix): (u64, &[u8]) = match tail.as_ref() {
+        Some(t) if t.segment == run.segment && t.block_start + t.bytes.len() as u64 == start => {
+            (t.block_start, &t.bytes)
+        }
+        _ => {
+            assert_eq!(
+                start % ALIGN,
+                0,
+                "a run starts on a block or after the tail"
+            );
+            (start, &[])
+        }
+    };
+    let len = prefix.len() + run.data.len();
+    let size = align_up(len as u64) as usize;
+    let mut buf = file.alloc_dma_buffer(size);
+    {
+        let b = buf.as_bytes_mut();
+        b[..prefix.len()].copy_from_slice(prefix);
+        b[prefix.len()..len].copy_from_slice(&run.data);
+        b[len..].fill(0);
+    }
+    let end = file_pos + len as u64;
+    let block_start = align_down(end);
+    let new_tail = Tail {
+        segment: run.segment,
+        block_start,
+        bytes: buf.as_bytes()[(block_start - file_pos) as usize..len].to_vec(),
+    };
+    let written = file.write_at(buf, file_pos).await?;
+    if written != size {
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("short write: {written} of {size} bytes"),
+        ));
+    }
+    file.fdatasync().await?;
+    *tail = Some(new_tail);
+    Ok(size)
 }
 
 async fn delete_segments(
