@@ -190,10 +190,14 @@ async fn write_batch(
                 format!("short write: {written} of {size} bytes"),
             ));
         }
+        let started = std::time::Instant::now();
         file.fdatasync().await?;
         *tail = Some(new_tail);
         let mut s = inner.borrow_mut();
         s.stats.fsyncs += 1;
+        s.stats
+            .fsync_seconds
+            .observe(started.elapsed().as_secs_f64());
         s.stats.bytes_written += size as u64;
     }
     Ok(())
