@@ -214,6 +214,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
                     management_port: p,
                 },
                 loopback_users: settings.loopback_users.clone(),
+                rates: Default::default(),
             },
         )?;
         // warren ctl talks to a loopback address (its requests are served

@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod bridge;
 pub mod listing;
+pub mod stats;
 
 use crate::shard::alarms::Alarms;
 use bytes::Bytes;
@@ -35,6 +36,8 @@ pub struct Context {
     pub alarms: Arc<Alarms>,
     pub node: api::Node,
     pub loopback_users: Vec<String>,
+    /// The samples `message_stats` rates are computed from.
+    pub rates: std::sync::Mutex<stats::Rates>,
 }
 
 /// Starts the server thread on `listener` (already bound, so a bind error
@@ -214,12 +217,15 @@ async fn api_request(
         _ => {}
     }
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let Some(view) = ask(ctx, bridge::Job::View { reply }, answer).await else {
+    let Some(mut view) = ask(ctx, bridge::Job::View { reply }, answer).await else {
         return json_response(
             StatusCode::SERVICE_UNAVAILABLE,
             &json!({"error": "service_unavailable", "reason": "the broker is busy; try again"}),
         );
     };
+    if let Ok(mut rates) = ctx.rates.lock() {
+        view.stats = rates.observe(&view.snapshots);
+    }
     let body = if resource == api::Resource::Overview {
         Some(api::overview(&view, &ctx.node, &user.name))
     } else {
