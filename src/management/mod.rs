@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod bridge;
 pub mod listing;
+pub mod prometheus;
 pub mod stats;
 
 use crate::shard::alarms::Alarms;
@@ -92,13 +93,37 @@ async fn handle(
     req: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
     let version = req.version();
+    let query = listing::parse_query(req.uri().query().unwrap_or(""));
+    let metrics = prometheus::Endpoint::of(req.uri().path(), &query);
     let mut response = if req.uri().path() == "/api" || req.uri().path().starts_with("/api/") {
         api_request(ctx, peer.ip(), req).await
+    } else if let Some(endpoint) = metrics {
+        metrics_request(ctx, &endpoint).await
     } else {
         ctl_request(ctx, peer.ip(), req).await
     };
     *response.version_mut() = version;
     response
+}
+
+/// `/metrics...`: Prometheus' text format, without auth (as
+/// rabbitmq_prometheus).
+async fn metrics_request(ctx: &Context, endpoint: &prometheus::Endpoint) -> Response<Full<Bytes>> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let Some(view) = ask(ctx, bridge::Job::View { reply }, answer).await else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the broker is busy; try again\n".into(),
+        );
+    };
+    let process = prometheus::Process::read(&ctx.alarms);
+    let body = prometheus::render(endpoint, &view, &ctx.node, &process);
+    let mut r = text(StatusCode::OK, body);
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
 }
 
 /// A `warren ctl` request: plain text, loopback peers only.

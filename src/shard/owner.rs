@@ -490,24 +490,31 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
         .borrow()
         .values()
         .map(|c| c.snapshot())
-        .collect();
+        .collect::<Vec<_>>();
+    let stats = {
+        let meta = shard.meta.borrow();
+        let mut s = shard
+            .stats
+            .snapshot(|v, x| meta.topology(v).is_some_and(|t| t.exchange(x).is_some()));
+        if let Some(log) = &shard.log {
+            s.fsync_seconds = log.stats().fsync_seconds;
+            s.log_bytes = log.disk_bytes();
+        }
+        (s.ring_sent, s.ring_received, s.outbox) = shard.mesh.occupancy();
+        let mut ids: Vec<_> = queues.iter().map(|q| q.name.vhost).collect();
+        ids.extend(connections.iter().map(|c| c.vhost));
+        ids.extend(s.exchanges.iter().map(|((v, _), _)| *v));
+        ids.sort_unstable();
+        ids.dedup();
+        s.vhost_names = ids.into_iter().map(|v| (v, meta.vhost_name(v))).collect();
+        s
+    };
     ShardSnapshot {
         shard: shard.id,
         queues,
         connections,
         delayed: shard.delayed.counts(),
-        stats: {
-            let meta = shard.meta.borrow();
-            let mut s = shard
-                .stats
-                .snapshot(|v, x| meta.topology(v).is_some_and(|t| t.exchange(x).is_some()));
-            if let Some(log) = &shard.log {
-                s.fsync_seconds = log.stats().fsync_seconds;
-                s.log_bytes = log.disk_bytes();
-            }
-            (s.ring_sent, s.ring_received, s.outbox) = shard.mesh.occupancy();
-            s
-        },
+        stats,
         counters: {
             let mut c = shard.counters.snapshot();
             c.resident_bytes = shard.resident_bytes();

@@ -105,6 +105,9 @@ pub struct StatsSnapshot {
     pub ring_received: Vec<u64>,
     /// Envelopes waiting in this shard's outbox to each shard.
     pub outbox: Vec<u64>,
+    /// The names of the vhosts the snapshot's queues, connections and
+    /// exchanges are in.
+    pub vhost_names: Vec<(VhostId, ShortStr)>,
 }
 
 /// Milliseconds since the Unix epoch from the kernel's coarse clock (a
