@@ -222,6 +222,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
                     management_port: p,
                 },
                 loopback_users: settings.loopback_users.clone(),
+                rates: Default::default(),
             },
         )?;
         // warren ctl talks to a loopback address (its requests are served
@@ -423,6 +424,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
     for (name, (config, head, tail, max_seen_id)) in queues {
         let mut q = crate::broker::queue::Queue::new(name.name.clone(), config);
         shard.tracked(&mut q, |q| q.restore(head, tail, max_seen_id));
+        q.restored_at(crate::shard::stats::coarse_now_ms());
         shard.queues.borrow_mut().insert(name.clone(), Box::new(q));
         crate::shard::policies::apply_to_queue(&shard, &name);
         crate::shard::expiry::start(&shard, &name);
@@ -432,6 +434,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
             let shard = shard.clone();
             glommio::spawn_local(async move {
                 while let Some(batch) = rx.recv().await {
+                    shard.mesh.note_received(peer);
                     shard.handle_batch(batch);
                     shard.wait_for_log_space().await;
                     glommio::executor().yield_task_queue_now().await;

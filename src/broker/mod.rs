@@ -11,5 +11,6 @@ pub mod message;
 pub mod paged;
 pub mod queue;
 pub mod queue_args;
+pub mod stats;
 pub mod topology;
 pub mod vhost;

@@ -15,6 +15,7 @@
 use crate::broker::error::{code, AmqpError, AmqpResult};
 use crate::broker::message::Message;
 use crate::broker::queue::{Delivery, Settle};
+use crate::broker::stats::{MessageStats, Stat};
 use crate::broker::vhost::QueueName;
 use crate::connection::actions::{settle_envelopes, ToShard};
 use crate::connection::assembly::{Assembly, PublishAssembly};
@@ -106,6 +107,8 @@ pub struct Channel {
     pub tx: Option<TxBuffer>,
     /// Publish permissions decided on this channel (`handlers::access`).
     pub grants: crate::broker::auth::publish::PublishGrants,
+    /// RabbitMQ's `message_stats` of the channel (`broker::stats`).
+    pub stats: MessageStats,
 }
 
 impl Channel {
@@ -127,6 +130,7 @@ impl Channel {
             deferred_cancels: Vec::new(),
             tx: None,
             grants: Default::default(),
+            stats: MessageStats::default(),
         }
     }
 
@@ -391,6 +395,14 @@ impl Channel {
     fn write_delivery(&mut self, out: &mut Outbound, queue: QueueName, owner: u16, d: Delivery) {
         let ack = (!d.no_ack).then(|| (queue.clone(), owner, d.msg_id));
         let tag = self.tags.next(ack);
+        self.count_delivery(
+            if d.no_ack {
+                Stat::DeliverNoAck
+            } else {
+                Stat::Deliver
+            },
+            d.redelivered,
+        );
         delivery::write(
             out,
             self.id,
@@ -430,6 +442,10 @@ impl Channel {
     ) {
         let ack = (!no_ack).then(|| (queue.clone(), owner, got.msg_id));
         let tag = self.tags.next(ack);
+        self.count_delivery(
+            if no_ack { Stat::GetNoAck } else { Stat::Get },
+            got.redelivered,
+        );
         delivery::write(
             out,
             self.id,
@@ -440,6 +456,13 @@ impl Channel {
             },
             &got.message,
         );
+    }
+
+    fn count_delivery(&mut self, stat: Stat, redelivered: bool) {
+        self.stats.add(stat, 1);
+        if redelivered {
+            self.stats.add(Stat::Redeliver, 1);
+        }
     }
 
     /// A direct reply-to reply for the reply consumer `consumer_tag` (no ack).
@@ -474,6 +497,9 @@ impl Channel {
         } else {
             Settle::Remove
         };
+        if how == Settle::Remove {
+            self.stats.add(Stat::Ack, entries.len() as u64);
+        }
         if let Some(tx) = self.tx.as_mut() {
             // Applied at tx.commit; tx.rollback makes them unacked again.
             tx.settle(entries, how);

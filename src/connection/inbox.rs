@@ -90,6 +90,7 @@ impl ConnectionInbox for ConnShared {
                 unacked: c.unacked_count() as u32,
                 prefetch: c.consumer_prefetch(),
                 confirm: c.confirming(),
+                message_stats: c.stats,
             })
             .collect();
         ConnectionSnapshot {

@@ -168,6 +168,8 @@ impl ConnShared {
             if let Some(ch) = channels.get_mut(&id) {
                 // The counters count what the publishers are told.
                 let told = ch.write_confirms(&mut out);
+                ch.stats
+                    .add(crate::broker::stats::Stat::Confirm, told.acked);
                 Counters::add(&shard.counters.confirmed, told.acked);
                 Counters::add(&shard.counters.nacked, told.nacked);
             }

@@ -108,6 +108,9 @@ pub fn queue_json(q: &QueueSnapshot, args: Option<&FieldTable>, node: &Node) -> 
         "messages_ready_ram": q.messages_ram,
         "messages_paged_out": q.messages_paged_out,
         "message_bytes_ready": q.message_bytes_ready,
+        // Beyond RabbitMQ: see `broker::queue::ages`.
+        "oldest_ready_age_seconds": q.oldest_ready_age_seconds,
+        "oldest_unacked_age_seconds": q.oldest_unacked_age_seconds,
         "state": q.state,
         "policy": if q.policy.is_empty() { Value::Null } else { json!(q.policy) },
         "exclusive_consumer_tag": Value::Null,
@@ -190,12 +193,13 @@ pub fn render(resource: &Resource, view: &View, node: &Node) -> Option<Value> {
     Some(match resource {
         Resource::Queues(v) if vhost_ok(v) => Value::Array(
             queues(view)
-                .map(|q| queue_json(q, queue_args(view, &q.name), node))
+                .map(|q| with_stats(queue_json(q, queue_args(view, &q.name), node), view.stats.queue_json(q)))
                 .collect(),
         ),
         Resource::Queue(v, name) if v == VHOST => {
             let q = queues(view).find(|q| q.name.as_str() == name)?;
             let mut body = queue_json(q, queue_args(view, name), node);
+            body = with_stats(body, view.stats.queue_json(q));
             body["consumer_details"] = consumers(view, Some(name));
             body
         }
@@ -215,7 +219,7 @@ pub fn render(resource: &Resource, view: &View, node: &Node) -> Option<Value> {
         Resource::Exchanges(v) if vhost_ok(v) => Value::Array(
             view.exchanges
                 .iter()
-                .map(|(x, p)| exchange_json(x, p))
+                .map(|(x, p)| with_stats(exchange_json(x, p), view.stats.exchange_json(crate::broker::vhost::VhostId::DEFAULT, &x.name)))
                 .collect(),
         ),
         Resource::Exchange(v, name) if v == VHOST => {
@@ -224,7 +228,7 @@ pub fn render(resource: &Resource, view: &View, node: &Node) -> Option<Value> {
                 .exchanges
                 .iter()
                 .find(|(x, _)| x.name.as_str() == name)?;
-            exchange_json(x, p)
+            with_stats(exchange_json(x, p), view.stats.exchange_json(crate::broker::vhost::VhostId::DEFAULT, &x.name))
         }
         Resource::Bindings(v) if vhost_ok(v) => {
             let mut out: Vec<Value> = queues(view).map(|q| default_binding(&q.name)).collect();
@@ -263,7 +267,7 @@ pub fn render(resource: &Resource, view: &View, node: &Node) -> Option<Value> {
                 .map(|(c, ch)| {
                     let conn = connection_name(&c.peer, node);
                     let (host, port) = split_peer(&c.peer);
-                    json!({
+                    with_stats(json!({
                         "name": format!("{conn} ({})", ch.id), "number": ch.id,
                         "node": node.name, "vhost": VHOST, "user": c.user,
                         "connection_details": {"name": conn, "peer_host": host, "peer_port": port},
@@ -271,7 +275,7 @@ pub fn render(resource: &Resource, view: &View, node: &Node) -> Option<Value> {
                         "messages_unacknowledged": ch.unacked,
                         "prefetch_count": ch.prefetch, "confirm": ch.confirm,
                         "state": "running",
-                    })
+                    }), view.stats.channel_json(c.key, ch))
                 })
                 .collect(),
         ),
@@ -282,6 +286,14 @@ pub fn render(resource: &Resource, view: &View, node: &Node) -> Option<Value> {
         Resource::Vhost(v) if v == VHOST => vhost_json(view),
         _ => return None,
     })
+}
+
+/// `v` with its `message_stats` (`super::stats`), when it has any.
+fn with_stats(mut v: Value, stats: Option<Value>) -> Value {
+    if let Some(s) = stats {
+        v["message_stats"] = s;
+    }
+    v
 }
 
 /// A user as RabbitMQ 3.10 shows one (`tags` a list).
@@ -349,13 +361,9 @@ fn split_peer(peer: &str) -> (&str, Value) {
     }
 }
 
-/// `/api/overview`: totals and counts (message_stats has counts, not yet
-/// rates).
+/// `/api/overview`: totals and counts (`message_stats` with rates, see
+/// `super::stats`).
 pub fn overview(view: &View, node: &Node, user: &str) -> Value {
-    let mut c = crate::shard::counters::CountersSnapshot::default();
-    for s in &view.snapshots {
-        c.merge(&s.counters);
-    }
     let (ready, unacked) = queues(view).fold((0u64, 0u64), |(r, u), q| {
         (r + q.messages as u64, u + q.unacked as u64)
     });
@@ -383,14 +391,11 @@ pub fn overview(view: &View, node: &Node, user: &str) -> Value {
         "product_version": env!("CARGO_PKG_VERSION"),
         "cluster_name": "warren",
         "node": node.name,
-        "rates_mode": "none",
+        "rates_mode": "basic",
         "disable_stats": false,
         "enable_queue_totals": true,
         "exchange_types": exchange_types,
-        "message_stats": {
-            "publish": c.published, "confirm": c.confirmed, "deliver_get": c.delivered,
-            "ack": c.acked, "return_unroutable": c.unroutable,
-        },
+        "message_stats": view.stats.overview_json(),
         "queue_totals": {"messages": ready + unacked, "messages_ready": ready, "messages_unacknowledged": unacked},
         "object_totals": {
             "connections": conns.len(),

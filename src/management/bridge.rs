@@ -75,6 +75,9 @@ pub struct View {
     pub queue_arguments: std::collections::HashMap<String, FieldTable>,
     /// The users, by name.
     pub users: Vec<UserDef>,
+    /// `message_stats` counts and rates (filled in by the management
+    /// thread, `super::stats`).
+    pub stats: super::stats::Stats,
 }
 
 /// The sending side, held by the management thread.
@@ -248,5 +251,6 @@ async fn view(shard: &Rc<Shard>) -> View {
             .map(|q| (q.name.name.to_string(), q.config.arguments.clone()))
             .collect(),
         users: meta.auth.defs().users.values().cloned().collect(),
+        stats: Default::default(),
     }
 }

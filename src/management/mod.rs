@@ -10,6 +10,8 @@ pub mod api;
 pub mod auth;
 pub mod bridge;
 pub mod listing;
+pub mod prometheus;
+pub mod stats;
 
 use crate::shard::alarms::Alarms;
 use bytes::Bytes;
@@ -35,6 +37,8 @@ pub struct Context {
     pub alarms: Arc<Alarms>,
     pub node: api::Node,
     pub loopback_users: Vec<String>,
+    /// The samples `message_stats` rates are computed from.
+    pub rates: std::sync::Mutex<stats::Rates>,
 }
 
 /// Starts the server thread on `listener` (already bound, so a bind error
@@ -89,13 +93,37 @@ async fn handle(
     req: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
     let version = req.version();
+    let query = listing::parse_query(req.uri().query().unwrap_or(""));
+    let metrics = prometheus::Endpoint::of(req.uri().path(), &query);
     let mut response = if req.uri().path() == "/api" || req.uri().path().starts_with("/api/") {
         api_request(ctx, peer.ip(), req).await
+    } else if let Some(endpoint) = metrics {
+        metrics_request(ctx, &endpoint).await
     } else {
         ctl_request(ctx, peer.ip(), req).await
     };
     *response.version_mut() = version;
     response
+}
+
+/// `/metrics...`: Prometheus' text format, without auth (as
+/// rabbitmq_prometheus).
+async fn metrics_request(ctx: &Context, endpoint: &prometheus::Endpoint) -> Response<Full<Bytes>> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let Some(view) = ask(ctx, bridge::Job::View { reply }, answer).await else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the broker is busy; try again\n".into(),
+        );
+    };
+    let process = prometheus::Process::read(&ctx.alarms);
+    let body = prometheus::render(endpoint, &view, &ctx.node, &process);
+    let mut r = text(StatusCode::OK, body);
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
 }
 
 /// A `warren ctl` request: plain text, loopback peers only.
@@ -214,12 +242,15 @@ async fn api_request(
         _ => {}
     }
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let Some(view) = ask(ctx, bridge::Job::View { reply }, answer).await else {
+    let Some(mut view) = ask(ctx, bridge::Job::View { reply }, answer).await else {
         return json_response(
             StatusCode::SERVICE_UNAVAILABLE,
             &json!({"error": "service_unavailable", "reason": "the broker is busy; try again"}),
         );
     };
+    if let Ok(mut rates) = ctx.rates.lock() {
+        view.stats = rates.observe(&view.snapshots);
+    }
     let body = if resource == api::Resource::Overview {
         Some(api::overview(&view, &ctx.node, &user.name))
     } else {

@@ -47,6 +47,8 @@ pub struct Alarms {
     monitor: OnceLock<std::thread::Thread>,
     /// Shard logs waiting out a full disk (`storage::LogConfig::out_of_space`).
     logs_out_of_space: Arc<AtomicUsize>,
+    /// Free disk space at the last sample, plus one (0: not known).
+    disk_free: AtomicU64,
 }
 
 impl Alarms {
@@ -83,6 +85,11 @@ impl Alarms {
             (false, true) => "low on disk",
             (false, false) => "",
         }
+    }
+
+    /// Free disk space of the data directory at the monitor's last sample.
+    pub fn disk_free(&self) -> Option<u64> {
+        self.disk_free.load(Ordering::Relaxed).checked_sub(1)
     }
 
     /// The limits in force now.
@@ -147,8 +154,11 @@ fn sample(alarms: &Alarms, data_dir: &Path) {
     let limits = alarms.limits();
     let memory = limits.memory_high_watermark > 0
         && rss_bytes().is_some_and(|rss| rss > limits.memory_high_watermark);
-    let disk = limits.disk_free_limit > 0
-        && free_disk_bytes(data_dir).is_some_and(|free| free < limits.disk_free_limit);
+    let free = free_disk_bytes(data_dir);
+    alarms
+        .disk_free
+        .store(free.map_or(0, |f| f.saturating_add(1)), Ordering::Relaxed);
+    let disk = limits.disk_free_limit > 0 && free.is_some_and(|free| free < limits.disk_free_limit);
     set(&alarms.memory, memory, "memory");
     set(&alarms.disk, disk, "disk");
     alarms.sampled_version.fetch_max(version, Ordering::Release);

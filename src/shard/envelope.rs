@@ -303,6 +303,8 @@ pub struct ShardSnapshot {
     /// Delayed messages this shard holds, per exchange of a vhost
     /// (`shard::delayed`).
     pub delayed: Vec<(VhostId, ShortStr, u64)>,
+    /// Management statistics of the shard (`shard::stats`).
+    pub stats: crate::shard::stats::StatsSnapshot,
 }
 
 #[derive(Debug)]
@@ -326,6 +328,12 @@ pub struct QueueSnapshot {
     pub single_active_consumer: Option<ConsumerKey>,
     /// The name of the policy applied ("" when none).
     pub policy: String,
+    /// RabbitMQ's `message_stats` of the queue.
+    pub message_stats: crate::broker::stats::MessageStats,
+    /// Seconds since the oldest ready / oldest unacked message was
+    /// enqueued (`Queue::ages`); None when there is none.
+    pub oldest_ready_age_seconds: Option<f64>,
+    pub oldest_unacked_age_seconds: Option<f64>,
 }
 
 #[derive(Debug)]
@@ -359,4 +367,6 @@ pub struct ChannelSnapshot {
     pub unacked: u32,
     pub prefetch: u32,
     pub confirm: bool,
+    /// RabbitMQ's `message_stats` of the channel.
+    pub message_stats: crate::broker::stats::MessageStats,
 }

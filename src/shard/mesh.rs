@@ -30,6 +30,10 @@ pub struct Mesh {
     outboxes: Vec<RefCell<Batch>>,
     /// A flusher task owns the ring to this destination right now.
     flushing: Vec<Cell<bool>>,
+    /// Batches handed to the ring to each shard, and taken from the ring
+    /// from each shard (ring occupancy, see `shard::stats`).
+    sent: Vec<Cell<u64>>,
+    received: Vec<Cell<u64>>,
 }
 
 impl Mesh {
@@ -45,6 +49,8 @@ impl Mesh {
             senders,
             outboxes: (0..shards).map(|_| RefCell::new(Vec::new())).collect(),
             flushing: (0..shards).map(|_| Cell::new(false)).collect(),
+            sent: (0..shards).map(|_| Cell::new(0)).collect(),
+            received: (0..shards).map(|_| Cell::new(0)).collect(),
         }
     }
 
@@ -85,19 +91,41 @@ impl Mesh {
             if batch.is_empty() {
                 continue;
             }
-            if let Err(err) = senders.try_send_to(dest, batch) {
-                let batch = match err {
-                    glommio::GlommioError::WouldBlock(glommio::ResourceType::Channel(b)) => b,
-                    other => {
-                        tracing::error!(shard = self.me, "cannot reach shard {dest}: {other}");
-                        continue;
-                    }
-                };
-                self.flushing[dest].set(true);
-                let mesh = self.clone();
-                glommio::spawn_local(async move { mesh.flush_slowly(dest, batch).await }).detach();
+            match senders.try_send_to(dest, batch) {
+                Ok(()) => bump(&self.sent[dest]),
+                Err(err) => {
+                    let batch = match err {
+                        glommio::GlommioError::WouldBlock(glommio::ResourceType::Channel(b)) => b,
+                        other => {
+                            tracing::error!(shard = self.me, "cannot reach shard {dest}: {other}");
+                            continue;
+                        }
+                    };
+                    self.flushing[dest].set(true);
+                    let mesh = self.clone();
+                    glommio::spawn_local(async move { mesh.flush_slowly(dest, batch).await })
+                        .detach();
+                }
             }
         }
+    }
+
+    /// A batch from shard `from` was taken off its ring.
+    pub fn note_received(&self, from: usize) {
+        bump(&self.received[from]);
+    }
+
+    /// (batches sent to, batches received from, envelopes waiting for)
+    /// each shard.
+    pub fn occupancy(&self) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
+        (
+            self.sent.iter().map(Cell::get).collect(),
+            self.received.iter().map(Cell::get).collect(),
+            self.outboxes
+                .iter()
+                .map(|o| o.borrow().len() as u64)
+                .collect(),
+        )
     }
 
     async fn flush_slowly(self: Rc<Self>, dest: usize, mut batch: Batch) {
@@ -107,6 +135,7 @@ impl Mesh {
                 tracing::warn!(shard = self.me, "ring to shard {dest} closed");
                 break;
             }
+            bump(&self.sent[dest]);
             batch = std::mem::take(&mut *self.outboxes[dest].borrow_mut());
             if batch.is_empty() {
                 break;
@@ -120,6 +149,10 @@ impl Mesh {
             s.close();
         }
     }
+}
+
+fn bump(c: &Cell<u64>) {
+    c.set(c.get() + 1);
 }
 
 /// Splits the receiving side of the mesh into one stream per peer.

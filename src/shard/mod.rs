@@ -28,6 +28,7 @@ pub mod paging;
 pub mod policies;
 pub mod replay;
 pub mod replica;
+pub mod stats;
 pub mod transaction;
 pub mod ttl;
 pub mod users;
@@ -141,6 +142,8 @@ pub struct Shard {
     /// Only on the leader (shard 0): serialises metadata changes.
     pub leader: Option<leader::LeaderState>,
     pub counters: Counters,
+    /// Management statistics no queue or channel owns (`stats`).
+    pub stats: stats::ShardStats,
     pub shutting_down: Cell<bool>,
     /// Publishes whose durable copies on this shard wait for the fsync
     /// covering their records' end (see `confirm::ConfirmOutcome`).
@@ -194,6 +197,7 @@ impl Shard {
             next_token: Cell::new(1),
             leader: (id == LEADER).then(leader::LeaderState::new),
             counters: Counters::default(),
+            stats: stats::ShardStats::default(),
             shutting_down: Cell::new(false),
             awaiting_fsync: RefCell::new(Vec::new()),
             route_scratch: RefCell::new(Vec::new()),

@@ -50,6 +50,8 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<QueueName>, message: MessageRef) ->
     let limit = shard.queue_memory_limit();
     // Read the clock once, and only for a copy that has a TTL.
     let mut now = None;
+    // The coarse clock of message ages: read once per enqueue.
+    let mut clock = None;
     let mut durable: Vec<Target> = Vec::new();
     // Whether each of the `durable` copies is paged out.
     let mut durable_paged: Vec<bool> = Vec::new();
@@ -87,6 +89,10 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<QueueName>, message: MessageRef) ->
             } else {
                 shard.tracked(q, |q| q.publish_until(message.clone(), expires))
             };
+            q.enqueued(
+                msg_id,
+                *clock.get_or_insert_with(crate::shard::stats::coarse_now_ms),
+            );
             let target = Target {
                 queue: name.name.clone(),
                 msg_id,
@@ -115,7 +121,12 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<QueueName>, message: MessageRef) ->
                             .expect("just published");
                         q.record_written(t.msg_id, pos.segment, pos.offset, pos.len, t.expires);
                     }
-                    paged_out += paged.iter().filter(|p| **p).count();
+                    let n = paged.iter().filter(|p| **p).count();
+                    paged_out += n;
+                    if n > 0 {
+                        // One record holds the body for every copy.
+                        shard.stats.paged_out(pos.len as u64);
+                    }
                     outcome = outcome.and(ConfirmOutcome::AfterSync(pos.lsn()));
                 }
                 Err(reason) => {
@@ -134,6 +145,7 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<QueueName>, message: MessageRef) ->
                         q.push_paged(t.msg_id, pos.segment, pos.offset, pos.len, t.expires);
                     }
                     paged_out += chunk.len();
+                    shard.stats.paged_out(pos.len as u64);
                 }
                 Err(reason) => {
                     lost += chunk.len();
@@ -445,24 +457,31 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
 }
 
 fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
+    let now = crate::shard::stats::coarse_now_ms();
     let mut queues: Vec<QueueSnapshot> = shard
         .queues
-        .borrow()
-        .iter()
-        .map(|(name, q)| QueueSnapshot {
-            name: name.clone(),
-            durable: q.config().durable,
-            exclusive: q.config().exclusive,
-            auto_delete: q.config().auto_delete,
-            messages: q.message_count(),
-            messages_ram: q.resident_count() as u64,
-            messages_paged_out: q.paged_count(),
-            state: if q.is_crashed() { "crashed" } else { "running" },
-            message_bytes_ready: q.ready_body_bytes(),
-            unacked: q.unacked_count(),
-            consumers: q.consumer_summaries(),
-            single_active_consumer: q.single_active_consumer().cloned(),
-            policy: q.policy().unwrap_or("").to_string(),
+        .borrow_mut()
+        .iter_mut()
+        .map(|(name, q)| {
+            let (ready_age, unacked_age) = q.ages(now);
+            QueueSnapshot {
+                name: name.clone(),
+                durable: q.config().durable,
+                exclusive: q.config().exclusive,
+                auto_delete: q.config().auto_delete,
+                messages: q.message_count(),
+                messages_ram: q.resident_count() as u64,
+                messages_paged_out: q.paged_count(),
+                state: if q.is_crashed() { "crashed" } else { "running" },
+                message_bytes_ready: q.ready_body_bytes(),
+                unacked: q.unacked_count(),
+                consumers: q.consumer_summaries(),
+                single_active_consumer: q.single_active_consumer().cloned(),
+                policy: q.policy().unwrap_or("").to_string(),
+                message_stats: *q.stats(),
+                oldest_ready_age_seconds: ready_age,
+                oldest_unacked_age_seconds: unacked_age,
+            }
         })
         .collect();
     queues.sort_by(|a, b| a.name.cmp(&b.name));
@@ -471,12 +490,31 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
         .borrow()
         .values()
         .map(|c| c.snapshot())
-        .collect();
+        .collect::<Vec<_>>();
+    let stats = {
+        let meta = shard.meta.borrow();
+        let mut s = shard
+            .stats
+            .snapshot(|v, x| meta.topology(v).is_some_and(|t| t.exchange(x).is_some()));
+        if let Some(log) = &shard.log {
+            s.fsync_seconds = log.stats().fsync_seconds;
+            s.log_bytes = log.disk_bytes();
+        }
+        (s.ring_sent, s.ring_received, s.outbox) = shard.mesh.occupancy();
+        let mut ids: Vec<_> = queues.iter().map(|q| q.name.vhost).collect();
+        ids.extend(connections.iter().map(|c| c.vhost));
+        ids.extend(s.exchanges.iter().map(|((v, _), _)| *v));
+        ids.sort_unstable();
+        ids.dedup();
+        s.vhost_names = ids.into_iter().map(|v| (v, meta.vhost_name(v))).collect();
+        s
+    };
     ShardSnapshot {
         shard: shard.id,
         queues,
         connections,
         delayed: shard.delayed.counts(),
+        stats,
         counters: {
             let mut c = shard.counters.snapshot();
             c.resident_bytes = shard.resident_bytes();

@@ -254,6 +254,7 @@ fn finish(
                 let release = shard.tracked(q, |q| q.finish_page_in(read, found, consumed));
                 let back = q.resident_count().saturating_sub(before);
                 Counters::add(&shard.counters.paged_in, back as u64);
+                shard.stats.paged_in(consumed as u64);
                 log.release_many(read.segment, read.segment, release);
             }
             Err(e) => {

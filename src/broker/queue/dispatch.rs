@@ -7,6 +7,7 @@ use super::priority::Levels;
 use super::ready::{QueuedMessage, ReadyList};
 use super::Queue;
 use crate::broker::message::MessageRef;
+use crate::broker::stats::Stat;
 
 /// A message handed to a consumer (or to basic.get).
 #[derive(Clone, Debug)]
@@ -58,6 +59,17 @@ impl Queue {
         consumer.delivered();
         let key = consumer.key().clone();
         let no_ack = consumer.no_ack();
+        self.stats.add(
+            if no_ack {
+                Stat::DeliverNoAck
+            } else {
+                Stat::Deliver
+            },
+            1,
+        );
+        if message.redelivered {
+            self.stats.add(Stat::Redeliver, 1);
+        }
         let delivery = Delivery {
             consumer: key.clone(),
             no_ack,
@@ -80,6 +92,11 @@ impl Queue {
             return None;
         }
         let message = pop_ready(&mut self.levels, &mut self.ready)?;
+        self.stats
+            .add(if no_ack { Stat::GetNoAck } else { Stat::Get }, 1);
+        if message.redelivered {
+            self.stats.add(Stat::Redeliver, 1);
+        }
         if !no_ack {
             self.unacked.insert(message.clone(), None);
         }
@@ -100,6 +117,9 @@ impl Queue {
             let Some(entry) = self.unacked.remove(*id) else {
                 continue;
             };
+            if how == Settle::Remove {
+                self.stats.add(Stat::Ack, 1);
+            }
             if let Some(key) = &entry.consumer {
                 self.consumers.settled(key);
                 if let Some(sac) = &mut self.single_active {

@@ -43,6 +43,7 @@
 //! This file holds `Queue` itself, its counts and `publish` (where length
 //! limits will refuse or drop).
 
+mod ages;
 mod config;
 mod consumers;
 mod dead_lettering;
@@ -122,6 +123,10 @@ pub struct Queue {
     policy: Option<String>,
     /// `x-max-unacked`: no delivery while this many are unacked.
     max_unacked: Option<u64>,
+    /// RabbitMQ's per-queue `message_stats` (`broker::stats`).
+    stats: crate::broker::stats::MessageStats,
+    /// When its messages were enqueued (`ages`).
+    ages: ages::AgeIndex,
 }
 
 impl Queue {
@@ -156,6 +161,8 @@ impl Queue {
             max_unacked: unacked::max_unacked(&config_arguments),
             effective: config_arguments,
             policy: None,
+            stats: Default::default(),
+            ages: Default::default(),
         }
     }
 
@@ -202,6 +209,60 @@ impl Queue {
 
     pub fn consumer_count(&self) -> u32 {
         self.consumers.len() as u32
+    }
+
+    /// The queue's message counters.
+    pub fn stats(&self) -> &crate::broker::stats::MessageStats {
+        &self.stats
+    }
+
+    /// The copy `id` was enqueued at `now_ms` (in memory or paged): counted
+    /// as a publish, and noted for message ages.
+    #[inline]
+    pub fn enqueued(&mut self, id: u64, now_ms: u64) {
+        self.stats.add(crate::broker::stats::Stat::Publish, 1);
+        self.ages.published(id, now_ms);
+    }
+
+    /// The messages held at a restart count their age from `now_ms`.
+    pub fn restored_at(&mut self, now_ms: u64) {
+        if let Some(first) = self.oldest_ready_id() {
+            self.ages.restored(first, now_ms);
+        }
+    }
+
+    /// The id of the oldest ready message, in memory or paged.
+    pub fn oldest_ready_id(&self) -> Option<u64> {
+        match &self.levels {
+            Some(levels) => levels.first_id(),
+            None => self.ready.front_id().or(self.tail.first_id()),
+        }
+    }
+
+    /// The id of the oldest delivered, unsettled message (a scan of the
+    /// unacked set: for snapshots, not the message path).
+    pub fn oldest_unacked_id(&self) -> Option<u64> {
+        self.unacked.messages().map(|m| m.id).min()
+    }
+
+    /// Seconds since the oldest ready and the oldest unacked message were
+    /// enqueued (upper bounds within `ages::STEP_MS`), at `now_ms`; forgets
+    /// what older messages needed.
+    pub fn ages(&mut self, now_ms: u64) -> (Option<f64>, Option<f64>) {
+        let ready = self.oldest_ready_id();
+        let unacked = self.oldest_unacked_id();
+        let oldest = match (ready, unacked) {
+            (Some(r), Some(u)) => Some(r.min(u)),
+            (r, u) => r.or(u),
+        };
+        if let Some(oldest) = oldest {
+            self.ages.forget_before(oldest);
+        }
+        let age = |id: Option<u64>| {
+            let at = self.ages.enqueued_at(id?)?;
+            Some(now_ms.saturating_sub(at) as f64 / 1000.0)
+        };
+        (age(ready), age(unacked))
     }
 
     /// Appends a message in memory; returns its id.

@@ -76,6 +76,11 @@ impl ReadyList {
         self.body_bytes
     }
 
+    /// The oldest message's id.
+    pub(super) fn front_id(&self) -> Option<u64> {
+        self.messages.front().map(|m| m.id)
+    }
+
     /// The newest message.
     pub(super) fn back(&self) -> Option<&QueuedMessage> {
         self.messages.back()

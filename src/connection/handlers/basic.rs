@@ -183,6 +183,7 @@ pub async fn get(cx: &Ctx<'_>, m: BasicGet) -> AmqpResult<()> {
         other => return Err(unexpected_reply(other)),
     };
     let Some(got) = got else {
+        cx.with_channel(|ch| ch.stats.add(crate::broker::stats::Stat::GetEmpty, 1));
         cx.send(BasicGetEmpty {});
         return Ok(());
     };

@@ -137,6 +137,9 @@ pub fn flow(cx: &Ctx<'_>, m: ChannelFlow) -> AmqpResult<()> {
 
 /// Gives back what a channel that goes away holds (see `Channel::release`).
 pub fn release(shard: &Shard, conn: ConnKey, ch: &mut Channel) {
+    // Its counts stay in the shard's totals (taken: a second release
+    // counts nothing twice).
+    shard.stats.retire(&std::mem::take(&mut ch.stats));
     for action in ch.release(conn) {
         action.apply(shard);
     }

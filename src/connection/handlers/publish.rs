@@ -135,6 +135,7 @@ fn route(
         return Err(e);
     }
     Counters::add(&shard.counters.published, 1);
+    ch.stats.add(crate::broker::stats::Stat::Publish, 1);
     conn.published.set(true);
     let headers: Option<FieldTable> = if first_flags(&header.raw_properties) & HEADERS_FLAG != 0 {
         BasicProperties::decode(header.raw_properties.clone())
@@ -278,6 +279,7 @@ fn route(
         );
     }
     Counters::add(&shard.counters.routed_copies, routed);
+    count_publish(shard, ch, vhost, &message, routed > 0, method.mandatory);
     if routed == 0 {
         Counters::add(&shard.counters.unroutable, 1);
         if method.mandatory {
@@ -290,6 +292,32 @@ fn route(
         conn.mark_confirm_dirty(ch.id);
     }
     Ok(())
+}
+
+/// `message_stats` of a publish routed now (not delayed, not in a
+/// transaction): the channel's unroutable counts, the exchange's in / out.
+fn count_publish(
+    shard: &Shard,
+    ch: &mut Channel,
+    vhost: crate::broker::vhost::VhostId,
+    message: &Message,
+    routed: bool,
+    mandatory: bool,
+) {
+    use crate::broker::stats::Stat;
+    if !routed {
+        ch.stats.add(
+            if mandatory {
+                Stat::ReturnUnroutable
+            } else {
+                Stat::DropUnroutable
+            },
+            1,
+        );
+    }
+    shard
+        .stats
+        .exchange_publish(vhost, &message.exchange, routed);
 }
 
 /// Why a client may not publish to `exchange` (missing or internal), if

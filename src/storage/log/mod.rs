@@ -75,7 +75,7 @@ pub use config::LogConfig;
 pub use error::AppendError;
 pub use position::{Lsn, RecordPos};
 pub use recovery::{RecoveredRecord, RecoveryReport};
-pub use stats::LogStats;
+pub use stats::{FsyncHistogram, LogStats, FSYNC_BUCKETS};
 
 use super::segment::{self, SegmentId};
 use glommio::io::Directory;
@@ -238,6 +238,15 @@ impl Log {
 
     pub fn stats(&self) -> LogStats {
         self.inner.borrow().stats.clone()
+    }
+
+    /// The log's size on disk: its sealed segments at their full size and
+    /// the active one up to its append offset (preallocated space beyond
+    /// it not counted).
+    pub fn disk_bytes(&self) -> u64 {
+        let inner = self.inner.borrow();
+        let sealed = inner.segments.len().saturating_sub(1) as u64;
+        sealed * inner.config.segment_size as u64 + inner.append_off as u64
     }
 
     pub fn recovery_report(&self) -> RecoveryReport {

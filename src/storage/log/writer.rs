@@ -259,9 +259,10 @@ async fn write_batch(
             run.dir_sync = false;
         }
         if !run.data.is_empty() {
-            let size = write_run(&file, tail, run).await?;
+            let (size, fsync_seconds) = write_run(&file, tail, run).await?;
             let mut s = inner.borrow_mut();
             s.stats.fsyncs += 1;
+            s.stats.fsync_seconds.observe(fsync_seconds);
             s.stats.bytes_written += size as u64;
         }
         let run = runs.pop_front().expect("the run just written");
@@ -279,7 +280,13 @@ async fn write_batch(
 /// Writes one run (after the re-written partial block before it) with one
 /// aligned DMA write and fdatasyncs; `tail` moves only once both succeeded.
 /// Returns the bytes written.
-async fn write_run(file: &DmaFile, tail: &mut Option<Tail>, run: &Run) -> io::Result<usize> {
+/// Writes one run and fdatasyncs it; answers the bytes written and how
+/// long the fdatasync took.
+async fn write_run(
+    file: &DmaFile,
+    tail: &mut Option<Tail>,
+    run: &Run,
+) -> io::Result<(usize, f64)> {
     let start = run.start as u64;
     let (file_pos, prefix): (u64, &[u8]) = match tail.as_ref() {
         Some(t) if t.segment == run.segment && t.block_start + t.bytes.len() as u64 == start => {
@@ -317,9 +324,10 @@ async fn write_run(file: &DmaFile, tail: &mut Option<Tail>, run: &Run) -> io::Re
             format!("short write: {written} of {size} bytes"),
         ));
     }
+    let started = std::time::Instant::now();
     file.fdatasync().await?;
     *tail = Some(new_tail);
-    Ok(size)
+    Ok((size, started.elapsed().as_secs_f64()))
 }
 
 async fn delete_segments(

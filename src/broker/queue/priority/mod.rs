@@ -87,6 +87,15 @@ impl Levels {
         self.bytes
     }
 
+    /// The oldest ready message's id, in memory or paged, any level.
+    pub(super) fn first_id(&self) -> Option<u64> {
+        let lanes = self.lanes.iter().filter_map(|l| l.front_id()).min();
+        match (lanes, self.tail.first_id()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     pub(super) fn tail(&self) -> &LevelTail {
         &self.tail
     }

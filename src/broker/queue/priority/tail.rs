@@ -119,6 +119,11 @@ impl LevelTail {
         read.epoch == self.epoch && self.reading.is_some()
     }
 
+    /// The smallest paged id.
+    pub fn first_id(&self) -> Option<u64> {
+        self.segments.values().filter_map(|r| r.ids.first()).min()
+    }
+
     /// The largest paged id.
     pub fn last_id(&self) -> Option<u64> {
         self.segments.values().filter_map(|r| r.ids.last()).max()

@@ -1,0 +1,233 @@
+//! `message_stats` as RabbitMQ's management API shows them: counts from the
+//! shards' snapshots and rates from two samples the management thread
+//! keeps (`Rates`: at most two, at least `MIN_INTERVAL` apart, so a client
+//! polling fast still sees rates over a second or more). Shards only count
+//! (`broker::stats`); everything here runs on the management thread.
+
+use crate::broker::stats::{MessageStats, Stat};
+use crate::broker::vhost::{QueueName, VhostId};
+use crate::protocol::types::ShortStr;
+use crate::shard::envelope::{ChannelSnapshot, ConnKey, QueueSnapshot, ShardSnapshot};
+use serde_json::{Map, Value};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A new sample is kept only this long after the newest one.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The kinds RabbitMQ shows per object (its `message_stats` keys).
+pub const QUEUE_STATS: &[Stat] = &[
+    Stat::Publish,
+    Stat::Deliver,
+    Stat::DeliverNoAck,
+    Stat::Get,
+    Stat::GetNoAck,
+    Stat::Ack,
+    Stat::Redeliver,
+];
+pub const CHANNEL_STATS: &[Stat] = &[
+    Stat::Publish,
+    Stat::Confirm,
+    Stat::ReturnUnroutable,
+    Stat::DropUnroutable,
+    Stat::Deliver,
+    Stat::DeliverNoAck,
+    Stat::Get,
+    Stat::GetNoAck,
+    Stat::GetEmpty,
+    Stat::Ack,
+    Stat::Redeliver,
+];
+pub const EXCHANGE_STATS: &[Stat] = &[Stat::PublishIn, Stat::PublishOut];
+
+/// One sample of every object's counters.
+#[derive(Default)]
+pub struct Sample {
+    at: Option<Instant>,
+    overview: MessageStats,
+    queues: HashMap<QueueName, MessageStats>,
+    exchanges: HashMap<(VhostId, ShortStr), MessageStats>,
+    channels: HashMap<(ConnKey, u16), MessageStats>,
+}
+
+impl Sample {
+    /// Every object's counters in `snapshots`, taken `at`.
+    pub fn of(snapshots: &[ShardSnapshot], at: Instant) -> Sample {
+        let mut s = Sample {
+            at: Some(at),
+            ..Sample::default()
+        };
+        for shard in snapshots {
+            s.overview.merge(&shard.stats.retired_channels);
+            for q in &shard.queues {
+                s.queues.insert(q.name.clone(), q.message_stats);
+            }
+            for (key, x) in &shard.stats.exchanges {
+                s.exchanges.entry(key.clone()).or_default().merge(x);
+            }
+            for c in &shard.connections {
+                for ch in &c.channels {
+                    s.overview.merge(&ch.message_stats);
+                    s.channels.insert((c.key, ch.id), ch.message_stats);
+                }
+            }
+        }
+        s
+    }
+}
+
+/// The samples kept between requests.
+#[derive(Default)]
+pub struct Rates {
+    samples: VecDeque<Arc<Sample>>,
+}
+
+impl Rates {
+    /// Counts of `snapshots` (taken now) with rates against the newest
+    /// kept sample at least `MIN_INTERVAL` older (else the oldest kept);
+    /// keeps the new sample when the newest kept is `MIN_INTERVAL` old.
+    pub fn observe(&mut self, snapshots: &[ShardSnapshot]) -> Stats {
+        let now = Instant::now();
+        let current = Arc::new(Sample::of(snapshots, now));
+        let age = |s: &Sample| s.at.map_or(Duration::ZERO, |t| now.duration_since(t));
+        let reference = self
+            .samples
+            .iter()
+            .rev()
+            .find(|s| age(s) >= MIN_INTERVAL)
+            .or(self.samples.front())
+            .filter(|s| age(s) > Duration::ZERO)
+            .cloned();
+        if self.samples.back().is_none_or(|s| age(s) >= MIN_INTERVAL) {
+            self.samples.push_back(current.clone());
+            while self.samples.len() > 2 {
+                self.samples.pop_front();
+            }
+        }
+        Stats {
+            seconds: reference.as_ref().map_or(0.0, |r| age(r).as_secs_f64()),
+            reference,
+            current,
+        }
+    }
+}
+
+/// What the renderers read: this request's counts and the reference
+/// sample for rates.
+#[derive(Default)]
+pub struct Stats {
+    current: Arc<Sample>,
+    reference: Option<Arc<Sample>>,
+    seconds: f64,
+}
+
+impl Stats {
+    /// The whole broker's `message_stats` (`/api/overview`).
+    pub fn overview_json(&self) -> Value {
+        self.json(
+            &self.current.overview,
+            self.reference.as_ref().map(|r| &r.overview),
+            CHANNEL_STATS,
+            true,
+        )
+    }
+
+    /// A queue's `message_stats`; None when nothing was counted (RabbitMQ
+    /// leaves the key out then).
+    pub fn queue_json(&self, q: &QueueSnapshot) -> Option<Value> {
+        let earlier = self.reference.as_ref().and_then(|r| r.queues.get(&q.name));
+        self.object(&q.message_stats, earlier, QUEUE_STATS, true)
+    }
+
+    /// An exchange's `message_stats`, by vhost and name.
+    pub fn exchange_json(&self, vhost: VhostId, name: &str) -> Option<Value> {
+        let key = (vhost, ShortStr::from(name));
+        let counts = self.current.exchanges.get(&key)?;
+        let earlier = self.reference.as_ref().and_then(|r| r.exchanges.get(&key));
+        self.object(counts, earlier, EXCHANGE_STATS, false)
+    }
+
+    /// A channel's `message_stats`.
+    pub fn channel_json(&self, conn: ConnKey, ch: &ChannelSnapshot) -> Option<Value> {
+        let earlier = self
+            .reference
+            .as_ref()
+            .and_then(|r| r.channels.get(&(conn, ch.id)));
+        self.object(&ch.message_stats, earlier, CHANNEL_STATS, true)
+    }
+
+    fn object(
+        &self,
+        counts: &MessageStats,
+        earlier: Option<&MessageStats>,
+        kinds: &[Stat],
+        deliver_get: bool,
+    ) -> Option<Value> {
+        (!counts.is_empty()).then(|| self.json(counts, earlier, kinds, deliver_get))
+    }
+
+    fn json(
+        &self,
+        counts: &MessageStats,
+        earlier: Option<&MessageStats>,
+        kinds: &[Stat],
+        deliver_get: bool,
+    ) -> Value {
+        let rates = earlier.map(|e| counts.rates_since(e, self.seconds));
+        let mut out = Map::new();
+        let mut put = |name: &str, n: u64, rate: f64| {
+            out.insert(name.to_string(), Value::from(n));
+            out.insert(
+                format!("{name}_details"),
+                serde_json::json!({ "rate": (rate * 10.0).round() / 10.0 }),
+            );
+        };
+        for k in kinds {
+            let rate = rates.map_or(0.0, |r| r[*k as usize]);
+            put(k.name(), counts.get(*k), rate);
+        }
+        if deliver_get {
+            let rate = rates.map_or(0.0, |r| {
+                [Stat::Deliver, Stat::DeliverNoAck, Stat::Get, Stat::GetNoAck]
+                    .iter()
+                    .map(|k| r[*k as usize])
+                    .sum()
+            });
+            put("deliver_get", counts.deliver_get(), rate);
+        }
+        Value::Object(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard_with(published: u64) -> ShardSnapshot {
+        let mut s = ShardSnapshot::default();
+        let mut m = MessageStats::default();
+        m.add(Stat::Publish, published);
+        s.stats.retired_channels = m;
+        s
+    }
+
+    #[test]
+    fn rates_come_from_a_sample_a_second_older() {
+        let mut r = Rates::default();
+        let first = r.observe(&[shard_with(10)]).overview_json();
+        assert_eq!(first["publish"], 10);
+        assert_eq!(first["publish_details"]["rate"], 0.0);
+        // Backdate the kept sample by two seconds.
+        let old = Arc::get_mut(r.samples.back_mut().unwrap());
+        old.unwrap().at = Some(Instant::now() - Duration::from_secs(2));
+        let second = r.observe(&[shard_with(30)]).overview_json();
+        let rate = second["publish_details"]["rate"].as_f64().unwrap();
+        assert!((9.0..=10.0).contains(&rate), "{rate}");
+        assert_eq!(r.samples.len(), 2);
+        // A request right after keeps no sample but still rates.
+        let third = r.observe(&[shard_with(30)]);
+        assert_eq!(r.samples.len(), 2);
+        assert!(third.reference.is_some());
+    }
+}
