@@ -25,13 +25,12 @@ pub(super) fn vhosts(
     for e in entries(doc, "vhosts", None)? {
         let name = e.string("name")?;
         valid_name(&name).map_err(|why| e.err(why))?;
-        if let Some(l) =
-            e.o.get("limits")
-                .filter(|l| l.as_object().is_some_and(|o| !o.is_empty()))
-        {
+        if let Some(l) = vhost_limits(&e)? {
             let limits =
                 crate::admin::vhosts::parse_limits(&l.to_string()).map_err(|w| e.err(w))?;
-            plan.limits.push((name.clone(), limits));
+            if known.snap.limits(&name) != Some(limits) {
+                plan.limits.push((name.clone(), limits));
+            }
         }
         if !known.vhosts.contains(&name) && !plan.vhosts.contains(&name) {
             plan.vhosts.push(name.clone());
@@ -39,6 +38,23 @@ pub(super) fn vhosts(
         known.add_vhost(&name);
     }
     Ok(())
+}
+
+/// A vhost entry's limits: an object, or the list of pairs `rabbitmqctl
+/// export_definitions` writes (`[["max-queues", 100]]`); None when empty.
+fn vhost_limits(e: &Entry) -> Result<Option<Value>, String> {
+    match e.o.get("limits") {
+        Some(Value::Object(o)) if !o.is_empty() => Ok(Some(Value::Object(o.clone()))),
+        Some(Value::Array(pairs)) if !pairs.is_empty() => pairs
+            .iter()
+            .map(|p| match p.as_array().map(Vec::as_slice) {
+                Some([Value::String(k), v]) => Ok((k.clone(), v.clone())),
+                _ => Err(e.err("'limits' must be an object or a list of [name, value] pairs")),
+            })
+            .collect::<Result<Map<_, _>, _>>()
+            .map(|m| Some(Value::Object(m))),
+        _ => Ok(None),
+    }
 }
 
 /// Tags as RabbitMQ takes them: a list, or one comma-separated string.
@@ -502,15 +518,20 @@ pub(super) fn bindings(
             crate::broker::exchange::headers::validate_binding(&arguments)
                 .map_err(|x| e.err(amqp_text(x)))?;
         }
-        plan.bindings.push((
-            vhost,
-            BindingDef {
-                source,
-                destination,
-                routing_key,
-                arguments,
-            },
-        ));
+        let def = BindingDef {
+            source,
+            destination,
+            routing_key,
+            arguments,
+        };
+        let exists = known
+            .snap
+            .bindings
+            .iter()
+            .any(|(v, b)| *v == vhost && *b == def);
+        if !exists && !plan.bindings.iter().any(|(v, b)| *v == vhost && *b == def) {
+            plan.bindings.push((vhost, def));
+        }
     }
     Ok(())
 }
