@@ -102,9 +102,11 @@ pub async fn serve(
             &json!({"error": "not_found", "reason": why}),
         ),
         Err((StatusCode::SERVICE_UNAVAILABLE, _)) => busy(),
-        Err((status, why)) => {
-            json_response(status, &json!({"error": "bad_request", "reason": why}))
-        }
+        Err((StatusCode::BAD_REQUEST, why)) => bad_request(&why),
+        Err((status, why)) => json_response(
+            status,
+            &json!({"error": "internal_server_error", "reason": why}),
+        ),
     }
 }
 
@@ -150,29 +152,48 @@ async fn import(
             "an import is running".into(),
         ));
     }
-    let result = on_shard0(ctx, IMPORT_TIMEOUT, move |shard| async move {
-        let snap = Snapshot::of(&shard.meta.borrow());
-        if let Some(v) = &scope {
-            if !snap.has_vhost(v) {
-                return Err((StatusCode::NOT_FOUND, "vhost_not_found".to_string()));
-            }
-        }
-        let plan = plan(&doc, &snap, scope.as_deref(), shard.count).map_err(|why| {
-            tracing::warn!("definitions import refused, nothing changed: {why}");
-            (StatusCode::BAD_REQUEST, why)
-        })?;
-        let n = apply(&shard, plan).await.map_err(|why| {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("import stopped: {why}"),
-            )
-        })?;
-        tracing::info!("definitions imported: {n} change(s)");
-        Ok(n)
-    })
-    .await;
+    let result = checked_import(ctx, doc, scope).await;
     IMPORTING.store(false, Ordering::Release);
-    result.unwrap_or(Err((StatusCode::SERVICE_UNAVAILABLE, String::new())))
+    result
+}
+
+/// The snapshot is taken on shard 0, the file checked against it here
+/// (shard 0 goes on serving meanwhile), then the plan carried out on
+/// shard 0.
+async fn checked_import(
+    ctx: &Context,
+    doc: Value,
+    scope: Option<String>,
+) -> Result<usize, (StatusCode, String)> {
+    let busy = || (StatusCode::SERVICE_UNAVAILABLE, String::new());
+    let (snap, shards) = on_shard0(ctx, super::SHARD_TIMEOUT, |s| async move {
+        (Snapshot::of(&s.meta.borrow()), s.count)
+    })
+    .await
+    .ok_or_else(busy)?;
+    if let Some(v) = &scope {
+        if !snap.has_vhost(v) {
+            return Err((StatusCode::NOT_FOUND, "vhost_not_found".to_string()));
+        }
+    }
+    let plan = plan(&doc, &snap, scope.as_deref(), shards).map_err(|why| {
+        tracing::warn!("definitions import refused, nothing changed: {why}");
+        (StatusCode::BAD_REQUEST, why)
+    })?;
+    drop((doc, snap));
+    let n = on_shard0(ctx, IMPORT_TIMEOUT, move |shard| async move {
+        apply(&shard, plan).await
+    })
+    .await
+    .ok_or_else(busy)?
+    .map_err(|why| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("import stopped: {why}"),
+        )
+    })?;
+    tracing::info!("definitions imported: {n} change(s)");
+    Ok(n)
 }
 
 /// The `download` query parameter (the UI's "download" link), if it is a
