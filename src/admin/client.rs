@@ -37,6 +37,8 @@ commands:
   set_vm_memory_high_watermark FRACTION | BYTES | absolute BYTES
                       block publishers above this RSS (a fraction of RAM such
                       as 0.4, or bytes; 0 disables the memory alarm)
+  export_definitions FILE | import_definitions [FILE]
+                      RabbitMQ's definitions JSON (- : stdout / stdin)
   reload_tls          read the TLS certificate and key files again: new amqps
                       connections get them, open ones keep theirs
 
@@ -158,6 +160,9 @@ pub fn run(args: &[String]) -> i32 {
             "-h" | "--help" => return usage(),
             other => words.push(other),
         }
+    }
+    if let Some(code) = crate::admin::definitions::run(&admin, &words) {
+        return code;
     }
     let Some((method, path)) = request_of(&words) else {
         return usage();

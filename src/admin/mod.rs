@@ -33,6 +33,7 @@
 //! alone.
 
 pub mod client;
+pub mod definitions;
 pub mod policy;
 pub mod users;
 pub mod vhosts;

@@ -165,7 +165,9 @@ pub fn route(
 /// What rabbitmqctl prints before doing a change.
 fn title(r: &AuthRequest) -> String {
     match r {
-        AuthRequest::AddUser(u) => format!("Adding user \"{}\" ...\n", u.name),
+        AuthRequest::AddUser(u) | AuthRequest::PutUser(u) => {
+            format!("Adding user \"{}\" ...\n", u.name)
+        }
         AuthRequest::DeleteUser(n) => format!("Deleting user \"{n}\" ...\n"),
         AuthRequest::ChangePassword { name, .. } => {
             format!("Changing password for user \"{name}\" ...\n")

@@ -47,7 +47,15 @@ pub enum Job {
         password: String,
         reply: oneshot::Sender<Result<Vec<String>, String>>,
     },
+    /// Work of the definitions and access endpoints (`access`,
+    /// `transfer`): run on shard 0, answering over its own channel.
+    Task(Task),
 }
+
+/// A closure run on shard 0 (it builds the future there, so the future
+/// need not be `Send`).
+pub type Task =
+    Box<dyn FnOnce(Rc<Shard>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send>;
 
 /// What a `Job::Change` does.
 #[derive(Debug)]
@@ -119,6 +127,7 @@ pub async fn serve(
                 } => {
                     let _ = reply.send(apply(&shard, &user, change).await);
                 }
+                Job::Task(task) => task(shard).await,
                 Job::Authenticate {
                     user,
                     password,

@@ -6,12 +6,16 @@
 //! `bridge` (a bounded job queue into shard 0), so the message path never
 //! waits for it; the alarm state it reads directly (atomics).
 
+pub mod access;
 pub mod api;
 pub mod auth;
 pub mod bridge;
+pub mod definitions;
+pub mod import;
 pub mod listing;
 pub mod prometheus;
 pub mod stats;
+pub mod transfer;
 
 use crate::shard::alarms::Alarms;
 use bytes::Bytes;
@@ -138,6 +142,9 @@ async fn ctl_request(
             "warren ctl requests are served to loopback peers only\n".into(),
         );
     }
+    if transfer::is_ctl_path(req.uri().path()) {
+        return transfer::ctl(ctx, req).await;
+    }
     let (reply, answer) = tokio::sync::oneshot::channel();
     let job = bridge::Job::Admin {
         method: req.method().as_str().to_string(),
@@ -211,6 +218,12 @@ async fn api_request(
         })
         .collect();
     let query = listing::parse_query(req.uri().query().unwrap_or(""));
+    if let Some(scope) = transfer::route(&segments) {
+        return transfer::serve(ctx, &user, scope, req).await;
+    }
+    if let Some(route) = access::route(req.method(), &segments) {
+        return access::serve(ctx, &user, route, &query, req).await;
+    }
     let Some(resource) = api::route(&segments) else {
         return json_response(StatusCode::NOT_FOUND, &api::not_found());
     };

@@ -104,6 +104,7 @@ pub fn changes_of(shard: &Shard, request: AuthRequest) -> Result<Vec<AuthChange>
             }
             vec![AuthChange::User(u)]
         }
+        AuthRequest::PutUser(u) => vec![AuthChange::User(u)],
         AuthRequest::DeleteUser(name) => {
             user_of(&name, true)?;
             vec![AuthChange::UserGone(name)]

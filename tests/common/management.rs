@@ -45,3 +45,60 @@ pub fn api_get(b: &Broker, path: &str) -> serde_json::Value {
     assert_eq!(r.status, 200, "GET {path}: {}", r.body);
     r.body
 }
+
+/// `method path` with a body (`content_type`) as `user:password`; an empty
+/// response body is `Value::Null` (201 and 204 have none).
+pub fn api_body(
+    b: &Broker,
+    method: &str,
+    path: &str,
+    auth: &str,
+    content_type: &str,
+    body: &[u8],
+) -> ApiResponse {
+    use base64::Engine;
+    use std::io::{Read, Write};
+    let token = base64::engine::general_purpose::STANDARD.encode(auth);
+    let head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nAuthorization: Basic {token}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut s =
+        std::net::TcpStream::connect(admin_addr(b)).expect("connect to the management port");
+    s.set_read_timeout(Some(Duration::from_secs(120))).ok();
+    s.write_all(head.as_bytes()).expect("send head");
+    s.write_all(body).expect("send body");
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("read response");
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP head in {response:?}"));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    let body = if body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(body)
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {body:?}"))
+    };
+    ApiResponse {
+        status,
+        head: head.to_lowercase(),
+        body,
+    }
+}
+
+/// [`api_body`] with a JSON body, as guest.
+pub fn api_json(b: &Broker, method: &str, path: &str, body: &serde_json::Value) -> ApiResponse {
+    api_body(
+        b,
+        method,
+        path,
+        "guest:guest",
+        "application/json",
+        body.to_string().as_bytes(),
+    )
+}

@@ -67,6 +67,10 @@ pub enum AuthChange {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuthRequest {
     AddUser(UserDef),
+    /// Creates the user or replaces its record (the management API's `PUT
+    /// /api/users/{name}` and a definitions import, as RabbitMQ's
+    /// `put_user`).
+    PutUser(UserDef),
     DeleteUser(String),
     ChangePassword {
         name: String,
