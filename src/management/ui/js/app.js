@@ -16,7 +16,10 @@ const W = (window.W = {
   refreshSeconds: 5,
   timer: null,
   route: null,
+  jsErrors: [],
 });
+window.addEventListener("error", (e) => W.jsErrors.push(String(e.message)));
+window.addEventListener("unhandledrejection", (e) => W.jsErrors.push(String(e.reason && (e.reason.stack || e.reason.message) || e.reason)));
 
 /** Samples kept for the charts (5 minutes at the default 5 s). */
 const MAX_SAMPLES = 60;
@@ -186,7 +189,7 @@ async function login(ev) {
     $("login-password").value = "";
     start(who);
   } catch (e) {
-    $("login-error").textContent = e.status === 401 ? "Login failed: " + e.message : (e.describe ? e.describe() : String(e));
+    $("login-error").textContent = e.status === 401 ? (e.message === "Login failed" ? e.message : "Login failed: " + e.message) : (e.describe ? e.describe() : String(e));
     $("login-error").hidden = false;
   }
 }
