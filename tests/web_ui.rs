@@ -100,6 +100,50 @@ fn log_in(d: &Driver, user: &str, password: &str) {
     click(d, "#login-submit");
 }
 
+/// The last point of the Overview's queued-messages total, once it is `n`.
+fn chart_total_reaches(d: &Driver, n: usize) -> bool {
+    d.wait_js(
+        WAIT,
+        "const u = W.charts.queued; const s = u ? u.data[3] : []; \
+         return s.length > 0 && s[s.length - 1] === arguments[0];",
+        json!([n]),
+    )
+    .is_some()
+}
+
+fn chart_data(d: &Driver, chart: &str) -> Value {
+    d.js(
+        "const u = W.charts[arguments[0]]; return u ? JSON.stringify(u.data) : 'no chart';",
+        json!([chart]),
+    )
+}
+
+/// The text of column `col` (1-based) of each row of a list table.
+fn column(d: &Driver, table: &str, col: usize) -> Vec<String> {
+    let v = d.js(
+        "return [...document.querySelectorAll(arguments[0] + ' tbody tr')] \
+         .map((tr) => tr.children[arguments[1] - 1]?.textContent ?? '');",
+        json!([table, col]),
+    );
+    serde_json::from_value(v).expect("a list of strings")
+}
+
+#[track_caller]
+fn wait_rows(d: &Driver, table: &str, col: usize, want: &[&str]) {
+    let found = d.wait_js(
+        WAIT,
+        "const got = [...document.querySelectorAll(arguments[0] + ' tbody tr')] \
+         .map((tr) => tr.children[arguments[1] - 1]?.textContent ?? ''); \
+         return JSON.stringify(got) === JSON.stringify(arguments[2]);",
+        json!([table, col, want]),
+    );
+    assert!(
+        found.is_some(),
+        "{table} column {col} should be {want:?}, is {:?}",
+        column(d, table, col)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_in_see_queued_messages_purge_and_delete_in_the_browser() {
     if skip_if_external("it needs Warren's management port and web UI") {
@@ -112,7 +156,7 @@ async fn log_in_see_queued_messages_purge_and_delete_in_the_browser() {
         let user = unique_name("webui");
         let password = "s3cret-pw";
         ctl_with(&b, &["add_user", &user, password]);
-        ctl_with(&b, &["set_user_tags", &user, "management"]);
+        ctl_with(&b, &["set_user_tags", &user, "administrator"]);
         ctl_with(&b, &["set_permissions", "-p", "/", &user, ".*", ".*", ".*"]);
         d.goto(&ui);
         d.js("sessionStorage.clear();", json!([]));
@@ -126,29 +170,30 @@ async fn log_in_see_queued_messages_purge_and_delete_in_the_browser() {
         // The right one: the Overview, with the first chart sample taken.
         log_in(&d, &user, password);
         wait_text(&d, "#user", &user);
-        let sampled = d.wait_js(WAIT, "const u = W.charts.queued; return !!u && u.data[3].length > 0 && u.data[3][u.data[3].length - 1] === 0;", json!([]));
-        assert!(sampled.is_some(), "the queued-messages chart starts at 0");
+        assert!(
+            chart_total_reaches(&d, 0),
+            "the chart starts at 0: {}",
+            chart_data(&d, "queued")
+        );
 
-        // N messages over AMQP: the chart's total moves to N, and the
-        // message-rate chart shows publishes.
+        // N messages over AMQP (and an empty second queue): the chart's
+        // total moves to N, and the message-rate chart shows publishes.
         let queue = unique_name("webui-q");
-        within_secs(120, async {
+        let empty = format!("{queue}-empty");
+        let (conn, _channel) = within_secs(120, async {
             let conn = lapin_connect(&b).await;
             let ch = confirm_channel(&conn).await;
             declare_queue(&ch, &queue, false, None).await;
+            declare_queue(&ch, &empty, false, None).await;
             let bodies = padded_bodies("webui", N);
             publish_confirmed(&ch, &queue, &bodies, Default::default()).await;
-            conn.close(200, "bye".into()).await.expect("close");
+            (conn, ch)
         })
         .await;
-        let moved = d.wait_js(WAIT, "const u = W.charts.queued; return !!u && u.data[3][u.data[3].length - 1] === arguments[0];", json!([N]));
         assert!(
-            moved.is_some(),
+            chart_total_reaches(&d, N),
             "the chart's total reaches {N}: {}",
-            d.js(
-                "return JSON.stringify(W.charts.queued && W.charts.queued.data);",
-                json!([])
-            )
+            chart_data(&d, "queued")
         );
         let rates = d.wait_js(
             WAIT,
@@ -158,25 +203,68 @@ async fn log_in_see_queued_messages_purge_and_delete_in_the_browser() {
         assert!(
             rates.is_some(),
             "the publish rate rose above 0: {}",
-            d.js(
-                "return JSON.stringify(W.charts.rates && W.charts.rates.data);",
-                json!([])
-            )
+            chart_data(&d, "rates")
         );
-        assert_eq!(text_of(&d, "[data-total='Queues'] b"), "1");
+        wait_text(&d, "[data-total='Queues'] b", "2");
         d.screenshot(&artifacts().join(format!("overview-{shards}-shards.png")));
 
-        // The Queues tab, filtered by name (the API's `name`): N messages.
+        // The Queues tab, filtered by name (the API's `name`), sorted by
+        // the Total column (the API's `sort`, `sort_reverse`).
         click(&d, "#tabs a[data-tab='queues']");
         let filter = d.find("#queues-filter", WAIT);
         d.type_into(&filter, &queue);
-        let cell = format!("span.messages[data-queue='{queue}']");
-        wait_text(&d, &cell, &N.to_string());
-        wait_text(&d, "#queues-count", " 1 of 1 items");
+        wait_text(
+            &d,
+            &format!("span.messages[data-queue='{queue}']"),
+            &N.to_string(),
+        );
+        wait_text(&d, "#queues-count", " 2 of 2 items");
+        click(&d, "#queues-table th[data-sort='messages']");
+        wait_rows(&d, "#queues-table", 2, &[&empty, &queue]);
+        click(&d, "#queues-table th[data-sort='messages']");
+        wait_rows(&d, "#queues-table", 2, &[&queue, &empty]);
+        d.type_into(&filter, "-empty");
+        wait_rows(&d, "#queues-table", 2, &[&empty]);
         d.screenshot(&artifacts().join(format!("queues-{shards}-shards.png")));
 
-        // Its page: purge (confirmed), the count goes to 0.
-        click(&d, &format!("a[href='#/queues/%2F/{queue}']"));
+        // The other tabs list what the API has: the AMQP connection and
+        // its confirm channel, the exchanges, the users.
+        click(&d, "#tabs a[data-tab='connections']");
+        wait_rows(&d, "#connections-table", 3, &["guest"]);
+        click(&d, "#tabs a[data-tab='channels']");
+        wait_rows(&d, "#channels-table", 4, &["C"]);
+        click(&d, "#tabs a[data-tab='exchanges']");
+        let exchanges = d.wait_js(
+            WAIT,
+            "return [...document.querySelectorAll('#exchanges-table tbody tr td:nth-child(2)')] \
+             .map((td) => td.textContent).includes('amq.topic');",
+            json!([]),
+        );
+        assert!(
+            exchanges.is_some(),
+            "amq.topic listed: {:?}",
+            column(&d, "#exchanges-table", 2)
+        );
+        click(&d, "a[href='#/exchanges/%2F/amq.topic']");
+        wait_text(&d, "#exchange-facts td", "topic");
+        d.screenshot(&artifacts().join(format!("exchange-{shards}-shards.png")));
+        click(&d, "#tabs a[data-tab='admin']");
+        let listed = d.wait_js(
+            WAIT,
+            "return [...document.querySelectorAll('#users-table tbody tr td:first-child')] \
+             .map((td) => td.textContent).includes(arguments[0]);",
+            json!([user]),
+        );
+        assert!(
+            listed.is_some(),
+            "the user is listed: {:?}",
+            column(&d, "#users-table", 1)
+        );
+        d.screenshot(&artifacts().join(format!("admin-{shards}-shards.png")));
+        within(conn.close(200, "bye".into())).await.expect("close");
+
+        // The queue's page: purge (confirmed), the count goes to 0.
+        d.goto(&format!("{ui}#/queues/%2F/{queue}"));
         wait_text(&d, "#queue-total", &N.to_string());
         click(&d, "#purge-queue");
         let prompt = d.accept_prompt(WAIT);
@@ -189,21 +277,14 @@ async fn log_in_see_queued_messages_purge_and_delete_in_the_browser() {
             api_get(&b, &format!("/api/queues/%2F/{queue}"))["messages"],
             0
         );
+        d.screenshot(&artifacts().join(format!("queue-{shards}-shards.png")));
 
-        // The Overview's chart follows it down.
+        // The Overview's chart follows it down, and kept the N.
         click(&d, "#tabs a[data-tab='overview']");
-        let emptied = d.wait_js(
-            WAIT,
-            "const u = W.charts.queued; return !!u && u.data[3][u.data[3].length - 1] === 0;",
-            json!([]),
-        );
         assert!(
-            emptied.is_some(),
+            chart_total_reaches(&d, 0),
             "the chart's total falls to 0: {}",
-            d.js(
-                "return JSON.stringify(W.charts.queued && W.charts.queued.data);",
-                json!([])
-            )
+            chart_data(&d, "queued")
         );
         let points: Value = d.js("return W.charts.queued.data[3];", json!([]));
         assert!(

@@ -211,8 +211,13 @@ impl Driver {
         }
     }
 
-    /// Saves a PNG of the viewport.
+    /// Saves a PNG of the top of the page.
     pub fn screenshot(&self, path: &Path) {
+        self.must(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": "window.scrollTo(0, 0);", "args": []})),
+        );
         let shot = self.must("GET", "/screenshot", None);
         let png = base64::engine::general_purpose::STANDARD
             .decode(shot.as_str().expect("base64 PNG"))

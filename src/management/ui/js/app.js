@@ -92,7 +92,7 @@ function form(id, title, fields, submitLabel, action) {
     ev.preventDefault();
     try { await action(f); } catch (e) { showError(e); }
   });
-  return [h("h3", {}, title), f];
+  return [title ? h("h3", {}, title) : "", f];
 }
 function field(label, name, attrs = {}) {
   return h("label", {}, label, h("input", Object.assign({ name, id: attrs.id || null }, attrs)));

@@ -146,7 +146,7 @@
 
   function exchangeDetail(r, vhost, name) {
     const path = `/exchanges/${enc(vhost)}/${enc(name)}`;
-    const [pubTitle, pub] = form("publish-message", "Publish message", [
+    const [pubTitle, pub] = form("publish-message", "", [
       field("Routing key", "routing_key"),
       select("Delivery mode", "delivery_mode", [["1", "1 - Non-persistent"], ["2", "2 - Persistent"]], "1"),
       textarea("Headers (JSON)", "headers", '{"x-example": "value"}'),
@@ -261,7 +261,7 @@
       notice("Binding added");
       await queueUpdate(vhost, name);
     });
-    const [getTitle, get] = form("get-messages", "Get messages", [
+    const [getTitle, get] = form("get-messages", "", [
       h("p", { class: "muted" }, "Getting messages from a queue is a destructive action unless they are requeued."),
       select("Ack mode", "ackmode", [["ack_requeue_true", "Nack message requeue true"], ["ack_requeue_false", "Automatic ack"],
         ["reject_requeue_true", "Reject requeue true"], ["reject_requeue_false", "Reject requeue false"]], "ack_requeue_true"),
