@@ -329,7 +329,7 @@ W.pages.overview = {
       h("p", {}, "The broker's users, vhosts, permissions, policies, queues, exchanges and bindings as RabbitMQ's definitions JSON. ",
         h("button", { id: "definitions-download", type: "button", onclick: downloadDefinitions }, "Download broker definitions")),
       h("h2", {}, "Import definitions"),
-      form("definitions-upload", "Upload a definitions file", [
+      ...form("definitions-upload", "Upload a definitions file", [
         h("label", {}, "Definitions file", h("input", { type: "file", name: "file", accept: ".json,application/json" })),
       ], "Upload broker definitions", uploadDefinitions),
     );
