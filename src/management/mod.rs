@@ -1,6 +1,7 @@
 //! The management HTTP server: RabbitMQ's management API (`/api/...`, JSON,
-//! HTTP basic auth) and the plain-text requests of `warren ctl` (every
-//! other path, loopback peers only, see `crate::admin`) on one port,
+//! HTTP basic auth), its web UI (`/`, `/js/…`, `/css/…`, see `ui`) and the
+//! plain-text requests of `warren ctl` (every other path, loopback peers
+//! only, see `crate::admin`) on one port,
 //! `--management-port`. It runs off the shards, on its own thread: hyper 1
 //! on a current-thread tokio runtime. It reaches the shards only through
 //! `bridge` (a bounded job queue into shard 0), so the message path never
@@ -16,6 +17,7 @@ pub mod listing;
 pub mod prometheus;
 pub mod stats;
 pub mod transfer;
+pub mod ui;
 
 use crate::shard::alarms::Alarms;
 use bytes::Bytes;
@@ -103,6 +105,8 @@ async fn handle(
         api_request(ctx, peer.ip(), req).await
     } else if let Some(endpoint) = metrics {
         metrics_request(ctx, &endpoint).await
+    } else if ui::is_ui_path(req.uri().path()) {
+        ui::respond(req.method(), req.uri().path(), req.headers())
     } else {
         ctl_request(ctx, peer.ip(), req).await
     };
