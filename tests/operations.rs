@@ -85,7 +85,7 @@ async fn ctl_lists_queues_exchanges_bindings_connections_and_counters() {
 
             let queues = ctl(&b, "list_queues");
             assert!(
-                queues.starts_with("Listing queues for vhost / ...\n"),
+                queues.starts_with("Timeout: 60.0 seconds ...\nListing queues for vhost / ...\n"),
                 "{queues}"
             );
             let r = row(&queues, &q);
@@ -119,9 +119,10 @@ async fn ctl_lists_queues_exchanges_bindings_connections_and_counters() {
                 "published:\n{status}"
             );
 
-            // An unknown command is a usage error, not a crash.
+            // An unknown command is a usage error (rabbitmqctl's 64), not
+            // a crash.
             let out = ctl_output(&b, &["list_nothing"]);
-            assert_eq!(out.status.code(), Some(2));
+            assert_eq!(out.status.code(), Some(64));
             conn.close(200, "".into()).await.expect("close");
         })
         .await;
@@ -291,7 +292,7 @@ async fn ctl_refuses_bad_limits() {
         &["set_disk_free_limit", "lots"],
         &["set_vm_memory_high_watermark", "1.5"],
     ] {
-        assert_eq!(run(words).status.code(), Some(2), "usage error: {words:?}");
+        assert_eq!(run(words).status.code(), Some(64), "usage error: {words:?}");
     }
     // The broker checks too, and only POST changes a limit.
     let http = |request: &str| admin_request(&admin_addr(&b), request);

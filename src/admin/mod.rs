@@ -34,11 +34,15 @@
 
 pub mod client;
 pub mod definitions;
+pub mod columns;
+pub mod format;
+pub mod listings;
 pub mod policy;
+pub mod queues;
+pub mod rows;
 pub mod users;
 pub mod vhosts;
 
-use crate::broker::exchange::Destination;
 use crate::broker::vhost::VhostId;
 use crate::connection::tls_config::TlsContext;
 use crate::shard::envelope::{Reply, Request, ShardSnapshot};
@@ -71,20 +75,33 @@ pub async fn answer(
     path: &str,
     tls: Option<&TlsContext>,
 ) -> (&'static str, String) {
+    let wanted = query_param(path, "columns");
+    let flag = |k: &str| query_param(path, k).as_deref() == Some("true");
+    let flags = (flag("if_unused"), flag("if_empty"));
     let (path, vhost) = vhosts::split_query(path);
     let Some(vhost) = vhost else {
         return ("400 Bad Request", "bad vhost\n".into());
     };
+    let (command, value) = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or((path.trim_start_matches('/'), ""));
+    if let Some(r) = queues::route(method, command, value, flags) {
+        return match r {
+            Ok(c) => queues::answer(shard, c, &vhost).await,
+            Err(e) => e,
+        };
+    }
     match route(method, path) {
-        Route::Listing("vhosts") => ("200 OK", vhosts::render_vhosts(shard)),
+        Route::Listing(_) if listings::by_path(path).is_some() => {
+            let listing = listings::by_path(path).unwrap_or(&listings::LISTINGS[0]);
+            rows_answer(shard, listing, wanted.as_deref(), &vhost).await
+        }
         Route::Listing(name) => match vhosts::resolve(shard, &vhost) {
             Ok(id) if name == "vhost_limits" => {
                 ("200 OK", vhosts::render_limits(shard, id, &vhost))
             }
-            Ok(id) => {
-                let snapshots = gather(shard).await;
-                ("200 OK", render(name, shard, id, &snapshots))
-            }
+            Ok(id) => ("200 OK", render_policies(shard, id)),
             Err(e) => e,
         },
         Route::Vhost(r) => vhosts::answer(shard, r, &vhost).await,
@@ -309,219 +326,72 @@ pub async fn gather(shard: &Rc<Shard>) -> Vec<ShardSnapshot> {
     out
 }
 
-/// Formats one listing: a title line, a header line, tab-separated rows;
-/// queues, exchanges, bindings, consumers and policies of `vhost` only.
-pub fn render(listing: &str, shard: &Shard, vhost: VhostId, snapshots: &[ShardSnapshot]) -> String {
+/// Answers a listing with columns (`admin::columns`): JSON lines, one
+/// array of the `columns` asked for (comma-separated; none: the listing's
+/// defaults) per row; an unknown column is refused with rabbitmqctl's
+/// text (400).
+async fn rows_answer(
+    shard: &Rc<Shard>,
+    listing: &columns::Listing,
+    wanted: Option<&str>,
+    vhost: &str,
+) -> (&'static str, String) {
+    let words: Vec<&str> = wanted
+        .map(|w| w.split(',').filter(|c| !c.is_empty()).collect())
+        .unwrap_or_default();
+    let selected = match listing.select(&words) {
+        Ok(s) => s,
+        Err(unknown) => {
+            return (
+                "400 Bad Request",
+                format!(
+                    "Error (argument validation): Info key(s) {} are not supported\n",
+                    unknown.join(",")
+                ),
+            )
+        }
+    };
+    // An unknown vhost has no rows, as in rabbitmqctl.
+    let id = vhosts::resolve(shard, vhost).ok();
+    let snapshots = gather(shard).await;
+    let body = rows::render(listing, &selected, shard, id, &snapshots);
+    ("200 OK", String::from_utf8(body).unwrap_or_default())
+}
+
+/// The percent-decoded value of `key` in a request path's query.
+pub fn query_param(path: &str, key: &str) -> Option<String> {
+    let (_, query) = path.split_once('?')?;
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then(|| policy::decode(v)).flatten()
+    })
+}
+
+/// `list_policies -p VHOST`: rabbitmqctl's title, header and rows.
+pub fn render_policies(shard: &Shard, vhost: VhostId) -> String {
     let mut out = String::new();
-    let vhost_name = shard.meta.borrow().vhost_name(vhost);
-    if listing == "policies" {
-        let _ = writeln!(out, "Listing policies for vhost \"{vhost_name}\" ...");
-    } else {
-        let title = if listing == "counters" {
-            "Counters"
-        } else {
-            listing
-        };
-        let _ = writeln!(out, "Listing {title} for vhost {vhost_name} ...");
-    }
-    match listing {
-        "queues" => {
-            out.push_str("name\tmessages_ready\tmessages_unacknowledged\tconsumers\tdurable\tauto_delete\texclusive\tshard\tmessages_ready_ram\tmessages_paged_out\tstate\tmessage_bytes_ready\tsingle_active_consumer_tag\tpolicy\n");
-            for s in snapshots {
-                for q in s.queues.iter().filter(|q| q.name.vhost == vhost) {
-                    let _ = writeln!(
-                        out,
-                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                        q.name,
-                        q.messages,
-                        q.unacked,
-                        q.consumers.len(),
-                        q.durable,
-                        q.auto_delete,
-                        q.exclusive,
-                        s.shard,
-                        q.messages_ram,
-                        q.messages_paged_out,
-                        q.state,
-                        q.message_bytes_ready,
-                        q.single_active_consumer
-                            .as_ref()
-                            .map_or("", |k| k.tag.as_str()),
-                        q.policy
-                    );
-                }
-            }
-        }
-        "exchanges" => {
-            // messages_delayed: as the delayed-message plugin's column in
-            // the management UI (0 for other types).
-            out.push_str("name\ttype\tdurable\tauto_delete\tinternal\tmessages_delayed\tpolicy\n");
-            let meta = shard.meta.borrow();
-            let mut xs: Vec<_> = meta
-                .topology(vhost)
-                .into_iter()
-                .flat_map(|t| t.exchanges())
-                .collect();
-            xs.sort_by(|a, b| a.name.cmp(&b.name));
-            for x in xs {
-                let delayed: u64 = snapshots
-                    .iter()
-                    .flat_map(|s| s.delayed.iter())
-                    .filter(|(v, name, _)| *v == vhost && *name == x.name)
-                    .map(|(_, _, n)| n)
-                    .sum();
-                let _ = writeln!(
-                    out,
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    x.name,
-                    x.kind.as_str(),
-                    x.durable,
-                    x.auto_delete,
-                    x.internal,
-                    delayed,
-                    meta.topology(vhost)
-                        .and_then(|t| t.exchange_policy(&x.name))
-                        .unwrap_or("")
-                );
-            }
-        }
-        "bindings" => {
-            out.push_str(
-                "source_name\tdestination_kind\tdestination_name\trouting_key\targuments\n",
-            );
-            let meta = shard.meta.borrow();
-            for b in meta
-                .topology(vhost)
-                .map(|t| t.bindings())
-                .unwrap_or_default()
-            {
-                let (kind, dest) = match &b.destination {
-                    Destination::Queue(q) => ("queue", q),
-                    Destination::Exchange(x) => ("exchange", x),
-                };
-                let _ = writeln!(
-                    out,
-                    "{}\t{kind}\t{dest}\t{}\t{:?}",
-                    b.source, b.routing_key, b.arguments.0
-                );
-            }
-        }
-        "connections" => {
-            out.push_str(
-                "name\tuser\tshard\tchannels\tvhost\tssl\tssl_protocol\tssl_cipher\tpeer_cert_subject\n",
-            );
-            for s in snapshots {
-                for c in &s.connections {
-                    let tls = c.tls.as_ref();
-                    let _ = writeln!(
-                        out,
-                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                        c.peer,
-                        c.user,
-                        s.shard,
-                        c.channels.len(),
-                        c.vhost_name,
-                        tls.is_some(),
-                        tls.map_or("", |t| &t.protocol),
-                        tls.map_or("", |t| &t.cipher),
-                        tls.and_then(|t| t.peer_cert_subject.as_deref())
-                            .unwrap_or(""),
-                    );
-                }
-            }
-        }
-        "channels" => {
-            out.push_str("connection\tnumber\tconsumer_count\tmessages_unacknowledged\tprefetch_count\tconfirm\n");
-            for s in snapshots {
-                for c in &s.connections {
-                    for ch in &c.channels {
-                        let _ = writeln!(
-                            out,
-                            "{}\t{}\t{}\t{}\t{}\t{}",
-                            c.peer, ch.id, ch.consumers, ch.unacked, ch.prefetch, ch.confirm
-                        );
-                    }
-                }
-            }
-        }
-        "consumers" => {
-            out.push_str("queue_name\tconsumer_tag\tchannel\tconnection\tack_required\tprefetch_count\tunacked\tactive\n");
-            for s in snapshots {
-                for q in s.queues.iter().filter(|q| q.name.vhost == vhost) {
-                    for (key, no_ack, prefetch, unacked) in &q.consumers {
-                        let _ = writeln!(
-                            out,
-                            "{}\t{}\t{}\t{}.{}\t{}\t{}\t{}\t{}",
-                            q.name,
-                            key.tag,
-                            key.channel,
-                            key.shard,
-                            key.conn,
-                            !no_ack,
-                            prefetch,
-                            unacked,
-                            // RabbitMQ's `active`: every consumer, but on a
-                            // single-active-consumer queue only that one.
-                            q.single_active_consumer.as_ref().is_none_or(|k| k == key)
-                        );
-                    }
-                }
-            }
-        }
-        "policies" => {
-            out.push_str("vhost\tname\tpattern\tapply-to\tdefinition\tpriority\n");
-            let meta = shard.meta.borrow();
-            let mut ps: Vec<_> = meta
-                .vhosts
-                .get(&vhost)
-                .map(|v| v.policies.iter().map(|p| &p.def).collect())
-                .unwrap_or_default();
-            ps.sort_by(|a, b| a.name.cmp(&b.name));
-            for p in ps {
-                let _ = writeln!(
-                    out,
-                    "{vhost_name}\t{}\t{}\t{}\t{}\t{}",
-                    p.name,
-                    p.pattern,
-                    p.apply_to,
-                    policy::to_json(&crate::protocol::types::FieldValue::Table(
-                        p.definition.clone()
-                    )),
-                    p.priority
-                );
-            }
-        }
-        "counters" => {
-            out.push_str("shard\tpublished\trouted_copies\tunroutable\tdelivered\tacked\tconfirmed\tnacked\tconnections_opened\tconnections_closed\tpaged_out\tpaged_in\tfsyncs\tresident_bytes\tdead_lettered\tdead_letter_cycles\n");
-            let mut total = crate::shard::counters::CountersSnapshot::default();
-            let mut row = |name: String, c: &crate::shard::counters::CountersSnapshot| {
-                let _ = writeln!(
-                    out,
-                    "{name}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    c.published,
-                    c.routed_copies,
-                    c.unroutable,
-                    c.delivered,
-                    c.acked,
-                    c.confirmed,
-                    c.nacked,
-                    c.connections_opened,
-                    c.connections_closed,
-                    c.paged_out,
-                    c.paged_in,
-                    c.fsyncs,
-                    c.resident_bytes,
-                    c.dead_lettered,
-                    c.dead_letter_cycles
-                );
-            };
-            for s in snapshots {
-                row(s.shard.to_string(), &s.counters);
-                total.merge(&s.counters);
-            }
-            row("total".into(), &total);
-        }
-        _ => {}
+    let meta = shard.meta.borrow();
+    let vhost_name = meta.vhost_name(vhost);
+    let _ = writeln!(out, "Listing policies for vhost \"{vhost_name}\" ...");
+    out.push_str("vhost\tname\tpattern\tapply-to\tdefinition\tpriority\n");
+    let mut ps: Vec<_> = meta
+        .vhosts
+        .get(&vhost)
+        .map(|v| v.policies.iter().map(|p| &p.def).collect())
+        .unwrap_or_default();
+    ps.sort_by(|a, b| a.name.cmp(&b.name));
+    for p in ps {
+        let _ = writeln!(
+            out,
+            "{vhost_name}\t{}\t{}\t{}\t{}\t{}",
+            p.name,
+            p.pattern,
+            p.apply_to,
+            policy::to_json(&crate::protocol::types::FieldValue::Table(
+                p.definition.clone()
+            )),
+            p.priority
+        );
     }
     out
 }

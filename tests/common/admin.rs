@@ -21,11 +21,77 @@ pub fn ctl(b: &Broker, command: &str) -> String {
     ctl_with(b, &[command])
 }
 
+/// The columns the tests read from a listing named without columns: more
+/// than rabbitmqctl's defaults (`name messages` for queues), so that
+/// [`cell`] finds them by the header.
+#[allow(dead_code)]
+pub fn test_columns(verb: &str) -> &'static [&'static str] {
+    match verb {
+        "list_queues" => &[
+            "name",
+            "messages_ready",
+            "messages_unacknowledged",
+            "consumers",
+            "durable",
+            "auto_delete",
+            "exclusive",
+            "shard",
+            "messages_ready_ram",
+            "messages_paged_out",
+            "state",
+            "message_bytes_ready",
+            "single_active_consumer_tag",
+            "policy",
+        ],
+        "list_exchanges" => &[
+            "name",
+            "type",
+            "durable",
+            "auto_delete",
+            "internal",
+            "messages_delayed",
+            "policy",
+        ],
+        "list_bindings" => &[
+            "source_name",
+            "destination_kind",
+            "destination_name",
+            "routing_key",
+            "arguments",
+        ],
+        "list_connections" => &["name", "user", "shard", "channels"],
+        "list_channels" => &[
+            "connection",
+            "number",
+            "consumer_count",
+            "messages_unacknowledged",
+            "prefetch_count",
+            "confirm",
+        ],
+        "list_consumers" => &[
+            "queue_name",
+            "consumer_tag",
+            "channel_pid",
+            "ack_required",
+            "prefetch_count",
+            "messages_unacknowledged",
+            "active",
+        ],
+        _ => &[],
+    }
+}
+
 /// Runs the real `warren ctl <words…>` against the broker; panics unless it
-/// succeeds, returns what it printed.
+/// succeeds, returns what it printed. A listing named without columns
+/// (`-p VHOST` aside) gets [`test_columns`].
 #[allow(dead_code)]
 pub fn ctl_with(b: &Broker, words: &[&str]) -> String {
-    let out = ctl_output(b, words);
+    let mut words = words.to_vec();
+    let options = words.iter().filter(|w| w.starts_with('-')).count();
+    if words.len() == 1 + 2 * options {
+        words.extend_from_slice(test_columns(words[0]));
+    }
+    let out = ctl_output(b, &words);
     assert!(
         out.status.success(),
         "warren ctl {words:?} failed: {}",
