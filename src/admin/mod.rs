@@ -33,8 +33,8 @@
 //! alone.
 
 pub mod client;
-pub mod definitions;
 pub mod columns;
+pub mod definitions;
 pub mod format;
 pub mod listings;
 pub mod policy;

@@ -53,6 +53,8 @@ impl Row for QueueRow<'_> {
         ("shard", Plain),
         ("messages_paged_out", Plain),
         ("single_active_consumer_tag", Plain),
+        ("oldest_ready_age_seconds", Plain),
+        ("oldest_unacked_age_seconds", Plain),
     ];
 
     fn cell(&self, column: &str) -> Value {
@@ -81,6 +83,13 @@ impl Row for QueueRow<'_> {
                 .as_ref()
                 .map_or("", |k| k.tag.as_str())
                 .into(),
+            // Null when the queue holds no such message.
+            "oldest_ready_age_seconds" => {
+                q.oldest_ready_age_seconds.map_or(Value::Null, Value::from)
+            }
+            "oldest_unacked_age_seconds" => q
+                .oldest_unacked_age_seconds
+                .map_or(Value::Null, Value::from),
             _ => Value::Null,
         }
     }
@@ -574,6 +583,9 @@ mod tests {
             consumers: Vec::new(),
             single_active_consumer: None,
             policy: String::new(),
+            message_stats: Default::default(),
+            oldest_ready_age_seconds: Some(1.5),
+            oldest_unacked_age_seconds: Some(0.5),
         };
         let row = QueueRow {
             q: &q,

@@ -282,11 +282,7 @@ async fn write_batch(
 /// Returns the bytes written.
 /// Writes one run and fdatasyncs it; answers the bytes written and how
 /// long the fdatasync took.
-async fn write_run(
-    file: &DmaFile,
-    tail: &mut Option<Tail>,
-    run: &Run,
-) -> io::Result<(usize, f64)> {
+async fn write_run(file: &DmaFile, tail: &mut Option<Tail>, run: &Run) -> io::Result<(usize, f64)> {
     let start = run.start as u64;
     let (file_pos, prefix): (u64, &[u8]) = match tail.as_ref() {
         Some(t) if t.segment == run.segment && t.block_start + t.bytes.len() as u64 == start => {
