@@ -78,7 +78,7 @@
     },
     update() {
       const close = (c) => h("button", { type: "button", class: "danger", onclick: confirmThen(`Close connection ${c.name}?`, async () => {
-        await api("DELETE", "/connections/" + enc(c.name), undefined);
+        await api("DELETE", "/connections/" + enc(c.name), undefined, undefined, { "X-Reason": "Closed via management plugin" });
         notice("Connection closed");
         await this.update();
       }) }, "Close");
