@@ -6,8 +6,11 @@
 //! page) and in the Queues tab; purging the queue from its page brings both
 //! to 0; deleting it removes it. Screenshots go to `target/web-ui/`.
 //! Needs `chromium` and `chromedriver` (Debian: `chromium chromium-driver`):
-//! missing, the test fails when `CI=true` and is skipped otherwise. It needs
-//! Warren's management port, so it skips against an external broker.
+//! missing, the test fails when `CI=true` and is skipped otherwise. A second
+//! test, without a browser, checks the files over plain HTTP (types,
+//! caching, 304) and that `warren ctl`'s paths beside them still answer.
+//! Both need Warren's management port, so they skip against an external
+//! broker.
 
 mod common;
 #[path = "web_ui/webdriver.rs"]
@@ -315,5 +318,63 @@ async fn log_in_see_queued_messages_purge_and_delete_in_the_browser() {
         );
         assert_eq!(text_of(&d, "#error-text"), "", "no API error shown");
         ctl_with(&b, &["delete_user", &user]);
+    }
+}
+
+/// One plain HTTP/1.0 request to the management port: (status, lower-cased
+/// head, body).
+fn http(b: &Broker, request: &str) -> (u16, String, String) {
+    let response = admin_request(&admin_addr(b), request);
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP head");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    (status, head.to_lowercase(), body.to_string())
+}
+
+fn header<'a>(head: &'a str, name: &str) -> &'a str {
+    head.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+        .unwrap_or_else(|| panic!("no {name} in {head}"))
+        .trim()
+}
+
+#[test]
+fn ui_files_are_served_with_types_and_caching_beside_ctl() {
+    if skip_if_external("it needs Warren's management port") {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let b = Broker::start(shards);
+        let (status, head, body) = http(&b, "GET / HTTP/1.0\r\n\r\n");
+        assert_eq!(status, 200, "{head}");
+        assert_eq!(header(&head, "content-type"), "text/html; charset=utf-8");
+        assert_eq!(header(&head, "cache-control"), "no-cache");
+        assert!(body.contains("/js/app.js") && body.contains("login-form"));
+        let etag = header(&head, "etag").to_string();
+        let (status, head, body) = http(
+            &b,
+            &format!("GET /index.html HTTP/1.0\r\nIf-None-Match: {etag}\r\n\r\n"),
+        );
+        assert_eq!((status, body.as_str()), (304, ""), "{head}");
+        for (path, kind) in [
+            ("/js/app.js", "text/javascript; charset=utf-8"),
+            ("/js/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
+            ("/css/main.css", "text/css; charset=utf-8"),
+        ] {
+            let (status, head, body) = http(&b, &format!("GET {path} HTTP/1.0\r\n\r\n"));
+            assert_eq!(status, 200, "{path}: {head}");
+            assert_eq!(header(&head, "content-type"), kind, "{path}");
+            assert!(!body.is_empty(), "{path}");
+        }
+        let (status, _, _) = http(&b, "GET /js/nothing.js HTTP/1.0\r\n\r\n");
+        assert_eq!(status, 404);
+        // warren ctl's requests on the same port are unchanged.
+        let (status, head, body) = http(&b, "GET /queues HTTP/1.0\r\n\r\n");
+        assert_eq!(status, 200, "{head}");
+        assert!(body.starts_with("Listing queues"), "{body}");
+        assert!(ctl(&b, "list_exchanges").contains("amq.topic"));
     }
 }

@@ -24,42 +24,25 @@ const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
+/// An embedded file: its URL path, its file under `ui/`, its type.
+macro_rules! asset {
+    ($path:literal, $file:literal, $kind:expr) => {
+        Asset {
+            path: $path,
+            content_type: $kind,
+            body: include_bytes!($file),
+        }
+    };
+}
+
 static ASSETS: &[Asset] = &[
-    Asset {
-        path: "/index.html",
-        content_type: HTML,
-        body: include_bytes!("ui/index.html"),
-    },
-    Asset {
-        path: "/js/app.js",
-        content_type: JS,
-        body: include_bytes!("ui/js/app.js"),
-    },
-    Asset {
-        path: "/js/pages.js",
-        content_type: JS,
-        body: include_bytes!("ui/js/pages.js"),
-    },
-    Asset {
-        path: "/js/admin.js",
-        content_type: JS,
-        body: include_bytes!("ui/js/admin.js"),
-    },
-    Asset {
-        path: "/js/uPlot.iife.min.js",
-        content_type: JS,
-        body: include_bytes!("ui/js/uPlot.iife.min.js"),
-    },
-    Asset {
-        path: "/css/main.css",
-        content_type: CSS,
-        body: include_bytes!("ui/css/main.css"),
-    },
-    Asset {
-        path: "/css/uPlot.min.css",
-        content_type: CSS,
-        body: include_bytes!("ui/css/uPlot.min.css"),
-    },
+    asset!("/index.html", "ui/index.html", HTML),
+    asset!("/js/app.js", "ui/js/app.js", JS),
+    asset!("/js/pages.js", "ui/js/pages.js", JS),
+    asset!("/js/admin.js", "ui/js/admin.js", JS),
+    asset!("/js/uPlot.iife.min.js", "ui/js/uPlot.iife.min.js", JS),
+    asset!("/css/main.css", "ui/css/main.css", CSS),
+    asset!("/css/uPlot.min.css", "ui/css/uPlot.min.css", CSS),
 ];
 
 /// The page may load its own scripts and styles and call its own origin,

@@ -51,6 +51,19 @@
       h("span", { class: "muted", id: tab + "-count" }, ` ${page.filtered_count} of ${page.total_count} items`));
   }
 
+  /** A list tab: its controls and table, then its add form. */
+  function listTab(r, tab, heading, reload, title, f) {
+    r.main.append(h("h1", {}, heading), listControls(tab, listState(tab, "name"), reload), h("div", { id: tab + "-list" }), title, f);
+    fillVhosts(f);
+  }
+
+  /** After an add form succeeded: say so, empty the form, re-read the list. */
+  async function added(f, text, reload) {
+    notice(text);
+    f.reset();
+    await reload();
+  }
+
   const link = (tab, vhost, name, text) => h("a", { href: `#/${tab}/${enc(vhost)}/${enc(name)}` }, text ?? name);
   const vhostCol = { label: "Virtual host", value: (r) => r.vhost, sort: "vhost" };
 
@@ -78,7 +91,7 @@
     },
     update() {
       const close = (c) => h("button", { type: "button", class: "danger", onclick: confirmThen(`Close connection ${c.name}?`, async () => {
-        await api("DELETE", "/connections/" + enc(c.name), undefined);
+        await api("DELETE", "/connections/" + enc(c.name), undefined, undefined, { "X-Reason": "Closed via management plugin" });
         notice("Connection closed");
         await this.update();
       }) }, "Close");
@@ -124,12 +137,9 @@
         await api("PUT", `/exchanges/${enc(e.vhost.value)}/${enc(e.name.value)}`, {
           type: e.type.value, durable: e.durable.value === "true", auto_delete: e.auto_delete.value === "true",
           internal: e.internal.value === "true", arguments: jsonField(f, "arguments") });
-        notice(`Exchange ${e.name.value} declared`);
-        f.reset();
-        await reload();
+        await added(f, `Exchange ${e.name.value} declared`, reload);
       });
-      r.main.append(h("h1", {}, "Exchanges"), listControls("exchanges", listState("exchanges", "name"), reload), h("div", { id: "exchanges-list" }), title, f);
-      fillVhosts(f);
+      listTab(r, "exchanges", "Exchanges", reload, title, f);
     },
     update(r) {
       if (r && r.args.length >= 2) return exchangeUpdate(r.args[0], r.args[1]);
@@ -225,12 +235,9 @@
         const args = jsonField(f, "arguments");
         if (e.type.value !== "classic") args["x-queue-type"] = e.type.value;
         await api("PUT", `/queues/${enc(e.vhost.value)}/${enc(e.name.value)}`, { durable: e.durable.value === "true", auto_delete: e.auto_delete.value === "true", arguments: args });
-        notice(`Queue ${e.name.value} declared`);
-        f.reset();
-        await reload();
+        await added(f, `Queue ${e.name.value} declared`, reload);
       });
-      r.main.append(h("h1", {}, "Queues"), listControls("queues", listState("queues", "name"), reload), h("div", { id: "queues-list" }), title, f);
-      fillVhosts(f);
+      listTab(r, "queues", "Queues", reload, title, f);
     },
     update(r) {
       if (r && r.args.length >= 2) return queueUpdate(r.args[0], r.args[1]);
