@@ -240,7 +240,7 @@ async fn bad_credentials_get_401_and_unknown_objects_404() {
             assert_eq!(r.status, 401, "{auth:?}");
             assert_eq!(
                 r.body,
-                json!({"error": "not_authorised", "reason": "Login failed"})
+                json!({"error": "not_authorized", "reason": "Login failed"})
             );
             assert!(
                 r.head
@@ -265,7 +265,7 @@ async fn bad_credentials_get_401_and_unknown_objects_404() {
             );
         }
         // warren ctl's requests still work on the same port.
-        assert!(ctl(&b, "list_queues").contains("Listing queues for vhost / ..."));
+        assert!(ctl(&b, "list_queues").starts_with("Listing queues"));
     }
 }
 
@@ -328,7 +328,7 @@ async fn users_log_in_with_their_passwords_and_tags_decide_what_they_see() {
             assert_eq!(r.status, 401, "GET {path} as {auth}: {}", r.body);
             assert_eq!(
                 r.body,
-                json!({"error": "not_authorised", "reason": reason}),
+                json!({"error": "not_authorized", "reason": reason}),
                 "GET {path} as {auth}"
             );
         };
@@ -414,7 +414,7 @@ async fn delete_removes_queues_and_exchanges_and_purges_queues() {
             ctl_with(&b, &["set_user_tags", &user, "management"]);
             let r = api(&b, "DELETE", &path, Some(&format!("{user}:pw")));
             assert_eq!(r.status, 401, "{}", r.body);
-            assert_eq!(r.body["error"], "not_authorised");
+            assert_eq!(r.body["error"], "not_authorized");
             // Now empty: if-empty deletes it.
             assert_eq!(
                 raw_status(

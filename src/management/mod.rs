@@ -200,7 +200,7 @@ async fn api_request(
         Err(reason) => {
             let mut r = json_response(
                 StatusCode::UNAUTHORIZED,
-                &json!({"error": "not_authorised", "reason": reason}),
+                &json!({"error": "not_authorized", "reason": reason}),
             );
             r.headers_mut().insert(
                 hyper::header::WWW_AUTHENTICATE,
@@ -243,7 +243,7 @@ async fn api_request(
     if let Err(reason) = auth::may_read(&user, &resource) {
         return json_response(
             StatusCode::UNAUTHORIZED,
-            &json!({"error": "not_authorised", "reason": reason}),
+            &json!({"error": "not_authorized", "reason": reason}),
         );
     }
     match resource {
@@ -324,7 +324,7 @@ async fn delete(
     if let Err(reason) = auth::may_read(user, &api::Resource::Overview) {
         return json_response(
             StatusCode::UNAUTHORIZED,
-            &json!({"error": "not_authorised", "reason": reason}),
+            &json!({"error": "not_authorized", "reason": reason}),
         );
     }
     let (reply, answer) = tokio::sync::oneshot::channel();
@@ -345,7 +345,7 @@ async fn delete(
                 404 => json_response(StatusCode::NOT_FOUND, &api::not_found()),
                 403 => json_response(
                     StatusCode::UNAUTHORIZED,
-                    &json!({"error": "not_authorised", "reason": reason}),
+                    &json!({"error": "not_authorized", "reason": reason}),
                 ),
                 _ => json_response(
                     StatusCode::BAD_REQUEST,
