@@ -575,6 +575,9 @@ impl Shard {
         } else if let Request::VhostConnections { vhost } = request {
             let n = vhosts::local_connections(self, vhost);
             self.reply(from, token, Reply::Count(Ok(n)));
+        } else if let Request::CloseConnection { id, reason } = request {
+            let closed = vhosts::close_connection(self, id, &reason);
+            self.reply(from, token, Reply::Done(closed));
         } else if let Request::TxCommit { ops } = request {
             transaction::commit(self, from, token, ops);
         } else if let Request::Get { name, .. } = &request {

@@ -107,6 +107,18 @@ fn close_connections(shard: &Shard, id: VhostId, name: &ShortStr) {
     }
 }
 
+/// Closes connection `id` of this shard with 320 and `reason` (the
+/// management API's `DELETE /api/connections/{name}`), as a vhost's
+/// deletion closes its connections.
+pub fn close_connection(shard: &Shard, id: u64, reason: &str) -> Result<(), AmqpError> {
+    let conn = shard
+        .connection(id)
+        .ok_or_else(|| AmqpError::not_found(format!("no connection {id} on shard {}", shard.id)))?;
+    conn.close_for_shutdown(&AmqpError::new(code::CONNECTION_FORCED, reason));
+    conn.stop_reading();
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use crate::shard::owner_of;
