@@ -20,6 +20,8 @@ pub fn node_json(node: &Node, alarms: &Alarms, view: &View) -> Value {
         "name": node.name,
         "type": "disc",
         "running": true,
+        // Warren has no maintenance mode.
+        "being_drained": false,
         "mem_limit": limits.memory_high_watermark,
         "mem_alarm": reason.contains("memory"),
         "disk_free_limit": limits.disk_free_limit,
