@@ -1,7 +1,9 @@
 //! Vhosts on each shard: admitting a connection to one (connection.open:
 //! the vhost must exist and be under its `max-connections`), and what a
 //! shard does when one is deleted (drops the vhost's queues it owns and
-//! closes its connections with 320 CONNECTION_FORCED, as RabbitMQ).
+//! closes its connections with 320 CONNECTION_FORCED, as RabbitMQ), and
+//! closing one connection the same way (the management API's
+//! `DELETE /api/connections/{name}`).
 
 use crate::broker::error::{code, AmqpError};
 use crate::broker::vhost::{self, QueueName, VhostId};

@@ -145,18 +145,6 @@ impl Ctx<'_> {
     pub fn authorize(&self, access: Access, resource: Resource, name: &str) -> AmqpResult<()> {
         self.actor().authorize(access, resource, name)
     }
-
-    /// See [`Actor::authorize_binding`].
-    pub fn authorize_binding(
-        &self,
-        source: &str,
-        destination: Resource,
-        destination_name: &str,
-        routing_key: &str,
-    ) -> AmqpResult<()> {
-        self.actor()
-            .authorize_binding(source, destination, destination_name, routing_key)
-    }
 }
 
 fn is_topic(topology: Option<&crate::broker::topology::Topology>, exchange: &str) -> bool {

@@ -79,7 +79,7 @@ pub fn check_delete(actor: &Actor<'_>, name: &str) -> AmqpResult<()> {
 }
 
 pub async fn bind(cx: &Ctx<'_>, m: ExchangeBind) -> AmqpResult<()> {
-    cx.authorize_binding(
+    cx.actor().authorize_binding(
         &m.source,
         Resource::Exchange,
         &m.destination,
@@ -97,7 +97,7 @@ pub async fn bind(cx: &Ctx<'_>, m: ExchangeBind) -> AmqpResult<()> {
 }
 
 pub async fn unbind(cx: &Ctx<'_>, m: ExchangeUnbind) -> AmqpResult<()> {
-    cx.authorize_binding(
+    cx.actor().authorize_binding(
         &m.source,
         Resource::Exchange,
         &m.destination,

@@ -137,7 +137,8 @@ fn declared(cx: &Ctx<'_>, name: ShortStr, s: QueueStats, no_wait: bool) {
 
 pub async fn bind(cx: &Ctx<'_>, m: QueueBind) -> AmqpResult<()> {
     let queue = cx.resolve_queue(m.queue);
-    cx.authorize_binding(&m.exchange, Resource::Queue, &queue, &m.routing_key)?;
+    cx.actor()
+        .authorize_binding(&m.exchange, Resource::Queue, &queue, &m.routing_key)?;
     let request = Request::Bind {
         vhost: cx.vhost(),
         source: m.exchange,
@@ -151,7 +152,8 @@ pub async fn bind(cx: &Ctx<'_>, m: QueueBind) -> AmqpResult<()> {
 
 pub async fn unbind(cx: &Ctx<'_>, m: QueueUnbind) -> AmqpResult<()> {
     let queue = cx.resolve_queue(m.queue);
-    cx.authorize_binding(&m.exchange, Resource::Queue, &queue, &m.routing_key)?;
+    cx.actor()
+        .authorize_binding(&m.exchange, Resource::Queue, &queue, &m.routing_key)?;
     let request = Request::Unbind {
         vhost: cx.vhost(),
         source: m.exchange,
