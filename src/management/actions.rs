@@ -41,6 +41,12 @@ const NO_CONNECTION: ConnKey = ConnKey {
     id: u64::MAX,
 };
 
+/// What one `POST .../get` takes at most: messages, and payload bytes
+/// (once over, it stops). Deliberate difference: RabbitMQ takes `count`
+/// messages whatever their size; an answer is held in memory whole.
+const MAX_GET_MESSAGES: u32 = 10_000;
+const MAX_GET_BYTES: usize = 64 * 1024 * 1024;
+
 /// The queue `GET /api/aliveness-test/{vhost}` uses, as RabbitMQ's.
 pub const ALIVENESS_QUEUE: &str = "aliveness-test";
 
@@ -585,7 +591,11 @@ async fn get(
     let no_ack = mode == AckMode::AckRequeueFalse;
     let mut got = Vec::new();
     let mut ids = Vec::new();
-    for _ in 0..count {
+    let mut bytes = 0;
+    for _ in 0..count.min(MAX_GET_MESSAGES) {
+        if bytes >= MAX_GET_BYTES {
+            break;
+        }
         let request = Request::Get {
             name: meta.name.clone(),
             no_ack,
@@ -598,6 +608,7 @@ async fn get(
             break;
         };
         ids.push(m.msg_id);
+        bytes += m.message.body.len() as usize;
         got.push(Got {
             payload: m.message.body.to_bytes(),
             redelivered: m.redelivered,
