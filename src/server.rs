@@ -220,6 +220,8 @@ pub fn run(settings: Settings) -> io::Result<()> {
                     amqp_bind: settings.bind.clone(),
                     amqp_port: bound_port,
                     management_port: p,
+                    data_dir: settings.data_dir.clone(),
+                    started: std::time::Instant::now(),
                 },
                 loopback_users: settings.loopback_users.clone(),
                 rates: Default::default(),

@@ -3,15 +3,15 @@
 //! the management thread and is unit-tested alone). Field names, status
 //! codes and error bodies follow RabbitMQ 3.10's management plugin.
 
+pub use super::amqp_json::table_json;
+use super::binding_keys::{exchange_id, Dest};
 use super::bridge::View;
 use crate::broker::binding::BindingDef;
 use crate::broker::exchange::{Destination, ExchangeDef};
-use crate::protocol::types::{FieldTable, FieldValue};
-use crate::shard::envelope::QueueSnapshot;
+use crate::broker::vhost::VhostId;
+use crate::protocol::types::{FieldTable, ShortStr};
+use crate::shard::envelope::{ConnectionSnapshot, QueueSnapshot};
 use serde_json::{json, Value};
-
-/// The one virtual host until vhosts land.
-pub const VHOST: &str = "/";
 
 /// What the API knows about the node that is not shard state.
 pub struct Node {
@@ -19,9 +19,13 @@ pub struct Node {
     pub amqp_bind: String,
     pub amqp_port: u16,
     pub management_port: u16,
+    /// The data directory (its file system's free space is `disk_free`).
+    pub data_dir: std::path::PathBuf,
+    /// When the broker started (`uptime`).
+    pub started: std::time::Instant,
 }
 
-/// A resource the API serves with GET.
+/// A resource of the API (what a path names).
 #[derive(Debug, PartialEq)]
 pub enum Resource {
     Overview,
@@ -34,14 +38,47 @@ pub enum Resource {
     Queue(String, String),
     QueueBindings(String, String),
     QueueContents(String, String),
+    QueueGet(String, String),
     Exchanges(Option<String>),
     Exchange(String, String),
+    ExchangePublish(String, String),
+    /// The bindings from (`true`) or to (`false`) an exchange.
+    ExchangeBindings(String, String, bool),
     Bindings(Option<String>),
+    /// The bindings between a source exchange and a destination.
+    BindingsBetween(String, String, Dest),
+    /// One binding: source, destination, properties key.
+    Binding(String, String, Dest, String),
     Connections,
+    Connection(String),
     Channels,
     Consumers(Option<String>),
+    Nodes,
+    Node(String),
+    AlivenessTest(String),
     AlarmsCheck,
     LocalAlarmsCheck,
+}
+
+impl Resource {
+    /// The vhost the path names, if it names one.
+    pub fn vhost(&self) -> Option<&str> {
+        use Resource as R;
+        match self {
+            R::Queues(v) | R::Exchanges(v) | R::Bindings(v) | R::Consumers(v) => v.as_deref(),
+            R::Queue(v, _)
+            | R::QueueBindings(v, _)
+            | R::QueueContents(v, _)
+            | R::QueueGet(v, _)
+            | R::Exchange(v, _)
+            | R::ExchangePublish(v, _)
+            | R::ExchangeBindings(v, _, _)
+            | R::BindingsBetween(v, _, _)
+            | R::Binding(v, _, _, _)
+            | R::AlivenessTest(v) => Some(v),
+            _ => None,
+        }
+    }
 }
 
 /// Maps `/api/...` segments (percent-decoded) to a resource.
@@ -60,15 +97,38 @@ pub fn route(segments: &[String]) -> Option<Resource> {
         ["queues", v, q] => Resource::Queue(own(v), own(q)),
         ["queues", v, q, "bindings"] => Resource::QueueBindings(own(v), own(q)),
         ["queues", v, q, "contents"] => Resource::QueueContents(own(v), own(q)),
+        ["queues", v, q, "get"] => Resource::QueueGet(own(v), own(q)),
         ["exchanges"] => Resource::Exchanges(None),
         ["exchanges", v] => Resource::Exchanges(Some(own(v))),
-        ["exchanges", v, x] => Resource::Exchange(own(v), own(x)),
+        ["exchanges", v, x] => Resource::Exchange(own(v), exchange_id(x).to_string()),
+        ["exchanges", v, x, "publish"] => {
+            Resource::ExchangePublish(own(v), exchange_id(x).to_string())
+        }
+        ["exchanges", v, x, "bindings", "source"] => {
+            Resource::ExchangeBindings(own(v), exchange_id(x).to_string(), true)
+        }
+        ["exchanges", v, x, "bindings", "destination"] => {
+            Resource::ExchangeBindings(own(v), exchange_id(x).to_string(), false)
+        }
         ["bindings"] => Resource::Bindings(None),
         ["bindings", v] => Resource::Bindings(Some(own(v))),
+        ["bindings", v, "e", x, kind, d] => {
+            Resource::BindingsBetween(own(v), exchange_id(x).to_string(), Dest::parse(kind, d)?)
+        }
+        ["bindings", v, "e", x, kind, d, props] => Resource::Binding(
+            own(v),
+            exchange_id(x).to_string(),
+            Dest::parse(kind, d)?,
+            own(props),
+        ),
         ["connections"] => Resource::Connections,
+        ["connections", c] => Resource::Connection(own(c)),
         ["channels"] => Resource::Channels,
         ["consumers"] => Resource::Consumers(None),
         ["consumers", v] => Resource::Consumers(Some(own(v))),
+        ["nodes"] => Resource::Nodes,
+        ["nodes", n] => Resource::Node(own(n)),
+        ["aliveness-test", v] => Resource::AlivenessTest(own(v)),
         ["health", "checks", "alarms"] => Resource::AlarmsCheck,
         ["health", "checks", "local-alarms"] => Resource::LocalAlarmsCheck,
         _ => return None,
@@ -80,20 +140,12 @@ pub fn not_found() -> Value {
     json!({"error": "Object Not Found", "reason": "Not Found"})
 }
 
-/// A FieldTable as JSON (through the policy module's JSON writer).
-pub fn table_json(t: &FieldTable) -> Value {
-    serde_json::from_str(&crate::admin::policy::to_json(&FieldValue::Table(
-        t.clone(),
-    )))
-    .unwrap_or_else(|_| json!({}))
-}
-
 /// A queue, with the fields RabbitMQ shows for a classic queue that Warren
 /// has figures for.
-pub fn queue_json(q: &QueueSnapshot, args: Option<&FieldTable>, node: &Node) -> Value {
+pub fn queue_json(q: &QueueSnapshot, vhost: &str, args: Option<&FieldTable>, node: &Node) -> Value {
     let mut v = json!({
         "name": q.name.as_str(),
-        "vhost": VHOST,
+        "vhost": vhost,
         "node": node.name,
         "type": "classic",
         "durable": q.durable,
@@ -119,16 +171,18 @@ pub fn queue_json(q: &QueueSnapshot, args: Option<&FieldTable>, node: &Node) -> 
         "effective_policy_definition": {},
         "recoverable_slaves": Value::Null,
     });
+    // As RabbitMQ's fixture: 0 without consumers; with consumers Warren
+    // has no utilisation figure, so the field is left out.
     if q.consumers.is_empty() {
-        v["consumer_utilisation"] = Value::Null;
+        v["consumer_utilisation"] = json!(0);
     }
     v
 }
 
-pub fn exchange_json(x: &ExchangeDef, policy: &str) -> Value {
+pub fn exchange_json(x: &ExchangeDef, vhost: &str, policy: &str) -> Value {
     let mut v = json!({
         "name": x.name.as_str(),
-        "vhost": VHOST,
+        "vhost": vhost,
         "type": x.kind.as_str(),
         "durable": x.durable,
         "auto_delete": x.auto_delete,
@@ -142,134 +196,214 @@ pub fn exchange_json(x: &ExchangeDef, policy: &str) -> Value {
     v
 }
 
-pub fn binding_json(b: &BindingDef) -> Value {
+pub fn binding_json(b: &BindingDef, vhost: &str) -> Value {
     let (kind, dest) = match &b.destination {
         Destination::Queue(q) => ("queue", q.as_str()),
         Destination::Exchange(x) => ("exchange", x.as_str()),
     };
-    binding(
-        b.source.as_str(),
-        kind,
-        dest,
-        b.routing_key.as_str(),
-        &b.arguments,
-    )
-}
-
-fn binding(source: &str, kind: &str, dest: &str, key: &str, args: &FieldTable) -> Value {
-    let arguments = table_json(args);
-    let props = match (key, arguments.as_object().is_some_and(|o| o.is_empty())) {
-        ("", true) => "~".to_string(),
-        (k, true) => k.replace('%', "%25").replace('~', "%7E"),
-        (k, false) => format!(
-            "{}~{:08x}",
-            k.replace('%', "%25").replace('~', "%7E"),
-            crc32c::crc32c(arguments.to_string().as_bytes())
-        ),
-    };
     json!({
-        "source": source, "vhost": VHOST, "destination": dest, "destination_type": kind,
-        "routing_key": key, "arguments": arguments, "properties_key": props,
+        "source": b.source.as_str(), "vhost": vhost, "destination": dest,
+        "destination_type": kind, "routing_key": b.routing_key.as_str(),
+        "arguments": table_json(&b.arguments),
+        "properties_key": super::binding_keys::properties_key(&b.routing_key, &b.arguments),
     })
 }
 
 /// The default exchange's implicit binding of a queue, as RabbitMQ lists it.
-fn default_binding(queue: &str) -> Value {
-    binding("", "queue", queue, queue, &FieldTable::default())
+fn default_binding(queue: &str, vhost: &str) -> Value {
+    let b = BindingDef {
+        source: ShortStr::from_static(""),
+        destination: Destination::Queue(ShortStr::from(queue)),
+        routing_key: ShortStr::from(queue),
+        arguments: FieldTable::default(),
+    };
+    binding_json(&b, vhost)
 }
 
-fn queue_args<'a>(view: &'a View, name: &str) -> Option<&'a FieldTable> {
-    view.queue_arguments.get(name)
+/// Which vhosts and connections a user's listings show, as RabbitMQ's
+/// `rabbit_mgmt_util`: administrators every vhost, other users the vhosts
+/// they have permissions in (`filter_vhost`); `/api/vhosts` also every
+/// vhost to monitors (`list_visible_vhosts`); connections and channels
+/// every user's to monitors, their own to others (`filter_user`).
+pub struct Scope<'a> {
+    pub user: &'a str,
+    pub admin: bool,
+    pub monitor: bool,
+}
+
+impl Scope<'_> {
+    fn shows(&self, view: &View, vhost: &str) -> bool {
+        self.admin || view.login_vhosts.iter().any(|v| v == vhost)
+    }
+
+    fn shows_vhost(&self, view: &View, vhost: &str) -> bool {
+        self.monitor || self.shows(view, vhost)
+    }
+
+    fn shows_user(&self, user: &str) -> bool {
+        self.monitor || self.user == user
+    }
 }
 
 fn queues(view: &View) -> impl Iterator<Item = &QueueSnapshot> {
     view.snapshots.iter().flat_map(|s| s.queues.iter())
 }
 
+fn find_queue<'a>(view: &'a View, vhost: &str, name: &str) -> Option<&'a QueueSnapshot> {
+    let id = view.vhost_id(vhost)?;
+    queues(view).find(|q| q.name.vhost == id && q.name.as_str() == name)
+}
+
+fn queue_entry(view: &View, q: &QueueSnapshot, node: &Node) -> Value {
+    queue_json(
+        q,
+        view.vhost_name(q.name.vhost),
+        view.queue_arguments.get(&q.name),
+        node,
+    )
+}
+
+/// The bindings of one vhost, with the default exchange's implicit ones
+/// first (as RabbitMQ lists them).
+fn vhost_bindings(view: &View, vhost: &str) -> Vec<Value> {
+    let Some(id) = view.vhost_id(vhost) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Value> = queues(view)
+        .filter(|q| q.name.vhost == id)
+        .map(|q| default_binding(&q.name, vhost))
+        .collect();
+    out.extend(
+        view.bindings
+            .iter()
+            .filter(|(v, _)| *v == id)
+            .map(|(_, b)| binding_json(b, vhost)),
+    );
+    out
+}
+
 /// The items of a list resource (before `listing::apply`), or the body of
 /// a single one; None for a 404.
-pub fn render(resource: &Resource, view: &View, node: &Node) -> Option<Value> {
-    let vhost_ok = |v: &Option<String>| v.as_deref().is_none_or(|v| v == VHOST);
+pub fn render(resource: &Resource, view: &View, node: &Node, scope: &Scope<'_>) -> Option<Value> {
+    // A vhost in the path must exist.
+    if let Some(v) = resource.vhost() {
+        view.vhost_id(v)?;
+    }
+    let visible = |id: VhostId| scope.shows(view, view.vhost_name(id));
     Some(match resource {
-        Resource::Queues(v) if vhost_ok(v) => Value::Array(
+        Resource::Queues(v) => Value::Array(
             queues(view)
-                .map(|q| with_stats(queue_json(q, queue_args(view, &q.name), node), view.stats.queue_json(q)))
+                .filter(|q| match v {
+                    Some(v) => view.vhost_name(q.name.vhost) == v,
+                    None => visible(q.name.vhost),
+                })
+                .map(|q| with_stats(queue_entry(view, q, node), view.stats.queue_json(q)))
                 .collect(),
         ),
-        Resource::Queue(v, name) if v == VHOST => {
-            let q = queues(view).find(|q| q.name.as_str() == name)?;
-            let mut body = queue_json(q, queue_args(view, name), node);
-            body = with_stats(body, view.stats.queue_json(q));
-            body["consumer_details"] = consumers(view, Some(name));
+        Resource::Queue(v, name) => {
+            let q = find_queue(view, v, name)?;
+            let mut body = with_stats(queue_entry(view, q, node), view.stats.queue_json(q));
+            body["consumer_details"] = consumers(view, scope, Some((v, name)));
             body
         }
-        Resource::QueueBindings(v, name) if v == VHOST => {
-            queues(view).find(|q| q.name.as_str() == name)?;
-            let mut out = vec![default_binding(name)];
+        Resource::QueueBindings(v, name) => {
+            find_queue(view, v, name)?;
+            let id = view.vhost_id(v)?;
+            let mut out = vec![default_binding(name, v)];
             out.extend(
                 view.bindings
                     .iter()
-                    .filter(
-                        |b| matches!(&b.destination, Destination::Queue(q) if q.as_str() == name),
-                    )
-                    .map(binding_json),
+                    .filter(|(vh, b)| {
+                        *vh == id
+                            && matches!(&b.destination, Destination::Queue(q) if q.as_str() == name)
+                    })
+                    .map(|(_, b)| binding_json(b, v)),
             );
             Value::Array(out)
         }
-        Resource::Exchanges(v) if vhost_ok(v) => Value::Array(
+        Resource::Exchanges(v) => Value::Array(
             view.exchanges
                 .iter()
-                .map(|(x, p)| with_stats(exchange_json(x, p), view.stats.exchange_json(crate::broker::vhost::VhostId::DEFAULT, &x.name)))
-                .collect(),
-        ),
-        Resource::Exchange(v, name) if v == VHOST => {
-            let name = if name == "amq.default" { "" } else { name };
-            let (x, p) = view
-                .exchanges
-                .iter()
-                .find(|(x, _)| x.name.as_str() == name)?;
-            with_stats(exchange_json(x, p), view.stats.exchange_json(crate::broker::vhost::VhostId::DEFAULT, &x.name))
-        }
-        Resource::Bindings(v) if vhost_ok(v) => {
-            let mut out: Vec<Value> = queues(view).map(|q| default_binding(&q.name)).collect();
-            out.extend(view.bindings.iter().map(binding_json));
-            Value::Array(out)
-        }
-        Resource::Connections => Value::Array(
-            view.snapshots
-                .iter()
-                .flat_map(|s| s.connections.iter())
-                .map(|c| {
-                    let (host, port) = split_peer(&c.peer);
-                    let mut conn = json!({
-                        "name": connection_name(&c.peer, node),
-                        "node": node.name, "vhost": c.vhost_name, "user": c.user,
-                        "peer_host": host, "peer_port": port,
-                        "host": node.amqp_bind, "port": node.amqp_port,
-                        "channels": c.channels.len(), "state": "running",
-                        "protocol": "AMQP 0-9-1", "type": "network",
-                        "ssl": c.tls.is_some(),
-                    });
-                    if let Some(t) = &c.tls {
-                        conn["ssl_protocol"] = json!(t.protocol);
-                        conn["ssl_cipher"] = json!(t.cipher);
-                        conn["peer_cert_subject"] = json!(t.peer_cert_subject);
-                    }
-                    conn
+                .filter(|(id, _, _)| match v {
+                    Some(v) => view.vhost_name(*id) == v,
+                    None => visible(*id),
+                })
+                .map(|(id, x, p)| {
+                    with_stats(
+                        exchange_json(x, view.vhost_name(*id), p),
+                        view.stats.exchange_json(*id, &x.name),
+                    )
                 })
                 .collect(),
         ),
-        Resource::Channels => Value::Array(
-            view.snapshots
+        Resource::Exchange(v, name) => {
+            let id = view.vhost_id(v)?;
+            let (_, x, p) = view
+                .exchanges
                 .iter()
-                .flat_map(|s| s.connections.iter())
+                .find(|(vh, x, _)| *vh == id && x.name.as_str() == name)?;
+            with_stats(exchange_json(x, v, p), view.stats.exchange_json(id, &x.name))
+        }
+        Resource::ExchangeBindings(v, name, from) => {
+            let id = view.vhost_id(v)?;
+            view.exchanges
+                .iter()
+                .find(|(vh, x, _)| *vh == id && x.name.as_str() == name)?;
+            let mut out: Vec<Value> = Vec::new();
+            if *from && name.is_empty() {
+                out.extend(
+                    queues(view)
+                        .filter(|q| q.name.vhost == id)
+                        .map(|q| default_binding(&q.name, v)),
+                );
+            }
+            out.extend(
+                view.bindings
+                    .iter()
+                    .filter(|(vh, b)| {
+                        *vh == id
+                            && if *from {
+                                b.source.as_str() == name
+                            } else {
+                                matches!(&b.destination, Destination::Exchange(x) if x.as_str() == name)
+                            }
+                    })
+                    .map(|(_, b)| binding_json(b, v)),
+            );
+            Value::Array(out)
+        }
+        Resource::Bindings(Some(v)) => Value::Array(vhost_bindings(view, v)),
+        Resource::Bindings(None) => Value::Array(
+            view.vhosts
+                .iter()
+                .filter(|(id, _)| visible(*id))
+                .flat_map(|(_, name)| vhost_bindings(view, name))
+                .collect(),
+        ),
+        Resource::BindingsBetween(v, source, dest) => {
+            Value::Array(bindings_between(view, v, source, dest))
+        }
+        Resource::Binding(v, source, dest, props) => bindings_between(view, v, source, dest)
+            .into_iter()
+            .find(|b| b["properties_key"] == json!(props))?,
+        Resource::Connections => Value::Array(
+            connections(view, scope)
+                .map(|c| connection_json(view, c, node))
+                .collect(),
+        ),
+        Resource::Connection(name) => {
+            let c = connections(view, scope).find(|c| connection_name(&c.peer, node) == *name)?;
+            connection_json(view, c, node)
+        }
+        Resource::Channels => Value::Array(
+            connections(view, scope)
                 .flat_map(|c| c.channels.iter().map(move |ch| (c, ch)))
                 .map(|(c, ch)| {
                     let conn = connection_name(&c.peer, node);
                     let (host, port) = split_peer(&c.peer);
                     with_stats(json!({
                         "name": format!("{conn} ({})", ch.id), "number": ch.id,
-                        "node": node.name, "vhost": VHOST, "user": c.user,
+                        "node": node.name, "vhost": view.vhost_name(c.vhost), "user": c.user,
                         "connection_details": {"name": conn, "peer_host": host, "peer_port": port},
                         "consumer_count": ch.consumers,
                         "messages_unacknowledged": ch.unacked,
@@ -279,11 +413,20 @@ pub fn render(resource: &Resource, view: &View, node: &Node) -> Option<Value> {
                 })
                 .collect(),
         ),
-        Resource::Consumers(v) if vhost_ok(v) => consumers(view, None),
-        Resource::Vhosts => Value::Array(vec![vhost_json(view)]),
+        Resource::Consumers(v) => match v {
+            Some(v) => consumers(view, scope, Some((v, ""))),
+            None => consumers(view, scope, None),
+        },
+        Resource::Vhosts => Value::Array(
+            view.vhosts
+                .iter()
+                .filter(|(_, n)| scope.shows_vhost(view, n))
+                .map(|(id, n)| vhost_json(view, *id, n))
+                .collect(),
+        ),
+        Resource::Vhost(v) => vhost_json(view, view.vhost_id(v)?, v),
         Resource::Users => Value::Array(view.users.iter().map(user_json).collect()),
         Resource::User(name) => user_json(view.users.iter().find(|u| &u.name == name)?),
-        Resource::Vhost(v) if v == VHOST => vhost_json(view),
         _ => return None,
     })
 }
@@ -296,6 +439,70 @@ fn with_stats(mut v: Value, stats: Option<Value>) -> Value {
     v
 }
 
+fn bindings_between(view: &View, vhost: &str, source: &str, dest: &Dest) -> Vec<Value> {
+    let Some(id) = view.vhost_id(vhost) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if source.is_empty() {
+        if let Dest::Queue(q) = dest {
+            if find_queue(view, vhost, q).is_some() {
+                out.push(default_binding(q, vhost));
+            }
+        }
+    }
+    out.extend(
+        view.bindings
+            .iter()
+            .filter(|(v, b)| {
+                *v == id && b.source.as_str() == source && dest.matches(&b.destination)
+            })
+            .map(|(_, b)| binding_json(b, vhost)),
+    );
+    out
+}
+
+fn connections<'a>(
+    view: &'a View,
+    scope: &'a Scope<'_>,
+) -> impl Iterator<Item = &'a ConnectionSnapshot> + 'a {
+    view.snapshots
+        .iter()
+        .flat_map(|s| s.connections.iter())
+        .filter(move |c| scope.shows_user(&c.user))
+}
+
+/// The connection called `name` (whoever's it is).
+pub fn find_connection<'a>(
+    view: &'a View,
+    name: &str,
+    node: &Node,
+) -> Option<&'a ConnectionSnapshot> {
+    view.snapshots
+        .iter()
+        .flat_map(|s| s.connections.iter())
+        .find(|c| connection_name(&c.peer, node) == name)
+}
+
+fn connection_json(view: &View, c: &ConnectionSnapshot, node: &Node) -> Value {
+    let (host, port) = split_peer(&c.peer);
+    let mut conn = json!({
+        "name": connection_name(&c.peer, node),
+        "node": node.name, "vhost": view.vhost_name(c.vhost), "user": c.user,
+        "peer_host": host, "peer_port": port,
+        "host": node.amqp_bind, "port": node.amqp_port,
+        "channels": c.channels.len(), "state": "running",
+        "protocol": "AMQP 0-9-1", "type": "network",
+        "ssl": c.tls.is_some(),
+    });
+    if let Some(t) = &c.tls {
+        conn["ssl_protocol"] = json!(t.protocol);
+        conn["ssl_cipher"] = json!(t.cipher);
+        conn["peer_cert_subject"] = json!(t.peer_cert_subject);
+    }
+    conn
+}
+
 /// A user as RabbitMQ 3.10 shows one (`tags` a list).
 fn user_json(u: &crate::broker::auth::UserDef) -> Value {
     json!({
@@ -304,53 +511,65 @@ fn user_json(u: &crate::broker::auth::UserDef) -> Value {
     })
 }
 
-fn vhost_json(view: &View) -> Value {
-    let (ready, unacked) = queues(view).fold((0u64, 0u64), |(r, u), q| {
-        (r + q.messages as u64, u + q.unacked as u64)
-    });
+fn vhost_json(view: &View, id: VhostId, name: &str) -> Value {
+    let (ready, unacked) = queues(view)
+        .filter(|q| q.name.vhost == id)
+        .fold((0u64, 0u64), |(r, u), q| {
+            (r + q.messages as u64, u + q.unacked as u64)
+        });
+    let description = if name == crate::broker::vhost::DEFAULT_VHOST {
+        "Default virtual host"
+    } else {
+        ""
+    };
     json!({
-        "name": VHOST, "description": "Default virtual host", "tags": [],
-        "metadata": {"description": "Default virtual host", "tags": []},
+        "name": name, "description": description, "tags": [],
+        "metadata": {"description": description, "tags": []},
         "tracing": false, "messages": ready + unacked, "messages_ready": ready,
         "messages_unacknowledged": unacked,
     })
 }
 
-fn consumers(view: &View, queue: Option<&str>) -> Value {
+/// The consumers of the visible vhosts, of one vhost (`(vhost, "")`) or
+/// of one queue (`(vhost, queue)`).
+fn consumers(view: &View, scope: &Scope<'_>, of: Option<(&str, &str)>) -> Value {
     let mut out = Vec::new();
-    for s in &view.snapshots {
-        for q in s
-            .queues
-            .iter()
-            .filter(|q| queue.is_none_or(|n| q.name.as_str() == n))
-        {
-            for (key, no_ack, prefetch, _unacked) in &q.consumers {
-                let conn = view
-                    .snapshots
-                    .iter()
-                    .flat_map(|s| s.connections.iter())
-                    .find(|c| c.key.shard == key.shard && c.key.id == key.conn);
-                let active = q.single_active_consumer.as_ref().is_none_or(|k| k == key);
-                let status = match (&q.single_active_consumer, active) {
-                    (None, _) => "up",
-                    (Some(_), true) => "single_active",
-                    (Some(_), false) => "waiting",
-                };
-                let (peer, user) = conn.map_or(("", ""), |c| (c.peer.as_str(), c.user.as_str()));
-                out.push(json!({
-                    "consumer_tag": key.tag.as_str(),
-                    "queue": {"name": q.name.as_str(), "vhost": VHOST},
-                    "ack_required": !no_ack, "prefetch_count": prefetch,
-                    "active": active, "activity_status": status, "arguments": {},
-                    "channel_details": {"number": key.channel, "connection_name": peer, "user": user},
-                }));
-            }
+    for q in queues(view) {
+        let vhost = view.vhost_name(q.name.vhost);
+        let wanted = match of {
+            None => scope.shows(view, vhost),
+            Some((v, "")) => v == vhost,
+            Some((v, name)) => v == vhost && q.name.as_str() == name,
+        };
+        if !wanted {
+            continue;
+        }
+        for (key, no_ack, prefetch, _unacked) in &q.consumers {
+            let conn = view
+                .snapshots
+                .iter()
+                .flat_map(|s| s.connections.iter())
+                .find(|c| c.key.shard == key.shard && c.key.id == key.conn);
+            let active = q.single_active_consumer.as_ref().is_none_or(|k| k == key);
+            let status = match (&q.single_active_consumer, active) {
+                (None, _) => "up",
+                (Some(_), true) => "single_active",
+                (Some(_), false) => "waiting",
+            };
+            let (peer, user) = conn.map_or(("", ""), |c| (c.peer.as_str(), c.user.as_str()));
+            out.push(json!({
+                "consumer_tag": key.tag.as_str(),
+                "queue": {"name": q.name.as_str(), "vhost": vhost},
+                "ack_required": !no_ack, "prefetch_count": prefetch,
+                "active": active, "activity_status": status, "arguments": {},
+                "channel_details": {"number": key.channel, "connection_name": peer, "user": user},
+            }));
         }
     }
     Value::Array(out)
 }
 
-fn connection_name(peer: &str, node: &Node) -> String {
+pub fn connection_name(peer: &str, node: &Node) -> String {
     format!("{peer} -> {}:{}", node.amqp_bind, node.amqp_port)
 }
 
@@ -359,6 +578,22 @@ fn split_peer(peer: &str) -> (&str, Value) {
         Some((h, p)) => (h, p.parse::<u16>().map_or(Value::Null, |p| json!(p))),
         None => (peer, Value::Null),
     }
+}
+
+/// RabbitMQ's exchange types, as `/api/overview` and `/api/nodes` list
+/// them.
+pub fn exchange_types() -> Vec<Value> {
+    use crate::broker::exchange::ExchangeKind as K;
+    [
+        K::Direct,
+        K::Fanout,
+        K::Topic,
+        K::Headers,
+        K::DelayedMessage,
+    ]
+    .iter()
+    .map(|k| json!({"name": k.as_str(), "description": "", "enabled": true}))
+    .collect()
 }
 
 /// `/api/overview`: totals and counts (`message_stats` with rates, see
@@ -373,17 +608,7 @@ pub fn overview(view: &View, node: &Node, user: &str) -> Value {
         .flat_map(|s| s.connections.iter())
         .collect();
     let consumers: usize = queues(view).map(|q| q.consumers.len()).sum();
-    use crate::broker::exchange::ExchangeKind as K;
-    let exchange_types: Vec<Value> = [
-        K::Direct,
-        K::Fanout,
-        K::Topic,
-        K::Headers,
-        K::DelayedMessage,
-    ]
-    .iter()
-    .map(|k| json!({"name": k.as_str(), "description": "", "enabled": true}))
-    .collect();
+    let exchange_types = exchange_types();
     json!({
         "management_version": "3.10.8",
         "rabbitmq_version": "3.10.8",

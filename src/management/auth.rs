@@ -58,7 +58,12 @@ pub fn may_read(user: &User, resource: &Resource) -> Result<(), &'static str> {
     let management = monitoring || has("management") || has("policymaker");
     match resource {
         Resource::Users | Resource::User(_) if !admin => Err("Not administrator user"),
-        Resource::AlarmsCheck | Resource::LocalAlarmsCheck if !monitoring => {
+        Resource::AlarmsCheck
+        | Resource::LocalAlarmsCheck
+        | Resource::Nodes
+        | Resource::Node(_)
+            if !monitoring =>
+        {
             Err("Not monitor user")
         }
         _ if !management => Err("Not management user"),

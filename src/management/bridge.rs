@@ -3,19 +3,19 @@
 //! one-shot channel. The HTTP thread never touches shard state; a full
 //! queue is refused at once (HTTP 503), so no client can pile work up, and
 //! shard 0 answers a job with copies of what it read (`View`), so JSON is
-//! rendered off the shards.
+//! rendered off the shards. The writes themselves are `actions`.
 
-use crate::broker::auth::{Access, Resource, UserDef};
+use super::actions::{self, Action, Outcome, Refusal};
+use crate::broker::auth::UserDef;
 use crate::broker::binding::BindingDef;
 use crate::broker::error::AmqpError;
 use crate::broker::exchange::ExchangeDef;
 use crate::broker::vhost::{QueueName, VhostId};
 use crate::connection::tls_config::TlsContext;
-use crate::protocol::types::{FieldTable, ShortStr};
-use crate::shard::envelope::ShardSnapshot;
-use crate::shard::envelope::{Reply, Request};
-use crate::shard::leader::LEADER;
+use crate::protocol::types::FieldTable;
+use crate::shard::envelope::{ConnKey, Reply, Request, ShardSnapshot};
 use crate::shard::Shard;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -31,14 +31,25 @@ pub enum Job {
         path: String,
         reply: oneshot::Sender<(&'static str, String)>,
     },
-    /// A copy of the broker's state for the API's listings.
-    View { reply: oneshot::Sender<View> },
-    /// A change made as `user` (RabbitMQ's permission checks apply);
-    /// answers a message count, or the AMQP error.
-    Change {
+    /// A copy of the broker's state for the API's listings, with the
+    /// vhosts `user` may log into.
+    View {
         user: String,
-        change: Change,
-        reply: oneshot::Sender<Result<u32, AmqpError>>,
+        reply: oneshot::Sender<View>,
+    },
+    /// A write in a vhost made as `user`, with the checks of the AMQP
+    /// method that does the same (see `actions`).
+    Act {
+        user: String,
+        vhost: String,
+        action: Action,
+        reply: oneshot::Sender<Result<Outcome, Refusal>>,
+    },
+    /// Closes a connection (anywhere) with 320 and `reason`.
+    CloseConnection {
+        key: ConnKey,
+        reason: String,
+        reply: oneshot::Sender<Result<(), AmqpError>>,
     },
     /// Checks a user's password against the user store; answers the
     /// user's tags, or why the login is refused (for the log).
@@ -57,35 +68,40 @@ pub enum Job {
 pub type Task =
     Box<dyn FnOnce(Rc<Shard>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send>;
 
-/// What a `Job::Change` does.
-#[derive(Debug)]
-pub enum Change {
-    /// `DELETE /api/queues/{vhost}/{name}` (`if-unused`, `if-empty`).
-    DeleteQueue {
-        name: String,
-        if_unused: bool,
-        if_empty: bool,
-    },
-    /// `DELETE /api/queues/{vhost}/{name}/contents`.
-    Purge { name: String },
-    /// `DELETE /api/exchanges/{vhost}/{name}` (`if-unused`).
-    DeleteExchange { name: String, if_unused: bool },
-}
-
 /// Everything the API's listings read, copied out of the shards.
 pub struct View {
     /// Every shard's snapshot, in shard order.
     pub snapshots: Vec<ShardSnapshot>,
-    /// Exchanges by name, with their policy ("" when none).
-    pub exchanges: Vec<(ExchangeDef, String)>,
-    pub bindings: Vec<BindingDef>,
-    /// Each queue's declared arguments, by name.
-    pub queue_arguments: std::collections::HashMap<String, FieldTable>,
+    /// Every vhost, by name.
+    pub vhosts: Vec<(VhostId, String)>,
+    /// The vhosts the requesting user has permissions in (RabbitMQ's
+    /// "login vhosts").
+    pub login_vhosts: Vec<String>,
+    /// Exchanges by vhost and name, with their policy ("" when none).
+    pub exchanges: Vec<(VhostId, ExchangeDef, String)>,
+    pub bindings: Vec<(VhostId, BindingDef)>,
+    /// Each queue's declared arguments.
+    pub queue_arguments: HashMap<QueueName, FieldTable>,
     /// The users, by name.
     pub users: Vec<UserDef>,
     /// `message_stats` counts and rates (filled in by the management
     /// thread, `super::stats`).
     pub stats: super::stats::Stats,
+}
+
+impl View {
+    /// The name of vhost `id` ("" for one deleted meanwhile).
+    pub fn vhost_name(&self, id: VhostId) -> &str {
+        self.vhosts
+            .iter()
+            .find(|(v, _)| *v == id)
+            .map_or("", |(_, n)| n.as_str())
+    }
+
+    /// The id of the vhost called `name`.
+    pub fn vhost_id(&self, name: &str) -> Option<VhostId> {
+        self.vhosts.iter().find(|(_, n)| n == name).map(|(v, _)| *v)
+    }
 }
 
 /// The sending side, held by the management thread.
@@ -117,15 +133,24 @@ pub async fn serve(
                     let _ = reply
                         .send(crate::admin::answer(&shard, &method, &path, tls.as_deref()).await);
                 }
-                Job::View { reply } => {
-                    let _ = reply.send(view(&shard).await);
+                Job::View { user, reply } => {
+                    let _ = reply.send(view(&shard, &user).await);
                 }
-                Job::Change {
+                Job::Act {
                     user,
-                    change,
+                    vhost,
+                    action,
                     reply,
                 } => {
-                    let _ = reply.send(apply(&shard, &user, change).await);
+                    let _ = reply.send(actions::act(&shard, &user, &vhost, action).await);
+                }
+                Job::CloseConnection { key, reason, reply } => {
+                    let request = Request::CloseConnection { id: key.id, reason };
+                    let answer = match shard.request(key.shard, request).await {
+                        Reply::Done(r) => r,
+                        other => Err(AmqpError::new(541, format!("unexpected reply {other:?}"))),
+                    };
+                    let _ = reply.send(answer);
                 }
                 Job::Task(task) => task(shard).await,
                 Job::Authenticate {
@@ -147,117 +172,47 @@ pub async fn serve(
     }
 }
 
-/// A change, checked against the user's permissions as the AMQP method
-/// that does the same is (queue.delete, exchange.delete: configure;
-/// queue.purge: read).
-async fn apply(shard: &Rc<Shard>, user: &str, change: Change) -> Result<u32, AmqpError> {
-    // The queue deletion's flags; None for a purge.
-    let (access, name, deletion) = match change {
-        Change::DeleteExchange { name, if_unused } => {
-            return delete_exchange(shard, user, &name, if_unused).await
-        }
-        Change::DeleteQueue {
-            name,
-            if_unused,
-            if_empty,
-        } => (Access::Configure, name, Some((if_unused, if_empty))),
-        Change::Purge { name } => (Access::Read, name, None),
-    };
-    shard
-        .meta
-        .borrow()
-        .auth
-        .check(user, "/", access, Resource::Queue, &name)?;
-    let not_found = || AmqpError::not_found(format!("no queue '{name}' in vhost '/'"));
-    if name.len() > 255 {
-        return Err(not_found());
-    }
-    let owner = shard
-        .meta
-        .borrow()
-        .queues
-        .get(&QueueName::default_vhost(name.as_str()))
-        .map(|q| q.owner)
-        .ok_or_else(not_found)?;
-    let name = QueueName::default_vhost(name.as_str());
-    let (dest, request) = match deletion {
-        Some((if_unused, if_empty)) => (
-            LEADER,
-            Request::DeleteQueue {
-                name,
-                if_unused,
-                if_empty,
-                conn: None,
-            },
-        ),
-        None => (owner, Request::Purge { name }),
-    };
-    match shard.request(dest, request).await {
-        Reply::Count(r) => r,
-        other => Err(AmqpError::new(541, format!("unexpected reply {other:?}"))),
-    }
-}
-
-/// exchange.delete as `user`: the default and `amq.*` exchanges are the
-/// leader's to refuse (403), as for AMQP; an unknown one is a 404 (the
-/// AMQP method would succeed).
-async fn delete_exchange(
-    shard: &Rc<Shard>,
-    user: &str,
-    name: &str,
-    if_unused: bool,
-) -> Result<u32, AmqpError> {
-    let not_found = || AmqpError::not_found(format!("no exchange '{name}' in vhost '/'"));
-    let known = shard
-        .meta
-        .borrow()
-        .topology(VhostId::DEFAULT)
-        .is_some_and(|t| t.exchange(name).is_some());
-    if name.len() > 255 || !known {
-        return Err(not_found());
-    }
-    if !name.is_empty() && !name.starts_with("amq.") {
-        shard
-            .meta
-            .borrow()
-            .auth
-            .check(user, "/", Access::Configure, Resource::Exchange, name)?;
-    }
-    let request = Request::DeleteExchange {
-        vhost: VhostId::DEFAULT,
-        name: ShortStr::from(name),
-        if_unused,
-    };
-    match shard.request(LEADER, request).await {
-        Reply::Done(r) => r.map(|()| 0),
-        other => Err(AmqpError::new(541, format!("unexpected reply {other:?}"))),
-    }
-}
-
-async fn view(shard: &Rc<Shard>) -> View {
+async fn view(shard: &Rc<Shard>, user: &str) -> View {
     let snapshots = crate::admin::gather(shard).await;
     let meta = shard.meta.borrow();
-    // The API shows vhost `/` only so far (see `management` docs).
-    let topology = meta.topology(VhostId::DEFAULT);
-    let mut exchanges: Vec<(ExchangeDef, String)> = topology
-        .into_iter()
-        .flat_map(|t| {
-            t.exchanges().map(move |x| {
-                let policy = t.exchange_policy(&x.name).unwrap_or("");
-                (x.clone(), policy.to_string())
-            })
-        })
+    let mut vhosts: Vec<(VhostId, String)> = meta
+        .vhosts
+        .iter()
+        .map(|(id, v)| (*id, v.name.to_string()))
         .collect();
-    exchanges.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    vhosts.sort_by(|a, b| a.1.cmp(&b.1));
+    let login_vhosts = vhosts
+        .iter()
+        .filter(|(_, n)| meta.auth.vhost_access(user, n))
+        .map(|(_, n)| n.clone())
+        .collect();
+    let mut exchanges = Vec::new();
+    let mut bindings = Vec::new();
+    for (id, _) in &vhosts {
+        let Some(t) = meta.topology(*id) else {
+            continue;
+        };
+        let mut of_vhost: Vec<(VhostId, ExchangeDef, String)> = t
+            .exchanges()
+            .map(|x| {
+                let policy = t.exchange_policy(&x.name).unwrap_or("");
+                (*id, x.clone(), policy.to_string())
+            })
+            .collect();
+        of_vhost.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+        exchanges.extend(of_vhost);
+        bindings.extend(t.bindings().into_iter().map(|b| (*id, b)));
+    }
     View {
         snapshots,
+        vhosts,
+        login_vhosts,
         exchanges,
-        bindings: topology.map(|t| t.bindings()).unwrap_or_default(),
+        bindings,
         queue_arguments: meta
             .queues
             .values()
-            .filter(|q| q.name.vhost == VhostId::DEFAULT)
-            .map(|q| (q.name.name.to_string(), q.config.arguments.clone()))
+            .map(|q| (q.name.clone(), q.config.arguments.clone()))
             .collect(),
         users: meta.auth.defs().users.values().cloned().collect(),
         stats: Default::default(),

@@ -8,8 +8,11 @@
 //! waits for it; the alarm state it reads directly (atomics).
 
 pub mod access;
+pub mod actions;
+pub mod amqp_json;
 pub mod api;
 pub mod auth;
+pub mod binding_keys;
 pub mod bridge;
 pub mod definitions;
 pub mod import;
@@ -18,6 +21,8 @@ pub mod prometheus;
 pub mod stats;
 pub mod transfer;
 pub mod ui;
+pub mod nodes;
+pub mod writes;
 
 use crate::shard::alarms::Alarms;
 use bytes::Bytes;
@@ -118,7 +123,11 @@ async fn handle(
 /// rabbitmq_prometheus).
 async fn metrics_request(ctx: &Context, endpoint: &prometheus::Endpoint) -> Response<Full<Bytes>> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let Some(view) = ask(ctx, bridge::Job::View { reply }, answer).await else {
+    let job = bridge::Job::View {
+        user: String::new(),
+        reply,
+    };
+    let Some(view) = ask(ctx, job, answer).await else {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             "the broker is busy; try again\n".into(),
@@ -197,10 +206,10 @@ async fn api_request(
         .and_then(|h| h.to_str().ok());
     let user = match login(ctx, header, peer).await {
         Ok(u) => u,
-        Err(reason) => {
+        Err("Login failed") => {
             let mut r = json_response(
                 StatusCode::UNAUTHORIZED,
-                &json!({"error": "not_authorized", "reason": reason}),
+                &json!({"error": "not_authorized", "reason": "Login failed"}),
             );
             r.headers_mut().insert(
                 hyper::header::WWW_AUTHENTICATE,
@@ -208,6 +217,7 @@ async fn api_request(
             );
             return r;
         }
+        Err(reason) => return writes::not_authorised(reason),
     };
     let segments: Vec<String> = req
         .uri()
@@ -231,22 +241,13 @@ async fn api_request(
     let Some(resource) = api::route(&segments) else {
         return json_response(StatusCode::NOT_FOUND, &api::not_found());
     };
-    if req.method() == Method::DELETE {
-        return delete(ctx, &user, resource, &query).await;
-    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return json_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &json!({"error": "Method Not Allowed", "reason": format!("{} is not served here yet", req.method())}),
-        );
+        return writes::handle(ctx, &user, resource, &query, req).await;
     }
     if let Err(reason) = auth::may_read(&user, &resource) {
-        return json_response(
-            StatusCode::UNAUTHORIZED,
-            &json!({"error": "not_authorized", "reason": reason}),
-        );
+        return writes::not_authorised(reason);
     }
-    match resource {
+    match &resource {
         api::Resource::Whoami => {
             return json_response(
                 StatusCode::OK,
@@ -256,22 +257,44 @@ async fn api_request(
         api::Resource::AlarmsCheck | api::Resource::LocalAlarmsCheck => {
             return alarms_check(ctx);
         }
+        api::Resource::AlivenessTest(vhost) => return writes::aliveness(ctx, &user, vhost).await,
         _ => {}
     }
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let Some(mut view) = ask(ctx, bridge::Job::View { reply }, answer).await else {
-        return json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"error": "service_unavailable", "reason": "the broker is busy; try again"}),
-        );
+    let job = bridge::Job::View {
+        user: user.name.clone(),
+        reply,
+    };
+    let Some(mut view) = ask(ctx, job, answer).await else {
+        return writes::busy();
     };
     if let Ok(mut rates) = ctx.rates.lock() {
         view.stats = rates.observe(&view.snapshots);
     }
-    let body = if resource == api::Resource::Overview {
-        Some(api::overview(&view, &ctx.node, &user.name))
-    } else {
-        api::render(&resource, &view, &ctx.node)
+    let has = |t: &str| user.tags.iter().any(|u| u == t);
+    let scope = api::Scope {
+        user: &user.name,
+        admin: has("administrator"),
+        monitor: has("administrator") || has("monitoring"),
+    };
+    // RabbitMQ's `is_authorized_vhost`: a vhost that exists, in which a
+    // user who is not an administrator has no permissions, is refused.
+    if let Some(v) = resource.vhost() {
+        if !scope.admin && view.vhost_id(v).is_some() && !view.login_vhosts.iter().any(|l| l == v) {
+            return writes::not_authorised("User not authorised to access virtual host");
+        }
+    }
+    let body = match &resource {
+        api::Resource::Overview => Some(api::overview(&view, &ctx.node, &user.name)),
+        api::Resource::Nodes => Some(Value::Array(vec![nodes::node_json(
+            &ctx.node,
+            &ctx.alarms,
+            &view,
+        )])),
+        api::Resource::Node(name) if *name == ctx.node.name => {
+            Some(nodes::node_json(&ctx.node, &ctx.alarms, &view))
+        }
+        _ => api::render(&resource, &view, &ctx.node, &scope),
     };
     match body {
         None => json_response(StatusCode::NOT_FOUND, &api::not_found()),
@@ -283,80 +306,6 @@ async fn api_request(
             ),
         },
         Some(v) => json_response(StatusCode::OK, &v),
-    }
-}
-
-/// DELETE: a queue (`if-unused`, `if-empty`) or its contents (purge).
-async fn delete(
-    ctx: &Context,
-    user: &auth::User,
-    resource: api::Resource,
-    query: &[(String, String)],
-) -> Response<Full<Bytes>> {
-    let flag = |k: &str| listing::param(query, k) == Some("true");
-    let change = match resource {
-        api::Resource::Queue(v, name) if v == api::VHOST => bridge::Change::DeleteQueue {
-            name,
-            if_unused: flag("if-unused"),
-            if_empty: flag("if-empty"),
-        },
-        api::Resource::QueueContents(v, name) if v == api::VHOST => bridge::Change::Purge { name },
-        api::Resource::Exchange(v, name) if v == api::VHOST => bridge::Change::DeleteExchange {
-            name: if name == "amq.default" {
-                String::new()
-            } else {
-                name
-            },
-            if_unused: flag("if-unused"),
-        },
-        api::Resource::Queue(..)
-        | api::Resource::QueueContents(..)
-        | api::Resource::Exchange(..) => {
-            return json_response(StatusCode::NOT_FOUND, &api::not_found())
-        }
-        _ => {
-            return json_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &json!({"error": "Method Not Allowed", "reason": "DELETE is not served here"}),
-            )
-        }
-    };
-    if let Err(reason) = auth::may_read(user, &api::Resource::Overview) {
-        return json_response(
-            StatusCode::UNAUTHORIZED,
-            &json!({"error": "not_authorized", "reason": reason}),
-        );
-    }
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    let job = bridge::Job::Change {
-        user: user.name.clone(),
-        change,
-        reply,
-    };
-    match ask(ctx, job, answer).await {
-        Some(Ok(_)) => {
-            let mut r = Response::new(Full::new(Bytes::new()));
-            *r.status_mut() = StatusCode::NO_CONTENT;
-            r
-        }
-        Some(Err(e)) => {
-            let reason = e.text.split_once(" - ").map_or(e.text.as_str(), |(_, t)| t);
-            match e.code {
-                404 => json_response(StatusCode::NOT_FOUND, &api::not_found()),
-                403 => json_response(
-                    StatusCode::UNAUTHORIZED,
-                    &json!({"error": "not_authorized", "reason": reason}),
-                ),
-                _ => json_response(
-                    StatusCode::BAD_REQUEST,
-                    &json!({"error": "bad_request", "reason": reason}),
-                ),
-            }
-        }
-        None => json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"error": "service_unavailable", "reason": "the broker is busy; try again"}),
-        ),
     }
 }
 

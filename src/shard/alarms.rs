@@ -213,7 +213,7 @@ pub fn total_memory_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-fn free_disk_bytes(path: &Path) -> Option<u64> {
+pub fn free_disk_bytes(path: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: statvfs writes into the zeroed struct we own.

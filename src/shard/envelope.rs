@@ -188,6 +188,13 @@ pub enum Request {
     },
     /// Admin: a user or permission command (`shard::users`).
     Auth(crate::broker::auth::AuthRequest),
+    /// The management API closes connection `id` of the shard it goes to
+    /// with 320 CONNECTION_FORCED and `reason` (`Reply::Done`; 404 when
+    /// the shard has no such connection).
+    CloseConnection {
+        id: u64,
+        reason: String,
+    },
     // ---- to a queue's owner ----
     QueueStats {
         name: QueueName,

@@ -585,6 +585,9 @@ impl Shard {
     fn handle_request(self: &Rc<Self>, from: u16, token: u64, request: Request) {
         if leader::is_leader_request(&request) {
             leader::spawn(self.clone(), from, token, request);
+        } else if let Request::CloseConnection { id, reason } = request {
+            let closed = vhosts::close_connection(self, id, &reason);
+            self.reply(from, token, Reply::Done(closed));
         } else if let Request::TxCommit { ops } = request {
             transaction::commit(self, from, token, ops);
         } else if let Request::Get { name, .. } = &request {

@@ -2,7 +2,9 @@
 //! the vhost must exist and be under its `max-connections`, counted for
 //! the whole broker by `connection_slots`), and what a
 //! shard does when one is deleted (drops the vhost's queues it owns and
-//! closes its connections with 320 CONNECTION_FORCED, as RabbitMQ).
+//! closes its connections with 320 CONNECTION_FORCED, as RabbitMQ), and
+//! closing one connection the same way (the management API's
+//! `DELETE /api/connections/{name}`).
 
 use crate::broker::error::{code, AmqpError};
 use crate::broker::vhost::{self, QueueName, VhostId};
@@ -92,6 +94,18 @@ fn close_connections(shard: &Shard, id: VhostId, name: &ShortStr) {
         conn.close_for_shutdown(&err);
         conn.stop_reading();
     }
+}
+
+/// Closes connection `id` of this shard with 320 and `reason` (the
+/// management API's `DELETE /api/connections/{name}`), as a vhost's
+/// deletion closes its connections.
+pub fn close_connection(shard: &Shard, id: u64, reason: &str) -> Result<(), AmqpError> {
+    let conn = shard
+        .connection(id)
+        .ok_or_else(|| AmqpError::not_found(format!("no connection {id} on shard {}", shard.id)))?;
+    conn.close_for_shutdown(&AmqpError::new(code::CONNECTION_FORCED, reason));
+    conn.stop_reading();
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,13 +14,37 @@ pub struct ApiResponse {
 /// `method path` on the broker's management port, as `user:password`
 /// (None: no Authorization header).
 pub fn api(b: &Broker, method: &str, path: &str, auth: Option<&str>) -> ApiResponse {
+    api_send(b, method, path, auth, None, &[])
+}
+
+/// `method path` with a JSON `body` and extra `headers`; an answer without
+/// a body (201, 204) reads as `null`.
+pub fn api_send(
+    b: &Broker,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: Option<&serde_json::Value>,
+    headers: &[(&str, &str)],
+) -> ApiResponse {
     use base64::Engine;
     let mut request = format!("{method} {path} HTTP/1.0\r\nHost: localhost\r\n");
     if let Some(auth) = auth {
         let token = base64::engine::general_purpose::STANDARD.encode(auth);
         request.push_str(&format!("Authorization: Basic {token}\r\n"));
     }
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    if !body.is_empty() {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
     request.push_str("\r\n");
+    request.push_str(&body);
     let response = admin_request(&admin_addr(b), &request);
     let (head, body) = response
         .split_once("\r\n\r\n")
@@ -30,8 +54,12 @@ pub fn api(b: &Broker, method: &str, path: &str, auth: Option<&str>) -> ApiRespo
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status in {head:?}"));
-    let body = serde_json::from_str(body)
-        .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {body:?}"));
+    let body = if body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(body)
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {body:?}"))
+    };
     ApiResponse {
         status,
         head: head.to_lowercase(),

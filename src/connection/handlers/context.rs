@@ -10,7 +10,7 @@ use crate::connection::channel::Channel;
 use crate::connection::ConnShared;
 use crate::protocol::methods::Method;
 use crate::protocol::types::ShortStr;
-use crate::shard::envelope::{QueueMeta, QueueStats, Reply, Request};
+use crate::shard::envelope::{QueueStats, Reply, Request};
 use crate::shard::{leader, Shard};
 use std::rc::Rc;
 
@@ -61,28 +61,6 @@ impl Ctx<'_> {
             Some(ch) => ch.resolve_queue(name),
             None => name,
         }
-    }
-
-    /// The queue's catalog entry, refusing another connection's exclusive
-    /// queue (405) and a queue that does not exist (404).
-    pub fn queue_access(&self, queue: &ShortStr) -> AmqpResult<QueueMeta> {
-        let meta = self.shard.meta.borrow();
-        let vhost = &self.conn.negotiated.vhost_name;
-        let Some(m) = meta.queues.get(&self.queue_name(queue.clone())) else {
-            return Err(AmqpError::not_found(format!(
-                "no queue '{queue}' in vhost '{vhost}'"
-            )));
-        };
-        if let Some(owner) = m.exclusive_to {
-            if owner != self.conn.key {
-                return Err(AmqpError::resource_locked(format!(
-                    "cannot obtain exclusive access to locked queue '{queue}' in vhost '{vhost}'. It could be \
-                     originally declared on another connection or the exclusive property value does not \
-                     match that of the original declaration."
-                )));
-            }
-        }
-        Ok(m.clone())
     }
 
     /// A request to shard `to`, awaited.

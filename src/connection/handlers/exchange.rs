@@ -6,33 +6,18 @@
 use crate::broker::auth::{Access, Resource};
 use crate::broker::error::AmqpResult;
 use crate::broker::exchange::Destination;
+use crate::connection::handlers::access::Actor;
 use crate::connection::handlers::context::Ctx;
 use crate::protocol::methods::{
     ExchangeBind, ExchangeBindOk, ExchangeDeclare, ExchangeDeclareOk, ExchangeDelete,
     ExchangeDeleteOk, ExchangeUnbind, ExchangeUnbindOk,
 };
+use crate::protocol::types::{FieldTable, ShortStr};
 use crate::shard::envelope::Request;
 
 pub async fn declare(cx: &Ctx<'_>, m: ExchangeDeclare) -> AmqpResult<()> {
-    // Passive declares need no permission; the default exchange is the
-    // leader's to refuse.
-    if !m.passive && !m.exchange.is_empty() {
-        cx.authorize(Access::Configure, Resource::Exchange, &m.exchange)?;
-        if cx
-            .shard
-            .meta
-            .borrow()
-            .topology(cx.vhost())
-            .and_then(|t| t.exchange(&m.exchange))
-            .is_none()
-        {
-            cx.authorize_target_argument(
-                Resource::Exchange,
-                &m.exchange,
-                &m.arguments,
-                "alternate-exchange",
-            )?;
-        }
+    if !m.passive {
+        check_declare(&cx.actor(), &m.exchange, &m.arguments)?;
     }
     let request = Request::DeclareExchange {
         vhost: cx.vhost(),
@@ -48,10 +33,7 @@ pub async fn declare(cx: &Ctx<'_>, m: ExchangeDeclare) -> AmqpResult<()> {
 }
 
 pub async fn delete(cx: &Ctx<'_>, m: ExchangeDelete) -> AmqpResult<()> {
-    // The default and `amq.*` exchanges are the leader's to refuse first.
-    if !m.exchange.is_empty() && !m.exchange.starts_with("amq.") {
-        cx.authorize(Access::Configure, Resource::Exchange, &m.exchange)?;
-    }
+    check_delete(&cx.actor(), &m.exchange)?;
     let request = Request::DeleteExchange {
         vhost: cx.vhost(),
         name: m.exchange,
@@ -60,8 +42,44 @@ pub async fn delete(cx: &Ctx<'_>, m: ExchangeDelete) -> AmqpResult<()> {
     cx.leader_op(request, m.no_wait, ExchangeDeleteOk {}).await
 }
 
+/// The checks of an exchange.declare that is not passive, as `actor`:
+/// configure permission and, for a new exchange, the alternate
+/// exchange's permissions. The default exchange is the leader's to
+/// refuse. The management API's PUT makes the same checks.
+pub fn check_declare(actor: &Actor<'_>, name: &ShortStr, arguments: &FieldTable) -> AmqpResult<()> {
+    if name.is_empty() {
+        return Ok(());
+    }
+    actor.authorize(Access::Configure, Resource::Exchange, name)?;
+    let exists = actor
+        .shard
+        .meta
+        .borrow()
+        .topology(actor.vhost)
+        .and_then(|t| t.exchange(name))
+        .is_some();
+    if !exists {
+        actor.authorize_target_argument(
+            Resource::Exchange,
+            name,
+            arguments,
+            "alternate-exchange",
+        )?;
+    }
+    Ok(())
+}
+
+/// The checks of exchange.delete: configure permission; the default and
+/// `amq.*` exchanges are the leader's to refuse first.
+pub fn check_delete(actor: &Actor<'_>, name: &str) -> AmqpResult<()> {
+    if name.is_empty() || name.starts_with("amq.") {
+        return Ok(());
+    }
+    actor.authorize(Access::Configure, Resource::Exchange, name)
+}
+
 pub async fn bind(cx: &Ctx<'_>, m: ExchangeBind) -> AmqpResult<()> {
-    cx.authorize_binding(
+    cx.actor().authorize_binding(
         &m.source,
         Resource::Exchange,
         &m.destination,
@@ -79,7 +97,7 @@ pub async fn bind(cx: &Ctx<'_>, m: ExchangeBind) -> AmqpResult<()> {
 }
 
 pub async fn unbind(cx: &Ctx<'_>, m: ExchangeUnbind) -> AmqpResult<()> {
-    cx.authorize_binding(
+    cx.actor().authorize_binding(
         &m.source,
         Resource::Exchange,
         &m.destination,

@@ -8,14 +8,14 @@
 //! the -ok. Soft errors close the channel, hard errors the connection, with
 //! RabbitMQ's codes and texts.
 
-mod access;
+pub mod access;
 mod basic;
 mod channel;
 mod confirm;
 mod context;
-mod exchange;
-mod publish;
-mod queue;
+pub mod exchange;
+pub mod publish;
+pub mod queue;
 mod tx;
 
 pub use channel::forget_closed;

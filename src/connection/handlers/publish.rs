@@ -382,7 +382,7 @@ fn hold_delayed(
 
 /// RabbitMQ refuses a publish whose `expiration` is not a non-negative
 /// integer string: 406 `invalid expiration '<s>': <reason>`.
-fn invalid_expiration(raw: &Bytes) -> Option<AmqpError> {
+pub fn invalid_expiration(raw: &Bytes) -> Option<AmqpError> {
     const EXPIRATION_FLAG: u16 = 0x0100;
     if first_flags(raw) & EXPIRATION_FLAG == 0 {
         return None;

@@ -9,7 +9,8 @@ use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::exchange::Destination;
 use crate::broker::queue::QueueConfig;
 use crate::broker::queue_args;
-use crate::broker::vhost::in_vhost;
+use crate::broker::vhost::{in_vhost, QueueName};
+use crate::connection::handlers::access::Actor;
 use crate::connection::handlers::context::{count, done, generated_name, stats, Ctx};
 use crate::protocol::methods::{
     QueueBind, QueueBindOk, QueueDeclare, QueueDeclareOk, QueueDelete, QueueDeleteOk, QueuePurge,
@@ -36,34 +37,17 @@ pub async fn declare(cx: &Ctx<'_>, m: QueueDeclare) -> AmqpResult<()> {
         declared(cx, name, s, m.no_wait);
         return Ok(());
     }
-    if !server_named && name.starts_with("amq.") {
-        return Err(AmqpError::access_refused(format!(
-            "queue name '{name}' contains reserved prefix 'amq.*'"
-        )));
-    }
-    cx.authorize(Access::Configure, Resource::Queue, &name)?;
-    let qname = cx.queue_name(name.clone());
-    if !shard.meta.borrow().queues.contains_key(&qname) {
-        cx.authorize_target_argument(
-            Resource::Queue,
-            &name,
-            &m.arguments,
-            "x-dead-letter-exchange",
-        )?;
-    }
-    queue_args::validate_declare(&name, m.durable, m.exclusive, m.auto_delete, &m.arguments)
-        .map_err(|e| in_vhost(e, &cx.conn.negotiated.vhost_name))?;
-    let owner = match queue_args::pinned_shard(&name, &m.arguments, shard.count)? {
-        Some(s) => s,
-        None if server_named => shard.id,
-        None => shard.owner_by_hash(&cx.conn.negotiated.vhost_name, &name),
-    };
-    let config = QueueConfig {
-        durable: m.durable,
-        exclusive: m.exclusive,
-        auto_delete: m.auto_delete,
-        arguments: m.arguments,
-    };
+    let (qname, config, owner) = check_declare(
+        &cx.actor(),
+        name.clone(),
+        server_named,
+        QueueConfig {
+            durable: m.durable,
+            exclusive: m.exclusive,
+            auto_delete: m.auto_delete,
+            arguments: m.arguments,
+        },
+    )?;
     done(
         cx.request(
             leader::LEADER,
@@ -94,6 +78,50 @@ pub async fn declare(cx: &Ctx<'_>, m: QueueDeclare) -> AmqpResult<()> {
     Ok(())
 }
 
+/// The checks of a queue.declare that is not passive, as `actor`: the
+/// reserved `amq.` prefix, configure permission (and, for a new queue,
+/// the dead-letter exchange's permissions), the arguments; answers the
+/// queue's name, its shape and the shard that is to own it, for the
+/// leader's `Request::DeclareQueue`. The management API's PUT makes the
+/// same checks.
+pub fn check_declare(
+    actor: &Actor<'_>,
+    name: ShortStr,
+    server_named: bool,
+    config: QueueConfig,
+) -> AmqpResult<(QueueName, QueueConfig, u16)> {
+    let shard = actor.shard;
+    if !server_named && name.starts_with("amq.") {
+        return Err(AmqpError::access_refused(format!(
+            "queue name '{name}' contains reserved prefix 'amq.*'"
+        )));
+    }
+    actor.authorize(Access::Configure, Resource::Queue, &name)?;
+    let qname = QueueName::new(actor.vhost, name.clone());
+    if !shard.meta.borrow().queues.contains_key(&qname) {
+        actor.authorize_target_argument(
+            Resource::Queue,
+            &name,
+            &config.arguments,
+            "x-dead-letter-exchange",
+        )?;
+    }
+    queue_args::validate_declare(
+        &name,
+        config.durable,
+        config.exclusive,
+        config.auto_delete,
+        &config.arguments,
+    )
+    .map_err(|e| in_vhost(e, actor.vhost_name))?;
+    let owner = match queue_args::pinned_shard(&name, &config.arguments, shard.count)? {
+        Some(s) => s,
+        None if server_named => shard.id,
+        None => shard.owner_by_hash(actor.vhost_name, &name),
+    };
+    Ok((qname, config, owner))
+}
+
 /// The channel's last declared queue is now `name`; declare-ok.
 fn declared(cx: &Ctx<'_>, name: ShortStr, s: QueueStats, no_wait: bool) {
     cx.with_channel(|ch| ch.declared_queue(name.clone()));
@@ -109,7 +137,8 @@ fn declared(cx: &Ctx<'_>, name: ShortStr, s: QueueStats, no_wait: bool) {
 
 pub async fn bind(cx: &Ctx<'_>, m: QueueBind) -> AmqpResult<()> {
     let queue = cx.resolve_queue(m.queue);
-    cx.authorize_binding(&m.exchange, Resource::Queue, &queue, &m.routing_key)?;
+    cx.actor()
+        .authorize_binding(&m.exchange, Resource::Queue, &queue, &m.routing_key)?;
     let request = Request::Bind {
         vhost: cx.vhost(),
         source: m.exchange,
@@ -123,7 +152,8 @@ pub async fn bind(cx: &Ctx<'_>, m: QueueBind) -> AmqpResult<()> {
 
 pub async fn unbind(cx: &Ctx<'_>, m: QueueUnbind) -> AmqpResult<()> {
     let queue = cx.resolve_queue(m.queue);
-    cx.authorize_binding(&m.exchange, Resource::Queue, &queue, &m.routing_key)?;
+    cx.actor()
+        .authorize_binding(&m.exchange, Resource::Queue, &queue, &m.routing_key)?;
     let request = Request::Unbind {
         vhost: cx.vhost(),
         source: m.exchange,
