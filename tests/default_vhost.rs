@@ -25,12 +25,7 @@ fn vhost_uri(b: &Broker, vhost: &str) -> String {
 
 #[track_caller]
 fn assert_close(m: &common::raw::RawMethod, code: u16, text: &str) {
-    assert_eq!(
-        (m.channel, m.class, m.method),
-        (0, 10, 50),
-        "connection.close: {m:?}"
-    );
-    assert_eq!(m.close_reason(), (code, text.to_string()));
+    m.assert_connection_close(code, text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

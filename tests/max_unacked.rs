@@ -274,7 +274,7 @@ async fn priorities_and_a_single_active_consumer_keep_their_order_under_the_cap(
             publish_confirmed(&ch, &q, &[body.to_string()], props).await;
         }
         let mut active = vec![consume(&conn, &q, "active", FieldTable::default()).await];
-        let mut waiting = vec![consume(&conn, &q, "waiting", FieldTable::default()).await];
+        let mut waiting = consume(&conn, &q, "waiting", FieldTable::default()).await;
         let a = next_of(&mut active).await;
         let b2 = next_of(&mut active).await;
         assert_eq!(
@@ -291,7 +291,7 @@ async fn priorities_and_a_single_active_consumer_keep_their_order_under_the_cap(
         assert_eq!(&d.data[..], b"low-2");
         d.ack(BasicAckOptions::default()).await.expect("ack");
         wait_ready(&conn, &q, 0).await;
-        let idle = tokio::time::timeout(Duration::from_millis(100), waiting[0].next()).await;
+        let idle = tokio::time::timeout(Duration::from_millis(100), waiting.next()).await;
         assert!(idle.is_err(), "the waiting consumer got nothing");
         conn.close(200, "".into()).await.ok();
     }

@@ -3,6 +3,12 @@
 //! handshake first, then connection.open together, spread over the shards
 //! by the kernel) get exactly the limit of open-oks; the rest get RabbitMQ's
 //! 530. A closed connection gives its place back. With 1 and 2 shards.
+//!
+//! A deliberate difference: RabbitMQ 3.10.8 counts connections through its
+//! asynchronous connection tracking, so simultaneous opens pass its check
+//! together (run against the reference broker: 16 of 16 admitted at a limit
+//! of 5). This test therefore skips against it; `tests/vhosts.rs` checks
+//! the refusal itself against RabbitMQ.
 
 mod common;
 
@@ -67,6 +73,9 @@ fn is_open_ok(m: &common::raw::RawMethod) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_opens_at_the_limit_admit_exactly_max_connections() {
+    if skip_if_external("RabbitMQ's connection limit is not exact under simultaneous opens") {
+        return;
+    }
     within_secs(240, async {
         for shards in SHARD_COUNTS {
             let b = Broker::start(shards);

@@ -91,12 +91,7 @@ fn assert_open_ok(m: &common::raw::RawMethod) {
 
 #[track_caller]
 fn assert_close(m: &common::raw::RawMethod, code: u16, text: &str) {
-    assert_eq!(
-        (m.channel, m.class, m.method),
-        (0, 10, 50),
-        "connection.close: {m:?}"
-    );
-    assert_eq!(m.close_reason(), (code, text.to_string()));
+    m.assert_connection_close(code, text);
 }
 
 async fn declare_durable(ch: &lapin::Channel, name: &str, placement: Option<usize>) {

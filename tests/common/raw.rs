@@ -55,6 +55,17 @@ impl RawMethod {
         let text = r.shortstr();
         (code, text)
     }
+
+    /// Asserts this is a connection.close (on channel 0) with `code` and `text`.
+    #[track_caller]
+    pub fn assert_connection_close(&self, code: u16, text: &str) {
+        assert_eq!(
+            (self.channel, self.class, self.method),
+            (0, 10, 50),
+            "connection.close: {self:?}"
+        );
+        assert_eq!(self.close_reason(), (code, text.to_string()));
+    }
 }
 
 /// The values a server proposed in connection.tune.
