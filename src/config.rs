@@ -103,8 +103,8 @@ pub fn parse(
     let mut management_bind = env("WARREN_MANAGEMENT_BIND");
     let mut budget =
         env("WARREN_MEMORY_BUDGET").unwrap_or_else(|| DEFAULT_MEMORY_BUDGET.to_string());
-    let mut max_message = env("WARREN_MAX_MESSAGE_SIZE")
-        .unwrap_or_else(|| DEFAULT_MAX_MESSAGE_SIZE.to_string());
+    let mut max_message =
+        env("WARREN_MAX_MESSAGE_SIZE").unwrap_or_else(|| DEFAULT_MAX_MESSAGE_SIZE.to_string());
     let mut loopback = env("WARREN_LOOPBACK_USERS").unwrap_or_else(|| "guest".into());
     let mut tls = TlsFlags {
         port: env("WARREN_TLS_PORT"),
@@ -324,7 +324,10 @@ mod tests {
         let env = |k: &str| (k == "WARREN_MAX_MESSAGE_SIZE").then(|| "2000".to_string());
         assert_eq!(parse(args(&[]), env).unwrap().max_message_size, 2000);
         for bad in ["0", "267386881", "x"] {
-            assert!(parse(args(&["--max-message-size", bad]), none).is_err(), "{bad}");
+            assert!(
+                parse(args(&["--max-message-size", bad]), none).is_err(),
+                "{bad}"
+            );
         }
     }
 

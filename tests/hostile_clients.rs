@@ -41,7 +41,10 @@ fn until_dropped(c: &mut RawConn, within: Duration) -> (Vec<Seen>, Duration) {
     let mut seen = Vec::new();
     loop {
         let left = within.saturating_sub(start.elapsed());
-        assert!(!left.is_zero(), "socket still open after {within:?}: {seen:?}");
+        assert!(
+            !left.is_zero(),
+            "socket still open after {within:?}: {seen:?}"
+        );
         match next_raw_or_heartbeat(c, left) {
             Seen::Eof | Seen::Reset => return (seen, start.elapsed()),
             Seen::Quiet => {}
@@ -52,9 +55,7 @@ fn until_dropped(c: &mut RawConn, within: Duration) -> (Vec<Seen>, Duration) {
 
 /// Like `next_seen`, but heartbeats count (the heartbeat row needs them).
 fn next_raw_or_heartbeat(c: &mut RawConn, wait: Duration) -> Seen {
-    c.stream
-        .set_read_timeout(Some(wait))
-        .expect("read timeout");
+    c.stream.set_read_timeout(Some(wait)).expect("read timeout");
     let mut one = [0u8; 8];
     match c.stream.peek(&mut one) {
         Ok(8) if one[0] == FRAME_HEARTBEAT => {
@@ -105,14 +106,26 @@ fn a_client_that_misses_its_heartbeats_is_dropped() {
         assert_eq!((tune.class, tune.method), (10, 30), "connection.tune");
         let ok = Args::new().short(2047).long(131_072).short(1).done();
         c.send_method(0, 10, 31, &ok);
-        c.send_method(0, 10, 40, &Args::new().shortstr("/").shortstr("").octet(0).done());
+        c.send_method(
+            0,
+            10,
+            40,
+            &Args::new().shortstr("/").shortstr("").octet(0).done(),
+        );
         let open_ok = c.expect_method();
         assert_eq!((open_ok.class, open_ok.method), (10, 41), "open-ok");
         // Heartbeat 1 s, and the client never sends one.
         let (seen, after) = until_dropped(&mut c, Duration::from_secs(20));
         // RabbitMQ 3.10: heartbeats, then a reset after 2.8 s, no close.
         assert!(
-            seen.iter().all(|s| matches!(s, Seen::Frame { kind: FRAME_HEARTBEAT, channel: 0, .. })),
+            seen.iter().all(|s| matches!(
+                s,
+                Seen::Frame {
+                    kind: FRAME_HEARTBEAT,
+                    channel: 0,
+                    ..
+                }
+            )),
             "only heartbeats before the drop: {seen:?}"
         );
         assert!(!seen.is_empty(), "the server sent heartbeats");

@@ -60,7 +60,12 @@ fn differs(mut r: Row, why: &'static str) -> Row {
 }
 
 fn qos(channel: u16) -> Vec<u8> {
-    method(channel, 60, 10, Args::new().long(0).short(10).bits(&[false]))
+    method(
+        channel,
+        60,
+        10,
+        Args::new().long(0).short(10).bits(&[false]),
+    )
 }
 
 fn channel_close_ok() -> Vec<u8> {
@@ -111,22 +116,41 @@ fn closing_rows() -> Vec<Row> {
         send(channel_close_ok()),
     ];
     on_closing.extend(reopen());
-    let close = method(1, 20, 40, Args::new().short(200).shortstr("bye").short(0).short(0));
+    let close = method(
+        1,
+        20,
+        40,
+        Args::new().short(200).shortstr("bye").short(0).short(0),
+    );
     // One write: what is pipelined behind the close (a later frame is
     // 504, `close_ok_for_a_channel_not_open_is_504` in protocol_slips.rs).
     let mut after_own_close = vec![
-        send(cat(&[close, publish(1, "x"), header(1, 60, 1), body(1, b"x"), qos(1)])),
+        send(cat(&[
+            close,
+            publish(1, "x"),
+            header(1, 60, 1),
+            body(1, b"x"),
+            qos(1),
+        ])),
         expect_method(1, 20, 41),
     ];
     after_own_close.extend(reopen());
     vec![
         row("methods_on_a_channel_the_server_is_closing", on_closing),
-        row("publish_right_after_the_clients_channel_close", after_own_close),
+        row(
+            "publish_right_after_the_clients_channel_close",
+            after_own_close,
+        ),
         row(
             "ack_of_an_unknown_delivery_tag",
             vec![
                 send(method(1, 60, 80, Args::new().longlong(99).bits(&[false]))),
-                chan_close(406, exact("PRECONDITION_FAILED - unknown delivery tag 99"), 60, 80),
+                chan_close(
+                    406,
+                    exact("PRECONDITION_FAILED - unknown delivery tag 99"),
+                    60,
+                    80,
+                ),
                 send(channel_close_ok()),
             ],
         ),
@@ -136,7 +160,8 @@ fn closing_rows() -> Vec<Row> {
 fn content_rows() -> Vec<Row> {
     let expected_method = "UNEXPECTED_FRAME - expected method frame, got non method frame instead";
     let expected_header = "UNEXPECTED_FRAME - expected content header for class 60, got non content header frame instead";
-    let expected_body = "UNEXPECTED_FRAME - expected content body, got non content body frame instead";
+    let expected_body =
+        "UNEXPECTED_FRAME - expected content body, got non content body frame instead";
     let mut over_max = cat(&[publish(1, "x"), header(1, 60, MAX_BODY + 1)]);
     let frame = body(1, &vec![b'x'; 131_064]);
     for _ in 0..MAX_BODY / 131_064 {
@@ -253,7 +278,10 @@ fn declare_refused(name: &'static str, entries: &[u8], text: Text) -> Row {
 fn declare_accepted(name: &'static str, entries: &[u8]) -> Row {
     row(
         name,
-        vec![send(declare_with_table(1, name, entries)), expect_method(1, 50, 11)],
+        vec![
+            send(declare_with_table(1, name, entries)),
+            expect_method(1, 50, 11),
+        ],
     )
 }
 
@@ -355,9 +383,17 @@ fn max_message_size_is_configurable() {
         c.channel_open(1);
         let (q, _, _) = c.queue_declare(1, "");
         c.basic_publish(1, "", &q, &[b'a'; 1000], 131_072);
-        c.send_bytes(&cat(&[publish(1, &q), header(1, 60, 1001), body(1, &[b'b'; 1001])]));
+        c.send_bytes(&cat(&[
+            publish(1, &q),
+            header(1, 60, 1001),
+            body(1, &[b'b'; 1001]),
+        ]));
         let m = c.expect_method();
-        assert_eq!((m.channel, m.class, m.method), (1, 20, 40), "channel.close: {m:?}");
+        assert_eq!(
+            (m.channel, m.class, m.method),
+            (1, 20, 40),
+            "channel.close: {m:?}"
+        );
         assert_eq!(
             m.close_reason(),
             (

@@ -57,7 +57,10 @@ fn tune_ok(channel_max: u16, frame_max: u32, heartbeat: u16) -> Vec<u8> {
         0,
         10,
         31,
-        Args::new().short(channel_max).long(frame_max).short(heartbeat),
+        Args::new()
+            .short(channel_max)
+            .long(frame_max)
+            .short(heartbeat),
     )
 }
 
@@ -70,7 +73,12 @@ fn channel_open(channel: u16) -> Vec<u8> {
 }
 
 fn qos(channel: u16) -> Vec<u8> {
-    method(channel, 60, 10, Args::new().long(0).short(10).bits(&[false]))
+    method(
+        channel,
+        60,
+        10,
+        Args::new().long(0).short(10).bits(&[false]),
+    )
 }
 
 /// A tune-ok the server refuses: RabbitMQ 3.10 drops the socket without a
@@ -97,7 +105,13 @@ fn accepted_tune(name: &'static str, ok: Vec<u8>) -> Row {
 }
 
 fn header_rows() -> Vec<Row> {
-    let refused = |name, bytes: &[u8]| row(name, Stage::Tcp, vec![send(bytes.to_vec()), Step::Expect(Reply::Header)]);
+    let refused = |name, bytes: &[u8]| {
+        row(
+            name,
+            Stage::Tcp,
+            vec![send(bytes.to_vec()), Step::Expect(Reply::Header)],
+        )
+    };
     vec![
         refused("header_http", b"GET / HTTP/1.1\r\n\r\n"),
         refused("header_lowercase_amqp", b"amqp\x00\x00\x09\x01"),
@@ -263,19 +277,31 @@ fn channel_rows() -> Vec<Row> {
             Stage::Open,
             vec![send(channel_open(2048)), expect_method(2048, 20, 11)],
         ),
-        row("more_channels_than_negotiated_channel_max", Stage::Tuning, three_channels),
+        row(
+            "more_channels_than_negotiated_channel_max",
+            Stage::Tuning,
+            three_channels,
+        ),
         row(
             "channel_open_twice",
             Stage::Channel,
             vec![
                 send(channel_open(1)),
-                conn_close(504, exact("CHANNEL_ERROR - second 'channel.open' seen"), 20, 10),
+                conn_close(
+                    504,
+                    exact("CHANNEL_ERROR - second 'channel.open' seen"),
+                    20,
+                    10,
+                ),
             ],
         ),
         row(
             "channel_open_on_channel_0",
             Stage::Open,
-            vec![send(channel_open(0)), conn_close(504, wrong_state(), 20, 10)],
+            vec![
+                send(channel_open(0)),
+                conn_close(504, wrong_state(), 20, 10),
+            ],
         ),
         row(
             "queue_declare_on_channel_0",
@@ -288,17 +314,36 @@ fn channel_rows() -> Vec<Row> {
         row(
             "connection_open_on_channel_1",
             Stage::Channel,
-            vec![send(method(1, 10, 40, Args::new().shortstr("/").shortstr("").octet(0))), conn_close(503, exact("COMMAND_INVALID - unimplemented method"), 10, 40)],
+            vec![
+                send(method(
+                    1,
+                    10,
+                    40,
+                    Args::new().shortstr("/").shortstr("").octet(0),
+                )),
+                conn_close(503, exact("COMMAND_INVALID - unimplemented method"), 10, 40),
+            ],
         ),
         row(
             "tune_ok_again_after_open",
             Stage::Open,
-            vec![send(tune_ok(2047, FRAME_MAX, 0)), conn_close(504, wrong_state(), 10, 31)],
+            vec![
+                send(tune_ok(2047, FRAME_MAX, 0)),
+                conn_close(504, wrong_state(), 10, 31),
+            ],
         ),
         row(
             "method_on_unopened_channel",
             Stage::Open,
-            vec![send(qos(7)), conn_close(504, exact("CHANNEL_ERROR - expected 'channel.open'"), 60, 10)],
+            vec![
+                send(qos(7)),
+                conn_close(
+                    504,
+                    exact("CHANNEL_ERROR - expected 'channel.open'"),
+                    60,
+                    10,
+                ),
+            ],
         ),
     ]
 }

@@ -230,7 +230,10 @@ fn invalid_utf8_in_shortstr_argument() {
     let err = Method::decode(Bytes::from(v)).unwrap_err();
     // RabbitMQ's reply names no method (measured against 3.10).
     assert_eq!(err.method_ids(), None);
-    assert_eq!(err.reply_text(), "FRAME_ERROR - Malformed UTF-8 in shortstr");
+    assert_eq!(
+        err.reply_text(),
+        "FRAME_ERROR - Malformed UTF-8 in shortstr"
+    );
 }
 
 // --- property tests ---------------------------------------------------------

@@ -281,7 +281,10 @@ pub(crate) mod tests {
     fn a_body_over_the_maximum_size_closes_the_channel() {
         let mut ch = PublishAssembly::default();
         ch.start(publish("rk")).unwrap();
-        match ch.on_header(header(60, MAX_MESSAGE_SIZE + 1), MAX_MESSAGE_SIZE).unwrap() {
+        match ch
+            .on_header(header(60, MAX_MESSAGE_SIZE + 1), MAX_MESSAGE_SIZE)
+            .unwrap()
+        {
             Assembly::Refused(e) => {
                 assert_eq!(e.code, 406);
                 assert_eq!(
@@ -301,7 +304,8 @@ pub(crate) mod tests {
         // Exactly the maximum is accepted.
         ch.start(publish("rk")).unwrap();
         assert!(matches!(
-            ch.on_header(header(60, MAX_MESSAGE_SIZE), MAX_MESSAGE_SIZE).unwrap(),
+            ch.on_header(header(60, MAX_MESSAGE_SIZE), MAX_MESSAGE_SIZE)
+                .unwrap(),
             Assembly::Pending
         ));
     }
@@ -330,7 +334,10 @@ pub(crate) mod tests {
         );
         // A header or a body with no basic.publish before it.
         let mut ch = PublishAssembly::default();
-        assert_eq!(hard(ch.on_header(header(60, 1), MAX_MESSAGE_SIZE)), expected_method);
+        assert_eq!(
+            hard(ch.on_header(header(60, 1), MAX_MESSAGE_SIZE)),
+            expected_method
+        );
         assert_eq!(hard(ch.on_body(Bytes::from_static(b"x"))), expected_method);
         // A body, or a method, before the header.
         ch.start(publish("rk")).unwrap();
@@ -344,7 +351,10 @@ pub(crate) mod tests {
         );
         // A second header, a method, or another publish where body is expected.
         ch.on_header(header(60, 2), MAX_MESSAGE_SIZE).unwrap();
-        assert_eq!(hard(ch.on_header(header(60, 2), MAX_MESSAGE_SIZE)), expected_body);
+        assert_eq!(
+            hard(ch.on_header(header(60, 2), MAX_MESSAGE_SIZE)),
+            expected_body
+        );
         let e = ch.check_method().unwrap_err();
         assert_eq!((e.0.code, e.0.text, e.1, e.2), expected_body);
         let e = ch.start(publish("again")).unwrap_err();

@@ -585,10 +585,7 @@ mod tests {
     fn the_channel_assembles_its_publishes_and_drops_content_while_closing() {
         let mut ch = Channel::new(1);
         ch.start_publish(publish("rk")).unwrap();
-        assert_eq!(
-            ch.check_no_content_expected().unwrap_err().0.code,
-            505
-        );
+        assert_eq!(ch.check_no_content_expected().unwrap_err().0.code, 505);
         let pending = ch.on_header(header(60, 2), MAX_MESSAGE_SIZE).unwrap();
         assert!(matches!(pending, Assembly::Pending));
         match ch.on_body(Bytes::from_static(b"hi")).unwrap() {

@@ -66,7 +66,11 @@ pub enum Reply {
         method: u16,
     },
     /// A method (open-ok, declare-ok…) on `channel`.
-    Method { channel: u16, class: u16, method: u16 },
+    Method {
+        channel: u16,
+        class: u16,
+        method: u16,
+    },
     /// The AMQP 0-9-1 protocol header, then the end of the stream.
     Header,
     /// The socket ends (EOF or reset) without a byte.
@@ -136,7 +140,13 @@ fn read_some(c: &mut RawConn, buf: &mut [u8], wait: Duration) -> io::Result<usiz
 pub fn next_seen(c: &mut RawConn, wait: Duration) -> Seen {
     loop {
         let seen = next_raw(c, wait);
-        if !matches!(seen, Seen::Frame { kind: FRAME_HEARTBEAT, .. }) {
+        if !matches!(
+            seen,
+            Seen::Frame {
+                kind: FRAME_HEARTBEAT,
+                ..
+            }
+        ) {
             return seen;
         }
     }
@@ -147,7 +157,12 @@ fn next_raw(c: &mut RawConn, wait: Duration) -> Seen {
     let n = match read_some(c, &mut head, wait) {
         Ok(n) => n,
         Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Seen::Reset,
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
             return Seen::Quiet
         }
         Err(e) => panic!("reading from the broker: {e}"),
@@ -391,7 +406,10 @@ pub fn run_rows(rows: &[Row]) {
         for row in rows {
             if external() && !observing() {
                 if let Some(why) = row.warren_differs {
-                    eprintln!("row {}: skipped against an external broker: {why}", row.name);
+                    eprintln!(
+                        "row {}: skipped against an external broker: {why}",
+                        row.name
+                    );
                     continue;
                 }
             }

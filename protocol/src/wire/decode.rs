@@ -101,7 +101,11 @@ pub fn get_field_value(buf: &mut Bytes) -> Result<FieldValue, DecodeError> {
     get_field_value_at(buf, 0, &mut { MAX_TABLE_VALUES })
 }
 
-fn get_table_at(buf: &mut Bytes, depth: usize, left: &mut usize) -> Result<FieldTable, DecodeError> {
+fn get_table_at(
+    buf: &mut Bytes,
+    depth: usize,
+    left: &mut usize,
+) -> Result<FieldTable, DecodeError> {
     if depth >= MAX_NESTING_DEPTH {
         return Err(DecodeError::NestingTooDeep);
     }
@@ -118,7 +122,11 @@ fn get_table_at(buf: &mut Bytes, depth: usize, left: &mut usize) -> Result<Field
     Ok(FieldTable(entries))
 }
 
-fn get_array_at(buf: &mut Bytes, depth: usize, left: &mut usize) -> Result<Vec<FieldValue>, DecodeError> {
+fn get_array_at(
+    buf: &mut Bytes,
+    depth: usize,
+    left: &mut usize,
+) -> Result<Vec<FieldValue>, DecodeError> {
     if depth >= MAX_NESTING_DEPTH {
         return Err(DecodeError::NestingTooDeep);
     }

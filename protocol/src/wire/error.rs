@@ -105,10 +105,9 @@ impl fmt::Display for DecodeError {
                 f,
                 "field tables nested deeper than {MAX_NESTING_DEPTH} levels"
             ),
-            DecodeError::TooManyValues => write!(
-                f,
-                "field table holds more than {MAX_TABLE_VALUES} values"
-            ),
+            DecodeError::TooManyValues => {
+                write!(f, "field table holds more than {MAX_TABLE_VALUES} values")
+            }
             DecodeError::UnknownMethod {
                 class_id,
                 method_id,

@@ -622,13 +622,18 @@ mod tests {
         // in a debug build); the index makes it ~1e6.
         const N: usize = 40_000;
         let keys: Vec<String> = (0..N).map(|i| format!("k{i:05}")).collect();
-        let entries: Vec<(&str, FieldValue)> =
-            keys.iter().map(|k| (k.as_str(), FieldValue::I64(1))).collect();
+        let entries: Vec<(&str, FieldValue)> = keys
+            .iter()
+            .map(|k| (k.as_str(), FieldValue::I64(1)))
+            .collect();
         let binding = HeadersBinding::new(&table(&entries));
         // The message lists them in reverse, with a duplicate of the first
         // key whose first value is the one that counts.
-        let mut message: Vec<(&str, FieldValue)> =
-            keys.iter().rev().map(|k| (k.as_str(), FieldValue::I64(1))).collect();
+        let mut message: Vec<(&str, FieldValue)> = keys
+            .iter()
+            .rev()
+            .map(|k| (k.as_str(), FieldValue::I64(1)))
+            .collect();
         message.push((keys[0].as_str(), FieldValue::I64(2)));
         let message = table(&message);
         let started = std::time::Instant::now();

@@ -41,7 +41,10 @@ pub fn forget_closed(conn: &ConnShared) {
     }
     let mut channels = conn.channels.borrow_mut();
     for id in closed {
-        if channels.get(&id).is_some_and(|c| c.phase() == Phase::ClosedByClient) {
+        if channels
+            .get(&id)
+            .is_some_and(|c| c.phase() == Phase::ClosedByClient)
+        {
             channels.remove(&id);
         }
     }
@@ -81,7 +84,9 @@ pub fn lifecycle(cx: &Ctx<'_>, method: &Method) -> Result<Lifecycle, HardError> 
             cx.send(ChannelOpenOk {});
         }
         (Method::ChannelOpen(_), Some(Phase::ClosedByClient)) => {
-            conn.channels.borrow_mut().insert(channel, Channel::new(channel));
+            conn.channels
+                .borrow_mut()
+                .insert(channel, Channel::new(channel));
             cx.send(ChannelOpenOk {});
         }
         (Method::ChannelOpen(_), Some(_)) => {

@@ -18,8 +18,8 @@ mod publish;
 mod queue;
 mod tx;
 
-pub use channel::{close_with_error, release};
 pub use channel::forget_closed;
+pub use channel::{close_with_error, release};
 pub use publish::{on_body, on_header};
 
 use crate::broker::error::{code, AmqpError};
@@ -102,7 +102,10 @@ pub async fn handle(
         Method::TxCommit(_) => tx::commit(&cx).await,
         Method::TxRollback(_) => tx::rollback(&cx),
         // RabbitMQ's catch-all (`rabbit_channel:handle_method/3`).
-        _ => Err(AmqpError::new(code::COMMAND_INVALID, "unimplemented method")),
+        _ => Err(AmqpError::new(
+            code::COMMAND_INVALID,
+            "unimplemented method",
+        )),
     };
     match result {
         Ok(()) => Ok(()),
