@@ -13,27 +13,6 @@ use std::time::Duration;
 
 const FRAME_MAX: u32 = 131_072;
 
-fn send(bytes: Vec<u8>) -> Step {
-    Step::Send(bytes)
-}
-
-fn conn_close(code: u16, text: Text, class: u16, method: u16) -> Step {
-    Step::Expect(Reply::ConnClose {
-        code,
-        text,
-        class,
-        method,
-    })
-}
-
-fn expect_method(channel: u16, class: u16, method: u16) -> Step {
-    Step::Expect(Reply::Method {
-        channel,
-        class,
-        method,
-    })
-}
-
 fn quiet(ms: u64) -> Step {
     Step::Expect(Reply::Quiet(Duration::from_millis(ms)))
 }
@@ -45,11 +24,6 @@ fn row(name: &'static str, stage: Stage, steps: Vec<Step>) -> Row {
         steps,
         warren_differs: None,
     }
-}
-
-fn differs(mut r: Row, why: &'static str) -> Row {
-    r.warren_differs = Some(why);
-    r
 }
 
 fn tune_ok(channel_max: u16, frame_max: u32, heartbeat: u16) -> Vec<u8> {
@@ -70,15 +44,6 @@ fn connection_open() -> Vec<u8> {
 
 fn channel_open(channel: u16) -> Vec<u8> {
     method(channel, 20, 10, Args::new().shortstr(""))
-}
-
-fn qos(channel: u16) -> Vec<u8> {
-    method(
-        channel,
-        60,
-        10,
-        Args::new().long(0).short(10).bits(&[false]),
-    )
 }
 
 /// A tune-ok the server refuses: RabbitMQ 3.10 drops the socket without a
