@@ -11,32 +11,11 @@ use common::hostile::*;
 use common::raw::{Args, RawConn};
 use common::{skip_if_external, Broker, SHARD_COUNTS};
 
-fn send(bytes: Vec<u8>) -> Step {
-    Step::Send(bytes)
-}
-
-fn conn_close(code: u16, text: Text, class: u16, method: u16) -> Step {
-    Step::Expect(Reply::ConnClose {
-        code,
-        text,
-        class,
-        method,
-    })
-}
-
 fn chan_close(code: u16, text: Text, class: u16, method: u16) -> Step {
     Step::Expect(Reply::ChanClose {
         channel: 1,
         code,
         text,
-        class,
-        method,
-    })
-}
-
-fn expect_method(channel: u16, class: u16, method: u16) -> Step {
-    Step::Expect(Reply::Method {
-        channel,
         class,
         method,
     })
@@ -52,20 +31,6 @@ fn row(name: &'static str, steps: Vec<Step>) -> Row {
         steps,
         warren_differs: None,
     }
-}
-
-fn differs(mut r: Row, why: &'static str) -> Row {
-    r.warren_differs = Some(why);
-    r
-}
-
-fn qos(channel: u16) -> Vec<u8> {
-    method(
-        channel,
-        60,
-        10,
-        Args::new().long(0).short(10).bits(&[false]),
-    )
 }
 
 fn channel_close_ok() -> Vec<u8> {

@@ -13,27 +13,6 @@ use std::time::Duration;
 
 const FRAME_MAX: u32 = 131_072;
 
-fn send(bytes: Vec<u8>) -> Step {
-    Step::Send(bytes)
-}
-
-fn conn_close(code: u16, text: Text, class: u16, method: u16) -> Step {
-    Step::Expect(Reply::ConnClose {
-        code,
-        text,
-        class,
-        method,
-    })
-}
-
-fn expect_method(channel: u16, class: u16, method: u16) -> Step {
-    Step::Expect(Reply::Method {
-        channel,
-        class,
-        method,
-    })
-}
-
 fn quiet(ms: u64) -> Step {
     Step::Expect(Reply::Quiet(Duration::from_millis(ms)))
 }
@@ -45,11 +24,6 @@ fn row(name: &'static str, stage: Stage, steps: Vec<Step>) -> Row {
         steps,
         warren_differs: None,
     }
-}
-
-fn differs(mut r: Row, why: &'static str) -> Row {
-    r.warren_differs = Some(why);
-    r
 }
 
 fn tune_ok(channel_max: u16, frame_max: u32, heartbeat: u16) -> Vec<u8> {
@@ -70,15 +44,6 @@ fn connection_open() -> Vec<u8> {
 
 fn channel_open(channel: u16) -> Vec<u8> {
     method(channel, 20, 10, Args::new().shortstr(""))
-}
-
-fn qos(channel: u16) -> Vec<u8> {
-    method(
-        channel,
-        60,
-        10,
-        Args::new().long(0).short(10).bits(&[false]),
-    )
 }
 
 /// A tune-ok the server refuses: RabbitMQ 3.10 drops the socket without a
@@ -193,59 +158,61 @@ fn body_frame_of(name: &'static str, payload: usize) -> Row {
     )
 }
 
+/// A frame the server refuses with a connection.close naming no method.
+fn frame_refused(name: &'static str, bytes: Vec<u8>, code: u16, text: Text) -> Row {
+    row(
+        name,
+        Stage::Open,
+        vec![send(bytes), conn_close(code, text, 0, 0)],
+    )
+}
+
 fn frame_rows() -> Vec<Row> {
     let mut bad_end = RawConn::method_bytes(1, 20, 10, &Args::new().shortstr("").done());
     *bad_end.last_mut().expect("frame") = 0;
     let mut too_big = vec![1u8, 0, 1];
     too_big.extend_from_slice(&1_000_000u32.to_be_bytes());
     vec![
-        row(
+        frame_refused(
             "frame_end_not_0xce",
-            Stage::Open,
-            vec![
-                send(bad_end),
-                conn_close(501, exact("FRAME_ERROR - type 1, all octets = <<0,20,0,10,0>>: {invalid_frame_end_marker,0}"), 0, 0),
-            ],
+            bad_end,
+            501,
+            exact(
+                "FRAME_ERROR - type 1, all octets = <<0,20,0,10,0>>: {invalid_frame_end_marker,0}",
+            ),
         ),
-        row(
+        frame_refused(
             "frame_type_unknown",
-            Stage::Open,
-            vec![
-                send(RawConn::frame_bytes(42, 1, b"junk")),
-                conn_close(501, exact("FRAME_ERROR - type 42, all octets = <<\"junk\">>: unknown_frame"), 0, 0),
-            ],
+            RawConn::frame_bytes(42, 1, b"junk"),
+            501,
+            exact("FRAME_ERROR - type 42, all octets = <<\"junk\">>: unknown_frame"),
         ),
-        row(
+        frame_refused(
             "frame_type_4_oob_method",
-            Stage::Open,
-            vec![
-                send(RawConn::frame_bytes(4, 0, b"")),
-                conn_close(501, exact("FRAME_ERROR - type 4, all octets = <<>>: unknown_frame"), 0, 0),
-            ],
+            RawConn::frame_bytes(4, 0, b""),
+            501,
+            exact("FRAME_ERROR - type 4, all octets = <<>>: unknown_frame"),
         ),
-        row(
+        frame_refused(
             "heartbeat_on_channel_1",
-            Stage::Open,
-            vec![
-                send(RawConn::frame_bytes(8, 1, b"")),
-                conn_close(505, exact("UNEXPECTED_FRAME - type 8, all octets = <<>>"), 0, 0),
-            ],
+            RawConn::frame_bytes(8, 1, b""),
+            505,
+            exact("UNEXPECTED_FRAME - type 8, all octets = <<>>"),
         ),
-        row(
+        frame_refused(
             "heartbeat_with_payload",
-            Stage::Open,
-            vec![
-                send(RawConn::frame_bytes(8, 0, b"x")),
-                conn_close(501, exact("FRAME_ERROR - type 8, all octets = <<\"x\">>: unknown_frame"), 0, 0),
-            ],
+            RawConn::frame_bytes(8, 0, b"x"),
+            501,
+            exact("FRAME_ERROR - type 8, all octets = <<\"x\">>: unknown_frame"),
         ),
-        row(
+        frame_refused(
             "frame_size_far_above_frame_max",
-            Stage::Open,
-            vec![
-                send(too_big),
-                conn_close(501, exact(format!("FRAME_ERROR - type 1, all octets = <<>>: {{frame_too_large,1000000,{}}}", FRAME_MAX - 8)), 0, 0),
-            ],
+            too_big,
+            501,
+            exact(format!(
+                "FRAME_ERROR - type 1, all octets = <<>>: {{frame_too_large,1000000,{}}}",
+                FRAME_MAX - 8
+            )),
         ),
         body_frame_of("frame_exactly_frame_max", FRAME_MAX as usize - 8),
         body_frame_of("frame_one_over_frame_max", FRAME_MAX as usize - 7),

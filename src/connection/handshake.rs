@@ -415,3 +415,49 @@ pub fn close_method(e: &AmqpError, class_id: u16, method_id: u16) -> Method {
     }
     .into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tune_ok(channel_max: u16, frame_max: u32) -> ConnectionTuneOk {
+        ConnectionTuneOk {
+            channel_max,
+            frame_max,
+            heartbeat: 0,
+        }
+    }
+
+    #[test]
+    fn tune_ok_is_checked_as_rabbitmq_checks_it() {
+        assert_eq!(check_tune_ok(&tune_ok(2047, 131_072)), Ok((131_072, 2047)));
+        assert_eq!(check_tune_ok(&tune_ok(1, 4096)), Ok((4096, 1)));
+        let refused = |c, f| {
+            let e = check_tune_ok(&tune_ok(c, f)).unwrap_err();
+            assert_eq!(e.code, 530);
+            e.text
+        };
+        assert_eq!(
+            refused(2047, 4095),
+            "NOT_ALLOWED - frame_max=4095 < 4096 min size"
+        );
+        for f in [0, 131_073] {
+            assert_eq!(
+                refused(2047, f),
+                format!(
+                    "NOT_ALLOWED - negotiated frame_max = {f} is higher than the maximum \
+                     allowed value (131072)"
+                )
+            );
+        }
+        for c in [0, 2048] {
+            assert_eq!(
+                refused(c, 131_072),
+                format!(
+                    "NOT_ALLOWED - negotiated channel_max = {c} is higher than the maximum \
+                     allowed value (2047)"
+                )
+            );
+        }
+    }
+}

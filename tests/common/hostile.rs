@@ -419,6 +419,42 @@ pub fn run_rows(rows: &[Row]) {
     }
 }
 
+/// Step builders for rows.
+pub fn send(bytes: Vec<u8>) -> Step {
+    Step::Send(bytes)
+}
+
+pub fn conn_close(code: u16, text: Text, class: u16, method: u16) -> Step {
+    Step::Expect(Reply::ConnClose {
+        code,
+        text,
+        class,
+        method,
+    })
+}
+
+pub fn expect_method(channel: u16, class: u16, method: u16) -> Step {
+    Step::Expect(Reply::Method {
+        channel,
+        class,
+        method,
+    })
+}
+
+/// Marks a row where Warren deliberately answers otherwise than RabbitMQ.
+pub fn differs(mut r: Row, why: &'static str) -> Row {
+    r.warren_differs = Some(why);
+    r
+}
+
+pub fn qos(channel: u16) -> Vec<u8> {
+    method(
+        channel,
+        60,
+        10,
+        Args::new().long(0).short(10).bits(&[false]),
+    )
+}
 /// Frame builders for rows.
 pub fn method(channel: u16, class: u16, method: u16, args: Args) -> Vec<u8> {
     RawConn::method_bytes(channel, class, method, &args.done())
