@@ -4,8 +4,13 @@
 //! take the delivery out again — what one shard does per message between
 //! socket read and socket write (the inter-shard ring hop excepted).
 //!
-//! Once as is and once with the publish permission check of a connection
-//! (`broker::auth::publish`), to show what the check costs.
+//! Once as is, once with the publish permission check of a connection
+//! (`broker::auth::publish`), and once with the statistics a publish adds
+//! outside the queue (the channel's publish count, the exchange's in / out
+//! in the shard's map, the coarse clock read and the queue's publish count
+//! and age checkpoint, `shard::stats`), to show what each costs. The
+//! queue's delivery and ack counts are in every variant (plain adds inside
+//! `Queue`).
 //!
 //! Run with `cargo bench --bench publish_path`.
 
@@ -18,13 +23,16 @@ use warren::broker::auth::{AuthDefs, AuthStore};
 use warren::broker::exchange::Destination;
 use warren::broker::message::{Body, Message};
 use warren::broker::queue::{ConsumerKey, ConsumerSpec, Queue, QueueConfig, Settle};
+use warren::broker::stats::{MessageStats, Stat};
 use warren::broker::topology::Topology;
+use warren::broker::vhost::VhostId;
 use warren::protocol::frame::{
     encode_body_frame, encode_header_frame, encode_method_frame, Frame, FrameDecoder,
 };
 use warren::protocol::methods::{BasicPublish, Method};
 use warren::protocol::properties::{BasicProperties, ContentHeader};
 use warren::protocol::types::{FieldTable, ShortStr};
+use warren::shard::stats::{coarse_now_ms, ShardStats};
 
 const BATCH: usize = 1000;
 
@@ -72,12 +80,14 @@ fn publish_route_enqueue(c: &mut Criterion) {
     // (`broker::auth::publish`, what `handlers::access::publish_allowed`
     // runs per publish): write on the exchange, cached per channel.
     let store = AuthStore::new(AuthDefs::initial("guest", ""));
-    for checked in [false, true] {
-        let name = if checked {
-            "decode_route_enqueue_dispatch_ack_16b_with_permission_check"
-        } else {
-            "decode_route_enqueue_dispatch_ack_16b"
+    for (checked, stats) in [(false, false), (true, false), (false, true)] {
+        let name = match (checked, stats) {
+            (true, _) => "decode_route_enqueue_dispatch_ack_16b_with_permission_check",
+            (_, true) => "decode_route_enqueue_dispatch_ack_16b_with_stats",
+            _ => "decode_route_enqueue_dispatch_ack_16b",
         };
+        let shard_stats = ShardStats::default();
+        let mut channel_stats = MessageStats::default();
         let mut grants = PublishGrants::default();
         let who = Publisher {
             user: "guest",
@@ -140,8 +150,20 @@ fn publish_route_enqueue(c: &mut Criterion) {
                                 body: Body::from(payload),
                                 persistent: false,
                             });
+                            if stats {
+                                channel_stats.add(Stat::Publish, 1);
+                                shard_stats.exchange_publish(
+                                    VhostId::DEFAULT,
+                                    &message.exchange,
+                                    !destinations.is_empty(),
+                                );
+                            }
+                            let now = if stats { coarse_now_ms() } else { 0 };
                             for _q in &destinations {
-                                queue.publish(message.clone());
+                                let id = queue.publish(message.clone());
+                                if stats {
+                                    queue.enqueued(id, now);
+                                }
                             }
                         }
                         _ => {}
@@ -153,6 +175,7 @@ fn publish_route_enqueue(c: &mut Criterion) {
                     queue.credit(&key, 1);
                 }
                 queue.settle(&ids, Settle::Remove);
+                black_box(channel_stats.get(Stat::Publish));
                 black_box(ids.len())
             })
         });

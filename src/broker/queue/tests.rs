@@ -401,3 +401,50 @@ fn auto_delete_only_after_a_consumer_left() {
     q.remove_consumers_of(0, 1, Some(1));
     assert!(q.should_auto_delete());
 }
+
+#[test]
+fn message_stats_count_deliveries_gets_acks_and_redeliveries() {
+    use crate::broker::stats::Stat;
+    let mut q = queue();
+    for n in 0..4 {
+        let id = q.publish(msg(n));
+        q.enqueued(id, 1_000);
+    }
+    add(&mut q, consumer("a", 2, false));
+    let first: Vec<u64> = std::iter::from_fn(|| q.next_delivery())
+        .map(|d| d.msg_id)
+        .collect();
+    assert_eq!(first.len(), 2);
+    q.settle(&first[..1], Settle::Remove);
+    q.settle(&first[1..], Settle::Requeue);
+    assert!(q.get(true).is_some(), "the requeued message, redelivered");
+    let s = q.stats();
+    assert_eq!(s.get(Stat::Publish), 4);
+    assert_eq!(s.get(Stat::Deliver), 2);
+    assert_eq!(s.get(Stat::Ack), 1);
+    assert_eq!(s.get(Stat::GetNoAck), 1);
+    assert_eq!(s.get(Stat::Redeliver), 1);
+    assert_eq!(s.deliver_get(), 3);
+}
+
+#[test]
+fn ages_of_ready_unacked_and_paged_messages() {
+    let mut q = queue();
+    let a = q.publish(msg(1));
+    q.enqueued(a, 10_000);
+    let b = q.publish(msg(2));
+    q.enqueued(b, 12_000);
+    assert_eq!(q.ages(15_000), (Some(5.0), None));
+    let got = q.get(false).expect("the head");
+    assert_eq!(got.id, a);
+    assert_eq!(q.ages(15_000), (Some(3.0), Some(5.0)));
+    q.settle(&[a], Settle::Remove);
+    assert_eq!(q.ages(15_000), (Some(3.0), None));
+    // Only paged messages left: their ids give their ages.
+    assert!(q.get(true).is_some());
+    let c = q.reserve_id();
+    q.push_paged(c, 1, 0, 100, None);
+    q.enqueued(c, 14_000);
+    assert_eq!(q.resident_count(), 0);
+    assert_eq!(q.ages(15_000), (Some(1.0), None));
+}
