@@ -46,6 +46,12 @@ pub fn api_send(
     request.push_str("\r\n");
     request.push_str(&body);
     let response = admin_request(&admin_addr(b), &request);
+    parse_response(method, path, &response)
+}
+
+/// An HTTP response's status, head and JSON body (an empty body is
+/// `Value::Null`: 201 and 204 have none).
+fn parse_response(method: &str, path: &str, response: &str) -> ApiResponse {
     let (head, body) = response
         .split_once("\r\n\r\n")
         .unwrap_or_else(|| panic!("no HTTP head in {response:?}"));
@@ -74,8 +80,7 @@ pub fn api_get(b: &Broker, path: &str) -> serde_json::Value {
     r.body
 }
 
-/// `method path` with a body (`content_type`) as `user:password`; an empty
-/// response body is `Value::Null` (201 and 204 have none).
+/// `method path` with a body (`content_type`) as `user:password`.
 pub fn api_body(
     b: &Broker,
     method: &str,
@@ -98,25 +103,7 @@ pub fn api_body(
     s.write_all(body).expect("send body");
     let mut response = String::new();
     s.read_to_string(&mut response).expect("read response");
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP head in {response:?}"));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {head:?}"));
-    let body = if body.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_str(body)
-            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {body:?}"))
-    };
-    ApiResponse {
-        status,
-        head: head.to_lowercase(),
-        body,
-    }
+    parse_response(method, path, &response)
 }
 
 /// [`api_body`] with a JSON body, as guest.

@@ -15,7 +15,7 @@ use crate::management::definitions::QueueEntry;
 use crate::protocol::types::ShortStr;
 use crate::storage::definitions::PolicyDef;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub(super) fn vhosts(
     doc: &Map<String, Value>,
@@ -468,6 +468,12 @@ pub(super) fn bindings(
     known: &Known,
     plan: &mut Plan,
 ) -> Result<(), String> {
+    let mut seen: HashSet<String> = known
+        .snap
+        .bindings
+        .iter()
+        .map(|(v, b)| binding_key(v, b))
+        .collect();
     for e in entries(doc, "bindings", scope)? {
         let vhost = e.vhost()?;
         known.vhost(&e, &vhost)?;
@@ -524,14 +530,19 @@ pub(super) fn bindings(
             routing_key,
             arguments,
         };
-        let exists = known
-            .snap
-            .bindings
-            .iter()
-            .any(|(v, b)| *v == vhost && *b == def);
-        if !exists && !plan.bindings.iter().any(|(v, b)| *v == vhost && *b == def) {
+        // Binding twice is binding once: only what is new is planned.
+        if seen.insert(binding_key(&vhost, &def)) {
             plan.bindings.push((vhost, def));
         }
     }
     Ok(())
+}
+
+/// A binding's identity (its arguments by their debug form, which tells
+/// values of different types apart as the binding index does).
+fn binding_key(vhost: &str, b: &BindingDef) -> String {
+    format!(
+        "{vhost}\0{}\0{:?}\0{}\0{:?}",
+        b.source, b.destination, b.routing_key, b.arguments
+    )
 }
