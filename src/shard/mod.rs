@@ -8,6 +8,7 @@
 //! `Shard::pump` runs the local outbox and flushes remote ones in batches.
 
 pub mod alarms;
+pub mod close;
 pub mod confirm;
 pub mod counters;
 pub mod dead_letter;
@@ -574,6 +575,9 @@ impl Shard {
             leader::spawn(self.clone(), from, token, request);
         } else if let Request::VhostConnections { vhost } = request {
             let n = vhosts::local_connections(self, vhost);
+            self.reply(from, token, Reply::Count(Ok(n)));
+        } else if let Request::CloseConnection { name, reason } = &request {
+            let n = close::close_named(self, name, reason);
             self.reply(from, token, Reply::Count(Ok(n)));
         } else if let Request::TxCommit { ops } = request {
             transaction::commit(self, from, token, ops);
