@@ -277,6 +277,35 @@ async fn p_names_the_vhost_and_queues_are_deleted_and_purged() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_connection_closes_it_with_320_and_the_reason() {
+    if skip_if_external(NEEDS_CTL) {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let b = Broker::start(shards);
+        let (mut c, _) = RawConn::open(&b.addr());
+        let names = ok(&b, &["list_connections", "-s", "name"]);
+        let name = names.lines().next().expect("one connection").to_string();
+        let out = ok(&b, &["close_connection", &name, "go away"]);
+        assert_eq!(
+            out,
+            format!("Closing connection {name}, reason: go away...\n")
+        );
+        let close = c.expect_method();
+        assert_eq!(
+            close.close_reason(),
+            (320, "CONNECTION_FORCED - go away".to_string())
+        );
+        // As rabbitmqctl: a name that matches nothing is no error.
+        ok(&b, &["close_connection", "127.0.0.1:1", "nobody"]);
+        assert!(
+            eventually(20, || ok(&b, &["list_connections", "-s"]).is_empty()).await,
+            "the connection is gone"
+        );
+    }
+}
+
 #[test]
 fn no_broker_is_69_with_the_address_tried() {
     // A port nothing listens on: bind one, note it, close it.

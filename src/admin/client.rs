@@ -42,6 +42,7 @@ listings (rabbitmqctl's columns; none named: rabbitmqctl's defaults):
 
 changes:
   delete_queue NAME [--if-empty|-e] [--if-unused|-u] | purge_queue NAME
+  close_connection NAME REASON   NAME as list_connections name shows it
   add_vhost NAME | delete_vhost NAME
   set_vhost_limits DEFINITION   {\"max-connections\": N, \"max-queues\": N}
                                 (a negative N removes that limit)
@@ -157,6 +158,10 @@ fn request_without_vhost(words: &[&str]) -> Option<(&'static str, String)> {
         }
         ["delete_queue", rest @ ..] => delete_queue_request(rest),
         ["purge_queue", name] => Some(("POST", format!("/purge_queue/{}", enc(name)))),
+        ["close_connection", name, reason] => Some((
+            "POST",
+            format!("/close_connection/{}/{}", enc(name), enc(reason)),
+        )),
         ["set_disk_free_limit", bytes] => crate::shard::alarms::parse_disk_free_limit(bytes)
             .map(|_| ("POST", format!("/set_disk_free_limit/{bytes}"))),
         // rabbitmqctl's form for bytes.
@@ -518,6 +523,10 @@ fn banner(verb: &str, words: &[&str]) -> Option<String> {
             ))
         }
         "purge_queue" => Some(format!("Purging queue '{name}' in vhost '{vhost}' ...")),
+        "close_connection" => Some(format!(
+            "Closing connection {name}, reason: {}...",
+            words.get(2).unwrap_or(&"")
+        )),
         _ => None,
     }
 }

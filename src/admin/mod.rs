@@ -35,6 +35,7 @@
 pub mod client;
 pub mod columns;
 pub mod definitions;
+pub mod connections;
 pub mod format;
 pub mod listings;
 pub mod policy;
@@ -86,6 +87,12 @@ pub async fn answer(
         .trim_start_matches('/')
         .split_once('/')
         .unwrap_or((path.trim_start_matches('/'), ""));
+    if let Some(r) = connections::route(method, command, value) {
+        return match r {
+            Ok((name, reason)) => connections::close(shard, &name, &reason).await,
+            Err(e) => e,
+        };
+    }
     if let Some(r) = queues::route(method, command, value, flags) {
         return match r {
             Ok(c) => queues::answer(shard, c, &vhost).await,

@@ -227,6 +227,12 @@ pub enum Request {
     },
     /// Admin: the shard's view (queues it owns, connections it serves).
     Snapshot,
+    /// Admin (`warren ctl close_connection`): close this shard's
+    /// connections named `name` with 320 and `reason` (`shard::close`).
+    CloseConnectionsNamed {
+        name: String,
+        reason: String,
+    },
     /// tx.commit: one channel's transaction, the part for this owner, in
     /// the order it was issued (publishes, then settlements). Answered
     /// `Done` once all of it is applied and its durable copies are on disk

@@ -8,6 +8,7 @@
 //! `Shard::pump` runs the local outbox and flushes remote ones in batches.
 
 pub mod alarms;
+pub mod close;
 pub mod confirm;
 pub mod connection_slots;
 pub mod counters;
@@ -588,6 +589,9 @@ impl Shard {
         } else if let Request::CloseConnection { id, reason } = request {
             let closed = vhosts::close_connection(self, id, &reason);
             self.reply(from, token, Reply::Done(closed));
+        } else if let Request::CloseConnectionsNamed { name, reason } = &request {
+            let n = close::close_named(self, name, reason);
+            self.reply(from, token, Reply::Count(Ok(n)));
         } else if let Request::TxCommit { ops } = request {
             transaction::commit(self, from, token, ops);
         } else if let Request::Get { name, .. } = &request {

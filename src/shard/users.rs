@@ -13,7 +13,6 @@ use crate::shard::inbox::ConnectionInbox;
 use crate::shard::metadata::Metadata;
 use crate::shard::{Settings, Shard};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 /// Restores the auth records at start: the stored ones, or on a first
 /// start (none stored) the default user with every permission on `/`,
@@ -192,18 +191,5 @@ fn close_connections_of(shard: &Rc<Shard>, user: &str) {
         "closing {} connection(s) of deleted user '{user}'",
         conns.len()
     );
-    for c in &conns {
-        c.close_for_shutdown(&err);
-    }
-    glommio::spawn_local(async move {
-        // The close goes out first (bounded), then the socket.
-        let deadline = Instant::now() + Duration::from_millis(500);
-        while Instant::now() < deadline && conns.iter().any(|c| c.has_pending_output()) {
-            glommio::timer::sleep(Duration::from_millis(10)).await;
-        }
-        for c in &conns {
-            c.shut_socket();
-        }
-    })
-    .detach();
+    crate::shard::close::force_close(conns, &err);
 }
