@@ -482,12 +482,12 @@ pub fn render(listing: &str, shard: &Shard, vhost: VhostId, snapshots: &[ShardSn
             }
         }
         "counters" => {
-            out.push_str("shard\tpublished\trouted_copies\tunroutable\tdelivered\tacked\tconfirmed\tnacked\tconnections_opened\tconnections_closed\tpaged_out\tpaged_in\tfsyncs\tresident_bytes\tdead_lettered\tdead_letter_cycles\n");
+            out.push_str("shard\tpublished\trouted_copies\tunroutable\tdelivered\tacked\tconfirmed\tnacked\tconnections_opened\tconnections_closed\tpaged_out\tpaged_in\tfsyncs\tresident_bytes\tdead_lettered\tdead_letter_cycles\twatchdog_fires\n");
             let mut total = crate::shard::counters::CountersSnapshot::default();
             let mut row = |name: String, c: &crate::shard::counters::CountersSnapshot| {
                 let _ = writeln!(
                     out,
-                    "{name}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    "{name}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     c.published,
                     c.routed_copies,
                     c.unroutable,
@@ -502,7 +502,8 @@ pub fn render(listing: &str, shard: &Shard, vhost: VhostId, snapshots: &[ShardSn
                     c.fsyncs,
                     c.resident_bytes,
                     c.dead_lettered,
-                    c.dead_letter_cycles
+                    c.dead_letter_cycles,
+                    c.watchdog_fires
                 );
             };
             for s in snapshots {

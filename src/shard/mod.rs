@@ -159,6 +159,9 @@ pub struct Shard {
     pub ttl: ttl::Timer,
     /// Dead-lettered messages waiting for their copies' owners.
     pub dead_letters: dead_letter::Pending,
+    /// The stalled-executor watchdog (its firings go into the snapshot);
+    /// set by the server once the shard is built.
+    pub watchdog: RefCell<Option<std::sync::Arc<watchdog::Watchdog>>>,
 }
 
 impl Shard {
@@ -197,6 +200,7 @@ impl Shard {
             delayed: delayed::Scheduler::default(),
             ttl: ttl::Timer::default(),
             dead_letters: dead_letter::Pending::default(),
+            watchdog: RefCell::new(None),
         }
     }
 
