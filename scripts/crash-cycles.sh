@@ -27,7 +27,8 @@ WARREN_CRASH_CYCLES="$N" WARREN_CRASH_SHARDS="$SHARDS" \
     cargo test --release -p warren --test crash_cycles -- --nocapture >"$log" 2>&1 || status=$?
 grep -E "^(test seed|crash-cycles result)" "$log" || true
 if [ "$status" -ne 0 ]; then
-    echo "crash-cycles: FAILED (exit $status); the test's output:" >&2
-    tail -n 60 "$log" >&2
+    echo "crash-cycles: FAILED (exit $status); the failure, then the test's last lines:" >&2
+    grep -A 6 "panicked at" "$log" | grep -v "^\[warren\]" | head -n 40 >&2 || true
+    tail -n 40 "$log" >&2
 fi
 exit "$status"

@@ -110,7 +110,10 @@ pub fn run(settings: Settings) -> io::Result<()> {
             .spawn(move || async move {
                 trace(id, "starting: executor up, recovering");
                 let ticker = Rc::new(Cell::new(STARTUP_TICK));
-                glommio::spawn_local(tick(ticker.clone(), watchdog.clone(), id)).detach();
+                for phase in [false, true] {
+                    glommio::spawn_local(tick(ticker.clone(), watchdog.clone(), id, phase))
+                        .detach();
+                }
                 let _watched = watchdog.register(id);
                 let recovered = match crate::shard::durability::recover(
                     &settings,
@@ -248,6 +251,13 @@ pub fn run(settings: Settings) -> io::Result<()> {
     for h in handles {
         let _ = h.join();
     }
+    let (fires, parked, startup_fires) = watchdog.totals();
+    tracing::info!(
+        watchdog_fires = fires,
+        startup_fires,
+        "watchdog: woke a stalled shard {fires} times while serving ({parked} parked in \
+         the kernel, the rest busy or starved), {startup_fires} while starting"
+    );
     eprintln!("warren: stopped");
     Ok(())
 }
@@ -367,7 +377,17 @@ struct ShardStart {
 /// a shard's startup could hang forever in the mesh join or in recovery. A
 /// ticking timer keeps every shard polling: fast while it starts, slowly
 /// (a bound on any such stall) once it serves.
-async fn tick(period: Rc<Cell<Duration>>, watchdog: Arc<Watchdog>, id: usize) {
+///
+/// Two tickers run, the second (`late`) half a period behind the first: a
+/// glommio 0.9 executor preempted before it ran any task parks with the
+/// next registered timer as its wake-up (see `shard::watchdog`), and a
+/// ticker whose timer just fired has none registered until it runs again;
+/// the other one's timer is then still registered, so the park ends within
+/// half a period.
+async fn tick(period: Rc<Cell<Duration>>, watchdog: Arc<Watchdog>, id: usize, late: bool) {
+    if late {
+        glommio::timer::sleep(period.get() / 2).await;
+    }
     loop {
         glommio::timer::sleep(period.get()).await;
         watchdog.beat(id);
@@ -423,6 +443,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         alarms,
         connection_slots,
     ));
+    shard.watchdog.replace(Some(watchdog.clone()));
     for (name, (config, head, tail, max_seen_id)) in queues {
         let mut q = crate::broker::queue::Queue::new(name.name.clone(), config);
         shard.tracked(&mut q, |q| q.restore(head, tail, max_seen_id));

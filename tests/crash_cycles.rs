@@ -137,10 +137,10 @@ async fn publisher(ch: lapin::Channel, life: usize, queues: Vec<String>, seen: A
         }
         if window.len() >= WINDOW {
             let (id, q, seq, c) = window.pop_front().expect("non-empty window");
-            let settled = match tokio::time::timeout(Duration::from_secs(5), c).await {
+            let settled = match tokio::time::timeout(Duration::from_secs(30), c).await {
                 Ok(r) => settle(id, q, seq, r),
                 Err(_) if ch.status().connected() => {
-                    panic!("no confirm for message {id} within 5 s on a live channel")
+                    panic!("no confirm for message {id} within 30 s on a live channel")
                 }
                 Err(_) => false,
             };

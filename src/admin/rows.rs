@@ -386,6 +386,7 @@ impl Row for CounterRow<'_> {
         ("resident_bytes", Plain),
         ("dead_lettered", Plain),
         ("dead_letter_cycles", Plain),
+        ("watchdog_fires", Plain),
     ];
 
     fn cell(&self, column: &str) -> Value {
@@ -407,6 +408,7 @@ impl Row for CounterRow<'_> {
             "resident_bytes" => c.resident_bytes.into(),
             "dead_lettered" => c.dead_lettered.into(),
             "dead_letter_cycles" => c.dead_letter_cycles.into(),
+            "watchdog_fires" => c.watchdog_fires.into(),
             _ => Value::Null,
         }
     }

@@ -1,7 +1,7 @@
 //! Live counters of one shard (messages published, delivered, acked,
 //! confirmed and nacked to publishers, paged out and back in, dead-lettered
 //! and dropped in dead-letter cycles; connections;
-//! the log's fsyncs). Plain `Cell`s: each shard counts its own work and
+//! the log's fsyncs; the watchdog's firings). Plain `Cell`s: each shard counts its own work and
 //! the admin listing sums the shards' snapshots.
 
 use std::cell::Cell;
@@ -49,6 +49,9 @@ pub struct CountersSnapshot {
     /// fdatasyncs of the shard's log completed (`LogStats::fsyncs`; filled
     /// in by the snapshot's taker, the counters do not own the log).
     pub fsyncs: u64,
+    /// Stalls of the shard's executor the watchdog woke while it served
+    /// (`shard::watchdog`; filled in by the snapshot's taker).
+    pub watchdog_fires: u64,
     /// A gauge, not a counter: memory charged for ready messages held in
     /// memory now (see `Shard::resident_bytes`).
     pub resident_bytes: u64,
@@ -75,6 +78,7 @@ impl Counters {
             dead_lettered: self.dead_lettered.get(),
             dead_letter_cycles: self.dead_letter_cycles.get(),
             fsyncs: 0,
+            watchdog_fires: 0,
             resident_bytes: 0,
         }
     }
@@ -96,6 +100,7 @@ impl CountersSnapshot {
         self.dead_lettered += o.dead_lettered;
         self.dead_letter_cycles += o.dead_letter_cycles;
         self.fsyncs += o.fsyncs;
+        self.watchdog_fires += o.watchdog_fires;
         self.resident_bytes += o.resident_bytes;
     }
 }

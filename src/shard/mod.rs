@@ -170,6 +170,9 @@ pub struct Shard {
     /// Connections open per vhost, counted for the whole broker (shared by
     /// every shard): `max-connections`.
     pub connection_slots: std::sync::Arc<connection_slots::ConnectionSlots>,
+    /// The stalled-executor watchdog (its firings go into the snapshot);
+    /// set by the server once the shard is built.
+    pub watchdog: RefCell<Option<std::sync::Arc<watchdog::Watchdog>>>,
 }
 
 impl Shard {
@@ -211,6 +214,7 @@ impl Shard {
             ttl: ttl::Timer::default(),
             dead_letters: dead_letter::Pending::default(),
             connection_slots,
+            watchdog: RefCell::new(None),
         }
     }
 

@@ -519,6 +519,11 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
             let mut c = shard.counters.snapshot();
             c.resident_bytes = shard.resident_bytes();
             c.fsyncs = shard.log.as_ref().map_or(0, |l| l.stats().fsyncs);
+            c.watchdog_fires = shard
+                .watchdog
+                .borrow()
+                .as_ref()
+                .map_or(0, |w| w.fires(shard.id as usize));
             c
         },
     }

@@ -12,6 +12,26 @@
 //! executor polls its rings again. A busy shard beats too (it runs its
 //! timers at every 5 ms preemption), so only a parked-and-forgotten or
 //! blocked one is signalled; the signal is harmless either way.
+//!
+//! The cause (glommio 0.9, `LocalExecutor::run`): `run_task_queues`
+//! returns false both when nothing was runnable and when the preemption
+//! timer had already expired before the first task queue ran (the thread
+//! was descheduled between arming it and looking at it); either way the
+//! executor spins briefly, then parks with the next *registered* timer as
+//! its only wake-up. When the timer that just fired was the only one (the
+//! tick's, while a shard starts), the tick's task is runnable but never
+//! run, nothing is registered, and the park lasts until some I/O or
+//! another thread wakes it. The mitigation is in `server::tick`: two
+//! tickers half a period apart, so a park always finds the other one's
+//! timer registered unless the shard was off the CPU for half a period
+//! and then preempted before running anything; this watchdog stays as the
+//! safety net for that.
+//!
+//! Every stall the watchdog acts on (a serving shard's heartbeat still for
+//! `STALL_AFTER`) is logged and counted per shard (`fires`: the shard
+//! snapshot's `watchdog_fires`, `warren ctl status`, the log line at
+//! shutdown); stalls while a shard starts (recovery may legitimately
+//! block it) are counted apart (`startup_fires`).
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,6 +52,14 @@ pub struct Watchdog {
     /// Whether the shard is serving: a stall is logged only then (recovery
     /// may legitimately block a shard for a while; it is woken all the same).
     serving: Vec<AtomicBool>,
+    /// Stalls acted on while the shard served.
+    fires: Vec<AtomicU64>,
+    /// Stalls acted on while the shard started.
+    startup_fires: Vec<AtomicU64>,
+    /// Of `fires`, those where the shard's thread was asleep in the kernel
+    /// (the lost wake-up), not running or waiting for a CPU (a busy or
+    /// starved shard, which the signal does not help).
+    parked_fires: Vec<AtomicU64>,
 }
 
 /// Keeps a shard watched; dropping it stops the watching.
@@ -47,6 +75,14 @@ impl Drop for Watched {
 }
 
 extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// The scheduler state letter of thread `tid` of this process (`S`
+/// sleeping, `R` running or runnable, `D` uninterruptible…), from
+/// `/proc/self/task/<tid>/stat` (the field after the command's `)`).
+fn thread_state(tid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
 
 impl Watchdog {
     /// Installs the wake signal's handler and starts the watchdog thread.
@@ -64,6 +100,9 @@ impl Watchdog {
             beats: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             tids: (0..shards).map(|_| AtomicI32::new(0)).collect(),
             serving: (0..shards).map(|_| AtomicBool::new(false)).collect(),
+            fires: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            startup_fires: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            parked_fires: (0..shards).map(|_| AtomicU64::new(0)).collect(),
         });
         let watched = dog.clone();
         std::thread::Builder::new()
@@ -95,6 +134,22 @@ impl Watchdog {
         self.beats[id].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Stalls of shard `id` the watchdog acted on while it served.
+    pub fn fires(&self, id: usize) -> u64 {
+        self.fires[id].load(Ordering::Relaxed)
+    }
+
+    /// Every shard's stalls acted on: (while serving, of those with the
+    /// thread parked in the kernel, while starting).
+    pub fn totals(&self) -> (u64, u64, u64) {
+        let sum = |v: &[AtomicU64]| v.iter().map(|f| f.load(Ordering::Relaxed)).sum();
+        (
+            sum(&self.fires),
+            sum(&self.parked_fires),
+            sum(&self.startup_fires),
+        )
+    }
+
     fn watch(&self) {
         let n = self.beats.len();
         let mut last = vec![0u64; n];
@@ -115,12 +170,35 @@ impl Watchdog {
                 if quiet[id] < STALL_AFTER {
                     continue;
                 }
-                if quiet[id] == STALL_AFTER && self.serving[id].load(Ordering::SeqCst) {
-                    tracing::warn!(
-                        shard = id,
-                        "made no progress for {} ms; waking it",
-                        STALL_AFTER.as_millis()
-                    );
+                if quiet[id] == STALL_AFTER {
+                    if self.serving[id].load(Ordering::SeqCst) {
+                        let n = self.fires[id].fetch_add(1, Ordering::Relaxed) + 1;
+                        let state = thread_state(tid);
+                        if state == Some('S') {
+                            self.parked_fires[id].fetch_add(1, Ordering::Relaxed);
+                        }
+                        tracing::warn!(
+                            shard = id,
+                            watchdog_fires = n,
+                            "made no progress for {} ms ({}); waking it",
+                            STALL_AFTER.as_millis(),
+                            match state {
+                                Some('S') => "parked in the kernel: a lost wake-up",
+                                Some('R') => "running or waiting for a CPU: busy or starved",
+                                Some('D') => "in uninterruptible I/O",
+                                _ => "thread state unknown",
+                            }
+                        );
+                    } else {
+                        let n = self.startup_fires[id].fetch_add(1, Ordering::Relaxed) + 1;
+                        tracing::info!(
+                            shard = id,
+                            startup_fires = n,
+                            state = %thread_state(tid).unwrap_or('?'),
+                            "made no progress for {} ms while starting; waking it",
+                            STALL_AFTER.as_millis()
+                        );
+                    }
                 }
                 // SAFETY: tgkill to a thread of this process; a thread that
                 // has just exited gives ESRCH, which is fine to ignore.
@@ -129,5 +207,50 @@ impl Watchdog {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// A thread registered as shard `id` that never beats, until the
+    /// watchdog has acted on it (or 10 s pass).
+    fn stall(dog: &Arc<Watchdog>, id: usize, serving: bool) -> std::thread::JoinHandle<()> {
+        let dog = dog.clone();
+        std::thread::spawn(move || {
+            let _watched = dog.register(id);
+            if serving {
+                dog.serving(id);
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let acted = |d: &Watchdog| {
+                d.fires[id].load(Ordering::Relaxed) + d.startup_fires[id].load(Ordering::Relaxed)
+            };
+            while acted(&dog) == 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    }
+
+    #[test]
+    fn stalls_are_counted_apart_while_serving_and_while_starting() {
+        let dog = Watchdog::start(2);
+        let serving = stall(&dog, 0, true);
+        let starting = stall(&dog, 1, false);
+        serving.join().expect("serving thread");
+        starting.join().expect("starting thread");
+        assert_eq!(dog.fires(0), 1, "one stall of the serving shard");
+        assert_eq!(
+            dog.fires(1),
+            0,
+            "a starting shard's stall is not a serving one"
+        );
+        let (fires, parked, startup) = dog.totals();
+        assert_eq!((fires, startup), (1, 1));
+        // The stalled thread mostly sleeps (thread::sleep), as a parked
+        // executor does, but may be caught running.
+        assert!(parked <= 1);
     }
 }
