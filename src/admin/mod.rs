@@ -34,8 +34,8 @@
 
 pub mod client;
 pub mod columns;
-pub mod definitions;
 pub mod connections;
+pub mod definitions;
 pub mod format;
 pub mod listings;
 pub mod policy;

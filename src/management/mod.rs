@@ -17,11 +17,11 @@ pub mod bridge;
 pub mod definitions;
 pub mod import;
 pub mod listing;
+pub mod nodes;
 pub mod prometheus;
 pub mod stats;
 pub mod transfer;
 pub mod ui;
-pub mod nodes;
 pub mod writes;
 
 use crate::shard::alarms::Alarms;
