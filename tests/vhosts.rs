@@ -224,7 +224,9 @@ async fn a_queue_of_the_same_name_in_two_vhosts_is_two_queues() {
                 declare_durable(&ch, &only, None).await;
                 let in_v1 = ctl_with(&b, &["list_queues", "-p", &v1]);
                 assert!(in_v1.contains(&only), "{in_v1}");
-                assert!(in_v1.starts_with(&format!("Listing queues for vhost {v1} ...")));
+                assert!(in_v1.starts_with(&format!(
+                    "Timeout: 60.0 seconds ...\nListing queues for vhost {v1} ..."
+                )));
                 assert!(!ctl_with(&b, &["list_queues", "-p", &v2]).contains(&only));
                 assert!(!ctl(&b, "list_queues").contains(&only));
                 let vhosts = ctl(&b, "list_vhosts");

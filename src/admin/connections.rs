@@ -10,13 +10,16 @@ use crate::shard::envelope::{Reply, Request};
 use crate::shard::Shard;
 use std::rc::Rc;
 
+/// An HTTP status line and body.
+pub type Refusal = (&'static str, String);
+
 /// Parses `close_connection/NAME/REASON`: Some((name, reason)), or the
 /// HTTP status and body of a bad request; None for another command.
 pub fn route(
     method: &str,
     command: &str,
     value: &str,
-) -> Option<Result<(String, String), (&'static str, String)>> {
+) -> Option<Result<(String, String), Refusal>> {
     if command != "close_connection" {
         return None;
     }

@@ -1,9 +1,12 @@
-//! Operations: the admin requests of `warren ctl` (plain text, answered on
-//! shard 0; the management server carries them, for loopback peers only,
-//! on the management port) and the `warren ctl` client that prints its listings like
-//! `rabbitmqctl list_queues` does — queues (ready, unacked, consumers),
-//! exchanges, bindings, connections, channels, consumers, and the live
-//! counters. `curl http://127.0.0.1:<management-port>/queues` works too.
+//! Operations: the admin requests of `warren ctl` (answered on shard 0;
+//! the management server carries them, for loopback peers only, on the
+//! management port) and the `warren ctl` client (`client`, `format`).
+//! Listings with columns — queues, exchanges, bindings, connections,
+//! channels, consumers, vhosts and the counters (`status`) — are answered
+//! as JSON lines with the columns asked (`GET /queues?columns=name,messages`;
+//! `columns`, `rows`, `listings`); users, permissions, policies and vhost
+//! limits as rabbitmqctl's fixed text. `delete_queue`, `purge_queue`
+//! (`queues`) and `close_connection` (`connections`) act as the broker.
 //!
 //! `GET /<listing>` reads a listing. Two requests change the resource alarm
 //! limits at run time, like rabbitmqctl's commands of the same names:
@@ -29,8 +32,8 @@
 //! file that does not load leaves the old configuration in force (400).
 //!
 //! Shard 0 gathers a snapshot from every shard over the mesh; routing
-//! (`route`) and formatting (`render`) are pure so they are unit-tested
-//! alone.
+//! (`route`) and the rows (`rows::render`) are pure so they are
+//! unit-tested alone.
 
 pub mod client;
 pub mod columns;
@@ -38,6 +41,7 @@ pub mod connections;
 pub mod definitions;
 pub mod format;
 pub mod listings;
+pub mod options;
 pub mod policy;
 pub mod queues;
 pub mod rows;

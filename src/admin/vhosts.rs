@@ -1,6 +1,7 @@
 //! The admin side of vhosts: `POST /add_vhost/NAME`, `POST
 //! /delete_vhost/NAME`, `POST /set_vhost_limits/JSON`, `POST
-//! /clear_vhost_limits`, and the `vhosts` and `vhost_limits` listings,
+//! /clear_vhost_limits`, and the `vhost_limits` listing (`vhosts` is a
+//! listing with columns, `admin::rows`),
 //! worded as rabbitmqctl's `add_vhost`, `delete_vhost`, `list_vhosts`,
 //! `set_vhost_limits`, `clear_vhost_limits` and `list_vhost_limits`.
 //! Every request may name its vhost with `?vhost=NAME` (percent-encoded;
@@ -12,7 +13,6 @@ use crate::broker::vhost::{valid_name, VhostId, VhostLimits, DEFAULT_VHOST};
 use crate::protocol::types::{FieldValue, ShortStr};
 use crate::shard::envelope::Request;
 use crate::shard::Shard;
-use std::fmt::Write;
 use std::rc::Rc;
 
 /// A vhost request (the vhost of `set_vhost_limits` / `clear_vhost_limits`
@@ -127,18 +127,6 @@ pub fn resolve(shard: &Shard, vhost: &str) -> Result<VhostId, (&'static str, Str
             format!("Error:\nVirtual host '{vhost}' does not exist\n"),
         )
     })
-}
-
-/// `list_vhosts`: every vhost, by name.
-pub fn render_vhosts(shard: &Shard) -> String {
-    let meta = shard.meta.borrow();
-    let mut names: Vec<&str> = meta.vhosts.values().map(|v| v.name.as_str()).collect();
-    names.sort_unstable();
-    let mut out = String::from("Listing vhosts ...\nname\n");
-    for n in names {
-        let _ = writeln!(out, "{n}");
-    }
-    out
 }
 
 /// `list_vhost_limits -p VHOST`: the limits as rabbitmqctl prints them
