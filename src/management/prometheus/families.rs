@@ -52,7 +52,14 @@ pub(super) const QUEUE_FAMILIES: &[(&str, &[QueueMetric])] = &[
 
 /// Warren's message ages (per object only: a sum of ages means nothing).
 pub(super) const AGE_FAMILY: &str = "warren_queue_age_metrics";
-pub(super) const AGES: &[(&str, &str, fn(&QueueSnapshot) -> Option<f64>)] = &[
+/// A message age of one queue (None: no such message).
+pub(super) type AgeMetric = (
+    &'static str,
+    &'static str,
+    fn(&QueueSnapshot) -> Option<f64>,
+);
+
+pub(super) const AGES: &[AgeMetric] = &[
     ("warren_queue_oldest_ready_age_seconds", "Seconds since the oldest ready message of the queue was enqueued (at most 0.1 s more)", |q| q.oldest_ready_age_seconds),
     ("warren_queue_oldest_unacked_age_seconds", "Seconds since the oldest unacknowledged message of the queue was enqueued (at most 0.1 s more)", |q| q.oldest_unacked_age_seconds),
 ];

@@ -179,9 +179,9 @@ impl Renderer {
         self.out.push_str(name);
         self.out.push_str("{channel=\"");
         escaped(&mut self.out, &c.peer);
-        let _ = write!(
+        let _ = writeln!(
             self.out,
-            " -> {}:{} ({})\"}} {v}\n",
+            " -> {}:{} ({})\"}} {v}",
             node.amqp_bind, node.amqp_port, ch.id
         );
     }
