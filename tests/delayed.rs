@@ -357,11 +357,15 @@ async fn durable_delayed_messages_survive_sigkill_and_arrive_on_time() {
         assert!(held, "20 delayed messages held before the kill");
         b.kill();
         let b = Broker::start_in(shards, dir.path());
-        assert_eq!(
-            cell_num(&ctl(&b, "list_exchanges"), &x, "messages_delayed"),
-            10,
-            "the persistent ones on the durable exchange"
-        );
+        let held = cell_num(&ctl(&b, "list_exchanges"), &x, "messages_delayed");
+        // On a machine slow enough that the delay ran out before this
+        // answer, some were rightly routed already; the consumers below
+        // check that every one arrives.
+        if Instant::now() < deadline {
+            assert_eq!(held, 10, "the persistent ones on the durable exchange");
+        } else {
+            assert!(held <= 10, "{held} held");
+        }
         within(async {
             let conn = lapin_connect(&b).await;
             for (q, _) in &queues {

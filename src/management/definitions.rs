@@ -5,12 +5,13 @@
 //! without the `vhost` fields), and a file read back into typed entries
 //! (`parse`), each error naming the entry (`users[2] "bob": …`). What an
 //! import then does with the entries is `import`'s. Field tables travel as
-//! JSON objects (`field_json`, `json_field`).
+//! JSON objects (`json_field`; the other way is `amqp_json::table_json`).
 
+use super::amqp_json::table_json;
 use crate::broker::auth::{AuthDefs, PermissionDef, TopicPermissionDef, UserDef};
 use crate::broker::exchange::{BindingDef, Destination, ExchangeDef};
 use crate::broker::vhost::VhostLimits;
-use crate::protocol::types::{Decimal, FieldTable, FieldValue, ShortStr};
+use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
 use crate::shard::metadata::Metadata;
 use crate::storage::definitions::PolicyDef;
 use bytes::Bytes;
@@ -94,32 +95,6 @@ impl Snapshot {
             .find(|(v, _)| v == vhost)
             .map(|(_, l)| *l)
     }
-}
-
-/// A field value as JSON, as RabbitMQ's `amqp_table` writes it.
-pub fn field_json(v: &FieldValue) -> Value {
-    match v {
-        FieldValue::Bool(b) => json!(b),
-        FieldValue::LongStr(s) | FieldValue::Bytes(s) => json!(String::from_utf8_lossy(s)),
-        FieldValue::F32(f) => json!(f),
-        FieldValue::F64(f) => json!(f),
-        FieldValue::Decimal(Decimal { scale, value }) => {
-            json!(*value as f64 / 10f64.powi(*scale as i32))
-        }
-        FieldValue::Array(a) => Value::Array(a.iter().map(field_json).collect()),
-        FieldValue::Table(t) => table_json(t),
-        FieldValue::Timestamp(t) => json!(t),
-        FieldValue::Void => Value::Null,
-        other => other.as_i64().map_or(Value::Null, |n| json!(n)),
-    }
-}
-
-pub fn table_json(t: &FieldTable) -> Value {
-    Value::Object(
-        t.iter()
-            .map(|(k, v)| (k.as_str().to_string(), field_json(v)))
-            .collect(),
-    )
 }
 
 /// A JSON value as a field value (integers as signed 64-bit, other numbers
