@@ -3,7 +3,8 @@
 //! shards, on its management port: aliveness, overview, objects,
 //! connections, queue, watermark and partition answer OK, and the queue
 //! check goes WARNING / CRITICAL on a queue holding more messages than its
-//! thresholds, so the checks read Warren's figures. The node checks ask
+//! thresholds, so the checks read Warren's figures; the connections
+//! check's receive / send rates come from the connection's octets. The node checks ask
 //! for `/api/nodes/rabbit@NODE`, so the broker runs with `--node-name
 //! rabbit@localhost` and the checks with `--node localhost`.
 //! `check_rabbitmq_server` cannot pass: it needs Erlang's process counts
@@ -192,6 +193,34 @@ async fn nagios_checks_read_warrens_management_api() {
         let (code, out) = check(&dir, &b, "connections", &["-w", "0", "-c", "0"]);
         assert_eq!(code, 2, "{out}");
         assert!(out.contains("connections CRITICAL (1)"), "{out}");
+        // Octets: 100 KB published on the connection show in its
+        // recv_oct, and the next check rates them against the sample the
+        // checks above left (Perl warned of undefined rates before).
+        let ch = confirm_channel(&conn).await;
+        let q2 = unique_name("nagios-oct");
+        declare_queue(&ch, &q2, false, None).await;
+        let bodies: Vec<String> = (0..10)
+            .map(|i| padded_body(&"x".repeat(10_000), i))
+            .collect();
+        publish_confirmed(&ch, &q2, &bodies, lapin::BasicProperties::default()).await;
+        let listed = api_get(&b, "/api/connections");
+        assert!(
+            listed[0]["recv_oct"].as_u64().unwrap() >= 100_000,
+            "{listed}"
+        );
+        assert!(listed[0]["send_oct"].as_u64().unwrap() > 0, "{listed}");
+        let (code, out) = check(&dir, &b, "connections", &[]);
+        assert_eq!(code, 0, "{out}");
+        assert!(!out.contains("uninitialized"), "{out}");
+        let rate = |name: &str| -> u64 {
+            let after = out.split(&format!("{name} OK (")).nth(1).expect(name);
+            after.split(')').next().unwrap().parse().expect(name)
+        };
+        assert!(rate("receive_rate") > 0 && rate("send_rate") > 0, "{out}");
+        assert_eq!(
+            api_json(&b, "DELETE", &format!("/api/queues/%2F/{q2}"), &json!({})).status,
+            204
+        );
         conn.close(200, "bye".into()).await.ok();
         assert_eq!(api_json(&b, "DELETE", &path, &json!({})).status, 204);
     }
