@@ -1,6 +1,6 @@
 //! The broker's command line: `--bind`, `--port`, `--data-dir`, `--shards`,
 //! the alarm limits, the memory budget, the management port and the loopback-only
-//! users, the amqps listener (`--tls-*`), each also settable through its
+//! users, the node name, the amqps listener (`--tls-*`), each also settable through its
 //! `WARREN_*` environment variable (the flag wins).
 
 use crate::shard::alarms::{parse_disk_free_limit, parse_watermark, Limits};
@@ -43,6 +43,11 @@ pub const USAGE: &str = "usage: warren [--bind ADDR] [--port PORT] [--data-dir D
                    users who may log in only from a loopback address, as
                    RabbitMQ's loopback_users: comma-separated names, or none
                    (env WARREN_LOOPBACK_USERS, default guest)
+  --node-name NAME@HOST
+                   the node's name in the management API and metrics, as
+                   RabbitMQ's RABBITMQ_NODENAME (env WARREN_NODENAME,
+                   default warren@localhost; rabbit@HOST lets tools that
+                   assume RabbitMQ's prefix, like the Nagios checks, find it)
   --default-user NAME, --default-pass PASSWORD
                    the user a first start creates, with every permission on
                    vhost / and tag administrator (env WARREN_DEFAULT_USER,
@@ -84,6 +89,9 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 128 << 20;
 /// properties and names.
 pub const MAX_MAX_MESSAGE_SIZE: u64 = 255 << 20;
 
+/// Default `--node-name`.
+pub const DEFAULT_NODE_NAME: &str = "warren@localhost";
+
 /// The smallest `--memory-budget` accepted (tests page with tiny budgets).
 pub const MIN_MEMORY_BUDGET: u64 = 4096;
 
@@ -122,6 +130,7 @@ pub fn parse(
         .unwrap_or_else(|| "info".into());
     let mut default_user = env("WARREN_DEFAULT_USER").unwrap_or_else(|| "guest".into());
     let mut default_pass = env("WARREN_DEFAULT_PASS").unwrap_or_else(|| "guest".into());
+    let mut node_name = env("WARREN_NODENAME").unwrap_or_else(|| DEFAULT_NODE_NAME.into());
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let (name, inline) = match flag.split_once('=') {
@@ -154,6 +163,7 @@ pub fn parse(
             "--log-level" => log_filter = value()?,
             "--default-user" => default_user = value()?,
             "--default-pass" => default_pass = value()?,
+            "--node-name" => node_name = value()?,
             "--tls-port" => tls.port = Some(value()?),
             "--tls-cert" => tls.cert = Some(value()?),
             "--tls-key" => tls.key = Some(value()?),
@@ -203,8 +213,14 @@ pub fn parse(
     if default_user.is_empty() || default_user.len() > 255 {
         return Err(format!("invalid default user '{default_user}'"));
     }
+    if !valid_node_name(&node_name) {
+        return Err(format!(
+            "invalid node name '{node_name}' (NAME@HOST: letters, digits, '-', '_' and '.', at most 255)"
+        ));
+    }
     let tls = tls.parse()?;
     Ok(Settings {
+        node_name,
         default_user: (
             default_user,
             crate::broker::auth::password::hash(&default_pass),
@@ -298,6 +314,17 @@ impl TlsFlags {
     }
 }
 
+/// `--node-name`: `NAME@HOST` as an Erlang node name is written (one `@`,
+/// both parts non-empty, letters, digits, `-`, `_` and `.`).
+fn valid_node_name(v: &str) -> bool {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    v.len() <= 255 && matches!(v.split_once('@'), Some((n, h)) if part(n) && part(h))
+}
+
 /// `--loopback-users`: `none`, or comma-separated user names.
 fn parse_loopback_users(v: &str) -> Option<Vec<String>> {
     if v == "none" {
@@ -313,6 +340,22 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn node_name_defaults_and_is_checked() {
+        let none = |_: &str| None;
+        assert_eq!(
+            parse(args(&[]), none).unwrap().node_name,
+            "warren@localhost"
+        );
+        let s = parse(args(&["--node-name", "rabbit@db-1.example"]), none).unwrap();
+        assert_eq!(s.node_name, "rabbit@db-1.example");
+        let env = |k: &str| (k == "WARREN_NODENAME").then(|| "rabbit@h".to_string());
+        assert_eq!(parse(args(&[]), env).unwrap().node_name, "rabbit@h");
+        for bad in ["rabbit", "@h", "rabbit@", "a@b@c", "a b@h", "a/b@h"] {
+            assert!(parse(args(&["--node-name", bad]), none).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -219,7 +219,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
                 bridge,
                 alarms: alarms.clone(),
                 node: crate::management::api::Node {
-                    name: "warren@localhost".into(),
+                    name: settings.node_name.clone(),
                     amqp_bind: settings.bind.clone(),
                     amqp_port: bound_port,
                     management_port: p,

@@ -100,6 +100,8 @@ impl ConnectionInbox for ConnShared {
             peer: self.peer.clone(),
             user: self.negotiated.user.clone(),
             tls: self.tls.clone(),
+            recv_oct: self.recv_oct.get(),
+            send_oct: self.send_oct.get(),
             channels,
         }
     }

@@ -117,6 +117,11 @@ pub struct ConnShared {
     pub exclusive_queues: RefCell<Vec<crate::broker::vhost::QueueName>>,
     pub last_read: Cell<Instant>,
     pub last_write: Cell<Instant>,
+    /// Octets read from and written to the client since the handshake
+    /// (AMQP bytes; TLS records' own overhead is not counted): RabbitMQ's
+    /// `recv_oct` / `send_oct`.
+    pub recv_oct: Cell<u64>,
+    pub send_oct: Cell<u64>,
     /// Set once the connection is going away: no more frames are handled.
     pub closing: Cell<bool>,
     /// Set when the writer should exit after draining.
@@ -328,6 +333,8 @@ async fn serve_on(shard: Rc<Shard>, mut stream: Transport, peer: String) {
         exclusive_queues: RefCell::new(Vec::new()),
         last_read: Cell::new(now),
         last_write: Cell::new(now),
+        recv_oct: Cell::new(0),
+        send_oct: Cell::new(0),
         closing: Cell::new(false),
         writer_done: Cell::new(false),
         published: Cell::new(false),

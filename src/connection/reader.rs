@@ -107,6 +107,7 @@ pub(super) async fn reader_loop(
             Ok(n) => {
                 last_read = n;
                 conn.last_read.set(Instant::now());
+                conn.recv_oct.set(conn.recv_oct.get() + n as u64);
             }
         }
         if stream.tls_wants_write() {

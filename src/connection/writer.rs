@@ -19,6 +19,7 @@ pub(super) async fn writer_loop(shard: Rc<Shard>, conn: Rc<ConnShared>, mut stre
             if bufs.is_empty() && credits.is_empty() && !stream.tls_wants_write() {
                 break;
             }
+            let octets: usize = bufs.iter().map(|b| b.len()).sum();
             if stream.write_queue(&mut bufs).await.is_err() {
                 conn.closing.set(true);
                 // Wake the reader out of a blocking read.
@@ -27,6 +28,7 @@ pub(super) async fn writer_loop(shard: Rc<Shard>, conn: Rc<ConnShared>, mut stre
                 return;
             }
             conn.last_write.set(Instant::now());
+            conn.send_oct.set(conn.send_oct.get() + octets as u64);
             futures_lite::future::yield_now().await;
             if !credits.is_empty() {
                 for c in credits {

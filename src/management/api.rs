@@ -495,6 +495,11 @@ fn connection_json(view: &View, c: &ConnectionSnapshot, node: &Node) -> Value {
         "protocol": "AMQP 0-9-1", "type": "network",
         "ssl": c.tls.is_some(),
     });
+    if let (Some(conn), Value::Object(octets)) =
+        (conn.as_object_mut(), view.stats.connection_octets(c))
+    {
+        conn.extend(octets);
+    }
     if let Some(t) = &c.tls {
         conn["ssl_protocol"] = json!(t.protocol);
         conn["ssl_cipher"] = json!(t.cipher);

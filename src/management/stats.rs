@@ -7,7 +7,9 @@
 use crate::broker::stats::{MessageStats, Stat};
 use crate::broker::vhost::{QueueName, VhostId};
 use crate::protocol::types::ShortStr;
-use crate::shard::envelope::{ChannelSnapshot, ConnKey, QueueSnapshot, ShardSnapshot};
+use crate::shard::envelope::{
+    ChannelSnapshot, ConnKey, ConnectionSnapshot, QueueSnapshot, ShardSnapshot,
+};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -49,6 +51,8 @@ pub struct Sample {
     queues: HashMap<QueueName, MessageStats>,
     exchanges: HashMap<(VhostId, ShortStr), MessageStats>,
     channels: HashMap<(ConnKey, u16), MessageStats>,
+    /// Each connection's octets received and sent.
+    connections: HashMap<ConnKey, [u64; 2]>,
 }
 
 impl Sample {
@@ -67,6 +71,7 @@ impl Sample {
                 s.exchanges.entry(key.clone()).or_default().merge(x);
             }
             for c in &shard.connections {
+                s.connections.insert(c.key, [c.recv_oct, c.send_oct]);
                 for ch in &c.channels {
                     s.overview.merge(&ch.message_stats);
                     s.channels.insert((c.key, ch.id), ch.message_stats);
@@ -157,6 +162,29 @@ impl Stats {
         self.object(&ch.message_stats, earlier, CHANNEL_STATS, true)
     }
 
+    /// A connection's `recv_oct` / `send_oct` with their
+    /// `*_details.rate` (octets per second), as RabbitMQ's connection
+    /// object has them.
+    pub fn connection_octets(&self, c: &ConnectionSnapshot) -> Value {
+        // A connection the reference sample lacks opened since: every
+        // octet it has counted falls in the interval (keys are not reused).
+        let earlier = self
+            .reference
+            .as_ref()
+            .map(|r| r.connections.get(&c.key).copied().unwrap_or_default());
+        let rate = |now: u64, i: usize| match earlier {
+            Some(e) if self.seconds > 0.0 => {
+                let r = now.saturating_sub(e[i]) as f64 / self.seconds;
+                (r * 10.0).round() / 10.0
+            }
+            _ => 0.0,
+        };
+        serde_json::json!({
+            "recv_oct": c.recv_oct, "recv_oct_details": {"rate": rate(c.recv_oct, 0)},
+            "send_oct": c.send_oct, "send_oct_details": {"rate": rate(c.send_oct, 1)},
+        })
+    }
+
     fn object(
         &self,
         counts: &MessageStats,
@@ -210,6 +238,50 @@ mod tests {
         m.add(Stat::Publish, published);
         s.stats.retired_channels = m;
         s
+    }
+
+    fn shard_with_connection(id: u64, recv: u64, send: u64) -> ShardSnapshot {
+        let mut s = ShardSnapshot::default();
+        s.connections.push(ConnectionSnapshot {
+            key: ConnKey { shard: 0, id },
+            vhost: VhostId::default(),
+            vhost_name: "/".into(),
+            peer: "127.0.0.1:1".into(),
+            user: "guest".into(),
+            tls: None,
+            recv_oct: recv,
+            send_oct: send,
+            channels: Vec::new(),
+        });
+        s
+    }
+
+    #[test]
+    fn connection_octets_rate_against_the_reference_or_from_zero() {
+        let mut r = Rates::default();
+        r.observe(&[shard_with_connection(1, 100, 50)]);
+        let old = Arc::get_mut(r.samples.back_mut().unwrap());
+        old.unwrap().at = Some(Instant::now() - Duration::from_secs(2));
+        let shard = [shard_with_connection(1, 2100, 1050)];
+        let v = r
+            .observe(&shard)
+            .connection_octets(&shard[0].connections[0]);
+        assert_eq!(v["recv_oct"], 2100);
+        let rate = v["recv_oct_details"]["rate"].as_f64().unwrap();
+        assert!((900.0..=1000.0).contains(&rate), "{v}");
+        let rate = v["send_oct_details"]["rate"].as_f64().unwrap();
+        assert!((450.0..=500.0).contains(&rate), "{v}");
+        // A connection the reference lacks counts from zero.
+        let shard = [shard_with_connection(2, 400, 0)];
+        let v = r
+            .observe(&shard)
+            .connection_octets(&shard[0].connections[0]);
+        assert!(v["recv_oct_details"]["rate"].as_f64().unwrap() > 0.0, "{v}");
+        // No reference at all: rate 0.
+        let v = Rates::default()
+            .observe(&shard)
+            .connection_octets(&shard[0].connections[0]);
+        assert_eq!(v["recv_oct_details"]["rate"], 0.0);
     }
 
     #[test]

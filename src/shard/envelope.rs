@@ -358,6 +358,9 @@ pub struct ConnectionSnapshot {
     pub user: String,
     /// The TLS session, on the amqps port (None: plain AMQP).
     pub tls: Option<TlsInfo>,
+    /// Octets read from / written to the client (`recv_oct` / `send_oct`).
+    pub recv_oct: u64,
+    pub send_oct: u64,
     pub channels: Vec<ChannelSnapshot>,
 }
 

@@ -60,6 +60,9 @@ pub type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 /// The broker's settings every shard reads.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// The node's name (`--node-name`, RabbitMQ's `RABBITMQ_NODENAME`) as
+    /// the management API and the metrics show it.
+    pub node_name: String,
     pub bind: String,
     pub port: u16,
     pub data_dir: std::path::PathBuf,
