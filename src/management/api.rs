@@ -32,8 +32,6 @@ pub enum Resource {
     Whoami,
     Vhosts,
     Vhost(String),
-    Users,
-    User(String),
     Queues(Option<String>),
     Queue(String, String),
     QueueBindings(String, String),
@@ -90,8 +88,6 @@ pub fn route(segments: &[String]) -> Option<Resource> {
         ["whoami"] => Resource::Whoami,
         ["vhosts"] => Resource::Vhosts,
         ["vhosts", v] => Resource::Vhost(own(v)),
-        ["users"] => Resource::Users,
-        ["users", u] => Resource::User(own(u)),
         ["queues"] => Resource::Queues(None),
         ["queues", v] => Resource::Queues(Some(own(v))),
         ["queues", v, q] => Resource::Queue(own(v), own(q)),
@@ -425,8 +421,6 @@ pub fn render(resource: &Resource, view: &View, node: &Node, scope: &Scope<'_>) 
                 .collect(),
         ),
         Resource::Vhost(v) => vhost_json(view, view.vhost_id(v)?, v),
-        Resource::Users => Value::Array(view.users.iter().map(user_json).collect()),
-        Resource::User(name) => user_json(view.users.iter().find(|u| &u.name == name)?),
         _ => return None,
     })
 }
@@ -506,14 +500,6 @@ fn connection_json(view: &View, c: &ConnectionSnapshot, node: &Node) -> Value {
         conn["peer_cert_subject"] = json!(t.peer_cert_subject);
     }
     conn
-}
-
-/// A user as RabbitMQ 3.10 shows one (`tags` a list).
-fn user_json(u: &crate::broker::auth::UserDef) -> Value {
-    json!({
-        "name": u.name, "password_hash": u.password_hash,
-        "hashing_algorithm": u.hashing_algorithm, "tags": u.tags, "limits": {},
-    })
 }
 
 fn vhost_json(view: &View, id: VhostId, name: &str) -> Value {

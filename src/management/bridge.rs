@@ -6,7 +6,6 @@
 //! rendered off the shards. The writes themselves are `actions`.
 
 use super::actions::{self, Action, Outcome, Refusal};
-use crate::broker::auth::UserDef;
 use crate::broker::binding::BindingDef;
 use crate::broker::error::AmqpError;
 use crate::broker::exchange::ExchangeDef;
@@ -82,8 +81,6 @@ pub struct View {
     pub bindings: Vec<(VhostId, BindingDef)>,
     /// Each queue's declared arguments.
     pub queue_arguments: HashMap<QueueName, FieldTable>,
-    /// The users, by name.
-    pub users: Vec<UserDef>,
     /// `message_stats` counts and rates (filled in by the management
     /// thread, `super::stats`).
     pub stats: super::stats::Stats,
@@ -214,7 +211,6 @@ async fn view(shard: &Rc<Shard>, user: &str) -> View {
             .values()
             .map(|q| (q.name.clone(), q.config.arguments.clone()))
             .collect(),
-        users: meta.auth.defs().users.values().cloned().collect(),
         stats: Default::default(),
     }
 }
