@@ -22,6 +22,56 @@ pub struct Message {
     pub persistent: bool,
 }
 
+/// Messages up to this size (body and properties) are copied out of the
+/// read buffer when a queue keeps them waiting (`Message::detached`); larger
+/// ones stay slices of it, pinning at most a few times their own size.
+pub const DETACH_AT_MOST: u64 = 16 * 1024;
+
+impl Message {
+    /// The same message with every field in one allocation of its own size.
+    ///
+    /// A message's slices keep the whole read buffer they point into alive
+    /// (64 KiB, shared with the messages read alongside). A small message
+    /// that waits in a queue while its neighbours are delivered or paged out
+    /// would otherwise hold that buffer for itself: a queue of 100-byte
+    /// messages could pin hundreds of times the memory it is charged.
+    pub fn detached(&self) -> Message {
+        let exchange = self.exchange.as_bytes();
+        let routing_key = self.routing_key.as_bytes();
+        let mut all = Vec::with_capacity(
+            exchange.len()
+                + routing_key.len()
+                + self.raw_properties.len()
+                + self.body.len() as usize,
+        );
+        all.extend_from_slice(exchange);
+        all.extend_from_slice(routing_key);
+        all.extend_from_slice(&self.raw_properties);
+        for chunk in self.body.chunks() {
+            all.extend_from_slice(chunk);
+        }
+        let all = Bytes::from(all);
+        let mut at = 0;
+        let mut next = |len: usize| {
+            let part = all.slice(at..at + len);
+            at += len;
+            part
+        };
+        let exchange = ShortStr::from_bytes(next(exchange.len())).expect("a copy of a shortstr");
+        let routing_key =
+            ShortStr::from_bytes(next(routing_key.len())).expect("a copy of a shortstr");
+        let raw_properties = next(self.raw_properties.len());
+        let body = Body::from(next(self.body.len() as usize));
+        Message {
+            exchange,
+            routing_key,
+            raw_properties,
+            body,
+            persistent: self.persistent,
+        }
+    }
+}
+
 /// A message body: usually one chunk (one body frame), sometimes several.
 #[derive(Debug, Default, Clone)]
 pub struct Body {
@@ -75,5 +125,37 @@ impl From<Bytes> for Body {
         let mut body = Body::new();
         body.push(b);
         body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_detached_message_is_equal_and_owns_one_allocation() {
+        let read_buffer = Bytes::from(vec![b'r'; 64 * 1024]);
+        let mut body = Body::new();
+        body.push(read_buffer.slice(100..150));
+        body.push(read_buffer.slice(200..210));
+        let m = Message {
+            exchange: ShortStr::from("amq.direct"),
+            routing_key: ShortStr::from("key"),
+            raw_properties: read_buffer.slice(10..20),
+            body,
+            persistent: true,
+        };
+        let d = m.detached();
+        assert_eq!(&*d.exchange, "amq.direct");
+        assert_eq!(&*d.routing_key, "key");
+        assert_eq!(d.raw_properties, m.raw_properties);
+        assert_eq!(d.body.to_bytes(), m.body.to_bytes());
+        assert_eq!(d.body.chunks().len(), 1);
+        assert!(d.persistent);
+        // Nothing of the read buffer is referenced any more.
+        let range = read_buffer.as_ptr_range();
+        for part in [&d.raw_properties, &d.body.chunks()[0]] {
+            assert!(!range.contains(&part.as_ptr()));
+        }
     }
 }

@@ -20,25 +20,33 @@ pub(super) const MAX_IOVECS: usize = 64;
 /// Bytes of the first read after a wait (copied once into the frame buffer).
 const WAKE_READ: usize = 1024;
 
-/// A read that starts a fresh frame buffer goes into the shard's shared
-/// receive buffer; if it brought fewer bytes than this they are copied into
-/// an allocation of their own size. Message bodies are slices of the buffer
-/// they were read into and keep all of it alive: without this, a slow
-/// publisher (one message per read) would pin a 64 KiB buffer per queued
-/// message. Larger reads stay zero-copy.
+/// Reads land in the shard's shared receive buffer unless the frame
+/// buffer still has this much room; a receive that brought fewer bytes
+/// than this (with what was pending) is copied into an allocation of its
+/// own size. Message bodies are slices of the buffer they were read into
+/// and keep all of it alive: without this, a slow publisher (one message
+/// per read) would pin a 64 KiB buffer per queued message. Larger reads
+/// stay zero-copy.
 const COPY_BELOW: usize = 16 * 1024;
 
+/// An AMQP frame's header (type, channel, payload size) and end octet.
+const FRAME_HEADER: usize = 7;
+const FRAME_END: usize = 1;
+
 thread_local! {
-    /// Per shard (thread): the receive buffer that fresh reads land in.
+    /// Per shard (thread): the receive buffer that reads land in, shared
+    /// by the shard's connections so that what they read is packed densely
+    /// (a retained body pins its neighbours' bytes, not a half-empty buffer
+    /// of its own). Empty between reads.
     static RECEIVE: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }
 
 /// Reads at least one byte into `buf`. Returns 0 at end of stream.
 ///
-/// While data keeps coming it is received without copying: into `buf`'s
-/// spare capacity when a frame is pending or room is left, else into the
-/// shard's receive buffer (`chunk` bytes reserved) and split off it —
-/// small reads are copied out instead (see `COPY_BELOW`). A connection
+/// While data keeps coming it lands in the shard's receive buffer, behind
+/// the (small) part of a frame still pending, and is split off it without
+/// copying; small reads are copied out instead (see `COPY_BELOW`). A large
+/// pending frame gets an allocation of its exact size. A connection
 /// with nothing to read waits through glommio's read path into a small
 /// bounce buffer, and an empty `buf` gives its capacity back first, so an
 /// idle connection holds no read buffer at all.
@@ -63,7 +71,7 @@ pub async fn read_into(
         // readiness poll, then recv).
         let mut first = [0u8; WAKE_READ];
         let n = stream.read(&mut first).await?;
-        buf.extend_from_slice(&first[..n]);
+        append_exact(buf, &first[..n]);
         return Ok(n);
     }
 }
@@ -74,25 +82,75 @@ fn recv_some(fd: RawFd, buf: &mut BytesMut, chunk: usize) -> io::Result<usize> {
     if room >= COPY_BELOW.min(chunk) {
         return recv_nonblocking(fd, buf);
     }
-    if !buf.is_empty() {
-        // A frame is pending: grow (this copies the pending bytes once).
-        buf.reserve(chunk);
+    if buf.len() >= COPY_BELOW {
+        // A large frame is pending: give it an allocation of exactly its
+        // size (one copy of what came so far), so the rest of it is read
+        // in place and nothing beyond it is held by its body.
+        let rest = frame_rest(buf)
+            .unwrap_or(chunk)
+            .clamp(1, chunk.max(MAX_FRAME_REST));
+        let mut grown = BytesMut::with_capacity(buf.len() + rest);
+        grown.extend_from_slice(buf);
+        *buf = grown;
         return recv_nonblocking(fd, buf);
     }
     RECEIVE.with(|receive| {
         let mut receive = receive.borrow_mut();
-        if receive.capacity() - receive.len() < COPY_BELOW.min(chunk) {
-            receive.reserve(chunk);
+        debug_assert!(
+            receive.is_empty(),
+            "the receive buffer is empty between reads"
+        );
+        // The small pending part of a frame moves into the receive buffer
+        // ahead of what arrives after it (a copy of under COPY_BELOW bytes).
+        let pending = buf.len();
+        let want = pending + COPY_BELOW.min(chunk);
+        if receive.capacity() < want {
+            // Exactly this size: `reserve` on a buffer whose earlier parts
+            // are still shared would allocate at least the original size.
+            *receive = BytesMut::with_capacity(chunk.max(want));
         }
-        let n = recv_nonblocking(fd, &mut receive)?;
-        if n < COPY_BELOW {
-            *buf = BytesMut::from(&receive[..n]);
+        receive.extend_from_slice(buf);
+        let n = match recv_nonblocking(fd, &mut receive) {
+            Ok(n) => n,
+            Err(e) => {
+                receive.clear();
+                return Err(e);
+            }
+        };
+        let total = pending + n;
+        if total < COPY_BELOW {
+            *buf = BytesMut::from(&receive[..total]);
             receive.clear();
         } else {
-            *buf = receive.split_to(n);
+            *buf = receive.split_to(total);
         }
         Ok(n)
     })
+}
+
+/// Appends `bytes` to `buf`, growing it (if it must) to exactly the size
+/// needed: `extend_from_slice` on a buffer split off the shared receive
+/// buffer would allocate at least that buffer's original size.
+fn append_exact(buf: &mut BytesMut, bytes: &[u8]) {
+    if buf.capacity() - buf.len() < bytes.len() {
+        let mut grown = BytesMut::with_capacity(buf.len() + bytes.len());
+        grown.extend_from_slice(buf);
+        *buf = grown;
+    }
+    buf.extend_from_slice(bytes);
+}
+
+/// The largest rest of a frame `recv_some` allocates for: the largest
+/// frame the server accepts (its frame_max counts header and end octet).
+const MAX_FRAME_REST: usize = super::handshake::FRAME_MAX as usize;
+
+/// How many bytes the frame that starts `buf` still lacks, if its header is
+/// there and it is not complete. A claimed size beyond the server's
+/// frame_max is the reader's to refuse; callers clamp what they allocate.
+fn frame_rest(buf: &[u8]) -> Option<usize> {
+    let size = u32::from_be_bytes(buf.get(3..FRAME_HEADER)?.try_into().ok()?) as usize;
+    let whole = FRAME_HEADER + size + FRAME_END;
+    whole.checked_sub(buf.len()).filter(|rest| *rest > 0)
 }
 
 pub(super) fn recv_nonblocking(fd: RawFd, buf: &mut BytesMut) -> io::Result<usize> {
@@ -185,4 +243,80 @@ pub(super) fn advance(queue: &mut VecDeque<Bytes>, mut n: usize) {
 /// Reads exactly `buf.len()` bytes (used for the protocol header).
 pub async fn read_exact(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<()> {
     stream.read_exact(buf).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    fn frame(payload: usize) -> Vec<u8> {
+        let mut f = vec![3, 0, 1];
+        f.extend_from_slice(&(payload as u32).to_be_bytes());
+        f.extend(std::iter::repeat_n(b'x', payload));
+        f.push(0xCE);
+        f
+    }
+
+    #[test]
+    fn frame_rest_counts_what_a_started_frame_lacks() {
+        let f = frame(100);
+        assert_eq!(frame_rest(&f[..3]), None, "no size yet");
+        assert_eq!(frame_rest(&f[..7]), Some(101));
+        assert_eq!(frame_rest(&f[..50]), Some(58));
+        assert_eq!(frame_rest(&f), None, "complete");
+    }
+
+    /// Small bursts that each end inside a frame (a client writing
+    /// message by message and pausing) get buffers of their own size, not
+    /// a fresh 64 KiB buffer per burst that a retained body would keep
+    /// alive.
+    #[test]
+    fn small_bursts_ending_inside_a_frame_get_buffers_of_their_size() {
+        let (mut client, server) = UnixStream::pair().expect("socketpair");
+        server.set_nonblocking(true).expect("nonblocking");
+        let fd = server.as_raw_fd();
+        let stream: Vec<u8> = (0..64).flat_map(|_| frame(300)).collect();
+        let mut buf = BytesMut::new();
+        let mut frames = 0;
+        for burst in stream.chunks(3000) {
+            client.write_all(burst).expect("write");
+            let n = recv_some(fd, &mut buf, 64 * 1024).expect("data is there");
+            assert_eq!(n, burst.len());
+            assert!(
+                buf.capacity() < COPY_BELOW,
+                "a {} byte read holds a {} byte buffer",
+                n,
+                buf.capacity()
+            );
+            // Take the complete frames, as the reader does.
+            while buf.len() >= FRAME_HEADER && frame_rest(&buf).is_none() {
+                let size = u32::from_be_bytes(buf[3..7].try_into().expect("4 bytes")) as usize;
+                let _body = buf.split_to(FRAME_HEADER + size + FRAME_END).freeze();
+                frames += 1;
+            }
+        }
+        assert_eq!(frames, 64);
+        assert!(buf.is_empty());
+    }
+
+    /// A large frame pending gets an allocation of exactly its size.
+    #[test]
+    fn a_large_pending_frame_is_completed_in_an_allocation_of_its_size() {
+        let (mut client, server) = UnixStream::pair().expect("socketpair");
+        server.set_nonblocking(true).expect("nonblocking");
+        let fd = server.as_raw_fd();
+        let big = frame(100_000);
+        client.write_all(&big[..20_000]).expect("write");
+        let mut buf = BytesMut::new();
+        assert_eq!(recv_some(fd, &mut buf, 64 * 1024).expect("read"), 20_000);
+        client.write_all(&big[20_000..]).expect("write");
+        client.write_all(&frame(10)).expect("write");
+        while frame_rest(&buf).is_some() || buf.len() < FRAME_HEADER {
+            recv_some(fd, &mut buf, 64 * 1024).expect("read");
+        }
+        assert_eq!(&buf[..big.len()], &big[..]);
+        assert_eq!(buf.capacity(), big.len(), "nothing beyond the frame");
+    }
 }

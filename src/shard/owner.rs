@@ -5,8 +5,8 @@
 
 use crate::broker::dead_letter::DeadLetterReason;
 use crate::broker::error::AmqpError;
-use crate::broker::message::MessageRef;
-use crate::broker::queue::{ConsumerKey, Settle};
+use crate::broker::message::{MessageRef, DETACH_AT_MOST};
+use crate::broker::queue::{ConsumerKey, Queue, Settle};
 use crate::broker::vhost::QueueName;
 use crate::shard::confirm::ConfirmOutcome;
 use crate::shard::counters::Counters;
@@ -26,6 +26,22 @@ fn no_queue(shard: &Shard, name: &QueueName) -> AmqpError {
 /// Most targets one message record holds (its count is a u16): a copy
 /// set larger than this is written as several records, each with the body.
 pub const MAX_RECORD_TARGETS: usize = u16::MAX as usize;
+
+/// What a queue keeps in memory of a message: the message itself when a
+/// consumer may take it at once, else — if it is small — a copy detached
+/// from its read buffer (`Message::detached`), made once per publish, so
+/// that a waiting message is charged for what it really holds. A consumer
+/// that takes it at once writes the original's slices, without a copy.
+fn retained_copy(q: &Queue, message: &MessageRef, detached: &mut Option<MessageRef>) -> MessageRef {
+    let waits = q.resident_count() > 0 || q.consumer_count() == 0;
+    let small = message.body.len() + message.raw_properties.len() as u64 <= DETACH_AT_MOST;
+    if !(waits && small) {
+        return message.clone();
+    }
+    detached
+        .get_or_insert_with(|| MessageRef::new(message.detached()))
+        .clone()
+}
 
 /// Enqueues one published message's copies for queues of this shard and
 /// says what its publisher gets (see `confirm::ConfirmOutcome`). A queue
@@ -52,6 +68,9 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<QueueName>, message: MessageRef) ->
     let mut now = None;
     // The coarse clock of message ages: read once per enqueue.
     let mut clock = None;
+    // The message copied out of its read buffer, made once for the queues
+    // that will keep it waiting (`retained_copy`).
+    let mut detached: Option<MessageRef> = None;
     let mut durable: Vec<Target> = Vec::new();
     // Whether each of the `durable` copies is paged out.
     let mut durable_paged: Vec<bool> = Vec::new();
@@ -87,7 +106,8 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<QueueName>, message: MessageRef) ->
             let msg_id = if paged {
                 q.reserve_id_for(&message)
             } else {
-                shard.tracked(q, |q| q.publish_until(message.clone(), expires))
+                let copy = retained_copy(q, &message, &mut detached);
+                shard.tracked(q, |q| q.publish_until(copy, expires))
             };
             q.enqueued(
                 msg_id,
