@@ -9,12 +9,12 @@
 
 use crate::connection::tls_config::TlsContext;
 use crate::shard::mesh::{receiver_streams, Batch, Mesh, RING_CAPACITY};
+use crate::shard::ticker::Ticker;
 use crate::shard::watchdog::Watchdog;
 use crate::shard::{Settings, Shard};
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
-use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -33,7 +33,8 @@ const PREEMPT_EVERY: Duration = Duration::from_millis(5);
 /// throughput (the fsync completions then wake a parked executor).
 const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
 
-/// How often shards look at the shutdown flag.
+/// How often shards look at the shutdown flag (an idle shard at its
+/// tickers' idle pace).
 const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
 
 /// Runs the broker until SIGINT or SIGTERM. Returns once every shard has
@@ -109,7 +110,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
             .io_memory(IO_MEMORY)
             .spawn(move || async move {
                 trace(id, "starting: executor up, recovering");
-                let ticker = Rc::new(Cell::new(STARTUP_TICK));
+                let ticker = Rc::new(Ticker::default());
                 for phase in [false, true] {
                     glommio::spawn_local(tick(ticker.clone(), watchdog.clone(), id, phase))
                         .detach();
@@ -384,23 +385,28 @@ struct ShardStart {
 /// ticker whose timer just fired has none registered until it runs again;
 /// the other one's timer is then still registered, so the park ends within
 /// half a period.
-async fn tick(period: Rc<Cell<Duration>>, watchdog: Arc<Watchdog>, id: usize, late: bool) {
+///
+/// How fast they tick (fast while starting or working, slowly when idle)
+/// is `shard::ticker`'s.
+async fn tick(ticker: Rc<Ticker>, watchdog: Arc<Watchdog>, id: usize, late: bool) {
     if late {
-        glommio::timer::sleep(period.get() / 2).await;
+        glommio::timer::sleep(ticker.period() / 2).await;
     }
     loop {
-        glommio::timer::sleep(period.get()).await;
+        let woken = ticker.sleep().await;
         watchdog.beat(id);
+        ticker.ticked();
+        if woken && late {
+            // Back to half a period behind the other ticker.
+            glommio::timer::sleep(ticker.period() / 2).await;
+        }
     }
 }
 
 /// How often a shard looks for a log segment worth compacting.
 const COMPACT_EVERY: Duration = Duration::from_millis(500);
 
-const STARTUP_TICK: Duration = Duration::from_millis(1);
-const SERVING_TICK: Duration = Duration::from_millis(10);
-
-async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
+async fn shard_main(ticker: Rc<Ticker>, start: ShardStart) {
     let ShardStart {
         id,
         settings,
@@ -442,6 +448,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         Some(log),
         alarms,
         connection_slots,
+        ticker.clone(),
     ));
     shard.watchdog.replace(Some(watchdog.clone()));
     for (name, (config, head, tail, max_seen_id)) in queues {
@@ -469,7 +476,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
     }
     shard.delayed.restore(delayed);
     glommio::spawn_local(crate::shard::delayed::run(shard.clone())).detach();
-    ticker.set(SERVING_TICK);
+    ticker.serving();
     watchdog.serving(id);
     let compactor = shard.clone();
     glommio::spawn_local(async move {
@@ -500,7 +507,7 @@ async fn shard_main(ticker: Rc<Cell<Duration>>, start: ShardStart) {
         crate::connection::serve(accept_shard.clone(), stream)
     }));
     while !shutdown.load(Ordering::SeqCst) {
-        glommio::timer::sleep(SHUTDOWN_POLL).await;
+        glommio::timer::sleep(SHUTDOWN_POLL.max(shard.ticker.period())).await;
     }
     shard.shutting_down.set(true);
     trace(id, "stopping: closing listeners");

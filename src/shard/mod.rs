@@ -30,6 +30,7 @@ pub mod policies;
 pub mod replay;
 pub mod replica;
 pub mod stats;
+pub mod ticker;
 pub mod transaction;
 pub mod ttl;
 pub mod users;
@@ -176,9 +177,12 @@ pub struct Shard {
     /// The stalled-executor watchdog (its firings go into the snapshot);
     /// set by the server once the shard is built.
     pub watchdog: RefCell<Option<std::sync::Arc<watchdog::Watchdog>>>,
+    /// The tickers' pace: told of work by `pump` and `handle_batch`.
+    pub ticker: Rc<ticker::Ticker>,
 }
 
 impl Shard {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: u16,
         settings: Settings,
@@ -187,6 +191,7 @@ impl Shard {
         log: Option<crate::storage::Log>,
         alarms: std::sync::Arc<alarms::Alarms>,
         connection_slots: std::sync::Arc<connection_slots::ConnectionSlots>,
+        ticker: Rc<ticker::Ticker>,
     ) -> Shard {
         let count = settings.shards as u16;
         assert!(id < count);
@@ -218,6 +223,7 @@ impl Shard {
             dead_letters: dead_letter::Pending::default(),
             connection_slots,
             watchdog: RefCell::new(None),
+            ticker,
         }
     }
 
@@ -478,6 +484,7 @@ impl Shard {
     /// Runs everything queued for this shard itself, then hands the remote
     /// outboxes to the rings (one batch per destination).
     pub fn pump(self: &Rc<Self>) {
+        self.ticker.busy();
         loop {
             let local = self.mesh.take_local();
             if local.is_empty()
@@ -505,6 +512,7 @@ impl Shard {
 
     /// Handles one batch that arrived over a ring.
     pub fn handle_batch(self: &Rc<Self>, batch: mesh::Batch) {
+        self.ticker.busy();
         for envelope in batch {
             self.handle(envelope);
         }

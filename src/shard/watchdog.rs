@@ -4,8 +4,8 @@
 //! was seen parked for minutes in the middle of joining the mesh, and only
 //! a debugger attaching (which interrupts the wait) set it going again.
 //!
-//! Every shard bumps a heartbeat on each tick of its ticking timer (1 ms
-//! while starting, 10 ms while serving). A watchdog thread looks at the
+//! Every shard bumps a heartbeat on each tick of its ticking timers (1 ms
+//! while starting, 10 ms while serving, 200 ms while idle: `shard::ticker`). A watchdog thread looks at the
 //! heartbeats every `CHECK_EVERY`; a shard whose heartbeat has not moved for
 //! `STALL_AFTER` gets a no-op signal (`WAKE_SIGNAL`, installed without
 //! SA_RESTART) aimed at its thread, which interrupts the kernel wait so the
@@ -40,7 +40,7 @@ use std::time::Duration;
 /// How often the watchdog looks.
 const CHECK_EVERY: Duration = Duration::from_millis(50);
 /// A heartbeat this old means the shard is stuck.
-const STALL_AFTER: Duration = Duration::from_millis(500);
+pub(crate) const STALL_AFTER: Duration = Duration::from_millis(500);
 /// The signal that interrupts a stuck shard's wait (its handler does nothing).
 const WAKE_SIGNAL: libc::c_int = libc::SIGURG;
 
