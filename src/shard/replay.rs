@@ -235,7 +235,8 @@ mod tests {
         }
     }
 
-    fn message() -> MessageRef {
+    /// A message record's content, for the replay's closures.
+    pub(super) fn message() -> MessageRef {
         Arc::new(Message {
             exchange: ShortStr::EMPTY,
             routing_key: ShortStr::from("q"),

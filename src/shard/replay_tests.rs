@@ -9,14 +9,11 @@
 //! and the copies (in memory) all before the originals (paged), so the
 //! queue is restored in id order.
 
+use super::tests::message;
 use super::QueueReplay;
-use crate::broker::message::{Body, Message, MessageRef};
-use crate::protocol::types::ShortStr;
 use crate::storage::RecordPos;
-use bytes::Bytes;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Rec {
@@ -179,16 +176,6 @@ impl Model {
             _ => {}
         }
     }
-}
-
-fn message() -> MessageRef {
-    Arc::new(Message {
-        exchange: ShortStr::EMPTY,
-        routing_key: ShortStr::from("q"),
-        raw_properties: Bytes::from_static(&[0, 0]),
-        body: Body::from(Bytes::from_static(b"m")),
-        persistent: true,
-    })
 }
 
 /// Replays the first `cut` records of `log` found on disk (not in a
