@@ -19,6 +19,7 @@ use crate::shard::replay::QueueReplay;
 use crate::shard::{definitions, Settings, Shard};
 use crate::storage::definitions::Definitions;
 use crate::storage::{Log, LogConfig, Record, RecordPos, RecordRef, Target};
+use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
@@ -203,7 +204,9 @@ pub async fn recover(
         };
         let qn = |name: &ShortStr| QueueName::new(vhost, name.clone());
         match &record {
-            Record::Message(m) => m.targets.iter().for_each(|t| saw(&qn(&t.queue), t.msg_id)),
+            Record::Message(m) | Record::Copy(m) => {
+                m.targets.iter().for_each(|t| saw(&qn(&t.queue), t.msg_id))
+            }
             Record::Ack { queue, msg_id } => saw(&qn(queue), *msg_id),
             Record::Purge {
                 queue,
@@ -217,13 +220,16 @@ pub async fn recover(
             _ => {}
         }
         match record {
-            Record::Message(m) => {
+            Record::Message(ref m) | Record::Copy(ref m) => {
+                let copy = matches!(record, Record::Copy(_));
+                // A message recovery keeps in memory (a compaction copy):
+                // its own bytes, not a slice pinning the whole read chunk.
                 let message = || -> MessageRef {
                     Arc::new(Message {
-                        exchange: m.exchange.clone(),
-                        routing_key: m.routing_key.clone(),
-                        raw_properties: m.raw_properties.clone(),
-                        body: Body::from(m.body.clone()),
+                        exchange: ShortStr::from(m.exchange.as_str()),
+                        routing_key: ShortStr::from(m.routing_key.as_str()),
+                        raw_properties: Bytes::copy_from_slice(&m.raw_properties),
+                        body: Body::from(Bytes::copy_from_slice(&m.body)),
                         persistent: true,
                     })
                 };
@@ -232,10 +238,13 @@ pub async fn recover(
                     let name = qn(&t.queue);
                     if owned.contains(&name) {
                         let q = live.entry(name.clone()).or_default();
-                        let added = t.msg_id > q.max_added;
-                        if let Some(old) =
+                        let added = !copy && t.msg_id > q.max_added;
+                        let old = if copy {
+                            q.add_copy(t.msg_id, rec.pos, t.expires, message)
+                        } else {
                             q.add_record(t.msg_id, rec.pos, t.expires, body_len, message)
-                        {
+                        };
+                        if let Some(old) = old {
                             *dead.entry((old, seg)).or_default() += 1;
                         }
                         if let (true, Some(&max)) = (added, priorities.get(&name)) {
@@ -333,6 +342,15 @@ pub async fn recover(
     for name in owned {
         let meta = &metadata.queues[&name];
         let mut replay = live.remove(&name).unwrap_or_default();
+        if !replay.in_order() {
+            tracing::warn!(
+                shard = id,
+                "queue '{name}': {} messages compaction copied forward come back ahead of \
+                 older paged ones (a log written before compaction copies were marked); \
+                 nothing is lost or repeated",
+                replay.moved.len()
+            );
+        }
         let head: Vec<QueuedMessage> = std::mem::take(&mut replay.moved)
             .into_iter()
             .map(|(id, (message, segment))| QueuedMessage {
@@ -377,6 +395,43 @@ pub fn append_message(
     targets: &[Target],
     paged: bool,
 ) -> Result<RecordPos, String> {
+    let kind = if paged { Kind::Paged } else { Kind::Message };
+    append_as(shard, vhost, message, targets, kind)
+}
+
+/// Appends the `Copy` record compaction writes for a stored message (see
+/// `compact`).
+fn append_copy(
+    shard: &Rc<Shard>,
+    vhost: VhostId,
+    message: &Message,
+    target: &Target,
+) -> Result<RecordPos, String> {
+    append_as(
+        shard,
+        vhost,
+        message,
+        std::slice::from_ref(target),
+        Kind::Copy,
+    )
+}
+
+/// Which message record `append_as` writes.
+#[derive(Clone, Copy)]
+enum Kind {
+    Message,
+    Paged,
+    Copy,
+}
+
+/// Appends `message` for `targets` as the record `kind` makes of it.
+fn append_as(
+    shard: &Rc<Shard>,
+    vhost: VhostId,
+    message: &Message,
+    targets: &[Target],
+    kind: Kind,
+) -> Result<RecordPos, String> {
     let Some(log) = shard.log.as_ref() else {
         return Err("this shard has no log".into());
     };
@@ -387,10 +442,10 @@ pub fn append_message(
         raw_properties: &message.raw_properties,
         body: message.body.chunks(),
     };
-    let record = if paged {
-        RecordRef::Paged(m)
-    } else {
-        RecordRef::Message(m)
+    let record = match kind {
+        Kind::Message => RecordRef::Message(m),
+        Kind::Paged => RecordRef::Paged(m),
+        Kind::Copy => RecordRef::Copy(m),
     };
     shard.append_in(log, vhost, record).map_err(|e| {
         tracing::error!(shard = shard.id, "cannot append to its log: {e}");
@@ -539,6 +594,19 @@ const COMPACT_BEHIND: u32 = 2;
 /// would keep the whole log from being reclaimed. A segment whose live
 /// records include paged-out backlog stays (that is live data). Returns
 /// whether it rewrote anything.
+///
+/// A copy is a `Copy` record (same queue, id and content), appended before
+/// the original's reference is released, and each queue's copies of one
+/// round are appended in ascending id order. With originals appended in
+/// id order (`owner::enqueue` takes the id and appends in one step) and
+/// only the oldest segment with live records ever copied, every live copy
+/// of a queue has a smaller id than every live original of it, at every
+/// point of the log, a round cut short by a crash included — so recovery
+/// restores the copies in memory ahead of the paged originals, in id
+/// order (`shard::replay`, `Queue::restore`). The original's segment is
+/// deleted only once everything appended before is durable (the log's
+/// writer deletes between batches, with nothing pending), so the copy is
+/// on disk first. The crash-safety argument is in docs/ARCHITECTURE.md.
 pub fn compact(shard: &Rc<Shard>) -> bool {
     let Some(log) = shard.log.as_ref() else {
         return false;
@@ -569,12 +637,12 @@ pub fn compact(shard: &Rc<Shard>) -> bool {
     }
     for (name, q) in queues.iter_mut() {
         q.relocate_stored(segment, |msg_id, message, delivered, expires, count| {
-            let target = [Target {
+            let target = Target {
                 queue: name.name.clone(),
                 msg_id,
                 expires,
-            }];
-            let pos = append_message(shard, name.vhost, message, &target, false).ok()?;
+            };
+            let pos = append_copy(shard, name.vhost, message, &target).ok()?;
             log.release(segment, pos.segment);
             if delivered {
                 // The old segment's Delivered record goes with it.

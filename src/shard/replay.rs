@@ -35,10 +35,10 @@ pub(super) struct QueueReplay {
 }
 
 impl QueueReplay {
-    /// A message record for `id`: appended to the runs, or, when it comes
-    /// after larger ids (a copy compaction made), kept in `moved` and
-    /// superseding the older record. Returns the segment of the record it
-    /// supersedes, if any.
+    /// An original message record for `id`: appended to the runs, or,
+    /// when it comes after larger ids, taken for an unmarked compaction
+    /// copy (logs written before `Record::Copy` existed) and handled as
+    /// `add_copy`. Returns the segment of the record it supersedes, if any.
     pub(super) fn add_record(
         &mut self,
         id: u64,
@@ -52,6 +52,22 @@ impl QueueReplay {
             self.add(id, pos, expires, body_len);
             return None;
         }
+        self.add_copy(id, pos, expires, message)
+    }
+
+    /// A compaction copy of `id` (`Record::Copy`): it supersedes every
+    /// earlier record of the id (in the runs or an earlier copy) and is
+    /// kept in `moved`, to come back in memory ahead of the runs — every
+    /// live copy's id is below every live original's (see
+    /// `shard::durability::compact`). Returns the segment of the record it
+    /// supersedes, if any (none when the original's segment is gone).
+    pub(super) fn add_copy(
+        &mut self,
+        id: u64,
+        pos: RecordPos,
+        expires: Option<u64>,
+        message: impl FnOnce() -> MessageRef,
+    ) -> Option<u32> {
         match expires {
             Some(e) => self.moved_expires.insert(id, e),
             None => self.moved_expires.remove(&id),
@@ -63,6 +79,16 @@ impl QueueReplay {
             .or_else(|| self.remove(id));
         self.moved.insert(id, (message(), pos.segment));
         old
+    }
+
+    /// Whether the ids recovered in memory (`moved`) all come before the
+    /// paged ones (the runs): always so for a log whose copies are marked;
+    /// a log written before may hold an unmarked copy whose original is
+    /// gone, which the runs then took for a new message.
+    pub(super) fn in_order(&self) -> bool {
+        let last_moved = self.moved.keys().next_back();
+        let first_run = self.runs.values().filter_map(|r| r.ids.first()).min();
+        last_moved.zip(first_run).is_none_or(|(m, r)| m < &r)
     }
 
     /// Adds `id`, whose record is at `pos` with a body of `body_len` bytes.
@@ -92,6 +118,7 @@ impl QueueReplay {
 
     /// Removes a live id (ack, reject); returns the segment of its record.
     pub(super) fn kill(&mut self, id: u64) -> Option<u32> {
+        self.moved_expires.remove(&id);
         match self.moved.remove(&id) {
             Some((_, segment)) => Some(segment),
             None => self.remove(id),
@@ -208,7 +235,8 @@ mod tests {
         }
     }
 
-    fn message() -> MessageRef {
+    /// A message record's content, for the replay's closures.
+    pub(super) fn message() -> MessageRef {
         Arc::new(Message {
             exchange: ShortStr::EMPTY,
             routing_key: ShortStr::from("q"),
@@ -288,3 +316,7 @@ mod tests {
         assert_eq!(ids, vec![1, 4]);
     }
 }
+
+#[cfg(test)]
+#[path = "replay_tests.rs"]
+mod replay_tests;

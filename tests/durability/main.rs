@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod compaction_order;
 mod crash;
 mod definitions_journal;
 mod failing_log;
@@ -71,6 +72,8 @@ struct Node {
     shards: usize,
     /// Extra command-line flags, for every start.
     args: &'static [&'static str],
+    /// Extra environment (test-only knobs), for every start.
+    env: &'static [(&'static str, &'static str)],
 }
 
 impl Node {
@@ -79,19 +82,44 @@ impl Node {
     }
 
     fn start_with(shards: usize, args: &'static [&'static str]) -> Node {
+        Node::start_with_env(shards, args, &[])
+    }
+
+    /// A node whose every start gets `args` and the environment `env`.
+    fn start_with_env(
+        shards: usize,
+        args: &'static [&'static str],
+        env: &'static [(&'static str, &'static str)],
+    ) -> Node {
         let dir = temp_dir("warren-durability-");
-        let broker = Broker::start_in_with(shards, dir.path(), args);
+        let broker = Node::spawn(shards, dir.path(), args, env);
         Node {
             broker,
             dir,
             shards,
             args,
+            env,
         }
     }
 
     /// Starts the broker again on the same data dir (after `down`).
     fn up(&mut self) {
-        self.broker = Broker::start_in_with(self.shards, self.dir.path(), self.args);
+        self.broker = Node::spawn(self.shards, self.dir.path(), self.args, self.env);
+    }
+
+    /// A broker on `dir` (with an environment only locally: the harness
+    /// never hands one to an external broker).
+    fn spawn(
+        shards: usize,
+        dir: &Path,
+        args: &[&str],
+        env: &[(&'static str, &'static str)],
+    ) -> Broker {
+        if env.is_empty() {
+            Broker::start_in_with(shards, dir, args)
+        } else {
+            Broker::start_in_with_env(shards, dir, args, env)
+        }
     }
 
     fn down(&mut self, how: Down) {

@@ -127,6 +127,10 @@ pub struct Queue {
     stats: crate::broker::stats::MessageStats,
     /// When its messages were enqueued (`ages`).
     ages: ages::AgeIndex,
+    /// Restored from a log written before compaction copies were marked,
+    /// with copies in memory newer than paged messages (`restore`): its
+    /// ready messages are not in id order until the tail is read.
+    restored_out_of_order: bool,
 }
 
 impl Queue {
@@ -163,6 +167,7 @@ impl Queue {
             policy: None,
             stats: Default::default(),
             ages: Default::default(),
+            restored_out_of_order: false,
         }
     }
 

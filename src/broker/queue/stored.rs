@@ -76,8 +76,7 @@ impl Queue {
     }
 
     /// Rebuilds the queue from its recovered messages: `head` in memory
-    /// (records that compaction moved out of log order; older than the
-    /// tail), the rest paged (read back as consumers need them). New
+    /// (compaction copies, in id order; older than the tail), the rest paged (read back as consumers need them). New
     /// messages get ids above `max_seen_id`, the largest id any log record
     /// named for this queue, so an old ack can never match a new message.
     pub fn restore(
@@ -118,10 +117,15 @@ impl Queue {
             }
             (RecoveredTails::Levels(_), None) => panic!("levels recovered for a plain queue"),
         };
-        debug_assert!(head
+        // Copies (in memory) come before the paged originals in id order —
+        // except in a log written before copies were marked, where an
+        // unmarked copy whose original was gone joined the runs: then the
+        // head still goes first (nothing lost, nothing twice; the shard
+        // logs it) and the queue is flagged.
+        self.restored_out_of_order = head
             .last()
             .zip(tail.first_id())
-            .is_none_or(|(h, t)| h.id < t));
+            .is_some_and(|(h, t)| h.id > t);
         let last = tail.last_id().or(head.last().map(|m| m.id)).unwrap_or(0);
         self.next_id = self.next_id.max(last.max(max_seen_id) + 1);
         self.ready = ReadyList::from(head);
@@ -141,11 +145,13 @@ impl Queue {
     }
 
     /// Compaction: every stored message held in memory whose record is in
-    /// `segment` gets a new record — `rewrite(id, message, delivered,
-    /// expires, delivery_count)` appends it (`delivered`: it was handed out
-    /// before, so a restart must mark it redelivered; `expires`: its
-    /// deadline; `delivery_count`: its returns, quorum queues) and returns
-    /// its segment (None: left where it is).
+    /// `segment` gets a new record, in ascending id order (so a crash in
+    /// the middle leaves every copy's id below every original's left
+    /// behind; see `shard::durability::compact`) — `rewrite(id, message,
+    /// delivered, expires, delivery_count)` appends it (`delivered`: it was
+    /// handed out before, so a restart must mark it redelivered; `expires`:
+    /// its deadline; `delivery_count`: its returns, quorum queues) and
+    /// returns its segment (None: left where it is).
     pub fn relocate_stored(
         &mut self,
         segment: u32,
@@ -157,12 +163,14 @@ impl Queue {
             (m, delivered)
         });
         let unacked = self.unacked.messages_mut().map(|m| (m, true));
-        for (m, delivered) in ready.chain(unacked) {
-            if m.stored == Some(segment) {
-                if let Some(to) = rewrite(m.id, &m.message, delivered, m.expires, m.delivery_count)
-                {
-                    m.stored = Some(to);
-                }
+        let mut held: Vec<(&mut QueuedMessage, bool)> = ready
+            .chain(unacked)
+            .filter(|(m, _)| m.stored == Some(segment))
+            .collect();
+        held.sort_unstable_by_key(|(m, _)| m.id);
+        for (m, delivered) in held {
+            if let Some(to) = rewrite(m.id, &m.message, delivered, m.expires, m.delivery_count) {
+                m.stored = Some(to);
             }
         }
     }

@@ -65,7 +65,9 @@ impl Log {
         s.pending_bytes += total;
         s.appended = pos.lsn();
         let refs = match record.content() {
-            RecordRef::Message(m) | RecordRef::Paged(m) => m.targets.len() as u64,
+            RecordRef::Message(m) | RecordRef::Paged(m) | RecordRef::Copy(m) => {
+                m.targets.len() as u64
+            }
             RecordRef::Metadata { .. } | RecordRef::Delayed(_) => 1,
             _ => 0,
         };

@@ -80,7 +80,7 @@ impl Log {
     /// Reads back the body of the message record at `pos`.
     pub async fn read_body(&self, pos: RecordPos) -> io::Result<Bytes> {
         match self.read_record(pos).await? {
-            Record::Message(m) | Record::Paged(m) => Ok(m.body),
+            Record::Message(m) | Record::Paged(m) | Record::Copy(m) => Ok(m.body),
             other => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("expected a message record, found {:?}", other.kind()),

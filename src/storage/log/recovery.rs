@@ -73,7 +73,7 @@ pub(super) fn scan_segments(
                 other => other,
             };
             match record {
-                Record::Message(m) => live += m.targets.len() as u64,
+                Record::Message(m) | Record::Copy(m) => live += m.targets.len() as u64,
                 Record::Metadata { .. } => live += 1,
                 // A transient delayed message dies with the process that
                 // wrote it, like a `Paged` copy.

@@ -115,9 +115,14 @@ fn decode_payload(kind_byte: u8, r: &mut Reader) -> Result<Record, RecordError> 
     Ok(match kind {
         RecordKind::Message
         | RecordKind::Paged
+        | RecordKind::Copy
         | RecordKind::TimedMessage
-        | RecordKind::TimedPaged => {
-            let timed = matches!(kind, RecordKind::TimedMessage | RecordKind::TimedPaged);
+        | RecordKind::TimedPaged
+        | RecordKind::TimedCopy => {
+            let timed = matches!(
+                kind,
+                RecordKind::TimedMessage | RecordKind::TimedPaged | RecordKind::TimedCopy
+            );
             let n = r.u16("target count")? as usize;
             if n == 0 {
                 return Err(RecordError::Malformed("message without targets"));
@@ -154,10 +159,10 @@ fn decode_payload(kind_byte: u8, r: &mut Reader) -> Result<Record, RecordError> 
                 raw_properties,
                 body,
             };
-            if matches!(kind, RecordKind::Message | RecordKind::TimedMessage) {
-                Record::Message(message)
-            } else {
-                Record::Paged(message)
+            match kind {
+                RecordKind::Message | RecordKind::TimedMessage => Record::Message(message),
+                RecordKind::Copy | RecordKind::TimedCopy => Record::Copy(message),
+                _ => Record::Paged(message),
             }
         }
         RecordKind::Ack => Record::Ack {

@@ -21,7 +21,7 @@ impl RecordRef<'_> {
     fn payload_len(&self) -> Result<u64, EncodeError> {
         let str8 = |s: &ShortStr| 1 + s.len() as u64;
         Ok(match self {
-            RecordRef::Message(m) | RecordRef::Paged(m) => {
+            RecordRef::Message(m) | RecordRef::Paged(m) | RecordRef::Copy(m) => {
                 if m.targets.is_empty() || m.targets.len() > u16::MAX as usize {
                     return Err(EncodeError::BadTargetCount(m.targets.len()));
                 }
@@ -99,7 +99,7 @@ pub fn encode(
 fn put_payload(record: &RecordRef<'_>, out: &mut BytesMut) {
     out.put_u8(record.wire_kind() as u8);
     match record {
-        RecordRef::Message(m) | RecordRef::Paged(m) => {
+        RecordRef::Message(m) | RecordRef::Paged(m) | RecordRef::Copy(m) => {
             let timed = m.is_timed();
             out.put_u16_le(m.targets.len() as u16);
             for t in m.targets {

@@ -51,6 +51,16 @@
 //!   the body up to the end of the record. One live reference.
 //! - `DelayedDone` (9): `u64 id` — the delayed message was routed (its
 //!   copies are as safe as it was). Kills the `Delayed` record.
+//! - `Copy` (15) / `TimedCopy` (16): the layout of `Message` /
+//!   `TimedMessage`, for a compaction copy: the record of a live message
+//!   written again, same queue, id and content, so that the segment of its
+//!   older record can go (`shard::durability::compact`). Recovery lets a
+//!   copy supersede every earlier record of its (queue, id), whether or not
+//!   those are still on disk, and never mistakes it for a new message.
+//!   Logs written before these kinds existed hold their copies as plain
+//!   `Message` records; recovery still recognises those the old way (a
+//!   message record whose id is not above the largest id already seen for
+//!   its queue), which fails once the original's segment is gone.
 //! - `InVhost` (14): `str8 vhost`, then one whole record of another kind
 //!   (`u8 kind` and its payload) whose queue names are in that vhost.
 //!   Records of vhost `/` are written without it, as before vhosts
@@ -132,6 +142,8 @@ pub struct DelayedRef<'a> {
 pub enum Record {
     Message(Message),
     Paged(Message),
+    /// A compaction copy of a `Message` record (kinds 15 / 16).
+    Copy(Message),
     Ack {
         queue: ShortStr,
         msg_id: u64,
@@ -187,6 +199,8 @@ pub struct MessageRef<'a> {
 pub enum RecordRef<'a> {
     Message(MessageRef<'a>),
     Paged(MessageRef<'a>),
+    /// A compaction copy of a stored message.
+    Copy(MessageRef<'a>),
     Ack {
         queue: &'a ShortStr,
         msg_id: u64,
@@ -244,6 +258,8 @@ pub enum RecordKind {
     PurgeReady = 12,
     Returned = 13,
     InVhost = 14,
+    Copy = 15,
+    TimedCopy = 16,
 }
 
 impl RecordKind {
@@ -263,6 +279,8 @@ impl RecordKind {
             12 => RecordKind::PurgeReady,
             13 => RecordKind::Returned,
             14 => RecordKind::InVhost,
+            15 => RecordKind::Copy,
+            16 => RecordKind::TimedCopy,
             _ => return None,
         })
     }
@@ -294,6 +312,7 @@ impl Record {
         match self {
             Record::Message(m) => RecordRef::Message(m.as_ref()),
             Record::Paged(m) => RecordRef::Paged(m.as_ref()),
+            Record::Copy(m) => RecordRef::Copy(m.as_ref()),
             Record::Ack { queue, msg_id } => RecordRef::Ack {
                 queue,
                 msg_id: *msg_id,
@@ -363,6 +382,7 @@ impl Record {
         match self {
             Record::Message(_) => RecordKind::Message,
             Record::Paged(_) => RecordKind::Paged,
+            Record::Copy(_) => RecordKind::Copy,
             Record::Ack { .. } => RecordKind::Ack,
             Record::Delivered { .. } => RecordKind::Delivered,
             Record::Purge { .. } => RecordKind::Purge,
@@ -405,6 +425,7 @@ impl<'a> RecordRef<'a> {
         match self {
             RecordRef::Message(m) if m.is_timed() => RecordKind::TimedMessage,
             RecordRef::Paged(m) if m.is_timed() => RecordKind::TimedPaged,
+            RecordRef::Copy(m) if m.is_timed() => RecordKind::TimedCopy,
             other => other.kind(),
         }
     }
@@ -413,6 +434,7 @@ impl<'a> RecordRef<'a> {
         match self {
             RecordRef::Message(_) => RecordKind::Message,
             RecordRef::Paged(_) => RecordKind::Paged,
+            RecordRef::Copy(_) => RecordKind::Copy,
             RecordRef::Ack { .. } => RecordKind::Ack,
             RecordRef::Delivered { .. } => RecordKind::Delivered,
             RecordRef::Purge { .. } => RecordKind::Purge,

@@ -239,9 +239,9 @@ fn arb_record() -> impl Strategy<Value = Record> {
             arb_shortstr(),
             bytes(40),
             bytes(300),
-            any::<bool>(),
+            0u8..3,
         )
-            .prop_map(|(t, exchange, routing_key, raw_properties, body, paged)| {
+            .prop_map(|(t, exchange, routing_key, raw_properties, body, kind)| {
                 let m = Message {
                     targets: t
                         .into_iter()
@@ -256,10 +256,10 @@ fn arb_record() -> impl Strategy<Value = Record> {
                     raw_properties,
                     body,
                 };
-                if paged {
-                    Record::Paged(m)
-                } else {
-                    Record::Message(m)
+                match kind {
+                    0 => Record::Message(m),
+                    1 => Record::Paged(m),
+                    _ => Record::Copy(m),
                 }
             }),
         (arb_shortstr(), any::<u64>()).prop_map(|(queue, msg_id)| Record::Ack { queue, msg_id }),
@@ -378,19 +378,24 @@ fn timed_targets_round_trip_and_untimed_records_stay_as_before() {
         raw_properties: b"",
         body: &body,
     };
-    for record in [RecordRef::Message(m), RecordRef::Paged(m)] {
+    for record in [
+        RecordRef::Message(m),
+        RecordRef::Paged(m),
+        RecordRef::Copy(m),
+    ] {
         let mut out = BytesMut::new();
         let n = encode(&record, DEFAULT_MAX_RECORD_LEN, &mut out).unwrap();
         assert_eq!(n, out.len());
         let timed = match record.kind() {
             RecordKind::Message => RecordKind::TimedMessage,
+            RecordKind::Copy => RecordKind::TimedCopy,
             _ => RecordKind::TimedPaged,
         };
         assert_eq!(out[HEADER_LEN], timed as u8, "timed kind byte");
         let (rec, used) = decode(&out.freeze(), DEFAULT_MAX_RECORD_LEN).unwrap();
         assert_eq!(used, n);
         assert_eq!(rec.kind(), record.kind());
-        let (Record::Message(d) | Record::Paged(d)) = rec else {
+        let (Record::Message(d) | Record::Paged(d) | Record::Copy(d)) = rec else {
             panic!("a message record");
         };
         assert_eq!(d.targets, targets.to_vec());
@@ -451,4 +456,28 @@ fn a_record_in_a_vhost_names_it_and_round_trips() {
     let crc = crc32c::crc32c(&forged[8..]);
     forged[4..8].copy_from_slice(&crc.to_le_bytes());
     assert!(decode(&Bytes::from(forged), MAX).is_err());
+}
+
+#[test]
+fn a_compaction_copy_is_a_message_record_with_its_own_kind() {
+    let Record::Message(m) = sample_message() else {
+        unreachable!()
+    };
+    let original = enc(&Record::Message(m.clone()));
+    let copy = enc(&Record::Copy(m.clone()));
+    assert_eq!(copy[HEADER_LEN], RecordKind::Copy as u8);
+    // Same length and payload; only the kind byte (and so the CRC) differ.
+    assert_eq!(copy.len(), original.len());
+    assert_eq!(&copy[HEADER_LEN + 1..], &original[HEADER_LEN + 1..]);
+    let (d, _) = decode(&copy, MAX).unwrap();
+    assert_eq!(d, Record::Copy(m));
+    // A kind above the ones this version knows is refused, not guessed.
+    let mut unknown = copy.to_vec();
+    unknown[HEADER_LEN] = 17;
+    let crc = crc32c::crc32c(&unknown[HEADER_LEN..]);
+    unknown[4..8].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(
+        decode(&Bytes::from(unknown), MAX),
+        Err(RecordError::BadKind(17))
+    );
 }
