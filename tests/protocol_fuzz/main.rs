@@ -152,6 +152,29 @@ fn fuzz_one_broker(shards: usize, seed: u64) {
         "the broker panicked (WARREN_TEST_SEED={seed}): {panicked:#?}"
     );
 
+    // Nothing the fuzzing connections held outlives them: one connection
+    // and one channel left (the setup's), no consumers.
+    if !b.is_external() {
+        let rows = |words: &[&str]| ctl_with(&b, words).lines().count();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let left = loop {
+            let left = (
+                rows(&["list_connections", "-s", "name"]),
+                rows(&["list_channels", "-s", "number"]),
+                rows(&["list_consumers", "-s", "consumer_tag"]),
+            );
+            if left == (1, 1, 0) || std::time::Instant::now() > deadline {
+                break left;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(
+            left,
+            (1, 1, 0),
+            "connections, channels and consumers left (WARREN_TEST_SEED={seed})"
+        );
+    }
+
     // The counts: what the ledger steps published and did not take.
     for (q, want) in names.ledgers.iter().zip(ledger) {
         let want = u32::try_from(want).unwrap_or_else(|_| panic!("{q}: negative ledger {want}"));
