@@ -20,8 +20,11 @@ use std::time::{Duration, Instant};
 use warren::protocol::frame::{Frame, FrameDecoder, FRAME_HEADER, FRAME_METHOD};
 use warren::protocol::fuzzing;
 
-/// The fuzz targets and the function each one calls.
-const TARGETS: [(&str, fn(&[u8])); 3] = [
+/// A fuzz target's name and the function it calls.
+type Target = (&'static str, fn(&[u8]));
+
+/// The fuzz targets.
+const TARGETS: [Target; 3] = [
     ("frame", fuzzing::frame),
     ("method", fuzzing::method),
     ("content_header", fuzzing::content_header),

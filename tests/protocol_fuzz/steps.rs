@@ -47,7 +47,7 @@ impl Fuzzer {
                     &mut t,
                     "x-overflow",
                     b'S',
-                    &longstr(if n % 2 == 0 {
+                    &longstr(if n.is_multiple_of(2) {
                         "reject-publish"
                     } else {
                         "drop-head"
