@@ -338,6 +338,14 @@ impl Fuzzer {
         }
     }
 
+    /// basic.qos (prefetch 0) on `ch`: a synchronous method that changes
+    /// nothing the steps rely on, so its answer marks that everything sent
+    /// before it on the channel was handled.
+    pub fn qos_sync(&mut self, ch: u16) -> Answer {
+        let args = Args::new().long(0).short(0).bits(&[false]).done();
+        self.call(ch, 60, 10, &args, &[(60, 11)])
+    }
+
     /// Every open channel answers a basic.qos: the errors of earlier
     /// asynchronous methods have arrived. False if the connection ended.
     pub fn sync_channels(&mut self) -> bool {
@@ -347,13 +355,7 @@ impl Fuzzer {
             if !self.chans.contains_key(&ch) {
                 continue;
             }
-            match self.call(
-                ch,
-                60,
-                10,
-                &Args::new().long(0).short(0).bits(&[false]).done(),
-                &[(60, 11)],
-            ) {
+            match self.qos_sync(ch) {
                 Answer::Ok(_) | Answer::ChannelClosed(_) => {}
                 Answer::ConnectionClosed(_) | Answer::Dropped => return false,
             }
@@ -420,13 +422,7 @@ impl Fuzzer {
                 Answer::Ok(m) if m.method == 71 => {
                     let tag = m.reader().longlong();
                     self.send(ch, 60, 80, &Args::new().longlong(tag).bits(&[false]).done());
-                    match self.call(
-                        ch,
-                        60,
-                        10,
-                        &Args::new().long(0).short(0).bits(&[false]).done(),
-                        &[(60, 11)],
-                    ) {
+                    match self.qos_sync(ch) {
                         Answer::Ok(_) => self.ledger[i] -= 1,
                         other => panic!("basic.qos after a ledger ack was answered {other:?}"),
                     }

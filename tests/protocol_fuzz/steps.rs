@@ -101,28 +101,16 @@ impl Fuzzer {
                     .done();
                 self.call(ch, 40, 10, &a, &[(40, 11)]);
             }
-            3 => {
+            3 | 4 => {
                 let (q, x, k) = (self.queue(), self.exchange(), self.key());
-                let a = Args::new()
-                    .short(0)
-                    .shortstr(&q)
-                    .shortstr(&x)
-                    .shortstr(&k)
-                    .bits(&[false])
-                    .empty_table()
-                    .done();
-                self.call(ch, 50, 20, &a, &[(50, 21)]);
-            }
-            4 => {
-                let (q, x, k) = (self.queue(), self.exchange(), self.key());
-                let a = Args::new()
-                    .short(0)
-                    .shortstr(&q)
-                    .shortstr(&x)
-                    .shortstr(&k)
-                    .empty_table()
-                    .done();
-                self.call(ch, 50, 50, &a, &[(50, 51)]);
+                let head = Args::new().short(0).shortstr(&q).shortstr(&x).shortstr(&k);
+                if self.rng.chance(70) {
+                    // queue.bind has a no-wait bit; queue.unbind has none.
+                    let a = head.bits(&[false]).empty_table().done();
+                    self.call(ch, 50, 20, &a, &[(50, 21)]);
+                } else {
+                    self.call(ch, 50, 50, &head.empty_table().done(), &[(50, 51)]);
+                }
             }
             5 => {
                 let (d, s, k) = (self.exchange(), self.exchange(), self.key());
