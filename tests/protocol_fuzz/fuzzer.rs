@@ -235,7 +235,10 @@ impl Fuzzer {
             );
             match (m.class, m.method) {
                 (10, 50) => {
-                    let code = m.close_reason().0;
+                    let (code, text) = m.close_reason();
+                    if std::env::var("PROTOCOL_FUZZ_VERBOSE").is_ok_and(|v| v == "1") {
+                        eprintln!("connection.close {code} {text}");
+                    }
                     *self.tally.connection_closes.entry(code).or_default() += 1;
                     self.send(0, 10, 51, &[]);
                     let _ = self.conn().closed_by_server();

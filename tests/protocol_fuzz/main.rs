@@ -7,7 +7,8 @@
 //! still works afterwards, and the message counts of the "ledger" queues —
 //! which only lock-step, checkable steps touch — equal what was published
 //! and not consumed. The seed is printed (replay with `WARREN_TEST_SEED`);
-//! `PROTOCOL_FUZZ_STEPS` sets the steps per connection (default 300).
+//! `PROTOCOL_FUZZ_STEPS` sets the steps per connection (default 300),
+//! `PROTOCOL_FUZZ_VERBOSE=1` prints every connection.close received.
 
 #[path = "../common/mod.rs"]
 mod common;
