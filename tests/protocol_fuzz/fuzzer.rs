@@ -7,8 +7,11 @@ use super::common::raw::{
 };
 use super::common::unique_name;
 use super::{ANSWER_WAIT, CHANNELS, FRAME_MAX, LEDGERS, LEDGER_CHANNEL};
+use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
+use warren::protocol::methods::Method;
+use warren::protocol::properties::ContentHeader;
 
 /// A small xorshift generator per connection, seeded from the test seed.
 pub struct Gen(pub u64);
@@ -215,11 +218,11 @@ impl Fuzzer {
                 FRAME_METHOD => {}
                 other => panic!("the broker sent a frame of type {other}"),
             }
-            assert!(
-                frame.payload.len() >= 4,
-                "method frame of {} octets",
-                frame.payload.len()
-            );
+            // Every method the broker sends decodes (Warren's own codec,
+            // which is RabbitMQ's format): no truncated or trailing bytes.
+            if let Err(e) = Method::decode(Bytes::copy_from_slice(&frame.payload)) {
+                panic!("the broker sent a method that does not decode: {e}");
+            }
             let m = RawMethod {
                 channel: frame.channel,
                 class: u16::from_be_bytes([frame.payload[0], frame.payload[1]]),
@@ -290,12 +293,26 @@ impl Fuzzer {
             None => panic!("a content frame (type {kind}) on channel {channel} without a method"),
         };
         let left = match (kind, left) {
-            (FRAME_HEADER, None) => u64::from_be_bytes(payload[4..12].try_into().expect("size")),
+            (FRAME_HEADER, None) => {
+                let header =
+                    ContentHeader::decode(Bytes::copy_from_slice(payload)).unwrap_or_else(|e| {
+                        panic!("the broker sent a header that does not decode: {e}")
+                    });
+                header.body_size
+            }
             (FRAME_BODY, Some(left)) => {
                 assert!(
                     payload.len() as u64 <= left,
                     "body frame beyond the body size"
                 );
+                // Bodies come back as they were published: the random
+                // steps publish only 'f's, the ledger steps "ledger N".
+                if channel != LEDGER_CHANNEL {
+                    assert!(
+                        payload.iter().all(|b| *b == b'f'),
+                        "a delivered body is not what was published"
+                    );
+                }
                 left - payload.len() as u64
             }
             _ => panic!("content frame of type {kind} out of order on channel {channel}"),

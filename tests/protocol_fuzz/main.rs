@@ -1,7 +1,8 @@
 //! The protocol-level fuzzer: several raw connections send random but
 //! well-framed sequences of AMQP methods (valid ones with random fields and
 //! flags, and methods out of place) to the real broker binary, and the test
-//! checks the invariants: the broker never panics, every connection is
+//! checks the invariants: the broker never panics, what it sends decodes
+//! (methods, content headers; bodies as published), every connection is
 //! answered (each synchronous method gets its reply, a channel.close or a
 //! connection.close within `ANSWER_WAIT`), a fresh well-behaved client
 //! still works afterwards, and the message counts of the "ledger" queues —
