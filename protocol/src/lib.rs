@@ -4,6 +4,7 @@
 
 pub mod code;
 pub mod frame;
+pub mod fuzzing;
 pub mod methods;
 pub mod properties;
 pub mod types;

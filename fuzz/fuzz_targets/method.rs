@@ -1,0 +1,7 @@
+//! Fuzz target `method`: arbitrary bytes through `warren_protocol::fuzzing::method`
+//! (the checks live there, shared with the corpus replay in tests/fuzz_corpus.rs).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| warren_protocol::fuzzing::method(data));
