@@ -287,7 +287,11 @@ fn dispatch_ready(shard: &Rc<Shard>, queue: &QueueName) {
     let mut n = 0u64;
     let mut removed = Vec::new();
     let mut delivered = Vec::new();
-    let resident_before = q.resident_bytes();
+    let resident_before = q.memory_bytes();
+    // Unacked messages count against the budget: a consumer holding its
+    // share gets nothing more (and the tail is not read back for it) until
+    // its acks free memory.
+    q.set_memory_limit(shard.queue_memory_room(resident_before));
     while let Some(delivery) = q.next_delivery() {
         n += 1;
         if let Some(segment) = delivery.stored {
@@ -309,7 +313,7 @@ fn dispatch_ready(shard: &Rc<Shard>, queue: &QueueName) {
     // drop-head: what is still over a length limit once consumers had
     // their share.
     let dropped = q.drop_over_limit();
-    shard.resident_changed(resident_before, q.resident_bytes());
+    shard.resident_changed(resident_before, q.memory_bytes());
     let page_in = if q.wants_page_in() {
         q.start_page_in(paging::CHUNK)
     } else {

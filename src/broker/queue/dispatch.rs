@@ -4,7 +4,7 @@
 
 use super::consumers::ConsumerKey;
 use super::priority::Levels;
-use super::ready::{QueuedMessage, ReadyList};
+use super::ready::{resident_cost, QueuedMessage, ReadyList};
 use super::Queue;
 use crate::broker::message::MessageRef;
 use crate::broker::stats::Stat;
@@ -56,7 +56,7 @@ impl Queue {
             None => self.consumers.next_with_credit()?,
         };
         let message = pop_ready(&mut self.levels, &mut self.ready).expect("checked non-empty");
-        consumer.delivered();
+        consumer.delivered(resident_cost(&message.message));
         let key = consumer.key().clone();
         let no_ack = consumer.no_ack();
         self.stats.add(
@@ -121,7 +121,8 @@ impl Queue {
                 self.stats.add(Stat::Ack, 1);
             }
             if let Some(key) = &entry.consumer {
-                self.consumers.settled(key);
+                self.consumers
+                    .settled(key, resident_cost(&entry.message.message));
                 if let Some(sac) = &mut self.single_active {
                     sac.departed_settled(key);
                 }

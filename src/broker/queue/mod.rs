@@ -203,6 +203,18 @@ impl Queue {
         self.ready.bytes()
     }
 
+    /// Memory charged for the messages delivered and not yet settled
+    /// (they stay in memory until then).
+    pub fn unacked_bytes(&self) -> u64 {
+        self.unacked.bytes()
+    }
+
+    /// What the queue holds in memory and its shard's budget counts: the
+    /// ready messages in memory and the unacked ones.
+    pub fn memory_bytes(&self) -> u64 {
+        self.resident_bytes() + self.unacked.bytes()
+    }
+
     pub fn unacked_count(&self) -> u32 {
         self.unacked.len().min(u32::MAX as usize) as u32
     }
