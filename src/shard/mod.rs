@@ -98,6 +98,15 @@ pub struct Settings {
     /// The largest message body a publisher may send (`--max-message-size`,
     /// RabbitMQ's `max_message_size`); larger ones are refused with 406.
     pub max_message_size: u64,
+    /// `--consumer-timeout` (RabbitMQ's `consumer_timeout`, ms): the timeout
+    /// of deliveries whose queue sets none; None: off.
+    pub consumer_timeout: Option<u64>,
+    /// `--max-connections` (RabbitMQ's `connection_max`): client
+    /// connections open at once on the node; None: no limit.
+    pub max_connections: Option<u32>,
+    /// `--consumer-max-per-channel` (RabbitMQ's `consumer_max_per_channel`);
+    /// None: no limit.
+    pub consumer_max_per_channel: Option<u32>,
 }
 
 /// The amqps listener's settings, as given on the command line (the files

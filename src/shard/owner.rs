@@ -292,8 +292,10 @@ fn dispatch_ready(shard: &Rc<Shard>, queue: &QueueName) {
     // share gets nothing more (and the tail is not read back for it) until
     // its acks free memory.
     q.set_memory_limit(shard.queue_memory_room(resident_before));
-    while let Some(delivery) = q.next_delivery() {
+    let default_timeout = shard.settings.consumer_timeout;
+    while let Some(mut delivery) = q.next_delivery() {
         n += 1;
+        delivery.consumer_timeout = delivery.consumer_timeout.or(default_timeout);
         if let Some(segment) = delivery.stored {
             if delivery.no_ack {
                 removed.push((delivery.msg_id, segment));
@@ -393,10 +395,13 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
                         q.touch();
                         q.get(no_ack)
                     })
-                    .map(|m| (m, q.message_count()))),
+                    .map(|m| {
+                        let timeout = q.consumer_timeout().or(shard.settings.consumer_timeout);
+                        (m, q.message_count(), timeout)
+                    })),
             };
             drop(queues);
-            if let Ok(Some((m, _))) = &got {
+            if let Ok(Some((m, _, _))) = &got {
                 match (no_ack, m.stored) {
                     (true, Some(segment)) => {
                         durability::record_removed(shard, &name, &[(m.id, segment)])
@@ -408,11 +413,12 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
                 }
             }
             Reply::Got(got.map(|o| {
-                o.map(|(m, remaining)| GotMessage {
+                o.map(|(m, remaining, consumer_timeout)| GotMessage {
                     msg_id: m.id,
                     redelivered: m.redelivered,
                     message: m.message,
                     remaining,
+                    consumer_timeout,
                 })
             }))
         }

@@ -61,6 +61,7 @@ pub const APPLIED_KEYS: &[&str] = &[
     "queue-mode",
     "alternate-exchange",
     "max-unacked",
+    "consumer-timeout",
 ];
 
 /// Keys RabbitMQ accepts that Warren does not act on are refused, never

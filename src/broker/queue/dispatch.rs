@@ -19,6 +19,10 @@ pub struct Delivery {
     pub message: MessageRef,
     /// The log segment of a stored message (a no-ack delivery removes it).
     pub stored: Option<u32>,
+    /// How long the consumer may leave it unacked before its channel is
+    /// closed (ms; the queue's `x-consumer-timeout`, else the broker's
+    /// `--consumer-timeout`, filled in by the owner); None: no timeout.
+    pub consumer_timeout: Option<u64>,
 }
 
 /// How a delivered message is settled.
@@ -77,6 +81,7 @@ impl Queue {
             redelivered: message.redelivered,
             message: self.delivered_message(&message),
             stored: message.stored,
+            consumer_timeout: self.consumer_timeout,
         };
         if !no_ack {
             self.unacked.insert(message, Some(key));

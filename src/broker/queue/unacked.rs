@@ -16,6 +16,14 @@ pub(super) fn max_unacked(args: &FieldTable) -> Option<u64> {
         .filter(|&n| n > 0)
 }
 
+/// `x-consumer-timeout` of the effective arguments (ms; validated at
+/// declare; a policy's `consumer-timeout` is combined in by `policy`).
+pub(super) fn consumer_timeout(args: &FieldTable) -> Option<u64> {
+    args.get("x-consumer-timeout")
+        .and_then(|v| v.as_i64())
+        .and_then(|n| u64::try_from(n).ok())
+}
+
 #[derive(Debug)]
 pub(super) struct Unacked {
     pub(super) message: QueuedMessage,
