@@ -245,8 +245,7 @@ pub fn parse(
         })?;
     let consumer_timeout: Option<u64> = limit(&consumer_timeout, "consumer timeout")?;
     let max_connections: Option<u32> = limit(&max_connections, "connection limit")?;
-    let consumer_max_per_channel: Option<u32> =
-        limit(&consumer_max, "consumer limit per channel")?;
+    let consumer_max_per_channel: Option<u32> = limit(&consumer_max, "consumer limit per channel")?;
     let management_port = match admin.as_deref() {
         Some("off") => None,
         Some(p) => Some(

@@ -256,7 +256,10 @@ async fn bad_timeouts_are_refused_like_rabbitmqs_numeric_arguments() {
              in vhost '/': received '2000' but current is '1000'"
         ),
     );
-    for bad in [r#"{"consumer-timeout":-5}"#, r#"{"consumer-timeout":"soon"}"#] {
+    for bad in [
+        r#"{"consumer-timeout":-5}"#,
+        r#"{"consumer-timeout":"soon"}"#,
+    ] {
         let (ok, text) = broker_ctl(
             &b,
             &["set_policy", "bad", "^x", bad, "--apply-to", "queues"],

@@ -129,6 +129,13 @@ async fn a_consumer_that_never_acks_holds_about_the_budget_and_resumes_when_it_a
                 "the rest stays ready"
             );
             let grown = sampler.peak().saturating_sub(base);
+            eprintln!(
+                "{shards} shard(s): the consumer holds {held} unacked ({} KiB); RSS {} MiB \
+                 before it, peak growth {} KiB",
+                held as u64 * per_message >> 10,
+                base >> 20,
+                grown >> 10
+            );
             assert!(
                 grown < 32 << 20,
                 "{shards} shard(s): RSS grew by {} MiB while a consumer held {held} \
@@ -160,6 +167,10 @@ async fn a_consumer_that_never_acks_holds_about_the_budget_and_resumes_when_it_a
                 d.ack(BasicAckOptions::default()).await.expect("ack");
             }
             let peak = sampler.peak().saturating_sub(base);
+            eprintln!(
+                "{shards} shard(s): peak RSS growth {} KiB consuming the backlog",
+                peak >> 10
+            );
             assert!(
                 peak < 32 << 20,
                 "{shards} shard(s): RSS grew by {} MiB consuming the backlog",

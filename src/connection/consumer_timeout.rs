@@ -37,10 +37,14 @@ pub(super) async fn watch(shard: Rc<Shard>, conn: Rc<ConnShared>) {
             return;
         }
         let now = crate::shard::stats::coarse_now_ms();
+        // A channel whose method is being handled (its handler may await a
+        // reply) is left to the next check.
+        let busy = conn.handling.get();
         let expired: Vec<(u16, u64)> = conn
             .channels
             .borrow()
             .iter()
+            .filter(|(id, _)| busy != Some(**id))
             .filter_map(|(id, ch)| ch.consumer_timed_out(now).map(|t| (*id, t)))
             .collect();
         if expired.is_empty() {

@@ -125,6 +125,10 @@ pub struct ConnShared {
     /// `recv_oct` / `send_oct`.
     pub recv_oct: Cell<u64>,
     pub send_oct: Cell<u64>,
+    /// The channel whose method the reader is handling (a handler may be
+    /// awaiting a reply): other tasks leave that channel alone meanwhile
+    /// (`consumer_timeout` closes it at a later check).
+    pub handling: Cell<Option<u16>>,
     /// Set once the connection is going away: no more frames are handled.
     pub closing: Cell<bool>,
     /// Set when the writer should exit after draining.
@@ -338,6 +342,7 @@ async fn serve_on(shard: Rc<Shard>, mut stream: Transport, peer: String) {
         last_write: Cell::new(now),
         recv_oct: Cell::new(0),
         send_oct: Cell::new(0),
+        handling: Cell::new(None),
         closing: Cell::new(false),
         writer_done: Cell::new(false),
         published: Cell::new(false),

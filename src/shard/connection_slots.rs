@@ -136,7 +136,11 @@ mod tests {
             .collect();
         assert_eq!(taken.len(), 50);
         assert_eq!(slots.open(v), 50);
-        assert_eq!(slots.open_on_node(), 50, "refused ones gave the node's back");
+        assert_eq!(
+            slots.open_on_node(),
+            50,
+            "refused ones gave the node's back"
+        );
         let node = slots.reserve_node(None).unwrap();
         assert!(slots.reserve(node, v, Some(50)).is_none());
         drop(taken);
@@ -153,7 +157,9 @@ mod tests {
                 let slots = slots.clone();
                 std::thread::spawn(move || {
                     (0..100)
-                        .filter_map(|_| slots.reserve(slots.reserve_node(Some(30))?, VhostId(i), None))
+                        .filter_map(|_| {
+                            slots.reserve(slots.reserve_node(Some(30))?, VhostId(i), None)
+                        })
                         .collect::<Vec<_>>()
                 })
             })

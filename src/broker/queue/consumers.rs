@@ -153,13 +153,17 @@ impl Consumers {
             let mut best: Option<usize> = None;
             for i in order {
                 let c = &self.list[i];
-                if c.has_credit(share) && best.is_none_or(|b| c.priority() > self.list[b].priority()) {
+                if c.has_credit(share)
+                    && best.is_none_or(|b| c.priority() > self.list[b].priority())
+                {
                     best = Some(i);
                 }
             }
             best?
         } else {
-            order.into_iter().find(|&i| self.list[i].has_credit(share))?
+            order
+                .into_iter()
+                .find(|&i| self.list[i].has_credit(share))?
         };
         self.cursor = index + 1;
         Some(&mut self.list[index])
