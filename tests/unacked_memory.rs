@@ -115,7 +115,7 @@ async fn a_consumer_that_never_acks_holds_about_the_budget_and_resumes_when_it_a
                 held <= most,
                 "{shards} shard(s): a consumer that never acks got {held} messages \
                  ({} KiB); at most {most} fit the budget",
-                held as u64 * per_message >> 10
+                (held as u64 * per_message) >> 10
             );
             let listing = ctl(&b, "list_queues");
             assert_eq!(
@@ -132,7 +132,7 @@ async fn a_consumer_that_never_acks_holds_about_the_budget_and_resumes_when_it_a
             eprintln!(
                 "{shards} shard(s): the consumer holds {held} unacked ({} KiB); RSS {} MiB \
                  before it, peak growth {} KiB",
-                held as u64 * per_message >> 10,
+                (held as u64 * per_message) >> 10,
                 base >> 20,
                 grown >> 10
             );
