@@ -1,6 +1,7 @@
 //! The broker's command line: `--bind`, `--port`, `--data-dir`, `--shards`,
 //! the alarm limits, the memory budget, the management port and the loopback-only
-//! users, the node name, the amqps listener (`--tls-*`), each also settable through its
+//! users, the node name, the amqps listener (`--tls-*`), the consumer timeout
+//! and the connection and consumer limits, each also settable through its
 //! `WARREN_*` environment variable (the flag wins).
 
 use crate::shard::alarms::{parse_disk_free_limit, parse_watermark, Limits};
@@ -31,9 +32,27 @@ pub const USAGE: &str = "usage: warren [--bind ADDR] [--port PORT] [--data-dir D
                    block publishers when the data dir's disk has less free
                    (env WARREN_DISK_FREE_LIMIT, default 50000000)
   --memory-budget BYTES
-                   memory for ready messages kept in memory, all queues
-                   together; beyond it queues page messages out to the log
+                   memory for messages kept in memory (ready, and delivered
+                   but unacked), all queues together; beyond it queues page
+                   messages out to the log, and a consumer holding its share
+                   unacked gets no more until it acks
                    (env WARREN_MEMORY_BUDGET, default 16777216 = 16 MiB)
+  --consumer-timeout MS|off
+                   close a channel whose oldest unacked delivery is older
+                   than this with 406, as RabbitMQ's consumer_timeout (env
+                   WARREN_CONSUMER_TIMEOUT, default off; RabbitMQ's default
+                   is 1800000); a queue's x-consumer-timeout argument or
+                   consumer-timeout policy key takes precedence
+  --max-connections N|infinity
+                   client connections open at once on the node; more are
+                   refused at connection.open with 530, as RabbitMQ's
+                   connection_max (env WARREN_MAX_CONNECTIONS, default
+                   infinity)
+  --consumer-max-per-channel N|infinity
+                   consumers one channel may have; one more closes the
+                   connection with 530, as RabbitMQ's consumer_max_per_channel
+                   (env WARREN_CONSUMER_MAX_PER_CHANNEL, default 65536;
+                   RabbitMQ's default is infinity)
   --max-message-size BYTES
                    the largest message body accepted; a larger publish
                    closes its channel with 406 PRECONDITION_FAILED, as
@@ -95,6 +114,24 @@ pub const DEFAULT_NODE_NAME: &str = "warren@localhost";
 /// The smallest `--memory-budget` accepted (tests page with tiny budgets).
 pub const MIN_MEMORY_BUDGET: u64 = 4096;
 
+/// Default `--consumer-max-per-channel`. RabbitMQ's is `infinity`; Warren
+/// bounds what one channel can make it hold (each consumer costs memory on
+/// its channel and on its queue's owner) at a number no ordinary client
+/// reaches.
+pub const DEFAULT_CONSUMER_MAX_PER_CHANNEL: u32 = 65_536;
+
+/// A limit given as a number or `infinity` (also `off`, `none`):
+/// None means no limit.
+fn limit<T: std::str::FromStr>(v: &str, what: &str) -> Result<Option<T>, String> {
+    match v {
+        "infinity" | "off" | "none" => Ok(None),
+        _ => v
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("invalid {what} '{v}' (a number, or infinity)")),
+    }
+}
+
 /// Parses flags (after the program name) with `env` as the fallback.
 pub fn parse(
     args: impl IntoIterator<Item = String>,
@@ -114,6 +151,10 @@ pub fn parse(
     let mut max_message =
         env("WARREN_MAX_MESSAGE_SIZE").unwrap_or_else(|| DEFAULT_MAX_MESSAGE_SIZE.to_string());
     let mut loopback = env("WARREN_LOOPBACK_USERS").unwrap_or_else(|| "guest".into());
+    let mut consumer_timeout = env("WARREN_CONSUMER_TIMEOUT").unwrap_or_else(|| "off".into());
+    let mut max_connections = env("WARREN_MAX_CONNECTIONS").unwrap_or_else(|| "infinity".into());
+    let mut consumer_max = env("WARREN_CONSUMER_MAX_PER_CHANNEL")
+        .unwrap_or_else(|| DEFAULT_CONSUMER_MAX_PER_CHANNEL.to_string());
     let mut tls = TlsFlags {
         port: env("WARREN_TLS_PORT"),
         cert: env("WARREN_TLS_CERT"),
@@ -158,6 +199,9 @@ pub fn parse(
             "--management-port" | "--admin-port" => admin = Some(value()?),
             "--management-bind" => management_bind = Some(value()?),
             "--memory-budget" => budget = value()?,
+            "--consumer-timeout" => consumer_timeout = value()?,
+            "--max-connections" => max_connections = value()?,
+            "--consumer-max-per-channel" => consumer_max = value()?,
             "--loopback-users" => loopback = value()?,
             "--max-message-size" => max_message = value()?,
             "--log-level" => log_filter = value()?,
@@ -199,6 +243,9 @@ pub fn parse(
         .ok_or_else(|| {
             format!("invalid max message size '{max_message}' (bytes, 1..={MAX_MAX_MESSAGE_SIZE})")
         })?;
+    let consumer_timeout: Option<u64> = limit(&consumer_timeout, "consumer timeout")?;
+    let max_connections: Option<u32> = limit(&max_connections, "connection limit")?;
+    let consumer_max_per_channel: Option<u32> = limit(&consumer_max, "consumer limit per channel")?;
     let management_port = match admin.as_deref() {
         Some("off") => None,
         Some(p) => Some(
@@ -228,6 +275,9 @@ pub fn parse(
         auth_failures: Default::default(),
         tls,
         max_message_size,
+        consumer_timeout,
+        max_connections,
+        consumer_max_per_channel,
         log_filter,
         loopback_users,
         management_port,
@@ -340,6 +390,36 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn consumer_timeout_and_limits_default_and_parse() {
+        let none = |_: &str| None;
+        let s = parse(args(&[]), none).unwrap();
+        assert_eq!(s.consumer_timeout, None, "off by default");
+        assert_eq!(s.max_connections, None);
+        assert_eq!(
+            s.consumer_max_per_channel,
+            Some(DEFAULT_CONSUMER_MAX_PER_CHANNEL)
+        );
+        let s = parse(
+            args(&[
+                "--consumer-timeout",
+                "2500",
+                "--max-connections=10",
+                "--consumer-max-per-channel",
+                "infinity",
+            ]),
+            none,
+        )
+        .unwrap();
+        assert_eq!(s.consumer_timeout, Some(2500));
+        assert_eq!(s.max_connections, Some(10));
+        assert_eq!(s.consumer_max_per_channel, None);
+        let env = |k: &str| (k == "WARREN_CONSUMER_TIMEOUT").then(|| "60000".to_string());
+        assert_eq!(parse(args(&[]), env).unwrap().consumer_timeout, Some(60000));
+        assert!(parse(args(&["--consumer-timeout", "-1"]), none).is_err());
+        assert!(parse(args(&["--max-connections", "many"]), none).is_err());
     }
 
     #[test]

@@ -78,6 +78,8 @@ mod tests {
                 queue: QueueName::default_vhost(queue),
                 owner,
                 msg_id,
+                timeout: None,
+                delivered_at: 0,
             })
             .collect();
         let got: Vec<(u16, String, Vec<u64>)> = settle_envelopes(entries, Settle::Remove)

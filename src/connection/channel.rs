@@ -394,7 +394,7 @@ impl Channel {
 
     fn write_delivery(&mut self, out: &mut Outbound, queue: QueueName, owner: u16, d: Delivery) {
         let ack = (!d.no_ack).then(|| (queue.clone(), owner, d.msg_id));
-        let tag = self.tags.next(ack);
+        let tag = self.tags.next_with_timeout(ack, d.consumer_timeout);
         self.count_delivery(
             if d.no_ack {
                 Stat::DeliverNoAck
@@ -441,7 +441,7 @@ impl Channel {
         got: &GotMessage,
     ) {
         let ack = (!no_ack).then(|| (queue.clone(), owner, got.msg_id));
-        let tag = self.tags.next(ack);
+        let tag = self.tags.next_with_timeout(ack, got.consumer_timeout);
         self.count_delivery(
             if no_ack { Stat::GetNoAck } else { Stat::Get },
             got.redelivered,
@@ -482,6 +482,13 @@ impl Channel {
 
     pub fn unacked_count(&self) -> usize {
         self.tags.unacked()
+    }
+
+    /// The consumer timeout (ms) its oldest unacked delivery has waited
+    /// past at `now_ms`, while the channel is open (see
+    /// `connection::consumer_timeout`).
+    pub fn consumer_timed_out(&self, now_ms: u64) -> Option<u64> {
+        self.tags.timed_out(now_ms).filter(|_| self.is_open())
     }
 
     // ---- settlements ----
@@ -688,6 +695,7 @@ mod tests {
             redelivered: false,
             message: Arc::new(message(b"hi")),
             stored: None,
+            consumer_timeout: None,
         }
     }
 

@@ -12,6 +12,8 @@
 //! - `delivery` — the one encoder of a delivery, get-ok or return;
 //! - `outbound`, `writer`, `socket` — the write queue, the writer and
 //!   heartbeat tasks, socket reads and writes;
+//! - `consumer_timeout` — the task closing channels whose oldest unacked
+//!   delivery waited past its consumer timeout;
 //! - `transport` — plain or TLS, chosen per connection; `tls` (the rustls
 //!   session's I/O and handshake), `tls_config` (certificates, reload, the
 //!   handshake bound), `peer_cert` (the EXTERNAL user: a certificate's CN);
@@ -25,6 +27,7 @@ pub mod assembly;
 pub mod channel;
 mod closing;
 pub mod confirms;
+pub mod consumer_timeout;
 pub mod delivery;
 pub mod direct_reply;
 pub mod handlers;
@@ -122,6 +125,10 @@ pub struct ConnShared {
     /// `recv_oct` / `send_oct`.
     pub recv_oct: Cell<u64>,
     pub send_oct: Cell<u64>,
+    /// The channel whose method the reader is handling (a handler may be
+    /// awaiting a reply): other tasks leave that channel alone meanwhile
+    /// (`consumer_timeout` closes it at a later check).
+    pub handling: Cell<Option<u16>>,
     /// Set once the connection is going away: no more frames are handled.
     pub closing: Cell<bool>,
     /// Set when the writer should exit after draining.
@@ -335,6 +342,7 @@ async fn serve_on(shard: Rc<Shard>, mut stream: Transport, peer: String) {
         last_write: Cell::new(now),
         recv_oct: Cell::new(0),
         send_oct: Cell::new(0),
+        handling: Cell::new(None),
         closing: Cell::new(false),
         writer_done: Cell::new(false),
         published: Cell::new(false),
@@ -348,6 +356,7 @@ async fn serve_on(shard: Rc<Shard>, mut stream: Transport, peer: String) {
         glommio::spawn_local(writer::writer_loop(shard.clone(), conn.clone(), wstream))
     });
     let heartbeat = glommio::spawn_local(writer::heartbeat_loop(conn.clone(), stream.fd()));
+    let timeouts = glommio::spawn_local(consumer_timeout::watch(shard.clone(), conn.clone()));
 
     let mut decoder = FrameDecoder::new(conn.negotiated.frame_max);
     let ending = reader::reader_loop(&shard, &conn, &mut stream, &mut decoder, &mut buf).await;
@@ -378,6 +387,7 @@ async fn serve_on(shard: Rc<Shard>, mut stream: Transport, peer: String) {
         .await;
     }
     heartbeat.cancel().await;
+    timeouts.cancel().await;
     if let reader::Ending::ClientClosed = ending {
         // The client closes the socket once it has close-ok: leave it
         // open until then (bounded), so neither its last writes nor its

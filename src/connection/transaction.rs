@@ -246,6 +246,8 @@ mod tests {
             queue: QueueName::default_vhost(queue),
             owner,
             msg_id: tag + 100,
+            timeout: None,
+            delivered_at: 0,
         }
     }
 

@@ -1,7 +1,8 @@
 //! A channel's delivery tags and the deliveries (and basic.gets) the client
 //! has not settled yet, in tag order: which messages an ack, nack or reject
 //! names (RabbitMQ's rules: `multiple` takes every tag up to it, tag 0 with
-//! `multiple` takes all, an unknown tag is a 406).
+//! `multiple` takes all, an unknown tag is a 406), and whether the oldest
+//! has waited past its consumer timeout.
 
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::vhost::QueueName;
@@ -14,6 +15,10 @@ pub struct Unacked {
     pub queue: QueueName,
     pub owner: u16,
     pub msg_id: u64,
+    /// Its consumer timeout (ms), if any, and when it was delivered (ms
+    /// since the epoch, the coarse clock; 0 without a timeout).
+    pub timeout: Option<u64>,
+    pub delivered_at: u64,
 }
 
 #[derive(Debug)]
@@ -36,17 +41,42 @@ impl DeliveryTags {
     /// Allocates the next delivery tag, recording an unacked entry
     /// (queue, owner shard, message id) when the delivery needs an ack.
     pub fn next(&mut self, ack: Option<(QueueName, u16, u64)>) -> u64 {
+        self.next_with_timeout(ack, None)
+    }
+
+    /// `next`, for a delivery that may stay unacked at most `timeout` ms
+    /// (its consumer timeout).
+    pub fn next_with_timeout(
+        &mut self,
+        ack: Option<(QueueName, u16, u64)>,
+        timeout: Option<u64>,
+    ) -> u64 {
         let tag = self.next_tag;
         self.next_tag += 1;
         if let Some((queue, owner, msg_id)) = ack {
+            let delivered_at = match timeout {
+                Some(_) => crate::shard::stats::coarse_now_ms(),
+                None => 0,
+            };
             self.unacked.push_back(Unacked {
                 tag,
                 queue,
                 owner,
                 msg_id,
+                timeout,
+                delivered_at,
             });
         }
         tag
+    }
+
+    /// The timeout (ms) of the oldest unacked delivery if it has waited
+    /// longer than that at `now_ms` (as RabbitMQ, only the oldest is
+    /// looked at).
+    pub fn timed_out(&self, now_ms: u64) -> Option<u64> {
+        let oldest = self.unacked.front()?;
+        let timeout = oldest.timeout?;
+        (oldest.delivered_at < now_ms.saturating_sub(timeout)).then_some(timeout)
     }
 
     pub fn unacked(&self) -> usize {
@@ -100,6 +130,22 @@ mod tests {
             t.next(Some((QueueName::default_vhost("q"), 0, i + 100)));
         }
         t
+    }
+
+    #[test]
+    fn only_the_oldest_delivery_past_its_timeout_times_out() {
+        let mut t = DeliveryTags::default();
+        t.next(Some((QueueName::default_vhost("q"), 0, 1)));
+        assert_eq!(t.timed_out(u64::MAX), None, "no timeout");
+        let mut t = DeliveryTags::default();
+        let a = t.next_with_timeout(Some((QueueName::default_vhost("q"), 0, 1)), Some(5000));
+        t.next_with_timeout(Some((QueueName::default_vhost("q"), 0, 2)), Some(10));
+        let at = t.unacked.front().unwrap().delivered_at;
+        assert!(at > 0);
+        assert_eq!(t.timed_out(at + 5000), None, "not past it yet");
+        assert_eq!(t.timed_out(at + 5001), Some(5000));
+        t.take_settled(a, false).unwrap();
+        assert_eq!(t.timed_out(at + 11), Some(10), "the next oldest's own");
     }
 
     #[test]

@@ -1,21 +1,38 @@
-//! The connections open in each vhost, counted once for the whole broker:
-//! one counter per vhost, shared by every shard (`Arc<AtomicU32>`), so
-//! `max-connections` admits exactly that many whichever shards the opens
-//! land on and however they interleave (a compare-and-swap reserves the
-//! place at connection.open; the `ConnectionSlot` gives it back when the
-//! connection ends). The map of counters is locked only to find a vhost's
-//! counter at connection.open and to forget a deleted vhost; nothing on
-//! the message path touches it.
+//! The connections open in each vhost and on the node, counted once for
+//! the whole broker: one counter per vhost and one for the node, shared by
+//! every shard (`Arc<AtomicU32>`), so a vhost's `max-connections` and the
+//! node's `--max-connections` admit exactly that many whichever shards the
+//! opens land on and however they interleave (a compare-and-swap reserves
+//! the place at connection.open; the `ConnectionSlot` gives both back when
+//! the connection ends). The map of counters is locked only to find a
+//! vhost's counter at connection.open and to forget a deleted vhost;
+//! nothing on the message path touches it.
 
 use crate::broker::vhost::VhostId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Every vhost's open-connection counter (one for the broker).
+/// Every vhost's open-connection counter, and the node's (one for the
+/// broker).
 #[derive(Default)]
 pub struct ConnectionSlots {
     counters: Mutex<HashMap<VhostId, Arc<AtomicU32>>>,
+    node: Arc<AtomicU32>,
+}
+
+/// Takes one place on `counter` unless `max` are taken.
+fn take(counter: &AtomicU32, max: Option<u32>) -> bool {
+    let mut now = counter.load(Ordering::Relaxed);
+    loop {
+        if max.is_some_and(|max| now >= max) {
+            return false;
+        }
+        match counter.compare_exchange_weak(now, now + 1, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(seen) => now = seen,
+        }
+    }
 }
 
 impl ConnectionSlots {
@@ -28,20 +45,31 @@ impl ConnectionSlots {
             .clone()
     }
 
-    /// Reserves a place in `vhost` for a new connection: None when `max`
-    /// connections are already open there.
-    pub fn reserve(&self, vhost: VhostId, max: Option<u32>) -> Option<ConnectionSlot> {
+    /// Reserves a place on the node for a new connection: None when `max`
+    /// connections are already open on it.
+    pub fn reserve_node(&self, max: Option<u32>) -> Option<NodeSlot> {
+        take(&self.node, max).then(|| NodeSlot(self.node.clone()))
+    }
+
+    /// Reserves a place in `vhost` for a new connection that holds its
+    /// place on the node: None when `max` connections are already open
+    /// there (the node's place is then given back).
+    pub fn reserve(
+        &self,
+        node: NodeSlot,
+        vhost: VhostId,
+        max: Option<u32>,
+    ) -> Option<ConnectionSlot> {
         let counter = self.counter(vhost);
-        let mut now = counter.load(Ordering::Relaxed);
-        loop {
-            if max.is_some_and(|max| now >= max) {
-                return None;
-            }
-            match counter.compare_exchange_weak(now, now + 1, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return Some(ConnectionSlot(counter)),
-                Err(seen) => now = seen,
-            }
-        }
+        take(&counter, max).then(|| ConnectionSlot {
+            vhost: counter,
+            _node: node,
+        })
+    }
+
+    /// Client connections open on the node now.
+    pub fn open_on_node(&self) -> u32 {
+        self.node.load(Ordering::Relaxed)
     }
 
     /// Connections open in `vhost` now.
@@ -63,13 +91,27 @@ impl ConnectionSlots {
     }
 }
 
-/// One admitted connection's place in its vhost; given back when dropped.
+/// A connection's place on the node; given back when dropped.
 #[derive(Debug)]
-pub struct ConnectionSlot(Arc<AtomicU32>);
+pub struct NodeSlot(Arc<AtomicU32>);
+
+impl Drop for NodeSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One admitted connection's place in its vhost and on the node; both
+/// given back when dropped.
+#[derive(Debug)]
+pub struct ConnectionSlot {
+    vhost: Arc<AtomicU32>,
+    _node: NodeSlot,
+}
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.vhost.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -86,7 +128,7 @@ mod tests {
                 let slots = slots.clone();
                 std::thread::spawn(move || {
                     (0..100)
-                        .filter_map(|_| slots.reserve(v, Some(50)))
+                        .filter_map(|_| slots.reserve(slots.reserve_node(None)?, v, Some(50)))
                         .collect::<Vec<_>>()
                 })
             })
@@ -94,9 +136,38 @@ mod tests {
             .collect();
         assert_eq!(taken.len(), 50);
         assert_eq!(slots.open(v), 50);
-        assert!(slots.reserve(v, Some(50)).is_none());
+        assert_eq!(
+            slots.open_on_node(),
+            50,
+            "refused ones gave the node's back"
+        );
+        let node = slots.reserve_node(None).unwrap();
+        assert!(slots.reserve(node, v, Some(50)).is_none());
         drop(taken);
-        assert_eq!(slots.open(v), 0);
-        assert!(slots.reserve(VhostId(4), None).is_some(), "no limit");
+        assert_eq!((slots.open(v), slots.open_on_node()), (0, 0));
+        let node = slots.reserve_node(None).unwrap();
+        assert!(slots.reserve(node, VhostId(4), None).is_some(), "no limit");
+    }
+
+    #[test]
+    fn the_node_admits_exactly_its_limit_among_many_threads() {
+        let slots = Arc::new(ConnectionSlots::default());
+        let taken: Vec<_> = (0..8)
+            .map(|i| {
+                let slots = slots.clone();
+                std::thread::spawn(move || {
+                    (0..100)
+                        .filter_map(|_| {
+                            slots.reserve(slots.reserve_node(Some(30))?, VhostId(i), None)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(taken.len(), 30);
+        assert!(slots.reserve_node(Some(30)).is_none());
+        drop(taken);
+        assert_eq!(slots.open_on_node(), 0);
     }
 }

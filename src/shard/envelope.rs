@@ -282,6 +282,8 @@ pub struct GotMessage {
     pub message: MessageRef,
     /// Ready messages left after this one.
     pub remaining: u32,
+    /// Its consumer timeout in ack mode (ms; see `Delivery::consumer_timeout`).
+    pub consumer_timeout: Option<u64>,
 }
 
 /// Changes the leader replicates to every shard, in order.

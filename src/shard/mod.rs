@@ -74,8 +74,10 @@ pub struct Settings {
     pub management_port: Option<u16>,
     /// The address the management server listens on.
     pub management_bind: String,
-    /// Memory for ready messages held in memory, all shards together;
-    /// beyond it queues page new messages out to the log.
+    /// Memory for messages held in memory (ready, and delivered but
+    /// unacked), all shards together; beyond it queues page new messages
+    /// out to the log, and consumers holding their share of it unacked get
+    /// no more until they ack.
     pub memory_budget: u64,
     /// Users who may log in only from a loopback address (RabbitMQ's
     /// `loopback_users`; default `guest`).
@@ -97,6 +99,15 @@ pub struct Settings {
     /// The largest message body a publisher may send (`--max-message-size`,
     /// RabbitMQ's `max_message_size`); larger ones are refused with 406.
     pub max_message_size: u64,
+    /// `--consumer-timeout` (RabbitMQ's `consumer_timeout`, ms): the timeout
+    /// of deliveries whose queue sets none; None: off.
+    pub consumer_timeout: Option<u64>,
+    /// `--max-connections` (RabbitMQ's `connection_max`): client
+    /// connections open at once on the node; None: no limit.
+    pub max_connections: Option<u32>,
+    /// `--consumer-max-per-channel` (RabbitMQ's `consumer_max_per_channel`);
+    /// None: no limit.
+    pub consumer_max_per_channel: Option<u32>,
 }
 
 /// The amqps listener's settings, as given on the command line (the files
@@ -161,7 +172,8 @@ pub struct Shard {
     pub log: Option<crate::storage::Log>,
     /// Memory and disk alarms (read-only here; set by the monitor thread).
     pub alarms: std::sync::Arc<alarms::Alarms>,
-    /// `resident_bytes` of every queue of this shard, summed.
+    /// `memory_bytes` of every queue of this shard (ready messages in
+    /// memory and unacked ones), summed.
     resident: Cell<u64>,
     /// The last (segment, live references) compaction looked at and left.
     pub compaction_checked: Cell<Option<(u32, u64)>>,
@@ -232,8 +244,8 @@ impl Shard {
         self.settings.memory_budget / self.count as u64
     }
 
-    /// Memory charged for the ready messages this shard's queues hold in
-    /// memory.
+    /// Memory charged for the messages this shard's queues hold in memory:
+    /// ready and delivered but unacked.
     pub fn resident_bytes(&self) -> u64 {
         self.resident.get()
     }
@@ -250,12 +262,25 @@ impl Shard {
         }
     }
 
+    /// How much a queue holding `own` bytes in memory may hold in all
+    /// (what its consumers' unacked messages may take, `Queue::
+    /// set_memory_limit`): the budget less what the shard's other queues
+    /// hold, and never less than `QUEUE_MEMORY_FLOOR`, so every queue's
+    /// consumers make progress.
+    pub fn queue_memory_room(&self, own: u64) -> u64 {
+        let budget = self.memory_budget();
+        let others = self.resident.get().saturating_sub(own);
+        budget
+            .saturating_sub(others)
+            .max(QUEUE_MEMORY_FLOOR.min(budget))
+    }
+
     /// Runs `f` on one of this shard's queues, keeping the resident total
     /// in step with what `f` did to the queue's.
     pub fn tracked<R>(&self, q: &mut Queue, f: impl FnOnce(&mut Queue) -> R) -> R {
-        let before = q.resident_bytes();
+        let before = q.memory_bytes();
         let r = f(q);
-        self.resident_changed(before, q.resident_bytes());
+        self.resident_changed(before, q.memory_bytes());
         r
     }
 
@@ -268,7 +293,7 @@ impl Shard {
 
     /// A queue left the shard: its resident bytes leave the total.
     pub fn untrack(&self, q: &Queue) {
-        self.resident_changed(q.resident_bytes(), 0);
+        self.resident_changed(q.memory_bytes(), 0);
     }
 
     /// One of the connections this shard hosts.

@@ -307,9 +307,15 @@ fn dispatch_ready(shard: &Rc<Shard>, queue: &QueueName) {
     let mut n = 0u64;
     let mut removed = Vec::new();
     let mut delivered = Vec::new();
-    let resident_before = q.resident_bytes();
-    while let Some(delivery) = q.next_delivery() {
+    let resident_before = q.memory_bytes();
+    // Unacked messages count against the budget: a consumer holding its
+    // share gets nothing more (and the tail is not read back for it) until
+    // its acks free memory.
+    q.set_memory_limit(shard.queue_memory_room(resident_before));
+    let default_timeout = shard.settings.consumer_timeout;
+    while let Some(mut delivery) = q.next_delivery() {
         n += 1;
+        delivery.consumer_timeout = delivery.consumer_timeout.or(default_timeout);
         if let Some(segment) = delivery.stored {
             if delivery.no_ack {
                 removed.push((delivery.msg_id, segment));
@@ -329,7 +335,7 @@ fn dispatch_ready(shard: &Rc<Shard>, queue: &QueueName) {
     // drop-head: what is still over a length limit once consumers had
     // their share.
     let dropped = q.drop_over_limit();
-    shard.resident_changed(resident_before, q.resident_bytes());
+    shard.resident_changed(resident_before, q.memory_bytes());
     let page_in = if q.wants_page_in() {
         q.start_page_in(paging::CHUNK)
     } else {
@@ -409,10 +415,13 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
                         q.touch();
                         q.get(no_ack)
                     })
-                    .map(|m| (m, q.message_count()))),
+                    .map(|m| {
+                        let timeout = q.consumer_timeout().or(shard.settings.consumer_timeout);
+                        (m, q.message_count(), timeout)
+                    })),
             };
             drop(queues);
-            if let Ok(Some((m, _))) = &got {
+            if let Ok(Some((m, _, _))) = &got {
                 match (no_ack, m.stored) {
                     (true, Some(segment)) => {
                         durability::record_removed(shard, &name, &[(m.id, segment)])
@@ -424,11 +433,12 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
                 }
             }
             Reply::Got(got.map(|o| {
-                o.map(|(m, remaining)| GotMessage {
+                o.map(|(m, remaining, consumer_timeout)| GotMessage {
                     msg_id: m.id,
                     redelivered: m.redelivered,
                     message: m.message,
                     remaining,
+                    consumer_timeout,
                 })
             }))
         }

@@ -44,7 +44,7 @@ pub fn compile(def: &PolicyDef) -> Result<StoredPolicy, String> {
 }
 
 /// The policy keys Warren applies: to classic and quorum queues (the
-/// first seven), quorum queues (`delivery-limit`), classic queues
+/// first seven, `max-unacked` and `consumer-timeout`), quorum queues (`delivery-limit`), classic queues
 /// (`queue-mode`: `default` and `lazy` are accepted and change nothing, as
 /// in RabbitMQ 3.12+, because every Warren queue pages to disk past its
 /// share of the memory budget — what `lazy` asked for), and exchanges
@@ -61,6 +61,7 @@ pub const APPLIED_KEYS: &[&str] = &[
     "queue-mode",
     "alternate-exchange",
     "max-unacked",
+    "consumer-timeout",
 ];
 
 /// Keys RabbitMQ accepts that Warren does not act on are refused, never

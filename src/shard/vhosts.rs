@@ -1,6 +1,7 @@
 //! Vhosts on each shard: admitting a connection to one (connection.open:
-//! the vhost must exist and be under its `max-connections`, counted for
-//! the whole broker by `connection_slots`), and what a
+//! the node must be under `--max-connections`, the vhost must exist and be
+//! under its `max-connections`, both counted for the whole broker by
+//! `connection_slots`), and what a
 //! shard does when one is deleted (drops the vhost's queues it owns and
 //! closes its connections with 320 CONNECTION_FORCED, as RabbitMQ), and
 //! closing one connection the same way (the management API's
@@ -19,14 +20,27 @@ use std::rc::Rc;
 /// `user` is the authenticated user.
 ///
 /// This is the one place a connection is admitted to a vhost, in
-/// RabbitMQ's order: the vhost exists, the user has permissions on it
-/// (530 `access to vhost '…' refused for user '…'`), it is under its
-/// connection limit.
+/// RabbitMQ's order: the node is under its connection limit (530
+/// `connection refused: node connection limit (N) is reached`), the vhost
+/// exists, the user has permissions on it (530 `access to vhost '…'
+/// refused for user '…'`), it is under its connection limit.
 pub fn admit(
     shard: &Rc<Shard>,
     name: &str,
     user: &str,
 ) -> Result<(VhostId, ConnectionSlot), AmqpError> {
+    // The node's limit first, as RabbitMQ 3.12+'s connection.open
+    // (`rabbit_reader:is_over_node_connection_limit/1`).
+    let max = shard.settings.max_connections;
+    let Some(node) = shard.connection_slots.reserve_node(max) else {
+        return Err(AmqpError::new(
+            code::NOT_ALLOWED,
+            format!(
+                "connection refused: node connection limit ({}) is reached",
+                max.unwrap_or(u32::MAX)
+            ),
+        ));
+    };
     let found = {
         let meta = shard.meta.borrow();
         meta.vhost_id(name).map(|id| {
@@ -48,7 +62,10 @@ pub fn admit(
     }
     // Every connection holds a place (so a limit set later counts the
     // connections already open); exact across shards.
-    match shard.connection_slots.reserve(id, limits.max_connections) {
+    match shard
+        .connection_slots
+        .reserve(node, id, limits.max_connections)
+    {
         Some(slot) => Ok((id, slot)),
         None => Err(limits.connection_refused(name, user)),
     }

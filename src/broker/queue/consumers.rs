@@ -43,13 +43,24 @@ pub(super) struct Consumer {
     unacked: u32,
     /// Deliveries not yet reported written by the consumer's shard.
     in_transit: u32,
+    /// Memory its unacked deliveries hold (`resident_cost` each).
+    unacked_bytes: u64,
 }
 
 impl Consumer {
-    pub(super) fn has_credit(&self) -> bool {
+    /// Whether the consumer may take one more delivery: it is active,
+    /// within its prefetch and transit window, and its unacked messages
+    /// hold less than `share` bytes of memory (a consumer holding none may
+    /// always take one, however large).
+    pub(super) fn has_credit(&self, share: u64) -> bool {
         let prefetch_ok =
             self.spec.no_ack || self.spec.prefetch == 0 || self.unacked < self.spec.prefetch;
-        self.active && prefetch_ok && self.in_transit < TRANSIT_WINDOW
+        self.active && prefetch_ok && self.in_transit < TRANSIT_WINDOW && self.under_share(share)
+    }
+
+    /// Whether its unacked messages hold less than `share` bytes (or none).
+    fn under_share(&self, share: u64) -> bool {
+        self.unacked_bytes == 0 || self.unacked_bytes < share
     }
 
     pub(super) fn key(&self) -> &ConsumerKey {
@@ -69,12 +80,13 @@ impl Consumer {
         self.spec.no_ack
     }
 
-    /// A message was handed to this consumer: one more in transit, and in
-    /// ack mode one more unacked.
-    pub(super) fn delivered(&mut self) {
+    /// A message charged `cost` bytes was handed to this consumer: one more
+    /// in transit, and in ack mode one more unacked.
+    pub(super) fn delivered(&mut self, cost: u64) {
         self.in_transit += 1;
         if !self.spec.no_ack {
             self.unacked += 1;
+            self.unacked_bytes += cost;
         }
     }
 }
@@ -90,6 +102,10 @@ pub(super) struct Consumers {
     /// Whether the consumers have different priorities (else plain
     /// round-robin, as cheap as without priorities).
     mixed_priorities: bool,
+    /// The memory the queue's unacked messages may hold (the owner sets it
+    /// from its shard's budget before each dispatch; None: no bound), split
+    /// evenly between the consumers (`share`).
+    memory_limit: Option<u64>,
 }
 
 impl Consumers {
@@ -101,9 +117,21 @@ impl Consumers {
         self.list.is_empty()
     }
 
-    /// Whether any consumer receives deliveries.
-    pub(super) fn any_active(&self) -> bool {
-        self.list.iter().any(|c| c.active)
+    /// Whether any consumer receives deliveries and is under its memory
+    /// share (else reading more of the paged tail back would only grow
+    /// memory: nobody may take it).
+    pub(super) fn any_active_under_share(&self) -> bool {
+        let share = self.share();
+        self.list.iter().any(|c| c.active && c.under_share(share))
+    }
+
+    /// The memory one consumer's unacked messages may hold: the queue's
+    /// limit split evenly between its consumers.
+    pub(super) fn share(&self) -> u64 {
+        match self.memory_limit {
+            Some(limit) => limit / self.list.len().max(1) as u64,
+            None => u64::MAX,
+        }
     }
 
     fn find_mut(&mut self, key: &ConsumerKey) -> Option<&mut Consumer> {
@@ -119,18 +147,23 @@ impl Consumers {
             return None;
         }
         let start = self.cursor % n;
+        let share = self.share();
         let order = (0..n).map(|i| (start + i) % n);
         let index = if self.mixed_priorities {
             let mut best: Option<usize> = None;
             for i in order {
                 let c = &self.list[i];
-                if c.has_credit() && best.is_none_or(|b| c.priority() > self.list[b].priority()) {
+                if c.has_credit(share)
+                    && best.is_none_or(|b| c.priority() > self.list[b].priority())
+                {
                     best = Some(i);
                 }
             }
             best?
         } else {
-            order.into_iter().find(|&i| self.list[i].has_credit())?
+            order
+                .into_iter()
+                .find(|&i| self.list[i].has_credit(share))?
         };
         self.cursor = index + 1;
         Some(&mut self.list[index])
@@ -142,10 +175,11 @@ impl Consumers {
         self.mixed_priorities = self.list.iter().any(|c| Some(c.priority()) != first);
     }
 
-    /// One delivery to `key` was settled.
-    pub(super) fn settled(&mut self, key: &ConsumerKey) {
+    /// One delivery to `key`, charged `cost` bytes, was settled.
+    pub(super) fn settled(&mut self, key: &ConsumerKey, cost: u64) {
         if let Some(c) = self.find_mut(key) {
             c.unacked = c.unacked.saturating_sub(1);
+            c.unacked_bytes = c.unacked_bytes.saturating_sub(cost);
         }
     }
 }
@@ -181,6 +215,7 @@ impl Queue {
             active: false,
             unacked: 0,
             in_transit: 0,
+            unacked_bytes: 0,
         });
         consumers.had_consumer = true;
         consumers.priorities_changed();
@@ -229,6 +264,14 @@ impl Queue {
         if let Some(c) = self.consumers.find_mut(key) {
             c.in_transit = c.in_transit.saturating_sub(n);
         }
+    }
+
+    /// Bounds the memory the consumers' unacked messages may hold, split
+    /// evenly between them (the owner sets its shard's current limit before
+    /// each dispatch): a consumer past its share gets nothing more until
+    /// its acks free memory, and the paged tail is not read back for it.
+    pub fn set_memory_limit(&mut self, limit: u64) {
+        self.consumers.memory_limit = Some(limit);
     }
 
     /// Changes a consumer's prefetch limit (basic.qos after consume).

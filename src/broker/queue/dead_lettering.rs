@@ -35,7 +35,8 @@ impl Queue {
                 continue;
             };
             if let Some(key) = &entry.consumer {
-                self.consumers.settled(key);
+                let cost = super::ready::resident_cost(&entry.message.message);
+                self.consumers.settled(key, cost);
             }
             rejected.push(entry.message);
         }

@@ -4,7 +4,7 @@
 
 use super::consumers::ConsumerKey;
 use super::priority::Levels;
-use super::ready::{QueuedMessage, ReadyList};
+use super::ready::{resident_cost, QueuedMessage, ReadyList};
 use super::Queue;
 use crate::broker::message::MessageRef;
 use crate::broker::stats::Stat;
@@ -19,6 +19,10 @@ pub struct Delivery {
     pub message: MessageRef,
     /// The log segment of a stored message (a no-ack delivery removes it).
     pub stored: Option<u32>,
+    /// How long the consumer may leave it unacked before its channel is
+    /// closed (ms; the queue's `x-consumer-timeout`, else the broker's
+    /// `--consumer-timeout`, filled in by the owner); None: no timeout.
+    pub consumer_timeout: Option<u64>,
 }
 
 /// How a delivered message is settled.
@@ -56,7 +60,7 @@ impl Queue {
             None => self.consumers.next_with_credit()?,
         };
         let message = pop_ready(&mut self.levels, &mut self.ready).expect("checked non-empty");
-        consumer.delivered();
+        consumer.delivered(resident_cost(&message.message));
         let key = consumer.key().clone();
         let no_ack = consumer.no_ack();
         self.stats.add(
@@ -77,6 +81,7 @@ impl Queue {
             redelivered: message.redelivered,
             message: self.delivered_message(&message),
             stored: message.stored,
+            consumer_timeout: self.consumer_timeout,
         };
         if !no_ack {
             self.unacked.insert(message, Some(key));
@@ -121,7 +126,8 @@ impl Queue {
                 self.stats.add(Stat::Ack, 1);
             }
             if let Some(key) = &entry.consumer {
-                self.consumers.settled(key);
+                self.consumers
+                    .settled(key, resident_cost(&entry.message.message));
                 if let Some(sac) = &mut self.single_active {
                     sac.departed_settled(key);
                 }

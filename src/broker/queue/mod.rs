@@ -123,6 +123,9 @@ pub struct Queue {
     policy: Option<String>,
     /// `x-max-unacked`: no delivery while this many are unacked.
     max_unacked: Option<u64>,
+    /// `x-consumer-timeout` (ms): sent with each delivery, for its channel
+    /// (`connection::consumer_timeout`).
+    consumer_timeout: Option<u64>,
     /// RabbitMQ's per-queue `message_stats` (`broker::stats`).
     stats: crate::broker::stats::MessageStats,
     /// When its messages were enqueued (`ages`).
@@ -163,6 +166,7 @@ impl Queue {
             over_limit: Vec::new(),
             levels,
             max_unacked: unacked::max_unacked(&config_arguments),
+            consumer_timeout: unacked::consumer_timeout(&config_arguments),
             effective: config_arguments,
             policy: None,
             stats: Default::default(),
@@ -206,6 +210,24 @@ impl Queue {
             return levels.bytes();
         }
         self.ready.bytes()
+    }
+
+    /// Memory charged for the messages delivered and not yet settled
+    /// (they stay in memory until then).
+    pub fn unacked_bytes(&self) -> u64 {
+        self.unacked.bytes()
+    }
+
+    /// What the queue holds in memory and its shard's budget counts: the
+    /// ready messages in memory and the unacked ones.
+    pub fn memory_bytes(&self) -> u64 {
+        self.resident_bytes() + self.unacked.bytes()
+    }
+
+    /// The consumer timeout of the queue's deliveries (ms; argument and
+    /// policy combined), if it sets one.
+    pub fn consumer_timeout(&self) -> Option<u64> {
+        self.consumer_timeout
     }
 
     pub fn unacked_count(&self) -> u32 {

@@ -72,22 +72,24 @@ impl Queue {
     }
 
     /// Whether the shard should read the next paged chunk back now: a
-    /// consumer is waiting and few ready messages are left in memory.
-    /// Also when drop-head must read the paged head back to drop it
-    /// (`wants_page_in_to_drop`).
+    /// consumer is waiting, is under its memory share (see
+    /// `set_memory_limit`: a consumer that holds its share of unacked
+    /// messages pulls no more of the backlog into memory) and few ready
+    /// messages are left in memory. Also when drop-head must read the
+    /// paged head back to drop it (`wants_page_in_to_drop`).
     pub fn wants_page_in(&self) -> bool {
         if self.wants_page_in_to_drop() {
             return true;
         }
         if let Some(levels) = &self.levels {
-            return levels.wants_page_in() && self.consumers.any_active();
+            return levels.wants_page_in() && self.consumers.any_active_under_share();
         }
         !self.tail.is_empty()
             && !self.tail.is_reading()
             && !self.tail.is_failed()
             && self.ready.len() < PAGE_IN_BELOW_MESSAGES
             && self.ready.bytes() < PAGE_IN_BELOW_BYTES
-            && self.consumers.any_active()
+            && self.consumers.any_active_under_share()
     }
 
     /// Whether basic.get must wait for a chunk to be read back.

@@ -26,6 +26,7 @@ const POLICY_ARGUMENTS: &[&str] = &[
     "x-dead-letter-routing-key",
     "x-delivery-limit",
     "x-max-unacked",
+    "x-consumer-timeout",
 ];
 
 /// The declared arguments `declared` combined with `policy`, as an
@@ -79,6 +80,9 @@ pub fn effective_arguments(
     if let Some(v) = eff.max_unacked {
         put("x-max-unacked", int(v));
     }
+    if let Some(v) = eff.consumer_timeout {
+        put("x-consumer-timeout", int(v));
+    }
     out
 }
 
@@ -107,6 +111,7 @@ impl Queue {
         );
         self.limits = limits::limits(args);
         self.max_unacked = unacked::max_unacked(args);
+        self.consumer_timeout = unacked::consumer_timeout(args);
         self.deadlines.queue_ttl = ttl::message_ttl(args);
         self.deadlines.drop_unread = !ttl::has_dead_letter_exchange(args);
         let was = self.expiry.after;

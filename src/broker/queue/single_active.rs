@@ -76,8 +76,9 @@ impl SingleActive {
             None => best,
         };
         self.holder = Some(list[index].key().clone());
-        let consumer = &mut list[index];
-        consumer.has_credit().then_some(consumer)
+        let share = consumers.share();
+        let consumer = &mut consumers.list[index];
+        consumer.has_credit(share).then_some(consumer)
     }
 
     /// The active consumer (for the listings): the holder, or the one that

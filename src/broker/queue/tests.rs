@@ -1,6 +1,7 @@
 //! Unit tests of a queue: round-robin and fair dispatch, prefetch and the
-//! transit window, requeue order, exclusivity, paging out and back in,
-//! purge, compaction, restore and auto-delete.
+//! transit window, unacked memory and the consumers' shares of it, requeue
+//! order, exclusivity, paging out and back in, purge, compaction, restore
+//! and auto-delete.
 
 use super::*;
 use crate::broker::message::{Body, Message};
@@ -448,4 +449,34 @@ fn ages_of_ready_unacked_and_paged_messages() {
     q.enqueued(c, 14_000);
     assert_eq!(q.resident_count(), 0);
     assert_eq!(q.ages(15_000), (Some(1.0), None));
+}
+
+#[test]
+fn unacked_memory_is_counted_and_a_consumer_past_its_share_waits_for_acks() {
+    let mut q = queue();
+    add(&mut q, consumer("hog", 0, false));
+    add(&mut q, consumer("free", 0, true));
+    for i in 0..10 {
+        q.publish(msg(i));
+    }
+    let cost = resident_cost(&msg(0));
+    // Two consumers share 6 messages' worth: 3 each; no-ack ones hold none.
+    q.set_memory_limit(6 * cost);
+    let got: Vec<Delivery> = std::iter::from_fn(|| q.next_delivery()).collect();
+    let hog: Vec<&Delivery> = got.iter().filter(|d| d.consumer.tag == "hog").collect();
+    assert_eq!(hog.len(), 3, "the acking consumer stops at its share");
+    assert_eq!(got.len(), 10, "the no-ack one takes the rest");
+    assert_eq!(q.unacked_bytes(), 3 * cost);
+    assert_eq!(q.memory_bytes(), 3 * cost, "nothing ready left");
+    q.publish(msg(10));
+    q.remove_consumer(&key("free"));
+    // Alone now: the whole limit is its share.
+    assert!(q.next_delivery().is_some());
+    q.publish(msg(11));
+    q.set_memory_limit(4 * cost);
+    assert!(q.next_delivery().is_none(), "at its share");
+    q.settle(&[hog[0].msg_id], Settle::Remove);
+    // "10" has a body one byte longer than the first ten.
+    assert_eq!(q.unacked_bytes(), 3 * cost + 1);
+    assert_eq!(body(&q.next_delivery().expect("an ack freed room")), "11");
 }

@@ -3,7 +3,7 @@
 //! (the queue delivers nothing while it holds that many).
 
 use super::consumers::ConsumerKey;
-use super::ready::QueuedMessage;
+use super::ready::{resident_cost, QueuedMessage};
 use crate::protocol::types::FieldTable;
 use std::collections::HashMap;
 
@@ -16,6 +16,14 @@ pub(super) fn max_unacked(args: &FieldTable) -> Option<u64> {
         .filter(|&n| n > 0)
 }
 
+/// `x-consumer-timeout` of the effective arguments (ms; validated at
+/// declare; a policy's `consumer-timeout` is combined in by `policy`).
+pub(super) fn consumer_timeout(args: &FieldTable) -> Option<u64> {
+    args.get("x-consumer-timeout")
+        .and_then(|v| v.as_i64())
+        .and_then(|n| u64::try_from(n).ok())
+}
+
 #[derive(Debug)]
 pub(super) struct Unacked {
     pub(super) message: QueuedMessage,
@@ -23,10 +31,14 @@ pub(super) struct Unacked {
     pub(super) consumer: Option<ConsumerKey>,
 }
 
-/// The unsettled deliveries of a queue.
+/// The unsettled deliveries of a queue, with the memory they hold (their
+/// messages stay in memory until settled: they count against the shard's
+/// memory budget like ready ones).
 #[derive(Debug, Default)]
 pub(super) struct UnackedSet {
     by_id: HashMap<u64, Unacked>,
+    /// `resident_cost` of the messages held.
+    bytes: u64,
 }
 
 impl UnackedSet {
@@ -38,13 +50,24 @@ impl UnackedSet {
         self.by_id.is_empty()
     }
 
+    /// Memory charged for the messages held (`resident_cost` each).
+    pub(super) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     /// `message` was handed to `consumer` (None: basic.get).
     pub(super) fn insert(&mut self, message: QueuedMessage, consumer: Option<ConsumerKey>) {
-        self.by_id.insert(message.id, Unacked { message, consumer });
+        self.bytes += resident_cost(&message.message);
+        if let Some(old) = self.by_id.insert(message.id, Unacked { message, consumer }) {
+            debug_assert!(false, "message {} unacked twice", old.message.id);
+            self.bytes -= resident_cost(&old.message.message);
+        }
     }
 
     pub(super) fn remove(&mut self, id: u64) -> Option<Unacked> {
-        self.by_id.remove(&id)
+        let gone = self.by_id.remove(&id)?;
+        self.bytes -= resident_cost(&gone.message.message);
+        Some(gone)
     }
 
     /// The consumer of every unsettled delivery (None: basic.get).

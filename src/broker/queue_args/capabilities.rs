@@ -56,7 +56,8 @@ pub(crate) const STREAM_ARGS: &[&str] = &[
 
 /// Warren's own declare arguments, owned by every queue type (compared on
 /// redeclare after RabbitMQ's).
-pub(crate) const WARREN_ARGS: &[&str] = &["x-max-unacked"];
+/// (`x-consumer-timeout` is RabbitMQ 3.12+'s, which 3.10.8 ignores.)
+pub(crate) const WARREN_ARGS: &[&str] = &["x-max-unacked", "x-consumer-timeout"];
 
 /// `consumer_arguments` per type.
 pub(crate) const CLASSIC_CONSUMER_ARGS: &[&str] =

@@ -180,6 +180,11 @@ pub struct QueueArguments {
     /// queue stops delivering while it has this many unacknowledged
     /// deliveries.
     pub max_unacked: Option<u64>,
+    /// `x-consumer-timeout` (ms; every queue type): RabbitMQ 3.12+'s
+    /// per-queue consumer timeout, validated as its `check_non_neg_int_arg`
+    /// (RabbitMQ 3.10.8 ignores the argument and has only the global
+    /// `consumer_timeout`).
+    pub consumer_timeout: Option<u64>,
 }
 
 /// A validator's verdict: the reason RabbitMQ prints (already `~p`) on refusal.
@@ -425,14 +430,20 @@ const DECLARE_VALIDATORS: &[(&str, Validator)] = &[
 
 /// Warren's own declare arguments (every queue type), checked after
 /// RabbitMQ's, with the texts of RabbitMQ's numeric validators.
-const WARREN_VALIDATORS: &[(&str, Validator)] = &[("x-max-unacked", |a, v, _| {
-    let n = non_neg(v)?;
-    if n == 0 {
-        return Err("{value_zero,0}".to_string());
-    }
-    a.max_unacked = Some(n);
-    Ok(())
-})];
+const WARREN_VALIDATORS: &[(&str, Validator)] = &[
+    ("x-max-unacked", |a, v, _| {
+        let n = non_neg(v)?;
+        if n == 0 {
+            return Err("{value_zero,0}".to_string());
+        }
+        a.max_unacked = Some(n);
+        Ok(())
+    }),
+    ("x-consumer-timeout", |a, v, _| {
+        a.consumer_timeout = Some(non_neg(v)?);
+        Ok(())
+    }),
+];
 
 /// `check_int_arg`: any of the seven integer types.
 pub(crate) fn int(v: &FieldValue) -> Result<i64, String> {

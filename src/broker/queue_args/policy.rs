@@ -100,6 +100,8 @@ pub struct PolicyDefinition {
     pub alternate_exchange: Option<LongStr>,
     /// `max-unacked` (Warren's own, every queue type; at least 1).
     pub max_unacked: Option<u64>,
+    /// `consumer-timeout` (ms; RabbitMQ 3.12+'s, every queue type).
+    pub consumer_timeout: Option<u64>,
     /// Every key of the definition, in order — including keys Warren accepts
     /// but does not act on (mirroring, federation, stream settings). They
     /// decide which queue types the policy applies to.
@@ -164,6 +166,9 @@ impl PolicyDefinition {
                 }
                 "delivery-limit" => d.delivery_limit = Some(int_at_least(0, "delivery limit")?),
                 "max-unacked" => d.max_unacked = Some(int_at_least(1, "maximum unacked count")?),
+                "consumer-timeout" => {
+                    d.consumer_timeout = Some(int_at_least(0, "consumer timeout")?)
+                }
                 "overflow" => {
                     let s = string("overflow value")?;
                     d.overflow = Some(Overflow::from_name(&s).ok_or_else(|| bad("overflow value"))?)
@@ -301,7 +306,9 @@ pub fn select<'a>(policies: &'a [Policy], name: &str, target: PolicyTarget) -> O
 /// two and gives quorum queues a delivery limit of 20 when none is set
 /// (see `RABBITMQ4_DEFAULT_DELIVERY_LIMIT`); this follows 3.10.8.
 ///
-/// Warren's `max-unacked` (both types): the lower of the two.
+/// Warren's `max-unacked` and `consumer-timeout` (both types; RabbitMQ
+/// 3.12+'s `rabbit_channel:get_queue_consumer_timeout/2` takes the lower
+/// of policy and argument): the lower of the two.
 ///
 /// `max-priority` and `single-active-consumer` come from the arguments
 /// only. A definition the queue's type does not support (see
@@ -319,6 +326,7 @@ pub fn effective(args: &QueueArguments, policy: Option<&PolicyDefinition>) -> Qu
     out.max_length = lower(p.max_length, args.max_length);
     out.max_length_bytes = lower(p.max_length_bytes, args.max_length_bytes);
     out.max_unacked = lower(p.max_unacked, args.max_unacked);
+    out.consumer_timeout = lower(p.consumer_timeout, args.consumer_timeout);
     out.dead_letter_exchange = args
         .dead_letter_exchange
         .clone()

@@ -55,6 +55,7 @@ fn apply(cx: &Ctx<'_>, actions: Vec<ToShard>) {
 
 pub async fn consume(cx: &Ctx<'_>, m: BasicConsume) -> AmqpResult<()> {
     let shard = cx.shard;
+    check_consumer_limit(cx, &m.consumer_tag)?;
     let queue = cx.resolve_queue(m.queue.clone());
     let tag = if m.consumer_tag.is_empty() {
         generated_name("amq.ctag-")
@@ -119,6 +120,25 @@ pub async fn consume(cx: &Ctx<'_>, m: BasicConsume) -> AmqpResult<()> {
         },
     );
     shard.pump();
+    Ok(())
+}
+
+/// `--consumer-max-per-channel` (RabbitMQ 3.12+'s `consumer_max_per_channel`,
+/// checked first in `rabbit_channel`'s basic.consume): a channel with that
+/// many consumers gets no new one, 530 NOT_ALLOWED (a connection error). A
+/// tag already in use is refused later, as a reused tag.
+fn check_consumer_limit(cx: &Ctx<'_>, tag: &ShortStr) -> AmqpResult<()> {
+    let Some(max) = cx.shard.settings.consumer_max_per_channel else {
+        return Ok(());
+    };
+    let full = cx
+        .with_channel(|ch| ch.consumer(tag).is_none() && ch.consumer_count() >= max as usize)
+        .unwrap_or(false);
+    if full {
+        return Err(AmqpError::not_allowed(format!(
+            "reached maximum ({max}) of consumers per channel"
+        )));
+    }
     Ok(())
 }
 

@@ -31,6 +31,22 @@ use channel::Lifecycle;
 use context::Ctx;
 use std::rc::Rc;
 
+/// Marks `ConnShared::handling` while a method of a channel is handled.
+struct Handling<'a>(&'a ConnShared);
+
+impl<'a> Handling<'a> {
+    fn of(conn: &'a ConnShared, channel: u16) -> Handling<'a> {
+        conn.handling.set(Some(channel));
+        Handling(conn)
+    }
+}
+
+impl Drop for Handling<'_> {
+    fn drop(&mut self) {
+        self.0.handling.set(None);
+    }
+}
+
 /// Handles one method on channel `channel` (not 0).
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -39,6 +55,7 @@ pub async fn handle(
     method: Method,
 ) -> Result<(), HardError> {
     let (class_id, method_id) = (method.class_id(), method.method_id());
+    let _handling = Handling::of(conn, channel);
     let cx = Ctx {
         shard,
         conn,

@@ -1,0 +1,184 @@
+//! Unacked messages count against the memory budget: a consumer with no
+//! prefetch limit that never acks does not pull a paged backlog into
+//! memory. It gets about its share of `--memory-budget` in unacked
+//! messages, then nothing more (the paged tail is not read back for it),
+//! while the broker's RSS stays bounded however large the backlog; once
+//! it acks, delivery goes on, in order, to the end of the backlog.
+//!
+//! RabbitMQ differs: it keeps delivering to such a consumer (its answer is
+//! the consumer timeout), so these tests run against Warren only.
+
+mod common;
+
+use common::*;
+use futures_lite::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions};
+use lapin::types::FieldTable;
+use lapin::BasicProperties;
+use std::time::{Duration, Instant};
+
+/// The whole broker's budget: 1 MiB.
+const BUDGET: u64 = 1 << 20;
+
+/// Body size of the backlog's messages.
+const BODY: usize = 8 << 10;
+
+/// Messages in the backlog: about 96 MiB of bodies, ~96 times the budget.
+const BACKLOG: usize = 12_000;
+
+const NEEDS_LOCAL: &str = "it sets warren's --memory-budget and reads its RSS; RabbitMQ keeps \
+     delivering to a consumer that never acks (its answer is the consumer timeout)";
+
+/// Body `i` of the backlog: its index, padded to `BODY` bytes.
+fn body(i: usize) -> String {
+    let mut s = format!("{i:08}-");
+    s.extend(std::iter::repeat_n('x', BODY - s.len()));
+    s
+}
+
+fn index_of(data: &[u8]) -> usize {
+    std::str::from_utf8(&data[..8])
+        .expect("utf-8 index")
+        .parse()
+        .expect("index")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_never_acks_holds_about_the_budget_and_resumes_when_it_acks() {
+    if skip_if_external(NEEDS_LOCAL) {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let budget = BUDGET.to_string();
+        let b = Broker::start_with_args(shards, &["--memory-budget", &budget]);
+        let pid = b.pid().expect("a local broker has a pid");
+        within_secs(600, async {
+            let conn = lapin_connect(&b).await;
+            let ch = confirm_channel(&conn).await;
+            let q = unique_name("never-acks");
+            // With two shards the queue is on the last one, so the consumer
+            // is usually on another shard than the queue.
+            declare_queue(&ch, &q, false, last_shard(shards)).await;
+            for start in (0..BACKLOG).step_by(500) {
+                let bodies: Vec<String> = (start..(start + 500).min(BACKLOG)).map(body).collect();
+                publish_confirmed(&ch, &q, &bodies, BasicProperties::default()).await;
+            }
+            let listing = ctl(&b, "list_queues");
+            let paged = cell_num(&listing, &q, "messages_paged_out");
+            assert!(
+                paged > (BACKLOG as u64) * 9 / 10,
+                "the backlog is paged out: {paged} of {BACKLOG}"
+            );
+            let base = rss_bytes(pid);
+
+            // A consumer without a prefetch limit that does not ack.
+            let consumer_ch = conn.create_channel().await.expect("channel.open");
+            let mut consumer = consumer_ch
+                .basic_consume(
+                    q.as_str().into(),
+                    "hog".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .expect("consume");
+            let sampler = RssSampler::start(pid);
+            let mut got = Vec::new();
+            // What it gets first, then for an observation window of 5 s:
+            // without the bound it would pull the whole backlog in well
+            // under that.
+            let mut window_end: Option<Instant> = None;
+            loop {
+                let wait = match window_end {
+                    None => Duration::from_secs(60),
+                    Some(end) => end.saturating_duration_since(Instant::now()),
+                };
+                match tokio::time::timeout(wait, consumer.next()).await {
+                    Ok(Some(d)) => got.push(d.expect("delivery")),
+                    Ok(None) => panic!("consumer stream ended"),
+                    Err(_) if window_end.is_none() => panic!("no delivery within 60 s"),
+                    Err(_) => break,
+                }
+                if window_end.is_none() {
+                    window_end = Some(Instant::now() + Duration::from_secs(5));
+                }
+                if got.len() >= BACKLOG {
+                    break;
+                }
+            }
+            let held = got.len();
+            let per_message = (BODY + 448) as u64;
+            // The consumer's share is the room left in its shard's budget
+            // (at least 128 KiB), plus the one delivery that crosses it.
+            let most = (BUDGET / per_message) as usize + 2;
+            assert!(
+                held <= most,
+                "{shards} shard(s): a consumer that never acks got {held} messages \
+                 ({} KiB); at most {most} fit the budget",
+                (held as u64 * per_message) >> 10
+            );
+            let listing = ctl(&b, "list_queues");
+            assert_eq!(
+                cell_num(&listing, &q, "messages_unacknowledged"),
+                held as u64,
+                "unacked"
+            );
+            assert_eq!(
+                cell_num(&listing, &q, "messages_ready"),
+                (BACKLOG - held) as u64,
+                "the rest stays ready"
+            );
+            let grown = sampler.peak().saturating_sub(base);
+            eprintln!(
+                "{shards} shard(s): the consumer holds {held} unacked ({} KiB); RSS {} MiB \
+                 before it, peak growth {} KiB",
+                (held as u64 * per_message) >> 10,
+                base >> 20,
+                grown >> 10
+            );
+            assert!(
+                grown < 32 << 20,
+                "{shards} shard(s): RSS grew by {} MiB while a consumer held {held} \
+                 unacked messages of a {} MiB backlog",
+                grown >> 20,
+                (BACKLOG * BODY) >> 20
+            );
+
+            // It acks: delivery goes on, in order, to the end.
+            let last = got.last().expect("some deliveries").delivery_tag;
+            consumer_ch
+                .basic_ack(last, BasicAckOptions { multiple: true })
+                .await
+                .expect("ack");
+            let mut next = 0;
+            for d in &got {
+                assert_eq!(index_of(&d.data), next, "delivery order");
+                next += 1;
+            }
+            while next < BACKLOG {
+                let d = tokio::time::timeout(Duration::from_secs(60), consumer.next())
+                    .await
+                    .expect("delivery goes on once acked")
+                    .expect("consumer stream")
+                    .expect("delivery");
+                assert_eq!(index_of(&d.data), next, "delivery order");
+                assert!(!d.redelivered);
+                next += 1;
+                d.ack(BasicAckOptions::default()).await.expect("ack");
+            }
+            let peak = sampler.peak().saturating_sub(base);
+            eprintln!(
+                "{shards} shard(s): peak RSS growth {} KiB consuming the backlog",
+                peak >> 10
+            );
+            assert!(
+                peak < 32 << 20,
+                "{shards} shard(s): RSS grew by {} MiB consuming the backlog",
+                peak >> 20
+            );
+            let listing = ctl(&b, "list_queues");
+            assert_eq!(cell_num(&listing, &q, "messages_ready"), 0);
+        })
+        .await;
+    }
+}
