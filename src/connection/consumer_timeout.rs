@@ -4,7 +4,9 @@
 //! is closed with 406 PRECONDITION_FAILED, and its unacked messages go
 //! back to their queues. One task per connection looks at each channel's
 //! oldest delivery every `CHECK_INTERVAL` (RabbitMQ's channel does so on
-//! its tick, every `channel_tick_interval`, 60 s by default). The timeout
+//! its tick, every `channel_tick_interval`, 60 s by default), once the
+//! connection has handed out a delivery that has a timeout
+//! (`ConnShared::timed_delivery`); before that it does not wake. The timeout
 //! of a delivery is its queue's (the lower of argument and policy, sent
 //! with the delivery by the queue's owner), else `--consumer-timeout`;
 //! none by default.
@@ -31,6 +33,8 @@ pub fn timed_out(channel: u16, timeout_ms: u64) -> AmqpError {
 /// Closes the channels of `conn` whose oldest unacked delivery is older
 /// than its timeout, until the connection closes.
 pub(super) async fn watch(shard: Rc<Shard>, conn: Rc<ConnShared>) {
+    // Nothing to watch until a delivery with a timeout is handed out.
+    conn.timed_delivery.wait().await;
     loop {
         glommio::timer::sleep(CHECK_INTERVAL).await;
         if conn.closing.get() {

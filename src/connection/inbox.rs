@@ -21,6 +21,9 @@ impl ConnectionInbox for ConnShared {
             drop(channels);
             return shard.bounce_delivery(queue, owner, delivery);
         };
+        if delivery.consumer_timeout.is_some() && !delivery.no_ack {
+            self.timed_delivery.notify();
+        }
         // basic.qos global: the channel-wide limit holds ack-mode deliveries
         // back (in order) until acks make room.
         match ch.deliver(&mut self.out.borrow_mut(), queue, owner, delivery) {

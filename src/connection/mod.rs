@@ -110,6 +110,10 @@ pub struct ConnShared {
     pub negotiated: Negotiated,
     pub out: RefCell<Outbound>,
     pub writer_signal: Signal,
+    /// Raised by a delivery (or basic.get-ok) that has a consumer timeout:
+    /// the connection's timeout watch starts only then, so connections
+    /// without one never wake for it.
+    pub timed_delivery: Signal,
     pub channels: RefCell<crate::shard::FastMap<u16, Channel>>,
     /// Channels the client closed in the read batch being handled: their
     /// markers (`Phase::ClosedByClient`) go at the end of the batch.
@@ -334,6 +338,7 @@ async fn serve_on(shard: Rc<Shard>, mut stream: Transport, peer: String) {
         out: RefCell::new(Outbound::new(negotiated.frame_max)),
         negotiated,
         writer_signal: Signal::default(),
+        timed_delivery: Signal::default(),
         channels: RefCell::new(Default::default()),
         closed_by_client: RefCell::new(Vec::new()),
         confirm_dirty: RefCell::new(Vec::new()),

@@ -208,6 +208,9 @@ pub async fn get(cx: &Ctx<'_>, m: BasicGet) -> AmqpResult<()> {
         return Ok(());
     };
     let conn = cx.conn;
+    if got.consumer_timeout.is_some() && !m.no_ack {
+        conn.timed_delivery.notify();
+    }
     let wrote = cx.with_channel(|ch| {
         ch.write_get_ok(
             &mut conn.out.borrow_mut(),
