@@ -25,6 +25,10 @@ const FLOOD_READ: usize = 16 * 1024;
 /// …and the reader pauses this long after handling it (see `reader_loop`).
 const FLOOD_PAUSE: Duration = Duration::from_micros(1);
 
+/// How often a reader waiting for flow credit looks whether its
+/// connection is closing.
+const CREDIT_POLL: Duration = Duration::from_millis(20);
+
 /// Why the frame loop ended.
 pub(super) enum Ending {
     /// Socket closed or failed, or a close handshake finished.
@@ -94,6 +98,18 @@ pub(super) async fn reader_loop(
         }
         if conn.published.get() {
             shard.wait_for_log_space().await;
+        }
+        // Flow control: no credit left with some owner shard (its queues
+        // are ahead of their consumers, `shard::flow`): wait to be paid.
+        while conn.held_for_credit() {
+            if conn.closing.get() {
+                return Ending::Gone;
+            }
+            futures_lite::future::or(
+                conn.credit.paid_back(),
+                glommio::timer::sleep(CREDIT_POLL),
+            )
+            .await;
         }
         // Back-pressure: stop reading while rings or our own socket are backed up.
         while shard.mesh.backlogged() || conn.out.borrow().queued_bytes() > OUTBOUND_HIGH_WATER {

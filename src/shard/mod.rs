@@ -18,6 +18,7 @@ pub mod delayed;
 pub mod durability;
 pub mod envelope;
 pub mod expiry;
+pub mod flow;
 pub mod inbox;
 pub mod leader;
 pub mod limits;
@@ -176,6 +177,8 @@ pub struct Shard {
     /// The stalled-executor watchdog (its firings go into the snapshot);
     /// set by the server once the shard is built.
     pub watchdog: RefCell<Option<std::sync::Arc<watchdog::Watchdog>>>,
+    /// Publish flow control: the credit this shard's queues owe publishers.
+    pub flow: flow::Flow,
 }
 
 impl Shard {
@@ -218,6 +221,7 @@ impl Shard {
             dead_letters: dead_letter::Pending::default(),
             connection_slots,
             watchdog: RefCell::new(None),
+            flow: flow::Flow::default(),
         }
     }
 
@@ -491,6 +495,8 @@ impl Shard {
                 self.handle(envelope);
             }
             self.dispatch_dirty();
+            // After the deliveries: credit the queues no longer hold.
+            flow::settle(self);
             let ready = std::mem::take(&mut *self.confirm_ready.borrow_mut());
             if !ready.is_empty() {
                 self.release_confirms(ready, true);
@@ -517,7 +523,11 @@ impl Shard {
                 queues,
                 message,
                 confirm,
+                publisher,
             } => {
+                if let Some(publisher) = publisher {
+                    flow::owe(self, publisher, &queues);
+                }
                 let outcome = owner::enqueue(self, queues, message);
                 if let Some(ticket) = confirm {
                     self.settle_confirm(ticket, outcome);
@@ -535,6 +545,11 @@ impl Shard {
                     dead_letter::confirmed(self, &seqs, ok);
                 } else if let Some(conn) = self.connection(conn) {
                     conn.confirmed(self, channel, &seqs, ok);
+                }
+            }
+            Envelope::PublishCredit { conn, owner, n } => {
+                if let Some(conn) = self.connection(conn) {
+                    conn.publish_credit(owner, n);
                 }
             }
             Envelope::Settle {
