@@ -77,6 +77,12 @@ async fn flood(ch: &lapin::Channel, queue: &str, n: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flood_to_a_queue_whose_consumer_keeps_up_leaves_the_queue_short() {
+    if skip_if_external(
+        "RabbitMQ lets the queue grow (its credit flow throttles only processes that \
+         cannot keep up; it reached ~100,000 ready here): a deliberate difference",
+    ) {
+        return;
+    }
     for shards in SHARD_COUNTS {
         let b = Broker::start(shards);
         for placement in placements(&b) {

@@ -105,11 +105,8 @@ pub(super) async fn reader_loop(
             if conn.closing.get() {
                 return Ending::Gone;
             }
-            futures_lite::future::or(
-                conn.credit.paid_back(),
-                glommio::timer::sleep(CREDIT_POLL),
-            )
-            .await;
+            futures_lite::future::or(conn.credit.paid_back(), glommio::timer::sleep(CREDIT_POLL))
+                .await;
         }
         // Back-pressure: stop reading while rings or our own socket are backed up.
         while shard.mesh.backlogged() || conn.out.borrow().queued_bytes() > OUTBOUND_HIGH_WATER {

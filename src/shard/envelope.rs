@@ -52,7 +52,11 @@ pub enum Envelope {
     },
     /// Flow credit an owner pays back to a publishing connection of the
     /// receiving shard (`shard::flow`): `n` of its publishes to `owner`.
-    PublishCredit { conn: u64, owner: u16, n: u32 },
+    PublishCredit {
+        conn: u64,
+        owner: u16,
+        n: u32,
+    },
     /// The durable copies of these publishes are on disk, to the publisher's shard.
     Confirmed {
         conn: u64,

@@ -145,7 +145,11 @@ pub fn owe(shard: &Rc<Shard>, publisher: ConnKey, queues: &[QueueName]) {
 
 fn add_debt(owed: &mut Vec<(ConnKey, u32)>, publisher: ConnKey) {
     let start = owed.len().saturating_sub(MERGE_WINDOW);
-    match owed[start..].iter_mut().rev().find(|(k, _)| *k == publisher) {
+    match owed[start..]
+        .iter_mut()
+        .rev()
+        .find(|(k, _)| *k == publisher)
+    {
         Some((_, n)) => *n += 1,
         None => owed.push((publisher, 1)),
     }
@@ -232,11 +236,14 @@ async fn tick_loop(shard: Rc<Shard>) {
             });
             flows.is_empty()
         };
-        shard
-            .flow
-            .owing
-            .borrow_mut()
-            .retain(|n| shard.flow.queues.borrow().get(n).is_some_and(|f| !f.owed.is_empty()));
+        shard.flow.owing.borrow_mut().retain(|n| {
+            shard
+                .flow
+                .queues
+                .borrow()
+                .get(n)
+                .is_some_and(|f| !f.owed.is_empty())
+        });
         pay(&shard);
         shard.pump();
         if empty {
