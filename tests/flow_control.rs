@@ -51,7 +51,7 @@ async fn keeping_up_consumer(conn: &lapin::Connection, queue: &str, received: Ar
         let mut n = 0u64;
         while let Some(Ok(d)) = consumer.next().await {
             n += 1;
-            if n % 100 == 0 {
+            if n.is_multiple_of(100) {
                 let _ = d.ack(BasicAckOptions { multiple: true }).await;
             }
             received.store(n, Ordering::Relaxed);
