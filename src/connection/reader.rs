@@ -1,8 +1,9 @@
 //! A connection's reader: splits frames off the read buffer and handles
 //! them in order (channel 0's connection methods here, the rest through
 //! `handlers`), flushes the batch's confirms, then reads again unless
-//! back-pressure (a full mesh ring, a write queue over its high-water mark,
-//! a resource alarm, a full log) says to wait. A hard error sends
+//! back-pressure (no publish credit left with some owner shard, a full
+//! mesh ring, a write queue over its high-water mark, a resource alarm, a
+//! full log) says to wait. A hard error sends
 //! connection.close and ends the loop.
 
 use crate::broker::error::{code, AmqpError};
