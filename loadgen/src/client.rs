@@ -82,6 +82,14 @@ fn str_value(s: &str) -> FieldValue {
 }
 
 impl Conn {
+    /// Sets the socket's SO_SNDBUF (the kernel doubles it for its own
+    /// bookkeeping and stops autotuning it).
+    pub fn set_send_buffer(&mut self, bytes: u32) -> Result<()> {
+        self.stream
+            .set_send_buffer(bytes)
+            .map_err(|e| Error(format!("SO_SNDBUF {bytes}: {e}")))
+    }
+
     /// Connects and runs the handshake up to `connection.open-ok`.
     pub fn connect(uri: &AmqpUri, name: &str) -> Result<Conn> {
         Conn::handshake(uri, name).map_err(|e| {

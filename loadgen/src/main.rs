@@ -78,6 +78,8 @@ FLAGS:
   --broker-pid PID           also report the broker's CPU and RSS from /proc/PID
   --json FILE                write the summary as JSON
   --quiet                    no per-second progress lines
+  --producer-sndbuf BYTES    SO_SNDBUF of producer sockets (default: the kernel's,
+                             autotuned to megabytes; what waits there counts in e2e)
 ";
 
 fn run_config(cfg: &Config) -> Report {

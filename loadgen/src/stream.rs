@@ -50,6 +50,31 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Stream {
+    /// Sets SO_SNDBUF on the TCP socket.
+    pub fn set_send_buffer(&self, bytes: u32) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let fd = match self {
+            Stream::Plain(s) => s.as_raw_fd(),
+            Stream::Tls(t) => t.socket.as_raw_fd(),
+        };
+        let v = bytes as libc::c_int;
+        // SAFETY: a valid descriptor and a c_int option value of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                &v as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     /// Connects to `addr`; with `tls`, runs the handshake for `host`.
     pub fn connect(addr: &str, host: &str, tls: bool) -> io::Result<Stream> {
         let socket = TcpStream::connect(addr)?;

@@ -52,6 +52,10 @@ impl ConnectionInbox for ConnShared {
         self.flush_confirms(shard);
     }
 
+    fn publish_credit(&self, owner: u16, n: u32) {
+        self.credit.paid(owner, n);
+    }
+
     /// Forgets the consumer, and tells the client with basic.cancel if it
     /// advertised `consumer_cancel_notify` (as RabbitMQ; others are not
     /// told). While a queue.delete of the same channel awaits its answer

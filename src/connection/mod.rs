@@ -28,6 +28,7 @@ pub mod channel;
 mod closing;
 pub mod confirms;
 pub mod consumer_timeout;
+pub mod credit;
 pub mod delivery;
 pub mod direct_reply;
 pub mod handlers;
@@ -144,6 +145,8 @@ pub struct ConnShared {
     pub tx_bytes: Rc<Cell<u64>>,
     /// The TLS session (amqps), as listings show it.
     pub tls: Option<crate::shard::envelope::TlsInfo>,
+    /// Publishes on their way to each owner shard (flow control).
+    pub credit: credit::PublishCredit,
 }
 
 impl ConnShared {
@@ -160,6 +163,19 @@ impl ConnShared {
     /// Runs `f` on channel `id`'s state; `None` when there is no such channel.
     pub fn with_channel<R>(&self, id: u16, f: impl FnOnce(&mut Channel) -> R) -> Option<R> {
         self.channels.borrow_mut().get_mut(&id).map(f)
+    }
+
+    /// Whether the reader must wait for flow credit before reading more:
+    /// out of credit with some owner, and no unacked deliveries of its own
+    /// (acks read behind the publishes free its consumers; holding them
+    /// back could stall the very queue that holds the credit).
+    pub fn held_for_credit(&self) -> bool {
+        self.credit.blocked()
+            && !self
+                .channels
+                .borrow()
+                .values()
+                .any(|ch| ch.unacked_count() > 0)
     }
 
     /// Channel `channel` has confirms to send at the end of the read batch.
@@ -352,6 +368,7 @@ async fn serve_on(shard: Rc<Shard>, mut stream: Transport, peer: String) {
         writer_done: Cell::new(false),
         published: Cell::new(false),
         tx_bytes: Rc::new(Cell::new(0)),
+        credit: credit::PublishCredit::new(shard.count as usize),
         tls: tls_info,
     });
     shard.conns.borrow_mut().insert(key.id, conn.clone());

@@ -1,8 +1,9 @@
 //! A connection's reader: splits frames off the read buffer and handles
 //! them in order (channel 0's connection methods here, the rest through
 //! `handlers`), flushes the batch's confirms, then reads again unless
-//! back-pressure (a full mesh ring, a write queue over its high-water mark,
-//! a resource alarm, a full log) says to wait. A hard error sends
+//! back-pressure (no publish credit left with some owner shard, a full
+//! mesh ring, a write queue over its high-water mark, a resource alarm, a
+//! full log) says to wait. A hard error sends
 //! connection.close and ends the loop.
 
 use crate::broker::error::{code, AmqpError};
@@ -24,6 +25,10 @@ use std::time::{Duration, Instant};
 const FLOOD_READ: usize = 16 * 1024;
 /// …and the reader pauses this long after handling it (see `reader_loop`).
 const FLOOD_PAUSE: Duration = Duration::from_micros(1);
+
+/// How often a reader waiting for flow credit looks whether its
+/// connection is closing.
+const CREDIT_POLL: Duration = Duration::from_millis(20);
 
 /// Why the frame loop ended.
 pub(super) enum Ending {
@@ -94,6 +99,15 @@ pub(super) async fn reader_loop(
         }
         if conn.published.get() {
             shard.wait_for_log_space().await;
+        }
+        // Flow control: no credit left with some owner shard (its queues
+        // are ahead of their consumers, `shard::flow`): wait to be paid.
+        while conn.held_for_credit() {
+            if conn.closing.get() {
+                return Ending::Gone;
+            }
+            futures_lite::future::or(conn.credit.paid_back(), glommio::timer::sleep(CREDIT_POLL))
+                .await;
         }
         // Back-pressure: stop reading while rings or our own socket are backed up.
         while shard.mesh.backlogged() || conn.out.borrow().queued_bytes() > OUTBOUND_HIGH_WATER {

@@ -179,6 +179,7 @@ pub fn dead_letter(shard: &Rc<Shard>, queue: &QueueName, letters: Vec<Letter>) {
                     queues,
                     message: message.clone(),
                     confirm: ticket,
+                    publisher: None,
                 },
             );
         }

@@ -470,6 +470,7 @@ fn deliver(shard: &Rc<Shard>, e: Entry, d: Option<ReadBack>) {
                     queues,
                     message: message.clone(),
                     confirm,
+                    publisher: None,
                 },
             );
         }

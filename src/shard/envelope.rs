@@ -41,11 +41,21 @@ pub struct QueueMeta {
 pub enum Envelope {
     /// A routed publish, to the owner of `queues` (one envelope per owner,
     /// so a fan-out stores its body once per shard). `confirm` asks the
-    /// owner to confirm once the durable copies are on disk.
+    /// owner to confirm once the durable copies are on disk. `publisher`:
+    /// the client connection that published it, owed one flow credit
+    /// (`shard::flow`); None for the broker's own publishes.
     Enqueue {
         queues: Vec<QueueName>,
         message: MessageRef,
         confirm: Option<ConfirmTicket>,
+        publisher: Option<ConnKey>,
+    },
+    /// Flow credit an owner pays back to a publishing connection of the
+    /// receiving shard (`shard::flow`): `n` of its publishes to `owner`.
+    PublishCredit {
+        conn: u64,
+        owner: u16,
+        n: u32,
     },
     /// The durable copies of these publishes are on disk, to the publisher's shard.
     Confirmed {

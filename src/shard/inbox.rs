@@ -27,6 +27,10 @@ pub trait ConnectionInbox {
     /// failed these publishes of one channel.
     fn confirmed(&self, shard: &Shard, channel: u16, seqs: &[u64], ok: bool);
 
+    /// `owner` paid back `n` flow credits of this connection's publishes
+    /// (`shard::flow`).
+    fn publish_credit(&self, owner: u16, n: u32);
+
     /// The server cancelled one of this connection's consumers (its queue
     /// went away).
     fn consumer_cancelled(&self, key: &ConsumerKey);

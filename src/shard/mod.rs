@@ -18,6 +18,7 @@ pub mod delayed;
 pub mod durability;
 pub mod envelope;
 pub mod expiry;
+pub mod flow;
 pub mod inbox;
 pub mod leader;
 pub mod limits;
@@ -191,6 +192,8 @@ pub struct Shard {
     pub watchdog: RefCell<Option<std::sync::Arc<watchdog::Watchdog>>>,
     /// The tickers' pace: told of work by `pump` and `handle_batch`.
     pub ticker: Rc<ticker::Ticker>,
+    /// Publish flow control: the credit this shard's queues owe publishers.
+    pub flow: flow::Flow,
 }
 
 impl Shard {
@@ -236,6 +239,7 @@ impl Shard {
             connection_slots,
             watchdog: RefCell::new(None),
             ticker,
+            flow: flow::Flow::default(),
         }
     }
 
@@ -523,6 +527,8 @@ impl Shard {
                 self.handle(envelope);
             }
             self.dispatch_dirty();
+            // After the deliveries: credit the queues no longer hold.
+            flow::settle(self);
             let ready = std::mem::take(&mut *self.confirm_ready.borrow_mut());
             if !ready.is_empty() {
                 self.release_confirms(ready, true);
@@ -550,7 +556,11 @@ impl Shard {
                 queues,
                 message,
                 confirm,
+                publisher,
             } => {
+                if let Some(publisher) = publisher {
+                    flow::owe(self, publisher, &queues);
+                }
                 let outcome = owner::enqueue(self, queues, message);
                 if let Some(ticket) = confirm {
                     self.settle_confirm(ticket, outcome);
@@ -568,6 +578,11 @@ impl Shard {
                     dead_letter::confirmed(self, &seqs, ok);
                 } else if let Some(conn) = self.connection(conn) {
                     conn.confirmed(self, channel, &seqs, ok);
+                }
+            }
+            Envelope::PublishCredit { conn, owner, n } => {
+                if let Some(conn) = self.connection(conn) {
+                    conn.publish_credit(owner, n);
                 }
             }
             Envelope::Settle {

@@ -131,6 +131,10 @@ pub struct Config {
     pub persistent: bool,
     /// Consumer prefetch (basic.qos); 0 = unlimited.
     pub qos: u16,
+    /// SO_SNDBUF of each producer socket; `None` = the kernel's (autotuned,
+    /// up to `net.ipv4.tcp_wmem`'s maximum: megabytes of publishes that
+    /// wait in the producer's own kernel buffer count in e2e latency).
+    pub producer_sndbuf: Option<u32>,
     /// Ack every N deliveries with multiple=true; 0 or 1 = ack each one.
     pub multi_ack_every: u32,
     pub autoack: bool,
@@ -193,6 +197,7 @@ impl Default for Config {
             time_s: None,
             pmessages: 0,
             confirm: 0,
+            producer_sndbuf: None,
             persistent: false,
             qos: 0,
             multi_ack_every: 0,

@@ -109,6 +109,10 @@ pub fn parse_run(args: &[String]) -> Result<Config, String> {
             "--since-unix-ns" => c.since_unix_ns = Some(num(flag, value()?)?),
             "--save" => c.save = Some(PathBuf::from(value()?)),
             "--quiet" => c.quiet = true,
+            "--producer-sndbuf" => {
+                c.producer_sndbuf =
+                    Some(bounded(flag, num(flag, value()?)?, 4096, 64 << 20)? as u32)
+            }
             "--ttl" => c.ttl_ms = Some(bounded(flag, num(flag, value()?)?, 1, 86_400_000)? as u32),
             "--dead-letter" => c.dead_letter = true,
             "--requeues" => c.requeues = bounded(flag, num(flag, value()?)?, 1, 1000)? as u32,

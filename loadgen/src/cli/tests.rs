@@ -97,6 +97,8 @@ fn rejects_bad_flags() {
         "--recovery lots",
         "--expect 0",
         "--since-unix-ns -5",
+        "--producer-sndbuf 100",
+        "--producer-sndbuf lots",
         "--mode recover-wait -f persistent",
         "--mode fill -f persistent",
         "--mode fill -c 10",
@@ -273,4 +275,11 @@ fn compare_flags() {
     assert!(parse_compare(&args("--a amqp://h")).is_err());
     assert!(parse_compare(&args("--a amqp://h --b amqp://h --uri amqp://x")).is_err());
     assert!(parse_compare(&args("--a amqp://h --b amqp://h --rounds 0")).is_err());
+}
+
+#[test]
+fn producer_sndbuf_is_optional_and_bounded() {
+    assert_eq!(parse_run(&args("")).unwrap().producer_sndbuf, None);
+    let c = parse_run(&args("--scenario 1p1c-16b --producer-sndbuf 65536")).unwrap();
+    assert_eq!(c.producer_sndbuf, Some(65_536));
 }

@@ -45,6 +45,8 @@ struct ProducerPlan {
     duration_ns: Option<u64>,
     /// Publish with an `x-delay` header from this spread (delayed mode).
     delays: Option<DelaySpread>,
+    /// SO_SNDBUF of the socket (`--producer-sndbuf`).
+    sndbuf: Option<u32>,
 }
 
 pub(super) fn spawn_producers(
@@ -76,6 +78,7 @@ pub(super) fn spawn_producers(
                 count: counts(range.start),
                 duration_ns,
                 delays: cfg.delay_spread(),
+                sndbuf: cfg.producer_sndbuf,
             };
             let shared = shared.clone();
             thread::Builder::new()
@@ -95,6 +98,9 @@ pub(super) fn spawn_producers(
 
 fn producer(plan: &ProducerPlan, shared: &Arc<Shared>, out: &mut ProducerOut) -> Result<(), Error> {
     let mut conn = Conn::connect(&plan.uri, &format!("loadgen-producer-{}", plan.conn_index))?;
+    if let Some(bytes) = plan.sndbuf {
+        conn.set_send_buffer(bytes)?;
+    }
     let k = plan.channels.len();
     let mut pubs = Vec::with_capacity(k);
     let mut tracks = Vec::with_capacity(k);

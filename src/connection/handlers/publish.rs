@@ -269,12 +269,14 @@ fn route(
             channel: ch.id,
             seq,
         });
+        conn.credit.sent(owner);
         shard.send(
             owner,
             Envelope::Enqueue {
                 queues,
                 message: message.clone(),
                 confirm,
+                publisher: Some(conn.key),
             },
         );
     }

@@ -1,0 +1,254 @@
+//! Publish flow control, the queue owner's side: the credit a publishing
+//! connection needs to go on reading its socket (Warren's counterpart of
+//! RabbitMQ's `credit_flow` between reader, channel and queue).
+//!
+//! A publishing connection may have `PUBLISH_CREDIT` publishes on their
+//! way to each owner shard (`connection::credit` counts them). The owner
+//! owes one credit per `Envelope::Enqueue` that names its publisher and
+//! pays it back (`Envelope::PublishCredit`, one per publisher per pump)
+//! once the copy is no longer "ahead of egress". The credit of a publish
+//! is held by one of its queues (the deepest) while that queue
+//!
+//! - has a consumer,
+//! - holds more than `HOLD_READY` ready messages in memory, and
+//! - delivered during the last `STALL_TICKS` ticks (`TICK`) or since: its
+//!   consumers are taking messages, just not as fast as they arrive.
+//!
+//! Everything else pays at once, at the end of the pump that enqueued the
+//! copy: a queue without consumers (it takes publishes at memory, then
+//! disk, speed: paging and the log's own back-pressure bound it), a
+//! queue whose consumers stopped taking messages (prefetch full, a socket
+//! that does not drain), a queue that is gone. Held credit is re-examined
+//! after every pump and every tick, so credit is never held for more than
+//! `STALL_TICKS` ticks after its queue's deliveries stop: no wait here can
+//! become a cycle. (A connection with unacked deliveries of its own is not
+//! held at all, see `connection::credit`: its acks must get through.)
+//! Ticks are counted, not wall time, so a shard starved of CPU for a
+//! while does not mistake its own pause for its consumers stopping.
+
+use crate::broker::queue::Queue;
+use crate::broker::vhost::QueueName;
+use crate::shard::envelope::{ConnKey, Envelope};
+use crate::shard::{FastMap, Shard};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Publishes a connection may have on their way to one owner shard before
+/// it stops reading its socket. A reader checks its credit between read
+/// batches, so it may overshoot by one read buffer's worth.
+pub const PUBLISH_CREDIT: u32 = 2048;
+
+/// Ready messages in memory above which a queue with a consumer that is
+/// taking messages holds its publishers' credit.
+pub const HOLD_READY: usize = 2048;
+
+/// How often held credit is looked at even when nothing happens.
+const TICK: Duration = Duration::from_millis(10);
+
+/// Ticks without a delivery after which a queue counts as stalled (its
+/// consumers stopped taking messages) and pays what it holds: long enough
+/// that a client's hiccup on a loaded machine is not taken for a stop.
+const STALL_TICKS: u32 = 25;
+
+/// Owed entries a queue merges a new debt into (the most recent ones);
+/// past them it appends, so a queue owes at most one entry per credit held.
+const MERGE_WINDOW: usize = 8;
+
+/// One queue's flow state.
+struct QueueFlow {
+    /// Deliveries (`deliver_get`) counted when they last changed at a tick.
+    mark: u64,
+    /// Ticks since the count last changed.
+    idle_ticks: u32,
+    /// Credit owed to publishers, held by this queue.
+    owed: Vec<(ConnKey, u32)>,
+}
+
+/// The flow state of a shard's queues.
+#[derive(Default)]
+pub struct Flow {
+    queues: RefCell<FastMap<QueueName, QueueFlow>>,
+    /// Queues with owed credit, looked at by the next `settle`.
+    owing: RefCell<Vec<QueueName>>,
+    /// Credit paid by the next `settle`.
+    paying: RefCell<Vec<(ConnKey, u32)>>,
+    ticking: Cell<bool>,
+}
+
+impl Flow {
+    /// Whether `settle` has anything to look at.
+    pub fn busy(&self) -> bool {
+        !self.owing.borrow().is_empty() || !self.paying.borrow().is_empty()
+    }
+}
+
+/// Whether `q` holds the credit of what it was sent.
+fn holds(q: &Queue, f: &QueueFlow) -> bool {
+    q.consumer_count() > 0
+        && q.resident_count() > HOLD_READY
+        && (f.idle_ticks < STALL_TICKS || q.stats().deliver_get() != f.mark)
+}
+
+/// `publisher` sent one publish for `queues` (of this shard): the shard
+/// owes it one credit, held by the deepest of them. Call before enqueuing.
+pub fn owe(shard: &Rc<Shard>, publisher: ConnKey, queues: &[QueueName]) {
+    let flow = &shard.flow;
+    let holder = match queues {
+        [] => None,
+        [one] => Some(one),
+        many => {
+            let owned = shard.queues.borrow();
+            many.iter()
+                .filter_map(|n| owned.get(n).map(|q| (n, q.resident_count())))
+                .max_by_key(|(_, depth)| *depth)
+                .map(|(n, _)| n)
+        }
+    };
+    let Some(name) = holder else {
+        flow.paying.borrow_mut().push((publisher, 1));
+        return;
+    };
+    let mut flows = flow.queues.borrow_mut();
+    if let Some(f) = flows.get_mut(name) {
+        if f.owed.is_empty() {
+            flow.owing.borrow_mut().push(name.clone());
+        }
+        add_debt(&mut f.owed, publisher);
+        return;
+    }
+    let Some(mark) = shard
+        .queues
+        .borrow()
+        .get(name)
+        .map(|q| q.stats().deliver_get())
+    else {
+        flow.paying.borrow_mut().push((publisher, 1));
+        return;
+    };
+    flows.insert(
+        name.clone(),
+        QueueFlow {
+            mark,
+            // Stalled until a delivery is seen.
+            idle_ticks: STALL_TICKS,
+            owed: vec![(publisher, 1)],
+        },
+    );
+    flow.owing.borrow_mut().push(name.clone());
+    drop(flows);
+    if !flow.ticking.replace(true) {
+        let shard = shard.clone();
+        glommio::spawn_local(async move { tick_loop(shard).await }).detach();
+    }
+}
+
+fn add_debt(owed: &mut Vec<(ConnKey, u32)>, publisher: ConnKey) {
+    let start = owed.len().saturating_sub(MERGE_WINDOW);
+    match owed[start..]
+        .iter_mut()
+        .rev()
+        .find(|(k, _)| *k == publisher)
+    {
+        Some((_, n)) => *n += 1,
+        None => owed.push((publisher, 1)),
+    }
+}
+
+/// After a pump's deliveries: pays the credit its queues no longer hold.
+pub fn settle(shard: &Rc<Shard>) {
+    let flow = &shard.flow;
+    if !flow.busy() {
+        return;
+    }
+    let owing = std::mem::take(&mut *flow.owing.borrow_mut());
+    let mut still = Vec::new();
+    {
+        let queues = shard.queues.borrow();
+        let mut flows = flow.queues.borrow_mut();
+        let mut paying = flow.paying.borrow_mut();
+        for name in owing {
+            let Some(f) = flows.get_mut(&name) else {
+                continue;
+            };
+            match queues.get(&name) {
+                Some(q) if holds(q, f) => still.push(name),
+                _ => paying.append(&mut f.owed),
+            }
+        }
+    }
+    flow.owing.borrow_mut().append(&mut still);
+    pay(shard);
+}
+
+/// Sends what `paying` holds: one envelope per publisher.
+fn pay(shard: &Shard) {
+    let mut paying = std::mem::take(&mut *shard.flow.paying.borrow_mut());
+    if paying.is_empty() {
+        return;
+    }
+    paying.sort_unstable_by_key(|(k, _)| (k.shard, k.id));
+    let mut i = 0;
+    while i < paying.len() {
+        let key = paying[i].0;
+        let mut n = 0u32;
+        while i < paying.len() && paying[i].0 == key {
+            n = n.saturating_add(paying[i].1);
+            i += 1;
+        }
+        shard.send(
+            key.shard,
+            Envelope::PublishCredit {
+                conn: key.id,
+                owner: shard.id,
+                n,
+            },
+        );
+    }
+}
+
+/// Every `TICK` while any queue has flow state: notes which queues
+/// delivered, pays what queues that stalled (or went away) hold, and
+/// forgets queues that owe nothing and are stalled.
+async fn tick_loop(shard: Rc<Shard>) {
+    loop {
+        glommio::timer::sleep(TICK).await;
+        let empty = {
+            let queues = shard.queues.borrow();
+            let mut flows = shard.flow.queues.borrow_mut();
+            let mut paying = shard.flow.paying.borrow_mut();
+            flows.retain(|name, f| {
+                let Some(q) = queues.get(name) else {
+                    paying.append(&mut f.owed);
+                    return false;
+                };
+                let now = q.stats().deliver_get();
+                if now != f.mark {
+                    f.mark = now;
+                    f.idle_ticks = 0;
+                } else {
+                    f.idle_ticks = f.idle_ticks.saturating_add(1);
+                }
+                if !f.owed.is_empty() && !holds(q, f) {
+                    paying.append(&mut f.owed);
+                }
+                !f.owed.is_empty() || f.idle_ticks < STALL_TICKS
+            });
+            flows.is_empty()
+        };
+        shard.flow.owing.borrow_mut().retain(|n| {
+            shard
+                .flow
+                .queues
+                .borrow()
+                .get(n)
+                .is_some_and(|f| !f.owed.is_empty())
+        });
+        pay(&shard);
+        shard.pump();
+        if empty {
+            shard.flow.ticking.set(false);
+            return;
+        }
+    }
+}
