@@ -487,3 +487,123 @@ fn list_queues_with_100k_queues_is_fast() {
     assert!(took < limit, "list_queues took {took:?}");
     c.drop_socket();
 }
+
+/// `memory`, `message_bytes`, `message_bytes_ready`,
+/// `message_bytes_unacknowledged` and `pid` in `warren ctl list_queues`
+/// and `/api/queues/{vhost}/{name}`: three 10-byte messages ready and two
+/// delivered unacked. `consumer_utilisation` is refused with why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_queues_shows_message_bytes_memory_and_pid() {
+    if skip_if_external(NEEDS_CTL) {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let b = Broker::start(shards);
+        within(async {
+            let conn = lapin_connect(&b).await;
+            let ch = confirm_channel(&conn).await;
+            let q = unique_name("ctl-bytes");
+            declare_queue(&ch, &q, false, None).await;
+            let bodies: Vec<String> = (0..5).map(|i| format!("ten-bytes{i}")).collect();
+            publish_confirmed(&ch, &q, &bodies, Default::default()).await;
+            let consumer = conn.create_channel().await.expect("channel");
+            consumer
+                .basic_qos(2, Default::default())
+                .await
+                .expect("qos");
+            let _c = consumer
+                .basic_consume(
+                    q.as_str().into(),
+                    "bytes".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .expect("consume");
+            let columns = [
+                "list_queues",
+                "name",
+                "messages_ready",
+                "messages_unacknowledged",
+                "message_bytes",
+                "message_bytes_ready",
+                "message_bytes_unacknowledged",
+                "memory",
+                "pid",
+                "shard",
+            ];
+            assert!(
+                eventually(20, || {
+                    let l = ok(&b, &columns);
+                    cell_num(&l, &q, "messages_unacknowledged") == 2
+                })
+                .await
+            );
+            let listing = ok(&b, &columns);
+            let num = |c: &str| cell_num(&listing, &q, c);
+            assert_eq!(num("messages_ready"), 3, "{listing}");
+            assert_eq!(
+                (
+                    num("message_bytes"),
+                    num("message_bytes_ready"),
+                    num("message_bytes_unacknowledged")
+                ),
+                (50, 30, 20),
+                "{listing}"
+            );
+            // Each message is charged its body, properties and a fixed
+            // overhead (`broker::queue::MESSAGE_OVERHEAD`, 448 bytes).
+            let memory = num("memory");
+            assert!(
+                (5 * (448 + 10)..5 * (448 + 10 + 64)).contains(&memory),
+                "{listing}"
+            );
+            let node = api_get(&b, "/api/overview")["node"]
+                .as_str()
+                .expect("node")
+                .to_string();
+            let shard = cell(&listing, &q, "shard");
+            assert_eq!(cell(&listing, &q, "pid"), format!("<{node}.{shard}>"));
+            if shards == 1 {
+                assert_eq!(shard, "0");
+            }
+
+            // The same figures in the API.
+            let api_q = api_get(&b, &format!("/api/queues/%2F/{q}"));
+            for (field, want) in [
+                ("message_bytes", 50),
+                ("message_bytes_ready", 30),
+                ("message_bytes_unacknowledged", 20),
+                ("memory", memory),
+            ] {
+                assert_eq!(api_q[field], want, "{field}: {api_q}");
+            }
+
+            // Settled: nothing unacked, no bytes, no memory held.
+            drop(_c);
+            let _ = consumer.close(200, "".into()).await;
+            assert!(
+                eventually(20, || {
+                    let l = ok(&b, &columns);
+                    cell_num(&l, &q, "messages_ready") == 5
+                })
+                .await
+            );
+            let listing = ok(&b, &columns);
+            assert_eq!(cell_num(&listing, &q, "message_bytes"), 50, "{listing}");
+            assert_eq!(cell_num(&listing, &q, "message_bytes_unacknowledged"), 0);
+            assert_eq!(cell_num(&listing, &q, "memory"), memory, "{listing}");
+
+            let refused = exact(&b, &["list_queues", "name", "consumer_utilisation"]);
+            assert_eq!(refused.status.code(), Some(64));
+            let err = String::from_utf8_lossy(&refused.stderr);
+            assert!(
+                err.contains("Info key(s) consumer_utilisation are not supported")
+                    && err.contains("consumer_utilisation: not measured by Warren"),
+                "{err}"
+            );
+            let _ = conn.close(200, "".into()).await;
+        })
+        .await;
+    }
+}

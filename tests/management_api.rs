@@ -17,8 +17,8 @@ use std::collections::BTreeSet;
 const NEEDS_API: &str = "it needs Warren's management port";
 
 /// RabbitMQ queue fields Warren does not show yet: Erlang process figures
-/// (garbage_collection, reductions, memory), rates (`*_details`), the
-/// persistent / unacked byte splits and per-queue message_stats
+/// (garbage_collection, reductions), rates (`*_details`), the persistent
+/// and RAM byte splits and per-queue message_stats
 /// (`deliveries`, `incoming`). Listed exactly, so a field gained or lost
 /// shows up here.
 const QUEUE_FIELDS_MISSING: &[&str] = &[
@@ -29,12 +29,9 @@ const QUEUE_FIELDS_MISSING: &[&str] = &[
     "head_message_timestamp",
     "idle_since",
     "incoming",
-    "memory",
-    "message_bytes",
     "message_bytes_paged_out",
     "message_bytes_persistent",
     "message_bytes_ram",
-    "message_bytes_unacknowledged",
     "messages_details",
     "messages_persistent",
     "messages_ready_details",

@@ -729,8 +729,13 @@ async fn nodes_and_the_aliveness_test() {
         assert!(node["mem_used"].as_u64().unwrap() > 0 && node["fd_used"].as_u64().unwrap() > 0);
         assert_eq!(node["mem_alarm"], false);
         assert_eq!(node["sockets_used"], 0);
+        // Processes are OS threads against their limit (see `nodes`);
+        // sockets are bounded by the descriptors.
+        let n = |k: &str| node[k].as_u64().unwrap_or_else(|| panic!("{k} in {node}"));
+        assert!(n("proc_used") > shards as u64 && n("proc_total") > n("proc_used"));
+        assert_eq!(n("sockets_total"), n("fd_total"));
         // Fields with no Warren counterpart are left out, not made up.
-        assert!(node.get("proc_used").is_none() && node.get("run_queue").is_none());
+        assert!(node.get("run_queue").is_none() && node.get("gc_num").is_none());
         assert_eq!(
             api_get(&b, "/api/nodes/warren@localhost")["name"],
             "warren@localhost"

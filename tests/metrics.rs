@@ -1,7 +1,8 @@
 //! Statistics on the management port against the real binary, with 1 and
 //! 2 shards: `message_stats` counts and rates in `/api/overview`,
 //! `/api/queues`, `/api/exchanges` and `/api/channels` after traffic
-//! through lapin; `/metrics`, `/metrics/per-object` and
+//! through lapin (per exchange also in transactions and to a delayed
+//! exchange); `/metrics`, `/metrics/per-object` and
 //! `/metrics/detailed` parsed as Prometheus' text format (every family with
 //! TYPE and HELP, label syntax, the values of a known queue), without
 //! auth; message ages that grow. These need Warren's management port, so
@@ -248,6 +249,125 @@ async fn message_stats_count_and_rate_per_object() {
                 .unwrap_or_else(|| panic!("the publishing channel: {channels}"));
             assert_eq!(stat(publisher, "confirm"), 21);
             assert_eq!(stat(publisher, "drop_unroutable"), 1);
+            let _ = conn.close(200, "".into()).await;
+        })
+        .await;
+    }
+}
+
+/// Per-exchange `publish_in` / `publish_out` of publishes in a transaction
+/// (counted at tx.commit, as RabbitMQ's channel counts them, not before)
+/// and to an `x-delayed-message` exchange (taken in at once; routed when
+/// due by the scheduler, which, as the plugin's, is not counted out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_and_delayed_exchanges_count_per_exchange() {
+    use lapin::options::{ExchangeDeclareOptions, QueueBindOptions};
+    use lapin::types::{AMQPValue, FieldTable};
+    if skip_if_external(NEEDS_API) {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let b = Broker::start(shards);
+        within(async {
+            let conn = lapin_connect(&b).await;
+            let ch = conn.create_channel().await.expect("channel");
+            let q = unique_name("xstats-q");
+            let x = unique_name("xstats-tx");
+            let delayed = unique_name("xstats-delayed");
+            declare_queue(&ch, &q, false, last_shard(shards)).await;
+            ch.exchange_declare(
+                x.as_str().into(),
+                lapin::ExchangeKind::Direct,
+                ExchangeDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("declare");
+            let mut args = FieldTable::default();
+            args.insert(
+                "x-delayed-type".into(),
+                AMQPValue::LongString("direct".into()),
+            );
+            ch.exchange_declare(
+                delayed.as_str().into(),
+                lapin::ExchangeKind::Custom("x-delayed-message".into()),
+                ExchangeDeclareOptions::default(),
+                args,
+            )
+            .await
+            .expect("declare");
+            for source in [&x, &delayed] {
+                ch.queue_bind(
+                    q.as_str().into(),
+                    source.as_str().into(),
+                    "k".into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .expect("bind");
+            }
+            let exchange = |name: &str| api_get(&b, &format!("/api/exchanges/%2F/{name}"));
+            let mut held = FieldTable::default();
+            held.insert("x-delay".into(), AMQPValue::LongLongInt(600_000));
+            let later = lapin::BasicProperties::default().with_headers(held);
+
+            // Three routed and one unroutable in a transaction, and one to
+            // the delayed exchange.
+            let tx = conn.create_channel().await.expect("channel");
+            tx.tx_select().await.expect("tx.select");
+            for key in ["k", "k", "k", "nowhere"] {
+                tx.basic_publish(
+                    x.as_str().into(),
+                    key.into(),
+                    BasicPublishOptions::default(),
+                    b"tx",
+                    Default::default(),
+                )
+                .await
+                .expect("publish");
+            }
+            tx.basic_publish(
+                delayed.as_str().into(),
+                "k".into(),
+                BasicPublishOptions::default(),
+                b"tx-later",
+                later.clone(),
+            )
+            .await
+            .expect("publish");
+            // A round trip on the channel: the publishes are in.
+            tx.basic_qos(10, Default::default()).await.expect("qos");
+            assert_eq!(
+                stat(&exchange(&x), "publish_in"),
+                0,
+                "not before the commit"
+            );
+            tx.tx_commit().await.expect("tx.commit");
+            let x_stats = exchange(&x);
+            assert_eq!(stat(&x_stats, "publish_in"), 4, "{x_stats}");
+            assert_eq!(stat(&x_stats, "publish_out"), 3, "{x_stats}");
+
+            // Outside a transaction, to the delayed exchange.
+            let confirms = confirm_channel(&conn).await;
+            let confirmation = confirms
+                .basic_publish(
+                    delayed.as_str().into(),
+                    "k".into(),
+                    BasicPublishOptions::default(),
+                    b"later",
+                    later,
+                )
+                .await
+                .expect("publish")
+                .await
+                .expect("confirm");
+            assert!(confirmation.is_ack(), "{confirmation:?}");
+            let d = exchange(&delayed);
+            assert_eq!(stat(&d, "publish_in"), 2, "{d}");
+            assert_eq!(stat(&d, "publish_out"), 0, "held, not routed yet: {d}");
+            let ready = api_get(&b, &format!("/api/queues/%2F/{q}"))["messages_ready"].clone();
+            assert_eq!(ready, 3, "only the transaction's routed copies");
             let _ = conn.close(200, "".into()).await;
         })
         .await;

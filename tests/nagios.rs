@@ -7,8 +7,9 @@
 //! check's receive / send rates come from the connection's octets. The node checks ask
 //! for `/api/nodes/rabbit@NODE`, so the broker runs with `--node-name
 //! rabbit@localhost` and the checks with `--node localhost`.
-//! `check_rabbitmq_server` cannot pass: it needs Erlang's process counts
-//! (`proc_used` / `proc_total`), which Warren has no counterpart for.
+//! `check_rabbitmq_server` reads memory, "processes" (Warren's threads
+//! against their limit: Erlang's process counts have no counterpart),
+//! descriptors and sockets from `/api/nodes`, OK and WARNING.
 //! The plugins are looked for in `$WARREN_NAGIOS_PLUGINS`, else /usr/bin
 //! and /usr/lib/nagios/plugins; when missing the test fails under
 //! `CI=true` (`.ci/run` installs them) and is skipped with a message
@@ -221,6 +222,36 @@ async fn nagios_checks_read_warrens_management_api() {
             api_json(&b, "DELETE", &format!("/api/queues/%2F/{q2}"), &json!({})).status,
             204
         );
+        // The server check, while a connection is open (a 0 reads as
+        // "Unable to get values", as it would from RabbitMQ): memory
+        // against the high watermark, threads against their limit (Warren's
+        // `proc_used` / `proc_total`), descriptors, sockets.
+        let node_json = api_get(&b, "/api/nodes/rabbit@localhost");
+        let n = |k: &str| {
+            node_json[k]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{k}: {node_json}"))
+        };
+        assert!(
+            n("proc_used") > shards as u64,
+            "a thread per shard and more: {node_json}"
+        );
+        assert!(n("proc_total") > n("proc_used"), "{node_json}");
+        assert_eq!(n("sockets_used"), 1, "{node_json}");
+        assert_eq!(n("sockets_total"), n("fd_total"), "{node_json}");
+        let (code, out) = check(&dir, &b, "server", &node);
+        assert_eq!(code, 0, "{out}");
+        for part in ["Memory OK (", "Process OK (", "FD OK (", "Sockets OK ("] {
+            assert!(out.contains(part), "{part}: {out}");
+        }
+        let (code, out) = check(
+            &dir,
+            &b,
+            "server",
+            &[&node[..], &["-w", "80,80,0,80", "-c", "90,90,90,90"]].concat(),
+        );
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("FD WARNING ("), "{out}");
         conn.close(200, "bye".into()).await.ok();
         assert_eq!(api_json(&b, "DELETE", &path, &json!({})).status, 204);
     }

@@ -5,8 +5,9 @@
 //! over the API or AMQP too. The binary is `$WARREN_RABBITMQADMIN` or
 //! `~/.cargo/bin/rabbitmqadmin`; when it is missing the test fails under
 //! `CI=true` (`.ci/run` installs it) and is skipped with a message
-//! otherwise. Definitions export / import are not driven yet: Warren has no
-//! `/api/definitions` on this branch.
+//! otherwise. `definitions export --file` from one broker and `definitions
+//! import --file` into a fresh one carry a vhost, its permissions, a
+//! durable queue with arguments, an exchange and a binding.
 
 mod common;
 
@@ -144,5 +145,93 @@ async fn rabbitmqadmin_declares_lists_publishes_gets_and_deletes() {
         let vhosts = run(&bin, &b, "/", &["list", "vhosts"]);
         assert!(vhosts.contains(&other), "{vhosts}");
         ctl_with(&b, &["delete_vhost", &other]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmqadmin_exports_and_imports_definitions() {
+    if skip_if_external("it needs Warren's management port") {
+        return;
+    }
+    let Some(bin) = rabbitmqadmin() else {
+        return;
+    };
+    for shards in SHARD_COUNTS {
+        let dir = temp_dir("radm-defs");
+        let file = dir.path().join("definitions.json");
+        let file = file.to_str().expect("a UTF-8 path");
+        let vhost = unique_name("radm-defs-vh");
+        let q = unique_name("radm-defs-q");
+        let x = unique_name("radm-defs-x");
+        let source = Broker::start(shards);
+        ctl_with(&source, &["add_vhost", &vhost]);
+        ctl_with(
+            &source,
+            &["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"],
+        );
+        let admin = |b: &Broker, args: &[&str]| run(&bin, b, &vhost, args);
+        admin(
+            &source,
+            &[
+                "declare",
+                "queue",
+                "--name",
+                &q,
+                "--durable",
+                "true",
+                "--arguments",
+                r#"{"x-max-length": 7}"#,
+            ],
+        );
+        admin(
+            &source,
+            &["declare", "exchange", "--name", &x, "--type", "fanout"],
+        );
+        admin(
+            &source,
+            &[
+                "declare",
+                "binding",
+                "--source",
+                &x,
+                "--destination-type",
+                "queue",
+                "--destination",
+                &q,
+                "--routing-key",
+                "k",
+            ],
+        );
+        admin(&source, &["definitions", "export", "--file", file]);
+        let exported: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).expect("the exported file"))
+                .expect("JSON");
+        let has = |kind: &str, name: &str| {
+            exported[kind]
+                .as_array()
+                .unwrap_or_else(|| panic!("{kind} in {exported}"))
+                .iter()
+                .any(|o| o["name"] == name && o["vhost"] == vhost.as_str())
+        };
+        assert!(has("queues", &q) && has("exchanges", &x), "{exported}");
+        drop(source);
+
+        let target = Broker::start(shards);
+        run(
+            &bin,
+            &target,
+            "/",
+            &["definitions", "import", "--file", file],
+        );
+        let encoded = vhost.clone();
+        let queue = api_get(&target, &format!("/api/queues/{encoded}/{q}"));
+        assert_eq!(queue["durable"], true, "{queue}");
+        assert_eq!(queue["arguments"]["x-max-length"], 7, "{queue}");
+        let exchange = api_get(&target, &format!("/api/exchanges/{encoded}/{x}"));
+        assert_eq!(exchange["type"], "fanout", "{exchange}");
+        let bindings = api_get(&target, &format!("/api/bindings/{encoded}/e/{x}/q/{q}"));
+        assert_eq!(bindings[0]["routing_key"], "k", "{bindings}");
+        // The imported permissions let guest into the vhost and its queue.
+        assert!(admin(&target, &["list", "queues"]).contains(&q));
     }
 }

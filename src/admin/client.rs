@@ -21,7 +21,8 @@ pub const USAGE: &str =
 listings (rabbitmqctl's columns; none named: rabbitmqctl's defaults):
   list_queues [column ...]       name durable auto_delete exclusive arguments policy state
                                  type messages messages_ready messages_unacknowledged
-                                 messages_ready_ram message_bytes_ready consumers slave_pids
+                                 messages_ready_ram message_bytes message_bytes_ready
+                                 message_bytes_unacknowledged memory consumers pid slave_pids
                                  synchronised_slave_pids leader members online, and Warren's
                                  shard messages_paged_out single_active_consumer_tag
                                  (default: name messages)
@@ -271,13 +272,7 @@ fn run_listing(inv: &Invocation, listing: &Listing, words: &[&str], out: &mut im
     }
     let cols = match listing.select(&cols) {
         Ok(c) => c,
-        Err(unknown) => {
-            let text = format!(
-                "Error (argument validation): Info key(s) {} are not supported",
-                unknown.join(",")
-            );
-            return usage_error(&text, &inv.words);
-        }
+        Err(unknown) => return usage_error(&super::columns::unsupported(&unknown), &inv.words),
     };
     let path = format!(
         "{}?columns={}&vhost={}",

@@ -355,10 +355,7 @@ async fn rows_answer(
         Err(unknown) => {
             return (
                 "400 Bad Request",
-                format!(
-                    "Error (argument validation): Info key(s) {} are not supported\n",
-                    unknown.join(",")
-                ),
+                format!("{}\n", columns::unsupported(&unknown)),
             )
         }
     };

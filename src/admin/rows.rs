@@ -24,6 +24,14 @@ pub struct QueueRow<'a> {
     pub q: &'a QueueSnapshot,
     pub shard: u16,
     pub arguments: Option<&'a FieldTable>,
+    /// The node's name (`pid`).
+    pub node: &'a str,
+}
+
+/// Warren's identity of a queue where RabbitMQ shows its Erlang pid: the
+/// node and the shard that owns it, `<node.shard>`.
+pub fn queue_pid(node: &str, shard: u16) -> String {
+    format!("<{node}.{shard}>")
 }
 
 impl Row for QueueRow<'_> {
@@ -40,8 +48,12 @@ impl Row for QueueRow<'_> {
         ("messages_ready", Plain),
         ("messages_unacknowledged", Plain),
         ("messages_ready_ram", Plain),
+        ("message_bytes", Plain),
         ("message_bytes_ready", Plain),
+        ("message_bytes_unacknowledged", Plain),
+        ("memory", Plain),
         ("consumers", Plain),
+        ("pid", Plain),
         // A classic queue has no mirrors and no quorum members:
         // RabbitMQ prints these empty for one too.
         ("slave_pids", Plain),
@@ -74,8 +86,12 @@ impl Row for QueueRow<'_> {
             "messages_ready" => q.messages.into(),
             "messages_unacknowledged" => q.unacked.into(),
             "messages_ready_ram" => q.messages_ram.into(),
+            "message_bytes" => (q.message_bytes_ready + q.message_bytes_unacknowledged).into(),
             "message_bytes_ready" => q.message_bytes_ready.into(),
+            "message_bytes_unacknowledged" => q.message_bytes_unacknowledged.into(),
+            "memory" => q.memory.into(),
             "consumers" => q.consumers.len().into(),
+            "pid" => queue_pid(self.node, self.shard).into(),
             "shard" => self.shard.into(),
             "messages_paged_out" => q.messages_paged_out.into(),
             "single_active_consumer_tag" => q
@@ -445,6 +461,7 @@ pub fn render(
                         q,
                         shard: s.shard,
                         arguments,
+                        node: &shard.settings.node_name,
                     };
                     push(&mut out, &row, columns);
                 }
@@ -581,6 +598,8 @@ mod tests {
             messages_paged_out: 0,
             state: "running",
             message_bytes_ready: 10,
+            message_bytes_unacknowledged: 4,
+            memory: 1000,
             unacked: 1,
             consumers: Vec::new(),
             single_active_consumer: None,
@@ -593,6 +612,7 @@ mod tests {
             q: &q,
             shard: 1,
             arguments: None,
+            node: "warren@localhost",
         };
         let empty_is_right = [
             "slave_pids",
@@ -608,6 +628,8 @@ mod tests {
             );
         }
         assert_eq!(row.cell("messages"), Value::from(3));
+        assert_eq!(row.cell("message_bytes"), Value::from(14));
+        assert_eq!(row.cell("pid"), Value::from("<warren@localhost.1>"));
         assert_eq!(row.cell("arguments"), Value::Array(Vec::new()));
         assert_eq!(host_port("127.0.0.1:5672").1, Value::from(5672));
         assert_eq!(host_port("[::1]:5672").0, "::1");

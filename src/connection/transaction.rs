@@ -23,6 +23,7 @@ use crate::broker::message::MessageRef;
 use crate::broker::queue::Settle;
 use crate::broker::vhost::QueueName;
 use crate::connection::unacked::Unacked;
+use crate::protocol::types::ShortStr;
 use crate::shard::envelope::TxOp;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -69,6 +70,9 @@ pub struct Commit {
     /// Copies enqueued, and publishes that reached no queue (counters).
     pub routed_copies: u64,
     pub unroutable: u64,
+    /// Each publish's exchange and whether it reached a queue (a delayed
+    /// one has not yet), for the per-exchange `message_stats`.
+    pub exchanges: Vec<(ShortStr, bool)>,
 }
 
 #[derive(Debug)]
@@ -143,6 +147,8 @@ impl TxBuffer {
     pub fn into_commit(&mut self) -> Commit {
         let mut c = Commit::default();
         for p in std::mem::take(&mut self.publishes) {
+            c.exchanges
+                .push((p.message.exchange.clone(), !p.by_owner.is_empty()));
             if let Some(hold) = p.delayed {
                 // As outside a transaction, a mandatory one is returned
                 // (nothing is routed until its time).

@@ -136,43 +136,141 @@ pub fn not_found() -> Value {
     json!({"error": "Object Not Found", "reason": "Not Found"})
 }
 
+/// The fields of a queue that are plain values of its snapshot (what a
+/// listing can sort on without rendering every queue: `queue_list`).
+pub const QUEUE_SCALARS: &[&str] = &[
+    "name",
+    "vhost",
+    "node",
+    "type",
+    "durable",
+    "auto_delete",
+    "exclusive",
+    "consumers",
+    "messages",
+    "messages_ready",
+    "messages_unacknowledged",
+    "messages_ram",
+    "messages_ready_ram",
+    "messages_paged_out",
+    "message_bytes",
+    "message_bytes_ready",
+    "message_bytes_unacknowledged",
+    "memory",
+    "oldest_ready_age_seconds",
+    "oldest_unacked_age_seconds",
+    "state",
+    "policy",
+    "exclusive_consumer_tag",
+    "single_active_consumer_tag",
+    "operator_policy",
+    "recoverable_slaves",
+];
+
+/// Field `field` (one of `QUEUE_SCALARS`) of queue `q` in `vhost`; None
+/// for any other name.
+pub fn queue_scalar(q: &QueueSnapshot, vhost: &str, node: &Node, field: &str) -> Option<Value> {
+    Some(match field {
+        "name" => json!(q.name.as_str()),
+        "vhost" => json!(vhost),
+        "node" => json!(node.name),
+        "type" => json!("classic"),
+        "durable" => json!(q.durable),
+        "auto_delete" => json!(q.auto_delete),
+        "exclusive" => json!(q.exclusive),
+        "consumers" => json!(q.consumers.len()),
+        "messages" => json!(q.messages as u64 + q.unacked as u64),
+        "messages_ready" => json!(q.messages),
+        "messages_unacknowledged" => json!(q.unacked),
+        "messages_ram" | "messages_ready_ram" => json!(q.messages_ram),
+        "messages_paged_out" => json!(q.messages_paged_out),
+        "message_bytes" => json!(q.message_bytes_ready + q.message_bytes_unacknowledged),
+        "message_bytes_ready" => json!(q.message_bytes_ready),
+        "message_bytes_unacknowledged" => json!(q.message_bytes_unacknowledged),
+        // The messages' memory by Warren's accounting (not the queue's own
+        // structures): see `QueueSnapshot::memory`.
+        "memory" => json!(q.memory),
+        // Beyond RabbitMQ: see `broker::queue::ages`.
+        "oldest_ready_age_seconds" => json!(q.oldest_ready_age_seconds),
+        "oldest_unacked_age_seconds" => json!(q.oldest_unacked_age_seconds),
+        "state" => json!(q.state),
+        "policy" if q.policy.is_empty() => Value::Null,
+        "policy" => json!(q.policy),
+        "single_active_consumer_tag" => {
+            json!(q.single_active_consumer.as_ref().map(|k| k.tag.as_str()))
+        }
+        "exclusive_consumer_tag" | "operator_policy" | "recoverable_slaves" => Value::Null,
+        _ => return None,
+    })
+}
+
 /// A queue, with the fields RabbitMQ shows for a classic queue that Warren
 /// has figures for.
 pub fn queue_json(q: &QueueSnapshot, vhost: &str, args: Option<&FieldTable>, node: &Node) -> Value {
-    let mut v = json!({
-        "name": q.name.as_str(),
-        "vhost": vhost,
-        "node": node.name,
-        "type": "classic",
-        "durable": q.durable,
-        "auto_delete": q.auto_delete,
-        "exclusive": q.exclusive,
-        "arguments": args.map_or_else(|| json!({}), table_json),
-        "consumers": q.consumers.len(),
-        "messages": q.messages as u64 + q.unacked as u64,
-        "messages_ready": q.messages,
-        "messages_unacknowledged": q.unacked,
-        "messages_ram": q.messages_ram,
-        "messages_ready_ram": q.messages_ram,
-        "messages_paged_out": q.messages_paged_out,
-        "message_bytes_ready": q.message_bytes_ready,
-        // Beyond RabbitMQ: see `broker::queue::ages`.
-        "oldest_ready_age_seconds": q.oldest_ready_age_seconds,
-        "oldest_unacked_age_seconds": q.oldest_unacked_age_seconds,
-        "state": q.state,
-        "policy": if q.policy.is_empty() { Value::Null } else { json!(q.policy) },
-        "exclusive_consumer_tag": Value::Null,
-        "single_active_consumer_tag": q.single_active_consumer.as_ref().map(|k| k.tag.as_str()),
-        "operator_policy": Value::Null,
-        "effective_policy_definition": {},
-        "recoverable_slaves": Value::Null,
-    });
+    let mut v = serde_json::Map::new();
+    for field in QUEUE_SCALARS {
+        if let Some(value) = queue_scalar(q, vhost, node, field) {
+            v.insert(field.to_string(), value);
+        }
+    }
+    v.insert(
+        "arguments".into(),
+        args.map_or_else(|| json!({}), table_json),
+    );
+    v.insert("effective_policy_definition".into(), json!({}));
     // As RabbitMQ's fixture: 0 without consumers; with consumers Warren
     // has no utilisation figure, so the field is left out.
     if q.consumers.is_empty() {
-        v["consumer_utilisation"] = json!(0);
+        v.insert("consumer_utilisation".into(), json!(0));
     }
-    v
+    Value::Object(v)
+}
+
+/// `/api/queues[/{vhost}]` (None: every vhost `scope` shows) with the
+/// query applied: sorted, filtered and paged on the snapshots before any
+/// queue is rendered, so a page of 100 k queues renders only its page.
+/// The order is RabbitMQ's (`rabbit_mgmt_util`'s default sort): by vhost,
+/// then name; a `sort` field comes first, ties keeping that order. A sort
+/// on a field outside `QUEUE_SCALARS` (`message_stats.…`, `arguments.…`)
+/// renders every queue to read it.
+pub fn queue_list(
+    view: &View,
+    node: &Node,
+    scope: &Scope<'_>,
+    vhost: Option<&str>,
+    query: &[(String, String)],
+) -> Result<Value, super::listing::BadQuery> {
+    let mut list: Vec<(&str, &QueueSnapshot)> = queues(view)
+        .map(|q| (view.vhost_name(q.name.vhost), q))
+        .filter(|(v, _)| match vhost {
+            Some(wanted) => v == &wanted,
+            None => scope.shows(view, v),
+        })
+        .collect();
+    // Stable: each shard's snapshot is sorted by name already, and a
+    // merge sort joins such runs in about one pass.
+    list.sort_by(|a, b| (a.0, a.1.name.as_str()).cmp(&(b.0, b.1.name.as_str())));
+    let render = |(v, q): (&str, &QueueSnapshot)| {
+        with_stats(
+            queue_json(q, v, view.queue_arguments.get(&q.name), node),
+            view.stats.queue_json(q),
+        )
+    };
+    let selection = super::listing::plan(
+        list.len(),
+        query,
+        |i| Some(list[i].1.name.as_str()),
+        |i, field| {
+            let (v, q) = list[i];
+            if QUEUE_SCALARS.contains(&field) {
+                queue_scalar(q, v, node, field)
+            } else {
+                super::listing::field(&render(list[i]), field).cloned()
+            }
+        },
+    )?;
+    let items = selection.order.iter().map(|&i| render(list[i])).collect();
+    Ok(selection.finish(items, query))
 }
 
 pub fn exchange_json(x: &ExchangeDef, vhost: &str, policy: &str) -> Value {
@@ -287,15 +385,6 @@ pub fn render(resource: &Resource, view: &View, node: &Node, scope: &Scope<'_>) 
     }
     let visible = |id: VhostId| scope.shows(view, view.vhost_name(id));
     Some(match resource {
-        Resource::Queues(v) => Value::Array(
-            queues(view)
-                .filter(|q| match v {
-                    Some(v) => view.vhost_name(q.name.vhost) == v,
-                    None => visible(q.name.vhost),
-                })
-                .map(|q| with_stats(queue_entry(view, q, node), view.stats.queue_json(q)))
-                .collect(),
-        ),
         Resource::Queue(v, name) => {
             let q = find_queue(view, v, name)?;
             let mut body = with_stats(queue_entry(view, q, node), view.stats.queue_json(q));

@@ -44,17 +44,72 @@ fn decode(s: &str) -> String {
 }
 
 /// Applies the query to `items` (each a JSON object).
-pub fn apply(mut items: Vec<Value>, query: &[(String, String)]) -> Result<Value, BadQuery> {
+pub fn apply(items: Vec<Value>, query: &[(String, String)]) -> Result<Value, BadQuery> {
+    let selection = plan(
+        items.len(),
+        query,
+        |i| items[i].get("name").and_then(Value::as_str),
+        |i, key| field(&items[i], key).cloned(),
+    )?;
+    let mut items: Vec<Option<Value>> = items.into_iter().map(Some).collect();
+    let chosen = selection
+        .order
+        .iter()
+        .filter_map(|&i| items[i].take())
+        .collect();
+    Ok(selection.finish(chosen, query))
+}
+
+/// What a list query picks of `count` items, before any is rendered: the
+/// positions to render, in order, and the page's counts (None: no `page`,
+/// the answer is a bare array). Lets a large list (100 k queues) be
+/// sorted and paged on light references, rendering only the page.
+#[derive(Debug)]
+pub struct Selection {
+    pub order: Vec<usize>,
+    page: Option<PageCounts>,
+}
+
+#[derive(Debug)]
+struct PageCounts {
+    page: usize,
+    page_size: usize,
+    page_count: usize,
+    filtered: usize,
+    total: usize,
+}
+
+/// Plans `query` over `count` items: `name(i)` is item `i`'s name (for
+/// the `name` filter), `key(i, field)` its value of a (dotted) sort field.
+/// Sorting is stable, so items equal on the sort field keep the order
+/// they came in.
+pub fn plan<'a>(
+    count: usize,
+    query: &[(String, String)],
+    name: impl Fn(usize) -> Option<&'a str>,
+    key: impl Fn(usize, &str) -> Option<Value>,
+) -> Result<Selection, BadQuery> {
     let reverse = param(query, "sort_reverse") == Some("true");
     let sort = param(query, "sort").filter(|s| !s.is_empty());
-    if let Some(key) = sort {
-        items.sort_by(|a, b| compare(field(a, key), field(b, key)));
-    }
-    if reverse {
-        items.reverse();
-    }
+    let arrange = |mut order: Vec<usize>| {
+        if let Some(field) = sort {
+            let mut keyed: Vec<(Option<Value>, usize)> =
+                order.iter().map(|&i| (key(i, field), i)).collect();
+            keyed.sort_by(|a, b| compare(a.0.as_ref(), b.0.as_ref()));
+            order = keyed.into_iter().map(|(_, i)| i).collect();
+        }
+        if reverse {
+            order.reverse();
+        }
+        order
+    };
     let page = match param(query, "page") {
-        None => return Ok(Value::Array(select(items, query))),
+        None => {
+            return Ok(Selection {
+                order: arrange((0..count).collect()),
+                page: None,
+            })
+        }
         Some(p) => p,
     };
     let size = param(query, "page_size").unwrap_or("");
@@ -76,24 +131,24 @@ pub fn apply(mut items: Vec<Value>, query: &[(String, String)]) -> Result<Value,
             })
         }
     };
-    let total = items.len();
-    if let Some(name) = param(query, "name").filter(|n| !n.is_empty()) {
+    let mut order: Vec<usize> = (0..count).collect();
+    if let Some(wanted) = param(query, "name").filter(|n| !n.is_empty()) {
         let matches: Box<dyn Fn(&str) -> bool> = if param(query, "use_regex") == Some("true") {
-            let re = regex::RegexBuilder::new(name)
+            let re = regex::RegexBuilder::new(wanted)
                 .size_limit(1 << 20)
                 .build()
                 .map_err(|e| BadQuery {
                     error: "bad_request",
-                    reason: format!("invalid regex '{name}': {e}"),
+                    reason: format!("invalid regex '{wanted}': {e}"),
                 })?;
             Box::new(move |s: &str| re.is_match(s))
         } else {
-            let needle = name.to_lowercase();
+            let needle = wanted.to_lowercase();
             Box::new(move |s: &str| s.to_lowercase().contains(&needle))
         };
-        items.retain(|i| i.get("name").and_then(Value::as_str).is_some_and(&matches));
+        order.retain(|&i| name(i).is_some_and(&matches));
     }
-    let filtered = items.len();
+    let filtered = order.len();
     let page_count = filtered.div_ceil(page_size);
     if page > page_count.max(1) {
         return Err(BadQuery {
@@ -103,25 +158,45 @@ pub fn apply(mut items: Vec<Value>, query: &[(String, String)]) -> Result<Value,
             ),
         });
     }
-    let page_items: Vec<Value> = items
+    let order = arrange(order)
         .into_iter()
         .skip((page - 1) * page_size)
         .take(page_size)
         .collect();
-    let page_items = select(page_items, query);
-    Ok(json!({
-        "filtered_count": filtered,
-        "item_count": page_items.len(),
-        "items": page_items,
-        "page": page,
-        "page_count": page_count,
-        "page_size": page_size,
-        "total_count": total,
-    }))
+    Ok(Selection {
+        order,
+        page: Some(PageCounts {
+            page,
+            page_size,
+            page_count,
+            filtered,
+            total: count,
+        }),
+    })
+}
+
+impl Selection {
+    /// The answer: `items` (rendered in `order`'s order) with only the
+    /// query's `columns`, in RabbitMQ's page object when paged.
+    pub fn finish(self, items: Vec<Value>, query: &[(String, String)]) -> Value {
+        let items = select(items, query);
+        let Some(p) = self.page else {
+            return Value::Array(items);
+        };
+        json!({
+            "filtered_count": p.filtered,
+            "item_count": items.len(),
+            "items": items,
+            "page": p.page,
+            "page_count": p.page_count,
+            "page_size": p.page_size,
+            "total_count": p.total,
+        })
+    }
 }
 
 /// A dotted field of an item (`message_stats.publish`).
-fn field<'a>(item: &'a Value, path: &str) -> Option<&'a Value> {
+pub fn field<'a>(item: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(item, |v, k| v.get(k))
 }
 

@@ -285,6 +285,16 @@ async fn api_request(
         }
     }
     let body = match &resource {
+        // Paged on the snapshots: only the page is rendered.
+        api::Resource::Queues(vhost) => {
+            if vhost.as_deref().is_some_and(|v| view.vhost_id(v).is_none()) {
+                return json_response(StatusCode::NOT_FOUND, &api::not_found());
+            }
+            return match api::queue_list(&view, &ctx.node, &scope, vhost.as_deref(), &query) {
+                Ok(v) => json_response(StatusCode::OK, &v),
+                Err(e) => bad_query(e),
+            };
+        }
         api::Resource::Overview => Some(api::overview(&view, &ctx.node, &user.name)),
         api::Resource::Nodes => Some(Value::Array(vec![nodes::node_json(
             &ctx.node,
@@ -300,10 +310,7 @@ async fn api_request(
         None => json_response(StatusCode::NOT_FOUND, &api::not_found()),
         Some(Value::Array(items)) => match listing::apply(items, &query) {
             Ok(v) => json_response(StatusCode::OK, &v),
-            Err(e) => json_response(
-                StatusCode::BAD_REQUEST,
-                &json!({"error": e.error, "reason": e.reason}),
-            ),
+            Err(e) => bad_query(e),
         },
         Some(v) => json_response(StatusCode::OK, &v),
     }
@@ -348,6 +355,14 @@ fn alarms_check(ctx: &Context) -> Response<Full<Bytes>> {
     json_response(
         StatusCode::SERVICE_UNAVAILABLE,
         &json!({"status": "failed", "reason": "There are alarms in effect in the cluster", "alarms": alarms}),
+    )
+}
+
+/// A refused list query: RabbitMQ's 400 body.
+fn bad_query(e: listing::BadQuery) -> Response<Full<Bytes>> {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &json!({"error": e.error, "reason": e.reason}),
     )
 }
 

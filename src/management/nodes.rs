@@ -2,9 +2,13 @@
 //! RabbitMQ's node object that Warren has figures for — memory (RSS and
 //! the high watermark), free disk under the data directory and its limit,
 //! the alarms, file descriptors (open and the soft limit), sockets (client
-//! connections), uptime, processors, the OS pid. Erlang's figures
-//! (processes, run queue, GC, reductions, …) have no counterpart and are
-//! left out rather than made up.
+//! connections) against the descriptor limit, uptime, processors, the OS
+//! pid. Erlang's process count has no counterpart: `proc_used` is the
+//! broker's OS threads (its shards, the management thread, …) and
+//! `proc_total` the most it may have (`RLIMIT_NPROC`, else the kernel's
+//! `threads-max`), so `check_rabbitmq_server` reads a real bound. Erlang's
+//! other figures (run queue, GC, reductions, …) are left out rather than
+//! made up.
 
 use super::api::Node;
 use super::bridge::View;
@@ -44,6 +48,14 @@ pub fn node_json(node: &Node, alarms: &Alarms, view: &View) -> Value {
     }
     if let Some(n) = fd_limit() {
         v["fd_total"] = json!(n);
+        // Each socket takes a descriptor; Warren sets no lower bound.
+        v["sockets_total"] = json!(n);
+    }
+    if let Some(n) = threads() {
+        v["proc_used"] = json!(n);
+    }
+    if let Some(n) = thread_limit() {
+        v["proc_total"] = json!(n);
     }
     if let Ok(n) = std::thread::available_parallelism() {
         v["processors"] = json!(n.get());
@@ -65,4 +77,35 @@ fn fd_limit() -> Option<u64> {
     // SAFETY: getrlimit writes into the struct we own.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
     (rc == 0).then_some(limit.rlim_cur)
+}
+
+/// The process's OS threads (`Threads:` of `/proc/self/status`).
+fn threads() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The most threads the process may have: the soft `RLIMIT_NPROC` (it
+/// counts the user's threads), else, unlimited, the kernel's
+/// `threads-max`.
+fn thread_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut limit) };
+    if rc == 0 && limit.rlim_cur != libc::RLIM_INFINITY {
+        return Some(limit.rlim_cur);
+    }
+    std::fs::read_to_string("/proc/sys/kernel/threads-max")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }

@@ -64,7 +64,9 @@ impl Sample {
         };
         for shard in snapshots {
             s.overview.merge(&shard.stats.retired_channels);
-            for q in &shard.queues {
+            // A queue that never counted anything is left out (read as
+            // zeros), so 100 k idle queues cost no map entries.
+            for q in shard.queues.iter().filter(|q| !q.message_stats.is_empty()) {
                 s.queues.insert(q.name.clone(), q.message_stats);
             }
             for (key, x) in &shard.stats.exchanges {
@@ -141,7 +143,13 @@ impl Stats {
     /// A queue's `message_stats`; None when nothing was counted (RabbitMQ
     /// leaves the key out then).
     pub fn queue_json(&self, q: &QueueSnapshot) -> Option<Value> {
-        let earlier = self.reference.as_ref().and_then(|r| r.queues.get(&q.name));
+        // A queue the reference sample lacks had counted nothing then (or
+        // did not exist yet): its counts all fall in the interval.
+        let zero = MessageStats::default();
+        let earlier = self
+            .reference
+            .as_ref()
+            .map(|r| r.queues.get(&q.name).unwrap_or(&zero));
         self.object(&q.message_stats, earlier, QUEUE_STATS, true)
     }
 

@@ -347,6 +347,13 @@ pub struct QueueSnapshot {
     pub state: &'static str,
     /// Body bytes of the ready messages (RabbitMQ's `message_bytes_ready`).
     pub message_bytes_ready: u64,
+    /// Body bytes of the delivered, unsettled messages
+    /// (`message_bytes_unacknowledged`).
+    pub message_bytes_unacknowledged: u64,
+    /// The memory the queue's messages hold by Warren's accounting: the
+    /// ready ones in memory as charged against the budget, and the unacked
+    /// ones at the same cost (`Queue::unacked_bytes`).
+    pub memory: u64,
     pub unacked: u32,
     pub consumers: Vec<(ConsumerKey, bool, u32, u32)>,
     /// On a single-active-consumer queue, the consumer that is active.

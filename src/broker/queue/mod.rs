@@ -272,6 +272,18 @@ impl Queue {
         self.unacked.messages().map(|m| m.id).min()
     }
 
+    /// Body bytes of the delivered, unsettled messages, and the memory
+    /// they hold (`resident_cost` each, as a ready one is charged): a scan
+    /// of the unacked set, for snapshots, not the message path.
+    pub fn unacked_bytes(&self) -> (u64, u64) {
+        self.unacked.messages().fold((0, 0), |(body, held), m| {
+            (
+                body + m.message.body.len(),
+                held + resident_cost(&m.message),
+            )
+        })
+    }
+
     /// Seconds since the oldest ready and the oldest unacked message were
     /// enqueued (upper bounds within `ages::STEP_MS`), at `now_ms`; forgets
     /// what older messages needed.

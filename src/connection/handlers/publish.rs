@@ -182,6 +182,11 @@ fn route(
                 }),
             });
         }
+        // The exchange took it in; it reaches queues only when it is due
+        // (routed then by the scheduler, as the plugin does, uncounted).
+        shard
+            .stats
+            .exchange_publish(vhost, &message.exchange, false);
         hold_delayed(
             shard,
             conn,
@@ -297,7 +302,8 @@ fn route(
 }
 
 /// `message_stats` of a publish routed now (not delayed, not in a
-/// transaction): the channel's unroutable counts, the exchange's in / out.
+/// transaction: those count when held, and at tx.commit, `handlers::tx`):
+/// the channel's unroutable counts, the exchange's in / out.
 fn count_publish(
     shard: &Shard,
     ch: &mut Channel,

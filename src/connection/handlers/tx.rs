@@ -82,6 +82,12 @@ pub async fn commit(cx: &Ctx<'_>) -> AmqpResult<()> {
     if let Some(e) = failed {
         return Err(e);
     }
+    // Committed: the exchanges count them now, as RabbitMQ's channel does.
+    for (exchange, routed) in &commit.exchanges {
+        cx.shard
+            .stats
+            .exchange_publish(cx.vhost(), exchange, *routed);
+    }
     for message in &commit.returns {
         write_return(cx.conn, cx.channel, message);
     }
