@@ -494,7 +494,7 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
         .iter_mut()
         .map(|(name, q)| {
             let (ready_age, unacked_age) = q.ages(now);
-            let (unacked_body, unacked_held) = q.unacked_bytes();
+            let unacked_body = q.unacked_body_bytes();
             QueueSnapshot {
                 name: name.clone(),
                 durable: q.config().durable,
@@ -506,7 +506,7 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
                 state: if q.is_crashed() { "crashed" } else { "running" },
                 message_bytes_ready: q.ready_body_bytes(),
                 message_bytes_unacknowledged: unacked_body,
-                memory: q.resident_bytes() + unacked_held,
+                memory: q.memory_bytes(),
                 unacked: q.unacked_count(),
                 consumers: q.consumer_summaries(),
                 single_active_consumer: q.single_active_consumer().cloned(),

@@ -272,16 +272,10 @@ impl Queue {
         self.unacked.messages().map(|m| m.id).min()
     }
 
-    /// Body bytes of the delivered, unsettled messages, and the memory
-    /// they hold (`resident_cost` each, as a ready one is charged): a scan
-    /// of the unacked set, for snapshots, not the message path.
-    pub fn unacked_bytes(&self) -> (u64, u64) {
-        self.unacked.messages().fold((0, 0), |(body, held), m| {
-            (
-                body + m.message.body.len(),
-                held + resident_cost(&m.message),
-            )
-        })
+    /// Body bytes of the delivered, unsettled messages: a scan of the
+    /// unacked set, for snapshots, not the message path.
+    pub fn unacked_body_bytes(&self) -> u64 {
+        self.unacked.messages().map(|m| m.message.body.len()).sum()
     }
 
     /// Seconds since the oldest ready and the oldest unacked message were
