@@ -420,6 +420,11 @@ pub fn close_method(e: &AmqpError, class_id: u16, method_id: u16) -> Method {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_socket_reads_the_largest_frame_the_server_accepts_in_one_allocation() {
+        assert_eq!(super::super::socket::MAX_FRAME_REST, FRAME_MAX as usize);
+    }
+
     fn tune_ok(channel_max: u16, frame_max: u32) -> ConnectionTuneOk {
         ConnectionTuneOk {
             channel_max,

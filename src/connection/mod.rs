@@ -124,6 +124,9 @@ pub struct ConnShared {
     /// Exclusive queues this connection declared (deleted when it closes).
     pub exclusive_queues: RefCell<Vec<crate::broker::vhost::QueueName>>,
     pub last_read: Cell<Instant>,
+    /// The reader is between read batches, possibly waiting on purpose
+    /// (alarm, credit, back-pressure): missed heartbeats do not count.
+    pub read_paused: Cell<bool>,
     pub last_write: Cell<Instant>,
     /// Octets read from and written to the client since the handshake
     /// (AMQP bytes; TLS records' own overhead is not counted): RabbitMQ's
@@ -360,6 +363,7 @@ async fn serve_on(shard: Rc<Shard>, mut stream: Transport, peer: String) {
         confirm_dirty: RefCell::new(Vec::new()),
         exclusive_queues: RefCell::new(Vec::new()),
         last_read: Cell::new(now),
+        read_paused: Cell::new(false),
         last_write: Cell::new(now),
         recv_oct: Cell::new(0),
         send_oct: Cell::new(0),

@@ -94,6 +94,13 @@ pub(super) async fn reader_loop(
             // Leave the task queue so other ready tasks run between read batches.
             glommio::executor().yield_task_queue_now().await;
         }
+        // From here to the read the reader may wait on purpose (an alarm,
+        // the log's write window, credit, back-pressure): the heartbeat
+        // monitor pauses meanwhile and restarts its clock after, as
+        // RabbitMQ's reader does (`rabbit_heartbeat:pause_monitor`), so a
+        // blocked publisher is not dropped for the heartbeats it could not
+        // get read.
+        conn.read_paused.set(true);
         if shard.alarms.active() && conn.published.get() {
             wait_out_alarm(shard, conn).await;
         }
@@ -115,6 +122,9 @@ pub(super) async fn reader_loop(
                 return Ending::Gone;
             }
             glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        if conn.read_paused.replace(false) {
+            conn.last_read.set(Instant::now());
         }
         match stream.read_into(buf, READ_CHUNK).await {
             Ok(0) | Err(_) => return Ending::Gone,

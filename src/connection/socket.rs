@@ -141,8 +141,9 @@ fn append_exact(buf: &mut BytesMut, bytes: &[u8]) {
 }
 
 /// The largest rest of a frame `recv_some` allocates for: the largest
-/// frame the server accepts (its frame_max counts header and end octet).
-const MAX_FRAME_REST: usize = super::handshake::FRAME_MAX as usize;
+/// frame the server accepts (`handshake::FRAME_MAX`, which counts header
+/// and end octet; a test there checks the two agree).
+pub(super) const MAX_FRAME_REST: usize = 131_072;
 
 /// How many bytes the frame that starts `buf` still lacks, if its header is
 /// there and it is not complete. A claimed size beyond the server's

@@ -67,7 +67,7 @@ pub(super) async fn heartbeat_loop(conn: Rc<ConnShared>, fd: i32) {
             conn.out.borrow_mut().heartbeat();
             conn.notify_writer();
         }
-        if now.duration_since(conn.last_read.get()) > interval * 2 {
+        if !conn.read_paused.get() && now.duration_since(conn.last_read.get()) > interval * 2 {
             tracing::warn!(
                 shard = conn.key.shard,
                 peer = %conn.peer,
