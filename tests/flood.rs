@@ -125,10 +125,11 @@ async fn flood(shards: usize) {
                         &body,
                         BasicProperties::default(),
                     );
-                    if tokio::time::timeout(Duration::from_millis(200), publish).await.is_err() {
-                        if conn.status().blocked() {
-                            blocked_seen.fetch_or(1 << p, Ordering::Relaxed);
-                        }
+                    let waited = tokio::time::timeout(Duration::from_millis(200), publish)
+                        .await
+                        .is_err();
+                    if waited && conn.status().blocked() {
+                        blocked_seen.fetch_or(1 << p, Ordering::Relaxed);
                     }
                 }
                 let _ = tokio::time::timeout(Duration::from_secs(5), conn.close(200, "done".into())).await;

@@ -132,6 +132,11 @@ async fn ctl_lists_queues_exchanges_bindings_connections_and_counters() {
 /// A raw connection whose client properties advertise the
 /// `connection.blocked` capability (the broker only notifies such clients).
 fn raw_connect_blocking_aware(b: &Broker) -> (RawConn, u32) {
+    raw_connect_blocking_aware_with_heartbeat(b, 0)
+}
+
+/// `raw_connect_blocking_aware`, asking for heartbeats every `heartbeat` s.
+fn raw_connect_blocking_aware_with_heartbeat(b: &Broker, heartbeat: u16) -> (RawConn, u32) {
     let mut c = RawConn::connect(&b.addr());
     c.begin();
     let key = b"connection.blocked";
@@ -161,7 +166,7 @@ fn raw_connect_blocking_aware(b: &Broker) -> (RawConn, u32) {
         &Args::new()
             .short(channel_max)
             .long(frame_max)
-            .short(0)
+            .short(heartbeat)
             .done(),
     );
     c.send_method(
@@ -313,4 +318,45 @@ async fn ctl_refuses_bad_limits() {
         "{}",
         b.log().join("\n")
     );
+}
+
+/// A publisher blocked by an alarm is not read, so neither are its
+/// heartbeats: the broker pauses its heartbeat monitor while the reader
+/// waits (as RabbitMQ's reader does, `rabbit_heartbeat:pause_monitor`)
+/// instead of dropping the client after two heartbeat intervals.
+#[test]
+fn a_blocked_publisher_is_not_dropped_for_missed_heartbeats() {
+    if skip_if_external("it raises an alarm with a local warren's flags") {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let b = Broker::start_with_args(shards, &["--memory-high-watermark", "1"]);
+        let (mut c, frame_max) = raw_connect_blocking_aware_with_heartbeat(&b, 1);
+        c.channel_open(1);
+        let (q, _, _) = c.queue_declare(1, &unique_name("heartbeat"));
+        c.basic_publish(1, "", &q, b"first", frame_max);
+        let m = c.expect_method();
+        assert_eq!(
+            (m.channel, m.class, m.method),
+            (0, 10, 60),
+            "connection.blocked: {m:?}"
+        );
+        // Four heartbeat intervals without a byte from the client.
+        std::thread::sleep(Duration::from_secs(4));
+        assert!(
+            !b.logs_within("missed heartbeats"),
+            "shards {shards}: the blocked publisher was dropped"
+        );
+        let out = ctl_with(&b, &["set_vm_memory_high_watermark", "1000000000000000"]);
+        assert!(out.starts_with("Setting "), "{out}");
+        let m = c.expect_method();
+        assert_eq!(
+            (m.channel, m.class, m.method),
+            (0, 10, 61),
+            "connection.unblocked: {m:?}"
+        );
+        // Still served: a declare is answered.
+        let (_, ready, _) = c.queue_declare(1, &q);
+        assert_eq!(ready, 1, "shards {shards}");
+    }
 }
