@@ -123,9 +123,8 @@ pub(super) async fn reader_loop(
             }
             glommio::timer::sleep(Duration::from_millis(1)).await;
         }
-        if conn.read_paused.replace(false) {
-            conn.last_read.set(Instant::now());
-        }
+        conn.read_paused.set(false);
+        conn.last_read.set(Instant::now());
         match stream.read_into(buf, READ_CHUNK).await {
             Ok(0) | Err(_) => return Ending::Gone,
             Ok(n) => {

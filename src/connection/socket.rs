@@ -71,7 +71,8 @@ pub async fn read_into(
         // readiness poll, then recv).
         let mut first = [0u8; WAKE_READ];
         let n = stream.read(&mut first).await?;
-        append_exact(buf, &first[..n]);
+        grow_exact(buf, n);
+        buf.extend_from_slice(&first[..n]);
         return Ok(n);
     }
 }
@@ -89,9 +90,7 @@ fn recv_some(fd: RawFd, buf: &mut BytesMut, chunk: usize) -> io::Result<usize> {
         let rest = frame_rest(buf)
             .unwrap_or(chunk)
             .clamp(1, chunk.max(MAX_FRAME_REST));
-        let mut grown = BytesMut::with_capacity(buf.len() + rest);
-        grown.extend_from_slice(buf);
-        *buf = grown;
+        grow_exact(buf, rest);
         return recv_nonblocking(fd, buf);
     }
     RECEIVE.with(|receive| {
@@ -128,16 +127,16 @@ fn recv_some(fd: RawFd, buf: &mut BytesMut, chunk: usize) -> io::Result<usize> {
     })
 }
 
-/// Appends `bytes` to `buf`, growing it (if it must) to exactly the size
-/// needed: `extend_from_slice` on a buffer split off the shared receive
-/// buffer would allocate at least that buffer's original size.
-fn append_exact(buf: &mut BytesMut, bytes: &[u8]) {
-    if buf.capacity() - buf.len() < bytes.len() {
-        let mut grown = BytesMut::with_capacity(buf.len() + bytes.len());
+/// Gives `buf` room for `additional` more bytes, in an allocation of
+/// exactly the size needed if it must grow: `BytesMut::reserve` on a buffer
+/// split off the shared receive buffer would allocate at least that
+/// buffer's original size.
+fn grow_exact(buf: &mut BytesMut, additional: usize) {
+    if buf.capacity() - buf.len() < additional {
+        let mut grown = BytesMut::with_capacity(buf.len() + additional);
         grown.extend_from_slice(buf);
         *buf = grown;
     }
-    buf.extend_from_slice(bytes);
 }
 
 /// The largest rest of a frame `recv_some` allocates for: the largest
