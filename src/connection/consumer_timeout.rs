@@ -6,10 +6,12 @@
 //! oldest delivery every `CHECK_INTERVAL` (RabbitMQ's channel does so on
 //! its tick, every `channel_tick_interval`, 60 s by default), once the
 //! connection has handed out a delivery that has a timeout
-//! (`ConnShared::timed_delivery`); before that it does not wake. The timeout
-//! of a delivery is its queue's (the lower of argument and policy, sent
-//! with the delivery by the queue's owner), else `--consumer-timeout`;
-//! none by default.
+//! (`ConnShared::timed_delivery`), or a consumer with a timeout of its
+//! own was added; before that it does not wake. The timeout of a delivery
+//! is its consumer's `x-consumer-timeout` (a basic.consume argument,
+//! RabbitMQ 4.x's, applied by `Channel::deliver`), else its queue's (the
+//! lower of argument and policy, sent with the delivery by the queue's
+//! owner), else `--consumer-timeout`; none by default.
 
 use crate::broker::error::AmqpError;
 use crate::connection::handlers::close_with_error;

@@ -599,6 +599,7 @@ async fn get(
         let request = Request::Get {
             name: meta.name.clone(),
             no_ack,
+            getter: None,
         };
         let answer = match shard.request(meta.owner, request).await {
             Reply::Got(r) => r.map_err(Refusal::Channel)?,

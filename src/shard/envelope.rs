@@ -6,7 +6,7 @@
 use crate::broker::error::AmqpError;
 use crate::broker::exchange::{BindingDef, Destination, ExchangeDef};
 use crate::broker::message::MessageRef;
-use crate::broker::queue::{ConsumerKey, ConsumerSpec, Delivery, QueueConfig, Settle};
+use crate::broker::queue::{ConsumerKey, ConsumerSpec, Delivery, GetterKey, QueueConfig, Settle};
 use crate::broker::vhost::{QueueName, VhostId, VhostLimits};
 use crate::protocol::types::{FieldTable, ShortStr};
 
@@ -221,6 +221,10 @@ pub enum Request {
     Get {
         name: QueueName,
         no_ack: bool,
+        /// The channel getting (its gets in ack mode are held to a share
+        /// of the memory budget, `Queue::get_for`); None: the management
+        /// API, which settles what it took before it answers.
+        getter: Option<GetterKey>,
     },
     Consume {
         name: QueueName,

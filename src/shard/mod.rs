@@ -649,14 +649,27 @@ impl Shard {
             self.reply(from, token, Reply::Count(Ok(n)));
         } else if let Request::TxCommit { ops } = request {
             transaction::commit(self, from, token, ops);
-        } else if let Request::Get { name, .. } = &request {
+        } else if let Request::Get {
+            name,
+            no_ack,
+            getter,
+        } = &request
+        {
             // basic.get on a queue whose ready messages are all paged out
-            // answers once the head chunk is back in memory.
+            // answers once the head chunk is back in memory (unless the
+            // channel holds its share of the budget in gets: get-empty).
             let waits = self
                 .queues
                 .borrow()
                 .get(name)
-                .is_some_and(|q| q.needs_page_in_for_get());
+                .is_some_and(|q| match getter {
+                    Some(g) => q.get_waits_for_page_in(
+                        g,
+                        *no_ack,
+                        self.queue_memory_room(q.memory_bytes()),
+                    ),
+                    None => q.needs_page_in_for_get(),
+                });
             if waits {
                 let shard = self.clone();
                 glommio::spawn_local(async move {

@@ -405,7 +405,11 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
             };
             Reply::Count(check.map(|()| drop_queue(shard, &name).unwrap_or(0)))
         }
-        Request::Get { name, no_ack } => {
+        Request::Get {
+            name,
+            no_ack,
+            getter,
+        } => {
             ttl::expire_queue(shard, &name, ttl::now_ms(), true);
             let mut queues = shard.queues.borrow_mut();
             let got = match queues.get_mut(&name) {
@@ -413,7 +417,15 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
                 Some(q) => Ok(shard
                     .tracked(q, |q| {
                         q.touch();
-                        q.get(no_ack)
+                        match &getter {
+                            // A channel's gets in ack mode are held to its
+                            // share of the memory budget, as consumers.
+                            Some(g) => {
+                                let room = shard.queue_memory_room(q.memory_bytes());
+                                q.get_for(g, no_ack, room)
+                            }
+                            None => q.get(no_ack),
+                        }
                     })
                     .map(|m| {
                         let timeout = q.consumer_timeout().or(shard.settings.consumer_timeout);

@@ -104,8 +104,11 @@ pub(super) struct Consumers {
     mixed_priorities: bool,
     /// The memory the queue's unacked messages may hold (the owner sets it
     /// from its shard's budget before each dispatch; None: no bound), split
-    /// evenly between the consumers (`share`).
+    /// evenly between the consumers and the channels holding basic.gets
+    /// (`share`).
     memory_limit: Option<u64>,
+    /// How many channels held basic.gets when the limit was set (`getters`).
+    getters: usize,
 }
 
 impl Consumers {
@@ -126,10 +129,11 @@ impl Consumers {
     }
 
     /// The memory one consumer's unacked messages may hold: the queue's
-    /// limit split evenly between its consumers.
+    /// limit split evenly between its consumers and the channels holding
+    /// basic.gets.
     pub(super) fn share(&self) -> u64 {
         match self.memory_limit {
-            Some(limit) => limit / self.list.len().max(1) as u64,
+            Some(limit) => limit / (self.list.len() + self.getters).max(1) as u64,
             None => u64::MAX,
         }
     }
@@ -267,11 +271,13 @@ impl Queue {
     }
 
     /// Bounds the memory the consumers' unacked messages may hold, split
-    /// evenly between them (the owner sets its shard's current limit before
-    /// each dispatch): a consumer past its share gets nothing more until
-    /// its acks free memory, and the paged tail is not read back for it.
+    /// evenly between them and the channels holding basic.gets (the owner
+    /// sets its shard's current limit before each dispatch): a consumer
+    /// past its share gets nothing more until its acks free memory, and
+    /// the paged tail is not read back for it.
     pub fn set_memory_limit(&mut self, limit: u64) {
         self.consumers.memory_limit = Some(limit);
+        self.consumers.getters = self.unacked.getters().len();
     }
 
     /// Changes a consumer's prefetch limit (basic.qos after consume).

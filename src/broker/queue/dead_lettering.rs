@@ -34,7 +34,7 @@ impl Queue {
             let Some(entry) = self.unacked.remove(*id) else {
                 continue;
             };
-            if let Some(key) = &entry.consumer {
+            if let Some(key) = entry.consumer() {
                 let cost = super::ready::resident_cost(&entry.message.message);
                 self.consumers.settled(key, cost);
             }

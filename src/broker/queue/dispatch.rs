@@ -3,8 +3,10 @@
 //! messages leave, requeued ones merge back into the ready list.
 
 use super::consumers::ConsumerKey;
+use super::getters::GetterKey;
 use super::priority::Levels;
 use super::ready::{resident_cost, QueuedMessage, ReadyList};
+use super::unacked::Taker;
 use super::Queue;
 use crate::broker::message::MessageRef;
 use crate::broker::stats::Stat;
@@ -84,15 +86,35 @@ impl Queue {
             consumer_timeout: self.consumer_timeout,
         };
         if !no_ack {
-            self.unacked.insert(message, Some(key));
+            self.unacked.insert(message, Taker::Consumer(key));
         }
         Some(delivery)
     }
 
-    /// basic.get: the head message, if any (none while the queue is at its
-    /// `x-max-unacked`). In ack mode it stays unacked (owned by no
-    /// consumer) until settled.
+    /// basic.get with no memory bound (the management API's, which
+    /// settles what it took at once): the head message, if any (none while
+    /// the queue is at its `x-max-unacked`). In ack mode it stays unacked
+    /// (owned by no consumer) until settled.
     pub fn get(&mut self, no_ack: bool) -> Option<QueuedMessage> {
+        self.take_for_get(no_ack, None)
+    }
+
+    /// basic.get by the channel `getter`, the queue's memory room being
+    /// `room`: as `get`, and in ack mode nothing while the channel's
+    /// unsettled gets hold its share of the room (`getter_may_take`).
+    pub fn get_for(
+        &mut self,
+        getter: &GetterKey,
+        no_ack: bool,
+        room: u64,
+    ) -> Option<QueuedMessage> {
+        if !no_ack && !self.getter_may_take(getter, room) {
+            return None;
+        }
+        self.take_for_get(no_ack, Some(*getter))
+    }
+
+    fn take_for_get(&mut self, no_ack: bool, getter: Option<GetterKey>) -> Option<QueuedMessage> {
         if self.at_unacked_cap() {
             return None;
         }
@@ -103,7 +125,7 @@ impl Queue {
             self.stats.add(Stat::Redeliver, 1);
         }
         if !no_ack {
-            self.unacked.insert(message.clone(), None);
+            self.unacked.insert(message.clone(), Taker::Get(getter));
         }
         Some(QueuedMessage {
             message: self.delivered_message(&message),
@@ -125,7 +147,7 @@ impl Queue {
             if how == Settle::Remove {
                 self.stats.add(Stat::Ack, 1);
             }
-            if let Some(key) = &entry.consumer {
+            if let Some(key) = entry.consumer() {
                 self.consumers
                     .settled(key, resident_cost(&entry.message.message));
                 if let Some(sac) = &mut self.single_active {

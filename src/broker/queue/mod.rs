@@ -19,6 +19,8 @@
 //! - `consumers` — consumers, their credit, exclusivity and the
 //!   round-robin choice of the next one among the highest `x-priority`
 //!   with credit.
+//! - `getters` — the channels holding basic.gets in ack mode, and their
+//!   share of the memory budget.
 //! - `single_active` — `x-single-active-consumer`: which one consumer gets
 //!   the deliveries, and the handover.
 //! - `delivery_limit` — quorum queues: returns counted, `x-delivery-count`
@@ -50,6 +52,7 @@ mod dead_lettering;
 mod delivery_limit;
 mod dispatch;
 mod expiry;
+mod getters;
 mod limits;
 mod paging;
 mod policy;
@@ -64,6 +67,7 @@ mod unacked;
 pub use config::QueueConfig;
 pub use consumers::{ConsumerKey, ConsumerSpec, TRANSIT_WINDOW};
 pub use dispatch::{Delivery, Settle};
+pub use getters::GetterKey;
 pub use limits::{limits, Dropped, Limits, Overflow};
 pub use paging::{PagedMessage, PAGE_IN_BELOW_BYTES, PAGE_IN_BELOW_MESSAGES};
 pub use priority::LevelTail;

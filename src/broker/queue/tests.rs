@@ -480,3 +480,97 @@ fn unacked_memory_is_counted_and_a_consumer_past_its_share_waits_for_acks() {
     assert_eq!(q.unacked_bytes(), 3 * cost + 1);
     assert_eq!(body(&q.next_delivery().expect("an ack freed room")), "11");
 }
+
+#[test]
+fn a_channel_getting_without_acks_stops_at_its_share_until_it_settles() {
+    let getter = GetterKey {
+        shard: 0,
+        conn: 1,
+        channel: 1,
+    };
+    let other = GetterKey {
+        channel: 2,
+        ..getter
+    };
+    let mut q = queue();
+    for i in 0..10 {
+        q.publish(msg(i));
+    }
+    let cost = resident_cost(&msg(0));
+    let room = 3 * cost;
+    let got: Vec<u64> = std::iter::from_fn(|| q.get_for(&getter, false, room))
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(got.len(), 3, "the room is its share");
+    assert!(
+        q.get_for(&getter, true, room).is_some(),
+        "no-ack gets hold nothing"
+    );
+    // Another channel may always take one; then both share the room.
+    let first = q.get_for(&other, false, room).expect("holds none yet").id;
+    assert!(
+        q.get_for(&other, false, room).is_some(),
+        "1 of half the room"
+    );
+    assert!(q.get_for(&other, false, room).is_none(), "2 of 1.5");
+    assert!(q.get_for(&getter, false, room).is_none());
+    // Its acks free room; the other channel's do not count for it.
+    q.settle(&[first], Settle::Remove);
+    assert!(q.get_for(&getter, false, room).is_none(), "still 3 of 3");
+    q.settle(&got[..2], Settle::Remove);
+    assert!(q.get_for(&getter, false, room).is_some());
+    // Requeued (a channel closing) frees it too.
+    q.settle(&[got[2]], Settle::Requeue);
+    assert!(q.get_for(&getter, false, room).is_some());
+    // The management API's get is not held back.
+    assert!(q.get(false).is_some());
+}
+
+#[test]
+fn consumers_and_getting_channels_share_the_memory_room() {
+    let getter = GetterKey {
+        shard: 0,
+        conn: 1,
+        channel: 9,
+    };
+    let mut q = queue();
+    add(&mut q, consumer("c", 0, false));
+    for i in 0..10 {
+        q.publish(msg(i));
+    }
+    let cost = resident_cost(&msg(0));
+    assert!(q.get_for(&getter, false, 4 * cost).is_some());
+    q.set_memory_limit(4 * cost);
+    let delivered = std::iter::from_fn(|| q.next_delivery()).count();
+    assert_eq!(delivered, 2, "the consumer's half of the room");
+    assert!(q.get_for(&getter, false, 4 * cost).is_some(), "1 of 2");
+    assert!(q.get_for(&getter, false, 4 * cost).is_none(), "2 of 2");
+}
+
+#[test]
+fn a_getter_past_its_share_does_not_wait_for_a_page_in() {
+    let getter = GetterKey {
+        shard: 0,
+        conn: 1,
+        channel: 1,
+    };
+    let mut q = queue();
+    q.publish(msg(1));
+    page_out(&mut q, 2);
+    let cost = resident_cost(&msg(0));
+    assert!(
+        !q.get_waits_for_page_in(&getter, false, cost),
+        "one in memory"
+    );
+    assert_eq!(q.get_for(&getter, false, cost).unwrap().id, 1);
+    assert!(q.needs_page_in_for_get());
+    assert!(
+        !q.get_waits_for_page_in(&getter, false, cost),
+        "at its share: answered at once"
+    );
+    assert!(
+        q.get_waits_for_page_in(&getter, true, cost),
+        "no-ack: reads"
+    );
+    assert!(q.get_waits_for_page_in(&getter, false, 2 * cost + 1));
+}

@@ -3,6 +3,7 @@
 //! (the queue delivers nothing while it holds that many).
 
 use super::consumers::ConsumerKey;
+use super::getters::{GetterKey, Getters};
 use super::ready::{resident_cost, QueuedMessage};
 use crate::protocol::types::FieldTable;
 use std::collections::HashMap;
@@ -24,11 +25,30 @@ pub(super) fn consumer_timeout(args: &FieldTable) -> Option<u64> {
         .and_then(|n| u64::try_from(n).ok())
 }
 
+/// Who holds an unsettled message.
+#[derive(Debug)]
+pub(super) enum Taker {
+    /// The consumer it was delivered to.
+    Consumer(ConsumerKey),
+    /// basic.get, by this channel (None: the management API's get, which
+    /// settles what it took before it answers).
+    Get(Option<GetterKey>),
+}
+
 #[derive(Debug)]
 pub(super) struct Unacked {
     pub(super) message: QueuedMessage,
-    /// Index into nothing: the consumer's key, or None for basic.get.
-    pub(super) consumer: Option<ConsumerKey>,
+    pub(super) taker: Taker,
+}
+
+impl Unacked {
+    /// The consumer it was delivered to (None: basic.get).
+    pub(super) fn consumer(&self) -> Option<&ConsumerKey> {
+        match &self.taker {
+            Taker::Consumer(key) => Some(key),
+            Taker::Get(_) => None,
+        }
+    }
 }
 
 /// The unsettled deliveries of a queue, with the memory they hold (their
@@ -39,6 +59,8 @@ pub(super) struct UnackedSet {
     by_id: HashMap<u64, Unacked>,
     /// `resident_cost` of the messages held.
     bytes: u64,
+    /// The channels holding gets, with what they hold (`getters`).
+    getters: Getters,
 }
 
 impl UnackedSet {
@@ -55,24 +77,42 @@ impl UnackedSet {
         self.bytes
     }
 
-    /// `message` was handed to `consumer` (None: basic.get).
-    pub(super) fn insert(&mut self, message: QueuedMessage, consumer: Option<ConsumerKey>) {
-        self.bytes += resident_cost(&message.message);
-        if let Some(old) = self.by_id.insert(message.id, Unacked { message, consumer }) {
+    /// The channels holding unsettled gets.
+    pub(super) fn getters(&self) -> &Getters {
+        &self.getters
+    }
+
+    /// `message` was handed to `taker`.
+    pub(super) fn insert(&mut self, message: QueuedMessage, taker: Taker) {
+        let cost = resident_cost(&message.message);
+        self.bytes += cost;
+        if let Taker::Get(Some(getter)) = &taker {
+            self.getters.took(*getter, cost);
+        }
+        if let Some(old) = self.by_id.insert(message.id, Unacked { message, taker }) {
             debug_assert!(false, "message {} unacked twice", old.message.id);
-            self.bytes -= resident_cost(&old.message.message);
+            self.forget(&old);
         }
     }
 
     pub(super) fn remove(&mut self, id: u64) -> Option<Unacked> {
         let gone = self.by_id.remove(&id)?;
-        self.bytes -= resident_cost(&gone.message.message);
+        self.forget(&gone);
         Some(gone)
+    }
+
+    /// Takes what `gone` held off the totals.
+    fn forget(&mut self, gone: &Unacked) {
+        let cost = resident_cost(&gone.message.message);
+        self.bytes -= cost;
+        if let Taker::Get(Some(getter)) = &gone.taker {
+            self.getters.settled(getter, cost);
+        }
     }
 
     /// The consumer of every unsettled delivery (None: basic.get).
     pub(super) fn consumers(&self) -> impl Iterator<Item = Option<&ConsumerKey>> {
-        self.by_id.values().map(|u| u.consumer.as_ref())
+        self.by_id.values().map(Unacked::consumer)
     }
 
     pub(super) fn messages(&self) -> impl Iterator<Item = &QueuedMessage> {

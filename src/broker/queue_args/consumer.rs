@@ -3,9 +3,13 @@
 //! validators of `consume_args/0` (`x-priority`, `x-cancel-on-ha-failover`)
 //! for the arguments the queue's type owns, then any argument another
 //! type owns is refused. The texts name the queue, so parsing needs it.
+//! `x-consumer-timeout` is RabbitMQ 4.x's (validated as its
+//! `consume_args/0` does, after `x-priority`); Warren takes it on every
+//! queue type, as it takes the queue argument (RabbitMQ 4.3 only on
+//! quorum queues; 3.10.8 ignores it).
 
 use super::capabilities::is_foreign_consumer_arg;
-use super::declare::int;
+use super::declare::{int, non_neg};
 use super::text::{foreign_arg, invalid_arg, unacceptable_type};
 use super::QueueType;
 use crate::broker::error::AmqpResult;
@@ -20,15 +24,28 @@ pub struct ConsumerArguments {
     /// `x-cancel-on-ha-failover` (classic queues; meaningless without
     /// mirroring, accepted and kept for completeness).
     pub cancel_on_ha_failover: bool,
+    /// `x-consumer-timeout` (ms, at least 0): how long this consumer may
+    /// leave a delivery unacked before its channel is closed. It wins over
+    /// the queue's timeout (argument and policy) and `--consumer-timeout`,
+    /// as in RabbitMQ 4.x (`rabbit_queue_type:consume/3`).
+    pub timeout: Option<u64>,
 }
+
+/// Warren's consumer arguments, owned by every queue type.
+const WARREN_CONSUMER_ARGS: &[&str] = &["x-consumer-timeout"];
 
 type Validator = fn(&mut ConsumerArguments, &FieldValue) -> Result<(), String>;
 
 /// `rabbit_amqqueue:consume_args/0`, in its order (`x-stream-offset` is a
-/// stream argument: refused on the types Warren has).
+/// stream argument: refused on the types Warren has; `x-consumer-timeout`
+/// is 4.x's, `check_non_neg_int_arg`).
 const CONSUME_VALIDATORS: &[(&str, Validator)] = &[
     ("x-priority", |c, v| {
         c.priority = int(v)?;
+        Ok(())
+    }),
+    ("x-consumer-timeout", |c, v| {
+        c.timeout = Some(non_neg(v)?);
         Ok(())
     }),
     ("x-cancel-on-ha-failover", |c, v| match v {
@@ -51,7 +68,8 @@ impl ConsumerArguments {
     ) -> AmqpResult<ConsumerArguments> {
         let mut parsed = ConsumerArguments::default();
         for (key, check) in CONSUME_VALIDATORS {
-            if !queue_type.consumer_arguments().contains(key) {
+            if !queue_type.consumer_arguments().contains(key) && !WARREN_CONSUMER_ARGS.contains(key)
+            {
                 continue;
             }
             if let Some(v) = args.get(key) {

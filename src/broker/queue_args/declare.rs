@@ -451,7 +451,7 @@ pub(crate) fn int(v: &FieldValue) -> Result<i64, String> {
 }
 
 /// `check_non_neg_int_arg`.
-fn non_neg(v: &FieldValue) -> Result<u64, String> {
+pub(crate) fn non_neg(v: &FieldValue) -> Result<u64, String> {
     let n = int(v)?;
     u64::try_from(n).map_err(|_| format!("{{value_negative,{n}}}"))
 }

@@ -4,7 +4,7 @@
 
 use crate::broker::auth::{Access, Resource};
 use crate::broker::error::{AmqpError, AmqpResult};
-use crate::broker::queue::{ConsumerKey, ConsumerSpec};
+use crate::broker::queue::{ConsumerKey, ConsumerSpec, GetterKey};
 use crate::broker::queue_args::{ConsumerArguments, QueueArguments};
 use crate::connection::actions::ToShard;
 use crate::connection::channel::{ChannelConsumer, Settlement};
@@ -76,6 +76,7 @@ pub async fn consume(cx: &Ctx<'_>, m: BasicConsume) -> AmqpResult<()> {
         queue: meta.name.clone(),
         owner: meta.owner,
         no_ack: m.no_ack,
+        timeout: args.timeout,
     };
     let prefetch = cx
         .with_channel(|ch| ch.add_consumer(tag.clone(), consumer))
@@ -107,6 +108,10 @@ pub async fn consume(cx: &Ctx<'_>, m: BasicConsume) -> AmqpResult<()> {
         return Err(e);
     }
     cx.reply(m.no_wait, BasicConsumeOk { consumer_tag: tag });
+    if args.timeout.is_some() && !m.no_ack {
+        // Its deliveries will have a timeout (`connection::consumer_timeout`).
+        cx.conn.timed_delivery.notify();
+    }
     // Deliveries may start now that consume-ok is queued ahead of them.
     shard.send(
         meta.owner,
@@ -195,6 +200,11 @@ pub async fn get(cx: &Ctx<'_>, m: BasicGet) -> AmqpResult<()> {
             Request::Get {
                 name: meta.name.clone(),
                 no_ack: m.no_ack,
+                getter: Some(GetterKey {
+                    shard: cx.shard.id,
+                    conn: cx.conn.key.id,
+                    channel: cx.channel,
+                }),
             },
         )
         .await;

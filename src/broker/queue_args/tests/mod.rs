@@ -254,11 +254,60 @@ fn consumer_arguments_are_typed() {
         Ok(ConsumerArguments {
             priority: -(1 << 40),
             cancel_on_ha_failover: true,
+            timeout: None,
         })
     );
     assert_eq!(
         ConsumerArguments::parse("q", QueueType::Quorum, &FieldTable::new()),
         Ok(ConsumerArguments::default())
+    );
+}
+
+#[test]
+fn consumer_timeout_argument_is_checked_as_rabbitmq_4_checks_it() {
+    // Every queue type takes it (a Warren extension on classic queues, as
+    // the queue argument), any integer type, 0 included.
+    for queue_type in [QueueType::Classic, QueueType::Quorum] {
+        for (v, ms) in [
+            (FieldValue::I64(60_000), 60_000),
+            (FieldValue::I32(0), 0),
+            (FieldValue::U8(7), 7),
+        ] {
+            let a = table(&[("x-consumer-timeout", v)]);
+            assert_eq!(
+                ConsumerArguments::parse("q", queue_type, &a).map(|c| c.timeout),
+                Ok(Some(ms)),
+                "{queue_type:?}"
+            );
+        }
+    }
+    // `check_non_neg_int_arg`'s reasons, in `consume_args/0`'s order.
+    let refused = |v: FieldValue| {
+        let a = table(&[("x-consumer-timeout", v)]);
+        ConsumerArguments::parse("q", QueueType::Quorum, &a)
+            .unwrap_err()
+            .text
+    };
+    assert_eq!(
+        refused(FieldValue::I64(-1)),
+        "PRECONDITION_FAILED - invalid arg 'x-consumer-timeout' for queue 'q' in vhost '/': \
+         {value_negative,-1}"
+    );
+    assert_eq!(
+        refused(FieldValue::LongStr(bytes::Bytes::from_static(b"60000"))),
+        "PRECONDITION_FAILED - invalid arg 'x-consumer-timeout' for queue 'q' in vhost '/': \
+         \"expected integer, got longstr\""
+    );
+    let both = table(&[
+        ("x-consumer-timeout", FieldValue::I64(-5)),
+        ("x-priority", FieldValue::Bool(true)),
+    ]);
+    assert!(
+        ConsumerArguments::parse("q", QueueType::Classic, &both)
+            .unwrap_err()
+            .text
+            .contains("'x-priority'"),
+        "x-priority is checked first"
     );
 }
 
