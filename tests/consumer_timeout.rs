@@ -9,18 +9,28 @@
 //! ones. With 1 and 2 shards, the queue on each shard (so the consumer is
 //! also on a queue owned by the other shard).
 //!
+//! A consumer's own `x-consumer-timeout` (a basic.consume argument,
+//! RabbitMQ 4.x's) wins over all of those, larger or smaller, and is
+//! validated as RabbitMQ 4.x's `consume_args/0` validates it (a
+//! non-negative integer).
+//!
 //! Against RabbitMQ 3.10.8 these tests skip: its timeout is the global
 //! `consumer_timeout` only (30 minutes there, and not to be reconfigured
-//! under other engineers' feet), and it ignores `x-consumer-timeout` and
-//! refuses the policy key. The text and the behaviour were checked against
-//! RabbitMQ's source (3.10.8 and 3.12.0 `rabbit_channel.erl`, 3.12.0
-//! `rabbit_policies.erl`, `rabbit_amqqueue.erl` of 4.x for the argument).
+//! under other engineers' feet), and it ignores `x-consumer-timeout` (queue
+//! and consumer argument) and refuses the policy key. The text and the
+//! behaviour were checked against RabbitMQ's source (3.10.8 and 3.12.0
+//! `rabbit_channel.erl`, 3.12.0 `rabbit_policies.erl`, `rabbit_amqqueue.erl`
+//! of 4.x for the arguments, `rabbit_queue_type:consume/3` of 4.x for the
+//! consumer argument's precedence). Deliberate difference: RabbitMQ 4.3
+//! takes the consumer argument on quorum queues only (classic queues
+//! refuse it as another type's); Warren takes it on every queue type, as
+//! it takes the queue argument.
 
 mod common;
 
 use common::raw::RawConn;
 use common::*;
-use lapin::options::{BasicGetOptions, QueueDeclareOptions};
+use lapin::options::{BasicConsumeOptions, BasicGetOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 
 const WARREN_ONLY: &str = "RabbitMQ 3.10.8 has only the global consumer_timeout (30 min on the \
@@ -54,17 +64,37 @@ async fn fill(b: &Broker, q: &str, args: FieldTable, n: usize) {
     conn.close(200, "".into()).await.ok();
 }
 
+/// The encoded entries of a consume arguments table holding
+/// `x-consumer-timeout` = `ms` (a long-long), or none.
+fn consumer_args(ms: Option<i64>) -> Vec<u8> {
+    let Some(ms) = ms else {
+        return Vec::new();
+    };
+    let key = "x-consumer-timeout";
+    let mut t = vec![key.len() as u8];
+    t.extend_from_slice(key.as_bytes());
+    t.push(b'l');
+    t.extend_from_slice(&ms.to_be_bytes());
+    t
+}
+
 /// A raw client consumes `q` on channel 1 without acking, takes `n`
 /// deliveries, and expects its channel closed with the timeout of `ms`;
 /// then the messages are back in the queue, redelivered.
 async fn consume_until_closed(b: &Broker, q: &str, n: usize, ms: u64) {
+    consume_with_until_closed(b, q, None, n, ms).await
+}
+
+/// `consume_until_closed` by a consumer whose own `x-consumer-timeout` is
+/// `own` (None: it sets none).
+async fn consume_with_until_closed(b: &Broker, q: &str, own: Option<i64>, n: usize, ms: u64) {
     let addr = b.addr();
     let q2 = q.to_string();
     tokio::task::spawn_blocking(move || {
         let mut c = RawConn::connect(&addr);
         c.handshake("guest", "guest");
         c.channel_open(1);
-        c.basic_consume(1, &q2, "slow");
+        c.basic_consume_with(1, &q2, "slow", &consumer_args(own));
         for _ in 0..n {
             let d = c.read_delivery();
             assert!(!d.redelivered);
@@ -164,6 +194,106 @@ async fn the_queue_argument_and_policy_set_the_timeout_the_lower_wins() {
         })
         .await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumers_own_timeout_wins_over_the_queues_and_the_global_one() {
+    if skip_if_external(WARREN_ONLY) {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let b = Broker::start_with_args(shards, &["--consumer-timeout", "600000"]);
+        broker_ctl_ok(
+            &b,
+            &[
+                "set_policy",
+                "ct",
+                "^ct-own-policy",
+                r#"{"consumer-timeout":400}"#,
+                "--apply-to",
+                "queues",
+            ],
+        );
+        within_secs(180, async {
+            for placement in placements(&b) {
+                // Below the global timeout.
+                let q = unique_name(&format!("ct-own-global-{placement:?}"));
+                fill(&b, &q, with_timeout(placement, None), 2).await;
+                consume_with_until_closed(&b, &q, Some(900), 2, 900).await;
+                // Below the queue's argument.
+                let q = unique_name(&format!("ct-own-below-{placement:?}"));
+                fill(&b, &q, with_timeout(placement, Some(600_000)), 1).await;
+                consume_with_until_closed(&b, &q, Some(700), 1, 700).await;
+                // Above the queue's argument and policy: used as it is.
+                let q = unique_name(&format!("ct-own-policy-{placement:?}"));
+                fill(&b, &q, with_timeout(placement, Some(300)), 1).await;
+                consume_with_until_closed(&b, &q, Some(1500), 1, 1500).await;
+                // 0: the first check finds the delivery late.
+                let q = unique_name(&format!("ct-own-zero-{placement:?}"));
+                fill(&b, &q, with_timeout(placement, None), 1).await;
+                consume_with_until_closed(&b, &q, Some(0), 1, 0).await;
+            }
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_consumer_timeouts_are_refused_as_rabbitmq_4_refuses_them() {
+    if skip_if_external(WARREN_ONLY) {
+        return;
+    }
+    let b = Broker::start(1);
+    let conn = lapin_connect(&b).await;
+    for quorum in [false, true] {
+        let q = unique_name(if quorum { "ct-bad-qq" } else { "ct-bad-cq" });
+        let mut args = FieldTable::default();
+        if quorum {
+            args.insert(
+                "x-queue-type".into(),
+                AMQPValue::LongString("quorum".into()),
+            );
+        }
+        let ch = conn.create_channel().await.expect("channel");
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        ch.queue_declare(q.as_str().into(), durable, args)
+            .await
+            .expect("declare");
+        for (value, reason) in [
+            (AMQPValue::LongLongInt(-1), "{value_negative,-1}"),
+            (
+                AMQPValue::LongString("60000".into()),
+                "\"expected integer, got longstr\"",
+            ),
+        ] {
+            let ch = conn.create_channel().await.expect("channel");
+            let mut args = FieldTable::default();
+            args.insert("x-consumer-timeout".into(), value);
+            let r = ch
+                .basic_consume(
+                    q.as_str().into(),
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    args,
+                )
+                .await;
+            assert_lapin_error(
+                r,
+                406,
+                &format!(
+                    "PRECONDITION_FAILED - invalid arg 'x-consumer-timeout' for queue '{q}' \
+                     in vhost '/': {reason}"
+                ),
+            );
+        }
+        ch.queue_delete(q.as_str().into(), Default::default())
+            .await
+            .expect("delete");
+    }
+    conn.close(200, "".into()).await.ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -367,12 +367,24 @@ impl RawConn {
 
     /// basic.consume with manual acks, expecting consume-ok; returns the tag.
     pub fn basic_consume(&mut self, channel: u16, queue: &str, tag: &str) -> String {
+        self.basic_consume_with(channel, queue, tag, &[])
+    }
+
+    /// basic.consume (ack mode) with the arguments table `table` (its
+    /// entries' encoding), expecting consume-ok; returns the tag.
+    pub fn basic_consume_with(
+        &mut self,
+        channel: u16,
+        queue: &str,
+        tag: &str,
+        table: &[u8],
+    ) -> String {
         let args = Args::new()
             .short(0)
             .shortstr(queue)
             .shortstr(tag)
             .bits(&[false, false, false, false])
-            .empty_table()
+            .table(table)
             .done();
         self.send_method(channel, 60, 20, &args);
         let m = self.expect_method();
