@@ -1,6 +1,15 @@
 //! The broker process a test runs against (or the external broker it is pointed at), and the test-wide basics: unique names, time limits, skipping.
 
+use super::watchdog_record::{self, RunEnd};
 use super::*;
+use std::sync::atomic::AtomicBool;
+
+/// How long dropping a broker waits for it to stop after SIGTERM (so that
+/// it reports its watchdog firings) before it is killed.
+const DROP_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the harness waits for a stopped broker's last stderr lines.
+const STDERR_EOF_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A running broker for one test.
 pub struct Broker {
@@ -10,6 +19,8 @@ pub struct Broker {
     port: u16,
     shards: usize,
     log: Arc<Mutex<Vec<String>>>,
+    /// Set once the broker's stderr is closed (every line is in `log`).
+    stderr_eof: Arc<AtomicBool>,
     _data_dir: Option<tempfile::TempDir>,
     data_path: Option<PathBuf>,
 }
@@ -80,6 +91,7 @@ impl Broker {
             port,
             shards,
             log: Arc::new(Mutex::new(Vec::new())),
+            stderr_eof: Arc::new(AtomicBool::new(true)),
             _data_dir: None,
             data_path: None,
         })
@@ -156,10 +168,12 @@ impl Broker {
             .expect("spawn the warren binary");
         let stderr = child.stderr.take().expect("piped stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr_eof = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel::<String>();
         let echo = std::env::var("WARREN_TEST_LOG").is_ok_and(|v| v == "1");
         {
             let log = Arc::clone(&log);
+            let stderr_eof = Arc::clone(&stderr_eof);
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
@@ -176,6 +190,7 @@ impl Broker {
                     // The receiver goes away once the broker is up; keep draining.
                     let _ = tx.send(line);
                 }
+                stderr_eof.store(true, Ordering::SeqCst);
             });
         }
         let deadline = Instant::now() + START_TIMEOUT;
@@ -215,6 +230,7 @@ impl Broker {
             port,
             shards,
             log,
+            stderr_eof,
             _data_dir: None,
             data_path: Some(data_dir.to_path_buf()),
         }
@@ -305,10 +321,12 @@ impl Broker {
     /// (or there is no process: external, or already stopped).
     pub fn wait_exit(&mut self, secs: u64) -> Option<ExitStatus> {
         let child = self.child.as_mut()?;
+        let pid = child.id();
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 self.child = None;
+                self.ended(pid, exited(&status));
                 return Some(status);
             }
             if Instant::now() > deadline {
@@ -322,43 +340,99 @@ impl Broker {
     /// Panics (after SIGKILL) if it does not exit in time.
     fn signal_and_wait(&mut self, sig: libc::c_int) -> Option<ExitStatus> {
         let child = self.child.as_mut()?;
+        let pid = child.id();
         if let Ok(Some(status)) = child.try_wait() {
             self.child = None;
+            self.ended(pid, exited(&status));
             return Some(status);
         }
+        match self.signal_and_wait_for(sig, EXIT_TIMEOUT) {
+            Some(status) => {
+                let end = if sig == libc::SIGKILL {
+                    RunEnd::Killed { why: "sigkill" }
+                } else {
+                    exited(&status)
+                };
+                self.ended(pid, end);
+                Some(status)
+            }
+            None => {
+                self.ended(
+                    pid,
+                    RunEnd::Killed {
+                        why: "no-exit-in-time",
+                    },
+                );
+                panic!(
+                    "warren did not exit within {EXIT_TIMEOUT:?} of signal {sig}; stderr:\n{}",
+                    self.log().join("\n")
+                );
+            }
+        }
+    }
+
+    /// Sends `sig` to the running child and waits up to `wait` for it to
+    /// exit: its status, or None after killing it (SIGKILL) at the
+    /// deadline. The child is gone either way.
+    fn signal_and_wait_for(&mut self, sig: libc::c_int, wait: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
         let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
         // SAFETY: plain kill(2) on our own child's pid, which has not been reaped.
         let rc = unsafe { libc::kill(pid, sig) };
         assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
-        let deadline = Instant::now() + EXIT_TIMEOUT;
+        let deadline = Instant::now() + wait;
         loop {
             match child.try_wait() {
-                Ok(Some(status)) => {
-                    self.child = None;
-                    return Some(status);
-                }
+                Ok(Some(status)) => return Some(status),
                 Ok(None) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20))
                 }
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    self.child = None;
-                    panic!(
-                        "warren did not exit within {EXIT_TIMEOUT:?} of signal {sig}; stderr:\n{}",
-                        self.log().join("\n")
-                    );
+                    return None;
                 }
             }
         }
     }
+
+    /// Records how the broker's run ended (`watchdog_record`), once its
+    /// stderr is read to the end.
+    fn ended(&self, pid: u32, end: RunEnd<'_>) {
+        let deadline = Instant::now() + STDERR_EOF_TIMEOUT;
+        while !self.stderr_eof.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        watchdog_record::record(&self.log(), pid, self.shards, end);
+    }
+}
+
+/// The end of a run whose process exited with `status`.
+fn exited(status: &ExitStatus) -> RunEnd<'static> {
+    RunEnd::Exited {
+        success: status.success(),
+    }
 }
 
 impl Drop for Broker {
+    /// Stops a broker still running with SIGTERM, so that it reports its
+    /// watchdog firings, and kills it if it does not stop in time.
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let pid = child.id();
+            let end = match child.try_wait() {
+                Ok(Some(status)) => {
+                    self.child = None;
+                    exited(&status)
+                }
+                _ => match self.signal_and_wait_for(libc::SIGTERM, DROP_STOP_TIMEOUT) {
+                    Some(status) => exited(&status),
+                    None => RunEnd::Killed {
+                        why: "drop-stop-timeout",
+                    },
+                },
+            };
+            self.ended(pid, end);
         }
         let echo_all = std::env::var("WARREN_TEST_LOG").is_ok_and(|v| v == "1");
         if std::thread::panicking() && !echo_all && !self.is_external() {

@@ -5,7 +5,9 @@
 //! queue-placement arguments, `warren ctl` listings, and the lapin helpers
 //! several test files share: confirm channels, confirmed publishes, drains,
 //! ready counts). `raw` is a minimal hand-rolled AMQP client for tests that
-//! need byte-level control of the socket.
+//! need byte-level control of the socket. `watchdog_record` notes how often
+//! each broker's watchdog fired when the harness stops it (summed by
+//! `.ci/run`).
 //!
 //! A test (or a part of one) that cannot run against an external broker
 //! starts with `if skip_if_external("why") { return; }`, which says so.
@@ -21,6 +23,7 @@ mod management;
 mod probes;
 pub mod raw;
 mod rng;
+mod watchdog_record;
 
 #[allow(unused_imports)]
 pub use admin::*;
