@@ -53,6 +53,25 @@ fn with_timeout(placement: Option<usize>, ms: Option<i64>) -> FieldTable {
     t
 }
 
+/// A broker whose global timeout is far away (10 min), with a policy
+/// giving the queues matching `pattern` a consumer timeout of `ms`.
+fn broker_with_policy(shards: usize, pattern: &str, ms: u64) -> Broker {
+    let b = Broker::start_with_args(shards, &["--consumer-timeout", "600000"]);
+    let definition = format!(r#"{{"consumer-timeout":{ms}}}"#);
+    broker_ctl_ok(
+        &b,
+        &[
+            "set_policy",
+            "ct",
+            pattern,
+            &definition,
+            "--apply-to",
+            "queues",
+        ],
+    );
+    b
+}
+
 /// Declares `q` with `args` and publishes `n` messages to it.
 async fn fill(b: &Broker, q: &str, args: FieldTable, n: usize) {
     let conn = lapin_connect(b).await;
@@ -165,18 +184,7 @@ async fn the_queue_argument_and_policy_set_the_timeout_the_lower_wins() {
     }
     for shards in SHARD_COUNTS {
         // A global timeout far away: the queue's own takes precedence.
-        let b = Broker::start_with_args(shards, &["--consumer-timeout", "600000"]);
-        broker_ctl_ok(
-            &b,
-            &[
-                "set_policy",
-                "ct",
-                "^ct-policy",
-                r#"{"consumer-timeout":1200}"#,
-                "--apply-to",
-                "queues",
-            ],
-        );
+        let b = broker_with_policy(shards, "^ct-policy", 1200);
         within_secs(180, async {
             for placement in placements(&b) {
                 let q = unique_name(&format!("ct-arg-{placement:?}"));
@@ -202,18 +210,7 @@ async fn a_consumers_own_timeout_wins_over_the_queues_and_the_global_one() {
         return;
     }
     for shards in SHARD_COUNTS {
-        let b = Broker::start_with_args(shards, &["--consumer-timeout", "600000"]);
-        broker_ctl_ok(
-            &b,
-            &[
-                "set_policy",
-                "ct",
-                "^ct-own-policy",
-                r#"{"consumer-timeout":400}"#,
-                "--apply-to",
-                "queues",
-            ],
-        );
+        let b = broker_with_policy(shards, "^ct-own-policy", 400);
         within_secs(180, async {
             for placement in placements(&b) {
                 // Below the global timeout.

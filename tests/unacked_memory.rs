@@ -67,10 +67,38 @@ async fn paged_backlog(b: &Broker, conn: &lapin::Connection, q: &str) {
     );
 }
 
-/// The most messages that fit a consumer's (or getter's) share: the room
-/// left in its shard's budget (at least 128 KiB), plus the one that crosses it.
-fn most_held() -> usize {
-    (BUDGET / (BODY + 448) as u64) as usize + 2
+/// A broker with the 1 MiB budget, and its pid.
+fn budget_broker(shards: usize) -> (Broker, u32) {
+    let budget = BUDGET.to_string();
+    let b = Broker::start_with_args(shards, &["--memory-budget", &budget]);
+    let pid = b.pid().expect("a local broker has a pid");
+    (b, pid)
+}
+
+/// `who` (a consumer, a getting channel) holds `held` messages of the
+/// backlog unacked: at most what fits its share of the budget (the room
+/// left in its shard's budget, at least 128 KiB, plus the one that crosses
+/// it), and the rest of the backlog stays ready.
+fn assert_holds_its_share(b: &Broker, q: &str, held: usize, who: &str) {
+    let most = (BUDGET / (BODY + 448) as u64) as usize + 2;
+    assert!(
+        held <= most,
+        "{} shard(s): {who} that never acks got {held} messages ({} KiB); at most {most} fit \
+         the budget",
+        b.shards(),
+        (held * (BODY + 448)) >> 10
+    );
+    let listing = ctl(b, "list_queues");
+    assert_eq!(
+        cell_num(&listing, q, "messages_unacknowledged"),
+        held as u64,
+        "unacked"
+    );
+    assert_eq!(
+        cell_num(&listing, q, "messages_ready"),
+        (BACKLOG - held) as u64,
+        "the rest stays ready"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,9 +107,7 @@ async fn a_consumer_that_never_acks_holds_about_the_budget_and_resumes_when_it_a
         return;
     }
     for shards in SHARD_COUNTS {
-        let budget = BUDGET.to_string();
-        let b = Broker::start_with_args(shards, &["--memory-budget", &budget]);
-        let pid = b.pid().expect("a local broker has a pid");
+        let (b, pid) = budget_broker(shards);
         within_secs(600, async {
             let conn = lapin_connect(&b).await;
             let q = unique_name("never-acks");
@@ -125,24 +151,7 @@ async fn a_consumer_that_never_acks_holds_about_the_budget_and_resumes_when_it_a
             }
             let held = got.len();
             let per_message = (BODY + 448) as u64;
-            let most = most_held();
-            assert!(
-                held <= most,
-                "{shards} shard(s): a consumer that never acks got {held} messages \
-                 ({} KiB); at most {most} fit the budget",
-                (held as u64 * per_message) >> 10
-            );
-            let listing = ctl(&b, "list_queues");
-            assert_eq!(
-                cell_num(&listing, &q, "messages_unacknowledged"),
-                held as u64,
-                "unacked"
-            );
-            assert_eq!(
-                cell_num(&listing, &q, "messages_ready"),
-                (BACKLOG - held) as u64,
-                "the rest stays ready"
-            );
+            assert_holds_its_share(&b, &q, held, "a consumer");
             let grown = sampler.peak().saturating_sub(base);
             eprintln!(
                 "{shards} shard(s): the consumer holds {held} unacked ({} KiB); RSS {} MiB \
@@ -204,9 +213,7 @@ async fn a_channel_that_gets_without_acking_holds_about_the_budget_and_resumes_w
         return;
     }
     for shards in SHARD_COUNTS {
-        let budget = BUDGET.to_string();
-        let b = Broker::start_with_args(shards, &["--memory-budget", &budget]);
-        let pid = b.pid().expect("a local broker has a pid");
+        let (b, pid) = budget_broker(shards);
         within_secs(600, async {
             let conn = lapin_connect(&b).await;
             let q = unique_name("gets-never-ack");
@@ -232,28 +239,12 @@ async fn a_channel_that_gets_without_acking_holds_about_the_budget_and_resumes_w
                 assert!(got.len() < BACKLOG, "every get answered: no bound");
             }
             let held = got.len();
-            let most = most_held();
             assert!(held > 0, "a channel holding nothing may always get one");
-            assert!(
-                held <= most,
-                "{shards} shard(s): a channel that never acks got {held} messages; at most \
-                 {most} fit the budget"
-            );
             // Get-empty again, however often it asks: nothing is read back.
             for _ in 0..20 {
                 assert!(get(&getter).await.is_none(), "still at its share");
             }
-            let listing = ctl(&b, "list_queues");
-            assert_eq!(
-                cell_num(&listing, &q, "messages_unacknowledged"),
-                held as u64,
-                "unacked"
-            );
-            assert_eq!(
-                cell_num(&listing, &q, "messages_ready"),
-                (BACKLOG - held) as u64,
-                "the rest stays ready"
-            );
+            assert_holds_its_share(&b, &q, held, "a channel");
             let grown = sampler.peak().saturating_sub(base);
             eprintln!(
                 "{shards} shard(s): the getting channel holds {held} unacked; RSS {} MiB before \
