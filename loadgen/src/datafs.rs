@@ -136,7 +136,8 @@ pub fn is_data_path(target: &str) -> bool {
             .any(|p| target.starts_with(p))
 }
 
-/// The filesystems of the regular files process `pid` has open.
+/// The filesystems of the regular files process `pid` has open, stdio
+/// excepted.
 pub fn of_pid(pid: u32) -> Result<DataFs, String> {
     let dir = format!("/proc/{pid}/fd");
     let entries = std::fs::read_dir(&dir).map_err(|e| format!("{dir}: {e}"))?;
@@ -145,6 +146,11 @@ pub fn of_pid(pid: u32) -> Result<DataFs, String> {
     let mounts = parse_mountinfo(&text);
     let mut found = Vec::new();
     for e in entries.take(MAX_FDS).flatten() {
+        // stdin, stdout and stderr are where the broker was started from
+        // (a log file, say), not its data.
+        if matches!(e.file_name().to_str(), Some("0" | "1" | "2")) {
+            continue;
+        }
         let Ok(target) = std::fs::read_link(e.path()) else {
             continue;
         };
