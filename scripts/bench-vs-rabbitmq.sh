@@ -17,6 +17,7 @@
 #   CONNS_N=1000       idle connections;  QUEUES_N=20000  idle queues
 #   SCENARIOS="..."    which scenarios (default: all of the suite below)
 #   CARGO_TARGET_DIR   build directory (default ./target)
+#   WARREN=… LOADGEN=… release binaries to use (both given: nothing is built)
 #   OUT=BENCHMARKS.md
 #   SECTION=results    the markers (<!-- SECTION:begin … --> … <!-- SECTION:end -->)
 #                      of the part of OUT this run replaces; a SECTION not in
@@ -114,10 +115,15 @@ RABBIT_PID=$(listener_pid "$RABBIT_PORT")
 RABBIT_NOFILE=$(awk '/Max open files/ {print $4}' "/proc/$RABBIT_PID/limits" 2>/dev/null || echo '?')
 RABBIT_VERSION=$(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo unknown)
 
-# ---- build
-log "building warren and loadgen (release) into $TARGET"
-CARGO_TARGET_DIR=$TARGET cargo build --release -p warren -p loadgen >&2
-LOADGEN=$TARGET/release/loadgen
+# ---- build (WARREN=… LOADGEN=…: use those binaries instead)
+if [ -n "${WARREN:-}" ] && [ -n "${LOADGEN:-}" ]; then
+    log "using $WARREN and $LOADGEN (not built here)"
+else
+    log "building warren and loadgen (release) into $TARGET"
+    CARGO_TARGET_DIR=$TARGET cargo build --release -p warren -p loadgen >&2
+    WARREN=$TARGET/release/warren
+    LOADGEN=$TARGET/release/loadgen
+fi
 
 # ---- Warren
 if answers "$WARREN_PORT"; then
@@ -127,7 +133,7 @@ fi
 mkdir -p "$WORK/warren-data"
 # Starts Warren in the background (does not wait for it): sets WARREN_PID.
 start_warren() {
-    "$TARGET/release/warren" --bind 127.0.0.1 --port "$WARREN_PORT" --shards "$SHARDS" \
+    "$WARREN" --bind 127.0.0.1 --port "$WARREN_PORT" --shards "$SHARDS" \
         --data-dir "$WORK/warren-data" 2>>"$WORK/warren.log" &
     WARREN_PID=$!
 }
