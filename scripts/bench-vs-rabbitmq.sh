@@ -52,6 +52,8 @@ SECTION=${SECTION:-results}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 COMMAND="$0 $*"
 ENV_USED="DURATION=$DURATION ROUNDS=$ROUNDS SHARDS=$SHARDS BACKLOG_N=$BACKLOG_N CONNS_N=$CONNS_N QUEUES_N=$QUEUES_N RECOVERY_N=$RECOVERY_N RECOVERY_SIGNALS='$RECOVERY_SIGNALS'"
+[ -n "${SCENARIOS:-}" ] && ENV_USED="$ENV_USED SCENARIOS='$SCENARIOS'"
+ENV_USED="$ENV_USED SECTION=$SECTION WARREN_PORT=$WARREN_PORT RABBIT_PORT=$RABBIT_PORT"
 
 log() { echo "bench: $*" >&2; }
 
@@ -118,6 +120,7 @@ RABBIT_VERSION=$(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || ec
 # ---- build (WARREN=… LOADGEN=…: use those binaries instead)
 if [ -n "${WARREN:-}" ] && [ -n "${LOADGEN:-}" ]; then
     log "using $WARREN and $LOADGEN (not built here)"
+    WARREN_GIVEN=1
 else
     log "building warren and loadgen (release) into $TARGET"
     CARGO_TARGET_DIR=$TARGET cargo build --release -p warren -p loadgen >&2
@@ -297,7 +300,10 @@ MEM=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
     echo
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "- machine: $(nproc) CPUs ($MODEL), $MEM RAM, $(uname -sr)"
-    echo "- brokers: warren $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+uncommitted changes') with --shards $SHARDS; RabbitMQ $RABBIT_VERSION (Debian package, default config)"
+    # The broker's source: the commit, and whether src/ or the crates differ from it.
+    WARREN_SRC="$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src protocol Cargo.toml Cargo.lock 2>/dev/null || echo '+uncommitted changes to src')"
+    if [ -n "${WARREN_GIVEN:-}" ]; then WARREN_LABEL="binary $WARREN (not built by this script; the checkout is at $WARREN_SRC)"; else WARREN_LABEL=$WARREN_SRC; fi
+    echo "- brokers: warren $WARREN_LABEL with --shards $SHARDS; RabbitMQ $RABBIT_VERSION (Debian package, default config)"
     echo "- command: \`$ENV_USED $COMMAND\`"
     echo "- loadgen, Warren and RabbitMQ all share these $(nproc) CPUs; RabbitMQ's open-files limit: $RABBIT_NOFILE"
     echo "- load average (1, 5, 15 min) before the suite: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows here)"
