@@ -2,6 +2,10 @@
 //! (16 B and 1 KiB bodies) and append + group commit throughput on a temp
 //! directory with N concurrent waiters (one iteration = one batch of N
 //! appends released by one write + fdatasync; throughput is per message).
+//!
+//! The group-commit figures are only disk figures if the temp directory
+//! ($TMPDIR, else /tmp) is on a disk: the bench prints its filesystem and
+//! refuses tmpfs and ramfs (point TMPDIR at a disk-backed directory).
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -51,7 +55,38 @@ fn encode(c: &mut Criterion) {
     g.finish();
 }
 
+/// The filesystem type of `dir` (statfs's f_type, named when known).
+fn fs_name(dir: &std::path::Path) -> (String, bool) {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).expect("no NUL in path");
+    // SAFETY: a NUL-terminated path and a zeroed statfs we own.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(path.as_ptr(), &mut st) } != 0 {
+        return ("unknown".into(), false);
+    }
+    let (name, in_memory) = match st.f_type as u64 {
+        0x0102_1994 => ("tmpfs", true),
+        0x8584_58f6 => ("ramfs", true),
+        0xef53 => ("ext2/3/4", false),
+        0x5846_5342 => ("xfs", false),
+        0x9123_683e => ("btrfs", false),
+        0x794c_7630 => ("overlayfs", false),
+        0x2fc1_2fc1 => ("zfs", false),
+        other => return (format!("f_type {other:#x}"), false),
+    };
+    (name.into(), in_memory)
+}
+
 fn group_commit(c: &mut Criterion) {
+    let dir = std::env::temp_dir();
+    let (fs, in_memory) = fs_name(&dir);
+    eprintln!("log_append: group commit in {} on {fs}", dir.display());
+    assert!(
+        !in_memory,
+        "log_append: {} is on {fs}: fdatasync there costs nothing, so the group-commit \
+         figures would not be disk figures; set TMPDIR to a disk-backed directory",
+        dir.display()
+    );
     let mut g = c.benchmark_group("append_group_commit");
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(1))

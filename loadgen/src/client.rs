@@ -26,8 +26,8 @@ use crate::ids::{DelaySpread, MAX_DELAY_VALUES};
 use crate::stream::Stream;
 use crate::uri::AmqpUri;
 
-/// How much to ask the kernel for per read.
-const READ_CHUNK: usize = 64 * 1024;
+/// How much to ask the kernel for per read (unless `set_read_size`).
+const READ_CHUNK: usize = crate::cli::DEFAULT_READ_SIZE;
 /// Flush the write buffer once it holds this much.
 pub const FLUSH_AT: usize = 64 * 1024;
 /// Timeout for setup RPCs and the handshake.
@@ -70,6 +70,8 @@ pub fn is_timeout(e: &io::Error) -> bool {
 pub struct Conn {
     stream: Stream,
     rbuf: BytesMut,
+    /// Bytes asked for per read syscall.
+    read_chunk: usize,
     pub wbuf: BytesMut,
     decoder: FrameDecoder,
     pub frame_max: u32,
@@ -88,6 +90,11 @@ impl Conn {
         self.stream
             .set_send_buffer(bytes)
             .map_err(|e| Error(format!("SO_SNDBUF {bytes}: {e}")))
+    }
+
+    /// Reads at most `bytes` per read syscall from now on (`--read-size`).
+    pub fn set_read_size(&mut self, bytes: usize) {
+        self.read_chunk = bytes.max(1);
     }
 
     /// Connects and runs the handshake up to `connection.open-ok`.
@@ -114,6 +121,7 @@ impl Conn {
         let mut conn = Conn {
             stream,
             rbuf: BytesMut::with_capacity(READ_CHUNK * 2),
+            read_chunk: READ_CHUNK,
             wbuf: BytesMut::with_capacity(FLUSH_AT * 2),
             decoder: FrameDecoder::new(FRAME_MIN_SIZE),
             frame_max: FRAME_MIN_SIZE,
@@ -261,7 +269,7 @@ impl Conn {
     /// One read syscall into the read buffer. `Ok(0)` never happens:
     /// end-of-stream is an error. Read timeouts come back as `io::Error`.
     pub fn fill(&mut self) -> io::Result<usize> {
-        fill(&mut self.stream, &mut self.rbuf)
+        fill(&mut self.stream, &mut self.rbuf, self.read_chunk)
     }
 
     /// The next frame, reading as needed (blocking up to the read timeout).
@@ -384,10 +392,10 @@ impl Conn {
     }
 }
 
-/// One read syscall appending to `rbuf`.
-pub fn fill(stream: &mut Stream, rbuf: &mut BytesMut) -> io::Result<usize> {
+/// One read syscall of at most `chunk` bytes appending to `rbuf`.
+pub fn fill(stream: &mut Stream, rbuf: &mut BytesMut, chunk: usize) -> io::Result<usize> {
     let len = rbuf.len();
-    rbuf.resize(len + READ_CHUNK, 0);
+    rbuf.resize(len + chunk, 0);
     match stream.read(&mut rbuf[len..]) {
         Ok(0) => {
             rbuf.truncate(len);

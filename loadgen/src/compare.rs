@@ -1,5 +1,7 @@
 //! `loadgen compare`: the same run against broker A and broker B,
-//! alternating (A, B, A, B, …), then each metric's mean per side and the
+//! alternating (A, B, A, B, …), then each metric's median per side (over
+//! the successful rounds: one noisy round on a shared machine moves it
+//! less than a mean) and the
 //! ratio A/B, as a text table, a Markdown section and JSON.
 
 use std::fmt::Write as _;
@@ -38,21 +40,26 @@ pub fn failures(reports: &[Report]) -> Option<String> {
     ))
 }
 
-fn mean(reports: &[Report], name: &str) -> Option<f64> {
-    let vals: Vec<f64> = reports
+fn median(reports: &[Report], name: &str) -> Option<f64> {
+    let mut vals: Vec<f64> = reports
         .iter()
         .filter(|r| r.error.is_none())
         .filter_map(|r| r.get(name))
         .filter(|v| v.is_finite())
         .collect();
     if vals.is_empty() {
-        None
-    } else {
-        Some(vals.iter().sum::<f64>() / vals.len() as f64)
+        return None;
     }
+    vals.sort_by(f64::total_cmp);
+    let n = vals.len();
+    Some(if n % 2 == 1 {
+        vals[n / 2]
+    } else {
+        (vals[n / 2 - 1] + vals[n / 2]) / 2.0
+    })
 }
 
-/// Means of every metric over the successful runs of each side, in the
+/// Medians of every metric over the successful runs of each side, in the
 /// order the metrics first appear.
 pub fn summarize(a: &[Report], b: &[Report]) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
@@ -70,8 +77,8 @@ pub fn summarize(a: &[Report], b: &[Report]) -> Vec<Row> {
         }
     }
     for row in &mut rows {
-        row.a = mean(a, &row.name);
-        row.b = mean(b, &row.name);
+        row.a = median(a, &row.name);
+        row.b = median(b, &row.name);
     }
     rows
 }
@@ -278,6 +285,20 @@ mod tests {
         r.push("e2e latency p99", p99, "ms", Better::Lower);
         r.error = err.map(String::from);
         r
+    }
+
+    #[test]
+    fn medians_leave_one_noisy_round_out() {
+        let a = vec![
+            report(100.0, 2.0, None),
+            report(1000.0, 90.0, None),
+            report(200.0, 3.0, None),
+        ];
+        let b = vec![report(50.0, 1.0, None)];
+        let rows = summarize(&a, &b);
+        assert_eq!(rows[0].a, Some(200.0));
+        assert_eq!(rows[1].a, Some(3.0));
+        assert_eq!(rows[0].ratio(), Some(4.0));
     }
 
     #[test]

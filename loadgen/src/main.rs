@@ -6,6 +6,7 @@
 mod cli;
 mod client;
 mod compare;
+mod datafs;
 mod ids;
 mod memory;
 mod report;
@@ -13,6 +14,7 @@ mod run;
 mod saved;
 mod stream;
 mod sys;
+mod targets;
 mod topology;
 mod uri;
 
@@ -29,8 +31,10 @@ USAGE:
   loadgen [run] [FLAGS]                 one run, summary at the end
   loadgen scenarios                     list the named scenarios
   loadgen compare --a URI --b URI [--a-name N] [--b-name N] [--a-pid PID] [--b-pid PID]
-                  [--rounds N] [--markdown FILE] [FLAGS | --scenario NAME]
-                                        alternate A and B runs, print A/B ratios
+                  [--rounds N] [--markdown FILE] [--targets FILE] [FLAGS | --scenario NAME]
+                                        alternate A and B runs, print A/B ratios of the
+                                        medians over the rounds; --targets appends the
+                                        scenario's issue-15 target rows (A = Warren)
   loadgen merge --title T [--intro TEXT] [--a-name N] [--b-name N] --a FILE… --b FILE…
                 [--markdown FILE] [--keep-failed]
                                         compare reports saved by separate runs (--save);
@@ -80,9 +84,36 @@ FLAGS:
   --quiet                    no per-second progress lines
   --producer-sndbuf BYTES    SO_SNDBUF of producer sockets (default: the kernel's,
                              autotuned to megabytes; what waits there counts in e2e)
+  --write-per-publish        one write syscall per publish (method + header + body) and per
+                             ack, instead of batching up to 64 KiB per write
+  --read-size BYTES          ask the kernel for at most BYTES per read (64..=1048576,
+                             default 65536); applies to consumers and confirm readers
+  --client-like              traffic like pika, amqprs or the Java client: --write-per-publish
+                             and --read-size 4096 (unless given); acks as -A says (-A 1: one
+                             basic.ack per delivery, each on its own write)
+  --data-dir PATH            the broker's data directory, to report (and, for persistent runs,
+                             check) its filesystem; without it, found from the regular files
+                             --broker-pid has open. Persistent runs refuse a broker on tmpfs
 ";
 
 fn run_config(cfg: &Config) -> Report {
+    // A persistent run says which filesystem the broker's data is on and
+    // refuses tmpfs before it starts.
+    let fs_note = match datafs::check(cfg) {
+        Ok(n) => n,
+        Err(e) => {
+            let name = cfg.scenario.as_deref().unwrap_or("custom");
+            let mut r = Report::new(name, &cfg.uri.to_string(), "");
+            r.error = Some(e);
+            return r;
+        }
+    };
+    let mut report = run_mode(cfg);
+    report.notes.extend(fs_note);
+    report
+}
+
+fn run_mode(cfg: &Config) -> Report {
     match cfg.mode {
         Mode::Throughput => run::run_throughput(cfg),
         Mode::Backlog => run::run_backlog(cfg),
@@ -130,7 +161,7 @@ fn merge(args: &[String]) -> Result<(), String> {
     let mc = cli::parse_merge(args)?;
     let a = vec![read_side(&mc.a_files)?];
     let b = vec![read_side(&mc.b_files)?];
-    // --keep-failed: the means include failed runs (listed under the table).
+    // --keep-failed: the medians include failed runs (listed under the table).
     let counted = |side: &[Report]| -> Vec<Report> {
         side.iter()
             .cloned()
@@ -197,6 +228,14 @@ fn main() -> ExitCode {
             let mut status = ExitCode::SUCCESS;
             if let Some(path) = &cc.markdown {
                 if let Err(e) = write_file(path, &compare::markdown(&cc, &rows, &a, &b), true) {
+                    eprintln!("loadgen: {e}");
+                    status = ExitCode::FAILURE;
+                }
+            }
+            if let Some(path) = &cc.targets {
+                let scenario = cc.run.scenario.as_deref().unwrap_or("custom");
+                let md = targets::rows_markdown(scenario, &rows, (&cc.a_name, &cc.b_name));
+                if let Err(e) = write_file(path, &md, true) {
                     eprintln!("loadgen: {e}");
                     status = ExitCode::FAILURE;
                 }

@@ -20,6 +20,9 @@ pub struct CompareConfig {
     pub b_name: String,
     /// Append the summary as a Markdown section to this file.
     pub markdown: Option<PathBuf>,
+    /// Append the scenario's issue-15 target rows (`targets.rs`) to this
+    /// file, A being Warren.
+    pub targets: Option<PathBuf>,
     /// The scenario flags (its `uri` and `broker_pid` are replaced per side).
     pub run: Config,
 }
@@ -29,7 +32,7 @@ pub struct CompareConfig {
 pub fn parse_compare(args: &[String]) -> Result<CompareConfig, String> {
     let args = normalize(args);
     let (mut a, mut b, mut a_pid, mut b_pid, mut rounds) = (None, None, None, None, 2usize);
-    let mut markdown = None;
+    let (mut markdown, mut targets) = (None, None);
     let (mut a_name, mut b_name) = ("A".to_string(), "B".to_string());
     let mut rest = Vec::with_capacity(args.len());
     let mut it = args.iter();
@@ -48,6 +51,7 @@ pub fn parse_compare(args: &[String]) -> Result<CompareConfig, String> {
             "--a-name" => a_name = value()?.to_string(),
             "--b-name" => b_name = value()?.to_string(),
             "--markdown" => markdown = Some(PathBuf::from(value()?)),
+            "--targets" => targets = Some(PathBuf::from(value()?)),
             "--uri" | "--broker-pid" => {
                 return Err(format!(
                     "{flag}: use --a/--b and --a-pid/--b-pid with compare"
@@ -66,6 +70,7 @@ pub fn parse_compare(args: &[String]) -> Result<CompareConfig, String> {
         a_name,
         b_name,
         markdown,
+        targets,
         run,
     })
 }

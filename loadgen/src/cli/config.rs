@@ -137,6 +137,19 @@ pub struct Config {
     pub producer_sndbuf: Option<u32>,
     /// Ack every N deliveries with multiple=true; 0 or 1 = ack each one.
     pub multi_ack_every: u32,
+    /// One write syscall per publish and per ack (`--write-per-publish`,
+    /// `--client-like`), as pika, amqprs and the Java client do, instead
+    /// of batching up to `client::FLUSH_AT` bytes per write.
+    pub write_per_publish: bool,
+    /// Bytes asked of the kernel per read (`--read-size`); `None` = 64 KiB.
+    pub read_size: Option<usize>,
+    /// `--client-like`: `write_per_publish` plus `CLIENT_LIKE_READ_SIZE`
+    /// reads unless `--read-size` says otherwise.
+    pub client_like: bool,
+    /// The broker's data directory (`--data-dir`), for the filesystem a
+    /// persistent run reports and checks; otherwise found from the files
+    /// `broker_pid` has open.
+    pub data_dir: Option<PathBuf>,
     pub autoack: bool,
     pub queues: usize,
     pub exchange: ExchangeKind,
@@ -201,6 +214,10 @@ impl Default for Config {
             persistent: false,
             qos: 0,
             multi_ack_every: 0,
+            write_per_publish: false,
+            read_size: None,
+            client_like: false,
+            data_dir: None,
             autoack: false,
             queues: 1,
             exchange: ExchangeKind::Default,
@@ -229,6 +246,28 @@ impl Default for Config {
         }
     }
 }
+
+impl Config {
+    /// Bytes per read syscall of every connection of the run.
+    pub fn read_chunk(&self) -> usize {
+        self.read_size.unwrap_or(DEFAULT_READ_SIZE)
+    }
+
+    /// Whether the run keeps messages on the broker's disk (so it must not
+    /// run on tmpfs).
+    pub fn is_persistent(&self) -> bool {
+        self.persistent || matches!(self.mode, Mode::Fill | Mode::RecoverWait)
+    }
+}
+
+/// Bytes per read unless `--read-size` or `--client-like` says otherwise.
+pub const DEFAULT_READ_SIZE: usize = 64 * 1024;
+/// `--client-like`'s read size: what typical clients read per syscall
+/// (the Java client's 8 KiB buffered stream halved; pika and amqprs read
+/// what is there into a few KiB).
+pub const CLIENT_LIKE_READ_SIZE: usize = 4096;
+/// Bounds of `--read-size`.
+pub const READ_SIZE_RANGE: (usize, usize) = (64, 1 << 20);
 
 /// Default run length when neither `-z` nor `-C` is given.
 pub const DEFAULT_TIME_S: f64 = 10.0;

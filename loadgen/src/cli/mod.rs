@@ -14,7 +14,7 @@ mod run_flags;
 mod scenarios;
 
 pub use compare_flags::{parse_compare, CompareConfig};
-pub use config::{Config, DlxVia, ExchangeKind, Mode};
+pub use config::{Config, DlxVia, ExchangeKind, Mode, DEFAULT_READ_SIZE};
 pub use merge_flags::parse_merge;
 pub use run_flags::parse_run;
 pub use scenarios::SCENARIOS;

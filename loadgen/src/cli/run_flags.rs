@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use super::config::{Config, DlxVia, ExchangeKind, Mode, DEFAULT_TIME_S, MAX_SIZE};
+use super::config::{
+    Config, DlxVia, ExchangeKind, Mode, CLIENT_LIKE_READ_SIZE, DEFAULT_TIME_S, MAX_SIZE,
+    READ_SIZE_RANGE,
+};
 use super::flags::{bounded, normalize, num};
 use super::scenarios::expand_scenario;
 use crate::uri::AmqpUri;
@@ -113,6 +116,19 @@ pub fn parse_run(args: &[String]) -> Result<Config, String> {
                 c.producer_sndbuf =
                     Some(bounded(flag, num(flag, value()?)?, 4096, 64 << 20)? as u32)
             }
+            "--write-per-publish" => c.write_per_publish = true,
+            "--read-size" => {
+                let (lo, hi) = READ_SIZE_RANGE;
+                c.read_size = Some(bounded(flag, num(flag, value()?)?, lo, hi)?)
+            }
+            "--client-like" => c.client_like = true,
+            "--data-dir" => {
+                let d = value()?;
+                if d.is_empty() || d.len() > 4096 {
+                    return Err(format!("{flag}: must be 1..=4096 bytes"));
+                }
+                c.data_dir = Some(PathBuf::from(d));
+            }
             "--ttl" => c.ttl_ms = Some(bounded(flag, num(flag, value()?)?, 1, 86_400_000)? as u32),
             "--dead-letter" => c.dead_letter = true,
             "--requeues" => c.requeues = bounded(flag, num(flag, value()?)?, 1, 1000)? as u32,
@@ -151,6 +167,10 @@ pub fn parse_run(args: &[String]) -> Result<Config, String> {
 
 /// Cross-flag defaults and checks.
 fn finish(mut c: Config) -> Result<Config, String> {
+    if c.client_like {
+        c.write_per_publish = true;
+        c.read_size.get_or_insert(CLIENT_LIKE_READ_SIZE);
+    }
     if c.fanout > 0 {
         if !matches!(c.exchange, ExchangeKind::Default | ExchangeKind::Fanout) {
             return Err("--fanout needs --exchange-type fanout (or none)".to_string());

@@ -58,6 +58,46 @@ pub const SCENARIOS: &[Scenario] = &[
         ],
     },
     Scenario {
+        name: "client-like-16b",
+        description: "1p1c-16b written and read as typical clients do: one write per publish, \
+                      one ack (multiple=false) per delivery on its own write, 4 KiB reads",
+        args: &[
+            "-x",
+            "1",
+            "-y",
+            "1",
+            "-s",
+            "16",
+            "-q",
+            "1000",
+            "-A",
+            "1",
+            "--client-like",
+        ],
+    },
+    Scenario {
+        name: "client-like-persistent-1k",
+        description: "persistent-confirms-1k written and read as typical clients do: one write \
+                      per publish, one ack per delivery on its own write, 4 KiB reads",
+        args: &[
+            "-x",
+            "1",
+            "-y",
+            "1",
+            "-s",
+            "1024",
+            "-f",
+            "persistent",
+            "-c",
+            "1000",
+            "-q",
+            "1000",
+            "-A",
+            "1",
+            "--client-like",
+        ],
+    },
+    Scenario {
         name: "latency-10k",
         description: "fixed 10,000 msg/s (1p1c, 16 B, confirm window 1000): latency at a sane load",
         args: &[

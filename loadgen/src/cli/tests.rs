@@ -283,3 +283,73 @@ fn producer_sndbuf_is_optional_and_bounded() {
     let c = parse_run(&args("--scenario 1p1c-16b --producer-sndbuf 65536")).unwrap();
     assert_eq!(c.producer_sndbuf, Some(65_536));
 }
+
+#[test]
+fn client_like_traffic_flags() {
+    // Defaults: batched writes, 64 KiB reads.
+    let c = parse_run(&[]).unwrap();
+    assert!(!c.write_per_publish);
+    assert_eq!(c.read_size, None);
+    assert_eq!(c.read_chunk(), DEFAULT_READ_SIZE);
+    // --client-like: one write per publish/ack, 4 KiB reads; acks as -A says.
+    let c = parse_run(&args("--client-like -A 1")).unwrap();
+    assert!(c.write_per_publish && c.client_like);
+    assert_eq!(c.read_chunk(), 4096);
+    assert_eq!(c.multi_ack_every, 1);
+    // An explicit --read-size wins, whichever side of --client-like it is on.
+    for a in [
+        "--read-size 512 --client-like",
+        "--client-like --read-size=512",
+    ] {
+        assert_eq!(parse_run(&args(a)).unwrap().read_chunk(), 512);
+    }
+    // Each part alone.
+    let c = parse_run(&args("--write-per-publish")).unwrap();
+    assert!(c.write_per_publish);
+    assert_eq!(c.read_size, None);
+    let c = parse_run(&args("--read-size 1024")).unwrap();
+    assert!(!c.write_per_publish);
+    assert_eq!(c.read_chunk(), 1024);
+    // Bounded.
+    assert!(parse_run(&args("--read-size 63")).is_err());
+    assert!(parse_run(&args("--read-size 2000000")).is_err());
+    assert!(parse_run(&args("--read-size x")).is_err());
+    assert!(parse_run(&args("--read-size")).is_err());
+    // The scenarios carry it, and the user's flags still override.
+    let c = parse_run(&args("--scenario client-like-16b")).unwrap();
+    assert!(c.write_per_publish);
+    assert_eq!((c.multi_ack_every, c.read_chunk()), (1, 4096));
+    let c = parse_run(&args(
+        "--scenario client-like-persistent-1k -A 10 --read-size 8192",
+    ))
+    .unwrap();
+    assert!(c.persistent && c.write_per_publish);
+    assert_eq!((c.confirm, c.size), (1000, 1024));
+    assert_eq!((c.multi_ack_every, c.read_chunk()), (10, 8192));
+    // compare passes them through to both sides.
+    let cc = parse_compare(&args("--a amqp://h:1 --b amqp://h:2 --client-like")).unwrap();
+    assert!(cc.run.write_per_publish);
+}
+
+#[test]
+fn data_dir_flag() {
+    let c = parse_run(&args("-f persistent --data-dir /var/lib/warren")).unwrap();
+    assert_eq!(c.data_dir, Some(PathBuf::from("/var/lib/warren")));
+    assert!(c.is_persistent());
+    assert!(!parse_run(&[]).unwrap().is_persistent());
+    assert!(parse_run(&args("--mode fill -f persistent -c 10"))
+        .unwrap()
+        .is_persistent());
+    assert!(parse_run(&args("--data-dir")).is_err());
+}
+
+#[test]
+fn compare_targets_file() {
+    let cc = parse_compare(&args(
+        "--a amqp://h:1 --b amqp://h:2 --targets /tmp/t.md --scenario 4p4c",
+    ))
+    .unwrap();
+    assert_eq!(cc.targets, Some(PathBuf::from("/tmp/t.md")));
+    assert_eq!(cc.run.scenario.as_deref(), Some("4p4c"));
+    assert!(parse_compare(&args("--a amqp://h:1 --b amqp://h:2 --targets")).is_err());
+}

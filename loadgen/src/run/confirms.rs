@@ -102,9 +102,11 @@ impl AckState {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn ack_reader(
     mut stream: crate::stream::Stream,
     rbuf: &mut BytesMut,
+    read_chunk: usize,
     mut decoder: FrameDecoder,
     tracks: &[Arc<ConfirmTrack>],
     shared: &Shared,
@@ -171,7 +173,7 @@ pub(super) fn ack_reader(
         if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
-        match client::fill(&mut stream, rbuf) {
+        match client::fill(&mut stream, rbuf, read_chunk) {
             Ok(_) => {}
             Err(e) if is_timeout(&e) => {}
             Err(e) => return Err(e.into()),

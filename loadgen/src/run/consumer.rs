@@ -58,6 +58,10 @@ struct ConsumerPlan {
     ack_every: u32,
     settle: Settle,
     observe: Observe,
+    /// One write syscall per ack, reject or nack (`--write-per-publish`).
+    write_each: bool,
+    /// Bytes per read syscall (`--read-size`).
+    read_chunk: usize,
 }
 
 #[derive(Default)]
@@ -122,6 +126,8 @@ pub(super) fn spawn_consumers_with(
                 ack_every: cfg.multi_ack_every.max(1),
                 settle,
                 observe: observe.clone(),
+                write_each: cfg.write_per_publish,
+                read_chunk: cfg.read_chunk(),
             };
             let shared = shared.clone();
             thread::Builder::new()
@@ -139,6 +145,7 @@ pub(super) fn spawn_consumers_with(
 
 fn consumer(plan: &ConsumerPlan, shared: &Shared) -> Result<(), Error> {
     let mut conn = Conn::connect(&plan.uri, &format!("loadgen-consumer-{}", plan.conn_index))?;
+    conn.set_read_size(plan.read_chunk);
     for (i, (c, queue)) in plan.channels.iter().enumerate() {
         let ch = (i + 1) as u16;
         conn.open_channel(ch)?;
@@ -366,6 +373,10 @@ fn complete(
                 ack(conn, plan, idx, s);
             }
         }
+    }
+    if plan.write_each {
+        // As a typical client: the settlement goes out on its own write.
+        conn.flush()?;
     }
     Ok(())
 }

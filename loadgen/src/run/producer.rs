@@ -47,6 +47,10 @@ struct ProducerPlan {
     delays: Option<DelaySpread>,
     /// SO_SNDBUF of the socket (`--producer-sndbuf`).
     sndbuf: Option<u32>,
+    /// One write syscall per publish (`--write-per-publish`).
+    write_each: bool,
+    /// Bytes per read syscall of the confirm reader (`--read-size`).
+    read_chunk: usize,
 }
 
 pub(super) fn spawn_producers(
@@ -79,6 +83,8 @@ pub(super) fn spawn_producers(
                 duration_ns,
                 delays: cfg.delay_spread(),
                 sndbuf: cfg.producer_sndbuf,
+                write_each: cfg.write_per_publish,
+                read_chunk: cfg.read_chunk(),
             };
             let shared = shared.clone();
             thread::Builder::new()
@@ -98,6 +104,7 @@ pub(super) fn spawn_producers(
 
 fn producer(plan: &ProducerPlan, shared: &Arc<Shared>, out: &mut ProducerOut) -> Result<(), Error> {
     let mut conn = Conn::connect(&plan.uri, &format!("loadgen-producer-{}", plan.conn_index))?;
+    conn.set_read_size(plan.read_chunk);
     if let Some(bytes) = plan.sndbuf {
         conn.set_send_buffer(bytes)?;
     }
@@ -137,13 +144,13 @@ fn producer(plan: &ProducerPlan, shared: &Arc<Shared>, out: &mut ProducerOut) ->
             reader_dead.clone(),
         );
         let writer = thread::current();
-        let ci = plan.conn_index;
+        let (ci, chunk) = (plan.conn_index, plan.read_chunk);
         thread::Builder::new()
             .name(format!("acks-{ci}"))
             .spawn(move || {
                 let mut rbuf = rbuf;
                 let res = ack_reader(
-                    rstream, &mut rbuf, decoder, &tracks, &shared, &stop, &writer,
+                    rstream, &mut rbuf, chunk, decoder, &tracks, &shared, &stop, &writer,
                 );
                 if let Err(e) = &res {
                     shared.error(format!("producer connection {ci}: {e}"));
@@ -277,7 +284,7 @@ fn publish_loop(
         pubs[c].append(&mut conn.wbuf, now, id);
         out.sent[c].1 += 1;
         unreported += 1;
-        if conn.wbuf.len() >= client::FLUSH_AT {
+        if plan.write_each || conn.wbuf.len() >= client::FLUSH_AT {
             conn.flush()?;
             shared.sent.fetch_add(unreported, Ordering::Relaxed);
             unreported = 0;

@@ -33,6 +33,12 @@ pub(super) fn settings(cfg: &Config) -> String {
     } else {
         format!("qos {}, ack every {}", cfg.qos, cfg.multi_ack_every.max(1))
     };
+    if cfg.write_per_publish {
+        s += ", one write per publish and per ack";
+    }
+    if let Some(n) = cfg.read_size {
+        s += &format!(", reads of at most {n} B");
+    }
     match cfg.mode {
         Mode::Backlog | Mode::Fill => s += &format!(", backlog {}", cfg.backlog),
         Mode::RecoverWait => s += &format!(", expecting {} ready", cfg.expect),
