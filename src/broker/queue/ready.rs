@@ -19,6 +19,22 @@ pub fn resident_cost(message: &Message) -> u64 {
 /// larger ones are merged in one pass over the list.
 const INSERT_AT_MOST: usize = 32;
 
+/// A queue's message collections keep room for this many entries however
+/// far they drain: below it, shrinking would save little.
+pub(super) const KEEP_CAPACITY: usize = 1024;
+
+/// The shrink rule of a queue's message collections (ready, unacked): once
+/// one whose capacity is at least twice `KEEP_CAPACITY` holds fewer than a
+/// quarter of it, it shrinks to half: a flood's capacity goes back as the
+/// queue drains, and since a shrunk collection is still half empty, the
+/// next growth is at least as many entries away as the copy cost
+/// (amortised O(1), no thrashing around one length). Half of a hash map's
+/// capacity is half its buckets, so a shrink always frees something.
+/// The new capacity, or None to keep it; two compares when nothing shrinks.
+pub(super) fn shrunk_capacity(len: usize, capacity: usize) -> Option<usize> {
+    (capacity >= 2 * KEEP_CAPACITY && len < capacity / 4).then_some(capacity / 2)
+}
+
 /// A message in the queue.
 #[derive(Clone, Debug)]
 pub struct QueuedMessage {
@@ -114,6 +130,7 @@ impl ReadyList {
         let message = self.messages.pop_front()?;
         self.bytes -= resident_cost(&message.message);
         self.body_bytes -= message.message.body.len();
+        self.shrink_when_sparse();
         Some(message)
     }
 
@@ -122,7 +139,15 @@ impl ReadyList {
         let at = self.messages.binary_search_by_key(&id, |m| m.id).ok()?;
         let message = self.messages.remove(at)?;
         self.bytes -= resident_cost(&message.message);
+        self.shrink_when_sparse();
         Some(message)
+    }
+
+    /// `shrunk_capacity`'s rule.
+    fn shrink_when_sparse(&mut self) {
+        if let Some(to) = shrunk_capacity(self.messages.len(), self.messages.capacity()) {
+            self.messages.shrink_to(to);
+        }
     }
 
     /// Whether the message `id` is held.
@@ -130,11 +155,12 @@ impl ReadyList {
         self.messages.binary_search_by_key(&id, |m| m.id).is_ok()
     }
 
-    /// Takes every message, oldest first.
-    pub(super) fn drain(&mut self) -> std::collections::vec_deque::Drain<'_, QueuedMessage> {
+    /// Takes every message, oldest first, and the list's room with them
+    /// (a purged flood keeps no capacity).
+    pub(super) fn drain(&mut self) -> std::collections::vec_deque::IntoIter<QueuedMessage> {
         self.bytes = 0;
         self.body_bytes = 0;
-        self.messages.drain(..)
+        std::mem::take(&mut self.messages).into_iter()
     }
 
     /// Merges messages (sorted by id, not empty) back in, keeping id order.
@@ -177,5 +203,76 @@ impl ReadyList {
             let next = if take_a { a.next() } else { b.next() };
             self.messages.push_back(next.expect("peeked"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::message::Body;
+    use crate::protocol::types::ShortStr;
+    use bytes::Bytes;
+    use std::sync::Arc;
+
+    fn queued(id: u64) -> QueuedMessage {
+        QueuedMessage {
+            id,
+            message: Arc::new(Message {
+                exchange: ShortStr::EMPTY,
+                routing_key: ShortStr::from("q"),
+                raw_properties: Bytes::from_static(&[0, 0]),
+                body: Body::from(Bytes::from(id.to_string())),
+                persistent: false,
+            }),
+            redelivered: false,
+            stored: None,
+            expires: None,
+            delivery_count: 0,
+        }
+    }
+
+    #[test]
+    fn the_shrink_rule_halves_below_a_quarter_and_keeps_a_floor() {
+        assert_eq!(shrunk_capacity(0, KEEP_CAPACITY), None, "the floor stays");
+        assert_eq!(shrunk_capacity(0, 2 * KEEP_CAPACITY - 1), None);
+        assert_eq!(shrunk_capacity(1024, 4096), None, "a quarter or more stays");
+        assert_eq!(shrunk_capacity(1023, 4096), Some(2048));
+        assert_eq!(shrunk_capacity(0, 2 * KEEP_CAPACITY), Some(KEEP_CAPACITY));
+        // After a shrink the collection is not sparse again until it has
+        // lost another half of what it holds.
+        let (len, to) = (1023, shrunk_capacity(1023, 4096).unwrap());
+        assert!(len >= to / 4 && shrunk_capacity(len, to).is_none());
+    }
+
+    #[test]
+    fn a_drained_ready_list_gives_its_flood_capacity_back_in_order() {
+        const FLOOD: u64 = 50_000;
+        let mut list = ReadyList::default();
+        for id in 0..FLOOD {
+            list.push_back(queued(id));
+        }
+        let peak = list.messages.capacity();
+        assert!(peak >= FLOOD as usize);
+        let mut reallocations = 0;
+        let mut capacity = peak;
+        for id in 0..FLOOD {
+            // Pops come out in order across every shrink (the deque wraps).
+            assert_eq!(list.pop_front().map(|m| m.id), Some(id));
+            if list.messages.capacity() != capacity {
+                capacity = list.messages.capacity();
+                reallocations += 1;
+                assert!(list.len() * 2 <= capacity, "shrinks leave room to grow");
+            }
+        }
+        assert!(list.is_empty() && list.bytes() == 0);
+        assert_eq!(list.messages.capacity(), KEEP_CAPACITY);
+        // A purge takes the room too.
+        for id in 0..FLOOD {
+            list.push_back(queued(id));
+        }
+        assert_eq!(list.drain().count(), FLOOD as usize);
+        assert_eq!((list.len(), list.messages.capacity()), (0, 0));
+        // One shrink per halving: logarithmic in the flood, not per message.
+        assert!(reallocations <= 8, "{reallocations} shrinks from {peak}");
     }
 }

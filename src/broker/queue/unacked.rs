@@ -3,7 +3,7 @@
 //! (the queue delivers nothing while it holds that many).
 
 use super::consumers::ConsumerKey;
-use super::ready::{resident_cost, QueuedMessage};
+use super::ready::{resident_cost, shrunk_capacity, QueuedMessage};
 use crate::protocol::types::FieldTable;
 use std::collections::HashMap;
 
@@ -64,9 +64,14 @@ impl UnackedSet {
         }
     }
 
+    /// Takes the delivery `id`; a set drained below a quarter of its
+    /// capacity gives half of it back (`ready::shrunk_capacity`).
     pub(super) fn remove(&mut self, id: u64) -> Option<Unacked> {
         let gone = self.by_id.remove(&id)?;
         self.bytes -= resident_cost(&gone.message.message);
+        if let Some(to) = shrunk_capacity(self.by_id.len(), self.by_id.capacity()) {
+            self.by_id.shrink_to(to);
+        }
         Some(gone)
     }
 
@@ -81,5 +86,48 @@ impl UnackedSet {
 
     pub(super) fn messages_mut(&mut self) -> impl Iterator<Item = &mut QueuedMessage> {
         self.by_id.values_mut().map(|u| &mut u.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::message::{Body, Message};
+    use crate::broker::queue::ready::KEEP_CAPACITY;
+    use crate::protocol::types::ShortStr;
+    use bytes::Bytes;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_settled_flood_of_unacked_deliveries_gives_its_capacity_back() {
+        let message = Arc::new(Message {
+            exchange: ShortStr::EMPTY,
+            routing_key: ShortStr::from("q"),
+            raw_properties: Bytes::from_static(&[0, 0]),
+            body: Body::from(Bytes::from_static(b"x")),
+            persistent: false,
+        });
+        let mut set = UnackedSet::default();
+        for id in 0..20_000 {
+            let queued = QueuedMessage {
+                id,
+                message: message.clone(),
+                redelivered: false,
+                stored: None,
+                expires: None,
+                delivery_count: 0,
+            };
+            set.insert(queued, None);
+        }
+        assert!(set.by_id.capacity() >= 20_000);
+        for id in 0..20_000 {
+            assert_eq!(set.remove(id).map(|u| u.message.id), Some(id));
+        }
+        assert!(set.is_empty() && set.bytes() == 0);
+        assert!(
+            set.by_id.capacity() < 2 * KEEP_CAPACITY,
+            "capacity {} after the drain",
+            set.by_id.capacity()
+        );
     }
 }
