@@ -2,6 +2,7 @@
 //! increasing), with the memory they are charged. Requeued messages merge
 //! back in id order.
 
+use crate::broker::capacity::shrunk_capacity;
 use crate::broker::message::{Message, MessageRef};
 use std::collections::VecDeque;
 
@@ -18,22 +19,6 @@ pub fn resident_cost(message: &Message) -> u64 {
 /// Requeued batches up to this size are inserted message by message;
 /// larger ones are merged in one pass over the list.
 const INSERT_AT_MOST: usize = 32;
-
-/// A queue's message collections keep room for this many entries however
-/// far they drain: below it, shrinking would save little.
-pub(super) const KEEP_CAPACITY: usize = 1024;
-
-/// The shrink rule of a queue's message collections (ready, unacked): once
-/// one whose capacity is at least twice `KEEP_CAPACITY` holds fewer than a
-/// quarter of it, it shrinks to half: a flood's capacity goes back as the
-/// queue drains, and since a shrunk collection is still half empty, the
-/// next growth is at least as many entries away as the copy cost
-/// (amortised O(1), no thrashing around one length). Half of a hash map's
-/// capacity is half its buckets, so a shrink always frees something.
-/// The new capacity, or None to keep it; two compares when nothing shrinks.
-pub(super) fn shrunk_capacity(len: usize, capacity: usize) -> Option<usize> {
-    (capacity >= 2 * KEEP_CAPACITY && len < capacity / 4).then_some(capacity / 2)
-}
 
 /// A message in the queue.
 #[derive(Clone, Debug)]
@@ -143,7 +128,7 @@ impl ReadyList {
         Some(message)
     }
 
-    /// `shrunk_capacity`'s rule.
+    /// `broker::capacity`'s rule.
     fn shrink_when_sparse(&mut self) {
         if let Some(to) = shrunk_capacity(self.messages.len(), self.messages.capacity()) {
             self.messages.shrink_to(to);
@@ -209,6 +194,7 @@ impl ReadyList {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::broker::capacity::KEEP_CAPACITY;
     use crate::broker::message::Body;
     use crate::protocol::types::ShortStr;
     use bytes::Bytes;
@@ -229,19 +215,6 @@ mod tests {
             expires: None,
             delivery_count: 0,
         }
-    }
-
-    #[test]
-    fn the_shrink_rule_halves_below_a_quarter_and_keeps_a_floor() {
-        assert_eq!(shrunk_capacity(0, KEEP_CAPACITY), None, "the floor stays");
-        assert_eq!(shrunk_capacity(0, 2 * KEEP_CAPACITY - 1), None);
-        assert_eq!(shrunk_capacity(1024, 4096), None, "a quarter or more stays");
-        assert_eq!(shrunk_capacity(1023, 4096), Some(2048));
-        assert_eq!(shrunk_capacity(0, 2 * KEEP_CAPACITY), Some(KEEP_CAPACITY));
-        // After a shrink the collection is not sparse again until it has
-        // lost another half of what it holds.
-        let (len, to) = (1023, shrunk_capacity(1023, 4096).unwrap());
-        assert!(len >= to / 4 && shrunk_capacity(len, to).is_none());
     }
 
     #[test]

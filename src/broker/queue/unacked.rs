@@ -3,7 +3,8 @@
 //! (the queue delivers nothing while it holds that many).
 
 use super::consumers::ConsumerKey;
-use super::ready::{resident_cost, shrunk_capacity, QueuedMessage};
+use super::ready::{resident_cost, QueuedMessage};
+use crate::broker::capacity::shrunk_capacity;
 use crate::protocol::types::FieldTable;
 use std::collections::HashMap;
 
@@ -65,7 +66,7 @@ impl UnackedSet {
     }
 
     /// Takes the delivery `id`; a set drained below a quarter of its
-    /// capacity gives half of it back (`ready::shrunk_capacity`).
+    /// capacity gives half of it back (`broker::capacity`).
     pub(super) fn remove(&mut self, id: u64) -> Option<Unacked> {
         let gone = self.by_id.remove(&id)?;
         self.bytes -= resident_cost(&gone.message.message);
@@ -92,8 +93,8 @@ impl UnackedSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::broker::capacity::KEEP_CAPACITY;
     use crate::broker::message::{Body, Message};
-    use crate::broker::queue::ready::KEEP_CAPACITY;
     use crate::protocol::types::ShortStr;
     use bytes::Bytes;
     use std::sync::Arc;
