@@ -192,7 +192,7 @@ impl ReadyList {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::broker::capacity::KEEP_CAPACITY;
     use crate::broker::message::Body;
@@ -200,7 +200,8 @@ mod tests {
     use bytes::Bytes;
     use std::sync::Arc;
 
-    fn queued(id: u64) -> QueuedMessage {
+    /// A ready message `id` with a small body (also for `unacked`'s tests).
+    pub(in crate::broker::queue) fn queued(id: u64) -> QueuedMessage {
         QueuedMessage {
             id,
             message: Arc::new(Message {

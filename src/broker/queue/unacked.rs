@@ -94,31 +94,13 @@ impl UnackedSet {
 mod tests {
     use super::*;
     use crate::broker::capacity::KEEP_CAPACITY;
-    use crate::broker::message::{Body, Message};
-    use crate::protocol::types::ShortStr;
-    use bytes::Bytes;
-    use std::sync::Arc;
+    use crate::broker::queue::ready::tests::queued;
 
     #[test]
     fn a_settled_flood_of_unacked_deliveries_gives_its_capacity_back() {
-        let message = Arc::new(Message {
-            exchange: ShortStr::EMPTY,
-            routing_key: ShortStr::from("q"),
-            raw_properties: Bytes::from_static(&[0, 0]),
-            body: Body::from(Bytes::from_static(b"x")),
-            persistent: false,
-        });
         let mut set = UnackedSet::default();
         for id in 0..20_000 {
-            let queued = QueuedMessage {
-                id,
-                message: message.clone(),
-                redelivered: false,
-                stored: None,
-                expires: None,
-                delivery_count: 0,
-            };
-            set.insert(queued, None);
+            set.insert(queued(id), None);
         }
         assert!(set.by_id.capacity() >= 20_000);
         for id in 0..20_000 {
