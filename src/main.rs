@@ -6,6 +6,18 @@ use mimalloc::MiMalloc;
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
+/// A shard's idle release (`shard::ticker`): mimalloc frees only on the
+/// calls of the thread that owns a page, and purges freed memory back to
+/// the OS only on a later call (after its purge delay), so a shard that
+/// goes idle after a flood would keep what the flood left. A forced
+/// collect on the shard's thread frees its empty pages (blocks other
+/// threads freed into them too) and purges the freed ranges now.
+fn release_freed_memory() {
+    // SAFETY: mi_collect takes no pointers; it runs on the calling
+    // thread's own heap and mimalloc's locked, process-wide arenas.
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("ctl") {
@@ -18,6 +30,7 @@ fn main() {
             std::process::exit(2);
         }
     };
+    warren::shard::ticker::set_idle_release(release_freed_memory);
     if let Err(e) = warren::logging::init(&settings.log_filter) {
         eprintln!("warren: {e}");
         std::process::exit(2);

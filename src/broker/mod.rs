@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod binding;
+pub mod capacity;
 pub mod dead_letter;
 pub mod error;
 pub mod exchange;

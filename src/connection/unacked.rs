@@ -4,6 +4,7 @@
 //! `multiple` takes all, an unknown tag is a 406), and whether the oldest
 //! has waited past its consumer timeout.
 
+use crate::broker::capacity::shrunk_capacity;
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::vhost::QueueName;
 use std::collections::VecDeque;
@@ -92,17 +93,32 @@ impl DeliveryTags {
             if n == 0 && tag != 0 {
                 return Err(unknown_tag(tag));
             }
-            return Ok(self.unacked.drain(..n).collect());
+            let taken = self.unacked.drain(..n).collect();
+            self.shrink_when_sparse();
+            return Ok(taken);
         }
         match self.unacked.binary_search_by_key(&tag, |u| u.tag) {
-            Ok(i) => Ok(vec![self.unacked.remove(i).expect("found")]),
+            Ok(i) => {
+                let taken = self.unacked.remove(i).expect("found");
+                self.shrink_when_sparse();
+                Ok(vec![taken])
+            }
             Err(_) => Err(unknown_tag(tag)),
         }
     }
 
-    /// Every unacked entry (channel closing, basic.recover).
+    /// Every unacked entry (channel closing, basic.recover), and the room
+    /// they took.
     pub fn take_all(&mut self) -> Vec<Unacked> {
-        self.unacked.drain(..).collect()
+        std::mem::take(&mut self.unacked).into()
+    }
+
+    /// A flood of deliveries settled gives its room back
+    /// (`broker::capacity`).
+    fn shrink_when_sparse(&mut self) {
+        if let Some(to) = shrunk_capacity(self.unacked.len(), self.unacked.capacity()) {
+            self.unacked.shrink_to(to);
+        }
     }
 
     /// Entries taken earlier are unacked again (tx.rollback), in tag order.
@@ -188,6 +204,26 @@ mod tests {
         t.restore(four.into_iter().chain(taken).collect());
         let all: Vec<u64> = t.take_all().iter().map(|u| u.tag).collect();
         assert_eq!(all, vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_settled_flood_of_deliveries_gives_its_room_back() {
+        use crate::broker::capacity::KEEP_CAPACITY;
+        let mut t = tags_with(20_000);
+        assert!(t.unacked.capacity() >= 20_000);
+        // One by one, then the rest at once.
+        for tag in 1..=15_000 {
+            assert_eq!(t.take_settled(tag, false).unwrap()[0].tag, tag);
+        }
+        assert!(
+            t.unacked.capacity() < 20_000,
+            "shrunk while acking one by one"
+        );
+        assert_eq!(t.take_settled(0, true).unwrap().len(), 5_000);
+        assert!(t.unacked.capacity() < 2 * KEEP_CAPACITY);
+        let mut t = tags_with(20_000);
+        assert_eq!(t.take_all().len(), 20_000);
+        assert_eq!(t.unacked.capacity(), 0, "a closing channel keeps no room");
     }
 
     #[test]

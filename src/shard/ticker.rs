@@ -14,10 +14,20 @@
 //! Invariant: while a shard serves, a ticker's period is `SERVING_TICK`
 //! unless no work was seen for `IDLE_AFTER`; the watchdog's `STALL_AFTER`
 //! is longer than `IDLE_TICK`, so an idle shard still beats in time.
+//!
+//! Memory back to the OS: when a serving shard goes idle after work, its
+//! ticker runs the process's idle release on the shard's thread (the
+//! binary installs it with `set_idle_release`: mimalloc's forced collect),
+//! and once more after `RELEASE_AGAIN_AFTER` of idleness, for blocks other
+//! shards freed into this thread's pages after the first release. An
+//! allocator gives freed memory back only when its thread calls into it,
+//! and an idle shard hardly does; a shard that stays idle releases
+//! nothing more, so an idle broker does not pay for it on every tick.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -30,8 +40,24 @@ pub const IDLE_TICK: Duration = Duration::from_millis(200);
 /// How long a shard sees no work before it ticks slowly.
 pub const IDLE_AFTER: Duration = Duration::from_secs(1);
 
+/// How long an idle shard waits before its second (and last) release.
+pub const RELEASE_AGAIN_AFTER: Duration = Duration::from_secs(5);
+
 /// Ticks (of both tickers) without work before the shard counts as idle.
 const QUIET_TICKS: u32 = (2 * IDLE_AFTER.as_millis() / SERVING_TICK.as_millis()) as u32;
+/// Idle ticks (of both tickers) from going idle to the second release.
+const RELEASE_AGAIN_TICKS: u32 =
+    (2 * RELEASE_AGAIN_AFTER.as_millis() / IDLE_TICK.as_millis()) as u32;
+
+/// What a shard's thread runs to give freed memory back to the OS; set
+/// once by the binary, which owns the allocator.
+static IDLE_RELEASE: OnceLock<fn()> = OnceLock::new();
+
+/// Installs the idle release every shard's ticker runs (see the module
+/// doc); before the shards start. A second call is ignored.
+pub fn set_idle_release(release: fn()) {
+    let _ = IDLE_RELEASE.set(release);
+}
 
 /// One shard's tick period and the work seen since the last tick.
 pub struct Ticker {
@@ -41,6 +67,10 @@ pub struct Ticker {
     busy: Cell<bool>,
     /// Ticks in a row that saw no work.
     quiet: Cell<u32>,
+    /// Idle ticks since the shard went idle, up to the second release.
+    idle_ticks: Cell<u32>,
+    /// The idle release (`set_idle_release`), if any.
+    release: Option<fn()>,
     /// The tickers waiting out an idle period, to wake on work.
     sleepers: RefCell<Vec<Waker>>,
 }
@@ -52,6 +82,8 @@ impl Default for Ticker {
             serving: Cell::new(false),
             busy: Cell::new(false),
             quiet: Cell::new(0),
+            idle_ticks: Cell::new(0),
+            release: IDLE_RELEASE.get().copied(),
             sleepers: RefCell::new(Vec::new()),
         }
     }
@@ -83,7 +115,8 @@ impl Ticker {
     }
 
     /// A tick: counts it as quiet or not, and slows down after
-    /// `IDLE_AFTER` of quiet ticks.
+    /// `IDLE_AFTER` of quiet ticks; going idle runs the idle release, and
+    /// `RELEASE_AGAIN_AFTER` later once more.
     pub fn ticked(&self) {
         if self.busy.replace(false) {
             self.quiet.set(0);
@@ -91,8 +124,24 @@ impl Ticker {
         }
         let quiet = self.quiet.get().saturating_add(1);
         self.quiet.set(quiet);
-        if self.serving.get() && quiet >= QUIET_TICKS {
-            self.period.set(IDLE_TICK);
+        if !self.serving.get() || quiet < QUIET_TICKS {
+            return;
+        }
+        if self.period.replace(IDLE_TICK) != IDLE_TICK {
+            self.idle_ticks.set(0);
+            self.release();
+        } else if self.idle_ticks.get() < RELEASE_AGAIN_TICKS {
+            let idle = self.idle_ticks.get() + 1;
+            self.idle_ticks.set(idle);
+            if idle == RELEASE_AGAIN_TICKS {
+                self.release();
+            }
+        }
+    }
+
+    fn release(&self) {
+        if let Some(release) = self.release {
+            release();
         }
     }
 
@@ -163,6 +212,67 @@ mod tests {
         assert_eq!(t.period(), IDLE_TICK);
         t.busy();
         assert_eq!(t.period(), SERVING_TICK);
+    }
+
+    thread_local! {
+        static RELEASES: Cell<u32> = const { Cell::new(0) };
+    }
+
+    fn count_release() {
+        RELEASES.with(|r| r.set(r.get() + 1));
+    }
+
+    fn releases() -> u32 {
+        RELEASES.with(Cell::get)
+    }
+
+    #[test]
+    fn a_shard_releases_memory_when_it_goes_idle_after_work_and_once_more_later() {
+        let t = Ticker {
+            release: Some(count_release),
+            ..Ticker::default()
+        };
+        for _ in 0..QUIET_TICKS * 2 {
+            t.ticked();
+        }
+        assert_eq!(releases(), 0, "a starting shard never releases");
+        t.serving();
+        for _ in 0..QUIET_TICKS - 1 {
+            t.ticked();
+        }
+        assert_eq!(releases(), 0, "not idle yet");
+        t.ticked();
+        assert_eq!((t.period(), releases()), (IDLE_TICK, 1), "went idle");
+        for _ in 0..RELEASE_AGAIN_TICKS - 1 {
+            t.ticked();
+        }
+        assert_eq!(releases(), 1);
+        t.ticked();
+        assert_eq!(releases(), 2, "once more after RELEASE_AGAIN_AFTER");
+        for _ in 0..RELEASE_AGAIN_TICKS * 10 {
+            t.ticked();
+        }
+        assert_eq!(releases(), 2, "an idle shard stays idle without releasing");
+        // Work, then quiet again: a new pair of releases.
+        t.busy();
+        t.ticked();
+        for _ in 0..QUIET_TICKS {
+            t.ticked();
+        }
+        assert_eq!((t.period(), releases()), (IDLE_TICK, 3));
+        for _ in 0..RELEASE_AGAIN_TICKS {
+            t.ticked();
+        }
+        assert_eq!(releases(), 4);
+        // Work that ends before the shard went idle costs no release.
+        t.busy();
+        t.ticked();
+        for _ in 0..QUIET_TICKS - 1 {
+            t.ticked();
+        }
+        t.busy();
+        t.ticked();
+        assert_eq!(releases(), 4);
     }
 
     #[test]

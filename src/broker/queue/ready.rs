@@ -2,6 +2,7 @@
 //! increasing), with the memory they are charged. Requeued messages merge
 //! back in id order.
 
+use crate::broker::capacity::shrunk_capacity;
 use crate::broker::message::{Message, MessageRef};
 use std::collections::VecDeque;
 
@@ -114,6 +115,7 @@ impl ReadyList {
         let message = self.messages.pop_front()?;
         self.bytes -= resident_cost(&message.message);
         self.body_bytes -= message.message.body.len();
+        self.shrink_when_sparse();
         Some(message)
     }
 
@@ -122,7 +124,15 @@ impl ReadyList {
         let at = self.messages.binary_search_by_key(&id, |m| m.id).ok()?;
         let message = self.messages.remove(at)?;
         self.bytes -= resident_cost(&message.message);
+        self.shrink_when_sparse();
         Some(message)
+    }
+
+    /// `broker::capacity`'s rule.
+    fn shrink_when_sparse(&mut self) {
+        if let Some(to) = shrunk_capacity(self.messages.len(), self.messages.capacity()) {
+            self.messages.shrink_to(to);
+        }
     }
 
     /// Whether the message `id` is held.
@@ -130,11 +140,12 @@ impl ReadyList {
         self.messages.binary_search_by_key(&id, |m| m.id).is_ok()
     }
 
-    /// Takes every message, oldest first.
-    pub(super) fn drain(&mut self) -> std::collections::vec_deque::Drain<'_, QueuedMessage> {
+    /// Takes every message, oldest first, and the list's room with them
+    /// (a purged flood keeps no capacity).
+    pub(super) fn drain(&mut self) -> std::collections::vec_deque::IntoIter<QueuedMessage> {
         self.bytes = 0;
         self.body_bytes = 0;
-        self.messages.drain(..)
+        std::mem::take(&mut self.messages).into_iter()
     }
 
     /// Merges messages (sorted by id, not empty) back in, keeping id order.
@@ -177,5 +188,65 @@ impl ReadyList {
             let next = if take_a { a.next() } else { b.next() };
             self.messages.push_back(next.expect("peeked"));
         }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::broker::capacity::KEEP_CAPACITY;
+    use crate::broker::message::Body;
+    use crate::protocol::types::ShortStr;
+    use bytes::Bytes;
+    use std::sync::Arc;
+
+    /// A ready message `id` with a small body (also for `unacked`'s tests).
+    pub(in crate::broker::queue) fn queued(id: u64) -> QueuedMessage {
+        QueuedMessage {
+            id,
+            message: Arc::new(Message {
+                exchange: ShortStr::EMPTY,
+                routing_key: ShortStr::from("q"),
+                raw_properties: Bytes::from_static(&[0, 0]),
+                body: Body::from(Bytes::from(id.to_string())),
+                persistent: false,
+            }),
+            redelivered: false,
+            stored: None,
+            expires: None,
+            delivery_count: 0,
+        }
+    }
+
+    #[test]
+    fn a_drained_ready_list_gives_its_flood_capacity_back_in_order() {
+        const FLOOD: u64 = 50_000;
+        let mut list = ReadyList::default();
+        for id in 0..FLOOD {
+            list.push_back(queued(id));
+        }
+        let peak = list.messages.capacity();
+        assert!(peak >= FLOOD as usize);
+        let mut reallocations = 0;
+        let mut capacity = peak;
+        for id in 0..FLOOD {
+            // Pops come out in order across every shrink (the deque wraps).
+            assert_eq!(list.pop_front().map(|m| m.id), Some(id));
+            if list.messages.capacity() != capacity {
+                capacity = list.messages.capacity();
+                reallocations += 1;
+                assert!(list.len() * 2 <= capacity, "shrinks leave room to grow");
+            }
+        }
+        assert!(list.is_empty() && list.bytes() == 0);
+        assert_eq!(list.messages.capacity(), KEEP_CAPACITY);
+        // A purge takes the room too.
+        for id in 0..FLOOD {
+            list.push_back(queued(id));
+        }
+        assert_eq!(list.drain().count(), FLOOD as usize);
+        assert_eq!((list.len(), list.messages.capacity()), (0, 0));
+        // One shrink per halving: logarithmic in the flood, not per message.
+        assert!(reallocations <= 8, "{reallocations} shrinks from {peak}");
     }
 }

@@ -5,6 +5,7 @@
 use super::consumers::ConsumerKey;
 use super::getters::{GetterKey, Getters};
 use super::ready::{resident_cost, QueuedMessage};
+use crate::broker::capacity::shrunk_capacity;
 use crate::protocol::types::FieldTable;
 use std::collections::HashMap;
 
@@ -95,9 +96,14 @@ impl UnackedSet {
         }
     }
 
+    /// Takes the delivery `id`; a set drained below a quarter of its
+    /// capacity gives half of it back (`broker::capacity`).
     pub(super) fn remove(&mut self, id: u64) -> Option<Unacked> {
         let gone = self.by_id.remove(&id)?;
         self.forget(&gone);
+        if let Some(to) = shrunk_capacity(self.by_id.len(), self.by_id.capacity()) {
+            self.by_id.shrink_to(to);
+        }
         Some(gone)
     }
 
@@ -121,5 +127,30 @@ impl UnackedSet {
 
     pub(super) fn messages_mut(&mut self) -> impl Iterator<Item = &mut QueuedMessage> {
         self.by_id.values_mut().map(|u| &mut u.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::capacity::KEEP_CAPACITY;
+    use crate::broker::queue::ready::tests::queued;
+
+    #[test]
+    fn a_settled_flood_of_unacked_deliveries_gives_its_capacity_back() {
+        let mut set = UnackedSet::default();
+        for id in 0..20_000 {
+            set.insert(queued(id), None);
+        }
+        assert!(set.by_id.capacity() >= 20_000);
+        for id in 0..20_000 {
+            assert_eq!(set.remove(id).map(|u| u.message.id), Some(id));
+        }
+        assert!(set.is_empty() && set.bytes() == 0);
+        assert!(
+            set.by_id.capacity() < 2 * KEEP_CAPACITY,
+            "capacity {} after the drain",
+            set.by_id.capacity()
+        );
     }
 }
