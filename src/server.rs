@@ -255,6 +255,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
     let (fires, parked, startup_fires) = watchdog.totals();
     tracing::info!(
         watchdog_fires = fires,
+        parked_fires = parked,
         startup_fires,
         "watchdog: woke a stalled shard {fires} times while serving ({parked} parked in \
          the kernel, the rest busy or starved), {startup_fires} while starting"

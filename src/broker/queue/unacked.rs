@@ -140,7 +140,7 @@ mod tests {
     fn a_settled_flood_of_unacked_deliveries_gives_its_capacity_back() {
         let mut set = UnackedSet::default();
         for id in 0..20_000 {
-            set.insert(queued(id), None);
+            set.insert(queued(id), Taker::Get(None));
         }
         assert!(set.by_id.capacity() >= 20_000);
         for id in 0..20_000 {
