@@ -218,11 +218,11 @@ pub fn queue_json(q: &QueueSnapshot, vhost: &str, args: Option<&FieldTable>, nod
         args.map_or_else(|| json!({}), table_json),
     );
     v.insert("effective_policy_definition".into(), json!({}));
-    // As RabbitMQ's fixture: 0 without consumers; with consumers Warren
-    // has no utilisation figure, so the field is left out.
-    if q.consumers.is_empty() {
-        v.insert("consumer_utilisation".into(), json!(0));
-    }
+    // As RabbitMQ's fixture: 0 without consumers.
+    v.insert(
+        "consumer_utilisation".into(),
+        json!(q.consumer_utilisation.unwrap_or(0.0)),
+    );
     Value::Object(v)
 }
 

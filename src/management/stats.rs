@@ -466,6 +466,7 @@ mod tests {
             message_stats,
             oldest_ready_age_seconds: None,
             oldest_unacked_age_seconds: None,
+            consumer_utilisation: None,
         }
     }
 }

@@ -369,6 +369,8 @@ pub struct QueueSnapshot {
     /// enqueued (`Queue::ages`); None when there is none.
     pub oldest_ready_age_seconds: Option<f64>,
     pub oldest_unacked_age_seconds: Option<f64>,
+    /// RabbitMQ's `consumer_utilisation` (None without consumers).
+    pub consumer_utilisation: Option<f64>,
 }
 
 #[derive(Debug)]

@@ -38,6 +38,7 @@ pub fn queue_snapshot(name: &QueueName, q: &mut Queue, now: u64) -> QueueSnapsho
         message_stats: *q.stats(),
         oldest_ready_age_seconds: ready_age,
         oldest_unacked_age_seconds: unacked_age,
+        consumer_utilisation: q.consumer_utilisation(now),
     }
 }
 

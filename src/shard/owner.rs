@@ -332,6 +332,10 @@ fn dispatch_ready(shard: &Rc<Shard>, queue: &QueueName) {
             },
         );
     }
+    // `consumer_utilisation`: the clock only when the state changed.
+    if q.use_needs_stamp() {
+        q.stamp_use(crate::shard::stats::coarse_now_ms());
+    }
     // drop-head: what is still over a length limit once consumers had
     // their share.
     let dropped = q.drop_over_limit();
