@@ -191,6 +191,29 @@ async fn queue_pages_sort_filter_and_count_like_rabbitmq() {
             assert_eq!(r.status, 401, "{:?}", r.body);
             ctl_with(&b, &["delete_user", &user]);
 
+            // Small pages anywhere in the list are the unpaged list's slices
+            // (each shard then keeps and cuts its candidates many times).
+            let ids = |v: &Value| -> Vec<(String, String)> {
+                v.as_array()
+                    .unwrap_or_else(|| v["items"].as_array().expect("items"))
+                    .iter()
+                    .map(|q| (q["vhost"].to_string(), q["name"].to_string()))
+                    .collect()
+            };
+            for sort in ["", "&sort=messages&sort_reverse=true", "&sort=name"] {
+                let whole = ids(&api_get(&b, &format!("/api/queues?columns=vhost,name{sort}")));
+                assert_eq!(whole.len(), 2 * QUEUES);
+                for (page, size) in [(1, 7), (7, 20), (13, 20), (2, 150)] {
+                    let got = ids(&api_get(
+                        &b,
+                        &format!("/api/queues?page={page}&page_size={size}{sort}"),
+                    ));
+                    let from = (page - 1) * size;
+                    let want = &whole[from..(from + size).min(whole.len())];
+                    assert_eq!(got, want, "page {page} of {size}{sort}");
+                }
+            }
+
             // Refusals, as RabbitMQ's.
             let r = api(
                 &b,

@@ -14,7 +14,7 @@ use super::auth::User;
 use super::listing::{self, NameFilter, Selection};
 use super::stats::QueueSample;
 use super::{access, bad_query, json_response, writes, Context};
-use crate::shard::envelope::{PickRequest, Picked, PickedQueue, QueuePick};
+use crate::shard::envelope::{PickRequest, Picked, QueuePick, SortKey};
 use crate::shard::envelope::{Reply, Request};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -59,16 +59,19 @@ impl QueuePick for QueueOrder {
         api::queue_scalar(q, vhost, &self.node, field)
     }
 
-    fn order(&self, a: &PickedQueue, b: &PickedQueue) -> Ordering {
+    fn order(&self, a: SortKey<'_>, b: SortKey<'_>) -> Ordering {
         order(a, b, self.reverse)
+    }
+
+    fn sorts(&self) -> bool {
+        self.sort.is_some()
     }
 }
 
 /// The listing's order: the sort key, then vhost and name; all of it
 /// reversed by `sort_reverse` (as the full path's stable sort, reversed).
-fn order(a: &PickedQueue, b: &PickedQueue, reverse: bool) -> Ordering {
-    let o = listing::compare(a.key.as_ref(), b.key.as_ref())
-        .then_with(|| (&*a.vhost, a.queue.name.as_str()).cmp(&(&*b.vhost, b.queue.name.as_str())));
+fn order(a: SortKey<'_>, b: SortKey<'_>, reverse: bool) -> Ordering {
+    let o = listing::compare(a.key, b.key).then_with(|| (a.vhost, a.name).cmp(&(b.vhost, b.name)));
     if reverse {
         o.reverse()
     } else {
@@ -218,7 +221,7 @@ fn page_of(
         Ok(mut rates) => rates.observe_queues(sample),
         Err(_) => Default::default(),
     };
-    queues.sort_by(|a, b| order(a, b, reverse));
+    queues.sort_by(|a, b| order(a.sort_key(), b.sort_key(), reverse));
     let items = queues
         .iter()
         .skip((page - 1).saturating_mul(page_size))

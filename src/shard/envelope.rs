@@ -419,9 +419,30 @@ pub trait QueuePick: Send + Sync + std::fmt::Debug {
     /// Whether a shown queue passes the name filter (`filtered_count`).
     fn keeps(&self, name: &str) -> bool;
     /// Whether `a` comes before `b` in the listing (a total order).
-    fn order(&self, a: &PickedQueue, b: &PickedQueue) -> std::cmp::Ordering;
+    fn order(&self, a: SortKey<'_>, b: SortKey<'_>) -> std::cmp::Ordering;
+    /// Whether the order reads a sort key (`key`); if not, queues are
+    /// ordered by vhost and name alone and only the picked ones are read.
+    fn sorts(&self) -> bool;
     /// The sort key of a queue (None when the listing has no sort field).
     fn key(&self, vhost: &str, q: &QueueSnapshot) -> Option<serde_json::Value>;
+}
+
+/// What a listing orders a queue by.
+#[derive(Clone, Copy, Debug)]
+pub struct SortKey<'a> {
+    pub key: Option<&'a serde_json::Value>,
+    pub vhost: &'a str,
+    pub name: &'a str,
+}
+
+impl PickedQueue {
+    pub fn sort_key(&self) -> SortKey<'_> {
+        SortKey {
+            key: self.key.as_ref(),
+            vhost: &self.vhost,
+            name: self.queue.name.as_str(),
+        }
+    }
 }
 
 /// One queue a shard picked, with what the listing orders it by.

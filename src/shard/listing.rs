@@ -10,10 +10,8 @@
 
 use crate::broker::queue::Queue;
 use crate::broker::vhost::{QueueName, VhostId};
-use crate::protocol::types::FieldTable;
-use crate::shard::envelope::{PickRequest, Picked, PickedQueue, QueueSnapshot};
+use crate::shard::envelope::{PickRequest, Picked, PickedQueue, QueueSnapshot, SortKey};
 use crate::shard::Shard;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Queue `name`'s snapshot; `now` from `shard::stats::coarse_now_ms`.
@@ -42,55 +40,108 @@ pub fn queue_snapshot(name: &QueueName, q: &mut Queue, now: u64) -> QueueSnapsho
     }
 }
 
-/// Runs `req` over the queues this shard owns. The kept queues are cut
-/// back to `limit` whenever they reach twice that, so the work is linear
-/// in the queue count and the memory bounded by the limit.
+/// A queue that may be picked: what orders it, and (when the order reads
+/// a key) its snapshot.
+struct Candidate<'a> {
+    key: Option<serde_json::Value>,
+    vhost: Arc<str>,
+    name: &'a QueueName,
+    snapshot: Option<QueueSnapshot>,
+}
+
+impl Candidate<'_> {
+    fn sort_key(&self) -> SortKey<'_> {
+        SortKey {
+            key: self.key.as_ref(),
+            vhost: &self.vhost,
+            name: self.name.as_str(),
+        }
+    }
+}
+
+/// Runs `req` over the queues this shard owns. The candidates are cut back
+/// to `limit` whenever they reach twice that, and a queue that sorts after
+/// the last one kept at the latest cut is passed over, so the work is
+/// linear in the queue count and the memory bounded by the limit. Without
+/// a sort key a queue's own state is read only if it is picked (at 100 k
+/// queues, reading each one's is most of the cost).
 pub fn pick(shard: &Shard, req: &PickRequest) -> Picked {
     let now = crate::shard::stats::coarse_now_ms();
-    let mut vhosts: HashMap<VhostId, (Arc<str>, bool)> = HashMap::new();
-    let mut out = Picked::default();
+    let pick = &*req.pick;
+    let sorts = pick.sorts();
     let limit = req.limit;
+    let mut vhosts: Vec<(VhostId, Arc<str>, bool)> = Vec::new();
+    let mut out = Picked::default();
     let meta = shard.meta.borrow();
-    let order = |a: &PickedQueue, b: &PickedQueue| req.pick.order(a, b);
-    for (name, q) in shard.queues.borrow_mut().iter_mut() {
+    let mut queues = shard.queues.borrow_mut();
+    let order = |a: &Candidate, b: &Candidate| pick.order(a.sort_key(), b.sort_key());
+    let mut kept: Vec<Candidate> = Vec::new();
+    // After a cut: `kept[limit - 1]` is the last of the kept ones.
+    let mut cut = false;
+    for (name, q) in queues.iter_mut() {
         if req.stats && !q.stats().is_empty() {
             out.stats.push((name.clone(), *q.stats()));
         }
-        let (vhost, shown) = vhosts.entry(name.vhost).or_insert_with(|| {
-            let v: Arc<str> = Arc::from(meta.vhost_name(name.vhost).as_str());
-            let shown = req.pick.shows(&v);
-            (v, shown)
-        });
+        let at = match vhosts.iter().position(|(id, _, _)| *id == name.vhost) {
+            Some(at) => at,
+            None => {
+                let v: Arc<str> = Arc::from(meta.vhost_name(name.vhost).as_str());
+                let shown = pick.shows(&v);
+                vhosts.push((name.vhost, v, shown));
+                vhosts.len() - 1
+            }
+        };
+        let (_, vhost, shown) = &vhosts[at];
         if !*shown {
             continue;
         }
         out.total += 1;
-        if !req.pick.keeps(name.as_str()) {
+        if !pick.keeps(name.as_str()) {
             continue;
         }
         out.filtered += 1;
         if limit == 0 {
             continue;
         }
-        let queue = queue_snapshot(name, q, now);
-        out.queues.push(PickedQueue {
-            key: req.pick.key(vhost, &queue),
+        let snapshot = sorts.then(|| queue_snapshot(name, q, now));
+        let candidate = Candidate {
+            key: snapshot.as_ref().and_then(|s| pick.key(vhost, s)),
             vhost: vhost.clone(),
-            queue,
-            arguments: FieldTable::default(),
-        });
-        if out.queues.len() >= limit.saturating_mul(2) {
-            out.queues.select_nth_unstable_by(limit - 1, order);
-            out.queues.truncate(limit);
+            name,
+            snapshot,
+        };
+        if cut && order(&candidate, &kept[limit - 1]).is_gt() {
+            continue;
+        }
+        kept.push(candidate);
+        if kept.len() >= limit.saturating_mul(2) {
+            kept.select_nth_unstable_by(limit - 1, order);
+            kept.truncate(limit);
+            cut = true;
         }
     }
-    out.queues.sort_by(order);
-    out.queues.truncate(limit);
-    let queues = shard.queues.borrow();
-    for p in &mut out.queues {
-        if let Some(q) = queues.get(&p.queue.name) {
-            p.arguments = q.config().arguments.clone();
-        }
-    }
+    kept.sort_by(order);
+    kept.truncate(limit);
+    let kept: Vec<(
+        Option<serde_json::Value>,
+        Arc<str>,
+        QueueName,
+        Option<QueueSnapshot>,
+    )> = kept
+        .into_iter()
+        .map(|c| (c.key, c.vhost, c.name.clone(), c.snapshot))
+        .collect();
+    out.queues = kept
+        .into_iter()
+        .filter_map(|(key, vhost, name, snapshot)| {
+            let q = queues.get_mut(&name)?;
+            Some(PickedQueue {
+                key,
+                vhost,
+                arguments: q.config().arguments.clone(),
+                queue: snapshot.unwrap_or_else(|| queue_snapshot(&name, q, now)),
+            })
+        })
+        .collect();
     out
 }
