@@ -41,15 +41,15 @@ pub fn queue_snapshot(name: &QueueName, q: &mut Queue, now: u64) -> QueueSnapsho
 }
 
 /// A queue that may be picked: what orders it, and (when the order reads
-/// a key) its snapshot.
-struct Candidate<'a> {
+/// a key) its snapshot; `N`: its name, borrowed or owned.
+struct Candidate<N> {
     key: Option<serde_json::Value>,
     vhost: Arc<str>,
-    name: &'a QueueName,
+    name: N,
     snapshot: Option<QueueSnapshot>,
 }
 
-impl Candidate<'_> {
+impl Candidate<&QueueName> {
     fn sort_key(&self) -> SortKey<'_> {
         SortKey {
             key: self.key.as_ref(),
@@ -74,8 +74,10 @@ pub fn pick(shard: &Shard, req: &PickRequest) -> Picked {
     let mut out = Picked::default();
     let meta = shard.meta.borrow();
     let mut queues = shard.queues.borrow_mut();
-    let order = |a: &Candidate, b: &Candidate| pick.order(a.sort_key(), b.sort_key());
-    let mut kept: Vec<Candidate> = Vec::new();
+    let order = |a: &Candidate<&QueueName>, b: &Candidate<&QueueName>| {
+        pick.order(a.sort_key(), b.sort_key())
+    };
+    let mut kept: Vec<Candidate<&QueueName>> = Vec::new();
     // After a cut: `kept[limit - 1]` is the last of the kept ones.
     let mut cut = false;
     for (name, q) in queues.iter_mut() {
@@ -122,24 +124,26 @@ pub fn pick(shard: &Shard, req: &PickRequest) -> Picked {
     }
     kept.sort_by(order);
     kept.truncate(limit);
-    let kept: Vec<(
-        Option<serde_json::Value>,
-        Arc<str>,
-        QueueName,
-        Option<QueueSnapshot>,
-    )> = kept
+    let kept: Vec<Candidate<QueueName>> = kept
         .into_iter()
-        .map(|c| (c.key, c.vhost, c.name.clone(), c.snapshot))
+        .map(|c| Candidate {
+            name: c.name.clone(),
+            key: c.key,
+            vhost: c.vhost,
+            snapshot: c.snapshot,
+        })
         .collect();
     out.queues = kept
         .into_iter()
-        .filter_map(|(key, vhost, name, snapshot)| {
-            let q = queues.get_mut(&name)?;
+        .filter_map(|c| {
+            let q = queues.get_mut(&c.name)?;
             Some(PickedQueue {
-                key,
-                vhost,
+                key: c.key,
+                vhost: c.vhost,
                 arguments: q.config().arguments.clone(),
-                queue: snapshot.unwrap_or_else(|| queue_snapshot(&name, q, now)),
+                queue: c
+                    .snapshot
+                    .unwrap_or_else(|| queue_snapshot(&c.name, q, now)),
             })
         })
         .collect();
