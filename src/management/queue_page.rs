@@ -6,8 +6,9 @@
 //! the page and renders it. The order and counts are RabbitMQ's, as the
 //! full path has them (`api::queue_list`): by vhost, then name; a `sort`
 //! field first; `sort_reverse` reverses the whole. A query this path does
-//! not serve (no `page`, a sort on a field only a rendered queue has, a
-//! bad parameter whose error the full path words) goes the full way.
+//! not serve (no `page`, a page past `MAX_PICK`, a sort on a field only a
+//! rendered queue has, a bad parameter whose error the full path words)
+//! goes the full way.
 
 use super::api::{self, QUEUE_SCALARS};
 use super::auth::User;
@@ -26,6 +27,12 @@ use std::time::{Duration, Instant};
 
 /// How long the shards may take to answer.
 const WITHIN: Duration = Duration::from_secs(10);
+
+/// The deepest page end (`page × page_size`) this path serves: past it
+/// each shard would copy out most of its queues anyway, and the full path
+/// does that with less (at 100 k queues, page 500 of 100 took 0.36–0.76 s
+/// here against the full path's 0.16–0.24 s).
+const MAX_PICK: usize = 10_000;
 
 /// A listing's choice and order of queues, run by every shard.
 #[derive(Debug)]
@@ -98,6 +105,9 @@ impl Plan {
             return None;
         }
         let (page, page_size) = listing::page_params(query).ok()??;
+        if page.saturating_mul(page_size) > MAX_PICK {
+            return None;
+        }
         Some(Plan {
             page,
             page_size,
