@@ -122,6 +122,8 @@ async fn queue_pages_sort_filter_and_count_like_rabbitmq() {
             let want: Vec<String> = twos.iter().rev().take(10).cloned().collect();
             assert_eq!(names(&reversed), want);
             assert_eq!(reversed["items"][0]["messages"], 2);
+            // Each queue's counts come with its page.
+            assert_eq!(reversed["items"][0]["message_stats"]["publish"], 2);
 
             // The name filter with paging counts what it kept.
             let filtered = api_get(
@@ -156,6 +158,61 @@ async fn queue_pages_sort_filter_and_count_like_rabbitmq() {
                 .collect();
             let want: Vec<String> = (0..QUEUES).map(name).collect();
             assert_eq!(all, want);
+
+            // A regex filter, anchored.
+            let regex = api_get(
+                &b,
+                &format!("/api/queues/%2F?page=1&page_size=3&name=%5E{tag}-00%5B0-4%5D%24&use_regex=true"),
+            );
+            assert_eq!(
+                (&regex["filtered_count"], &regex["page_count"]),
+                (&json!(5), &json!(2))
+            );
+            assert_eq!(names(&regex), (0..3).map(name).collect::<Vec<_>>());
+
+            // A user who is no administrator pages through their vhosts only.
+            let user = unique_name("pager");
+            ctl_with(&b, &["add_user", &user, "pw"]);
+            ctl_with(&b, &["set_user_tags", &user, "management"]);
+            ctl_with(&b, &["set_permissions", "-p", &vhost, &user, ".*", ".*", ".*"]);
+            let login = format!("{user}:pw");
+            let r = api(&b, "GET", "/api/queues?page=1&page_size=500", Some(&login));
+            assert_eq!(r.status, 200);
+            assert_eq!(
+                (&r.body["total_count"], &r.body["item_count"]),
+                (&json!(QUEUES), &json!(QUEUES))
+            );
+            assert!(r.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|q| q["vhost"] == json!(vhost)));
+            let r = api(&b, "GET", "/api/queues/%2F?page=1", Some(&login));
+            assert_eq!(r.status, 401, "{:?}", r.body);
+            ctl_with(&b, &["delete_user", &user]);
+
+            // Small pages anywhere in the list are the unpaged list's slices
+            // (each shard then keeps and cuts its candidates many times).
+            let ids = |v: &Value| -> Vec<(String, String)> {
+                v.as_array()
+                    .unwrap_or_else(|| v["items"].as_array().expect("items"))
+                    .iter()
+                    .map(|q| (q["vhost"].to_string(), q["name"].to_string()))
+                    .collect()
+            };
+            for sort in ["", "&sort=messages&sort_reverse=true", "&sort=name"] {
+                let whole = ids(&api_get(&b, &format!("/api/queues?columns=vhost,name{sort}")));
+                assert_eq!(whole.len(), 2 * QUEUES);
+                for (page, size) in [(1, 7), (7, 20), (13, 20), (2, 150)] {
+                    let got = ids(&api_get(
+                        &b,
+                        &format!("/api/queues?page={page}&page_size={size}{sort}"),
+                    ));
+                    let from = (page - 1) * size;
+                    let want = &whole[from..(from + size).min(whole.len())];
+                    assert_eq!(got, want, "page {page} of {size}{sort}");
+                }
+            }
 
             // Refusals, as RabbitMQ's.
             let r = api(

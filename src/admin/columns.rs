@@ -87,26 +87,12 @@ impl Listing {
     }
 }
 
-/// rabbitmqctl's columns Warren leaves out on purpose, with why.
-pub const UNMEASURED: &[(&str, &str)] = &[(
-    "consumer_utilisation",
-    "not measured by Warren (RabbitMQ's fraction of time a queue could deliver \
-     to its consumers at once: Warren's queues keep no such clock)",
-)];
-
-/// The refusal of columns a listing has not: rabbitmqctl's line, then why
-/// for each that Warren leaves out on purpose (`UNMEASURED`).
+/// The refusal of columns a listing has not: rabbitmqctl's line.
 pub fn unsupported(unknown: &[&str]) -> String {
-    let mut text = format!(
+    format!(
         "Error (argument validation): Info key(s) {} are not supported",
         unknown.join(",")
-    );
-    for (column, why) in UNMEASURED {
-        if unknown.contains(column) {
-            text.push_str(&format!("\n{column}: {why}"));
-        }
-    }
-    text
+    )
 }
 
 /// A field table as rabbitmqctl's JSON formatter writes it: a list of

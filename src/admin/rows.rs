@@ -53,6 +53,7 @@ impl Row for QueueRow<'_> {
         ("message_bytes_unacknowledged", Plain),
         ("memory", Plain),
         ("consumers", Plain),
+        ("consumer_utilisation", Plain),
         ("pid", Plain),
         // A classic queue has no mirrors and no quorum members:
         // RabbitMQ prints these empty for one too.
@@ -91,6 +92,8 @@ impl Row for QueueRow<'_> {
             "message_bytes_unacknowledged" => q.message_bytes_unacknowledged.into(),
             "memory" => q.memory.into(),
             "consumers" => q.consumers.len().into(),
+            // 0 without consumers, as rabbitmqctl 3.10 prints it.
+            "consumer_utilisation" => q.consumer_utilisation.map_or(Value::from(0), Value::from),
             "pid" => queue_pid(self.node, self.shard).into(),
             "shard" => self.shard.into(),
             "messages_paged_out" => q.messages_paged_out.into(),
@@ -607,6 +610,7 @@ mod tests {
             message_stats: Default::default(),
             oldest_ready_age_seconds: Some(1.5),
             oldest_unacked_age_seconds: Some(0.5),
+            consumer_utilisation: Some(1.0),
         };
         let row = QueueRow {
             q: &q,

@@ -167,13 +167,13 @@ pub const QUEUE_SCALARS: &[&str] = &[
     "recoverable_slaves",
 ];
 
-/// Field `field` (one of `QUEUE_SCALARS`) of queue `q` in `vhost`; None
-/// for any other name.
-pub fn queue_scalar(q: &QueueSnapshot, vhost: &str, node: &Node, field: &str) -> Option<Value> {
+/// Field `field` (one of `QUEUE_SCALARS`) of queue `q` in `vhost` on node
+/// `node`; None for any other name.
+pub fn queue_scalar(q: &QueueSnapshot, vhost: &str, node: &str, field: &str) -> Option<Value> {
     Some(match field {
         "name" => json!(q.name.as_str()),
         "vhost" => json!(vhost),
-        "node" => json!(node.name),
+        "node" => json!(node),
         "type" => json!("classic"),
         "durable" => json!(q.durable),
         "auto_delete" => json!(q.auto_delete),
@@ -209,7 +209,7 @@ pub fn queue_scalar(q: &QueueSnapshot, vhost: &str, node: &Node, field: &str) ->
 pub fn queue_json(q: &QueueSnapshot, vhost: &str, args: Option<&FieldTable>, node: &Node) -> Value {
     let mut v = serde_json::Map::new();
     for field in QUEUE_SCALARS {
-        if let Some(value) = queue_scalar(q, vhost, node, field) {
+        if let Some(value) = queue_scalar(q, vhost, &node.name, field) {
             v.insert(field.to_string(), value);
         }
     }
@@ -218,12 +218,23 @@ pub fn queue_json(q: &QueueSnapshot, vhost: &str, args: Option<&FieldTable>, nod
         args.map_or_else(|| json!({}), table_json),
     );
     v.insert("effective_policy_definition".into(), json!({}));
-    // As RabbitMQ's fixture: 0 without consumers; with consumers Warren
-    // has no utilisation figure, so the field is left out.
-    if q.consumers.is_empty() {
-        v.insert("consumer_utilisation".into(), json!(0));
-    }
+    // As RabbitMQ's fixture: 0 without consumers.
+    v.insert(
+        "consumer_utilisation".into(),
+        json!(q.consumer_utilisation.unwrap_or(0.0)),
+    );
     Value::Object(v)
+}
+
+/// A queue of a listing: its fields and its `message_stats`.
+pub fn queue_item(
+    q: &QueueSnapshot,
+    vhost: &str,
+    args: Option<&FieldTable>,
+    node: &Node,
+    stats: &super::stats::Stats,
+) -> Value {
+    with_stats(queue_json(q, vhost, args, node), stats.queue_json(q))
 }
 
 /// `/api/queues[/{vhost}]` (None: every vhost `scope` shows) with the
@@ -251,10 +262,7 @@ pub fn queue_list(
     // merge sort joins such runs in about one pass.
     list.sort_by(|a, b| (a.0, a.1.name.as_str()).cmp(&(b.0, b.1.name.as_str())));
     let render = |(v, q): (&str, &QueueSnapshot)| {
-        with_stats(
-            queue_json(q, v, view.queue_arguments.get(&q.name), node),
-            view.stats.queue_json(q),
-        )
+        queue_item(q, v, view.queue_arguments.get(&q.name), node, &view.stats)
     };
     let selection = super::listing::plan(
         list.len(),
@@ -263,7 +271,7 @@ pub fn queue_list(
         |i, field| {
             let (v, q) = list[i];
             if QUEUE_SCALARS.contains(&field) {
-                queue_scalar(q, v, node, field)
+                queue_scalar(q, v, &node.name, field)
             } else {
                 super::listing::field(&render(list[i]), field).cloned()
             }

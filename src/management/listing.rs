@@ -103,17 +103,36 @@ pub fn plan<'a>(
         }
         order
     };
-    let page = match param(query, "page") {
-        None => {
-            return Ok(Selection {
-                order: arrange((0..count).collect()),
-                page: None,
-            })
-        }
-        Some(p) => p,
+    let Some((page, page_size)) = page_params(query)? else {
+        return Ok(Selection {
+            order: arrange((0..count).collect()),
+            page: None,
+        });
+    };
+    let mut order: Vec<usize> = (0..count).collect();
+    if let Some(filter) = NameFilter::of(query)? {
+        order.retain(|&i| name(i).is_some_and(|n| filter.matches(n)));
+    }
+    let filtered = order.len();
+    let page_count = page_count(page, page_size, filtered)?;
+    let order = arrange(order)
+        .into_iter()
+        .skip((page - 1) * page_size)
+        .take(page_size)
+        .collect();
+    Ok(Selection::paged(
+        order, page, page_size, page_count, filtered, count,
+    ))
+}
+
+/// The query's `page` and `page_size` (None without `page`: no paging),
+/// or RabbitMQ's refusal of bad ones.
+pub fn page_params(query: &[(String, String)]) -> Result<Option<(usize, usize)>, BadQuery> {
+    let Some(page) = param(query, "page") else {
+        return Ok(None);
     };
     let size = param(query, "page_size").unwrap_or("");
-    let (page, page_size) = match (
+    match (
         page.parse::<usize>(),
         if size.is_empty() {
             Ok(DEFAULT_PAGE_SIZE)
@@ -121,34 +140,17 @@ pub fn plan<'a>(
             size.parse::<usize>()
         },
     ) {
-        (Ok(p), Ok(s)) if p >= 1 && (1..=MAX_PAGE_SIZE).contains(&s) => (p, s),
-        _ => {
-            return Err(BadQuery {
-                error: "invalid_pagination_parameters",
-                reason: format!(
-                    "Invalid pagination parameters: page number {page}, page size {size}"
-                ),
-            })
-        }
-    };
-    let mut order: Vec<usize> = (0..count).collect();
-    if let Some(wanted) = param(query, "name").filter(|n| !n.is_empty()) {
-        let matches: Box<dyn Fn(&str) -> bool> = if param(query, "use_regex") == Some("true") {
-            let re = regex::RegexBuilder::new(wanted)
-                .size_limit(1 << 20)
-                .build()
-                .map_err(|e| BadQuery {
-                    error: "bad_request",
-                    reason: format!("invalid regex '{wanted}': {e}"),
-                })?;
-            Box::new(move |s: &str| re.is_match(s))
-        } else {
-            let needle = wanted.to_lowercase();
-            Box::new(move |s: &str| s.to_lowercase().contains(&needle))
-        };
-        order.retain(|&i| name(i).is_some_and(&matches));
+        (Ok(p), Ok(s)) if p >= 1 && (1..=MAX_PAGE_SIZE).contains(&s) => Ok(Some((p, s))),
+        _ => Err(BadQuery {
+            error: "invalid_pagination_parameters",
+            reason: format!("Invalid pagination parameters: page number {page}, page size {size}"),
+        }),
     }
-    let filtered = order.len();
+}
+
+/// The pages `filtered` items fill, or RabbitMQ's refusal of a page past
+/// the last (the first page of nothing is no error).
+pub fn page_count(page: usize, page_size: usize, filtered: usize) -> Result<usize, BadQuery> {
     let page_count = filtered.div_ceil(page_size);
     if page > page_count.max(1) {
         return Err(BadQuery {
@@ -158,24 +160,75 @@ pub fn plan<'a>(
             ),
         });
     }
-    let order = arrange(order)
-        .into_iter()
-        .skip((page - 1) * page_size)
-        .take(page_size)
-        .collect();
-    Ok(Selection {
-        order,
-        page: Some(PageCounts {
-            page,
-            page_size,
-            page_count,
-            filtered,
-            total: count,
-        }),
-    })
+    Ok(page_count)
+}
+
+/// The `name` filter of a paged list: a case-insensitive substring, or a
+/// regex with `use_regex=true`.
+#[derive(Debug)]
+pub enum NameFilter {
+    /// Lowercased.
+    Substring(String),
+    Regex(regex::Regex),
+}
+
+impl NameFilter {
+    /// The query's filter (None: none, or an empty one).
+    pub fn of(query: &[(String, String)]) -> Result<Option<NameFilter>, BadQuery> {
+        let Some(wanted) = param(query, "name").filter(|n| !n.is_empty()) else {
+            return Ok(None);
+        };
+        if param(query, "use_regex") != Some("true") {
+            return Ok(Some(NameFilter::Substring(wanted.to_lowercase())));
+        }
+        regex::RegexBuilder::new(wanted)
+            .size_limit(1 << 20)
+            .build()
+            .map(|re| Some(NameFilter::Regex(re)))
+            .map_err(|e| BadQuery {
+                error: "bad_request",
+                reason: format!("invalid regex '{wanted}': {e}"),
+            })
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            NameFilter::Regex(re) => re.is_match(name),
+            // ASCII (most names) without lowercasing a copy of each.
+            NameFilter::Substring(needle) if name.is_ascii() && needle.is_ascii() => {
+                needle.is_empty()
+                    || name
+                        .as_bytes()
+                        .windows(needle.len())
+                        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+            }
+            NameFilter::Substring(needle) => name.to_lowercase().contains(needle.as_str()),
+        }
+    }
 }
 
 impl Selection {
+    /// A page of a list: the positions `order` on page `page`.
+    pub fn paged(
+        order: Vec<usize>,
+        page: usize,
+        page_size: usize,
+        page_count: usize,
+        filtered: usize,
+        total: usize,
+    ) -> Selection {
+        Selection {
+            order,
+            page: Some(PageCounts {
+                page,
+                page_size,
+                page_count,
+                filtered,
+                total,
+            }),
+        }
+    }
+
     /// The answer: `items` (rendered in `order`'s order) with only the
     /// query's `columns`, in RabbitMQ's page object when paged.
     pub fn finish(self, items: Vec<Value>, query: &[(String, String)]) -> Value {
@@ -200,8 +253,21 @@ pub fn field<'a>(item: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(item, |v, k| v.get(k))
 }
 
-fn compare(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
+/// The order of two sort values: a missing one first, then by kind (null,
+/// booleans, numbers, strings, the rest), each kind in its own order. A
+/// total order, so no sort sees an inconsistent comparison.
+pub fn compare(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
     use std::cmp::Ordering;
+    fn rank(v: Option<&Value>) -> u8 {
+        match v {
+            None => 0,
+            Some(Value::Null) => 1,
+            Some(Value::Bool(_)) => 2,
+            Some(Value::Number(_)) => 3,
+            Some(Value::String(_)) => 4,
+            Some(_) => 5,
+        }
+    }
     match (a, b) {
         (Some(Value::Number(x)), Some(Value::Number(y))) => x
             .as_f64()
@@ -209,9 +275,7 @@ fn compare(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
             .unwrap_or(Ordering::Equal),
         (Some(Value::String(x)), Some(Value::String(y))) => x.cmp(y),
         (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
-        (None, Some(_)) => Ordering::Less,
-        (Some(_), None) => Ordering::Greater,
-        _ => Ordering::Equal,
+        _ => rank(a).cmp(&rank(b)),
     }
 }
 
@@ -299,5 +363,32 @@ mod tests {
         assert_eq!(e.error, "invalid_pagination_parameters");
         let e = apply(items(), &parse_query("page=1&name=(&use_regex=true")).unwrap_err();
         assert_eq!(e.error, "bad_request");
+    }
+
+    #[test]
+    fn name_filter_is_case_insensitive_without_copies_and_compare_is_total() {
+        let f = NameFilter::of(&parse_query("name=OrD")).unwrap().unwrap();
+        assert!(f.matches("new-orders") && f.matches("ORDERS") && !f.matches("or-d"));
+        assert!(f.matches("Ördnung-ord"), "non-ASCII names lowercased");
+        let mut values = vec![
+            Some(json!("b")),
+            Some(Value::Null),
+            Some(json!(2)),
+            None,
+            Some(json!("a")),
+            Some(json!(true)),
+            Some(json!(1.5)),
+        ];
+        values.sort_by(|a, b| compare(a.as_ref(), b.as_ref()));
+        let want = [
+            None,
+            Some(Value::Null),
+            Some(json!(true)),
+            Some(json!(1.5)),
+            Some(json!(2)),
+            Some(json!("a")),
+            Some(json!("b")),
+        ];
+        assert_eq!(values, want);
     }
 }

@@ -19,6 +19,7 @@ pub mod import;
 pub mod listing;
 pub mod nodes;
 pub mod prometheus;
+pub mod queue_page;
 pub mod stats;
 pub mod transfer;
 pub mod ui;
@@ -258,6 +259,13 @@ async fn api_request(
             return alarms_check(ctx);
         }
         api::Resource::AlivenessTest(vhost) => return writes::aliveness(ctx, &user, vhost).await,
+        // A page of queues: copied out of the shards a page at a time.
+        api::Resource::Queues(vhost) => {
+            if let Some(plan) = queue_page::Plan::of(&query) {
+                let admin = user.tags.iter().any(|t| t == "administrator");
+                return queue_page::serve(ctx, &user, admin, vhost.as_deref(), plan, &query).await;
+            }
+        }
         _ => {}
     }
     let (reply, answer) = tokio::sync::oneshot::channel();

@@ -43,12 +43,11 @@ pub const CHANNEL_STATS: &[Stat] = &[
 ];
 pub const EXCHANGE_STATS: &[Stat] = &[Stat::PublishIn, Stat::PublishOut];
 
-/// One sample of every object's counters.
+/// One sample of the counters of everything but queues.
 #[derive(Default)]
 pub struct Sample {
     at: Option<Instant>,
     overview: MessageStats,
-    queues: HashMap<QueueName, MessageStats>,
     exchanges: HashMap<(VhostId, ShortStr), MessageStats>,
     channels: HashMap<(ConnKey, u16), MessageStats>,
     /// Each connection's octets received and sent.
@@ -64,11 +63,6 @@ impl Sample {
         };
         for shard in snapshots {
             s.overview.merge(&shard.stats.retired_channels);
-            // A queue that never counted anything is left out (read as
-            // zeros), so 100 k idle queues cost no map entries.
-            for q in shard.queues.iter().filter(|q| !q.message_stats.is_empty()) {
-                s.queues.insert(q.name.clone(), q.message_stats);
-            }
             for (key, x) in &shard.stats.exchanges {
                 s.exchanges.entry(key.clone()).or_default().merge(x);
             }
@@ -84,10 +78,98 @@ impl Sample {
     }
 }
 
+/// One sample of every queue's counters, kept apart from the rest so a
+/// paged queue listing (which copies out only its page) can take one
+/// from the shards' light answers (`shard::listing::Picked::stats`).
+#[derive(Default)]
+pub struct QueueSample {
+    at: Option<Instant>,
+    /// A queue that never counted anything is left out (read as zeros),
+    /// so 100 k idle queues cost no map entries.
+    queues: HashMap<QueueName, MessageStats>,
+}
+
+impl QueueSample {
+    /// The counts of every queue that counted anything, taken `at`.
+    pub fn of(queues: impl IntoIterator<Item = (QueueName, MessageStats)>, at: Instant) -> Self {
+        QueueSample {
+            at: Some(at),
+            queues: queues.into_iter().filter(|(_, m)| !m.is_empty()).collect(),
+        }
+    }
+}
+
+trait Timed {
+    fn at(&self) -> Option<Instant>;
+}
+
+impl Timed for Sample {
+    fn at(&self) -> Option<Instant> {
+        self.at
+    }
+}
+
+impl Timed for QueueSample {
+    fn at(&self) -> Option<Instant> {
+        self.at
+    }
+}
+
+/// At most two samples of one kind, at least `MIN_INTERVAL` apart.
+struct Kept<T> {
+    samples: VecDeque<Arc<T>>,
+}
+
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Kept {
+            samples: VecDeque::new(),
+        }
+    }
+}
+
+impl<T: Timed> Kept<T> {
+    /// Whether a sample taken `now` would be kept.
+    fn due(&self, now: Instant) -> bool {
+        self.samples
+            .back()
+            .is_none_or(|s| age(s.at(), now) >= MIN_INTERVAL)
+    }
+
+    /// The reference for rates now (the newest kept sample at least
+    /// `MIN_INTERVAL` old, else the oldest kept) and its age in seconds;
+    /// then keeps `current` (taken `now`) if one is due.
+    fn observe(&mut self, current: Option<Arc<T>>, now: Instant) -> (Option<Arc<T>>, f64) {
+        let reference = self
+            .samples
+            .iter()
+            .rev()
+            .find(|s| age(s.at(), now) >= MIN_INTERVAL)
+            .or(self.samples.front())
+            .filter(|s| age(s.at(), now) > Duration::ZERO)
+            .cloned();
+        if let Some(current) = current.filter(|_| self.due(now)) {
+            self.samples.push_back(current);
+            while self.samples.len() > 2 {
+                self.samples.pop_front();
+            }
+        }
+        let seconds = reference
+            .as_ref()
+            .map_or(0.0, |r| age(r.at(), now).as_secs_f64());
+        (reference, seconds)
+    }
+}
+
+fn age(at: Option<Instant>, now: Instant) -> Duration {
+    at.map_or(Duration::ZERO, |t| now.duration_since(t))
+}
+
 /// The samples kept between requests.
 #[derive(Default)]
 pub struct Rates {
-    samples: VecDeque<Arc<Sample>>,
+    samples: Kept<Sample>,
+    queues: Kept<QueueSample>,
 }
 
 impl Rates {
@@ -97,25 +179,37 @@ impl Rates {
     pub fn observe(&mut self, snapshots: &[ShardSnapshot]) -> Stats {
         let now = Instant::now();
         let current = Arc::new(Sample::of(snapshots, now));
-        let age = |s: &Sample| s.at.map_or(Duration::ZERO, |t| now.duration_since(t));
-        let reference = self
-            .samples
+        let (reference, seconds) = self.samples.observe(Some(current.clone()), now);
+        let queues = snapshots
             .iter()
-            .rev()
-            .find(|s| age(s) >= MIN_INTERVAL)
-            .or(self.samples.front())
-            .filter(|s| age(s) > Duration::ZERO)
-            .cloned();
-        if self.samples.back().is_none_or(|s| age(s) >= MIN_INTERVAL) {
-            self.samples.push_back(current.clone());
-            while self.samples.len() > 2 {
-                self.samples.pop_front();
-            }
-        }
+            .flat_map(|s| s.queues.iter())
+            .map(|q| (q.name.clone(), q.message_stats));
+        let queues = Arc::new(QueueSample::of(queues, now));
+        let (queue_reference, queue_seconds) = self.queues.observe(Some(queues), now);
         Stats {
-            seconds: reference.as_ref().map_or(0.0, |r| age(r).as_secs_f64()),
-            reference,
             current,
+            reference,
+            seconds,
+            queue_reference,
+            queue_seconds,
+        }
+    }
+
+    /// Whether a paged queue listing now should bring a queue sample.
+    pub fn queue_sample_due(&self) -> bool {
+        self.queues.due(Instant::now())
+    }
+
+    /// Rates for queues alone (a paged queue listing): against the kept
+    /// queue samples, keeping `sample` (every queue's counts now) when
+    /// one is due.
+    pub fn observe_queues(&mut self, sample: Option<QueueSample>) -> Stats {
+        let now = Instant::now();
+        let (queue_reference, queue_seconds) = self.queues.observe(sample.map(Arc::new), now);
+        Stats {
+            queue_reference,
+            queue_seconds,
+            ..Stats::default()
         }
     }
 }
@@ -127,6 +221,8 @@ pub struct Stats {
     current: Arc<Sample>,
     reference: Option<Arc<Sample>>,
     seconds: f64,
+    queue_reference: Option<Arc<QueueSample>>,
+    queue_seconds: f64,
 }
 
 impl Stats {
@@ -137,6 +233,7 @@ impl Stats {
             self.reference.as_ref().map(|r| &r.overview),
             CHANNEL_STATS,
             true,
+            self.seconds,
         )
     }
 
@@ -147,10 +244,18 @@ impl Stats {
         // did not exist yet): its counts all fall in the interval.
         let zero = MessageStats::default();
         let earlier = self
-            .reference
+            .queue_reference
             .as_ref()
             .map(|r| r.queues.get(&q.name).unwrap_or(&zero));
-        self.object(&q.message_stats, earlier, QUEUE_STATS, true)
+        (!q.message_stats.is_empty()).then(|| {
+            self.json(
+                &q.message_stats,
+                earlier,
+                QUEUE_STATS,
+                true,
+                self.queue_seconds,
+            )
+        })
     }
 
     /// An exchange's `message_stats`, by vhost and name.
@@ -200,7 +305,7 @@ impl Stats {
         kinds: &[Stat],
         deliver_get: bool,
     ) -> Option<Value> {
-        (!counts.is_empty()).then(|| self.json(counts, earlier, kinds, deliver_get))
+        (!counts.is_empty()).then(|| self.json(counts, earlier, kinds, deliver_get, self.seconds))
     }
 
     fn json(
@@ -209,8 +314,9 @@ impl Stats {
         earlier: Option<&MessageStats>,
         kinds: &[Stat],
         deliver_get: bool,
+        seconds: f64,
     ) -> Value {
-        let rates = earlier.map(|e| counts.rates_since(e, self.seconds));
+        let rates = earlier.map(|e| counts.rates_since(e, seconds));
         let mut out = Map::new();
         let mut put = |name: &str, n: u64, rate: f64| {
             out.insert(name.to_string(), Value::from(n));
@@ -268,7 +374,7 @@ mod tests {
     fn connection_octets_rate_against_the_reference_or_from_zero() {
         let mut r = Rates::default();
         r.observe(&[shard_with_connection(1, 100, 50)]);
-        let old = Arc::get_mut(r.samples.back_mut().unwrap());
+        let old = Arc::get_mut(r.samples.samples.back_mut().unwrap());
         old.unwrap().at = Some(Instant::now() - Duration::from_secs(2));
         let shard = [shard_with_connection(1, 2100, 1050)];
         let v = r
@@ -299,15 +405,68 @@ mod tests {
         assert_eq!(first["publish"], 10);
         assert_eq!(first["publish_details"]["rate"], 0.0);
         // Backdate the kept sample by two seconds.
-        let old = Arc::get_mut(r.samples.back_mut().unwrap());
+        let old = Arc::get_mut(r.samples.samples.back_mut().unwrap());
         old.unwrap().at = Some(Instant::now() - Duration::from_secs(2));
         let second = r.observe(&[shard_with(30)]).overview_json();
         let rate = second["publish_details"]["rate"].as_f64().unwrap();
         assert!((9.0..=10.0).contains(&rate), "{rate}");
-        assert_eq!(r.samples.len(), 2);
+        assert_eq!(r.samples.samples.len(), 2);
         // A request right after keeps no sample but still rates.
         let third = r.observe(&[shard_with(30)]);
-        assert_eq!(r.samples.len(), 2);
+        assert_eq!(r.samples.samples.len(), 2);
         assert!(third.reference.is_some());
+    }
+
+    #[test]
+    fn queue_rates_from_light_samples_and_full_ones_alike() {
+        let name = QueueName::new(VhostId::default(), ShortStr::from("q"));
+        let mut m = MessageStats::default();
+        m.add(Stat::Publish, 10);
+        let mut r = Rates::default();
+        assert!(r.queue_sample_due());
+        r.observe_queues(Some(QueueSample::of([(name.clone(), m)], Instant::now())));
+        assert!(!r.queue_sample_due());
+        let old = Arc::get_mut(r.queues.samples.back_mut().unwrap()).unwrap();
+        old.at = Some(Instant::now() - Duration::from_secs(2));
+        m.add(Stat::Publish, 20);
+        let mut snapshot = ShardSnapshot::default();
+        snapshot.queues.push(queue(name.clone(), m));
+        // A page without a new sample rates against the kept one.
+        let v = r
+            .observe_queues(None)
+            .queue_json(&snapshot.queues[0])
+            .unwrap();
+        assert_eq!(v["publish"], 30);
+        let rate = v["publish_details"]["rate"].as_f64().unwrap();
+        assert!((9.0..=10.0).contains(&rate), "{v}");
+        // A full request does the same, and keeps its queue sample.
+        let v = r.observe(&[snapshot]).queue_json(&queue(name, m)).unwrap();
+        let rate = v["publish_details"]["rate"].as_f64().unwrap();
+        assert!((9.0..=10.0).contains(&rate), "{v}");
+        assert_eq!(r.queues.samples.len(), 2);
+    }
+
+    fn queue(name: QueueName, message_stats: MessageStats) -> QueueSnapshot {
+        QueueSnapshot {
+            name,
+            durable: false,
+            exclusive: false,
+            auto_delete: false,
+            messages: 0,
+            messages_ram: 0,
+            messages_paged_out: 0,
+            state: "running",
+            message_bytes_ready: 0,
+            message_bytes_unacknowledged: 0,
+            memory: 0,
+            unacked: 0,
+            consumers: Vec::new(),
+            single_active_consumer: None,
+            policy: String::new(),
+            message_stats,
+            oldest_ready_age_seconds: None,
+            oldest_unacked_age_seconds: None,
+            consumer_utilisation: None,
+        }
     }
 }

@@ -241,6 +241,8 @@ pub enum Request {
     },
     /// Admin: the shard's view (queues it owns, connections it serves).
     Snapshot,
+    /// The management API's paged queue listing (`shard::listing`).
+    PickQueues(PickRequest),
     /// Admin (`warren ctl close_connection`): close this shard's
     /// connections named `name` with 320 and `reason` (`shard::close`).
     CloseConnectionsNamed {
@@ -279,6 +281,7 @@ pub enum Reply {
     Count(Result<u32, AmqpError>),
     Got(Result<Option<GotMessage>, AmqpError>),
     Snapshot(Box<ShardSnapshot>),
+    Picked(Box<Picked>),
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -370,6 +373,8 @@ pub struct QueueSnapshot {
     /// enqueued (`Queue::ages`); None when there is none.
     pub oldest_ready_age_seconds: Option<f64>,
     pub oldest_unacked_age_seconds: Option<f64>,
+    /// RabbitMQ's `consumer_utilisation` (None without consumers).
+    pub consumer_utilisation: Option<f64>,
 }
 
 #[derive(Debug)]
@@ -408,4 +413,73 @@ pub struct ChannelSnapshot {
     pub confirm: bool,
     /// RabbitMQ's `message_stats` of the channel.
     pub message_stats: crate::broker::stats::MessageStats,
+}
+
+/// What a paged listing wants of each shard's queues.
+pub trait QueuePick: Send + Sync + std::fmt::Debug {
+    /// Whether the listing shows the queues of vhost `vhost` at all
+    /// (they count in `total_count`).
+    fn shows(&self, vhost: &str) -> bool;
+    /// Whether a shown queue passes the name filter (`filtered_count`).
+    fn keeps(&self, name: &str) -> bool;
+    /// Whether `a` comes before `b` in the listing (a total order).
+    fn order(&self, a: SortKey<'_>, b: SortKey<'_>) -> std::cmp::Ordering;
+    /// Whether the order reads a sort key (`key`); if not, queues are
+    /// ordered by vhost and name alone and only the picked ones are read.
+    fn sorts(&self) -> bool;
+    /// The sort key of a queue (None when the listing has no sort field).
+    fn key(&self, vhost: &str, q: &QueueSnapshot) -> Option<serde_json::Value>;
+}
+
+/// What a listing orders a queue by.
+#[derive(Clone, Copy, Debug)]
+pub struct SortKey<'a> {
+    pub key: Option<&'a serde_json::Value>,
+    pub vhost: &'a str,
+    pub name: &'a str,
+}
+
+impl PickedQueue {
+    pub fn sort_key(&self) -> SortKey<'_> {
+        SortKey {
+            key: self.key.as_ref(),
+            vhost: &self.vhost,
+            name: self.queue.name.as_str(),
+        }
+    }
+}
+
+/// One queue a shard picked, with what the listing orders it by.
+#[derive(Debug)]
+pub struct PickedQueue {
+    pub key: Option<serde_json::Value>,
+    pub vhost: std::sync::Arc<str>,
+    pub queue: QueueSnapshot,
+    /// Its declared arguments (filled in once it is among the first
+    /// `limit`).
+    pub arguments: FieldTable,
+}
+
+/// A shard's answer to ``Request::PickQueues``.
+#[derive(Debug, Default)]
+pub struct Picked {
+    /// Queues of the vhosts the listing shows.
+    pub total: usize,
+    /// Of those, the ones the filter keeps.
+    pub filtered: usize,
+    /// The first `limit` kept ones in the listing's order.
+    pub queues: Vec<PickedQueue>,
+    /// When asked: every queue's `message_stats` that counted anything
+    /// (all vhosts; for the rates' samples).
+    pub stats: Vec<(QueueName, crate::broker::stats::MessageStats)>,
+}
+
+/// The request's parameters (``Request::PickQueues``).
+#[derive(Clone, Debug)]
+pub struct PickRequest {
+    pub pick: std::sync::Arc<dyn QueuePick>,
+    /// How many of the kept queues come back, at most.
+    pub limit: usize,
+    /// Whether `Picked::stats` is wanted.
+    pub stats: bool,
 }

@@ -22,6 +22,7 @@ pub mod flow;
 pub mod inbox;
 pub mod leader;
 pub mod limits;
+pub mod listing;
 pub mod mesh;
 pub mod metadata;
 pub mod oneshot;

@@ -332,6 +332,10 @@ fn dispatch_ready(shard: &Rc<Shard>, queue: &QueueName) {
             },
         );
     }
+    // `consumer_utilisation`: the clock only when the state changed.
+    if q.use_needs_stamp() {
+        q.stamp_use(crate::shard::stats::coarse_now_ms());
+    }
     // drop-head: what is still over a length limit once consumers had
     // their share.
     let dropped = q.drop_over_limit();
@@ -488,6 +492,9 @@ pub fn handle_request(shard: &Rc<Shard>, request: Request) -> Reply {
             Reply::Done(Ok(()))
         }
         Request::Snapshot => Reply::Snapshot(Box::new(snapshot(shard))),
+        Request::PickQueues(req) => {
+            Reply::Picked(Box::new(crate::shard::listing::pick(shard, &req)))
+        }
         other => {
             debug_assert!(false, "leader request reached an owner: {other:?}");
             Reply::Done(Err(AmqpError::new(
@@ -504,30 +511,7 @@ fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
         .queues
         .borrow_mut()
         .iter_mut()
-        .map(|(name, q)| {
-            let (ready_age, unacked_age) = q.ages(now);
-            let unacked_body = q.unacked_body_bytes();
-            QueueSnapshot {
-                name: name.clone(),
-                durable: q.config().durable,
-                exclusive: q.config().exclusive,
-                auto_delete: q.config().auto_delete,
-                messages: q.message_count(),
-                messages_ram: q.resident_count() as u64,
-                messages_paged_out: q.paged_count(),
-                state: if q.is_crashed() { "crashed" } else { "running" },
-                message_bytes_ready: q.ready_body_bytes(),
-                message_bytes_unacknowledged: unacked_body,
-                memory: q.memory_bytes(),
-                unacked: q.unacked_count(),
-                consumers: q.consumer_summaries(),
-                single_active_consumer: q.single_active_consumer().cloned(),
-                policy: q.policy().unwrap_or("").to_string(),
-                message_stats: *q.stats(),
-                oldest_ready_age_seconds: ready_age,
-                oldest_unacked_age_seconds: unacked_age,
-            }
-        })
+        .map(|(name, q)| crate::shard::listing::queue_snapshot(name, q, now))
         .collect();
     queues.sort_by(|a, b| a.name.cmp(&b.name));
     let connections = shard

@@ -223,6 +223,7 @@ impl Queue {
         });
         consumers.had_consumer = true;
         consumers.priorities_changed();
+        self.consumer_use.want(true);
         Ok(())
     }
 

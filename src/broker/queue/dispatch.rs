@@ -54,13 +54,24 @@ impl Queue {
     /// The next delivery, round-robin over consumers with credit, or None
     /// when the queue is empty or every consumer is saturated.
     pub fn next_delivery(&mut self) -> Option<Delivery> {
-        if !self.has_ready() || self.consumers.is_empty() || self.at_unacked_cap() {
+        if !self.has_ready() {
+            return None;
+        }
+        // A message waits: the queue is inactive unless a consumer takes
+        // it (`utilisation`).
+        if self.consumers.is_empty() || self.at_unacked_cap() {
+            self.consumer_use.want(false);
             return None;
         }
         let consumer = match &mut self.single_active {
-            Some(sac) => sac.next(&mut self.consumers)?,
-            None => self.consumers.next_with_credit()?,
+            Some(sac) => sac.next(&mut self.consumers),
+            None => self.consumers.next_with_credit(),
         };
+        let Some(consumer) = consumer else {
+            self.consumer_use.want(false);
+            return None;
+        };
+        self.consumer_use.want(true);
         let message = pop_ready(&mut self.levels, &mut self.ready).expect("checked non-empty");
         consumer.delivered(resident_cost(&message.message));
         let key = consumer.key().clone();
@@ -144,6 +155,8 @@ impl Queue {
             let Some(entry) = self.unacked.remove(*id) else {
                 continue;
             };
+            // A consumer may take more now (RabbitMQ: unblocked, active).
+            self.consumer_use.want(true);
             if how == Settle::Remove {
                 self.stats.add(Stat::Ack, 1);
             }

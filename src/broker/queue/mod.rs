@@ -63,6 +63,7 @@ mod single_active;
 mod stored;
 mod ttl;
 mod unacked;
+mod utilisation;
 
 pub use config::QueueConfig;
 pub use consumers::{ConsumerKey, ConsumerSpec, TRANSIT_WINDOW};
@@ -134,6 +135,8 @@ pub struct Queue {
     stats: crate::broker::stats::MessageStats,
     /// When its messages were enqueued (`ages`).
     ages: ages::AgeIndex,
+    /// `consumer_utilisation` (`utilisation`).
+    consumer_use: utilisation::ConsumerUse,
     /// Restored from a log written before compaction copies were marked,
     /// with copies in memory newer than paged messages (`restore`): its
     /// ready messages are not in id order until the tail is read.
@@ -175,6 +178,7 @@ impl Queue {
             policy: None,
             stats: Default::default(),
             ages: Default::default(),
+            consumer_use: Default::default(),
             restored_out_of_order: false,
         }
     }
@@ -240,6 +244,24 @@ impl Queue {
 
     pub fn consumer_count(&self) -> u32 {
         self.consumers.len() as u32
+    }
+
+    /// RabbitMQ's `consumer_utilisation` at `now_ms` (None without
+    /// consumers, where RabbitMQ shows none).
+    pub fn consumer_utilisation(&self, now_ms: u64) -> Option<f64> {
+        (!self.consumers.is_empty()).then(|| self.consumer_use.utilisation(now_ms))
+    }
+
+    /// Whether dispatch found the consumers' state changed (read the
+    /// clock and `stamp_use` then).
+    #[inline]
+    pub fn use_needs_stamp(&self) -> bool {
+        self.consumer_use.needs_stamp()
+    }
+
+    /// Stamps a changed consumer state at `now_ms`.
+    pub fn stamp_use(&mut self, now_ms: u64) {
+        self.consumer_use.stamp(now_ms);
     }
 
     /// The queue's message counters.

@@ -34,6 +34,7 @@ pub(super) const QUEUE_FAMILIES: &[(&str, &[QueueMetric])] = &[
             ("queue_messages_ready_ram", "gauge", "Ready messages stored in memory", |q| q.messages_ram as f64),
             ("queue_messages_ready_bytes", "gauge", "Size in bytes of ready messages", |q| q.message_bytes_ready as f64),
             ("queue_messages_paged_out", "gauge", "Messages paged out to disk", |q| q.messages_paged_out as f64),
+            ("queue_consumer_utilisation", "gauge", "Consumer utilisation", |q| q.consumer_utilisation.unwrap_or(0.0)),
         ],
     ),
     (

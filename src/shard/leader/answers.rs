@@ -69,6 +69,6 @@ fn failed_reply(reply: Reply, e: &AmqpError) -> Reply {
         Reply::Count(_) => Reply::Count(Err(e.clone())),
         Reply::Stats(_) => Reply::Stats(Err(e.clone())),
         Reply::Got(_) => Reply::Got(Err(e.clone())),
-        other @ Reply::Snapshot(_) => other,
+        other @ (Reply::Snapshot(_) | Reply::Picked(_)) => other,
     }
 }

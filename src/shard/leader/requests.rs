@@ -220,9 +220,12 @@ async fn declare_queue(
         check_exclusive(shard, &meta, Some(conn))?;
         return check_equivalent(&meta, &vhost, &config);
     }
-    // As RabbitMQ: the limit is checked before the arguments.
-    let count = shard.meta.borrow().queue_count(name.vhost);
-    limits.check_queue(&vhost, &name, count)?;
+    // As RabbitMQ: the limit is checked before the arguments. Counting
+    // walks every queue, so only a vhost with a limit pays for it.
+    if limits.max_queues.is_some() {
+        let count = shard.meta.borrow().queue_count(name.vhost);
+        limits.check_queue(&vhost, &name, count)?;
+    }
     // As RabbitMQ: arguments are validated when the declare creates the
     // queue; a redeclare is only checked for equivalence.
     crate::broker::queue_args::QueueArguments::validate_new_queue(
