@@ -105,26 +105,31 @@ impl Outbound {
         );
         let max_payload = self.frame_max as usize - FRAME_OVERHEAD;
         for chunk in body.chunks() {
-            let mut rest = chunk.clone();
-            while !rest.is_empty() {
-                let piece = rest.split_to(rest.len().min(max_payload));
-                self.body_frame(channel, piece);
+            let mut at = 0;
+            while at < chunk.len() {
+                let end = chunk.len().min(at + max_payload);
+                self.body_frame(channel, chunk, at, end);
+                at = end;
             }
         }
     }
 
-    fn body_frame(&mut self, channel: u16, piece: Bytes) {
-        if piece.len() < COPY_BODY_BELOW {
-            self.reserve(piece.len() + FRAME_OVERHEAD);
-            encode_body_frame_header(&mut self.scratch, channel, piece.len() as u32);
-            self.scratch.put_slice(&piece);
+    /// One body frame carrying `chunk[at..end]`: copied into the scratch
+    /// buffer when small (no reference count touched), else queued as a
+    /// slice of the chunk.
+    fn body_frame(&mut self, channel: u16, chunk: &Bytes, at: usize, end: usize) {
+        let len = end - at;
+        if len < COPY_BODY_BELOW {
+            self.reserve(len + FRAME_OVERHEAD);
+            encode_body_frame_header(&mut self.scratch, channel, len as u32);
+            self.scratch.put_slice(&chunk[at..end]);
             self.scratch.put_u8(FRAME_END);
         } else {
             self.reserve(FRAME_OVERHEAD);
-            encode_body_frame_header(&mut self.scratch, channel, piece.len() as u32);
+            encode_body_frame_header(&mut self.scratch, channel, len as u32);
             self.seal();
-            self.queued_bytes += piece.len();
-            self.sealed.push_back(piece);
+            self.queued_bytes += len;
+            self.sealed.push_back(chunk.slice(at..end));
             self.scratch.put_u8(FRAME_END);
         }
     }
