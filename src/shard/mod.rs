@@ -560,10 +560,7 @@ impl Shard {
                 confirm,
                 publisher,
             } => {
-                if let Some(publisher) = publisher {
-                    flow::owe(self, publisher, &queues);
-                }
-                let outcome = owner::enqueue(self, queues, message);
+                let outcome = owner::enqueue(self, queues, message, publisher);
                 if let Some(ticket) = confirm {
                     self.settle_confirm(ticket, outcome);
                 }

@@ -50,6 +50,7 @@ mod dead_lettering;
 mod delivery_limit;
 mod dispatch;
 mod expiry;
+mod flow_debt;
 mod limits;
 mod paging;
 mod policy;
@@ -64,6 +65,7 @@ mod unacked;
 pub use config::QueueConfig;
 pub use consumers::{ConsumerKey, ConsumerSpec, TRANSIT_WINDOW};
 pub use dispatch::{Delivery, Settle};
+pub use flow_debt::{FlowDebt, Publisher};
 pub use limits::{limits, Dropped, Limits, Overflow};
 pub use paging::{PagedMessage, PAGE_IN_BELOW_BYTES, PAGE_IN_BELOW_MESSAGES};
 pub use priority::LevelTail;
@@ -134,6 +136,9 @@ pub struct Queue {
     /// with copies in memory newer than paged messages (`restore`): its
     /// ready messages are not in id order until the tail is read.
     restored_out_of_order: bool,
+    /// The publish credit it holds (`shard::flow`); boxed: most queues
+    /// never hold any.
+    flow: Option<Box<FlowDebt>>,
 }
 
 impl Queue {
@@ -172,6 +177,7 @@ impl Queue {
             stats: Default::default(),
             ages: Default::default(),
             restored_out_of_order: false,
+            flow: None,
         }
     }
 
@@ -236,6 +242,16 @@ impl Queue {
 
     pub fn consumer_count(&self) -> u32 {
         self.consumers.len() as u32
+    }
+
+    /// Its flow state, if it has any (`shard::flow`).
+    pub fn flow_state(&self) -> Option<&FlowDebt> {
+        self.flow.as_deref()
+    }
+
+    /// Its flow state, to change (`shard::flow`).
+    pub fn flow_debt(&mut self) -> &mut Option<Box<FlowDebt>> {
+        &mut self.flow
     }
 
     /// The queue's message counters.
