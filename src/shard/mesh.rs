@@ -24,10 +24,9 @@ pub const OUTBOX_HIGH_WATER: usize = 16 * 1024;
 
 pub type Batch = Vec<Envelope>;
 
-/// Capacity (in envelopes) up to which an emptied batch is kept for the
-/// next one, and a fresh outbox is given the size of the batch it follows:
-/// a busy shard then fills its outboxes without growing them envelope by
-/// envelope, and an idle one keeps at most this much.
+/// Capacity (in envelopes) up to which the emptied local batch is kept for
+/// the next one: a busy shard then fills its local outbox without growing
+/// it envelope by envelope, and an idle one keeps at most this much.
 const KEEP_CAPACITY: usize = 1024;
 
 pub struct Mesh {
@@ -111,15 +110,11 @@ impl Mesh {
             if dest == self.me || self.flushing[dest].get() {
                 continue;
             }
-            let mut outbox = self.outboxes[dest].borrow_mut();
-            if outbox.is_empty() {
+            // The batch leaves for the other shard (and is freed there).
+            let batch = std::mem::take(&mut *self.outboxes[dest].borrow_mut());
+            if batch.is_empty() {
                 continue;
             }
-            // The batch leaves for the other shard: the next one starts
-            // with room for as many envelopes.
-            let next = Vec::with_capacity(outbox.len().min(KEEP_CAPACITY));
-            let batch = std::mem::replace(&mut *outbox, next);
-            drop(outbox);
             match senders.try_send_to(dest, batch) {
                 Ok(()) => bump(&self.sent[dest]),
                 Err(err) => {
