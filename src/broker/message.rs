@@ -73,10 +73,19 @@ impl Message {
 }
 
 /// A message body: usually one chunk (one body frame), sometimes several.
+/// One chunk is held inline: no allocation besides the chunk's own.
 #[derive(Debug, Default, Clone)]
 pub struct Body {
-    chunks: Vec<Bytes>,
+    chunks: Chunks,
     len: u64,
+}
+
+#[derive(Debug, Default, Clone)]
+enum Chunks {
+    #[default]
+    Empty,
+    One(Bytes),
+    Many(Vec<Bytes>),
 }
 
 impl Body {
@@ -89,7 +98,14 @@ impl Body {
             return;
         }
         self.len += chunk.len() as u64;
-        self.chunks.push(chunk);
+        self.chunks = match std::mem::take(&mut self.chunks) {
+            Chunks::Empty => Chunks::One(chunk),
+            Chunks::One(first) => Chunks::Many(vec![first, chunk]),
+            Chunks::Many(mut all) => {
+                all.push(chunk);
+                Chunks::Many(all)
+            }
+        };
     }
 
     pub fn len(&self) -> u64 {
@@ -101,17 +117,21 @@ impl Body {
     }
 
     pub fn chunks(&self) -> &[Bytes] {
-        &self.chunks
+        match &self.chunks {
+            Chunks::Empty => &[],
+            Chunks::One(one) => std::slice::from_ref(one),
+            Chunks::Many(all) => all,
+        }
     }
 
     /// The body as one contiguous `Bytes` (copies only if it has several chunks).
     pub fn to_bytes(&self) -> Bytes {
-        match self.chunks.len() {
-            0 => Bytes::new(),
-            1 => self.chunks[0].clone(),
-            _ => {
+        match &self.chunks {
+            Chunks::Empty => Bytes::new(),
+            Chunks::One(one) => one.clone(),
+            Chunks::Many(all) => {
                 let mut v = Vec::with_capacity(self.len as usize);
-                for c in &self.chunks {
+                for c in all {
                     v.extend_from_slice(c);
                 }
                 Bytes::from(v)
@@ -151,6 +171,8 @@ mod tests {
         assert_eq!(d.raw_properties, m.raw_properties);
         assert_eq!(d.body.to_bytes(), m.body.to_bytes());
         assert_eq!(d.body.chunks().len(), 1);
+        assert_eq!(m.body.chunks().len(), 2);
+        assert_eq!(&m.body.chunks()[1][..], &read_buffer[200..210]);
         assert!(d.persistent);
         // Nothing of the read buffer is referenced any more.
         let range = read_buffer.as_ptr_range();

@@ -411,14 +411,12 @@ impl Channel {
             },
             d.redelivered,
         );
-        delivery::write(
+        delivery::deliver(
             out,
             self.id,
-            Carrier::Deliver {
-                consumer_tag: d.consumer.tag.clone(),
-                delivery_tag: tag,
-                redelivered: d.redelivered,
-            },
+            &d.consumer.tag,
+            tag,
+            d.redelivered,
             &d.message,
         );
         out.note_delivery(owner, &queue, &d.consumer);

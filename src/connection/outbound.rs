@@ -12,7 +12,7 @@ use crate::broker::queue::ConsumerKey;
 use crate::broker::vhost::QueueName;
 use crate::protocol::frame::{
     encode_body_frame_header, encode_header_frame, encode_heartbeat, encode_method_frame,
-    FRAME_END, FRAME_OVERHEAD,
+    FRAME_END, FRAME_METHOD, FRAME_OVERHEAD,
 };
 use crate::protocol::methods::Method;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -31,6 +31,24 @@ pub struct CreditNote {
     pub queue: QueueName,
     pub consumer: ConsumerKey,
     pub n: u32,
+}
+
+/// basic.deliver's class and method ids.
+const BASIC_DELIVER: (u16, u16) = (60, 60);
+
+/// basic.deliver's fields, borrowed (`Outbound::deliver_method`).
+pub struct BorrowedDeliver<'a> {
+    pub consumer_tag: &'a [u8],
+    pub delivery_tag: u64,
+    pub redelivered: bool,
+    pub exchange: &'a [u8],
+    pub routing_key: &'a [u8],
+}
+
+fn put_shortstr(buf: &mut BytesMut, s: &[u8]) {
+    debug_assert!(s.len() <= u8::MAX as usize, "a shortstr");
+    buf.put_u8(s.len() as u8);
+    buf.put_slice(s);
 }
 
 #[derive(Debug)]
@@ -88,6 +106,28 @@ impl Outbound {
         encode_method_frame(&mut self.scratch, channel, method);
     }
 
+    /// A basic.deliver method frame written from borrowed fields: the
+    /// bytes `method` writes for the same `BasicDeliver`, without building
+    /// one (no reference counts touched per delivery). The strings are
+    /// shortstrs already (at most 255 bytes each).
+    pub fn deliver_method(&mut self, channel: u16, d: &BorrowedDeliver<'_>) {
+        let size = 2 + 2 + 1 + d.consumer_tag.len() + 8 + 1 + 1 + d.exchange.len() + 1;
+        let size = size + d.routing_key.len();
+        self.reserve(size + FRAME_OVERHEAD);
+        let buf = &mut self.scratch;
+        buf.put_u8(FRAME_METHOD);
+        buf.put_u16(channel);
+        buf.put_u32(size as u32);
+        buf.put_u16(BASIC_DELIVER.0);
+        buf.put_u16(BASIC_DELIVER.1);
+        put_shortstr(buf, d.consumer_tag);
+        buf.put_u64(d.delivery_tag);
+        buf.put_u8(d.redelivered as u8);
+        put_shortstr(buf, d.exchange);
+        put_shortstr(buf, d.routing_key);
+        buf.put_u8(FRAME_END);
+    }
+
     pub fn heartbeat(&mut self) {
         self.reserve(8);
         encode_heartbeat(&mut self.scratch);
@@ -105,26 +145,31 @@ impl Outbound {
         );
         let max_payload = self.frame_max as usize - FRAME_OVERHEAD;
         for chunk in body.chunks() {
-            let mut rest = chunk.clone();
-            while !rest.is_empty() {
-                let piece = rest.split_to(rest.len().min(max_payload));
-                self.body_frame(channel, piece);
+            let mut at = 0;
+            while at < chunk.len() {
+                let end = chunk.len().min(at + max_payload);
+                self.body_frame(channel, chunk, at, end);
+                at = end;
             }
         }
     }
 
-    fn body_frame(&mut self, channel: u16, piece: Bytes) {
-        if piece.len() < COPY_BODY_BELOW {
-            self.reserve(piece.len() + FRAME_OVERHEAD);
-            encode_body_frame_header(&mut self.scratch, channel, piece.len() as u32);
-            self.scratch.put_slice(&piece);
+    /// One body frame carrying `chunk[at..end]`: copied into the scratch
+    /// buffer when small (no reference count touched), else queued as a
+    /// slice of the chunk.
+    fn body_frame(&mut self, channel: u16, chunk: &Bytes, at: usize, end: usize) {
+        let len = end - at;
+        if len < COPY_BODY_BELOW {
+            self.reserve(len + FRAME_OVERHEAD);
+            encode_body_frame_header(&mut self.scratch, channel, len as u32);
+            self.scratch.put_slice(&chunk[at..end]);
             self.scratch.put_u8(FRAME_END);
         } else {
             self.reserve(FRAME_OVERHEAD);
-            encode_body_frame_header(&mut self.scratch, channel, piece.len() as u32);
+            encode_body_frame_header(&mut self.scratch, channel, len as u32);
             self.seal();
-            self.queued_bytes += piece.len();
-            self.sealed.push_back(piece);
+            self.queued_bytes += len;
+            self.sealed.push_back(chunk.slice(at..end));
             self.scratch.put_u8(FRAME_END);
         }
     }

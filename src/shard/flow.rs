@@ -26,10 +26,10 @@
 //! Ticks are counted, not wall time, so a shard starved of CPU for a
 //! while does not mistake its own pause for its consumers stopping.
 
-use crate::broker::queue::Queue;
+use crate::broker::queue::{FlowDebt, Publisher, Queue};
 use crate::broker::vhost::QueueName;
 use crate::shard::envelope::{ConnKey, Envelope};
-use crate::shard::{FastMap, Shard};
+use crate::shard::Shard;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
@@ -55,20 +55,12 @@ const STALL_TICKS: u32 = 25;
 /// past them it appends, so a queue owes at most one entry per credit held.
 const MERGE_WINDOW: usize = 8;
 
-/// One queue's flow state.
-struct QueueFlow {
-    /// Deliveries (`deliver_get`) counted when they last changed at a tick.
-    mark: u64,
-    /// Ticks since the count last changed.
-    idle_ticks: u32,
-    /// Credit owed to publishers, held by this queue.
-    owed: Vec<(ConnKey, u32)>,
-}
-
-/// The flow state of a shard's queues.
+/// The flow state of a shard's queues. Each queue keeps its own debt
+/// (`Queue::flow_debt`); this lists which queues have some.
 #[derive(Default)]
 pub struct Flow {
-    queues: RefCell<FastMap<QueueName, QueueFlow>>,
+    /// Queues with flow state (looked at every tick).
+    tracked: RefCell<Vec<QueueName>>,
     /// Queues with owed credit, looked at by the next `settle`.
     owing: RefCell<Vec<QueueName>>,
     /// Credit paid by the next `settle`.
@@ -81,69 +73,72 @@ impl Flow {
     pub fn busy(&self) -> bool {
         !self.owing.borrow().is_empty() || !self.paying.borrow().is_empty()
     }
+
+    /// `publisher`'s publish reached none of its queues here: paid at the
+    /// end of the pump.
+    pub fn pay_later(&self, publisher: ConnKey) {
+        self.paying.borrow_mut().push((publisher, 1));
+    }
+
+    /// Moves what a debt holds to the next payment.
+    fn pay_all(&self, debt: &mut FlowDebt) {
+        self.paying
+            .borrow_mut()
+            .extend(debt.owed.drain(..).map(|(p, n)| (conn_key(p), n)));
+    }
+}
+
+fn conn_key((shard, id): Publisher) -> ConnKey {
+    ConnKey { shard, id }
 }
 
 /// Whether `q` holds the credit of what it was sent.
-fn holds(q: &Queue, f: &QueueFlow) -> bool {
+fn holds(q: &Queue, f: &FlowDebt) -> bool {
     q.consumer_count() > 0
         && q.resident_count() > HOLD_READY
         && (f.idle_ticks < STALL_TICKS || q.stats().deliver_get() != f.mark)
 }
 
-/// `publisher` sent one publish for `queues` (of this shard): the shard
-/// owes it one credit, held by the deepest of them. Call before enqueuing.
-pub fn owe(shard: &Rc<Shard>, publisher: ConnKey, queues: &[QueueName]) {
+/// `publisher` sent one publish whose holder (the deepest of its queues
+/// on this shard, measured before the enqueue) is `q`, named `name`: the
+/// shard owes it one credit, held by `q`. Called by the enqueue, with the
+/// queue it already looked up.
+pub fn owe(shard: &Rc<Shard>, q: &mut Queue, name: &QueueName, publisher: ConnKey) {
     let flow = &shard.flow;
-    let holder = match queues {
-        [] => None,
-        [one] => Some(one),
-        many => {
-            let owned = shard.queues.borrow();
-            many.iter()
-                .filter_map(|n| owned.get(n).map(|q| (n, q.resident_count())))
-                .max_by_key(|(_, depth)| *depth)
-                .map(|(n, _)| n)
+    let mark = q.stats().deliver_get();
+    let debt = q.flow_debt();
+    match debt {
+        Some(f) => {
+            if f.owed.is_empty() {
+                flow.owing.borrow_mut().push(name.clone());
+            }
+            add_debt(&mut f.owed, (publisher.shard, publisher.id));
         }
-    };
-    let Some(name) = holder else {
-        flow.paying.borrow_mut().push((publisher, 1));
-        return;
-    };
-    let mut flows = flow.queues.borrow_mut();
-    if let Some(f) = flows.get_mut(name) {
-        if f.owed.is_empty() {
+        None => {
+            *debt = Some(Box::new(FlowDebt {
+                mark,
+                // Stalled until a delivery is seen.
+                idle_ticks: STALL_TICKS,
+                owed: vec![((publisher.shard, publisher.id), 1)],
+            }));
             flow.owing.borrow_mut().push(name.clone());
+            flow.tracked.borrow_mut().push(name.clone());
+            if !flow.ticking.replace(true) {
+                let shard = shard.clone();
+                glommio::spawn_local(async move { tick_loop(shard).await }).detach();
+            }
         }
-        add_debt(&mut f.owed, publisher);
-        return;
-    }
-    let Some(mark) = shard
-        .queues
-        .borrow()
-        .get(name)
-        .map(|q| q.stats().deliver_get())
-    else {
-        flow.paying.borrow_mut().push((publisher, 1));
-        return;
-    };
-    flows.insert(
-        name.clone(),
-        QueueFlow {
-            mark,
-            // Stalled until a delivery is seen.
-            idle_ticks: STALL_TICKS,
-            owed: vec![(publisher, 1)],
-        },
-    );
-    flow.owing.borrow_mut().push(name.clone());
-    drop(flows);
-    if !flow.ticking.replace(true) {
-        let shard = shard.clone();
-        glommio::spawn_local(async move { tick_loop(shard).await }).detach();
     }
 }
 
-fn add_debt(owed: &mut Vec<(ConnKey, u32)>, publisher: ConnKey) {
+/// A queue is going away: what it holds is paid at the end of the pump.
+pub fn forget(shard: &Shard, q: &mut Queue) {
+    if let Some(mut f) = q.flow_debt().take() {
+        shard.flow.pay_all(&mut f);
+    }
+}
+
+fn add_debt(owed: &mut Vec<(Publisher, u32)>, publisher: Publisher) {
     let start = owed.len().saturating_sub(MERGE_WINDOW);
     match owed[start..]
         .iter_mut()
@@ -164,16 +159,20 @@ pub fn settle(shard: &Rc<Shard>) {
     let owing = std::mem::take(&mut *flow.owing.borrow_mut());
     let mut still = Vec::new();
     {
-        let queues = shard.queues.borrow();
-        let mut flows = flow.queues.borrow_mut();
-        let mut paying = flow.paying.borrow_mut();
+        let mut queues = shard.queues.borrow_mut();
         for name in owing {
-            let Some(f) = flows.get_mut(&name) else {
+            // A queue gone paid at its drop (`forget`).
+            let Some(q) = queues.get_mut(&name) else {
                 continue;
             };
-            match queues.get(&name) {
-                Some(q) if holds(q, f) => still.push(name),
-                _ => paying.append(&mut f.owed),
+            let held = match q.flow_state() {
+                Some(f) if !f.owed.is_empty() => holds(q, f),
+                _ => continue,
+            };
+            if held {
+                still.push(name);
+            } else if let Some(f) = q.flow_debt() {
+                flow.pay_all(f);
             }
         }
     }
@@ -208,42 +207,58 @@ fn pay(shard: &Shard) {
 }
 
 /// Every `TICK` while any queue has flow state: notes which queues
-/// delivered, pays what queues that stalled (or went away) hold, and
-/// forgets queues that owe nothing and are stalled.
+/// delivered, pays what queues that stalled hold, and forgets the state
+/// of queues that owe nothing and are stalled.
 async fn tick_loop(shard: Rc<Shard>) {
     loop {
         glommio::timer::sleep(TICK).await;
         let empty = {
-            let queues = shard.queues.borrow();
-            let mut flows = shard.flow.queues.borrow_mut();
-            let mut paying = shard.flow.paying.borrow_mut();
-            flows.retain(|name, f| {
-                let Some(q) = queues.get(name) else {
-                    paying.append(&mut f.owed);
+            let mut queues = shard.queues.borrow_mut();
+            let mut tracked = shard.flow.tracked.borrow_mut();
+            // A queue deleted and declared again may be listed twice.
+            tracked.sort_unstable();
+            tracked.dedup();
+            tracked.retain(|name| {
+                // A queue gone paid at its drop (`forget`).
+                let Some(q) = queues.get_mut(name) else {
                     return false;
                 };
                 let now = q.stats().deliver_get();
+                let Some(f) = q.flow_debt().as_deref_mut() else {
+                    return false;
+                };
                 if now != f.mark {
                     f.mark = now;
                     f.idle_ticks = 0;
                 } else {
                     f.idle_ticks = f.idle_ticks.saturating_add(1);
                 }
-                if !f.owed.is_empty() && !holds(q, f) {
-                    paying.append(&mut f.owed);
+                let stalled = f.idle_ticks >= STALL_TICKS;
+                if q.flow_state()
+                    .is_some_and(|f| !f.owed.is_empty() && !holds(q, f))
+                {
+                    if let Some(f) = q.flow_debt() {
+                        shard.flow.pay_all(f);
+                    }
                 }
-                !f.owed.is_empty() || f.idle_ticks < STALL_TICKS
+                let owes = q.flow_state().is_some_and(|f| !f.owed.is_empty());
+                if stalled && !owes {
+                    *q.flow_debt() = None;
+                    return false;
+                }
+                true
             });
-            flows.is_empty()
+            tracked.is_empty()
         };
-        shard.flow.owing.borrow_mut().retain(|n| {
-            shard
-                .flow
-                .queues
-                .borrow()
-                .get(n)
-                .is_some_and(|f| !f.owed.is_empty())
-        });
+        {
+            let queues = shard.queues.borrow();
+            shard.flow.owing.borrow_mut().retain(|n| {
+                queues
+                    .get(n)
+                    .and_then(|q| q.flow_state())
+                    .is_some_and(|f| !f.owed.is_empty())
+            });
+        }
         pay(&shard);
         shard.pump();
         if empty {

@@ -24,10 +24,18 @@ pub const OUTBOX_HIGH_WATER: usize = 16 * 1024;
 
 pub type Batch = Vec<Envelope>;
 
+/// Capacity (in envelopes) up to which the emptied local batch is kept for
+/// the next one: a busy shard then fills its local outbox without growing
+/// it envelope by envelope, and an idle one keeps at most this much.
+const KEEP_CAPACITY: usize = 1024;
+
 pub struct Mesh {
     me: usize,
     senders: Option<Senders<Batch>>,
     outboxes: Vec<RefCell<Batch>>,
+    /// An empty batch with capacity, the next local outbox
+    /// (`take_local` / `recycle_local`).
+    spare: RefCell<Batch>,
     /// A flusher task owns the ring to this destination right now.
     flushing: Vec<Cell<bool>>,
     /// Batches handed to the ring to each shard, and taken from the ring
@@ -48,6 +56,7 @@ impl Mesh {
             me,
             senders,
             outboxes: (0..shards).map(|_| RefCell::new(Vec::new())).collect(),
+            spare: RefCell::new(Vec::new()),
             flushing: (0..shards).map(|_| Cell::new(false)).collect(),
             sent: (0..shards).map(|_| Cell::new(0)).collect(),
             received: (0..shards).map(|_| Cell::new(0)).collect(),
@@ -60,9 +69,23 @@ impl Mesh {
         self.outboxes[dest as usize].borrow_mut().push(envelope);
     }
 
-    /// Takes what is queued for this shard itself.
+    /// Takes what is queued for this shard itself; hand the emptied batch
+    /// back with `recycle_local`.
     pub fn take_local(&self) -> Batch {
-        std::mem::take(&mut *self.outboxes[self.me].borrow_mut())
+        let spare = std::mem::take(&mut *self.spare.borrow_mut());
+        std::mem::replace(&mut *self.outboxes[self.me].borrow_mut(), spare)
+    }
+
+    /// A batch from `take_local`, handled: kept (empty) as the next local
+    /// outbox if it is not too large.
+    pub fn recycle_local(&self, mut batch: Batch) {
+        batch.clear();
+        if batch.capacity() <= KEEP_CAPACITY {
+            let mut spare = self.spare.borrow_mut();
+            if batch.capacity() > spare.capacity() {
+                *spare = batch;
+            }
+        }
     }
 
     pub fn has_local(&self) -> bool {
@@ -87,6 +110,7 @@ impl Mesh {
             if dest == self.me || self.flushing[dest].get() {
                 continue;
             }
+            // The batch leaves for the other shard (and is freed there).
             let batch = std::mem::take(&mut *self.outboxes[dest].borrow_mut());
             if batch.is_empty() {
                 continue;

@@ -516,17 +516,19 @@ impl Shard {
     pub fn pump(self: &Rc<Self>) {
         self.ticker.busy();
         loop {
-            let local = self.mesh.take_local();
+            let mut local = self.mesh.take_local();
             if local.is_empty()
                 && self.dirty.borrow().is_empty()
                 && self.awaiting_fsync.borrow().is_empty()
                 && self.confirm_ready.borrow().is_empty()
             {
+                self.mesh.recycle_local(local);
                 break;
             }
-            for envelope in local {
+            for envelope in local.drain(..) {
                 self.handle(envelope);
             }
+            self.mesh.recycle_local(local);
             self.dispatch_dirty();
             // After the deliveries: credit the queues no longer hold.
             flow::settle(self);
@@ -559,10 +561,7 @@ impl Shard {
                 confirm,
                 publisher,
             } => {
-                if let Some(publisher) = publisher {
-                    flow::owe(self, publisher, &queues);
-                }
-                let outcome = owner::enqueue(self, queues, message);
+                let outcome = owner::enqueue(self, queues, message, publisher);
                 if let Some(ticket) = confirm {
                     self.settle_confirm(ticket, outcome);
                 }

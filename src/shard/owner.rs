@@ -14,7 +14,7 @@ use crate::shard::dead_letter::{self, Letter};
 use crate::shard::envelope::{
     ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request, ShardSnapshot,
 };
-use crate::shard::{durability, limits, paging, ttl, Shard, LEADER};
+use crate::shard::{durability, flow, limits, paging, ttl, Shard, LEADER};
 use crate::storage::Target;
 use std::rc::Rc;
 
@@ -52,16 +52,29 @@ fn retained_copy(q: &Queue, message: &MessageRef, detached: &mut Option<MessageR
 /// one is dropped (it cannot be kept in order behind its queue's tail), an
 /// in-memory one stays queued but unrecorded (a restart loses it, like a
 /// transient copy) — its publisher gets a nack either way.
-pub fn enqueue(shard: &Rc<Shard>, names: Vec<QueueName>, message: MessageRef) -> ConfirmOutcome {
+///
+/// `publisher` (a client's publish with flow credit) is owed one credit,
+/// held by the deepest of the queues (`shard::flow`), found here with the
+/// lookup the enqueue makes anyway; paid at once if no queue is left.
+pub fn enqueue(
+    shard: &Rc<Shard>,
+    names: Vec<QueueName>,
+    message: MessageRef,
+    publisher: Option<ConnKey>,
+) -> ConfirmOutcome {
     // A publish routes within one vhost; copies of several vhosts (never
     // made today) are enqueued per vhost, one record each.
     let Some(vhost) = names.first().map(|n| n.vhost) else {
+        if let Some(p) = publisher {
+            shard.flow.pay_later(p);
+        }
         return ConfirmOutcome::Now;
     };
     if names.iter().any(|n| n.vhost != vhost) {
         let (this, rest): (Vec<QueueName>, Vec<QueueName>) =
             names.into_iter().partition(|n| n.vhost == vhost);
-        return enqueue(shard, this, message.clone()).and(enqueue(shard, rest, message));
+        return enqueue(shard, this, message.clone(), publisher)
+            .and(enqueue(shard, rest, message, None));
     }
     let limit = shard.queue_memory_limit();
     // Read the clock once, and only for a copy that has a TTL.
@@ -83,14 +96,29 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<QueueName>, message: MessageRef) ->
     let mut rejected = Vec::new();
     // Queues that got a copy due at once (TTL 0): decided below.
     let mut due_now = Vec::new();
+    // The queue that holds the publisher's credit when there are several:
+    // the deepest before the enqueue (the last of equals), by index.
+    let mut holder: Option<(usize, usize)> = None;
+    let mut owed = false;
     {
         let mut queues = shard.queues.borrow_mut();
-        for name in &names {
+        for (i, name) in names.iter().enumerate() {
             // A queue deleted while the copy was on its way: the copy is
             // dropped, as RabbitMQ drops messages routed to a deleted queue.
             let Some(q) = queues.get_mut(name) else {
                 continue;
             };
+            if let Some(p) = publisher {
+                if names.len() == 1 {
+                    flow::owe(shard, q, name, p);
+                    owed = true;
+                } else {
+                    let depth = q.resident_count();
+                    if holder.is_none_or(|(_, d)| depth >= d) {
+                        holder = Some((i, depth));
+                    }
+                }
+            }
             if q.rejects(message.body.len()) {
                 // reject-publish(-dlx): not enqueued here; the publish is
                 // nacked (other queues still get it, as RabbitMQ).
@@ -127,6 +155,15 @@ pub fn enqueue(shard: &Rc<Shard>, names: Vec<QueueName>, message: MessageRef) ->
             if paged {
                 q.paged_body(message.body.len());
             }
+        }
+        if let (Some(p), Some((i, _))) = (publisher, holder) {
+            if let Some(q) = queues.get_mut(&names[i]) {
+                flow::owe(shard, q, &names[i], p);
+                owed = true;
+            }
+        }
+        if let (Some(p), false) = (publisher, owed) {
+            shard.flow.pay_later(p);
         }
         // One record for every durable copy on this shard: the body once.
         for (chunk, paged) in durable
@@ -265,7 +302,8 @@ fn auto_delete_queue(shard: &Rc<Shard>, queue: &QueueName) {
 /// Removes a queue's state and cancels its consumers (queue deleted).
 /// Returns the ready messages it held.
 pub fn drop_queue(shard: &Rc<Shard>, name: &QueueName) -> Option<u32> {
-    let q = shard.queues.borrow_mut().remove(name)?;
+    let mut q = shard.queues.borrow_mut().remove(name)?;
+    flow::forget(shard, &mut q);
     shard.untrack(&q);
     let segments = q.stored_segments();
     if !segments.is_empty() || q.config().durable {

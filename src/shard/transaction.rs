@@ -17,7 +17,7 @@ pub fn apply(shard: &Rc<Shard>, ops: Vec<TxOp>) -> ConfirmOutcome {
     for op in ops {
         match op {
             TxOp::Enqueue { queues, message } => {
-                outcome = outcome.and(owner::enqueue(shard, queues, message));
+                outcome = outcome.and(owner::enqueue(shard, queues, message, None));
             }
             TxOp::Settle {
                 queue,

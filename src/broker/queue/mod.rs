@@ -53,6 +53,7 @@ mod delivery_limit;
 mod dispatch;
 mod expiry;
 mod getters;
+mod flow_debt;
 mod limits;
 mod paging;
 mod policy;
@@ -69,6 +70,7 @@ pub use config::QueueConfig;
 pub use consumers::{ConsumerKey, ConsumerSpec, TRANSIT_WINDOW};
 pub use dispatch::{Delivery, Settle};
 pub use getters::GetterKey;
+pub use flow_debt::{FlowDebt, Publisher};
 pub use limits::{limits, Dropped, Limits, Overflow};
 pub use paging::{PagedMessage, PAGE_IN_BELOW_BYTES, PAGE_IN_BELOW_MESSAGES};
 pub use priority::LevelTail;
@@ -141,6 +143,9 @@ pub struct Queue {
     /// with copies in memory newer than paged messages (`restore`): its
     /// ready messages are not in id order until the tail is read.
     restored_out_of_order: bool,
+    /// The publish credit it holds (`shard::flow`); boxed: most queues
+    /// never hold any.
+    flow: Option<Box<FlowDebt>>,
 }
 
 impl Queue {
@@ -180,6 +185,7 @@ impl Queue {
             ages: Default::default(),
             consumer_use: Default::default(),
             restored_out_of_order: false,
+            flow: None,
         }
     }
 
@@ -262,6 +268,16 @@ impl Queue {
     /// Stamps a changed consumer state at `now_ms`.
     pub fn stamp_use(&mut self, now_ms: u64) {
         self.consumer_use.stamp(now_ms);
+    }
+
+    /// Its flow state, if it has any (`shard::flow`).
+    pub fn flow_state(&self) -> Option<&FlowDebt> {
+        self.flow.as_deref()
+    }
+
+    /// Its flow state, to change (`shard::flow`).
+    pub fn flow_debt(&mut self) -> &mut Option<Box<FlowDebt>> {
+        &mut self.flow
     }
 
     /// The queue's message counters.

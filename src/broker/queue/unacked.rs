@@ -9,6 +9,10 @@ use crate::broker::capacity::shrunk_capacity;
 use crate::protocol::types::FieldTable;
 use std::collections::HashMap;
 
+/// Ids are u64s the queue assigns itself: hashed with ahash, not SipHash
+/// (an insert at every delivery and a remove at every ack).
+type ById = HashMap<u64, Unacked, ahash::RandomState>;
+
 /// `x-max-unacked` of the effective arguments (validated at declare, at
 /// least 1; a policy's `max-unacked` is combined in by `policy`).
 pub(super) fn max_unacked(args: &FieldTable) -> Option<u64> {
@@ -57,7 +61,7 @@ impl Unacked {
 /// memory budget like ready ones).
 #[derive(Debug, Default)]
 pub(super) struct UnackedSet {
-    by_id: HashMap<u64, Unacked>,
+    by_id: ById,
     /// `resident_cost` of the messages held.
     bytes: u64,
     /// The channels holding gets, with what they hold (`getters`).
