@@ -109,11 +109,11 @@ pub fn deliver(
     out.deliver_method(
         channel,
         &BorrowedDeliver {
-            consumer_tag: consumer_tag.as_bytes(),
+            consumer_tag,
             delivery_tag,
             redelivered,
-            exchange: message.exchange.as_bytes(),
-            routing_key: message.routing_key.as_bytes(),
+            exchange: &message.exchange,
+            routing_key: &message.routing_key,
         },
     );
     content(out, channel, message);

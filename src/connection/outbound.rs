@@ -14,7 +14,9 @@ use crate::protocol::frame::{
     encode_body_frame_header, encode_header_frame, encode_heartbeat, encode_method_frame,
     FRAME_END, FRAME_METHOD, FRAME_OVERHEAD,
 };
-use crate::protocol::methods::Method;
+use crate::protocol::methods::{BasicDeliver, Method};
+use crate::protocol::types::ShortStr;
+use crate::protocol::wire::put_shortstr;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
 
@@ -33,22 +35,13 @@ pub struct CreditNote {
     pub n: u32,
 }
 
-/// basic.deliver's class and method ids.
-const BASIC_DELIVER: (u16, u16) = (60, 60);
-
 /// basic.deliver's fields, borrowed (`Outbound::deliver_method`).
 pub struct BorrowedDeliver<'a> {
-    pub consumer_tag: &'a [u8],
+    pub consumer_tag: &'a ShortStr,
     pub delivery_tag: u64,
     pub redelivered: bool,
-    pub exchange: &'a [u8],
-    pub routing_key: &'a [u8],
-}
-
-fn put_shortstr(buf: &mut BytesMut, s: &[u8]) {
-    debug_assert!(s.len() <= u8::MAX as usize, "a shortstr");
-    buf.put_u8(s.len() as u8);
-    buf.put_slice(s);
+    pub exchange: &'a ShortStr,
+    pub routing_key: &'a ShortStr,
 }
 
 #[derive(Debug)]
@@ -111,15 +104,22 @@ impl Outbound {
     /// one (no reference counts touched per delivery). The strings are
     /// shortstrs already (at most 255 bytes each).
     pub fn deliver_method(&mut self, channel: u16, d: &BorrowedDeliver<'_>) {
-        let size = 2 + 2 + 1 + d.consumer_tag.len() + 8 + 1 + 1 + d.exchange.len() + 1;
-        let size = size + d.routing_key.len();
+        let shortstrs = [d.consumer_tag, d.exchange, d.routing_key];
+        let size = 2
+            + 2
+            + 8
+            + 1
+            + shortstrs
+                .iter()
+                .map(|s| 1 + s.as_bytes().len())
+                .sum::<usize>();
         self.reserve(size + FRAME_OVERHEAD);
         let buf = &mut self.scratch;
         buf.put_u8(FRAME_METHOD);
         buf.put_u16(channel);
         buf.put_u32(size as u32);
-        buf.put_u16(BASIC_DELIVER.0);
-        buf.put_u16(BASIC_DELIVER.1);
+        buf.put_u16(BasicDeliver::CLASS_ID);
+        buf.put_u16(BasicDeliver::METHOD_ID);
         put_shortstr(buf, d.consumer_tag);
         buf.put_u64(d.delivery_tag);
         buf.put_u8(d.redelivered as u8);
