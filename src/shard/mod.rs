@@ -29,6 +29,7 @@ pub mod oneshot;
 pub mod owner;
 pub mod paging;
 pub mod policies;
+pub mod preempt_guard;
 pub mod replay;
 pub mod replica;
 pub mod stats;

@@ -1,8 +1,9 @@
 //! A shard's ticking timers and how fast they tick.
 //!
 //! Two tickers run per shard (`server::tick`, half a period apart): each
-//! tick beats the watchdog's heartbeat, and the timer that is always
-//! registered bounds glommio 0.9's lost wake-up (see `shard::watchdog`).
+//! tick beats the watchdog's heartbeat. Whether the shard is idle also
+//! sets how densely `shard::preempt_guard` guards against glommio 0.9's
+//! lost wake-up.
 //! They tick fast while the shard starts (1 ms) and while it works
 //! (10 ms); once a serving shard has seen no work for `IDLE_AFTER` they tick
 //! every `IDLE_TICK`, so an idle broker hardly wakes (every wake-up also
@@ -167,6 +168,21 @@ impl Ticker {
     }
 }
 
+impl Ticker {
+    /// Whether the shard ticks at the idle pace; if it does, `cx`'s task
+    /// is woken when work comes (`busy`).
+    pub fn idle_until_work(&self, cx: &Context<'_>) -> bool {
+        if self.period.get() != IDLE_TICK {
+            return false;
+        }
+        let mut sleepers = self.sleepers.borrow_mut();
+        if !sleepers.iter().any(|w| w.will_wake(cx.waker())) {
+            sleepers.push(cx.waker().clone());
+        }
+        true
+    }
+}
+
 /// Resolves once the ticker is no longer idle.
 struct Woken<'a> {
     ticker: &'a Ticker,
@@ -175,14 +191,11 @@ struct Woken<'a> {
 impl Future for Woken<'_> {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.ticker.period.get() != IDLE_TICK {
-            return Poll::Ready(());
+        if self.ticker.idle_until_work(cx) {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
         }
-        let mut sleepers = self.ticker.sleepers.borrow_mut();
-        if !sleepers.iter().any(|w| w.will_wake(cx.waker())) {
-            sleepers.push(cx.waker().clone());
-        }
-        Poll::Pending
     }
 }
 

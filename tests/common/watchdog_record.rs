@@ -10,10 +10,11 @@
 //! floor), never as 0.
 //!
 //! Line format, tab-separated: `reported` `fires=N` `startup=M`
-//! `parked=K` `pid=P` `shards=S` `test=T` (K of the N serving firings
-//! found the shard asleep in the kernel: the lost wake-up itself; the
-//! rest found it runnable but starved of a CPU), or `not_reported` `why=W` `seen=N` `pid=P`
-//! `shards=S` `test=T`.
+//! `parked=K` `starved=W` `pid=P` `shards=S` `test=T` (K of the N serving
+//! firings found the shard asleep in the kernel: the lost wake-up itself;
+//! the rest found it running a task that did not yield; W quiet spells
+//! were the shard waiting for a CPU, not stalls: `shard::watchdog`), or
+//! `not_reported` `why=W` `seen=N` `pid=P` `shards=S` `test=T`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -50,14 +51,15 @@ fn field(line: &str, key: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// (serving, starting, serving while parked) firings from the shutdown
-/// line of `log`, if it has one.
-pub fn reported(log: &[String]) -> Option<(u64, u64, u64)> {
+/// (serving, starting, serving while parked) firings and starved quiet
+/// spells from the shutdown line of `log`, if it has one.
+pub fn reported(log: &[String]) -> Option<(u64, u64, u64, u64)> {
     let line = log.iter().rev().find(|l| l.contains(SHUTDOWN_LINE))?;
     Some((
         field(line, "watchdog_fires")?,
         field(line, "startup_fires")?,
         field(line, "parked_fires")?,
+        field(line, "starved_windows")?,
     ))
 }
 
@@ -77,8 +79,8 @@ pub fn record(log: &[String], pid: u32, shards: usize, end: RunEnd<'_>) {
         .unwrap_or("?")
         .replace(['\t', '\n'], " ");
     let line = match (end, reported(log)) {
-        (RunEnd::Exited { success: true }, Some((fires, startup, parked))) => format!(
-            "reported\tfires={fires}\tstartup={startup}\tparked={parked}\tpid={pid}\tshards={shards}\ttest={test}\n"
+        (RunEnd::Exited { success: true }, Some((fires, startup, parked, starved))) => format!(
+            "reported\tfires={fires}\tstartup={startup}\tparked={parked}\tstarved={starved}\tpid={pid}\tshards={shards}\ttest={test}\n"
         ),
         (RunEnd::Exited { success }, _) => {
             let why = if success {
