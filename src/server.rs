@@ -34,6 +34,27 @@ const PREEMPT_EVERY: Duration = Duration::from_millis(5);
 /// throughput (the fsync completions then wake a parked executor).
 const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
 
+/// The spin before parking: `WARREN_SPIN_BEFORE_PARK_US` when set (see
+/// `parse_spin`), else `SPIN_BEFORE_PARK`; for A/B runs of the low-rate cost.
+fn spin_before_park() -> Duration {
+    let value = std::env::var("WARREN_SPIN_BEFORE_PARK_US").ok();
+    parse_spin(value.as_deref()).unwrap_or_else(|bad| {
+        tracing::warn!("WARREN_SPIN_BEFORE_PARK_US={bad:?} is not 0..=1000 (µs): using 50");
+        SPIN_BEFORE_PARK
+    })
+}
+
+/// Microseconds, 0 to 1000 (none: `SPIN_BEFORE_PARK`); else the bad value.
+fn parse_spin(value: Option<&str>) -> Result<Duration, String> {
+    match value {
+        None => Ok(SPIN_BEFORE_PARK),
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(us) if us <= 1000 => Ok(Duration::from_micros(us)),
+            _ => Err(v.to_string()),
+        },
+    }
+}
+
 /// How often shards look at the shutdown flag (an idle shard at its
 /// tickers' idle pace).
 const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
@@ -56,6 +77,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
     let alarms =
         crate::shard::alarms::start_monitor(settings.limits.clone(), settings.data_dir.clone());
     let watchdog = Watchdog::start(shards);
+    let spin = spin_before_park();
     let connection_slots = Arc::new(crate::shard::connection_slots::ConnectionSlots::default());
     // The certificates are read once here (a bad file stops the start) and
     // again on `warren ctl reload_tls`.
@@ -104,7 +126,7 @@ pub fn run(settings: Settings) -> io::Result<()> {
             // runs until this timer preempts it, so it bounds how long a
             // flooding publisher can keep other sockets and the rings waiting.
             .preempt_timer(PREEMPT_EVERY)
-            .spin_before_park(SPIN_BEFORE_PARK)
+            .spin_before_park(spin)
             // glommio registers (and so pins) 10 MiB of DMA memory per
             // executor by default; the log's batches fall back to ordinary
             // aligned allocations beyond this, so keep the idle footprint small.
@@ -622,5 +644,21 @@ fn wait_for_termination_signal() {
     // SAFETY: sigwait on a valid set; the signals are blocked in every thread.
     unsafe {
         libc::sigwait(&set, &mut sig);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spin_before_parking_is_read_in_microseconds_and_bounded() {
+        assert_eq!(parse_spin(None), Ok(SPIN_BEFORE_PARK));
+        assert_eq!(parse_spin(Some("0")), Ok(Duration::ZERO));
+        assert_eq!(parse_spin(Some(" 20 ")), Ok(Duration::from_micros(20)));
+        assert_eq!(parse_spin(Some("1000")), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_spin(Some("1001")), Err("1001".into()));
+        assert_eq!(parse_spin(Some("-1")), Err("-1".into()));
+        assert_eq!(parse_spin(Some("fast")), Err("fast".into()));
     }
 }
