@@ -49,7 +49,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the watchdog looks.
-const CHECK_EVERY: Duration = Duration::from_millis(50);
+const CHECK_EVERY: Duration = Duration::from_millis(100);
 /// A heartbeat this old means the shard is stuck.
 pub(crate) const STALL_AFTER: Duration = Duration::from_millis(500);
 /// The signal that interrupts a stuck shard's wait (its handler does nothing).
@@ -207,10 +207,13 @@ impl Watchdog {
             for (id, w) in shards.iter_mut().enumerate() {
                 let tid = self.tids[id].load(Ordering::SeqCst);
                 let beat = self.beats[id].load(Ordering::Relaxed);
-                let sample = if tid == 0 {
-                    Sample::default()
-                } else {
+                // /proc is read only for a shard that has not beaten since
+                // the last look.
+                let quiet = tid != 0 && tid == w.tid && beat == w.beat;
+                let sample = if quiet {
                     Sample::of(tid)
+                } else {
+                    Sample::default()
                 };
                 match w.look(tid, beat, since, sample) {
                     Look::Fine => continue,
@@ -292,6 +295,8 @@ struct Watch {
     cpu_ns: Option<u64>,
     /// The thread was asleep in the kernel at the last look.
     asleep: bool,
+    /// `cpu_ns` and `asleep` hold a sample of this quiet spell.
+    sampled: bool,
     /// Wall time without a heartbeat.
     wall: Duration,
     /// Of it, time the thread ran or slept in the kernel (not waiting for
@@ -327,10 +332,16 @@ impl Watch {
             *self = Watch {
                 tid,
                 beat,
-                cpu_ns: sample.cpu_ns,
-                asleep: sample.asleep,
                 ..Watch::default()
             };
+            return Look::Fine;
+        }
+        if !self.sampled {
+            // The first quiet look sets the baseline; the spell is
+            // measured from it (a stall is found one look later).
+            self.sampled = true;
+            self.cpu_ns = sample.cpu_ns;
+            self.asleep = sample.asleep;
             return Look::Fine;
         }
         let ran = match (self.cpu_ns, sample.cpu_ns) {
@@ -404,6 +415,7 @@ mod tests {
             asleep: false,
         };
         let mut w = Watch::default();
+        // A heartbeat starts a spell; the first quiet look is its baseline.
         assert_eq!(w.look(7, 1, CHECK_EVERY, runnable(0)), Look::Fine);
         // Running 10 % of every window, waiting for a CPU the rest: starved
         // once, never stalled.
@@ -417,6 +429,7 @@ mod tests {
         assert!(!found.iter().any(|l| matches!(l, Look::Stalled { .. })));
         // A heartbeat, then running flat out: a stall after exactly
         // STALL_AFTER, acted on once.
+        assert_eq!(w.look(7, 2, CHECK_EVERY, runnable(cpu)), Look::Fine);
         assert_eq!(w.look(7, 2, CHECK_EVERY, runnable(cpu)), Look::Fine);
         for _ in 1..looks {
             cpu += check_ns;
@@ -439,6 +452,7 @@ mod tests {
             asleep: true,
         };
         assert_eq!(w.look(7, 3, CHECK_EVERY, asleep), Look::Fine);
+        assert_eq!(w.look(7, 3, CHECK_EVERY, asleep), Look::Fine);
         for _ in 1..looks {
             assert_eq!(w.look(7, 3, CHECK_EVERY, asleep), Look::Fine);
         }
@@ -449,6 +463,7 @@ mod tests {
         // Without CPU times every quiet moment counts.
         let mut w = Watch::default();
         let unknown = Sample::default();
+        assert_eq!(w.look(8, 1, CHECK_EVERY, unknown), Look::Fine);
         assert_eq!(w.look(8, 1, CHECK_EVERY, unknown), Look::Fine);
         for _ in 1..looks {
             assert_eq!(w.look(8, 1, CHECK_EVERY, unknown), Look::Fine);
