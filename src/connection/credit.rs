@@ -5,16 +5,31 @@
 //! `Envelope::PublishCredit` wakes it. A connection that holds unacked
 //! deliveries is never held (`ConnShared::held_for_credit`): the acks
 //! behind its publishes are what lets its own consumers go on.
+//!
+//! The first time a connection is held its socket's receive buffer is
+//! fixed at `HELD_RCVBUF` (`limit_receive_buffer`): the kernel autotunes
+//! it to megabytes for a flooding client, and what waits there unread is
+//! latency the broker adds on top of its queues (tens of milliseconds of
+//! publishes at a flood's rate). A publisher that was held once is known
+//! to outrun its consumers, so a small window costs it no throughput; one
+//! that never is keeps the kernel's autotuning.
 
 use crate::connection::Signal;
 use crate::shard::flow::PUBLISH_CREDIT;
 use std::cell::Cell;
+use std::os::unix::io::RawFd;
+
+/// The receive buffer (`SO_RCVBUF`; the kernel doubles it for its own
+/// bookkeeping) of a connection once it has been held for credit.
+pub const HELD_RCVBUF: i32 = 64 * 1024;
 
 pub struct PublishCredit {
     /// Publishes sent to each owner shard and not paid back.
     in_flight: Box<[Cell<u32>]>,
     /// Owners whose credit this connection has used up.
     exhausted: Cell<u16>,
+    /// Whether the socket's receive buffer was limited (`HELD_RCVBUF`).
+    limited: Cell<bool>,
     signal: Signal,
 }
 
@@ -23,6 +38,7 @@ impl PublishCredit {
         PublishCredit {
             in_flight: (0..shards).map(|_| Cell::new(0)).collect(),
             exhausted: Cell::new(0),
+            limited: Cell::new(false),
             signal: Signal::default(),
         }
     }
@@ -56,6 +72,29 @@ impl PublishCredit {
     /// Whether some owner has none of this connection's credit left.
     pub fn blocked(&self) -> bool {
         self.exhausted.get() > 0
+    }
+
+    /// The connection is held for credit: the first time, its socket
+    /// `fd`'s receive buffer is fixed at `HELD_RCVBUF` (see the module
+    /// doc). Best effort: a failure leaves the kernel's autotuning on.
+    pub fn limit_receive_buffer(&self, fd: RawFd) {
+        if self.limited.replace(true) {
+            return;
+        }
+        let size: libc::c_int = HELD_RCVBUF;
+        // SAFETY: `size` outlives the call and its length is passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "SO_RCVBUF not set");
+        }
     }
 
     /// Waits for a payment that may unblock the connection.
