@@ -6,13 +6,17 @@
 //! deliveries is never held (`ConnShared::held_for_credit`): the acks
 //! behind its publishes are what lets its own consumers go on.
 //!
-//! The first time a connection is held its socket's receive buffer is
-//! fixed at `HELD_RCVBUF` (`limit_receive_buffer`): the kernel autotunes
-//! it to megabytes for a flooding client, and what waits there unread is
-//! latency the broker adds on top of its queues (tens of milliseconds of
-//! publishes at a flood's rate). A publisher that was held once is known
-//! to outrun its consumers, so a small window costs it no throughput; one
-//! that never is keeps the kernel's autotuning.
+//! Once a connection has had half its credit with some owner in flight,
+//! its socket's receive buffer is fixed at `HELD_RCVBUF`
+//! (`limit_receive_buffer`): the kernel autotunes it to megabytes for a
+//! flooding client, and what waits there unread is latency the broker
+//! adds on top of its queues (tens of milliseconds of publishes at a
+//! flood's rate). It is done at half the window, not at the first hold,
+//! because a window the kernel already advertised is never taken back:
+//! by the first hold the client may have megabytes on the way. A
+//! publisher that gets that far ahead of its owner is a flood, and one
+//! that its queues pace would wait anyway, so a small window costs it no
+//! throughput; one that never does keeps the kernel's autotuning.
 
 use crate::connection::Signal;
 use crate::shard::flow::PUBLISH_CREDIT;
@@ -28,6 +32,8 @@ pub struct PublishCredit {
     in_flight: Box<[Cell<u32>]>,
     /// Owners whose credit this connection has used up.
     exhausted: Cell<u16>,
+    /// Whether half the credit with some owner was ever in flight.
+    outran: Cell<bool>,
     /// Whether the socket's receive buffer was limited (`HELD_RCVBUF`).
     limited: Cell<bool>,
     signal: Signal,
@@ -38,6 +44,7 @@ impl PublishCredit {
         PublishCredit {
             in_flight: (0..shards).map(|_| Cell::new(0)).collect(),
             exhausted: Cell::new(0),
+            outran: Cell::new(false),
             limited: Cell::new(false),
             signal: Signal::default(),
         }
@@ -48,6 +55,9 @@ impl PublishCredit {
         let c = &self.in_flight[owner as usize];
         let n = c.get().saturating_add(1);
         c.set(n);
+        if n == PUBLISH_CREDIT / 2 {
+            self.outran.set(true);
+        }
         if n == PUBLISH_CREDIT {
             self.exhausted.set(self.exhausted.get() + 1);
         }
@@ -74,11 +84,12 @@ impl PublishCredit {
         self.exhausted.get() > 0
     }
 
-    /// The connection is held for credit: the first time, its socket
-    /// `fd`'s receive buffer is fixed at `HELD_RCVBUF` (see the module
-    /// doc). Best effort: a failure leaves the kernel's autotuning on.
+    /// Between read batches: once half the credit with some owner was in
+    /// flight, fixes socket `fd`'s receive buffer at `HELD_RCVBUF` (see
+    /// the module doc). Best effort: a failure leaves the kernel's
+    /// autotuning on.
     pub fn limit_receive_buffer(&self, fd: RawFd) {
-        if self.limited.replace(true) {
+        if !self.outran.get() || self.limited.replace(true) {
             return;
         }
         let size: libc::c_int = HELD_RCVBUF;
