@@ -1,6 +1,8 @@
 //! Publish flow control: a publisher flooding a queue without confirms
 //! while a consumer keeps up does not make the queue grow (the owner holds
-//! the publisher's credit while the queue is ahead of its consumer), and
+//! the publisher's credit while the queue is ahead of its consumer), nor
+//! the bytes waiting unread in the broker's socket (a held publisher's
+//! receive buffer is limited), and
 //! no arrangement makes a publisher wait for good: a queue with no
 //! consumer, a consumer that stopped acking on the publisher's own
 //! connection, a fan-out to queues of every kind with confirms. Each runs
@@ -30,6 +32,45 @@ const FLOOD: u64 = 200_000;
 /// shared); without flow control the queue grows by the difference of the
 /// two rates (over 150,000 of the 200,000 in a debug build here).
 const DEPTH_BOUND: u32 = 40_000;
+
+/// Most bytes a socket of the broker may hold unread at any sample while
+/// a flood is paced: a held publisher's receive buffer is fixed at 64 KiB
+/// (`connection::credit::HELD_RCVBUF`, which the kernel doubles), where
+/// the kernel's autotuning let it reach megabytes before.
+const UNREAD_BOUND: u64 = 256 * 1024;
+
+/// The largest receive queue (bytes received, not yet read) among the
+/// TCP sockets listening on or accepted by `port` here, from
+/// /proc/net/tcp{,6}.
+fn broker_unread_bytes(port: u16) -> u64 {
+    let mut max = 0;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(queues)) = (cols.get(1), cols.get(4)) else {
+                continue;
+            };
+            let local_port = local
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if local_port != Some(port) {
+                continue;
+            }
+            if let Some(rx) = queues
+                .split(':')
+                .nth(1)
+                .and_then(|q| u64::from_str_radix(q, 16).ok())
+            {
+                max = max.max(rx);
+            }
+        }
+    }
+    max
+}
 
 /// A consumer on `conn` with prefetch 1000, acking every 100th delivery
 /// (multiple): counts what it received.
@@ -96,16 +137,18 @@ async fn a_flood_to_a_queue_whose_consumer_keeps_up_leaves_the_queue_short() {
                 keeping_up_consumer(&consumer, &q, received.clone()).await;
                 // Sample the queue's depth while the flood runs.
                 let done = Arc::new(AtomicBool::new(false));
+                let port = b.port();
                 let sampler = {
                     let (done, q) = (done.clone(), q.clone());
                     tokio::spawn(async move {
-                        let (mut max, mut samples) = (0u32, 0u32);
+                        let (mut max, mut unread, mut samples) = (0u32, 0u64, 0u32);
                         while !done.load(Ordering::Relaxed) {
                             max = max.max(ready_count(&admin, &q).await);
+                            unread = unread.max(broker_unread_bytes(port));
                             samples += 1;
                             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                         }
-                        (max, samples)
+                        (max, unread, samples)
                     })
                 };
                 let publisher = lapin_connect(&b).await;
@@ -113,7 +156,7 @@ async fn a_flood_to_a_queue_whose_consumer_keeps_up_leaves_the_queue_short() {
                 flood(&pch, &q, FLOOD).await;
                 let all = eventually(120, || received.load(Ordering::Relaxed) >= FLOOD).await;
                 done.store(true, Ordering::Relaxed);
-                let (max, samples) = sampler.await.expect("sampler");
+                let (max, unread, samples) = sampler.await.expect("sampler");
                 assert!(
                     all,
                     "{shards} shards, {placement:?}: the consumer got {} of {FLOOD}",
@@ -124,6 +167,11 @@ async fn a_flood_to_a_queue_whose_consumer_keeps_up_leaves_the_queue_short() {
                     max <= DEPTH_BOUND,
                     "{shards} shards, {placement:?}: the queue reached {max} ready messages \
                      while its consumer kept up ({samples} samples)"
+                );
+                assert!(
+                    unread <= UNREAD_BOUND,
+                    "{shards} shards, {placement:?}: {unread} bytes waited unread in a socket \
+                     of the broker while the flood was paced ({samples} samples)"
                 );
             })
             .await;

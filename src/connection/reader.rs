@@ -109,6 +109,7 @@ pub(super) async fn reader_loop(
         }
         // Flow control: no credit left with some owner shard (its queues
         // are ahead of their consumers, `shard::flow`): wait to be paid.
+        conn.credit.limit_receive_buffer(stream.fd());
         while conn.held_for_credit() {
             if conn.closing.get() {
                 return Ending::Gone;

@@ -35,13 +35,18 @@ use std::rc::Rc;
 use std::time::Duration;
 
 /// Publishes a connection may have on their way to one owner shard before
-/// it stops reading its socket. A reader checks its credit between read
-/// batches, so it may overshoot by one read buffer's worth.
-pub const PUBLISH_CREDIT: u32 = 2048;
+/// it stops reading its socket: about one 64 KiB read of small publishes
+/// (RabbitMQ's chain allows 400 per link, but moves one message per
+/// step; a Warren reader moves a read buffer per step). A reader checks
+/// its credit between read batches, so it may overshoot by one read
+/// buffer's worth.
+pub const PUBLISH_CREDIT: u32 = 1024;
 
 /// Ready messages in memory above which a queue with a consumer that is
-/// taking messages holds its publishers' credit.
-pub const HOLD_READY: usize = 2048;
+/// taking messages holds its publishers' credit: enough to refill its
+/// consumers' prefetch windows while paid credit turns into publishes,
+/// small enough that the queue stays a few milliseconds of delivery deep.
+pub const HOLD_READY: usize = 1024;
 
 /// How often held credit is looked at even when nothing happens.
 const TICK: Duration = Duration::from_millis(10);
