@@ -47,6 +47,39 @@ impl Drop for Handling<'_> {
     }
 }
 
+/// The per-message methods (basic.publish, basic.ack, basic.nack,
+/// basic.reject) on channel `channel` (not 0), handled here without
+/// `handle`'s future (creating it copies the method into it, and
+/// `Method` is large): Ok(None) once handled; any other method comes back
+/// (Ok(Some)) for `handle`.
+pub fn handle_now(
+    shard: &Rc<Shard>,
+    conn: &Rc<ConnShared>,
+    channel: u16,
+    method: Method,
+) -> Result<Option<Method>, HardError> {
+    let settlement = settlement(&method);
+    if settlement.is_none() && !matches!(method, Method::BasicPublish(_)) {
+        return Ok(Some(method));
+    }
+    let (class_id, method_id) = (method.class_id(), method.method_id());
+    let _handling = Handling::of(conn, channel);
+    let cx = Ctx {
+        shard,
+        conn,
+        channel,
+    };
+    if !admitted(&cx, &method)? {
+        return Ok(None);
+    }
+    let result = match (method, settlement) {
+        (Method::BasicPublish(m), _) => return publish::on_method(&cx, m).map(|()| None),
+        (_, Some(s)) => basic::settle(&cx, s),
+        (other, None) => unreachable!("not a per-message method: {other:?}"),
+    };
+    finish(&cx, result, class_id, method_id).map(|()| None)
+}
+
 /// Handles one method on channel `channel` (not 0).
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -61,42 +94,14 @@ pub async fn handle(
         conn,
         channel,
     };
-    if let Lifecycle::Done = channel::lifecycle(&cx, &method)? {
+    if !admitted(&cx, &method)? {
         return Ok(());
     }
-    // Between a basic.publish and its content only content frames may come.
-    if let Some(Err(e)) = cx.with_channel(|ch| ch.check_no_content_expected()) {
-        return Err(e);
+    if let Some(s) = settlement(&method) {
+        return finish(&cx, basic::settle(&cx, s), class_id, method_id);
     }
     let result = match method {
         Method::BasicPublish(m) => return publish::on_method(&cx, m),
-        Method::BasicAck(m) => basic::settle(
-            &cx,
-            Settlement {
-                tag: m.delivery_tag,
-                multiple: m.multiple,
-                requeue: false,
-                rejected: false,
-            },
-        ),
-        Method::BasicNack(m) => basic::settle(
-            &cx,
-            Settlement {
-                tag: m.delivery_tag,
-                multiple: m.multiple,
-                requeue: m.requeue,
-                rejected: true,
-            },
-        ),
-        Method::BasicReject(m) => basic::settle(
-            &cx,
-            Settlement {
-                tag: m.delivery_tag,
-                multiple: false,
-                requeue: m.requeue,
-                rejected: true,
-            },
-        ),
         Method::BasicQos(m) => basic::qos(&cx, m),
         Method::BasicConsume(m) => basic::consume(&cx, m).await,
         Method::BasicCancel(m) => basic::cancel(&cx, m).await,
@@ -124,11 +129,60 @@ pub async fn handle(
             "unimplemented method",
         )),
     };
+    finish(&cx, result, class_id, method_id)
+}
+
+/// basic.ack, basic.nack and basic.reject as the settlement they ask for.
+fn settlement(method: &Method) -> Option<Settlement> {
+    Some(match method {
+        Method::BasicAck(m) => Settlement {
+            tag: m.delivery_tag,
+            multiple: m.multiple,
+            requeue: false,
+            rejected: false,
+        },
+        Method::BasicNack(m) => Settlement {
+            tag: m.delivery_tag,
+            multiple: m.multiple,
+            requeue: m.requeue,
+            rejected: true,
+        },
+        Method::BasicReject(m) => Settlement {
+            tag: m.delivery_tag,
+            multiple: false,
+            requeue: m.requeue,
+            rejected: true,
+        },
+        _ => return None,
+    })
+}
+
+/// The channel's lifecycle first (channel.open / close, or a method on a
+/// channel not open); then, between a basic.publish and its content, only
+/// content frames may come. Ok(false): the lifecycle handled the method.
+fn admitted(cx: &Ctx<'_>, method: &Method) -> Result<bool, HardError> {
+    if let Lifecycle::Done = channel::lifecycle(cx, method)? {
+        return Ok(false);
+    }
+    if let Some(Err(e)) = cx.with_channel(|ch| ch.check_no_content_expected()) {
+        return Err(e);
+    }
+    Ok(true)
+}
+
+/// A handler's result: a soft error closes the channel, a hard one the
+/// connection.
+fn finish(
+    cx: &Ctx<'_>,
+    result: Result<(), AmqpError>,
+    class_id: u16,
+    method_id: u16,
+) -> Result<(), HardError> {
     match result {
         Ok(()) => Ok(()),
         Err(e) if e.is_hard() => Err((e, class_id, method_id)),
         Err(e) => {
-            close_with_error(shard, conn, channel, &e, class_id, method_id);
+            close_with_error(cx.shard, cx.conn, cx.channel, &e, class_id, method_id);
             Ok(())
         }
     }
