@@ -51,9 +51,32 @@ pub(super) async fn reader_loop(
     let mut last_read = 0usize;
     loop {
         // Frames already in the buffer (the handshake may have read ahead).
+        // Each is matched where the decoder returns it and its parts handed
+        // on: a frame (as large as the largest method) is never moved whole,
+        // and the per-message frames are handled without a future.
         loop {
-            let frame = match decoder.decode(buf) {
-                Ok(Some(frame)) => frame,
+            let outcome = match decoder.decode(buf) {
+                Ok(Some(Frame::Body { channel, payload })) => {
+                    handlers::on_body(shard, conn, channel, payload)
+                        .map(|()| FrameOutcome::Continue)
+                }
+                Ok(Some(Frame::Header { channel, header })) => {
+                    handlers::on_header(shard, conn, channel, header)
+                        .map(|()| FrameOutcome::Continue)
+                }
+                Ok(Some(Frame::Method { channel: 0, method })) => {
+                    handle_connection_method(conn, method)
+                }
+                Ok(Some(Frame::Method { channel, method })) => {
+                    match handlers::handle_now(shard, conn, channel, method) {
+                        Ok(None) => Ok(FrameOutcome::Continue),
+                        Ok(Some(method)) => handlers::handle(shard, conn, channel, method)
+                            .await
+                            .map(|()| FrameOutcome::Continue),
+                        Err(e) => Err(e),
+                    }
+                }
+                Ok(Some(Frame::Heartbeat { channel })) => on_heartbeat(channel),
                 Ok(None) => break,
                 Err(e) => {
                     let err = AmqpError {
@@ -64,7 +87,7 @@ pub(super) async fn reader_loop(
                     return hard_close(conn, &err, class_id, method_id);
                 }
             };
-            match handle_frame(shard, conn, frame).await {
+            match outcome {
                 Ok(FrameOutcome::Continue) => {}
                 Ok(FrameOutcome::Closed) => {
                     conn.flush_confirms(shard);
@@ -186,36 +209,20 @@ enum FrameOutcome {
     Closed,
 }
 
-async fn handle_frame(
-    shard: &Rc<Shard>,
-    conn: &Rc<ConnShared>,
-    frame: Frame,
-) -> Result<FrameOutcome, HardError> {
-    match frame {
-        Frame::Heartbeat { channel: 0 } => Ok(FrameOutcome::Continue),
-        Frame::Heartbeat { .. } => Err((
-            AmqpError::new(
-                code::UNEXPECTED_FRAME,
-                // RabbitMQ's text (the frame's type and its empty payload).
-                "type 8, all octets = <<>>",
-            ),
-            0,
-            0,
-        )),
-        Frame::Method { channel: 0, method } => handle_connection_method(conn, method),
-        Frame::Method { channel, method } => {
-            handlers::handle(shard, conn, channel, method).await?;
-            Ok(FrameOutcome::Continue)
-        }
-        Frame::Header { channel, header } => {
-            handlers::on_header(shard, conn, channel, header)?;
-            Ok(FrameOutcome::Continue)
-        }
-        Frame::Body { channel, payload } => {
-            handlers::on_body(shard, conn, channel, payload)?;
-            Ok(FrameOutcome::Continue)
-        }
+/// A heartbeat frame: only on channel 0.
+fn on_heartbeat(channel: u16) -> Result<FrameOutcome, HardError> {
+    if channel == 0 {
+        return Ok(FrameOutcome::Continue);
     }
+    Err((
+        AmqpError::new(
+            code::UNEXPECTED_FRAME,
+            // RabbitMQ's text (the frame's type and its empty payload).
+            "type 8, all octets = <<>>",
+        ),
+        0,
+        0,
+    ))
 }
 
 fn handle_connection_method(conn: &ConnShared, method: Method) -> Result<FrameOutcome, HardError> {

@@ -54,6 +54,7 @@ mod dispatch;
 mod expiry;
 mod flow_debt;
 mod getters;
+mod id_ring;
 mod limits;
 mod paging;
 mod policy;
@@ -311,7 +312,7 @@ impl Queue {
     /// The id of the oldest delivered, unsettled message (a scan of the
     /// unacked set: for snapshots, not the message path).
     pub fn oldest_unacked_id(&self) -> Option<u64> {
-        self.unacked.messages().map(|m| m.id).min()
+        self.unacked.oldest_id()
     }
 
     /// Body bytes of the delivered, unsettled messages: a scan of the

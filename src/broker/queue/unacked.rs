@@ -4,14 +4,9 @@
 
 use super::consumers::ConsumerKey;
 use super::getters::{GetterKey, Getters};
+use super::id_ring::IdRing;
 use super::ready::{resident_cost, QueuedMessage};
-use crate::broker::capacity::shrunk_capacity;
 use crate::protocol::types::FieldTable;
-use std::collections::HashMap;
-
-/// Ids are u64s the queue assigns itself: hashed with ahash, not SipHash
-/// (an insert at every delivery and a remove at every ack).
-type ById = HashMap<u64, Unacked, ahash::RandomState>;
 
 /// `x-max-unacked` of the effective arguments (validated at declare, at
 /// least 1; a policy's `max-unacked` is combined in by `policy`).
@@ -61,7 +56,9 @@ impl Unacked {
 /// memory budget like ready ones).
 #[derive(Debug, Default)]
 pub(super) struct UnackedSet {
-    by_id: ById,
+    /// By message id: an insert at every delivery and a removal at every
+    /// ack, mostly in id order (`id_ring`).
+    by_id: IdRing<Unacked>,
     /// `resident_cost` of the messages held.
     bytes: u64,
     /// The channels holding gets, with what they hold (`getters`).
@@ -94,20 +91,14 @@ impl UnackedSet {
         if let Taker::Get(Some(getter)) = &taker {
             self.getters.took(*getter, cost);
         }
-        if let Some(old) = self.by_id.insert(message.id, Unacked { message, taker }) {
-            debug_assert!(false, "message {} unacked twice", old.message.id);
-            self.forget(&old);
-        }
+        self.by_id.insert(message.id, Unacked { message, taker });
     }
 
-    /// Takes the delivery `id`; a set drained below a quarter of its
-    /// capacity gives half of it back (`broker::capacity`).
+    /// Takes the delivery `id`; a set that drains gives its capacity back
+    /// (`id_ring`, `broker::capacity`).
     pub(super) fn remove(&mut self, id: u64) -> Option<Unacked> {
-        let gone = self.by_id.remove(&id)?;
+        let gone = self.by_id.remove(id)?;
         self.forget(&gone);
-        if let Some(to) = shrunk_capacity(self.by_id.len(), self.by_id.capacity()) {
-            self.by_id.shrink_to(to);
-        }
         Some(gone)
     }
 
@@ -118,6 +109,11 @@ impl UnackedSet {
         if let Taker::Get(Some(getter)) = &gone.taker {
             self.getters.settled(getter, cost);
         }
+    }
+
+    /// The smallest id of an unsettled delivery.
+    pub(super) fn oldest_id(&self) -> Option<u64> {
+        self.by_id.min_id()
     }
 
     /// The consumer of every unsettled delivery (None: basic.get).
@@ -137,24 +133,20 @@ impl UnackedSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::capacity::KEEP_CAPACITY;
     use crate::broker::queue::ready::tests::queued;
 
     #[test]
-    fn a_settled_flood_of_unacked_deliveries_gives_its_capacity_back() {
+    fn a_settled_flood_of_unacked_deliveries_is_counted_in_and_out() {
         let mut set = UnackedSet::default();
         for id in 0..20_000 {
             set.insert(queued(id), Taker::Get(None));
         }
-        assert!(set.by_id.capacity() >= 20_000);
+        assert_eq!(set.len(), 20_000);
+        assert!(set.bytes() >= 20_000 * crate::broker::queue::MESSAGE_OVERHEAD);
+        assert_eq!(set.oldest_id(), Some(0));
         for id in 0..20_000 {
             assert_eq!(set.remove(id).map(|u| u.message.id), Some(id));
         }
         assert!(set.is_empty() && set.bytes() == 0);
-        assert!(
-            set.by_id.capacity() < 2 * KEEP_CAPACITY,
-            "capacity {} after the drain",
-            set.by_id.capacity()
-        );
     }
 }
