@@ -15,6 +15,8 @@ use std::collections::HashMap;
 /// map allocated at the first: an idle queue holds a null pointer).
 #[derive(Debug, Default)]
 pub(super) struct DeadLettering {
+    // Boxed on purpose: one pointer instead of an empty map's 48 bytes.
+    #[allow(clippy::box_collection)]
     by_ticket: Option<Box<HashMap<u64, QueuedMessage>>>,
 }
 

@@ -121,6 +121,8 @@ pub struct Queue {
     returns: delivery_limit::Returns,
     /// Messages over the delivery limit, until the owner takes them
     /// (quorum queues with a limit only: none until the first).
+    /// Boxed on purpose: one pointer instead of an empty Vec's 24 bytes.
+    #[allow(clippy::box_collection)]
     over_limit: Option<Box<Vec<QueuedMessage>>>,
     /// A priority queue's ready messages, per level (then `ready` and
     /// `tail` stay empty); None for every other queue.
