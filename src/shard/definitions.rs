@@ -44,20 +44,17 @@ pub fn apply(meta: &mut Metadata, vhost: VhostId, defs: &Definitions) {
     }
     for q in &defs.queues {
         let name = QueueName::new(vhost, q.name.clone());
-        meta.queues.insert(
-            name.clone(),
-            QueueMeta {
-                name,
-                owner: q.owner,
-                config: QueueConfig {
-                    durable: true,
-                    exclusive: false,
-                    auto_delete: q.auto_delete,
-                    arguments: q.arguments.clone(),
-                },
-                exclusive_to: None,
+        meta.queues.insert(std::sync::Arc::new(QueueMeta {
+            name,
+            owner: q.owner,
+            config: QueueConfig {
+                durable: true,
+                exclusive: false,
+                auto_delete: q.auto_delete,
+                arguments: q.arguments.clone(),
             },
-        );
+            exclusive_to: None,
+        }));
     }
     for b in &defs.bindings {
         if !meta.destination_exists(vhost, &b.destination) {

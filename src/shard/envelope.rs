@@ -306,7 +306,8 @@ pub struct GotMessage {
 /// Changes the leader replicates to every shard, in order.
 #[derive(Clone, Debug)]
 pub enum MetaChange {
-    QueueCreated(QueueMeta),
+    /// Shared by every shard's catalog (`metadata::QueueCatalog`).
+    QueueCreated(std::sync::Arc<QueueMeta>),
     QueueDeleted(QueueName),
     ExchangeDeclared(VhostId, ExchangeDef),
     ExchangeDeleted(VhostId, ShortStr),

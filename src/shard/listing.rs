@@ -33,7 +33,7 @@ pub fn queue_snapshot(name: &QueueName, q: &mut Queue, now: u64) -> QueueSnapsho
         consumers: q.consumer_summaries(),
         single_active_consumer: q.single_active_consumer().cloned(),
         policy: q.policy().unwrap_or("").to_string(),
-        message_stats: *q.stats(),
+        message_stats: q.stats(),
         oldest_ready_age_seconds: ready_age,
         oldest_unacked_age_seconds: unacked_age,
         consumer_utilisation: q.consumer_utilisation(now),
@@ -82,7 +82,7 @@ pub fn pick(shard: &Shard, req: &PickRequest) -> Picked {
     let mut cut = false;
     for (name, q) in queues.iter_mut() {
         if req.stats && !q.stats().is_empty() {
-            out.stats.push((name.clone(), *q.stats()));
+            out.stats.push((name.clone(), q.stats()));
         }
         let at = match vhosts.iter().position(|(id, _, _)| *id == name.vhost) {
             Some(at) => at,

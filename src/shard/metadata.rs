@@ -1,8 +1,8 @@
 //! The metadata every shard holds a copy of: the vhosts (each with its own
 //! exchanges and bindings — the routing tables, so a publish is routed on
 //! the shard that read it — its policies and its limits) and the queue
-//! catalog (vhost and name → owner shard and declared shape).
-//! `shard::replica` keeps it in step with the leader's.
+//! catalog (vhost and name → owner shard and declared shape,
+//! `QueueCatalog`). `shard::replica` keeps it in step with the leader's.
 
 use crate::broker::exchange::Destination;
 use crate::broker::topology::Topology;
@@ -10,6 +10,10 @@ use crate::broker::vhost::{QueueName, VhostId, VhostLimits, DEFAULT_VHOST};
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::QueueMeta;
 use crate::shard::FastMap;
+use std::borrow::Borrow;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// One vhost on a shard: its name, exchanges and bindings, policies and
 /// limits.
@@ -37,7 +41,7 @@ pub struct Metadata {
     pub vhosts: FastMap<VhostId, VhostMeta>,
     /// The id the leader gives the next vhost added (never reused).
     pub next_vhost: u32,
-    pub queues: FastMap<QueueName, QueueMeta>,
+    pub queues: QueueCatalog,
     /// Users and permissions, compiled (`shard::users`).
     pub auth: crate::broker::auth::AuthStore,
 }
@@ -121,8 +125,155 @@ impl Metadata {
     }
 }
 
+/// The queue catalog: every queue of every vhost, its owner shard and its
+/// declared shape. An idle queue costs one entry per shard, so an entry is
+/// small: one `Arc<QueueMeta>`, the very allocation the leader made and
+/// replicated (every shard's copy shares it; entries never change, a
+/// redefinition replaces one), in a set keyed by the name the entry holds
+/// (no second copy of the name as a map key). The methods are a map's.
+#[derive(Default)]
+pub struct QueueCatalog {
+    entries: HashSet<CatalogEntry, ahash::RandomState>,
+}
+
+/// One queue's entry: hashed and compared by its name, so the set is
+/// looked up by `&QueueName`.
+#[derive(Clone)]
+struct CatalogEntry(Arc<QueueMeta>);
+
+impl Borrow<QueueName> for CatalogEntry {
+    fn borrow(&self) -> &QueueName {
+        &self.0.name
+    }
+}
+
+impl Hash for CatalogEntry {
+    // As `QueueName`'s own hash (what `Borrow` requires).
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.name.hash(state)
+    }
+}
+
+impl PartialEq for CatalogEntry {
+    fn eq(&self, other: &CatalogEntry) -> bool {
+        self.0.name == other.0.name
+    }
+}
+
+impl Eq for CatalogEntry {}
+
+impl QueueCatalog {
+    pub fn get(&self, name: &QueueName) -> Option<&QueueMeta> {
+        self.entries.get(name).map(|e| &*e.0)
+    }
+
+    pub fn contains_key(&self, name: &QueueName) -> bool {
+        self.entries.contains(name)
+    }
+
+    /// Adds a queue, or replaces the entry of the same name.
+    pub fn insert(&mut self, meta: Arc<QueueMeta>) {
+        self.entries.replace(CatalogEntry(meta));
+    }
+
+    pub fn remove(&mut self, name: &QueueName) -> Option<Arc<QueueMeta>> {
+        self.entries.take(name).map(|e| e.0)
+    }
+
+    /// Keeps only the queues `keep` says yes to.
+    pub fn retain(&mut self, mut keep: impl FnMut(&QueueMeta) -> bool) {
+        self.entries.retain(|e| keep(&e.0));
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &QueueName> {
+        self.entries.iter().map(|e| &e.0.name)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &QueueMeta> {
+        self.entries.iter().map(|e| &*e.0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl std::ops::Index<&QueueName> for QueueCatalog {
+    type Output = QueueMeta;
+
+    /// Panics if there is no such queue (as a map's index).
+    fn index(&self, name: &QueueName) -> &QueueMeta {
+        self.get(name).expect("queue in the catalog")
+    }
+}
+
 impl Default for Metadata {
     fn default() -> Metadata {
         Metadata::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::queue::QueueConfig;
+
+    fn meta(vhost: u32, name: &str, owner: u16) -> Arc<QueueMeta> {
+        Arc::new(QueueMeta {
+            name: QueueName::new(
+                VhostId(vhost),
+                ShortStr::try_from_string(name.into()).unwrap(),
+            ),
+            owner,
+            config: QueueConfig {
+                durable: false,
+                exclusive: false,
+                auto_delete: false,
+                arguments: Default::default(),
+            },
+            exclusive_to: None,
+        })
+    }
+
+    /// Issue 15: a catalog slot is one pointer (each shard holds one per
+    /// queue), the entry itself shared.
+    #[test]
+    fn a_catalog_slot_is_one_pointer() {
+        assert_eq!(std::mem::size_of::<CatalogEntry>(), 8);
+    }
+
+    #[test]
+    fn the_catalog_is_a_map_by_vhost_and_name() {
+        let mut c = QueueCatalog::default();
+        let q = meta(0, "q", 1);
+        c.insert(q.clone());
+        c.insert(meta(1, "q", 0));
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[&q.name].owner, 1);
+        assert_eq!(
+            c.get(&QueueName::new(VhostId(1), q.name.name.clone()))
+                .map(|m| m.owner),
+            Some(0)
+        );
+        // A redefinition replaces the entry.
+        c.insert(meta(0, "q", 0));
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[&q.name].owner, 0);
+        // Every shard's copy shares the leader's allocation.
+        let shared = meta(0, "shared", 0);
+        c.insert(shared.clone());
+        assert!(std::ptr::eq(c.get(&shared.name).unwrap(), &*shared));
+        c.retain(|m| m.name.vhost != VhostId(1));
+        assert_eq!(c.keys().count(), 2);
+        assert!(c.remove(&q.name).is_some());
+        assert!(!c.contains_key(&q.name));
+        assert_eq!(
+            c.values().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            ["shared"]
+        );
     }
 }

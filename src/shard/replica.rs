@@ -15,11 +15,8 @@ use std::rc::Rc;
 pub fn apply(shard: &Rc<Shard>, change: &MetaChange) {
     match change {
         MetaChange::QueueCreated(meta) => {
-            shard
-                .meta
-                .borrow_mut()
-                .queues
-                .insert(meta.name.clone(), meta.clone());
+            // The leader's allocation, shared (`metadata::QueueCatalog`).
+            shard.meta.borrow_mut().queues.insert(meta.clone());
             if meta.owner == shard.id {
                 create_queue_state(shard, &meta.name, &meta.config);
             }
@@ -87,7 +84,7 @@ pub fn apply(shard: &Rc<Shard>, change: &MetaChange) {
             let gone = {
                 let mut meta = shard.meta.borrow_mut();
                 meta.vhosts.remove(id);
-                meta.queues.retain(|q, _| q.vhost != *id);
+                meta.queues.retain(|q| q.name.vhost != *id);
                 meta.auth.defs().of_vhost(name)
             };
             // Its permissions go with it, as in RabbitMQ.

@@ -70,9 +70,13 @@ fn with_delivery_count(message: &Message, count: u32) -> Option<MessageRef> {
 }
 
 /// Returns of stored messages not yet recorded, and the counts recovery
-/// found for messages still paged out.
+/// found for messages still paged out; allocated at the first (only
+/// quorum queues have any): a queue without holds a null pointer.
 #[derive(Debug, Default)]
-pub(super) struct Returns {
+pub(super) struct Returns(Option<Box<ReturnsHeld>>);
+
+#[derive(Debug, Default)]
+struct ReturnsHeld {
     /// (id, segment of its record, delivery count) of stored messages
     /// returned since the last `take_returns`.
     pending: Vec<(u64, u32, u32)>,
@@ -83,10 +87,14 @@ pub(super) struct Returns {
 impl Returns {
     /// The recovered delivery count of message `id`, taken (0 if none).
     pub(super) fn recovered(&mut self, id: u64) -> u32 {
-        if self.recovered.is_empty() {
-            return 0;
+        match self.0.as_deref_mut() {
+            Some(r) if !r.recovered.is_empty() => r.recovered.remove(&id).unwrap_or(0),
+            _ => 0,
         }
-        self.recovered.remove(&id).unwrap_or(0)
+    }
+
+    fn held(&mut self) -> &mut ReturnsHeld {
+        self.0.get_or_insert_with(Default::default)
     }
 }
 
@@ -94,13 +102,21 @@ impl Queue {
     /// (id, segment of its record, delivery count) of the stored messages
     /// returned since the last call: the owner records them (`Returned`).
     pub fn take_returns(&mut self) -> Vec<(u64, u32, u32)> {
-        std::mem::take(&mut self.returns.pending)
+        self.returns
+            .0
+            .as_deref_mut()
+            .map(|r| std::mem::take(&mut r.pending))
+            .unwrap_or_default()
     }
 
     /// The delivery counts recovery found (id → returns), for messages it
     /// left paged out (or in memory: applied now).
     pub(super) fn restore_delivery_counts(&mut self, counts: BTreeMap<u64, u32>) {
-        self.returns.recovered = counts;
+        if !counts.is_empty() {
+            self.returns.held().recovered = counts;
+        } else if let Some(r) = self.returns.0.as_deref_mut() {
+            r.recovered = counts;
+        }
     }
 
     /// The recovered delivery count of message `id`, as it comes back in
@@ -127,11 +143,14 @@ impl Queue {
         };
         message.delivery_count = message.delivery_count.saturating_add(1);
         if limit.is_some_and(|limit| message.delivery_count as u64 > limit) {
-            self.over_limit.push(message);
+            self.over_limit
+                .get_or_insert_with(Default::default)
+                .push(message);
             return None;
         }
         if let Some(segment) = message.stored {
             self.returns
+                .held()
                 .pending
                 .push((message.id, segment, message.delivery_count));
         }
@@ -141,6 +160,6 @@ impl Queue {
     /// The messages that went over the delivery limit since the last call,
     /// for dead-lettering (reason `delivery_limit`).
     pub fn take_over_limit(&mut self) -> Vec<QueuedMessage> {
-        std::mem::take(&mut self.over_limit)
+        self.over_limit.take().map(|v| *v).unwrap_or_default()
     }
 }

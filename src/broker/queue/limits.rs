@@ -67,6 +67,18 @@ pub fn limits(args: &FieldTable) -> Limits {
 /// Body sizes of the paged-out messages, oldest first, run-length encoded.
 #[derive(Debug, Default)]
 pub(super) struct PagedSizes {
+    /// The sizes, allocated when the first message is paged out or a tail
+    /// recovered: a queue that never paged holds a null pointer.
+    runs: Option<Box<SizeRuns>>,
+    bytes: u64,
+    /// A priority queue's: its paged messages come back level by level,
+    /// not in publish order, so only the sum is kept (`forget`).
+    unordered: bool,
+}
+
+/// The runs of sizes of `PagedSizes`.
+#[derive(Debug, Default)]
+struct SizeRuns {
     /// A recovered tail's messages, at the front: per log run (segment,
     /// messages, body bytes), as recovery summed them from the records. A message
     /// taken from a run unread counts the run's average; read back, its
@@ -74,10 +86,6 @@ pub(super) struct PagedSizes {
     /// whole leaves exactly its sum.
     recovered: VecDeque<(u32, u64, u64)>,
     runs: VecDeque<(u64, u64)>,
-    bytes: u64,
-    /// A priority queue's: its paged messages come back level by level,
-    /// not in publish order, so only the sum is kept (`forget`).
-    unordered: bool,
 }
 
 impl PagedSizes {
@@ -87,7 +95,12 @@ impl PagedSizes {
         let runs: VecDeque<(u32, u64, u64)> = runs.into_iter().filter(|&(_, n, _)| n > 0).collect();
         PagedSizes {
             bytes: runs.iter().map(|&(_, _, b)| b).sum(),
-            recovered: runs,
+            runs: (!runs.is_empty()).then(|| {
+                Box::new(SizeRuns {
+                    recovered: runs,
+                    runs: VecDeque::new(),
+                })
+            }),
             ..PagedSizes::default()
         }
     }
@@ -118,9 +131,10 @@ impl PagedSizes {
         if self.unordered {
             return;
         }
-        match self.runs.back_mut() {
+        let runs = &mut self.runs.get_or_insert_with(Default::default).runs;
+        match runs.back_mut() {
             Some((s, n)) if *s == size => *n += 1,
-            _ => self.runs.push_back((size, 1)),
+            _ => runs.push_back((size, 1)),
         }
     }
 
@@ -137,16 +151,19 @@ impl PagedSizes {
     }
 
     fn pop_sized(&mut self, read: Option<u64>) -> u64 {
-        if !self.recovered.is_empty() {
+        let Some(r) = self.runs.as_deref_mut() else {
+            return 0;
+        };
+        if !r.recovered.is_empty() {
             return self.take_recovered(0, read);
         }
-        let Some((size, n)) = self.runs.front_mut() else {
+        let Some((size, n)) = r.runs.front_mut() else {
             return 0;
         };
         let size = *size;
         *n -= 1;
         if *n == 0 {
-            self.runs.pop_front();
+            r.runs.pop_front();
         }
         self.bytes -= size;
         size
@@ -156,7 +173,8 @@ impl PagedSizes {
     /// `read` if known, else the run's average; the run's last one what is
     /// left).
     fn take_recovered(&mut self, at: usize, read: Option<u64>) -> u64 {
-        let (_, n, bytes) = &mut self.recovered[at];
+        let r = self.runs.as_deref_mut().expect("a recovered run");
+        let (_, n, bytes) = &mut r.recovered[at];
         let size = match read {
             _ if *n == 1 => *bytes,
             Some(size) => size.min(*bytes),
@@ -165,7 +183,7 @@ impl PagedSizes {
         *n -= 1;
         *bytes -= size;
         if *n == 0 {
-            self.recovered.remove(at);
+            r.recovered.remove(at);
         }
         self.bytes -= size;
         size
@@ -179,7 +197,10 @@ impl PagedSizes {
     pub(super) fn forget_expired(&mut self, segment: u32, count: u64, read: Option<&[u64]>) {
         debug_assert!(!self.unordered);
         for i in 0..count {
-            let at = self.recovered.iter().position(|&(s, _, _)| s == segment);
+            let at = self
+                .runs
+                .as_ref()
+                .and_then(|r| r.recovered.iter().position(|&(s, _, _)| s == segment));
             match at {
                 Some(at) => {
                     let size = read.and_then(|r| r.get(i as usize).copied());
@@ -193,8 +214,7 @@ impl PagedSizes {
     }
 
     pub(super) fn clear(&mut self) {
-        self.recovered.clear();
-        self.runs.clear();
+        self.runs = None;
         self.bytes = 0;
     }
 }

@@ -113,14 +113,18 @@ pub struct Queue {
     paged_sizes: limits::PagedSizes,
     /// Queue expiry (`x-expires`): when it was last used.
     expiry: expiry::Expiry,
-    /// Single-active-consumer state, when the queue has it.
-    single_active: Option<SingleActive>,
+    /// Single-active-consumer state, when the queue has it (boxed: most
+    /// queues have none).
+    single_active: Option<Box<SingleActive>>,
     /// Quorum queues count returns (`delivery_limit`).
     delivery_counting: DeliveryCounting,
     /// Returns to record, and recovered delivery counts (`delivery_limit`).
     returns: delivery_limit::Returns,
-    /// Messages over the delivery limit, until the owner takes them.
-    over_limit: Vec<QueuedMessage>,
+    /// Messages over the delivery limit, until the owner takes them
+    /// (quorum queues with a limit only: none until the first).
+    /// Boxed on purpose: one pointer instead of an empty Vec's 24 bytes.
+    #[allow(clippy::box_collection)]
+    over_limit: Option<Box<Vec<QueuedMessage>>>,
     /// A priority queue's ready messages, per level (then `ready` and
     /// `tail` stay empty); None for every other queue.
     levels: Option<Box<Levels>>,
@@ -135,9 +139,9 @@ pub struct Queue {
     /// (`connection::consumer_timeout`).
     consumer_timeout: Option<u64>,
     /// RabbitMQ's per-queue `message_stats` (`broker::stats`).
-    stats: crate::broker::stats::MessageStats,
-    /// When its messages were enqueued (`ages`).
-    ages: ages::AgeIndex,
+    stats: LazyStats,
+    /// When its messages were enqueued (`ages`); none before the first.
+    ages: Option<Box<ages::AgeIndex>>,
     /// `consumer_utilisation` (`utilisation`).
     consumer_use: utilisation::ConsumerUse,
     /// Restored from a log written before compaction copies were marked,
@@ -172,18 +176,18 @@ impl Queue {
             unacked: UnackedSet::default(),
             consumers: Consumers::default(),
             dead_lettering: DeadLettering::default(),
-            single_active: args.single_active_consumer.then(SingleActive::default),
+            single_active: args.single_active_consumer.then(Box::default),
             next_id: 1,
             delivery_counting: DeliveryCounting::of(&args),
             returns: delivery_limit::Returns::default(),
-            over_limit: Vec::new(),
+            over_limit: None,
             levels,
             max_unacked: unacked::max_unacked(&config_arguments),
             consumer_timeout: unacked::consumer_timeout(&config_arguments),
             effective: config_arguments,
             policy: None,
             stats: Default::default(),
-            ages: Default::default(),
+            ages: None,
             consumer_use: Default::default(),
             restored_out_of_order: false,
             flow: None,
@@ -282,8 +286,8 @@ impl Queue {
     }
 
     /// The queue's message counters.
-    pub fn stats(&self) -> &crate::broker::stats::MessageStats {
-        &self.stats
+    pub fn stats(&self) -> crate::broker::stats::MessageStats {
+        self.stats.get()
     }
 
     /// The copy `id` was enqueued at `now_ms` (in memory or paged): counted
@@ -291,13 +295,17 @@ impl Queue {
     #[inline]
     pub fn enqueued(&mut self, id: u64, now_ms: u64) {
         self.stats.add(crate::broker::stats::Stat::Publish, 1);
-        self.ages.published(id, now_ms);
+        self.ages
+            .get_or_insert_with(Default::default)
+            .published(id, now_ms);
     }
 
     /// The messages held at a restart count their age from `now_ms`.
     pub fn restored_at(&mut self, now_ms: u64) {
         if let Some(first) = self.oldest_ready_id() {
-            self.ages.restored(first, now_ms);
+            self.ages
+                .get_or_insert_with(Default::default)
+                .restored(first, now_ms);
         }
     }
 
@@ -331,11 +339,11 @@ impl Queue {
             (Some(r), Some(u)) => Some(r.min(u)),
             (r, u) => r.or(u),
         };
-        if let Some(oldest) = oldest {
-            self.ages.forget_before(oldest);
+        if let (Some(oldest), Some(ages)) = (oldest, &mut self.ages) {
+            ages.forget_before(oldest);
         }
         let age = |id: Option<u64>| {
-            let at = self.ages.enqueued_at(id?)?;
+            let at = self.ages.as_ref()?.enqueued_at(id?)?;
             Some(now_ms.saturating_sub(at) as f64 / 1000.0)
         };
         (age(ready), age(unacked))
@@ -371,6 +379,59 @@ impl Queue {
             None => self.ready.push_back(queued),
         }
         id
+    }
+}
+
+/// A queue's `message_stats`, allocated at the first count: an idle queue
+/// holds a null pointer, not the counters.
+#[derive(Debug, Default)]
+struct LazyStats(Option<Box<crate::broker::stats::MessageStats>>);
+
+impl LazyStats {
+    #[inline]
+    fn add(&mut self, stat: crate::broker::stats::Stat, n: u64) {
+        self.0.get_or_insert_with(Default::default).add(stat, n);
+    }
+
+    fn get(&self) -> crate::broker::stats::MessageStats {
+        self.0.as_deref().copied().unwrap_or_default()
+    }
+}
+
+/// Issue 15: an idle queue is one `Box<Queue>` on its owner (the
+/// allocator's size class of its size), its catalog entries
+/// (`shard::metadata::QueueCatalog`) and its name. What an idle queue does
+/// not use is a null pointer until the first use; pinned here so that a
+/// field that grows the struct past 768 bytes (mimalloc's next size class
+/// is 896) shows.
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    use std::mem::size_of;
+
+    #[test]
+    fn an_idle_queue_fits_in_768_bytes() {
+        let size = size_of::<Queue>();
+        assert!(size <= 768, "Queue is {size} bytes");
+    }
+
+    #[test]
+    fn parts_an_idle_queue_does_not_use_are_one_pointer() {
+        assert_eq!(size_of::<LazyStats>(), 8);
+        assert_eq!(size_of::<Option<Box<SingleActive>>>(), 8);
+        assert_eq!(size_of::<Option<Box<ages::AgeIndex>>>(), 8);
+        assert_eq!(size_of::<Option<Box<Vec<QueuedMessage>>>>(), 8);
+        assert_eq!(size_of::<DeadLettering>(), 8);
+        assert_eq!(size_of::<delivery_limit::Returns>(), 8);
+        assert!(size_of::<limits::PagedSizes>() <= 24);
+    }
+
+    #[test]
+    fn lazy_stats_count_from_zero() {
+        let mut s = LazyStats::default();
+        assert!(s.get().is_empty());
+        s.add(crate::broker::stats::Stat::Publish, 2);
+        assert_eq!(s.get().get(crate::broker::stats::Stat::Publish), 2);
     }
 }
 

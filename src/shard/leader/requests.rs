@@ -242,7 +242,7 @@ async fn declare_queue(
         exclusive_to: config.exclusive.then_some(conn),
         config,
     };
-    commit(shard, MetaChange::QueueCreated(meta)).await;
+    commit(shard, MetaChange::QueueCreated(std::sync::Arc::new(meta))).await;
     Ok(())
 }
 
