@@ -451,27 +451,29 @@ mod tests {
             cpu_ns: Some(cpu),
             asleep: true,
         };
-        assert_eq!(w.look(7, 3, CHECK_EVERY, asleep), Look::Fine);
-        assert_eq!(w.look(7, 3, CHECK_EVERY, asleep), Look::Fine);
-        for _ in 1..looks {
-            assert_eq!(w.look(7, 3, CHECK_EVERY, asleep), Look::Fine);
-        }
-        assert_eq!(
-            w.look(7, 3, CHECK_EVERY, asleep),
-            Look::Stalled { first: true }
-        );
+        assert_eq!(looks_to_stall(&mut w, 7, 3, asleep), looks);
         // Without CPU times every quiet moment counts.
         let mut w = Watch::default();
-        let unknown = Sample::default();
-        assert_eq!(w.look(8, 1, CHECK_EVERY, unknown), Look::Fine);
-        assert_eq!(w.look(8, 1, CHECK_EVERY, unknown), Look::Fine);
-        for _ in 1..looks {
-            assert_eq!(w.look(8, 1, CHECK_EVERY, unknown), Look::Fine);
-        }
+        assert_eq!(looks_to_stall(&mut w, 8, 1, Sample::default()), looks);
+    }
+
+    /// A heartbeat `beat` of thread `tid`, then looks that all see
+    /// `sample`: how many looks after the baseline until a stall.
+    fn looks_to_stall(w: &mut Watch, tid: i32, beat: u64, sample: Sample) -> u64 {
+        assert_eq!(w.look(tid, beat, CHECK_EVERY, sample), Look::Fine);
         assert_eq!(
-            w.look(8, 1, CHECK_EVERY, unknown),
-            Look::Stalled { first: true }
+            w.look(tid, beat, CHECK_EVERY, sample),
+            Look::Fine,
+            "baseline"
         );
+        for n in 1..=100 {
+            match w.look(tid, beat, CHECK_EVERY, sample) {
+                Look::Fine => {}
+                Look::Stalled { first: true } => return n,
+                other => panic!("look {n}: {other:?}"),
+            }
+        }
+        panic!("no stall in 100 looks");
     }
 
     #[test]
