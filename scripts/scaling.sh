@@ -12,7 +12,9 @@
 # reports), warren-N.log and scaling.md, the table for BENCHMARKS.md.
 #
 # Environment (optional): SHARDS_LIST="1 2 4 8 16" DURATION=8 PAIRS=16
-# SIZE=16 EXTRA="" (more loadgen flags, e.g. "-f persistent -c 1000").
+# SIZE=16 EXTRA="" (more loadgen flags, e.g. "-f persistent -c 1000")
+# LOADGEN_CPUS="" (a taskset CPU list for loadgen, e.g. "8-15": then the
+# broker's shards, pinned to CPUs 0..N-1, never share a core with it).
 #
 # loadgen runs on the same machine (a thread per producer and consumer), so
 # at 16 shards it competes with the broker for the cores: the table gives
@@ -27,10 +29,15 @@ DURATION=${DURATION:-8}
 PAIRS=${PAIRS:-16}
 SIZE=${SIZE:-16}
 EXTRA=${EXTRA:-}
+LOADGEN_CPUS=${LOADGEN_CPUS:-}
+PIN=()
+if [ -n "$LOADGEN_CPUS" ]; then
+    PIN=(taskset -c "$LOADGEN_CPUS")
+fi
 mkdir -p "$OUT_DIR"
 
 echo "machine: $(nproc) CPUs, kernel $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-echo "run: $PAIRS queues, $PAIRS producers, $PAIRS consumers, ${SIZE} B, ${DURATION} s per shard count"
+echo "run: $PAIRS queues, $PAIRS producers, $PAIRS consumers, ${SIZE} B, ${DURATION} s per shard count, loadgen on CPUs ${LOADGEN_CPUS:-any}"
 
 wait_for_port() {
     local port=$1
@@ -57,7 +64,7 @@ for n in $SHARDS_LIST; do
     fi
     echo "== --shards $n"
     # shellcheck disable=SC2086
-    "$BIN/loadgen" run --uri "amqp://guest:guest@127.0.0.1:$port/%2f" \
+    ${PIN[@]+"${PIN[@]}"} "$BIN/loadgen" run --uri "amqp://guest:guest@127.0.0.1:$port/%2f" \
         -x "$PAIRS" -y "$PAIRS" --queues "$PAIRS" -s "$SIZE" -q 1000 -A 100 \
         -z "$DURATION" --broker-pid "$pid" --quiet --queue-prefix "scale$n" \
         --json "$OUT_DIR/scaling-$n.json" $EXTRA || echo "loadgen failed at --shards $n"
