@@ -8,7 +8,9 @@
 //! between arming the timer and looking at it). On false the executor
 //! spins `SPIN_BEFORE_PARK` polling I/O, then parks in the kernel until
 //! the next completion or *registered* timer, with runnable tasks that
-//! nobody will run until then.
+//! nobody will run until then. The spin polls I/O at least once, even at
+//! 0 µs (glommio calls `spin_poll_io` before it looks at the clock), and
+//! that poll expires due timers: what follows holds for any spin length.
 //!
 //! What the spin and the park do count as a reason to go on: an expired
 //! registered timer (glommio counts it as a wake-up, so the spin ends and
