@@ -278,7 +278,7 @@ impl Queue {
     /// the paged tail is not read back for it.
     pub fn set_memory_limit(&mut self, limit: u64) {
         self.consumers.memory_limit = Some(limit);
-        self.consumers.getters = self.unacked.getters().len();
+        self.consumers.getters = self.unacked.getter_count();
     }
 
     /// Changes a consumer's prefetch limit (basic.qos after consume).

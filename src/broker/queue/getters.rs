@@ -71,11 +71,11 @@ impl Queue {
     /// its share — the room split evenly between the queue's consumers and
     /// the channels holding gets, as `set_memory_limit` splits it.
     pub fn getter_may_take(&self, getter: &GetterKey, room: u64) -> bool {
-        let held = self.unacked.getters().bytes(getter);
+        let held = self.unacked.getter_bytes(getter);
         if held == 0 {
             return true;
         }
-        let takers = self.consumers.len() + self.unacked.getters().len();
+        let takers = self.consumers.len() + self.unacked.getter_count();
         held < room / takers.max(1) as u64
     }
 

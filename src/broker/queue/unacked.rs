@@ -53,9 +53,15 @@ impl Unacked {
 
 /// The unsettled deliveries of a queue, with the memory they hold (their
 /// messages stay in memory until settled: they count against the shard's
-/// memory budget like ready ones).
+/// memory budget like ready ones). One null pointer until the first
+/// delivery in ack mode, so an idle queue holds none of it (`size_tests`);
+/// once made, the parts stay for the queue's life (a consumer with
+/// prefetch 1 would otherwise allocate them at every delivery).
 #[derive(Debug, Default)]
-pub(super) struct UnackedSet {
+pub(super) struct UnackedSet(Option<Box<Held>>);
+
+#[derive(Debug, Default)]
+struct Held {
     /// By message id: an insert at every delivery and a removal at every
     /// ack, mostly in id order (`id_ring`).
     by_id: IdRing<Unacked>,
@@ -67,66 +73,75 @@ pub(super) struct UnackedSet {
 
 impl UnackedSet {
     pub(super) fn len(&self) -> usize {
-        self.by_id.len()
+        self.0.as_ref().map_or(0, |held| held.by_id.len())
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.0.as_ref().is_none_or(|held| held.by_id.is_empty())
     }
 
     /// Memory charged for the messages held (`resident_cost` each).
     pub(super) fn bytes(&self) -> u64 {
-        self.bytes
+        self.0.as_ref().map_or(0, |held| held.bytes)
     }
 
-    /// The channels holding unsettled gets.
-    pub(super) fn getters(&self) -> &Getters {
-        &self.getters
+    /// How many channels hold unsettled gets.
+    pub(super) fn getter_count(&self) -> usize {
+        self.0.as_ref().map_or(0, |held| held.getters.len())
+    }
+
+    /// The memory `getter`'s unsettled gets hold.
+    pub(super) fn getter_bytes(&self, getter: &GetterKey) -> u64 {
+        self.0.as_ref().map_or(0, |held| held.getters.bytes(getter))
     }
 
     /// `message` was handed to `taker`.
     pub(super) fn insert(&mut self, message: QueuedMessage, taker: Taker) {
+        let held = self.0.get_or_insert_with(Box::default);
         let cost = resident_cost(&message.message);
-        self.bytes += cost;
+        held.bytes += cost;
         if let Taker::Get(Some(getter)) = &taker {
-            self.getters.took(*getter, cost);
+            held.getters.took(*getter, cost);
         }
-        self.by_id.insert(message.id, Unacked { message, taker });
+        held.by_id.insert(message.id, Unacked { message, taker });
     }
 
     /// Takes the delivery `id`; a set that drains gives its capacity back
     /// (`id_ring`, `broker::capacity`).
     pub(super) fn remove(&mut self, id: u64) -> Option<Unacked> {
-        let gone = self.by_id.remove(id)?;
-        self.forget(&gone);
-        Some(gone)
-    }
-
-    /// Takes what `gone` held off the totals.
-    fn forget(&mut self, gone: &Unacked) {
+        let held = self.0.as_mut()?;
+        let gone = held.by_id.remove(id)?;
         let cost = resident_cost(&gone.message.message);
-        self.bytes -= cost;
+        held.bytes -= cost;
         if let Taker::Get(Some(getter)) = &gone.taker {
-            self.getters.settled(getter, cost);
+            held.getters.settled(getter, cost);
         }
+        Some(gone)
     }
 
     /// The smallest id of an unsettled delivery.
     pub(super) fn oldest_id(&self) -> Option<u64> {
-        self.by_id.min_id()
+        self.0.as_ref()?.by_id.min_id()
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Unacked> {
+        self.0.iter().flat_map(|held| held.by_id.values())
     }
 
     /// The consumer of every unsettled delivery (None: basic.get).
     pub(super) fn consumers(&self) -> impl Iterator<Item = Option<&ConsumerKey>> {
-        self.by_id.values().map(Unacked::consumer)
+        self.all().map(Unacked::consumer)
     }
 
     pub(super) fn messages(&self) -> impl Iterator<Item = &QueuedMessage> {
-        self.by_id.values().map(|u| &u.message)
+        self.all().map(|u| &u.message)
     }
 
     pub(super) fn messages_mut(&mut self) -> impl Iterator<Item = &mut QueuedMessage> {
-        self.by_id.values_mut().map(|u| &mut u.message)
+        self.0
+            .iter_mut()
+            .flat_map(|held| held.by_id.values_mut())
+            .map(|u| &mut u.message)
     }
 }
 
