@@ -486,7 +486,13 @@ async fn shard_main(ticker: Rc<Ticker>, start: ShardStart) {
         let mut q = crate::broker::queue::Queue::new(name.name.clone(), config);
         shard.tracked(&mut q, |q| q.restore(head, tail, max_seen_id));
         q.restored_at(crate::shard::stats::coarse_now_ms());
-        shard.queues.borrow_mut().insert(name.clone(), Box::new(q));
+        let key = shard
+            .meta
+            .borrow()
+            .queues
+            .key(&name)
+            .expect("a recovered queue is in the recovered catalog");
+        shard.queues.borrow_mut().insert(key, Box::new(q));
         crate::shard::policies::apply_to_queue(&shard, &name);
         crate::shard::expiry::start(&shard, &name);
     }

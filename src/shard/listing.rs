@@ -80,7 +80,8 @@ pub fn pick(shard: &Shard, req: &PickRequest) -> Picked {
     let mut kept: Vec<Candidate<&QueueName>> = Vec::new();
     // After a cut: `kept[limit - 1]` is the last of the kept ones.
     let mut cut = false;
-    for (name, q) in queues.iter_mut() {
+    for (key, q) in queues.iter_mut() {
+        let name: &QueueName = key;
         if req.stats && !q.stats().is_empty() {
             out.stats.push((name.clone(), q.stats()));
         }

@@ -133,38 +133,66 @@ impl Metadata {
 /// (no second copy of the name as a map key). The methods are a map's.
 #[derive(Default)]
 pub struct QueueCatalog {
-    entries: HashSet<CatalogEntry, ahash::RandomState>,
+    entries: HashSet<QueueKey, ahash::RandomState>,
 }
 
-/// One queue's entry: hashed and compared by its name, so the set is
-/// looked up by `&QueueName`.
+/// A queue's key in the catalog and in its owner's queue map
+/// (`Shard::queues`): the catalog's `Arc<QueueMeta>`, hashed and compared
+/// by the name it holds, so both are looked up by `&QueueName` and neither
+/// keeps a second copy of the name (an 8-byte slot instead of a 40-byte
+/// `QueueName`; issue 15's idle queue size).
 #[derive(Clone)]
-struct CatalogEntry(Arc<QueueMeta>);
+pub struct QueueKey(Arc<QueueMeta>);
 
-impl Borrow<QueueName> for CatalogEntry {
+impl QueueKey {
+    pub fn new(meta: Arc<QueueMeta>) -> QueueKey {
+        QueueKey(meta)
+    }
+}
+
+impl std::ops::Deref for QueueKey {
+    type Target = QueueName;
+
+    fn deref(&self) -> &QueueName {
+        &self.0.name
+    }
+}
+
+impl Borrow<QueueName> for QueueKey {
     fn borrow(&self) -> &QueueName {
         &self.0.name
     }
 }
 
-impl Hash for CatalogEntry {
+impl Hash for QueueKey {
     // As `QueueName`'s own hash (what `Borrow` requires).
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.0.name.hash(state)
     }
 }
 
-impl PartialEq for CatalogEntry {
-    fn eq(&self, other: &CatalogEntry) -> bool {
+impl PartialEq for QueueKey {
+    fn eq(&self, other: &QueueKey) -> bool {
         self.0.name == other.0.name
     }
 }
 
-impl Eq for CatalogEntry {}
+impl Eq for QueueKey {}
+
+impl std::fmt::Debug for QueueKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.name.fmt(f)
+    }
+}
 
 impl QueueCatalog {
     pub fn get(&self, name: &QueueName) -> Option<&QueueMeta> {
         self.entries.get(name).map(|e| &*e.0)
+    }
+
+    /// The queue's key, for its owner's queue map.
+    pub fn key(&self, name: &QueueName) -> Option<QueueKey> {
+        self.entries.get(name).cloned()
     }
 
     pub fn contains_key(&self, name: &QueueName) -> bool {
@@ -173,7 +201,7 @@ impl QueueCatalog {
 
     /// Adds a queue, or replaces the entry of the same name.
     pub fn insert(&mut self, meta: Arc<QueueMeta>) {
-        self.entries.replace(CatalogEntry(meta));
+        self.entries.replace(QueueKey(meta));
     }
 
     pub fn remove(&mut self, name: &QueueName) -> Option<Arc<QueueMeta>> {
@@ -243,7 +271,7 @@ mod tests {
     /// queue), the entry itself shared.
     #[test]
     fn a_catalog_slot_is_one_pointer() {
-        assert_eq!(std::mem::size_of::<CatalogEntry>(), 8);
+        assert_eq!(std::mem::size_of::<QueueKey>(), 8);
     }
 
     #[test]

@@ -48,7 +48,7 @@ use counters::Counters;
 use envelope::{ConfirmTicket, ConnKey, Envelope, Reply, Request};
 use inbox::ConnectionInbox;
 use mesh::Mesh;
-use metadata::Metadata;
+use metadata::{Metadata, QueueKey};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -147,10 +147,11 @@ pub struct Shard {
     pub mesh: Rc<Mesh>,
     /// Replica of the metadata (on shard 0 also the authoritative copy).
     pub meta: RefCell<Metadata>,
-    /// The queues this shard owns.
+    /// The queues this shard owns, keyed by their catalog entries
+    /// (`metadata::QueueKey`: looked up by `&QueueName`).
     /// Boxed: the map keeps spare capacity, and an idle queue's slot
-    /// should cost a pointer, not the whole queue.
-    pub queues: RefCell<FastMap<QueueName, Box<Queue>>>,
+    /// should cost two pointers, not the whole queue.
+    pub queues: RefCell<FastMap<QueueKey, Box<Queue>>>,
     /// Queues that may have deliveries to make.
     dirty: RefCell<Vec<QueueName>>,
     /// The client connections this shard hosts, by connection id.

@@ -134,7 +134,7 @@ pub fn apply_to_all(shard: &Rc<Shard>, vhost: VhostId) {
         .borrow()
         .keys()
         .filter(|q| q.vhost == vhost)
-        .cloned()
+        .map(|q| QueueName::clone(q))
         .collect();
     for name in names {
         apply_to_queue(shard, &name);

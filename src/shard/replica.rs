@@ -3,12 +3,12 @@
 //! `apply` applies one to a replica, creating or dropping the queue state
 //! where this shard owns the queue.
 
-use crate::broker::queue::{Queue, QueueConfig};
-use crate::broker::vhost::QueueName;
-use crate::shard::envelope::MetaChange;
-use crate::shard::metadata::VhostMeta;
+use crate::broker::queue::Queue;
+use crate::shard::envelope::{MetaChange, QueueMeta};
+use crate::shard::metadata::{QueueKey, VhostMeta};
 use crate::shard::{owner, Shard};
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Applies a replicated change to this shard's copy (and creates or drops
 /// the queue state when this shard owns the queue).
@@ -18,7 +18,7 @@ pub fn apply(shard: &Rc<Shard>, change: &MetaChange) {
             // The leader's allocation, shared (`metadata::QueueCatalog`).
             shard.meta.borrow_mut().queues.insert(meta.clone());
             if meta.owner == shard.id {
-                create_queue_state(shard, &meta.name, &meta.config);
+                create_queue_state(shard, meta);
             }
         }
         MetaChange::QueueDeleted(name) => {
@@ -101,13 +101,15 @@ pub fn apply(shard: &Rc<Shard>, change: &MetaChange) {
     }
 }
 
-pub fn create_queue_state(shard: &Rc<Shard>, name: &QueueName, config: &QueueConfig) {
+pub fn create_queue_state(shard: &Rc<Shard>, meta: &Arc<QueueMeta>) {
+    let name = &meta.name;
     let created = {
         let mut queues = shard.queues.borrow_mut();
         let created = !queues.contains_key(name);
-        queues
-            .entry(name.clone())
-            .or_insert_with(|| Box::new(Queue::new(name.name.clone(), config.clone())));
+        if created {
+            let queue = Queue::new(name.name.clone(), meta.config.clone());
+            queues.insert(QueueKey::new(meta.clone()), Box::new(queue));
+        }
         created
     };
     if created {

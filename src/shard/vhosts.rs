@@ -81,7 +81,7 @@ pub fn deleted(shard: &Rc<Shard>, id: VhostId, name: &ShortStr) {
         .borrow()
         .keys()
         .filter(|q| q.vhost == id)
-        .cloned()
+        .map(|q| QueueName::clone(q))
         .collect();
     for q in owned {
         owner::drop_queue(shard, &q);
