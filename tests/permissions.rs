@@ -273,14 +273,18 @@ async fn every_operation_needs_its_permission() {
             ch.basic_get(n("r").as_str().into(), BasicGetOptions::default())
                 .await
                 .unwrap();
-            ch.basic_consume(
-                n("r").as_str().into(),
-                "t".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+            // Held, not dropped: a dropped lapin consumer sends basic.cancel
+            // in the background, and when that races the refusal below,
+            // lapin reports the cancel's "channel closing" instead of 403.
+            let _held = ch
+                .basic_consume(
+                    n("r").as_str().into(),
+                    "t".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap();
             let e = ch
                 .queue_purge(n("c").as_str().into(), QueuePurgeOptions::default())
                 .await;
@@ -306,14 +310,16 @@ async fn every_operation_needs_its_permission() {
                 no_ack: true,
                 ..Default::default()
             };
-            ch.basic_consume(
-                "amq.rabbitmq.reply-to".into(),
-                "rt".into(),
-                no_ack,
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+            // Held, as `_held` above (a refusal follows on this channel).
+            let _held_reply_to = ch
+                .basic_consume(
+                    "amq.rabbitmq.reply-to".into(),
+                    "rt".into(),
+                    no_ack,
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap();
 
             // queue.bind / unbind: write on the queue, read on the exchange.
             let none = FieldTable::default();
