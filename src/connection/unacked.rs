@@ -97,7 +97,13 @@ impl DeliveryTags {
             self.shrink_when_sparse();
             return Ok(taken);
         }
-        match self.unacked.binary_search_by_key(&tag, |u| u.tag) {
+        // Clients that ack one delivery at a time mostly ack the oldest:
+        // no search then (the entries are in tag order).
+        let found = match self.unacked.front() {
+            Some(oldest) if oldest.tag == tag => Ok(0),
+            _ => self.unacked.binary_search_by_key(&tag, |u| u.tag),
+        };
+        match found {
             Ok(i) => {
                 let taken = self.unacked.remove(i).expect("found");
                 self.shrink_when_sparse();
@@ -182,6 +188,18 @@ mod tests {
         assert_eq!(got[0].msg_id, 101);
         assert_eq!(t.unacked(), 2);
         assert_eq!(t.take_settled(2, false).unwrap_err().code, 406);
+    }
+
+    #[test]
+    fn single_acks_of_the_oldest_in_order_take_each_once() {
+        let mut t = tags_with(4);
+        for (tag, msg_id) in [(1, 100), (2, 101), (3, 102)] {
+            let got = t.take_settled(tag, false).unwrap();
+            assert_eq!(got.iter().map(|u| u.msg_id).collect::<Vec<_>>(), [msg_id]);
+        }
+        assert_eq!(t.take_settled(3, false).unwrap_err().code, 406);
+        assert_eq!(t.take_settled(4, false).unwrap()[0].msg_id, 103);
+        assert_eq!(t.unacked(), 0);
     }
 
     #[test]
