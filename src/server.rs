@@ -55,10 +55,6 @@ fn parse_spin(value: Option<&str>) -> Result<Duration, String> {
     }
 }
 
-/// How often shards look at the shutdown flag (an idle shard at its
-/// tickers' idle pace).
-const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
-
 /// Runs the broker until SIGINT or SIGTERM. Returns once every shard has
 /// closed its connections.
 pub fn run(settings: Settings) -> io::Result<()> {
@@ -136,10 +132,17 @@ pub fn run(settings: Settings) -> io::Result<()> {
                 let ticker = Rc::new(Ticker::default());
                 // First: from here on no preemption can park this executor
                 // with runnable tasks (glommio 0.9's lost wake-up).
-                glommio::spawn_local(PreemptGuard::new(PREEMPT_EVERY, ticker.clone())).detach();
+                let idle_tick = {
+                    let (ticker, watchdog, shutdown) =
+                        (ticker.clone(), watchdog.clone(), shutdown.clone());
+                    Box::new(move || tick_once(&ticker, &watchdog, id, &shutdown))
+                };
+                glommio::spawn_local(PreemptGuard::new(PREEMPT_EVERY, ticker.clone(), idle_tick))
+                    .detach();
                 for phase in [false, true] {
-                    glommio::spawn_local(tick(ticker.clone(), watchdog.clone(), id, phase))
-                        .detach();
+                    let (ticker, watchdog, shutdown) =
+                        (ticker.clone(), watchdog.clone(), shutdown.clone());
+                    glommio::spawn_local(tick(ticker, watchdog, shutdown, id, phase)).detach();
                 }
                 let _watched = watchdog.register(id);
                 let recovered = match crate::shard::durability::recover(
@@ -206,7 +209,6 @@ pub fn run(settings: Settings) -> io::Result<()> {
                         mesh,
                         listener,
                         tls: tls_listener.zip(tls),
-                        shutdown,
                         quiesced,
                         recovered,
                         alarms,
@@ -392,7 +394,6 @@ struct ShardStart {
     listener: TcpListener,
     /// The amqps listener and what its connections share.
     tls: Option<(TcpListener, Arc<TlsContext>)>,
-    shutdown: Arc<AtomicBool>,
     /// Shards that closed their connections at shutdown.
     quiesced: Arc<AtomicUsize>,
     recovered: crate::shard::durability::Recovered,
@@ -419,18 +420,34 @@ struct ShardStart {
 ///
 /// How fast they tick (fast while starting or working, slowly when idle)
 /// is `shard::ticker`'s.
-async fn tick(ticker: Rc<Ticker>, watchdog: Arc<Watchdog>, id: usize, late: bool) {
+async fn tick(
+    ticker: Rc<Ticker>,
+    watchdog: Arc<Watchdog>,
+    shutdown: Arc<AtomicBool>,
+    id: usize,
+    late: bool,
+) {
     if late {
         glommio::timer::sleep(ticker.period() / 2).await;
     }
     loop {
         let woken = ticker.sleep().await;
-        watchdog.beat(id);
-        ticker.ticked();
+        tick_once(&ticker, &watchdog, id, &shutdown);
         if woken && late {
             // Back to half a period behind the other ticker.
             glommio::timer::sleep(ticker.period() / 2).await;
         }
+    }
+}
+
+/// What every tick does, a ticker's or (while the shard is idle) a tooth
+/// of the preemption guard's comb: the watchdog's heartbeat, the ticker's
+/// count, and a look at the shutdown flag.
+fn tick_once(ticker: &Ticker, watchdog: &Watchdog, id: usize, shutdown: &AtomicBool) {
+    watchdog.beat(id);
+    ticker.ticked();
+    if shutdown.load(Ordering::SeqCst) {
+        ticker.request_stop();
     }
 }
 
@@ -444,7 +461,6 @@ async fn shard_main(ticker: Rc<Ticker>, start: ShardStart) {
         mesh,
         listener,
         tls,
-        shutdown,
         quiesced,
         recovered,
         alarms,
@@ -543,9 +559,8 @@ async fn shard_main(ticker: Rc<Ticker>, start: ShardStart) {
     let acceptor = glommio::spawn_local(accept_loop(listener, shard.id, "amqp", move |stream| {
         crate::connection::serve(accept_shard.clone(), stream)
     }));
-    while !shutdown.load(Ordering::SeqCst) {
-        glommio::timer::sleep(SHUTDOWN_POLL.max(shard.ticker.period())).await;
-    }
+    // The ticks look at the shutdown flag (`tick_once`): no timer of its own.
+    shard.ticker.stopped().await;
     shard.shutting_down.set(true);
     trace(id, "stopping: closing listeners");
     acceptor.cancel().await;

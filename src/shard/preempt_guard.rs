@@ -39,7 +39,9 @@
 //! An idle shard (no work for `ticker::IDLE_AFTER`) keeps a sparse comb,
 //! `IDLE_TICK / 2` apart: dense teeth would wake it about 220 times a
 //! second, which measured 6 % of a core for an idle 2-shard broker against
-//! 0.5 % without. The one moment the sparse comb does not cover is the
+//! 0.5 % without. The idle teeth also do the shard's ticking (`idle_tick`:
+//! the watchdog's beat, the ticker's count, the shutdown flag), while the
+//! tickers wait for work: an idle shard wakes for the teeth alone. The one moment the sparse comb does not cover is the
 //! first I/O poll after an idle park, if the thread is taken off the CPU
 //! for a whole preemption period within the microseconds between arming
 //! the timer and running the first task: that park ends at the next tooth,
@@ -65,6 +67,8 @@ pub const TEETH: usize = 64;
 /// else; it never completes.
 pub struct PreemptGuard {
     ticker: Rc<Ticker>,
+    /// What a tick does, run on every idle tooth that came due.
+    idle_tick: Box<dyn Fn()>,
     /// Between teeth while the shard works: under the preemption period.
     working: Duration,
     /// Between teeth while the shard is idle.
@@ -77,14 +81,20 @@ pub struct PreemptGuard {
 
 impl PreemptGuard {
     /// A guard for an executor whose preemption timer is `preempt_every`,
-    /// following the shard's `ticker` (no teeth while it is idle).
-    pub fn new(preempt_every: Duration, ticker: Rc<Ticker>) -> PreemptGuard {
+    /// following the shard's `ticker` (a sparse comb while it is idle, each
+    /// tooth of which runs `idle_tick`).
+    pub fn new(
+        preempt_every: Duration,
+        ticker: Rc<Ticker>,
+        idle_tick: Box<dyn Fn()>,
+    ) -> PreemptGuard {
         assert!(
             preempt_every >= Duration::from_micros(500),
             "a preemption period this short would need a tooth per few microseconds"
         );
         PreemptGuard {
             ticker,
+            idle_tick,
             // Due strictly before the preemption fires, whatever the
             // rounding of the two clocks' reads.
             working: preempt_every * 9 / 10,
@@ -96,14 +106,16 @@ impl PreemptGuard {
 
     /// Drops the teeth that are due by `now` (glommio has expired them or
     /// will on its next poll) and lays new ones up to `TEETH`, each
-    /// registered with this task's waker.
-    fn sharpen(&mut self, now: Instant, cx: &mut Context<'_>) {
-        while self.teeth.front().is_some_and(|(due, _)| *due <= now) {
+    /// registered with this task's waker. Returns how many came due.
+    fn sharpen(&mut self, now: Instant, cx: &mut Context<'_>) -> usize {
+        let mut due = 0;
+        while self.teeth.front().is_some_and(|(at, _)| *at <= now) {
             self.teeth.pop_front();
+            due += 1;
         }
         // A comb used up (the shard ran nothing for its whole span) starts
         // again from now.
-        let mut last = self.teeth.back().map_or(now, |(due, _)| (*due).max(now));
+        let mut last = self.teeth.back().map_or(now, |(at, _)| (*at).max(now));
         while self.teeth.len() < TEETH {
             last += self.spacing;
             let mut tooth = Timer::new(last.saturating_duration_since(Instant::now()));
@@ -116,6 +128,7 @@ impl PreemptGuard {
             }
             self.teeth.push_back((last, tooth));
         }
+        due
     }
 }
 
@@ -132,7 +145,12 @@ impl Future for PreemptGuard {
             self.spacing = spacing;
             self.teeth.clear();
         }
-        self.sharpen(Instant::now(), cx);
+        let due = self.sharpen(Instant::now(), cx);
+        if spacing == self.idle && due > 0 {
+            // One tick however many teeth passed: a shard that was off the
+            // CPU catches up on nothing by ticking twice.
+            (self.idle_tick)();
+        }
         Poll::Pending
     }
 }
@@ -151,7 +169,10 @@ mod tests {
             .spawn(|| async {
                 let every = Duration::from_millis(5);
                 let ticker = Rc::new(Ticker::default());
-                let mut guard = std::pin::pin!(PreemptGuard::new(every, ticker.clone()));
+                let idle_ticks = Rc::new(std::cell::Cell::new(0));
+                let counter = idle_ticks.clone();
+                let idle_tick = Box::new(move || counter.set(counter.get() + 1));
+                let mut guard = std::pin::pin!(PreemptGuard::new(every, ticker.clone(), idle_tick));
                 let spacing = every * 9 / 10;
                 let waker = std::task::Waker::noop();
                 let mut cx = Context::from_waker(waker);
@@ -184,6 +205,17 @@ mod tests {
                 assert!(guard.as_mut().poll(&mut cx).is_pending());
                 assert_eq!(guard.teeth.len(), TEETH);
                 assert!(spaced(&guard).iter().all(|d| *d == IDLE_TICK / 2));
+                // The working teeth that came due above ticked nothing; an
+                // idle tooth ticks once, however many passed.
+                assert_eq!(idle_ticks.get(), 0);
+                std::thread::sleep(IDLE_TICK / 2 + Duration::from_millis(5));
+                assert!(guard.as_mut().poll(&mut cx).is_pending());
+                assert_eq!(idle_ticks.get(), 1, "one tick for the tooth that came due");
+                assert!(guard.as_mut().poll(&mut cx).is_pending());
+                assert_eq!(idle_ticks.get(), 1, "no tooth came due since");
+                std::thread::sleep(IDLE_TICK + Duration::from_millis(5));
+                assert!(guard.as_mut().poll(&mut cx).is_pending());
+                assert_eq!(idle_ticks.get(), 2, "two teeth passed: one tick");
                 ticker.busy();
                 assert!(guard.as_mut().poll(&mut cx).is_pending());
                 assert_eq!(guard.teeth.len(), TEETH, "a full comb on work");

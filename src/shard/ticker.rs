@@ -1,20 +1,23 @@
 //! A shard's ticking timers and how fast they tick.
 //!
 //! Two tickers run per shard (`server::tick`, half a period apart): each
-//! tick beats the watchdog's heartbeat. Whether the shard is idle also
-//! sets how densely `shard::preempt_guard` guards against glommio 0.9's
-//! lost wake-up.
+//! tick beats the watchdog's heartbeat and looks at the broker's shutdown
+//! flag (`request_stop`). Whether the shard is idle also sets how densely
+//! `shard::preempt_guard` guards against glommio 0.9's lost wake-up.
 //! They tick fast while the shard starts (1 ms) and while it works
-//! (10 ms); once a serving shard has seen no work for `IDLE_AFTER` they tick
-//! every `IDLE_TICK`, so an idle broker hardly wakes (every wake-up also
-//! spins `SPIN_BEFORE_PARK` before it parks again). The first sign of work
+//! (10 ms); once a serving shard has seen no work for `IDLE_AFTER` they
+//! stop and wait for work: the preemption guard's sparse comb then does
+//! the ticking, one tick on each of its teeth (`IDLE_TICK / 2` apart), so
+//! an idle shard wakes only for those teeth (every wake-up also spins
+//! `SPIN_BEFORE_PARK` before it parks again). The first sign of work
 //! (`Ticker::busy`, from `Shard::pump` and the ring receivers) wakes both
 //! tickers at once, back to the fast period: the lost wake-up needs a
 //! preemption, so a busy shard, and a busy shard ticks fast.
 //!
-//! Invariant: while a shard serves, a ticker's period is `SERVING_TICK`
-//! unless no work was seen for `IDLE_AFTER`; the watchdog's `STALL_AFTER`
-//! is longer than `IDLE_TICK`, so an idle shard still beats in time.
+//! Invariant: while a shard serves, it ticks every `SERVING_TICK` (each
+//! ticker) unless no work was seen for `IDLE_AFTER`, then every
+//! `IDLE_TICK / 2` (the comb); the watchdog's `STALL_AFTER` is longer than
+//! `IDLE_TICK`, so an idle shard still beats in time.
 //!
 //! Memory back to the OS: when a serving shard goes idle after work, its
 //! ticker runs the process's idle release on the shard's thread (the
@@ -36,7 +39,8 @@ use std::time::Duration;
 pub const STARTUP_TICK: Duration = Duration::from_millis(1);
 /// The period while a shard serves and works.
 pub const SERVING_TICK: Duration = Duration::from_millis(10);
-/// The period of an idle shard.
+/// The period of an idle shard's tickers, were they ticking: the guard's
+/// idle comb ticks for both, every `IDLE_TICK / 2`.
 pub const IDLE_TICK: Duration = Duration::from_millis(200);
 /// How long a shard sees no work before it ticks slowly.
 pub const IDLE_AFTER: Duration = Duration::from_secs(1);
@@ -46,7 +50,8 @@ pub const RELEASE_AGAIN_AFTER: Duration = Duration::from_secs(5);
 
 /// Ticks (of both tickers) without work before the shard counts as idle.
 const QUIET_TICKS: u32 = (2 * IDLE_AFTER.as_millis() / SERVING_TICK.as_millis()) as u32;
-/// Idle ticks (of both tickers) from going idle to the second release.
+/// Idle ticks (the guard's comb ticks for both tickers, `IDLE_TICK / 2`
+/// apart) from going idle to the second release.
 const RELEASE_AGAIN_TICKS: u32 =
     (2 * RELEASE_AGAIN_AFTER.as_millis() / IDLE_TICK.as_millis()) as u32;
 
@@ -74,6 +79,10 @@ pub struct Ticker {
     release: Option<fn()>,
     /// The tickers waiting out an idle period, to wake on work.
     sleepers: RefCell<Vec<Waker>>,
+    /// A tick saw the broker's shutdown flag (`request_stop`).
+    stop: Cell<bool>,
+    /// The task waiting for `stopped`.
+    stop_waiter: RefCell<Option<Waker>>,
 }
 
 impl Default for Ticker {
@@ -86,6 +95,8 @@ impl Default for Ticker {
             idle_ticks: Cell::new(0),
             release: IDLE_RELEASE.get().copied(),
             sleepers: RefCell::new(Vec::new()),
+            stop: Cell::new(false),
+            stop_waiter: RefCell::new(None),
         }
     }
 }
@@ -146,24 +157,39 @@ impl Ticker {
         }
     }
 
-    /// Sleeps one period, or until work wakes an idle ticker; true if
-    /// work woke it.
+    /// Sleeps one period, or, while the shard is idle, until work comes
+    /// (the guard's comb ticks meanwhile); true if work woke it.
     pub async fn sleep(&self) -> bool {
         let period = self.period();
         if period != IDLE_TICK {
             glommio::timer::sleep(period).await;
             return false;
         }
-        futures_lite::future::or(
-            async {
-                glommio::timer::sleep(period).await;
-                false
-            },
-            async {
-                Woken { ticker: self }.await;
-                true
-            },
-        )
+        Woken { ticker: self }.await;
+        true
+    }
+
+    /// A tick saw the broker's shutdown flag: `stopped` resolves.
+    pub fn request_stop(&self) {
+        if !self.stop.replace(true) {
+            if let Some(waker) = self.stop_waiter.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Resolves once a tick has seen the shutdown flag (`request_stop`):
+    /// within a tick of the flag being set, and without a timer of its
+    /// own.
+    pub async fn stopped(&self) {
+        std::future::poll_fn(|cx| {
+            if self.stop.get() {
+                Poll::Ready(())
+            } else {
+                *self.stop_waiter.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
         .await
     }
 }
@@ -289,8 +315,20 @@ mod tests {
     }
 
     #[test]
+    fn stopped_resolves_once_a_tick_saw_the_shutdown_flag() {
+        let t = Ticker::default();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut stopped = std::pin::pin!(t.stopped());
+        assert!(stopped.as_mut().poll(&mut cx).is_pending());
+        t.request_stop();
+        assert!(stopped.as_mut().poll(&mut cx).is_ready());
+        // Asked for after the request: at once.
+        assert!(std::pin::pin!(t.stopped()).poll(&mut cx).is_ready());
+    }
+
+    #[test]
     fn the_idle_tick_beats_well_within_the_watchdogs_stall_limit() {
-        // Two tickers half a period apart: a beat every IDLE_TICK / 2.
+        // The guard's idle comb ticks every IDLE_TICK / 2 (for both tickers).
         assert!(IDLE_TICK < crate::shard::watchdog::STALL_AFTER / 2);
     }
 }
