@@ -48,7 +48,6 @@ pub fn rejected(
                 stored: None,
                 expires: None,
                 delivery_count: 0,
-                slice_generation: None,
             },
         ));
     }

@@ -32,7 +32,6 @@ pub mod policies;
 pub mod preempt_guard;
 pub mod replay;
 pub mod replica;
-pub mod slices;
 pub mod stats;
 pub mod ticker;
 pub mod transaction;
@@ -198,9 +197,6 @@ pub struct Shard {
     pub ticker: Rc<ticker::Ticker>,
     /// Publish flow control: the credit this shard's queues owe publishers.
     pub flow: flow::Flow,
-    /// Small waiting messages still slices of their read buffers, and the
-    /// sweep that copies them out (`slices`).
-    pub slices: slices::SliceSweep,
 }
 
 impl Shard {
@@ -247,7 +243,6 @@ impl Shard {
             watchdog: RefCell::new(None),
             ticker,
             flow: flow::Flow::default(),
-            slices: slices::SliceSweep::default(),
         }
     }
 

@@ -264,7 +264,6 @@ impl Levels {
                     stored,
                     expires,
                     delivery_count: delivery_count(id),
-                    slice_generation: None,
                 },
             );
         }
