@@ -41,8 +41,10 @@
 //! second, which measured 6 % of a core for an idle 2-shard broker against
 //! 0.5 % without. The idle teeth also do the shard's ticking (`idle_tick`:
 //! the watchdog's beat, the ticker's count, the shutdown flag), while the
-//! tickers wait for work: an idle shard wakes for the teeth alone. The one moment the sparse comb does not cover is the
-//! first I/O poll after an idle park, if the thread is taken off the CPU
+//! tickers wait for work: an idle shard wakes for the teeth alone.
+//!
+//! The one moment the sparse comb does not cover is the first I/O poll
+//! after an idle park, if the thread is taken off the CPU
 //! for a whole preemption period within the microseconds between arming
 //! the timer and running the first task: that park ends at the next tooth,
 //! within `IDLE_TICK / 2` however long the thread was away (the shard's
