@@ -3,12 +3,14 @@
 //! sends, over and over, hundreds of messages nobody keeps (unroutable) and
 //! one for a queue without consumers; the queued ones are a few hundred KB,
 //! but each arrived in its own 64 KiB read buffer, and holding those would
-//! cost over 100 MB. Runs with 1 and 2 shards.
+//! cost over 100 MB. The same for what the broker keeps of a publish to
+//! count it: the name of an exchange in the per-exchange statistics. Runs
+//! with 1 and 2 shards.
 
 mod common;
 
-use common::hostile::{body, header, publish};
-use common::raw::RawConn;
+use common::hostile::{body, header, method, publish};
+use common::raw::{Args, RawConn};
 use common::*;
 
 /// Queued messages, and messages nobody keeps between two queued ones
@@ -23,10 +25,76 @@ const BODY: usize = 100;
 const GROWTH_LIMIT: u64 = 40 << 20;
 
 fn message(routing_key: &str, fill: u8) -> Vec<u8> {
-    let mut m = publish(1, routing_key);
-    m.extend(header(1, 60, BODY as u64));
-    m.extend(body(1, &[fill; BODY]));
-    m
+    with_content(publish(1, routing_key), fill)
+}
+
+fn with_content(mut publish: Vec<u8>, fill: u8) -> Vec<u8> {
+    publish.extend(header(1, 60, BODY as u64));
+    publish.extend(body(1, &[fill; BODY]));
+    publish
+}
+
+/// A basic.publish on channel 1 to `exchange` with an empty routing key.
+fn publish_to(exchange: &str) -> Vec<u8> {
+    let args = Args::new()
+        .short(0)
+        .shortstr(exchange)
+        .shortstr("")
+        .bits(&[false, false]);
+    method(1, 60, 40, args)
+}
+
+/// exchange.declare of a fanout exchange on channel 1, no-wait.
+fn declare_fanout(exchange: &str) -> Vec<u8> {
+    let args = Args::new()
+        .short(0)
+        .shortstr(exchange)
+        .shortstr("fanout")
+        .bits(&[false, false, true, false, true])
+        .empty_table();
+    method(1, 40, 10, args)
+}
+
+/// Every exchange's first publish is counted under its name
+/// (`shard::stats`); that name arrived in a read buffer, and a key that
+/// kept the slice would keep the buffer as long as the exchange. Each of
+/// `QUEUED` exchanges (fanouts without bindings: the publishes are
+/// dropped) gets one publish, after a read buffer's worth of other ones.
+#[test]
+fn exchange_statistics_do_not_pin_the_read_buffers_names_arrived_in() {
+    if skip_if_external("it reads a local warren's RSS") {
+        return;
+    }
+    for shards in [1, 2] {
+        let b = Broker::start(shards);
+        let pid = b.pid().expect("a local broker has a pid");
+        let (mut c, _) = RawConn::open(&b.addr());
+        c.channel_open(1);
+        let prefix = unique_name("counted");
+        let exchanges: Vec<String> = (0..QUEUED).map(|i| format!("{prefix}-{i}")).collect();
+        let declares: Vec<u8> = exchanges.iter().flat_map(|x| declare_fanout(x)).collect();
+        c.send_bytes(&declares);
+        let sync = unique_name("sync");
+        c.queue_declare(1, &sync);
+        let before = rss_bytes(pid);
+        let nowhere = unique_name("no-such-queue");
+        let mut dropped = Vec::new();
+        for _ in 0..DROPPED_BETWEEN {
+            dropped.extend(message(&nowhere, b'd'));
+        }
+        for x in &exchanges {
+            c.send_bytes(&dropped);
+            c.send_bytes(&with_content(publish_to(x), b'x'));
+        }
+        // declare-ok comes after every publish before it was handled.
+        c.queue_declare(1, &sync);
+        let grown = rss_bytes(pid).saturating_sub(before);
+        assert!(
+            grown < GROWTH_LIMIT,
+            "shards {shards}: RSS grew by {} MiB for {QUEUED} exchanges published to once",
+            grown >> 20
+        );
+    }
 }
 
 #[test]
