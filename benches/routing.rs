@@ -1,16 +1,24 @@
 //! Routing micro-benchmarks: `Topology::route` per message for a topic
 //! exchange with 10, 10 000 and 100 000 bindings (a mix of literal keys,
 //! `*` and `#` patterns), a direct exchange with 10 000 bindings, fanout to
-//! 10 and 1 000 queues, and the default exchange.
+//! 10 and 1 000 queues, and the default exchange; and what a publish does
+//! with the queues it reached before sending them to their owners:
+//! `Metadata::group_by_owner` (catalog lookups, one group per owner shard)
+//! for one queue and for ten queues on two shards, dropping the groups.
 //!
 //! Run with `cargo bench --bench routing`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 
+use std::sync::Arc;
 use warren::broker::exchange::Destination;
+use warren::broker::queue::QueueConfig;
 use warren::broker::topology::Topology;
+use warren::broker::vhost::{QueueName, VhostId};
 use warren::protocol::types::{FieldTable, ShortStr};
+use warren::shard::envelope::QueueMeta;
+use warren::shard::metadata::Metadata;
 
 /// A topic exchange "t" with `n` bindings, each to its own queue, in four
 /// families: `stock.<sym>.nyse`, `stock.*.<market>`, `logs.<svc>.#` and
@@ -133,5 +141,53 @@ fn bench_fanout(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_topic, bench_direct, bench_fanout);
+/// A catalog of 1,000 queues `q0`..`q999` of the default vhost, owned by
+/// shards 0 and 1 alternately.
+fn catalog() -> Metadata {
+    let mut meta = Metadata::new();
+    for i in 0..1_000u16 {
+        meta.queues.insert(Arc::new(QueueMeta {
+            name: QueueName::new(
+                VhostId::DEFAULT,
+                ShortStr::try_from_string(format!("q{i}")).unwrap(),
+            ),
+            owner: i % 2,
+            config: QueueConfig {
+                durable: false,
+                exclusive: false,
+                auto_delete: false,
+                arguments: Default::default(),
+            },
+            exclusive_to: None,
+        }));
+    }
+    meta
+}
+
+fn bench_group_by_owner(c: &mut Criterion) {
+    let meta = catalog();
+    let mut g = c.benchmark_group("group_by_owner");
+    g.throughput(Throughput::Elements(1));
+    let one: Vec<ShortStr> = vec!["q42".into()];
+    let ten: Vec<ShortStr> = (0..10)
+        .map(|i| ShortStr::try_from_string(format!("q{i}")).unwrap())
+        .collect();
+    for (name, queues) in [("1-queue", &one), ("10-queues-2-owners", &ten)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let groups = meta.group_by_owner(VhostId::DEFAULT, queues.iter().cloned());
+                black_box(groups.len())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_topic,
+    bench_direct,
+    bench_fanout,
+    bench_group_by_owner
+);
 criterion_main!(benches);

@@ -21,10 +21,10 @@
 use crate::broker::error::{AmqpError, AmqpResult};
 use crate::broker::message::MessageRef;
 use crate::broker::queue::Settle;
-use crate::broker::vhost::QueueName;
 use crate::connection::unacked::Unacked;
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::TxOp;
+use crate::shard::metadata::ByOwner;
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -43,7 +43,7 @@ const PUBLISH_OVERHEAD: u64 = 256;
 pub struct TxPublish {
     pub message: MessageRef,
     /// Its destination queues, per owner shard.
-    pub by_owner: Vec<(u16, Vec<QueueName>)>,
+    pub by_owner: ByOwner,
     /// A mandatory publish that reached no queue: returned at commit.
     pub returned: bool,
     /// A publish to an `x-delayed-message` exchange with a delay: not
@@ -243,6 +243,7 @@ pub fn too_large(bound: String) -> AmqpError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::broker::vhost::QueueName;
     use crate::connection::delivery::tests::message;
     use std::sync::Arc;
 

@@ -52,6 +52,7 @@ use crate::protocol::properties::BasicProperties;
 use crate::protocol::types::{FieldTable, ShortStr};
 use crate::shard::counters::Counters;
 use crate::shard::envelope::{ConfirmTicket, Envelope};
+use crate::shard::metadata::ByOwner;
 use crate::shard::{durability, FastMap, Shard};
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -197,9 +198,6 @@ fn dead_letter_target(queue: &str, arguments: &FieldTable) -> Option<(ShortStr, 
         .and_then(|k| ShortStr::try_from_string(k.to_string()));
     Some((exchange, key))
 }
-
-/// Target queues grouped by owner shard.
-type ByOwner = Vec<(u16, Vec<QueueName>)>;
 
 /// The dead-lettered copy of a letter and its target queues by owner
 /// shard, cycles left out; None when it reaches no queue.

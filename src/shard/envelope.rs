@@ -7,7 +7,7 @@ use crate::broker::error::AmqpError;
 use crate::broker::exchange::{BindingDef, Destination, ExchangeDef};
 use crate::broker::message::MessageRef;
 use crate::broker::queue::{ConsumerKey, ConsumerSpec, Delivery, GetterKey, QueueConfig, Settle};
-use crate::broker::vhost::{QueueName, VhostId, VhostLimits};
+use crate::broker::vhost::{QueueName, QueueNames, VhostId, VhostLimits};
 use crate::protocol::types::{FieldTable, ShortStr};
 
 /// A connection anywhere in the broker.
@@ -45,7 +45,7 @@ pub enum Envelope {
     /// the client connection that published it, owed one flow credit
     /// (`shard::flow`); None for the broker's own publishes.
     Enqueue {
-        queues: Vec<QueueName>,
+        queues: QueueNames,
         message: MessageRef,
         confirm: Option<ConfirmTicket>,
         publisher: Option<ConnKey>,
@@ -263,7 +263,7 @@ pub enum Request {
 pub enum TxOp {
     /// A publish's copies for queues of this owner (routed at publish time).
     Enqueue {
-        queues: Vec<QueueName>,
+        queues: QueueNames,
         message: MessageRef,
     },
     /// An ack / nack / reject of deliveries of one queue.

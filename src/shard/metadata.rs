@@ -6,7 +6,7 @@
 
 use crate::broker::exchange::Destination;
 use crate::broker::topology::Topology;
-use crate::broker::vhost::{QueueName, VhostId, VhostLimits, DEFAULT_VHOST};
+use crate::broker::vhost::{QueueName, QueueNames, VhostId, VhostLimits, DEFAULT_VHOST};
 use crate::protocol::types::ShortStr;
 use crate::shard::envelope::QueueMeta;
 use crate::shard::FastMap;
@@ -14,6 +14,11 @@ use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+
+/// A publish's queues grouped by owner shard (`Metadata::group_by_owner`):
+/// nearly always one queue on one owner, kept inline, so routing a publish
+/// allocates nothing for its destinations.
+pub type ByOwner = smallvec::SmallVec<[(u16, QueueNames); 1]>;
 
 /// One vhost on a shard: its name, exchanges and bindings, policies and
 /// limits.
@@ -99,8 +104,8 @@ impl Metadata {
         &self,
         vhost: VhostId,
         queues: impl IntoIterator<Item = ShortStr>,
-    ) -> Vec<(u16, Vec<QueueName>)> {
-        let mut by_owner: Vec<(u16, Vec<QueueName>)> = Vec::new();
+    ) -> ByOwner {
+        let mut by_owner = ByOwner::new();
         for queue in queues {
             let queue = QueueName::new(vhost, queue);
             let Some(q) = self.queues.get(&queue) else {
@@ -108,7 +113,7 @@ impl Metadata {
             };
             match by_owner.iter_mut().find(|(o, _)| *o == q.owner) {
                 Some(entry) => entry.1.push(queue),
-                None => by_owner.push((q.owner, vec![queue])),
+                None => by_owner.push((q.owner, smallvec::smallvec![queue])),
             }
         }
         by_owner

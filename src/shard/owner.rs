@@ -7,7 +7,7 @@ use crate::broker::dead_letter::DeadLetterReason;
 use crate::broker::error::AmqpError;
 use crate::broker::message::{MessageRef, DETACH_AT_MOST};
 use crate::broker::queue::{ConsumerKey, Queue, Settle};
-use crate::broker::vhost::QueueName;
+use crate::broker::vhost::{QueueName, QueueNames};
 use crate::shard::confirm::ConfirmOutcome;
 use crate::shard::counters::Counters;
 use crate::shard::dead_letter::{self, Letter};
@@ -58,7 +58,7 @@ fn retained_copy(q: &Queue, message: &MessageRef, detached: &mut Option<MessageR
 /// lookup the enqueue makes anyway; paid at once if no queue is left.
 pub fn enqueue(
     shard: &Rc<Shard>,
-    names: Vec<QueueName>,
+    names: QueueNames,
     message: MessageRef,
     publisher: Option<ConnKey>,
 ) -> ConfirmOutcome {
@@ -71,7 +71,7 @@ pub fn enqueue(
         return ConfirmOutcome::Now;
     };
     if names.iter().any(|n| n.vhost != vhost) {
-        let (this, rest): (Vec<QueueName>, Vec<QueueName>) =
+        let (this, rest): (QueueNames, QueueNames) =
             names.into_iter().partition(|n| n.vhost == vhost);
         return enqueue(shard, this, message.clone(), publisher)
             .and(enqueue(shard, rest, message, None));

@@ -174,7 +174,7 @@ fn route(
             // Transactional: held at tx.commit, dropped by tx.rollback.
             return tx.publish(TxPublish {
                 message: Arc::new(message),
-                by_owner: Vec::new(),
+                by_owner: Default::default(),
                 returned: method.mandatory,
                 delayed: Some(DelayedHold {
                     delay_ms,
