@@ -152,12 +152,7 @@ fn catalog() -> Metadata {
                 ShortStr::try_from_string(format!("q{i}")).unwrap(),
             ),
             owner: i % 2,
-            config: QueueConfig {
-                durable: false,
-                exclusive: false,
-                auto_delete: false,
-                arguments: Default::default(),
-            },
+            config: QueueConfig::default(),
             exclusive_to: None,
         }));
     }

@@ -262,12 +262,7 @@ mod tests {
                 ShortStr::try_from_string(name.into()).unwrap(),
             ),
             owner,
-            config: QueueConfig {
-                durable: false,
-                exclusive: false,
-                auto_delete: false,
-                arguments: Default::default(),
-            },
+            config: QueueConfig::default(),
             exclusive_to: None,
         })
     }

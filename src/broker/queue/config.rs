@@ -2,8 +2,10 @@
 
 use crate::protocol::types::FieldTable;
 
-/// The declared shape of a queue (what equivalence checks compare).
-#[derive(Clone, Debug, PartialEq)]
+/// The declared shape of a queue (what equivalence checks compare). The
+/// default is queue.declare's: not durable, exclusive or auto-delete, no
+/// arguments.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct QueueConfig {
     pub durable: bool,
     pub exclusive: bool,
