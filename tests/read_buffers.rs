@@ -83,6 +83,10 @@ fn exchange_statistics_do_not_pin_the_read_buffers_names_arrived_in(b: &Broker, 
     // declare-ok comes after every publish before it was handled.
     c.queue_declare(1, &sync);
     let grown = rss_bytes(pid).saturating_sub(before);
+    eprintln!(
+        "shards {shards}: RSS grew by {} MiB for {QUEUED} exchanges",
+        grown >> 20
+    );
     assert!(
         grown < GROWTH_LIMIT,
         "shards {shards}: RSS grew by {} MiB for {QUEUED} exchanges published to once",
@@ -110,6 +114,10 @@ fn queued_messages_do_not_pin_the_read_buffers_they_arrived_in(b: &Broker, shard
     let (_, count, _) = c.queue_declare(1, &queue);
     assert_eq!(count as usize, QUEUED, "shards {shards}");
     let grown = rss_bytes(pid).saturating_sub(before);
+    eprintln!(
+        "shards {shards}: RSS grew by {} MiB for {QUEUED} queued messages",
+        grown >> 20
+    );
     assert!(
         grown < GROWTH_LIMIT,
         "shards {shards}: RSS grew by {} MiB for {QUEUED} queued {BODY}-byte messages",

@@ -360,6 +360,7 @@ pub async fn recover(
                 stored: Some(segment),
                 expires: replay.moved_expires.get(&id).copied(),
                 delivery_count: replay.returned.remove(&id).unwrap_or(0),
+                slice_generation: None,
             })
             .collect();
         let runs = replay.runs.into_values().collect();

@@ -48,6 +48,7 @@ pub fn rejected(
                 stored: None,
                 expires: None,
                 delivery_count: 0,
+                slice_generation: None,
             },
         ));
     }

@@ -32,6 +32,7 @@ pub mod policies;
 pub mod preempt_guard;
 pub mod replay;
 pub mod replica;
+pub mod slices;
 pub mod stats;
 pub mod ticker;
 pub mod transaction;
@@ -197,6 +198,9 @@ pub struct Shard {
     pub ticker: Rc<ticker::Ticker>,
     /// Publish flow control: the credit this shard's queues owe publishers.
     pub flow: flow::Flow,
+    /// Small waiting messages still slices of their read buffers, and the
+    /// sweep that copies them out (`slices`).
+    pub slices: slices::SliceSweep,
 }
 
 impl Shard {
@@ -243,6 +247,7 @@ impl Shard {
             watchdog: RefCell::new(None),
             ticker,
             flow: flow::Flow::default(),
+            slices: slices::SliceSweep::default(),
         }
     }
 

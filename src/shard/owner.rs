@@ -14,6 +14,7 @@ use crate::shard::dead_letter::{self, Letter};
 use crate::shard::envelope::{
     ConnKey, Envelope, GotMessage, QueueSnapshot, QueueStats, Reply, Request, ShardSnapshot,
 };
+use crate::shard::slices::{self, SliceSweep};
 use crate::shard::{durability, flow, limits, paging, ttl, Shard, LEADER};
 use crate::storage::Target;
 use std::rc::Rc;
@@ -27,20 +28,35 @@ fn no_queue(shard: &Shard, name: &QueueName) -> AmqpError {
 /// set larger than this is written as several records, each with the body.
 pub const MAX_RECORD_TARGETS: usize = u16::MAX as usize;
 
-/// What a queue keeps in memory of a message: the message itself when a
-/// consumer may take it at once, else — if it is small — a copy detached
-/// from its read buffer (`Message::detached`), made once per publish, so
-/// that a waiting message is charged for what it really holds. A consumer
-/// that takes it at once writes the original's slices, without a copy.
-fn retained_copy(q: &Queue, message: &MessageRef, detached: &mut Option<MessageRef>) -> MessageRef {
+/// What a queue keeps in memory of a message.
+enum Retained {
+    /// The message itself: a consumer may take it at once, or it is large.
+    Original,
+    /// The message itself, marked to be copied out by the sweep if it is
+    /// still waiting then (`queue::slices`): a small message for one queue.
+    Slices,
+    /// A copy detached from the read buffer (`Message::detached`), made
+    /// once per publish for every queue that keeps it: a small message
+    /// for several queues, or a queue whose order the sweep cannot follow.
+    Detached,
+}
+
+/// How `q` keeps a message that `copies` queues get: a message that will
+/// wait must not hold its publisher's read buffer for long, so that a
+/// waiting message is charged for what it really holds.
+/// A message the current sweep generation cannot admit (it has touched
+/// its share of read buffers, `SliceSweep::admit`) is copied at once too.
+fn retained(q: &Queue, message: &MessageRef, copies: usize, sweep: &SliceSweep) -> Retained {
     let waits = q.resident_count() > 0 || q.consumer_count() == 0;
     let small = message.body.len() + message.raw_properties.len() as u64 <= DETACH_AT_MOST;
     if !(waits && small) {
-        return message.clone();
+        return Retained::Original;
     }
-    detached
-        .get_or_insert_with(|| MessageRef::new(message.detached()))
-        .clone()
+    if copies == 1 && q.keeps_slices() && sweep.admit(message) {
+        Retained::Slices
+    } else {
+        Retained::Detached
+    }
 }
 
 /// Enqueues one published message's copies for queues of this shard and
@@ -82,7 +98,7 @@ pub fn enqueue(
     // The coarse clock of message ages: read once per enqueue.
     let mut clock = None;
     // The message copied out of its read buffer, made once for the queues
-    // that will keep it waiting (`retained_copy`).
+    // that will keep it waiting (`Retained::Detached`).
     let mut detached: Option<MessageRef> = None;
     let mut durable: Vec<Target> = Vec::new();
     // Whether each of the `durable` copies is paged out.
@@ -134,8 +150,27 @@ pub fn enqueue(
             let msg_id = if paged {
                 q.reserve_id_for(&message)
             } else {
-                let copy = retained_copy(q, &message, &mut detached);
-                shard.tracked(q, |q| q.publish_until(copy, expires))
+                match retained(q, &message, names.len(), &shard.slices) {
+                    Retained::Original => {
+                        shard.tracked(q, |q| q.publish_until(message.clone(), expires))
+                    }
+                    Retained::Slices => {
+                        let generation = shard.slices.generation();
+                        let (id, first) = shard.tracked(q, |q| {
+                            q.publish_slice_until(message.clone(), expires, generation)
+                        });
+                        if first {
+                            slices::register(shard, name, id);
+                        }
+                        id
+                    }
+                    Retained::Detached => {
+                        let copy = detached
+                            .get_or_insert_with(|| MessageRef::new(message.detached()))
+                            .clone();
+                        shard.tracked(q, |q| q.publish_until(copy, expires))
+                    }
+                }
             };
             q.enqueued(
                 msg_id,

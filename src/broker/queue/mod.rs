@@ -41,6 +41,8 @@
 //!   dead-lettered copies are made safe.
 //! - `priority` — priority queues: one ready list and one paged tail per
 //!   level instead of the single ones (`Levels`).
+//! - `slices` — small waiting messages kept as slices of their read
+//!   buffer until the shard's sweep copies them out.
 //!
 //! This file holds `Queue` itself, its counts and `publish` (where length
 //! limits will refuse or drop).
@@ -62,6 +64,7 @@ pub mod priority;
 mod purge;
 mod ready;
 mod single_active;
+mod slices;
 mod stored;
 mod ttl;
 mod unacked;
@@ -370,6 +373,7 @@ impl Queue {
             stored: None,
             expires,
             delivery_count: 0,
+            slice_generation: None,
         };
         if let Some(at) = expires {
             self.deadlines.push(at, id);
@@ -413,6 +417,12 @@ mod size_tests {
     fn an_idle_queue_fits_in_640_bytes() {
         let size = size_of::<Queue>();
         assert!(size <= 640, "Queue is {size} bytes");
+    }
+
+    #[test]
+    fn a_queued_message_fits_in_48_bytes() {
+        // `slice_generation` lives in what was padding.
+        assert_eq!(size_of::<QueuedMessage>(), 48);
     }
 
     #[test]

@@ -161,6 +161,7 @@ impl Queue {
                 stored,
                 expires,
                 delivery_count,
+                slice_generation: None,
             });
             if let Some(at) = expires {
                 self.deadlines.push(at, id);

@@ -5,6 +5,7 @@
 use crate::broker::capacity::shrunk_capacity;
 use crate::broker::message::{Message, MessageRef};
 use std::collections::VecDeque;
+use std::num::NonZeroU16;
 
 /// Memory a ready message is charged beyond its body and properties (the
 /// queue entry, the shared message, its slices and a share of the read
@@ -35,6 +36,11 @@ pub struct QueuedMessage {
     /// How often it came back to the queue after a delivery (quorum queues
     /// count it: `x-delivery-count`, the delivery limit).
     pub delivery_count: u32,
+    /// `Some(g)`: a small message kept waiting as slices of its publisher's
+    /// read buffer since sweep generation `g`, to be copied out
+    /// (`Message::detached`) by the sweep after next (`queue::slices`,
+    /// `shard::slices`); `None`: it owns its bytes, or is large.
+    pub slice_generation: Option<NonZeroU16>,
 }
 
 /// The ready messages in memory, in id order.
@@ -103,6 +109,15 @@ impl ReadyList {
         self.messages.iter_mut()
     }
 
+    /// The messages from id `from` on, oldest first (their charges must not
+    /// change).
+    pub(super) fn iter_mut_from(&mut self, from: u64) -> impl Iterator<Item = &mut QueuedMessage> {
+        let at = match self.messages.binary_search_by_key(&from, |m| m.id) {
+            Ok(at) | Err(at) => at,
+        };
+        self.messages.range_mut(at..)
+    }
+
     /// Appends a message newer than every one held.
     pub(super) fn push_back(&mut self, message: QueuedMessage) {
         self.bytes += resident_cost(&message.message);
@@ -149,7 +164,12 @@ impl ReadyList {
     }
 
     /// Merges messages (sorted by id, not empty) back in, keeping id order.
-    pub(super) fn requeue_sorted(&mut self, messages: Vec<QueuedMessage>) {
+    /// They come back unmarked as slices: the sweep's registrations do not
+    /// cover them (`queue::slices`).
+    pub(super) fn requeue_sorted(&mut self, mut messages: Vec<QueuedMessage>) {
+        for m in &mut messages {
+            m.slice_generation = None;
+        }
         self.bytes += messages
             .iter()
             .map(|m| resident_cost(&m.message))
@@ -215,6 +235,7 @@ pub(super) mod tests {
             stored: None,
             expires: None,
             delivery_count: 0,
+            slice_generation: None,
         }
     }
 

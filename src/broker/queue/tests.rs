@@ -381,6 +381,7 @@ fn restore_puts_moved_messages_ahead_of_the_tail() {
         stored: Some(4),
         expires: None,
         delivery_count: 0,
+        slice_generation: None,
     }];
     q.restore(head, tail, 9);
     assert_eq!(

@@ -292,6 +292,7 @@ impl Queue {
                 stored: m.stored,
                 expires: m.expires,
                 delivery_count: 0,
+                slice_generation: None,
             })
             .collect();
         if self.levels.is_some() {

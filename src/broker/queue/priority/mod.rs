@@ -264,6 +264,7 @@ impl Levels {
                     stored,
                     expires,
                     delivery_count: delivery_count(id),
+                    slice_generation: None,
                 },
             );
         }

@@ -29,6 +29,7 @@ fn queued(id: u64, priority: Option<u8>) -> QueuedMessage {
         stored: None,
         expires: None,
         delivery_count: 0,
+        slice_generation: None,
     }
 }
 
