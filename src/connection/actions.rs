@@ -41,6 +41,10 @@ impl ToShard {
 /// ids in tag order.
 pub fn settle_envelopes(entries: Vec<Unacked>, how: Settle) -> Vec<ToShard> {
     let mut actions: Vec<ToShard> = Vec::new();
+    // The first queue's ids get room for every entry (usually all are
+    // one queue's: one allocation); the others grow as they need, so
+    // what is reserved stays under twice the entries.
+    let mut first_room = entries.len();
     for e in entries {
         let group = actions.iter_mut().find_map(|a| match a {
             ToShard::Send {
@@ -55,7 +59,11 @@ pub fn settle_envelopes(entries: Vec<Unacked>, how: Settle) -> Vec<ToShard> {
                 owner: e.owner,
                 envelope: Envelope::Settle {
                     queue: e.queue,
-                    msg_ids: vec![e.msg_id],
+                    msg_ids: {
+                        let mut ids = Vec::with_capacity(std::mem::take(&mut first_room).max(1));
+                        ids.push(e.msg_id);
+                        ids
+                    },
                     how,
                 },
             }),

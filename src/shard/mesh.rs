@@ -38,6 +38,12 @@ pub struct Mesh {
     spare: RefCell<Batch>,
     /// A flusher task owns the ring to this destination right now.
     flushing: Vec<Cell<bool>>,
+    /// One and a half times the size of the last batch handed to each
+    /// remote shard's ring (at most `KEEP_CAPACITY`): the capacity a new outbox for it starts with
+    /// at its first push, so that a busy destination's outbox is one
+    /// allocation instead of growing from empty by doubling (a batch
+    /// leaves with its allocation: the receiving shard frees it).
+    last_batch: Vec<Cell<usize>>,
     /// Batches handed to the ring to each shard, and taken from the ring
     /// from each shard (ring occupancy, see `shard::stats`).
     sent: Vec<Cell<u64>>,
@@ -58,6 +64,7 @@ impl Mesh {
             outboxes: (0..shards).map(|_| RefCell::new(Vec::new())).collect(),
             spare: RefCell::new(Vec::new()),
             flushing: (0..shards).map(|_| Cell::new(false)).collect(),
+            last_batch: (0..shards).map(|_| Cell::new(0)).collect(),
             sent: (0..shards).map(|_| Cell::new(0)).collect(),
             received: (0..shards).map(|_| Cell::new(0)).collect(),
         }
@@ -66,7 +73,23 @@ impl Mesh {
     /// Queues an envelope for `dest` (this shard included: the local
     /// outbox is processed by the next pump).
     pub fn push(&self, dest: u16, envelope: Envelope) {
-        self.outboxes[dest as usize].borrow_mut().push(envelope);
+        let dest = dest as usize;
+        let mut outbox = self.outboxes[dest].borrow_mut();
+        if outbox.capacity() == 0 {
+            // Remote destinations only: the local outbox reuses its batch.
+            let hint = self.last_batch[dest].get();
+            if hint > 0 {
+                outbox.reserve_exact(hint);
+            }
+        }
+        outbox.push(envelope);
+    }
+
+    /// A batch of `len` envelopes left for shard `dest`'s ring.
+    fn sent_batch(&self, dest: usize, len: usize) {
+        bump(&self.sent[dest]);
+        // Half again: batches vary, and a Vec grows by doubling past it.
+        self.last_batch[dest].set((len + len / 2).min(KEEP_CAPACITY));
     }
 
     /// Takes what is queued for this shard itself; hand the emptied batch
@@ -115,8 +138,9 @@ impl Mesh {
             if batch.is_empty() {
                 continue;
             }
+            let len = batch.len();
             match senders.try_send_to(dest, batch) {
-                Ok(()) => bump(&self.sent[dest]),
+                Ok(()) => self.sent_batch(dest, len),
                 Err(err) => {
                     let batch = match err {
                         glommio::GlommioError::WouldBlock(glommio::ResourceType::Channel(b)) => b,
@@ -155,11 +179,12 @@ impl Mesh {
     async fn flush_slowly(self: Rc<Self>, dest: usize, mut batch: Batch) {
         let senders = self.senders.as_ref().expect("flusher needs senders");
         loop {
+            let len = batch.len();
             if senders.send_to(dest, batch).await.is_err() {
                 tracing::warn!(shard = self.me, "ring to shard {dest} closed");
                 break;
             }
-            bump(&self.sent[dest]);
+            self.sent_batch(dest, len);
             batch = std::mem::take(&mut *self.outboxes[dest].borrow_mut());
             if batch.is_empty() {
                 break;

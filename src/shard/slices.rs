@@ -49,13 +49,19 @@ pub const WINDOWS_PER_GENERATION: usize = 16;
 /// log2 of an address window's size: 64 KiB, a read chunk.
 const WINDOW_SHIFT: u32 = 16;
 
+/// No address's window: addresses shifted right are below it.
+const NO_WINDOW: usize = usize::MAX;
+
 /// The shard's generations of slices and the queues holding them.
 pub struct SliceSweep {
     generation: Cell<NonZeroU16>,
     /// The address windows (address >> `WINDOW_SHIFT`) the current
-    /// generation's marked messages touch, latest last; at most
+    /// generation's marked messages touch; at most
     /// `WINDOWS_PER_GENERATION`.
     windows: RefCell<Vec<usize>>,
+    /// The window of the latest slice `admit` looked at (one of
+    /// `windows`), or `NO_WINDOW`.
+    latest_window: Cell<usize>,
     /// (queue, id of its first slice) of the current generation.
     young: RefCell<Vec<(QueueName, u64)>>,
     /// The same, of the previous generation: swept next.
@@ -69,6 +75,7 @@ impl Default for SliceSweep {
         SliceSweep {
             generation: Cell::new(NonZeroU16::MIN),
             windows: RefCell::new(Vec::with_capacity(WINDOWS_PER_GENERATION)),
+            latest_window: Cell::new(NO_WINDOW),
             young: RefCell::new(Vec::new()),
             old: RefCell::new(Vec::new()),
             armed: RefCell::new(None),
@@ -89,30 +96,31 @@ impl SliceSweep {
     /// refused message's first slices may stay counted: a conservative
     /// count.)
     pub fn admit(&self, message: &Message) -> bool {
-        let mut windows = self.windows.borrow_mut();
-        let mut slices = [
-            message.exchange.as_bytes(),
-            message.routing_key.as_bytes(),
-            &message.raw_properties[..],
-        ]
-        .into_iter()
-        .chain(message.body.chunks().iter().map(|c| &c[..]));
-        slices.all(|slice| {
-            if slice.is_empty() {
-                return true;
-            }
+        let latest = self.latest_window.get();
+        let admits = |slice: &[u8]| {
             let window = (slice.as_ptr() as usize) >> WINDOW_SHIFT;
-            // Latest first: a publisher's messages come read buffer by
-            // read buffer.
-            if windows.iter().rev().any(|w| *w == window) {
-                return true;
-            }
+            // The usual case: a publisher's messages come read buffer by
+            // read buffer, all of a message's slices in the latest one.
+            slice.is_empty() || window == latest || self.admit_window(window)
+        };
+        admits(message.exchange.as_bytes())
+            && admits(message.routing_key.as_bytes())
+            && admits(&message.raw_properties)
+            && message.body.chunks().iter().all(|chunk| admits(chunk))
+    }
+
+    /// Counts `window` in the current generation (it becomes the latest)
+    /// unless the generation has no room for another one.
+    fn admit_window(&self, window: usize) -> bool {
+        let mut windows = self.windows.borrow_mut();
+        if !windows.contains(&window) {
             if windows.len() == WINDOWS_PER_GENERATION {
                 return false;
             }
             windows.push(window);
-            true
-        })
+        }
+        self.latest_window.set(window);
+        true
     }
 
     /// Queues registered and not yet swept (both generations).
@@ -132,6 +140,7 @@ impl SliceSweep {
             .unwrap_or(NonZeroU16::MIN);
         self.generation.set(next);
         self.windows.borrow_mut().clear();
+        self.latest_window.set(NO_WINDOW);
         old
     }
 }
