@@ -1,6 +1,8 @@
 //! Codec micro-benchmarks: decoding a read buffer full of basic.publish +
-//! header + 16-byte body frames (the publish hot path), and encoding the
-//! basic.deliver + header + body-frame-header prefix of a delivery.
+//! header + 16-byte body frames (the publish hot path), encoding the
+//! basic.deliver + header + body-frame-header prefix of a delivery, and
+//! comparing a decoded shortstr with a copy of it (empty, as the default
+//! exchange's name is on every publish to it, and 8 bytes).
 //!
 //! Run with `cargo bench --bench codec`.
 
@@ -14,6 +16,8 @@ use warren::protocol::frame::{
 };
 use warren::protocol::methods::{BasicDeliver, BasicPublish, Method};
 use warren::protocol::properties::BasicProperties;
+use warren::protocol::types::ShortStr;
+use warren::protocol::wire::get_shortstr;
 
 const MESSAGES: usize = 1000;
 
@@ -103,5 +107,18 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode, encode);
+fn shortstr_eq(c: &mut Criterion) {
+    let mut group = c.benchmark_group("shortstr_eq");
+    group.throughput(Throughput::Elements(1));
+    for (name, wire) in [("empty", &b"\x00"[..]), ("8-bytes", &b"\x08exchange"[..])] {
+        // A name decoded from a frame, and a copy of it (as the exchange
+        // statistics keep the name of the exchange published to).
+        let a = get_shortstr(&mut Bytes::copy_from_slice(wire)).unwrap();
+        let b = ShortStr::from(a.as_str());
+        group.bench_function(name, |bench| bench.iter(|| black_box(&a) == black_box(&b)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decode, encode, shortstr_eq);
 criterion_main!(benches);

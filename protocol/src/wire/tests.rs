@@ -327,3 +327,37 @@ fn a_table_holds_at_most_max_table_values_values_nested_ones_included() {
     );
     assert_eq!(skip_table(&mut &over[..]), Err(DecodeError::TooManyValues));
 }
+
+#[test]
+fn every_empty_shortstr_points_at_a_real_byte() {
+    // An empty `Bytes` points at 0x1; comparing two of them with glibc's
+    // AVX-512 memcmp took a microcode assist (see `ShortStr`).
+    let mut decoded = Bytes::from_static(&[0, b'x']);
+    let empties = [
+        get_shortstr(&mut decoded).unwrap(),
+        ShortStr::EMPTY,
+        ShortStr::default(),
+        ShortStr::from(""),
+        ShortStr::from_static(""),
+        ShortStr::from_bytes(Bytes::new()).unwrap(),
+        ShortStr::try_from_string(String::new()).unwrap(),
+    ];
+    let at = ShortStr::EMPTY.as_bytes().as_ptr();
+    assert!(at as usize >= 4096, "EMPTY points into page 0: {at:p}");
+    for (i, e) in empties.iter().enumerate() {
+        assert!(e.is_empty(), "{i}");
+        assert_eq!(e.as_bytes().as_ptr(), at, "{i}");
+        assert_eq!(e, &ShortStr::EMPTY, "{i}");
+    }
+    assert_eq!(decoded.as_ref(), b"x", "the length octet alone was read");
+}
+
+#[test]
+fn shortstrs_compare_by_length_then_bytes() {
+    let a = ShortStr::from("abc");
+    assert_eq!(a, ShortStr::from_bytes(Bytes::from_static(b"abc")).unwrap());
+    assert_ne!(a, ShortStr::from("abd"));
+    assert_ne!(a, ShortStr::from("ab"));
+    assert_ne!(a, ShortStr::EMPTY);
+    assert!(ShortStr::EMPTY < a);
+}
