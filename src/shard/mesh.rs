@@ -39,10 +39,11 @@ pub struct Mesh {
     /// A flusher task owns the ring to this destination right now.
     flushing: Vec<Cell<bool>>,
     /// One and a half times the size of the last batch handed to each
-    /// remote shard's ring (at most `KEEP_CAPACITY`): the capacity a new outbox for it starts with
-    /// at its first push, so that a busy destination's outbox is one
-    /// allocation instead of growing from empty by doubling (a batch
-    /// leaves with its allocation: the receiving shard frees it).
+    /// remote shard's ring (at most `KEEP_CAPACITY`): the capacity a new
+    /// outbox for it starts with at its first push, so that a busy
+    /// destination's outbox is one allocation instead of growing from
+    /// empty by doubling (a batch leaves with its allocation: the
+    /// receiving shard frees it).
     last_batch: Vec<Cell<usize>>,
     /// Batches handed to the ring to each shard, and taken from the ring
     /// from each shard (ring occupancy, see `shard::stats`).

@@ -43,9 +43,10 @@ enum Retained {
 
 /// How `q` keeps a message that `copies` queues get: a message that will
 /// wait must not hold its publisher's read buffer for long, so that a
-/// waiting message is charged for what it really holds.
-/// A message the current sweep generation cannot admit (it has touched
-/// its share of read buffers, `SliceSweep::admit`) is copied at once too.
+/// waiting message is charged for what it really holds. A small one for
+/// one queue keeps its slices until the sweep, unless the current sweep
+/// generation has touched its share of read buffers
+/// (`SliceSweep::admit`): then it is copied at once, like the others.
 fn retained(q: &Queue, message: &MessageRef, copies: usize, sweep: &SliceSweep) -> Retained {
     let waits = q.resident_count() > 0 || q.consumer_count() == 0;
     let small = message.body.len() + message.raw_properties.len() as u64 <= DETACH_AT_MOST;
