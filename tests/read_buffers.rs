@@ -44,6 +44,30 @@ fn publish_to(exchange: &str) -> Vec<u8> {
     method(1, 60, 40, args)
 }
 
+/// `DROPPED_BETWEEN` publishes to a queue that does not exist (dropped:
+/// the default exchange routes them nowhere), about one read buffer.
+fn dropped_publishes() -> Vec<u8> {
+    let nowhere = unique_name("no-such-queue");
+    (0..DROPPED_BETWEEN)
+        .flat_map(|_| message(&nowhere, b'd'))
+        .collect()
+}
+
+/// The broker's RSS grew by less than `GROWTH_LIMIT` since `before`
+/// (printed either way); `what` names what it was flooded with.
+fn assert_growth_within_limit(pid: u32, before: u64, shards: usize, what: &str) {
+    let grown = rss_bytes(pid).saturating_sub(before);
+    eprintln!(
+        "shards {shards}: RSS grew by {} MiB for {what}",
+        grown >> 20
+    );
+    assert!(
+        grown < GROWTH_LIMIT,
+        "shards {shards}: RSS grew by {} MiB for {what}",
+        grown >> 20
+    );
+}
+
 /// exchange.declare of a fanout exchange on channel 1, no-wait.
 fn declare_fanout(exchange: &str) -> Vec<u8> {
     let args = Args::new()
@@ -71,26 +95,18 @@ fn exchange_statistics_do_not_pin_the_read_buffers_names_arrived_in(b: &Broker, 
     let sync = unique_name("sync");
     c.queue_declare(1, &sync);
     let before = rss_bytes(pid);
-    let nowhere = unique_name("no-such-queue");
-    let mut dropped = Vec::new();
-    for _ in 0..DROPPED_BETWEEN {
-        dropped.extend(message(&nowhere, b'd'));
-    }
+    let dropped = dropped_publishes();
     for x in &exchanges {
         c.send_bytes(&dropped);
         c.send_bytes(&with_content(publish_to(x), b'x'));
     }
     // declare-ok comes after every publish before it was handled.
     c.queue_declare(1, &sync);
-    let grown = rss_bytes(pid).saturating_sub(before);
-    eprintln!(
-        "shards {shards}: RSS grew by {} MiB for {QUEUED} exchanges",
-        grown >> 20
-    );
-    assert!(
-        grown < GROWTH_LIMIT,
-        "shards {shards}: RSS grew by {} MiB for {QUEUED} exchanges published to once",
-        grown >> 20
+    assert_growth_within_limit(
+        pid,
+        before,
+        shards,
+        &format!("{QUEUED} exchanges published to once"),
     );
 }
 
@@ -100,12 +116,8 @@ fn queued_messages_do_not_pin_the_read_buffers_they_arrived_in(b: &Broker, shard
     c.channel_open(1);
     let queue = unique_name("kept");
     c.queue_declare(1, &queue);
-    let nowhere = unique_name("no-such-queue");
     let before = rss_bytes(pid);
-    let mut batch = Vec::new();
-    for _ in 0..DROPPED_BETWEEN {
-        batch.extend(message(&nowhere, b'd'));
-    }
+    let mut batch = dropped_publishes();
     batch.extend(message(&queue, b'k'));
     for _ in 0..QUEUED {
         c.send_bytes(&batch);
@@ -113,15 +125,11 @@ fn queued_messages_do_not_pin_the_read_buffers_they_arrived_in(b: &Broker, shard
     // declare-ok comes after every publish before it was handled.
     let (_, count, _) = c.queue_declare(1, &queue);
     assert_eq!(count as usize, QUEUED, "shards {shards}");
-    let grown = rss_bytes(pid).saturating_sub(before);
-    eprintln!(
-        "shards {shards}: RSS grew by {} MiB for {QUEUED} queued messages",
-        grown >> 20
-    );
-    assert!(
-        grown < GROWTH_LIMIT,
-        "shards {shards}: RSS grew by {} MiB for {QUEUED} queued {BODY}-byte messages",
-        grown >> 20
+    assert_growth_within_limit(
+        pid,
+        before,
+        shards,
+        &format!("{QUEUED} queued {BODY}-byte messages"),
     );
 }
 

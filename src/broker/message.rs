@@ -149,6 +149,22 @@ impl From<Bytes> for Body {
 }
 
 #[cfg(test)]
+impl Message {
+    /// A small message as a connection's reader makes one: its routing key
+    /// (1 byte), properties (2) and body (16) are slices of `buffer` from
+    /// `at` on; the exchange is the default one.
+    pub(crate) fn sliced_for_tests(buffer: &Bytes, at: usize) -> Message {
+        Message {
+            exchange: ShortStr::EMPTY,
+            routing_key: ShortStr::from_bytes(buffer.slice(at..at + 1)).expect("one ASCII byte"),
+            raw_properties: buffer.slice(at + 1..at + 3),
+            body: Body::from(buffer.slice(at + 3..at + 19)),
+            persistent: false,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

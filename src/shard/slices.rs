@@ -206,18 +206,6 @@ mod tests {
         assert_eq!(s.registered(), 0);
     }
 
-    /// A small message whose routing key, properties and body are slices
-    /// of `buffer` at `at`.
-    fn sliced(buffer: &bytes::Bytes, at: usize) -> Message {
-        Message {
-            exchange: ShortStr::EMPTY,
-            routing_key: ShortStr::from_bytes(buffer.slice(at..at + 1)).unwrap(),
-            raw_properties: buffer.slice(at + 1..at + 3),
-            body: crate::broker::message::Body::from(buffer.slice(at + 3..at + 19)),
-            persistent: false,
-        }
-    }
-
     #[test]
     fn a_generation_marks_messages_in_a_bounded_number_of_windows() {
         // Buffers of a window's size, each starting a window apart at
@@ -229,7 +217,7 @@ mod tests {
         let mut admitted = 0;
         for buffer in &buffers {
             // Many messages of one buffer count its windows once.
-            if (0..100).all(|i| s.admit(&sliced(buffer, i * 20))) {
+            if (0..100).all(|i| s.admit(&Message::sliced_for_tests(buffer, i * 20))) {
                 admitted += 1;
             }
         }
@@ -239,10 +227,13 @@ mod tests {
         );
         assert!(s.windows.borrow().len() <= WINDOWS_PER_GENERATION);
         // A buffer the generation already touches is still admitted.
-        assert!(s.admit(&sliced(&buffers[0], 0)));
+        assert!(s.admit(&Message::sliced_for_tests(&buffers[0], 0)));
         // A new generation starts with no windows.
         s.advance();
-        assert!(s.admit(&sliced(&buffers[2 * WINDOWS_PER_GENERATION], 0)));
+        assert!(s.admit(&Message::sliced_for_tests(
+            &buffers[2 * WINDOWS_PER_GENERATION],
+            0
+        )));
         assert!(s.windows.borrow().len() <= 2);
     }
 

@@ -86,7 +86,7 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::message::{Body, Message};
+    use crate::broker::message::Message;
     use crate::broker::queue::QueueConfig;
     use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
     use bytes::Bytes;
@@ -98,13 +98,7 @@ mod tests {
     /// A message whose fields are slices of one shared 64 KiB buffer, as a
     /// connection's reader makes them.
     fn sliced(buffer: &Bytes, at: usize) -> MessageRef {
-        Arc::new(Message {
-            exchange: ShortStr::EMPTY,
-            routing_key: ShortStr::from_bytes(buffer.slice(at..at + 1)).unwrap(),
-            raw_properties: buffer.slice(at + 1..at + 3),
-            body: Body::from(buffer.slice(at + 3..at + 19)),
-            persistent: false,
-        })
+        Arc::new(Message::sliced_for_tests(buffer, at))
     }
 
     fn shares_buffer(message: &Message, buffer: &Bytes) -> bool {
@@ -114,10 +108,8 @@ mod tests {
 
     fn queue_with(arguments: FieldTable) -> Queue {
         let config = QueueConfig {
-            durable: false,
-            exclusive: false,
-            auto_delete: false,
             arguments,
+            ..QueueConfig::default()
         };
         Queue::new(ShortStr::from("q"), config)
     }
