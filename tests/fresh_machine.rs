@@ -72,6 +72,15 @@ impl Started {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        // The variables `cargo test` sets for a test binary are not in a
+        // user's shell, and a nested cargo that sees them rebuilds: `ring`'s
+        // build script is rerun when CARGO_MANIFEST_DIR changes, and with it
+        // the whole release binary CI built just before (2.5 minutes).
+        for (name, _) in std::env::vars_os() {
+            if set_by_cargo_test(&name.to_string_lossy()) {
+                cmd.env_remove(&name);
+            }
+        }
         // A nested cargo of the same profile as this test would wait for the
         // build directory lock the outer `cargo test` holds: give it its own.
         if let Some(target) = nested_target_dir() {
@@ -185,6 +194,24 @@ impl Drop for Started {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Whether `cargo test` sets the environment variable `name` for the test
+/// binary it runs (rather than a user setting it to configure cargo, as
+/// CARGO_HOME, CARGO_TARGET_DIR or CARGO_BUILD_JOBS).
+fn set_by_cargo_test(name: &str) -> bool {
+    const SET_FOR_TESTS: [&str; 7] = [
+        "CARGO",
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+    ];
+    SET_FOR_TESTS.contains(&name)
+        || name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_BIN_EXE_")
 }
 
 /// `Some(dir)` when this test was built with the release profile, whose

@@ -12,6 +12,7 @@ mod common;
 use common::hostile::{body, header, method, publish};
 use common::raw::{Args, RawConn};
 use common::*;
+use std::time::Duration;
 
 /// Queued messages, and messages nobody keeps between two queued ones
 /// (about 64 KiB of frames: one read buffer's worth).
@@ -68,6 +69,22 @@ fn assert_growth_within_limit(pid: u32, before: u64, shards: usize, what: &str) 
     );
 }
 
+/// How long a sync (queue.declare-ok) after a flood may take: it comes
+/// after every method before it was handled, and on a 2-CPU CI machine
+/// running a debug broker beside the test, 2,000 exchange declares (each a
+/// round trip to the leader shard) once took over the 10 s read timeout.
+const SYNC_WAIT: Duration = Duration::from_secs(120);
+
+/// A raw connection whose reads wait up to `SYNC_WAIT`, with channel 1 open.
+fn flooding_connection(b: &Broker) -> RawConn {
+    let (mut c, _) = RawConn::open(&b.addr());
+    c.stream
+        .set_read_timeout(Some(SYNC_WAIT))
+        .expect("set read timeout");
+    c.channel_open(1);
+    c
+}
+
 /// exchange.declare of a fanout exchange on channel 1, no-wait.
 fn declare_fanout(exchange: &str) -> Vec<u8> {
     let args = Args::new()
@@ -86,8 +103,7 @@ fn declare_fanout(exchange: &str) -> Vec<u8> {
 /// dropped) gets one publish, after a read buffer's worth of other ones.
 fn exchange_statistics_do_not_pin_the_read_buffers_names_arrived_in(b: &Broker, shards: usize) {
     let pid = b.pid().expect("a local broker has a pid");
-    let (mut c, _) = RawConn::open(&b.addr());
-    c.channel_open(1);
+    let mut c = flooding_connection(b);
     let prefix = unique_name("counted");
     let exchanges: Vec<String> = (0..QUEUED).map(|i| format!("{prefix}-{i}")).collect();
     let declares: Vec<u8> = exchanges.iter().flat_map(|x| declare_fanout(x)).collect();
@@ -112,8 +128,7 @@ fn exchange_statistics_do_not_pin_the_read_buffers_names_arrived_in(b: &Broker, 
 
 fn queued_messages_do_not_pin_the_read_buffers_they_arrived_in(b: &Broker, shards: usize) {
     let pid = b.pid().expect("a local broker has a pid");
-    let (mut c, _) = RawConn::open(&b.addr());
-    c.channel_open(1);
+    let mut c = flooding_connection(b);
     let queue = unique_name("kept");
     c.queue_declare(1, &queue);
     let before = rss_bytes(pid);
