@@ -225,6 +225,57 @@ async fn read_endpoints_show_queues_exchanges_bindings_connections_and_consumers
     }
 }
 
+/// A connection as RabbitMQ lists it: the client's properties (nested
+/// tables as objects), the name it gave its connection as
+/// `user_provided_name` (absent when it gave none), and what tune settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_show_client_properties_and_the_name_a_client_gave() {
+    if skip_if_external(NEEDS_API) {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let b = Broker::start(shards);
+        within_secs(60, async {
+            let named = lapin::Connection::connect(
+                &b.uri(),
+                lapin::ConnectionProperties::default()
+                    .with_connection_name("orders-service".into()),
+            )
+            .await
+            .expect("connect with a name");
+            let unnamed = lapin_connect(&b).await;
+            let conns = api_get(&b, "/api/connections");
+            let conns = conns.as_array().expect("a list");
+            assert_eq!(conns.len(), 2, "shards {shards}: {conns:?}");
+            let (with_name, without): (Vec<&Value>, Vec<&Value>) = conns
+                .iter()
+                .partition(|c| c.get("user_provided_name").is_some());
+            assert_eq!(
+                (with_name.len(), without.len()),
+                (1, 1),
+                "shards {shards}: {conns:?}"
+            );
+            let c = with_name[0];
+            assert_eq!(c["user_provided_name"], "orders-service");
+            let props = &c["client_properties"];
+            assert_eq!(props["connection_name"], "orders-service");
+            assert_eq!(props["product"], "lapin");
+            assert_eq!(props["platform"], "rust");
+            assert_eq!(props["capabilities"]["publisher_confirms"], true);
+            assert_eq!(props["capabilities"]["consumer_cancel_notify"], true);
+            assert!(without[0]["client_properties"]["connection_name"].is_null());
+            for c in conns {
+                assert!(c["channel_max"].as_u64().is_some_and(|n| n > 0), "{c}");
+                assert!(c["frame_max"].as_u64().is_some_and(|n| n >= 4096), "{c}");
+                assert!(c["timeout"].as_u64().is_some(), "{c}");
+            }
+            named.close(200, "bye".into()).await.expect("close");
+            unnamed.close(200, "bye".into()).await.expect("close");
+        })
+        .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_credentials_get_401_and_unknown_objects_404() {
     if skip_if_external(NEEDS_API) {

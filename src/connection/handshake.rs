@@ -35,7 +35,9 @@ pub struct Negotiated {
     pub user: String,
     /// The user's tags at login (RabbitMQ keeps them for the connection).
     pub tags: Vec<String>,
-    pub client_properties: FieldTable,
+    /// The client-properties table of connection.start-ok, shared with the
+    /// management API's connection snapshots.
+    pub client_properties: std::sync::Arc<FieldTable>,
     /// The vhost connection.open named…
     pub vhost_name: ShortStr,
     /// …and its id, once admitted (`shard::vhosts::admit`)…
@@ -372,7 +374,7 @@ pub async fn run(
         heartbeat: tune_ok.heartbeat,
         user,
         tags,
-        client_properties: start_ok.client_properties,
+        client_properties: std::sync::Arc::new(start_ok.client_properties),
         vhost_name: open.virtual_host,
         vhost,
         slot: std::rc::Rc::new(slot),

@@ -9,7 +9,7 @@ use super::bridge::View;
 use crate::broker::binding::BindingDef;
 use crate::broker::exchange::{Destination, ExchangeDef};
 use crate::broker::vhost::VhostId;
-use crate::protocol::types::{FieldTable, ShortStr};
+use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
 use crate::shard::envelope::{ConnectionSnapshot, QueueSnapshot};
 use serde_json::{json, Value};
 
@@ -585,7 +585,13 @@ fn connection_json(view: &View, c: &ConnectionSnapshot, node: &Node) -> Value {
         "channels": c.channels.len(), "state": "running",
         "protocol": "AMQP 0-9-1", "type": "network",
         "ssl": c.tls.is_some(),
+        "client_properties": table_json(&c.client_properties),
+        "channel_max": c.channel_max, "frame_max": c.frame_max, "timeout": c.heartbeat,
     });
+    // RabbitMQ shows the name a client gave its connection, and only then.
+    if let Some(FieldValue::LongStr(name)) = c.client_properties.get("connection_name") {
+        conn["user_provided_name"] = json!(String::from_utf8_lossy(name));
+    }
     if let (Some(conn), Value::Object(octets)) =
         (conn.as_object_mut(), view.stats.connection_octets(c))
     {

@@ -9,6 +9,7 @@ use crate::broker::message::MessageRef;
 use crate::broker::queue::{ConsumerKey, ConsumerSpec, Delivery, GetterKey, QueueConfig, Settle};
 use crate::broker::vhost::{QueueName, QueueNames, VhostId, VhostLimits};
 use crate::protocol::types::{FieldTable, ShortStr};
+use std::sync::Arc;
 
 /// A connection anywhere in the broker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -387,6 +388,15 @@ pub struct ConnectionSnapshot {
     pub user: String,
     /// The TLS session, on the amqps port (None: plain AMQP).
     pub tls: Option<TlsInfo>,
+    /// What the client said of itself at connection.start-ok
+    /// (`client_properties`; its `connection_name` is RabbitMQ's
+    /// `user_provided_name`).
+    pub client_properties: Arc<FieldTable>,
+    /// What tune settled: `channel_max`, `frame_max`, and the heartbeat in
+    /// seconds (RabbitMQ's `timeout`).
+    pub channel_max: u16,
+    pub frame_max: u32,
+    pub heartbeat: u16,
     /// Octets read from / written to the client (`recv_oct` / `send_oct`).
     pub recv_oct: u64,
     pub send_oct: u64,
