@@ -17,6 +17,7 @@ use crate::protocol::methods::*;
 use crate::protocol::types::{FieldTable, FieldValue, ShortStr};
 use crate::shard::Shard;
 use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const CHANNEL_MAX: u16 = 2047;
@@ -37,7 +38,7 @@ pub struct Negotiated {
     pub tags: Vec<String>,
     /// The client-properties table of connection.start-ok, shared with the
     /// management API's connection snapshots.
-    pub client_properties: std::sync::Arc<FieldTable>,
+    pub client_properties: Arc<FieldTable>,
     /// The vhost connection.open named…
     pub vhost_name: ShortStr,
     /// …and its id, once admitted (`shard::vhosts::admit`)…
@@ -374,7 +375,7 @@ pub async fn run(
         heartbeat: tune_ok.heartbeat,
         user,
         tags,
-        client_properties: std::sync::Arc::new(start_ok.client_properties),
+        client_properties: Arc::new(start_ok.client_properties),
         vhost_name: open.virtual_host,
         vhost,
         slot: std::rc::Rc::new(slot),
